@@ -1,0 +1,393 @@
+//! The envelope every event is stored in, its hash chain and its on-disk record format.
+//!
+//! A stored record is `crc32 (4 bytes, BE) ‖ hash (32 bytes) ‖ body`, where `body` is the
+//! envelope without its hash as compact JSON, and `hash = SHA-256(prev_hash ‖ body)`. The
+//! body's bytes are exactly what the API and an export show (the field order is fixed here),
+//! so anyone holding an export can recompute every hash with a stock SHA-256.
+
+use std::fmt;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use ulid::Ulid;
+
+use crate::schema::{self, Agency, DecodeError, Event, EventType};
+
+/// A user's role: what they may read and append (see the REST contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Referrer,
+    Practitioner,
+    DecisionMaker,
+    Partner,
+    Auditor,
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: &'static [Role] =
+        &[Role::Referrer, Role::Practitioner, Role::DecisionMaker, Role::Partner, Role::Auditor, Role::Admin];
+
+    /// The role's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Referrer => "referrer",
+            Role::Practitioner => "practitioner",
+            Role::DecisionMaker => "decision_maker",
+            Role::Partner => "partner",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = schema::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| schema::UnknownValue { kind: "Role", value: s.to_owned() })
+    }
+}
+
+/// Who appended an event: always taken from the authenticated token, never from a body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    pub id: String,
+    pub role: Role,
+    pub agency: Agency,
+}
+
+/// A SHA-256 digest, shown as 64 lowercase hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The `prev_hash` of the first event.
+    pub const GENESIS: Hash = Hash([0; 32]);
+
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text.as_bytes(), &mut out).map_err(serde::de::Error::custom)?;
+        Ok(Hash(out))
+    }
+}
+
+/// Timestamps on the wire: RFC 3339 in UTC with a `Z`, fractional seconds only when non-zero.
+pub mod timestamp {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+    }
+
+    /// The canonical text of a timestamp.
+    pub fn format(t: &DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+}
+
+/// One stored event with its place in the log and in its contact's stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Global position: gapless, from 1.
+    pub position: u64,
+    pub event_id: Ulid,
+    /// The stream: one contact.
+    pub contact_id: Ulid,
+    /// Version within the contact's stream: gapless, from 1.
+    pub version: u32,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// The schema version `data` was written under.
+    pub schema_version: u16,
+    /// When it happened in the world.
+    #[serde(with = "timestamp")]
+    pub occurred_at: DateTime<Utc>,
+    /// When the log recorded it (server clock).
+    #[serde(with = "timestamp")]
+    pub recorded_at: DateTime<Utc>,
+    pub actor: Actor,
+    pub data: Box<RawValue>,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+impl PartialEq for Envelope {
+    fn eq(&self, other: &Self) -> bool {
+        self.position == other.position
+            && self.event_id == other.event_id
+            && self.contact_id == other.contact_id
+            && self.version == other.version
+            && self.event_type == other.event_type
+            && self.schema_version == other.schema_version
+            && self.occurred_at == other.occurred_at
+            && self.recorded_at == other.recorded_at
+            && self.actor == other.actor
+            && self.data.get() == other.data.get()
+            && self.prev_hash == other.prev_hash
+            && self.hash == other.hash
+    }
+}
+
+/// The envelope without its hash, borrowed: the bytes the hash covers.
+#[derive(Serialize)]
+struct Body<'a> {
+    position: u64,
+    event_id: Ulid,
+    contact_id: Ulid,
+    version: u32,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    schema_version: u16,
+    #[serde(with = "timestamp")]
+    occurred_at: &'a DateTime<Utc>,
+    #[serde(with = "timestamp_ref")]
+    recorded_at: &'a DateTime<Utc>,
+    actor: &'a Actor,
+    data: &'a RawValue,
+    prev_hash: Hash,
+}
+
+mod timestamp_ref {
+    use chrono::{DateTime, Utc};
+    use serde::Serializer;
+    #[allow(clippy::trivially_copy_pass_by_ref)]
+    pub fn serialize<S: Serializer>(t: &&DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        super::timestamp::serialize(t, s)
+    }
+}
+
+/// The envelope as stored, without its hash (which the record holds beside it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredBody {
+    position: u64,
+    event_id: Ulid,
+    contact_id: Ulid,
+    version: u32,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    schema_version: u16,
+    #[serde(with = "timestamp")]
+    occurred_at: DateTime<Utc>,
+    #[serde(with = "timestamp")]
+    recorded_at: DateTime<Utc>,
+    actor: Actor,
+    data: Box<RawValue>,
+    prev_hash: Hash,
+}
+
+impl Envelope {
+    /// The bytes the hash covers: the envelope without `hash`, as compact JSON.
+    pub fn canonical_body(&self) -> Vec<u8> {
+        let body = Body {
+            position: self.position,
+            event_id: self.event_id,
+            contact_id: self.contact_id,
+            version: self.version,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            occurred_at: &self.occurred_at,
+            recorded_at: &self.recorded_at,
+            actor: &self.actor,
+            data: &self.data,
+            prev_hash: self.prev_hash,
+        };
+        serde_json::to_vec(&body).expect("envelope body serialises")
+    }
+
+    /// Recomputes the hash from `prev_hash` and the body.
+    pub fn compute_hash(&self) -> Hash {
+        chain_hash(&self.prev_hash, &self.canonical_body())
+    }
+
+    /// Decodes `data` into the typed event, upcasting old schema versions.
+    pub fn event(&self) -> Result<Event, DecodeError> {
+        schema::decode(self.event_type, self.schema_version, &self.data)
+    }
+
+    /// The stored record: checksum, hash, body.
+    pub(crate) fn encode_record(&self) -> Vec<u8> {
+        let body = self.canonical_body();
+        encode_record_parts(&self.hash, &body)
+    }
+}
+
+/// `SHA-256(prev_hash ‖ body)`.
+pub fn chain_hash(prev: &Hash, body: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(prev.0);
+    h.update(body);
+    Hash(h.finalize().into())
+}
+
+/// Rounds a clock reading to the millisecond, the precision recorded times are kept at.
+pub fn recorded_now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+fn encode_record_parts(hash: &Hash, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + 32 + body.len());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&hash.0);
+    out.extend_from_slice(body);
+    let crc = crc32fast::hash(&out[4..]);
+    out[..4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Why a stored record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("record too short ({0} bytes)")]
+    Truncated(usize),
+    #[error("checksum mismatch (stored {stored:08x}, computed {computed:08x})")]
+    Checksum { stored: u32, computed: u32 },
+    #[error("record body is not a valid envelope: {0}")]
+    Body(String),
+}
+
+/// Reads a stored record, checking its checksum. The hash chain is checked by the caller,
+/// which knows the previous hash.
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<Envelope, RecordError> {
+    if bytes.len() < 4 + 32 + 2 {
+        return Err(RecordError::Truncated(bytes.len()));
+    }
+    let stored = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes"));
+    let computed = crc32fast::hash(&bytes[4..]);
+    if stored != computed {
+        return Err(RecordError::Checksum { stored, computed });
+    }
+    let hash = Hash(bytes[4..36].try_into().expect("32 bytes"));
+    let body: StoredBody = serde_json::from_slice(&bytes[36..]).map_err(|e| RecordError::Body(e.to_string()))?;
+    Ok(Envelope {
+        position: body.position,
+        event_id: body.event_id,
+        contact_id: body.contact_id,
+        version: body.version,
+        event_type: body.event_type,
+        schema_version: body.schema_version,
+        occurred_at: body.occurred_at,
+        recorded_at: body.recorded_at,
+        actor: body.actor,
+        data: body.data,
+        prev_hash: body.prev_hash,
+        hash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{CURRENT_SCHEMA_VERSION, NoteAdded};
+
+    fn sample() -> Envelope {
+        let ev = Event::NoteAdded(NoteAdded { text: "called school back".into() });
+        let mut env = Envelope {
+            position: 1,
+            event_id: Ulid::from_parts(1, 1),
+            contact_id: Ulid::from_parts(1, 2),
+            version: 1,
+            event_type: ev.event_type(),
+            schema_version: CURRENT_SCHEMA_VERSION,
+            occurred_at: "2026-03-02T10:15:00Z".parse().unwrap(),
+            recorded_at: "2026-03-02T10:16:02.123Z".parse().unwrap(),
+            actor: Actor { id: "sw-ana".into(), role: Role::DecisionMaker, agency: Agency::ChildrensSocialCare },
+            data: ev.data_json(),
+            prev_hash: Hash::GENESIS,
+            hash: Hash::GENESIS,
+        };
+        env.hash = env.compute_hash();
+        env
+    }
+
+    #[test]
+    fn envelope_json_matches_the_contract() {
+        let json: serde_json::Value = serde_json::to_value(sample()).unwrap();
+        assert_eq!(json["occurred_at"], "2026-03-02T10:15:00Z");
+        assert_eq!(json["recorded_at"], "2026-03-02T10:16:02.123Z");
+        assert_eq!(json["type"], "note_added");
+        assert_eq!(json["actor"]["role"], "decision_maker");
+        assert_eq!(json["prev_hash"].as_str().unwrap().len(), 64);
+        assert_eq!(json["data"]["text"], "called school back");
+    }
+
+    #[test]
+    fn the_hash_is_sha256_of_prev_hash_and_the_exported_body() {
+        let env = sample();
+        // Anyone with an export can recompute the hash: the line without its last member
+        // (`,"hash":"…"`), closed again, is exactly the body the hash covers.
+        let line = serde_json::to_string(&env).unwrap();
+        let cut = line.rfind(",\"hash\":").unwrap();
+        let body = format!("{}}}", &line[..cut]);
+        assert_eq!(body.as_bytes(), env.canonical_body());
+        assert_eq!(chain_hash(&Hash::GENESIS, body.as_bytes()), env.hash);
+    }
+
+    #[test]
+    fn record_round_trips_and_detects_a_flipped_byte() {
+        let env = sample();
+        let mut rec = env.encode_record();
+        assert_eq!(decode_record(&rec).unwrap(), env);
+        let mid = rec.len() / 2;
+        rec[mid] ^= 0x20;
+        assert!(matches!(decode_record(&rec), Err(RecordError::Checksum { .. })));
+        assert!(matches!(decode_record(&rec[..10]), Err(RecordError::Truncated(10))));
+    }
+
+    #[test]
+    fn export_line_parses_back_to_the_same_envelope() {
+        let env = sample();
+        let line = serde_json::to_string(&env).unwrap();
+        let back: Envelope = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(back.compute_hash(), env.hash);
+    }
+}

@@ -1,0 +1,646 @@
+//! The typed event schema: one variant per event type in the REST contract, with its `data`.
+//!
+//! Events are a contract with every reader of the log, past and future: a type name is never
+//! renamed, and a change to a `data` shape gets a new schema version and an upcaster in
+//! [`decode`], so that events written years ago still decode. Shapes here say what an event
+//! *is*; the finer rules (lengths, trimming, check digits) are enforced at the HTTP edge
+//! before an event is ever built.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The schema version written with every new event. Bump per event type, with an upcaster.
+pub const CURRENT_SCHEMA_VERSION: u16 = 1;
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value's name on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownValue { kind: stringify!($name), value: s.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+/// A string that names no value of an enumeration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
+    /// Which enumeration.
+    pub kind: &'static str,
+    /// The string given.
+    pub value: String,
+}
+
+string_enum! {
+    /// The type of an event: the `type` of an envelope.
+    EventType {
+        ContactReceived => "contact_received",
+        TriageRated => "triage_rated",
+        CallLogged => "call_logged",
+        ChecksRequested => "checks_requested",
+        ChecksReturned => "checks_returned",
+        DutyDiscussionHeld => "duty_discussion_held",
+        ConsentRecorded => "consent_recorded",
+        DecisionMade => "decision_made",
+        ActionPlanAgreed => "action_plan_agreed",
+        ReferrerInformed => "referrer_informed",
+        HandoverSent => "handover_sent",
+        HandoverAccepted => "handover_accepted",
+        HandoverReturned => "handover_returned",
+        ContactClosed => "contact_closed",
+        NoteAdded => "note_added",
+        CorrectionRecorded => "correction_recorded",
+        AuditFindingRecorded => "audit_finding_recorded",
+    }
+}
+
+string_enum! {
+    /// How a contact arrived.
+    Channel {
+        Phone => "phone",
+        OnlineForm => "online_form",
+        Email => "email",
+        PoliceNotification => "police_notification",
+        InPerson => "in_person",
+        Other => "other",
+    }
+}
+
+string_enum! {
+    /// DfE Children in Need census referral source codes.
+    SourceCode {
+        FamilyMember => "1A",
+        Acquaintance => "1B",
+        SelfReferral => "1C",
+        OtherIndividual => "1D",
+        School => "2A",
+        EducationServices => "2B",
+        Gp => "3A",
+        HealthVisitor => "3B",
+        SchoolNurse => "3C",
+        OtherPrimaryHealth => "3D",
+        AccidentAndEmergency => "3E",
+        OtherHealth => "3F",
+        Housing => "4",
+        LaSocialCare => "5A",
+        OtherInternalLa => "5B",
+        ExternalLa => "5C",
+        EarlyHelp => "5D",
+        Police => "6",
+        OtherLegalAgency => "7",
+        Other => "8",
+        Anonymous => "9",
+        Unknown => "10",
+    }
+}
+
+impl SourceCode {
+    /// The census description of the code.
+    pub fn description(self) -> &'static str {
+        match self {
+            SourceCode::FamilyMember => "Individual: family member/relative/carer",
+            SourceCode::Acquaintance => "Individual: acquaintance (including neighbours and child minders)",
+            SourceCode::SelfReferral => "Individual: self",
+            SourceCode::OtherIndividual => "Individual: other",
+            SourceCode::School => "Schools",
+            SourceCode::EducationServices => "Education services",
+            SourceCode::Gp => "Health services: GP",
+            SourceCode::HealthVisitor => "Health services: health visitor",
+            SourceCode::SchoolNurse => "Health services: school nurse",
+            SourceCode::OtherPrimaryHealth => "Health services: other primary health services",
+            SourceCode::AccidentAndEmergency => "Health services: A&E",
+            SourceCode::OtherHealth => "Health services: other",
+            SourceCode::Housing => "Housing",
+            SourceCode::LaSocialCare => "LA services: social care",
+            SourceCode::OtherInternalLa => "LA services: other internal",
+            SourceCode::ExternalLa => "LA services: external",
+            SourceCode::EarlyHelp => "LA services: early help",
+            SourceCode::Police => "Police",
+            SourceCode::OtherLegalAgency => "Other legal agency",
+            SourceCode::Other => "Other",
+            SourceCode::Anonymous => "Anonymous",
+            SourceCode::Unknown => "Unknown",
+        }
+    }
+}
+
+string_enum! {
+    /// A child's sex as recorded (Ofsted Annex A from 2026).
+    Sex { Male => "M", Female => "F", Unknown => "U" }
+}
+
+string_enum! {
+    /// Whether the family agreed to the contact and to information sharing.
+    Consent {
+        Given => "given",
+        NotGiven => "not_given",
+        Overridden => "overridden",
+        Unknown => "unknown",
+    }
+}
+
+string_enum! {
+    /// Police Public Protection Notice grade.
+    PpnGrade { High => "high", Medium => "medium", Low => "low" }
+}
+
+string_enum! {
+    /// Urgency given at triage (BRAG).
+    Rating { Red => "red", Amber => "amber", Green => "green", Blue => "blue" }
+}
+
+string_enum! {
+    /// Which way a call went.
+    CallDirection { Inbound => "inbound", Outbound => "outbound" }
+}
+
+string_enum! {
+    /// Who a call was with.
+    CallWith {
+        Referrer => "referrer",
+        Parent => "parent",
+        Child => "child",
+        Agency => "agency",
+        Other => "other",
+    }
+}
+
+string_enum! {
+    /// A partner agency (also the agency of an actor).
+    Agency {
+        Police => "police",
+        Health => "health",
+        Education => "education",
+        Probation => "probation",
+        AdultSocialCare => "adult_social_care",
+        Housing => "housing",
+        EarlyHelp => "early_help",
+        ChildrensSocialCare => "childrens_social_care",
+        Other => "other",
+    }
+}
+
+string_enum! {
+    /// The duty team's decision on a contact.
+    Outcome {
+        StrategyDiscussion => "strategy_discussion",
+        Assessment => "assessment",
+        EarlyHelp => "early_help",
+        AdviceAndSignpost => "advice_and_signpost",
+        NoFurtherAction => "no_further_action",
+        ExistingCase => "existing_case",
+    }
+}
+
+impl Outcome {
+    /// Whether this outcome makes the contact a referral (a social care response).
+    pub fn is_referral(self) -> bool {
+        matches!(self, Outcome::StrategyDiscussion | Outcome::Assessment)
+    }
+}
+
+string_enum! {
+    /// CIN census primary need codes.
+    PrimaryNeed {
+        N0 => "N0", N1 => "N1", N2 => "N2", N3 => "N3", N4 => "N4",
+        N5 => "N5", N6 => "N6", N7 => "N7", N8 => "N8", N9 => "N9",
+    }
+}
+
+string_enum! {
+    /// How the referrer was told of the decision.
+    InformMethod { Phone => "phone", Email => "email", Letter => "letter", Portal => "portal" }
+}
+
+string_enum! {
+    /// Where a contact is handed over to.
+    HandoverTo {
+        AssessmentTeam => "assessment_team",
+        EarlyHelp => "early_help",
+        Tafso => "tafso",
+        Community => "community",
+        AllocatedWorker => "allocated_worker",
+        Other => "other",
+    }
+}
+
+string_enum! {
+    /// A case audit's grade (Ofsted's scale).
+    AuditGrade {
+        Outstanding => "outstanding",
+        Good => "good",
+        RequiresImprovement => "requires_improvement",
+        Inadequate => "inadequate",
+    }
+}
+
+/// The person who made the contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Referrer {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// A child named in a contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Child {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<Sex>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nhs_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ethnicity: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactReceived {
+    pub channel: Channel,
+    pub source: SourceCode,
+    pub referrer: Referrer,
+    pub children: Vec<Child>,
+    pub concerns: String,
+    #[serde(default)]
+    pub immediate_risk: bool,
+    #[serde(default = "consent_unknown")]
+    pub consent: Consent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_override_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppn_grade: Option<PpnGrade>,
+}
+
+fn consent_unknown() -> Consent {
+    Consent::Unknown
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageRated {
+    pub rating: Rating,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallLogged {
+    pub direction: CallDirection,
+    pub with: CallWith,
+    pub started_at: DateTime<Utc>,
+    pub duration_seconds: u32,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksRequested {
+    pub agency: Agency,
+    pub request: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksReturned {
+    pub agency: Agency,
+    pub summary: String,
+    /// Visible only to decision makers, auditors, admins and the returning agency's partners.
+    #[serde(default)]
+    pub restricted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Participant {
+    pub name: String,
+    pub role: String,
+    pub agency: Agency,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DutyDiscussionHeld {
+    pub participants: Vec<Participant>,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<Outcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRecorded {
+    pub consent: Consent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a revised decision replaces, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revises {
+    pub event_id: ulid::Ulid,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionMade {
+    pub outcome: Outcome,
+    pub rationale: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_of_need: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_need: Option<PrimaryNeed>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revises: Option<Revises>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedAction {
+    pub owner_agency: Agency,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionPlanAgreed {
+    pub actions: Vec<PlannedAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_role: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferrerInformed {
+    pub method: InformMethod,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverSent {
+    pub to: HandoverTo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverAccepted {
+    pub team: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverReturned {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactClosed {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteAdded {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionRecorded {
+    pub corrects_event_id: ulid::Ulid,
+    pub field: String,
+    pub value: serde_json::Value,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFindingRecorded {
+    pub grade: AuditGrade,
+    pub findings: String,
+}
+
+/// One event: its type and its typed `data`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    ContactReceived(ContactReceived),
+    TriageRated(TriageRated),
+    CallLogged(CallLogged),
+    ChecksRequested(ChecksRequested),
+    ChecksReturned(ChecksReturned),
+    DutyDiscussionHeld(DutyDiscussionHeld),
+    ConsentRecorded(ConsentRecorded),
+    DecisionMade(DecisionMade),
+    ActionPlanAgreed(ActionPlanAgreed),
+    ReferrerInformed(ReferrerInformed),
+    HandoverSent(HandoverSent),
+    HandoverAccepted(HandoverAccepted),
+    HandoverReturned(HandoverReturned),
+    ContactClosed(ContactClosed),
+    NoteAdded(NoteAdded),
+    CorrectionRecorded(CorrectionRecorded),
+    AuditFindingRecorded(AuditFindingRecorded),
+}
+
+macro_rules! event_dispatch {
+    ($($variant:ident),+ $(,)?) => {
+        impl Event {
+            /// The event's type.
+            pub fn event_type(&self) -> EventType {
+                match self { $(Event::$variant(_) => EventType::$variant),+ }
+            }
+
+            /// The `data` as compact JSON, as it is stored.
+            pub fn data_json(&self) -> Box<RawValue> {
+                let text = match self {
+                    $(Event::$variant(d) => serde_json::to_string(d)),+
+                };
+                // Serialising these plain structs cannot fail: no maps with non-string keys,
+                // no custom serialisers that error.
+                RawValue::from_string(text.expect("event data serialises"))
+                    .expect("serde_json output is valid JSON")
+            }
+
+            /// Builds an event from its type and current-schema `data`.
+            pub fn from_data(event_type: EventType, data: &str) -> Result<Event, serde_json::Error> {
+                Ok(match event_type {
+                    $(EventType::$variant => Event::$variant(serde_json::from_str(data)?)),+
+                })
+            }
+        }
+    };
+}
+
+event_dispatch!(
+    ContactReceived,
+    TriageRated,
+    CallLogged,
+    ChecksRequested,
+    ChecksReturned,
+    DutyDiscussionHeld,
+    ConsentRecorded,
+    DecisionMade,
+    ActionPlanAgreed,
+    ReferrerInformed,
+    HandoverSent,
+    HandoverAccepted,
+    HandoverReturned,
+    ContactClosed,
+    NoteAdded,
+    CorrectionRecorded,
+    AuditFindingRecorded,
+);
+
+/// A stored event that cannot be read as any known schema.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{event_type} schema version {version} is newer than this build knows ({CURRENT_SCHEMA_VERSION})")]
+    UnknownSchemaVersion { event_type: EventType, version: u16 },
+    #[error("{event_type} data does not match its schema: {source}")]
+    Data {
+        event_type: EventType,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Decodes stored `data` written under `schema_version` into today's typed event.
+///
+/// This is the upcasting seam: when a `data` shape changes, the old version's JSON is rewritten
+/// here, in memory, into the current shape. Stored bytes are never rewritten (the hash chain
+/// covers them).
+pub fn decode(event_type: EventType, schema_version: u16, data: &RawValue) -> Result<Event, DecodeError> {
+    match schema_version {
+        CURRENT_SCHEMA_VERSION => {
+            Event::from_data(event_type, data.get()).map_err(|source| DecodeError::Data { event_type, source })
+        }
+        version => Err(DecodeError::UnknownSchemaVersion { event_type, version }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_round_trips_its_name() {
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
+            let json = serde_json::to_string(t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+        }
+        assert_eq!(EventType::ALL.len(), 17);
+    }
+
+    #[test]
+    fn source_codes_speak_the_census() {
+        let codes: Vec<&str> = SourceCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "1A", "1B", "1C", "1D", "2A", "2B", "3A", "3B", "3C", "3D", "3E", "3F", "4", "5A", "5B", "5C", "5D",
+                "6", "7", "8", "9", "10"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_in_data_are_refused() {
+        let raw = RawValue::from_string(r#"{"text":"ok","extra":1}"#.into()).unwrap();
+        let err = decode(EventType::NoteAdded, 1, &raw).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn a_future_schema_version_is_named_not_guessed() {
+        let raw = RawValue::from_string(r#"{"text":"ok"}"#.into()).unwrap();
+        let err = decode(EventType::NoteAdded, 9, &raw).unwrap_err();
+        assert!(matches!(err, DecodeError::UnknownSchemaVersion { version: 9, .. }));
+    }
+
+    #[test]
+    fn contact_received_defaults_consent_to_unknown() {
+        let raw = RawValue::from_string(
+            r#"{"channel":"phone","source":"2A","referrer":{"name":"A Teacher"},
+                "children":[{"name":"Child One"}],"concerns":"bruising"}"#
+                .into(),
+        )
+        .unwrap();
+        let Event::ContactReceived(c) = decode(EventType::ContactReceived, 1, &raw).unwrap() else {
+            panic!("wrong variant")
+        };
+        assert_eq!(c.consent, Consent::Unknown);
+        assert!(!c.immediate_risk);
+    }
+
+    #[test]
+    fn data_json_round_trips_through_decode() {
+        let ev = Event::DecisionMade(DecisionMade {
+            outcome: Outcome::Assessment,
+            rationale: "s17 needed".into(),
+            level_of_need: Some(4),
+            primary_need: Some(PrimaryNeed::N1),
+            revises: None,
+        });
+        let raw = ev.data_json();
+        assert_eq!(decode(ev.event_type(), CURRENT_SCHEMA_VERSION, &raw).unwrap(), ev);
+    }
+}

@@ -1,0 +1,2 @@
+//! Benchmarks of the event log (in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Pure read models folded from the log.

@@ -1,0 +1,2 @@
+//! The frontdoor service binary.
+fn main() {}
