@@ -1,1 +1,3 @@
 //! Pure read models folded from the log.
+
+pub mod time;

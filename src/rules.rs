@@ -1,0 +1,1 @@
+//! The case rules (in progress).
