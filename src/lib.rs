@@ -12,6 +12,9 @@
 //! The log lives in the `eventlog` crate and the read models in `projections`.
 
 pub mod auth;
+pub mod config;
 pub mod demo;
+pub mod http;
 pub mod rules;
+pub mod server;
 pub mod validate;

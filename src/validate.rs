@@ -1,5 +1,63 @@
 //! Request bodies into typed events: every field checked at the edge, so the core never sees
 //! raw input.
+//!
+//! # How a body is read
+//!
+//! 1. **Bytes to JSON.** The body must be UTF-8 and one JSON value with nothing after it.
+//!    Anything else (a syntax error, an empty body, serde_json's nesting limit of 128) is
+//!    [`Invalid::Malformed`]: HTTP 400. The reader is strict in one way serde_json is not: a key
+//!    given twice in one object is refused (422 naming the key), rather than the last silently
+//!    winning, so that no two readers of the same bytes can disagree about what was sent.
+//! 2. **A JSON object.** Both bodies must be objects; an array, a string, a number or `null` at
+//!    the top level is [`Invalid::Malformed`] ("body must be a JSON object"): HTTP 400.
+//! 3. **JSON to typed values.** A walk over a description of the schema first collects *every*
+//!    shape error (unknown field, missing field, wrong type, unknown enum value) with its path,
+//!    rather than only the first one serde would meet: [`Invalid::Fields`], HTTP 422. The walk
+//!    is a little stricter than serde's derives: an object must be a JSON object (serde would
+//!    also take an array of its fields in order) and an enumeration value a JSON string (serde
+//!    would also take `{"red": null}`). A body the walk passes is then deserialised with the
+//!    schema's own serde implementation (through `serde_path_to_error`), so the typed value is
+//!    exactly what the log decodes; should serde still refuse it, its error names the field.
+//! 4. **Normalise, then the rules.** Strings are trimmed ([`normalise`]) and then every rule in
+//!    [`check_event`] is applied; all broken rules are reported together (422).
+//!
+//! Shape errors come before rule errors: the rules need typed values, so a body with both gets
+//! its shape errors first and, once those are fixed, its rule errors. At most [`MAX_ERRORS`]
+//! errors are reported for one body.
+//!
+//! # Field paths
+//!
+//! Paths are written as in the contract: `children[0].date_of_birth`, `referrer.name`. For
+//! `POST /v1/contacts` the body *is* the data, so paths have no prefix; for
+//! `POST /v1/contacts/{id}/events` fields inside `data` are prefixed `data.`
+//! (`data.rationale`) and the envelope's own fields are `type`, `data`, `occurred_at` and
+//! `expected_version`. [`check_event`] itself returns paths relative to the data.
+//!
+//! # Strings
+//!
+//! Lengths are counted in characters (Unicode scalar values). Short strings (names, roles,
+//! organisation, team, worker, field, child_ref, ethnicity, referrer_role, needs) hold at most
+//! [`SHORT_MAX`] characters and no control characters at all; long free text (concerns,
+//! summary, rationale, findings, text, request, reason, notes, description) at most
+//! [`LONG_MAX`], with no control characters but line feed, carriage return and tab. "Control
+//! character" means Unicode category Cc (C0, DEL, C1). An optional string that is empty after
+//! trimming is taken as absent (`None`); a required one is refused.
+
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, Utc};
+use eventlog::schema::{
+    ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith, Channel,
+    ChecksRequested, ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived,
+    CorrectionRecorded, DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo,
+    InformMethod, NoteAdded, Outcome, PpnGrade, PrimaryNeed, Rating, ReferrerInformed, Sex, SourceCode, TriageRated,
+};
+use eventlog::{Event, EventType};
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::error::Category;
+use serde_json::{Map, Value};
+use serde_path_to_error::Segment;
 
 /// One problem with one field of a request body, named by its path (`children[0].name`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -11,5 +69,2189 @@ pub struct FieldError {
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+/// Most characters in a short string (names, roles, organisation, team, worker, ...).
+pub const SHORT_MAX: usize = 200;
+/// Most characters in long free text (concerns, summary, rationale, notes, ...).
+pub const LONG_MAX: usize = 10_000;
+/// Most characters in a referrer's email address (RFC 5321's path limit).
+pub const EMAIL_MAX: usize = 254;
+/// Most children on one contact.
+pub const MAX_CHILDREN: usize = 20;
+/// Most items in a list of participants, actions or needs.
+pub const MAX_ITEMS: usize = 50;
+/// Longest call, in seconds (a day).
+pub const MAX_CALL_SECONDS: u32 = 86_400;
+/// Most bytes in a correction's `value`, serialised as compact JSON.
+pub const MAX_VALUE_BYTES: usize = 10_000;
+/// How far in the future a timestamp may be, for clock skew between client and server.
+pub const CLOCK_SKEW_MINUTES: i64 = 5;
+/// How far in the future a date of birth may be: an unborn baby's expected date (40 weeks).
+pub const DOB_MAX_FUTURE_DAYS: u64 = 280;
+/// How far in the past a date of birth may be (care leavers are supported up to 25).
+pub const DOB_MAX_PAST_YEARS: u32 = 25;
+/// No timestamp or date in the log is before 1 January of this year.
+pub const EARLIEST_YEAR: i32 = 2000;
+/// Most field errors reported for one body; the rest are left off.
+pub const MAX_ERRORS: usize = 100;
+
+/// Why a request body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    /// Not JSON at all (syntax error, EOF, wrong top-level): HTTP 400.
+    ///
+    /// Also: a body that is not UTF-8, anything after the first JSON value, nesting deeper
+    /// than serde_json's limit (128), a number too large for an `f64` (`1e400`), and a top
+    /// level that is not an object ("body must be a JSON object").
+    Malformed(String),
+    /// JSON, but fields are wrong/missing/unknown: HTTP 422 with every field error found.
+    ///
+    /// Never empty.
+    Fields(Vec<FieldError>),
+}
+
+impl Invalid {
+    /// The HTTP status for the refusal: 400 or 422.
+    pub fn status(&self) -> u16 {
+        match self {
+            Invalid::Malformed(_) => 400,
+            Invalid::Fields(_) => 422,
+        }
+    }
+
+    /// The field errors (empty for [`Invalid::Malformed`]).
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            Invalid::Malformed(_) => &[],
+            Invalid::Fields(errors) => errors,
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Invalid::Malformed(message) => write!(f, "malformed JSON: {message}"),
+            Invalid::Fields(errors) => {
+                f.write_str("invalid fields: ")?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{}: {}", e.field, e.message)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// A validated `POST /v1/contacts` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContact {
+    /// The `contact_received` data, normalised.
+    pub data: ContactReceived,
+    /// When the contact happened, if the body said (the caller defaults it to now).
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// A validated `POST /v1/contacts/{id}/events` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRequest {
+    /// The event, normalised; never a `contact_received`.
+    pub event: Event,
+    /// When it happened, if the body said (the caller defaults it to now).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// The version the client expects the contact to be at (optimistic concurrency).
+    pub expected_version: Option<u32>,
+}
+
+/// POST /v1/contacts body: the contact_received data plus optional occurred_at.
+///
+/// The body must be a JSON object; any other top level (array, string, number, `null`) is
+/// [`Invalid::Malformed`] (400), as is anything that is not JSON. `occurred_at: null` is the
+/// same as leaving it out.
+pub fn parse_new_contact(body: &[u8], now: DateTime<Utc>) -> Result<NewContact, Invalid> {
+    let mut map = parse_object(body)?;
+    let mut errors = Vec::new();
+    let occurred_at = map.remove("occurred_at").and_then(|v| read_occurred_at(&v, now, &mut errors));
+    let value = Value::Object(map);
+    if let Some(mut data) = typed::<ContactReceived>(&value, "", CONTACT, &mut errors) {
+        normalise_contact(&mut data);
+        let mut checker = Checker::new(now);
+        check_contact(&mut checker, &data);
+        errors.extend(checker.errors);
+        if errors.is_empty() {
+            return Ok(NewContact { data, occurred_at });
+        }
+    }
+    Err(fields(errors))
+}
+
+/// The keys of an event request body.
+const ENVELOPE_KEYS: [&str; 4] = ["type", "data", "occurred_at", "expected_version"];
+
+/// POST /v1/contacts/{id}/events body: {"type","data","occurred_at"?,"expected_version"?}.
+///
+/// The body must be a JSON object; any other top level is [`Invalid::Malformed`] (400).
+/// `type` must name an event type other than `contact_received` (contacts are created with
+/// `POST /v1/contacts`); `data` must be an object. `occurred_at: null` and
+/// `expected_version: null` are the same as leaving them out.
+pub fn parse_event_request(body: &[u8], now: DateTime<Utc>) -> Result<EventRequest, Invalid> {
+    let map = parse_object(body)?;
+    let mut errors = Vec::new();
+    for key in map.keys() {
+        if !ENVELOPE_KEYS.contains(&key.as_str()) {
+            errors.push(FieldError::new(key.as_str(), UNKNOWN_FIELD));
+        }
+    }
+    let event_type = match map.get("type") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("type", REQUIRED));
+            None
+        }
+        Some(Value::String(name)) => match name.parse::<EventType>() {
+            Ok(EventType::ContactReceived) => {
+                errors.push(FieldError::new("type", "contacts are created with POST /v1/contacts"));
+                None
+            }
+            Ok(t) => Some(t),
+            Err(_) => {
+                errors.push(FieldError::new("type", unknown_type_message()));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new("type", unknown_type_message()));
+            None
+        }
+    };
+    let data = match map.get("data") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("data", REQUIRED));
+            None
+        }
+        Some(v @ Value::Object(_)) => Some(v),
+        Some(_) => {
+            errors.push(FieldError::new("data", MUST_BE_OBJECT));
+            None
+        }
+    };
+    let occurred_at = map.get("occurred_at").and_then(|v| read_occurred_at(v, now, &mut errors));
+    let expected_version = match map.get("expected_version") {
+        None | Some(Value::Null) => None,
+        Some(v) => match u32::deserialize(v) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "expected_version",
+                    format!("must be a whole number from 0 to {}", u32::MAX),
+                ));
+                None
+            }
+        },
+    };
+    let event = match (event_type, data) {
+        (Some(t), Some(data)) => typed_event(t, data, &mut errors).map(|mut event| {
+            normalise(&mut event);
+            errors.extend(
+                check_event(&event, now).into_iter().map(|e| FieldError::new(join("data", &e.field), e.message)),
+            );
+            event
+        }),
+        _ => None,
+    };
+    match event {
+        Some(event) if errors.is_empty() => Ok(EventRequest { event, occurred_at, expected_version }),
+        _ => Err(fields(errors)),
+    }
+}
+
+fn fields(mut errors: Vec<FieldError>) -> Invalid {
+    debug_assert!(!errors.is_empty(), "a refusal names at least one field");
+    errors.truncate(MAX_ERRORS);
+    Invalid::Fields(errors)
+}
+
+fn unknown_type_message() -> String {
+    let names: Vec<&str> =
+        EventType::ALL.iter().filter(|t| **t != EventType::ContactReceived).map(|t| t.as_str()).collect();
+    format!("unknown event type; must be one of: {}", names.join(", "))
+}
+
+/// Reads an `occurred_at` (not null) and checks its range.
+fn read_occurred_at(value: &Value, now: DateTime<Utc>, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+    if value.is_null() {
+        return None;
+    }
+    match DateTime::<Utc>::deserialize(value) {
+        Ok(at) => {
+            let mut checker = Checker::new(now);
+            checker.timestamp("occurred_at", at);
+            errors.extend(checker.errors);
+            Some(at)
+        }
+        Err(_) => {
+            errors.push(FieldError::new("occurred_at", MUST_BE_TIMESTAMP));
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytes to a JSON object
+// ---------------------------------------------------------------------------------------------
+
+const NOT_OBJECT: &str = "body must be a JSON object";
+const DUPLICATE: &str = "duplicate field: given more than once";
+
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| Invalid::Malformed(format!("body is not valid UTF-8 (at byte {})", e.valid_up_to())))?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = match serde_path_to_error::deserialize::<_, Strict>(&mut deserializer) {
+        Ok(Strict(value)) => value,
+        Err(err) => {
+            let field = render_path("", err.path());
+            let inner = err.into_inner();
+            return Err(match inner.classify() {
+                // The strict reader's only data error is a duplicate key; the path names it.
+                Category::Data => Invalid::Fields(vec![FieldError::new(field, DUPLICATE)]),
+                Category::Syntax | Category::Eof | Category::Io => Invalid::Malformed(inner.to_string()),
+            });
+        }
+    };
+    deserializer.end().map_err(|e| Invalid::Malformed(e.to_string()))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(Invalid::Malformed(NOT_OBJECT.to_owned())),
+    }
+}
+
+/// Any JSON value, read as serde_json reads a [`Value`] except that a key given twice in one
+/// object is an error (a data error, so `serde_path_to_error` gives its path).
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // serde_json never yields a non-finite number (it refuses `1e400` as out of range).
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        Strict::deserialize(deserializer).map(|s| s.0)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                // Fails inside the value, so that the error's path ends with this key.
+                access.next_value_seed(Duplicate)?;
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            let Strict(value) = access.next_value()?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// The value of a repeated key: read (so a syntax error is still a syntax error), then refused.
+struct Duplicate;
+
+impl<'de> DeserializeSeed<'de> for Duplicate {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        IgnoredAny::deserialize(deserializer)?;
+        Err(de::Error::custom(DUPLICATE))
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+}
+
+fn render_path(prefix: &str, path: &serde_path_to_error::Path) -> String {
+    let mut out = prefix.to_owned();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => out = format!("{out}[{index}]"),
+            Segment::Map { key } => out = join(&out, key),
+            Segment::Enum { variant } => out = join(&out, variant),
+            Segment::Unknown => out = join(&out, "?"),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON to typed values, and the diagnostic walk
+// ---------------------------------------------------------------------------------------------
+
+const UNKNOWN_FIELD: &str = "unknown field";
+const REQUIRED: &str = "required";
+const NOT_NULL: &str = "must not be null";
+const MUST_BE_OBJECT: &str = "must be an object";
+const MUST_BE_ARRAY: &str = "must be an array";
+const MUST_BE_STRING: &str = "must be a string";
+const MUST_BE_BOOL: &str = "must be true or false";
+const MUST_BE_DATE: &str = "must be a date, YYYY-MM-DD";
+const MUST_BE_TIMESTAMP: &str = "must be an RFC 3339 timestamp with a time zone, e.g. 2026-03-02T10:15:00Z";
+const MUST_BE_ULID: &str = "must be a ULID (26 characters, Crockford base32)";
+const LEVEL_OF_NEED: &str = "must be a whole number from 1 to 4";
+
+/// Walks `fields` over `value`, naming every shape error; if there are none, deserialises
+/// `value` with `T`'s own serde implementation.
+fn typed<T: DeserializeOwned>(
+    value: &Value,
+    prefix: &str,
+    fields: &'static [Field],
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    let before = errors.len();
+    walk(value, &Shape::Object(fields), prefix, errors);
+    if errors.len() > before {
+        return None;
+    }
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(typed) => Some(typed),
+        Err(err) => {
+            // The description below and the schema disagree (tests hold them together);
+            // serde's error still names the field.
+            errors.push(FieldError::new(render_path(prefix, err.path()), err.inner().to_string()));
+            None
+        }
+    }
+}
+
+fn typed_event(event_type: EventType, data: &Value, errors: &mut Vec<FieldError>) -> Option<Event> {
+    let fields = data_fields(event_type);
+    macro_rules! each_type {
+        ($($variant:ident),+ $(,)?) => {
+            match event_type {
+                $(EventType::$variant => typed::<$variant>(data, "data", fields, errors).map(Event::$variant),)+
+            }
+        };
+    }
+    each_type!(
+        ContactReceived,
+        TriageRated,
+        CallLogged,
+        ChecksRequested,
+        ChecksReturned,
+        DutyDiscussionHeld,
+        ConsentRecorded,
+        DecisionMade,
+        ActionPlanAgreed,
+        ReferrerInformed,
+        HandoverSent,
+        HandoverAccepted,
+        HandoverReturned,
+        ContactClosed,
+        NoteAdded,
+        CorrectionRecorded,
+        AuditFindingRecorded,
+    )
+}
+
+/// Checks one JSON value against a shape, naming every problem. Mirrors the schema's serde,
+/// a little stricter (tests hold the two together).
+fn walk(value: &Value, shape: &Shape, path: &str, errors: &mut Vec<FieldError>) {
+    match shape {
+        Shape::Leaf(check) => {
+            if let Err(message) = check(value) {
+                errors.push(FieldError::new(path, message));
+            }
+        }
+        Shape::Object(fields) => {
+            let Some(map) = value.as_object() else {
+                errors.push(FieldError::new(path, MUST_BE_OBJECT));
+                return;
+            };
+            for key in map.keys() {
+                if !fields.iter().any(|f| f.name == key) {
+                    errors.push(FieldError::new(join(path, key), UNKNOWN_FIELD));
+                }
+            }
+            for field in *fields {
+                let at = join(path, field.name);
+                match (map.get(field.name), field.presence) {
+                    (None, Presence::Required | Presence::RequiredNullable) => {
+                        errors.push(FieldError::new(at, REQUIRED));
+                    }
+                    (Some(Value::Null), Presence::Required) => errors.push(FieldError::new(at, REQUIRED)),
+                    (Some(Value::Null), Presence::Defaulted) => errors.push(FieldError::new(at, NOT_NULL)),
+                    (None | Some(Value::Null), _) => {}
+                    (Some(v), _) => walk(v, &field.shape, &at, errors),
+                }
+            }
+        }
+        Shape::List(item) => {
+            let Some(items) = value.as_array() else {
+                errors.push(FieldError::new(path, MUST_BE_ARRAY));
+                return;
+            };
+            for (i, v) in items.iter().enumerate() {
+                walk(v, item, &format!("{path}[{i}]"), errors);
+            }
+        }
+    }
+}
+
+/// The shape of a value in the schema, for the diagnostic walk.
+enum Shape {
+    Leaf(fn(&Value) -> Result<(), String>),
+    Object(&'static [Field]),
+    List(&'static Shape),
+}
+
+/// Whether a field may be missing and whether it may be `null`, as serde reads it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    /// A plain field: present, not null.
+    Required,
+    /// Present, but `null` is a value (a correction's `value`).
+    RequiredNullable,
+    /// An `Option` with a default: may be missing or null.
+    Optional,
+    /// `#[serde(default)]` but not an `Option`: may be missing, not null.
+    Defaulted,
+}
+
+struct Field {
+    name: &'static str,
+    presence: Presence,
+    shape: Shape,
+}
+
+const fn req(name: &'static str, shape: Shape) -> Field {
+    Field { name, presence: Presence::Required, shape }
+}
+
+const fn opt(name: &'static str, shape: Shape) -> Field {
+    Field { name, presence: Presence::Optional, shape }
+}
+
+const fn dflt(name: &'static str, shape: Shape) -> Field {
+    Field { name, presence: Presence::Defaulted, shape }
+}
+
+/// The string enumerations of the schema, for listing their values in messages.
+trait Choice: DeserializeOwned + Copy + 'static {
+    const VALUES: &'static [Self];
+    fn wire(self) -> &'static str;
+}
+
+macro_rules! choices {
+    ($($t:ident),+ $(,)?) => {
+        $(impl Choice for $t {
+            const VALUES: &'static [Self] = $t::ALL;
+            fn wire(self) -> &'static str {
+                self.as_str()
+            }
+        })+
+    };
+}
+
+choices!(
+    Channel,
+    SourceCode,
+    Sex,
+    Consent,
+    PpnGrade,
+    Rating,
+    CallDirection,
+    CallWith,
+    Agency,
+    Outcome,
+    PrimaryNeed,
+    InformMethod,
+    HandoverTo,
+    AuditGrade,
+);
+
+fn choice<T: Choice>(v: &Value) -> Result<(), String> {
+    match v.as_str().map(|_| T::deserialize(v)) {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(_)) | None => {
+            let names: Vec<&str> = T::VALUES.iter().map(|c| c.wire()).collect();
+            Err(format!("must be one of: {}", names.join(", ")))
+        }
+    }
+}
+
+fn string(v: &Value) -> Result<(), String> {
+    if v.is_string() { Ok(()) } else { Err(MUST_BE_STRING.to_owned()) }
+}
+
+fn boolean(v: &Value) -> Result<(), String> {
+    if v.is_boolean() { Ok(()) } else { Err(MUST_BE_BOOL.to_owned()) }
+}
+
+fn date(v: &Value) -> Result<(), String> {
+    NaiveDate::deserialize(v).map(|_| ()).map_err(|_| MUST_BE_DATE.to_owned())
+}
+
+fn timestamp(v: &Value) -> Result<(), String> {
+    DateTime::<Utc>::deserialize(v).map(|_| ()).map_err(|_| MUST_BE_TIMESTAMP.to_owned())
+}
+
+fn ulid(v: &Value) -> Result<(), String> {
+    ulid::Ulid::deserialize(v).map(|_| ()).map_err(|_| MUST_BE_ULID.to_owned())
+}
+
+fn seconds(v: &Value) -> Result<(), String> {
+    u32::deserialize(v)
+        .map(|_| ())
+        .map_err(|_| format!("must be a whole number of seconds, at most {MAX_CALL_SECONDS}"))
+}
+
+fn level_of_need(v: &Value) -> Result<(), String> {
+    u8::deserialize(v).map(|_| ()).map_err(|_| LEVEL_OF_NEED.to_owned())
+}
+
+fn any(_: &Value) -> Result<(), String> {
+    Ok(())
+}
+
+const STRING: Shape = Shape::Leaf(string);
+const BOOL: Shape = Shape::Leaf(boolean);
+const DATE: Shape = Shape::Leaf(date);
+const TIMESTAMP: Shape = Shape::Leaf(timestamp);
+const ULID: Shape = Shape::Leaf(ulid);
+
+const REFERRER: &[Field] = &[
+    req("name", STRING),
+    opt("organisation", STRING),
+    opt("role", STRING),
+    opt("phone", STRING),
+    opt("email", STRING),
+];
+
+const CHILD: &[Field] = &[
+    req("name", STRING),
+    opt("date_of_birth", DATE),
+    opt("sex", Shape::Leaf(choice::<Sex>)),
+    opt("child_ref", STRING),
+    opt("nhs_number", STRING),
+    opt("upn", STRING),
+    opt("ethnicity", STRING),
+];
+
+const CONTACT: &[Field] = &[
+    req("channel", Shape::Leaf(choice::<Channel>)),
+    req("source", Shape::Leaf(choice::<SourceCode>)),
+    req("referrer", Shape::Object(REFERRER)),
+    req("children", Shape::List(&Shape::Object(CHILD))),
+    req("concerns", STRING),
+    dflt("immediate_risk", BOOL),
+    dflt("consent", Shape::Leaf(choice::<Consent>)),
+    opt("consent_override_reason", STRING),
+    opt("ppn_grade", Shape::Leaf(choice::<PpnGrade>)),
+];
+
+const TRIAGE_RATED: &[Field] = &[req("rating", Shape::Leaf(choice::<Rating>)), opt("reason", STRING)];
+
+const CALL_LOGGED: &[Field] = &[
+    req("direction", Shape::Leaf(choice::<CallDirection>)),
+    req("with", Shape::Leaf(choice::<CallWith>)),
+    req("started_at", TIMESTAMP),
+    req("duration_seconds", Shape::Leaf(seconds)),
+    req("summary", STRING),
+];
+
+const CHECKS_REQUESTED: &[Field] = &[req("agency", Shape::Leaf(choice::<Agency>)), req("request", STRING)];
+
+const CHECKS_RETURNED: &[Field] =
+    &[req("agency", Shape::Leaf(choice::<Agency>)), req("summary", STRING), dflt("restricted", BOOL)];
+
+const PARTICIPANT: &[Field] = &[req("name", STRING), req("role", STRING), req("agency", Shape::Leaf(choice::<Agency>))];
+
+const DUTY_DISCUSSION_HELD: &[Field] = &[
+    req("participants", Shape::List(&Shape::Object(PARTICIPANT))),
+    req("summary", STRING),
+    dflt("needs", Shape::List(&STRING)),
+    opt("recommendation", Shape::Leaf(choice::<Outcome>)),
+];
+
+const CONSENT_RECORDED: &[Field] = &[req("consent", Shape::Leaf(choice::<Consent>)), opt("reason", STRING)];
+
+const REVISES: &[Field] = &[req("event_id", ULID), req("reason", STRING)];
+
+const DECISION_MADE: &[Field] = &[
+    req("outcome", Shape::Leaf(choice::<Outcome>)),
+    req("rationale", STRING),
+    opt("level_of_need", Shape::Leaf(level_of_need)),
+    opt("primary_need", Shape::Leaf(choice::<PrimaryNeed>)),
+    opt("revises", Shape::Object(REVISES)),
+];
+
+const PLANNED_ACTION: &[Field] =
+    &[req("owner_agency", Shape::Leaf(choice::<Agency>)), req("description", STRING), opt("due", DATE)];
+
+const ACTION_PLAN_AGREED: &[Field] =
+    &[req("actions", Shape::List(&Shape::Object(PLANNED_ACTION))), opt("referrer_role", STRING)];
+
+const REFERRER_INFORMED: &[Field] = &[req("method", Shape::Leaf(choice::<InformMethod>)), req("summary", STRING)];
+
+const HANDOVER_SENT: &[Field] =
+    &[req("to", Shape::Leaf(choice::<HandoverTo>)), opt("team", STRING), opt("notes", STRING)];
+
+const HANDOVER_ACCEPTED: &[Field] = &[req("team", STRING), opt("worker", STRING)];
+
+const REASON_ONLY: &[Field] = &[req("reason", STRING)];
+
+const NOTE_ADDED: &[Field] = &[req("text", STRING)];
+
+const CORRECTION_RECORDED: &[Field] = &[
+    req("corrects_event_id", ULID),
+    req("field", STRING),
+    Field { name: "value", presence: Presence::RequiredNullable, shape: Shape::Leaf(any) },
+    req("reason", STRING),
+];
+
+const AUDIT_FINDING_RECORDED: &[Field] = &[req("grade", Shape::Leaf(choice::<AuditGrade>)), req("findings", STRING)];
+
+fn data_fields(event_type: EventType) -> &'static [Field] {
+    match event_type {
+        EventType::ContactReceived => CONTACT,
+        EventType::TriageRated => TRIAGE_RATED,
+        EventType::CallLogged => CALL_LOGGED,
+        EventType::ChecksRequested => CHECKS_REQUESTED,
+        EventType::ChecksReturned => CHECKS_RETURNED,
+        EventType::DutyDiscussionHeld => DUTY_DISCUSSION_HELD,
+        EventType::ConsentRecorded => CONSENT_RECORDED,
+        EventType::DecisionMade => DECISION_MADE,
+        EventType::ActionPlanAgreed => ACTION_PLAN_AGREED,
+        EventType::ReferrerInformed => REFERRER_INFORMED,
+        EventType::HandoverSent => HANDOVER_SENT,
+        EventType::HandoverAccepted => HANDOVER_ACCEPTED,
+        EventType::HandoverReturned | EventType::ContactClosed => REASON_ONLY,
+        EventType::NoteAdded => NOTE_ADDED,
+        EventType::CorrectionRecorded => CORRECTION_RECORDED,
+        EventType::AuditFindingRecorded => AUDIT_FINDING_RECORDED,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation
+// ---------------------------------------------------------------------------------------------
+
+/// Normalises an event's strings in place, as the parsers do before [`check_event`]:
+///
+/// - every string is trimmed (Unicode white space);
+/// - an optional string that is then empty becomes `None` (a required one stays empty, and
+///   [`check_event`] refuses it);
+/// - an NHS number loses its spaces (`943 476 5919` becomes `9434765919`);
+/// - a UPN is upper-cased.
+///
+/// A correction's `value` is any JSON and is left as it is.
+pub fn normalise(event: &mut Event) {
+    match event {
+        Event::ContactReceived(d) => normalise_contact(d),
+        Event::TriageRated(d) => tidy_opt(&mut d.reason),
+        Event::CallLogged(d) => tidy(&mut d.summary),
+        Event::ChecksRequested(d) => tidy(&mut d.request),
+        Event::ChecksReturned(d) => tidy(&mut d.summary),
+        Event::DutyDiscussionHeld(d) => {
+            for p in &mut d.participants {
+                tidy(&mut p.name);
+                tidy(&mut p.role);
+            }
+            tidy(&mut d.summary);
+            d.needs.iter_mut().for_each(tidy);
+        }
+        Event::ConsentRecorded(d) => tidy_opt(&mut d.reason),
+        Event::DecisionMade(d) => {
+            tidy(&mut d.rationale);
+            if let Some(revises) = &mut d.revises {
+                tidy(&mut revises.reason);
+            }
+        }
+        Event::ActionPlanAgreed(d) => {
+            for a in &mut d.actions {
+                tidy(&mut a.description);
+            }
+            tidy_opt(&mut d.referrer_role);
+        }
+        Event::ReferrerInformed(d) => tidy(&mut d.summary),
+        Event::HandoverSent(d) => {
+            tidy_opt(&mut d.team);
+            tidy_opt(&mut d.notes);
+        }
+        Event::HandoverAccepted(d) => {
+            tidy(&mut d.team);
+            tidy_opt(&mut d.worker);
+        }
+        Event::HandoverReturned(d) => tidy(&mut d.reason),
+        Event::ContactClosed(d) => tidy(&mut d.reason),
+        Event::NoteAdded(d) => tidy(&mut d.text),
+        Event::CorrectionRecorded(d) => {
+            tidy(&mut d.field);
+            tidy(&mut d.reason);
+        }
+        Event::AuditFindingRecorded(d) => tidy(&mut d.findings),
+    }
+}
+
+fn normalise_contact(d: &mut ContactReceived) {
+    let r = &mut d.referrer;
+    tidy(&mut r.name);
+    tidy_opt(&mut r.organisation);
+    tidy_opt(&mut r.role);
+    tidy_opt(&mut r.phone);
+    tidy_opt(&mut r.email);
+    for child in &mut d.children {
+        normalise_child(child);
+    }
+    tidy(&mut d.concerns);
+    tidy_opt(&mut d.consent_override_reason);
+}
+
+fn normalise_child(child: &mut Child) {
+    tidy(&mut child.name);
+    tidy_opt(&mut child.child_ref);
+    tidy_opt(&mut child.ethnicity);
+    tidy_opt(&mut child.nhs_number);
+    if let Some(nhs) = &mut child.nhs_number {
+        nhs.retain(|c| c != ' ');
+    }
+    tidy_opt(&mut child.upn);
+    if let Some(upn) = &mut child.upn {
+        upn.make_ascii_uppercase();
+    }
+}
+
+fn tidy(s: &mut String) {
+    let trimmed = s.trim();
+    if trimmed.len() != s.len() {
+        *s = trimmed.to_owned();
+    }
+}
+
+fn tidy_opt(s: &mut Option<String>) {
+    if let Some(v) = s {
+        tidy(v);
+        if v.is_empty() {
+            *s = None;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rules
+// ---------------------------------------------------------------------------------------------
+
+/// The checks on typed data, shared by both (also usable by the demo generator's tests):
+///
+/// Returns every rule the event's data breaks, with paths relative to the data
+/// (`children[0].nhs_number`, `rationale`); empty when the event is fit for the log. Expects
+/// normalised strings (see [`normalise`]): an untrimmed string is refused, not trimmed.
+/// `now` bounds dates and timestamps (a call's `started_at` may not be in the future, a date of
+/// birth not more than [`DOB_MAX_FUTURE_DAYS`] ahead).
+pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
+    let mut c = Checker::new(now);
+    match event {
+        Event::ContactReceived(d) => check_contact(&mut c, d),
+        Event::TriageRated(d) => c.long_opt("reason", d.reason.as_deref()),
+        Event::CallLogged(d) => {
+            c.timestamp("started_at", d.started_at);
+            if d.duration_seconds > MAX_CALL_SECONDS {
+                c.push("duration_seconds", format!("must be at most {MAX_CALL_SECONDS} (24 hours)"));
+            }
+            c.long("summary", &d.summary);
+        }
+        Event::ChecksRequested(d) => c.long("request", &d.request),
+        Event::ChecksReturned(d) => c.long("summary", &d.summary),
+        Event::DutyDiscussionHeld(d) => {
+            c.count("participants", d.participants.len(), 1, MAX_ITEMS);
+            for (i, p) in d.participants.iter().enumerate() {
+                c.short(&format!("participants[{i}].name"), &p.name);
+                c.short(&format!("participants[{i}].role"), &p.role);
+            }
+            c.long("summary", &d.summary);
+            c.count("needs", d.needs.len(), 0, MAX_ITEMS);
+            for (i, need) in d.needs.iter().enumerate() {
+                c.short(&format!("needs[{i}]"), need);
+            }
+        }
+        Event::ConsentRecorded(d) => {
+            if d.consent == Consent::Overridden && d.reason.is_none() {
+                c.push("reason", "required when consent is overridden");
+            }
+            c.long_opt("reason", d.reason.as_deref());
+        }
+        Event::DecisionMade(d) => {
+            c.long("rationale", &d.rationale);
+            if d.level_of_need.is_some_and(|level| !(1..=4).contains(&level)) {
+                c.push("level_of_need", LEVEL_OF_NEED);
+            }
+            if let Some(revises) = &d.revises {
+                c.long("revises.reason", &revises.reason);
+            }
+        }
+        Event::ActionPlanAgreed(d) => {
+            c.count("actions", d.actions.len(), 1, MAX_ITEMS);
+            for (i, a) in d.actions.iter().enumerate() {
+                c.long(&format!("actions[{i}].description"), &a.description);
+                if a.due.is_some_and(|due| due.year() < EARLIEST_YEAR) {
+                    c.push(format!("actions[{i}].due"), format!("must not be before {EARLIEST_YEAR}-01-01"));
+                }
+            }
+            c.short_opt("referrer_role", d.referrer_role.as_deref());
+        }
+        Event::ReferrerInformed(d) => c.long("summary", &d.summary),
+        Event::HandoverSent(d) => {
+            c.short_opt("team", d.team.as_deref());
+            c.long_opt("notes", d.notes.as_deref());
+        }
+        Event::HandoverAccepted(d) => {
+            c.short("team", &d.team);
+            c.short_opt("worker", d.worker.as_deref());
+        }
+        Event::HandoverReturned(d) => c.long("reason", &d.reason),
+        Event::ContactClosed(d) => c.long("reason", &d.reason),
+        Event::NoteAdded(d) => c.long("text", &d.text),
+        Event::CorrectionRecorded(d) => {
+            c.short("field", &d.field);
+            let size = serde_json::to_vec(&d.value).map_or(usize::MAX, |bytes| bytes.len());
+            if size > MAX_VALUE_BYTES {
+                c.push("value", format!("must be at most {MAX_VALUE_BYTES} bytes as JSON (is {size})"));
+            }
+            c.long("reason", &d.reason);
+        }
+        Event::AuditFindingRecorded(d) => c.long("findings", &d.findings),
+    }
+    c.errors
+}
+
+fn check_contact(c: &mut Checker, d: &ContactReceived) {
+    let r = &d.referrer;
+    c.short("referrer.name", &r.name);
+    c.short_opt("referrer.organisation", r.organisation.as_deref());
+    c.short_opt("referrer.role", r.role.as_deref());
+    if let Some(phone) = r.phone.as_deref() {
+        if c.text("referrer.phone", phone, Text::Short) {
+            if let Err(message) = check_phone(phone) {
+                c.push("referrer.phone", message);
+            }
+        }
+    }
+    if let Some(email) = r.email.as_deref() {
+        if let Err(message) = check_email(email) {
+            c.push("referrer.email", message);
+        }
+    }
+    if d.children.is_empty() {
+        c.push("children", "must name at least one child");
+    } else if d.children.len() > MAX_CHILDREN {
+        c.push("children", format!("must name at most {MAX_CHILDREN} children"));
+    }
+    for (i, child) in d.children.iter().enumerate() {
+        check_child(c, &format!("children[{i}]"), child);
+    }
+    c.long("concerns", &d.concerns);
+    match (d.consent, d.consent_override_reason.as_deref()) {
+        (Consent::Overridden, None) => c.push("consent_override_reason", "required when consent is overridden"),
+        (Consent::Overridden, Some(reason)) => c.long("consent_override_reason", reason),
+        (_, Some(_)) => c.push("consent_override_reason", "only allowed when consent is overridden"),
+        (_, None) => {}
+    }
+    if d.ppn_grade.is_some() && d.channel != Channel::PoliceNotification {
+        c.push("ppn_grade", "only allowed when channel is police_notification");
+    }
+}
+
+fn check_child(c: &mut Checker, at: &str, child: &Child) {
+    c.short(&format!("{at}.name"), &child.name);
+    if let Some(dob) = child.date_of_birth {
+        c.date_of_birth(&format!("{at}.date_of_birth"), dob);
+    }
+    c.short_opt(&format!("{at}.child_ref"), child.child_ref.as_deref());
+    if let Some(nhs) = child.nhs_number.as_deref() {
+        if let Err(message) = check_nhs_number(nhs) {
+            c.push(format!("{at}.nhs_number"), message);
+        }
+    }
+    if let Some(upn) = child.upn.as_deref() {
+        if let Err(message) = check_upn(upn) {
+            c.push(format!("{at}.upn"), message);
+        }
+    }
+    c.short_opt(&format!("{at}.ethnicity"), child.ethnicity.as_deref());
+}
+
+#[derive(Clone, Copy)]
+enum Text {
+    Short,
+    Long,
+}
+
+/// Collects rule errors; each check reports at most one error for its field.
+struct Checker {
+    now: DateTime<Utc>,
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    fn new(now: DateTime<Utc>) -> Self {
+        Checker { now, errors: Vec::new() }
+    }
+
+    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// Checks a present string; true if it passed.
+    fn text(&mut self, field: &str, value: &str, kind: Text) -> bool {
+        match text_problem(value, kind) {
+            Some(message) => {
+                self.push(field, message);
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn short(&mut self, field: &str, value: &str) {
+        self.text(field, value, Text::Short);
+    }
+
+    fn long(&mut self, field: &str, value: &str) {
+        self.text(field, value, Text::Long);
+    }
+
+    fn short_opt(&mut self, field: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.short(field, value);
+        }
+    }
+
+    fn long_opt(&mut self, field: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.long(field, value);
+        }
+    }
+
+    fn count(&mut self, field: &str, len: usize, min: usize, max: usize) {
+        if len < min {
+            self.push(field, format!("must have at least {min} item{}", if min == 1 { "" } else { "s" }));
+        } else if len > max {
+            self.push(field, format!("must have at most {max} items"));
+        }
+    }
+
+    /// A timestamp: not before 2000, not more than the clock skew in the future.
+    fn timestamp(&mut self, field: &str, at: DateTime<Utc>) {
+        let latest = self.now.checked_add_signed(TimeDelta::minutes(CLOCK_SKEW_MINUTES));
+        if at.year() < EARLIEST_YEAR {
+            self.push(field, format!("must not be before {EARLIEST_YEAR}-01-01"));
+        } else if latest.is_some_and(|latest| at > latest) {
+            self.push(field, "must not be in the future");
+        }
+    }
+
+    fn date_of_birth(&mut self, field: &str, dob: NaiveDate) {
+        let today = self.now.date_naive();
+        let latest = today.checked_add_days(Days::new(DOB_MAX_FUTURE_DAYS));
+        let earliest = today.checked_sub_months(Months::new(DOB_MAX_PAST_YEARS * 12));
+        if latest.is_some_and(|latest| dob > latest) {
+            self.push(
+                field,
+                format!("must not be more than {DOB_MAX_FUTURE_DAYS} days in the future (an expected date of birth)"),
+            );
+        } else if earliest.is_some_and(|earliest| dob < earliest) {
+            self.push(field, format!("must not be more than {DOB_MAX_PAST_YEARS} years in the past"));
+        }
+    }
+}
+
+fn text_problem(value: &str, kind: Text) -> Option<String> {
+    let max = match kind {
+        Text::Short => SHORT_MAX,
+        Text::Long => LONG_MAX,
+    };
+    if value.is_empty() {
+        return Some("must not be empty".to_owned());
+    }
+    if value.trim().len() != value.len() {
+        return Some("must not start or end with white space".to_owned());
+    }
+    if value.chars().count() > max {
+        return Some(format!("must be at most {max} characters"));
+    }
+    match kind {
+        Text::Short if value.chars().any(char::is_control) => {
+            Some("must not contain control characters (nor line breaks or tabs)".to_owned())
+        }
+        Text::Long if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
+            Some("must not contain control characters other than line breaks and tabs".to_owned())
+        }
+        _ => None,
+    }
+}
+
+fn check_phone(phone: &str) -> Result<(), String> {
+    if !phone.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '(' | ')' | '-')) {
+        return Err("may contain only digits, spaces, +, (, ) and -".to_owned());
+    }
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    if !(7..=20).contains(&digits) {
+        return Err(format!("must have 7 to 20 digits (has {digits})"));
+    }
+    Ok(())
+}
+
+/// A plausible address, not RFC 5322: one `@`, a non-empty local part, a domain with a dot
+/// neither first nor last, no white space or control characters, at most [`EMAIL_MAX`].
+fn check_email(email: &str) -> Result<(), String> {
+    if email.chars().count() > EMAIL_MAX {
+        return Err(format!("must be at most {EMAIL_MAX} characters"));
+    }
+    let plausible = !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if plausible { Ok(()) } else { Err("must be an email address, e.g. name@example.org".to_owned()) }
+}
+
+/// The NHS number check digit for the first nine digits (modulus 11, weights 10 down to 2),
+/// or `None` when they are not nine ASCII digits or when the check comes to 10, which no
+/// issued number has.
+pub fn nhs_check_digit(first_nine: &str) -> Option<u32> {
+    let bytes = first_nine.as_bytes();
+    if bytes.len() != 9 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = bytes.iter().zip((2..=10).rev()).map(|(b, weight)| u32::from(b - b'0') * weight).sum();
+    match 11 - sum % 11 {
+        11 => Some(0),
+        10 => None,
+        check => Some(check),
+    }
+}
+
+/// Whether `nhs` is a valid NHS number: exactly 10 ASCII digits (no spaces) with a valid
+/// check digit.
+pub fn nhs_number_is_valid(nhs: &str) -> bool {
+    check_nhs_number(nhs).is_ok()
+}
+
+fn check_nhs_number(nhs: &str) -> Result<(), &'static str> {
+    let bytes = nhs.as_bytes();
+    if bytes.len() != 10 || !bytes.iter().all(u8::is_ascii_digit) {
+        return Err("must be 10 digits (spaces are ignored)");
+    }
+    let (first_nine, last) = nhs.split_at(9);
+    match nhs_check_digit(first_nine) {
+        Some(check) if last.parse::<u32>() == Ok(check) => Ok(()),
+        _ => Err("is not a valid NHS number (check digit)"),
+    }
+}
+
+/// The DfE UPN check-letter alphabet: A-Z without I, O and S; a letter's value is its index.
+const UPN_LETTERS: &[u8; 23] = b"ABCDEFGHJKLMNPQRTUVWXYZ";
+
+/// The DfE check letter of a Unique Pupil Number, from the 12 characters after it: 11 digits
+/// then a digit (a permanent UPN) or a letter of the check alphabet (a temporary UPN). `None`
+/// when the 12 characters are not of that form.
+///
+/// The DfE algorithm (Common Basic Data Set, "Unique Pupil Number"; the school census check
+/// 1510): multiply the characters at positions 2 to 13 by weights 2 to 13 (a final letter
+/// counts as its value in the check alphabet, A=0 ... Z=22, skipping I, O and S), add, take the
+/// remainder on division by 23, and the check letter is the alphabet's letter at that index.
+/// Characters 2-4 are an LA code; that they name a real LA is not checked here.
+pub fn upn_check_letter(rest: &str) -> Option<char> {
+    let bytes = rest.as_bytes();
+    if bytes.len() != 12 {
+        return None;
+    }
+    let mut sum = 0_usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        let value = if b.is_ascii_digit() {
+            usize::from(b - b'0')
+        } else if i == 11 {
+            UPN_LETTERS.iter().position(|&letter| letter == b)?
+        } else {
+            return None;
+        };
+        sum += value * (i + 2);
+    }
+    Some(char::from(UPN_LETTERS[sum % 23]))
+}
+
+/// Whether `upn` is a valid Unique Pupil Number: 13 characters, upper case, the DfE check
+/// letter first (see [`upn_check_letter`]).
+pub fn upn_is_valid(upn: &str) -> bool {
+    check_upn(upn).is_ok()
+}
+
+fn check_upn(upn: &str) -> Result<(), &'static str> {
+    const FORMAT: &str = "must be 13 characters: a check letter, 11 digits, then a digit or a letter";
+    if upn.len() != 13 || !upn.is_ascii() {
+        return Err(FORMAT);
+    }
+    let (first, rest) = upn.split_at(1);
+    match (first.chars().next(), upn_check_letter(rest)) {
+        (Some(letter), Some(check)) if letter.is_ascii_uppercase() => {
+            if letter == check {
+                Ok(())
+            } else {
+                Err("check letter does not match (DfE UPN check)")
+            }
+        }
+        _ => Err(FORMAT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use eventlog::schema::{Participant, PlannedAction, Referrer, Revises};
+    use serde_json::json;
+
+    const ULID_A: &str = "01J5Z8Y3W1QK4N9T2V6X7B8C9D";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
+    }
+
+    fn good_contact() -> Value {
+        json!({
+            "channel": "phone",
+            "source": "2A",
+            "referrer": {
+                "name": "  Ms Teacher ",
+                "organisation": "Hill Primary",
+                "role": " Designated safeguarding lead ",
+                "phone": "0115 496 0000",
+                "email": " dsl@hill.sch.uk "
+            },
+            "children": [
+                {
+                    "name": " Amy Smith ",
+                    "date_of_birth": "2018-05-01",
+                    "sex": "F",
+                    "child_ref": " C-1 ",
+                    "nhs_number": "943 476 5919",
+                    "upn": "b801200005001",
+                    "ethnicity": "WBRI"
+                },
+                {"name": "Ben Smith"}
+            ],
+            "concerns": "  Bruising on arm.\nSays dad hit her.\t ",
+            "immediate_risk": true,
+            "consent": "given"
+        })
+    }
+
+    fn good_data(t: EventType) -> Value {
+        match t {
+            EventType::ContactReceived => good_contact(),
+            EventType::TriageRated => json!({"rating": "red", "reason": "  bruising  "}),
+            EventType::CallLogged => json!({
+                "direction": "outbound", "with": "parent", "started_at": "2026-03-02T09:30:00Z",
+                "duration_seconds": 600, "summary": " Spoke to mum "
+            }),
+            EventType::ChecksRequested => json!({"agency": "police", "request": " PNC and DA history "}),
+            EventType::ChecksReturned => json!({"agency": "health", "summary": " Known to HV ", "restricted": true}),
+            EventType::DutyDiscussionHeld => json!({
+                "participants": [
+                    {"name": " Ana ", "role": " Social worker ", "agency": "childrens_social_care"},
+                    {"name": "PC Jones", "role": "MASH officer", "agency": "police"}
+                ],
+                "summary": " Agreed a strategy discussion ",
+                "needs": [" safety plan ", "school support"],
+                "recommendation": "strategy_discussion"
+            }),
+            EventType::ConsentRecorded => json!({"consent": "overridden", "reason": " Asking would put Amy at risk "}),
+            EventType::DecisionMade => json!({
+                "outcome": "assessment", "rationale": " s17 needed ", "level_of_need": 3, "primary_need": "N1",
+                "revises": {"event_id": ULID_A, "reason": " new information "}
+            }),
+            EventType::ActionPlanAgreed => json!({
+                "actions": [{"owner_agency": "education", "description": " Daily check-in ", "due": "2026-03-09"}],
+                "referrer_role": " DSL "
+            }),
+            EventType::ReferrerInformed => json!({"method": "email", "summary": " Told of the decision "}),
+            EventType::HandoverSent => json!({"to": "assessment_team", "team": " AT North ", "notes": " urgent "}),
+            EventType::HandoverAccepted => json!({"team": " AT North ", "worker": " J Bloggs "}),
+            EventType::HandoverReturned => json!({"reason": " Wrong locality "}),
+            EventType::ContactClosed => json!({"reason": " Handed over "}),
+            EventType::NoteAdded => json!({"text": " Mum called back "}),
+            EventType::CorrectionRecorded => json!({
+                "corrects_event_id": ULID_A, "field": " children[0].date_of_birth ",
+                "value": {"date_of_birth": "2018-05-02", "source": [1, null, true]}, "reason": " Typo "
+            }),
+            EventType::AuditFindingRecorded => json!({"grade": "good", "findings": " Timely and well reasoned "}),
+        }
+    }
+
+    fn ev(t: &str, data: Value) -> Value {
+        let mut body = Map::new();
+        body.insert("type".to_owned(), Value::from(t));
+        body.insert("data".to_owned(), data);
+        Value::Object(body)
+    }
+
+    fn good_ev(t: EventType) -> Value {
+        ev(t.as_str(), good_data(t))
+    }
+
+    /// Sets the value at a JSON pointer, adding the key if need be.
+    fn set(mut v: Value, pointer: &str, new: Value) -> Value {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        match v.pointer_mut(parent).unwrap() {
+            Value::Object(m) => {
+                m.insert(key.to_owned(), new);
+            }
+            Value::Array(a) => a[key.parse::<usize>().unwrap()] = new,
+            other => panic!("cannot set in {other}"),
+        }
+        v
+    }
+
+    fn del(mut v: Value, pointer: &str) -> Value {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        v.pointer_mut(parent).unwrap().as_object_mut().unwrap().remove(key).unwrap();
+        v
+    }
+
+    fn sorted_fields(errors: &[FieldError]) -> Vec<String> {
+        let mut fields: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+        fields.sort();
+        fields
+    }
+
+    /// Runs each case, asserting a 422 naming exactly the given fields; reports every miss.
+    fn run_422<T: fmt::Debug>(
+        parse: fn(&[u8], DateTime<Utc>) -> Result<T, Invalid>,
+        cases: &[(&str, String, &[&str])],
+    ) {
+        assert!(cases.len() >= 40, "at least 40 bad bodies per endpoint, not {}", cases.len());
+        let mut misses = Vec::new();
+        for (label, body, want) in cases {
+            let mut want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+            want.sort();
+            match parse(body.as_bytes(), now()) {
+                Err(invalid @ Invalid::Fields(_)) => {
+                    assert_eq!(invalid.status(), 422);
+                    let got = sorted_fields(invalid.field_errors());
+                    if got != want {
+                        misses.push(format!("{label}: want {want:?}, got {:?}", invalid.field_errors()));
+                    }
+                }
+                other => misses.push(format!("{label}: want 422 {want:?}, got {other:?}")),
+            }
+        }
+        assert!(misses.is_empty(), "{} of {} cases missed:\n{}", misses.len(), cases.len(), misses.join("\n"));
+    }
+
+    #[test]
+    fn bad_contact_bodies_name_their_fields() {
+        let c = good_contact;
+        let soon = (now() + TimeDelta::minutes(10)).to_rfc3339();
+        let cases: Vec<(&str, Value, &[&str])> = vec![
+            ("unknown child field", set(c(), "/children/0/nickname", json!("Ames")), &["children[0].nickname"]),
+            (
+                "date of birth not a date",
+                set(c(), "/children/0/date_of_birth", json!("01/05/2018")),
+                &["children[0].date_of_birth"],
+            ),
+            (
+                "impossible date",
+                set(c(), "/children/0/date_of_birth", json!("2018-02-30")),
+                &["children[0].date_of_birth"],
+            ),
+            (
+                "due date 281 days ahead",
+                set(c(), "/children/0/date_of_birth", json!("2026-12-08")),
+                &["children[0].date_of_birth"],
+            ),
+            (
+                "born over 25 years ago",
+                set(c(), "/children/0/date_of_birth", json!("2001-03-01")),
+                &["children[0].date_of_birth"],
+            ),
+            (
+                "nhs number check digit",
+                set(c(), "/children/0/nhs_number", json!("9434765918")),
+                &["children[0].nhs_number"],
+            ),
+            (
+                "nhs number too short",
+                set(c(), "/children/0/nhs_number", json!("94347659")),
+                &["children[0].nhs_number"],
+            ),
+            (
+                "nhs number with dashes",
+                set(c(), "/children/0/nhs_number", json!("943-476-5919")),
+                &["children[0].nhs_number"],
+            ),
+            (
+                "nhs number as a number",
+                set(c(), "/children/0/nhs_number", json!(9434765919_u64)),
+                &["children[0].nhs_number"],
+            ),
+            (
+                "nhs check comes to 10",
+                set(c(), "/children/0/nhs_number", json!("0000000060")),
+                &["children[0].nhs_number"],
+            ),
+            ("upn check letter", set(c(), "/children/0/upn", json!("A801200005001")), &["children[0].upn"]),
+            ("upn too short", set(c(), "/children/0/upn", json!("B80120000500")), &["children[0].upn"]),
+            ("upn letter inside", set(c(), "/children/0/upn", json!("X80120000A001")), &["children[0].upn"]),
+            ("child name blank", set(c(), "/children/0/name", json!("   ")), &["children[0].name"]),
+            ("child name missing", del(c(), "/children/0/name"), &["children[0].name"]),
+            ("child name null", set(c(), "/children/1/name", Value::Null), &["children[1].name"]),
+            ("child name too long", set(c(), "/children/0/name", json!("x".repeat(201))), &["children[0].name"]),
+            ("line break in a name", set(c(), "/children/0/name", json!("Amy\nSmith")), &["children[0].name"]),
+            ("sex not M F U", set(c(), "/children/0/sex", json!("X")), &["children[0].sex"]),
+            ("no children", set(c(), "/children", json!([])), &["children"]),
+            ("21 children", set(c(), "/children", json!(vec![json!({"name": "Sib"}); 21])), &["children"]),
+            ("children not a list", set(c(), "/children", json!("Amy")), &["children"]),
+            ("a child that is a string", set(c(), "/children/1", json!("Ben")), &["children[1]"]),
+            ("referrer missing", del(c(), "/referrer"), &["referrer"]),
+            ("referrer as an array of its fields", set(c(), "/referrer", json!(["Ms Teacher"])), &["referrer"]),
+            ("referrer name empty", set(c(), "/referrer/name", json!("")), &["referrer.name"]),
+            ("email without @", set(c(), "/referrer/email", json!("dsl.hill.sch.uk")), &["referrer.email"]),
+            ("email with two @", set(c(), "/referrer/email", json!("a@b@c.org")), &["referrer.email"]),
+            ("email domain without dot", set(c(), "/referrer/email", json!("dsl@localhost")), &["referrer.email"]),
+            (
+                "email too long",
+                set(c(), "/referrer/email", json!(format!("{}@x.org", "a".repeat(250)))),
+                &["referrer.email"],
+            ),
+            ("phone with letters", set(c(), "/referrer/phone", json!("0115 CALL ME")), &["referrer.phone"]),
+            ("phone too few digits", set(c(), "/referrer/phone", json!("12345")), &["referrer.phone"]),
+            ("phone too many digits", set(c(), "/referrer/phone", json!("1".repeat(21))), &["referrer.phone"]),
+            ("unknown referrer field", set(c(), "/referrer/fax", json!("x")), &["referrer.fax"]),
+            (
+                "control character in organisation",
+                set(c(), "/referrer/organisation", json!("Hill\u{7}")),
+                &["referrer.organisation"],
+            ),
+            ("channel unknown", set(c(), "/channel", json!("fax")), &["channel"]),
+            ("source unknown", set(c(), "/source", json!("2Z")), &["source"]),
+            ("source as a number", set(c(), "/source", json!(6)), &["source"]),
+            ("concerns missing", del(c(), "/concerns"), &["concerns"]),
+            ("concerns too long", set(c(), "/concerns", json!("x".repeat(10_001))), &["concerns"]),
+            ("NUL in concerns", set(c(), "/concerns", json!("a\u{0}b")), &["concerns"]),
+            ("escape sequence in concerns", set(c(), "/concerns", json!("a\u{1b}[31mb")), &["concerns"]),
+            ("overridden without reason", set(c(), "/consent", json!("overridden")), &["consent_override_reason"]),
+            (
+                "overridden with blank reason",
+                set(set(c(), "/consent", json!("overridden")), "/consent_override_reason", json!("  ")),
+                &["consent_override_reason"],
+            ),
+            (
+                "reason without override",
+                set(c(), "/consent_override_reason", json!("because")),
+                &["consent_override_reason"],
+            ),
+            ("ppn grade on a phone contact", set(c(), "/ppn_grade", json!("high")), &["ppn_grade"]),
+            (
+                "ppn grade unknown",
+                set(set(c(), "/channel", json!("police_notification")), "/ppn_grade", json!("urgent")),
+                &["ppn_grade"],
+            ),
+            ("immediate_risk a string", set(c(), "/immediate_risk", json!("yes")), &["immediate_risk"]),
+            ("immediate_risk null", set(c(), "/immediate_risk", Value::Null), &["immediate_risk"]),
+            ("consent null", set(c(), "/consent", Value::Null), &["consent"]),
+            ("occurred_at in the future", set(c(), "/occurred_at", json!(soon)), &["occurred_at"]),
+            ("occurred_at before 2000", set(c(), "/occurred_at", json!("1999-12-31T23:59:59Z")), &["occurred_at"]),
+            ("occurred_at not a time", set(c(), "/occurred_at", json!("yesterday")), &["occurred_at"]),
+            ("occurred_at without a zone", set(c(), "/occurred_at", json!("2026-03-02T09:00:00")), &["occurred_at"]),
+            ("occurred_at a number", set(c(), "/occurred_at", json!(1_772_445_600)), &["occurred_at"]),
+            ("a type on a contact", set(c(), "/type", json!("contact_received")), &["type"]),
+            (
+                "several shape errors at once",
+                del(set(set(c(), "/children/0/nickname", json!("A")), "/channel", json!("fax")), "/referrer/name"),
+                &["channel", "children[0].nickname", "referrer.name"],
+            ),
+            (
+                "several rule errors at once",
+                set(
+                    set(set(c(), "/referrer/email", json!("nope")), "/children/1/nhs_number", json!("9434765918")),
+                    "/concerns",
+                    json!(" "),
+                ),
+                &["children[1].nhs_number", "concerns", "referrer.email"],
+            ),
+            (
+                "a shape error and a bad occurred_at",
+                set(set(c(), "/channel", json!("fax")), "/occurred_at", json!(soon)),
+                &["channel", "occurred_at"],
+            ),
+        ];
+        let mut cases: Vec<(&str, String, &[&str])> =
+            cases.into_iter().map(|(l, v, f)| (l, v.to_string(), f)).collect();
+        cases.push((
+            "duplicate key in referrer",
+            r#"{"channel":"phone","source":"2A","referrer":{"name":"A","name":"B"},"children":[{"name":"C"}],"concerns":"x"}"#
+                .to_owned(),
+            &["referrer.name"],
+        ));
+        run_422(parse_new_contact, &cases);
+    }
+
+    #[test]
+    fn bad_event_bodies_name_their_fields() {
+        use EventType as T;
+        let e = |t: EventType, pointer: &str, v: Value| set(good_ev(t), &format!("/data{pointer}"), v);
+        let d = |t: EventType, pointer: &str| del(good_ev(t), &format!("/data{pointer}"));
+        let soon = (now() + TimeDelta::minutes(10)).to_rfc3339();
+        let note = || good_ev(T::NoteAdded);
+        let cases: Vec<(&str, Value, &[&str])> = vec![
+            ("type missing", del(note(), "/type"), &["type"]),
+            ("type unknown", set(note(), "/type", json!("note_made")), &["type"]),
+            ("type contact_received", good_ev(T::ContactReceived), &["type"]),
+            ("type a number", set(note(), "/type", json!(7)), &["type"]),
+            ("type null", set(note(), "/type", Value::Null), &["type"]),
+            ("data missing", del(note(), "/data"), &["data"]),
+            ("data a string", set(note(), "/data", json!("Mum called")), &["data"]),
+            ("data an array", set(note(), "/data", json!([{"text": "x"}])), &["data"]),
+            ("unknown top-level field", set(note(), "/actor", json!("me")), &["actor"]),
+            ("unknown data field", e(T::NoteAdded, "/extra", json!(1)), &["data.extra"]),
+            ("text missing", d(T::NoteAdded, "/text"), &["data.text"]),
+            ("text blank", e(T::NoteAdded, "/text", json!(" \n\t ")), &["data.text"]),
+            ("text too long", e(T::NoteAdded, "/text", json!("x".repeat(10_001))), &["data.text"]),
+            ("NUL in text", e(T::NoteAdded, "/text", json!("Mum\u{0}called")), &["data.text"]),
+            ("text an object", e(T::NoteAdded, "/text", json!({"en": "x"})), &["data.text"]),
+            ("rating purple", e(T::TriageRated, "/rating", json!("purple")), &["data.rating"]),
+            ("rating missing", d(T::TriageRated, "/rating"), &["data.rating"]),
+            ("rating as a map", e(T::TriageRated, "/rating", json!({"red": null})), &["data.rating"]),
+            ("call in the future", e(T::CallLogged, "/started_at", json!(soon)), &["data.started_at"]),
+            ("call start not a time", e(T::CallLogged, "/started_at", json!("09:30")), &["data.started_at"]),
+            ("call over a day", e(T::CallLogged, "/duration_seconds", json!(86_401)), &["data.duration_seconds"]),
+            ("call negative", e(T::CallLogged, "/duration_seconds", json!(-1)), &["data.duration_seconds"]),
+            ("call huge", e(T::CallLogged, "/duration_seconds", json!(1e20)), &["data.duration_seconds"]),
+            ("call with a neighbour", e(T::CallLogged, "/with", json!("neighbour")), &["data.with"]),
+            ("checks from MI5", e(T::ChecksRequested, "/agency", json!("mi5")), &["data.agency"]),
+            ("restricted a string", e(T::ChecksReturned, "/restricted", json!("yes")), &["data.restricted"]),
+            ("no participants", e(T::DutyDiscussionHeld, "/participants", json!([])), &["data.participants"]),
+            (
+                "51 participants",
+                e(
+                    T::DutyDiscussionHeld,
+                    "/participants",
+                    json!(vec![json!({"name": "A", "role": "B", "agency": "police"}); 51]),
+                ),
+                &["data.participants"],
+            ),
+            (
+                "participant without role",
+                d(T::DutyDiscussionHeld, "/participants/0/role"),
+                &["data.participants[0].role"],
+            ),
+            (
+                "participant agency",
+                e(T::DutyDiscussionHeld, "/participants/1/agency", json!("fbi")),
+                &["data.participants[1].agency"],
+            ),
+            ("51 needs", e(T::DutyDiscussionHeld, "/needs", json!(vec!["a need"; 51])), &["data.needs"]),
+            ("empty need", e(T::DutyDiscussionHeld, "/needs/0", json!(" ")), &["data.needs[0]"]),
+            ("need too long", e(T::DutyDiscussionHeld, "/needs/1", json!("n".repeat(201))), &["data.needs[1]"]),
+            ("needs a string", e(T::DutyDiscussionHeld, "/needs", json!("safety")), &["data.needs"]),
+            (
+                "recommendation unknown",
+                e(T::DutyDiscussionHeld, "/recommendation", json!("s47")),
+                &["data.recommendation"],
+            ),
+            ("consent overridden no reason", d(T::ConsentRecorded, "/reason"), &["data.reason"]),
+            ("rationale blank", e(T::DecisionMade, "/rationale", json!("   ")), &["data.rationale"]),
+            ("level of need 5", e(T::DecisionMade, "/level_of_need", json!(5)), &["data.level_of_need"]),
+            ("level of need 0", e(T::DecisionMade, "/level_of_need", json!(0)), &["data.level_of_need"]),
+            ("level of need 300", e(T::DecisionMade, "/level_of_need", json!(300)), &["data.level_of_need"]),
+            ("level of need a string", e(T::DecisionMade, "/level_of_need", json!("3")), &["data.level_of_need"]),
+            ("primary need N10", e(T::DecisionMade, "/primary_need", json!("N10")), &["data.primary_need"]),
+            ("revision reason empty", e(T::DecisionMade, "/revises/reason", json!("")), &["data.revises.reason"]),
+            ("revision reason missing", d(T::DecisionMade, "/revises/reason"), &["data.revises.reason"]),
+            (
+                "revises a bad id",
+                e(T::DecisionMade, "/revises/event_id", json!("not-a-ulid")),
+                &["data.revises.event_id"],
+            ),
+            ("no actions", e(T::ActionPlanAgreed, "/actions", json!([])), &["data.actions"]),
+            (
+                "action due last century",
+                e(T::ActionPlanAgreed, "/actions/0/due", json!("1999-12-31")),
+                &["data.actions[0].due"],
+            ),
+            (
+                "action without description",
+                d(T::ActionPlanAgreed, "/actions/0/description"),
+                &["data.actions[0].description"],
+            ),
+            ("informed by pigeon", e(T::ReferrerInformed, "/method", json!("pigeon")), &["data.method"]),
+            ("handover to mars", e(T::HandoverSent, "/to", json!("mars")), &["data.to"]),
+            ("handover team with tab", e(T::HandoverSent, "/team", json!("AT\tNorth")), &["data.team"]),
+            ("accepted without team", d(T::HandoverAccepted, "/team"), &["data.team"]),
+            ("returned without reason", d(T::HandoverReturned, "/reason"), &["data.reason"]),
+            ("closed with empty reason", e(T::ContactClosed, "/reason", json!("")), &["data.reason"]),
+            ("correction field empty", e(T::CorrectionRecorded, "/field", json!(" ")), &["data.field"]),
+            (
+                "correction value too big",
+                e(T::CorrectionRecorded, "/value", json!("v".repeat(10_000))),
+                &["data.value"],
+            ),
+            ("correction without value", d(T::CorrectionRecorded, "/value"), &["data.value"]),
+            (
+                "correction of a bad id",
+                e(T::CorrectionRecorded, "/corrects_event_id", json!(42)),
+                &["data.corrects_event_id"],
+            ),
+            ("audit grade meh", e(T::AuditFindingRecorded, "/grade", json!("meh")), &["data.grade"]),
+            ("expected_version negative", set(note(), "/expected_version", json!(-1)), &["expected_version"]),
+            (
+                "expected_version over u32",
+                set(note(), "/expected_version", json!(4_294_967_296_u64)),
+                &["expected_version"],
+            ),
+            ("expected_version a string", set(note(), "/expected_version", json!("3")), &["expected_version"]),
+            ("expected_version a fraction", set(note(), "/expected_version", json!(1.5)), &["expected_version"]),
+            ("occurred_at in the future", set(note(), "/occurred_at", json!(soon)), &["occurred_at"]),
+            ("occurred_at before 2000", set(note(), "/occurred_at", json!("1970-01-01T00:00:00Z")), &["occurred_at"]),
+            (
+                "several envelope errors",
+                set(set(set(note(), "/type", json!("x")), "/expected_version", json!(-3)), "/extra", json!(1)),
+                &["expected_version", "extra", "type"],
+            ),
+            (
+                "several data errors",
+                set(
+                    set(d(T::DecisionMade, "/rationale"), "/data/outcome", json!("maybe")),
+                    "/data/why",
+                    json!("because"),
+                ),
+                &["data.outcome", "data.rationale", "data.why"],
+            ),
+            (
+                "several rule errors",
+                set(set(good_ev(T::DecisionMade), "/data/level_of_need", json!(9)), "/data/rationale", json!("")),
+                &["data.level_of_need", "data.rationale"],
+            ),
+        ];
+        let mut cases: Vec<(&str, String, &[&str])> =
+            cases.into_iter().map(|(l, v, f)| (l, v.to_string(), f)).collect();
+        cases.extend([
+            (
+                "expected_version beyond u64",
+                r#"{"type":"note_added","data":{"text":"x"},"expected_version":123456789012345678901234567890}"#
+                    .to_owned(),
+                &["expected_version"][..],
+            ),
+            (
+                "duplicate type",
+                r#"{"type":"note_added","type":"note_added","data":{"text":"x"}}"#.to_owned(),
+                &["type"],
+            ),
+            (
+                "duplicate key in data",
+                r#"{"type":"note_added","data":{"text":"a","text":"b"}}"#.to_owned(),
+                &["data.text"],
+            ),
+        ]);
+        run_422(parse_event_request, &cases);
+    }
+
+    fn malformed_bodies() -> Vec<(&'static str, Vec<u8>)> {
+        let deep_arrays = "[".repeat(100_000).into_bytes();
+        let deep_objects = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000)).into_bytes();
+        let deep_in_data =
+            format!(r#"{{"type":"note_added","data":{{"text":{}"x"{}}}}}"#, "[".repeat(200), "]".repeat(200))
+                .into_bytes();
+        vec![
+            ("empty body", Vec::new()),
+            ("white space only", b" \n\t ".to_vec()),
+            ("unclosed object", b"{".to_vec()),
+            ("missing value", br#"{"type": }"#.to_vec()),
+            ("an array", b"[]".to_vec()),
+            ("an array of an event", br#"[{"type":"note_added","data":{"text":"x"}}]"#.to_vec()),
+            ("a string", br#""note_added""#.to_vec()),
+            ("null", b"null".to_vec()),
+            ("a number", b"42".to_vec()),
+            ("true", b"true".to_vec()),
+            ("two objects", b"{} {}".to_vec()),
+            ("trailing comma", br#"{"a":1,}"#.to_vec()),
+            ("single quotes", b"{'a':1}".to_vec()),
+            ("comment", br#"{"a":1 /* x */}"#.to_vec()),
+            ("NaN", br#"{"a":NaN}"#.to_vec()),
+            ("number out of range", br#"{"expected_version":1e400}"#.to_vec()),
+            ("not UTF-8", b"{\"text\":\"\xff\xfe\"}".to_vec()),
+            ("Latin-1 bytes", b"{\"text\":\"Zo\xeb\"}".to_vec()),
+            ("raw NUL in a string", b"{\"text\":\"a\x00b\"}".to_vec()),
+            ("byte order mark", b"\xef\xbb\xbf{}".to_vec()),
+            ("lone surrogate", br#"{"text":"\ud800"}"#.to_vec()),
+            ("bad escape", br#"{"text":"\q"}"#.to_vec()),
+            ("arrays nested 100000 deep", deep_arrays),
+            ("objects nested 100000 deep", deep_objects),
+            ("nesting past the limit inside data", deep_in_data),
+        ]
+    }
+
+    #[test]
+    fn malformed_bodies_are_400_on_both_endpoints() {
+        let mut misses = Vec::new();
+        for (label, body) in malformed_bodies() {
+            let contact = parse_new_contact(&body, now());
+            let event = parse_event_request(&body, now());
+            for (endpoint, result) in [("contacts", contact.map(|_| ())), ("events", event.map(|_| ()))] {
+                match result {
+                    Err(invalid @ Invalid::Malformed(_)) => assert_eq!(invalid.status(), 400),
+                    other => misses.push(format!("{label} ({endpoint}): want 400, got {other:?}")),
+                }
+            }
+        }
+        assert!(misses.is_empty(), "{}", misses.join("\n"));
+    }
+
+    #[test]
+    fn a_non_object_top_level_says_so() {
+        for body in [&b"[]"[..], b"\"x\"", b"null", b"3"] {
+            assert_eq!(parse_event_request(body, now()), Err(Invalid::Malformed(NOT_OBJECT.to_owned())));
+            assert_eq!(parse_new_contact(body, now()), Err(Invalid::Malformed(NOT_OBJECT.to_owned())));
+        }
+    }
+
+    fn trim_strings(v: &mut Value) {
+        match v {
+            Value::String(s) => *s = s.trim().to_owned(),
+            Value::Array(items) => items.iter_mut().for_each(trim_strings),
+            Value::Object(map) => map.values_mut().for_each(trim_strings),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn good_bodies_for_every_event_type_parse_trimmed() {
+        let mut seen = Vec::new();
+        for &t in EventType::ALL.iter().filter(|t| **t != EventType::ContactReceived) {
+            let body =
+                set(set(good_ev(t), "/occurred_at", json!("2026-03-02T09:55:00Z")), "/expected_version", json!(3));
+            let req = parse_event_request(body.to_string().as_bytes(), now()).unwrap_or_else(|e| panic!("{t}: {e}"));
+            let mut data = good_data(t);
+            trim_strings(&mut data);
+            let expected = Event::from_data(t, &data.to_string()).unwrap();
+            assert_eq!(req.event, expected, "{t}");
+            assert_eq!(req.event.event_type(), t);
+            assert_eq!(req.occurred_at, Some(Utc.with_ymd_and_hms(2026, 3, 2, 9, 55, 0).unwrap()));
+            assert_eq!(req.expected_version, Some(3));
+            assert!(check_event(&req.event, now()).is_empty(), "{t}");
+            seen.push(t);
+        }
+        assert_eq!(seen.len(), EventType::ALL.len() - 1);
+    }
+
+    #[test]
+    fn a_good_event_body_spelled_out() {
+        let body = br#"{"type":"decision_made","data":{"outcome":"assessment","rationale":"  s17 needed \n",
+            "revises":{"event_id":"01J5Z8Y3W1QK4N9T2V6X7B8C9D","reason":" new info "}}}"#;
+        let req = parse_event_request(body, now()).unwrap();
+        assert_eq!(
+            req,
+            EventRequest {
+                event: Event::DecisionMade(DecisionMade {
+                    outcome: Outcome::Assessment,
+                    rationale: "s17 needed".into(),
+                    level_of_need: None,
+                    primary_need: None,
+                    revises: Some(Revises { event_id: ULID_A.parse().unwrap(), reason: "new info".into() }),
+                }),
+                occurred_at: None,
+                expected_version: None,
+            }
+        );
+        // Nulls for optional fields are absence; a correction's null value is a value.
+        let body = br#"{"type":"triage_rated","data":{"rating":"amber","reason":null},"occurred_at":null,
+            "expected_version":null}"#;
+        let req = parse_event_request(body, now()).unwrap();
+        assert_eq!(req.event, Event::TriageRated(TriageRated { rating: Rating::Amber, reason: None }));
+        let body = br#"{"type":"correction_recorded","data":{"corrects_event_id":"01J5Z8Y3W1QK4N9T2V6X7B8C9D",
+            "field":"children[0].upn","value":null,"reason":"UPN was wrong"}}"#;
+        let Event::CorrectionRecorded(c) = parse_event_request(body, now()).unwrap().event else { panic!() };
+        assert_eq!(c.value, Value::Null);
+    }
+
+    #[test]
+    fn a_good_contact_is_trimmed_and_normalised() {
+        let body = set(
+            set(good_contact(), "/occurred_at", json!("2026-03-02T10:30:00+01:00")),
+            "/referrer/organisation",
+            json!("   "),
+        );
+        let contact = parse_new_contact(body.to_string().as_bytes(), now()).unwrap();
+        assert_eq!(contact.occurred_at, Some(Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0).unwrap()));
+        let d = contact.data;
+        assert_eq!(
+            d.referrer,
+            Referrer {
+                name: "Ms Teacher".into(),
+                organisation: None,
+                role: Some("Designated safeguarding lead".into()),
+                phone: Some("0115 496 0000".into()),
+                email: Some("dsl@hill.sch.uk".into()),
+            }
+        );
+        assert_eq!(
+            d.children[0],
+            Child {
+                name: "Amy Smith".into(),
+                date_of_birth: NaiveDate::from_ymd_opt(2018, 5, 1),
+                sex: Some(Sex::Female),
+                child_ref: Some("C-1".into()),
+                nhs_number: Some("9434765919".into()),
+                upn: Some("B801200005001".into()),
+                ethnicity: Some("WBRI".into()),
+            }
+        );
+        assert_eq!(d.children[1].name, "Ben Smith");
+        assert_eq!(d.concerns, "Bruising on arm.\nSays dad hit her.");
+        assert!(d.immediate_risk);
+        assert_eq!(d.consent, Consent::Given);
+        assert_eq!(d.channel, Channel::Phone);
+        assert_eq!(d.source, SourceCode::School);
+
+        // The smallest contact: defaults apply.
+        let body = br#"{"channel":"online_form","source":"9","referrer":{"name":"Anon"},"children":[{"name":"Child"}],
+            "concerns":"Shouting"}"#;
+        let d = parse_new_contact(body, now()).unwrap().data;
+        assert_eq!(d.consent, Consent::Unknown);
+        assert!(!d.immediate_risk);
+
+        // Edges that pass: an expected date 280 days ahead, a 25-year-old born today, a police
+        // notification with its grade, an override with its reason.
+        let body = set(
+            set(
+                set(
+                    set(good_contact(), "/children/0/date_of_birth", json!("2026-12-07")),
+                    "/children/1/date_of_birth",
+                    json!("2001-03-02"),
+                ),
+                "/channel",
+                json!("police_notification"),
+            ),
+            "/ppn_grade",
+            json!("medium"),
+        );
+        let body = set(set(body, "/consent", json!("overridden")), "/consent_override_reason", json!(" Risk "));
+        let d = parse_new_contact(body.to_string().as_bytes(), now()).unwrap().data;
+        assert_eq!(d.ppn_grade, Some(PpnGrade::Medium));
+        assert_eq!(d.consent_override_reason.as_deref(), Some("Risk"));
+    }
+
+    #[test]
+    fn messages_say_what_is_wrong() {
+        let body = set(good_contact(), "/children/0/nickname", json!("A"));
+        let err = parse_new_contact(body.to_string().as_bytes(), now()).unwrap_err();
+        assert_eq!(err, Invalid::Fields(vec![FieldError::new("children[0].nickname", "unknown field")]));
+
+        let body = br#"{"type":"note_made","data":{}}"#;
+        let err = parse_event_request(body, now()).unwrap_err();
+        let message = &err.field_errors()[0].message;
+        assert!(message.contains("note_added") && message.contains("decision_made"), "{message}");
+        assert!(!message.contains("contact_received"), "{message}");
+
+        let body = br#"{"type":"contact_received","data":{}}"#;
+        let err = parse_event_request(body, now()).unwrap_err();
+        assert_eq!(err.field_errors()[0].message, "contacts are created with POST /v1/contacts");
+
+        let body = br#"{"type":"triage_rated","data":{"rating":"purple"}}"#;
+        let err = parse_event_request(body, now()).unwrap_err();
+        assert_eq!(err.field_errors()[0].message, "must be one of: red, amber, green, blue");
+
+        let body = br#"{"type":"note_added","data":{"text":"a","text":"b"}}"#;
+        let err = parse_event_request(body, now()).unwrap_err();
+        assert_eq!(err, Invalid::Fields(vec![FieldError::new("data.text", DUPLICATE)]));
+        assert!(err.to_string().contains("data.text"));
+    }
+
+    #[test]
+    fn nhs_numbers() {
+        for good in ["9434765919", "4010232137"] {
+            assert!(nhs_number_is_valid(good), "{good}");
+        }
+        for bad in ["9434765918", "0000000060", "943476591", "94347659190", "943 476 5919", "943476591a", ""] {
+            assert!(!nhs_number_is_valid(bad), "{bad}");
+        }
+        assert_eq!(nhs_check_digit("943476591"), Some(9));
+        assert_eq!(nhs_check_digit("401023213"), Some(7));
+        assert_eq!(nhs_check_digit("000000006"), None); // the check comes to 10
+        assert_eq!(nhs_check_digit("000000000"), Some(0)); // 11 becomes 0
+    }
+
+    #[test]
+    fn unique_pupil_numbers() {
+        // B801200005001: python-stdnum's example; A123456789012: the weighted sum is 368 = 16 x 23;
+        // M80120000500A: a temporary UPN (the final letter A counts 0).
+        for good in ["B801200005001", "A123456789012", "M80120000500A"] {
+            assert!(upn_is_valid(good), "{good}");
+        }
+        for bad in ["A801200005001", "b801200005001", "B80120000500", "X80120000A001", "N80120000500I", "1801200005001"]
+        {
+            assert!(!upn_is_valid(bad), "{bad}");
+        }
+        assert_eq!(upn_check_letter("801200005001"), Some('B'));
+        assert_eq!(upn_check_letter("80120000500A"), Some('M'));
+        assert_eq!(upn_check_letter("80120000500S"), None);
+    }
+
+    #[test]
+    fn check_event_refuses_what_normalise_would_fix() {
+        let mut event = Event::NoteAdded(NoteAdded { text: "  padded ".into() });
+        let errors = check_event(&event, now());
+        assert_eq!(sorted_fields(&errors), ["text"]);
+        normalise(&mut event);
+        assert_eq!(event, Event::NoteAdded(NoteAdded { text: "padded".into() }));
+        assert!(check_event(&event, now()).is_empty());
+
+        let mut event = Event::ContactReceived(ContactReceived {
+            channel: Channel::Email,
+            source: SourceCode::Gp,
+            referrer: Referrer { name: "Dr Who".into(), organisation: None, role: None, phone: None, email: None },
+            children: vec![Child {
+                name: "Kid".into(),
+                date_of_birth: None,
+                sex: None,
+                child_ref: None,
+                nhs_number: Some("401 023 2137".into()),
+                upn: None,
+                ethnicity: Some(" ".into()),
+            }],
+            concerns: "Weight loss".into(),
+            immediate_risk: false,
+            consent: Consent::NotGiven,
+            consent_override_reason: None,
+            ppn_grade: None,
+        });
+        assert_eq!(sorted_fields(&check_event(&event, now())), ["children[0].ethnicity", "children[0].nhs_number"]);
+        normalise(&mut event);
+        assert!(check_event(&event, now()).is_empty());
+    }
+
+    #[test]
+    fn hostile_bodies_do_not_panic() {
+        // Nesting just under serde_json's limit, in a correction's value, is fine.
+        let deep = format!("{}{}", "[".repeat(120), "]".repeat(120));
+        let body = format!(
+            r#"{{"type":"correction_recorded","data":{{"corrects_event_id":"{ULID_A}","field":"f","value":{deep},"reason":"r"}}}}"#
+        );
+        assert!(parse_event_request(body.as_bytes(), now()).is_ok());
+        // Nesting past it is a 400.
+        let deep = format!("{}{}", "[".repeat(130), "]".repeat(130));
+        let body = body.replace(&"[".repeat(120), &"[".repeat(130)).replace(&"]".repeat(120), &"]".repeat(130));
+        assert!(body.contains(&deep));
+        assert!(matches!(parse_event_request(body.as_bytes(), now()), Err(Invalid::Malformed(_))));
+
+        // Duplicate keys: refused the same way every time.
+        let body = br#"{"type":"note_added","data":{"text":"a"},"data":{"text":"b"}}"#;
+        let first = parse_event_request(body, now());
+        assert_eq!(first, Err(Invalid::Fields(vec![FieldError::new("data", DUPLICATE)])));
+        assert_eq!(first, parse_event_request(body, now()));
+
+        // A required field given as null.
+        let body = br#"{"type":"handover_accepted","data":{"team":null}}"#;
+        assert_eq!(
+            parse_event_request(body, now()),
+            Err(Invalid::Fields(vec![FieldError::new("data.team", REQUIRED)]))
+        );
+
+        // Escaped NUL is JSON (422 naming the field); a raw NUL byte is not (400).
+        let body = br#"{"type":"note_added","data":{"text":"a\u0000b"}}"#;
+        assert_eq!(sorted_fields(parse_event_request(body, now()).unwrap_err().field_errors()), ["data.text"]);
+        let body = b"{\"type\":\"note_added\",\"data\":{\"text\":\"a\x00b\"}}";
+        assert!(matches!(parse_event_request(body, now()), Err(Invalid::Malformed(_))));
+
+        // Shape errors first (the unknown fields), then, once they are fixed, rule errors (the
+        // empty names); many errors are capped.
+        let children = vec![json!({"name": "", "nickname": 1}); 20];
+        let body = set(good_contact(), "/children", json!(children)).to_string();
+        let err = parse_new_contact(body.as_bytes(), now()).unwrap_err();
+        assert!(err.field_errors().iter().all(|e| e.field.ends_with(".nickname")), "{err}");
+        assert_eq!(err.field_errors().len(), 20);
+        let children = vec![json!({"name": ""}); 20];
+        let body = set(good_contact(), "/children", json!(children)).to_string();
+        let err = parse_new_contact(body.as_bytes(), now()).unwrap_err();
+        assert!(err.field_errors().iter().all(|e| e.field.ends_with(".name")), "{err}");
+        assert_eq!(err.field_errors().len(), 20);
+        let children = vec![json!({"nickname": 1, "sex": 2, "upn": 3}); 200];
+        let body = set(good_contact(), "/children", json!(children)).to_string();
+        let err = parse_new_contact(body.as_bytes(), now()).unwrap_err();
+        assert_eq!(err.field_errors().len(), MAX_ERRORS);
+    }
+
+    #[test]
+    fn mangled_bodies_never_panic() {
+        let mut seeds: Vec<Vec<u8>> = vec![good_contact().to_string().into_bytes()];
+        for &t in EventType::ALL {
+            seeds.push(good_ev(t).to_string().into_bytes());
+        }
+        const NASTY: &[u8] = b"{}[]\":,\\0123456789-+.eE \x00\x1f\xff\xc3tfnul";
+        let mut rng = fastrand::Rng::with_seed(0x5eed_f00d);
+        for _ in 0..4000 {
+            let mut body = seeds[rng.usize(..seeds.len())].clone();
+            for _ in 0..rng.usize(1..4) {
+                let byte = NASTY[rng.usize(..NASTY.len())];
+                match rng.u8(..4) {
+                    0 if !body.is_empty() => {
+                        let i = rng.usize(..body.len());
+                        body[i] = byte;
+                    }
+                    1 if !body.is_empty() => {
+                        body.remove(rng.usize(..body.len()));
+                    }
+                    2 => body.insert(rng.usize(..=body.len()), byte),
+                    _ => body.truncate(rng.usize(..=body.len())),
+                }
+            }
+            let event = parse_event_request(&body, now());
+            assert_eq!(event, parse_event_request(&body, now()));
+            let contact = parse_new_contact(&body, now());
+            for errors in [event.err(), contact.err()].iter().flatten().map(Invalid::field_errors) {
+                assert!(errors.len() <= MAX_ERRORS);
+            }
+            if let Err(Invalid::Fields(errors)) = parse_new_contact(&body, now()) {
+                assert!(!errors.is_empty());
+            }
+        }
+    }
+
+    /// One event of each type with every optional field set (struct literals: a field added to
+    /// the schema fails to compile here until the walk's description below knows it).
+    fn maximal_events() -> Vec<Event> {
+        let id: ulid::Ulid = ULID_A.parse().unwrap();
+        let s = |text: &str| text.to_owned();
+        vec![
+            Event::ContactReceived(ContactReceived {
+                channel: Channel::PoliceNotification,
+                source: SourceCode::Police,
+                referrer: Referrer {
+                    name: s("PC Jones"),
+                    organisation: Some(s("Notts Police")),
+                    role: Some(s("MASH officer")),
+                    phone: Some(s("+44 115 496 0000")),
+                    email: Some(s("pc@police.uk")),
+                },
+                children: vec![Child {
+                    name: s("Amy"),
+                    date_of_birth: NaiveDate::from_ymd_opt(2018, 5, 1),
+                    sex: Some(Sex::Female),
+                    child_ref: Some(s("C1")),
+                    nhs_number: Some(s("9434765919")),
+                    upn: Some(s("B801200005001")),
+                    ethnicity: Some(s("WBRI")),
+                }],
+                concerns: s("DA incident"),
+                immediate_risk: true,
+                consent: Consent::Overridden,
+                consent_override_reason: Some(s("risk")),
+                ppn_grade: Some(PpnGrade::High),
+            }),
+            Event::TriageRated(TriageRated { rating: Rating::Red, reason: Some(s("r")) }),
+            Event::CallLogged(CallLogged {
+                direction: CallDirection::Inbound,
+                with: CallWith::Agency,
+                started_at: now(),
+                duration_seconds: 60,
+                summary: s("s"),
+            }),
+            Event::ChecksRequested(ChecksRequested { agency: Agency::Housing, request: s("r") }),
+            Event::ChecksReturned(ChecksReturned { agency: Agency::Probation, summary: s("s"), restricted: true }),
+            Event::DutyDiscussionHeld(DutyDiscussionHeld {
+                participants: vec![Participant { name: s("n"), role: s("r"), agency: Agency::Health }],
+                summary: s("s"),
+                needs: vec![s("n")],
+                recommendation: Some(Outcome::EarlyHelp),
+            }),
+            Event::ConsentRecorded(ConsentRecorded { consent: Consent::Given, reason: Some(s("r")) }),
+            Event::DecisionMade(DecisionMade {
+                outcome: Outcome::StrategyDiscussion,
+                rationale: s("r"),
+                level_of_need: Some(4),
+                primary_need: Some(PrimaryNeed::N1),
+                revises: Some(Revises { event_id: id, reason: s("r") }),
+            }),
+            Event::ActionPlanAgreed(ActionPlanAgreed {
+                actions: vec![PlannedAction {
+                    owner_agency: Agency::EarlyHelp,
+                    description: s("d"),
+                    due: NaiveDate::from_ymd_opt(2026, 4, 1),
+                }],
+                referrer_role: Some(s("r")),
+            }),
+            Event::ReferrerInformed(ReferrerInformed { method: InformMethod::Letter, summary: s("s") }),
+            Event::HandoverSent(HandoverSent { to: HandoverTo::Tafso, team: Some(s("t")), notes: Some(s("n")) }),
+            Event::HandoverAccepted(HandoverAccepted { team: s("t"), worker: Some(s("w")) }),
+            Event::HandoverReturned(HandoverReturned { reason: s("r") }),
+            Event::ContactClosed(ContactClosed { reason: s("r") }),
+            Event::NoteAdded(NoteAdded { text: s("t") }),
+            Event::CorrectionRecorded(CorrectionRecorded {
+                corrects_event_id: id,
+                field: s("f"),
+                value: json!({"a": [1, 2]}),
+                reason: s("r"),
+            }),
+            Event::AuditFindingRecorded(AuditFindingRecorded { grade: AuditGrade::Inadequate, findings: s("f") }),
+        ]
+    }
+
+    /// Every field's JSON pointer and contract path, with whether it may be removed.
+    fn field_pointers(value: &Value, shape: &Shape, pointer: &str, path: &str, out: &mut Vec<(String, String, bool)>) {
+        match shape {
+            Shape::Leaf(_) => {}
+            Shape::Object(fields) => {
+                for f in *fields {
+                    let Some(v) = value.get(f.name) else { continue };
+                    let (p, q) = (format!("{pointer}/{}", f.name), join(path, f.name));
+                    out.push((p.clone(), q.clone(), true));
+                    field_pointers(v, &f.shape, &p, &q, out);
+                }
+            }
+            Shape::List(item) => {
+                if let Some(first) = value.get(0) {
+                    let (p, q) = (format!("{pointer}/0"), format!("{path}[0]"));
+                    out.push((p.clone(), q.clone(), false));
+                    field_pointers(first, item, &p, &q, out);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_walk_agrees_with_the_schema() {
+        let events = maximal_events();
+        assert_eq!(events.len(), EventType::ALL.len());
+        let mut checked = 0;
+        for event in events {
+            let t = event.event_type();
+            assert!(check_event(&event, now()).is_empty(), "{t}: {:?}", check_event(&event, now()));
+            let data: Value = serde_json::from_str(event.data_json().get()).unwrap();
+            let shape = Shape::Object(data_fields(t));
+            let mut errors = Vec::new();
+            walk(&data, &shape, "", &mut errors);
+            assert!(errors.is_empty(), "{t}: {errors:?}");
+            let mut pointers = Vec::new();
+            field_pointers(&data, &shape, "", "", &mut pointers);
+            // Every field of the maximal example is described (a description missing one would
+            // have reported it as unknown above); now mutate each and compare verdicts.
+            for (pointer, path, removable) in pointers {
+                let mut mutants = vec![
+                    ("null", set(data.clone(), &pointer, Value::Null)),
+                    ("object", set(data.clone(), &pointer, json!({"x": 1}))),
+                    ("fraction", set(data.clone(), &pointer, json!(1.5))),
+                    ("number", set(data.clone(), &pointer, json!(7))),
+                    ("string", set(data.clone(), &pointer, json!("zz"))),
+                    ("bool", set(data.clone(), &pointer, json!(true))),
+                    ("array", set(data.clone(), &pointer, json!(["zz"]))),
+                ];
+                if removable {
+                    mutants.push(("removed", del(data.clone(), &pointer)));
+                }
+                for (how, mutant) in mutants {
+                    let serde_ok = Event::from_data(t, &mutant.to_string()).is_ok();
+                    let mut errors = Vec::new();
+                    walk(&mutant, &shape, "", &mut errors);
+                    // What the walk passes, serde takes. The walk refuses more in two ways only:
+                    // a struct given as an array of its fields, an enum given as a map.
+                    let stricter = matches!(how, "array" | "object");
+                    assert!(
+                        serde_ok == errors.is_empty() || (stricter && serde_ok),
+                        "{t} {path} {how}: serde ok {serde_ok}, walk {errors:?}"
+                    );
+                    // The walk names the mutated field (or fields inside it, when an object
+                    // was replaced by another object).
+                    for e in &errors {
+                        let inside = e.field == path
+                            || e.field.starts_with(&format!("{path}."))
+                            || e.field.starts_with(&format!("{path}["));
+                        assert!(inside, "{t} {path} {how}: {errors:?}");
+                    }
+                    checked += 1;
+                }
+            }
+            // An unknown key in every object.
+            let mut objects = vec![String::new()];
+            let mut pointers = Vec::new();
+            field_pointers(&data, &shape, "", "", &mut pointers);
+            objects.extend(
+                pointers
+                    .into_iter()
+                    .filter(|(p, _, _)| data.pointer(p).is_some_and(Value::is_object))
+                    .map(|(p, _, _)| p),
+            );
+            for object in objects {
+                if t == EventType::CorrectionRecorded && object == "/value" {
+                    continue; // any JSON
+                }
+                let mutant = set(data.clone(), &format!("{object}/zz_unknown"), json!(1));
+                assert!(Event::from_data(t, &mutant.to_string()).is_err(), "{t} {object}");
+                let mut errors = Vec::new();
+                walk(&mutant, &shape, "", &mut errors);
+                assert_eq!(errors.len(), 1, "{t} {object}: {errors:?}");
+                assert!(errors[0].field.ends_with("zz_unknown") && errors[0].message == UNKNOWN_FIELD);
+            }
+        }
+        assert!(checked > 300, "{checked}");
     }
 }

@@ -17,6 +17,7 @@ use crate::schema::{self, Agency, DecodeError, Event, EventType};
 
 /// A user's role: what they may read and append (see the REST contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Referrer,
@@ -64,6 +65,7 @@ impl std::str::FromStr for Role {
 
 /// Who appended an event: always taken from the authenticated token, never from a body.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Actor {
     pub id: String,
@@ -134,6 +136,7 @@ pub mod timestamp {
 
 /// One stored event with its place in the log and in its contact's stream.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     /// Global position: gapless, from 1.
@@ -149,13 +152,21 @@ pub struct Envelope {
     pub schema_version: u16,
     /// When it happened in the world.
     #[serde(with = "timestamp")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub occurred_at: DateTime<Utc>,
     /// When the log recorded it (server clock).
     #[serde(with = "timestamp")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub recorded_at: DateTime<Utc>,
     pub actor: Actor,
+    /// The event's data, shaped by its `type` (see the event schemas).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Box<RawValue>,
+    /// SHA-256 of the previous envelope, 64 hex characters (zeros for the first).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub prev_hash: Hash,
+    /// SHA-256(prev_hash ‖ this envelope without `hash`), 64 hex characters.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub hash: Hash,
 }
 

@@ -12,6 +12,7 @@
 //! The crate knows nothing of HTTP; the service, the projections and the replay tool all
 //! read the log through it.
 
+pub mod access;
 pub mod crash;
 pub mod envelope;
 pub mod error;
@@ -22,8 +23,9 @@ pub mod subscribe;
 #[cfg(test)]
 mod tamper_tests;
 
+pub use access::AccessEntry;
 pub use envelope::{Actor, Envelope, Hash, Role};
 pub use error::{AppendError, LogError};
 pub use log::{AppendRequest, Appended, EventLog, Head, Idempotency, NewEvent, Options, VerifyReport};
-pub use schema::{Event, EventType};
+pub use schema::{DecodeError, Event, EventType};
 pub use subscribe::Subscription;

@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use ulid::Ulid;
 
+use crate::access::{AccessEntry, AccessLog};
 use crate::envelope::{Actor, Envelope, Hash, chain_hash, decode_record, recorded_now};
 use crate::error::{AppendError, LogError};
 use crate::keys;
@@ -138,6 +139,7 @@ struct Inner {
     dir: PathBuf,
     db: sled::Db,
     tree: sled::Tree,
+    access: AccessLog,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     head: watch::Receiver<Head>,
     live: broadcast::Sender<Arc<Vec<Envelope>>>,
@@ -171,6 +173,7 @@ impl EventLog {
         let db_file = File::open(dir.join("db"))?;
         let tree = db.open_tree("log")?;
 
+        let access = AccessLog::open(&db)?;
         let head = check_head(&tree)?;
         let (head_tx, head_rx) = watch::channel(head);
         let (live, _) = broadcast::channel(options.broadcast_capacity.max(1));
@@ -192,6 +195,7 @@ impl EventLog {
                 dir,
                 db,
                 tree,
+                access,
                 jobs: Mutex::new(Some(jobs_tx)),
                 head: head_rx,
                 live,
@@ -324,6 +328,16 @@ impl EventLog {
     /// per-contact index entry and version. Returns the first bad position.
     pub fn verify(&self) -> Result<VerifyReport, LogError> {
         verify_tree(&self.inner.tree, self.head().position)
+    }
+
+    /// Records a read of a contact's record (not fsynced: see [`crate::access`]).
+    pub fn record_access(&self, contact_id: Ulid, entry: &AccessEntry) -> Result<(), LogError> {
+        self.inner.access.record(contact_id, entry)
+    }
+
+    /// Every recorded read of a contact's record, oldest first.
+    pub fn read_access(&self, contact_id: Ulid) -> Result<Vec<AccessEntry>, LogError> {
+        self.inner.access.read(contact_id)
     }
 
     /// Forces sled to write out everything (used by tests and shutdown; appends are already

@@ -165,3 +165,37 @@ async fn an_empty_append_is_refused() {
     assert!(matches!(err, AppendError::Invalid(_)));
     assert_eq!(log.head().position, 0);
 }
+
+#[tokio::test]
+async fn reads_of_a_contact_are_kept_in_time_order_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let contact = Ulid::new();
+    let other = Ulid::new();
+    {
+        let log = EventLog::open(dir.path()).unwrap();
+        for (i, action) in ["read_contact", "read_events", "read_audit"].iter().enumerate() {
+            let entry = eventlog::AccessEntry {
+                at: chrono::Utc::now() + chrono::Duration::milliseconds(i as i64),
+                actor: common::actor(),
+                action: (*action).into(),
+                endpoint: format!("/v1/contacts/{contact}"),
+            };
+            log.record_access(contact, &entry).unwrap();
+        }
+        log.record_access(
+            other,
+            &eventlog::AccessEntry {
+                at: chrono::Utc::now(),
+                actor: common::actor(),
+                action: "read_contact".into(),
+                endpoint: String::new(),
+            },
+        )
+        .unwrap();
+        log.shutdown();
+    }
+    let log = EventLog::open(dir.path()).unwrap();
+    let actions: Vec<String> = log.read_access(contact).unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["read_contact", "read_events", "read_audit"]);
+    assert_eq!(log.read_access(other).unwrap().len(), 1);
+}

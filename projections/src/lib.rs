@@ -1,3 +1,4 @@
 //! Pure read models folded from the log.
 
+pub mod contact;
 pub mod time;

@@ -1,0 +1,427 @@
+//! One contact's current state, folded from its own events: what the case rules decide on,
+//! what `GET /v1/contacts/{id}` shows, and what the duty queue lists.
+
+use chrono::{DateTime, Utc};
+use eventlog::schema::{
+    Agency, Channel, Child, Consent, Event, HandoverTo, Outcome, PpnGrade, PrimaryNeed, Rating, Referrer, SourceCode,
+};
+use eventlog::{DecodeError, Envelope, EventType};
+use serde::Serialize;
+use ulid::Ulid;
+
+/// Where a contact is in the case flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Received; the duty team has not decided yet.
+    AwaitingDecision,
+    /// Decided; no handover sent (or none needed).
+    Decided,
+    /// Handed over; waiting for the receiving team to accept.
+    HandoverSent,
+    /// The receiving team accepted it.
+    HandoverAccepted,
+    /// The receiving team sent it back to the duty team.
+    HandoverReturned,
+    Closed,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::AwaitingDecision => "awaiting_decision",
+            Stage::Decided => "decided",
+            Stage::HandoverSent => "handover_sent",
+            Stage::HandoverAccepted => "handover_accepted",
+            Stage::HandoverReturned => "handover_returned",
+            Stage::Closed => "closed",
+        }
+    }
+}
+
+/// The decision in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub event_id: Ulid,
+    pub outcome: Outcome,
+    pub rationale: String,
+    pub level_of_need: Option<u8>,
+    pub primary_need: Option<PrimaryNeed>,
+    pub decided_at: DateTime<Utc>,
+    pub decided_by: String,
+    /// How many earlier decisions this one replaced.
+    pub revisions: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoverStatus {
+    Pending,
+    Accepted,
+    Returned,
+}
+
+/// The latest handover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Handover {
+    pub to: HandoverTo,
+    pub team: Option<String>,
+    pub sent_at: DateTime<Utc>,
+    pub status: HandoverStatus,
+    /// When the receiving team accepted or returned it.
+    pub answered_at: Option<DateTime<Utc>>,
+    pub accepted_team: Option<String>,
+    pub worker: Option<String>,
+    pub returned_reason: Option<String>,
+}
+
+/// A returned agency check. Restricted ones are filtered per viewer by the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub event_id: Ulid,
+    pub agency: Agency,
+    pub summary: String,
+    pub restricted: bool,
+    pub returned_at: DateTime<Utc>,
+    pub returned_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Closure {
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// A contact folded from its events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactState {
+    pub contact_id: Ulid,
+    pub version: u32,
+    /// Global position of the last event applied.
+    pub position: u64,
+    pub received_at: DateTime<Utc>,
+    pub channel: Channel,
+    pub source: SourceCode,
+    pub referrer: Referrer,
+    pub children: Vec<Child>,
+    pub concerns: String,
+    pub immediate_risk: bool,
+    pub ppn_grade: Option<PpnGrade>,
+    pub rating: Option<Rating>,
+    pub consent: Consent,
+    pub decision: Option<Decision>,
+    /// When the first decision was made (timeliness counts from it, not from revisions).
+    pub first_decision_at: Option<DateTime<Utc>>,
+    pub handover: Option<Handover>,
+    pub closed: Option<Closure>,
+    pub checks_requested: Vec<Agency>,
+    pub checks: Vec<Check>,
+    pub discussions: u32,
+    pub referrer_informed_at: Option<DateTime<Utc>>,
+    pub action_plans: u32,
+    /// The worker on it: the accepting team's worker once handed over, else whoever last
+    /// worked the contact on the duty team.
+    pub assigned_to: Option<String>,
+    /// Every event id in the stream with its type (for corrections and revisions).
+    pub events: Vec<(Ulid, EventType)>,
+}
+
+/// A contact's events did not fold.
+#[derive(Debug, thiserror::Error)]
+pub enum FoldError {
+    #[error("the first event of a contact must be contact_received, not {0}")]
+    NotReceivedFirst(EventType),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+impl ContactState {
+    /// Folds a contact's envelopes (in version order). `None` for an empty stream.
+    pub fn fold<'a>(envelopes: impl IntoIterator<Item = &'a Envelope>) -> Result<Option<ContactState>, FoldError> {
+        let mut state: Option<ContactState> = None;
+        for env in envelopes {
+            let event = env.event()?;
+            match state.as_mut() {
+                Some(s) => s.apply(env, &event),
+                None => state = Some(ContactState::received(env, &event)?),
+            }
+        }
+        Ok(state)
+    }
+
+    /// A new contact from its `contact_received` event.
+    pub fn received(env: &Envelope, event: &Event) -> Result<ContactState, FoldError> {
+        let Event::ContactReceived(c) = event else {
+            return Err(FoldError::NotReceivedFirst(env.event_type));
+        };
+        Ok(ContactState {
+            contact_id: env.contact_id,
+            version: env.version,
+            position: env.position,
+            received_at: env.occurred_at,
+            channel: c.channel,
+            source: c.source,
+            referrer: c.referrer.clone(),
+            children: c.children.clone(),
+            concerns: c.concerns.clone(),
+            immediate_risk: c.immediate_risk,
+            ppn_grade: c.ppn_grade,
+            rating: None,
+            consent: c.consent,
+            decision: None,
+            first_decision_at: None,
+            handover: None,
+            closed: None,
+            checks_requested: Vec::new(),
+            checks: Vec::new(),
+            discussions: 0,
+            referrer_informed_at: None,
+            action_plans: 0,
+            assigned_to: None,
+            events: vec![(env.event_id, env.event_type)],
+        })
+    }
+
+    /// Applies the next event of this contact.
+    pub fn apply(&mut self, env: &Envelope, event: &Event) {
+        self.version = env.version;
+        self.position = env.position;
+        self.events.push((env.event_id, env.event_type));
+        let at = env.occurred_at;
+        let by = &env.actor.id;
+        match event {
+            Event::ContactReceived(_) => {}
+            Event::TriageRated(t) => {
+                self.rating = Some(t.rating);
+                self.work_by(by, env);
+            }
+            Event::CallLogged(_) | Event::NoteAdded(_) | Event::CorrectionRecorded(_) => self.work_by(by, env),
+            Event::ChecksRequested(c) => {
+                self.checks_requested.push(c.agency);
+                self.work_by(by, env);
+            }
+            Event::ChecksReturned(c) => self.checks.push(Check {
+                event_id: env.event_id,
+                agency: c.agency,
+                summary: c.summary.clone(),
+                restricted: c.restricted,
+                returned_at: at,
+                returned_by: by.clone(),
+            }),
+            Event::DutyDiscussionHeld(_) => self.discussions += 1,
+            Event::ConsentRecorded(c) => self.consent = c.consent,
+            Event::DecisionMade(d) => {
+                let revisions = self.decision.as_ref().map_or(0, |prev| prev.revisions + 1);
+                self.first_decision_at.get_or_insert(at);
+                self.decision = Some(Decision {
+                    event_id: env.event_id,
+                    outcome: d.outcome,
+                    rationale: d.rationale.clone(),
+                    level_of_need: d.level_of_need,
+                    primary_need: d.primary_need,
+                    decided_at: at,
+                    decided_by: by.clone(),
+                    revisions,
+                });
+                self.work_by(by, env);
+            }
+            Event::ActionPlanAgreed(_) => self.action_plans += 1,
+            Event::ReferrerInformed(_) => {
+                self.referrer_informed_at.get_or_insert(at);
+            }
+            Event::HandoverSent(h) => {
+                self.handover = Some(Handover {
+                    to: h.to,
+                    team: h.team.clone(),
+                    sent_at: at,
+                    status: HandoverStatus::Pending,
+                    answered_at: None,
+                    accepted_team: None,
+                    worker: None,
+                    returned_reason: None,
+                });
+            }
+            Event::HandoverAccepted(a) => {
+                if let Some(h) = self.handover.as_mut() {
+                    h.status = HandoverStatus::Accepted;
+                    h.answered_at = Some(at);
+                    h.accepted_team = Some(a.team.clone());
+                    h.worker = a.worker.clone();
+                }
+                if let Some(worker) = &a.worker {
+                    self.assigned_to = Some(worker.clone());
+                }
+            }
+            Event::HandoverReturned(r) => {
+                if let Some(h) = self.handover.as_mut() {
+                    h.status = HandoverStatus::Returned;
+                    h.answered_at = Some(at);
+                    h.returned_reason = Some(r.reason.clone());
+                }
+            }
+            Event::ContactClosed(c) => self.closed = Some(Closure { at, reason: c.reason.clone() }),
+            Event::AuditFindingRecorded(_) => {}
+        }
+    }
+
+    /// Duty-team work by a practitioner or decision maker makes them the assigned worker,
+    /// until a receiving team's worker takes over.
+    fn work_by(&mut self, by: &str, env: &Envelope) {
+        use eventlog::Role::{Admin, DecisionMaker, Practitioner};
+        let handed_over = self.handover.as_ref().is_some_and(|h| h.status == HandoverStatus::Accepted);
+        if !handed_over && matches!(env.actor.role, Practitioner | DecisionMaker | Admin) {
+            self.assigned_to = Some(by.to_owned());
+        }
+    }
+
+    pub fn stage(&self) -> Stage {
+        if self.closed.is_some() {
+            return Stage::Closed;
+        }
+        match (&self.decision, &self.handover) {
+            (None, _) => Stage::AwaitingDecision,
+            (Some(_), None) => Stage::Decided,
+            (Some(_), Some(h)) => match h.status {
+                HandoverStatus::Pending => Stage::HandoverSent,
+                HandoverStatus::Accepted => Stage::HandoverAccepted,
+                HandoverStatus::Returned => Stage::HandoverReturned,
+            },
+        }
+    }
+
+    /// Whether the decision in force makes this contact a referral.
+    pub fn is_referral(&self) -> bool {
+        self.decision.as_ref().is_some_and(|d| d.outcome.is_referral())
+    }
+
+    /// Red-rated or flagged at receipt as immediate risk: due within hours, any day.
+    pub fn is_urgent(&self) -> bool {
+        self.immediate_risk || self.rating == Some(Rating::Red)
+    }
+
+    pub fn has_event(&self, id: Ulid) -> bool {
+        self.events.iter().any(|(e, _)| *e == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventlog::schema::*;
+    use eventlog::{Actor, Hash, Role};
+
+    fn env(version: u32, event: &Event, at: &str, role: Role, actor: &str) -> Envelope {
+        Envelope {
+            position: u64::from(version),
+            event_id: Ulid::from_parts(u64::from(version), 0),
+            contact_id: Ulid::from_parts(1, 1),
+            version,
+            event_type: event.event_type(),
+            schema_version: CURRENT_SCHEMA_VERSION,
+            occurred_at: at.parse().unwrap(),
+            recorded_at: at.parse().unwrap(),
+            actor: Actor { id: actor.into(), role, agency: Agency::ChildrensSocialCare },
+            data: event.data_json(),
+            prev_hash: Hash::GENESIS,
+            hash: Hash::GENESIS,
+        }
+    }
+
+    fn received() -> Event {
+        Event::ContactReceived(ContactReceived {
+            channel: Channel::Phone,
+            source: SourceCode::School,
+            referrer: Referrer { name: "A Teacher".into(), organisation: None, role: None, phone: None, email: None },
+            children: vec![Child {
+                name: "Sam Example".into(),
+                date_of_birth: None,
+                sex: None,
+                child_ref: None,
+                nhs_number: None,
+                upn: None,
+                ethnicity: None,
+            }],
+            concerns: "bruising".into(),
+            immediate_risk: false,
+            consent: Consent::Given,
+            consent_override_reason: None,
+            ppn_grade: None,
+        })
+    }
+
+    fn decision(outcome: Outcome) -> Event {
+        Event::DecisionMade(DecisionMade {
+            outcome,
+            rationale: "r".into(),
+            level_of_need: Some(4),
+            primary_need: None,
+            revises: None,
+        })
+    }
+
+    #[test]
+    fn a_contact_moves_through_its_stages() {
+        let events = [
+            env(1, &received(), "2026-03-02T09:00:00Z", Role::Referrer, "school"),
+            env(
+                2,
+                &Event::TriageRated(TriageRated { rating: Rating::Amber, reason: None }),
+                "2026-03-02T09:10:00Z",
+                Role::Practitioner,
+                "sw-1",
+            ),
+            env(3, &decision(Outcome::Assessment), "2026-03-02T11:00:00Z", Role::DecisionMaker, "dm-1"),
+        ];
+        let s = ContactState::fold(&events).unwrap().unwrap();
+        assert_eq!(s.stage(), Stage::Decided);
+        assert!(s.is_referral());
+        assert_eq!(s.rating, Some(Rating::Amber));
+        assert_eq!(s.assigned_to.as_deref(), Some("dm-1"));
+        assert_eq!(s.first_decision_at, Some("2026-03-02T11:00:00Z".parse().unwrap()));
+
+        let mut s = s;
+        let sent = env(
+            4,
+            &Event::HandoverSent(HandoverSent { to: HandoverTo::AssessmentTeam, team: None, notes: None }),
+            "2026-03-02T12:00:00Z",
+            Role::Practitioner,
+            "sw-1",
+        );
+        s.apply(&sent, &sent.event().unwrap());
+        assert_eq!(s.stage(), Stage::HandoverSent);
+        let accepted = env(
+            5,
+            &Event::HandoverAccepted(HandoverAccepted { team: "AT North".into(), worker: Some("at-jo".into()) }),
+            "2026-03-03T09:00:00Z",
+            Role::Practitioner,
+            "at-jo",
+        );
+        s.apply(&accepted, &accepted.event().unwrap());
+        assert_eq!(s.stage(), Stage::HandoverAccepted);
+        assert_eq!(s.assigned_to.as_deref(), Some("at-jo"));
+        assert_eq!(s.version, 5);
+    }
+
+    #[test]
+    fn a_revised_decision_keeps_the_first_decision_time() {
+        let first = env(2, &decision(Outcome::EarlyHelp), "2026-03-02T10:00:00Z", Role::DecisionMaker, "dm-1");
+        let mut second_ev = decision(Outcome::Assessment);
+        if let Event::DecisionMade(d) = &mut second_ev {
+            d.revises = Some(Revises { event_id: first.event_id, reason: "new information".into() });
+        }
+        let second = env(3, &second_ev, "2026-03-03T10:00:00Z", Role::DecisionMaker, "dm-2");
+        let s = ContactState::fold(&[env(1, &received(), "2026-03-02T09:00:00Z", Role::Referrer, "r"), first, second])
+            .unwrap()
+            .unwrap();
+        let d = s.decision.unwrap();
+        assert_eq!((d.outcome, d.revisions), (Outcome::Assessment, 1));
+        assert_eq!(s.first_decision_at, Some("2026-03-02T10:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_stream_must_start_with_contact_received() {
+        let note = env(1, &Event::NoteAdded(NoteAdded { text: "x".into() }), "2026-03-02T09:00:00Z", Role::Admin, "a");
+        assert!(matches!(ContactState::fold(&[note]), Err(FoldError::NotReceivedFirst(EventType::NoteAdded))));
+        assert!(ContactState::fold(&[]).unwrap().is_none());
+    }
+}

@@ -1,0 +1,169 @@
+//! Configuration: defaults, then a TOML file (`--config` / `FRONTDOOR_CONFIG`), then
+//! environment variables and flags (clap reads both; a flag beats its variable).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use projections::time::DuePolicy;
+use serde::Deserialize;
+
+/// The default request body limit: 64 KiB, as the API contract says.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for production log collectors.
+    Json,
+}
+
+/// The resolved configuration of a running service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub body_limit: usize,
+    /// sled's page cache, in MiB.
+    pub cache_mb: u64,
+    pub log_format: LogFormat,
+    /// When a contact is due a decision (working days, urgent hours, bank holidays).
+    pub policy: DuePolicy,
+}
+
+impl Config {
+    /// A configuration for `data_dir` with every default (tests use this).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            listen: DEFAULT_LISTEN.into(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            cache_mb: 64,
+            log_format: LogFormat::Text,
+            policy: DuePolicy::default(),
+        }
+    }
+}
+
+/// The configuration file's shape; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    body_limit: Option<usize>,
+    cache_mb: Option<u64>,
+    log_format: Option<LogFormat>,
+    policy: Option<DuePolicy>,
+}
+
+/// `frontdoor serve` flags; each also reads its environment variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see ops/frontdoor.example.toml).
+    #[arg(long, env = "FRONTDOOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the log, tokens and access log live. With --demo and none given, a fresh
+    /// temporary directory.
+    #[arg(long, env = "FRONTDOOR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+    #[arg(long, env = "FRONTDOOR_LISTEN")]
+    pub listen: Option<String>,
+    /// Largest request body in bytes.
+    #[arg(long, env = "FRONTDOOR_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+    /// Working days a contact has for a decision.
+    #[arg(long, env = "FRONTDOOR_DUE_WORKING_DAYS")]
+    pub due_working_days: Option<u32>,
+    /// Hours a red-rated or immediate-risk contact has for a decision.
+    #[arg(long, env = "FRONTDOOR_URGENT_HOURS")]
+    pub urgent_hours: Option<u32>,
+    /// Log format.
+    #[arg(long, env = "FRONTDOOR_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Fill an empty log with four weeks of synthetic contacts and print a token per role.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+impl ServeArgs {
+    /// Resolves defaults ← file ← environment/flags.
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = match self.data_dir.clone().or(file.data_dir) {
+            Some(dir) => dir,
+            None if self.demo => std::env::temp_dir().join(format!("frontdoor-demo-{}", ulid::Ulid::new())),
+            None => anyhow::bail!(
+                "say where the data lives: --data-dir DIR (or FRONTDOOR_DATA_DIR, or data_dir in the config file)"
+            ),
+        };
+        let mut policy = file.policy.unwrap_or_default();
+        if let Some(days) = self.due_working_days {
+            policy.working_days = days;
+        }
+        if let Some(hours) = self.urgent_hours {
+            policy.urgent_hours = hours;
+        }
+        let body_limit = self.body_limit.or(file.body_limit).unwrap_or(DEFAULT_BODY_LIMIT);
+        anyhow::ensure!((1024..=16 * 1024 * 1024).contains(&body_limit), "body_limit must be 1 KiB to 16 MiB");
+        Ok(Config {
+            data_dir,
+            listen: self.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            body_limit,
+            cache_mb: file.cache_mb.unwrap_or(64),
+            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            policy,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frontdoor.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/frontdoor\"\nlisten = \"0.0.0.0:9000\"\nbody_limit = 32768\n[policy]\nurgent_hours = 4\n",
+        )
+        .unwrap();
+        let args = ServeArgs { config: Some(path), listen: Some("127.0.0.1:0".into()), ..ServeArgs::default() };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/frontdoor"));
+        assert_eq!(config.listen, "127.0.0.1:0");
+        assert_eq!(config.body_limit, 32768);
+        assert_eq!(config.policy.urgent_hours, 4);
+        assert_eq!(config.policy.working_days, 1);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frontdoor.toml");
+        std::fs::write(&path, "data_dri = \"/srv\"\n").unwrap();
+        let err = ServeArgs { config: Some(path), ..ServeArgs::default() }.resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("data_dri"), "{err:#}");
+    }
+
+    #[test]
+    fn without_a_data_dir_serve_says_how_to_give_one() {
+        let err = ServeArgs::default().resolve().unwrap_err();
+        assert!(err.to_string().contains("--data-dir"));
+        let demo = ServeArgs { demo: true, ..ServeArgs::default() }.resolve().unwrap();
+        assert!(demo.data_dir.starts_with(std::env::temp_dir()));
+    }
+}

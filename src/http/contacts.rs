@@ -1,0 +1,300 @@
+//! `/v1/contacts`: receive a contact, append its events, read it, its events and its audit
+//! trail. Writes go: token → role → body → contact → case rules → log (with the version the
+//! rules were checked against, so a concurrent write can never slip past them).
+
+use axum::Json;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use eventlog::schema::Event;
+use eventlog::{AccessEntry, Actor, AppendRequest, Envelope, Idempotency, NewEvent};
+use projections::contact::ContactState;
+use serde_json::{Value, json};
+use ulid::Ulid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Caller, IdempotencyKey, JsonBytes};
+use super::views::{contact_view, hidden_events, visible_events};
+use crate::auth::{self, ReadKind};
+use crate::rules;
+use crate::validate::{self, Invalid};
+
+/// How often a write without `expected_version` is retried when another write to the same
+/// contact lands between reading it and appending (only possible from outside this process's
+/// per-contact lock, e.g. a second instance, which sled forbids anyway).
+const RETRIES: usize = 3;
+
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/v1/contacts", post(create_contact))
+        .route("/v1/contacts/{id}", get(read_contact))
+        .route("/v1/contacts/{id}/events", post(append_event).get(read_contact_events))
+        .route("/v1/contacts/{id}/audit", get(read_contact_audit))
+}
+
+pub(crate) fn invalid(e: Invalid) -> ApiError {
+    match e {
+        Invalid::Malformed(detail) => ApiError::BadRequest { detail, errors: vec![] },
+        Invalid::Fields(errors) => {
+            let detail = match errors.as_slice() {
+                [one] => format!("{}: {}", one.field, one.message),
+                many => format!("{} fields are invalid", many.len()),
+            };
+            ApiError::fields(detail, errors)
+        }
+    }
+}
+
+fn contact_id(raw: &str) -> Result<Ulid, ApiError> {
+    raw.parse::<Ulid>().map_err(|_| ApiError::NotFound(format!("no contact {raw:?}: contact ids are ULIDs")))
+}
+
+/// Scopes a client's key to the caller and the resource, so two clients never collide.
+fn idempotency(key: IdempotencyKey, caller: &Actor, scope: &str, body: &[u8]) -> Option<Idempotency> {
+    key.0.map(|k| Idempotency::new(format!("{}\u{1f}{scope}\u{1f}{k}", caller.id), body))
+}
+
+fn created(body: Value, location: &str, replayed: bool) -> Response {
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// `POST /v1/contacts`
+#[tracing::instrument(skip_all, fields(actor))]
+async fn create_contact(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    key: IdempotencyKey,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    if !auth::may_create_contact(caller.role) {
+        return Err(ApiError::Forbidden(format!("a {} may not create contacts", caller.role)));
+    }
+    let now = Utc::now();
+    let new = validate::parse_new_contact(&body, now).map_err(invalid)?;
+    let occurred_at = new.occurred_at.unwrap_or(now);
+    let event = Event::ContactReceived(new.data);
+    let request = AppendRequest {
+        contact_id: Ulid::new(),
+        events: vec![NewEvent::new(&event, occurred_at, caller.clone())],
+        expected_version: Some(0),
+        idempotency: idempotency(key, &caller, "contacts", &body),
+    };
+    let appended = app.log().append(request).await?;
+    let env = appended.envelopes.into_iter().next().ok_or_else(|| ApiError::internal("append returned no event"))?;
+    app.metrics().appended(&env);
+    let location = format!("/v1/contacts/{}", env.contact_id);
+    Ok(created(json!({"contact_id": env.contact_id, "event": env}), &location, appended.replayed))
+}
+
+/// `POST /v1/contacts/{id}/events`
+#[tracing::instrument(skip_all, fields(actor, contact = %id))]
+async fn append_event(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    key: IdempotencyKey,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    if !auth::may_append_any(caller.role) {
+        return Err(ApiError::Forbidden(format!("a {} may not append events to contacts", caller.role)));
+    }
+    let contact = contact_id(&id)?;
+    let now = Utc::now();
+    let request = validate::parse_event_request(&body, now).map_err(invalid)?;
+    let event_type = request.event.event_type();
+    if !auth::may_append(caller.role, event_type) {
+        return Err(ApiError::Forbidden(format!("a {} may not append {event_type}", caller.role)));
+    }
+    if let Event::ChecksReturned(c) = &request.event
+        && !auth::partner_may_return_checks_for(&caller, c.agency)
+    {
+        return Err(ApiError::Forbidden(format!(
+            "a {} partner returns checks for their own agency, not {}",
+            caller.agency, c.agency
+        )));
+    }
+    let occurred_at = request.occurred_at.unwrap_or(now);
+    let new_event = NewEvent::new(&request.event, occurred_at, caller.clone());
+    let idempotency = idempotency(key, &caller, &contact.to_string(), &body);
+
+    let _serialised = app.lock_contact(contact).await;
+    for attempt in 0.. {
+        let events = app.log().read_contact(contact)?;
+        let state = fold(&events)?.ok_or_else(|| ApiError::NotFound(format!("no contact {contact}")))?;
+        if let Some(expected) = request.expected_version
+            && expected != state.version
+            && idempotency.is_none()
+        {
+            return Err(ApiError::Conflict { expected, current_version: state.version });
+        }
+        if let Err(broken) = rules::decide(&state, &request.event, occurred_at) {
+            // A retried idempotent request may legitimately break a rule now (e.g. a second
+            // decision); the log returns the first result if the key was used.
+            if idempotency.is_none() {
+                return Err(ApiError::RuleBroken { rule: broken.rule, detail: broken.detail });
+            }
+            if let Some(replay) = replay_only(&app, contact, &idempotency, &new_event).await? {
+                return Ok(replay);
+            }
+            return Err(ApiError::RuleBroken { rule: broken.rule, detail: broken.detail });
+        }
+        let append = AppendRequest {
+            contact_id: contact,
+            events: vec![new_event.clone()],
+            expected_version: Some(request.expected_version.unwrap_or(state.version)),
+            idempotency: idempotency.clone(),
+        };
+        match app.log().append(append).await {
+            Ok(appended) => {
+                let env = appended
+                    .envelopes
+                    .into_iter()
+                    .last()
+                    .ok_or_else(|| ApiError::internal("append returned no event"))?;
+                if !appended.replayed {
+                    app.metrics().appended(&env);
+                }
+                let location = format!("/v1/contacts/{contact}/events");
+                return Ok(created(
+                    serde_json::to_value(&env).map_err(ApiError::internal)?,
+                    &location,
+                    appended.replayed,
+                ));
+            }
+            Err(eventlog::AppendError::Conflict { .. }) if request.expected_version.is_none() && attempt < RETRIES => {
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the retry loop returns")
+}
+
+/// For an idempotent retry whose event the rules would now refuse: asks the log whether the
+/// key was used, by appending with an impossible expected version. A used key replays the
+/// first result; an unused one conflicts and nothing is written.
+async fn replay_only(
+    app: &AppState,
+    contact: Ulid,
+    idempotency: &Option<Idempotency>,
+    new_event: &NewEvent,
+) -> Result<Option<Response>, ApiError> {
+    let probe = AppendRequest {
+        contact_id: contact,
+        events: vec![new_event.clone()],
+        expected_version: Some(u32::MAX),
+        idempotency: idempotency.clone(),
+    };
+    match app.log().append(probe).await {
+        Ok(appended) if appended.replayed => {
+            let env = appended.envelopes.into_iter().last().ok_or_else(|| ApiError::internal("no event"))?;
+            let body = serde_json::to_value(&env).map_err(ApiError::internal)?;
+            Ok(Some(created(body, &format!("/v1/contacts/{contact}/events"), true)))
+        }
+        Ok(_) => Err(ApiError::internal("a probe append was written")),
+        Err(eventlog::AppendError::Conflict { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn ts(t: &chrono::DateTime<Utc>) -> String {
+    eventlog::envelope::timestamp::format(t)
+}
+
+fn fold(events: &[Envelope]) -> Result<Option<ContactState>, ApiError> {
+    ContactState::fold(events).map_err(ApiError::internal)
+}
+
+/// Reads a contact for a viewer: checks the role, reads the stream, 404s an unknown contact.
+fn read_for(app: &AppState, caller: &Actor, what: ReadKind, id: &str) -> Result<(Ulid, Vec<Envelope>), ApiError> {
+    if !auth::may_read(caller.role, what) {
+        return Err(ApiError::Forbidden(format!("a {} may not read this", caller.role)));
+    }
+    let contact = contact_id(id)?;
+    let events = app.log().read_contact(contact)?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound(format!("no contact {contact}")));
+    }
+    Ok((contact, events))
+}
+
+/// Writes the access log entry for a successful read. A failure to log is an error: an
+/// unlogged read of a child's record must not happen.
+fn log_access(app: &AppState, contact: Ulid, caller: &Actor, action: &str, uri: &OriginalUri) -> Result<(), ApiError> {
+    let entry =
+        AccessEntry { at: Utc::now(), actor: caller.clone(), action: action.into(), endpoint: uri.0.path().to_owned() };
+    app.log().record_access(contact, &entry).map_err(ApiError::internal)
+}
+
+/// `GET /v1/contacts/{id}`
+#[tracing::instrument(skip_all, fields(actor, contact = %id))]
+async fn read_contact(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+) -> Result<Json<Value>, ApiError> {
+    let (contact, events) = read_for(&app, &caller, ReadKind::Contact, &id)?;
+    let state = fold(&events)?.ok_or_else(|| ApiError::NotFound(format!("no contact {contact}")))?;
+    let hidden = hidden_events(&events, &caller);
+    let view = contact_view(&state, &hidden, &caller, &app.config().policy, Utc::now());
+    log_access(&app, contact, &caller, "read_contact", &uri)?;
+    Ok(Json(view))
+}
+
+/// `GET /v1/contacts/{id}/events`
+#[tracing::instrument(skip_all, fields(actor, contact = %id))]
+async fn read_contact_events(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+) -> Result<Json<Vec<Envelope>>, ApiError> {
+    let (contact, events) = read_for(&app, &caller, ReadKind::ContactEvents, &id)?;
+    let visible = visible_events(events, &caller);
+    log_access(&app, contact, &caller, "read_events", &uri)?;
+    Ok(Json(visible))
+}
+
+/// `GET /v1/contacts/{id}/audit`: the envelopes and the access log, merged in time order.
+#[tracing::instrument(skip_all, fields(actor, contact = %id))]
+async fn read_contact_audit(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    uri: OriginalUri,
+) -> Result<Json<Value>, ApiError> {
+    let (contact, events) = read_for(&app, &caller, ReadKind::ContactAudit, &id)?;
+    let events = visible_events(events, &caller);
+    let access = app.log().read_access(contact)?;
+    let mut trail: Vec<(chrono::DateTime<Utc>, u8, Value)> = Vec::with_capacity(events.len() + access.len());
+    for env in &events {
+        trail.push((env.recorded_at, 0, json!({"at": ts(&env.recorded_at), "kind": "event", "event": env})));
+    }
+    for a in &access {
+        trail.push((
+            a.at,
+            1,
+            json!({"at": ts(&a.at), "kind": "access", "actor": a.actor, "action": a.action, "endpoint": a.endpoint}),
+        ));
+    }
+    trail.sort_by_key(|entry| (entry.0, entry.1));
+    let body = json!({
+        "contact_id": contact,
+        "events": events,
+        "access": access,
+        "trail": trail.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>(),
+    });
+    log_access(&app, contact, &caller, "read_audit", &uri)?;
+    Ok(Json(body))
+}

@@ -1,0 +1,185 @@
+//! One error type for the whole API, rendered as `application/problem+json` (RFC 9457).
+//! Variants are named after what the client sees; internal causes are logged, never leaked.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::validate::FieldError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is not well-formed (not JSON, a bad query parameter or header).
+    #[error("{detail}")]
+    BadRequest { detail: String, errors: Vec<FieldError> },
+    /// 401: no token, or one we do not know.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 403: a known token without the right.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404
+    #[error("{0}")]
+    NotFound(String),
+    /// 405
+    #[error("this endpoint does not take that method")]
+    MethodNotAllowed,
+    /// 409: expected_version did not match.
+    #[error("expected version {expected} but the contact is at version {current_version}")]
+    Conflict { expected: u32, current_version: u32 },
+    /// 413
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 415
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: fields that fail validation.
+    #[error("{detail}")]
+    Unprocessable { detail: String, errors: Vec<FieldError> },
+    /// 422: a case rule the event would break.
+    #[error("{detail}")]
+    RuleBroken { rule: &'static str, detail: String },
+    /// 422: the idempotency key was used before with another body.
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyMismatch,
+    /// 503: the log cannot take writes (e.g. the disk is full); reads keep working.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: logged in full, shown as a bare apology with the request id.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn fields(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        ApiError::Unprocessable { detail: detail.into(), errors }
+    }
+
+    pub fn bad_param(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::BadRequest { detail: format!("{field}: {message}"), errors: vec![FieldError::new(field, message)] }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } | ApiError::RuleBroken { .. } | ApiError::IdempotencyMismatch => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem type's slug; `type` is `/docs#problem-<slug>`, which the API reference
+    /// page explains.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "bad-request",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::Conflict { .. } => "version-conflict",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::Unprocessable { .. } => "validation",
+            ApiError::RuleBroken { .. } => "case-rule",
+            ApiError::IdempotencyMismatch => "idempotency-key-reused",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "Bad request",
+            ApiError::Unauthenticated(_) => "Authentication required",
+            ApiError::Forbidden(_) => "Not allowed for this role",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::Conflict { .. } => "Version conflict",
+            ApiError::PayloadTooLarge { .. } => "Request body too large",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::Unprocessable { .. } => "Invalid request",
+            ApiError::RuleBroken { .. } => "Case rule broken",
+            ApiError::IdempotencyMismatch => "Idempotency key reused",
+            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal error",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            // Never leak internals; the cause is logged by the caller with the request id.
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "Something went wrong on our side; it has been logged. Quote the x-request-id header.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut body = json!({
+            "type": format!("/docs#problem-{}", self.slug()),
+            "title": self.title(),
+            "status": status.as_u16(),
+            "detail": detail,
+        });
+        match &self {
+            ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } if !errors.is_empty() => {
+                body["errors"] = json!(errors);
+            }
+            ApiError::Conflict { current_version, .. } => body["current_version"] = json!(current_version),
+            ApiError::RuleBroken { rule, .. } => body["rule"] = json!(rule),
+            _ => {}
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<eventlog::LogError> for ApiError {
+    fn from(e: eventlog::LogError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<eventlog::AppendError> for ApiError {
+    fn from(e: eventlog::AppendError) -> Self {
+        use eventlog::AppendError as E;
+        match e {
+            E::Conflict { expected, current_version } => ApiError::Conflict { expected, current_version },
+            E::IdempotencyMismatch => ApiError::IdempotencyMismatch,
+            E::Invalid(why) => ApiError::fields(why, vec![]),
+            E::Storage { disk_full: true, .. } => ApiError::Unavailable(
+                "the log cannot take writes: the disk is full. Nothing was written; reads still work.".into(),
+            ),
+            E::Storage { message, .. } => {
+                tracing::error!(%message, "append failed");
+                ApiError::Unavailable(
+                    "the log could not make the write durable. Nothing was written; try again.".into(),
+                )
+            }
+            E::Closed => ApiError::Unavailable("the service is shutting down".into()),
+        }
+    }
+}

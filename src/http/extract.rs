@@ -1,0 +1,92 @@
+//! Extractors that turn every rejection into the API's own problem+json: the caller behind
+//! the bearer token, a size-limited JSON body, and the `Idempotency-Key` header.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use eventlog::Actor;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// The authenticated caller. The actor of every event comes from here, never from a body.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Actor);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::Unauthenticated("send a token: Authorization: Bearer <token>".into()));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .ok_or_else(|| ApiError::Unauthenticated("the Authorization header must be: Bearer <token>".into()))?;
+        match state.tokens().authenticate(token) {
+            Some(actor) => {
+                tracing::Span::current().record("actor", actor.id.as_str());
+                Ok(Caller(actor))
+            }
+            None => {
+                state.metrics().failed_auth.inc();
+                Err(ApiError::Unauthenticated("unknown or revoked token".into()))
+            }
+        }
+    }
+}
+
+/// A request body read whole, within the configured limit, that claims to be JSON (or does
+/// not say what it is).
+#[derive(Debug)]
+pub struct JsonBytes(pub Bytes);
+
+impl FromRequest<AppState> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+            let essence = ct.split(';').next().unwrap_or_default().trim();
+            if essence != "application/json" && !essence.ends_with("+json") {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "send JSON with Content-Type: application/json (got {essence:?})"
+                )));
+            }
+        }
+        let limit = state.config().body_limit;
+        match Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(JsonBytes(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge { limit })
+            }
+            Err(rejection) => Err(ApiError::BadRequest { detail: rejection.body_text(), errors: vec![] }),
+        }
+    }
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all("idempotency-key").iter();
+        let Some(value) = values.next() else { return Ok(IdempotencyKey(None)) };
+        if values.next().is_some() {
+            return Err(ApiError::bad_param("Idempotency-Key", "send the header once"));
+        }
+        let key = value
+            .to_str()
+            .ok()
+            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| ApiError::bad_param("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}

@@ -1,0 +1,76 @@
+//! `GET /v1/events`: the global log, a page at a time, for integrating tools and auditors.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::Caller;
+use super::views::visible_events;
+use crate::auth::{self, ReadKind};
+
+/// The most events one page returns.
+pub const MAX_LIMIT: usize = 1000;
+const DEFAULT_LIMIT: usize = 100;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new().route("/v1/events", axum::routing::get(read_events))
+}
+
+/// Query parameters, taken as text so a bad value gets our own error naming it.
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+pub(crate) fn parse_after(raw: Option<&str>) -> Result<u64, ApiError> {
+    raw.map_or(Ok(0), |v| v.parse().map_err(|_| ApiError::bad_param("after", "must be a position: 0 or more")))
+}
+
+/// `GET /v1/events?after=<position>&limit=<n>`
+#[tracing::instrument(skip_all, fields(actor))]
+async fn read_events(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    if !auth::may_read(caller.role, ReadKind::GlobalEvents) {
+        return Err(ApiError::Forbidden(format!("a {} may not read the global log", caller.role)));
+    }
+    let after = parse_after(page.after.as_deref())?;
+    let limit = match page.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::bad_param("limit", format!("must be 1 to {MAX_LIMIT}")))?,
+    };
+    let events = app.log().read_all(after, limit)?;
+    let next_after = events.last().map_or(after, |e| e.position);
+    // Restricted checks are filtered per contact, with each contact's whole stream in view so
+    // a correction of a hidden check is hidden too.
+    let mut visible = Vec::with_capacity(events.len());
+    let mut by_contact: std::collections::HashMap<ulid::Ulid, std::collections::HashSet<ulid::Ulid>> =
+        std::collections::HashMap::new();
+    for env in events {
+        if auth::sees_all_restricted(caller.role) {
+            visible.push(env);
+            continue;
+        }
+        let shown = match by_contact.entry(env.contact_id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let stream = app.log().read_contact(env.contact_id)?;
+                e.insert(visible_events(stream, &caller).into_iter().map(|e| e.event_id).collect())
+            }
+        };
+        if shown.contains(&env.event_id) {
+            visible.push(env);
+        }
+    }
+    Ok(Json(json!({"events": visible, "next_after": next_after})))
+}

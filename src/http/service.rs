@@ -1,0 +1,41 @@
+//! Health, readiness and Prometheus metrics.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+}
+
+/// The process is up.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The log is open and the read models have caught up with it.
+async fn readyz(State(app): State<AppState>) -> Response {
+    let head = app.log().head().position;
+    if app.is_ready() {
+        Json(json!({"status": "ready", "log_position": head})).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting", "log_position": head}))).into_response()
+    }
+}
+
+/// Prometheus text exposition.
+async fn metrics(State(app): State<AppState>) -> Response {
+    app.metrics().log_head.set(i64::try_from(app.log().head().position).unwrap_or(i64::MAX));
+    app.metrics().ready.set(i64::from(app.ready_flag().load(Ordering::Relaxed)));
+    match app.metrics().render() {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Err(e) => super::error::ApiError::internal(e).into_response(),
+    }
+}

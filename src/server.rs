@@ -1,0 +1,136 @@
+//! `frontdoor serve`: open the log and the tokens, fill a demo if asked, listen, and shut
+//! down cleanly on SIGTERM or Ctrl-C (requests in flight finish, then the log's writer
+//! drains its queue and flushes).
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use anyhow::Context;
+use eventlog::{AppendRequest, EventLog, Options, Role};
+use tokio::net::TcpListener;
+
+use crate::auth::TokenStore;
+use crate::config::Config;
+use crate::demo::{self, DemoActors};
+use crate::http::{self, AppState};
+
+/// Runs the service until a shutdown signal.
+pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
+    let log = EventLog::open_with(
+        &config.data_dir,
+        &Options { cache_capacity: config.cache_mb * 1024 * 1024, ..Options::default() },
+    )
+    .with_context(|| {
+        format!(
+            "opening the log in {}: if it is damaged, run `frontdoor-replay verify --data-dir {0}` and restore from the last export",
+            config.data_dir.display()
+        )
+    })?;
+    let tokens = TokenStore::open(&config.data_dir).context("opening the token store")?;
+
+    let mut banner = Vec::new();
+    if demo {
+        banner = fill_demo(&log, &tokens, &config).await?;
+    }
+
+    let listener =
+        TcpListener::bind(&config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(log.clone(), tokens, config.clone());
+    state.set_ready();
+
+    // One line a script (and the end-to-end tests) can read, then the demo's tokens.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "frontdoor listening on http://{addr}")?;
+    writeln!(out, "data directory: {}", config.data_dir.display())?;
+    for line in banner {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    drop(out);
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), head = log.head().position, "serving");
+
+    http::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("requests drained; closing the log");
+    tokio::task::spawn_blocking(move || log.shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutdown signal received");
+}
+
+/// Fills an empty log with the demo county and creates one token per role. Returns the lines
+/// to print. On a log that already holds events it adds nothing and says so.
+async fn fill_demo(log: &EventLog, tokens: &TokenStore, config: &Config) -> anyhow::Result<Vec<String>> {
+    let actors = DemoActors::standard();
+    let mut lines = Vec::new();
+    if log.head().position == 0 {
+        let now = chrono::Utc::now();
+        let appends = demo::generate(now, 1, &actors, &config.policy);
+        let summary = demo::summarise(&appends, now, &config.policy);
+        append_all(log, appends).await?;
+        lines.push(format!(
+            "demo data: {} contacts, {} events over four weeks ({} open, {} overdue)",
+            summary.contacts, summary.events, summary.open, summary.overdue
+        ));
+    } else {
+        lines.push(format!("demo data: the log already holds {} events; nothing added", log.head().position));
+    }
+    lines.push("tokens (shown once; stored only as hashes):".into());
+    for actor in actors.all() {
+        let (_, secret) = tokens.create(actor.clone()).context("creating a demo token")?;
+        lines.push(format!("  {:<15} {:<24} {secret}", role_label(actor.role), actor.id));
+    }
+    lines.push("try: curl -H \"Authorization: Bearer <token>\" http://<address>/v1/events".into());
+    Ok(lines)
+}
+
+fn role_label(role: Role) -> String {
+    role.as_str().to_owned()
+}
+
+/// Appends in order, many at once: a window of appends that touch distinct contacts goes to
+/// the log together (one group commit), and a contact's own appends stay in order.
+async fn append_all(log: &EventLog, appends: Vec<AppendRequest>) -> anyhow::Result<()> {
+    let mut window = Vec::new();
+    let mut contacts = HashSet::new();
+    for append in appends {
+        if window.len() == 256 || !contacts.insert(append.contact_id) {
+            flush_window(log, &mut window).await?;
+            contacts.clear();
+            contacts.insert(append.contact_id);
+        }
+        window.push(append);
+    }
+    flush_window(log, &mut window).await
+}
+
+async fn flush_window(log: &EventLog, window: &mut Vec<AppendRequest>) -> anyhow::Result<()> {
+    let tasks: Vec<_> = window
+        .drain(..)
+        .map(|a| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(a).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await?.context("appending demo data")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! `spawn_app()`: starts the real server binary and hands out a token per role.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_frontdoor");
+
+/// The actors the tests use: (token name, role, agency).
+pub const ACTORS: &[(&str, &str, &str)] = &[
+    ("referrer", "referrer", "education"),
+    ("practitioner", "practitioner", "childrens_social_care"),
+    ("decision_maker", "decision_maker", "childrens_social_care"),
+    ("partner_police", "partner", "police"),
+    ("partner_health", "partner", "health"),
+    ("auditor", "auditor", "childrens_social_care"),
+    ("admin", "admin", "childrens_social_care"),
+];
+
+pub struct TestApp {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub tokens: HashMap<&'static str, String>,
+    pub client: reqwest::Client,
+    child: Child,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates a token with the real CLI, as an operator would.
+pub fn create_token(dir: &Path, role: &str, actor: &str, agency: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["token", "create", "--data-dir"])
+        .arg(dir)
+        .args(["--role", role, "--actor", actor, "--agency", agency])
+        .output()
+        .expect("run frontdoor token create");
+    assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(!token.is_empty() && !token.contains('\n'), "the token alone on stdout");
+    token
+}
+
+pub fn spawn_app() -> TestApp {
+    spawn_app_with(&[])
+}
+
+pub fn spawn_app_with(extra: &[&str]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens =
+        ACTORS.iter().map(|(name, role, agency)| (*name, create_token(dir.path(), role, name, agency))).collect();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(extra)
+        .env("FRONTDOOR_LOG", if std::env::var_os("TEST_LOG").is_some() { "debug" } else { "error" })
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .expect("start frontdoor serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("the server prints its address").unwrap();
+    let url = first.strip_prefix("frontdoor listening on ").expect("listening line").to_owned();
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    TestApp { url, dir, tokens, client: reqwest::Client::new(), child }
+}
+
+impl TestApp {
+    pub fn token(&self, name: &str) -> &str {
+        self.tokens.get(name).unwrap_or_else(|| panic!("no token {name}"))
+    }
+
+    pub async fn post(&self, who: &str, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(self.token(who))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        read(resp).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        who: Option<&str>,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self.client.post(format!("{}{path}", self.url)).body(body);
+        if let Some(who) = who {
+            req = req.bearer_auth(self.token(who));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, who: &str, path: &str) -> (u16, Value) {
+        let resp = self.client.get(format!("{}{path}", self.url)).bearer_auth(self.token(who)).send().await.unwrap();
+        read(resp).await
+    }
+
+    /// Receives a contact as `who` and returns its id.
+    pub async fn new_contact(&self, who: &str) -> String {
+        let (status, body) = self.post(who, "/v1/contacts", &contact_body()).await;
+        assert_eq!(status, 201, "{body}");
+        body["contact_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn append(&self, who: &str, contact: &str, event_type: &str, data: Value) -> (u16, Value) {
+        self.post(who, &format!("/v1/contacts/{contact}/events"), &json!({"type": event_type, "data": data})).await
+    }
+
+    /// The global log's head position, read as an auditor.
+    pub async fn head(&self) -> u64 {
+        let mut after = 0;
+        loop {
+            let (status, body) = self.get("auditor", &format!("/v1/events?after={after}&limit=1000")).await;
+            assert_eq!(status, 200, "{body}");
+            let next = body["next_after"].as_u64().unwrap();
+            if next == after {
+                return after;
+            }
+            after = next;
+        }
+    }
+}
+
+/// Reads a response, checking that every error is problem+json with the contract's fields.
+pub async fn read(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let bytes = resp.bytes().await.unwrap();
+    let body: Value =
+        if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    if status >= 400 {
+        assert!(content_type.starts_with("application/problem+json"), "{status} came as {content_type:?}: {bytes:?}");
+        assert_eq!(body["status"], status, "{body}");
+        for field in ["type", "title", "detail"] {
+            assert!(body[field].is_string(), "problem without {field}: {body}");
+        }
+    }
+    assert_ne!(status, 500, "a 500: {body}");
+    (status, body)
+}
+
+/// A valid `POST /v1/contacts` body.
+pub fn contact_body() -> Value {
+    json!({
+        "channel": "phone",
+        "source": "2A",
+        "referrer": {"name": "Jo Teacher", "organisation": "Hillside Primary", "role": "DSL"},
+        "children": [{"name": "Sam Example", "date_of_birth": "2017-05-04", "sex": "M", "nhs_number": "9434765919"}],
+        "concerns": "Bruising on the upper arm, explanation inconsistent.",
+        "consent": "given"
+    })
+}
+
+/// Valid `data` for each event type, for contacts in the right state.
+pub fn data_for(event_type: &str) -> Value {
+    match event_type {
+        "triage_rated" => json!({"rating": "amber", "reason": "significant concern"}),
+        "call_logged" => {
+            json!({"direction": "outbound", "with": "referrer", "started_at": "2026-01-05T10:00:00Z", "duration_seconds": 300, "summary": "Spoke with the DSL."})
+        }
+        "checks_requested" => json!({"agency": "police", "request": "Any police involvement with the household?"}),
+        "checks_returned" => json!({"agency": "police", "summary": "Two callouts in 2025.", "restricted": false}),
+        "duty_discussion_held" => {
+            json!({"participants": [{"name": "A Social Worker", "role": "social worker", "agency": "childrens_social_care"}], "summary": "Discussed.", "recommendation": "assessment"})
+        }
+        "consent_recorded" => json!({"consent": "given", "reason": "Parent agreed by phone"}),
+        "decision_made" => {
+            json!({"outcome": "early_help", "rationale": "Needs support below threshold.", "level_of_need": 2, "primary_need": "N4"})
+        }
+        "action_plan_agreed" => {
+            json!({"actions": [{"owner_agency": "education", "description": "School to offer ELSA sessions"}]})
+        }
+        "referrer_informed" => json!({"method": "phone", "summary": "Told the DSL the outcome."}),
+        "handover_sent" => json!({"to": "early_help", "team": "Early Help South"}),
+        "handover_accepted" => json!({"team": "Early Help South", "worker": "eh-kim"}),
+        "handover_returned" => json!({"reason": "Family has moved out of area."}),
+        "contact_closed" => json!({"reason": "Handed over to Early Help."}),
+        "note_added" => json!({"text": "Called school back."}),
+        "correction_recorded" => {
+            json!({"corrects_event_id": "01J00000000000000000000000", "field": "concerns", "value": "x", "reason": "typo"})
+        }
+        "audit_finding_recorded" => json!({"grade": "good", "findings": "Timely, well-reasoned decision."}),
+        other => panic!("no sample data for {other}"),
+    }
+}
