@@ -58,26 +58,64 @@ pub fn spawn_app_with(extra: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let tokens =
         ACTORS.iter().map(|(name, role, agency)| (*name, create_token(dir.path(), role, name, agency))).collect();
+    let (child, url) = start(dir.path(), extra);
+    TestApp { url, dir, tokens, client: reqwest::Client::new(), child }
+}
+
+/// Starts `frontdoor serve` on port 0 and returns it with its URL once it listens.
+pub fn start(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let (child, url, _) = start_capturing(dir, extra, 0);
+    (child, url)
+}
+
+/// Like [`start`], also returning the first `banner_lines` lines printed after the address.
+pub fn start_capturing(dir: &Path, extra: &[&str], banner_lines: usize) -> (Child, String, Vec<String>) {
+    let quiet = std::env::var_os("TEST_LOG").is_none();
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .args(extra)
-        .env("FRONTDOOR_LOG", if std::env::var_os("TEST_LOG").is_some() { "debug" } else { "error" })
+        .env("FRONTDOOR_LOG", if quiet { "error" } else { "debug" })
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+        .stderr(if quiet { Stdio::null() } else { Stdio::inherit() })
         .spawn()
         .expect("start frontdoor serve");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let first = lines.next().expect("the server prints its address").unwrap();
     let url = first.strip_prefix("frontdoor listening on ").expect("listening line").to_owned();
+    let banner: Vec<String> = lines.by_ref().take(banner_lines).map_while(Result::ok).collect();
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    TestApp { url, dir, tokens, client: reqwest::Client::new(), child }
+    (child, url, banner)
 }
 
 impl TestApp {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (up to `limit`) for the process to exit; returns its success.
+    pub fn terminate(&mut self, limit: std::time::Duration) -> Option<bool> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.success());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Starts the server again on the same data directory (after `terminate`).
+    pub fn restart(&mut self) {
+        let (child, url) = start(self.dir.path(), &[]);
+        self.child = child;
+        self.url = url;
+    }
+
     pub fn token(&self, name: &str) -> &str {
         self.tokens.get(name).unwrap_or_else(|| panic!("no token {name}"))
     }

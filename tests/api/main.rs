@@ -6,3 +6,4 @@ mod contacts;
 mod errors;
 mod harness;
 mod permissions;
+mod service;
