@@ -112,6 +112,7 @@ pub struct ContactState {
     pub decision: Option<Decision>,
     /// When the first decision was made (timeliness counts from it, not from revisions).
     pub first_decision_at: Option<DateTime<Utc>>,
+    pub first_outcome: Option<Outcome>,
     pub handover: Option<Handover>,
     pub closed: Option<Closure>,
     pub checks_requested: Vec<Agency>,
@@ -119,6 +120,10 @@ pub struct ContactState {
     pub discussions: u32,
     pub referrer_informed_at: Option<DateTime<Utc>>,
     pub action_plans: u32,
+    /// Whether consent was recorded after receipt (a `consent_recorded` event).
+    pub consent_recorded: bool,
+    /// When the Assessment Team first accepted a handover of this contact.
+    pub assessment_team_accepted_at: Option<DateTime<Utc>>,
     /// The worker on it: the accepting team's worker once handed over, else whoever last
     /// worked the contact on the duty team.
     pub assigned_to: Option<String>,
@@ -170,6 +175,7 @@ impl ContactState {
             consent: c.consent,
             decision: None,
             first_decision_at: None,
+            first_outcome: None,
             handover: None,
             closed: None,
             checks_requested: Vec::new(),
@@ -177,6 +183,8 @@ impl ContactState {
             discussions: 0,
             referrer_informed_at: None,
             action_plans: 0,
+            consent_recorded: false,
+            assessment_team_accepted_at: None,
             assigned_to: None,
             events: vec![(env.event_id, env.event_type)],
         })
@@ -209,10 +217,14 @@ impl ContactState {
                 returned_by: by.clone(),
             }),
             Event::DutyDiscussionHeld(_) => self.discussions += 1,
-            Event::ConsentRecorded(c) => self.consent = c.consent,
+            Event::ConsentRecorded(c) => {
+                self.consent = c.consent;
+                self.consent_recorded = true;
+            }
             Event::DecisionMade(d) => {
                 let revisions = self.decision.as_ref().map_or(0, |prev| prev.revisions + 1);
                 self.first_decision_at.get_or_insert(at);
+                self.first_outcome.get_or_insert(d.outcome);
                 self.decision = Some(Decision {
                     event_id: env.event_id,
                     outcome: d.outcome,
@@ -243,6 +255,9 @@ impl ContactState {
             }
             Event::HandoverAccepted(a) => {
                 if let Some(h) = self.handover.as_mut() {
+                    if h.to == HandoverTo::AssessmentTeam {
+                        self.assessment_team_accepted_at.get_or_insert(at);
+                    }
                     h.status = HandoverStatus::Accepted;
                     h.answered_at = Some(at);
                     h.accepted_team = Some(a.team.clone());

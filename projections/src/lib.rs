@@ -1,4 +1,5 @@
 //! Pure read models folded from the log.
 
 pub mod contact;
+pub mod facts;
 pub mod time;
