@@ -31,6 +31,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// When a contact is due a decision (working days, urgent hours, bank holidays).
     pub policy: DuePolicy,
+    /// How often the duty queue is checked for contacts turning overdue.
+    pub overdue_tick: std::time::Duration,
 }
 
 impl Config {
@@ -43,6 +45,7 @@ impl Config {
             cache_mb: 64,
             log_format: LogFormat::Text,
             policy: DuePolicy::default(),
+            overdue_tick: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -84,6 +87,9 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "FRONTDOOR_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// How often (milliseconds) the queue is checked for contacts turning overdue.
+    #[arg(long, env = "FRONTDOOR_OVERDUE_TICK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub overdue_tick_ms: u64,
     /// Fill an empty log with four weeks of synthetic contacts and print a token per role.
     #[arg(long)]
     pub demo: bool,
@@ -119,6 +125,7 @@ impl ServeArgs {
             cache_mb: file.cache_mb.unwrap_or(64),
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             policy,
+            overdue_tick: std::time::Duration::from_millis(self.overdue_tick_ms.max(10)),
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod live;
 pub mod rules;
 pub mod server;
 pub mod validate;

@@ -38,6 +38,9 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let state = AppState::new(log.clone(), tokens, config.clone());
     state.set_ready();
+    // The read models rebuild in the background; /readyz says 503 until they have caught up.
+    let live = tokio::spawn(state.live().clone().run(log.clone()));
+    tokio::spawn(state.live().clone().tick_overdue(config.overdue_tick));
 
     // One line a script (and the end-to-end tests) can read, then the demo's tokens.
     let mut out = std::io::stdout().lock();
@@ -50,7 +53,14 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     drop(out);
     tracing::info!(%addr, data_dir = %config.data_dir.display(), head = log.head().position, "serving");
 
-    http::serve(listener, state, shutdown_signal()).await?;
+    tokio::select! {
+        served = http::serve(listener, state, shutdown_signal()) => served?,
+        followed = live => {
+            // The read model stopped following the log: a damaged event, never served as valid.
+            followed??;
+            anyhow::bail!("the read model stopped following the log");
+        }
+    }
     tracing::info!("requests drained; closing the log");
     tokio::task::spawn_blocking(move || log.shutdown()).await?;
     Ok(())

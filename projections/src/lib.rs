@@ -1,5 +1,16 @@
-//! Pure read models folded from the log.
+//! Pure read models folded from the log: free of sled, HTTP and async, so they are tested
+//! with plain values and the replay tool reuses them unchanged.
+//!
+//! # Layout
+//!
+//! - [`contact`]: one contact's state folded from its own events.
+//! - [`facts`]: the compact per-contact record the figures are computed from.
+//! - [`children`]: which earlier contacts named the same child.
+//! - [`model`]: the read model over the whole log, with the duty queue.
+//! - [`time`]: Europe/London, working days, bank holidays, the due-by policy.
 
+pub mod children;
 pub mod contact;
 pub mod facts;
+pub mod model;
 pub mod time;

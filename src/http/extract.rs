@@ -9,6 +9,11 @@ use eventlog::Actor;
 use super::AppState;
 use super::error::ApiError;
 
+/// The token the caller presented, kept so a long-lived stream can re-check it and end
+/// when it is revoked. Put in the request's extensions by [`Caller`].
+#[derive(Debug, Clone)]
+pub struct PresentedToken(pub std::sync::Arc<str>);
+
 /// The authenticated caller. The actor of every event comes from here, never from a body.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Actor);
@@ -30,6 +35,7 @@ impl FromRequestParts<AppState> for Caller {
         match state.tokens().authenticate(token) {
             Some(actor) => {
                 tracing::Span::current().record("actor", actor.id.as_str());
+                parts.extensions.insert(PresentedToken(token.into()));
                 Ok(Caller(actor))
             }
             None => {

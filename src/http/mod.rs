@@ -15,7 +15,9 @@ pub mod error;
 pub mod extract;
 pub mod log;
 pub mod metrics;
+pub mod queue;
 pub mod service;
+pub mod stream;
 pub mod views;
 
 use std::future::Future;
@@ -46,6 +48,7 @@ pub struct AppState {
 
 struct Shared {
     log: EventLog,
+    live: crate::live::Live,
     contact_locks: Vec<tokio::sync::Mutex<()>>,
     tokens: TokenStore,
     config: Config,
@@ -64,6 +67,7 @@ impl AppState {
         AppState {
             shared: Arc::new(Shared {
                 log,
+                live: crate::live::Live::new(config.policy.clone()),
                 contact_locks: (0..CONTACT_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
                 tokens,
                 config,
@@ -85,6 +89,10 @@ impl AppState {
         self.shared.contact_locks[stripe].lock().await
     }
 
+    pub fn live(&self) -> &crate::live::Live {
+        &self.shared.live
+    }
+
     pub fn tokens(&self) -> &TokenStore {
         &self.shared.tokens
     }
@@ -101,8 +109,9 @@ impl AppState {
         &self.shared.ready
     }
 
+    /// Ready: the log is open and the read models have caught up with it.
     pub fn is_ready(&self) -> bool {
-        self.shared.ready.load(Ordering::Acquire)
+        self.shared.ready.load(Ordering::Acquire) && self.shared.live.is_caught_up()
     }
 
     pub fn set_ready(&self) {
@@ -130,6 +139,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(contacts::router())
         .merge(log::router())
+        .merge(queue::router())
+        .merge(stream::router())
         .merge(service::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -5,5 +5,7 @@ mod bad_bodies;
 mod contacts;
 mod errors;
 mod harness;
+mod live;
 mod permissions;
 mod service;
+mod sse;

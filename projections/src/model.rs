@@ -1,0 +1,259 @@
+//! The read model: every contact's facts, the full state of open contacts, the children
+//! index, and the duty queue folded from them. One `apply` per event, in log order; the same
+//! fold serves the live service, a rebuild from scratch and "as of" a past position.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use eventlog::schema::{Channel, Event, Outcome, Rating, SourceCode};
+use eventlog::{Envelope, EventType};
+use serde::Serialize;
+use ulid::Ulid;
+
+use crate::children::ChildIndex;
+use crate::contact::{ContactState, FoldError, HandoverStatus, Stage};
+use crate::facts::ContactFacts;
+use crate::time::DuePolicy;
+
+/// A child as the duty queue shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueChild {
+    pub name: String,
+    /// Whole years today; `None` without a date of birth (or before birth).
+    pub age: Option<u32>,
+}
+
+/// One line of the duty queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueItem {
+    pub contact_id: Ulid,
+    pub stage: Stage,
+    #[serde(with = "eventlog::envelope::timestamp")]
+    pub received_at: DateTime<Utc>,
+    /// Undecided: when the decision is due. Decided: when the handover is due to be accepted.
+    #[serde(with = "eventlog::envelope::timestamp")]
+    pub due_by: DateTime<Utc>,
+    pub overdue: bool,
+    pub immediate_risk: bool,
+    pub rating: Option<Rating>,
+    pub channel: Channel,
+    pub source: SourceCode,
+    pub children: Vec<QueueChild>,
+    pub previous_contacts: u32,
+    pub assigned_to: Option<String>,
+    /// The decision in force, once decided.
+    pub outcome: Option<Outcome>,
+    pub version: u32,
+}
+
+impl QueueItem {
+    /// Red-rated or immediate risk.
+    pub fn is_urgent(&self) -> bool {
+        self.immediate_risk || self.rating == Some(Rating::Red)
+    }
+}
+
+/// The contract's order: overdue first, then immediate-risk or red, then by `due_by`, then by
+/// `received_at` (and the id, so the order is total).
+pub fn queue_order(a: &QueueItem, b: &QueueItem) -> std::cmp::Ordering {
+    b.overdue
+        .cmp(&a.overdue)
+        .then(b.is_urgent().cmp(&a.is_urgent()))
+        .then(a.due_by.cmp(&b.due_by))
+        .then(a.received_at.cmp(&b.received_at))
+        .then(a.contact_id.cmp(&b.contact_id))
+}
+
+/// Whether a decided contact still waits for a team to accept it: every outcome but advice
+/// and no further action is handed over somewhere.
+fn needs_handover(outcome: Outcome) -> bool {
+    !matches!(outcome, Outcome::AdviceAndSignpost | Outcome::NoFurtherAction)
+}
+
+/// Whether a contact belongs on the duty queue: open and undecided, or decided and awaiting a
+/// handover's acceptance.
+pub fn on_queue(state: &ContactState) -> bool {
+    if state.closed.is_some() {
+        return false;
+    }
+    match &state.decision {
+        None => true,
+        Some(d) => {
+            needs_handover(d.outcome) && !state.handover.as_ref().is_some_and(|h| h.status == HandoverStatus::Accepted)
+        }
+    }
+}
+
+fn age_on(dob: Option<NaiveDate>, today: NaiveDate) -> Option<u32> {
+    let dob = dob?;
+    let mut years = today.year() - dob.year();
+    if (today.month(), today.day()) < (dob.month(), dob.day()) {
+        years -= 1;
+    }
+    u32::try_from(years).ok()
+}
+
+/// The queue line for a contact, as of `now`.
+pub fn queue_item(state: &ContactState, previous_contacts: u32, policy: &DuePolicy, now: DateTime<Utc>) -> QueueItem {
+    let due_by = match &state.decision {
+        None => policy.due_by(state.received_at, state.is_urgent()),
+        Some(d) => policy.due_by(d.decided_at, false),
+    };
+    let today = crate::time::london_date(now);
+    QueueItem {
+        contact_id: state.contact_id,
+        stage: state.stage(),
+        received_at: state.received_at,
+        due_by,
+        overdue: policy.is_overdue(due_by, now),
+        immediate_risk: state.immediate_risk,
+        rating: state.rating,
+        channel: state.channel,
+        source: state.source,
+        children: state
+            .children
+            .iter()
+            .map(|c| QueueChild { name: c.name.clone(), age: age_on(c.date_of_birth, today) })
+            .collect(),
+        previous_contacts,
+        assigned_to: state.assigned_to.clone(),
+        outcome: state.decision.as_ref().map(|d| d.outcome),
+        version: state.version,
+    }
+}
+
+/// What one event did to the read model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The contact is (still) on the queue and its line may have changed.
+    OnQueue(Ulid),
+    /// The contact is not on the queue (it left it, or never was).
+    OffQueue(Ulid),
+    /// The event changed nothing the read model keeps (e.g. a note on a closed contact).
+    Nothing,
+}
+
+/// Every contact, folded.
+#[derive(Debug, Clone, Default)]
+pub struct ReadModel {
+    position: u64,
+    last_recorded_at: Option<DateTime<Utc>>,
+    /// Full state, kept only while a contact is open.
+    open: HashMap<Ulid, ContactState>,
+    facts: HashMap<Ulid, ContactFacts>,
+    children: ChildIndex,
+}
+
+impl ReadModel {
+    /// The position of the last event applied.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// When the last applied event was recorded.
+    pub fn last_recorded_at(&self) -> Option<DateTime<Utc>> {
+        self.last_recorded_at
+    }
+
+    /// Applies the next event of the log. Events at or before the current position are
+    /// ignored, so a replay never applies anything twice.
+    pub fn apply(&mut self, env: &Envelope) -> Result<Change, FoldError> {
+        if env.position <= self.position {
+            return Ok(Change::Nothing);
+        }
+        self.position = env.position;
+        self.last_recorded_at = Some(env.recorded_at);
+        let id = env.contact_id;
+        if env.event_type == EventType::ContactReceived {
+            let event = env.event()?;
+            let state = ContactState::received(env, &event)?;
+            let previous = self.children.previous_contacts(id, state.received_at, &state.children);
+            self.children.add(id, state.received_at, &state.children);
+            self.facts.insert(id, ContactFacts::of(&state, previous));
+            let change = if on_queue(&state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
+            self.open.insert(id, state);
+            return Ok(change);
+        }
+        let Some(state) = self.open.get_mut(&id) else {
+            // A closed contact: only notes, corrections and audit findings may follow, and
+            // none of them changes a figure or the queue.
+            return Ok(Change::Nothing);
+        };
+        let event = if needs_data(env.event_type) { env.event()? } else { placeholder(env.event_type) };
+        state.apply(env, &event);
+        let previous = self.facts.get(&id).map_or(0, |f| f.previous_contacts);
+        self.facts.insert(id, ContactFacts::of(state, previous));
+        let change = if on_queue(state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
+        if state.closed.is_some() {
+            self.open.remove(&id);
+        }
+        Ok(change)
+    }
+
+    /// Folds events from scratch.
+    pub fn rebuild<'a>(events: impl IntoIterator<Item = &'a Envelope>) -> Result<ReadModel, FoldError> {
+        let mut model = ReadModel::default();
+        for env in events {
+            model.apply(env)?;
+        }
+        Ok(model)
+    }
+
+    /// The open contact's state.
+    pub fn contact(&self, id: Ulid) -> Option<&ContactState> {
+        self.open.get(&id)
+    }
+
+    /// Every contact's facts, in no particular order.
+    pub fn facts(&self) -> impl Iterator<Item = &ContactFacts> {
+        self.facts.values()
+    }
+
+    pub fn contact_facts(&self, id: Ulid) -> Option<&ContactFacts> {
+        self.facts.get(&id)
+    }
+
+    /// How many contacts the model knows, and how many are open.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.facts.len(), self.open.len())
+    }
+
+    /// The queue line of one contact, if it is on the queue.
+    pub fn queue_item(&self, id: Ulid, policy: &DuePolicy, now: DateTime<Utc>) -> Option<QueueItem> {
+        let state = self.open.get(&id).filter(|s| on_queue(s))?;
+        let previous = self.facts.get(&id).map_or(0, |f| f.previous_contacts);
+        Some(queue_item(state, previous, policy, now))
+    }
+
+    /// The duty queue in the contract's order.
+    pub fn queue(&self, policy: &DuePolicy, now: DateTime<Utc>) -> Vec<QueueItem> {
+        let mut items: Vec<QueueItem> = self
+            .open
+            .values()
+            .filter(|s| on_queue(s))
+            .map(|s| queue_item(s, self.facts.get(&s.contact_id).map_or(0, |f| f.previous_contacts), policy, now))
+            .collect();
+        items.sort_by(queue_order);
+        items
+    }
+}
+
+/// Event types whose `data` the fold reads. The others only move the version (and the
+/// assigned worker), so their JSON is never parsed: a rebuild skips most of the parsing.
+fn needs_data(t: EventType) -> bool {
+    !matches!(
+        t,
+        EventType::NoteAdded | EventType::CallLogged | EventType::CorrectionRecorded | EventType::AuditFindingRecorded
+    )
+}
+
+/// A stand-in for an event whose data the fold does not read.
+fn placeholder(t: EventType) -> Event {
+    use eventlog::schema::{AuditFindingRecorded, AuditGrade, NoteAdded};
+    match t {
+        EventType::AuditFindingRecorded => {
+            Event::AuditFindingRecorded(AuditFindingRecorded { grade: AuditGrade::Good, findings: String::new() })
+        }
+        _ => Event::NoteAdded(NoteAdded { text: String::new() }),
+    }
+}

@@ -1,0 +1,196 @@
+//! The duty queue: `GET /v1/queue` and its live feed `GET /v1/queue/stream` (SSE: a
+//! `snapshot` on connect, then `upsert` and `remove` as events land; `id:` is the log
+//! position; a reconnect with `Last-Event-ID` gets exactly the changes since then).
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use chrono::Utc;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use ulid::Ulid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Caller, PresentedToken};
+use crate::auth::{self, ReadKind};
+use crate::live::{ChangeKind, QueueChange};
+
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new().route("/v1/queue", get(read_queue)).route("/v1/queue/stream", get(queue_stream))
+}
+
+/// How often an open stream re-checks its token, so a revocation closes it promptly.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(2);
+
+pub(crate) fn require_ready(app: &AppState) -> Result<(), ApiError> {
+    if app.live().is_caught_up() {
+        Ok(())
+    } else {
+        Err(ApiError::Unavailable("the read models are still being rebuilt from the log; see /readyz".into()))
+    }
+}
+
+fn snapshot(app: &AppState) -> (u64, Value) {
+    let model = app.live().model();
+    let items = model.queue(app.live().policy(), Utc::now());
+    let position = model.position();
+    (position, json!({"as_of_position": position, "items": items}))
+}
+
+/// `GET /v1/queue`
+#[tracing::instrument(skip_all, fields(actor))]
+async fn read_queue(State(app): State<AppState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
+    if !auth::may_read(caller.role, ReadKind::Queue) {
+        return Err(ApiError::Forbidden(format!("a {} may not read the duty queue", caller.role)));
+    }
+    require_ready(&app)?;
+    Ok(Json(snapshot(&app).1))
+}
+
+/// Parses `Last-Event-ID` (a position); a malformed one is a 400 naming the header.
+pub(crate) fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    match headers.get("last-event-id") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_param("Last-Event-ID", "must be a log position (a whole number)")),
+    }
+}
+
+fn sse_change(change: &QueueChange) -> SseEvent {
+    let event = SseEvent::default().id(change.position.to_string());
+    match &change.kind {
+        ChangeKind::Upsert(item) => event.event("upsert").data(serde_json::to_string(item).unwrap_or_default()),
+        ChangeKind::Remove(id) => event.event("remove").data(json!({"contact_id": id}).to_string()),
+    }
+}
+
+/// `GET /v1/queue/stream`
+#[tracing::instrument(skip_all, fields(actor))]
+async fn queue_stream(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Extension(token): Extension<PresentedToken>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    if !auth::may_read(caller.role, ReadKind::Queue) {
+        return Err(ApiError::Forbidden(format!("a {} may not read the duty queue", caller.role)));
+    }
+    require_ready(&app)?;
+    let resume = last_event_id(&headers)?;
+    // Subscribe before reading the model, so nothing lands between the two unseen.
+    let mut changes = app.live().subscribe();
+    let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);
+    let (position, initial) = first_events(&app, resume)?;
+    tokio::spawn(async move {
+        app.metrics().sse_clients.inc();
+        let _gauge = scopeguard(&app);
+        for event in initial {
+            if tx.send(Ok(event)).await.is_err() {
+                return;
+            }
+        }
+        let mut recheck = tokio::time::interval(TOKEN_RECHECK);
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    // Changes from events already in the snapshot are skipped; overdue
+                    // announcements (at the current position) are not.
+                    Ok(change) if change.position < position => {}
+                    Ok(change) if change.position == position && !matches!(&change.kind, ChangeKind::Upsert(i) if i.overdue) => {}
+                    Ok(change) => {
+                        // Revocation takes effect at once: nothing more reaches a revoked token.
+                        if app.tokens().authenticate(&token.0).is_none() {
+                            return;
+                        }
+                        if tx.send(Ok(sse_change(&change))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Too far behind to replay: start again from a fresh snapshot.
+                        let (at, body) = snapshot(&app);
+                        let event = SseEvent::default().id(at.to_string()).event("snapshot").data(body.to_string());
+                        if tx.send(Ok(event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                _ = recheck.tick() => {
+                    if app.tokens().authenticate(&token.0).is_none() {
+                        // Revoked while streaming: the stream ends now.
+                        return;
+                    }
+                }
+                () = tx.closed() => return,
+            }
+        }
+    });
+    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+/// Decrements the open-streams gauge when the stream task ends.
+struct StreamGauge(AppState);
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        self.0.metrics().sse_clients.dec();
+    }
+}
+
+fn scopeguard(app: &AppState) -> StreamGauge {
+    StreamGauge(app.clone())
+}
+
+/// What a client gets on connect: a snapshot, or (resuming from `Last-Event-ID`) exactly the
+/// changes to the contacts touched since then. Returns the position they bring it up to.
+fn first_events(app: &AppState, resume: Option<u64>) -> Result<(u64, Vec<SseEvent>), ApiError> {
+    // One read guard throughout: the model cannot move while we work out what the client
+    // missed, so the position we report is exactly what the events bring it up to.
+    let model = app.live().model();
+    let position = model.position();
+    let now = Utc::now();
+    match resume {
+        Some(from) if from <= position => {
+            let mut touched = BTreeSet::new();
+            let mut after = from;
+            while after < position {
+                let page = app.log().read_all(after, usize::try_from(position - after).unwrap_or(1000).min(1000))?;
+                let Some(last) = page.last() else { break };
+                after = last.position;
+                touched.extend(page.iter().map(|e| e.contact_id));
+            }
+            let events = touched
+                .into_iter()
+                .map(|id: Ulid| {
+                    let kind = match model.queue_item(id, app.live().policy(), now) {
+                        Some(item) => ChangeKind::Upsert(Box::new(item)),
+                        None => ChangeKind::Remove(id),
+                    };
+                    sse_change(&QueueChange { position, kind })
+                })
+                .collect();
+            Ok((position, events))
+        }
+        _ => {
+            let items = model.queue(app.live().policy(), now);
+            let body = json!({"as_of_position": position, "items": items});
+            Ok((position, vec![SseEvent::default().id(position.to_string()).event("snapshot").data(body.to_string())]))
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The live side: the duty queue, its SSE feed, the global event stream, overdue announcements.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::harness::{contact_body, spawn_app, spawn_app_with};
+use crate::sse::SseReader;
+
+async fn ready(app: &crate::harness::TestApp) {
+    for _ in 0..200 {
+        if app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status() == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never ready");
+}
+
+#[tokio::test]
+async fn the_queue_lists_open_contacts_in_the_contracts_order() {
+    let app = spawn_app();
+    ready(&app).await;
+    let routine = app.new_contact("referrer").await;
+    let mut urgent_body = contact_body();
+    urgent_body["immediate_risk"] = json!(true);
+    let (_, urgent) = app.post("referrer", "/v1/contacts", &urgent_body).await;
+    let urgent = urgent["contact_id"].as_str().unwrap().to_owned();
+    let mut old_body = contact_body();
+    old_body["occurred_at"] = json!((Utc::now() - chrono::Duration::days(6)).to_rfc3339());
+    let (_, old) = app.post("referrer", "/v1/contacts", &old_body).await;
+    let old = old["contact_id"].as_str().unwrap().to_owned();
+    let done = app.new_contact("referrer").await;
+    app.append("decision_maker", &done, "decision_made", json!({"outcome": "no_further_action", "rationale": "r"}))
+        .await;
+
+    let (status, queue) = app.get("practitioner", "/v1/queue").await;
+    assert_eq!(status, 200, "{queue}");
+    let ids: Vec<&str> = queue["items"].as_array().unwrap().iter().map(|i| i["contact_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [old.as_str(), urgent.as_str(), routine.as_str()], "overdue, then urgent, then by due_by: {queue}");
+    let first = &queue["items"][0];
+    assert_eq!(first["overdue"], true);
+    assert_eq!(first["children"][0]["name"], "Sam Example");
+    assert!(first["children"][0]["age"].is_u64());
+    assert_eq!(first["stage"], "awaiting_decision");
+    assert!(queue["as_of_position"].as_u64().unwrap() >= 5);
+    let (status, _) = app.get("referrer", "/v1/queue").await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_new_contact_reaches_a_connected_queue_stream_at_once() {
+    let app = spawn_app();
+    ready(&app).await;
+    app.new_contact("referrer").await;
+    let mut stream = SseReader::connect(&format!("{}/v1/queue/stream", app.url), app.token("practitioner"), None).await;
+    let snapshot = stream.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snapshot.event, "snapshot");
+    assert_eq!(snapshot.data["items"].as_array().unwrap().len(), 1);
+
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        let sent = Instant::now();
+        let id = app.new_contact("referrer").await;
+        let msg = stream.next(Duration::from_secs(5)).await.expect("an upsert");
+        latencies.push(sent.elapsed());
+        assert_eq!(msg.event, "upsert");
+        assert_eq!(msg.data["contact_id"], id.as_str());
+    }
+    println!("post → SSE upsert: {latencies:?}");
+    // Deciding NFA takes it off the queue.
+    let id = app.new_contact("referrer").await;
+    stream.next(Duration::from_secs(5)).await.unwrap();
+    app.append("decision_maker", &id, "decision_made", json!({"outcome": "no_further_action", "rationale": "r"})).await;
+    let msg = stream.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!((msg.event.as_str(), msg.data["contact_id"].as_str()), ("remove", Some(id.as_str())));
+}
+
+#[tokio::test]
+async fn a_queue_client_that_reconnects_gets_exactly_what_it_missed() {
+    let app = spawn_app();
+    ready(&app).await;
+    let stays = app.new_contact("referrer").await;
+    let leaves = app.new_contact("referrer").await;
+    let mut stream = SseReader::connect(&format!("{}/v1/queue/stream", app.url), app.token("practitioner"), None).await;
+    let snapshot = stream.next(Duration::from_secs(5)).await.unwrap();
+    let last_id = snapshot.id.clone().unwrap();
+    drop(stream);
+
+    // While disconnected: one new contact, one decided off the queue, one triaged.
+    let arrives = app.new_contact("referrer").await;
+    app.append("decision_maker", &leaves, "decision_made", json!({"outcome": "no_further_action", "rationale": "r"}))
+        .await;
+    app.append("practitioner", &stays, "triage_rated", json!({"rating": "red"})).await;
+
+    let mut stream =
+        SseReader::connect(&format!("{}/v1/queue/stream", app.url), app.token("practitioner"), Some(&last_id)).await;
+    let missed = stream.drain(Duration::from_millis(600)).await;
+    let mut seen: Vec<(String, String)> =
+        missed.iter().map(|m| (m.event.clone(), m.data["contact_id"].as_str().unwrap().to_owned())).collect();
+    seen.sort();
+    let mut expected = vec![
+        ("remove".to_owned(), leaves.clone()),
+        ("upsert".to_owned(), arrives.clone()),
+        ("upsert".to_owned(), stays.clone()),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected, "each missed change once, and no snapshot");
+    let triaged = missed.iter().find(|m| m.data["contact_id"] == stays.as_str()).unwrap();
+    assert_eq!(triaged.data["rating"], "red");
+
+    // And it carries on live.
+    let later = app.new_contact("referrer").await;
+    let msg = stream.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(msg.data["contact_id"], later.as_str());
+}
+
+#[tokio::test]
+async fn the_event_stream_resumes_with_exactly_the_missed_events_in_order() {
+    let app = spawn_app();
+    ready(&app).await;
+    for _ in 0..3 {
+        app.new_contact("referrer").await;
+    }
+    let url = format!("{}/v1/events/stream?after=0", app.url);
+    let mut stream = SseReader::connect(&url, app.token("auditor"), None).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let m = stream.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(m.event, "contact_received");
+        assert_eq!(m.data["position"].to_string(), m.id.clone().unwrap());
+        ids.push(m.id.unwrap());
+    }
+    assert_eq!(ids, ["1", "2", "3"]);
+    drop(stream);
+    for _ in 0..4 {
+        app.new_contact("referrer").await;
+    }
+    let mut stream = SseReader::connect(&url, app.token("auditor"), Some("3")).await;
+    let resumed: Vec<String> =
+        stream.drain(Duration::from_millis(500)).await.into_iter().map(|m| m.id.unwrap()).collect();
+    assert_eq!(resumed, ["4", "5", "6", "7"], "exactly the missed events, once, in order");
+
+    let resp = app
+        .client
+        .get(&url)
+        .bearer_auth(app.token("auditor"))
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = crate::harness::read(resp).await;
+    assert_eq!(status, 400);
+    assert_eq!(problem["errors"][0]["field"], "Last-Event-ID");
+}
+
+#[tokio::test]
+async fn an_item_turning_overdue_is_announced_with_no_new_event() {
+    let app = spawn_app_with(&["--overdue-tick-ms", "100"]);
+    ready(&app).await;
+    // Immediate risk is due two hours after receipt: received 2 h minus 1.5 s ago.
+    let mut body = contact_body();
+    body["immediate_risk"] = json!(true);
+    body["occurred_at"] =
+        json!((Utc::now() - chrono::Duration::hours(2) + chrono::Duration::milliseconds(1500)).to_rfc3339());
+    let (_, created) = app.post("referrer", "/v1/contacts", &body).await;
+    let id = created["contact_id"].as_str().unwrap().to_owned();
+    let head = app.head().await;
+    let mut stream = SseReader::connect(&format!("{}/v1/queue/stream", app.url), app.token("practitioner"), None).await;
+    let snapshot = stream.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snapshot.data["items"][0]["overdue"], false);
+    let msg = stream.next(Duration::from_secs(5)).await.expect("an overdue upsert");
+    assert_eq!(msg.event, "upsert");
+    assert_eq!(msg.data["contact_id"], id.as_str());
+    assert_eq!(msg.data["overdue"], true);
+    assert_eq!(app.head().await, head, "no event was appended");
+}
+
+#[tokio::test]
+async fn a_revoked_token_closes_its_open_stream() {
+    let app = spawn_app();
+    ready(&app).await;
+    let token = crate::harness::create_token(app.dir.path(), "practitioner", "sw-temp", "childrens_social_care");
+    let mut stream = SseReader::connect(&format!("{}/v1/queue/stream", app.url), &token, None).await;
+    stream.next(Duration::from_secs(5)).await.unwrap();
+    let list = std::process::Command::new(crate::harness::BIN)
+        .args(["token", "list", "--data-dir"])
+        .arg(app.dir.path())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(list.stdout).unwrap();
+    let id = listing.lines().find(|l| l.contains("sw-temp")).unwrap().split_whitespace().next().unwrap().to_owned();
+    let status = std::process::Command::new(crate::harness::BIN)
+        .args(["token", "revoke", "--data-dir"])
+        .arg(app.dir.path())
+        .arg(&id)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Nothing more reaches the revoked token, and the stream ends.
+    let started = Instant::now();
+    app.new_contact("referrer").await;
+    let leaked = stream.next(Duration::from_secs(5)).await;
+    assert!(leaked.is_none(), "a revoked token still received {leaked:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "the stream ended rather than idled");
+}
