@@ -2,4 +2,5 @@
 
 pub mod contact;
 pub mod facts;
+pub mod figures;
 pub mod time;
