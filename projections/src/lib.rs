@@ -7,10 +7,13 @@
 //! - [`facts`]: the compact per-contact record the figures are computed from.
 //! - [`children`]: which earlier contacts named the same child.
 //! - [`model`]: the read model over the whole log, with the duty queue.
+//! - [`figures`]: timeliness, volumes, practice and the audit sample (definitions in
+//!   docs/FIGURES.md).
 //! - [`time`]: Europe/London, working days, bank holidays, the due-by policy.
 
 pub mod children;
 pub mod contact;
 pub mod facts;
+pub mod figures;
 pub mod model;
 pub mod time;

@@ -1,0 +1,283 @@
+//! Weekly volumes, for `GET /v1/metrics/volumes`: contacts by channel, referral source and
+//! weekday, outcomes, referrals and the conversion rate, the share meeting the threshold,
+//! and re-contacts (Devon's weekly figures; Warwickshire's sources and trends).
+
+use chrono::NaiveDate;
+use eventlog::schema::{Channel, Outcome, SourceCode};
+use serde::Serialize;
+
+use super::{Tally, WEEKDAYS, Week, received_in, share, week_index, weeks_of};
+use crate::facts::ContactFacts;
+use crate::time::weekday_name;
+
+/// The key of "outcomes" for contacts with no decision yet.
+pub const UNDECIDED: &str = "undecided";
+
+/// Volumes over a period (by receipt): week by week and in total.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Volumes {
+    /// The period, London dates by receipt, both included.
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Every ISO week of receipt overlapping the period, ascending.
+    pub by_week: Vec<VolumeWeek>,
+    /// The whole period, in the same shape as a week.
+    pub totals: VolumeCounts,
+}
+
+/// One ISO week of [`Volumes`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VolumeWeek {
+    #[serde(flatten)]
+    pub week: Week,
+    #[serde(flatten)]
+    pub counts: VolumeCounts,
+}
+
+/// The volume figures of a set of contacts. Every count is of contacts unless it says
+/// otherwise; every tally lists all its keys, zeros included, in a fixed order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VolumeCounts {
+    pub contacts: u64,
+    /// Children named, summed over the contacts (a contact about three siblings adds 3).
+    pub children: u64,
+    /// Contacts by channel, in the schema's order (phone, online_form, ...).
+    pub by_channel: Tally,
+    /// Contacts by CIN census referral source code, in the census order (1A ... 10).
+    pub by_source: Tally,
+    /// Contacts by London weekday of receipt, Monday to Sunday.
+    pub by_weekday: Tally,
+    /// Contacts by the decision in force, in the schema's order, then `undecided`.
+    pub outcomes: Tally,
+    /// Contacts with a decision.
+    pub decided: u64,
+    /// Contacts whose decision in force is `strategy_discussion` or `assessment`.
+    pub referrals: u64,
+    /// `referrals / contacts` (`null` without contacts).
+    pub conversion_rate: Option<f64>,
+    /// Decided contacts whose decision in force gives a level of need of 3 or 4.
+    pub threshold_met: u64,
+    /// `threshold_met / decided` (`null` when nothing was decided).
+    pub threshold_met_share: Option<f64>,
+    /// Decided contacts whose decision in force gives no level of need.
+    pub level_of_need_not_recorded: u64,
+    /// Contacts naming a child who was named in another contact received in the 12
+    /// months before this one.
+    pub re_contacts: u64,
+}
+
+impl Default for VolumeCounts {
+    fn default() -> Self {
+        VolumeCounts {
+            contacts: 0,
+            children: 0,
+            by_channel: Tally::zeros(Channel::ALL.iter().map(|c| c.as_str())),
+            by_source: Tally::zeros(SourceCode::ALL.iter().map(|s| s.as_str())),
+            by_weekday: Tally::zeros(WEEKDAYS),
+            outcomes: Tally::zeros(Outcome::ALL.iter().map(|o| o.as_str()).chain([UNDECIDED])),
+            decided: 0,
+            referrals: 0,
+            conversion_rate: None,
+            threshold_met: 0,
+            threshold_met_share: None,
+            level_of_need_not_recorded: 0,
+            re_contacts: 0,
+        }
+    }
+}
+
+impl VolumeCounts {
+    fn add(&mut self, contact: &ContactFacts) {
+        self.contacts += 1;
+        self.children += u64::from(contact.children);
+        self.by_channel.add(contact.channel.as_str(), 1);
+        self.by_source.add(contact.source.as_str(), 1);
+        self.by_weekday.add(weekday_name(contact.received_at), 1);
+        self.outcomes.add(contact.outcome.map_or(UNDECIDED, Outcome::as_str), 1);
+        if contact.outcome.is_some() {
+            self.decided += 1;
+            match contact.level_of_need {
+                Some(3 | 4) => self.threshold_met += 1,
+                Some(_) => {}
+                None => self.level_of_need_not_recorded += 1,
+            }
+        }
+        self.referrals += u64::from(contact.is_referral());
+        self.re_contacts += u64::from(contact.previous_contacts > 0);
+    }
+
+    fn finish(mut self) -> Self {
+        self.conversion_rate = share(self.referrals, self.contacts);
+        self.threshold_met_share = share(self.threshold_met, self.decided);
+        self
+    }
+}
+
+/// Volumes of the contacts in `facts` received from `from` to `to` (London dates, both
+/// included), by ISO week of receipt and in total. Each figure is defined in
+/// `docs/FIGURES.md`.
+pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: NaiveDate, to: NaiveDate) -> Volumes {
+    let mut totals = VolumeCounts::default();
+    let mut weeks = weeks_of(from, to, VolumeCounts::default);
+    for contact in received_in(facts, from, to) {
+        totals.add(contact);
+        weeks[week_index(from, contact.received_on())].1.add(contact);
+    }
+    Volumes {
+        from,
+        to,
+        by_week: weeks.into_iter().map(|(week, counts)| VolumeWeek { week, counts: counts.finish() }).collect(),
+        totals: totals.finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eventlog::schema::{Channel, Outcome, SourceCode};
+
+    use super::*;
+    use crate::figures::testing::{contact, d};
+
+    fn week_of_contacts() -> Vec<ContactFacts> {
+        vec![
+            // Monday 2 March 2026 (GMT).
+            contact("2026-03-02T09:00:00Z")
+                .children(3)
+                .decided_as("2026-03-02T12:00:00Z", Outcome::Assessment)
+                .level(4),
+            contact("2026-03-02T10:00:00Z")
+                .via(Channel::PoliceNotification, SourceCode::Police)
+                .decided_as("2026-03-02T11:00:00Z", Outcome::StrategyDiscussion)
+                .level(4)
+                .previous(2),
+            // Tuesday.
+            contact("2026-03-03T09:00:00Z")
+                .via(Channel::OnlineForm, SourceCode::Gp)
+                .decided_as("2026-03-03T15:00:00Z", Outcome::EarlyHelp)
+                .level(3),
+            contact("2026-03-03T10:00:00Z")
+                .children(2)
+                .decided_as("2026-03-03T15:00:00Z", Outcome::AdviceAndSignpost)
+                .level(2),
+            // Wednesday: revised from early help to an assessment.
+            contact("2026-03-04T10:00:00Z")
+                .via(Channel::Email, SourceCode::FamilyMember)
+                .decided_as("2026-03-04T15:00:00Z", Outcome::EarlyHelp)
+                .level(2)
+                .revised_to(Outcome::Assessment)
+                .previous(1),
+            // Saturday: no further action, no level recorded.
+            contact("2026-03-07T10:00:00Z").via(Channel::Phone, SourceCode::Anonymous).decided("2026-03-09T10:00:00Z"),
+            // Sunday, undecided.
+            contact("2026-03-08T20:00:00Z").via(Channel::Phone, SourceCode::Unknown).previous(1),
+        ]
+    }
+
+    #[test]
+    fn a_week_of_contacts_counted_every_way() {
+        let v = volumes(&week_of_contacts(), d(2026, 3, 2), d(2026, 3, 8));
+        assert_eq!(v.by_week.len(), 1);
+        let w = &v.by_week[0];
+        assert_eq!(w.week.week, "2026-W10");
+        assert_eq!(w.counts, v.totals);
+        let t = &v.totals;
+        assert_eq!((t.contacts, t.children, t.decided), (7, 10, 6));
+        assert_eq!(
+            t.by_channel.iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>(),
+            [("phone", 4), ("online_form", 1), ("email", 1), ("police_notification", 1)]
+        );
+        assert_eq!(
+            t.by_source.iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>(),
+            [("1A", 1), ("2A", 2), ("3A", 1), ("6", 1), ("9", 1), ("10", 1)]
+        );
+        assert_eq!(
+            t.by_weekday.iter().collect::<Vec<_>>(),
+            [
+                ("Monday", 2),
+                ("Tuesday", 2),
+                ("Wednesday", 1),
+                ("Thursday", 0),
+                ("Friday", 0),
+                ("Saturday", 1),
+                ("Sunday", 1)
+            ]
+        );
+        assert_eq!(
+            t.outcomes.iter().collect::<Vec<_>>(),
+            [
+                ("strategy_discussion", 1),
+                ("assessment", 2),
+                ("early_help", 1),
+                ("advice_and_signpost", 1),
+                ("no_further_action", 1),
+                ("existing_case", 0),
+                ("undecided", 1),
+            ]
+        );
+        // Each breakdown adds up to the contacts.
+        for tally in [&t.by_channel, &t.by_source, &t.by_weekday, &t.outcomes] {
+            assert_eq!(tally.total(), t.contacts);
+        }
+        // Referrals by the decision in force: 3 of 7 contacts.
+        assert_eq!(t.referrals, 3);
+        assert_eq!(t.conversion_rate, Some(3.0 / 7.0));
+        // Levels 4, 4, 3 of 6 decided meet the threshold; one decided has no level.
+        assert_eq!((t.threshold_met, t.level_of_need_not_recorded), (3, 1));
+        assert_eq!(t.threshold_met_share, Some(0.5));
+        assert_eq!(t.re_contacts, 3);
+    }
+
+    #[test]
+    fn weekdays_and_weeks_are_london_ones() {
+        let facts = [
+            contact("2026-06-28T22:59:00Z"), // Sunday 23:59 BST, W26
+            contact("2026-06-28T23:00:00Z"), // Monday 00:00 BST, W27
+            contact("2026-06-28T23:30:00Z"), // Monday 00:30 BST, W27
+        ];
+        let v = volumes(&facts, d(2026, 6, 22), d(2026, 7, 5));
+        let w26 = &v.by_week[0].counts;
+        let w27 = &v.by_week[1].counts;
+        assert_eq!((w26.contacts, w26.by_weekday.get("Sunday")), (1, 1));
+        assert_eq!((w27.contacts, w27.by_weekday.get("Monday"), w27.by_weekday.get("Sunday")), (2, 2, 0));
+        assert_eq!(v.totals.by_weekday.total(), 3);
+    }
+
+    #[test]
+    fn weeks_are_ascending_zero_filled_and_add_up_to_the_totals() {
+        let mut facts = week_of_contacts();
+        facts.push(contact("2026-03-18T10:00:00Z").decided_as("2026-03-18T12:00:00Z", Outcome::Assessment).level(4));
+        facts.push(contact("2026-02-27T10:00:00Z")); // before the period
+        let v = volumes(&facts, d(2026, 3, 1), d(2026, 3, 20));
+        let weeks: Vec<(&str, u64)> = v.by_week.iter().map(|w| (w.week.week.as_str(), w.counts.contacts)).collect();
+        assert_eq!(weeks, [("2026-W09", 0), ("2026-W10", 7), ("2026-W11", 0), ("2026-W12", 1)]);
+        // The first week is cut to the period: only Sunday 1 March.
+        assert_eq!((v.by_week[0].week.from, v.by_week[0].week.to), (d(2026, 3, 1), d(2026, 3, 1)));
+        assert_eq!(v.by_week[3].week.to, d(2026, 3, 20));
+        assert_eq!(v.by_week[0].counts.conversion_rate, None);
+        assert_eq!(v.by_week[3].counts.conversion_rate, Some(1.0));
+        let sum = |f: fn(&VolumeCounts) -> u64| v.by_week.iter().map(|w| f(&w.counts)).sum::<u64>();
+        assert_eq!(sum(|c| c.contacts), v.totals.contacts);
+        assert_eq!(sum(|c| c.referrals), v.totals.referrals);
+        assert_eq!(sum(|c| c.re_contacts), v.totals.re_contacts);
+        assert_eq!(v.totals.contacts, 8);
+        assert_eq!(v.totals.conversion_rate, Some(0.5));
+    }
+
+    #[test]
+    fn json_lists_every_key_in_a_fixed_order() {
+        let v = volumes(&[contact("2026-03-02T09:00:00Z")], d(2026, 3, 2), d(2026, 3, 2));
+        let json = serde_json::to_value(&v).unwrap();
+        let week = &json["by_week"][0];
+        assert_eq!(week["week"], "2026-W10");
+        assert_eq!(week["contacts"], 1);
+        assert_eq!(week["by_channel"]["phone"], 1);
+        assert_eq!(week["by_channel"].as_object().unwrap().len(), Channel::ALL.len());
+        let sources: Vec<&String> = week["by_source"].as_object().unwrap().keys().collect();
+        assert_eq!(sources.first().map(|s| s.as_str()), Some("1A"));
+        assert_eq!(sources.last().map(|s| s.as_str()), Some("10"));
+        assert_eq!(week["outcomes"]["undecided"], 1);
+        assert_eq!(week["conversion_rate"], 0.0);
+        assert_eq!(week["threshold_met_share"], serde_json::Value::Null);
+        assert_eq!(json["totals"]["re_contacts"], 0);
+    }
+}
