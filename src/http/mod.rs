@@ -13,6 +13,7 @@
 pub mod contacts;
 pub mod error;
 pub mod extract;
+pub mod figures;
 pub mod log;
 pub mod metrics;
 pub mod queue;
@@ -140,6 +141,7 @@ pub fn app(state: AppState) -> Router {
         .merge(contacts::router())
         .merge(log::router())
         .merge(queue::router())
+        .merge(figures::router())
         .merge(stream::router())
         .merge(service::router())
         .fallback(not_found)

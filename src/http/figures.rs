@@ -1,0 +1,238 @@
+//! Figures and history: `GET /v1/metrics/timeliness`, `/v1/metrics/volumes`,
+//! `/v1/audit/sample`, and `/v1/as-of` (the queue and timeliness as they stood then).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::{DateTime, NaiveDate, Utc};
+use projections::model::ReadModel;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::Caller;
+use super::queue::require_ready;
+use crate::auth::{self, ReadKind};
+
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/v1/metrics/timeliness", get(timeliness))
+        .route("/v1/metrics/volumes", get(volumes))
+        .route("/v1/metrics/practice", get(practice))
+        .route("/v1/audit/sample", get(audit_sample))
+        .route("/v1/as-of", get(as_of))
+}
+
+fn may_read_metrics(caller: &eventlog::Actor) -> Result<(), ApiError> {
+    if auth::may_read(caller.role, ReadKind::Metrics) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("a {} may not read the figures", caller.role)))
+    }
+}
+
+/// `GET /v1/metrics/timeliness?from=&to=` (dates, by receipt; definitions in docs/FIGURES.md)
+#[tracing::instrument(skip_all, fields(actor))]
+async fn timeliness(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Query(p): Query<Period>,
+) -> Result<Json<Value>, ApiError> {
+    may_read_metrics(&caller)?;
+    require_ready(&app)?;
+    let (from, to) = p.resolve()?;
+    let model = app.live().model();
+    let figures = projections::figures::timeliness(model.facts(), from, to, app.live().policy());
+    Ok(Json(serde_json::to_value(figures).map_err(ApiError::internal)?))
+}
+
+/// `GET /v1/metrics/volumes?from=&to=`
+#[tracing::instrument(skip_all, fields(actor))]
+async fn volumes(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Query(p): Query<Period>,
+) -> Result<Json<Value>, ApiError> {
+    may_read_metrics(&caller)?;
+    require_ready(&app)?;
+    let (from, to) = p.resolve()?;
+    let model = app.live().model();
+    let figures = projections::figures::volumes(model.facts(), from, to);
+    Ok(Json(serde_json::to_value(figures).map_err(ApiError::internal)?))
+}
+
+/// `GET /v1/metrics/practice?from=&to=`: consent, informing referrers, threshold consistency,
+/// action plans, revised decisions.
+#[tracing::instrument(skip_all, fields(actor))]
+async fn practice(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Query(p): Query<Period>,
+) -> Result<Json<Value>, ApiError> {
+    may_read_metrics(&caller)?;
+    require_ready(&app)?;
+    let (from, to) = p.resolve()?;
+    let model = app.live().model();
+    let figures = projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar);
+    Ok(Json(serde_json::to_value(figures).map_err(ApiError::internal)?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SampleQuery {
+    from: Option<String>,
+    to: Option<String>,
+    n: Option<String>,
+    seed: Option<String>,
+}
+
+/// `GET /v1/audit/sample?from=&to=&n=&seed=`: a reproducible random sample of decided
+/// contacts for case audit: the same seed always draws the same contacts.
+#[tracing::instrument(skip_all, fields(actor))]
+async fn audit_sample(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<SampleQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if !auth::may_read(caller.role, ReadKind::AuditSample) {
+        return Err(ApiError::Forbidden(format!("a {} may not draw audit samples", caller.role)));
+    }
+    require_ready(&app)?;
+    let (from, to) = Period { from: q.from, to: q.to }.resolve()?;
+    let n = match q.n.as_deref() {
+        None => 10,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::bad_param("n", "must be 1 to 500"))?,
+    };
+    let seed = match q.seed.as_deref() {
+        None => {
+            return Err(ApiError::bad_param("seed", "give a seed (a whole number) so the sample can be drawn again"));
+        }
+        Some(v) => v.parse::<u64>().map_err(|_| ApiError::bad_param("seed", "must be a whole number"))?,
+    };
+    let model = app.live().model();
+    let ids = projections::figures::audit_sample(model.facts(), from, to, n, seed);
+    let contacts: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| model.contact_facts(*id))
+        .map(|f| {
+            json!({
+                "contact_id": f.contact_id, "received_at": ts(&f.received_at), "channel": f.channel,
+                "source": f.source, "outcome": f.outcome, "first_decision_at": f.first_decision_at.as_ref().map(ts),
+                "level_of_need": f.level_of_need, "revisions": f.revisions, "closed": f.closed_at.is_some(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"from": from, "to": to, "n": n, "seed": seed, "contacts": contacts})))
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    eventlog::envelope::timestamp::format(t)
+}
+
+/// A period by receipt date: `from` and `to` are London dates, inclusive.
+#[derive(Debug, Deserialize)]
+pub struct Period {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub(crate) fn parse_date(field: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
+    raw.map(|v| v.parse::<NaiveDate>().map_err(|_| ApiError::bad_param(field, "must be a date, YYYY-MM-DD")))
+        .transpose()
+}
+
+impl Period {
+    /// The period asked for; without `from`, the 28 days up to `to`; without `to`, today.
+    pub(crate) fn resolve(&self) -> Result<(NaiveDate, NaiveDate), ApiError> {
+        let to = parse_date("to", self.to.as_deref())?.unwrap_or_else(|| projections::time::london_date(Utc::now()));
+        let from = parse_date("from", self.from.as_deref())?.unwrap_or(to - chrono::Duration::days(27));
+        if from > to {
+            return Err(ApiError::bad_param("from", "must not be after `to`"));
+        }
+        if (to - from).num_days() > 3 * 366 {
+            return Err(ApiError::bad_param("from", "a period is at most three years"));
+        }
+        Ok((from, to))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AsOfQuery {
+    at: Option<String>,
+    position: Option<String>,
+}
+
+/// Folds the log up to a position, or up to the last event recorded at or before a time.
+/// Returns the model and the moment it describes.
+fn fold_until(
+    app: &AppState,
+    position: Option<u64>,
+    at: Option<DateTime<Utc>>,
+) -> Result<(ReadModel, DateTime<Utc>), ApiError> {
+    let head = app.log().head().position;
+    let limit = position.unwrap_or(head).min(head);
+    let mut model = ReadModel::default();
+    let mut last_time = None;
+    'pages: while model.position() < limit {
+        let want = usize::try_from(limit - model.position()).unwrap_or(4096).min(4096);
+        let page = app.log().read_all(model.position(), want)?;
+        if page.is_empty() {
+            break;
+        }
+        for env in &page {
+            if at.is_some_and(|at| env.recorded_at > at) {
+                break 'pages;
+            }
+            model.apply(env).map_err(ApiError::internal)?;
+            last_time = Some(env.recorded_at);
+        }
+    }
+    let moment = at.or(last_time).unwrap_or_else(Utc::now);
+    Ok((model, moment))
+}
+
+/// `GET /v1/as-of?at=<timestamp>` or `?position=<n>`: what the log held at that moment: the
+/// duty queue (with overdue as it was then) and the timeliness of the 28 days before.
+#[tracing::instrument(skip_all, fields(actor))]
+async fn as_of(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<AsOfQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if !auth::may_read(caller.role, ReadKind::AsOf) {
+        return Err(ApiError::Forbidden(format!("a {} may not read past states", caller.role)));
+    }
+    require_ready(&app)?;
+    let (position, at) = match (q.position.as_deref(), q.at.as_deref()) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_param("at", "give either `at` or `position`, not both")),
+        (None, None) => return Err(ApiError::bad_param("at", "give `at` (a timestamp) or `position`")),
+        (Some(p), None) => {
+            (Some(p.parse::<u64>().map_err(|_| ApiError::bad_param("position", "must be a log position"))?), None)
+        }
+        (None, Some(a)) => {
+            let at = DateTime::parse_from_rfc3339(a)
+                .map_err(|_| ApiError::bad_param("at", "must be an RFC 3339 timestamp, e.g. 2026-03-02T10:15:00Z"))?
+                .with_timezone(&Utc);
+            (None, Some(at))
+        }
+    };
+    let (model, moment) = tokio::task::block_in_place(|| fold_until(&app, position, at))?;
+    let policy = app.live().policy();
+    Ok(Json(json!({
+        "as_of_position": model.position(),
+        "as_of_time": ts(&moment),
+        "queue": {"as_of_position": model.position(), "items": model.queue(policy, moment)},
+        "timeliness": timeliness_before(&model, moment, policy),
+    })))
+}
+
+/// Timeliness of the contacts received in the 28 days up to `moment`.
+fn timeliness_before(model: &ReadModel, moment: DateTime<Utc>, policy: &projections::time::DuePolicy) -> Value {
+    let to = projections::time::london_date(moment);
+    let from = to - chrono::Duration::days(27);
+    serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy)).unwrap_or(Value::Null)
+}
