@@ -5,4 +5,5 @@ mod bad_bodies;
 mod contacts;
 mod errors;
 mod harness;
+mod openapi;
 mod permissions;
