@@ -68,6 +68,30 @@ fn created(body: Value, location: &str, replayed: bool) -> Response {
     response
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/contacts",
+    tag = "contacts",
+    operation_id = "create_contact",
+    summary = "Receive a contact",
+    description = "Records a new contact: its `contact_received` event, the first of a new contact's stream. The \
+        body is the `contact_received` data, plus an optional `occurred_at`.",
+    params(crate::http::openapi::IdempotencyKeyHeader),
+    request_body(content = crate::http::openapi::NewContact, content_type = "application/json"),
+    responses(
+        (
+            status = 201,
+            description = "The contact was received (or, with a repeated Idempotency-Key, had been).",
+            body = crate::http::openapi::ContactCreated,
+            headers(
+                ("Location" = String, description = "`/v1/contacts/{id}`: the new contact."),
+                ("Idempotent-Replayed" = String, description = "`true` on a replay of an earlier request."),
+            ),
+        ),
+        crate::http::openapi::CreateContactErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `POST /v1/contacts`
 #[tracing::instrument(skip_all, fields(actor))]
 async fn create_contact(
@@ -96,6 +120,32 @@ async fn create_contact(
     Ok(created(json!({"contact_id": env.contact_id, "event": env}), &location, appended.replayed))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/contacts/{id}/events",
+    tag = "contacts",
+    operation_id = "append_event",
+    summary = "Record an event on a contact",
+    description = "Appends one event to a contact: `type` names it and `data` follows that type's schema. The role \
+        must be allowed the type (403), the contact must exist (404), `expected_version`, if given, must \
+        be its version (409), and the case rules must allow the event now (422 naming the rule). The \
+        actor is always the token's.",
+    params(crate::http::openapi::ContactPath, crate::http::openapi::IdempotencyKeyHeader),
+    request_body(content = crate::http::openapi::NewEvent, content_type = "application/json"),
+    responses(
+        (
+            status = 201,
+            description = "The event was stored (or, with a repeated Idempotency-Key, had been): its envelope.",
+            body = Envelope,
+            headers(
+                ("Location" = String, description = "`/v1/contacts/{id}/events`."),
+                ("Idempotent-Replayed" = String, description = "`true` on a replay of an earlier request."),
+            ),
+        ),
+        crate::http::openapi::AppendEventErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `POST /v1/contacts/{id}/events`
 #[tracing::instrument(skip_all, fields(actor, contact = %id))]
 async fn append_event(
@@ -236,6 +286,21 @@ fn log_access(app: &AppState, contact: Ulid, caller: &Actor, action: &str, uri: 
     app.log().record_access(contact, &entry).map_err(ApiError::internal)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/contacts/{id}",
+    tag = "contacts",
+    operation_id = "read_contact",
+    summary = "Read a contact",
+    description = "The contact's current state, folded from its events. Restricted checks are left out for roles \
+        that may not see them. The read is recorded in the contact's access log.",
+    params(crate::http::openapi::ContactPath),
+    responses(
+        (status = 200, description = "The contact as this caller may see it.", body = crate::http::openapi::Contact),
+        crate::http::openapi::ReadContactErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/contacts/{id}`
 #[tracing::instrument(skip_all, fields(actor, contact = %id))]
 async fn read_contact(
@@ -252,6 +317,21 @@ async fn read_contact(
     Ok(Json(view))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/contacts/{id}/events",
+    tag = "contacts",
+    operation_id = "read_contact_events",
+    summary = "Read a contact's events",
+    description = "The contact's envelopes in version order. Restricted checks (and corrections of them) are left \
+        out for roles that may not see them. The read is recorded in the contact's access log.",
+    params(crate::http::openapi::ContactPath),
+    responses(
+        (status = 200, description = "The envelopes, in version order.", body = Vec<Envelope>),
+        crate::http::openapi::ReadContactErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/contacts/{id}/events`
 #[tracing::instrument(skip_all, fields(actor, contact = %id))]
 async fn read_contact_events(
@@ -266,6 +346,21 @@ async fn read_contact_events(
     Ok(Json(visible))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/contacts/{id}/audit",
+    tag = "contacts",
+    operation_id = "read_contact_audit",
+    summary = "Read a contact's audit trail",
+    description = "The contact's envelopes and its access log (who read it, when, how), and the two merged in time \
+        order. The read is itself recorded in the access log.",
+    params(crate::http::openapi::ContactPath),
+    responses(
+        (status = 200, description = "The audit trail.", body = crate::http::openapi::AuditTrail),
+        crate::http::openapi::ReadContactErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/contacts/{id}/audit`: the envelopes and the access log, merged in time order.
 #[tracing::instrument(skip_all, fields(actor, contact = %id))]
 async fn read_contact_audit(

@@ -32,9 +32,26 @@ fn may_read_metrics(caller: &eventlog::Actor) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/metrics/timeliness",
+    tag = "figures",
+    operation_id = "metrics_timeliness",
+    summary = "Decision timeliness and time to the Assessment Team",
+    description = "Contacts received in the period: decided within 24 hours and within one working day, decision hours (median, p90, max), time to the Assessment Team for referrals (immediate and other apart), by ISO week. Definitions: docs/FIGURES.md.",
+    params(
+        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
+        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
+    ),
+    responses(
+        (status = 200, description = "The figures.", content_type = "application/json", body = Object),
+        crate::http::openapi::LiveReadErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/metrics/timeliness?from=&to=` (dates, by receipt; definitions in docs/FIGURES.md)
 #[tracing::instrument(skip_all, fields(actor))]
-async fn timeliness(
+pub(crate) async fn timeliness(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(p): Query<Period>,
@@ -47,9 +64,26 @@ async fn timeliness(
     Ok(Json(serde_json::to_value(figures).map_err(ApiError::internal)?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/metrics/volumes",
+    tag = "figures",
+    operation_id = "metrics_volumes",
+    summary = "Weekly volumes",
+    description = "Per ISO week and in total: contacts by channel, CIN source code and weekday, outcomes, referrals, conversion rate, threshold met, re-contacts within 12 months.",
+    params(
+        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
+        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
+    ),
+    responses(
+        (status = 200, description = "The figures.", content_type = "application/json", body = Object),
+        crate::http::openapi::LiveReadErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/metrics/volumes?from=&to=`
 #[tracing::instrument(skip_all, fields(actor))]
-async fn volumes(
+pub(crate) async fn volumes(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(p): Query<Period>,
@@ -62,10 +96,27 @@ async fn volumes(
     Ok(Json(serde_json::to_value(figures).map_err(ApiError::internal)?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/metrics/practice",
+    tag = "figures",
+    operation_id = "metrics_practice",
+    summary = "Practice figures",
+    description = "Consent recorded, referrer informed within one working day, decisions by level of need and outcome, action plans, revised decisions.",
+    params(
+        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
+        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
+    ),
+    responses(
+        (status = 200, description = "The figures.", content_type = "application/json", body = Object),
+        crate::http::openapi::LiveReadErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/metrics/practice?from=&to=`: consent, informing referrers, threshold consistency,
 /// action plans, revised decisions.
 #[tracing::instrument(skip_all, fields(actor))]
-async fn practice(
+pub(crate) async fn practice(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(p): Query<Period>,
@@ -86,10 +137,29 @@ pub struct SampleQuery {
     seed: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/sample",
+    tag = "figures",
+    operation_id = "audit_sample",
+    summary = "A reproducible case-audit sample",
+    description = "A random sample of decided contacts received in the period: the same period, `n` and `seed` always draw the same contacts (SplitMix64 and Fisher-Yates, documented in docs/FIGURES.md).",
+    params(
+        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
+        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
+        ("n" = Option<u32>, Query, description = "How many contacts: 1 to 500, default 10."),
+        ("seed" = u64, Query, description = "The seed of the draw (required)."),
+    ),
+    responses(
+        (status = 200, description = "`{from, to, n, seed, contacts: [...]}`.", content_type = "application/json", body = Object),
+        crate::http::openapi::LiveReadErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/audit/sample?from=&to=&n=&seed=`: a reproducible random sample of decided
 /// contacts for case audit: the same seed always draws the same contacts.
 #[tracing::instrument(skip_all, fields(actor))]
-async fn audit_sample(
+pub(crate) async fn audit_sample(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(q): Query<SampleQuery>,
@@ -195,10 +265,27 @@ fn fold_until(
     Ok((model, moment))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/as-of",
+    tag = "figures",
+    operation_id = "as_of",
+    summary = "The queue and timeliness as they stood at a past moment",
+    description = "Folds the log up to `position`, or up to the last event recorded at or before `at`, and answers with the duty queue as it stood then (overdue as it was then) and the timeliness of the 28 days before.",
+    params(
+        ("at" = Option<String>, Query, description = "An RFC 3339 timestamp."),
+        ("position" = Option<u64>, Query, description = "A log position (give one of `at` and `position`)."),
+    ),
+    responses(
+        (status = 200, description = "`{as_of_position, as_of_time, queue, timeliness}`.", content_type = "application/json", body = Object),
+        crate::http::openapi::LiveReadErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/as-of?at=<timestamp>` or `?position=<n>`: what the log held at that moment: the
 /// duty queue (with overdue as it was then) and the timeliness of the 28 days before.
 #[tracing::instrument(skip_all, fields(actor))]
-async fn as_of(
+pub(crate) async fn as_of(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(q): Query<AsOfQuery>,

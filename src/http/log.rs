@@ -30,6 +30,25 @@ pub(crate) fn parse_after(raw: Option<&str>) -> Result<u64, ApiError> {
     raw.map_or(Ok(0), |v| v.parse().map_err(|_| ApiError::bad_param("after", "must be a position: 0 or more")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "log",
+    operation_id = "read_events",
+    summary = "Read the global log",
+    description = "Every contact's events in log order, a page at a time. Start with `after=0` and pass each page's \
+        `next_after` as the next `after`; a page shorter than `limit` means you have caught up. \
+        Restricted checks are left out for roles that may not see them.",
+    params(
+        ("after" = Option<u64>, Query, description = "Return events after this position (default 0: from the start).", minimum = 0),
+        ("limit" = Option<u32>, Query, description = "The most events to return: 1 to 1000, default 100.", minimum = 1, maximum = 1000),
+    ),
+    responses(
+        (status = 200, description = "A page of the log.", body = crate::http::openapi::EventsPage),
+        crate::http::openapi::ReadLogErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/events?after=<position>&limit=<n>`
 #[tracing::instrument(skip_all, fields(actor))]
 async fn read_events(

@@ -6,16 +6,20 @@
 //! - [`contacts`]: receive a contact, append events, read a contact, its events, its audit.
 //! - [`log`]: the global log a page at a time.
 //! - [`service`]: health, readiness, Prometheus metrics.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers (`/openapi.json`).
+//! - [`docs`]: the API reference page rendered from it (`/docs`).
 //! - [`views`]: what a viewer may see (restricted checks filtered on every read path).
 //! - [`extract`]: the caller, the JSON body, the idempotency key, all failing as problem+json.
 //! - [`error`]: the one error type, rendered as problem+json.
 
 pub mod contacts;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod figures;
 pub mod log;
 pub mod metrics;
+pub mod openapi;
 pub mod queue;
 pub mod service;
 pub mod stream;
@@ -144,6 +148,8 @@ pub fn app(state: AppState) -> Router {
         .merge(figures::router())
         .merge(stream::router())
         .merge(service::router())
+        .merge(openapi::router())
+        .merge(docs::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -47,9 +47,24 @@ fn snapshot(app: &AppState) -> (u64, Value) {
     (position, json!({"as_of_position": position, "items": items}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/queue",
+    tag = "queue",
+    operation_id = "read_queue",
+    summary = "The duty queue",
+    description = "Every open contact without a decision, plus decided ones awaiting a handover's acceptance, in the \
+        contract's order: overdue first, then immediate-risk or red, then by `due_by`, then by `received_at`. \
+        Exact rules in docs/FIGURES.md, \"The duty queue\".",
+    responses(
+        (status = 200, description = "`{as_of_position, items: [...]}`.", content_type = "application/json", body = Object),
+        crate::http::openapi::LiveReadErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/queue`
 #[tracing::instrument(skip_all, fields(actor))]
-async fn read_queue(State(app): State<AppState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn read_queue(State(app): State<AppState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
     if !auth::may_read(caller.role, ReadKind::Queue) {
         return Err(ApiError::Forbidden(format!("a {} may not read the duty queue", caller.role)));
     }
@@ -79,9 +94,26 @@ fn sse_change(change: &QueueChange) -> SseEvent {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/queue/stream",
+    tag = "queue",
+    operation_id = "queue_stream",
+    summary = "The duty queue, live (Server-Sent Events)",
+    description = "On connect a `snapshot` event (the queue, as `GET /v1/queue`), then `upsert` (one item) and \
+        `remove` (`{contact_id}`) as events land, and an `upsert` when an item turns overdue with no new event. \
+        `id:` is the log position. Reconnecting with `Last-Event-ID` sends exactly the changes to the contacts \
+        touched since that position instead of a snapshot. The stream ends when the token is revoked.",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position.")),
+    responses(
+        (status = 200, description = "An event stream.", content_type = "text/event-stream", body = String),
+        crate::http::openapi::LiveReadErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/queue/stream`
 #[tracing::instrument(skip_all, fields(actor))]
-async fn queue_stream(
+pub(crate) async fn queue_stream(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Extension(token): Extension<PresentedToken>,

@@ -26,9 +26,28 @@ pub struct After {
     after: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/events/stream",
+    tag = "log",
+    operation_id = "events_stream",
+    summary = "The global log, live (Server-Sent Events)",
+    description = "Every stored event after `after`, then each new one as it becomes durable: `id:` is the \
+        position, `event:` the type, `data:` the envelope. No gap, no duplicate; reconnect with `Last-Event-ID` \
+        to resume. The stream ends when the token is revoked.",
+    params(
+        ("after" = Option<u64>, Query, description = "Start after this position (default 0)."),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position (wins over `after`)."),
+    ),
+    responses(
+        (status = 200, description = "An event stream.", content_type = "text/event-stream", body = String),
+        crate::http::openapi::LiveReadErrors,
+    ),
+    security(("bearer" = []))
+)]
 /// `GET /v1/events/stream`
 #[tracing::instrument(skip_all, fields(actor))]
-async fn events_stream(
+pub(crate) async fn events_stream(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Extension(token): Extension<PresentedToken>,

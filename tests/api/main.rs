@@ -7,6 +7,7 @@ mod errors;
 mod figures;
 mod harness;
 mod live;
+mod openapi;
 mod permissions;
 mod service;
 mod sse;
