@@ -264,7 +264,8 @@ impl Envelope {
         schema::decode(self.event_type, self.schema_version, &self.data)
     }
 
-    /// The stored record: checksum, hash, body.
+    /// The stored record: checksum, hash, body (the writer encodes the body once itself).
+    #[cfg(test)]
     pub(crate) fn encode_record(&self) -> Vec<u8> {
         let body = self.canonical_body();
         encode_record_parts(&self.hash, &body)
@@ -284,7 +285,8 @@ pub fn recorded_now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
 
-fn encode_record_parts(hash: &Hash, body: &[u8]) -> Vec<u8> {
+/// The stored record for an envelope whose canonical body is already encoded.
+pub(crate) fn encode_record_parts(hash: &Hash, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + 32 + body.len());
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&hash.0);

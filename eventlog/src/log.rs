@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use ulid::Ulid;
 
 use crate::access::{AccessEntry, AccessLog};
-use crate::envelope::{Actor, Envelope, Hash, chain_hash, decode_record, recorded_now};
+use crate::envelope::{Actor, Envelope, Hash, chain_hash, decode_record, encode_record_parts, recorded_now};
 use crate::error::{AppendError, LogError};
 use crate::keys;
 use crate::schema::{CURRENT_SCHEMA_VERSION, Event, EventType};
@@ -531,31 +531,40 @@ impl Writer {
             self.versions.extend(in_group_versions);
             // Head first, then the broadcast: a subscriber that sees a gap can always read it.
             self.head_tx.send_replace(self.head);
-            let new: Vec<Envelope> = results
-                .iter()
-                .filter_map(|r| match r {
-                    Ok(Pending::Written(e)) => Some(e),
-                    _ => None,
-                })
-                .flatten()
-                .cloned()
-                .collect();
-            let _ = self.live.send(Arc::new(new));
+            if self.live.receiver_count() > 0 {
+                let new: Vec<Envelope> = results
+                    .iter()
+                    .filter_map(|r| match r {
+                        Ok(Pending::Written(e)) => Some(e),
+                        _ => None,
+                    })
+                    .flatten()
+                    .cloned()
+                    .collect();
+                let _ = self.live.send(Arc::new(new));
+            }
         }
 
-        let written: Vec<Option<Vec<Envelope>>> = results
+        // Only an append repeated within this group needs another's envelopes kept.
+        let repeated: std::collections::HashSet<usize> = results
             .iter()
-            .map(|r| match r {
-                Ok(Pending::Written(e)) => Some(e.clone()),
+            .filter_map(|r| match r {
+                Ok(Pending::ReplayOf(i)) => Some(*i),
                 _ => None,
             })
             .collect();
-        for (job, result) in group.drain(..).zip(results) {
+        let mut kept: HashMap<usize, Vec<Envelope>> = HashMap::new();
+        for (index, (job, result)) in group.drain(..).zip(results).enumerate() {
             let reply = match result {
-                Ok(Pending::Written(envelopes)) => Ok(Appended { envelopes, replayed: false }),
+                Ok(Pending::Written(envelopes)) => {
+                    if repeated.contains(&index) {
+                        kept.insert(index, envelopes.clone());
+                    }
+                    Ok(Appended { envelopes, replayed: false })
+                }
                 Ok(Pending::Replayed(envelopes)) => Ok(Appended { envelopes, replayed: true }),
                 Ok(Pending::ReplayOf(i)) => {
-                    Ok(Appended { envelopes: written[i].clone().unwrap_or_default(), replayed: true })
+                    Ok(Appended { envelopes: kept.get(&i).cloned().unwrap_or_default(), replayed: true })
                 }
                 Err(e) => Err(e),
             };
@@ -621,9 +630,10 @@ impl Writer {
                 prev_hash: self.head.hash,
                 hash: Hash::GENESIS,
             };
+            // Encoded once: the same bytes are hashed and stored.
             let body = env.canonical_body();
             env.hash = chain_hash(&env.prev_hash, &body);
-            let record = env.encode_record();
+            let record = encode_record_parts(&env.hash, &body);
             let event_key = keys::event(env.position);
             let contact_key = keys::contact(env.contact_id, env.version);
             batch.insert(&event_key[..], record);
