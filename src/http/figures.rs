@@ -24,12 +24,21 @@ pub fn router() -> axum::Router<AppState> {
         .route("/v1/as-of", get(as_of))
 }
 
-fn may_read_metrics(caller: &eventlog::Actor) -> Result<(), ApiError> {
-    if auth::may_read(caller.role, ReadKind::Metrics) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!("a {} may not read the figures", caller.role)))
+/// The shared path of the figure endpoints: role, readiness, period, then `figures` over
+/// the live model's facts.
+fn period_figures(
+    app: &AppState,
+    caller: &eventlog::Actor,
+    period: &Period,
+    figures: impl FnOnce(&ReadModel, NaiveDate, NaiveDate) -> serde_json::Result<Value>,
+) -> Result<Json<Value>, ApiError> {
+    if !auth::may_read(caller.role, ReadKind::Metrics) {
+        return Err(ApiError::Forbidden(format!("a {} may not read the figures", caller.role)));
     }
+    require_ready(app)?;
+    let (from, to) = period.resolve()?;
+    let model = app.live().model();
+    Ok(Json(figures(&model, from, to).map_err(ApiError::internal)?))
 }
 
 #[utoipa::path(
@@ -56,12 +65,9 @@ pub(crate) async fn timeliness(
     Caller(caller): Caller,
     Query(p): Query<Period>,
 ) -> Result<Json<Value>, ApiError> {
-    may_read_metrics(&caller)?;
-    require_ready(&app)?;
-    let (from, to) = p.resolve()?;
-    let model = app.live().model();
-    let figures = projections::figures::timeliness(model.facts(), from, to, app.live().policy());
-    Ok(Json(serde_json::to_value(figures).map_err(ApiError::internal)?))
+    period_figures(&app, &caller, &p, |model, from, to| {
+        serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, app.live().policy()))
+    })
 }
 
 #[utoipa::path(
@@ -88,12 +94,9 @@ pub(crate) async fn volumes(
     Caller(caller): Caller,
     Query(p): Query<Period>,
 ) -> Result<Json<Value>, ApiError> {
-    may_read_metrics(&caller)?;
-    require_ready(&app)?;
-    let (from, to) = p.resolve()?;
-    let model = app.live().model();
-    let figures = projections::figures::volumes(model.facts(), from, to);
-    Ok(Json(serde_json::to_value(figures).map_err(ApiError::internal)?))
+    period_figures(&app, &caller, &p, |model, from, to| {
+        serde_json::to_value(projections::figures::volumes(model.facts(), from, to))
+    })
 }
 
 #[utoipa::path(
@@ -121,12 +124,9 @@ pub(crate) async fn practice(
     Caller(caller): Caller,
     Query(p): Query<Period>,
 ) -> Result<Json<Value>, ApiError> {
-    may_read_metrics(&caller)?;
-    require_ready(&app)?;
-    let (from, to) = p.resolve()?;
-    let model = app.live().model();
-    let figures = projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar);
-    Ok(Json(serde_json::to_value(figures).map_err(ApiError::internal)?))
+    period_figures(&app, &caller, &p, |model, from, to| {
+        serde_json::to_value(projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar))
+    })
 }
 
 #[derive(Debug, Deserialize)]
