@@ -117,7 +117,7 @@ Every read of a contact is recorded in its access log, which `GET /v1/contacts/{
 #[derive(Debug)]
 pub struct ApiDoc;
 
-/// The served document: utoipa's, refined by [`refine`]. Built once.
+/// The served document: utoipa's, refined by `refine`. Built once.
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
