@@ -1,0 +1,33 @@
+// The audit finding form: posts an audit_finding_recorded to the API with the session cookie
+// (the browser adds Origin and Sec-Fetch-Site, the server's CSRF check), then shows the trail.
+"use strict";
+
+(function () {
+  const form = document.getElementById("finding");
+  if (!form) return;
+  const status = document.getElementById("finding-status");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const button = document.getElementById("finding-submit");
+    button.disabled = true;
+    status.textContent = "Recording…";
+    try {
+      const r = await fetch("/v1/contacts/" + encodeURIComponent(form.dataset.contact) + "/events", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          type: "audit_finding_recorded",
+          data: { grade: form.elements.grade.value, findings: form.elements.findings.value },
+        }),
+      });
+      const body = await r.json();
+      if (r.status !== 201) throw new Error(body.detail || r.statusText);
+      status.textContent = "Recorded as event " + body.version + ". Reloading the trail…";
+      setTimeout(() => window.location.reload(), 600);
+    } catch (err) {
+      status.textContent = "Not recorded: " + err.message;
+      button.disabled = false;
+    }
+  });
+})();
