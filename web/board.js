@@ -17,7 +17,7 @@
     in_person: "In person", other: "Other",
   };
   const STAGES = {
-    awaiting_decision: "Awaiting decision", decided: "Decided: awaiting handover", handover_sent: "Handover sent",
+    awaiting_decision: "Awaiting decision", decided: "Decided", handover_sent: "Handover sent",
     handover_accepted: "Handover accepted", handover_returned: "Handover returned", closed: "Closed",
   };
 
@@ -65,7 +65,7 @@
   }
 
   function children(i) {
-    const names = (i.children || []).map((c) => (c.name || "").trim().split(/\s+/)[0] + (c.age === null || c.age === undefined ? " (age unknown)" : ", " + c.age));
+    const names = (i.children || []).map((c) => (c.name || "").trim().split(/\s+/)[0] + (c.age === null || c.age === undefined ? " (age not known)" : c.age === 0 ? ", under 1" : ", " + c.age));
     return names.join("; ") || "–";
   }
 
@@ -88,7 +88,8 @@
     const source = el("abbr", { title: SOURCES[i.source] || "CIN source code " + i.source }, i.source);
     const button = el("button", { type: "button", class: "open", "data-id": i.contact_id, "aria-label": "Timeline of the contact about " + who }, "Timeline");
     return el("tr", { class: cls.join(" "), "data-id": i.contact_id },
-      el("td", { class: "due" }, el("span", { class: "countdown", "data-due": i.due_by }, dueText(i)), el("br"), el("small", {}, "by " + clock(i.due_by))),
+      el("td", { class: "due" }, el("span", { class: "countdown", "data-due": i.due_by }, dueText(i)), el("br"),
+        el("small", {}, (i.stage === "awaiting_decision" ? "Decision due " : "Handover due ") + clock(i.due_by))),
       el("td", {}, badges(i)),
       el("th", { scope: "row", class: "children" }, who),
       el("td", {}, STAGES[i.stage] || i.stage),

@@ -1049,18 +1049,16 @@ fn hchart(out: &mut String, id: &str, title: &str, labels: &[String], values: &[
     out.push_str("</tbody></table></details></figure>\n");
 }
 
-/// A round number at or above `max` for the top of an axis.
+/// A round number at or above `max` for the top of an axis, such that its quarters (the grid
+/// lines) are round too: 1, 2 or 5 times a power of ten.
 fn nice_max(max: f64) -> f64 {
     if max <= 0.0 {
         return 4.0;
     }
-    let magnitude = 10f64.powf(max.log10().floor());
-    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if step * magnitude >= max {
-            return step * magnitude;
-        }
-    }
-    10.0 * magnitude
+    let raw = max / 4.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|s| s * magnitude).find(|s| *s >= raw).unwrap_or(10.0 * magnitude);
+    step * 4.0
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1123,18 +1121,19 @@ pub async fn qa_contact(State(app): State<AppState>, headers: HeaderMap, Path(id
     let access = app.log().read_access(contact).unwrap_or_default();
     let mut trail: Vec<(DateTime<Utc>, u8, String)> = Vec::new();
     for env in &events {
-        let data = env.data.to_string();
-        let summary: String = data.chars().take(400).collect();
+        let summary = readable(&serde_json::from_str(env.data.get()).unwrap_or_default());
         trail.push((
             env.recorded_at,
             0,
             format!(
-                "<tr class=\"event\"><td>{at}</td><td>Event {version}</td><td>{who}</td><td><strong>{what}</strong> <code>{summary}</code></td></tr>",
+                "<tr class=\"event\"><td>{at}<br><small>happened {occurred}</small></td><td>Event {version}</td><td>{who}</td>\
+                 <td><strong>{what}</strong><br>{summary}</td></tr>",
                 at = london(env.recorded_at),
+                occurred = london(env.occurred_at),
                 version = env.version,
                 who = escape(&format!("{} ({})", env.actor.id, env.actor.role)),
                 what = escape(&env.event_type.to_string().replace('_', " ")),
-                summary = escape(&summary),
+                summary = summary,
             ),
         ));
     }
@@ -1181,4 +1180,33 @@ pub async fn qa_contact(State(app): State<AppState>, headers: HeaderMap, Path(id
     }
     main.push_str("</tbody></table>\n");
     page(StatusCode::OK, &main)
+}
+
+/// An event's data for people: `field: value` pairs, nested ones flattened, long text cut.
+fn readable(data: &Value) -> String {
+    fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let name = if prefix.is_empty() {
+                        k.replace('_', " ")
+                    } else {
+                        format!("{prefix} {}", k.replace('_', " "))
+                    };
+                    walk(&name, v, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(&format!("{prefix} {}", i + 1), v, out);
+                }
+            }
+            Value::String(s) => out.push(format!("{prefix}: {}", s.chars().take(300).collect::<String>())),
+            Value::Null => {}
+            other => out.push(format!("{prefix}: {other}")),
+        }
+    }
+    let mut parts = Vec::new();
+    walk("", data, &mut parts);
+    parts.iter().map(|p| format!("<span class=\"pair\">{}</span>", escape(p))).collect::<Vec<_>>().join(" · ")
 }
