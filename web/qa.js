@@ -5,6 +5,16 @@
 (function () {
   const form = document.getElementById("finding");
   if (!form) return;
+  // After recording, the page reloads with the finding as the trail's last event: show it.
+  let recorded = null;
+  try { recorded = sessionStorage.getItem("frontdoor-finding"); sessionStorage.removeItem("frontdoor-finding"); } catch (_) { /* private mode */ }
+  if (recorded) {
+    const done = document.getElementById("finding-done");
+    done.textContent = "Finding recorded as event " + recorded + ": it is the last event in the trail below.";
+    done.hidden = false;
+    const rows = document.querySelectorAll("#trail tr.event");
+    if (rows.length) rows[rows.length - 1].classList.add("just-recorded");
+  }
   const status = document.getElementById("finding-status");
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -24,6 +34,7 @@
       const body = await r.json();
       if (r.status !== 201) throw new Error(body.detail || r.statusText);
       status.textContent = "Recorded as event " + body.version + ". Reloading the trail…";
+      try { sessionStorage.setItem("frontdoor-finding", String(body.version)); } catch (_) { /* private mode */ }
       setTimeout(() => window.location.reload(), 600);
     } catch (err) {
       status.textContent = "Not recorded: " + err.message;

@@ -1160,7 +1160,8 @@ pub async fn qa_contact(State(app): State<AppState>, headers: HeaderMap, Path(id
     if auth::may_append(actor.role, eventlog::schema::EventType::AuditFindingRecorded) {
         let _ = write!(
             main,
-            "<section class=\"finding\" aria-labelledby=\"finding-title\"><h2 id=\"finding-title\">Record an audit finding</h2>\n\
+            "<p id=\"finding-done\" class=\"done\" role=\"status\" hidden></p>\n\
+             <section class=\"finding\" aria-labelledby=\"finding-title\"><h2 id=\"finding-title\">Record an audit finding</h2>\n\
              <form id=\"finding\" data-contact=\"{contact}\" class=\"stack\">\n\
              <label for=\"grade\">Grade</label><select id=\"grade\" name=\"grade\" required>\
              <option value=\"outstanding\">Outstanding</option><option value=\"good\" selected>Good</option>\

@@ -368,6 +368,10 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &dyn Fn(
         Duration::from_secs(10),
     )
     .await;
+    wait_for(client, "!document.getElementById('finding-done').hidden", Duration::from_secs(5)).await;
+    let done = client.find(Locator::Css("#finding-done")).await.unwrap().text().await.unwrap();
+    assert!(done.contains("Finding recorded as event"), "{done}");
+    client.set_window_size(1600, 2200).await.unwrap();
     screenshot(client, "audit-trail.png").await;
     // And the API agrees: the finding is the contact's last event, by the auditor.
     let events: Value = http
