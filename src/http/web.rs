@@ -1211,3 +1211,94 @@ fn readable(data: &Value) -> String {
     walk("", data, &mut parts);
     parts.iter().map(|p| format!("<span class=\"pair\">{}</span>", escape(p))).collect::<Vec<_>>().join(" · ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_needs_the_browsers_word_or_a_matching_origin() {
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site"), ("origin", "http://a:1"), ("host", "a:1")])));
+        assert!(same_origin(&headers(&[("origin", "http://a:1"), ("host", "a:1")])));
+        assert!(!same_origin(&headers(&[("origin", "http://evil:1"), ("host", "a:1")])));
+        assert!(!same_origin(&headers(&[("origin", "null"), ("host", "a:1")])));
+        assert!(!same_origin(&headers(&[("host", "a:1")])));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others_and_must_be_64_hex_digits() {
+        let id = "ab".repeat(32);
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(&format!("x=1; {COOKIE}={id}; y=2")).unwrap());
+        assert_eq!(session_id(&h), Some(id));
+        h.insert(header::COOKIE, HeaderValue::from_str(&format!("{COOKIE}=short")).unwrap());
+        assert_eq!(session_id(&h), None);
+    }
+
+    #[test]
+    fn sessions_end_and_only_their_hash_is_kept() {
+        let sessions = Sessions::default();
+        let id = sessions.start("fd_token").unwrap();
+        assert_eq!(id.len(), 64);
+        assert_eq!(sessions.token(&id).as_deref(), Some("fd_token"));
+        assert!(!sessions.sessions.lock().unwrap().contains_key(&[0u8; 32]));
+        assert!(sessions.sessions.lock().unwrap().contains_key(&key(&id)));
+        sessions.end(&id);
+        assert_eq!(sessions.token(&id), None);
+    }
+
+    #[test]
+    fn failed_sign_ins_wait_longer_each_time_up_to_a_limit() {
+        let sessions = Sessions::default();
+        let client = IpAddr::from([10, 0, 0, 1]);
+        assert_eq!(sessions.backoff(client), Duration::ZERO);
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            sessions.failed(client);
+            waits.push(sessions.backoff(client).as_millis());
+        }
+        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 8000, 8000, 8000]);
+        assert_eq!(sessions.backoff(IpAddr::from([10, 0, 0, 2])), Duration::ZERO, "per client");
+        sessions.succeeded(client);
+        assert_eq!(sessions.backoff(client), Duration::ZERO);
+    }
+
+    #[test]
+    fn forms_are_decoded_and_next_is_only_ever_our_own_page() {
+        let form = serde_urlencoded_form(b"token=fd_a%2Bb+c&next=%2Fqa").unwrap();
+        assert_eq!(form.token, "fd_a+b c");
+        assert_eq!(safe_next(form.next.as_deref()), "/qa");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert!(serde_urlencoded_form(b"token=%zz").is_none());
+        assert!(serde_urlencoded_form(b"next=/").is_none());
+    }
+
+    #[test]
+    fn axes_end_on_round_quarters() {
+        assert_eq!(nice_max(0.0), 4.0);
+        assert_eq!(nice_max(32.0), 40.0);
+        assert_eq!(nice_max(525.0), 800.0);
+        assert_eq!(nice_max(788.0), 800.0);
+        assert_eq!(nice_max(107.0), 200.0);
+        assert_eq!(nice_max(3.0), 4.0);
+    }
+
+    #[test]
+    fn event_data_is_shown_as_escaped_pairs() {
+        let text = readable(&serde_json::json!({"a_b": "<x>", "n": {"m": 1}, "l": ["p"], "z": null}));
+        assert_eq!(
+            text,
+            "<span class=\"pair\">a b: &lt;x&gt;</span> · <span class=\"pair\">n m: 1</span> · <span class=\"pair\">l 1: p</span>"
+        );
+    }
+}
