@@ -43,7 +43,9 @@ fn browser_tools() -> Option<(PathBuf, PathBuf)> {
                 missing.0, missing.1
             );
             assert!(!required, "FRONTDOOR_REQUIRE_BROWSER is set but the browser is missing: {text}");
-            eprintln!("\n!!!!!!!! SKIPPED: the browser tests did not run ({text}) !!!!!!!!\n");
+            // Straight to stderr: the test harness would capture (and hide) an eprintln!.
+            let line = format!("\n!!!!!!!! SKIPPED: the browser tests did not run ({text}) !!!!!!!!\n\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             None
         }
     }
