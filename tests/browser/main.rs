@@ -211,14 +211,24 @@ async fn the_duty_board_and_the_qa_pages_in_chromium() {
     let profile = tempfile::tempdir().unwrap();
     let (_server, url, tokens) = start_server(data.path());
     let (_driver, driver_url) = start_driver(&driver);
-    let token = |role: &str| tokens.get(role).unwrap_or_else(|| panic!("no demo {role} token: {tokens:?}")).clone();
+    let token =
+        move |role: &str| tokens.get(role).unwrap_or_else(|| panic!("no demo {role} token: {tokens:?}")).clone();
     let http = reqwest::Client::new();
     let client = browser(&driver_url, &chromium, profile.path()).await;
-    run(&client, &http, &url, &token).await;
+    // Run the steps in a task so that the browser is closed even when one fails (a killed
+    // chromedriver would leave its Chromium behind).
+    let steps = {
+        let client = client.clone();
+        tokio::spawn(async move { run(&client, &http, &url, &token).await })
+    };
+    let outcome = steps.await;
     let _ = client.close().await;
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
 }
 
-async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &dyn Fn(&str) -> String) {
+async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn(&str) -> String + Send + Sync)) {
     // A wrong token is refused, and says so.
     client.goto(&format!("{url}/")).await.unwrap();
     client.find(Locator::Css("#token")).await.unwrap().send_keys("fd_nothing_wrong").await.unwrap();
