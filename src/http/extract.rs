@@ -23,7 +23,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::Unauthenticated("send a token: Authorization: Bearer <token>".into()));
+            // No bearer token: the pages' session cookie, if any (see [`super::web`]).
+            return session_caller(parts, state);
         };
         let token = value
             .to_str()
@@ -44,6 +45,34 @@ impl FromRequestParts<AppState> for Caller {
             }
         }
     }
+}
+
+/// The caller behind a session cookie: the session's token is authenticated afresh on every
+/// request, so revoking the token ends the session at once. A request that changes anything
+/// must also come from the pages themselves (same origin), the cookie's CSRF defence beside
+/// `SameSite=Strict`.
+fn session_caller(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let Some(session) = super::web::session_id(&parts.headers) else {
+        return Err(ApiError::Unauthenticated("send a token: Authorization: Bearer <token>".into()));
+    };
+    let Some(token) = state.sessions().token(&session) else {
+        return Err(ApiError::Unauthenticated("the session has ended: sign in again at /signin".into()));
+    };
+    let Some(actor) = state.tokens().authenticate(&token) else {
+        state.sessions().end(&session);
+        state.metrics().failed_auth.inc();
+        return Err(ApiError::Unauthenticated("the session's token was revoked: sign in again at /signin".into()));
+    };
+    if !parts.method.is_safe() && !super::web::same_origin(&parts.headers) {
+        return Err(ApiError::Forbidden(
+            "a change made with a session cookie must come from this site's own pages (Origin or Sec-Fetch-Site)"
+                .into(),
+        ));
+    }
+    tracing::Span::current().record("actor", actor.id.as_str());
+    parts.extensions.insert(PresentedToken(token));
+    parts.extensions.insert(super::web::SessionCaller(session));
+    Ok(Caller(actor))
 }
 
 /// A request body read whole, within the configured limit, that claims to be JSON (or does

@@ -8,6 +8,7 @@
 //! - [`service`]: health, readiness, Prometheus metrics.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers (`/openapi.json`).
 //! - [`docs`]: the API reference page rendered from it (`/docs`).
+//! - [`web`]: the duty board (`/`), the QA pages (`/qa`), sign-in and the session cookie.
 //! - [`views`]: what a viewer may see (restricted checks filtered on every read path).
 //! - [`extract`]: the caller, the JSON body, the idempotency key, all failing as problem+json.
 //! - [`error`]: the one error type, rendered as problem+json.
@@ -24,6 +25,7 @@ pub mod queue;
 pub mod service;
 pub mod stream;
 pub mod views;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -56,6 +58,7 @@ struct Shared {
     live: crate::live::Live,
     contact_locks: Vec<tokio::sync::Mutex<()>>,
     tokens: TokenStore,
+    sessions: web::Sessions,
     config: Config,
     metrics: Metrics,
     ready: AtomicBool,
@@ -75,6 +78,7 @@ impl AppState {
                 live: crate::live::Live::new(config.policy.clone()),
                 contact_locks: (0..CONTACT_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
                 tokens,
+                sessions: web::Sessions::default(),
                 config,
                 metrics: Metrics::default(),
                 ready: AtomicBool::new(false),
@@ -100,6 +104,11 @@ impl AppState {
 
     pub fn tokens(&self) -> &TokenStore {
         &self.shared.tokens
+    }
+
+    /// The pages' sign-in sessions (in memory: a restart signs everyone out).
+    pub fn sessions(&self) -> &web::Sessions {
+        &self.shared.sessions
     }
 
     pub fn config(&self) -> &Config {
@@ -150,8 +159,10 @@ pub fn app(state: AppState) -> Router {
         .merge(service::router())
         .merge(openapi::router())
         .merge(docs::router())
+        .merge(web::router(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), web::session_streams))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(middleware::from_fn(problems_everywhere))
         .layer(
@@ -179,7 +190,13 @@ async fn problems_everywhere(request: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
-    if status.as_u16() < 400 || is_problem {
+    // The pages answer people with HTML pages, errors too.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if status.as_u16() < 400 || is_problem || is_page {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -220,7 +237,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// How long a graceful shutdown waits for requests in flight.

@@ -102,6 +102,14 @@ Every read of a contact is recorded in its access log, which `GET /v1/contacts/{
         openapi_json,
         super::docs::docs_page,
         super::docs::docs_css,
+        super::web::board,
+        super::web::signin_page,
+        super::web::qa,
+        super::web::qa_contact,
+        super::web::board_js,
+        super::web::qa_js,
+        super::web::style_css,
+        super::web::icon_svg,
     ),
     components(schemas(Problem, ProblemFieldError, Event, EventType, Envelope, Actor, Role)),
     modifiers(&Contract),
@@ -112,6 +120,7 @@ Every read of a contact is recorded in its access log, which `GET /v1/contacts/{
         (name = "figures", description = "Timeliness, volumes and practice figures (definitions in docs/FIGURES.md), the case-audit sample, and the state as of a past moment."),
         (name = "service", description = "Health, readiness and metrics, for operators and load balancers."),
         (name = "reference", description = "This API's own description: the OpenAPI document and this reference."),
+        (name = "pages", description = "The duty board and the quality assurance pages, for people in a browser: HTML signed in with a session cookie (`POST /signin` and `POST /signout` are the pages' own form posts, not part of the API)."),
     )
 )]
 #[derive(Debug)]
@@ -1291,6 +1300,14 @@ mod tests {
             ("/openapi.json", "get", &[200]),
             ("/docs", "get", &[200]),
             ("/docs/style.css", "get", &[200]),
+            ("/", "get", &[200, 303]),
+            ("/signin", "get", &[200]),
+            ("/qa", "get", &[200, 303]),
+            ("/qa/contacts/{id}", "get", &[200, 303]),
+            ("/assets/board.js", "get", &[200]),
+            ("/assets/qa.js", "get", &[200]),
+            ("/assets/style.css", "get", &[200]),
+            ("/assets/icon.svg", "get", &[200]),
         ];
         for (path, method, statuses) in contract {
             let documented: BTreeSet<u16> =

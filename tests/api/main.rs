@@ -8,6 +8,7 @@ mod figures;
 mod harness;
 mod live;
 mod openapi;
+mod pages;
 mod permissions;
 mod service;
 mod sse;

@@ -32,6 +32,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/docs"),
     ("get", "/docs/style.css"),
+    // The pages (for people, signed in by cookie). Their form posts, POST /signin and
+    // POST /signout, are not part of the API and not documented; tests/browser drives them.
+    ("get", "/"),
+    ("get", "/signin"),
+    ("get", "/qa"),
+    ("get", "/qa/contacts/{id}"),
+    ("get", "/assets/board.js"),
+    ("get", "/assets/qa.js"),
+    ("get", "/assets/style.css"),
+    ("get", "/assets/icon.svg"),
 ];
 
 const SLUGS: [&str; 13] = [

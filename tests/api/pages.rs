@@ -1,0 +1,221 @@
+//! The pages' sign-in over plain HTTP: the session cookie, its CSRF defence, revocation,
+//! sign-out, the slowed-down failures and the security headers. (tests/browser drives the
+//! same pages in Chromium.)
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::{BIN, TestApp, create_token, spawn_app};
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Signs in with `token`; returns the response.
+async fn sign_in(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = no_redirects()
+        .post(format!("{}/signin", app.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &app.url)
+        .body(format!("token={token}&next=%2F"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+fn cookie_of(resp: &reqwest::Response) -> String {
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn ready(app: &TestApp) {
+    for _ in 0..250 {
+        if app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status() == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never ready");
+}
+
+async fn status(req: reqwest::RequestBuilder) -> u16 {
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_token_is_exchanged_for_a_strict_httponly_cookie_that_reads_the_api() {
+    let app = spawn_app();
+    ready(&app).await;
+    let http = no_redirects();
+    let resp = http.get(format!("{}/", app.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/signin?next=/");
+
+    let token = app.token("practitioner").to_owned();
+    let resp = sign_in(&app, &token, &[]).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/");
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http: no Secure: {set}");
+    assert!(!set.contains(&token) && !set.contains(token.rsplit('_').next().unwrap()), "the cookie is not the token");
+    let cookie = cookie_of(&resp);
+    let id = cookie.strip_prefix("frontdoor_session=").unwrap();
+    assert_eq!(id.len(), 64, "256 random bits");
+
+    // The cookie reads the API and opens the board.
+    assert_eq!(status(http.get(format!("{}/v1/queue", app.url)).header("cookie", &cookie)).await, 200);
+    let page = http.get(format!("{}/", app.url)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert_eq!(
+        csp,
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap().to_ascii_lowercase();
+    assert!(html.contains("<script src=\"/assets/board.js\" defer></script>"));
+    assert_eq!(html.matches("<script").count(), 1, "no inline script");
+    for banned in ["style=", " onclick=", " onload=", "javascript:", "http://", "https://"] {
+        assert!(!html.contains(banned), "the page contains {banned}");
+    }
+
+    // The live queue by cookie tells the browser to come back quickly when it ends.
+    let mut stream = http.get(format!("{}/v1/queue/stream", app.url)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.unwrap().unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).starts_with("retry: 1000"), "{first:?}");
+    drop(stream);
+
+    // Behind https, the cookie is Secure.
+    let resp = sign_in(&app, &token, &[("x-forwarded-proto", "https")]).await;
+    assert!(resp.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+
+    // Sign-out ends the session on the server, not only in the browser.
+    let resp = http
+        .post(format!("{}/signout", app.url))
+        .header("cookie", &cookie)
+        .header("origin", &app.url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(resp.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(status(http.get(format!("{}/v1/queue", app.url)).header("cookie", &cookie)).await, 401);
+    assert_eq!(status(http.get(format!("{}/", app.url)).header("cookie", &cookie)).await, 303);
+}
+
+#[tokio::test]
+async fn a_change_made_with_the_cookie_must_come_from_the_pages() {
+    let app = spawn_app();
+    ready(&app).await;
+    let http = no_redirects();
+    let contact = app.new_contact("referrer").await;
+    let cookie = cookie_of(&sign_in(&app, app.token("practitioner"), &[]).await);
+    let url = format!("{}/v1/contacts/{contact}/events", app.url);
+    let note = json!({"type": "note_added", "data": {"text": "From the board."}});
+    let post = || http.post(&url).header("cookie", &cookie).json(&note);
+    assert_eq!(status(post()).await, 403, "no Origin, no Sec-Fetch-Site");
+    assert_eq!(status(post().header("origin", "http://evil.example")).await, 403);
+    assert_eq!(status(post().header("sec-fetch-site", "cross-site").header("origin", &app.url)).await, 403);
+    assert_eq!(status(post().header("sec-fetch-site", "same-site")).await, 403);
+    assert_eq!(status(post().header("origin", &app.url)).await, 201);
+    assert_eq!(status(post().header("sec-fetch-site", "same-origin")).await, 201);
+    // Bearer tokens need none of this, as before.
+    let (code, _) = app.post("practitioner", &format!("/v1/contacts/{contact}/events"), &note).await;
+    assert_eq!(code, 201);
+    // The actor is the session's.
+    let (_, events) = app.get("admin", &format!("/v1/contacts/{contact}/events")).await;
+    assert_eq!(events[1]["actor"]["id"], "practitioner");
+    // And a sign-in from another site is refused.
+    let resp = no_redirects()
+        .post(format!("{}/signin", app.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "http://evil.example")
+        .body(format!("token={}", app.token("practitioner")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.headers().get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn revoking_the_token_ends_its_sessions_at_once() {
+    let app = spawn_app();
+    ready(&app).await;
+    let http = no_redirects();
+    let token = create_token(app.dir.path(), "practitioner", "sw-shift", "childrens_social_care");
+    let cookie = cookie_of(&sign_in(&app, &token, &[]).await);
+    assert_eq!(status(http.get(format!("{}/v1/queue", app.url)).header("cookie", &cookie)).await, 200);
+    let list =
+        std::process::Command::new(BIN).args(["token", "list", "--data-dir"]).arg(app.dir.path()).output().unwrap();
+    let listing = String::from_utf8(list.stdout).unwrap();
+    let id = listing.lines().find(|l| l.contains("sw-shift")).unwrap().split_whitespace().next().unwrap().to_owned();
+    let revoked = std::process::Command::new(BIN)
+        .args(["token", "revoke", "--data-dir"])
+        .arg(app.dir.path())
+        .arg(&id)
+        .status()
+        .unwrap();
+    assert!(revoked.success());
+    assert_eq!(status(http.get(format!("{}/v1/queue", app.url)).header("cookie", &cookie)).await, 401);
+    assert_eq!(status(http.get(format!("{}/", app.url)).header("cookie", &cookie)).await, 303);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_slowed_down_and_a_referrer_cannot_open_the_board() {
+    let app = spawn_app();
+    ready(&app).await;
+    let started = Instant::now();
+    for _ in 0..4 {
+        let resp = sign_in(&app, "fd_wrong_token", &[]).await;
+        assert_eq!(resp.status(), 401);
+        assert!(resp.headers().get("set-cookie").is_none());
+        assert!(resp.text().await.unwrap().contains("unknown or has been revoked"));
+    }
+    // No wait, then 250 ms, 500 ms, 1 s.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1700), "four failures took {took:?}");
+    // The right token still gets in (after its wait), and the slate is wiped.
+    let resp = sign_in(&app, app.token("auditor"), &[]).await;
+    assert_eq!(resp.status(), 303);
+    let quick = Instant::now();
+    assert_eq!(sign_in(&app, app.token("auditor"), &[]).await.status(), 303);
+    assert!(quick.elapsed() < Duration::from_millis(500));
+    // A referrer's token is real but opens nothing here.
+    let resp = sign_in(&app, app.token("referrer"), &[]).await;
+    assert_eq!(resp.status(), 403);
+    assert!(resp.headers().get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn the_qa_pages_follow_the_roles() {
+    let app = spawn_app();
+    ready(&app).await;
+    let http = no_redirects();
+    let contact = app.new_contact("referrer").await;
+    let partner = cookie_of(&sign_in(&app, app.token("partner_police"), &[]).await);
+    let auditor = cookie_of(&sign_in(&app, app.token("auditor"), &[]).await);
+    let get = |path: &str, cookie: &str| http.get(format!("{}{path}", app.url)).header("cookie", cookie.to_owned());
+    assert_eq!(status(get("/qa", &partner)).await, 403);
+    assert_eq!(status(get(&format!("/qa/contacts/{contact}"), &partner)).await, 403);
+    let qa = get("/qa", &auditor).send().await.unwrap();
+    assert_eq!(qa.status(), 200);
+    let html = qa.text().await.unwrap();
+    assert_eq!(html.matches("<svg viewBox=\"0 0 760").count(), 5, "five charts");
+    let trail = get(&format!("/qa/contacts/{contact}"), &auditor).send().await.unwrap();
+    assert_eq!(trail.status(), 200);
+    assert!(trail.text().await.unwrap().contains("id=\"finding\""));
+    // Reading the trail through the page is itself in the access log.
+    let (_, audit) = app.get("admin", &format!("/v1/contacts/{contact}/audit")).await;
+    let access = audit["access"].as_array().unwrap();
+    assert!(access.iter().any(|a| a["actor"]["id"] == "auditor" && a["endpoint"] == format!("/qa/contacts/{contact}")));
+    assert_eq!(status(get("/qa/contacts/nonsense", &auditor)).await, 404);
+}
