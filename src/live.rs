@@ -45,6 +45,8 @@ pub struct Live {
 
 struct Inner {
     model: RwLock<ReadModel>,
+    /// The position the model has applied up to, for readers that must see their own writes.
+    applied: tokio::sync::watch::Sender<u64>,
     changes: broadcast::Sender<QueueChange>,
     caught_up: AtomicBool,
     policy: DuePolicy,
@@ -78,6 +80,7 @@ impl Live {
         Live {
             inner: Arc::new(Inner {
                 model: RwLock::new(ReadModel::default()),
+                applied: tokio::sync::watch::channel(0).0,
                 changes: broadcast::channel(CHANGES_CAPACITY).0,
                 caught_up: AtomicBool::new(false),
                 policy,
@@ -119,6 +122,7 @@ impl Live {
         let (contacts, open) = model.counts();
         let report = RebuildReport { events: model.position(), contacts, open, elapsed: started.elapsed() };
         *self.inner.model.write().unwrap_or_else(std::sync::PoisonError::into_inner) = model;
+        self.inner.applied.send_replace(report.events);
         Ok(report)
     }
 
@@ -163,10 +167,18 @@ impl Live {
                 Change::Nothing => None,
             }
         };
+        self.inner.applied.send_replace(env.position);
         if let Some(kind) = kind {
             let _ = self.inner.changes.send(QueueChange { position: env.position, kind });
         }
         Ok(())
+    }
+
+    /// Waits (at most `limit`) until the model has applied `position`: a reader then sees
+    /// every write acknowledged before it asked. Returns whether it got there.
+    pub async fn applied_up_to(&self, position: u64, limit: Duration) -> bool {
+        let mut applied = self.inner.applied.subscribe();
+        tokio::time::timeout(limit, applied.wait_for(|p| *p >= position)).await.is_ok_and(|r| r.is_ok())
     }
 
     /// Announces every queue line that has turned overdue since the last tick, with no event

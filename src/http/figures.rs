@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Caller;
-use super::queue::require_ready;
+use super::queue::require_current;
 use crate::auth::{self, ReadKind};
 
 pub fn router() -> axum::Router<AppState> {
@@ -26,7 +26,7 @@ pub fn router() -> axum::Router<AppState> {
 
 /// The shared path of the figure endpoints: role, readiness, period, then `figures` over
 /// the live model's facts.
-fn period_figures(
+async fn period_figures(
     app: &AppState,
     caller: &eventlog::Actor,
     period: &Period,
@@ -35,7 +35,7 @@ fn period_figures(
     if !auth::may_read(caller.role, ReadKind::Metrics) {
         return Err(ApiError::Forbidden(format!("a {} may not read the figures", caller.role)));
     }
-    require_ready(app)?;
+    require_current(app).await?;
     let (from, to) = period.resolve()?;
     let model = app.live().model();
     Ok(Json(figures(&model, from, to).map_err(ApiError::internal)?))
@@ -68,6 +68,7 @@ pub(crate) async fn timeliness(
     period_figures(&app, &caller, &p, |model, from, to| {
         serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, app.live().policy()))
     })
+    .await
 }
 
 #[utoipa::path(
@@ -97,6 +98,7 @@ pub(crate) async fn volumes(
     period_figures(&app, &caller, &p, |model, from, to| {
         serde_json::to_value(projections::figures::volumes(model.facts(), from, to))
     })
+    .await
 }
 
 #[utoipa::path(
@@ -127,6 +129,7 @@ pub(crate) async fn practice(
     period_figures(&app, &caller, &p, |model, from, to| {
         serde_json::to_value(projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar))
     })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,7 +170,7 @@ pub(crate) async fn audit_sample(
     if !auth::may_read(caller.role, ReadKind::AuditSample) {
         return Err(ApiError::Forbidden(format!("a {} may not draw audit samples", caller.role)));
     }
-    require_ready(&app)?;
+    require_current(&app).await?;
     let (from, to) = Period { from: q.from, to: q.to }.resolve()?;
     let n = match q.n.as_deref() {
         None => 10,
@@ -293,7 +296,7 @@ pub(crate) async fn as_of(
     if !auth::may_read(caller.role, ReadKind::AsOf) {
         return Err(ApiError::Forbidden(format!("a {} may not read past states", caller.role)));
     }
-    require_ready(&app)?;
+    require_current(&app).await?;
     let (position, at) = match (q.position.as_deref(), q.at.as_deref()) {
         (Some(_), Some(_)) => return Err(ApiError::bad_param("at", "give either `at` or `position`, not both")),
         (None, None) => return Err(ApiError::bad_param("at", "give `at` (a timestamp) or `position`")),

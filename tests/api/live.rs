@@ -205,3 +205,21 @@ async fn a_revoked_token_closes_its_open_stream() {
     assert!(leaked.is_none(), "a revoked token still received {leaked:?}");
     assert!(started.elapsed() < Duration::from_secs(4), "the stream ended rather than idled");
 }
+
+/// A client reads its own writes: a contact acknowledged by POST is on the very next queue
+/// read (the read waits for the live model to apply everything acknowledged before it).
+#[tokio::test]
+async fn the_queue_read_right_after_a_post_holds_the_new_contact() {
+    let app = spawn_app();
+    ready(&app).await;
+    for round in 0..20 {
+        let id = app.new_contact("referrer").await;
+        let (status, queue) = app.get("practitioner", "/v1/queue").await;
+        assert_eq!(status, 200);
+        let ids: Vec<&str> =
+            queue["items"].as_array().unwrap().iter().map(|i| i["contact_id"].as_str().unwrap()).collect();
+        assert!(ids.contains(&id.as_str()), "round {round}: {id} missing from {ids:?}");
+        let (_, t) = app.get("practitioner", "/v1/metrics/timeliness").await;
+        assert_eq!(t["contacts"], round + 1, "round {round}: the figures count it too");
+    }
+}
