@@ -111,7 +111,7 @@ pub fn render_table(a: &AsOf) -> String {
     let _ = writeln!(out, "Duty queue: {} contacts", a.queue.items.len());
     let _ = writeln!(
         out,
-        "{:<3} {:<26} {:<18} {:<20} {:<20} {:<7} {:<6} {:<6} {:<19} {:<4} {:<4} {:<8} assigned to",
+        "{:<3} {:<26} {:<18} {:<24} {:<24} {:<7} {:<6} {:<6} {:<19} {:<4} {:<4} {:<8} assigned to",
         "#",
         "contact",
         "stage",
@@ -130,7 +130,7 @@ pub fn render_table(a: &AsOf) -> String {
             serde_json::to_value(item.stage).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<3} {:<26} {:<18} {:<20} {:<20} {:<7} {:<6} {:<6} {:<19} {:<4} {:<4} {:<8} {}",
+            "{:<3} {:<26} {:<18} {:<24} {:<24} {:<7} {:<6} {:<6} {:<19} {:<4} {:<4} {:<8} {}",
             i + 1,
             item.contact_id.to_string(),
             stage,

@@ -57,7 +57,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// What the decider could see, from the contact's events before the decision.
-fn before_decision(out: &mut String, state: &ContactState, previous_contacts: u32) {
+fn before_decision(out: &mut String, state: &ContactState, discussions: &[String], previous_contacts: u32) {
     let _ = writeln!(out, "      before this decision, the record showed:");
     let children: Vec<String> = state
         .children
@@ -97,6 +97,9 @@ fn before_decision(out: &mut String, state: &ContactState, previous_contacts: u3
         );
     }
     let _ = writeln!(out, "        duty discussions: {}", state.discussions);
+    for d in discussions {
+        let _ = writeln!(out, "          {d}");
+    }
     if let Some(d) = &state.decision {
         let _ = writeln!(
             out,
@@ -118,12 +121,13 @@ pub fn render(case: &CaseRecord) -> Result<String, ReplayError> {
     let mut out = String::new();
     let _ = writeln!(out, "Contact {}: {} events", case.contact_id, case.events.len());
     let mut state: Option<ContactState> = None;
+    let mut discussions: Vec<String> = Vec::new();
     for env in &case.events {
         let event = env.event().map_err(|e| ReplayError::Data(format!("position {}: {e}", env.position)))?;
         if env.event_type == EventType::DecisionMade
             && let Some(s) = &state
         {
-            before_decision(&mut out, s, case.previous_contacts);
+            before_decision(&mut out, s, &discussions, case.previous_contacts);
         }
         let _ = writeln!(
             out,
@@ -145,8 +149,22 @@ pub fn render(case: &CaseRecord) -> Result<String, ReplayError> {
                 );
             }
         }
-        if let Event::DecisionMade(_) = event {
-            let _ = writeln!(out);
+        match &event {
+            Event::DecisionMade(_) => {
+                let _ = writeln!(out);
+            }
+            Event::DutyDiscussionHeld(d) => {
+                let who: Vec<String> =
+                    d.participants.iter().map(|p| format!("{} ({}, {})", p.name, p.role, p.agency)).collect();
+                discussions.push(format!(
+                    "at {}: {}; recommended {}; with {}",
+                    timestamp::format(&env.occurred_at),
+                    d.summary,
+                    d.recommendation.map_or("nothing", |r| r.as_str()),
+                    who.join(", ")
+                ));
+            }
+            _ => {}
         }
     }
     if let Some(s) = &state {

@@ -9,5 +9,6 @@ mod harness;
 mod live;
 mod openapi;
 mod permissions;
+mod replay;
 mod service;
 mod sse;

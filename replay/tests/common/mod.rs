@@ -179,16 +179,18 @@ pub fn build_fixture(dir: &Path) {
 /// The fixture, built once per test binary: a data directory (never opened by the tests
 /// themselves: sled allows one process at a time, so each test copies it) and its export.
 fn fixture_root() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
+        // Under the target directory (a static is never dropped, so a temporary directory
+        // would be left behind); rebuilt on every run.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay-fixture");
+        let _ = std::fs::remove_dir_all(&dir);
+        let data = dir.join("data");
         build_fixture(&data);
-        let mut out = std::fs::File::create(dir.path().join("export.jsonl")).unwrap();
+        let mut out = std::fs::File::create(dir.join("export.jsonl")).unwrap();
         replay::export::export(&replay::Source::DataDir(data), &mut out).unwrap();
         dir
     })
-    .path()
 }
 
 /// The fixture's export (read-only, shared by the tests).
