@@ -7,7 +7,7 @@ use projections::model::ReadModel;
 use projections::time::DuePolicy;
 
 use crate::error::ReplayError;
-use crate::source::{Flow, Source, for_each_in_log, open_data_dir};
+use crate::source::{DIR_PAGE, Flow, Source, open_data_dir};
 
 /// What a rebuild produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,30 +41,44 @@ pub fn rebuild(
     policy: &DuePolicy,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(ReadModel, Rebuilt), ReplayError> {
-    let mut model = ReadModel::default();
-    let mut fold = |env: &eventlog::Envelope| {
-        model.apply(env).map_err(|e| ReplayError::Data(format!("position {}: {e}", env.position)))?;
-        if env.position % 4096 == 0 {
-            progress(env.position);
-        }
-        Ok(Flow::Continue)
-    };
     // As the service's start-up rebuild is timed: from the open log, so a data directory's
-    // opening (sled's recovery) is not counted; a file or the API is read as it is folded.
+    // opening (sled's recovery) is not counted, and with the same loop (pages of 4096
+    // events, `apply` each); a file or the API is read as it is folded.
+    let mut model = ReadModel::default();
     let started;
     if let Source::DataDir(dir) = source {
         let log = open_data_dir(dir)?;
         started = Instant::now();
-        let result = for_each_in_log(&log, &mut fold);
+        let result = fold_log(&log, &mut model, progress);
         log.shutdown();
         result?;
     } else {
         started = Instant::now();
-        source.for_each(&mut fold)?;
+        source.for_each(&mut |env| {
+            model.apply(env).map_err(|e| ReplayError::Data(format!("position {}: {e}", env.position)))?;
+            if env.position % 4096 == 0 {
+                progress(env.position);
+            }
+            Ok(Flow::Continue)
+        })?;
     }
     let elapsed = started.elapsed();
     let (contacts, open) = model.counts();
     let on_queue = model.last_recorded_at().map_or(0, |now| model.queue(policy, now).len());
     let events = model.position();
     Ok((model, Rebuilt { events, contacts, open, on_queue, elapsed }))
+}
+
+/// The service's rebuild loop over an open log.
+fn fold_log(log: &eventlog::EventLog, model: &mut ReadModel, progress: &mut dyn FnMut(u64)) -> Result<(), ReplayError> {
+    loop {
+        let page = log.read_all(model.position(), DIR_PAGE)?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        for env in &page {
+            model.apply(env).map_err(|e| ReplayError::Data(format!("position {}: {e}", env.position)))?;
+        }
+        progress(model.position());
+    }
 }
