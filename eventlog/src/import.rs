@@ -7,7 +7,7 @@
 //! recomputed from the body, each contact's versions gapless from 1), and a directory that
 //! already holds anything is refused. The records go in a few large sled batches, then sled
 //! `flush` and an `fsync` of the database file and the directory, as the writer does; the
-//! log is then opened again and verified in full.
+//! whole tree is then verified as `EventLog::verify` does.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,7 +18,7 @@ use ulid::Ulid;
 use crate::envelope::{Envelope, Hash, encode_record_parts};
 use crate::error::LogError;
 use crate::keys;
-use crate::log::{EventLog, Options, VerifyReport};
+use crate::log::{Options, VerifyReport, verify_tree};
 
 /// Events per sled batch: large enough to be few batches, small enough to bound memory.
 const BATCH: usize = 100_000;
@@ -67,7 +67,7 @@ pub fn verify_chain(envelopes: &[Envelope]) -> Result<(), ImportError> {
 }
 
 /// Writes `envelopes` verbatim into a new log in `dir` (which must be missing or empty),
-/// after verifying the whole chain, then opens the log and verifies it in full.
+/// after verifying the whole chain, then verifies the written tree in full.
 ///
 /// # Errors
 /// [`ImportError::NotEmpty`] and [`ImportError::Chain`] write nothing.
@@ -99,11 +99,11 @@ pub fn import_envelopes(dir: &Path, envelopes: &[Envelope]) -> Result<VerifyRepo
         db.flush().map_err(LogError::from)?;
         File::open(dir.join("db")).and_then(|f| f.sync_data()).map_err(LogError::from)?;
         File::open(dir).and_then(|f| f.sync_all()).map_err(LogError::from)?;
+        // Walked in full while the database is still open: reopening at once can race
+        // sled's release of its file lock.
+        let head = envelopes.last().map_or(0, |e| e.position);
+        Ok(verify_tree(&tree, head)?)
     }
-    let log = EventLog::open(dir)?;
-    let report = log.verify()?;
-    log.shutdown();
-    Ok(report)
 }
 
 #[cfg(test)]
@@ -111,7 +111,7 @@ mod tests {
     use super::*;
     use crate::Role;
     use crate::envelope::Actor;
-    use crate::log::{AppendRequest, NewEvent};
+    use crate::log::{AppendRequest, EventLog, NewEvent};
     use crate::schema::{Agency, Event, NoteAdded};
 
     fn sample_log(dir: &Path) -> Vec<Envelope> {
@@ -133,6 +133,17 @@ mod tests {
         all
     }
 
+    /// Opens a log just closed in this process, once sled has released its file lock.
+    fn open_when_released(dir: &Path) -> EventLog {
+        for _ in 0..200 {
+            if let Ok(log) = EventLog::open(dir) {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        EventLog::open(dir).unwrap()
+    }
+
     #[test]
     fn restores_the_same_chain_and_refuses_a_non_empty_directory() {
         let src = tempfile::tempdir().unwrap();
@@ -142,7 +153,7 @@ mod tests {
         let report = import_envelopes(&target, &envelopes).unwrap();
         assert_eq!(report.events, 5);
         assert_eq!(report.contacts, 2);
-        let log = EventLog::open(&target).unwrap();
+        let log = open_when_released(&target);
         assert_eq!(log.read_all(0, 100).unwrap(), envelopes);
         log.shutdown();
         drop(log);
