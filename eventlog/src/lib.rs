@@ -16,6 +16,7 @@ pub mod access;
 pub mod crash;
 pub mod envelope;
 pub mod error;
+pub mod import;
 mod keys;
 pub mod log;
 pub mod schema;

@@ -1,1 +1,362 @@
-fn main() {}
+//! `frontdoor-replay`: check and replay the front door's log without trusting the service.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use projections::time::DuePolicy;
+use replay::asof::Moment;
+use replay::{ReplayError, Source};
+
+const EXIT_CODES: &str = "Exit codes:
+  0  success
+  1  verification failed (the first bad position is named) or the data cannot be used
+  2  usage error (bad arguments, a non-empty import directory)
+  3  I/O or remote error (a file, the data directory, e.g. held by a running service, or HTTP)";
+
+/// Quality assurance's offline tool over the front door's event log: verify the hash chain,
+/// rebuild every projection, see the duty queue as it stood, a contact's timeline, Ofsted
+/// Annex A lists and a period report, and export/import the log.
+#[derive(Debug, Parser)]
+#[command(name = "frontdoor-replay", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where to read the log from: exactly one of these.
+#[derive(Debug, Clone, Args)]
+struct SourceArgs {
+    /// A stopped service's data directory (sled allows one process: stop the service first,
+    /// or use --url).
+    #[arg(long, value_name = "DIR", group = "source")]
+    data_dir: Option<PathBuf>,
+    /// An export written by `frontdoor-replay export` (one envelope per line).
+    #[arg(long, value_name = "EXPORT.jsonl", group = "source")]
+    file: Option<PathBuf>,
+    /// A running service's base URL (reads GET /v1/events; needs --token).
+    #[arg(long, value_name = "URL", group = "source", requires = "token")]
+    url: Option<String>,
+    /// Bearer token for --url (an auditor's or admin's, so restricted checks are included).
+    #[arg(long, env = "FRONTDOOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl SourceArgs {
+    fn source(&self) -> Result<Source, ReplayError> {
+        match (&self.data_dir, &self.file, &self.url) {
+            (Some(d), None, None) => Ok(Source::DataDir(d.clone())),
+            (None, Some(f), None) => Ok(Source::File(f.clone())),
+            (None, None, Some(u)) => Ok(Source::Url {
+                url: u.clone(),
+                token: self.token.clone().ok_or_else(|| ReplayError::Usage("--url needs --token".into()))?,
+            }),
+            _ => Err(ReplayError::Usage("give one of --data-dir, --file or --url".into())),
+        }
+    }
+}
+
+/// The due-by policy (the service's defaults unless told otherwise).
+#[derive(Debug, Clone, Args)]
+struct PolicyArgs {
+    /// The service's config file: its [policy] table is used (working days, urgent hours,
+    /// bank-holiday calendar).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Working days allowed for a decision (overrides the config; default 1).
+    #[arg(long)]
+    working_days: Option<u32>,
+    /// Hours allowed for red-rated or immediate-risk contacts (overrides the config; default 2).
+    #[arg(long)]
+    urgent_hours: Option<u32>,
+}
+
+impl PolicyArgs {
+    fn policy(&self) -> Result<DuePolicy, ReplayError> {
+        let mut policy = match &self.config {
+            None => DuePolicy::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ReplayError::Io(format!("cannot read {}: {e}", path.display())))?;
+                let value: toml::Table = toml::from_str(&text)
+                    .map_err(|e| ReplayError::Usage(format!("{} is not valid TOML: {e}", path.display())))?;
+                match value.get("policy") {
+                    None => DuePolicy::default(),
+                    Some(p) => p
+                        .clone()
+                        .try_into()
+                        .map_err(|e| ReplayError::Usage(format!("{}: bad [policy]: {e}", path.display())))?,
+                }
+            }
+        };
+        if let Some(d) = self.working_days {
+            policy.working_days = d;
+        }
+        if let Some(h) = self.urgent_hours {
+            policy.urgent_hours = h;
+        }
+        Ok(policy)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify the hash chain, checksums, per-contact index and versions; print the count
+    /// verified, or name the first bad position (exit 1).
+    #[command(after_help = EXIT_CODES)]
+    Verify {
+        #[command(flatten)]
+        source: SourceArgs,
+    },
+    /// Rebuild every projection from scratch; print counts, time and events/s (a progress
+    /// bar when stderr is a terminal).
+    #[command(after_help = EXIT_CODES)]
+    Rebuild {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// The duty queue and timeliness (the 28 days before) as they stood at a moment; the
+    /// same answer as the service's GET /v1/as-of.
+    #[command(name = "as-of", after_help = EXIT_CODES)]
+    AsOf {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Every event recorded at or before this RFC 3339 time.
+        #[arg(long, group = "moment", required_unless_present = "position")]
+        at: Option<String>,
+        /// Every event up to this log position (the moment is that event's recorded_at).
+        #[arg(long, group = "moment")]
+        position: Option<u64>,
+        /// JSON (the service's /v1/as-of shape) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A contact's timeline: each event with its actor and times, and before each decision
+    /// the state the decider could see.
+    #[command(after_help = EXIT_CODES)]
+    Case {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// The contact's id (a ULID).
+        contact_id: String,
+    },
+    /// Write the whole log, one envelope per line (the API's envelope JSON), verifying the
+    /// chain as it goes.
+    #[command(after_help = EXIT_CODES)]
+    Export {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Restore an export into an EMPTY data directory: refuses a file whose chain does not
+    /// verify (exit 1) and a directory that is not empty (exit 2).
+    #[command(after_help = EXIT_CODES)]
+    Import {
+        /// The export to restore.
+        #[arg(long, value_name = "EXPORT.jsonl")]
+        file: PathBuf,
+        /// The new data directory (missing or empty).
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
+    /// Ofsted ILACS Annex A as CSV: List 1 (contacts, one row per child per contact) or
+    /// List 3 (referrals); see replay/README.md for each column.
+    #[command(name = "annex-a", after_help = EXIT_CODES)]
+    AnnexA {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// 1 (contacts) or 3 (referrals).
+        #[arg(long, value_parser = ["1", "3"])]
+        list: String,
+        /// First London date, YYYY-MM-DD (date of contact, or of referral for List 3).
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last London date, YYYY-MM-DD, included.
+        #[arg(long)]
+        to: NaiveDate,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Timeliness and volumes for a period (by London date of receipt), as Markdown tables or
+    /// CSV.
+    #[command(after_help = EXIT_CODES)]
+    Report {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// First London date of receipt, YYYY-MM-DD.
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last London date of receipt, YYYY-MM-DD, included.
+        #[arg(long)]
+        to: NaiveDate,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Markdown,
+    Csv,
+}
+
+fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> Result<(), ReplayError> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).map_err(|e| ReplayError::Io(format!("cannot write {}: {e}", path.display())))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes).and_then(|()| stdout.flush()).map_err(|e| ReplayError::Io(format!("stdout: {e}")))
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), ReplayError> {
+    match cli.command {
+        Command::Verify { source } => {
+            let source = source.source()?;
+            let v = replay::verify::verify(&source)?;
+            println!(
+                "verified {} events of {} contacts from {}; head hash {}",
+                v.events,
+                v.contacts,
+                source.describe(),
+                v.head
+            );
+        }
+        Command::Rebuild { source, policy } => {
+            let source = source.source()?;
+            let policy = policy.policy()?;
+            let bar = std::io::stderr().is_terminal().then(|| {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {pos} events folded ({per_sec})")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar
+            });
+            let (_, r) = replay::rebuild::rebuild(&source, &policy, &mut |p| {
+                if let Some(bar) = &bar {
+                    bar.set_position(p);
+                }
+            })?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            println!("events {}", r.events);
+            println!("contacts {}", r.contacts);
+            println!("open {}", r.open);
+            println!("on queue {}", r.on_queue);
+            eprintln!("time {:.3} s", r.elapsed.as_secs_f64());
+            eprintln!("rate {:.0} events/s", r.events_per_second());
+        }
+        Command::AsOf { source, policy, at, position, json } => {
+            let source = source.source()?;
+            let policy = policy.policy()?;
+            let moment = match (at, position) {
+                (Some(at), None) => Moment::At(
+                    DateTime::parse_from_rfc3339(&at)
+                        .map_err(|e| ReplayError::Usage(format!("--at must be an RFC 3339 time: {e}")))?
+                        .with_timezone(&Utc),
+                ),
+                (None, Some(p)) => Moment::Position(p),
+                _ => return Err(ReplayError::Usage("give --at or --position".into())),
+            };
+            let answer = replay::asof::as_of(&source, moment, &policy)?;
+            if json {
+                let mut text = serde_json::to_string_pretty(&answer).map_err(|e| ReplayError::Data(e.to_string()))?;
+                text.push('\n');
+                write_out(None, text.as_bytes())?;
+            } else {
+                write_out(None, replay::asof::render_table(&answer).as_bytes())?;
+            }
+        }
+        Command::Case { source, contact_id } => {
+            let source = source.source()?;
+            let id: ulid::Ulid = contact_id
+                .parse()
+                .map_err(|_| ReplayError::Usage(format!("{contact_id:?} is not a contact id (a ULID)")))?;
+            let case = replay::case::load(&source, id)?;
+            write_out(None, replay::case::render(&case)?.as_bytes())?;
+        }
+        Command::Export { source, format: ExportFormat::Jsonl, out } => {
+            let source = source.source()?;
+            let v = match &out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .map_err(|e| ReplayError::Io(format!("cannot write {}: {e}", path.display())))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    let result = replay::export::export(&source, &mut w);
+                    if result.is_err() {
+                        drop(w);
+                        let _ = std::fs::remove_file(path);
+                    }
+                    result?
+                }
+                None => replay::export::export(&source, &mut std::io::BufWriter::new(std::io::stdout().lock()))?,
+            };
+            eprintln!("exported {} events of {} contacts; head hash {}", v.events, v.contacts, v.head);
+        }
+        Command::Import { file, data_dir } => {
+            let v = replay::export::import(&file, &data_dir)?;
+            println!(
+                "imported {} events of {} contacts into {}; verified; head hash {}",
+                v.events,
+                v.contacts,
+                data_dir.display(),
+                v.head
+            );
+        }
+        Command::AnnexA { source, list, from, to, out } => {
+            let source = source.source()?;
+            let list = if list == "1" { replay::annex::List::Contacts } else { replay::annex::List::Referrals };
+            let bytes = replay::annex::annex_a(&source, list, from, to)?;
+            write_out(out.as_ref(), &bytes)?;
+        }
+        Command::Report { source, policy, from, to, format } => {
+            if from > to {
+                return Err(ReplayError::Usage("--from must not be after --to".into()));
+            }
+            let source = source.source()?;
+            let policy = policy.policy()?;
+            let (model, _) = replay::rebuild::rebuild(&source, &policy, &mut |_| {})?;
+            let r = replay::report::report(&model, from, to, &policy);
+            match format {
+                ReportFormat::Markdown => write_out(None, replay::report::markdown(&r).as_bytes())?,
+                ReportFormat::Csv => write_out(None, &replay::report::csv(&r))?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("frontdoor-replay: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

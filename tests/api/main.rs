@@ -10,5 +10,6 @@ mod live;
 mod openapi;
 mod pages;
 mod permissions;
+mod replay;
 mod service;
 mod sse;

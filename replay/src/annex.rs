@@ -1,0 +1,277 @@
+//! Ofsted ILACS Annex A lists as CSV, with Ofsted's column names (DOMAIN.md):
+//!
+//! - **List 1, Contacts**: one row per child per contact received (London date) in the
+//!   period: Child Unique ID, Gender, Ethnicity, Date of Birth, Age of Child (Years),
+//!   Date of Contact, Contact Source.
+//! - **List 3, Referrals**: one row per child per referral whose Date of Referral is in the
+//!   period: the five child columns, then Date of Referral, Referral Source, Referral NFA?,
+//!   Number of Referrals in Last 12 Months, Allocated Team, Allocated Worker.
+//!
+//! Choices, documented in replay/README.md:
+//!
+//! - **Child Unique ID**: the council's `child_ref`, else the NHS number, else a stable
+//!   pseudonymous id `FD-` + the first 16 hex digits of SHA-256(`<contact id>:<child index>`)
+//!   (child index from 0 in the contact's list), so the same log always gives the same id.
+//! - **Gender**: `M`, `F` or `U` from the recorded sex (`U` when none was recorded). Ofsted's
+//!   2026 templates call this column "Sex"; the values are the same.
+//! - **Dates** are London dates as `DD/MM/YYYY`; **Age of Child (Years)** is whole years on the
+//!   Date of Contact (List 1) or the Date of Referral (List 3), blank without a date of birth.
+//! - **A referral** is a contact whose decision in force is `strategy_discussion` or
+//!   `assessment`; its **Date of Referral** is the date of its first decision with one of
+//!   those outcomes. A referral later revised to `no_further_action` or
+//!   `advice_and_signpost` stays on List 3 (it was a referral on that date) with
+//!   **Referral NFA?** `Yes`; every other row says `No`. (A referral revised to early help
+//!   or an existing case is no longer a referral and is not listed.)
+//! - **Referral Source**: the CIN source code of the contact, as Contact Source.
+//! - **Number of Referrals in Last 12 Months**: per child, the listed referrals of the same
+//!   child (same Child Unique ID) with a Date of Referral in the 365 days up to and including
+//!   this one's, this one included, over the whole log (not only the period).
+//! - **Allocated Team / Worker**: from the latest `handover_accepted` (`team`, `worker`);
+//!   blank until a team has accepted.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use eventlog::Event;
+use eventlog::schema::{Child, Outcome, Sex, SourceCode};
+use sha2::{Digest, Sha256};
+use ulid::Ulid;
+
+use crate::error::ReplayError;
+use crate::ofsted_date;
+use crate::source::{Flow, Source};
+
+/// Which Annex A list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    /// List 1: contacts.
+    Contacts,
+    /// List 3: referrals.
+    Referrals,
+}
+
+/// List 1's columns.
+pub const LIST1_COLUMNS: [&str; 7] = [
+    "Child Unique ID",
+    "Gender",
+    "Ethnicity",
+    "Date of Birth",
+    "Age of Child (Years)",
+    "Date of Contact",
+    "Contact Source",
+];
+
+/// List 3's columns.
+pub const LIST3_COLUMNS: [&str; 11] = [
+    "Child Unique ID",
+    "Gender",
+    "Ethnicity",
+    "Date of Birth",
+    "Age of Child (Years)",
+    "Date of Referral",
+    "Referral Source",
+    "Referral NFA?",
+    "Number of Referrals in Last 12 Months",
+    "Allocated Team",
+    "Allocated Worker",
+];
+
+/// What Annex A needs of one contact.
+#[derive(Debug, Clone)]
+struct ContactRecord {
+    id: Ulid,
+    received_at: DateTime<Utc>,
+    source: SourceCode,
+    children: Vec<Child>,
+    /// Every decision, in order: when and what.
+    decisions: Vec<(DateTime<Utc>, Outcome)>,
+    team: Option<String>,
+    worker: Option<String>,
+}
+
+impl ContactRecord {
+    fn in_force(&self) -> Option<Outcome> {
+        self.decisions.last().map(|(_, o)| *o)
+    }
+
+    fn first_referral(&self) -> Option<DateTime<Utc>> {
+        self.decisions.iter().find(|(_, o)| o.is_referral()).map(|(at, _)| *at)
+    }
+
+    /// `Some(nfa)` when the contact belongs on List 3.
+    fn referral_nfa(&self) -> Option<bool> {
+        self.first_referral()?;
+        match self.in_force()? {
+            Outcome::StrategyDiscussion | Outcome::Assessment => Some(false),
+            Outcome::NoFurtherAction | Outcome::AdviceAndSignpost => Some(true),
+            Outcome::EarlyHelp | Outcome::ExistingCase => None,
+        }
+    }
+}
+
+/// The Child Unique ID (see the module documentation).
+pub fn child_unique_id(contact: Ulid, index: usize, child: &Child) -> String {
+    if let Some(r) = child.child_ref.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        return r.to_owned();
+    }
+    if let Some(n) = child.nhs_number.as_deref() {
+        let digits: String = n.chars().filter(char::is_ascii_digit).collect();
+        if !digits.is_empty() {
+            return digits;
+        }
+    }
+    let digest = Sha256::digest(format!("{contact}:{index}").as_bytes());
+    format!("FD-{}", &hex::encode(digest)[..16])
+}
+
+fn gender(sex: Option<Sex>) -> &'static str {
+    match sex {
+        Some(Sex::Male) => "M",
+        Some(Sex::Female) => "F",
+        Some(Sex::Unknown) | None => "U",
+    }
+}
+
+fn age_on(dob: Option<NaiveDate>, on: NaiveDate) -> String {
+    let Some(dob) = dob else { return String::new() };
+    let mut years = on.year() - dob.year();
+    if (on.month(), on.day()) < (dob.month(), dob.day()) {
+        years -= 1;
+    }
+    if years < 0 { String::new() } else { years.to_string() }
+}
+
+fn london(t: DateTime<Utc>) -> NaiveDate {
+    projections::time::london_date(t)
+}
+
+/// Folds what Annex A needs from every contact, in receipt order (then id).
+fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
+    let mut records: BTreeMap<Ulid, ContactRecord> = BTreeMap::new();
+    source.for_each(&mut |env| {
+        use eventlog::EventType as T;
+        if !matches!(env.event_type, T::ContactReceived | T::DecisionMade | T::HandoverAccepted) {
+            return Ok(Flow::Continue);
+        }
+        let event = env.event().map_err(|e| ReplayError::Data(format!("position {}: {e}", env.position)))?;
+        match event {
+            Event::ContactReceived(c) => {
+                records.insert(
+                    env.contact_id,
+                    ContactRecord {
+                        id: env.contact_id,
+                        received_at: env.occurred_at,
+                        source: c.source,
+                        children: c.children,
+                        decisions: Vec::new(),
+                        team: None,
+                        worker: None,
+                    },
+                );
+            }
+            Event::DecisionMade(d) => {
+                if let Some(r) = records.get_mut(&env.contact_id) {
+                    r.decisions.push((env.occurred_at, d.outcome));
+                }
+            }
+            Event::HandoverAccepted(a) => {
+                if let Some(r) = records.get_mut(&env.contact_id) {
+                    r.team = Some(a.team);
+                    r.worker = a.worker;
+                }
+            }
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    })?;
+    let mut out: Vec<ContactRecord> = records.into_values().collect();
+    out.sort_by(|a, b| a.received_at.cmp(&b.received_at).then(a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// The list as CSV bytes, rows in order of the contact's (or referral's) date, then contact
+/// id, then the child's place in the contact.
+///
+/// # Errors
+/// Read failures; an event that does not decode.
+pub fn annex_a(source: &Source, list: List, from: NaiveDate, to: NaiveDate) -> Result<Vec<u8>, ReplayError> {
+    let records = collect(source)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| ReplayError::Data(e.to_string());
+    match list {
+        List::Contacts => {
+            w.write_record(LIST1_COLUMNS).map_err(csv_err)?;
+            for r in &records {
+                let date = london(r.received_at);
+                if !(from..=to).contains(&date) {
+                    continue;
+                }
+                for (i, child) in r.children.iter().enumerate() {
+                    w.write_record([
+                        child_unique_id(r.id, i, child),
+                        gender(child.sex).to_owned(),
+                        child.ethnicity.clone().unwrap_or_default(),
+                        child.date_of_birth.map(ofsted_date).unwrap_or_default(),
+                        age_on(child.date_of_birth, date),
+                        ofsted_date(date),
+                        r.source.as_str().to_owned(),
+                    ])
+                    .map_err(csv_err)?;
+                }
+            }
+        }
+        List::Referrals => {
+            w.write_record(LIST3_COLUMNS).map_err(csv_err)?;
+            // Every listed referral of the log, by child, for the 12-month count.
+            struct Row<'a> {
+                record: &'a ContactRecord,
+                date: NaiveDate,
+                nfa: bool,
+            }
+            let mut rows: Vec<Row> = records
+                .iter()
+                .filter_map(|r| {
+                    let nfa = r.referral_nfa()?;
+                    Some(Row { record: r, date: london(r.first_referral()?), nfa })
+                })
+                .collect();
+            rows.sort_by(|a, b| {
+                a.date
+                    .cmp(&b.date)
+                    .then(a.record.received_at.cmp(&b.record.received_at))
+                    .then(a.record.id.cmp(&b.record.id))
+            });
+            let mut by_child: BTreeMap<String, Vec<NaiveDate>> = BTreeMap::new();
+            for row in &rows {
+                for (i, child) in row.record.children.iter().enumerate() {
+                    by_child.entry(child_unique_id(row.record.id, i, child)).or_default().push(row.date);
+                }
+            }
+            for row in rows.iter().filter(|row| (from..=to).contains(&row.date)) {
+                let r = row.record;
+                for (i, child) in r.children.iter().enumerate() {
+                    let id = child_unique_id(r.id, i, child);
+                    let since = row.date - Duration::days(365);
+                    let count = by_child
+                        .get(&id)
+                        .map_or(0, |dates| dates.iter().filter(|d| **d > since && **d <= row.date).count());
+                    w.write_record([
+                        id,
+                        gender(child.sex).to_owned(),
+                        child.ethnicity.clone().unwrap_or_default(),
+                        child.date_of_birth.map(ofsted_date).unwrap_or_default(),
+                        age_on(child.date_of_birth, row.date),
+                        ofsted_date(row.date),
+                        r.source.as_str().to_owned(),
+                        if row.nfa { "Yes" } else { "No" }.to_owned(),
+                        count.to_string(),
+                        r.team.clone().unwrap_or_default(),
+                        r.worker.clone().unwrap_or_default(),
+                    ])
+                    .map_err(csv_err)?;
+                }
+            }
+        }
+    }
+    w.into_inner().map_err(|e| ReplayError::Data(e.to_string()))
+}

@@ -1,0 +1,234 @@
+//! Timeliness and volumes for a period, the table a service manager takes to a partnership
+//! board: the figures are [`projections::figures::timeliness`] and
+//! [`projections::figures::volumes`] over the contacts received (London dates) in the
+//! period, with the definitions of docs/FIGURES.md. As Markdown tables, or as CSV in long
+//! form (`section,week,measure,value`) for a spreadsheet.
+
+use std::fmt::Write;
+
+use chrono::NaiveDate;
+use projections::figures::{Spread, Timeliness, Volumes};
+use projections::model::ReadModel;
+use projections::time::DuePolicy;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Csv,
+}
+
+/// The figures of a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub position: u64,
+    pub timeliness: Timeliness,
+    pub volumes: Volumes,
+}
+
+/// The figures of the period from a folded model.
+pub fn report(model: &ReadModel, from: NaiveDate, to: NaiveDate, policy: &DuePolicy) -> Report {
+    Report {
+        position: model.position(),
+        timeliness: projections::figures::timeliness(model.facts(), from, to, policy),
+        volumes: projections::figures::volumes(model.facts(), from, to),
+    }
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(String::new, |v| format!("{v:.1}"))
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(String::new, |v| format!("{:.1}%", v * 100.0))
+}
+
+fn count_pct(n: u64, share: Option<f64>) -> String {
+    match share {
+        Some(_) => format!("{n} ({})", pct(share)),
+        None => n.to_string(),
+    }
+}
+
+fn spread_md(s: &Spread) -> String {
+    format!("{} / {} / {}", num(s.median), num(s.p90), num(s.max))
+}
+
+/// The report as Markdown.
+pub fn markdown(r: &Report) -> String {
+    let t = &r.timeliness;
+    let v = &r.volumes.totals;
+    let mut o = String::new();
+    let _ = writeln!(o, "# Front door: {} to {}", t.from, t.to);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "Contacts received {} to {} (London dates, both included), as the log stood at position {}. \
+         Definitions: docs/FIGURES.md. Hours are real elapsed hours, shown as median / 90th percentile / maximum.",
+        t.from, t.to, r.position
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## Summary");
+    let _ = writeln!(o);
+    let _ = writeln!(o, "| Measure | Value |");
+    let _ = writeln!(o, "|---|---:|");
+    let rows: Vec<(&str, String)> = vec![
+        ("Contacts", v.contacts.to_string()),
+        ("Children named", v.children.to_string()),
+        ("Decided", t.decided.to_string()),
+        ("Undecided", t.undecided.to_string()),
+        ("Decided within 24 hours", count_pct(t.decided_within_24h, t.share_within_24h)),
+        ("Decided within one working day", count_pct(t.decided_within_one_working_day, t.share_within_one_working_day)),
+        ("Decided within policy", count_pct(t.decided_within_policy, t.share_within_policy)),
+        ("Decision hours (median / p90 / max)", spread_md(&t.decision_hours)),
+        ("Referrals", count_pct(v.referrals, v.conversion_rate)),
+        ("Threshold met (level 3-4, of decided)", count_pct(v.threshold_met, v.threshold_met_share)),
+        ("Re-contacts within 12 months", v.re_contacts.to_string()),
+    ];
+    for (k, val) in rows {
+        let _ = writeln!(o, "| {k} | {val} |");
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## Time to the Assessment Team (referrals, received → accepted)");
+    let _ = writeln!(o);
+    let _ = writeln!(o, "| Referrals | Accepted | Awaiting | Hours (median / p90 / max) |");
+    let _ = writeln!(o, "|---|---:|---:|---:|");
+    let at = &t.to_assessment_team;
+    let _ = writeln!(o, "| All | {} | {} | {} |", at.count, at.awaiting, spread_md(&at.hours));
+    let _ = writeln!(
+        o,
+        "| Immediate (immediate risk or red) | {} | {} | {} |",
+        at.immediate.count,
+        at.immediate.awaiting,
+        spread_md(&at.immediate.hours)
+    );
+    let _ = writeln!(o, "| Other | {} | {} | {} |", at.other.count, at.other.awaiting, spread_md(&at.other.hours));
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## By week");
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "| Week | From | To | Contacts | Decided | Within 24 h | Within 1 working day | Decision hours (median) | Referrals | Conversion | Accepted by AT | AT hours (median) |"
+    );
+    let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (tw, vw) in t.by_week.iter().zip(&r.volumes.by_week) {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            tw.week.week,
+            tw.week.from,
+            tw.week.to,
+            tw.contacts,
+            tw.decided,
+            tw.decided_within_24h,
+            tw.decided_within_one_working_day,
+            num(tw.decision_hours.median),
+            vw.counts.referrals,
+            pct(vw.counts.conversion_rate),
+            tw.to_assessment_team.count,
+            num(tw.to_assessment_team.hours.median)
+        );
+    }
+    for (title, tally) in [
+        ("Contacts by channel", &v.by_channel),
+        ("Contacts by CIN referral source", &v.by_source),
+        ("Contacts by weekday", &v.by_weekday),
+        ("Outcomes (decision in force)", &v.outcomes),
+    ] {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "## {title}");
+        let _ = writeln!(o);
+        let _ = writeln!(o, "| | Contacts |");
+        let _ = writeln!(o, "|---|---:|");
+        for (k, n) in tally.iter() {
+            let _ = writeln!(o, "| {k} | {n} |");
+        }
+    }
+    o
+}
+
+/// The report as CSV in long form: `section,week,measure,value`; `week` is blank for the
+/// whole period; shares are fractions, hours unrounded, blanks for "none".
+///
+/// # Panics
+/// Never in practice: writing CSV to memory does not fail.
+pub fn csv(r: &Report) -> Vec<u8> {
+    let t = &r.timeliness;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut row = |section: &str, week: &str, measure: &str, value: String| {
+        w.write_record([section, week, measure, &value]).expect("CSV to memory");
+    };
+    let f = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
+    row("section", "week", "measure", "value".into());
+    row("period", "", "from", t.from.to_string());
+    row("period", "", "to", t.to.to_string());
+    row("period", "", "log_position", r.position.to_string());
+    let mut timeliness = |week: &str,
+                          contacts: u64,
+                          decided: u64,
+                          w24: u64,
+                          wd: u64,
+                          pol: u64,
+                          hours: &Spread,
+                          at: &projections::figures::timeliness::ToAssessmentTeam| {
+        row("timeliness", week, "contacts", contacts.to_string());
+        row("timeliness", week, "decided", decided.to_string());
+        row("timeliness", week, "decided_within_24h", w24.to_string());
+        row("timeliness", week, "decided_within_one_working_day", wd.to_string());
+        row("timeliness", week, "decided_within_policy", pol.to_string());
+        row("timeliness", week, "decision_hours_median", f(hours.median));
+        row("timeliness", week, "decision_hours_p90", f(hours.p90));
+        row("timeliness", week, "decision_hours_max", f(hours.max));
+        row("timeliness", week, "to_assessment_team_count", at.count.to_string());
+        row("timeliness", week, "to_assessment_team_awaiting", at.awaiting.to_string());
+        row("timeliness", week, "to_assessment_team_hours_median", f(at.hours.median));
+        row("timeliness", week, "to_assessment_team_hours_p90", f(at.hours.p90));
+        row("timeliness", week, "to_assessment_team_hours_max", f(at.hours.max));
+        row("timeliness", week, "to_assessment_team_immediate_count", at.immediate.count.to_string());
+        row("timeliness", week, "to_assessment_team_immediate_hours_median", f(at.immediate.hours.median));
+        row("timeliness", week, "to_assessment_team_other_count", at.other.count.to_string());
+        row("timeliness", week, "to_assessment_team_other_hours_median", f(at.other.hours.median));
+    };
+    timeliness(
+        "",
+        t.contacts,
+        t.decided,
+        t.decided_within_24h,
+        t.decided_within_one_working_day,
+        t.decided_within_policy,
+        &t.decision_hours,
+        &t.to_assessment_team,
+    );
+    for tw in &t.by_week {
+        timeliness(
+            &tw.week.week,
+            tw.contacts,
+            tw.decided,
+            tw.decided_within_24h,
+            tw.decided_within_one_working_day,
+            tw.decided_within_policy,
+            &tw.decision_hours,
+            &tw.to_assessment_team,
+        );
+    }
+    let weeks = std::iter::once(("", &r.volumes.totals))
+        .chain(r.volumes.by_week.iter().map(|w| (w.week.week.as_str(), &w.counts)));
+    for (week, c) in weeks {
+        row("volumes", week, "contacts", c.contacts.to_string());
+        row("volumes", week, "children", c.children.to_string());
+        row("volumes", week, "decided", c.decided.to_string());
+        row("volumes", week, "referrals", c.referrals.to_string());
+        row("volumes", week, "conversion_rate", f(c.conversion_rate));
+        row("volumes", week, "threshold_met", c.threshold_met.to_string());
+        row("volumes", week, "threshold_met_share", f(c.threshold_met_share));
+        row("volumes", week, "re_contacts", c.re_contacts.to_string());
+        for (prefix, tally) in
+            [("channel", &c.by_channel), ("source", &c.by_source), ("weekday", &c.by_weekday), ("outcome", &c.outcomes)]
+        {
+            for (k, n) in tally.iter() {
+                row("volumes", week, &format!("{prefix}:{k}"), n.to_string());
+            }
+        }
+    }
+    w.into_inner().expect("CSV to memory")
+}

@@ -1,0 +1,201 @@
+//! Where the events come from: a stopped service's data directory, an export file (one
+//! envelope per line), or a running service's `GET /v1/events`. Every source is read in log
+//! order, a page at a time, so a large log is never held in memory by the commands that
+//! do not need it.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use eventlog::{Envelope, EventLog};
+use serde::Deserialize;
+
+use crate::error::ReplayError;
+
+/// Events per page from the data directory (as the service's start-up rebuild reads).
+pub const DIR_PAGE: usize = 4096;
+/// Events per page from the API (its maximum).
+pub const URL_PAGE: usize = 1000;
+
+/// Whether to go on reading after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// A log to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A stopped service's data directory.
+    DataDir(PathBuf),
+    /// An export: one envelope per line, as `frontdoor-replay export` writes it.
+    File(PathBuf),
+    /// A running service, read with a bearer token (an auditor's or an admin's, so that
+    /// restricted checks are not left out).
+    Url { url: String, token: String },
+}
+
+/// Opens a stopped service's log. sled lets one process hold a database, so this fails
+/// while the service runs: the message says so.
+///
+/// # Errors
+/// [`ReplayError::Io`] when the directory is missing, not a log, or held by a running service;
+/// [`ReplayError::Invalid`] when its head record is damaged.
+pub fn open_data_dir(dir: &Path) -> Result<EventLog, ReplayError> {
+    if !dir.join("db").is_file() {
+        return Err(ReplayError::Io(format!("{} is not a frontdoor data directory (no log in it)", dir.display())));
+    }
+    // A service (or this process) that has just let go may still hold sled's file lock for
+    // a moment: try for up to two seconds before saying it is held.
+    let mut attempt = 0;
+    let opened = loop {
+        match EventLog::open(dir) {
+            Err(eventlog::LogError::Storage(m)) if m.contains("lock") && attempt < 40 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => break other,
+        }
+    };
+    opened.map_err(|e| match e {
+        eventlog::LogError::Corrupt { position, reason } => ReplayError::Invalid { position, reason },
+        other => ReplayError::Io(format!(
+            "cannot open the log in {}: {other}. If the service is running it holds the directory \
+             (sled allows one process): stop it first, or read the running service with --url and --token",
+            dir.display()
+        )),
+    })
+}
+
+#[derive(Deserialize)]
+struct Page {
+    events: Vec<Envelope>,
+    next_after: u64,
+}
+
+impl Source {
+    /// A short description for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::DataDir(d) => format!("data directory {}", d.display()),
+            Source::File(f) => format!("export {}", f.display()),
+            Source::Url { url, .. } => format!("service {url}"),
+        }
+    }
+
+    /// Calls `f` with every event in log order until it says [`Flow::Stop`].
+    ///
+    /// # Errors
+    /// Whatever reading fails with, or the first error from `f`.
+    pub fn for_each(&self, f: &mut dyn FnMut(&Envelope) -> Result<Flow, ReplayError>) -> Result<(), ReplayError> {
+        match self {
+            Source::DataDir(dir) => {
+                let log = open_data_dir(dir)?;
+                let result = for_each_in_log(&log, f);
+                log.shutdown();
+                result
+            }
+            Source::File(path) => for_each_in_file(path, f),
+            Source::Url { url, token } => for_each_from_url(url, token, f),
+        }
+    }
+
+    /// Every event, in memory.
+    ///
+    /// # Errors
+    /// As [`Source::for_each`].
+    pub fn read_all(&self) -> Result<Vec<Envelope>, ReplayError> {
+        let mut out = Vec::new();
+        self.for_each(&mut |env| {
+            out.push(env.clone());
+            Ok(Flow::Continue)
+        })?;
+        Ok(out)
+    }
+}
+
+/// Every event of an open log, in order.
+///
+/// # Errors
+/// A damaged record, or the first error from `f`.
+pub fn for_each_in_log(
+    log: &EventLog,
+    f: &mut dyn FnMut(&Envelope) -> Result<Flow, ReplayError>,
+) -> Result<(), ReplayError> {
+    let mut after = 0;
+    loop {
+        let page = log.read_all(after, DIR_PAGE)?;
+        let Some(last) = page.last() else { return Ok(()) };
+        after = last.position;
+        for env in &page {
+            if f(env)? == Flow::Stop {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn for_each_in_file(path: &Path, f: &mut dyn FnMut(&Envelope) -> Result<Flow, ReplayError>) -> Result<(), ReplayError> {
+    let file = std::fs::File::open(path).map_err(|e| ReplayError::io(&format!("cannot read {}", path.display()), e))?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut last_position = 0;
+    for (number, line) in (1u64..).zip(reader.lines()) {
+        let line = line.map_err(|e| ReplayError::io(&format!("cannot read {}", path.display()), e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let env: Envelope = serde_json::from_str(&line).map_err(|e| ReplayError::Invalid {
+            position: last_position + 1,
+            reason: format!("line {number} is not an envelope: {e}"),
+        })?;
+        last_position = env.position;
+        if f(&env)? == Flow::Stop {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn for_each_from_url(
+    url: &str,
+    token: &str,
+    f: &mut dyn FnMut(&Envelope) -> Result<Flow, ReplayError>,
+) -> Result<(), ReplayError> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| ReplayError::io("cannot start an HTTP client", e))?;
+    let base = url.trim_end_matches('/');
+    let mut after = 0u64;
+    loop {
+        let page_url = format!("{base}/v1/events?after={after}&limit={URL_PAGE}");
+        let response = client
+            .get(&page_url)
+            .bearer_auth(token)
+            .send()
+            .map_err(|e| ReplayError::io(&format!("GET {page_url}"), e))?;
+        let status = response.status();
+        let body = response.bytes().map_err(|e| ReplayError::io(&format!("GET {page_url}"), e))?;
+        if !status.is_success() {
+            let detail = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["detail"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            return Err(ReplayError::Io(format!("GET {page_url}: {status} {detail}")));
+        }
+        let page: Page = serde_json::from_slice(&body)
+            .map_err(|e| ReplayError::Io(format!("GET {page_url}: not a page of events: {e}")))?;
+        if page.events.is_empty() {
+            return Ok(());
+        }
+        for env in &page.events {
+            if f(env)? == Flow::Stop {
+                return Ok(());
+            }
+        }
+        if page.next_after <= after {
+            return Ok(());
+        }
+        after = page.next_after;
+    }
+}

@@ -1,0 +1,351 @@
+//! Every command of `frontdoor-replay` on the fixture log: verify (and a tampered log and
+//! export), rebuild, as-of, case, export → import, annex-a, report, deterministic output,
+//! and the exit codes.
+
+mod common;
+
+use common::*;
+use eventlog::EventLog;
+
+fn dir_arg(p: &std::path::Path) -> String {
+    p.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn verify_counts_every_event_of_a_sound_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let out = run(&["verify", "--data-dir", &data]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("verified "), "{text}");
+    let log = EventLog::open(&data).unwrap();
+    let head = log.head();
+    log.shutdown();
+    drop(log);
+    assert!(text.contains(&format!("verified {} events", head.position)), "{text}");
+    assert!(text.contains(&head.hash.to_hex()), "{text}");
+}
+
+#[test]
+fn a_record_edited_in_the_sled_tree_fails_verify_at_its_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture_copy(tmp.path());
+    {
+        let db = sled::open(&data).unwrap();
+        let tree = db.open_tree("log").unwrap();
+        let mut key = vec![b'e'];
+        key.extend_from_slice(&7u64.to_be_bytes());
+        let mut record = tree.get(&key).unwrap().unwrap().to_vec();
+        // Change a byte of the body ("concerns" or any text) and, to be thorough, fix the
+        // checksum, so only the hash chain can tell.
+        let at = record.len() - 40;
+        record[at] = if record[at] == b'a' { b'b' } else { b'a' };
+        let crc = crc32(&record[4..]);
+        record[..4].copy_from_slice(&crc.to_be_bytes());
+        tree.insert(&key, record).unwrap();
+        db.flush().unwrap();
+    }
+    let out = run(&["verify", "--data-dir", &dir_arg(&data)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("position 7"), "{}", stderr(&out));
+}
+
+/// CRC-32 (IEEE), as the log's records use.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn an_export_verifies_and_an_edited_line_fails_at_its_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("log.jsonl");
+    let out = run(&["export", "--file", &dir_arg(&fixture_file()), "--format", "jsonl", "--out", &dir_arg(&file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&["verify", "--file", &dir_arg(&file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // The API's envelope JSON, fields in the contract's order.
+    assert!(lines[0].starts_with("{\"position\":1,\"event_id\":"), "{}", lines[0]);
+    assert!(lines[0].ends_with(&format!("\"hash\":\"{}\"}}", &lines[0][lines[0].len() - 66..lines[0].len() - 2])));
+    lines[11] = lines[11].replacen("\"version\":", "\"version\":1", 1);
+    let tampered = tmp.path().join("tampered.jsonl");
+    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
+    let out = run(&["verify", "--file", &dir_arg(&tampered)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("position 12"), "{}", stderr(&out));
+
+    // A line removed: the gap is named.
+    lines.remove(20);
+    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
+    let out = run(&["verify", "--file", &dir_arg(&tampered)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("position 12"), "the first bad position: {}", stderr(&out));
+
+    // import refuses it and writes nothing.
+    let restored = tmp.path().join("restored");
+    let out = run(&["import", "--file", &dir_arg(&tampered), "--data-dir", &dir_arg(&restored)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!restored.exists());
+}
+
+#[test]
+fn export_then_import_restores_the_same_log_and_the_same_projections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("log.jsonl");
+    let out = run(&["export", "--file", &dir_arg(&fixture_file()), "--out", &dir_arg(&file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let restored = tmp.path().join("restored");
+    let out = run(&["import", "--file", &dir_arg(&file), "--data-dir", &dir_arg(&restored)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("verified"), "{}", stdout(&out));
+
+    let out = run(&["verify", "--data-dir", &dir_arg(&restored)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let again = tmp.path().join("again.jsonl");
+    let out = run(&["export", "--data-dir", &dir_arg(&restored), "--out", &dir_arg(&again)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&file).unwrap(), std::fs::read(&again).unwrap(), "the same bytes after a round trip");
+
+    // The same queue and timeliness at several positions, from the original, the restored
+    // directory and the export.
+    for position in ["1", "500", "5000", "999999999"] {
+        let original = run(&["as-of", "--file", &dir_arg(&fixture_file()), "--position", position, "--json"]);
+        assert_eq!(original.status.code(), Some(0), "{}", stderr(&original));
+        for source in [["--data-dir", &dir_arg(&restored)], ["--file", &dir_arg(&file)]] {
+            let other = run(&["as-of", source[0], source[1], "--position", position, "--json"]);
+            assert_eq!(original.stdout, other.stdout, "as-of {position} from {source:?}");
+        }
+    }
+
+    // A directory that is not empty is refused with a usage error, and left alone.
+    let out = run(&["import", "--file", &dir_arg(&file), "--data-dir", &dir_arg(&restored)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+}
+
+#[test]
+fn rebuild_prints_counts_and_a_rate() {
+    let out = run(&["rebuild", "--file", &dir_arg(&fixture_file())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for label in ["events ", "contacts ", "open ", "on queue "] {
+        assert!(text.lines().any(|l| l.starts_with(label)), "{label}: {text}");
+    }
+    assert!(stderr(&out).contains("events/s"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\r'), "no progress bar when stderr is not a terminal");
+}
+
+#[test]
+fn as_of_shows_the_queue_as_it_stood() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let out = run(&["as-of", "--data-dir", &data, "--position", "3000", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["as_of_position"], 3000);
+    assert_eq!(v["queue"]["as_of_position"], 3000);
+    assert!(v["queue"]["items"].as_array().is_some_and(|i| !i.is_empty()));
+    assert!(v["timeliness"]["contacts"].is_u64());
+    let moment = v["as_of_time"].as_str().unwrap().to_owned();
+
+    // The same moment by time: everything recorded at or before it (a group commit shares
+    // one recorded_at, so at least position 3000).
+    let out = run(&["as-of", "--data-dir", &data, "--at", &moment, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let by_time: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(by_time["as_of_position"].as_u64().unwrap() >= 3000);
+    assert_eq!(by_time["as_of_time"], moment);
+
+    let table = run(&["as-of", "--data-dir", &data, "--position", "3000"]);
+    assert_eq!(table.status.code(), Some(0));
+    let text = stdout(&table);
+    assert!(text.starts_with("As of position 3000"), "{text}");
+    assert!(text.contains("Duty queue: "), "{text}");
+    assert!(text.contains("Timeliness, contacts received"), "{text}");
+
+    // Usage errors.
+    assert_eq!(run(&["as-of", "--data-dir", &data]).status.code(), Some(2));
+    assert_eq!(run(&["as-of", "--data-dir", &data, "--at", "yesterday"]).status.code(), Some(2));
+    assert_eq!(run(&["as-of", "--data-dir", &data, "--position", "0"]).status.code(), Some(2));
+}
+
+#[test]
+fn case_shows_the_timeline_and_what_the_decider_could_see() {
+    let out = run(&["case", "--file", &dir_arg(&fixture_file()), &REFERRAL.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("Contact {REFERRAL}: 6 events")), "{text}");
+    let before = text.find("before this decision").expect("the state before the decision");
+    let decision = text.find("decision_made").unwrap();
+    assert!(before < decision, "{text}");
+    let seen = &text[before..decision];
+    assert!(seen.contains("checks returned: police at 2026-03-10T10:00:00Z by pc-cy: Two callouts in 2025."), "{seen}");
+    assert!(seen.contains("rating: amber; consent: given"), "{seen}");
+    assert!(seen.contains("duty discussions: 0"), "{seen}");
+    assert!(seen.contains("previous contacts about these children (12 months before receipt): 0"), "{seen}");
+    assert!(text.contains("by dm-bo (decision_maker, childrens_social_care)"), "{text}");
+    assert!(text.contains("Now: handover_accepted, version 6"), "{text}");
+
+    // The revised referral: one state before each decision; the second shows the first.
+    let out = run(&["case", "--file", &dir_arg(&fixture_file()), &REVISED.to_string()]);
+    let text = stdout(&out);
+    assert_eq!(text.matches("before this decision").count(), 2, "{text}");
+    assert!(text.contains("decision in force: strategy_discussion by dm-bo"), "{text}");
+
+    let out = run(&["case", "--file", &dir_arg(&fixture_file()), "01J00000000000000000000000"]);
+    assert_eq!(out.status.code(), Some(1), "an unknown contact");
+    let out = run(&["case", "--file", &dir_arg(&fixture_file()), "not-a-ulid"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn annex_a_lists_use_ofsteds_columns_and_hand_checked_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let out = run(&["annex-a", "--data-dir", &data, "--list", "1", "--from", "2026-03-10", "--to", "2026-03-10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Child Unique ID,Gender,Ethnicity,Date of Birth,Age of Child (Years),Date of Contact,Contact Source")
+    );
+    assert!(text.contains("\nHC-TEST-0001,F,WBRI,10/06/2015,10,10/03/2026,2A\n"), "{text}");
+    // The child with no identifier gets a stable pseudonymous id.
+    let ben = replay::annex::child_unique_id(
+        REFERRAL,
+        1,
+        &eventlog::schema::Child {
+            name: "Ben Example".into(),
+            date_of_birth: None,
+            sex: None,
+            child_ref: None,
+            nhs_number: None,
+            upn: None,
+            ethnicity: None,
+        },
+    );
+    assert!(ben.starts_with("FD-") && ben.len() == 19, "{ben}");
+    assert!(text.contains(&format!("\n{ben},U,,,,10/03/2026,2A\n")), "{text}");
+    // One row per child per contact, every row dated in the period.
+    assert!(text.lines().skip(1).all(|l| l.contains(",10/03/2026,")), "{text}");
+
+    let out = run(&["annex-a", "--data-dir", &data, "--list", "3", "--from", "2026-03-10", "--to", "2026-03-11"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().next(),
+        Some(
+            "Child Unique ID,Gender,Ethnicity,Date of Birth,Age of Child (Years),Date of Referral,Referral Source,\
+             Referral NFA?,Number of Referrals in Last 12 Months,Allocated Team,Allocated Worker"
+        )
+    );
+    assert!(
+        text.contains("\nHC-TEST-0001,F,WBRI,10/06/2015,10,10/03/2026,2A,No,1,Assessment Team North,at-jo\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nHC-TEST-0001,F,WBRI,10/06/2015,10,11/03/2026,2A,Yes,2,,\n"), "{text}");
+    assert!(text.contains(&format!("\n{ben},U,,,,10/03/2026,2A,No,1,Assessment Team North,at-jo\n")), "{text}");
+
+    assert_eq!(
+        run(&["annex-a", "--data-dir", &data, "--list", "2", "--from", "2026-03-01", "--to", "2026-03-02"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn report_gives_markdown_and_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let md = run(&["report", "--data-dir", &data, "--from", "2026-02-23", "--to", "2026-03-20"]);
+    assert_eq!(md.status.code(), Some(0), "{}", stderr(&md));
+    let text = stdout(&md);
+    assert!(text.starts_with("# Front door: 2026-02-23 to 2026-03-20"), "{text}");
+    for heading in ["## Summary", "## Time to the Assessment Team", "## By week", "## Contacts by CIN referral source"]
+    {
+        assert!(text.contains(heading), "{heading}");
+    }
+    assert!(text.contains("| 2026-W09 | 2026-02-23 | 2026-03-01 |"), "{text}");
+
+    let csv = run(&["report", "--data-dir", &data, "--from", "2026-02-23", "--to", "2026-03-20", "--format", "csv"]);
+    assert_eq!(csv.status.code(), Some(0), "{}", stderr(&csv));
+    let text = stdout(&csv);
+    assert!(text.starts_with("section,week,measure,value\n"), "{text}");
+    assert!(text.contains("\ntimeliness,,contacts,"), "{text}");
+    assert!(text.contains("\nvolumes,2026-W10,source:2A,"), "{text}");
+    assert_eq!(
+        run(&["report", "--data-dir", &data, "--from", "2026-03-20", "--to", "2026-03-01"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn the_same_log_gives_byte_identical_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let commands: Vec<Vec<String>> = [
+        vec!["as-of", "--position", "4000", "--json"],
+        vec!["as-of", "--position", "4000"],
+        vec!["annex-a", "--list", "1", "--from", "2026-02-01", "--to", "2026-03-31"],
+        vec!["annex-a", "--list", "3", "--from", "2026-02-01", "--to", "2026-03-31"],
+        vec!["report", "--from", "2026-02-01", "--to", "2026-03-31"],
+        vec!["report", "--from", "2026-02-01", "--to", "2026-03-31", "--format", "csv"],
+        vec!["rebuild"],
+        vec!["export"],
+        vec!["verify"],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| (*s).to_owned()).collect())
+    .collect();
+    let case = REFERRAL.to_string();
+    let mut all = commands;
+    all.push(vec!["case".into(), case]);
+    for command in all {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+        args.splice(1..1, ["--data-dir", data.as_str()]);
+        let first = run(&args);
+        let second = run(&args);
+        assert_eq!(first.status.code(), Some(0), "{command:?}: {}", stderr(&first));
+        assert!(!first.stdout.is_empty(), "{command:?}");
+        assert_eq!(first.stdout, second.stdout, "{command:?} twice");
+    }
+}
+
+#[test]
+fn a_data_directory_held_by_a_running_service_is_an_io_error_that_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture_copy(tmp.path());
+    let held = EventLog::open(&data).unwrap();
+    let out = run(&["verify", "--data-dir", &dir_arg(&data)]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stop it first"), "{}", stderr(&out));
+    held.shutdown();
+
+    let out = run(&["verify", "--data-dir", &dir_arg(&tmp.path().join("nothing-here"))]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(run(&["verify"]).status.code(), Some(2), "no source");
+    assert_eq!(run(&["verify", "--data-dir", "a", "--file", "b"]).status.code(), Some(2), "two sources");
+}
+
+#[test]
+fn every_command_has_help_with_the_exit_codes() {
+    for command in ["verify", "rebuild", "as-of", "case", "export", "import", "annex-a", "report"] {
+        let out = run(&[command, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        assert!(stdout(&out).contains("Exit codes:"), "{command}");
+    }
+    let out = run(&["--help"]);
+    assert!(stdout(&out).contains("Exit codes:"));
+}

@@ -1,0 +1,232 @@
+//! The fixture: four weeks of the demo county (frontdoor::demo, fixed clock and seed) plus
+//! two hand-made contacts whose Annex A rows are checked by hand.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use eventlog::schema::*;
+use eventlog::{Actor, AppendRequest, EventLog, NewEvent, Role};
+use ulid::Ulid;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_frontdoor-replay");
+
+/// The demo's "now".
+pub const NOW: &str = "2026-03-20T12:00:00Z";
+/// The hand-made referral (in force) and the referral revised to no further action.
+pub const REFERRAL: Ulid = Ulid::from_parts(1_773_133_200_000, 0xA11CE);
+pub const REVISED: Ulid = Ulid::from_parts(1_773_136_800_000, 0xB0B);
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn actor(id: &str, role: Role) -> Actor {
+    Actor { id: id.into(), role, agency: Agency::ChildrensSocialCare }
+}
+
+fn ev(event: &Event, when: &str, who: &Actor, n: u128) -> NewEvent {
+    let mut e = NewEvent::new(event, at(when), who.clone());
+    e.event_id = Ulid::from_parts(at(when).timestamp_millis().try_into().unwrap(), n);
+    e
+}
+
+fn received(children: Vec<Child>) -> Event {
+    Event::ContactReceived(ContactReceived {
+        channel: Channel::Phone,
+        source: SourceCode::School,
+        referrer: Referrer {
+            name: "Jo Teacher".into(),
+            organisation: Some("Hillside Primary".into()),
+            role: None,
+            phone: None,
+            email: None,
+        },
+        children,
+        concerns: "Bruising on the upper arm, explanation inconsistent.".into(),
+        immediate_risk: false,
+        consent: Consent::Given,
+        consent_override_reason: None,
+        ppn_grade: None,
+    })
+}
+
+fn decision(outcome: Outcome, revises: Option<Ulid>) -> Event {
+    Event::DecisionMade(DecisionMade {
+        outcome,
+        rationale: "Threshold met.".into(),
+        level_of_need: Some(4),
+        primary_need: Some(PrimaryNeed::N1),
+        revises: revises.map(|event_id| Revises { event_id, reason: "New information".into() }),
+    })
+}
+
+/// The two hand-made contacts, as appends.
+pub fn hand_made() -> Vec<AppendRequest> {
+    let pr = actor("sw-ana", Role::Practitioner);
+    let dm = actor("dm-bo", Role::DecisionMaker);
+    let police = Actor { id: "pc-cy".into(), role: Role::Partner, agency: Agency::Police };
+    let child_a = Child {
+        name: "Ada Example".into(),
+        date_of_birth: Some("2015-06-10".parse().unwrap()),
+        sex: Some(Sex::Female),
+        child_ref: Some("HC-TEST-0001".into()),
+        nhs_number: None,
+        upn: None,
+        ethnicity: Some("WBRI".into()),
+    };
+    let child_b = Child {
+        name: "Ben Example".into(),
+        date_of_birth: None,
+        sex: None,
+        child_ref: None,
+        nhs_number: None,
+        upn: None,
+        ethnicity: None,
+    };
+    // Tuesday 10 March 2026, 09:00 GMT.
+    let a = vec![
+        ev(&received(vec![child_a.clone(), child_b]), "2026-03-10T09:00:00Z", &pr, 1),
+        ev(&Event::TriageRated(TriageRated { rating: Rating::Amber, reason: None }), "2026-03-10T09:10:00Z", &pr, 2),
+        ev(
+            &Event::ChecksReturned(ChecksReturned {
+                agency: Agency::Police,
+                summary: "Two callouts in 2025.".into(),
+                restricted: false,
+            }),
+            "2026-03-10T10:00:00Z",
+            &police,
+            3,
+        ),
+        ev(&decision(Outcome::Assessment, None), "2026-03-10T11:00:00Z", &dm, 4),
+        ev(
+            &Event::HandoverSent(HandoverSent { to: HandoverTo::AssessmentTeam, team: None, notes: None }),
+            "2026-03-10T11:30:00Z",
+            &pr,
+            5,
+        ),
+        ev(
+            &Event::HandoverAccepted(HandoverAccepted {
+                team: "Assessment Team North".into(),
+                worker: Some("at-jo".into()),
+            }),
+            "2026-03-10T15:00:00Z",
+            &pr,
+            6,
+        ),
+    ];
+    // The same child again on Wednesday 11 March, a referral revised to no further action.
+    let first = Ulid::from_parts(at("2026-03-11T12:00:00Z").timestamp_millis().try_into().unwrap(), 2);
+    let b = vec![
+        ev(&received(vec![child_a]), "2026-03-10T10:00:00Z", &pr, 1),
+        ev(&decision(Outcome::StrategyDiscussion, None), "2026-03-11T12:00:00Z", &dm, 2),
+        ev(&decision(Outcome::NoFurtherAction, Some(first)), "2026-03-12T09:00:00Z", &dm, 3),
+    ];
+    vec![
+        AppendRequest { contact_id: REFERRAL, events: a, expected_version: Some(0), idempotency: None },
+        AppendRequest { contact_id: REVISED, events: b, expected_version: Some(0), idempotency: None },
+    ]
+}
+
+/// Appends in order, many at once, a contact's own appends in order (as `serve --demo`).
+pub fn append_all(log: &EventLog, appends: Vec<AppendRequest>) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut window: Vec<AppendRequest> = Vec::new();
+        let mut contacts = HashSet::new();
+        for append in appends.into_iter().chain(std::iter::once(AppendRequest {
+            contact_id: Ulid::nil(),
+            events: vec![],
+            expected_version: None,
+            idempotency: None,
+        })) {
+            let end = append.events.is_empty();
+            if end || window.len() == 256 || !contacts.insert(append.contact_id) {
+                let tasks: Vec<_> = window
+                    .drain(..)
+                    .map(|a| {
+                        let log = log.clone();
+                        tokio::spawn(async move { log.append(a).await })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap().unwrap();
+                }
+                contacts.clear();
+                contacts.insert(append.contact_id);
+            }
+            if !end {
+                window.push(append);
+            }
+        }
+    });
+}
+
+/// Fills `dir` with the fixture log.
+pub fn build_fixture(dir: &Path) {
+    let policy = projections::time::DuePolicy::default();
+    let actors = frontdoor::demo::DemoActors::standard();
+    let mut appends = frontdoor::demo::generate(at(NOW), 1, &actors, &policy);
+    appends.extend(hand_made());
+    let log = EventLog::open(dir).unwrap();
+    append_all(&log, appends);
+    log.shutdown();
+}
+
+/// The fixture, built once per test binary: a data directory (never opened by the tests
+/// themselves: sled allows one process at a time, so each test copies it) and its export.
+fn fixture_root() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // Under the target directory (a static is never dropped, so a temporary directory
+        // would be left behind); rebuilt on every run.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay-fixture");
+        let _ = std::fs::remove_dir_all(&dir);
+        let data = dir.join("data");
+        build_fixture(&data);
+        let mut out = std::fs::File::create(dir.join("export.jsonl")).unwrap();
+        replay::export::export(&replay::Source::DataDir(data), &mut out).unwrap();
+        dir
+    })
+}
+
+/// The fixture's export (read-only, shared by the tests).
+pub fn fixture_file() -> PathBuf {
+    fixture_root().join("export.jsonl")
+}
+
+/// A private copy of the fixture's data directory.
+pub fn fixture_copy(into: &Path) -> PathBuf {
+    let dst = into.join("data");
+    copy_dir(&fixture_root().join("data"), &dst);
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), to).unwrap();
+        }
+    }
+}
+
+/// Runs `frontdoor-replay` with `args`.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run frontdoor-replay")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}

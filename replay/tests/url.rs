@@ -1,0 +1,102 @@
+//! `--url`: the binary reads a running service (the real HTTP API, served in this test's
+//! process on the fixture log) page by page, and gives the same answers as from the export;
+//! a token that may not read the global log is exit 3.
+
+mod common;
+
+use common::*;
+use eventlog::schema::Agency;
+use eventlog::{Actor, EventLog, Role};
+
+struct Served {
+    url: String,
+    auditor: String,
+    practitioner: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(dir: std::path::PathBuf) -> Served {
+    let tokens = frontdoor::auth::TokenStore::open(&dir).unwrap();
+    let (_, auditor) =
+        tokens.create(Actor { id: "qa".into(), role: Role::Auditor, agency: Agency::ChildrensSocialCare }).unwrap();
+    let (_, practitioner) = tokens
+        .create(Actor { id: "sw".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare })
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let log = EventLog::open(&dir).unwrap();
+            let config = frontdoor::config::Config::with_data_dir(&dir);
+            let state = frontdoor::http::AppState::new(log.clone(), tokens, config);
+            state.set_ready();
+            tokio::spawn(state.live().clone().run(log.clone()));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            frontdoor::http::serve(listener, state, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+            log.shutdown();
+        });
+    });
+    let addr = addr_rx.recv().unwrap();
+    Served { url: format!("http://{addr}"), auditor, practitioner, stop: Some(stop), thread: Some(thread) }
+}
+
+#[test]
+fn the_binary_reads_a_running_service_and_agrees_with_the_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = serve(fixture_copy(tmp.path()));
+    let file = dir_string(&fixture_file());
+
+    let out = run(&["verify", "--url", &served.url, "--token", &served.auditor]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let from_file = run(&["verify", "--file", &file]);
+    let count = |o: &std::process::Output| stdout(o).split(" events").next().unwrap().to_owned();
+    assert_eq!(count(&out), count(&from_file));
+
+    for args in [
+        vec!["as-of", "--position", "2500", "--json"],
+        vec!["annex-a", "--list", "3", "--from", "2026-02-01", "--to", "2026-03-31"],
+        vec!["case", &REFERRAL.to_string()],
+    ]
+    .iter()
+    .map(|a| a.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>())
+    {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut remote = vec![args[0], "--url", &served.url, "--token", &served.auditor];
+        remote.extend(&args[1..]);
+        let mut local = vec![args[0], "--file", &file];
+        local.extend(&args[1..]);
+        let (r, l) = (run(&remote), run(&local));
+        assert_eq!(r.status.code(), Some(0), "{args:?}: {}", stderr(&r));
+        assert_eq!(r.stdout, l.stdout, "{args:?} over --url and from the export");
+    }
+
+    let out = run(&["verify", "--url", &served.url, "--token", &served.practitioner]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("403"), "{}", stderr(&out));
+    let out = run(&["verify", "--url", &served.url, "--token", "nonsense"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = run(&["verify", "--url", "http://127.0.0.1:9", "--token", "x"]);
+    assert_eq!(out.status.code(), Some(3), "unreachable: {}", stderr(&out));
+}
+
+fn dir_string(p: &std::path::Path) -> String {
+    p.to_str().unwrap().to_owned()
+}
