@@ -56,7 +56,7 @@ pub fn child_main(dir: &Path, writers: usize) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let log = open_when_free(dir).map_err(|e| e.to_string())?;
+        let log = EventLog::open(dir).map_err(|e| e.to_string())?;
         let out = Arc::new(Mutex::new(std::io::stdout()));
         writeln!(out.lock().map_err(|e| e.to_string())?, "ready {}", log.head().position).map_err(|e| e.to_string())?;
         let mut tasks = Vec::new();
@@ -70,20 +70,6 @@ pub fn child_main(dir: &Path, writers: usize) -> Result<(), String> {
         }
         Ok(())
     })
-}
-
-/// Opens the log, waiting (up to 5 s) for the parent's verifying handle to let go of sled's
-/// file lock: sled releases it from a background thread shortly after the handle is dropped.
-fn open_when_free(dir: &Path) -> Result<EventLog, crate::LogError> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match EventLog::open(dir) {
-            Err(crate::LogError::Storage(e)) if e.contains("could not acquire lock") && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
 }
 
 async fn child_writer(log: EventLog, out: Arc<Mutex<std::io::Stdout>>, writer: usize) -> Result<(), String> {

@@ -167,7 +167,7 @@ impl EventLog {
     pub fn open_with(dir: impl AsRef<Path>, options: &Options) -> Result<EventLog, LogError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
-        let db = sled::Config::new().path(&dir).cache_capacity(options.cache_capacity).open()?;
+        let db = open_sled(&dir, options.cache_capacity)?;
         // The directory entry of a newly created database must survive a power cut too.
         File::open(&dir)?.sync_all()?;
         let db_file = File::open(dir.join("db"))?;
@@ -345,6 +345,30 @@ impl EventLog {
     pub fn flush(&self) -> Result<(), LogError> {
         self.inner.db.flush()?;
         Ok(())
+    }
+}
+
+/// How long `open` waits for sled's file lock to be released by a handle on the same log
+/// that was just closed (sled lets go of it from a background thread shortly after the last
+/// handle is dropped). Another process holding the log still fails after this wait.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(dir).cache_capacity(cache_capacity).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(LogError::Storage(format!(
+                        "{e}: another process (a running service?) holds the log in {}",
+                        dir.display()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -45,19 +45,8 @@ pub fn open_data_dir(dir: &Path) -> Result<EventLog, ReplayError> {
     if !dir.join("db").is_file() {
         return Err(ReplayError::Io(format!("{} is not a frontdoor data directory (no log in it)", dir.display())));
     }
-    // A service (or this process) that has just let go may still hold sled's file lock for
-    // a moment: try for up to two seconds before saying it is held.
-    let mut attempt = 0;
-    let opened = loop {
-        match EventLog::open(dir) {
-            Err(eventlog::LogError::Storage(m)) if m.contains("lock") && attempt < 40 => {
-                attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            other => break other,
-        }
-    };
-    opened.map_err(|e| match e {
+    // EventLog::open itself waits briefly for a lock that a just-closed handle still holds.
+    EventLog::open(dir).map_err(|e| match e {
         eventlog::LogError::Corrupt { position, reason } => ReplayError::Invalid { position, reason },
         other => ReplayError::Io(format!(
             "cannot open the log in {}: {other}. If the service is running it holds the directory \
