@@ -115,6 +115,7 @@ impl Phase {
         }
     }
 
+    /// Its name on the command line, and in the CSV.
     fn arg(self) -> &'static str {
         match self {
             Phase::Rebuild => "rebuild",
@@ -524,14 +525,20 @@ fn split_rebuild(log: &EventLog) -> Result<Value> {
     }))
 }
 
-/// Functions whose inclusive time `--perf` reports, by the name perf gives them.
-const PROFILED: [(&str, &str); 7] = [
-    ("start-up rebuild", "frontdoor::live::Live::rebuild"),
+/// Functions whose inclusive time `--perf` reports, by the name perf gives them; `↳` marks a
+/// part of the row above it.
+const PROFILED: [(&str, &str); 12] = [
+    ("start-up rebuild (`Live::rebuild`)", "frontdoor::live::Live::rebuild"),
     ("`EventLog::read_all`", "eventlog::log::EventLog::read_all"),
-    ("sled's iteration", "<sled::iter::Iter as core::iter::traits::iterator::Iterator>::next"),
-    ("checksum and envelope parse (`decode_record`)", "eventlog::envelope::decode_record"),
+    ("↳ sled's iteration", "<sled::iter::Iter as core::iter::traits::iterator::Iterator>::next"),
+    ("↳↳ sled reading pages from its file (`PageCache::pull`)", "sled::pagecache::PageCache::pull"),
+    ("↳ checksum and envelope parse (`decode_record`)", "eventlog::envelope::decode_record"),
+    ("↳↳ `prev_hash`: hex to bytes", "<eventlog::envelope::Hash as serde_core::de::Deserialize>::deserialize"),
+    ("↳↳ the two timestamps", "eventlog::envelope::timestamp::deserialize"),
     ("the fold: `ReadModel::apply`", "projections::model::ReadModel::apply"),
-    ("typed parse of the data, inside the fold (`Event::from_data`)", "eventlog::schema::Event::from_data"),
+    ("↳ typed parse of the data (`Event::from_data`)", "eventlog::schema::Event::from_data"),
+    ("↳ `ChildIndex::add`", "projections::children::ChildIndex::add"),
+    ("↳ `ChildIndex::previous_contacts`", "projections::children::ChildIndex::previous_contacts"),
     (
         "freeing each page of envelopes",
         "drop_in_place<alloc::vec::Vec<eventlog::envelope::Envelope, alloc::alloc::Global>>",
@@ -826,18 +833,15 @@ impl Report<'_> {
             .and_then(|s| s.open_contacts)
             .map(|c| format!(" ({c} of them open at the end)"))
             .unwrap_or_default();
-        let built = if b.reused {
-            "reused from an earlier run".to_string()
-        } else {
-            format!("built in {:.0} s", b.build_seconds)
-        };
+        let reused = if b.reused { " by an earlier run, and reused" } else { "" };
+        let built = format!("built in {:.0} s{reused}", b.build_seconds);
         let _ = writeln!(
             out,
             "- log: {} events{contacts}{open}, from {} windows of `frontdoor::demo::generate(now, seed, \
              &DemoActors::standard(), &DuePolicy::default())`, `now` = {BASE_NOW} and every four weeks \
              before it, seeds from {FIRST_SEED}; appended oldest window first with \
              `EventLog::append`, up to {LOAD_IN_FLIGHT} appends in flight ({built}; cached in \
-             `rebuild-{}/` with a format version, and reused)",
+             `rebuild-{}/` with a format version)",
             b.events, b.windows, b.events
         );
         let record_bytes = self.record_bytes();
@@ -900,7 +904,7 @@ impl Report<'_> {
                 out,
                 "{},{},{},{:.4},{:.0},{:.3},{:.4},{},{},{},{},{},{}",
                 s.run,
-                s.phase.name(),
+                s.phase.arg(),
                 s.events,
                 s.seconds,
                 s.rate(),
