@@ -1,0 +1,923 @@
+//! `frontdoor-bench rebuild`: the service's start-up rebuild of its read model, from a log of a
+//! million realistic events, against what a bare scan of the log costs.
+//!
+//! The log is built once from the demo generator (four-week windows, each earlier than the
+//! last, with their own seeds) and cached under `<dir>/rebuild-<N>/`. Every measurement then
+//! runs in a fresh process (the hidden `rebuild-phase` subcommand) on a freshly opened log, so
+//! its peak RSS is its own and nothing is left over from the measurement before:
+//!
+//! - `rebuild`: `Live::new(policy).rebuild(&log)`, exactly as `frontdoor serve` does at start-up;
+//! - `scan`: `log.read_all(after, 4096)` over every event (sled, checksum, envelope parse);
+//! - `typed`: the same and `env.event()` for every event (the data's fully typed parse);
+//! - `sled`: sled's own iteration over the stored records, nothing else;
+//! - `split`: the rebuild's loop with reading and folding timed apart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::{Args, ValueEnum};
+use eventlog::{AppendRequest, Envelope, EventLog, Options};
+use frontdoor::config::Config;
+use frontdoor::demo::{self, DemoActors};
+use frontdoor::live::Live;
+use projections::model::ReadModel;
+use projections::time::DuePolicy;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use ulid::Ulid;
+
+use crate::CommonArgs;
+use crate::machine::{BlockDevice, Counters, Measured, Observed, Quietness, allocated_bytes, peak_rss_kib};
+use crate::report::{Session, median, median_of, quiet_notes, show, verdict_line};
+
+/// Bump whenever the generated log changes (the generator's use, the base time, the seeds), so
+/// that a log cached the old way is built again.
+const LOG_FORMAT: u64 = 1;
+/// The newest demo window ends here; each earlier one ends four weeks before the next.
+const BASE_NOW: &str = "2026-11-20T16:00:00Z";
+/// The seed of the newest window; each earlier window's is one more.
+const FIRST_SEED: u64 = 1000;
+/// Appends in flight while the log is built (the writer commits up to 1024 in a group).
+const LOAD_IN_FLIGHT: usize = 512;
+/// Progress is printed every this many events while building.
+const PROGRESS_EVERY: u64 = 100_000;
+/// Events per `read_all` page: the server's own page size (`REBUILD_PAGE` in src/live.rs).
+const PAGE: usize = 4096;
+/// The sled tree the log keeps everything in, and its events' key prefix (eventlog's keys.rs).
+const LOG_TREE: &str = "log";
+const EVENT_PREFIX: u8 = b'e';
+
+/// The issue's targets: a start-up rebuild of a million events in under 10 s, and at least
+/// 200,000 events/s.
+const TARGET_EVENTS: f64 = 1_000_000.0;
+const TARGET_SECONDS: f64 = 10.0;
+const TARGET_RATE: f64 = 200_000.0;
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// Events in the log: built once, then reused from `<dir>/rebuild-<N>/`.
+    /// Default 1000000 (`--quick`: 20000).
+    #[arg(long)]
+    events: Option<u64>,
+    /// Build the log again even if a cached one is there.
+    #[arg(long)]
+    fresh: bool,
+    /// Also profile one more start-up rebuild with `perf record` (cpu-clock samples, DWARF call
+    /// graphs) and report the inclusive time of its parts and its hottest functions (needs perf).
+    #[arg(long)]
+    perf: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// One measurement, made in a process of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Phase {
+    Rebuild,
+    Scan,
+    Typed,
+    Sled,
+    Split,
+}
+
+impl Phase {
+    const ALL: [Phase; 5] = [Phase::Rebuild, Phase::Scan, Phase::Typed, Phase::Sled, Phase::Split];
+
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Rebuild => "start-up rebuild",
+            Phase::Scan => "scan",
+            Phase::Typed => "scan + typed parse",
+            Phase::Sled => "sled only",
+            Phase::Split => "rebuild, timed in parts",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Phase::Rebuild => {
+                "`Live::new(DuePolicy::default()).rebuild(&log)`, as `frontdoor serve` does at start-up \
+                 (read_all pages of 4096, `ReadModel::apply` each event)"
+            }
+            Phase::Scan => {
+                "`log.read_all(after, 4096)` over every event, no folding: sled, checksum, envelope \
+                 parse (data kept as raw JSON)"
+            }
+            Phase::Typed => "the scan, and `env.event()` for every event: a fully typed parse of its data",
+            Phase::Sled => "sled's own iteration over the stored records (`scan_prefix`), no checksum, no parse",
+            Phase::Split => "the rebuild's loop on a bare `ReadModel`, with `read_all` and `apply` timed apart",
+        }
+    }
+
+    /// Its name on the command line, and in the CSV.
+    fn arg(self) -> &'static str {
+        match self {
+            Phase::Rebuild => "rebuild",
+            Phase::Scan => "scan",
+            Phase::Typed => "typed",
+            Phase::Sled => "sled",
+            Phase::Split => "split",
+        }
+    }
+}
+
+/// The hidden `rebuild-phase` subcommand: one measurement on an existing log.
+#[derive(Debug, Args)]
+pub struct PhaseArgs {
+    #[arg(long, value_enum)]
+    phase: Phase,
+    /// The log's directory.
+    #[arg(long)]
+    log: PathBuf,
+}
+
+/// What one measurement found.
+#[derive(Debug, Clone)]
+struct Sample {
+    run: u32,
+    phase: Phase,
+    events: u64,
+    /// The measured part: the rebuild or the scan, without opening the log.
+    seconds: f64,
+    /// Opening the log (or sled) beforehand.
+    open_seconds: f64,
+    /// `split`: time in `read_all`, and in `ReadModel::apply`.
+    read_seconds: Option<f64>,
+    fold_seconds: Option<f64>,
+    /// `sled`: the stored records' bytes.
+    record_bytes: Option<u64>,
+    /// `rebuild`: contacts in the model, and those still open.
+    contacts: Option<u64>,
+    open_contacts: Option<u64>,
+    peak_rss_kib: Option<u64>,
+    /// The child process's lifetime, the CPU used meanwhile, the quiet before it.
+    observed: Observed,
+}
+
+impl Measured for Sample {
+    fn observed(&mut self) -> &mut Observed {
+        &mut self.observed
+    }
+}
+
+impl Sample {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.seconds.max(1e-9)
+    }
+
+    fn peak_rss_mib(&self) -> Option<f64> {
+        self.peak_rss_kib.map(|k| k as f64 / 1024.0)
+    }
+
+    fn us_per_event(&self, seconds: f64) -> f64 {
+        seconds * 1e6 / self.events.max(1) as f64
+    }
+}
+
+/// What the cached log holds and how it was made.
+#[derive(Debug, Clone)]
+struct BuiltLog {
+    dir: PathBuf,
+    events: u64,
+    windows: u64,
+    build_seconds: f64,
+    reused: bool,
+}
+
+pub fn run(args: &RebuildArgs) -> Result<()> {
+    let events = args.events.unwrap_or(if args.common.quick { 20_000 } else { 1_000_000 });
+    ensure!(events > 0, "--events must be at least 1");
+    let parent = args.common.data_parent()?;
+    let built = ensure_log(&parent, events, args.fresh)?;
+    let on_disk = allocated_bytes(&built.dir).with_context(|| format!("measuring {}", built.dir.display()))?;
+    let mut session = args.common.session(&built.dir)?;
+    eprintln!(
+        "frontdoor-bench rebuild: {} run(s) x {} measurements on {} events in {} ({:.1} MiB on disk)",
+        session.runs,
+        Phase::ALL.len(),
+        built.events,
+        built.dir.display(),
+        on_disk as f64 / 1024.0 / 1024.0
+    );
+
+    let mut samples = Vec::new();
+    for run in 1..=session.runs {
+        for phase in Phase::ALL {
+            samples.push(session.measure(|| {
+                let s = measure_phase(run, phase, &built.dir, session.device())?;
+                eprintln!(
+                    "run {run} {:<24} {:>9.0} events/s  {:>7.3} s  (open {:.3} s){}{}  peak RSS {} MiB{}",
+                    phase.name(),
+                    s.rate(),
+                    s.seconds,
+                    s.open_seconds,
+                    s.read_seconds.map(|r| format!("  read_all {r:.3} s")).unwrap_or_default(),
+                    s.fold_seconds.map(|f| format!("  apply {f:.3} s")).unwrap_or_default(),
+                    show(s.peak_rss_mib(), 0),
+                    s.observed.others_pct().map(|p| format!(", others {p:.0}%")).unwrap_or_default(),
+                );
+                ensure!(
+                    s.events == built.events,
+                    "{} saw {} events, the log holds {}",
+                    phase.name(),
+                    s.events,
+                    built.events
+                );
+                Ok(s)
+            })?);
+        }
+    }
+    let profile = if args.perf { Some(perf_profile(&built.dir)?) } else { None };
+    session.finish();
+
+    let report = Report { session: &session, built: &built, on_disk, samples: &samples, profile: profile.as_ref() };
+    session.write("rebuild", &report.markdown(), "results-rebuild.csv", &report.csv())?;
+    print!("\n{}\n{}", report.table(), report.target_lines());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building the log
+// ---------------------------------------------------------------------------------------------
+
+/// The cached log of `events` events under `parent`, built first if it is missing, was built
+/// the old way, or `fresh` asks for it.
+fn ensure_log(parent: &Path, events: u64, fresh: bool) -> Result<BuiltLog> {
+    let base = parent.join(format!("rebuild-{events}"));
+    let dir = base.join("log");
+    let marker = base.join("built.json");
+    let wanted = |info: &Value| {
+        info["format"] == LOG_FORMAT
+            && info["events"] == events
+            && info["schema_version"] == eventlog::schema::CURRENT_SCHEMA_VERSION
+    };
+    if !fresh
+        && dir.is_dir()
+        && let Ok(text) = std::fs::read_to_string(&marker)
+        && let Ok(info) = serde_json::from_str::<Value>(&text)
+        && wanted(&info)
+    {
+        eprintln!("reusing the log in {} (built by an earlier run; --fresh builds it again)", dir.display());
+        return Ok(BuiltLog {
+            dir,
+            events,
+            windows: info["windows"].as_u64().unwrap_or(0),
+            build_seconds: info["build_seconds"].as_f64().unwrap_or(f64::NAN),
+            reused: true,
+        });
+    }
+    if base.exists() {
+        std::fs::remove_dir_all(&base).with_context(|| format!("removing {}", base.display()))?;
+    }
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    let started = Instant::now();
+    let windows = build_log(&dir, events)?;
+    let build_seconds = started.elapsed().as_secs_f64();
+    let info = json!({
+        "format": LOG_FORMAT,
+        "events": events,
+        "schema_version": eventlog::schema::CURRENT_SCHEMA_VERSION,
+        "windows": windows,
+        "base_now": BASE_NOW,
+        "first_seed": FIRST_SEED,
+        "build_seconds": build_seconds,
+    });
+    // Written last: a log whose build was interrupted is never reused.
+    std::fs::write(&marker, format!("{info:#}\n")).with_context(|| format!("writing {}", marker.display()))?;
+    Ok(BuiltLog { dir, events, windows, build_seconds, reused: false })
+}
+
+/// The demo windows, newest first: (the window's end, its seed).
+fn window(i: u64) -> Result<(DateTime<Utc>, u64)> {
+    let base: DateTime<Utc> = BASE_NOW.parse().context("BASE_NOW")?;
+    let weeks = i64::try_from(4 * i).context("too many windows")?;
+    Ok((base - TimeDelta::weeks(weeks), FIRST_SEED + i))
+}
+
+fn generate(i: u64) -> Result<Vec<AppendRequest>> {
+    let (now, seed) = window(i)?;
+    Ok(demo::generate(now, seed, &DemoActors::standard(), &DuePolicy::default()))
+}
+
+/// Builds a log of exactly `events` events in `dir` from as many four-week demo windows as it
+/// takes, oldest first, so that the log reads forward in time. Returns the number of windows.
+fn build_log(dir: &Path, events: u64) -> Result<u64> {
+    // Count first (newest first, as the windows go back from BASE_NOW), then generate again
+    // oldest first while appending: the generator is deterministic, and holding a million
+    // events in memory would take a gigabyte.
+    let mut windows = 0u64;
+    let mut total = 0u64;
+    while total < events {
+        let count: usize = generate(windows)?.iter().map(|a| a.events.len()).sum();
+        ensure!(count > 0, "the demo generator gave no events for window {windows}");
+        total += count as u64;
+        windows += 1;
+    }
+    eprintln!(
+        "building a log of {events} events from {windows} demo windows of four weeks (about {} events each) in {}",
+        total / windows,
+        dir.display()
+    );
+    let log = EventLog::open(dir).with_context(|| format!("creating the log in {}", dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let loaded = runtime.block_on(load(&log, windows, events));
+    log.shutdown();
+    loaded?;
+    let head = log.head().position;
+    ensure!(head == events, "the log holds {head} events, not {events}");
+    Ok(windows)
+}
+
+/// Appends the windows' events, oldest window first, keeping up to `LOAD_IN_FLIGHT` appends in
+/// flight. An append's expected version depends on the contact's append before it, so each
+/// waits for that one (and only that one) to be acknowledged before it goes to the log. The
+/// last append is cut so that the log holds exactly `events`.
+async fn load(log: &EventLog, windows: u64, events: u64) -> Result<()> {
+    let started = Instant::now();
+    let mut in_flight: JoinSet<Result<u64>> = JoinSet::new();
+    // Each contact's last append in flight, as the signal that it has been acknowledged.
+    let mut last_of: HashMap<Ulid, oneshot::Receiver<()>> = HashMap::new();
+    let mut sent = 0u64;
+    let mut done = 0u64;
+    let mut next_progress = PROGRESS_EVERY;
+    for i in (0..windows).rev() {
+        for mut append in generate(i)? {
+            let left = events - sent;
+            if left == 0 {
+                break;
+            }
+            append.events.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+            while in_flight.len() >= LOAD_IN_FLIGHT {
+                done += in_flight.join_next().await.context("no append in flight")???;
+                if done >= next_progress {
+                    let rate = done as f64 / started.elapsed().as_secs_f64();
+                    eprintln!("  {done} / {events} events appended ({rate:.0} events/s)");
+                    next_progress += PROGRESS_EVERY;
+                }
+            }
+            sent += append.events.len() as u64;
+            let (acknowledged, next) = oneshot::channel();
+            let previous = last_of.insert(append.contact_id, next);
+            let log = log.clone();
+            in_flight.spawn(async move {
+                if let Some(previous) = previous {
+                    // An error means the previous append failed; its own task reports that.
+                    let _ = previous.await;
+                }
+                let (contact, count) = (append.contact_id, append.events.len() as u64);
+                log.append(append).await.with_context(|| format!("appending to contact {contact}"))?;
+                let _ = acknowledged.send(());
+                Ok(count)
+            });
+        }
+        // Forget contacts whose last append is acknowledged: a later one need not wait.
+        last_of.retain(|_, rx| rx.try_recv() == Err(oneshot::error::TryRecvError::Empty));
+    }
+    while let Some(count) = in_flight.join_next().await {
+        done += count??;
+    }
+    eprintln!(
+        "  {done} events appended in {:.1} s ({:.0} events/s)",
+        started.elapsed().as_secs_f64(),
+        done as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measurements, each in a fresh process
+// ---------------------------------------------------------------------------------------------
+
+/// Runs one phase in a child process (this binary's `rebuild-phase`) and reads its result.
+fn measure_phase(run: u32, phase: Phase, log: &Path, device: Option<&BlockDevice>) -> Result<Sample> {
+    let exe = std::env::current_exe().context("finding this benchmark's own binary")?;
+    let before = Counters::read(device);
+    let started = Instant::now();
+    let out = Command::new(&exe)
+        .args(["rebuild-phase", "--phase", phase.arg(), "--log"])
+        .arg(log)
+        .output()
+        .with_context(|| format!("running {} rebuild-phase", exe.display()))?;
+    let window = started.elapsed();
+    // The child has been waited for, so its CPU time counts as this process's own.
+    let (_, cpu) = Counters::read(device).since(Some(&before));
+    if !out.status.success() {
+        bail!("{} failed ({}): {}", phase.name(), out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().rev().find(|l| l.starts_with('{')).context("no result from rebuild-phase")?;
+    let v: Value = serde_json::from_str(line).with_context(|| format!("rebuild-phase printed {line:?}"))?;
+    Ok(Sample {
+        run,
+        phase,
+        events: v["events"].as_u64().context("no event count")?,
+        seconds: v["seconds"].as_f64().context("no time")?,
+        open_seconds: v["open_seconds"].as_f64().unwrap_or(f64::NAN),
+        read_seconds: v["read_seconds"].as_f64(),
+        fold_seconds: v["fold_seconds"].as_f64(),
+        record_bytes: v["record_bytes"].as_u64(),
+        contacts: v["contacts"].as_u64(),
+        open_contacts: v["open_contacts"].as_u64(),
+        peak_rss_kib: v["peak_rss_kib"].as_u64(),
+        observed: Observed::new(window, cpu),
+    })
+}
+
+/// The `rebuild-phase` subcommand: one measurement; prints its result as one line of JSON.
+pub fn run_phase(args: &PhaseArgs) -> Result<()> {
+    // The server's own settings: sled's cache and the due policy, from the defaults.
+    let config = Config::with_data_dir(&args.log);
+    let options = Options { cache_capacity: config.cache_mb * 1024 * 1024, ..Options::default() };
+    let opening = Instant::now();
+    let mut result = if args.phase == Phase::Sled {
+        let db = sled::Config::new().path(&args.log).cache_capacity(options.cache_capacity).open()?;
+        let tree = db.open_tree(LOG_TREE)?;
+        let open_seconds = opening.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let (mut events, mut bytes) = (0u64, 0u64);
+        for item in tree.scan_prefix([EVENT_PREFIX]) {
+            let (_, value) = item?;
+            events += 1;
+            bytes += value.len() as u64;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        json!({"events": events, "seconds": seconds, "open_seconds": open_seconds, "record_bytes": bytes})
+    } else {
+        let log = EventLog::open_with(&args.log, &options)
+            .with_context(|| format!("opening the log in {}", args.log.display()))?;
+        let open_seconds = opening.elapsed().as_secs_f64();
+        let mut result = match args.phase {
+            Phase::Rebuild => {
+                let report = Live::new(config.policy).rebuild(&log)?;
+                json!({
+                    "events": report.events,
+                    "seconds": report.elapsed.as_secs_f64(),
+                    "contacts": report.contacts,
+                    "open_contacts": report.open,
+                })
+            }
+            Phase::Scan => timed_scan(&log, |env| {
+                std::hint::black_box(env);
+                Ok(())
+            })?,
+            Phase::Typed => timed_scan(&log, |env| {
+                let event = env.event().map_err(|e| anyhow!("position {}: {e}", env.position))?;
+                std::hint::black_box(event);
+                Ok(())
+            })?,
+            Phase::Split => split_rebuild(&log)?,
+            Phase::Sled => unreachable!("handled above"),
+        };
+        result["open_seconds"] = json!(open_seconds);
+        log.shutdown();
+        result
+    };
+    result["peak_rss_kib"] = json!(peak_rss_kib());
+    println!("{result}");
+    Ok(())
+}
+
+/// Reads every event as the rebuild does, a page of `PAGE` at a time, calling `each` on it.
+fn timed_scan(log: &EventLog, mut each: impl FnMut(&Envelope) -> Result<()>) -> Result<Value> {
+    let started = Instant::now();
+    let mut after = 0;
+    loop {
+        let page = log.read_all(after, PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        for env in &page {
+            each(env)?;
+        }
+    }
+    Ok(json!({"events": after, "seconds": started.elapsed().as_secs_f64()}))
+}
+
+/// The rebuild's loop (`Live::rebuild`) on a bare `ReadModel`, timing `read_all` and `apply`
+/// apart; the rest of the time is spent freeing each page.
+fn split_rebuild(log: &EventLog) -> Result<Value> {
+    let started = Instant::now();
+    let mut model = ReadModel::default();
+    let (mut read, mut fold) = (Duration::ZERO, Duration::ZERO);
+    loop {
+        let t0 = Instant::now();
+        let page = log.read_all(model.position(), PAGE)?;
+        let t1 = Instant::now();
+        read += t1 - t0;
+        if page.is_empty() {
+            break;
+        }
+        for env in &page {
+            model.apply(env).map_err(|e| anyhow!("position {}: {e}", env.position))?;
+        }
+        fold += t1.elapsed();
+    }
+    Ok(json!({
+        "events": model.position(),
+        "seconds": started.elapsed().as_secs_f64(),
+        "read_seconds": read.as_secs_f64(),
+        "fold_seconds": fold.as_secs_f64(),
+    }))
+}
+
+/// Functions whose inclusive time `--perf` reports, by the name perf gives them; `↳` marks a
+/// part of the row above it.
+const PROFILED: [(&str, &str); 12] = [
+    ("start-up rebuild (`Live::rebuild`)", "frontdoor::live::Live::rebuild"),
+    ("`EventLog::read_all`", "eventlog::log::EventLog::read_all"),
+    ("↳ sled's iteration", "<sled::iter::Iter as core::iter::traits::iterator::Iterator>::next"),
+    ("↳↳ sled reading pages from its file (`PageCache::pull`)", "sled::pagecache::PageCache::pull"),
+    ("↳ checksum and envelope parse (`decode_record`)", "eventlog::envelope::decode_record"),
+    ("↳↳ `prev_hash`: hex to bytes", "<eventlog::envelope::Hash as serde_core::de::Deserialize>::deserialize"),
+    ("↳↳ the two timestamps", "eventlog::envelope::timestamp::deserialize"),
+    ("the fold: `ReadModel::apply`", "projections::model::ReadModel::apply"),
+    ("↳ typed parse of the data (`Event::from_data`)", "eventlog::schema::Event::from_data"),
+    ("↳ `ChildIndex::add`", "projections::children::ChildIndex::add"),
+    ("↳ `ChildIndex::previous_contacts`", "projections::children::ChildIndex::previous_contacts"),
+    (
+        "freeing each page of envelopes",
+        "drop_in_place<alloc::vec::Vec<eventlog::envelope::Envelope, alloc::alloc::Global>>",
+    ),
+];
+
+/// A profile of one start-up rebuild: (what, share of the samples in percent) for
+/// [`PROFILED`], malloc and free's own time, and the hottest functions by their own time
+/// (the instances of a generic function together).
+#[derive(Debug, Clone)]
+struct Profile {
+    samples: String,
+    inclusive: Vec<(&'static str, Option<f64>)>,
+    allocator: f64,
+    hottest: Vec<(f64, String)>,
+}
+
+/// One more start-up rebuild under `perf record` (cpu-clock samples with DWARF call graphs:
+/// release builds keep no frame pointers), then `perf report` twice: inclusive and own time.
+fn perf_profile(log: &Path) -> Result<Profile> {
+    let exe = std::env::current_exe()?;
+    let data = log.with_file_name("perf.data");
+    eprintln!("profiling one start-up rebuild with perf into {}", data.display());
+    let recorded = Command::new("perf")
+        .args(["record", "-e", "cpu-clock", "-F", "499", "--call-graph", "dwarf,16384", "-o"])
+        .arg(&data)
+        .arg("--")
+        .arg(&exe)
+        .args(["rebuild-phase", "--phase", "rebuild", "--log"])
+        .arg(log)
+        .output()
+        .context("running perf record (is perf installed?)")?;
+    ensure!(recorded.status.success(), "perf record failed: {}", String::from_utf8_lossy(&recorded.stderr).trim());
+    // Rows of (first percentage, symbol); a symbol may come more than once.
+    let report = |children: &str, fields: &str| -> Result<Vec<(f64, String)>> {
+        let out = Command::new("perf")
+            .args(["report", children, "--sort", "sym", "-F", fields, "--stdio", "-g", "none", "-i"])
+            .arg(&data)
+            .output()
+            .context("running perf report")?;
+        ensure!(out.status.success(), "perf report failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        Ok(String::from_utf8_lossy(&out.stdout).lines().filter_map(perf_row).collect())
+    };
+    let inclusive = report("--children", "overhead_children,overhead,sym")?;
+    let mut own: BTreeMap<String, f64> = BTreeMap::new();
+    for (share, sym) in report("--no-children", "overhead,sym")? {
+        *own.entry(sym).or_default() += share;
+    }
+    let mut hottest: Vec<(f64, String)> = own.iter().map(|(sym, share)| (*share, sym.clone())).collect();
+    hottest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    hottest.truncate(15);
+    // perf record ends with `[ perf record: Captured and wrote 1.2 MB perf.data (5093 samples) ]`.
+    let stderr = String::from_utf8_lossy(&recorded.stderr);
+    let samples = stderr
+        .rsplit_once('(')
+        .and_then(|(_, tail)| tail.split_once(" samples)"))
+        .map_or_else(|| "samples: ?".to_string(), |(n, _)| format!("{n} samples"));
+    Ok(Profile {
+        samples,
+        inclusive: PROFILED.iter().map(|(what, name)| (*what, inclusive_share(&inclusive, name))).collect(),
+        allocator: own
+            .iter()
+            .filter(|(sym, _)| ["malloc", "free", "unlink_chunk", "consolidate"].iter().any(|a| sym.contains(a)))
+            .map(|(_, share)| share)
+            .sum(),
+        hottest,
+    })
+}
+
+/// A row of `perf report -F <percentages>,sym`: the first percentage and the symbol.
+fn perf_row(line: &str) -> Option<(f64, String)> {
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let first = parts.first()?.strip_suffix('%')?.parse().ok()?;
+    // After the percentages, `[.]` (user) or `[k]` (kernel), then the symbol.
+    let marker = parts.iter().position(|p| p.starts_with('[') && p.ends_with(']'))?;
+    Some((first, parts[marker + 1..].join(" ")))
+}
+
+/// The inclusive share of `name`: perf may list a function more than once (for disjoint
+/// samples), and an inlined one only as `name (inlined)`, which counts when nothing else does.
+fn inclusive_share(rows: &[(f64, String)], name: &str) -> Option<f64> {
+    let sum = |wanted: &str| {
+        let shares: Vec<f64> = rows.iter().filter(|(_, sym)| sym == wanted).map(|(share, _)| *share).collect();
+        (!shares.is_empty()).then(|| shares.iter().sum::<f64>())
+    };
+    sum(name).or_else(|| sum(&format!("{name} (inlined)")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+// ---------------------------------------------------------------------------------------------
+
+struct Report<'a> {
+    session: &'a Session,
+    built: &'a BuiltLog,
+    /// Bytes the log directory takes on disk (`du`).
+    on_disk: u64,
+    samples: &'a [Sample],
+    profile: Option<&'a Profile>,
+}
+
+/// Medians across runs of one phase.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    rate: f64,
+    seconds: f64,
+    open_seconds: f64,
+    read_seconds: Option<f64>,
+    fold_seconds: Option<f64>,
+    peak_rss_mib: Option<f64>,
+    runs: usize,
+}
+
+impl Report<'_> {
+    fn of(&self, phase: Phase) -> Vec<&Sample> {
+        self.samples.iter().filter(|s| s.phase == phase).collect()
+    }
+
+    fn summary(&self, phase: Phase) -> Summary {
+        let ss = self.of(phase);
+        Summary {
+            rate: median(ss.iter().map(|s| s.rate()).collect()),
+            seconds: median(ss.iter().map(|s| s.seconds).collect()),
+            open_seconds: median(ss.iter().map(|s| s.open_seconds).collect()),
+            read_seconds: median_of(&ss, |s| s.read_seconds),
+            fold_seconds: median_of(&ss, |s| s.fold_seconds),
+            peak_rss_mib: median_of(&ss, Sample::peak_rss_mib),
+            runs: ss.len(),
+        }
+    }
+
+    /// Microseconds per event of the median `seconds`.
+    fn us(&self, seconds: f64) -> f64 {
+        seconds * 1e6 / self.built.events.max(1) as f64
+    }
+
+    fn record_bytes(&self) -> Option<u64> {
+        self.samples.iter().find_map(|s| s.record_bytes)
+    }
+
+    fn table(&self) -> String {
+        let mut out = String::new();
+        let _ =
+            writeln!(out, "| measurement | events/s (median) | seconds | µs / event | open s | peak RSS MiB | runs |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        for phase in Phase::ALL {
+            let s = self.summary(phase);
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.3} | {:.2} | {:.3} | {} | {} |",
+                phase.name(),
+                s.rate,
+                s.seconds,
+                self.us(s.seconds),
+                s.open_seconds,
+                show(s.peak_rss_mib, 0),
+                s.runs
+            );
+        }
+        out
+    }
+
+    fn target_lines(&self) -> String {
+        let rebuild = self.summary(Phase::Rebuild);
+        let events = self.built.events as f64;
+        let scaled = if (events - TARGET_EVENTS).abs() < 0.5 { "" } else { " (scaled from the measured rate)" };
+        let million = TARGET_EVENTS / rebuild.rate;
+        let with_open = million + rebuild.open_seconds;
+        let mut out = String::new();
+        out.push_str(&verdict_line(
+            &format!("start-up rebuild of 1,000,000 events{scaled}"),
+            &format!("{million:.2} s"),
+            &format!("< {TARGET_SECONDS} s"),
+            million < TARGET_SECONDS,
+        ));
+        out.push_str(&verdict_line(
+            "start-up rebuild rate",
+            &format!("{:.0} events/s", rebuild.rate),
+            &format!("≥ {TARGET_RATE:.0} events/s"),
+            rebuild.rate >= TARGET_RATE,
+        ));
+        out.push_str(&verdict_line(
+            "opening the log and rebuilding (stricter: what a restart waits for before /readyz says 200)",
+            &format!("{with_open:.2} s"),
+            &format!("< {TARGET_SECONDS} s"),
+            with_open < TARGET_SECONDS,
+        ));
+        out
+    }
+
+    /// Per event: sled's iteration, then checksum and envelope, then the fold, from the phases.
+    fn where_the_time_goes(&self) -> String {
+        let rebuild = self.summary(Phase::Rebuild);
+        let scan = self.summary(Phase::Scan);
+        let typed = self.summary(Phase::Typed);
+        let sled = self.summary(Phase::Sled);
+        let split = self.summary(Phase::Split);
+        let total = self.us(split.seconds);
+        let read = split.read_seconds.map(|r| self.us(r));
+        let fold = split.fold_seconds.map(|f| self.us(f));
+        let other = read.zip(fold).map(|(r, f)| total - r - f);
+        let sled_us = self.us(sled.seconds);
+        let envelope = read.map(|r| r - sled_us);
+        let share = |v: Option<f64>| v.map(|v| v / total * 100.0);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Per event, medians across runs. The rebuild's own parts come from `{}` (the same loop \
+             as `Live::rebuild`, timed apart: {:.2} µs/event in all, against {:.2} for the start-up \
+             rebuild itself); sled's share from `{}`.\n",
+            Phase::Split.name(),
+            total,
+            self.us(rebuild.seconds),
+            Phase::Sled.name()
+        );
+        let _ = writeln!(out, "| part | µs / event | share of the rebuild |");
+        let _ = writeln!(out, "|---|---:|---:|");
+        let mut row = |label: &str, v: Option<f64>| {
+            let _ = writeln!(out, "| {label} | {} | {}% |", show(v, 2), show(share(v), 0));
+        };
+        row("sled: iterating the stored records", Some(sled_us));
+        row("checksum and envelope parse (`read_all` beyond sled)", envelope);
+        row("fold: `ReadModel::apply`, with the data it parses", fold);
+        row("freeing each page of envelopes", other);
+        let _ = writeln!(
+            out,
+            "\nFor comparison: a fully typed parse of every event's data (`{}` − `{}`) costs {:.2} \
+             µs/event; a bare `read_all` scan {:.2} µs/event ({:.0} events/s), the engine's limit \
+             for any rebuild that reads through `read_all`.",
+            Phase::Typed.name(),
+            Phase::Scan.name(),
+            self.us(typed.seconds - scan.seconds),
+            self.us(scan.seconds),
+            scan.rate
+        );
+        if let Some(profile) = self.profile {
+            out.push_str(&self.profile_lines(profile));
+        }
+        out
+    }
+
+    fn profile_lines(&self, profile: &Profile) -> String {
+        let rebuild_us = self.us(self.summary(Phase::Rebuild).seconds);
+        let whole = profile.inclusive.first().and_then(|(_, share)| *share);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\nOne more start-up rebuild under `perf record -e cpu-clock -F 499 --call-graph dwarf` \
+             (`--perf`; {}). Inclusive time of the rebuild's parts (`perf report --children`), as a \
+             share of all the process's samples and of the rebuild's, and in µs/event at the \
+             median rebuild's {rebuild_us:.2} µs/event:\n",
+            profile.samples
+        );
+        let _ = writeln!(out, "| function | share of samples | share of the rebuild | ≈ µs / event |");
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for (what, share) in &profile.inclusive {
+            let of_rebuild = share.zip(whole).map(|(s, w)| s / w * 100.0);
+            let _ = writeln!(
+                out,
+                "| {what} | {}% | {}% | {} |",
+                show(*share, 1),
+                show(of_rebuild, 0),
+                show(of_rebuild.map(|r| r / 100.0 * rebuild_us), 2)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nmalloc and free's own time: {:.1}% of the samples. The hottest functions by their own \
+             time (`perf report --no-children`):\n",
+            profile.allocator
+        );
+        let _ = writeln!(out, "| own time | function |\n|---:|---|");
+        for (share, sym) in &profile.hottest {
+            let short: String = sym.chars().take(110).collect();
+            let _ = writeln!(out, "| {share:.1}% | `{}` |", short.replace('|', "\\|"));
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let b = self.built;
+        let mut out = self.session.header(
+            "Start-up rebuild benchmark",
+            "rebuild",
+            &format!("`{}`", b.dir.display()),
+            "other CPU-bound work on the same CPUs",
+        );
+        let rebuild = self.of(Phase::Rebuild);
+        let contacts = rebuild.first().and_then(|s| s.contacts).map(|c| format!(", {c} contacts")).unwrap_or_default();
+        let open = rebuild
+            .first()
+            .and_then(|s| s.open_contacts)
+            .map(|c| format!(" ({c} of them open at the end)"))
+            .unwrap_or_default();
+        let reused = if b.reused { " by an earlier run, and reused" } else { "" };
+        let built = format!("built in {:.0} s{reused}", b.build_seconds);
+        let _ = writeln!(
+            out,
+            "- log: {} events{contacts}{open}, from {} windows of `frontdoor::demo::generate(now, seed, \
+             &DemoActors::standard(), &DuePolicy::default())`, `now` = {BASE_NOW} and every four weeks \
+             before it, seeds from {FIRST_SEED}; appended oldest window first with \
+             `EventLog::append`, up to {LOAD_IN_FLIGHT} appends in flight ({built}; cached in \
+             `rebuild-{}/` with a format version)",
+            b.events, b.windows, b.events
+        );
+        let record_bytes = self.record_bytes();
+        let per_event = |bytes: u64| bytes as f64 / b.events.max(1) as f64;
+        let stored = record_bytes
+            .map(|r| {
+                format!(
+                    "; the stored records (checksum, hash, JSON envelope) are {:.0} bytes/event, so the \
+                     disk holds {:.2}× the records' bytes",
+                    per_event(r),
+                    self.on_disk as f64 / r as f64
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- on disk: {:.0} bytes/event (`du` of the log directory, {:.1} MiB, / {}){stored}",
+            per_event(self.on_disk),
+            self.on_disk as f64 / 1024.0 / 1024.0,
+            b.events
+        );
+        let _ = writeln!(
+            out,
+            "- method: {} run(s); in each run every measurement runs once, in the order of the \
+             table, each in a fresh process (`frontdoor-bench rebuild-phase`) that opens the log \
+             as the server does (sled cache {} MiB, the default `cache_mb`); `seconds` excludes \
+             opening the log (`open s`). The OS page cache is warm (the log was read just before), \
+             so this is a service restart, not a cold boot. Figures are medians across runs; peak \
+             RSS is the process's VmHWM (`/proc/self/status`), sled's cache included.",
+            self.session.runs,
+            Config::with_data_dir(".").cache_mb
+        );
+        out.push_str(&quiet_notes(
+            self.samples.iter().map(|s| (format!("run {} {}", s.run, s.phase.name()), &s.observed.quietness)),
+        ));
+        let _ = writeln!(out, "\n| measurement | what runs |\n|---|---|");
+        for phase in Phase::ALL {
+            let _ = writeln!(out, "| {} | {} |", phase.name(), phase.what());
+        }
+        let _ = writeln!(out, "\n### Results\n");
+        out.push_str(&self.table());
+        let _ = writeln!(out, "\n### Against the target\n");
+        out.push_str(&self.target_lines());
+        let _ = writeln!(out, "\n### Where the time goes\n");
+        out.push_str(&self.where_the_time_goes());
+        let _ = writeln!(out, "\nEvery run's figures: `results-rebuild.csv`.");
+        out
+    }
+
+    fn csv(&self) -> String {
+        let mut out = String::from(
+            "run,phase,events,seconds,events_per_s,us_per_event,open_s,read_s,fold_s,record_bytes,\
+             peak_rss_mib,others_cpu_pct,",
+        );
+        out.push_str(Quietness::CSV_HEADER);
+        out.push('\n');
+        let opt = |v: Option<f64>, d: usize| v.map(|v| format!("{v:.d$}")).unwrap_or_default();
+        for s in self.samples {
+            let _ = writeln!(
+                out,
+                "{},{},{},{:.4},{:.0},{:.3},{:.4},{},{},{},{},{},{}",
+                s.run,
+                s.phase.arg(),
+                s.events,
+                s.seconds,
+                s.rate(),
+                s.us_per_event(s.seconds),
+                s.open_seconds,
+                opt(s.read_seconds, 4),
+                opt(s.fold_seconds, 4),
+                s.record_bytes.map(|b| b.to_string()).unwrap_or_default(),
+                opt(s.peak_rss_mib(), 1),
+                opt(s.observed.others_pct(), 0),
+                s.observed.quietness.csv(),
+            );
+        }
+        out
+    }
+}
