@@ -52,14 +52,17 @@ URL=${FIRST#frontdoor listening on }
 cat <&3 >/dev/null &   # keep draining stdout
 for _ in $(seq 100); do curl -fs "$URL/readyz" >/dev/null && break; sleep 0.1; done
 
+# From the report directory, so that schemathesis's cache (.schemathesis/) stays out of the tree.
+OPS=$(pwd)/ops
+VENV=$(cd "$VENV" && pwd)
 set +e
-SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=ops "$VENV/bin/schemathesis" run "$URL/openapi.json" \
+(cd "$REPORT" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$OPS" "$VENV/bin/schemathesis" run "$URL/openapi.json" \
   -H "Authorization: Bearer $TOKEN" \
   --checks not_a_server_error,errors_are_problem_json \
   --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" \
   --request-timeout 10 --generation-database none \
   --exclude-path-regex '/stream$' \
-  --report json --report-dir "$REPORT" --no-color
+  --report json --report-dir "$REPORT" --no-color)
 STATUS=$?
 set -e
 

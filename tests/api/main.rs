@@ -7,6 +7,7 @@ mod contacts;
 mod errors;
 mod figures;
 mod harness;
+mod headers;
 mod live;
 mod openapi;
 mod pages;
