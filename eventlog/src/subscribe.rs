@@ -26,7 +26,9 @@ pub struct Subscription {
 
 impl Subscription {
     pub(crate) fn new(log: EventLog, live: broadcast::Receiver<Arc<Vec<Envelope>>>, after: u64) -> Self {
-        Subscription { log, live, next: after + 1, buffer: VecDeque::new() }
+        // Saturating: `after` comes from clients (`Last-Event-ID`, `?after=`), and u64::MAX must
+        // wait for an event that never comes, not overflow (a panic, or a wrap to 0 in release).
+        Subscription { log, live, next: after.saturating_add(1), buffer: VecDeque::new() }
     }
 
     /// The position of the last event returned (or the starting point).

@@ -1,11 +1,13 @@
 //! End-to-end tests: the real `frontdoor` binary on port 0 with a fresh data directory,
 //! driven over HTTP exactly as the API contract is written.
 
+mod access_matrix;
 mod bad_bodies;
 mod contacts;
 mod errors;
 mod figures;
 mod harness;
+mod headers;
 mod live;
 mod openapi;
 mod pages;
