@@ -4,6 +4,7 @@
 mod bad_bodies;
 mod contacts;
 mod errors;
+mod faults;
 mod figures;
 mod harness;
 mod live;
