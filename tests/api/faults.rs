@@ -356,7 +356,8 @@ async fn a_damaged_data_directory_is_refused_and_the_last_export_restores_it() {
     ready(&app).await;
     let head = app.head().await;
     // The last export, taken over the API before the damage (as a nightly backup would be).
-    let export_file = app.dir.path().parent().unwrap().join(format!("export-{}.jsonl", app.pid()));
+    let scratch = tempfile::tempdir().unwrap();
+    let export_file = scratch.path().join("export.jsonl");
     {
         let source = ::replay::Source::Url { url: app.url.clone(), token: app.token("auditor").to_owned() };
         let path = export_file.clone();
@@ -372,7 +373,6 @@ async fn a_damaged_data_directory_is_refused_and_the_last_export_restores_it() {
     let export = ::replay::Source::File(export_file.clone()).read_all().unwrap();
     assert_eq!(tokio::task::block_in_place(|| app.terminate(Duration::from_secs(15))), Some(true));
 
-    let scratch = tempfile::tempdir().unwrap();
     let db = std::fs::read(app.dir.path().join("db")).unwrap();
 
     // 1. One byte flipped in every stored copy of one note in the middle of the log.
@@ -422,7 +422,6 @@ async fn a_damaged_data_directory_is_refused_and_the_last_export_restores_it() {
     assert_eq!(back.head, export.last().unwrap().hash, "the same head hash");
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_file(export_file);
     for (line, _) in &report {
         println!("corruption: {line}");
     }
