@@ -416,12 +416,11 @@ async fn a_damaged_data_directory_is_refused_and_the_last_export_restores_it() {
     let v = tokio::task::spawn_blocking(move || ::replay::export::import(&path, &target_dir)).await.unwrap().unwrap();
     assert_eq!(v.events, head);
     let auditor = crate::harness::create_token(&restored, "auditor", "auditor", "childrens_social_care");
-    let (mut child, url) = crate::harness::start(&restored, &[]);
+    let (child, url) = crate::harness::start(&restored, &[]);
+    let _child = Reaped(child);
     let back = verify_url(&url, &auditor).await.unwrap();
     assert_eq!(back.events, head, "every exported event is back");
     assert_eq!(back.head, export.last().unwrap().hash, "the same head hash");
-    let _ = child.kill();
-    let _ = child.wait();
     for (line, _) in &report {
         println!("corruption: {line}");
     }
@@ -486,6 +485,16 @@ async fn online_backup_while_appending_is_a_consistent_prefix_that_restores_and_
     }
 }
 
+/// A server process killed when dropped, so a failed assertion never leaves it running.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A tmpfs mounted on a fresh directory, unmounted on drop.
 struct Tmpfs(tempfile::TempDir);
 
@@ -530,7 +539,8 @@ async fn disk_full_answers_503_keeps_reads_and_recovers_once_space_returns() {
     .iter()
     .map(|(n, r, a)| (*n, crate::harness::create_token(&data, r, n, a)))
     .collect();
-    let (mut child, url) = crate::harness::start(&data, &[]);
+    let (child, url) = crate::harness::start(&data, &[]);
+    let mut child = Reaped(child);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let post = |who: &str, path: String, body: Value| {
         let req = client.post(format!("{url}{path}")).bearer_auth(&tokens[who]).json(&body);
@@ -632,10 +642,11 @@ async fn disk_full_answers_503_keeps_reads_and_recovers_once_space_returns() {
 
     // Nothing half-written: a stop, a restart, every acknowledged append in place and the
     // chain verified.
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let stopped = child.wait().unwrap();
+    let _ = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
+    let stopped = child.0.wait().unwrap();
     println!("disk full: SIGTERM after the episode: {stopped}");
-    let (mut child, url) = crate::harness::start(&data, &[]);
+    let (child, url) = crate::harness::start(&data, &[]);
+    let _child = Reaped(child);
     let verified = verify_url(&url, &tokens["auditor"]).await.unwrap();
     let stored = ::replay::Source::Url { url: url.clone(), token: tokens["auditor"].clone() };
     let stored = tokio::task::spawn_blocking(move || stored.read_all()).await.unwrap().unwrap();
@@ -663,6 +674,4 @@ async fn disk_full_answers_503_keeps_reads_and_recovers_once_space_returns() {
     if back.is_none() {
         eprintln!("FINDING: appends did not recover once space returned; only a restart brought them back");
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
