@@ -175,11 +175,14 @@ impl EventLog {
 
         let access = AccessLog::open(&db)?;
         let head = check_head(&tree)?;
+        check_mark(&dir, &tree, head)?;
         let (head_tx, head_rx) = watch::channel(head);
         let (live, _) = broadcast::channel(options.broadcast_capacity.max(1));
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
 
         let writer = Writer {
+            dir: dir.clone(),
+            last_mark: std::time::Instant::now(),
             db: db.clone(),
             db_file,
             tree: tree.clone(),
@@ -465,8 +468,64 @@ pub(crate) fn verify_tree(tree: &sled::Tree, head: u64) -> Result<VerifyReport, 
     Ok(VerifyReport { events, contacts: versions.len() as u64, head: Head { position: events, hash: prev } })
 }
 
+/// The durable-head mark: a small file beside sled's, holding a position and hash that were
+/// durable when it was written (at a clean shutdown, and at most every [`MARK_INTERVAL`]
+/// while appending). sled 0.34, on opening a file with a damaged or missing tail, silently
+/// drops everything after the damage and opens what is left as if it were the whole
+/// database; the mark is how `open` tells that apart from a log that simply ends there.
+const MARK_FILE: &str = "durable-head";
+/// How often, at most, the writer refreshes the mark while appending.
+const MARK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes the mark atomically (temporary file, fsync, rename, fsync of the directory).
+fn write_mark(dir: &Path, head: Head) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{MARK_FILE}.tmp"));
+    let mut f = File::create(&tmp)?;
+    writeln!(f, "{} {}", head.position, hex::encode(head.hash.0))?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(MARK_FILE))?;
+    File::open(dir)?.sync_all()
+}
+
+/// Refuses a log that ends before the last recorded durable head, or whose event at that
+/// position is not the one recorded: the storage engine lost or replaced acknowledged events.
+fn check_mark(dir: &Path, tree: &sled::Tree, head: Head) -> Result<(), LogError> {
+    let Ok(text) = std::fs::read_to_string(dir.join(MARK_FILE)) else { return Ok(()) };
+    let mut parts = text.split_whitespace();
+    let (Some(Ok(position)), Some(hash)) = (parts.next().map(str::parse::<u64>), parts.next()) else {
+        return Err(LogError::Corrupt { position: 0, reason: format!("unreadable {MARK_FILE} file: {text:?}") });
+    };
+    if position > head.position {
+        return Err(LogError::Corrupt {
+            position: head.position + 1,
+            reason: format!(
+                "the log ends at position {} but position {position} was durable ({MARK_FILE}): \
+                 the storage engine dropped the events after position {}",
+                head.position, head.position
+            ),
+        });
+    }
+    if position == 0 {
+        return Ok(());
+    }
+    let stored = tree
+        .get(keys::event(position))?
+        .ok_or_else(|| LogError::Corrupt { position, reason: "event missing from the log".into() })?;
+    if hex::encode(read_record(position, &stored)?.hash.0) != hash {
+        return Err(LogError::Corrupt {
+            position,
+            reason: format!("hash differs from the durable head recorded in {MARK_FILE}"),
+        });
+    }
+    Ok(())
+}
+
 /// The single writer: owns the next position, the chain's last hash and the version checks.
 struct Writer {
+    dir: PathBuf,
+    /// When the durable-head mark was last written.
+    last_mark: std::time::Instant,
     db: sled::Db,
     db_file: File,
     tree: sled::Tree,
@@ -501,6 +560,8 @@ impl Writer {
         }
         if let Err(e) = self.db.flush() {
             tracing::error!(error = %e, "final flush of the event log failed");
+        } else if let Err(e) = write_mark(&self.dir, self.head) {
+            tracing::error!(error = %e, "writing the durable-head mark failed");
         }
     }
 
@@ -553,6 +614,13 @@ impl Writer {
                 return;
             }
             self.versions.extend(in_group_versions);
+            if self.last_mark.elapsed() >= MARK_INTERVAL {
+                // The group is durable, so the mark never runs ahead of the log.
+                if let Err(e) = write_mark(&self.dir, self.head) {
+                    tracing::warn!(error = %e, "writing the durable-head mark failed");
+                }
+                self.last_mark = std::time::Instant::now();
+            }
             // Head first, then the broadcast: a subscriber that sees a gap can always read it.
             self.head_tx.send_replace(self.head);
             if self.live.receiver_count() > 0 {

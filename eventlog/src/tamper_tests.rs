@@ -182,3 +182,36 @@ fn an_untouched_log_verifies_with_its_counts() {
     assert_eq!((report.events, report.contacts), (EVENTS, 2));
     assert_eq!(report.head, log.head());
 }
+
+/// Regression (issue 8, faults): sled 0.34 opens a file whose tail is damaged or cut off by
+/// silently dropping every event after the damage, so the log used to open, verify and serve
+/// a shorter chain as if it were whole. The durable-head mark makes `open` refuse it.
+#[test]
+fn sled_silently_drops_the_events_after_a_damaged_tail_and_open_now_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let actor = Actor { id: "sw-1".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare };
+    for i in 0..200 {
+        let ev = Event::NoteAdded(NoteAdded { text: format!("note number {i} {}", "x".repeat(200)) });
+        log.append_blocking(AppendRequest {
+            contact_id: Ulid::new(),
+            events: vec![NewEvent::new(&ev, Utc::now(), actor.clone())],
+            expected_version: None,
+            idempotency: None,
+        })
+        .unwrap();
+    }
+    log.shutdown();
+    drop(log);
+    let db = dir.path().join("db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&db).unwrap().set_len(len * 3 / 4).unwrap();
+    match EventLog::open(dir.path()) {
+        Err(LogError::Corrupt { position, reason }) => {
+            assert!(position > 0 && position <= 200, "{position}: {reason}");
+            assert!(reason.contains("position 200 was durable"), "{reason}");
+        }
+        Ok(log) => panic!("a log cut short opened as valid with {} events", log.head().position),
+        Err(other) => panic!("not reported as corruption: {other}"),
+    }
+}

@@ -283,7 +283,19 @@ fn read_for(app: &AppState, caller: &Actor, what: ReadKind, id: &str) -> Result<
 fn log_access(app: &AppState, contact: Ulid, caller: &Actor, action: &str, uri: &OriginalUri) -> Result<(), ApiError> {
     let entry =
         AccessEntry { at: Utc::now(), actor: caller.clone(), action: action.into(), endpoint: uri.0.path().to_owned() };
-    app.log().record_access(contact, &entry).map_err(ApiError::internal)
+    app.log().record_access(contact, &entry).map_err(|e| match e {
+        // The disk refusing writes (e.g. full) is a 503 like an append's, not a 500: the read
+        // is refused because it could not be recorded.
+        eventlog::LogError::Storage(message) => {
+            tracing::error!(%message, "recording a read in the access log failed");
+            ApiError::Unavailable(
+                "this read of a child's record cannot be recorded in the access log (the disk refuses writes), \
+                 so it is not shown; other reads still work"
+                    .into(),
+            )
+        }
+        other => ApiError::internal(other),
+    })
 }
 
 #[utoipa::path(

@@ -5,6 +5,7 @@ mod access_matrix;
 mod bad_bodies;
 mod contacts;
 mod errors;
+mod faults;
 mod figures;
 mod harness;
 mod headers;
