@@ -602,7 +602,8 @@ impl Writer {
             results.push(result);
         }
 
-        if !written_keys.is_empty() {
+        let wrote = !written_keys.is_empty();
+        if wrote {
             if let Err(e) = self.make_durable(batch) {
                 tracing::error!(error = %e, from = start.position + 1, "group commit failed; rolling back");
                 self.roll_back(&written_keys);
@@ -614,13 +615,6 @@ impl Writer {
                 return;
             }
             self.versions.extend(in_group_versions);
-            if self.last_mark.elapsed() >= MARK_INTERVAL {
-                // The group is durable, so the mark never runs ahead of the log.
-                if let Err(e) = write_mark(&self.dir, self.head) {
-                    tracing::warn!(error = %e, "writing the durable-head mark failed");
-                }
-                self.last_mark = std::time::Instant::now();
-            }
             // Head first, then the broadcast: a subscriber that sees a gap can always read it.
             self.head_tx.send_replace(self.head);
             if self.live.receiver_count() > 0 {
@@ -661,6 +655,14 @@ impl Writer {
                 Err(e) => Err(e),
             };
             let _ = job.reply.send(reply);
+        }
+        // After the acknowledgements, so its syncs never delay them; the group is durable, so
+        // the mark never runs ahead of the log.
+        if wrote && self.last_mark.elapsed() >= MARK_INTERVAL {
+            if let Err(e) = write_mark(&self.dir, self.head) {
+                tracing::warn!(error = %e, "writing the durable-head mark failed");
+            }
+            self.last_mark = std::time::Instant::now();
         }
     }
 

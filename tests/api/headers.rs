@@ -262,7 +262,7 @@ async fn a_bad_idempotency_key_or_content_type_is_a_4xx_and_writes_nothing() {
     assert_eq!(app.head().await, head, "nothing was written");
 }
 
-/// Decision (ops/RELIABILITY-attack.md): the bearer path is not slowed down. A token is 256
+/// Decision (ops/RELIABILITY.md): the bearer path is not slowed down. A token is 256
 /// random bits, so a flood of guesses cannot find one, and a per-address slowdown would hold up
 /// every integration behind a shared proxy address because one of them kept an old token. A
 /// failed token costs one `stat` and one SHA-256, like any request; a flood is counted
