@@ -48,10 +48,7 @@ async fn period_figures(
     operation_id = "metrics_timeliness",
     summary = "Decision timeliness and time to the Assessment Team",
     description = "Contacts received in the period: decided within 24 hours and within one working day, decision hours (median, p90, max), time to the Assessment Team for referrals (immediate and other apart), by ISO week. Definitions: docs/FIGURES.md.",
-    params(
-        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
-        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
-    ),
+    params(Period),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Object),
         crate::http::openapi::LiveReadErrors,
@@ -78,10 +75,7 @@ pub(crate) async fn timeliness(
     operation_id = "metrics_volumes",
     summary = "Weekly volumes",
     description = "Per ISO week and in total: contacts by channel, CIN source code and weekday, outcomes, referrals, conversion rate, threshold met, re-contacts within 12 months.",
-    params(
-        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
-        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
-    ),
+    params(Period),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Object),
         crate::http::openapi::LiveReadErrors,
@@ -108,10 +102,7 @@ pub(crate) async fn volumes(
     operation_id = "metrics_practice",
     summary = "Practice figures",
     description = "Consent recorded, referrer informed within one working day, decisions by level of need and outcome, action plans, revised decisions.",
-    params(
-        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
-        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
-    ),
+    params(Period),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Object),
         crate::http::openapi::LiveReadErrors,
@@ -207,9 +198,12 @@ fn ts(t: &DateTime<Utc>) -> String {
 }
 
 /// A period by receipt date: `from` and `to` are London dates, inclusive.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Period {
+    /// First London date of receipt, YYYY-MM-DD (default: 27 days before `to`).
     from: Option<String>,
+    /// Last London date of receipt, YYYY-MM-DD, inclusive (default: today).
     to: Option<String>,
 }
 
