@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::io::Write;
 
 use anyhow::Context;
-use eventlog::{AppendRequest, EventLog, Options, Role};
+use eventlog::{AppendRequest, EventLog, Options};
 use tokio::net::TcpListener;
 
 use crate::auth::TokenStore;
@@ -105,14 +105,10 @@ async fn fill_demo(log: &EventLog, tokens: &TokenStore, config: &Config) -> anyh
     lines.push("tokens (shown once; stored only as hashes):".into());
     for actor in actors.all() {
         let (_, secret) = tokens.create(actor.clone()).context("creating a demo token")?;
-        lines.push(format!("  {:<15} {:<24} {secret}", role_label(actor.role), actor.id));
+        lines.push(format!("  {:<15} {:<24} {secret}", actor.role.as_str(), actor.id));
     }
     lines.push("try: curl -H \"Authorization: Bearer <token>\" http://<address>/v1/events".into());
     Ok(lines)
-}
-
-fn role_label(role: Role) -> String {
-    role.as_str().to_owned()
 }
 
 /// Appends in order, many at once: a window of appends that touch distinct contacts goes to

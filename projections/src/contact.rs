@@ -11,6 +11,7 @@ use ulid::Ulid;
 
 /// Where a contact is in the case flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Received; the duty team has not decided yet.

@@ -253,25 +253,13 @@ pub struct ContactCreated {
     pub event: Envelope,
 }
 
-/// Where a contact is in the case flow.
-#[derive(Debug, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    AwaitingDecision,
-    Decided,
-    HandoverSent,
-    HandoverAccepted,
-    HandoverReturned,
-    Closed,
-}
-
 /// A contact's current state, folded from its events, as this caller may see it.
 #[derive(Debug, ToSchema)]
 pub struct Contact {
     pub contact_id: Ulid,
     /// The version of the last event: send it as `expected_version` to append safely.
     pub version: u32,
-    pub stage: Stage,
+    pub stage: projections::contact::Stage,
     pub received_at: DateTime<Utc>,
     pub channel: Channel,
     pub source: SourceCode,
