@@ -10,6 +10,8 @@ use serde::Deserialize;
 /// The default request body limit: 64 KiB, as the API contract says.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default free-space reserve, in MiB (see [`eventlog::Options::min_free_bytes`]).
+pub const DEFAULT_MIN_FREE_MB: u64 = eventlog::DEFAULT_MIN_FREE_BYTES / (1024 * 1024);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -28,6 +30,9 @@ pub struct Config {
     pub body_limit: usize,
     /// sled's page cache, in MiB.
     pub cache_mb: u64,
+    /// Free space (MiB) kept in reserve on the data directory's file system: appends are
+    /// refused with a 503 below it, and resume by themselves once space is freed.
+    pub min_free_mb: u64,
     pub log_format: LogFormat,
     /// When a contact is due a decision (working days, urgent hours, bank holidays).
     pub policy: DuePolicy,
@@ -43,6 +48,7 @@ impl Config {
             listen: DEFAULT_LISTEN.into(),
             body_limit: DEFAULT_BODY_LIMIT,
             cache_mb: 64,
+            min_free_mb: DEFAULT_MIN_FREE_MB,
             log_format: LogFormat::Text,
             policy: DuePolicy::default(),
             overdue_tick: std::time::Duration::from_secs(1),
@@ -58,6 +64,7 @@ struct FileConfig {
     listen: Option<String>,
     body_limit: Option<usize>,
     cache_mb: Option<u64>,
+    min_free_mb: Option<u64>,
     log_format: Option<LogFormat>,
     policy: Option<DuePolicy>,
 }
@@ -84,6 +91,10 @@ pub struct ServeArgs {
     /// Hours a red-rated or immediate-risk contact has for a decision.
     #[arg(long, env = "FRONTDOOR_URGENT_HOURS")]
     pub urgent_hours: Option<u32>,
+    /// Free space (MiB) kept in reserve on the data directory's file system; appends are
+    /// refused (503) while less is free and resume once space is freed. Default 64.
+    #[arg(long, env = "FRONTDOOR_MIN_FREE_MB")]
+    pub min_free_mb: Option<u64>,
     /// Log format.
     #[arg(long, env = "FRONTDOOR_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -123,6 +134,7 @@ impl ServeArgs {
             listen: self.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             body_limit,
             cache_mb: file.cache_mb.unwrap_or(64),
+            min_free_mb: self.min_free_mb.or(file.min_free_mb).unwrap_or(DEFAULT_MIN_FREE_MB),
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             policy,
             overdue_tick: std::time::Duration::from_millis(self.overdue_tick_ms.max(10)),
@@ -172,5 +184,14 @@ mod tests {
         assert!(err.to_string().contains("--data-dir"));
         let demo = ServeArgs { demo: true, ..ServeArgs::default() }.resolve().unwrap();
         assert!(demo.data_dir.starts_with(std::env::temp_dir()));
+    }
+
+    #[test]
+    fn the_example_file_parses_and_the_reserve_flag_beats_it() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/ops/frontdoor.example.toml");
+        let config = ServeArgs { config: Some(example.into()), ..ServeArgs::default() }.resolve().unwrap();
+        assert_eq!(config.min_free_mb, 64);
+        let args = ServeArgs { config: Some(example.into()), min_free_mb: Some(2), ..ServeArgs::default() };
+        assert_eq!(args.resolve().unwrap().min_free_mb, 2);
     }
 }

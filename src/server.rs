@@ -18,7 +18,11 @@ use crate::http::{self, AppState};
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let log = EventLog::open_with(
         &config.data_dir,
-        &Options { cache_capacity: config.cache_mb * 1024 * 1024, ..Options::default() },
+        &Options {
+            cache_capacity: config.cache_mb * 1024 * 1024,
+            min_free_bytes: config.min_free_mb.saturating_mul(1024 * 1024),
+            ..Options::default()
+        },
     )
     .with_context(|| {
         format!(

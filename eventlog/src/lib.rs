@@ -27,6 +27,8 @@ mod tamper_tests;
 pub use access::AccessEntry;
 pub use envelope::{Actor, Envelope, Hash, Role};
 pub use error::{AppendError, LogError};
-pub use log::{AppendRequest, Appended, EventLog, Head, Idempotency, NewEvent, Options, VerifyReport};
+pub use log::{
+    AppendRequest, Appended, DEFAULT_MIN_FREE_BYTES, EventLog, Head, Idempotency, NewEvent, Options, VerifyReport,
+};
 pub use schema::{DecodeError, Event, EventType};
 pub use subscribe::Subscription;

@@ -43,11 +43,22 @@ pub struct Options {
     /// How many batches of new events a slow subscriber may fall behind before it goes back
     /// to reading from the log.
     pub broadcast_capacity: usize,
+    /// Free space kept in reserve on the log's file system: a group of appends is refused
+    /// (nothing written, [`AppendError::Storage`] with `disk_full`) while less than this is
+    /// free, and access-log entries while less than a quarter of it is. sled 0.34 keeps the
+    /// first I/O error and fails every later write until it is reopened, so the log must never
+    /// run the disk out of space itself; with the reserve, appends resume by themselves once
+    /// space is freed.
+    pub min_free_bytes: u64,
 }
+
+/// The default free-space reserve: far more than one group commit writes (at most
+/// [`MAX_GROUP`] appends; sled writes about 14 times a small record's bytes).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { cache_capacity: 64 * 1024 * 1024, broadcast_capacity: 1024 }
+        Options { cache_capacity: 64 * 1024 * 1024, broadcast_capacity: 1024, min_free_bytes: DEFAULT_MIN_FREE_BYTES }
     }
 }
 
@@ -137,6 +148,7 @@ impl std::fmt::Debug for EventLog {
 
 struct Inner {
     dir: PathBuf,
+    min_free_bytes: u64,
     db: sled::Db,
     tree: sled::Tree,
     access: AccessLog,
@@ -182,6 +194,7 @@ impl EventLog {
 
         let writer = Writer {
             dir: dir.clone(),
+            min_free_bytes: options.min_free_bytes,
             last_mark: std::time::Instant::now(),
             db: db.clone(),
             db_file,
@@ -196,6 +209,7 @@ impl EventLog {
         Ok(EventLog {
             inner: Arc::new(Inner {
                 dir,
+                min_free_bytes: options.min_free_bytes,
                 db,
                 tree,
                 access,
@@ -333,9 +347,24 @@ impl EventLog {
         verify_tree(&self.inner.tree, self.head().position)
     }
 
-    /// Records a read of a contact's record (not fsynced: see [`crate::access`]).
+    /// Records a read of a contact's record (not fsynced: see [`crate::access`]). Refused, with
+    /// nothing written, while the file system has less than a quarter of the free-space
+    /// reserve left (see [`Options::min_free_bytes`]).
     pub fn record_access(&self, contact_id: Ulid, entry: &AccessEntry) -> Result<(), LogError> {
+        let floor = self.inner.min_free_bytes / 4;
+        if let Some(free) = self.free_space()
+            && free < floor
+        {
+            return Err(LogError::Storage(format!(
+                "no space: {free} bytes free on the log's file system, under the {floor} bytes kept for the access log"
+            )));
+        }
         self.inner.access.record(contact_id, entry)
+    }
+
+    /// Bytes free for the log on its file system (`None` when the file system cannot say).
+    pub fn free_space(&self) -> Option<u64> {
+        free_space(&self.inner.dir)
     }
 
     /// Every recorded read of a contact's record, oldest first.
@@ -371,6 +400,18 @@ fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Bytes available to this process on `dir`'s file system; `None` (and a warning) when the
+/// file system cannot say, in which case no reserve is enforced.
+fn free_space(dir: &Path) -> Option<u64> {
+    match fs2::available_space(dir) {
+        Ok(free) => Some(free),
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot read the free space of the log's file system");
+            None
         }
     }
 }
@@ -524,6 +565,8 @@ fn check_mark(dir: &Path, tree: &sled::Tree, head: Head) -> Result<(), LogError>
 /// The single writer: owns the next position, the chain's last hash and the version checks.
 struct Writer {
     dir: PathBuf,
+    /// See [`Options::min_free_bytes`].
+    min_free_bytes: u64,
     /// When the durable-head mark was last written.
     last_mark: std::time::Instant,
     db: sled::Db,
@@ -580,6 +623,19 @@ impl Writer {
         Ok(v)
     }
 
+    /// Why the group must be refused before anything is written: less free space than the
+    /// reserve.
+    fn space_refusal(&self) -> Option<AppendError> {
+        let free = free_space(&self.dir)?;
+        (free < self.min_free_bytes).then(|| AppendError::Storage {
+            message: format!(
+                "no space: {free} bytes free on the log's file system, under the {} bytes kept in reserve",
+                self.min_free_bytes
+            ),
+            disk_full: true,
+        })
+    }
+
     fn commit_group(&mut self, group: &mut Vec<Job>) {
         let start = self.head;
         let mut batch = sled::Batch::default();
@@ -602,7 +658,19 @@ impl Writer {
             results.push(result);
         }
 
-        let wrote = !written_keys.is_empty();
+        let mut wrote = !written_keys.is_empty();
+        if wrote && let Some(refusal) = self.space_refusal() {
+            // Nothing has touched sled yet: forget the plan and refuse what would have written.
+            // Repeats of appends already durable still get their first result.
+            tracing::error!(error = %refusal, "appends refused: the disk is (nearly) full");
+            self.head = start;
+            wrote = false;
+            for result in &mut results {
+                if matches!(result, Ok(Pending::Written(_) | Pending::ReplayOf(_))) {
+                    *result = Err(refusal.clone());
+                }
+            }
+        }
         if wrote {
             if let Err(e) = self.make_durable(batch) {
                 tracing::error!(error = %e, from = start.position + 1, "group commit failed; rolling back");

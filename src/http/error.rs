@@ -171,7 +171,9 @@ impl From<eventlog::AppendError> for ApiError {
             E::IdempotencyMismatch => ApiError::IdempotencyMismatch,
             E::Invalid(why) => ApiError::fields(why, vec![]),
             E::Storage { disk_full: true, .. } => ApiError::Unavailable(
-                "the log cannot take writes: the disk is full. Nothing was written; reads still work.".into(),
+                "the log cannot take writes: the disk is full (less free space than the reserve kept for the log). \
+                 Nothing was written; reads still work, and appends resume once space is freed."
+                    .into(),
             ),
             E::Storage { message, .. } => {
                 tracing::error!(%message, "append failed");

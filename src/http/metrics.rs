@@ -47,6 +47,7 @@ pub struct Metrics {
     pub log_head: Gauge,
     pub ready: Gauge,
     pub sse_clients: Gauge,
+    pub disk_free: Gauge,
 }
 
 impl Default for Metrics {
@@ -59,6 +60,7 @@ impl Default for Metrics {
         let log_head = Gauge::default();
         let ready = Gauge::default();
         let sse_clients = Gauge::default();
+        let disk_free = Gauge::default();
         registry.register("http_requests", "HTTP requests by method, route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("events_appended", "Events appended, by type", appends.clone());
@@ -66,7 +68,12 @@ impl Default for Metrics {
         registry.register("log_head_position", "Position of the last durable event", log_head.clone());
         registry.register("ready", "1 when the read models have caught up with the log", ready.clone());
         registry.register("sse_clients", "Open server-sent event streams", sse_clients.clone());
-        Metrics { registry, requests, latency, appends, failed_auth, log_head, ready, sse_clients }
+        registry.register(
+            "disk_free_bytes",
+            "Bytes free on the log's file system (appends are refused below the reserve, min_free_mb)",
+            disk_free.clone(),
+        );
+        Metrics { registry, requests, latency, appends, failed_auth, log_head, ready, sse_clients, disk_free }
     }
 }
 

@@ -77,6 +77,9 @@ async fn readyz(State(app): State<AppState>) -> Response {
 async fn metrics(State(app): State<AppState>) -> Response {
     app.metrics().log_head.set(i64::try_from(app.log().head().position).unwrap_or(i64::MAX));
     app.metrics().ready.set(i64::from(app.ready_flag().load(Ordering::Relaxed)));
+    if let Some(free) = app.log().free_space() {
+        app.metrics().disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
+    }
     match app.metrics().render() {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
         Err(e) => super::error::ApiError::internal(e).into_response(),
