@@ -1477,6 +1477,20 @@ mod tests {
     }
 
     #[test]
+    fn group_fsync_acknowledges_only_what_the_file_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("group");
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let window = Duration::from_millis(200);
+        let m =
+            runtime.block_on(measure_group_fsync(1, 8, &path, 100, Duration::from_millis(50), window, None)).unwrap();
+        assert!(m.ops > 0, "no append acknowledged");
+        assert!(m.latencies.windows(2).all(|w| w[0] <= w[1]), "latencies sorted");
+        let stored = std::fs::metadata(path.join("records")).unwrap().len();
+        assert!(stored >= m.ops * 100, "{} acknowledged, {stored} bytes stored", m.ops);
+    }
+
+    #[test]
     fn events_are_about_600_bytes() {
         let w = Workload::new();
         for size in w.data_sizes() {
