@@ -1,25 +1,32 @@
 //! `frontdoor-bench append`: durable appends to the event log against the disk's own limit.
 //!
-//! It measures, on one filesystem:
+//! It measures, on one filesystem, at N concurrent writers (1, 8, 64 and 256 by default), each
+//! waiting for its append to be durable before it makes the next:
 //!
 //! - `raw fsync`: one thread appending fixed-size records to a plain file and calling
-//!   `sync_data()` after each one: the most durable appends per second one thread can get.
-//! - `eventlog xN`: N tokio tasks appending one event each to the log, each waiting for the
-//!   durable acknowledgement before its next append (so group commit is all that can make N
-//!   appenders faster than one).
+//!   `sync_data()` after each one: the most durable appends per second one thread can get
+//!   (and `raw fsync (overwrite)`, the same over a preallocated file: the device's flush rate).
+//! - `group fsync xN`: N writers handing records to one thread that writes all pending records
+//!   and calls `sync_data()` once for them: the physical limit at N writers.
+//! - `eventlog xN`: N tokio tasks appending one event each to the log in process.
+//! - `http xN`: N clients, a keep-alive connection each, appending through the real server
+//!   binary's REST API (`POST /v1/contacts`, then `POST /v1/contacts/{id}/events`).
+//! - `postgres xN`: N connections appending the same events to an events table in PostgreSQL
+//!   (`--pg-url`), one transaction per append, with the same expected-version check.
 //!
-//! Every measurement runs for a fixed time after a warm-up, on a fresh file or log directory,
-//! and is repeated; contenders are interleaved within each run, and the report gives the
+//! Every measurement runs for a fixed time after a warm-up, on a fresh file, log directory or
+//! table, and is repeated; contenders are interleaved within each run, and the report gives the
 //! median across runs. See `ops/bench/README.md`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::{Seek, SeekFrom, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use chrono::{NaiveDate, Utc};
 use clap::Args;
 use eventlog::schema::{
@@ -30,12 +37,18 @@ use eventlog::{Actor, AppendRequest, Event, EventLog, NewEvent, Role};
 use ulid::Ulid;
 
 use crate::CommonArgs;
-use crate::machine::{BlockDevice, Counters, IoDelta, Measured, Observed, Quietness, cpus};
+use crate::machine::{BlockDevice, Counters, CpuDelta, IoDelta, Measured, Observed, Quietness, cpus};
 use crate::report::{Session, median, median_of, nanos, percentile, quiet_notes, show, verdict_line};
 
-/// The project's targets for the two ratios.
-const TARGET_SCALING: f64 = 8.0;
-const TARGET_VS_FSYNC: f64 = 0.5;
+/// The issue's targets: in process with 64 writers, at least this many appends/s ...
+const TARGET_X64_PER_SEC: f64 = 40_000.0;
+/// ... and this many times PostgreSQL's best (at any number of writers);
+const TARGET_X64_VS_PG: f64 = 5.0;
+/// over HTTP with 64 writers, this many times PostgreSQL's best;
+const TARGET_HTTP_X64_VS_PG: f64 = 3.0;
+/// one writer in process: this share of the raw fsync rate, and a p99 of at most this (µs).
+const TARGET_X1_VS_FSYNC: f64 = 0.8;
+const TARGET_X1_P99_US: f64 = 2_000.0;
 
 #[derive(Debug, Args)]
 pub struct AppendArgs {
@@ -46,9 +59,21 @@ pub struct AppendArgs {
     /// `--quick`: 200).
     #[arg(long, default_value_t = 500)]
     warmup_ms: u64,
-    /// Concurrent appenders to measure the log with.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    /// Concurrent writers to measure every contender with.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64,256")]
     appenders: Vec<usize>,
+    /// PostgreSQL to measure against (e.g. `postgresql://postgres@127.0.0.1:5433/bench`); its
+    /// `events` table is dropped and created afresh for every measurement. Without it the
+    /// PostgreSQL rows are left out (`ops/bench/run.sh` starts a temporary cluster and sets it).
+    #[arg(long, env = "FRONTDOOR_BENCH_PG_URL")]
+    pg_url: Option<String>,
+    /// Leave out the HTTP contender (which builds and starts the real server binary).
+    #[arg(long)]
+    no_http: bool,
+    /// The server binary for the HTTP contender. Default: `cargo build --release -p frontdoor`
+    /// into the target directory this benchmark runs from (as `sse` does).
+    #[arg(long, env = "FRONTDOOR_BIN")]
+    server: Option<PathBuf>,
     /// Size of each raw fsync record in bytes (about one event's data).
     #[arg(long, default_value_t = 600)]
     record_bytes: usize,
@@ -59,14 +84,21 @@ pub struct AppendArgs {
     common: CommonArgs,
 }
 
-/// One contender: the raw fsync loop or the log with some number of appenders.
+/// One contender at some number of concurrent writers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Contender {
     /// Appending to a file: every `sync_data()` also commits the file's new size.
     RawFsync,
     /// Overwriting a file written in full beforehand: every `sync_data()` is data only.
     RawFsyncOverwrite,
+    /// N writers, one syncing thread: one `write` and one `sync_data()` per group of records.
+    GroupFsync(usize),
+    /// The log in process.
     EventLog(usize),
+    /// The real server over loopback HTTP.
+    Http(usize),
+    /// An events table in PostgreSQL.
+    Postgres(usize),
 }
 
 impl Contender {
@@ -74,14 +106,17 @@ impl Contender {
         match self {
             Contender::RawFsync => "raw fsync".into(),
             Contender::RawFsyncOverwrite => "raw fsync (overwrite)".into(),
+            Contender::GroupFsync(n) => format!("group fsync x{n}"),
             Contender::EventLog(n) => format!("eventlog x{n}"),
+            Contender::Http(n) => format!("http x{n}"),
+            Contender::Postgres(n) => format!("postgres x{n}"),
         }
     }
 
     fn appenders(self) -> usize {
         match self {
             Contender::RawFsync | Contender::RawFsyncOverwrite => 1,
-            Contender::EventLog(n) => n,
+            Contender::GroupFsync(n) | Contender::EventLog(n) | Contender::Http(n) | Contender::Postgres(n) => n,
         }
     }
 }
@@ -160,8 +195,29 @@ pub fn run(args: &AppendArgs) -> Result<()> {
         .with_context(|| format!("creating a temporary directory in {}", parent.display()))?;
     let mut session = args.common.session(scratch.path())?;
     let workload = Workload::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let server = if args.no_http { None } else { Some(crate::sse::server_binary(args.server.as_deref())?) };
+    let postgres = match &args.pg_url {
+        Some(url) => {
+            let most = settings.appenders.iter().copied().max().unwrap_or(1);
+            Some(runtime.block_on(PgInfo::query(url, most))?)
+        }
+        None => {
+            eprintln!("no --pg-url (or FRONTDOOR_BENCH_PG_URL): PostgreSQL is left out");
+            None
+        }
+    };
     let mut contenders = vec![Contender::RawFsync, Contender::RawFsyncOverwrite];
-    contenders.extend(settings.appenders.iter().map(|&n| Contender::EventLog(n)));
+    for &n in &settings.appenders {
+        contenders.push(Contender::GroupFsync(n));
+        contenders.push(Contender::EventLog(n));
+        if server.is_some() {
+            contenders.push(Contender::Http(n));
+        }
+        if postgres.is_some() {
+            contenders.push(Contender::Postgres(n));
+        }
+    }
 
     eprintln!(
         "frontdoor-bench append: {} run(s) x {} contender(s), {:.1} s each after {} ms warm-up, in {}",
@@ -179,7 +235,6 @@ pub fn run(args: &AppendArgs) -> Result<()> {
         settings.record_bytes
     );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut measurements = Vec::new();
     let mut record_bytes_stored = None;
     for run in 1..=session.runs {
@@ -210,8 +265,46 @@ pub fn run(args: &AppendArgs) -> Result<()> {
                         record_bytes_stored = record_bytes_stored.or(stored);
                         m
                     }
+                    Contender::GroupFsync(n) => runtime.block_on(measure_group_fsync(
+                        run,
+                        n,
+                        &dir,
+                        settings.record_bytes,
+                        settings.warmup,
+                        window,
+                        session.device(),
+                    ))?,
+                    Contender::Http(n) => {
+                        let bin = server.as_deref().context("no server binary")?;
+                        runtime.block_on(measure_http(
+                            run,
+                            n,
+                            bin,
+                            &dir,
+                            &workload,
+                            settings.events_per_contact,
+                            settings.warmup,
+                            window,
+                            session.device(),
+                        ))?
+                    }
+                    Contender::Postgres(n) => {
+                        let url = args.pg_url.as_deref().context("no PostgreSQL URL")?;
+                        runtime.block_on(measure_postgres(
+                            run,
+                            n,
+                            url,
+                            &workload,
+                            settings.events_per_contact,
+                            settings.warmup,
+                            window,
+                            session.device(),
+                        ))?
+                    }
                 };
-                std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+                }
                 // Commit the removal (and, with `discard`, its trims) now, not during the next one.
                 File::open(scratch.path())?.sync_all()?;
                 eprintln!(
@@ -238,6 +331,8 @@ pub fn run(args: &AppendArgs) -> Result<()> {
         data_dir: &parent,
         workload: &workload,
         record_bytes_stored,
+        postgres: postgres.as_ref(),
+        server: server.as_deref(),
     };
     session.write("append", &report.markdown(), "results-append.csv", &report.csv())?;
     print!("{}", report.summary());
@@ -423,6 +518,405 @@ async fn measure_eventlog(
     Ok((m, stored))
 }
 
+/// What N writers did in one measurement window.
+struct Driven {
+    ops: u64,
+    latencies: Vec<u64>,
+    io: Option<IoDelta>,
+    cpu: Option<CpuDelta>,
+    window: Duration,
+}
+
+/// Runs one writer task per state (`writer(index, state, tally)`, which appends until
+/// `tally.record` says the window is over), starting the clock once every state is ready; the
+/// device and CPU counters cover the window, with `helpers` (a server's processes) counted as
+/// this benchmark's own work.
+async fn drive<S, F, Fut>(
+    states: Vec<S>,
+    warmup: Duration,
+    window: Duration,
+    device: Option<&BlockDevice>,
+    helpers: &[u32],
+    writer: F,
+) -> Result<Driven>
+where
+    S: Send + 'static,
+    F: Fn(usize, S, Tally) -> Fut,
+    Fut: Future<Output = Result<Tally>> + Send + 'static,
+{
+    let empty = Tally::after(Instant::now(), warmup, window);
+    let tasks: Vec<_> =
+        states.into_iter().enumerate().map(|(i, state)| tokio::spawn(writer(i, state, empty.clone()))).collect();
+    tokio::time::sleep_until(empty.from.into()).await;
+    let before = Counters::read_with_all(device, helpers);
+    tokio::time::sleep_until(empty.to.into()).await;
+    let (io, cpu) = Counters::read_with_all(device, helpers).since(Some(&before));
+    let mut ops = 0;
+    let mut latencies = Vec::new();
+    let mut failed = None;
+    for task in tasks {
+        match task.await.context("a writer panicked")? {
+            Ok(tally) => {
+                ops += tally.ops;
+                latencies.extend(tally.latencies);
+            }
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    latencies.sort_unstable();
+    Ok(Driven { ops, latencies, io, cpu, window })
+}
+
+impl Driven {
+    fn measurement(self, run: u32, contender: Contender) -> Measurement {
+        Measurement {
+            run,
+            contender,
+            ops: self.ops,
+            latencies: self.latencies,
+            io: self.io,
+            observed: Observed::new(self.window, self.cpu),
+        }
+    }
+}
+
+/// A record handed to the syncing thread, and how to tell its writer it is durable.
+type Handed = (Vec<u8>, tokio::sync::oneshot::Sender<()>);
+
+/// `writers` tasks handing `record_bytes` records to one thread, which appends every record
+/// waiting (one `write`), calls `sync_data()` once and then acknowledges them all: group
+/// commit with nothing else, the most a file can take at N writers.
+async fn measure_group_fsync(
+    run: u32,
+    writers: usize,
+    dir: &Path,
+    record_bytes: usize,
+    warmup: Duration,
+    window: Duration,
+    device: Option<&BlockDevice>,
+) -> Result<Measurement> {
+    std::fs::create_dir_all(dir)?;
+    let mut file = OpenOptions::new().create_new(true).write(true).open(dir.join("records"))?;
+    File::open(dir)?.sync_all()?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Handed>(8192);
+    let syncer = std::thread::Builder::new().name("group-fsync".into()).spawn(move || -> std::io::Result<()> {
+        let mut buffer = Vec::new();
+        let mut acks = Vec::new();
+        while let Some((record, ack)) = rx.blocking_recv() {
+            buffer.clear();
+            buffer.extend_from_slice(&record);
+            acks.push(ack);
+            while let Ok((record, ack)) = rx.try_recv() {
+                buffer.extend_from_slice(&record);
+                acks.push(ack);
+            }
+            file.write_all(&buffer)?;
+            file.sync_data()?;
+            for ack in acks.drain(..) {
+                let _ = ack.send(());
+            }
+        }
+        Ok(())
+    })?;
+    let mut record = vec![b'x'; record_bytes.max(1)];
+    if let Some(last) = record.last_mut() {
+        *last = b'\n';
+    }
+    let states = vec![(tx, record); writers];
+    let driven = drive(states, warmup, window, device, &[], |_, (tx, record), mut tally| async move {
+        loop {
+            let (ack, acked) = tokio::sync::oneshot::channel();
+            let t0 = Instant::now();
+            tx.send((record.clone(), ack)).await.context("the syncing thread ended")?;
+            acked.await.context("the syncing thread failed")?;
+            if !tally.record(t0, Instant::now()) {
+                return Ok(tally);
+            }
+        }
+    })
+    .await?;
+    syncer.join().map_err(|_| anyhow::anyhow!("the syncing thread panicked"))??;
+    Ok(driven.measurement(run, Contender::GroupFsync(writers)))
+}
+
+/// `writers` clients, each with its own keep-alive connection to the real server started on
+/// a fresh data directory, each opening a contact with `POST /v1/contacts` (a referrer's
+/// token) and then appending `events_per_contact - 1` events to it with
+/// `POST /v1/contacts/{id}/events` and `expected_version` (a duty practitioner's token). Every
+/// 201 is one durable append.
+#[allow(clippy::too_many_arguments)]
+async fn measure_http(
+    run: u32,
+    writers: usize,
+    bin: &Path,
+    dir: &Path,
+    workload: &Workload,
+    events_per_contact: u32,
+    warmup: Duration,
+    window: Duration,
+    device: Option<&BlockDevice>,
+) -> Result<Measurement> {
+    std::fs::create_dir_all(dir)?;
+    let (server, tokens) = crate::sse::Server::start(bin, dir)?;
+    let mut clients = Vec::with_capacity(writers);
+    for _ in 0..writers {
+        // One client per writer, so one connection per writer, kept alive between requests.
+        let client = reqwest::Client::builder().no_proxy().tcp_nodelay(true).pool_max_idle_per_host(1).build()?;
+        clients.push(client);
+    }
+    server.ready(&clients[0]).await?;
+    for client in &clients[1..] {
+        // Opens each writer's connection before the clock starts.
+        client.get(format!("{}/readyz", server.url)).send().await?.error_for_status()?;
+    }
+    let opening = std::sync::Arc::new(workload.opening().data_json().get().to_owned());
+    let follow_ups: std::sync::Arc<Vec<(String, String)>> = std::sync::Arc::new(
+        workload
+            .follow_ups
+            .iter()
+            .map(|e| (e.event_type().as_str().to_owned(), e.data_json().get().to_owned()))
+            .collect(),
+    );
+    let contacts_url = std::sync::Arc::new(format!("{}/v1/contacts", server.url));
+    let referrer = std::sync::Arc::new(tokens.referrer.clone());
+    let duty = std::sync::Arc::new(tokens.duty.clone());
+    let helpers = [server.child.id()];
+    let driven = drive(clients, warmup, window, device, &helpers, |a, client, mut tally| {
+        let (opening, follow_ups, contacts_url) = (opening.clone(), follow_ups.clone(), contacts_url.clone());
+        let (referrer, duty) = (referrer.clone(), duty.clone());
+        async move {
+            let mut contact = String::new();
+            let mut version = 0u32;
+            let mut sequence = a;
+            loop {
+                let t0 = Instant::now();
+                let request = if version == 0 {
+                    client.post(contacts_url.as_str()).bearer_auth(referrer.as_str()).body(opening.as_str().to_owned())
+                } else {
+                    let (kind, data) = &follow_ups[sequence % follow_ups.len()];
+                    sequence += 1;
+                    let body = format!(r#"{{"type":"{kind}","data":{data},"expected_version":{version}}}"#);
+                    client.post(format!("{contacts_url}/{contact}/events")).bearer_auth(duty.as_str()).body(body)
+                };
+                let response =
+                    request.header("content-type", "application/json").send().await.context("POST to the server")?;
+                let status = response.status();
+                let body = response.bytes().await.context("the server's response")?;
+                let t1 = Instant::now();
+                ensure!(status == 201, "the server answered {status}: {}", String::from_utf8_lossy(&body));
+                if version == 0 {
+                    let created: serde_json::Value = serde_json::from_slice(&body)?;
+                    contact = created["contact_id"].as_str().context("no contact_id in the response")?.to_owned();
+                }
+                version += 1;
+                if version >= events_per_contact {
+                    version = 0;
+                }
+                if !tally.record(t0, t1) {
+                    return Ok(tally);
+                }
+            }
+        }
+    })
+    .await?;
+    drop(server);
+    Ok(driven.measurement(run, Contender::Http(writers)))
+}
+
+/// The events table, as a council would keep a front door's log in PostgreSQL: a global
+/// position, the contact's stream and version (unique together), the type, the data as jsonb.
+const PG_SCHEMA: &str = "DROP TABLE IF EXISTS events;
+CREATE TABLE events (
+    position    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id    uuid NOT NULL UNIQUE,
+    contact_id  uuid NOT NULL,
+    version     integer NOT NULL CHECK (version > 0),
+    type        text NOT NULL,
+    occurred_at timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    actor       jsonb NOT NULL,
+    data        jsonb NOT NULL,
+    UNIQUE (contact_id, version)
+);";
+
+/// One append: version `$3 + 1`, inserted only if the contact's current version is `$3`
+/// (0: a new contact). One statement, so one transaction under autocommit. The `WHERE` refuses
+/// a stale or gapped expectation; two writers that both read `$3` race on
+/// `unique (contact_id, version)`, which makes the second wait for the first and fail (23505).
+/// Either way nothing is inserted: a version conflict, as the log's 409.
+const PG_APPEND: &str = "INSERT INTO events (event_id, contact_id, version, type, occurred_at, actor, data)
+SELECT $1::text::uuid, $2::text::uuid, $3::integer + 1, $4::text, $5::timestamptz, $6::text::jsonb, $7::text::jsonb
+WHERE (SELECT coalesce(max(version), 0) FROM events WHERE contact_id = $2::text::uuid) = $3::integer
+RETURNING position";
+
+/// The PostgreSQL server measured: its version and the settings that bear on durable appends.
+#[derive(Debug, Clone)]
+struct PgInfo {
+    version: String,
+    settings: Vec<(String, String)>,
+}
+
+impl PgInfo {
+    /// The settings shown in the report.
+    const SETTINGS: [&str; 12] = [
+        "shared_buffers",
+        "synchronous_commit",
+        "fsync",
+        "wal_sync_method",
+        "full_page_writes",
+        "wal_level",
+        "wal_buffers",
+        "commit_delay",
+        "max_wal_size",
+        "checkpoint_timeout",
+        "max_connections",
+        "data_directory",
+    ];
+
+    /// Connects once, reads the version and settings, and refuses a server that would
+    /// acknowledge a commit before it is durable, or that has too few connections.
+    async fn query(url: &str, writers: usize) -> Result<PgInfo> {
+        let client = pg_connect(url).await?;
+        let version: String = client.query_one("SELECT version()", &[]).await?.get(0);
+        let mut settings = Vec::new();
+        for name in Self::SETTINGS {
+            // data_directory is for superusers (and pg_read_all_settings) only.
+            if let Ok(row) = client.query_one("SELECT current_setting($1)", &[&name]).await {
+                settings.push((name.to_owned(), row.get::<_, String>(0)));
+            }
+        }
+        let setting = |name: &str| settings.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        ensure!(setting("fsync") == Some("on"), "PostgreSQL runs with fsync = {:?}: not durable", setting("fsync"));
+        ensure!(
+            setting("synchronous_commit").is_some_and(|v| v != "off"),
+            "PostgreSQL runs with synchronous_commit = off: commits are acknowledged before they are durable"
+        );
+        let max: usize = setting("max_connections").and_then(|v| v.parse().ok()).unwrap_or(100);
+        ensure!(
+            max >= writers + 4,
+            "PostgreSQL allows {max} connections; {writers} writers need at least {} (max_connections)",
+            writers + 4
+        );
+        eprintln!("PostgreSQL: {version}");
+        Ok(PgInfo { version, settings })
+    }
+}
+
+async fn pg_connect(url: &str) -> Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            eprintln!("PostgreSQL connection: {e}");
+        }
+    });
+    Ok(client)
+}
+
+/// A connection URL without its password, if it has one.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The ULID as a uuid's 32 hex digits (the same 128 bits).
+fn uuid_text(id: Ulid) -> String {
+    format!("{:032x}", u128::from(id))
+}
+
+/// `writers` connections to PostgreSQL, each appending the workload's events as
+/// [`measure_eventlog`] does (`events_per_contact` to a contact, then a new contact), one
+/// [`PG_APPEND`] per event, acknowledged when its commit returns: with
+/// `synchronous_commit = on`, once the commit's WAL is flushed to disk. The table is dropped and
+/// created afresh, and a `CHECKPOINT` taken, before the clock starts.
+#[allow(clippy::too_many_arguments)]
+async fn measure_postgres(
+    run: u32,
+    writers: usize,
+    url: &str,
+    workload: &Workload,
+    events_per_contact: u32,
+    warmup: Duration,
+    window: Duration,
+    device: Option<&BlockDevice>,
+) -> Result<Measurement> {
+    let admin = pg_connect(url).await?;
+    admin.batch_execute(PG_SCHEMA).await.context("creating the events table")?;
+    if let Err(e) = admin.batch_execute("CHECKPOINT").await {
+        eprintln!("CHECKPOINT refused ({e}): the measurement may pay for an earlier one's checkpoint");
+    }
+    let mut states = Vec::with_capacity(writers);
+    for _ in 0..writers {
+        let client = pg_connect(url).await?;
+        let statement = client.prepare(PG_APPEND).await.context("preparing the append")?;
+        states.push((client, statement));
+    }
+    // The server's processes (if it runs on this machine) count as the benchmark's own work.
+    let helpers: Vec<u32> = admin
+        .query("SELECT pid FROM pg_stat_activity", &[])
+        .await?
+        .iter()
+        .filter_map(|row| u32::try_from(row.get::<_, i32>(0)).ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .collect();
+    let actor = std::sync::Arc::new(serde_json::to_string(&workload.actor)?);
+    let driven = drive(states, warmup, window, device, &helpers, |a, (client, statement), mut tally| {
+        let (workload, actor) = (workload.clone(), actor.clone());
+        async move {
+            let mut contact = uuid_text(Ulid::new());
+            let mut version = 0i32;
+            let mut sequence = a;
+            loop {
+                let event = if version == 0 { workload.opening() } else { workload.follow_up(sequence) };
+                sequence += 1;
+                let kind = event.event_type().as_str();
+                let data = event.data_json();
+                let t0 = Instant::now();
+                let rows = client
+                    .query(
+                        &statement,
+                        &[
+                            &uuid_text(Ulid::new()),
+                            &contact,
+                            &version,
+                            &kind,
+                            &Utc::now(),
+                            &actor.as_str(),
+                            &data.get(),
+                        ],
+                    )
+                    .await
+                    .context("the append")?;
+                let t1 = Instant::now();
+                ensure!(rows.len() == 1, "the expected-version check refused version {version} + 1");
+                version += 1;
+                if version >= i32::try_from(events_per_contact).unwrap_or(i32::MAX) {
+                    contact = uuid_text(Ulid::new());
+                    version = 0;
+                }
+                if !tally.record(t0, t1) {
+                    return Ok(tally);
+                }
+            }
+        }
+    })
+    .await?;
+    let m = driven.measurement(run, Contender::Postgres(writers));
+    let stored: i64 = admin.query_one("SELECT count(*) FROM events", &[]).await?.get(0);
+    ensure!(u64::try_from(stored).unwrap_or(0) >= m.ops, "PostgreSQL holds {stored} events, fewer than acknowledged");
+    Ok(m)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The workload: realistic, synthetic events of about 600 bytes of JSON each
 // ---------------------------------------------------------------------------------------------
@@ -557,6 +1051,8 @@ struct Report<'a> {
     data_dir: &'a Path,
     workload: &'a Workload,
     record_bytes_stored: Option<usize>,
+    postgres: Option<&'a PgInfo>,
+    server: Option<&'a Path>,
 }
 
 /// Medians across runs of one contender.
@@ -573,6 +1069,8 @@ struct Summary {
     /// CPU time as a share of one core (percent): the whole process, and the log's writer thread.
     cpu_pct: Option<f64>,
     writer_cpu_pct: Option<f64>,
+    /// The server's CPU (http: the frontdoor server; postgres: its processes on this machine).
+    server_cpu_pct: Option<f64>,
     others_cpu_pct: Option<f64>,
 }
 
@@ -593,6 +1091,7 @@ impl Report<'_> {
                     flushes_per_op: median_of(&ms, |m| m.io.map(|io| per_op(m, io.flushes as f64))),
                     cpu_pct: median_of(&ms, |m| m.observed.cpu.map(|c| c.process_pct(m.observed.window))),
                     writer_cpu_pct: median_of(&ms, |m| m.observed.cpu.map(|c| c.writer_pct(m.observed.window))),
+                    server_cpu_pct: median_of(&ms, |m| m.observed.cpu.and_then(|c| c.helper_pct(m.observed.window))),
                     others_cpu_pct: median_of(&ms, |m| m.observed.cpu.and_then(|c| c.others_pct(m.observed.window))),
                 };
                 (c, summary)
@@ -600,48 +1099,112 @@ impl Report<'_> {
             .collect()
     }
 
-    /// (label, value, target, pass) for the two ratios the project's target is stated in.
-    fn ratios(&self) -> Vec<(String, Option<f64>, String, bool)> {
+    /// (label, value, target, verdict) for the issue's targets; the verdict is `None` when a
+    /// figure it needs was not measured.
+    fn ratios(&self) -> Vec<(String, Option<f64>, String, Option<bool>)> {
         let s = self.summaries();
         let rate = |c: Contender| s.get(&c).map(|x| x.ops_per_sec);
-        let one = rate(Contender::EventLog(1));
-        let sixty_four = rate(Contender::EventLog(64));
+        let pg_best = s
+            .iter()
+            .filter(|(c, _)| matches!(c, Contender::Postgres(_)))
+            .map(|(_, x)| x.ops_per_sec)
+            .max_by(f64::total_cmp);
+        let x64 = rate(Contender::EventLog(64));
+        let http64 = rate(Contender::Http(64));
+        let x1 = rate(Contender::EventLog(1));
+        let x1_p99 = s.get(&Contender::EventLog(1)).map(|x| x.p99_us);
         let fsync = rate(Contender::RawFsync);
-        let fsync_overwrite = rate(Contender::RawFsyncOverwrite);
-        let scaling = one.zip(sixty_four).map(|(a, b)| b / a);
-        let vs_fsync = one.zip(fsync).map(|(a, b)| a / b);
-        let vs_overwrite = one.zip(fsync_overwrite).map(|(a, b)| a / b);
+        let x64_vs_pg = x64.zip(pg_best).map(|(a, b)| a / b);
+        let http_vs_pg = http64.zip(pg_best).map(|(a, b)| a / b);
+        let x1_vs_fsync = x1.zip(fsync).map(|(a, b)| a / b);
         vec![
             (
-                "64 appenders / 1 appender".into(),
-                scaling,
-                format!("≥ {TARGET_SCALING}×"),
-                scaling.is_some_and(|r| r >= TARGET_SCALING),
+                "in process, 64 writers: appends/s".into(),
+                x64,
+                format!("≥ {TARGET_X64_PER_SEC:.0}"),
+                x64.map(|r| r >= TARGET_X64_PER_SEC),
             ),
             (
-                "1 appender / raw fsync".into(),
-                vs_fsync,
-                format!("≥ {TARGET_VS_FSYNC}"),
-                vs_fsync.is_some_and(|r| r >= TARGET_VS_FSYNC),
+                "in process x64 / PostgreSQL's best".into(),
+                x64_vs_pg,
+                format!("≥ {TARGET_X64_VS_PG}×"),
+                x64_vs_pg.map(|r| r >= TARGET_X64_VS_PG),
             ),
             (
-                "1 appender / raw fsync (overwrite) (stricter: the device's data-only fsync rate)".into(),
-                vs_overwrite,
-                format!("≥ {TARGET_VS_FSYNC}"),
-                vs_overwrite.is_some_and(|r| r >= TARGET_VS_FSYNC),
+                "HTTP x64 / PostgreSQL's best".into(),
+                http_vs_pg,
+                format!("≥ {TARGET_HTTP_X64_VS_PG}×"),
+                http_vs_pg.map(|r| r >= TARGET_HTTP_X64_VS_PG),
+            ),
+            (
+                "in process x1 / raw fsync".into(),
+                x1_vs_fsync,
+                format!("≥ {TARGET_X1_VS_FSYNC}"),
+                x1_vs_fsync.map(|r| r >= TARGET_X1_VS_FSYNC),
+            ),
+            (
+                "in process x1: p99 µs".into(),
+                x1_p99,
+                format!("≤ {TARGET_X1_P99_US:.0} µs"),
+                x1_p99.map(|p| p <= TARGET_X1_P99_US),
             ),
         ]
     }
 
+    /// Each contender's share of the physical limit at the same number of writers, and the
+    /// other ratios worth reading beside the targets.
+    fn context_lines(&self) -> String {
+        let s = self.summaries();
+        let rate = |c: Contender| s.get(&c).map(|x| x.ops_per_sec);
+        let mut out = String::new();
+        let pg_best = s
+            .iter()
+            .filter(|(c, _)| matches!(c, Contender::Postgres(_)))
+            .max_by(|a, b| a.1.ops_per_sec.total_cmp(&b.1.ops_per_sec));
+        if let Some((c, x)) = pg_best {
+            let _ = writeln!(out, "- PostgreSQL's best: {:.0} appends/s ({})", x.ops_per_sec, c.name());
+        }
+        for &n in &self.settings.appenders {
+            let limit = rate(Contender::GroupFsync(n));
+            let share = |c: Contender| {
+                rate(c).zip(limit).map(|(a, b)| format!("{} {:.2}", c.name(), a / b)).unwrap_or_default()
+            };
+            let parts: Vec<String> =
+                [Contender::EventLog(n), Contender::Http(n), Contender::Postgres(n)].into_iter().map(share).collect();
+            let parts: Vec<String> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+            if !parts.is_empty() {
+                let _ = writeln!(out, "- {n} writer(s), share of group fsync x{n}: {}", parts.join(", "));
+            }
+        }
+        let overwrite = rate(Contender::RawFsync).zip(rate(Contender::RawFsyncOverwrite));
+        if let Some(x1) = rate(Contender::EventLog(1))
+            && let Some((_, over)) = overwrite
+        {
+            let _ =
+                writeln!(out, "- in process x1 / raw fsync (overwrite), the device's data-only rate: {:.2}", x1 / over);
+        }
+        if let Some((one, sixty_four)) = rate(Contender::EventLog(1)).zip(rate(Contender::EventLog(64))) {
+            let _ = writeln!(out, "- in process x64 / x1: {:.1}×", sixty_four / one);
+        }
+        out
+    }
+
+    /// The contenders in the order they were measured.
+    fn ordered(&self) -> Vec<(Contender, Summary)> {
+        let s = self.summaries();
+        self.contenders.iter().filter_map(|c| s.get(c).map(|x| (*c, *x))).collect()
+    }
+
     fn table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "| contender | appends/s (median) | p50 µs | p99 µs | runs |");
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-        for (c, s) in self.summaries() {
+        let _ = writeln!(out, "| contender | writers | appends/s (median) | p50 µs | p99 µs | runs |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for (c, s) in self.ordered() {
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.0} | {:.0} | {} |",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {} |",
                 c.name(),
+                c.appenders(),
                 s.ops_per_sec,
                 s.p50_us,
                 s.p99_us,
@@ -651,22 +1214,55 @@ impl Report<'_> {
         out
     }
 
+    /// Appends/s with writers across, one row per contender.
+    fn pivot(&self) -> String {
+        let s = self.summaries();
+        let ns = &self.settings.appenders;
+        let mut out = String::new();
+        let heads: Vec<String> = ns.iter().map(|n| format!("x{n}")).collect();
+        let _ = writeln!(out, "| appends/s | {} |", heads.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(ns.len()));
+        type Row = (&'static str, fn(usize) -> Contender);
+        let rows: [Row; 4] = [
+            ("group fsync (the disk's limit)", Contender::GroupFsync),
+            ("frontdoor in process (eventlog)", Contender::EventLog),
+            ("frontdoor over HTTP", Contender::Http),
+            ("PostgreSQL", Contender::Postgres),
+        ];
+        for (label, make) in rows {
+            let cells: Vec<String> = ns.iter().map(|&n| show(s.get(&make(n)).map(|x| x.ops_per_sec), 0)).collect();
+            if cells.iter().any(|c| c != "n/a") {
+                let _ = writeln!(out, "| {label} | {} |", cells.join(" | "));
+            }
+        }
+        out
+    }
+
     fn ratio_lines(&self) -> String {
         let mut out = String::new();
         for (label, value, target, pass) in self.ratios() {
-            out.push_str(&verdict_line(&label, &show(value, 3), &target, pass));
+            match pass {
+                Some(pass) => {
+                    // Rates and latencies as whole numbers, ratios with two decimals.
+                    let decimals = if value.is_some_and(|v| v >= 100.0) { 0 } else { 2 };
+                    out.push_str(&verdict_line(&label, &show(value, decimals), &target, pass));
+                }
+                None => {
+                    let _ = writeln!(out, "- {label}: not measured (target {target})");
+                }
+            }
         }
         out
     }
 
     fn summary(&self) -> String {
-        format!("\n{}\n{}", self.table(), self.ratio_lines())
+        format!("\n{}\n{}\n{}\n{}", self.table(), self.pivot(), self.ratio_lines(), self.context_lines())
     }
 
     fn markdown(&self) -> String {
         let st = self.settings;
         let mut out = self.session.header(
-            "Event log append benchmark",
+            "Durable appends: frontdoor, PostgreSQL and the disk's own limit",
             "append",
             &format!("a temporary directory under `{}`", self.data_dir.display()),
             "other fsyncs on the same disk",
@@ -674,7 +1270,7 @@ impl Report<'_> {
         let _ = writeln!(
             out,
             "- method: {} run(s); in each run every contender is measured once, in the order of the \
-             table, for {:.1} s after a {} ms warm-up, on a fresh file or log directory; figures are \
+             table, for {:.1} s after a {} ms warm-up, on a fresh file, log, server data directory or table; figures are \
              the median across runs (p50/p99: median of the per-run percentiles).",
             self.session.runs,
             st.seconds,
@@ -706,10 +1302,82 @@ impl Report<'_> {
             self.workload.min_data_bytes(),
             self.workload.max_data_bytes(),
         );
+        let _ = writeln!(
+            out,
+            "- group fsync xN: the physical limit at N writers for the same {}-byte records: N tokio \
+             tasks hand records to one thread, which appends every record waiting in one `write`, \
+             calls `sync_data()` once and then acknowledges them all (group commit with nothing \
+             else: no index, no checksum, no version check).",
+            st.record_bytes
+        );
+        match self.server {
+            Some(bin) => {
+                let _ = writeln!(
+                    out,
+                    "- http xN: the real server (`{}`, `frontdoor serve --listen 127.0.0.1:0` on a fresh \
+                     data directory per measurement, tokens made with `frontdoor token create`); N \
+                     clients, each with its own keep-alive connection, each opening a contact with \
+                     `POST /v1/contacts` (a referrer's token; the contact_received data above) and \
+                     then appending the follow-ups with `POST /v1/contacts/{{id}}/events` and \
+                     `expected_version` (a duty practitioner's token), {} appends per contact; every \
+                     201 is one durable append. Clients, server and disk share the machine.",
+                    bin.display(),
+                    st.events_per_contact
+                );
+            }
+            None => {
+                let _ = writeln!(out, "- http xN: left out (`--no-http`).");
+            }
+        }
+        match self.postgres {
+            Some(pg) => {
+                let _ = writeln!(
+                    out,
+                    "- postgres xN: N connections (one per writer, `tokio-postgres`, prepared statement), \
+                     the same events and contacts as eventlog xN, one transaction per append, \
+                     acknowledged when the commit returns. Server: {}.",
+                    pg.version
+                );
+                let settings: Vec<String> = pg.settings.iter().map(|(k, v)| format!("`{k}` = {v}")).collect();
+                let _ = writeln!(out, "  Settings: {}.", settings.join(", "));
+                let _ = writeln!(
+                    out,
+                    "  The table is dropped and created afresh, and a `CHECKPOINT` taken, before each \
+                     measurement:\n\n```sql\n{PG_SCHEMA}\n```\n\n  Each append (`$3` = the \
+                     expected version):\n\n```sql\n{PG_APPEND}\n```\n"
+                );
+                let _ = writeln!(
+                    out,
+                    "  Why this check: `unique (contact_id, version)` alone, inserting version = \
+                     expected + 1, catches two writers racing for the same version but not a stale or \
+                     wrong expectation (expecting 3 when the contact is at 1 would insert version 4 and \
+                     leave a gap). The `WHERE` on the contact's current version refuses that, and \
+                     under READ COMMITTED two transactions that both read the same maximum then collide \
+                     on the unique index (the second waits for the first and fails with 23505), so \
+                     together they are the log's expected-version check. Caveat on the global \
+                     position: an identity column hands out numbers at insert, not at commit, so \
+                     positions can become visible out of order (a reader tailing `position > last` can \
+                     skip a row that commits late); the log assigns positions in its single writer, in \
+                     commit order. PostgreSQL keeps no hash chain and no idempotency keys here: it does \
+                     less work per append than the log."
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "- postgres xN: **not measured**: no `--pg-url` (or `FRONTDOOR_BENCH_PG_URL`) was \
+                     given. `ops/bench/run.sh` starts a temporary PostgreSQL cluster and gives it."
+                );
+            }
+        }
         let _ = writeln!(out, "\n### Results\n");
         out.push_str(&self.table());
+        let _ = writeln!(out);
+        out.push_str(&self.pivot());
         let _ = writeln!(out, "\n### Against the target\n");
         out.push_str(&self.ratio_lines());
+        let _ = writeln!(out);
+        out.push_str(&self.context_lines());
 
         let _ = writeln!(out, "\n### Where the time goes (medians)\n");
         let _ = writeln!(
@@ -717,20 +1385,21 @@ impl Report<'_> {
             "Per append, what the data directory's block device did (`/proc/diskstats`, the whole \
              device, so anything else writing at the time is included), and the CPU this process \
              used as a share of one core (`/proc/self/task/*/schedstat`; the writer is the log's \
-             `eventlog-writer` thread), over each measurement window; other processes: the rest of \
-             the machine's user-mode CPU time (`/proc/stat`), a sign of interference.\n"
+             `eventlog-writer` thread), over each measurement window; server: the frontdoor server \
+             (http) or PostgreSQL's processes (postgres), user + system; other processes: the rest \
+             of the machine's user-mode CPU time (`/proc/stat`), a sign of interference.\n"
         );
         let _ = writeln!(
             out,
             "| contender | device writes / append | KiB written / append | cache flushes / append | \
-             appends / flush | CPU % (process) | CPU % (writer) | CPU % (other processes) |"
+             appends / flush | CPU % (process) | CPU % (writer) | CPU % (server) | CPU % (other processes) |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
-        for (c, s) in self.summaries() {
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (c, s) in self.ordered() {
             let per_flush = s.flushes_per_op.filter(|f| *f > 0.0).map(|f| 1.0 / f);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 c.name(),
                 show(s.writes_per_op, 2),
                 show(s.kib_per_op, 1),
@@ -738,6 +1407,11 @@ impl Report<'_> {
                 show(per_flush, 1),
                 show(s.cpu_pct, 0),
                 if matches!(c, Contender::EventLog(_)) { show(s.writer_cpu_pct, 0) } else { "-".into() },
+                if matches!(c, Contender::Http(_) | Contender::Postgres(_)) {
+                    show(s.server_cpu_pct, 0)
+                } else {
+                    "-".into()
+                },
                 show(s.others_cpu_pct, 0),
             );
         }
@@ -748,7 +1422,7 @@ impl Report<'_> {
     fn csv(&self) -> String {
         let mut out = String::from(
             "run,contender,appenders,seconds,appends,appends_per_s,p50_us,p99_us,mean_us,max_us,\
-             device_writes,device_kib_written,device_flushes,cpu_ms,writer_cpu_ms,others_cpu_ms,",
+             device_writes,device_kib_written,device_flushes,cpu_ms,writer_cpu_ms,server_cpu_ms,others_cpu_ms,",
         );
         out.push_str(Quietness::CSV_HEADER);
         out.push('\n');
@@ -757,14 +1431,21 @@ impl Report<'_> {
                 m.io.map(|io| (io.writes.to_string(), format!("{:.1}", io.kib_written), io.flushes.to_string()))
                     .unwrap_or_default();
             let ms = |ns: u64| format!("{:.1}", ns as f64 / 1e6);
-            let (cpu, writer, others) = m
+            let (cpu, writer, server, others) = m
                 .observed
                 .cpu
-                .map(|c| (ms(c.process_ns), ms(c.writer_ns), c.others_ns.map(ms).unwrap_or_default()))
+                .map(|c| {
+                    (
+                        ms(c.process_ns),
+                        ms(c.writer_ns),
+                        c.helper_ns.map(ms).unwrap_or_default(),
+                        c.others_ns.map(ms).unwrap_or_default(),
+                    )
+                })
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{},{},{},{:.3},{},{:.1},{:.1},{:.1},{:.1},{:.1},{w},{k},{f},{cpu},{writer},{others},{}",
+                "{},{},{},{:.3},{},{:.1},{:.1},{:.1},{:.1},{:.1},{w},{k},{f},{cpu},{writer},{server},{others},{}",
                 m.run,
                 m.contender.name(),
                 m.contender.appenders(),
@@ -785,6 +1466,29 @@ impl Report<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_lose_their_password_and_ulids_fit_a_uuid() {
+        assert_eq!(redact("postgresql://bench:secret@127.0.0.1:5433/db"), "postgresql://bench@127.0.0.1:5433/db");
+        assert_eq!(redact("postgresql://postgres@127.0.0.1/db"), "postgresql://postgres@127.0.0.1/db");
+        assert_eq!(redact("host=/tmp dbname=db"), "host=/tmp dbname=db");
+        assert_eq!(uuid_text(Ulid(1)), format!("{}1", "0".repeat(31)));
+        assert_eq!(uuid_text(Ulid::new()).len(), 32);
+    }
+
+    #[test]
+    fn group_fsync_acknowledges_only_what_the_file_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("group");
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let window = Duration::from_millis(200);
+        let m =
+            runtime.block_on(measure_group_fsync(1, 8, &path, 100, Duration::from_millis(50), window, None)).unwrap();
+        assert!(m.ops > 0, "no append acknowledged");
+        assert!(m.latencies.windows(2).all(|w| w[0] <= w[1]), "latencies sorted");
+        let stored = std::fs::metadata(path.join("records")).unwrap().len();
+        assert!(stored >= m.ops * 100, "{} acknowledged, {stored} bytes stored", m.ops);
+    }
 
     #[test]
     fn events_are_about_600_bytes() {

@@ -157,7 +157,13 @@ impl Counters {
     /// Like [`read`](Self::read), counting the process `helper` (a server this benchmark
     /// started) as part of this one rather than as another process.
     pub fn read_with(device: Option<&BlockDevice>, helper: Option<u32>) -> Counters {
-        Counters { disk: device.and_then(BlockDevice::stats), cpu: CpuTimes::read(helper) }
+        Self::read_with_all(device, helper.as_slice())
+    }
+
+    /// Like [`read_with`](Self::read_with), with any number of helper processes (a database
+    /// server's processes, say), whose times are added up.
+    pub fn read_with_all(device: Option<&BlockDevice>, helpers: &[u32]) -> Counters {
+        Counters { disk: device.and_then(BlockDevice::stats), cpu: CpuTimes::read(helpers) }
     }
 
     pub fn since(&self, earlier: Option<&Counters>) -> (Option<IoDelta>, Option<CpuDelta>) {
@@ -187,7 +193,9 @@ impl Counters {
 struct CpuTimes {
     process_ns: u64,
     writer_ns: u64,
-    /// User and system time of a helper process (a server this benchmark started).
+    /// Time on the CPU of the helper processes (a server this benchmark started, a database's
+    /// processes): from their threads' schedstat, in ns (the 10 ms ticks of user and system time
+    /// would round a database backend's few ms a second to nothing), else user + system time.
     helper_ns: Option<u64>,
     /// User-mode time of the whole machine and of this process with its reaped children and
     /// its helper (/proc/stat, /proc/<pid>/stat): their difference is other processes' work
@@ -243,14 +251,16 @@ impl CpuTimes {
     /// The log's writer thread's name, as `std::thread::Builder::name` sets it in eventlog.
     const WRITER_THREAD: &'static str = "eventlog-writer";
 
-    fn read(helper: Option<u32>) -> Option<CpuTimes> {
-        let helper_times = helper.and_then(|pid| process_times(&pid.to_string()));
-        let own_user_ns =
-            process_times("self").map(|t| t.user_ns + t.children_user_ns + helper_times.map_or(0, |h| h.user_ns));
+    fn read(helpers: &[u32]) -> Option<CpuTimes> {
+        let helper_times: Vec<(u32, ProcessTimes)> =
+            helpers.iter().filter_map(|&pid| process_times(&pid.to_string()).map(|t| (pid, t))).collect();
+        let helper_user_ns: u64 = helper_times.iter().map(|(_, h)| h.user_ns).sum();
+        let own_user_ns = process_times("self").map(|t| t.user_ns + t.children_user_ns + helper_user_ns);
         let mut times = CpuTimes {
             process_ns: 0,
             writer_ns: 0,
-            helper_ns: helper_times.map(|h| h.user_ns + h.system_ns),
+            helper_ns: (!helper_times.is_empty())
+                .then(|| helper_times.iter().map(|(pid, h)| on_cpu_ns(*pid).unwrap_or(h.user_ns + h.system_ns)).sum()),
             machine_user_ns: machine_user_ns(),
             own_user_ns,
         };
@@ -265,6 +275,17 @@ impl CpuTimes {
         }
         Some(times)
     }
+}
+
+/// Time on the CPU so far of every thread of process `pid`, in ns, from
+/// /proc/<pid>/task/*/schedstat (threads that ended are not counted).
+fn on_cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(schedstat) = std::fs::read_to_string(entry.ok()?.path().join("schedstat")) else { continue };
+        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 /// /proc's CPU times are in USER_HZ ticks: 100 per second on Linux whatever the kernel's tick.

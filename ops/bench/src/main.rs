@@ -1,6 +1,7 @@
 //! `frontdoor-bench`: benchmarks of the front door's event log and service.
 //!
-//! - `append`: durable appends against the disk's raw fsync limit ([`append`]).
+//! - `append`: durable appends in process, over HTTP and to PostgreSQL, against the disk's own
+//!   limit, at 1 to 256 writers ([`append`]).
 //! - `rebuild`: the service's start-up rebuild of its read model from a log of a million
 //!   realistic events, against a bare scan of the log ([`rebuild`]).
 //! - `sse`: the time from `POST /v1/contacts` to the duty queue's `upsert` reaching every
@@ -39,7 +40,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Durable appends: the disk's raw fsync rate, then the log with 1, 8 and 64 appenders.
+    /// Durable appends at 1/8/64/256 writers: the log, the server over HTTP, PostgreSQL, the fsync limit.
     Append(append::AppendArgs),
     /// The start-up rebuild of the read model from a log of realistic events, against bare scans.
     Rebuild(rebuild::RebuildArgs),

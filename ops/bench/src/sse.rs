@@ -155,7 +155,7 @@ pub fn run(args: &SseArgs) -> Result<()> {
 /// benchmark's own binary is in (`<target>/<profile>/frontdoor-bench`), which is
 /// `CARGO_TARGET_DIR` when that is set. (Cargo builds a binary for the integration tests of
 /// its own package only, as `CARGO_BIN_EXE_<name>`; a benchmark in another package builds it.)
-fn server_binary(explicit: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn server_binary(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
         ensure!(path.is_file(), "no server binary at {}", path.display());
         return Ok(path.to_path_buf());
@@ -178,9 +178,9 @@ fn server_binary(explicit: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// A running `frontdoor serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -192,7 +192,7 @@ impl Drop for Server {
 
 impl Server {
     /// Creates the tokens (with the real CLI, as an operator would) and starts the server.
-    fn start(bin: &Path, dir: &Path) -> Result<(Server, Tokens)> {
+    pub(crate) fn start(bin: &Path, dir: &Path) -> Result<(Server, Tokens)> {
         let tokens = Tokens {
             referrer: create_token(bin, dir, "referrer", "bench-referrer", "education")?,
             duty: create_token(bin, dir, "practitioner", "bench-duty", "childrens_social_care")?,
@@ -224,7 +224,7 @@ impl Server {
         Ok((server, tokens))
     }
 
-    async fn ready(&self, client: &reqwest::Client) -> Result<()> {
+    pub(crate) async fn ready(&self, client: &reqwest::Client) -> Result<()> {
         let deadline = Instant::now() + START_LIMIT;
         loop {
             if let Ok(resp) = client.get(format!("{}/readyz", self.url)).send().await
@@ -238,9 +238,9 @@ impl Server {
     }
 }
 
-struct Tokens {
-    referrer: String,
-    duty: String,
+pub(crate) struct Tokens {
+    pub(crate) referrer: String,
+    pub(crate) duty: String,
 }
 
 fn create_token(bin: &Path, dir: &Path, role: &str, actor: &str, agency: &str) -> Result<String> {
