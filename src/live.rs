@@ -21,18 +21,22 @@ use ulid::Ulid;
 pub struct QueueChange {
     /// The log position the change reflects.
     pub position: u64,
+    /// The change's number: changes are announced in this order, from 1 (0: a change made up
+    /// for one client, never announced).
+    pub seq: u64,
     pub kind: ChangeKind,
     /// The change as JSON: the item for an upsert, `{contact_id}` for a removal.
     pub json: Arc<str>,
 }
 
 impl QueueChange {
+    /// A change for one client (numbered 0: never announced).
     pub fn new(position: u64, kind: ChangeKind) -> QueueChange {
         let json = match &kind {
             ChangeKind::Upsert(item) => serde_json::to_string(item).unwrap_or_default(),
             ChangeKind::Remove(id) => serde_json::json!({"contact_id": id}).to_string(),
         };
-        QueueChange { position, kind, json: json.into() }
+        QueueChange { position, seq: 0, kind, json: json.into() }
     }
 }
 
@@ -116,6 +120,9 @@ struct Inner {
     /// The position the model has applied up to, for readers that must see their own writes.
     applied: tokio::sync::watch::Sender<u64>,
     changes: broadcast::Sender<QueueChange>,
+    /// The number of the last change announced; held while announcing, so numbers follow the
+    /// order of announcement.
+    announced: Mutex<u64>,
     caught_up: AtomicBool,
     policy: DuePolicy,
     /// The last queue body served, rebuilt (by one reader, the others waiting for it) only
@@ -153,6 +160,7 @@ impl Live {
                 model: RwLock::new(ReadModel::default()),
                 applied: tokio::sync::watch::channel(0).0,
                 changes: broadcast::channel(CHANGES_CAPACITY).0,
+                announced: Mutex::new(0),
                 caught_up: AtomicBool::new(false),
                 policy,
                 queue_body: Mutex::new(None),
@@ -265,9 +273,17 @@ impl Live {
         };
         self.inner.applied.send_replace(env.position);
         if let Some(kind) = kind {
-            let _ = self.inner.changes.send(QueueChange::new(env.position, kind));
+            self.announce(QueueChange::new(env.position, kind));
         }
         Ok(())
+    }
+
+    /// Numbers a change and sends it to every subscriber.
+    fn announce(&self, mut change: QueueChange) {
+        let mut announced = self.inner.announced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *announced += 1;
+        change.seq = *announced;
+        let _ = self.inner.changes.send(change);
     }
 
     /// Waits (at most `limit`) until the model has applied `position`: a reader then sees
@@ -299,7 +315,7 @@ impl Live {
                 if item.overdue {
                     now_overdue.insert(item.contact_id);
                     if primed && !known_overdue.contains(&item.contact_id) {
-                        let _ = self.inner.changes.send(QueueChange::new(position, ChangeKind::Upsert(Box::new(item))));
+                        self.announce(QueueChange::new(position, ChangeKind::Upsert(Box::new(item))));
                     }
                 }
             }

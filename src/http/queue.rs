@@ -178,8 +178,9 @@ pub(crate) async fn queue_stream(
                     Ok(change) if change.position < position => {}
                     Ok(change) if change.position == position && !matches!(&change.kind, ChangeKind::Upsert(i) if i.overdue) => {}
                     Ok(change) => {
-                        // Revocation takes effect at once: nothing more reaches a revoked token.
-                        if app.tokens().authenticate(&token.0).is_none() {
+                        // Revocation takes effect at once: nothing announced after it reaches a
+                        // revoked token (the file is looked at once per change, for every stream).
+                        if app.tokens().authenticate_at(&token.0, change.seq).is_none() {
                             return;
                         }
                         if tx.send(Ok(sse_change(&change))).await.is_err() {
