@@ -128,6 +128,8 @@ struct Inner {
     /// The last queue body served, rebuilt (by one reader, the others waiting for it) only
     /// when it is no longer current.
     queue_body: Mutex<Option<Arc<QueueBody>>>,
+    /// Held while the body is built for async readers, so that one builds and the rest wait.
+    queue_building: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Live {
@@ -164,6 +166,7 @@ impl Live {
                 caught_up: AtomicBool::new(false),
                 policy,
                 queue_body: Mutex::new(None),
+                queue_building: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -182,27 +185,48 @@ impl Live {
         self.inner.model.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The duty queue's body as it stands now, shared while it is current.
-    pub fn queue_body(&self) -> Arc<QueueBody> {
-        self.queue_body_at(Utc::now())
+    /// The duty queue's body as it stands now, shared while it is current. When it must be
+    /// built again, one caller builds it on a blocking thread (tens of milliseconds at
+    /// thousands of open contacts: no async worker stalls for it) while the others wait.
+    pub async fn queue_body(&self) -> Arc<QueueBody> {
+        if let Some(body) = self.current_queue_body(Utc::now()) {
+            return body;
+        }
+        let _building = self.inner.queue_building.lock().await;
+        // Someone else may have built it while we waited.
+        let now = Utc::now();
+        if let Some(body) = self.current_queue_body(now) {
+            return body;
+        }
+        let live = self.clone();
+        match tokio::task::spawn_blocking(move || live.build_queue_body(now)).await {
+            Ok(body) => body,
+            // Only a panic in the build gets here: build it here, to the same effect.
+            Err(_) => self.build_queue_body(now),
+        }
     }
 
-    /// The duty queue's body as it stands at `now`.
+    /// The duty queue's body as it stands at `now` (blocking if it must be built).
     pub fn queue_body_at(&self, now: DateTime<Utc>) -> Arc<QueueBody> {
-        let mut cached = self.inner.queue_body.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.current_queue_body(now).unwrap_or_else(|| self.build_queue_body(now))
+    }
+
+    /// The last body built, if it is still the queue at `now`.
+    fn current_queue_body(&self, now: DateTime<Utc>) -> Option<Arc<QueueBody>> {
+        let cached = self.inner.queue_body.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let body = cached.as_ref()?;
+        body.is_current(self.model().position(), &self.inner.policy, now).then(|| Arc::clone(body))
+    }
+
+    /// Builds the body at `now` and keeps it for the readers after.
+    fn build_queue_body(&self, now: DateTime<Utc>) -> Arc<QueueBody> {
         let (position, items) = {
             let model = self.model();
-            let position = model.position();
-            if let Some(body) = cached.as_ref()
-                && body.is_current(position, &self.inner.policy, now)
-            {
-                return Arc::clone(body);
-            }
-            (position, model.queue(&self.inner.policy, now))
+            (model.position(), model.queue(&self.inner.policy, now))
         };
         // Serialised with the model free again: the follower need not wait for it.
         let body = Arc::new(QueueBody::build(position, &items, now));
-        *cached = Some(Arc::clone(&body));
+        *self.inner.queue_body.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&body));
         body
     }
 

@@ -94,7 +94,7 @@ pub(crate) async fn read_queue(
         return Err(ApiError::Forbidden(format!("a {} may not read the duty queue", caller.role)));
     }
     require_current(&app).await?;
-    let body = app.live().queue_body();
+    let body = app.live().queue_body().await;
     let etag = HeaderValue::from_str(&body.etag).map_err(ApiError::internal)?;
     if not_modified(&headers, &body.etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
@@ -160,7 +160,16 @@ pub(crate) async fn queue_stream(
     // Subscribe before reading the model, so nothing lands between the two unseen.
     let mut changes = app.live().subscribe();
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);
-    let (position, initial) = first_events(&app, resume)?;
+    // A client resuming from a position the model has reached gets what it missed; any other
+    // gets the queue.
+    let resume = resume.filter(|from| *from <= app.live().model().position());
+    let (position, initial) = match resume {
+        Some(from) => missed_since(&app, from)?,
+        None => {
+            let body = app.live().queue_body().await;
+            (body.position, vec![snapshot_event(&body)])
+        }
+    };
     tokio::spawn(async move {
         app.metrics().sse_clients.inc();
         let _gauge = scopeguard(&app);
@@ -189,7 +198,8 @@ pub(crate) async fn queue_stream(
                     }
                     Err(RecvError::Lagged(_)) => {
                         // Too far behind to replay: start again from a fresh snapshot.
-                        let event = snapshot_event(&app.live().queue_body());
+                        let body = app.live().queue_body().await;
+                        let event = snapshot_event(&body);
                         if tx.send(Ok(event)).await.is_err() {
                             return;
                         }
@@ -222,14 +232,9 @@ fn scopeguard(app: &AppState) -> StreamGauge {
     StreamGauge(app.clone())
 }
 
-/// What a client gets on connect: a snapshot, or (resuming from `Last-Event-ID`) exactly the
-/// changes to the contacts touched since then. Returns the position they bring it up to.
-fn first_events(app: &AppState, resume: Option<u64>) -> Result<(u64, Vec<SseEvent>), ApiError> {
-    let resume = resume.filter(|from| *from <= app.live().model().position());
-    let Some(from) = resume else {
-        let body = app.live().queue_body();
-        return Ok((body.position, vec![snapshot_event(&body)]));
-    };
+/// What a client resuming from `Last-Event-ID` gets on connect: exactly the changes to the
+/// contacts touched since `from`. Returns the position they bring it up to.
+fn missed_since(app: &AppState, from: u64) -> Result<(u64, Vec<SseEvent>), ApiError> {
     // One read guard throughout: the model cannot move while we work out what the client
     // missed, so the position we report is exactly what the events bring it up to.
     let model = app.live().model();
