@@ -277,4 +277,12 @@ async fn the_queue_answers_a_matching_if_none_match_with_304_until_it_changes() 
     assert!(queue["items"].as_array().unwrap().iter().any(|i| i["contact_id"] == newer.as_str()), "{queue}");
     let (status, _, _) = queue_bytes(&app, "practitioner", Some(&new_tag)).await;
     assert_eq!(status, 304);
+
+    // The live feed's snapshot is the same queue.
+    let mut stream =
+        SseReader::connect(&format!("{}/v1/queue/stream", app.url), app.token("partner_health"), None).await;
+    let snapshot = stream.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snapshot.event, "snapshot");
+    assert_eq!(snapshot.data, queue);
+    assert_eq!(snapshot.id.as_deref(), Some(queue["as_of_position"].to_string().as_str()));
 }
