@@ -49,7 +49,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -144,6 +144,9 @@ struct Inner {
     path: PathBuf,
     lock_path: PathBuf,
     cache: RwLock<Cache>,
+    /// The tokens as last looked at for [`TokenStore::authenticate_at`], and the latest moment
+    /// they were looked at for.
+    moment: Mutex<Option<(u64, Arc<Tokens>)>>,
 }
 
 /// What the store last read from the tokens file.
@@ -252,6 +255,7 @@ impl TokenStore {
                     last_good: Arc::default(),
                     failing: false,
                 }),
+                moment: Mutex::new(None),
             }),
         };
         let path = &store.inner.path;
@@ -334,11 +338,42 @@ impl TokenStore {
         if !is_well_formed(presented) {
             return None;
         }
+        let tokens = self.refresh().ok()?;
+        Self::find(&tokens, presented)
+    }
+
+    /// As [`authenticate`](Self::authenticate), looking at the tokens file once per `moment`
+    /// for every caller rather than once per call. Moments are numbered in the order they
+    /// happen (a live stream passes the number of the change it is about to send, announced in
+    /// that order): the first caller for a moment later than any seen looks at the file; a
+    /// caller for that moment or an earlier one reuses what it found. That look happened after
+    /// the moment, so it saw every revocation completed before it: a change fanned out to many
+    /// streams costs one `stat` instead of one per stream, and still reaches no token revoked
+    /// before the change was announced.
+    pub fn authenticate_at(&self, presented: &str, moment: u64) -> Option<Actor> {
+        if !is_well_formed(presented) {
+            return None;
+        }
+        let tokens = {
+            let mut seen = self.inner.moment.lock().unwrap_or_else(PoisonError::into_inner);
+            match seen.as_ref() {
+                Some((latest, tokens)) if moment <= *latest => Arc::clone(tokens),
+                _ => {
+                    let tokens = self.refresh().ok()?;
+                    *seen = Some((moment, Arc::clone(&tokens)));
+                    tokens
+                }
+            }
+        };
+        Self::find(&tokens, presented)
+    }
+
+    /// The actor of a well-formed presented token, if the tokens hold it unrevoked.
+    fn find(tokens: &Tokens, presented: &str) -> Option<Actor> {
         // Looking up by digest leaks nothing useful through timing: the attacker chooses the
         // token, not its SHA-256, and a digest that matches a stored one only in its first bytes
         // says nothing about the token that produced it.
         let digest: [u8; DIGEST_LEN] = Sha256::digest(presented.as_bytes()).into();
-        let tokens = self.refresh().ok()?;
         let token = &tokens.stored[*tokens.by_digest.get(&digest)?];
         if token.revoked_at.is_some() {
             tracing::debug!(token_id = %token.id, "revoked token presented");
@@ -861,6 +896,26 @@ mod tests {
         assert_eq!(store.authenticate(&token), None);
         assert_eq!(store.authenticate(&other), Some(ana()), "revoking one token revoked another");
         assert_eq!(TokenStore::open(dir.path()).unwrap().authenticate(&token), None);
+    }
+
+    #[test]
+    fn a_token_revoked_before_a_moment_is_refused_at_it_and_the_file_is_read_once_per_moment() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TokenStore::open(dir.path()).unwrap();
+        let (info, token) = server.create(ana()).unwrap();
+        assert_eq!(server.authenticate_at(&token, 1), Some(ana()));
+        // Revoked by another process (the CLI) after moment 1 was looked at.
+        TokenStore::open(dir.path()).unwrap().revoke(&info.id).unwrap();
+        // Moment 1 (and anything before it) keeps what was seen after it: nothing announced
+        // after the revocation is at moment 1.
+        assert_eq!(server.authenticate_at(&token, 1), Some(ana()));
+        assert_eq!(server.authenticate_at(&token, 0), Some(ana()));
+        // Every later moment looks again.
+        assert_eq!(server.authenticate_at(&token, 2), None);
+        assert_eq!(server.authenticate_at(&token, 2), None);
+        assert_eq!(server.authenticate_at("fd_not-a-token", 3), None);
+        let (_, fresh) = TokenStore::open(dir.path()).unwrap().create(ana()).unwrap();
+        assert_eq!(server.authenticate_at(&fresh, 4), Some(ana()), "a token created since is known at the next moment");
     }
 
     #[test]

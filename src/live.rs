@@ -5,22 +5,94 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use axum::body::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
 use eventlog::EventLog;
 use projections::model::{Change, QueueItem, ReadModel};
-use projections::time::DuePolicy;
+use projections::time::{DuePolicy, london_date};
 use tokio::sync::broadcast;
 use ulid::Ulid;
 
-/// One change to the duty queue.
+/// One change to the duty queue, with its SSE `data` serialised once for every subscriber.
 #[derive(Debug, Clone)]
 pub struct QueueChange {
     /// The log position the change reflects.
     pub position: u64,
+    /// The change's number: changes are announced in this order, from 1 (0: a change made up
+    /// for one client, never announced).
+    pub seq: u64,
     pub kind: ChangeKind,
+    /// The change as JSON: the item for an upsert, `{contact_id}` for a removal.
+    pub json: Arc<str>,
+}
+
+impl QueueChange {
+    /// A change for one client (numbered 0: never announced).
+    pub fn new(position: u64, kind: ChangeKind) -> QueueChange {
+        let json = match &kind {
+            ChangeKind::Upsert(item) => serde_json::to_string(item).unwrap_or_default(),
+            ChangeKind::Remove(id) => serde_json::json!({"contact_id": id}).to_string(),
+        };
+        QueueChange { position, seq: 0, kind, json: json.into() }
+    }
+}
+
+/// The duty queue exactly as `GET /v1/queue` serves it (`{as_of_position, items}`),
+/// serialised once and shared by every reader until it could differ: until the model moves
+/// on, an item turns overdue, or the date (the children's ages) changes. Every role that
+/// may read the queue reads the same items (no item carries anything restricted), so one
+/// body serves them all.
+#[derive(Debug)]
+pub struct QueueBody {
+    /// The log position the queue reflects (`as_of_position`).
+    pub position: u64,
+    /// A strong validator of exactly these bytes, quoted: the position, the London date and
+    /// how many items are overdue. At one position the overdue items only grow as time
+    /// passes, so their count tells the sets apart, and the date fixes the ages.
+    pub etag: String,
+    /// The JSON body.
+    pub json: Bytes,
+    /// The London date the ages were computed on.
+    date: NaiveDate,
+    /// The earliest `due_by` of the items not yet overdue: past it, one turns overdue.
+    next_due: Option<DateTime<Utc>>,
+    /// The latest `due_by` of the items already overdue (a clock set back could undo one).
+    last_overdue: Option<DateTime<Utc>>,
+}
+
+impl QueueBody {
+    /// Builds the body of the queue `items` at `position`, as they stand at `now`.
+    fn build(position: u64, items: &[QueueItem], now: DateTime<Utc>) -> QueueBody {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            as_of_position: u64,
+            items: &'a [QueueItem],
+        }
+        let json = serde_json::to_vec(&Body { as_of_position: position, items }).unwrap_or_default();
+        let overdue = items.iter().filter(|i| i.overdue).count();
+        let next_due = items.iter().filter(|i| !i.overdue).map(|i| i.due_by).min();
+        let last_overdue = items.iter().filter(|i| i.overdue).map(|i| i.due_by).max();
+        let date = london_date(now);
+        QueueBody {
+            position,
+            etag: format!("\"q{position}-{}-{overdue}\"", date.format("%Y%m%d")),
+            json: Bytes::from(json),
+            date,
+            next_due,
+            last_overdue,
+        }
+    }
+
+    /// Whether a body built now from a model at `position` would be these very bytes.
+    fn is_current(&self, position: u64, policy: &DuePolicy, now: DateTime<Utc>) -> bool {
+        self.position == position
+            && london_date(now) == self.date
+            && self.next_due.is_none_or(|due| !policy.is_overdue(due, now))
+            && self.last_overdue.is_none_or(|due| policy.is_overdue(due, now))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -48,8 +120,16 @@ struct Inner {
     /// The position the model has applied up to, for readers that must see their own writes.
     applied: tokio::sync::watch::Sender<u64>,
     changes: broadcast::Sender<QueueChange>,
+    /// The number of the last change announced; held while announcing, so numbers follow the
+    /// order of announcement.
+    announced: Mutex<u64>,
     caught_up: AtomicBool,
     policy: DuePolicy,
+    /// The last queue body served, rebuilt (by one reader, the others waiting for it) only
+    /// when it is no longer current.
+    queue_body: Mutex<Option<Arc<QueueBody>>>,
+    /// Held while the body is built for async readers, so that one builds and the rest wait.
+    queue_building: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Live {
@@ -82,8 +162,11 @@ impl Live {
                 model: RwLock::new(ReadModel::default()),
                 applied: tokio::sync::watch::channel(0).0,
                 changes: broadcast::channel(CHANGES_CAPACITY).0,
+                announced: Mutex::new(0),
                 caught_up: AtomicBool::new(false),
                 policy,
+                queue_body: Mutex::new(None),
+                queue_building: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -100,6 +183,51 @@ impl Live {
     /// Read access to the model (held briefly: the follower waits for it).
     pub fn model(&self) -> RwLockReadGuard<'_, ReadModel> {
         self.inner.model.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The duty queue's body as it stands now, shared while it is current. When it must be
+    /// built again, one caller builds it on a blocking thread (tens of milliseconds at
+    /// thousands of open contacts: no async worker stalls for it) while the others wait.
+    pub async fn queue_body(&self) -> Arc<QueueBody> {
+        if let Some(body) = self.current_queue_body(Utc::now()) {
+            return body;
+        }
+        let _building = self.inner.queue_building.lock().await;
+        // Someone else may have built it while we waited.
+        let now = Utc::now();
+        if let Some(body) = self.current_queue_body(now) {
+            return body;
+        }
+        let live = self.clone();
+        match tokio::task::spawn_blocking(move || live.build_queue_body(now)).await {
+            Ok(body) => body,
+            // Only a panic in the build gets here: build it here, to the same effect.
+            Err(_) => self.build_queue_body(now),
+        }
+    }
+
+    /// The duty queue's body as it stands at `now` (blocking if it must be built).
+    pub fn queue_body_at(&self, now: DateTime<Utc>) -> Arc<QueueBody> {
+        self.current_queue_body(now).unwrap_or_else(|| self.build_queue_body(now))
+    }
+
+    /// The last body built, if it is still the queue at `now`.
+    fn current_queue_body(&self, now: DateTime<Utc>) -> Option<Arc<QueueBody>> {
+        let cached = self.inner.queue_body.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let body = cached.as_ref()?;
+        body.is_current(self.model().position(), &self.inner.policy, now).then(|| Arc::clone(body))
+    }
+
+    /// Builds the body at `now` and keeps it for the readers after.
+    fn build_queue_body(&self, now: DateTime<Utc>) -> Arc<QueueBody> {
+        let (position, items) = {
+            let model = self.model();
+            (model.position(), model.queue(&self.inner.policy, now))
+        };
+        // Serialised with the model free again: the follower need not wait for it.
+        let body = Arc::new(QueueBody::build(position, &items, now));
+        *self.inner.queue_body.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&body));
+        body
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<QueueChange> {
@@ -169,9 +297,17 @@ impl Live {
         };
         self.inner.applied.send_replace(env.position);
         if let Some(kind) = kind {
-            let _ = self.inner.changes.send(QueueChange { position: env.position, kind });
+            self.announce(QueueChange::new(env.position, kind));
         }
         Ok(())
+    }
+
+    /// Numbers a change and sends it to every subscriber.
+    fn announce(&self, mut change: QueueChange) {
+        let mut announced = self.inner.announced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *announced += 1;
+        change.seq = *announced;
+        let _ = self.inner.changes.send(change);
     }
 
     /// Waits (at most `limit`) until the model has applied `position`: a reader then sees
@@ -203,13 +339,133 @@ impl Live {
                 if item.overdue {
                     now_overdue.insert(item.contact_id);
                     if primed && !known_overdue.contains(&item.contact_id) {
-                        let _ =
-                            self.inner.changes.send(QueueChange { position, kind: ChangeKind::Upsert(Box::new(item)) });
+                        self.announce(QueueChange::new(position, ChangeKind::Upsert(Box::new(item))));
                     }
                 }
             }
             known_overdue = now_overdue;
             primed = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::TimeDelta;
+    use eventlog::{Envelope, Hash};
+
+    use super::*;
+    use crate::demo::{DemoActors, generate};
+
+    /// The demo's four weeks ending at `now`, as the envelopes a log would hold.
+    fn demo_envelopes(now: DateTime<Utc>, policy: &DuePolicy) -> Vec<Envelope> {
+        let mut versions: HashMap<Ulid, u32> = HashMap::new();
+        let mut out = Vec::new();
+        for append in generate(now, 7, &DemoActors::standard(), policy) {
+            for e in append.events {
+                let version = versions.entry(append.contact_id).or_insert(0);
+                *version += 1;
+                out.push(Envelope {
+                    position: out.len() as u64 + 1,
+                    event_id: e.event_id,
+                    contact_id: append.contact_id,
+                    version: *version,
+                    event_type: e.event_type,
+                    schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
+                    occurred_at: e.occurred_at,
+                    recorded_at: e.occurred_at,
+                    actor: e.actor,
+                    data: e.data,
+                    prev_hash: Hash::GENESIS,
+                    hash: Hash::GENESIS,
+                });
+            }
+        }
+        out
+    }
+
+    /// The body as `GET /v1/queue` built it before it was cached: the model's queue, as a
+    /// JSON value, serialised.
+    fn fresh_body(live: &Live, now: DateTime<Utc>) -> Vec<u8> {
+        let model = live.model();
+        let value = serde_json::json!({"as_of_position": model.position(), "items": model.queue(live.policy(), now)});
+        serde_json::to_vec(&value).unwrap()
+    }
+
+    #[test]
+    fn the_cached_queue_body_is_the_freshly_built_one_until_the_queue_changes() {
+        let now: DateTime<Utc> = "2026-11-20T16:00:00Z".parse().unwrap();
+        let policy = DuePolicy::default();
+        let envelopes = demo_envelopes(now, &policy);
+        let (first, rest) = envelopes.split_at(envelopes.len() - 40);
+        let live = Live::new(policy);
+        for env in first {
+            live.apply(env).unwrap();
+        }
+
+        let body = live.queue_body_at(now);
+        assert_eq!(body.json.as_ref(), fresh_body(&live, now).as_slice());
+        assert_eq!(body.position, live.model().position());
+        let items = serde_json::from_slice::<serde_json::Value>(&body.json).unwrap()["items"].as_array().unwrap().len();
+        assert!(items > 10, "the demo's queue has {items} items");
+        // Nothing changed: the very same body, shared.
+        assert!(Arc::ptr_eq(&body, &live.queue_body_at(now + TimeDelta::seconds(1))));
+
+        // Every further event: a body at the new position, equal to a fresh one.
+        let mut etags = HashSet::from([body.etag.clone()]);
+        for env in rest {
+            live.apply(env).unwrap();
+            let body = live.queue_body_at(now);
+            assert_eq!(body.position, env.position);
+            assert_eq!(body.json.as_ref(), fresh_body(&live, now).as_slice(), "after position {}", env.position);
+            assert!(etags.insert(body.etag.clone()), "a new position, a new ETag: {}", body.etag);
+        }
+    }
+
+    #[test]
+    fn the_cached_queue_body_follows_items_turning_overdue_and_the_date() {
+        let now: DateTime<Utc> = "2026-11-20T16:00:00Z".parse().unwrap();
+        let policy = DuePolicy::default();
+        let live = Live::new(policy.clone());
+        for env in demo_envelopes(now, &policy) {
+            live.apply(&env).unwrap();
+        }
+        let before = live.queue_body_at(now);
+        let due = live.model().queue(&policy, now).iter().filter(|i| !i.overdue).map(|i| i.due_by).min();
+        let due = due.expect("the demo's queue has items not yet overdue");
+
+        // At its due time the item is not yet overdue: the same body.
+        assert!(Arc::ptr_eq(&before, &live.queue_body_at(due)));
+        // Just past it, it is: a new body (and ETag), as a fresh build shows it.
+        let past = due + TimeDelta::seconds(1);
+        let after = live.queue_body_at(past);
+        assert_ne!(after.etag, before.etag);
+        assert_eq!(after.position, before.position);
+        assert_eq!(after.json.as_ref(), fresh_body(&live, past).as_slice());
+        let overdue = |body: &QueueBody| {
+            let v: serde_json::Value = serde_json::from_slice(&body.json).unwrap();
+            v["items"].as_array().unwrap().iter().filter(|i| i["overdue"] == true).count()
+        };
+        assert_eq!(overdue(&after), overdue(&before) + 1);
+
+        // A clock set back: the body is built again, as it was.
+        let back = live.queue_body_at(now);
+        assert_eq!(back.etag, before.etag);
+        assert_eq!(back.json, before.json);
+
+        // A new day in London: the children's ages are computed afresh.
+        let tomorrow = now + TimeDelta::days(1);
+        let next_day = live.queue_body_at(tomorrow);
+        assert_ne!(next_day.etag, before.etag);
+        assert_eq!(next_day.json.as_ref(), fresh_body(&live, tomorrow).as_slice());
+    }
+
+    #[test]
+    fn a_change_is_serialised_once_as_its_sse_data() {
+        let id = Ulid::new();
+        let change = QueueChange::new(3, ChangeKind::Remove(id));
+        assert_eq!(&*change.json, format!(r#"{{"contact_id":"{id}"}}"#));
     }
 }

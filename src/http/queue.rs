@@ -6,13 +6,11 @@ use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{Extension, State};
-use axum::http::HeaderMap;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,7 +20,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, PresentedToken};
 use crate::auth::{self, ReadKind};
-use crate::live::{ChangeKind, QueueChange};
+use crate::live::{ChangeKind, QueueBody, QueueChange};
 
 pub fn router() -> axum::Router<AppState> {
     use axum::routing::get;
@@ -46,11 +44,19 @@ pub(crate) async fn require_current(app: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn snapshot(app: &AppState) -> (u64, Value) {
-    let model = app.live().model();
-    let items = model.queue(app.live().policy(), Utc::now());
-    let position = model.position();
-    (position, json!({"as_of_position": position, "items": items}))
+/// The queue as a `snapshot` event: the same body as `GET /v1/queue`, serialised once.
+fn snapshot_event(body: &QueueBody) -> SseEvent {
+    SseEvent::default()
+        .id(body.position.to_string())
+        .event("snapshot")
+        .data(std::str::from_utf8(&body.json).unwrap_or_default())
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`): the client already holds the body.
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',').map(str::trim).any(|tag| tag == "*" || tag == etag || tag.strip_prefix("W/") == Some(etag))
+    })
 }
 
 #[utoipa::path(
@@ -62,20 +68,39 @@ fn snapshot(app: &AppState) -> (u64, Value) {
     description = "Every open contact without a decision, plus decided ones awaiting a handover's acceptance, in the \
         contract's order: overdue first, then immediate-risk or red, then by `due_by`, then by `received_at`. \
         Exact rules in docs/FIGURES.md, \"The duty queue\".",
+    params(("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: 304 if the queue is still exactly that.")),
     responses(
-        (status = 200, description = "`{as_of_position, items: [...]}`.", content_type = "application/json", body = Object),
+        (
+            status = 200,
+            description = "`{as_of_position, items: [...]}`.",
+            content_type = "application/json",
+            body = Object,
+            headers(("ETag" = String, description = "A strong validator of this body; send it back as `If-None-Match`.")),
+        ),
+        (status = 304, description = "The queue is still the one `If-None-Match` names; no body."),
         crate::http::openapi::LiveReadErrors,
     ),
     security(("bearer" = []))
 )]
-/// `GET /v1/queue`
+/// `GET /v1/queue`: the body is built once per change of the queue and shared (see
+/// [`crate::live::QueueBody`]); `If-None-Match` with its `ETag` gets a 304.
 #[tracing::instrument(skip_all, fields(actor))]
-pub(crate) async fn read_queue(State(app): State<AppState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn read_queue(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if !auth::may_read(caller.role, ReadKind::Queue) {
         return Err(ApiError::Forbidden(format!("a {} may not read the duty queue", caller.role)));
     }
     require_current(&app).await?;
-    Ok(Json(snapshot(&app).1))
+    let body = app.live().queue_body().await;
+    let etag = HeaderValue::from_str(&body.etag).map_err(ApiError::internal)?;
+    if not_modified(&headers, &body.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let content_type = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, content_type), (header::ETAG, etag)], body.json.clone()).into_response())
 }
 
 /// Parses `Last-Event-ID` (a position); a malformed one is a 400 naming the header.
@@ -92,12 +117,14 @@ pub(crate) fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError
     }
 }
 
+/// A change as an SSE event; its JSON was serialised once, when it was announced.
 fn sse_change(change: &QueueChange) -> SseEvent {
     let event = SseEvent::default().id(change.position.to_string());
-    match &change.kind {
-        ChangeKind::Upsert(item) => event.event("upsert").data(serde_json::to_string(item).unwrap_or_default()),
-        ChangeKind::Remove(id) => event.event("remove").data(json!({"contact_id": id}).to_string()),
-    }
+    let kind = match &change.kind {
+        ChangeKind::Upsert(_) => "upsert",
+        ChangeKind::Remove(_) => "remove",
+    };
+    event.event(kind).data(&*change.json)
 }
 
 #[utoipa::path(
@@ -124,7 +151,7 @@ pub(crate) async fn queue_stream(
     Caller(caller): Caller,
     Extension(token): Extension<PresentedToken>,
     headers: HeaderMap,
-) -> Result<axum::response::Response, ApiError> {
+) -> Result<Response, ApiError> {
     if !auth::may_read(caller.role, ReadKind::Queue) {
         return Err(ApiError::Forbidden(format!("a {} may not read the duty queue", caller.role)));
     }
@@ -133,7 +160,16 @@ pub(crate) async fn queue_stream(
     // Subscribe before reading the model, so nothing lands between the two unseen.
     let mut changes = app.live().subscribe();
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);
-    let (position, initial) = first_events(&app, resume)?;
+    // A client resuming from a position the model has reached gets what it missed; any other
+    // gets the queue.
+    let resume = resume.filter(|from| *from <= app.live().model().position());
+    let (position, initial) = match resume {
+        Some(from) => missed_since(&app, from)?,
+        None => {
+            let body = app.live().queue_body().await;
+            (body.position, vec![snapshot_event(&body)])
+        }
+    };
     tokio::spawn(async move {
         app.metrics().sse_clients.inc();
         let _gauge = scopeguard(&app);
@@ -151,8 +187,9 @@ pub(crate) async fn queue_stream(
                     Ok(change) if change.position < position => {}
                     Ok(change) if change.position == position && !matches!(&change.kind, ChangeKind::Upsert(i) if i.overdue) => {}
                     Ok(change) => {
-                        // Revocation takes effect at once: nothing more reaches a revoked token.
-                        if app.tokens().authenticate(&token.0).is_none() {
+                        // Revocation takes effect at once: nothing announced after it reaches a
+                        // revoked token (the file is looked at once per change, for every stream).
+                        if app.tokens().authenticate_at(&token.0, change.seq).is_none() {
                             return;
                         }
                         if tx.send(Ok(sse_change(&change))).await.is_err() {
@@ -161,8 +198,8 @@ pub(crate) async fn queue_stream(
                     }
                     Err(RecvError::Lagged(_)) => {
                         // Too far behind to replay: start again from a fresh snapshot.
-                        let (at, body) = snapshot(&app);
-                        let event = SseEvent::default().id(at.to_string()).event("snapshot").data(body.to_string());
+                        let body = app.live().queue_body().await;
+                        let event = snapshot_event(&body);
                         if tx.send(Ok(event)).await.is_err() {
                             return;
                         }
@@ -195,40 +232,31 @@ fn scopeguard(app: &AppState) -> StreamGauge {
     StreamGauge(app.clone())
 }
 
-/// What a client gets on connect: a snapshot, or (resuming from `Last-Event-ID`) exactly the
-/// changes to the contacts touched since then. Returns the position they bring it up to.
-fn first_events(app: &AppState, resume: Option<u64>) -> Result<(u64, Vec<SseEvent>), ApiError> {
+/// What a client resuming from `Last-Event-ID` gets on connect: exactly the changes to the
+/// contacts touched since `from`. Returns the position they bring it up to.
+fn missed_since(app: &AppState, from: u64) -> Result<(u64, Vec<SseEvent>), ApiError> {
     // One read guard throughout: the model cannot move while we work out what the client
     // missed, so the position we report is exactly what the events bring it up to.
     let model = app.live().model();
     let position = model.position();
     let now = Utc::now();
-    match resume {
-        Some(from) if from <= position => {
-            let mut touched = BTreeSet::new();
-            let mut after = from;
-            while after < position {
-                let page = app.log().read_all(after, usize::try_from(position - after).unwrap_or(1000).min(1000))?;
-                let Some(last) = page.last() else { break };
-                after = last.position;
-                touched.extend(page.iter().map(|e| e.contact_id));
-            }
-            let events = touched
-                .into_iter()
-                .map(|id: Ulid| {
-                    let kind = match model.queue_item(id, app.live().policy(), now) {
-                        Some(item) => ChangeKind::Upsert(Box::new(item)),
-                        None => ChangeKind::Remove(id),
-                    };
-                    sse_change(&QueueChange { position, kind })
-                })
-                .collect();
-            Ok((position, events))
-        }
-        _ => {
-            let items = model.queue(app.live().policy(), now);
-            let body = json!({"as_of_position": position, "items": items});
-            Ok((position, vec![SseEvent::default().id(position.to_string()).event("snapshot").data(body.to_string())]))
-        }
+    let mut touched = BTreeSet::new();
+    let mut after = from;
+    while after < position {
+        let page = app.log().read_all(after, usize::try_from(position - after).unwrap_or(1000).min(1000))?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        touched.extend(page.iter().map(|e| e.contact_id));
     }
+    let events = touched
+        .into_iter()
+        .map(|id: Ulid| {
+            let kind = match model.queue_item(id, app.live().policy(), now) {
+                Some(item) => ChangeKind::Upsert(Box::new(item)),
+                None => ChangeKind::Remove(id),
+            };
+            sse_change(&QueueChange::new(position, kind))
+        })
+        .collect();
+    Ok((position, events))
 }

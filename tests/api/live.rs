@@ -223,3 +223,66 @@ async fn the_queue_read_right_after_a_post_holds_the_new_contact() {
         assert_eq!(t["contacts"], round + 1, "round {round}: the figures count it too");
     }
 }
+
+/// `GET /v1/queue` as raw bytes, with its `ETag`, optionally sending `If-None-Match`.
+async fn queue_bytes(app: &crate::harness::TestApp, who: &str, if_none_match: Option<&str>) -> (u16, String, Vec<u8>) {
+    let mut req = app.client.get(format!("{}/v1/queue", app.url)).bearer_auth(app.token(who));
+    if let Some(tag) = if_none_match {
+        req = req.header("if-none-match", tag);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let etag = resp.headers().get("etag").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, etag, resp.bytes().await.unwrap().to_vec())
+}
+
+/// The queue carries a strong `ETag`: sent back as `If-None-Match` it gets a 304 with no body
+/// until the queue changes, and then the new queue. Every role that may read the queue reads
+/// the same bytes, restricted checks on a contact notwithstanding.
+#[tokio::test]
+async fn the_queue_answers_a_matching_if_none_match_with_304_until_it_changes() {
+    let app = spawn_app();
+    ready(&app).await;
+    let id = app.new_contact("referrer").await;
+    let restricted =
+        json!({"agency": "police", "summary": "Restricted: an ongoing investigation.", "restricted": true});
+    let (status, body) = app.append("partner_police", &id, "checks_returned", restricted).await;
+    assert_eq!(status, 201, "{body}");
+
+    let (status, etag, body) = queue_bytes(&app, "practitioner", None).await;
+    assert_eq!(status, 200);
+    assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2, "a strong ETag: {etag:?}");
+    let queue: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(queue["items"][0]["contact_id"], id.as_str());
+    assert!(!String::from_utf8_lossy(&body).contains("investigation"), "the queue never quotes a check");
+    for who in ["decision_maker", "partner_police", "partner_health", "auditor", "admin"] {
+        let (status, tag, same) = queue_bytes(&app, who, None).await;
+        assert_eq!((status, &tag), (200, &etag), "{who}");
+        assert_eq!(same, body, "{who} reads the same queue");
+    }
+
+    let (status, tag, empty) = queue_bytes(&app, "practitioner", Some(&etag)).await;
+    assert_eq!((status, tag.as_str(), empty.len()), (304, etag.as_str(), 0));
+    let (status, _, _) = queue_bytes(&app, "practitioner", Some(&format!("\"other\", {etag}"))).await;
+    assert_eq!(status, 304, "one of a list of ETags");
+    let (status, _, _) = queue_bytes(&app, "referrer", Some(&etag)).await;
+    assert_eq!(status, 403, "a 304 is still only for those who may read the queue");
+
+    // A new contact: the old ETag no longer matches, and the new queue holds it.
+    let newer = app.new_contact("referrer").await;
+    let (status, new_tag, body) = queue_bytes(&app, "practitioner", Some(&etag)).await;
+    assert_eq!(status, 200);
+    assert_ne!(new_tag, etag);
+    let queue: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(queue["items"].as_array().unwrap().iter().any(|i| i["contact_id"] == newer.as_str()), "{queue}");
+    let (status, _, _) = queue_bytes(&app, "practitioner", Some(&new_tag)).await;
+    assert_eq!(status, 304);
+
+    // The live feed's snapshot is the same queue.
+    let mut stream =
+        SseReader::connect(&format!("{}/v1/queue/stream", app.url), app.token("partner_health"), None).await;
+    let snapshot = stream.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snapshot.event, "snapshot");
+    assert_eq!(snapshot.data, queue);
+    assert_eq!(snapshot.id.as_deref(), Some(queue["as_of_position"].to_string().as_str()));
+}

@@ -6,6 +6,8 @@
 //!   realistic events, against a bare scan of the log ([`rebuild`]).
 //! - `sse`: the time from `POST /v1/contacts` to the duty queue's `upsert` reaching every
 //!   Server-Sent Events client of the real server binary ([`sse`]).
+//! - `reads`: `GET /v1/queue` and `GET /v1/contacts/{id}` latency under an open-loop load on
+//!   the real server binary holding thousands of open contacts ([`reads`]).
 //!
 //! Every benchmark waits for a quiet machine before each measurement, repeats the whole set
 //! `--runs` times and reports medians, and writes its own section of `ops/bench/RESULTS.md`
@@ -13,6 +15,7 @@
 
 mod append;
 mod machine;
+mod reads;
 mod rebuild;
 mod report;
 mod sse;
@@ -46,6 +49,8 @@ enum Command {
     Rebuild(rebuild::RebuildArgs),
     /// Latency from POST /v1/contacts to the queue's SSE upsert, on the real server binary.
     Sse(sse::SseArgs),
+    /// GET /v1/queue and GET /v1/contacts/{id} latency under an open-loop load, on the real server binary.
+    Reads(reads::ReadsArgs),
     /// One measurement of `rebuild` in a fresh process (run by `rebuild` itself).
     #[command(hide = true)]
     RebuildPhase(rebuild::PhaseArgs),
@@ -122,6 +127,7 @@ fn main() -> Result<()> {
         Command::Append(args) => append::run(&args),
         Command::Rebuild(args) => rebuild::run(&args),
         Command::Sse(args) => sse::run(&args),
+        Command::Reads(args) => reads::run(&args),
         Command::RebuildPhase(args) => rebuild::run_phase(&args),
     }
 }
