@@ -5,12 +5,16 @@
 //!   realistic events, against a bare scan of the log ([`rebuild`]).
 //! - `sse`: the time from `POST /v1/contacts` to the duty queue's `upsert` reaching every
 //!   Server-Sent Events client of the real server binary ([`sse`]).
+//! - `load`: minutes of steady appends and reads with hundreds of open SSE clients against the
+//!   demo on the real server binary, watching its memory ([`load`]); it reports to
+//!   `ops/RELIABILITY.md`.
 //!
 //! Every benchmark waits for a quiet machine before each measurement, repeats the whole set
 //! `--runs` times and reports medians, and writes its own section of `ops/bench/RESULTS.md`
 //! and its own CSV file. See `ops/bench/README.md`.
 
 mod append;
+mod load;
 mod machine;
 mod rebuild;
 mod report;
@@ -45,6 +49,8 @@ enum Command {
     Rebuild(rebuild::RebuildArgs),
     /// Latency from POST /v1/contacts to the queue's SSE upsert, on the real server binary.
     Sse(sse::SseArgs),
+    /// Minutes of steady appends, reads and open SSE streams against the demo on the real server.
+    Load(load::LoadArgs),
     /// One measurement of `rebuild` in a fresh process (run by `rebuild` itself).
     #[command(hide = true)]
     RebuildPhase(rebuild::PhaseArgs),
@@ -121,6 +127,7 @@ fn main() -> Result<()> {
         Command::Append(args) => append::run(&args),
         Command::Rebuild(args) => rebuild::run(&args),
         Command::Sse(args) => sse::run(&args),
+        Command::Load(args) => load::run(&args),
         Command::RebuildPhase(args) => rebuild::run_phase(&args),
     }
 }

@@ -155,7 +155,7 @@ pub fn run(args: &SseArgs) -> Result<()> {
 /// benchmark's own binary is in (`<target>/<profile>/frontdoor-bench`), which is
 /// `CARGO_TARGET_DIR` when that is set. (Cargo builds a binary for the integration tests of
 /// its own package only, as `CARGO_BIN_EXE_<name>`; a benchmark in another package builds it.)
-fn server_binary(explicit: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn server_binary(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
         ensure!(path.is_file(), "no server binary at {}", path.display());
         return Ok(path.to_path_buf());
@@ -259,7 +259,7 @@ fn create_token(bin: &Path, dir: &Path, role: &str, actor: &str, agency: &str) -
 /// A valid `POST /v1/contacts` body (as tests/api/harness.rs's `contact_body`), about a
 /// different child each time: an invented name, a date of birth and an NHS number from the 999
 /// range, which is never issued, with a valid check digit.
-fn contact_body(i: usize) -> Value {
+pub(crate) fn contact_body(i: usize) -> Value {
     const FIRST: [&str; 8] = ["Sam", "Alex", "Jordan", "Riley", "Casey", "Morgan", "Taylor", "Jamie"];
     const LAST: [&str; 8] = ["Example", "Sample", "Testwood", "Placeholder", "Fictional", "Madeup", "Dummy", "Notreal"];
     let name = format!("{} {}", FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()]);
