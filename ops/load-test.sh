@@ -15,6 +15,11 @@ cd "$(dirname "$0")/.."
 minutes="${1:-10}"
 shift || true
 command -v cargo >/dev/null || { echo "load-test: cargo (rustup) is needed" >&2; exit 2; }
+# The benchmark stops the server with SIGTERM through kill(1) (procps), to check a clean exit.
+if ! type -P kill >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq procps; else
+    echo "load-test: kill(1) is needed (apt-get install procps)" >&2; exit 2; fi
+fi
 # 200 streams and the requests beside them need more open files than some defaults allow; the
 # benchmark raises its soft limit to the hard one, and says so if that is not enough.
 cargo build --release -p frontdoor --bin frontdoor -p frontdoor-bench
