@@ -170,6 +170,7 @@ pub(crate) async fn queue_stream(
             (body.position, vec![snapshot_event(&body)])
         }
     };
+    let mut cursor = Cursor { position };
     tokio::spawn(async move {
         app.metrics().sse_clients.inc();
         let _gauge = scopeguard(&app);
@@ -181,12 +182,9 @@ pub(crate) async fn queue_stream(
         let mut recheck = tokio::time::interval(TOKEN_RECHECK);
         loop {
             tokio::select! {
-                change = changes.recv() => match change {
-                    // Changes from events already in the snapshot are skipped; overdue
-                    // announcements (at the current position) are not.
-                    Ok(change) if change.position < position => {}
-                    Ok(change) if change.position == position && !matches!(&change.kind, ChangeKind::Upsert(i) if i.overdue) => {}
-                    Ok(change) => {
+                change = changes.recv() => match cursor.next(change) {
+                    Next::Skip => {}
+                    Next::Change(change) => {
                         // Revocation takes effect at once: nothing announced after it reaches a
                         // revoked token (the file is looked at once per change, for every stream).
                         if app.tokens().authenticate_at(&token.0, change.seq).is_none() {
@@ -196,15 +194,16 @@ pub(crate) async fn queue_stream(
                             return;
                         }
                     }
-                    Err(RecvError::Lagged(_)) => {
+                    Next::Resnapshot => {
                         // Too far behind to replay: start again from a fresh snapshot.
                         let body = app.live().queue_body().await;
+                        cursor.snapshot_taken(body.position);
                         let event = snapshot_event(&body);
                         if tx.send(Ok(event)).await.is_err() {
                             return;
                         }
                     }
-                    Err(RecvError::Closed) => return,
+                    Next::End => return,
                 },
                 _ = recheck.tick() => {
                     if app.tokens().authenticate(&token.0).is_none() {
@@ -217,6 +216,50 @@ pub(crate) async fn queue_stream(
         }
     });
     Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+/// Where a queue stream's client stands: the position its snapshot (or resumed changes) brought
+/// it up to. Changes from events already reflected there are not sent again.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    position: u64,
+}
+
+impl Cursor {
+    /// Whether `change` is news to the client: a change from a later event, or an overdue
+    /// announcement at its position (the ticker announces at the current position).
+    fn admits(&self, change: &QueueChange) -> bool {
+        change.position > self.position
+            || (change.position == self.position && matches!(&change.kind, ChangeKind::Upsert(i) if i.overdue))
+    }
+
+    /// What to do with one result of the changes channel. A client too far behind to replay
+    /// gets a fresh snapshot instead; after it, [`Cursor::snapshot_taken`] moves the cursor
+    /// so the older changes still waiting in the channel are skipped: they are in that
+    /// snapshot already.
+    fn next(&self, received: Result<QueueChange, RecvError>) -> Next {
+        match received {
+            Ok(change) if self.admits(&change) => Next::Change(change),
+            Ok(_) => Next::Skip,
+            Err(RecvError::Lagged(_)) => Next::Resnapshot,
+            Err(RecvError::Closed) => Next::End,
+        }
+    }
+
+    /// The client has been sent a fresh snapshot taken at `position`.
+    fn snapshot_taken(&mut self, position: u64) {
+        self.position = position;
+    }
+}
+
+/// What a queue stream does next.
+#[derive(Debug)]
+enum Next {
+    Skip,
+    Change(QueueChange),
+    /// Send a fresh snapshot (and then [`Cursor::snapshot_taken`]).
+    Resnapshot,
+    End,
 }
 
 /// Decrements the open-streams gauge when the stream task ends.
@@ -259,4 +302,81 @@ fn missed_since(app: &AppState, from: u64) -> Result<(u64, Vec<SseEvent>), ApiEr
         })
         .collect();
     Ok((position, events))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventlog::schema::{Channel, SourceCode};
+    use projections::contact::Stage;
+    use projections::model::QueueItem;
+
+    fn remove(position: u64) -> QueueChange {
+        QueueChange::new(position, ChangeKind::Remove(Ulid::from_parts(position, 1)))
+    }
+
+    fn upsert(position: u64, overdue: bool) -> QueueChange {
+        let at = Utc::now();
+        let item = QueueItem {
+            contact_id: Ulid::from_parts(position, 2),
+            stage: Stage::AwaitingDecision,
+            received_at: at,
+            due_by: at,
+            overdue,
+            immediate_risk: false,
+            rating: None,
+            channel: Channel::Phone,
+            source: SourceCode::Police,
+            children: Vec::new(),
+            previous_contacts: 0,
+            assigned_to: None,
+            outcome: None,
+            version: 1,
+        };
+        QueueChange::new(position, ChangeKind::Upsert(Box::new(item)))
+    }
+
+    #[test]
+    fn a_cursor_admits_later_changes_and_overdue_announcements_at_its_position() {
+        let cursor = Cursor { position: 10 };
+        assert!(!cursor.admits(&remove(9)));
+        assert!(!cursor.admits(&remove(10)));
+        assert!(!cursor.admits(&upsert(10, false)));
+        assert!(cursor.admits(&upsert(10, true)), "the ticker announces at the current position");
+        assert!(cursor.admits(&remove(11)));
+        assert!(cursor.admits(&upsert(11, false)));
+    }
+
+    /// A client that fell more than the channel's capacity behind is sent a fresh snapshot. The
+    /// changes still waiting in the channel are older than that snapshot, and they used to be sent
+    /// on top of it: the board went back in time, `id:` went backwards, and a slow client had
+    /// thousands more changes to read, so it fell behind again (the load run: 160 of 195 clients).
+    #[test]
+    fn bug_after_a_fresh_snapshot_older_changes_still_in_the_channel_were_sent_again() {
+        let (tx, mut rx) = tokio::sync::broadcast::channel(4);
+        for position in 1..=10 {
+            tx.send(remove(position)).unwrap();
+        }
+        let mut cursor = Cursor { position: 0 };
+        let mut sent = Vec::new();
+        loop {
+            let received = match rx.try_recv() {
+                Ok(change) => Ok(change),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(_) => break,
+            };
+            // The model is at position 10 by now: the snapshot is taken there.
+            match cursor.next(received) {
+                Next::Change(change) => sent.push(format!("change {}", change.position)),
+                Next::Resnapshot => {
+                    cursor.snapshot_taken(10);
+                    sent.push("snapshot 10".to_owned());
+                }
+                Next::Skip | Next::End => {}
+            }
+        }
+        assert_eq!(sent, ["snapshot 10"], "positions 7 to 10 are in the snapshot already");
+        tx.send(remove(11)).unwrap();
+        assert!(matches!(cursor.next(Ok(rx.try_recv().unwrap())), Next::Change(c) if c.position == 11));
+    }
 }

@@ -8,12 +8,16 @@
 //!   Server-Sent Events client of the real server binary ([`sse`]).
 //! - `reads`: `GET /v1/queue` and `GET /v1/contacts/{id}` latency under an open-loop load on
 //!   the real server binary holding thousands of open contacts ([`reads`]).
+//! - `load`: minutes of steady appends and reads with hundreds of open SSE clients against the
+//!   demo on the real server binary, watching its memory ([`load`]); it reports to
+//!   `ops/RELIABILITY.md`.
 //!
 //! Every benchmark waits for a quiet machine before each measurement, repeats the whole set
 //! `--runs` times and reports medians, and writes its own section of `ops/bench/RESULTS.md`
 //! and its own CSV file. See `ops/bench/README.md`.
 
 mod append;
+mod load;
 mod machine;
 mod reads;
 mod rebuild;
@@ -51,6 +55,8 @@ enum Command {
     Sse(sse::SseArgs),
     /// GET /v1/queue and GET /v1/contacts/{id} latency under an open-loop load, on the real server binary.
     Reads(reads::ReadsArgs),
+    /// Minutes of steady appends, reads and open SSE streams against the demo on the real server.
+    Load(load::LoadArgs),
     /// One measurement of `rebuild` in a fresh process (run by `rebuild` itself).
     #[command(hide = true)]
     RebuildPhase(rebuild::PhaseArgs),
@@ -128,6 +134,7 @@ fn main() -> Result<()> {
         Command::Rebuild(args) => rebuild::run(&args),
         Command::Sse(args) => sse::run(&args),
         Command::Reads(args) => reads::run(&args),
+        Command::Load(args) => load::run(&args),
         Command::RebuildPhase(args) => rebuild::run_phase(&args),
     }
 }

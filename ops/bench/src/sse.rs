@@ -287,7 +287,7 @@ pub(crate) fn create_token(bin: &Path, dir: &Path, role: &str, actor: &str, agen
 /// A valid `POST /v1/contacts` body (as tests/api/harness.rs's `contact_body`), about a
 /// different child each time: an invented name, a date of birth and an NHS number from the 999
 /// range, which is never issued, with a valid check digit.
-fn contact_body(i: usize) -> Value {
+pub(crate) fn contact_body(i: usize) -> Value {
     const FIRST: [&str; 8] = ["Sam", "Alex", "Jordan", "Riley", "Casey", "Morgan", "Taylor", "Jamie"];
     const LAST: [&str; 8] = ["Example", "Sample", "Testwood", "Placeholder", "Fictional", "Madeup", "Dummy", "Notreal"];
     let name = format!("{} {}", FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()]);
