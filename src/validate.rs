@@ -2080,6 +2080,22 @@ mod tests {
         assert_eq!(fields(br#"{"type":"note_added","data":{"text":"a","nickname":1}}"#, event), ["data.nickname"]);
     }
 
+    /// Found by fuzzing (`ops/fuzz`, the accepted-bodies-round-trip invariant): a number in a
+    /// correction's `value` was read by serde_json's default, not always correctly rounded,
+    /// float parser, so the accepted body, serialised again, parsed to a different number.
+    /// Fixed by serde_json's `float_roundtrip` (workspace Cargo.toml).
+    #[test]
+    fn bug_a_number_in_a_correction_changed_when_read_again() {
+        let body = format!(
+            r#"{{"type":"correction_recorded","data":{{"corrects_event_id":"{ULID_A}","field":"f","value":[9.498360205037527e-84,-2.0676770989399425e-16],"reason":"r"}}}}"#
+        );
+        let accepted = parse_event_request(body.as_bytes(), now()).unwrap();
+        let Event::CorrectionRecorded(c) = &accepted.event else { panic!("wrong variant") };
+        assert_eq!(c.value, json!([9.498360205037527e-84, -2.0676770989399425e-16]));
+        let again = serde_json::to_string(&accepted.event).unwrap();
+        assert_eq!(parse_event_request(again.as_bytes(), now()).unwrap(), accepted);
+    }
+
     #[test]
     fn mangled_bodies_never_panic() {
         let mut seeds: Vec<Vec<u8>> = vec![good_contact().to_string().into_bytes()];

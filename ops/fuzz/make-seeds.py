@@ -24,6 +24,8 @@ HAND_WRITTEN = [
                              "value": "2019-04-01", "reason": "Typed the wrong year"}),
     ("correction_recorded", {"corrects_event_id": "01JQ0000000000000000000001", "field": "referrer.phone",
                              "value": {"old": None, "new": ["01632 960123", 2.5]}, "reason": "Number added"}),
+    ("correction_recorded", {"corrects_event_id": "01JQ0000000000000000000003", "field": "duration_seconds",
+                             "value": {"hours": 0.1, "ratio": 1.2345678901234567e-50}, "reason": "Rounded"}),
     ("audit_finding_recorded", {"grade": "requires_improvement", "findings": "Consent not recorded before checks"}),
     ("decision_made", {"outcome": "assessment", "rationale": "Revised after the strategy meeting",
                        "level_of_need": 4, "primary_need": "N1",
