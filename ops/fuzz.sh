@@ -97,7 +97,8 @@ done
 
 if [ "${FUZZ_NO_REPORT:-0}" != 1 ]; then
     commit=$(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo unknown)
-    if [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2> /dev/null)" ]; then
+    # This report itself does not count as a change.
+    if [ -n "$(git -C "$root" status --porcelain --untracked-files=no -- . ':!ops/RELIABILITY.md' 2> /dev/null)" ]; then
         commit="$commit (with uncommitted changes)"
     fi
     kind="Run"
