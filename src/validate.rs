@@ -31,7 +31,9 @@
 //! `POST /v1/contacts` the body *is* the data, so paths have no prefix; for
 //! `POST /v1/contacts/{id}/events` fields inside `data` are prefixed `data.`
 //! (`data.rationale`) and the envelope's own fields are `type`, `data`, `occurred_at` and
-//! `expected_version`. [`check_event`] itself returns paths relative to the data.
+//! `expected_version`. [`check_event`] itself returns paths relative to the data. A key
+//! that is not a plain name (empty, or with white space, a control character, `.`, `[`, `]`
+//! or `"`) is written in brackets as a JSON string: `[""]`, `data["a.b"]`.
 //!
 //! # Strings
 //!
@@ -206,7 +208,7 @@ pub fn parse_event_request(body: &[u8], now: DateTime<Utc>) -> Result<EventReque
     let mut errors = Vec::new();
     for key in map.keys() {
         if !ENVELOPE_KEYS.contains(&key.as_str()) {
-            errors.push(FieldError::new(key.as_str(), UNKNOWN_FIELD));
+            errors.push(FieldError::new(join_key("", key), UNKNOWN_FIELD));
         }
     }
     let event_type = match map.get("type") {
@@ -427,13 +429,27 @@ fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
+/// A key of the body, as the last step of a path: `path.key` when the key is a plain name, and
+/// otherwise quoted in brackets as a JSON string (`[""]`, `referrer["a.b"]`, `data[" text"]`),
+/// so that a path is never empty and names one key whatever the key is.
+fn join_key(path: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '.' | '[' | ']' | '"'));
+    if plain {
+        join(path, key)
+    } else {
+        let quoted = serde_json::to_string(key).expect("a string serialises");
+        format!("{path}[{quoted}]")
+    }
+}
+
 fn render_path(prefix: &str, path: &serde_path_to_error::Path) -> String {
     let mut out = prefix.to_owned();
     for segment in path {
         match segment {
             Segment::Seq { index } => out = format!("{out}[{index}]"),
-            Segment::Map { key } => out = join(&out, key),
-            Segment::Enum { variant } => out = join(&out, variant),
+            Segment::Map { key } => out = join_key(&out, key),
+            Segment::Enum { variant } => out = join_key(&out, variant),
             Segment::Unknown => out = join(&out, "?"),
         }
     }
@@ -526,7 +542,7 @@ fn walk(value: &Value, shape: &Shape, path: &str, errors: &mut Vec<FieldError>) 
             };
             for key in map.keys() {
                 if !fields.iter().any(|f| f.name == key) {
-                    errors.push(FieldError::new(join(path, key), UNKNOWN_FIELD));
+                    errors.push(FieldError::new(join_key(path, key), UNKNOWN_FIELD));
                 }
             }
             for field in *fields {
@@ -2039,6 +2055,45 @@ mod tests {
         let body = set(good_contact(), "/children", json!(children)).to_string();
         let err = parse_new_contact(body.as_bytes(), now()).unwrap_err();
         assert_eq!(err.field_errors().len(), MAX_ERRORS);
+    }
+
+    /// Found by fuzzing (`ops/fuzz`, targets new_contact and event_request): a key `""`, unknown
+    /// or given twice, was refused with a field error whose field was the empty string, which
+    /// names nothing; a key such as `"a.b"` read as a nested path.
+    #[test]
+    fn bug_an_empty_or_odd_key_was_named_by_an_empty_or_ambiguous_path() {
+        let fields = |body: &[u8], parse: fn(&[u8], DateTime<Utc>) -> Result<(), Invalid>| {
+            parse(body, now()).unwrap_err().field_errors().iter().map(|e| e.field.clone()).collect::<Vec<_>>()
+        };
+        let event = |b: &[u8], now| parse_event_request(b, now).map(drop);
+        let contact = |b: &[u8], now| parse_new_contact(b, now).map(drop);
+        assert_eq!(fields(br#"{"":"triage_rated","n":1}"#, event), [r#"[""]"#, "n", "type", "data"]);
+        assert_eq!(
+            fields(br#"{"type":"note_added","data":{"text":"a","":1,"a.b":2," x":3}}"#, event),
+            [r#"data[""]"#, r#"data["a.b"]"#, r#"data[" x"]"#]
+        );
+        let body = set(good_contact(), "/referrer/", json!(1)).to_string();
+        assert_eq!(fields(body.as_bytes(), contact), [r#"referrer[""]"#]);
+        let body = br#"{"channel":"phone","":"a","":"b"}"#;
+        assert_eq!(parse_new_contact(body, now()), Err(Invalid::Fields(vec![FieldError::new(r#"[""]"#, DUPLICATE)])));
+        // Plain names are unchanged.
+        assert_eq!(fields(br#"{"type":"note_added","data":{"text":"a","nickname":1}}"#, event), ["data.nickname"]);
+    }
+
+    /// Found by fuzzing (`ops/fuzz`, the accepted-bodies-round-trip invariant): a number in a
+    /// correction's `value` was read by serde_json's default, not always correctly rounded,
+    /// float parser, so the accepted body, serialised again, parsed to a different number.
+    /// Fixed by serde_json's `float_roundtrip` (workspace Cargo.toml).
+    #[test]
+    fn bug_a_number_in_a_correction_changed_when_read_again() {
+        let body = format!(
+            r#"{{"type":"correction_recorded","data":{{"corrects_event_id":"{ULID_A}","field":"f","value":[9.498360205037527e-84,-2.0676770989399425e-16],"reason":"r"}}}}"#
+        );
+        let accepted = parse_event_request(body.as_bytes(), now()).unwrap();
+        let Event::CorrectionRecorded(c) = &accepted.event else { panic!("wrong variant") };
+        assert_eq!(c.value, json!([9.498360205037527e-84, -2.0676770989399425e-16]));
+        let again = serde_json::to_string(&accepted.event).unwrap();
+        assert_eq!(parse_event_request(again.as_bytes(), now()).unwrap(), accepted);
     }
 
     #[test]

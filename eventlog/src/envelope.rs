@@ -286,7 +286,9 @@ pub fn recorded_now() -> DateTime<Utc> {
 }
 
 /// The stored record for an envelope whose canonical body is already encoded.
-pub(crate) fn encode_record_parts(hash: &Hash, body: &[u8]) -> Vec<u8> {
+///
+/// Public for the fuzz targets (`ops/fuzz`), which build records around arbitrary bodies.
+pub fn encode_record_parts(hash: &Hash, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + 32 + body.len());
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&hash.0);
@@ -309,7 +311,9 @@ pub enum RecordError {
 
 /// Reads a stored record, checking its checksum. The hash chain is checked by the caller,
 /// which knows the previous hash.
-pub(crate) fn decode_record(bytes: &[u8]) -> Result<Envelope, RecordError> {
+///
+/// Public for the fuzz targets (`ops/fuzz`); the log reads records through it.
+pub fn decode_record(bytes: &[u8]) -> Result<Envelope, RecordError> {
     if bytes.len() < 4 + 32 + 2 {
         return Err(RecordError::Truncated(bytes.len()));
     }

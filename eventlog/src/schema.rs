@@ -655,6 +655,30 @@ mod tests {
         assert!(!c.immediate_risk);
     }
 
+    /// Found by fuzzing (`ops/fuzz`): serde_json's default float parser is not always
+    /// correctly rounded, so a number in a correction's `value`, stored as the shortest text
+    /// of the number read, could read back from the log as a neighbouring number: what was
+    /// accepted and what every reader of the log decodes differed in the last digits. The
+    /// workspace turns on serde_json's `float_roundtrip`.
+    #[test]
+    fn bug_a_number_in_a_correction_read_back_from_the_log_as_another() {
+        for (text, number) in
+            [("9.498360205037527e-84", 9.498360205037527e-84), ("-2.0676770989399425e-16", -2.0676770989399425e-16)]
+        {
+            assert_eq!(serde_json::from_str::<f64>(text).unwrap(), number, "{text}");
+            let raw = RawValue::from_string(format!(
+                r#"{{"corrects_event_id":"01JQ0000000000000000000000","field":"f","value":{text},"reason":"r"}}"#
+            ))
+            .unwrap();
+            let event = decode(EventType::CorrectionRecorded, 1, &raw).unwrap();
+            let Event::CorrectionRecorded(c) = &event else { panic!("wrong variant") };
+            assert_eq!(c.value.as_f64(), Some(number));
+            let stored = event.data_json();
+            assert!(stored.get().contains(text), "{stored}");
+            assert_eq!(decode(EventType::CorrectionRecorded, 1, &stored).unwrap(), event);
+        }
+    }
+
     #[test]
     fn data_json_round_trips_through_decode() {
         let ev = Event::DecisionMade(DecisionMade {
