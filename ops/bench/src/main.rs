@@ -13,6 +13,7 @@
 mod append;
 mod machine;
 mod rebuild;
+mod rebuild_pg;
 mod report;
 mod sse;
 
