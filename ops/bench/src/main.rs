@@ -1,8 +1,9 @@
 //! `frontdoor-bench`: benchmarks of the front door's event log and service.
 //!
 //! - `append`: durable appends against the disk's raw fsync limit ([`append`]).
-//! - `rebuild`: the service's start-up rebuild of its read model from a log of a million
-//!   realistic events, against a bare scan of the log ([`rebuild`]).
+//! - `rebuild`: the service's start-up rebuild of its read model from logs of one and five
+//!   million realistic events, against the engine's limit (a scan with the typed parse) and
+//!   PostgreSQL reading the same rows in order ([`rebuild`]).
 //! - `sse`: the time from `POST /v1/contacts` to the duty queue's `upsert` reaching every
 //!   Server-Sent Events client of the real server binary ([`sse`]).
 //!
