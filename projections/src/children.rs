@@ -103,7 +103,7 @@ impl Slots {
 #[derive(Debug, Clone, Default)]
 pub struct ChildIndex {
     seen: Vec<Seen>,
-    by_key: HashMap<Key, Slots>,
+    by_key: HashMap<Key, Slots, foldhash::fast::RandomState>,
 }
 
 /// How far back a previous contact counts.

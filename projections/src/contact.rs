@@ -291,7 +291,10 @@ impl ContactState {
     fn work_by(&mut self, by: &str, env: &Envelope) {
         use eventlog::Role::{Admin, DecisionMaker, Practitioner};
         let handed_over = self.handover.as_ref().is_some_and(|h| h.status == HandoverStatus::Accepted);
-        if !handed_over && matches!(env.actor.role, Practitioner | DecisionMaker | Admin) {
+        if !handed_over
+            && matches!(env.actor.role, Practitioner | DecisionMaker | Admin)
+            && self.assigned_to.as_deref() != Some(by)
+        {
             self.assigned_to = Some(by.to_owned());
         }
     }

@@ -139,8 +139,8 @@ pub struct ReadModel {
     position: u64,
     last_recorded_at: Option<DateTime<Utc>>,
     /// Full state, kept only while a contact is open.
-    open: HashMap<Ulid, ContactState>,
-    facts: HashMap<Ulid, ContactFacts>,
+    open: HashMap<Ulid, ContactState, foldhash::fast::RandomState>,
+    facts: HashMap<Ulid, ContactFacts, foldhash::fast::RandomState>,
     children: ChildIndex,
 }
 
