@@ -9,6 +9,12 @@ use serde::Deserialize;
 
 /// The default request body limit: 64 KiB, as the API contract says.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+/// sled's page cache by default, in MiB. The read model holds what requests read, in memory;
+/// sled is read through at start-up (one sequential scan, which a cache does not speed up) and
+/// for a contact's own events. With a million events stored, sled took ~200 MiB of RSS
+/// during the start-up scan at 64 MiB of cache and ~160 MiB at 16, at the same speed (see
+/// ops/bench/README.md, `rebuild --cache-mb`).
+pub const DEFAULT_CACHE_MB: u64 = 16;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default free-space reserve, in MiB (see [`eventlog::Options::min_free_bytes`]).
 pub const DEFAULT_MIN_FREE_MB: u64 = eventlog::DEFAULT_MIN_FREE_BYTES / (1024 * 1024);
@@ -28,7 +34,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: String,
     pub body_limit: usize,
-    /// sled's page cache, in MiB.
+    /// sled's page cache, in MiB ([`DEFAULT_CACHE_MB`] unless configured).
     pub cache_mb: u64,
     /// Free space (MiB) kept in reserve on the data directory's file system: appends are
     /// refused with a 503 below it, and resume by themselves once space is freed.
@@ -47,7 +53,7 @@ impl Config {
             data_dir: data_dir.into(),
             listen: DEFAULT_LISTEN.into(),
             body_limit: DEFAULT_BODY_LIMIT,
-            cache_mb: 64,
+            cache_mb: DEFAULT_CACHE_MB,
             min_free_mb: DEFAULT_MIN_FREE_MB,
             log_format: LogFormat::Text,
             policy: DuePolicy::default(),
@@ -133,7 +139,7 @@ impl ServeArgs {
             data_dir,
             listen: self.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             body_limit,
-            cache_mb: file.cache_mb.unwrap_or(64),
+            cache_mb: file.cache_mb.unwrap_or(DEFAULT_CACHE_MB),
             min_free_mb: self.min_free_mb.or(file.min_free_mb).unwrap_or(DEFAULT_MIN_FREE_MB),
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             policy,

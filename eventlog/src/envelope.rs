@@ -107,25 +107,44 @@ impl Serialize for Hash {
 
 impl<'de> Deserialize<'de> for Hash {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(text.as_bytes(), &mut out).map_err(serde::de::Error::custom)?;
-        Ok(Hash(out))
+        d.deserialize_str(WithStr(|text: &str| {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(text.as_bytes(), &mut out).map(|()| Hash(out))
+        }))
+    }
+}
+
+/// A visitor that reads a string in place, borrowed when the input allows (an escaped string
+/// is unescaped into serde_json's scratch buffer), and converts it with `F`. Unlike
+/// deserializing a `Cow<str>` or a `String` first, it allocates nothing: the log's reads
+/// parse three such strings (two timestamps, a hash) in every event.
+struct WithStr<F>(F);
+
+impl<T, E: fmt::Display, F: FnOnce(&str) -> Result<T, E>> serde::de::Visitor<'_> for WithStr<F> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<Er: serde::de::Error>(self, v: &str) -> Result<T, Er> {
+        (self.0)(v).map_err(Er::custom)
     }
 }
 
 /// Timestamps on the wire: RFC 3339 in UTC with a `Z`, fractional seconds only when non-zero.
 pub mod timestamp {
     use chrono::{DateTime, SecondsFormat, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(t))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+        d.deserialize_str(super::WithStr(|text: &str| {
+            DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc))
+        }))
     }
 
     /// The canonical text of a timestamp.

@@ -4,54 +4,98 @@
 //! date of birth and both match (names compared case- and space-insensitively).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use eventlog::schema::Child;
 use ulid::Ulid;
 
-/// What identifies a child, strongest first.
+/// What identifies a child, strongest first. The strings are shared with the [`Seen`] records
+/// that hold them, so each is kept once however many children have it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Nhs(String),
-    Ref(String),
-    NameDob(String, NaiveDate),
+    Nhs(Arc<str>),
+    Ref(Arc<str>),
+    NameDob(Arc<str>, NaiveDate),
+}
+
+/// A child's identifiers, normalised: the NHS number's digits, the trimmed upper-case
+/// `child_ref`, and the normalised name with the date of birth.
+#[derive(Debug, Clone)]
+struct Ids {
+    nhs: Option<Arc<str>>,
+    child_ref: Option<Arc<str>>,
+    name_dob: Option<(Arc<str>, NaiveDate)>,
 }
 
 #[derive(Debug, Clone)]
 struct Seen {
     contact: Ulid,
     received_at: DateTime<Utc>,
-    nhs: Option<String>,
-    child_ref: Option<String>,
-    name_dob: Option<(String, NaiveDate)>,
+    ids: Ids,
 }
 
 fn normal_name(name: &str) -> String {
     name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
-fn nhs_of(child: &Child) -> Option<String> {
-    child.nhs_number.as_ref().map(|n| n.chars().filter(char::is_ascii_digit).collect())
-}
+impl Ids {
+    fn of(child: &Child) -> Ids {
+        Ids {
+            nhs: child.nhs_number.as_ref().map(|n| n.chars().filter(char::is_ascii_digit).collect::<String>().into()),
+            child_ref: child
+                .child_ref
+                .as_ref()
+                .map(|r| r.trim().to_uppercase())
+                .filter(|r| !r.is_empty())
+                .map(Into::into),
+            name_dob: child.date_of_birth.map(|dob| (normal_name(&child.name).into(), dob)),
+        }
+    }
 
-fn ref_of(child: &Child) -> Option<String> {
-    child.child_ref.as_ref().map(|r| r.trim().to_uppercase()).filter(|r| !r.is_empty())
-}
+    /// The index keys, strongest first.
+    fn keys(&self) -> impl Iterator<Item = Key> + use<> {
+        [
+            self.nhs.clone().map(Key::Nhs),
+            self.child_ref.clone().map(Key::Ref),
+            self.name_dob.clone().map(|(n, d)| Key::NameDob(n, d)),
+        ]
+        .into_iter()
+        .flatten()
+    }
 
-fn name_dob_of(child: &Child) -> Option<(String, NaiveDate)> {
-    child.date_of_birth.map(|dob| (normal_name(&child.name), dob))
-}
-
-impl Seen {
     /// The matching rule, pair by pair: the strongest identifier both records have decides.
-    fn same_child(&self, child: &Child) -> bool {
-        if let (Some(a), Some(b)) = (&self.nhs, nhs_of(child)) {
-            return *a == b;
+    fn same_child(&self, other: &Ids) -> bool {
+        if let (Some(a), Some(b)) = (&self.nhs, &other.nhs) {
+            return a == b;
         }
-        if let (Some(a), Some(b)) = (&self.child_ref, ref_of(child)) {
-            return *a == b;
+        if let (Some(a), Some(b)) = (&self.child_ref, &other.child_ref) {
+            return a == b;
         }
-        matches!((&self.name_dob, name_dob_of(child)), (Some(a), Some(b)) if *a == b)
+        matches!((&self.name_dob, &other.name_dob), (Some(a), Some(b)) if a == b)
+    }
+}
+
+/// The children under one key: almost always one, so that one takes no allocation of its own.
+#[derive(Debug, Clone)]
+enum Slots {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Slots {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Slots::One(i) => std::slice::from_ref(i),
+            Slots::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, i: u32) {
+        match self {
+            Slots::One(first) => *self = Slots::Many(vec![*first, i]),
+            Slots::Many(v) => v.push(i),
+        }
     }
 }
 
@@ -59,7 +103,7 @@ impl Seen {
 #[derive(Debug, Clone, Default)]
 pub struct ChildIndex {
     seen: Vec<Seen>,
-    by_key: HashMap<Key, Vec<usize>>,
+    by_key: HashMap<Key, Slots, foldhash::fast::RandomState>,
 }
 
 /// How far back a previous contact counts.
@@ -71,21 +115,40 @@ impl ChildIndex {
     /// The distinct earlier contacts, received in the 12 months before `received_at`, that
     /// named one of `children`.
     pub fn previous_contacts(&self, contact: Ulid, received_at: DateTime<Utc>, children: &[Child]) -> u32 {
+        let ids: Vec<Ids> = children.iter().map(Ids::of).collect();
+        self.count_previous(contact, received_at, &ids)
+    }
+
+    /// Remembers the children of a newly received contact.
+    pub fn add(&mut self, contact: Ulid, received_at: DateTime<Utc>, children: &[Child]) {
+        for child in children {
+            self.add_one(contact, received_at, Ids::of(child));
+        }
+    }
+
+    /// A newly received contact: its previous contacts (as [`Self::previous_contacts`]), then
+    /// its children remembered (as [`Self::add`]), each child's identifiers normalised once.
+    pub fn receive(&mut self, contact: Ulid, received_at: DateTime<Utc>, children: &[Child]) -> u32 {
+        let ids: Vec<Ids> = children.iter().map(Ids::of).collect();
+        let previous = self.count_previous(contact, received_at, &ids);
+        for one in ids {
+            self.add_one(contact, received_at, one);
+        }
+        previous
+    }
+
+    fn count_previous(&self, contact: Ulid, received_at: DateTime<Utc>, children: &[Ids]) -> u32 {
         let since = received_at - lookback();
         let mut found: Vec<Ulid> = Vec::new();
         for child in children {
-            let keys = [
-                nhs_of(child).map(Key::Nhs),
-                ref_of(child).map(Key::Ref),
-                name_dob_of(child).map(|(n, d)| Key::NameDob(n, d)),
-            ];
-            for key in keys.into_iter().flatten() {
-                for &i in self.by_key.get(&key).into_iter().flatten() {
-                    let seen = &self.seen[i];
+            for key in child.keys() {
+                let Some(slots) = self.by_key.get(&key) else { continue };
+                for &i in slots.as_slice() {
+                    let seen = &self.seen[i as usize];
                     if seen.contact != contact
                         && seen.received_at < received_at
                         && seen.received_at >= since
-                        && seen.same_child(child)
+                        && seen.ids.same_child(child)
                         && !found.contains(&seen.contact)
                     {
                         found.push(seen.contact);
@@ -96,27 +159,26 @@ impl ChildIndex {
         u32::try_from(found.len()).unwrap_or(u32::MAX)
     }
 
-    /// Remembers the children of a newly received contact.
-    pub fn add(&mut self, contact: Ulid, received_at: DateTime<Utc>, children: &[Child]) {
-        for child in children {
-            let seen = Seen {
-                contact,
-                received_at,
-                nhs: nhs_of(child),
-                child_ref: ref_of(child),
-                name_dob: name_dob_of(child),
-            };
-            let i = self.seen.len();
-            let keys = [
-                seen.nhs.clone().map(Key::Nhs),
-                seen.child_ref.clone().map(Key::Ref),
-                seen.name_dob.clone().map(|(n, d)| Key::NameDob(n, d)),
-            ];
-            for key in keys.into_iter().flatten() {
-                self.by_key.entry(key).or_default().push(i);
+    fn add_one(&mut self, contact: Ulid, received_at: DateTime<Utc>, mut ids: Ids) {
+        let i = u32::try_from(self.seen.len()).expect("fewer than 4 billion children indexed");
+        // Share the strings of keys already indexed rather than keep another copy.
+        for key in ids.keys() {
+            match self.by_key.get_key_value(&key) {
+                Some((Key::Nhs(s), _)) => ids.nhs = Some(Arc::clone(s)),
+                Some((Key::Ref(s), _)) => ids.child_ref = Some(Arc::clone(s)),
+                Some((Key::NameDob(s, d), _)) => ids.name_dob = Some((Arc::clone(s), *d)),
+                None => {}
             }
-            self.seen.push(seen);
         }
+        for key in ids.keys() {
+            match self.by_key.get_mut(&key) {
+                Some(slots) => slots.push(i),
+                None => {
+                    self.by_key.insert(key, Slots::One(i));
+                }
+            }
+        }
+        self.seen.push(Seen { contact, received_at, ids });
     }
 }
 

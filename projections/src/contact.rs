@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use eventlog::schema::{
-    Agency, Channel, Child, Consent, Event, HandoverTo, Outcome, PpnGrade, PrimaryNeed, Rating, Referrer, SourceCode,
+    Agency, Channel, Child, Consent, ContactReceived, Event, HandoverTo, Outcome, PpnGrade, PrimaryNeed, Rating,
+    Referrer, SourceCode,
 };
 use eventlog::{DecodeError, Envelope, EventType};
 use serde::Serialize;
@@ -160,16 +161,21 @@ impl ContactState {
         let Event::ContactReceived(c) = event else {
             return Err(FoldError::NotReceivedFirst(env.event_type));
         };
-        Ok(ContactState {
+        Ok(ContactState::from_received(env, c.clone()))
+    }
+
+    /// A new contact from its `contact_received` event's data, taken (not copied).
+    pub fn from_received(env: &Envelope, c: ContactReceived) -> ContactState {
+        ContactState {
             contact_id: env.contact_id,
             version: env.version,
             position: env.position,
             received_at: env.occurred_at,
             channel: c.channel,
             source: c.source,
-            referrer: c.referrer.clone(),
-            children: c.children.clone(),
-            concerns: c.concerns.clone(),
+            referrer: c.referrer,
+            children: c.children,
+            concerns: c.concerns,
             immediate_risk: c.immediate_risk,
             ppn_grade: c.ppn_grade,
             rating: None,
@@ -188,7 +194,7 @@ impl ContactState {
             assessment_team_accepted_at: None,
             assigned_to: None,
             events: vec![(env.event_id, env.event_type)],
-        })
+        }
     }
 
     /// Applies the next event of this contact.
@@ -285,7 +291,10 @@ impl ContactState {
     fn work_by(&mut self, by: &str, env: &Envelope) {
         use eventlog::Role::{Admin, DecisionMaker, Practitioner};
         let handed_over = self.handover.as_ref().is_some_and(|h| h.status == HandoverStatus::Accepted);
-        if !handed_over && matches!(env.actor.role, Practitioner | DecisionMaker | Admin) {
+        if !handed_over
+            && matches!(env.actor.role, Practitioner | DecisionMaker | Admin)
+            && self.assigned_to.as_deref() != Some(by)
+        {
             self.assigned_to = Some(by.to_owned());
         }
     }

@@ -139,8 +139,8 @@ pub struct ReadModel {
     position: u64,
     last_recorded_at: Option<DateTime<Utc>>,
     /// Full state, kept only while a contact is open.
-    open: HashMap<Ulid, ContactState>,
-    facts: HashMap<Ulid, ContactFacts>,
+    open: HashMap<Ulid, ContactState, foldhash::fast::RandomState>,
+    facts: HashMap<Ulid, ContactFacts, foldhash::fast::RandomState>,
     children: ChildIndex,
 }
 
@@ -165,10 +165,11 @@ impl ReadModel {
         self.last_recorded_at = Some(env.recorded_at);
         let id = env.contact_id;
         if env.event_type == EventType::ContactReceived {
-            let event = env.event()?;
-            let state = ContactState::received(env, &event)?;
-            let previous = self.children.previous_contacts(id, state.received_at, &state.children);
-            self.children.add(id, state.received_at, &state.children);
+            let Event::ContactReceived(received) = env.event()? else {
+                return Err(FoldError::NotReceivedFirst(env.event_type));
+            };
+            let state = ContactState::from_received(env, received);
+            let previous = self.children.receive(id, state.received_at, &state.children);
             self.facts.insert(id, ContactFacts::of(&state, previous));
             let change = if on_queue(&state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
             self.open.insert(id, state);
@@ -181,8 +182,12 @@ impl ReadModel {
         };
         let event = if needs_data(env.event_type) { env.event()? } else { placeholder(env.event_type) };
         state.apply(env, &event);
-        let previous = self.facts.get(&id).map_or(0, |f| f.previous_contacts);
-        self.facts.insert(id, ContactFacts::of(state, previous));
+        match self.facts.get_mut(&id) {
+            Some(facts) => *facts = ContactFacts::of(state, facts.previous_contacts),
+            None => {
+                self.facts.insert(id, ContactFacts::of(state, 0));
+            }
+        }
         let change = if on_queue(state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
         if state.closed.is_some() {
             self.open.remove(&id);

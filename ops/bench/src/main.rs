@@ -2,8 +2,9 @@
 //!
 //! - `append`: durable appends in process, over HTTP and to PostgreSQL, against the disk's own
 //!   limit, at 1 to 256 writers ([`append`]).
-//! - `rebuild`: the service's start-up rebuild of its read model from a log of a million
-//!   realistic events, against a bare scan of the log ([`rebuild`]).
+//! - `rebuild`: the service's start-up rebuild of its read model from logs of one and five
+//!   million realistic events, against the engine's limit (a scan with the typed parse) and
+//!   PostgreSQL reading the same rows in order ([`rebuild`]).
 //! - `sse`: the time from `POST /v1/contacts` to the duty queue's `upsert` reaching every
 //!   Server-Sent Events client of the real server binary ([`sse`]).
 //! - `reads`: `GET /v1/queue` and `GET /v1/contacts/{id}` latency under an open-loop load on
@@ -21,6 +22,7 @@ mod load;
 mod machine;
 mod reads;
 mod rebuild;
+mod rebuild_pg;
 mod report;
 mod sse;
 
