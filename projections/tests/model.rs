@@ -310,8 +310,8 @@ proptest! {
         prop_assert_eq!(snapshot(&live, now), before, "a replay never applies twice");
     }
 
-    /// The state the live model keeps for an open contact is exactly the contact's own fold:
-    /// appends check the case rules against it instead of re-reading the contact's events.
+    /// The state the live model keeps for an open contact is exactly the contact's own fold,
+    /// after every event (including calls, notes and corrections, whose data it skips).
     #[test]
     fn an_open_contacts_model_state_equals_its_fold(seed in any::<u64>(), contacts in 1usize..40) {
         let log = random_log(seed, contacts);

@@ -179,7 +179,8 @@ async fn append_event(
 
     let _serialised = app.lock_contact(contact).await;
     for attempt in 0.. {
-        let state = current_state(&app, contact)?;
+        let events = app.log().read_contact(contact)?;
+        let state = fold(&events)?.ok_or_else(|| ApiError::NotFound(format!("no contact {contact}")))?;
         if let Some(expected) = request.expected_version
             && expected != state.version
             && idempotency.is_none()
@@ -262,24 +263,6 @@ fn ts(t: &chrono::DateTime<Utc>) -> String {
 
 fn fold(events: &[Envelope]) -> Result<Option<ContactState>, ApiError> {
     ContactState::fold(events).map_err(ApiError::internal)
-}
-
-/// The contact's state at its current durable version, for the case rules. The live read
-/// model keeps exactly that fold for every open contact, so when it has applied the log's
-/// version of the contact its copy is used; otherwise (a closed contact, or the model not yet
-/// caught up) the contact's events are read and folded. Reading and folding the whole
-/// history on every append was the append path's main cost, growing with the contact's
-/// length. The append that follows is conditional on this version, so a state that went
-/// stale in between is a conflict, never a decision on old facts.
-fn current_state(app: &AppState, contact: Ulid) -> Result<ContactState, ApiError> {
-    let version = app.log().contact_version(contact)?;
-    if version > 0
-        && let Some(state) = app.live().model().contact(contact).filter(|s| s.version == version)
-    {
-        return Ok(state.clone());
-    }
-    let events = app.log().read_contact(contact)?;
-    fold(&events)?.ok_or_else(|| ApiError::NotFound(format!("no contact {contact}")))
 }
 
 /// Reads a contact for a viewer: checks the role, reads the stream, 404s an unknown contact.
