@@ -276,16 +276,7 @@ impl Server {
     }
 
     async fn ready(&self, client: &reqwest::Client) -> Result<()> {
-        let deadline = Instant::now() + START_LIMIT;
-        loop {
-            if let Ok(resp) = client.get(format!("{}/readyz", self.url)).send().await
-                && resp.status() == 200
-            {
-                return Ok(());
-            }
-            ensure!(Instant::now() < deadline, "/readyz did not say 200 within {} s", START_LIMIT.as_secs());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::sse::wait_ready(client, &self.url).await
     }
 
     /// SIGTERM, then waits for the exit; `Some(code)` if it exited by itself.

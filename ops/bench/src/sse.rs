@@ -253,16 +253,21 @@ impl Server {
     }
 
     pub(crate) async fn ready(&self, client: &reqwest::Client) -> Result<()> {
-        let deadline = Instant::now() + START_LIMIT;
-        loop {
-            if let Ok(resp) = client.get(format!("{}/readyz", self.url)).send().await
-                && resp.status() == 200
-            {
-                return Ok(());
-            }
-            ensure!(Instant::now() < deadline, "/readyz did not say 200 within {} s", START_LIMIT.as_secs());
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        wait_ready(client, &self.url).await
+    }
+}
+
+/// Waits until the server at `url` answers `/readyz` with 200 (at most [`START_LIMIT`]).
+pub(crate) async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<()> {
+    let deadline = Instant::now() + START_LIMIT;
+    loop {
+        if let Ok(resp) = client.get(format!("{url}/readyz")).send().await
+            && resp.status() == 200
+        {
+            return Ok(());
         }
+        ensure!(Instant::now() < deadline, "/readyz did not say 200 within {} s", START_LIMIT.as_secs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
