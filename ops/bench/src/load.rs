@@ -34,6 +34,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{SecondsFormat, Utc};
 use clap::Args;
+use frontdoor::config::DEFAULT_CACHE_MB;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -1305,8 +1306,8 @@ impl Report<'_> {
             o.demo_rss_kib.saturating_sub(o.empty_rss_kib) as f64 * 1024.0 / o.demo_events.max(1) as f64;
         let growth = end as f64 * 1024.0 - start as f64 * 1024.0;
         // The data itself: the events' share as the demo's held them, twice over for slack, plus
-        // the storage engine's page cache, which may fill up to its configured 64 MiB.
-        let allowed = 2.0 * per_demo_event * events as f64 + 64.0 * 1048576.0;
+        // the storage engine's page cache, which may fill up to the server's default `cache_mb`.
+        let allowed = 2.0 * per_demo_event * events as f64 + (DEFAULT_CACHE_MB * 1048576) as f64;
         MemoryFigures { start, end, events, per_demo_event, growth, allowed }
     }
 
@@ -1427,7 +1428,7 @@ impl Report<'_> {
                 m.growth / m.events.max(1) as f64
             ),
             format!(
-                "≤ {:.1} MiB: twice the demo's {:.0} bytes per event held, plus the 64 MiB storage cache",
+                "≤ {:.1} MiB: twice the demo's {:.0} bytes per event held, plus the {DEFAULT_CACHE_MB} MiB storage cache",
                 m.allowed / 1048576.0,
                 m.per_demo_event
             ),
