@@ -662,7 +662,7 @@ mod opt_timestamp {
 pub fn may_create_contact(role: Role) -> bool {
     match role {
         Role::Referrer | Role::Practitioner | Role::DecisionMaker | Role::Admin => true,
-        Role::Partner | Role::Auditor => false,
+        Role::Partner | Role::Auditor | Role::ReceivingTeam => false,
     }
 }
 
@@ -785,7 +785,7 @@ pub fn may_append_any(role: Role) -> bool {
 pub fn sees_all_restricted(role: Role) -> bool {
     match role {
         Role::DecisionMaker | Role::Auditor | Role::Admin => true,
-        Role::Referrer | Role::Practitioner | Role::Partner => false,
+        Role::Referrer | Role::Practitioner | Role::Partner | Role::ReceivingTeam => false,
     }
 }
 
@@ -797,7 +797,7 @@ pub fn may_see_restricted(viewer: &Actor, returning_agency: Agency) -> bool {
     match viewer.role {
         Role::DecisionMaker | Role::Auditor | Role::Admin => true,
         Role::Partner => viewer.agency == returning_agency,
-        Role::Referrer | Role::Practitioner => false,
+        Role::Referrer | Role::Practitioner | Role::ReceivingTeam => false,
     }
 }
 
@@ -807,7 +807,12 @@ pub fn may_see_restricted(viewer: &Actor, returning_agency: Agency) -> bool {
 pub fn partner_may_return_checks_for(actor: &Actor, agency: Agency) -> bool {
     match actor.role {
         Role::Partner => actor.agency == agency,
-        Role::Referrer | Role::Practitioner | Role::DecisionMaker | Role::Auditor | Role::Admin => true,
+        Role::Referrer
+        | Role::Practitioner
+        | Role::DecisionMaker
+        | Role::Auditor
+        | Role::Admin
+        | Role::ReceivingTeam => true,
     }
 }
 
@@ -819,11 +824,18 @@ mod tests {
     const N: bool = false;
 
     /// The columns of the expected matrices below.
-    const ROLES: [Role; 6] =
-        [Role::Referrer, Role::Practitioner, Role::DecisionMaker, Role::Partner, Role::Auditor, Role::Admin];
+    const ROLES: [Role; 7] = [
+        Role::Referrer,
+        Role::Practitioner,
+        Role::DecisionMaker,
+        Role::Partner,
+        Role::Auditor,
+        Role::Admin,
+        Role::ReceivingTeam,
+    ];
 
     fn actor(id: &str, role: Role, agency: Agency) -> Actor {
-        Actor { id: id.to_owned(), role, agency }
+        Actor { id: id.to_owned(), role, agency, team: None }
     }
 
     fn ana() -> Actor {
@@ -1156,7 +1168,7 @@ mod tests {
 
     #[test]
     fn who_may_create_a_contact() {
-        let expected = [Y, Y, Y, N, N, Y];
+        let expected = [Y, Y, Y, N, N, Y, N];
         for (role, expected) in ROLES.iter().zip(expected) {
             assert_eq!(may_create_contact(*role), expected, "{role}");
         }
@@ -1164,25 +1176,25 @@ mod tests {
 
     #[test]
     fn the_append_matrix() {
-        // Columns: referrer, practitioner, decision_maker, partner, auditor, admin.
-        let expected: [(&str, [bool; 6]); 17] = [
-            ("contact_received", [N, N, N, N, N, N]),
-            ("triage_rated", [N, Y, Y, N, N, Y]),
-            ("call_logged", [N, Y, Y, N, N, Y]),
-            ("checks_requested", [N, Y, Y, N, N, Y]),
-            ("checks_returned", [N, Y, Y, Y, N, Y]),
-            ("duty_discussion_held", [N, Y, Y, Y, N, Y]),
-            ("consent_recorded", [N, Y, Y, N, N, Y]),
-            ("decision_made", [N, N, Y, N, N, Y]),
-            ("action_plan_agreed", [N, Y, Y, N, N, Y]),
-            ("referrer_informed", [N, Y, Y, N, N, Y]),
-            ("handover_sent", [N, Y, Y, N, N, Y]),
-            ("handover_accepted", [N, Y, Y, N, N, Y]),
-            ("handover_returned", [N, Y, Y, N, N, Y]),
-            ("contact_closed", [N, Y, Y, N, N, Y]),
-            ("note_added", [N, Y, Y, Y, N, Y]),
-            ("correction_recorded", [N, Y, Y, N, N, Y]),
-            ("audit_finding_recorded", [N, N, N, N, Y, Y]),
+        // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team.
+        let expected: [(&str, [bool; 7]); 17] = [
+            ("contact_received", [N, N, N, N, N, N, N]),
+            ("triage_rated", [N, Y, Y, N, N, Y, N]),
+            ("call_logged", [N, Y, Y, N, N, Y, N]),
+            ("checks_requested", [N, Y, Y, N, N, Y, N]),
+            ("checks_returned", [N, Y, Y, Y, N, Y, N]),
+            ("duty_discussion_held", [N, Y, Y, Y, N, Y, N]),
+            ("consent_recorded", [N, Y, Y, N, N, Y, N]),
+            ("decision_made", [N, N, Y, N, N, Y, N]),
+            ("action_plan_agreed", [N, Y, Y, N, N, Y, N]),
+            ("referrer_informed", [N, Y, Y, N, N, Y, N]),
+            ("handover_sent", [N, Y, Y, N, N, Y, N]),
+            ("handover_accepted", [N, Y, Y, N, N, Y, N]),
+            ("handover_returned", [N, Y, Y, N, N, Y, N]),
+            ("contact_closed", [N, Y, Y, N, N, Y, N]),
+            ("note_added", [N, Y, Y, Y, N, Y, N]),
+            ("correction_recorded", [N, Y, Y, N, N, Y, N]),
+            ("audit_finding_recorded", [N, N, N, N, Y, Y, N]),
         ];
         let covered: HashSet<EventType> = expected.iter().map(|(t, _)| t.parse().unwrap()).collect();
         assert_eq!(
@@ -1206,17 +1218,17 @@ mod tests {
 
     #[test]
     fn the_read_matrix() {
-        // Columns: referrer, practitioner, decision_maker, partner, auditor, admin.
+        // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team.
         let expected = [
-            (ReadKind::Queue, [N, Y, Y, Y, Y, Y]),
-            (ReadKind::Contact, [N, Y, Y, Y, Y, Y]),
-            (ReadKind::ContactEvents, [N, Y, Y, Y, Y, Y]),
-            (ReadKind::ContactAudit, [N, N, N, N, Y, Y]),
-            (ReadKind::GlobalEvents, [N, N, N, N, Y, Y]),
-            (ReadKind::Metrics, [N, Y, Y, N, Y, Y]),
-            (ReadKind::AuditSample, [N, N, N, N, Y, Y]),
-            (ReadKind::AsOf, [N, N, Y, N, Y, Y]),
-            (ReadKind::Board, [N, Y, Y, Y, Y, Y]),
+            (ReadKind::Queue, [N, Y, Y, Y, Y, Y, N]),
+            (ReadKind::Contact, [N, Y, Y, Y, Y, Y, N]),
+            (ReadKind::ContactEvents, [N, Y, Y, Y, Y, Y, N]),
+            (ReadKind::ContactAudit, [N, N, N, N, Y, Y, N]),
+            (ReadKind::GlobalEvents, [N, N, N, N, Y, Y, N]),
+            (ReadKind::Metrics, [N, Y, Y, N, Y, Y, N]),
+            (ReadKind::AuditSample, [N, N, N, N, Y, Y, N]),
+            (ReadKind::AsOf, [N, N, Y, N, Y, Y, N]),
+            (ReadKind::Board, [N, Y, Y, Y, Y, Y, N]),
         ];
         // A new kind of read fails to compile here until it has a row.
         let row = |kind: ReadKind| match kind {
@@ -1274,7 +1286,7 @@ mod tests {
                     match role {
                         Role::DecisionMaker | Role::Auditor | Role::Admin => assert!(may),
                         Role::Partner => assert_eq!(may, agency == returning),
-                        Role::Referrer | Role::Practitioner => assert!(!may),
+                        Role::Referrer | Role::Practitioner | Role::ReceivingTeam => assert!(!may),
                     }
                 }
             }

@@ -95,7 +95,7 @@ impl DemoActors {
     /// One actor per role, with synthetic ids such as `demo-practitioner`.
     pub fn standard() -> DemoActors {
         fn actor(id: &str, role: Role, agency: Agency) -> Actor {
-            Actor { id: id.to_owned(), role, agency }
+            Actor { id: id.to_owned(), role, agency, team: None }
         }
         DemoActors {
             referrer: actor("demo-referrer", Role::Referrer, Agency::Other),
@@ -324,7 +324,7 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
             Outcome::Assessment => 12,
             Outcome::ExistingCase => 6,
             Outcome::EarlyHelp => 2,
-            Outcome::AdviceAndSignpost | Outcome::NoFurtherAction => 0,
+            Outcome::AdviceAndSignpost | Outcome::NoFurtherAction | Outcome::NotAccepted => 0,
         },
     );
     let rating = rating_for(&mut rng, first_outcome, immediate_risk);
@@ -421,6 +421,7 @@ fn revised_from(rng: &mut Rng, outcome: Outcome) -> Outcome {
         O::AdviceAndSignpost => *pick(rng, &[O::NoFurtherAction, O::EarlyHelp]),
         O::NoFurtherAction => *pick(rng, &[O::AdviceAndSignpost, O::EarlyHelp]),
         O::ExistingCase => *pick(rng, &[O::Assessment, O::EarlyHelp]),
+        O::NotAccepted => *pick(rng, &[O::NoFurtherAction, O::AdviceAndSignpost]),
     }
 }
 
@@ -435,7 +436,7 @@ fn rating_for(rng: &mut Rng, outcome: Outcome, immediate_risk: bool) -> Rating {
         Outcome::ExistingCase => &[(Red, 3), (Amber, 40), (Green, 47), (Blue, 10)],
         Outcome::EarlyHelp => &[(Amber, 15), (Green, 75), (Blue, 10)],
         Outcome::AdviceAndSignpost => &[(Green, 45), (Blue, 55)],
-        Outcome::NoFurtherAction => &[(Green, 30), (Blue, 70)],
+        Outcome::NoFurtherAction | Outcome::NotAccepted => &[(Green, 30), (Blue, 70)],
     };
     weighted(rng, table)
 }
@@ -451,7 +452,9 @@ fn need_for(rng: &mut Rng, outcome: Outcome) -> PrimaryNeed {
         Outcome::AdviceAndSignpost => {
             &[(N1, 10), (N2, 10), (N3, 10), (N4, 20), (N5, 15), (N6, 10), (N7, 10), (N9, 10), (N0, 5)]
         }
-        Outcome::NoFurtherAction => &[(N1, 15), (N4, 10), (N5, 15), (N6, 5), (N7, 5), (N9, 35), (N0, 15)],
+        Outcome::NoFurtherAction | Outcome::NotAccepted => {
+            &[(N1, 15), (N4, 10), (N5, 15), (N6, 5), (N7, 5), (N9, 35), (N0, 15)]
+        }
     };
     weighted(rng, table)
 }
@@ -462,7 +465,7 @@ fn level_of_need(rng: &mut Rng, outcome: Outcome) -> u8 {
         Outcome::EarlyHelp => weighted(rng, &[(2, 60), (3, 40)]),
         Outcome::ExistingCase => weighted(rng, &[(3, 50), (4, 50)]),
         Outcome::AdviceAndSignpost => weighted(rng, &[(1, 60), (2, 40)]),
-        Outcome::NoFurtherAction => weighted(rng, &[(1, 75), (2, 25)]),
+        Outcome::NoFurtherAction | Outcome::NotAccepted => weighted(rng, &[(1, 75), (2, 25)]),
     }
 }
 
@@ -585,6 +588,7 @@ fn write_contact(draft: Draft, actors: &DemoActors, cal: &Calendar, now: DateTim
             level_of_need: Some(level_of_need(rng, outcome)),
             primary_need: Some(draft.need),
             revises,
+            duplicate_of: None,
         })
     };
     let first = decision(rng, draft.first_outcome, None);
@@ -664,6 +668,7 @@ fn before_decision(d: &Plan, rng: &mut Rng, tl: &mut Timeline<'_>, cal: &Calenda
         Outcome::ExistingCase => (40, 2),
         Outcome::AdviceAndSignpost => (20, 1),
         Outcome::NoFurtherAction => (25, 1),
+        Outcome::NotAccepted => (0, 1),
     };
     if chance(rng, checks_percent) {
         let mut agencies = vec![Agency::Police, Agency::Health, Agency::Education];
@@ -693,6 +698,7 @@ fn before_decision(d: &Plan, rng: &mut Rng, tl: &mut Timeline<'_>, cal: &Calenda
         Outcome::ExistingCase => 25,
         Outcome::AdviceAndSignpost => 8,
         Outcome::NoFurtherAction => 10,
+        Outcome::NotAccepted => 0,
     };
     if chance(rng, discussion_percent) {
         let mut seats = DUTY_SEATS.to_vec();
@@ -788,7 +794,7 @@ fn after_decision(
         }
         Outcome::ExistingCase => chance(rng, 95).then_some(HandoverTo::AllocatedWorker),
         Outcome::AdviceAndSignpost => chance(rng, 12).then_some(HandoverTo::Community),
-        Outcome::NoFurtherAction => None,
+        Outcome::NoFurtherAction | Outcome::NotAccepted => None,
     };
     if let Some(to) = handover_to {
         let fast = urgent && outcome.is_referral();
@@ -823,7 +829,12 @@ fn after_decision(
             add_office_time(cal, sent_at, minutes(rng, 60, 1620))
         };
         let worker = Some(person_name(rng, ADULT_NAMES, None));
-        tl.push(rng, &Event::HandoverAccepted(HandoverAccepted { team, worker }), accepted_at, practitioner);
+        tl.push(
+            rng,
+            &Event::HandoverAccepted(HandoverAccepted { team, worker, evidence: None }),
+            accepted_at,
+            practitioner,
+        );
         last = last.max(accepted_at);
     }
 
@@ -1388,6 +1399,7 @@ fn draw_family(rng: &mut Rng, today: NaiveDate) -> Vec<Child> {
             nhs_number: None,
             upn: None,
             ethnicity: None,
+            expected_date_of_birth: None,
         }];
     }
     let ethnicity = chance(rng, 70).then(|| weighted(rng, &ETHNICITIES).to_owned());
@@ -1422,6 +1434,7 @@ fn draw_family(rng: &mut Rng, today: NaiveDate) -> Vec<Child> {
             nhs_number: chance(rng, 65).then(|| nhs_number(rng)),
             upn: None,
             ethnicity: ethnicity.clone(),
+            expected_date_of_birth: None,
         });
     }
     children
@@ -1846,6 +1859,10 @@ fn rationales(outcome: Outcome) -> &'static [&'static str] {
             "{c} is already open to an allocated worker; information passed on.",
             "Family already open to a children in need plan; passed to the allocated worker.",
         ],
+        Outcome::NotAccepted => &[
+            "Duplicate of a contact about {c} already being worked; not accepted.",
+            "Referrer withdrew the contact after speaking to the family; not accepted.",
+        ],
     }
 }
 
@@ -1857,6 +1874,7 @@ fn outcome_words(outcome: Outcome) -> &'static str {
         Outcome::AdviceAndSignpost => "advice and signposting",
         Outcome::NoFurtherAction => "no further action",
         Outcome::ExistingCase => "passing it to the allocated worker",
+        Outcome::NotAccepted => "not accepting the contact",
     }
 }
 
@@ -2101,7 +2119,9 @@ mod tests {
                 let consistent = match d.outcome {
                     Outcome::StrategyDiscussion | Outcome::Assessment => level == 4,
                     Outcome::EarlyHelp => (2..=3).contains(&level),
-                    Outcome::AdviceAndSignpost | Outcome::NoFurtherAction => (1..=2).contains(&level),
+                    Outcome::AdviceAndSignpost | Outcome::NoFurtherAction | Outcome::NotAccepted => {
+                        (1..=2).contains(&level)
+                    }
                     Outcome::ExistingCase => (3..=4).contains(&level),
                 };
                 if !consistent {
@@ -2414,6 +2434,7 @@ mod tests {
                 nhs_number: None,
                 upn: None,
                 ethnicity: None,
+                expected_date_of_birth: None,
             }],
             concerns: "test".into(),
             immediate_risk: false,
@@ -2428,6 +2449,7 @@ mod tests {
                 level_of_need: Some(4),
                 primary_need: None,
                 revises,
+                duplicate_of: None,
             })
         };
         let sent = |to| Event::HandoverSent(HandoverSent { to, team: None, notes: None });
@@ -2454,7 +2476,7 @@ mod tests {
             (received.clone(), p),
             (decision(Outcome::Assessment, None), dm),
             (sent(HandoverTo::AssessmentTeam), p),
-            (Event::HandoverAccepted(HandoverAccepted { team: "T".into(), worker: None }), p),
+            (Event::HandoverAccepted(HandoverAccepted { team: "T".into(), worker: None, evidence: None }), p),
             (closed.clone(), p),
         ]);
         check_log(&ok, now()).unwrap();
@@ -2563,7 +2585,7 @@ mod tests {
                         Outcome::EarlyHelp => matches!(h.to, HandoverTo::EarlyHelp | HandoverTo::Tafso),
                         Outcome::ExistingCase => h.to == HandoverTo::AllocatedWorker,
                         Outcome::AdviceAndSignpost => h.to == HandoverTo::Community,
-                        Outcome::NoFurtherAction => false,
+                        Outcome::NoFurtherAction | Outcome::NotAccepted => false,
                     };
                     assert!(fits, "{} handed over to {}", d.outcome, h.to);
                 }

@@ -375,6 +375,7 @@ mod tests {
                     event_type: e.event_type,
                     schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
                     occurred_at: e.occurred_at,
+                    late_entry_reason: None,
                     recorded_at: e.occurred_at,
                     actor: e.actor,
                     data: e.data,

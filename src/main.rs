@@ -86,7 +86,7 @@ fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
             let agency: Agency = agency.parse().map_err(|e| anyhow::anyhow!("--agency: {e}"))?;
             anyhow::ensure!(!actor.trim().is_empty() && actor.len() <= 100, "--actor must be 1 to 100 characters");
             let store = TokenStore::open(&data_dir).context("opening the token store")?;
-            let (_, secret) = store.create(Actor { id: actor.trim().to_owned(), role, agency })?;
+            let (_, secret) = store.create(Actor { id: actor.trim().to_owned(), role, agency, team: None })?;
             println!("{secret}");
         }
         TokenCommand::Revoke { data_dir, id } => {

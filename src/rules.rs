@@ -158,8 +158,14 @@ mod tests {
                 event_type: ev.event_type(),
                 schema_version: CURRENT_SCHEMA_VERSION,
                 occurred_at: at(i64::from(v)),
+                late_entry_reason: None,
                 recorded_at: at(i64::from(v)),
-                actor: Actor { id: "sw".into(), role: Role::DecisionMaker, agency: Agency::ChildrensSocialCare },
+                actor: Actor {
+                    id: "sw".into(),
+                    role: Role::DecisionMaker,
+                    agency: Agency::ChildrensSocialCare,
+                    team: None,
+                },
                 data: ev.data_json(),
                 prev_hash: Hash::GENESIS,
                 hash: Hash::GENESIS,
@@ -186,6 +192,7 @@ mod tests {
                 nhs_number: None,
                 upn: None,
                 ethnicity: None,
+                expected_date_of_birth: None,
             }],
             concerns: "domestic abuse incident".into(),
             immediate_risk: false,
@@ -202,6 +209,7 @@ mod tests {
             level_of_need: None,
             primary_need: None,
             revises: None,
+            duplicate_of: None,
         })
     }
 
@@ -212,6 +220,7 @@ mod tests {
             level_of_need: None,
             primary_need: None,
             revises: Some(Revises { event_id: of, reason: "police checks returned".into() }),
+            duplicate_of: None,
         })
     }
 
@@ -220,7 +229,7 @@ mod tests {
     }
 
     fn accepted() -> Event {
-        Event::HandoverAccepted(HandoverAccepted { team: "Assessment Team North".into(), worker: None })
+        Event::HandoverAccepted(HandoverAccepted { team: "Assessment Team North".into(), worker: None, evidence: None })
     }
 
     fn returned() -> Event {

@@ -1834,6 +1834,7 @@ mod tests {
                     level_of_need: None,
                     primary_need: None,
                     revises: Some(Revises { event_id: ULID_A.parse().unwrap(), reason: "new info".into() }),
+                    duplicate_of: None,
                 }),
                 occurred_at: None,
                 expected_version: None,
@@ -1880,6 +1881,7 @@ mod tests {
                 nhs_number: Some("9434765919".into()),
                 upn: Some("B801200005001".into()),
                 ethnicity: Some("WBRI".into()),
+                expected_date_of_birth: None,
             }
         );
         assert_eq!(d.children[1].name, "Ben Smith");
@@ -1994,6 +1996,7 @@ mod tests {
                 nhs_number: Some("401 023 2137".into()),
                 upn: None,
                 ethnicity: Some(" ".into()),
+                expected_date_of_birth: None,
             }],
             concerns: "Weight loss".into(),
             immediate_risk: false,
@@ -2156,6 +2159,7 @@ mod tests {
                     nhs_number: Some(s("9434765919")),
                     upn: Some(s("B801200005001")),
                     ethnicity: Some(s("WBRI")),
+                    expected_date_of_birth: None,
                 }],
                 concerns: s("DA incident"),
                 immediate_risk: true,
@@ -2186,6 +2190,7 @@ mod tests {
                 level_of_need: Some(4),
                 primary_need: Some(PrimaryNeed::N1),
                 revises: Some(Revises { event_id: id, reason: s("r") }),
+                duplicate_of: None,
             }),
             Event::ActionPlanAgreed(ActionPlanAgreed {
                 actions: vec![PlannedAction {
@@ -2197,7 +2202,7 @@ mod tests {
             }),
             Event::ReferrerInformed(ReferrerInformed { method: InformMethod::Letter, summary: s("s") }),
             Event::HandoverSent(HandoverSent { to: HandoverTo::Tafso, team: Some(s("t")), notes: Some(s("n")) }),
-            Event::HandoverAccepted(HandoverAccepted { team: s("t"), worker: Some(s("w")) }),
+            Event::HandoverAccepted(HandoverAccepted { team: s("t"), worker: Some(s("w")), evidence: None }),
             Event::HandoverReturned(HandoverReturned { reason: s("r") }),
             Event::ContactClosed(ContactClosed { reason: s("r") }),
             Event::NoteAdded(NoteAdded { text: s("t") }),

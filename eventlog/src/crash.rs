@@ -73,8 +73,12 @@ pub fn child_main(dir: &Path, writers: usize) -> Result<(), String> {
 }
 
 async fn child_writer(log: EventLog, out: Arc<Mutex<std::io::Stdout>>, writer: usize) -> Result<(), String> {
-    let actor =
-        Actor { id: format!("crash-writer-{writer}"), role: Role::Practitioner, agency: Agency::ChildrensSocialCare };
+    let actor = Actor {
+        id: format!("crash-writer-{writer}"),
+        role: Role::Practitioner,
+        agency: Agency::ChildrensSocialCare,
+        team: None,
+    };
     let mut contacts: Vec<(Ulid, u32)> = (0..4).map(|_| (Ulid::new(), 0)).collect();
     let mut rng = fastrand::Rng::new();
     // Keys must be unique to this run: a key reused by the next child would (rightly) replay

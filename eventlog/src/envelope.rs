@@ -26,12 +26,22 @@ pub enum Role {
     Partner,
     Auditor,
     Admin,
+    /// A receiving team (the Assessment Team, Early Help): reads and answers the handovers
+    /// sent to its own team.
+    ReceivingTeam,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: &'static [Role] =
-        &[Role::Referrer, Role::Practitioner, Role::DecisionMaker, Role::Partner, Role::Auditor, Role::Admin];
+    pub const ALL: &'static [Role] = &[
+        Role::Referrer,
+        Role::Practitioner,
+        Role::DecisionMaker,
+        Role::Partner,
+        Role::Auditor,
+        Role::Admin,
+        Role::ReceivingTeam,
+    ];
 
     /// The role's name on the wire.
     pub fn as_str(self) -> &'static str {
@@ -42,6 +52,7 @@ impl Role {
             Role::Partner => "partner",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::ReceivingTeam => "receiving_team",
         }
     }
 }
@@ -71,6 +82,16 @@ pub struct Actor {
     pub id: String,
     pub role: Role,
     pub agency: Agency,
+    /// The team a receiving-team actor belongs to (e.g. "AT North"); absent for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+}
+
+impl Actor {
+    /// An actor outside any receiving team.
+    pub fn new(id: impl Into<String>, role: Role, agency: Agency) -> Actor {
+        Actor { id: id.into(), role, agency, team: None }
+    }
 }
 
 /// A SHA-256 digest, shown as 64 lowercase hex characters.
@@ -173,6 +194,10 @@ pub struct Envelope {
     #[serde(with = "timestamp")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub occurred_at: DateTime<Utc>,
+    /// Why it was recorded more than the late-entry window after it occurred (absent
+    /// otherwise, and in every event written before the rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_entry_reason: Option<String>,
     /// When the log recorded it (server clock).
     #[serde(with = "timestamp")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
@@ -198,6 +223,7 @@ impl PartialEq for Envelope {
             && self.event_type == other.event_type
             && self.schema_version == other.schema_version
             && self.occurred_at == other.occurred_at
+            && self.late_entry_reason == other.late_entry_reason
             && self.recorded_at == other.recorded_at
             && self.actor == other.actor
             && self.data.get() == other.data.get()
@@ -218,6 +244,8 @@ struct Body<'a> {
     schema_version: u16,
     #[serde(with = "timestamp")]
     occurred_at: &'a DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    late_entry_reason: Option<&'a str>,
     #[serde(with = "timestamp_ref")]
     recorded_at: &'a DateTime<Utc>,
     actor: &'a Actor,
@@ -247,6 +275,8 @@ struct StoredBody {
     schema_version: u16,
     #[serde(with = "timestamp")]
     occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    late_entry_reason: Option<String>,
     #[serde(with = "timestamp")]
     recorded_at: DateTime<Utc>,
     actor: Actor,
@@ -265,6 +295,7 @@ impl Envelope {
             event_type: self.event_type,
             schema_version: self.schema_version,
             occurred_at: &self.occurred_at,
+            late_entry_reason: self.late_entry_reason.as_deref(),
             recorded_at: &self.recorded_at,
             actor: &self.actor,
             data: &self.data,
@@ -351,6 +382,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<Envelope, RecordError> {
         event_type: body.event_type,
         schema_version: body.schema_version,
         occurred_at: body.occurred_at,
+        late_entry_reason: body.late_entry_reason,
         recorded_at: body.recorded_at,
         actor: body.actor,
         data: body.data,
@@ -374,8 +406,14 @@ mod tests {
             event_type: ev.event_type(),
             schema_version: CURRENT_SCHEMA_VERSION,
             occurred_at: "2026-03-02T10:15:00Z".parse().unwrap(),
+            late_entry_reason: None,
             recorded_at: "2026-03-02T10:16:02.123Z".parse().unwrap(),
-            actor: Actor { id: "sw-ana".into(), role: Role::DecisionMaker, agency: Agency::ChildrensSocialCare },
+            actor: Actor {
+                id: "sw-ana".into(),
+                role: Role::DecisionMaker,
+                agency: Agency::ChildrensSocialCare,
+                team: None,
+            },
             data: ev.data_json(),
             prev_hash: Hash::GENESIS,
             hash: Hash::GENESIS,

@@ -116,7 +116,8 @@ mod tests {
 
     fn sample_log(dir: &Path) -> Vec<Envelope> {
         let log = EventLog::open(dir).unwrap();
-        let actor = Actor { id: "sw".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare };
+        let actor =
+            Actor { id: "sw".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare, team: None };
         for i in 0..5u64 {
             let ev = Event::NoteAdded(NoteAdded { text: format!("note {i}") });
             let contact = Ulid::from_parts(1, u128::from(i % 2));

@@ -77,12 +77,26 @@ pub struct NewEvent {
     pub data: Box<RawValue>,
     pub occurred_at: DateTime<Utc>,
     pub actor: Actor,
+    /// Why it is recorded long after it occurred (see the late-entry rule).
+    pub late_entry_reason: Option<String>,
+    /// When it was recorded, for an in-process migration (the demo) that replays an older
+    /// system's history with its own clock; `None` (every API write) takes the writer's clock.
+    /// Either way the log's `recorded_at` never decreases by position.
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 impl NewEvent {
     /// A new event with a fresh id.
     pub fn new(event: &Event, occurred_at: DateTime<Utc>, actor: Actor) -> Self {
-        NewEvent { event_id: Ulid::new(), event_type: event.event_type(), data: event.data_json(), occurred_at, actor }
+        NewEvent {
+            event_id: Ulid::new(),
+            event_type: event.event_type(),
+            data: event.data_json(),
+            occurred_at,
+            actor,
+            late_entry_reason: None,
+            recorded_at: None,
+        }
     }
 }
 
@@ -186,7 +200,7 @@ impl EventLog {
         let tree = db.open_tree("log")?;
 
         let access = AccessLog::open(&db)?;
-        let head = check_head(&tree)?;
+        let (head, last_recorded) = check_head(&tree)?;
         check_mark(&dir, &tree, head)?;
         let (head_tx, head_rx) = watch::channel(head);
         let (live, _) = broadcast::channel(options.broadcast_capacity.max(1));
@@ -196,6 +210,7 @@ impl EventLog {
             dir: dir.clone(),
             min_free_bytes: options.min_free_bytes,
             last_mark: std::time::Instant::now(),
+            last_recorded,
             db: db.clone(),
             db_file,
             tree: tree.clone(),
@@ -428,9 +443,10 @@ fn read_record(position: u64, bytes: &[u8]) -> Result<Envelope, LogError> {
 }
 
 /// Checks the last record and its link to the one before; returns the durable head.
-fn check_head(tree: &sled::Tree) -> Result<Head, LogError> {
+/// The head and when it was recorded.
+fn check_head(tree: &sled::Tree) -> Result<(Head, Option<DateTime<Utc>>), LogError> {
     let Some(last) = tree.scan_prefix([keys::EVENT]).next_back() else {
-        return Ok(Head { position: 0, hash: Hash::GENESIS });
+        return Ok((Head { position: 0, hash: Hash::GENESIS }, None));
     };
     let (key, value) = last?;
     let position = keys::event_position(&key)
@@ -454,7 +470,7 @@ fn check_head(tree: &sled::Tree) -> Result<Head, LogError> {
         Some(p) if keys::u64_value(&p) == Some(position) => {}
         _ => return Err(LogError::Corrupt { position, reason: "contact index entry missing for the head".into() }),
     }
-    Ok(Head { position, hash: env.hash })
+    Ok((Head { position, hash: env.hash }, Some(env.recorded_at)))
 }
 
 pub(crate) fn verify_tree(tree: &sled::Tree, head: u64) -> Result<VerifyReport, LogError> {
@@ -577,6 +593,8 @@ struct Writer {
     live: broadcast::Sender<Arc<Vec<Envelope>>>,
     /// Current version of recently seen contacts (durable state only).
     versions: HashMap<Ulid, u32>,
+    /// The latest `recorded_at` written: no later event is recorded before it.
+    last_recorded: Option<DateTime<Utc>>,
 }
 
 /// What one append in a group will get once the group is durable.
@@ -778,6 +796,8 @@ impl Writer {
         let first_position = self.head.position + 1;
         let mut envelopes = Vec::with_capacity(request.events.len());
         for (offset, new) in (0u32..).zip(&request.events) {
+            let recorded_at = new.recorded_at.unwrap_or(recorded_at).max(self.last_recorded.unwrap_or(recorded_at));
+            self.last_recorded = Some(recorded_at);
             let mut env = Envelope {
                 position: self.head.position + 1,
                 event_id: new.event_id,
@@ -786,6 +806,7 @@ impl Writer {
                 event_type: new.event_type,
                 schema_version: CURRENT_SCHEMA_VERSION,
                 occurred_at: new.occurred_at,
+                late_entry_reason: new.late_entry_reason.clone(),
                 recorded_at,
                 actor: new.actor.clone(),
                 data: new.data.clone(),

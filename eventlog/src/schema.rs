@@ -11,7 +11,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// The schema version written with every new event. Bump per event type, with an upcaster.
-pub const CURRENT_SCHEMA_VERSION: u16 = 1;
+///
+/// - 1: the first schema.
+/// - 2: adds optional fields (`decision_made.duplicate_of`, a child's `expected_date_of_birth`,
+///   `handover_accepted.evidence`) and the outcome `not_accepted`. Version 1 data is version 2
+///   data as it stands (every addition is optional), so its upcaster is the identity; the bump
+///   exists so that an older build meeting version 2 data names the version instead of
+///   refusing an unknown field.
+pub const CURRENT_SCHEMA_VERSION: u16 = 2;
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -218,6 +225,7 @@ string_enum! {
         AdviceAndSignpost => "advice_and_signpost",
         NoFurtherAction => "no_further_action",
         ExistingCase => "existing_case",
+        NotAccepted => "not_accepted",
     }
 }
 
@@ -297,6 +305,10 @@ pub struct Child {
     pub upn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ethnicity: Option<String>,
+    /// An unborn child's expected date of birth (instead of `date_of_birth`; sex `U`), as
+    /// the CIN census records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_date_of_birth: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,6 +424,9 @@ pub struct DecisionMade {
     pub primary_need: Option<PrimaryNeed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revises: Option<Revises>,
+    /// For `not_accepted`: the contact this one duplicates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<ulid::Ulid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -459,6 +474,10 @@ pub struct HandoverAccepted {
     pub team: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// How the acceptance was confirmed, when the front door records it for a team that does
+    /// not use frontdoor (handovers to `community`, `tafso`, `allocated_worker`, `other`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -593,7 +612,8 @@ pub enum DecodeError {
 /// covers them).
 pub fn decode(event_type: EventType, schema_version: u16, data: &RawValue) -> Result<Event, DecodeError> {
     match schema_version {
-        CURRENT_SCHEMA_VERSION => {
+        // Version 1 is version 2 without its optional additions: it reads as it stands.
+        1 | CURRENT_SCHEMA_VERSION => {
             Event::from_data(event_type, data.get()).map_err(|source| DecodeError::Data { event_type, source })
         }
         version => Err(DecodeError::UnknownSchemaVersion { event_type, version }),
@@ -631,6 +651,14 @@ mod tests {
         let raw = RawValue::from_string(r#"{"text":"ok","extra":1}"#.into()).unwrap();
         let err = decode(EventType::NoteAdded, 1, &raw).unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn version_1_data_reads_as_version_2() {
+        let raw = RawValue::from_string(r#"{"outcome":"early_help","rationale":"r"}"#.into()).unwrap();
+        let Event::DecisionMade(d) = decode(EventType::DecisionMade, 1, &raw).unwrap() else { panic!("wrong variant") };
+        assert_eq!((d.outcome, d.duplicate_of), (Outcome::EarlyHelp, None));
+        assert!(matches!(decode(EventType::DecisionMade, 3, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
     }
 
     #[test]
@@ -687,6 +715,7 @@ mod tests {
             level_of_need: Some(4),
             primary_need: Some(PrimaryNeed::N1),
             revises: None,
+            duplicate_of: None,
         });
         let raw = ev.data_json();
         assert_eq!(decode(ev.event_type(), CURRENT_SCHEMA_VERSION, &raw).unwrap(), ev);

@@ -16,7 +16,7 @@ const EVENTS: u64 = 10;
 fn log_of_ten() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let log = EventLog::open(dir.path()).unwrap();
-    let actor = Actor { id: "sw-1".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare };
+    let actor = Actor { id: "sw-1".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare, team: None };
     let contacts = [Ulid::new(), Ulid::new()];
     for i in 0..EVENTS {
         let ev = Event::NoteAdded(NoteAdded { text: format!("note number {i}") });
@@ -190,7 +190,7 @@ fn an_untouched_log_verifies_with_its_counts() {
 fn sled_silently_drops_the_events_after_a_damaged_tail_and_open_now_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let log = EventLog::open(dir.path()).unwrap();
-    let actor = Actor { id: "sw-1".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare };
+    let actor = Actor { id: "sw-1".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare, team: None };
     for i in 0..200 {
         let ev = Event::NoteAdded(NoteAdded { text: format!("note number {i} {}", "x".repeat(200)) });
         log.append_blocking(AppendRequest {

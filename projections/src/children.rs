@@ -195,6 +195,7 @@ mod tests {
             nhs_number: nhs.map(Into::into),
             upn: None,
             ethnicity: None,
+            expected_date_of_birth: None,
         }
     }
 

@@ -344,8 +344,9 @@ mod tests {
             event_type: event.event_type(),
             schema_version: CURRENT_SCHEMA_VERSION,
             occurred_at: at.parse().unwrap(),
+            late_entry_reason: None,
             recorded_at: at.parse().unwrap(),
-            actor: Actor { id: actor.into(), role, agency: Agency::ChildrensSocialCare },
+            actor: Actor { id: actor.into(), role, agency: Agency::ChildrensSocialCare, team: None },
             data: event.data_json(),
             prev_hash: Hash::GENESIS,
             hash: Hash::GENESIS,
@@ -365,6 +366,7 @@ mod tests {
                 nhs_number: None,
                 upn: None,
                 ethnicity: None,
+                expected_date_of_birth: None,
             }],
             concerns: "bruising".into(),
             immediate_risk: false,
@@ -381,6 +383,7 @@ mod tests {
             level_of_need: Some(4),
             primary_need: None,
             revises: None,
+            duplicate_of: None,
         })
     }
 
@@ -416,7 +419,11 @@ mod tests {
         assert_eq!(s.stage(), Stage::HandoverSent);
         let accepted = env(
             5,
-            &Event::HandoverAccepted(HandoverAccepted { team: "AT North".into(), worker: Some("at-jo".into()) }),
+            &Event::HandoverAccepted(HandoverAccepted {
+                team: "AT North".into(),
+                worker: Some("at-jo".into()),
+                evidence: None,
+            }),
             "2026-03-03T09:00:00Z",
             Role::Practitioner,
             "at-jo",

@@ -31,8 +31,9 @@ impl Log {
             event_type: event.event_type(),
             schema_version: CURRENT_SCHEMA_VERSION,
             occurred_at: at,
+            late_entry_reason: None,
             recorded_at: at,
-            actor: Actor { id: format!("{role}-1"), role, agency: Agency::ChildrensSocialCare },
+            actor: Actor { id: format!("{role}-1"), role, agency: Agency::ChildrensSocialCare, team: None },
             data: event.data_json(),
             prev_hash: Hash::GENESIS,
             hash: Hash::GENESIS,
@@ -68,6 +69,7 @@ fn child(name: &str, nhs: Option<&str>) -> Child {
         nhs_number: nhs.map(Into::into),
         upn: None,
         ethnicity: None,
+        expected_date_of_birth: None,
     }
 }
 
@@ -78,6 +80,7 @@ fn decided(outcome: Outcome) -> Event {
         level_of_need: None,
         primary_need: None,
         revises: None,
+        duplicate_of: None,
     })
 }
 
@@ -138,7 +141,7 @@ fn decided_contacts_stay_on_the_queue_until_their_handover_is_accepted() {
         referral,
         t("2026-03-02T15:00:00Z"),
         Role::Practitioner,
-        &Event::HandoverAccepted(HandoverAccepted { team: "AT".into(), worker: Some("at-1".into()) }),
+        &Event::HandoverAccepted(HandoverAccepted { team: "AT".into(), worker: Some("at-1".into()), evidence: None }),
     );
     let model = ReadModel::rebuild(&log.events).unwrap();
     assert!(model.queue(&DuePolicy::default(), now).is_empty());
@@ -222,7 +225,11 @@ fn random_log(seed: u64, contacts: usize) -> Log {
             ),
             (
                 Role::Practitioner,
-                Event::HandoverAccepted(HandoverAccepted { team: "T".into(), worker: Some("w".into()) }),
+                Event::HandoverAccepted(HandoverAccepted {
+                    team: "T".into(),
+                    worker: Some("w".into()),
+                    evidence: None,
+                }),
             ),
             (Role::Practitioner, Event::ContactClosed(ContactClosed { reason: "done".into() })),
         ];

@@ -103,7 +103,7 @@ impl ContactRecord {
         self.first_referral()?;
         match self.in_force()? {
             Outcome::StrategyDiscussion | Outcome::Assessment => Some(false),
-            Outcome::NoFurtherAction | Outcome::AdviceAndSignpost => Some(true),
+            Outcome::NoFurtherAction | Outcome::AdviceAndSignpost | Outcome::NotAccepted => Some(true),
             Outcome::EarlyHelp | Outcome::ExistingCase => None,
         }
     }

@@ -233,6 +233,7 @@ fn annex_a_lists_use_ofsteds_columns_and_hand_checked_rows() {
             nhs_number: None,
             upn: None,
             ethnicity: None,
+            expected_date_of_birth: None,
         },
     );
     assert!(ben.starts_with("FD-") && ben.len() == 19, "{ben}");

@@ -42,6 +42,7 @@ fn build_a_large_log() {
                     event_type: new.event_type,
                     schema_version: CURRENT_SCHEMA_VERSION,
                     occurred_at: new.occurred_at,
+                    late_entry_reason: None,
                     recorded_at: recorded,
                     actor: new.actor,
                     data: new.data,

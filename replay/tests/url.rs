@@ -29,10 +29,11 @@ impl Drop for Served {
 
 fn serve(dir: std::path::PathBuf) -> Served {
     let tokens = frontdoor::auth::TokenStore::open(&dir).unwrap();
-    let (_, auditor) =
-        tokens.create(Actor { id: "qa".into(), role: Role::Auditor, agency: Agency::ChildrensSocialCare }).unwrap();
+    let (_, auditor) = tokens
+        .create(Actor { id: "qa".into(), role: Role::Auditor, agency: Agency::ChildrensSocialCare, team: None })
+        .unwrap();
     let (_, practitioner) = tokens
-        .create(Actor { id: "sw".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare })
+        .create(Actor { id: "sw".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare, team: None })
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();

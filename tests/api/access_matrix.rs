@@ -396,6 +396,7 @@ async fn restricted_checks_never_reach_anyone_who_may_not_see_them() {
                 id: c.name.into(),
                 role: c.role,
                 agency: ACTORS.iter().find(|a| a.0 == c.name).unwrap().2.parse().unwrap(),
+                team: None,
             };
             !auth::may_see_restricted(&actor, "police".parse().unwrap())
         })

@@ -7,7 +7,7 @@ use eventlog::{Actor, AppendRequest, NewEvent, Role};
 use ulid::Ulid;
 
 pub fn actor() -> Actor {
-    Actor { id: "sw-test".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare }
+    Actor { id: "sw-test".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare, team: None }
 }
 
 pub fn note(text: &str) -> NewEvent {

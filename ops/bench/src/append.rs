@@ -933,8 +933,12 @@ struct Workload {
 
 impl Workload {
     fn new() -> Workload {
-        let actor =
-            Actor { id: "practitioner-0042".into(), role: Role::Practitioner, agency: Agency::ChildrensSocialCare };
+        let actor = Actor {
+            id: "practitioner-0042".into(),
+            role: Role::Practitioner,
+            agency: Agency::ChildrensSocialCare,
+            team: None,
+        };
         let opening = Event::ContactReceived(ContactReceived {
             channel: Channel::Phone,
             source: SourceCode::School,
@@ -954,6 +958,7 @@ impl Workload {
                     nhs_number: None,
                     upn: None,
                     ethnicity: None,
+                    expected_date_of_birth: None,
                 },
                 Child {
                     name: "Robin Example".into(),
@@ -963,6 +968,7 @@ impl Workload {
                     nhs_number: None,
                     upn: None,
                     ethnicity: None,
+                    expected_date_of_birth: None,
                 },
             ],
             concerns: "Sam arrived at school hungry for the third day this week and said there was \

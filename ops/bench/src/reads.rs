@@ -401,6 +401,7 @@ fn queued(id: Ulid, events: &[NewEvent]) -> Result<bool> {
             event_type: e.event_type,
             schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
             occurred_at: e.occurred_at,
+            late_entry_reason: None,
             recorded_at: e.occurred_at,
             actor: e.actor.clone(),
             data: e.data.clone(),

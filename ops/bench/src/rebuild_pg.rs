@@ -195,11 +195,13 @@ pub fn timed_read(url: &str, table: &str) -> Result<Value> {
             event_type,
             schema_version: u16::try_from(row.try_get::<_, i16>(5)?)?,
             occurred_at: row.try_get::<_, DateTime<Utc>>(6)?,
+            late_entry_reason: None,
             recorded_at: row.try_get::<_, DateTime<Utc>>(7)?,
             actor: Actor {
                 id: row.try_get::<_, &str>(8)?.to_owned(),
                 role: row.try_get::<_, &str>(9)?.parse::<Role>()?,
                 agency: row.try_get::<_, &str>(10)?.parse::<Agency>()?,
+                team: None,
             },
             data: RawValue::from_string(data.to_owned())?,
             prev_hash: hash_of(row.try_get::<_, &[u8]>(12)?)?,

@@ -211,6 +211,7 @@ mod tests {
                 ("advice_and_signpost", 1),
                 ("no_further_action", 1),
                 ("existing_case", 0),
+                ("not_accepted", 0),
                 ("undecided", 1),
             ]
         );

@@ -25,7 +25,7 @@ pub fn at(s: &str) -> DateTime<Utc> {
 }
 
 fn actor(id: &str, role: Role) -> Actor {
-    Actor { id: id.into(), role, agency: Agency::ChildrensSocialCare }
+    Actor { id: id.into(), role, agency: Agency::ChildrensSocialCare, team: None }
 }
 
 fn ev(event: &Event, when: &str, who: &Actor, n: u128) -> NewEvent {
@@ -61,6 +61,7 @@ fn decision(outcome: Outcome, revises: Option<Ulid>) -> Event {
         level_of_need: Some(4),
         primary_need: Some(PrimaryNeed::N1),
         revises: revises.map(|event_id| Revises { event_id, reason: "New information".into() }),
+        duplicate_of: None,
     })
 }
 
@@ -68,7 +69,7 @@ fn decision(outcome: Outcome, revises: Option<Ulid>) -> Event {
 pub fn hand_made() -> Vec<AppendRequest> {
     let pr = actor("sw-ana", Role::Practitioner);
     let dm = actor("dm-bo", Role::DecisionMaker);
-    let police = Actor { id: "pc-cy".into(), role: Role::Partner, agency: Agency::Police };
+    let police = Actor { id: "pc-cy".into(), role: Role::Partner, agency: Agency::Police, team: None };
     let child_a = Child {
         name: "Ada Example".into(),
         date_of_birth: Some("2015-06-10".parse().unwrap()),
@@ -77,6 +78,7 @@ pub fn hand_made() -> Vec<AppendRequest> {
         nhs_number: None,
         upn: None,
         ethnicity: Some("WBRI".into()),
+        expected_date_of_birth: None,
     };
     let child_b = Child {
         name: "Ben Example".into(),
@@ -86,6 +88,7 @@ pub fn hand_made() -> Vec<AppendRequest> {
         nhs_number: None,
         upn: None,
         ethnicity: None,
+        expected_date_of_birth: None,
     };
     // Tuesday 10 March 2026, 09:00 GMT.
     let a = vec![
@@ -112,6 +115,7 @@ pub fn hand_made() -> Vec<AppendRequest> {
             &Event::HandoverAccepted(HandoverAccepted {
                 team: "Assessment Team North".into(),
                 worker: Some("at-jo".into()),
+                evidence: None,
             }),
             "2026-03-10T15:00:00Z",
             &pr,
