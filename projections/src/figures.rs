@@ -67,7 +67,12 @@ pub struct OneWorkingDay(DuePolicy);
 
 impl OneWorkingDay {
     pub fn on(calendar: &Calendar) -> OneWorkingDay {
-        OneWorkingDay(DuePolicy { working_days: 1, urgent_hours: 0, calendar: calendar.clone() })
+        OneWorkingDay(DuePolicy {
+            working_days: 1,
+            urgent_hours: 0,
+            calendar: calendar.clone(),
+            ..DuePolicy::default()
+        })
     }
 
     /// The end of the working day allowed for a contact received at `received_at`.

@@ -387,13 +387,29 @@ pub struct DuePolicy {
     pub working_days: u32,
     /// Hours allowed for a red-rated or immediate-risk contact (default 2).
     pub urgent_hours: u32,
+    /// Hours allowed for the receiving team to accept the handover of a red-rated or
+    /// immediate-risk contact, from `handover_sent`, any day (default 2).
+    pub urgent_handover_hours: u32,
+    /// Working days allowed for the receiving team to accept any other handover (default 1).
+    pub handover_working_days: u32,
+    /// An event recorded more than this many hours after it occurred is a late entry: the
+    /// request needs a `late_entry_reason`, and the figures count it as recorded late
+    /// (default 24).
+    pub late_entry_hours: u32,
     /// Which days are working days.
     pub calendar: Calendar,
 }
 
 impl Default for DuePolicy {
     fn default() -> Self {
-        Self { working_days: 1, urgent_hours: 2, calendar: Calendar::default() }
+        Self {
+            working_days: 1,
+            urgent_hours: 2,
+            urgent_handover_hours: 2,
+            handover_working_days: 1,
+            late_entry_hours: 24,
+            calendar: Calendar::default(),
+        }
     }
 }
 
@@ -412,6 +428,12 @@ impl DuePolicy {
         };
         let due_day = self.calendar.add_working_days(start_day, self.working_days);
         from_london(due_day.and_time(start_time))
+    }
+
+    /// Whether an event that occurred at `occurred_at` and was recorded at `recorded_at` was
+    /// recorded late: more than [`late_entry_hours`](Self::late_entry_hours) after it occurred.
+    pub fn recorded_late(&self, occurred_at: DateTime<Utc>, recorded_at: DateTime<Utc>) -> bool {
+        recorded_at - occurred_at > TimeDelta::hours(i64::from(self.late_entry_hours))
     }
 
     /// Overdue only strictly after the due instant: a decision made at the due time is
