@@ -115,6 +115,10 @@ pub struct ContactState {
     /// When the first decision was made (timeliness counts from it, not from revisions).
     pub first_decision_at: Option<DateTime<Utc>>,
     pub first_outcome: Option<Outcome>,
+    /// When the first decision was recorded, and whether a correction later moved its
+    /// `occurred_at` (either can make it "recorded late" in the figures).
+    pub first_decision_recorded_at: Option<DateTime<Utc>>,
+    pub first_decision_backdated: bool,
     pub handover: Option<Handover>,
     pub closed: Option<Closure>,
     pub checks_requested: Vec<Agency>,
@@ -126,6 +130,9 @@ pub struct ContactState {
     pub consent_recorded: bool,
     /// When the Assessment Team first accepted a handover of this contact.
     pub assessment_team_accepted_at: Option<DateTime<Utc>>,
+    /// When that acceptance was recorded, and whether a correction later moved its time.
+    pub assessment_team_accepted_recorded_at: Option<DateTime<Utc>>,
+    pub acceptance_backdated: bool,
     /// The worker on it: the accepting team's worker once handed over, else whoever last
     /// worked the contact on the duty team.
     pub assigned_to: Option<String>,
@@ -183,6 +190,8 @@ impl ContactState {
             decision: None,
             first_decision_at: None,
             first_outcome: None,
+            first_decision_recorded_at: None,
+            first_decision_backdated: false,
             handover: None,
             closed: None,
             checks_requested: Vec::new(),
@@ -192,6 +201,8 @@ impl ContactState {
             action_plans: 0,
             consent_recorded: false,
             assessment_team_accepted_at: None,
+            assessment_team_accepted_recorded_at: None,
+            acceptance_backdated: false,
             assigned_to: None,
             events: vec![(env.event_id, env.event_type)],
         }
@@ -230,7 +241,10 @@ impl ContactState {
             }
             Event::DecisionMade(d) => {
                 let revisions = self.decision.as_ref().map_or(0, |prev| prev.revisions + 1);
-                self.first_decision_at.get_or_insert(at);
+                if self.first_decision_at.is_none() {
+                    self.first_decision_at = Some(at);
+                    self.first_decision_recorded_at = Some(env.recorded_at);
+                }
                 self.first_outcome.get_or_insert(d.outcome);
                 self.decision = Some(Decision {
                     event_id: env.event_id,
@@ -262,8 +276,9 @@ impl ContactState {
             }
             Event::HandoverAccepted(a) => {
                 if let Some(h) = self.handover.as_mut() {
-                    if h.to == HandoverTo::AssessmentTeam {
-                        self.assessment_team_accepted_at.get_or_insert(at);
+                    if h.to == HandoverTo::AssessmentTeam && self.assessment_team_accepted_at.is_none() {
+                        self.assessment_team_accepted_at = Some(at);
+                        self.assessment_team_accepted_recorded_at = Some(env.recorded_at);
                     }
                     h.status = HandoverStatus::Accepted;
                     h.answered_at = Some(at);

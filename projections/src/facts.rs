@@ -27,6 +27,9 @@ pub struct ContactFacts {
     /// The first decision: when, and what it was (timeliness counts from it).
     pub first_decision_at: Option<DateTime<Utc>>,
     pub first_outcome: Option<Outcome>,
+    /// When the first decision was recorded, and whether a correction moved its time.
+    pub first_decision_recorded_at: Option<DateTime<Utc>>,
+    pub first_decision_backdated: bool,
     /// The decision in force and its level of need.
     pub outcome: Option<Outcome>,
     pub level_of_need: Option<u8>,
@@ -34,6 +37,9 @@ pub struct ContactFacts {
     pub revisions: u32,
     /// When the Assessment Team first accepted the handover (referrals only).
     pub assessment_team_accepted_at: Option<DateTime<Utc>>,
+    /// When that acceptance was recorded, and whether a correction moved its time.
+    pub assessment_team_accepted_recorded_at: Option<DateTime<Utc>>,
+    pub acceptance_backdated: bool,
     pub referrer_informed_at: Option<DateTime<Utc>>,
     pub action_plans: u32,
     pub closed_at: Option<DateTime<Utc>>,
@@ -58,10 +64,14 @@ impl ContactFacts {
             consent_recorded: state.consent_recorded,
             first_decision_at: state.first_decision_at,
             first_outcome: state.first_outcome,
+            first_decision_recorded_at: state.first_decision_recorded_at,
+            first_decision_backdated: state.first_decision_backdated,
             outcome: state.decision.as_ref().map(|d| d.outcome),
             level_of_need: state.decision.as_ref().and_then(|d| d.level_of_need),
             revisions: state.decision.as_ref().map_or(0, |d| d.revisions),
             assessment_team_accepted_at: state.assessment_team_accepted_at,
+            assessment_team_accepted_recorded_at: state.assessment_team_accepted_recorded_at,
+            acceptance_backdated: state.acceptance_backdated,
             referrer_informed_at: state.referrer_informed_at,
             action_plans: state.action_plans,
             closed_at: state.closed.as_ref().map(|c| c.at),
