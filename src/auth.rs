@@ -693,6 +693,8 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
         EventType::ChecksReturned | EventType::DutyDiscussionHeld | EventType::NoteAdded => {
             matches!(role, Practitioner | DecisionMaker | Partner | Admin)
         }
+        // Partners correct only their own agency's checks: see `may_correct`.
+        EventType::CorrectionRecorded => matches!(role, Practitioner | DecisionMaker | Partner | Admin),
         EventType::TriageRated
         | EventType::CallLogged
         | EventType::ChecksRequested
@@ -702,8 +704,7 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
         | EventType::HandoverSent
         | EventType::HandoverAccepted
         | EventType::HandoverReturned
-        | EventType::ContactClosed
-        | EventType::CorrectionRecorded => matches!(role, Practitioner | DecisionMaker | Admin),
+        | EventType::ContactClosed => matches!(role, Practitioner | DecisionMaker | Admin),
     }
 }
 
@@ -773,6 +774,51 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
         ReadKind::AsOf => matches!(role, DecisionMaker | Auditor | Admin),
         ReadKind::ContactAudit | ReadKind::GlobalEvents | ReadKind::AuditSample => matches!(role, Auditor | Admin),
     }
+}
+
+/// Whether `actor` may record a correction of `field` on the contact's event `target`
+/// (`check` is the corrected check when `target` is a `checks_returned`); the `Err` says why
+/// not (403).
+///
+/// - A check is corrected by the returning agency's partners, decision makers and admins: a
+///   caller who may not see a restricted check may not correct it, and a practitioner corrects
+///   no check. Making a restricted check unrestricted is for decision makers and admins only.
+/// - Moving the time of a decision or of a handover's acceptance changes the timeliness
+///   figures: decision makers and admins only.
+/// - Anything else: practitioners, decision makers and admins (a partner corrects only checks).
+pub fn may_correct(
+    actor: &Actor,
+    target: EventType,
+    field: Option<eventlog::correction::Field>,
+    check: Option<(Agency, bool)>,
+    new_value: &serde_json::Value,
+) -> Result<(), String> {
+    use eventlog::correction::Field;
+    let manager = matches!(actor.role, Role::DecisionMaker | Role::Admin);
+    if target == EventType::ChecksReturned {
+        let (agency, restricted) = check.unwrap_or((Agency::Other, true));
+        let returning_partner = actor.role == Role::Partner && actor.agency == agency;
+        if !manager && !returning_partner {
+            return Err(format!(
+                "a check is corrected by the returning agency's ({agency}) partners or a decision maker, not a {} of {}",
+                actor.role, actor.agency
+            ));
+        }
+        if field == Some(Field::Restricted) && restricted && new_value == &serde_json::Value::Bool(false) && !manager {
+            return Err("only a decision maker or an admin may make a restricted check unrestricted".into());
+        }
+        return Ok(());
+    }
+    if actor.role == Role::Partner {
+        return Err("a partner corrects only its own agency's checks".into());
+    }
+    if field == Some(Field::OccurredAt)
+        && matches!(target, EventType::DecisionMade | EventType::HandoverAccepted)
+        && !manager
+    {
+        return Err(format!("only a decision maker or an admin may move the time of a {target}"));
+    }
+    Ok(())
 }
 
 /// Whether `role` may append any event at all to an existing contact (referrers may not:
@@ -1193,7 +1239,7 @@ mod tests {
             ("handover_returned", [N, Y, Y, N, N, Y, N]),
             ("contact_closed", [N, Y, Y, N, N, Y, N]),
             ("note_added", [N, Y, Y, Y, N, Y, N]),
-            ("correction_recorded", [N, Y, Y, N, N, Y, N]),
+            ("correction_recorded", [N, Y, Y, Y, N, Y, N]),
             ("audit_finding_recorded", [N, N, N, N, Y, Y, N]),
         ];
         let covered: HashSet<EventType> = expected.iter().map(|(t, _)| t.parse().unwrap()).collect();

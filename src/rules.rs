@@ -2,9 +2,16 @@
 //! given the contact's state folded from its own events. Who may append what is
 //! [`crate::auth`]'s business; this module knows only the case flow of DOMAIN.md.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use eventlog::EventType;
+use eventlog::correction::{self, Correction, Field, Value};
 use eventlog::schema::{Event, HandoverTo};
-use projections::contact::{ContactState, HandoverStatus};
+use projections::contact::{ContactState, EventRef, HandoverStatus};
+use projections::time::DuePolicy;
+
+/// How far ahead of the server's clock an `occurred_at` may be (clock skew between a client
+/// and the server), in minutes.
+pub const CLOCK_SKEW_MINUTES: i64 = 5;
 
 /// A case rule an event would break. The `rule` is a stable name clients can match on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,7 +43,126 @@ pub const RULES: &[(&str, &str)] = &[
     ("close-with-pending-handover", "a contact is not closed while its handover is pending"),
     ("referral-closed-before-acceptance", "a referral is not closed before the Assessment Team accepted it"),
     ("correction-unknown-event", "a correction names an event of the same contact"),
+    (
+        "close-needs-decision",
+        "a contact is closed only after a decision (not_accepted for a duplicate, wrong service or withdrawn contact)",
+    ),
+    ("occurred-in-future", "occurred_at may not be more than 5 minutes ahead of the server's clock"),
+    (
+        "late-entry-needs-reason",
+        "an event dated more than the late-entry window (default 24 hours) before the server's clock needs a late_entry_reason",
+    ),
+    ("revision-predates-decision", "a revising decision may not be dated before the decision it revises"),
+    (
+        "correction-field-not-correctable",
+        "a correction names a field that may be corrected on the corrected event's type",
+    ),
+    ("duplicate-of-unknown-contact", "data.duplicate_of names another contact that exists"),
 ];
+
+/// The request field a rule is about, for rules on one field of the request (the 422 then
+/// names it in `errors`, as a validation error would).
+pub fn field_of(rule: &str) -> Option<&'static str> {
+    match rule {
+        "occurred-in-future" => Some("occurred_at"),
+        "late-entry-needs-reason" => Some("late_entry_reason"),
+        "duplicate-of-unknown-contact" => Some("data.duplicate_of"),
+        "correction-field-not-correctable" => Some("data.field"),
+        "correction-unknown-event" => Some("data.corrects_event_id"),
+        _ => None,
+    }
+}
+
+/// The rules on an event's own time, checked before the contact's state: `occurred_at` not
+/// ahead of `now` by more than the clock skew, and a reason for an entry dated more than the
+/// late-entry window before `now`.
+pub fn check_time(
+    occurred_at: DateTime<Utc>,
+    late_entry_reason: Option<&str>,
+    now: DateTime<Utc>,
+    policy: &DuePolicy,
+) -> Result<(), RuleBroken> {
+    if occurred_at > now + TimeDelta::minutes(CLOCK_SKEW_MINUTES) {
+        return broken(
+            "occurred-in-future",
+            format!(
+                "occurred_at ({}) is in the future: at most {CLOCK_SKEW_MINUTES} minutes ahead of the server's clock ({}) is allowed",
+                eventlog::envelope::timestamp::format(&occurred_at),
+                eventlog::envelope::timestamp::format(&now)
+            ),
+        );
+    }
+    if late_entry_reason.is_none() && policy.recorded_late(occurred_at, now) {
+        return broken(
+            "late-entry-needs-reason",
+            format!(
+                "occurred_at is more than {} hours before now: say why it is recorded late in late_entry_reason",
+                policy.late_entry_hours
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The correction `c` of the contact's event `target`, read: the field must be correctable on
+/// the target's type (the value's own checks are the validator's).
+pub fn correction_of(
+    target: EventRef,
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<Option<Correction>, RuleBroken> {
+    let Some(parsed) = Field::parse(target.event_type, field) else {
+        return Err(RuleBroken {
+            rule: "correction-field-not-correctable",
+            detail: format!(
+                "{field:?} may not be corrected on a {}; correctable: {}",
+                target.event_type,
+                correction::correctable(target.event_type).join(", ")
+            ),
+        });
+    };
+    Ok(parsed.read(value).ok().map(|value| Correction { field: parsed, value }))
+}
+
+/// The rules on moving the event `target` of a contact to `at`: nothing before the contact's
+/// receipt (nor its receipt after anything else), and no revision before what it revises.
+fn corrected_time(state: &ContactState, target: EventRef, at: DateTime<Utc>) -> Result<(), RuleBroken> {
+    let ts = eventlog::envelope::timestamp::format;
+    if target.event_type == EventType::ContactReceived {
+        if let Some(first) = state.events.iter().skip(1).map(|e| e.occurred_at).min()
+            && at > first
+        {
+            return broken(
+                "occurred-before-received",
+                format!("the contact cannot be received after its own events (the first at {})", ts(&first)),
+            );
+        }
+        return Ok(());
+    }
+    if at < state.received_at {
+        return broken(
+            "occurred-before-received",
+            format!("the corrected time is before the contact was received ({})", ts(&state.received_at)),
+        );
+    }
+    for (revising, revised) in &state.revisions_of {
+        let time_of = |id: &ulid::Ulid| state.event(*id).map(|e| e.occurred_at);
+        let broken_link = if *revising == target.event_id {
+            time_of(revised).filter(|t| at < *t)
+        } else if *revised == target.event_id {
+            time_of(revising).filter(|t| at > *t)
+        } else {
+            None
+        };
+        if let Some(t) = broken_link {
+            return broken(
+                "revision-predates-decision",
+                format!("a revision may not be dated before the decision it revises (the other is at {})", ts(&t)),
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Decides whether `event`, occurring at `occurred_at`, may be appended to the contact whose
 /// state is `state`. `state` is `None` only for a new contact, whose first event must be
@@ -83,6 +209,13 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
                 "revises-current-decision",
                 format!("data.revises.event_id must be the decision in force, {}", current.event_id),
             ),
+            (Some(current), Some(_)) if occurred_at < current.decided_at => broken(
+                "revision-predates-decision",
+                format!(
+                    "a revision may not be dated before the decision it revises ({})",
+                    eventlog::envelope::timestamp::format(&current.decided_at)
+                ),
+            ),
             (Some(_), Some(_)) => Ok(()),
         },
         Event::ActionPlanAgreed(_) | Event::ReferrerInformed(_) if state.decision.is_none() => {
@@ -110,6 +243,11 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
             "needs-pending-handover",
             format!("{} needs a pending handover_sent; there is none", event.event_type()),
         ),
+        Event::ContactClosed(_) if state.decision.is_none() => broken(
+            "close-needs-decision",
+            "the contact has no decision: decide it first (not_accepted, with a rationale, for a duplicate, \
+             wrong service or withdrawn contact)",
+        ),
         Event::ContactClosed(_) if pending => broken(
             "close-with-pending-handover",
             "the handover is still pending: it must be accepted or returned first",
@@ -123,10 +261,28 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
                 "this contact is a referral: it is closed once the Assessment Team has accepted the handover",
             )
         }
-        Event::CorrectionRecorded(c) if !state.has_event(c.corrects_event_id) => broken(
-            "correction-unknown-event",
-            format!("data.corrects_event_id {} is not an event of this contact", c.corrects_event_id),
-        ),
+        Event::CorrectionRecorded(c) => {
+            let Some(target) = state.event(c.corrects_event_id) else {
+                return broken(
+                    "correction-unknown-event",
+                    format!("data.corrects_event_id {} is not an event of this contact", c.corrects_event_id),
+                );
+            };
+            if let Some(Field::Child(index, _)) = Field::parse(target.event_type, &c.field)
+                && index >= state.children.len()
+            {
+                return broken(
+                    "correction-field-not-correctable",
+                    format!("{:?}: the contact names {} children", c.field, state.children.len()),
+                );
+            }
+            match correction_of(target, &c.field, &c.value)? {
+                Some(Correction { field: Field::OccurredAt, value: Value::Timestamp(at) }) => {
+                    corrected_time(state, target, at)
+                }
+                _ => Ok(()),
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -276,8 +432,8 @@ mod tests {
         assert_eq!(when(&state, &note()), Ok(()));
         let correction = Event::CorrectionRecorded(CorrectionRecorded {
             corrects_event_id: id(2),
-            field: "rationale".into(),
-            value: serde_json::json!("typo fixed"),
+            field: "occurred_at".into(),
+            value: serde_json::json!("2026-03-02T09:01:30Z"),
             reason: "typo".into(),
         });
         assert_eq!(when(&state, &correction), Ok(()));
@@ -324,7 +480,38 @@ mod tests {
         let accepted_referral = given(&[decided(Outcome::Assessment), sent(HandoverTo::AssessmentTeam), accepted()]);
         assert_eq!(when(&accepted_referral, &closed()), Ok(()));
         assert_eq!(when(&given(&[decided(Outcome::NoFurtherAction)]), &closed()), Ok(()));
-        assert_eq!(when(&given(&[]), &closed()), Ok(()), "a duplicate contact may be closed undecided");
+        assert_eq!(when(&given(&[decided(Outcome::NotAccepted)]), &closed()), Ok(()), "a duplicate is not accepted");
+    }
+
+    /// Found trying the demo: a practitioner could close an immediate-risk police notification
+    /// nobody had decided on; it left the queue and was never counted late.
+    #[test]
+    fn bug_a_contact_could_be_closed_without_a_decision() {
+        assert_eq!(when(&given(&[]), &closed()), Err("close-needs-decision"));
+        let rated = given(&[Event::TriageRated(TriageRated { rating: Rating::Red, reason: None })]);
+        assert_eq!(when(&rated, &closed()), Err("close-needs-decision"));
+    }
+
+    #[test]
+    fn a_revision_is_not_dated_before_the_decision_it_revises() {
+        let state = given(&[decided(Outcome::EarlyHelp)]);
+        let revision = revising(Outcome::Assessment, id(2));
+        assert_eq!(decide(&state, &revision, at(1)).map_err(|e| e.rule), Err("revision-predates-decision"));
+        assert_eq!(decide(&state, &revision, at(2)).map_err(|e| e.rule), Ok(()), "the same minute is fine");
+    }
+
+    #[test]
+    fn time_rules_refuse_the_future_and_unexplained_late_entries() {
+        let now = at(24 * 60 * 3);
+        let policy = DuePolicy::default();
+        let rule = |occurred, reason| check_time(occurred, reason, now, &policy).map_err(|e| e.rule);
+        assert_eq!(rule(now + TimeDelta::minutes(5), None), Ok(()), "clock skew");
+        assert_eq!(rule(now + TimeDelta::minutes(6), None), Err("occurred-in-future"));
+        assert_eq!(rule(now - TimeDelta::hours(24), None), Ok(()), "exactly the window");
+        assert_eq!(rule(now - TimeDelta::hours(25), None), Err("late-entry-needs-reason"));
+        assert_eq!(rule(now - TimeDelta::hours(25), Some("paper notes typed up")), Ok(()));
+        let narrow = DuePolicy { late_entry_hours: 1, ..DuePolicy::default() };
+        assert!(check_time(now - TimeDelta::hours(2), None, now, &narrow).is_err(), "the window is policy");
     }
 
     #[test]
@@ -348,13 +535,56 @@ mod tests {
         let correction = |of| {
             Event::CorrectionRecorded(CorrectionRecorded {
                 corrects_event_id: of,
-                field: "concerns".into(),
-                value: serde_json::json!("x"),
-                reason: "wrong child".into(),
+                field: "children[0].name".into(),
+                value: serde_json::json!("Alex Sample"),
+                reason: "misspelt".into(),
             })
         };
         assert_eq!(when(&given(&[]), &correction(id(1))), Ok(()));
         assert_eq!(when(&given(&[]), &correction(Ulid::nil())), Err("correction-unknown-event"));
+    }
+
+    /// Found trying the API: any `field` was taken, and the correction changed nothing.
+    #[test]
+    fn bug_a_correction_of_any_field_name_was_accepted() {
+        let correct = |of, field: &str, value| {
+            Event::CorrectionRecorded(CorrectionRecorded {
+                corrects_event_id: of,
+                field: field.into(),
+                value,
+                reason: "r".into(),
+            })
+        };
+        let state = given(&[decided(Outcome::EarlyHelp)]);
+        for (of, field) in [(id(1), "concerns"), (id(1), "children[1].name"), (id(2), "outcome"), (id(2), "colour")] {
+            assert_eq!(
+                when(&state, &correct(of, field, serde_json::json!("x"))),
+                Err("correction-field-not-correctable"),
+                "{field}"
+            );
+        }
+        let time = |t: &str| serde_json::json!(t);
+        // A decision cannot be moved before the contact's receipt, nor receipt after the decision.
+        assert_eq!(
+            when(&state, &correct(id(2), "occurred_at", time("2026-03-02T08:00:00Z"))),
+            Err("occurred-before-received")
+        );
+        assert_eq!(
+            when(&state, &correct(id(1), "occurred_at", time("2026-03-02T09:30:00Z"))),
+            Err("occurred-before-received")
+        );
+        assert_eq!(when(&state, &correct(id(1), "occurred_at", time("2026-03-02T08:30:00Z"))), Ok(()));
+        // A revision cannot be moved before the decision it revises, nor the decision after it.
+        let revised = given(&[decided(Outcome::EarlyHelp), revising(Outcome::Assessment, id(2))]);
+        assert_eq!(
+            when(&revised, &correct(id(3), "occurred_at", time("2026-03-02T09:01:00Z"))),
+            Err("revision-predates-decision")
+        );
+        assert_eq!(
+            when(&revised, &correct(id(2), "occurred_at", time("2026-03-02T09:04:00Z"))),
+            Err("revision-predates-decision")
+        );
+        assert_eq!(when(&revised, &correct(id(2), "occurred_at", time("2026-03-02T09:02:30Z"))), Ok(()));
     }
 
     #[test]
@@ -374,6 +604,12 @@ mod tests {
             "close-with-pending-handover",
             "referral-closed-before-acceptance",
             "correction-unknown-event",
+            "close-needs-decision",
+            "occurred-in-future",
+            "late-entry-needs-reason",
+            "revision-predates-decision",
+            "correction-field-not-correctable",
+            "duplicate-of-unknown-contact",
         ] {
             assert!(names.contains(&rule), "{rule}");
         }

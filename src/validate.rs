@@ -90,8 +90,10 @@ pub const MAX_CALL_SECONDS: u32 = 86_400;
 pub const MAX_VALUE_BYTES: usize = 10_000;
 /// How far in the future a timestamp may be, for clock skew between client and server.
 pub const CLOCK_SKEW_MINUTES: i64 = 5;
-/// How far in the future a date of birth may be: an unborn baby's expected date (40 weeks).
+/// How far in the future an unborn baby's expected date of birth may be (40 weeks).
 pub const DOB_MAX_FUTURE_DAYS: u64 = 280;
+/// How long ago an expected date of birth may be (the baby born, the record not yet updated).
+pub const EXPECTED_DOB_MAX_PAST_DAYS: u64 = 366;
 /// How far in the past a date of birth may be (care leavers are supported up to 25).
 pub const DOB_MAX_PAST_YEARS: u32 = 25;
 /// No timestamp or date in the log is before 1 January of this year.
@@ -159,6 +161,8 @@ pub struct NewContact {
     pub data: ContactReceived,
     /// When the contact happened, if the body said (the caller defaults it to now).
     pub occurred_at: Option<DateTime<Utc>>,
+    /// Why it is recorded late (see the case rule `late-entry-needs-reason`).
+    pub late_entry_reason: Option<String>,
 }
 
 /// A validated `POST /v1/contacts/{id}/events` body.
@@ -170,6 +174,8 @@ pub struct EventRequest {
     pub occurred_at: Option<DateTime<Utc>>,
     /// The version the client expects the contact to be at (optimistic concurrency).
     pub expected_version: Option<u32>,
+    /// Why it is recorded late (see the case rule `late-entry-needs-reason`).
+    pub late_entry_reason: Option<String>,
 }
 
 /// POST /v1/contacts body: the contact_received data plus optional occurred_at.
@@ -180,7 +186,8 @@ pub struct EventRequest {
 pub fn parse_new_contact(body: &[u8], now: DateTime<Utc>) -> Result<NewContact, Invalid> {
     let mut map = parse_object(body)?;
     let mut errors = Vec::new();
-    let occurred_at = map.remove("occurred_at").and_then(|v| read_occurred_at(&v, now, &mut errors));
+    let occurred_at = map.remove("occurred_at").and_then(|v| read_occurred_at(&v, &mut errors));
+    let late_entry_reason = map.remove("late_entry_reason").and_then(|v| read_late_entry_reason(&v, &mut errors));
     let value = Value::Object(map);
     if let Some(mut data) = typed::<ContactReceived>(&value, "", CONTACT, &mut errors) {
         normalise_contact(&mut data);
@@ -188,14 +195,14 @@ pub fn parse_new_contact(body: &[u8], now: DateTime<Utc>) -> Result<NewContact, 
         check_contact(&mut checker, &data);
         errors.extend(checker.errors);
         if errors.is_empty() {
-            return Ok(NewContact { data, occurred_at });
+            return Ok(NewContact { data, occurred_at, late_entry_reason });
         }
     }
     Err(fields(errors))
 }
 
 /// The keys of an event request body.
-const ENVELOPE_KEYS: [&str; 4] = ["type", "data", "occurred_at", "expected_version"];
+const ENVELOPE_KEYS: [&str; 5] = ["type", "data", "occurred_at", "late_entry_reason", "expected_version"];
 
 /// POST /v1/contacts/{id}/events body: {"type","data","occurred_at"?,"expected_version"?}.
 ///
@@ -243,7 +250,8 @@ pub fn parse_event_request(body: &[u8], now: DateTime<Utc>) -> Result<EventReque
             None
         }
     };
-    let occurred_at = map.get("occurred_at").and_then(|v| read_occurred_at(v, now, &mut errors));
+    let occurred_at = map.get("occurred_at").and_then(|v| read_occurred_at(v, &mut errors));
+    let late_entry_reason = map.get("late_entry_reason").and_then(|v| read_late_entry_reason(v, &mut errors));
     let expected_version = match map.get("expected_version") {
         None | Some(Value::Null) => None,
         Some(v) => match u32::deserialize(v) {
@@ -268,7 +276,9 @@ pub fn parse_event_request(body: &[u8], now: DateTime<Utc>) -> Result<EventReque
         _ => None,
     };
     match event {
-        Some(event) if errors.is_empty() => Ok(EventRequest { event, occurred_at, expected_version }),
+        Some(event) if errors.is_empty() => {
+            Ok(EventRequest { event, occurred_at, expected_version, late_entry_reason })
+        }
         _ => Err(fields(errors)),
     }
 }
@@ -285,20 +295,45 @@ fn unknown_type_message() -> String {
     format!("unknown event type; must be one of: {}", names.join(", "))
 }
 
-/// Reads an `occurred_at` (not null) and checks its range.
-fn read_occurred_at(value: &Value, now: DateTime<Utc>, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+/// Reads an `occurred_at` (not null) and checks it is not before 2000. How it stands to the
+/// server's clock (in the future, or a late entry) is a case rule (`rules::check_time`).
+fn read_occurred_at(value: &Value, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
     if value.is_null() {
         return None;
     }
     match DateTime::<Utc>::deserialize(value) {
         Ok(at) => {
-            let mut checker = Checker::new(now);
-            checker.timestamp("occurred_at", at);
-            errors.extend(checker.errors);
+            if at.year() < EARLIEST_YEAR {
+                errors.push(FieldError::new("occurred_at", format!("must not be before {EARLIEST_YEAR}-01-01")));
+            }
             Some(at)
         }
         Err(_) => {
             errors.push(FieldError::new("occurred_at", MUST_BE_TIMESTAMP));
+            None
+        }
+    }
+}
+
+/// Reads a `late_entry_reason` (null or blank: absent): free text like any reason.
+fn read_late_entry_reason(value: &Value, errors: &mut Vec<FieldError>) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(text) => {
+            let text = text.trim();
+            if text.is_empty() {
+                return None;
+            }
+            match text_problem(text, Text::Long) {
+                Some(message) => {
+                    errors.push(FieldError::new("late_entry_reason", message));
+                    None
+                }
+                None => Some(text.to_owned()),
+            }
+        }
+        _ => {
+            errors.push(FieldError::new("late_entry_reason", "must be a string"));
             None
         }
     }
@@ -708,6 +743,7 @@ const CHILD: &[Field] = &[
     opt("nhs_number", STRING),
     opt("upn", STRING),
     opt("ethnicity", STRING),
+    opt("expected_date_of_birth", DATE),
 ];
 
 const CONTACT: &[Field] = &[
@@ -756,6 +792,7 @@ const DECISION_MADE: &[Field] = &[
     opt("level_of_need", Shape::Leaf(level_of_need)),
     opt("primary_need", Shape::Leaf(choice::<PrimaryNeed>)),
     opt("revises", Shape::Object(REVISES)),
+    opt("duplicate_of", ULID),
 ];
 
 const PLANNED_ACTION: &[Field] =
@@ -769,7 +806,7 @@ const REFERRER_INFORMED: &[Field] = &[req("method", Shape::Leaf(choice::<InformM
 const HANDOVER_SENT: &[Field] =
     &[req("to", Shape::Leaf(choice::<HandoverTo>)), opt("team", STRING), opt("notes", STRING)];
 
-const HANDOVER_ACCEPTED: &[Field] = &[req("team", STRING), opt("worker", STRING)];
+const HANDOVER_ACCEPTED: &[Field] = &[req("team", STRING), opt("worker", STRING), opt("evidence", STRING)];
 
 const REASON_ONLY: &[Field] = &[req("reason", STRING)];
 
@@ -854,6 +891,7 @@ pub fn normalise(event: &mut Event) {
         Event::HandoverAccepted(d) => {
             tidy(&mut d.team);
             tidy_opt(&mut d.worker);
+            tidy_opt(&mut d.evidence);
         }
         Event::HandoverReturned(d) => tidy(&mut d.reason),
         Event::ContactClosed(d) => tidy(&mut d.reason),
@@ -961,6 +999,9 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
             if let Some(revises) = &d.revises {
                 c.long("revises.reason", &revises.reason);
             }
+            if d.duplicate_of.is_some() && d.outcome != Outcome::NotAccepted {
+                c.push("duplicate_of", "only allowed when outcome is not_accepted");
+            }
         }
         Event::ActionPlanAgreed(d) => {
             c.count("actions", d.actions.len(), 1, MAX_ITEMS);
@@ -980,6 +1021,7 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
         Event::HandoverAccepted(d) => {
             c.short("team", &d.team);
             c.short_opt("worker", d.worker.as_deref());
+            c.long_opt("evidence", d.evidence.as_deref());
         }
         Event::HandoverReturned(d) => c.long("reason", &d.reason),
         Event::ContactClosed(d) => c.long("reason", &d.reason),
@@ -995,6 +1037,57 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
         Event::AuditFindingRecorded(d) => c.long("findings", &d.findings),
     }
     c.errors
+}
+
+/// Normalises a correction's `value` as the corrected field's own value is normalised, and
+/// checks it as that field is checked (a name as a name, a date of birth as a date of birth, an
+/// NHS number's check digit). `target` is the corrected event's type; a `field` that is not
+/// correctable on it is the case rules' to refuse, so it is not reported here. Paths are
+/// relative to the data (`value`).
+pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: DateTime<Utc>) -> Vec<FieldError> {
+    use eventlog::correction::{ChildField, Field};
+    let Some(field) = Field::parse(target, &c.field) else { return Vec::new() };
+    let mut checker = Checker::new(now);
+    if let Value::String(text) = &mut c.value {
+        let trimmed = text.trim();
+        if trimmed.len() != text.len() {
+            *text = trimmed.to_owned();
+        }
+    }
+    let optional = matches!(field, Field::Child(_, f) if f != ChildField::Name);
+    if optional && c.value.as_str() == Some("") {
+        c.value = Value::Null;
+    }
+    if let (Field::Child(_, ChildField::NhsNumber), Value::String(nhs)) = (field, &mut c.value) {
+        nhs.retain(|ch| ch != ' ');
+    }
+    if let (Field::Child(_, ChildField::Upn), Value::String(upn)) = (field, &mut c.value) {
+        upn.make_ascii_uppercase();
+    }
+    let value = match field.read(&c.value) {
+        Ok(value) => value,
+        Err(message) => return vec![FieldError::new("value", message)],
+    };
+    use eventlog::correction::Value as V;
+    match (field, value) {
+        (Field::Child(_, ChildField::Name), V::Text(name)) => checker.short("value", &name),
+        (Field::Child(_, ChildField::DateOfBirth), V::Date(Some(dob))) => checker.date_of_birth("value", dob),
+        (Field::Child(_, ChildField::NhsNumber), V::OptText(Some(nhs))) => {
+            if let Err(message) = check_nhs_number(&nhs) {
+                checker.push("value", message);
+            }
+        }
+        (Field::Child(_, ChildField::Upn), V::OptText(Some(upn))) => {
+            if let Err(message) = check_upn(&upn) {
+                checker.push("value", message);
+            }
+        }
+        (Field::Child(_, ChildField::Ethnicity), V::OptText(Some(text))) => checker.short("value", &text),
+        (Field::Summary, V::Text(text)) => checker.long("value", &text),
+        (Field::OccurredAt, V::Timestamp(at)) => checker.timestamp("value", at),
+        _ => {}
+    }
+    checker.errors
 }
 
 fn check_contact(c: &mut Checker, d: &ContactReceived) {
@@ -1038,6 +1131,19 @@ fn check_child(c: &mut Checker, at: &str, child: &Child) {
     c.short(&format!("{at}.name"), &child.name);
     if let Some(dob) = child.date_of_birth {
         c.date_of_birth(&format!("{at}.date_of_birth"), dob);
+    }
+    if let Some(expected) = child.expected_date_of_birth {
+        if child.date_of_birth.is_some() {
+            c.push(
+                format!("{at}.expected_date_of_birth"),
+                "only for an unborn child, who has no date_of_birth: give one or the other",
+            );
+        } else {
+            c.expected_date_of_birth(&format!("{at}.expected_date_of_birth"), expected);
+        }
+        if child.sex.is_some_and(|sex| sex != Sex::Unknown) {
+            c.push(format!("{at}.sex"), "must be U (not stated) for an unborn child");
+        }
     }
     c.short_opt(&format!("{at}.child_ref"), child.child_ref.as_deref());
     if let Some(nhs) = child.nhs_number.as_deref() {
@@ -1123,17 +1229,32 @@ impl Checker {
         }
     }
 
+    /// A date of birth: not in the future (an unborn child has `expected_date_of_birth`
+    /// instead), not more than [`DOB_MAX_PAST_YEARS`] years ago.
     fn date_of_birth(&mut self, field: &str, dob: NaiveDate) {
         let today = self.now.date_naive();
-        let latest = today.checked_add_days(Days::new(DOB_MAX_FUTURE_DAYS));
         let earliest = today.checked_sub_months(Months::new(DOB_MAX_PAST_YEARS * 12));
-        if latest.is_some_and(|latest| dob > latest) {
-            self.push(
-                field,
-                format!("must not be more than {DOB_MAX_FUTURE_DAYS} days in the future (an expected date of birth)"),
-            );
+        if dob > today {
+            self.push(field, "must not be in the future: an unborn child has expected_date_of_birth instead");
         } else if earliest.is_some_and(|earliest| dob < earliest) {
             self.push(field, format!("must not be more than {DOB_MAX_PAST_YEARS} years in the past"));
+        }
+    }
+
+    /// An unborn child's expected date of birth: at most [`DOB_MAX_FUTURE_DAYS`] ahead, and
+    /// not more than [`EXPECTED_DOB_MAX_PAST_DAYS`] ago (a baby born since, whose record is
+    /// not yet updated).
+    fn expected_date_of_birth(&mut self, field: &str, expected: NaiveDate) {
+        let today = self.now.date_naive();
+        let latest = today.checked_add_days(Days::new(DOB_MAX_FUTURE_DAYS));
+        let earliest = today.checked_sub_days(Days::new(EXPECTED_DOB_MAX_PAST_DAYS));
+        if latest.is_some_and(|latest| expected > latest) {
+            self.push(field, format!("must not be more than {DOB_MAX_FUTURE_DAYS} days in the future"));
+        } else if earliest.is_some_and(|earliest| expected < earliest) {
+            self.push(
+                field,
+                format!("must not be more than {EXPECTED_DOB_MAX_PAST_DAYS} days ago: a child born since has a date_of_birth"),
+            );
         }
     }
 }
@@ -1424,10 +1545,52 @@ mod tests {
         assert!(misses.is_empty(), "{} of {} cases missed:\n{}", misses.len(), cases.len(), misses.join("\n"));
     }
 
+    /// Found trying the API: a correction's value was any JSON, so a child's date of birth
+    /// could be "corrected" to "purple".
+    #[test]
+    fn bug_a_correction_value_was_not_validated_as_its_field() {
+        let correction = |field: &str, value: Value| CorrectionRecorded {
+            corrects_event_id: ULID_A.parse().unwrap(),
+            field: field.into(),
+            value,
+            reason: "r".into(),
+        };
+        let refused = |field: &str, value: Value, target: EventType| {
+            let errors = check_correction(&mut correction(field, value.clone()), target, now());
+            assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["value"], "{field} = {value}");
+        };
+        let r = EventType::ContactReceived;
+        refused("children[0].date_of_birth", json!("purple"), r);
+        refused("children[0].date_of_birth", json!("2026-03-03"), r);
+        refused("children[0].nhs_number", json!("943 476 5918"), r);
+        refused("children[0].upn", json!("nope"), r);
+        refused("children[0].name", json!(""), r);
+        refused("children[0].name", json!(null), r);
+        refused("children[0].sex", json!("X"), r);
+        refused("immediate_risk", json!("yes"), r);
+        refused("consent", json!("maybe"), r);
+        refused("restricted", json!(1), EventType::ChecksReturned);
+        refused("summary", json!("x".repeat(LONG_MAX + 1)), EventType::ChecksReturned);
+        refused("occurred_at", json!("2026-03-02T10:10:00Z"), EventType::DecisionMade);
+        refused("occurred_at", json!("yesterday"), EventType::DecisionMade);
+
+        // Normalised as the original field is: trimmed, NHS number without spaces, UPN upper case.
+        let mut nhs = correction("children[0].nhs_number", json!(" 943 476 5919 "));
+        assert!(check_correction(&mut nhs, r, now()).is_empty());
+        assert_eq!(nhs.value, json!("9434765919"));
+        let mut upn = correction("children[0].upn", json!("b801200005001"));
+        assert!(check_correction(&mut upn, r, now()).is_empty());
+        assert_eq!(upn.value, json!("B801200005001"));
+        let mut cleared = correction("children[0].ethnicity", json!("  "));
+        assert!(check_correction(&mut cleared, r, now()).is_empty());
+        assert_eq!(cleared.value, Value::Null);
+        let mut moved = correction("occurred_at", json!("2026-03-02T08:00:00Z"));
+        assert!(check_correction(&mut moved, EventType::DecisionMade, now()).is_empty());
+    }
+
     #[test]
     fn bad_contact_bodies_name_their_fields() {
         let c = good_contact;
-        let soon = (now() + TimeDelta::minutes(10)).to_rfc3339();
         let cases: Vec<(&str, Value, &[&str])> = vec![
             ("unknown child field", set(c(), "/children/0/nickname", json!("Ames")), &["children[0].nickname"]),
             (
@@ -1441,10 +1604,38 @@ mod tests {
                 &["children[0].date_of_birth"],
             ),
             (
-                "due date 281 days ahead",
-                set(c(), "/children/0/date_of_birth", json!("2026-12-08")),
+                "date of birth tomorrow",
+                set(c(), "/children/0/date_of_birth", json!("2026-03-03")),
                 &["children[0].date_of_birth"],
             ),
+            (
+                "expected date 281 days ahead",
+                set(
+                    set(
+                        set(c(), "/children/0/date_of_birth", Value::Null),
+                        "/children/0/expected_date_of_birth",
+                        json!("2026-12-08"),
+                    ),
+                    "/children/0/sex",
+                    json!("U"),
+                ),
+                &["children[0].expected_date_of_birth"],
+            ),
+            (
+                "both a date of birth and an expected one",
+                set(c(), "/children/0/expected_date_of_birth", json!("2026-06-01")),
+                &["children[0].expected_date_of_birth", "children[0].sex"],
+            ),
+            (
+                "an unborn child said to be female",
+                set(
+                    set(c(), "/children/0/date_of_birth", Value::Null),
+                    "/children/0/expected_date_of_birth",
+                    json!("2026-06-01"),
+                ),
+                &["children[0].sex"],
+            ),
+            ("late_entry_reason a number", set(c(), "/late_entry_reason", json!(3)), &["late_entry_reason"]),
             (
                 "born over 25 years ago",
                 set(c(), "/children/0/date_of_birth", json!("2001-03-01")),
@@ -1535,7 +1726,6 @@ mod tests {
             ("immediate_risk a string", set(c(), "/immediate_risk", json!("yes")), &["immediate_risk"]),
             ("immediate_risk null", set(c(), "/immediate_risk", Value::Null), &["immediate_risk"]),
             ("consent null", set(c(), "/consent", Value::Null), &["consent"]),
-            ("occurred_at in the future", set(c(), "/occurred_at", json!(soon)), &["occurred_at"]),
             ("occurred_at before 2000", set(c(), "/occurred_at", json!("1999-12-31T23:59:59Z")), &["occurred_at"]),
             ("occurred_at not a time", set(c(), "/occurred_at", json!("yesterday")), &["occurred_at"]),
             ("occurred_at without a zone", set(c(), "/occurred_at", json!("2026-03-02T09:00:00")), &["occurred_at"]),
@@ -1557,7 +1747,7 @@ mod tests {
             ),
             (
                 "a shape error and a bad occurred_at",
-                set(set(c(), "/channel", json!("fax")), "/occurred_at", json!(soon)),
+                set(set(c(), "/channel", json!("fax")), "/occurred_at", json!("1999-12-31T23:59:59Z")),
                 &["channel", "occurred_at"],
             ),
         ];
@@ -1687,7 +1877,16 @@ mod tests {
             ),
             ("expected_version a string", set(note(), "/expected_version", json!("3")), &["expected_version"]),
             ("expected_version a fraction", set(note(), "/expected_version", json!(1.5)), &["expected_version"]),
-            ("occurred_at in the future", set(note(), "/occurred_at", json!(soon)), &["occurred_at"]),
+            (
+                "duplicate_of on an assessment",
+                set(good_ev(T::DecisionMade), "/data/duplicate_of", json!("01J5Z8Y3W1QK4N9T2V6X7B8C9D")),
+                &["data.duplicate_of"],
+            ),
+            (
+                "late_entry_reason too long",
+                set(note(), "/late_entry_reason", json!("x".repeat(20_000))),
+                &["late_entry_reason"],
+            ),
             ("occurred_at before 2000", set(note(), "/occurred_at", json!("1970-01-01T00:00:00Z")), &["occurred_at"]),
             (
                 "several envelope errors",
@@ -1838,6 +2037,7 @@ mod tests {
                 }),
                 occurred_at: None,
                 expected_version: None,
+                late_entry_reason: None,
             }
         );
         // Nulls for optional fields are absence; a correction's null value is a value.
@@ -1903,7 +2103,15 @@ mod tests {
         let body = set(
             set(
                 set(
-                    set(good_contact(), "/children/0/date_of_birth", json!("2026-12-07")),
+                    set(
+                        set(
+                            set(good_contact(), "/children/0/date_of_birth", Value::Null),
+                            "/children/0/expected_date_of_birth",
+                            json!("2026-12-07"),
+                        ),
+                        "/children/0/sex",
+                        json!("U"),
+                    ),
                     "/children/1/date_of_birth",
                     json!("2001-03-02"),
                 ),

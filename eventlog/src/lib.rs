@@ -13,6 +13,7 @@
 //! read the log through it.
 
 pub mod access;
+pub mod correction;
 pub mod crash;
 pub mod envelope;
 pub mod error;

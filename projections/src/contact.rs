@@ -2,6 +2,7 @@
 //! what `GET /v1/contacts/{id}` shows, and what the duty queue lists.
 
 use chrono::{DateTime, Utc};
+use eventlog::correction::{Correction, Field, Value};
 use eventlog::schema::{
     Agency, Channel, Child, Consent, ContactReceived, Event, HandoverTo, Outcome, PpnGrade, PrimaryNeed, Rating,
     Referrer, SourceCode,
@@ -41,6 +42,15 @@ impl Stage {
     }
 }
 
+/// One event of the contact's stream, as the rules and corrections refer to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EventRef {
+    pub event_id: Ulid,
+    pub event_type: EventType,
+    /// When it happened, as corrected.
+    pub occurred_at: DateTime<Utc>,
+}
+
 /// The decision in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -66,6 +76,9 @@ pub enum HandoverStatus {
 /// The latest handover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Handover {
+    /// The `handover_sent` event, and the event that answered it.
+    pub sent_event_id: Ulid,
+    pub answer_event_id: Option<Ulid>,
     pub to: HandoverTo,
     pub team: Option<String>,
     pub sent_at: DateTime<Utc>,
@@ -90,6 +103,7 @@ pub struct Check {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Closure {
+    pub event_id: Ulid,
     pub at: DateTime<Utc>,
     pub reason: String,
 }
@@ -111,7 +125,13 @@ pub struct ContactState {
     pub ppn_grade: Option<PpnGrade>,
     pub rating: Option<Rating>,
     pub consent: Consent,
+    /// The `consent_recorded` event the consent in force comes from (`None`: from receipt).
+    pub consent_event_id: Option<Ulid>,
     pub decision: Option<Decision>,
+    /// The first decision's event (timeliness counts from it).
+    pub first_decision_id: Option<Ulid>,
+    /// Each revising decision with the decision it revised: (revising, revised).
+    pub revisions_of: Vec<(Ulid, Ulid)>,
     /// When the first decision was made (timeliness counts from it, not from revisions).
     pub first_decision_at: Option<DateTime<Utc>>,
     pub first_outcome: Option<Outcome>,
@@ -125,6 +145,7 @@ pub struct ContactState {
     pub checks: Vec<Check>,
     pub discussions: u32,
     pub referrer_informed_at: Option<DateTime<Utc>>,
+    pub referrer_informed_id: Option<Ulid>,
     pub action_plans: u32,
     /// Whether consent was recorded after receipt (a `consent_recorded` event).
     pub consent_recorded: bool,
@@ -133,11 +154,12 @@ pub struct ContactState {
     /// When that acceptance was recorded, and whether a correction later moved its time.
     pub assessment_team_accepted_recorded_at: Option<DateTime<Utc>>,
     pub acceptance_backdated: bool,
+    pub assessment_team_accepted_id: Option<Ulid>,
     /// The worker on it: the accepting team's worker once handed over, else whoever last
     /// worked the contact on the duty team.
     pub assigned_to: Option<String>,
-    /// Every event id in the stream with its type (for corrections and revisions).
-    pub events: Vec<(Ulid, EventType)>,
+    /// Every event in the stream (for corrections and revisions).
+    pub events: Vec<EventRef>,
 }
 
 /// A contact's events did not fold.
@@ -187,7 +209,10 @@ impl ContactState {
             ppn_grade: c.ppn_grade,
             rating: None,
             consent: c.consent,
+            consent_event_id: None,
             decision: None,
+            first_decision_id: None,
+            revisions_of: Vec::new(),
             first_decision_at: None,
             first_outcome: None,
             first_decision_recorded_at: None,
@@ -198,13 +223,15 @@ impl ContactState {
             checks: Vec::new(),
             discussions: 0,
             referrer_informed_at: None,
+            referrer_informed_id: None,
             action_plans: 0,
             consent_recorded: false,
             assessment_team_accepted_at: None,
             assessment_team_accepted_recorded_at: None,
             acceptance_backdated: false,
+            assessment_team_accepted_id: None,
             assigned_to: None,
-            events: vec![(env.event_id, env.event_type)],
+            events: vec![EventRef { event_id: env.event_id, event_type: env.event_type, occurred_at: env.occurred_at }],
         }
     }
 
@@ -212,7 +239,7 @@ impl ContactState {
     pub fn apply(&mut self, env: &Envelope, event: &Event) {
         self.version = env.version;
         self.position = env.position;
-        self.events.push((env.event_id, env.event_type));
+        self.events.push(EventRef { event_id: env.event_id, event_type: env.event_type, occurred_at: env.occurred_at });
         let at = env.occurred_at;
         let by = &env.actor.id;
         match event {
@@ -221,7 +248,15 @@ impl ContactState {
                 self.rating = Some(t.rating);
                 self.work_by(by, env);
             }
-            Event::CallLogged(_) | Event::NoteAdded(_) | Event::CorrectionRecorded(_) => self.work_by(by, env),
+            Event::CallLogged(_) | Event::NoteAdded(_) => self.work_by(by, env),
+            Event::CorrectionRecorded(c) => {
+                if let Some(target) = self.event(c.corrects_event_id)
+                    && let Some(correction) = Correction::read(target.event_type, &c.field, &c.value)
+                {
+                    self.correct(target, &correction);
+                }
+                self.work_by(by, env);
+            }
             Event::ChecksRequested(c) => {
                 self.checks_requested.push(c.agency);
                 self.work_by(by, env);
@@ -237,12 +272,17 @@ impl ContactState {
             Event::DutyDiscussionHeld(_) => self.discussions += 1,
             Event::ConsentRecorded(c) => {
                 self.consent = c.consent;
+                self.consent_event_id = Some(env.event_id);
                 self.consent_recorded = true;
             }
             Event::DecisionMade(d) => {
                 let revisions = self.decision.as_ref().map_or(0, |prev| prev.revisions + 1);
+                if let Some(r) = &d.revises {
+                    self.revisions_of.push((env.event_id, r.event_id));
+                }
                 if self.first_decision_at.is_none() {
                     self.first_decision_at = Some(at);
+                    self.first_decision_id = Some(env.event_id);
                     self.first_decision_recorded_at = Some(env.recorded_at);
                 }
                 self.first_outcome.get_or_insert(d.outcome);
@@ -260,10 +300,15 @@ impl ContactState {
             }
             Event::ActionPlanAgreed(_) => self.action_plans += 1,
             Event::ReferrerInformed(_) => {
-                self.referrer_informed_at.get_or_insert(at);
+                if self.referrer_informed_at.is_none() {
+                    self.referrer_informed_at = Some(at);
+                    self.referrer_informed_id = Some(env.event_id);
+                }
             }
             Event::HandoverSent(h) => {
                 self.handover = Some(Handover {
+                    sent_event_id: env.event_id,
+                    answer_event_id: None,
                     to: h.to,
                     team: h.team.clone(),
                     sent_at: at,
@@ -278,8 +323,10 @@ impl ContactState {
                 if let Some(h) = self.handover.as_mut() {
                     if h.to == HandoverTo::AssessmentTeam && self.assessment_team_accepted_at.is_none() {
                         self.assessment_team_accepted_at = Some(at);
+                        self.assessment_team_accepted_id = Some(env.event_id);
                         self.assessment_team_accepted_recorded_at = Some(env.recorded_at);
                     }
+                    h.answer_event_id = Some(env.event_id);
                     h.status = HandoverStatus::Accepted;
                     h.answered_at = Some(at);
                     h.accepted_team = Some(a.team.clone());
@@ -291,12 +338,15 @@ impl ContactState {
             }
             Event::HandoverReturned(r) => {
                 if let Some(h) = self.handover.as_mut() {
+                    h.answer_event_id = Some(env.event_id);
                     h.status = HandoverStatus::Returned;
                     h.answered_at = Some(at);
                     h.returned_reason = Some(r.reason.clone());
                 }
             }
-            Event::ContactClosed(c) => self.closed = Some(Closure { at, reason: c.reason.clone() }),
+            Event::ContactClosed(c) => {
+                self.closed = Some(Closure { event_id: env.event_id, at, reason: c.reason.clone() });
+            }
             Event::AuditFindingRecorded(_) => {}
         }
     }
@@ -340,7 +390,92 @@ impl ContactState {
     }
 
     pub fn has_event(&self, id: Ulid) -> bool {
-        self.events.iter().any(|(e, _)| *e == id)
+        self.event(id).is_some()
+    }
+
+    /// One of the contact's events.
+    pub fn event(&self, id: Ulid) -> Option<EventRef> {
+        self.events.iter().find(|e| e.event_id == id).copied()
+    }
+
+    /// Applies a correction of the contact's event `target`: the corrected value is read
+    /// instead of the original from here on.
+    fn correct(&mut self, target: EventRef, correction: &Correction) {
+        let id = target.event_id;
+        match (correction.field, &correction.value) {
+            (Field::Child(..), _) => correction.apply_to_children(&mut self.children),
+            (Field::ImmediateRisk, Value::Bool(v)) => self.immediate_risk = *v,
+            (Field::Consent, Value::Consent(v)) => {
+                // The consent in force comes from the latest consent_recorded, else receipt.
+                let from_target = match target.event_type {
+                    EventType::ContactReceived => self.consent_event_id.is_none(),
+                    _ => self.consent_event_id == Some(id),
+                };
+                if from_target {
+                    self.consent = *v;
+                }
+            }
+            (Field::Restricted, Value::Bool(v)) => {
+                if let Some(check) = self.checks.iter_mut().find(|c| c.event_id == id) {
+                    check.restricted = *v;
+                }
+            }
+            (Field::Summary, Value::Text(v)) => {
+                if let Some(check) = self.checks.iter_mut().find(|c| c.event_id == id) {
+                    check.summary.clone_from(v);
+                }
+            }
+            (Field::OccurredAt, Value::Timestamp(at)) => self.correct_time(target, *at),
+            _ => {}
+        }
+    }
+
+    /// Moves the event `target` to `at`, and every time the contact keeps from it.
+    fn correct_time(&mut self, target: EventRef, at: DateTime<Utc>) {
+        let id = target.event_id;
+        if let Some(e) = self.events.iter_mut().find(|e| e.event_id == id) {
+            e.occurred_at = at;
+        }
+        match target.event_type {
+            EventType::ContactReceived => self.received_at = at,
+            EventType::DecisionMade => {
+                if self.first_decision_id == Some(id) {
+                    self.first_decision_at = Some(at);
+                    self.first_decision_backdated = true;
+                }
+                if let Some(d) = self.decision.as_mut().filter(|d| d.event_id == id) {
+                    d.decided_at = at;
+                }
+            }
+            EventType::ReferrerInformed if self.referrer_informed_id == Some(id) => {
+                self.referrer_informed_at = Some(at);
+            }
+            EventType::HandoverSent => {
+                if let Some(h) = self.handover.as_mut().filter(|h| h.sent_event_id == id) {
+                    h.sent_at = at;
+                }
+            }
+            EventType::HandoverAccepted | EventType::HandoverReturned => {
+                if let Some(h) = self.handover.as_mut().filter(|h| h.answer_event_id == Some(id)) {
+                    h.answered_at = Some(at);
+                }
+                if self.assessment_team_accepted_id == Some(id) {
+                    self.assessment_team_accepted_at = Some(at);
+                    self.acceptance_backdated = true;
+                }
+            }
+            EventType::ChecksReturned => {
+                if let Some(check) = self.checks.iter_mut().find(|c| c.event_id == id) {
+                    check.returned_at = at;
+                }
+            }
+            EventType::ContactClosed => {
+                if let Some(c) = self.closed.as_mut().filter(|c| c.event_id == id) {
+                    c.at = at;
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -463,6 +598,61 @@ mod tests {
         let d = s.decision.unwrap();
         assert_eq!((d.outcome, d.revisions), (Outcome::Assessment, 1));
         assert_eq!(s.first_decision_at, Some("2026-03-02T10:00:00Z".parse().unwrap()));
+    }
+
+    fn correction(version: u32, of: u32, field: &str, value: serde_json::Value) -> Envelope {
+        let event = Event::CorrectionRecorded(CorrectionRecorded {
+            corrects_event_id: Ulid::from_parts(u64::from(of), 0),
+            field: field.into(),
+            value,
+            reason: "recorded wrongly".into(),
+        });
+        env(version, &event, "2026-03-04T09:00:00Z", Role::DecisionMaker, "dm-1")
+    }
+
+    /// Found trying the API: a correction was accepted and changed nothing, even a child's
+    /// date of birth, immediate risk or a check's restriction.
+    #[test]
+    fn bug_corrections_changed_nothing() {
+        let check = Event::ChecksReturned(ChecksReturned {
+            agency: Agency::Police,
+            summary: "known to police".into(),
+            restricted: false,
+        });
+        let events = [
+            env(1, &received(), "2026-03-02T09:00:00Z", Role::Referrer, "school"),
+            env(2, &check, "2026-03-02T10:00:00Z", Role::Partner, "pc-1"),
+            env(3, &decision(Outcome::EarlyHelp), "2026-03-03T11:00:00Z", Role::DecisionMaker, "dm-1"),
+            correction(4, 1, "children[0].date_of_birth", serde_json::json!("2019-04-01")),
+            correction(5, 1, "immediate_risk", serde_json::json!(true)),
+            correction(6, 2, "restricted", serde_json::json!(true)),
+            correction(7, 2, "summary", serde_json::json!("known to police: two call-outs")),
+            correction(8, 3, "occurred_at", serde_json::json!("2026-03-02T12:00:00Z")),
+            correction(9, 1, "consent", serde_json::json!("overridden")),
+            // Unreadable corrections (as schema version 1 allowed) change nothing.
+            correction(10, 1, "concerns", serde_json::json!("rewritten")),
+            correction(11, 1, "children[0].date_of_birth", serde_json::json!("purple")),
+        ];
+        let s = ContactState::fold(&events).unwrap().unwrap();
+        assert_eq!(s.children[0].date_of_birth, Some("2019-04-01".parse().unwrap()));
+        assert!(s.immediate_risk && s.is_urgent());
+        assert!(s.checks[0].restricted);
+        assert_eq!(s.checks[0].summary, "known to police: two call-outs");
+        assert_eq!(s.first_decision_at, Some("2026-03-02T12:00:00Z".parse().unwrap()));
+        assert_eq!(s.decision.as_ref().unwrap().decided_at, "2026-03-02T12:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert!(s.first_decision_backdated);
+        assert_eq!(s.consent, Consent::Overridden);
+        assert_eq!(s.concerns, "bruising");
+        assert_eq!(s.version, 11);
+
+        // Consent recorded after receipt is the consent in force: correcting receipt's leaves it.
+        let recorded = Event::ConsentRecorded(ConsentRecorded { consent: Consent::Given, reason: None });
+        let later = [
+            env(1, &received(), "2026-03-02T09:00:00Z", Role::Referrer, "school"),
+            env(2, &recorded, "2026-03-02T10:00:00Z", Role::Practitioner, "sw-1"),
+            correction(3, 1, "consent", serde_json::json!("not_given")),
+        ];
+        assert_eq!(ContactState::fold(&later).unwrap().unwrap().consent, Consent::Given);
     }
 
     #[test]

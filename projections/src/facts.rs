@@ -6,6 +6,9 @@ use eventlog::schema::{Channel, Consent, Outcome, Rating, SourceCode};
 use serde::Serialize;
 use ulid::Ulid;
 
+use eventlog::EventType;
+use eventlog::correction::{Correction, Field, Value};
+
 use crate::contact::ContactState;
 
 /// What the timeliness, volume and practice figures are computed from.
@@ -46,6 +49,34 @@ pub struct ContactFacts {
     /// How many earlier contacts, received in the 12 months before this one, named one of
     /// the same children (matched by NHS number, else child_ref, else name and date of birth).
     pub previous_contacts: u32,
+    /// Which events the times and values above come from, so that a correction of a closed
+    /// contact (whose full state is no longer kept) still reaches the figures.
+    #[serde(skip)]
+    pub sources: FactSources,
+}
+
+/// The events a contact's facts come from, each as the low 64 bits of its id (the random
+/// part of a ULID: two events of one contact never share them in practice), 0 for none.
+/// Compact because it is kept for every contact ever received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FactSources {
+    received: u64,
+    consent: u64,
+    first_decision: u64,
+    referrer_informed: u64,
+    assessment_team_accepted: u64,
+    closed: u64,
+}
+
+fn key(id: Ulid) -> u64 {
+    // Truncation is the point: the random low half of the id.
+    #[allow(clippy::cast_possible_truncation)]
+    let low = id.0 as u64;
+    low
+}
+
+fn key_of(id: Option<Ulid>) -> u64 {
+    id.map_or(0, key)
 }
 
 impl ContactFacts {
@@ -76,6 +107,70 @@ impl ContactFacts {
             action_plans: state.action_plans,
             closed_at: state.closed.as_ref().map(|c| c.at),
             previous_contacts,
+            sources: FactSources {
+                received: key(state.events.first().map_or(Ulid::nil(), |e| e.event_id)),
+                consent: if state.consent_event_id.is_some() {
+                    key_of(state.consent_event_id)
+                } else {
+                    key(state.events.first().map_or(Ulid::nil(), |e| e.event_id))
+                },
+                first_decision: key_of(state.first_decision_id),
+                referrer_informed: key_of(state.referrer_informed_id),
+                assessment_team_accepted: key_of(state.assessment_team_accepted_id),
+                closed: key_of(state.closed.as_ref().map(|c| c.event_id)),
+            },
+        }
+    }
+
+    /// Applies a correction recorded on a closed contact (an open contact's facts are
+    /// recomputed from its corrected state instead). Only the corrections that change a fact
+    /// do anything: the time of receipt, of the first decision, of informing the referrer, of
+    /// the Assessment Team's acceptance or of closing; immediate risk; consent in force.
+    pub fn correct(&mut self, target: Ulid, field: &str, value: &serde_json::Value) {
+        let target = key(target);
+        if target == 0 {
+            return;
+        }
+        let s = self.sources;
+        let target_type = if target == s.received {
+            EventType::ContactReceived
+        } else if target == s.consent {
+            EventType::ConsentRecorded
+        } else if target == s.first_decision {
+            EventType::DecisionMade
+        } else if target == s.referrer_informed {
+            EventType::ReferrerInformed
+        } else if target == s.assessment_team_accepted {
+            EventType::HandoverAccepted
+        } else if target == s.closed {
+            EventType::ContactClosed
+        } else {
+            return;
+        };
+        let Some(correction) = Correction::read(target_type, field, value) else { return };
+        match (correction.field, correction.value) {
+            (Field::ImmediateRisk, Value::Bool(v)) if target == s.received => self.immediate_risk = v,
+            (Field::Consent, Value::Consent(v)) if target == s.consent => self.consent = v,
+            (Field::OccurredAt, Value::Timestamp(at)) => {
+                if target == s.received {
+                    self.received_at = at;
+                }
+                if target == s.first_decision {
+                    self.first_decision_at = Some(at);
+                    self.first_decision_backdated = true;
+                }
+                if target == s.referrer_informed {
+                    self.referrer_informed_at = Some(at);
+                }
+                if target == s.assessment_team_accepted {
+                    self.assessment_team_accepted_at = Some(at);
+                    self.acceptance_backdated = true;
+                }
+                if target == s.closed {
+                    self.closed_at = Some(at);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -294,6 +294,7 @@ pub(crate) mod testing {
             action_plans: 0,
             closed_at: None,
             previous_contacts: 0,
+            sources: crate::facts::FactSources::default(),
         }
     }
 

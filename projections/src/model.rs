@@ -176,8 +176,14 @@ impl ReadModel {
             return Ok(change);
         }
         let Some(state) = self.open.get_mut(&id) else {
-            // A closed contact: only notes, corrections and audit findings may follow, and
-            // none of them changes a figure or the queue.
+            // A closed contact: only notes, corrections and audit findings may follow. A
+            // correction may change a figure (never the queue).
+            if env.event_type == EventType::CorrectionRecorded
+                && let Event::CorrectionRecorded(c) = env.event()?
+                && let Some(facts) = self.facts.get_mut(&id)
+            {
+                facts.correct(c.corrects_event_id, &c.field, &c.value);
+            }
             return Ok(Change::Nothing);
         };
         let event = if needs_data(env.event_type) { env.event()? } else { placeholder(env.event_type) };
@@ -246,10 +252,7 @@ impl ReadModel {
 /// Event types whose `data` the fold reads. The others only move the version (and the
 /// assigned worker), so their JSON is never parsed: a rebuild skips most of the parsing.
 fn needs_data(t: EventType) -> bool {
-    !matches!(
-        t,
-        EventType::NoteAdded | EventType::CallLogged | EventType::CorrectionRecorded | EventType::AuditFindingRecorded
-    )
+    !matches!(t, EventType::NoteAdded | EventType::CallLogged | EventType::AuditFindingRecorded)
 }
 
 /// A stand-in for an event whose data the fold does not read.

@@ -192,6 +192,51 @@ fn closing_takes_a_contact_off_the_queue_and_later_notes_change_nothing() {
     assert_eq!(model.contact_facts(c).unwrap().closed_at, Some(t("2026-03-02T10:30:00Z")));
 }
 
+/// A correction recorded after a contact is closed still reaches the figures, though the read
+/// model keeps only the facts of closed contacts; and as of a position before the correction,
+/// the figures are as they were.
+#[test]
+fn a_correction_of_a_closed_contact_reaches_its_facts() {
+    let mut log = Log::default();
+    let c = Ulid::from_parts(1, 0);
+    let received_id = log.push(c, t("2026-03-02T09:00:00Z"), Role::Referrer, &received(false, vec![child("A", None)]));
+    let decision = log.push(c, t("2026-03-04T10:00:00Z"), Role::DecisionMaker, &decided(Outcome::AdviceAndSignpost));
+    log.push(
+        c,
+        t("2026-03-04T10:30:00Z"),
+        Role::Practitioner,
+        &Event::ContactClosed(ContactClosed { reason: "r".into() }),
+    );
+    let correct = |of, field: &str, value| {
+        Event::CorrectionRecorded(CorrectionRecorded {
+            corrects_event_id: of,
+            field: field.into(),
+            value,
+            reason: "entered wrongly".into(),
+        })
+    };
+    let before = ReadModel::rebuild(&log.events).unwrap();
+    log.push(
+        c,
+        t("2026-03-05T09:00:00Z"),
+        Role::DecisionMaker,
+        &correct(decision, "occurred_at", serde_json::json!("2026-03-02T11:00:00Z")),
+    );
+    log.push(
+        c,
+        t("2026-03-05T09:01:00Z"),
+        Role::DecisionMaker,
+        &correct(received_id, "immediate_risk", serde_json::json!(true)),
+    );
+    let model = ReadModel::rebuild(&log.events).unwrap();
+    let facts = model.contact_facts(c).unwrap();
+    assert_eq!(facts.first_decision_at, Some(t("2026-03-02T11:00:00Z")));
+    assert!(facts.first_decision_backdated);
+    assert!(facts.immediate_risk);
+    let old = before.contact_facts(c).unwrap();
+    assert_eq!((old.first_decision_at, old.immediate_risk), (Some(t("2026-03-04T10:00:00Z")), false));
+}
+
 /// A random but rule-abiding log: contacts received over a fortnight, each walked some way
 /// along the case flow, interleaved in time order.
 fn random_log(seed: u64, contacts: usize) -> Log {

@@ -80,22 +80,42 @@ pub const LIST3_COLUMNS: [&str; 11] = [
 #[derive(Debug, Clone)]
 struct ContactRecord {
     id: Ulid,
+    /// The `contact_received` event (corrections of the children and the time name it).
+    received_event: Ulid,
     received_at: DateTime<Utc>,
     source: SourceCode,
     children: Vec<Child>,
-    /// Every decision, in order: when and what.
-    decisions: Vec<(DateTime<Utc>, Outcome)>,
+    /// Every decision, in order: its event, when and what.
+    decisions: Vec<(Ulid, DateTime<Utc>, Outcome)>,
     team: Option<String>,
     worker: Option<String>,
 }
 
 impl ContactRecord {
     fn in_force(&self) -> Option<Outcome> {
-        self.decisions.last().map(|(_, o)| *o)
+        self.decisions.last().map(|(_, _, o)| *o)
     }
 
     fn first_referral(&self) -> Option<DateTime<Utc>> {
-        self.decisions.iter().find(|(_, o)| o.is_referral()).map(|(at, _)| *at)
+        self.decisions.iter().find(|(_, _, o)| o.is_referral()).map(|(_, at, _)| *at)
+    }
+
+    /// Applies a correction of the child details, the time of receipt or a decision's time.
+    fn correct(&mut self, target: Ulid, field: &str, value: &serde_json::Value) {
+        use eventlog::EventType as T;
+        use eventlog::correction::{Correction, Field, Value};
+        if target == self.received_event {
+            let Some(c) = Correction::read(T::ContactReceived, field, value) else { return };
+            c.apply_to_children(&mut self.children);
+            if let (Field::OccurredAt, Value::Timestamp(at)) = (c.field, c.value) {
+                self.received_at = at;
+            }
+        } else if let Some(decision) = self.decisions.iter_mut().find(|(id, ..)| *id == target)
+            && let Some(Correction { field: Field::OccurredAt, value: Value::Timestamp(at) }) =
+                Correction::read(T::DecisionMade, field, value)
+        {
+            decision.1 = at;
+        }
     }
 
     /// `Some(nfa)` when the contact belongs on List 3.
@@ -150,7 +170,8 @@ fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
     let mut records: BTreeMap<Ulid, ContactRecord> = BTreeMap::new();
     source.for_each(&mut |env| {
         use eventlog::EventType as T;
-        if !matches!(env.event_type, T::ContactReceived | T::DecisionMade | T::HandoverAccepted) {
+        if !matches!(env.event_type, T::ContactReceived | T::DecisionMade | T::HandoverAccepted | T::CorrectionRecorded)
+        {
             return Ok(Flow::Continue);
         }
         let event = env.event().map_err(|e| ReplayError::Data(format!("position {}: {e}", env.position)))?;
@@ -160,6 +181,7 @@ fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
                     env.contact_id,
                     ContactRecord {
                         id: env.contact_id,
+                        received_event: env.event_id,
                         received_at: env.occurred_at,
                         source: c.source,
                         children: c.children,
@@ -171,13 +193,18 @@ fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
             }
             Event::DecisionMade(d) => {
                 if let Some(r) = records.get_mut(&env.contact_id) {
-                    r.decisions.push((env.occurred_at, d.outcome));
+                    r.decisions.push((env.event_id, env.occurred_at, d.outcome));
                 }
             }
             Event::HandoverAccepted(a) => {
                 if let Some(r) = records.get_mut(&env.contact_id) {
                     r.team = Some(a.team);
                     r.worker = a.worker;
+                }
+            }
+            Event::CorrectionRecorded(c) => {
+                if let Some(r) = records.get_mut(&env.contact_id) {
+                    r.correct(c.corrects_event_id, &c.field, &c.value);
                 }
             }
             _ => {}

@@ -106,10 +106,13 @@ async fn create_contact(
     let now = Utc::now();
     let new = validate::parse_new_contact(&body, now).map_err(invalid)?;
     let occurred_at = new.occurred_at.unwrap_or(now);
+    rules::check_time(occurred_at, new.late_entry_reason.as_deref(), now, &app.config().policy)?;
     let event = Event::ContactReceived(new.data);
+    let mut new_event = NewEvent::new(&event, occurred_at, caller.clone());
+    new_event.late_entry_reason = new.late_entry_reason;
     let request = AppendRequest {
         contact_id: Ulid::new(),
-        events: vec![NewEvent::new(&event, occurred_at, caller.clone())],
+        events: vec![new_event],
         expected_version: Some(0),
         idempotency: idempotency(key, &caller, "contacts", &body),
     };
@@ -174,7 +177,24 @@ async fn append_event(
         )));
     }
     let occurred_at = request.occurred_at.unwrap_or(now);
-    let new_event = NewEvent::new(&request.event, occurred_at, caller.clone());
+    rules::check_time(occurred_at, request.late_entry_reason.as_deref(), now, &app.config().policy)?;
+    if let Event::DecisionMade(d) = &request.event
+        && let Some(duplicate) = d.duplicate_of
+        && (duplicate == contact || app.log().read_contact(duplicate)?.is_empty())
+    {
+        return Err(ApiError::RuleBroken {
+            rule: "duplicate-of-unknown-contact",
+            detail: format!("data.duplicate_of {duplicate} must name another contact that exists"),
+        });
+    }
+    let mut event = request.event;
+    let late_entry_reason = request.late_entry_reason;
+    let event_id = Ulid::new();
+    let new_event = |event: &Event| NewEvent {
+        event_id,
+        late_entry_reason: late_entry_reason.clone(),
+        ..NewEvent::new(event, occurred_at, caller.clone())
+    };
     let idempotency = idempotency(key, &caller, &contact.to_string(), &body);
 
     let _serialised = app.lock_contact(contact).await;
@@ -187,20 +207,25 @@ async fn append_event(
         {
             return Err(ApiError::Conflict { expected, current_version: state.version });
         }
-        if let Err(broken) = rules::decide(&state, &request.event, occurred_at) {
+        if let Event::CorrectionRecorded(c) = &mut event
+            && let Some(target) = state.event(c.corrects_event_id)
+        {
+            check_correction(&caller, &state, target, c, now)?;
+        }
+        if let Err(broken) = rules::decide(&state, &event, occurred_at) {
             // A retried idempotent request may legitimately break a rule now (e.g. a second
             // decision); the log returns the first result if the key was used.
             if idempotency.is_none() {
                 return Err(ApiError::RuleBroken { rule: broken.rule, detail: broken.detail });
             }
-            if let Some(replay) = replay_only(&app, contact, &idempotency, &new_event).await? {
+            if let Some(replay) = replay_only(&app, contact, &idempotency, &new_event(&event)).await? {
                 return Ok(replay);
             }
             return Err(ApiError::RuleBroken { rule: broken.rule, detail: broken.detail });
         }
         let append = AppendRequest {
             contact_id: contact,
-            events: vec![new_event.clone()],
+            events: vec![new_event(&event)],
             expected_version: Some(request.expected_version.unwrap_or(state.version)),
             idempotency: idempotency.clone(),
         };
@@ -228,6 +253,27 @@ async fn append_event(
         }
     }
     unreachable!("the retry loop returns")
+}
+
+/// A correction's value checked as the corrected field's own (422 naming `data.value`), then
+/// whether this caller may make it (403).
+fn check_correction(
+    caller: &Actor,
+    state: &ContactState,
+    target: projections::contact::EventRef,
+    correction: &mut eventlog::schema::CorrectionRecorded,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let field = eventlog::correction::Field::parse(target.event_type, &correction.field);
+    let check = state.checks.iter().find(|c| c.event_id == target.event_id).map(|c| (c.agency, c.restricted));
+    auth::may_correct(caller, target.event_type, field, check, &correction.value).map_err(ApiError::Forbidden)?;
+    let errors = validate::check_correction(correction, target.event_type, now);
+    if !errors.is_empty() {
+        let errors =
+            errors.into_iter().map(|e| validate::FieldError::new(format!("data.{}", e.field), e.message)).collect();
+        return Err(invalid(Invalid::Fields(errors)));
+    }
+    Ok(())
 }
 
 /// For an idempotent retry whose event the rules would now refuse: asks the log whether the

@@ -145,7 +145,12 @@ impl IntoResponse for ApiError {
                 body["errors"] = json!(errors);
             }
             ApiError::Conflict { current_version, .. } => body["current_version"] = json!(current_version),
-            ApiError::RuleBroken { rule, .. } => body["rule"] = json!(rule),
+            ApiError::RuleBroken { rule, detail } => {
+                body["rule"] = json!(rule);
+                if let Some(field) = crate::rules::field_of(rule) {
+                    body["errors"] = json!([{"field": field, "message": detail}]);
+                }
+            }
             _ => {}
         }
         let mut response = (status, axum::Json(body)).into_response();
@@ -154,6 +159,12 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl From<crate::rules::RuleBroken> for ApiError {
+    fn from(broken: crate::rules::RuleBroken) -> Self {
+        ApiError::RuleBroken { rule: broken.rule, detail: broken.detail }
     }
 }
 

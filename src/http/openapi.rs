@@ -197,9 +197,13 @@ pub struct IdempotencyKeyHeader {
 pub struct NewContact {
     #[serde(flatten)]
     pub data: ContactReceived,
-    /// When the contact was made, RFC 3339 in UTC; defaults to now. Not before 2000, not more
-    /// than five minutes in the future.
+    /// When the contact was made, RFC 3339 in UTC; defaults to now. Not before 2000; more
+    /// than five minutes ahead of the server's clock is 422 (rule `occurred-in-future`).
     pub occurred_at: Option<DateTime<Utc>>,
+    /// Why the contact is recorded late: required when `occurred_at` is more than the
+    /// late-entry window (default 24 hours) before the server's clock (rule
+    /// `late-entry-needs-reason`); stored with the event. Free text, at most 10,000 characters.
+    pub late_entry_reason: Option<String>,
 }
 
 /// `POST /v1/contacts/{id}/events`: one event, by `type`, with its `data`.
@@ -210,9 +214,14 @@ pub struct NewContact {
 pub struct NewEvent {
     #[serde(flatten)]
     pub event: AppendableEvent,
-    /// When it happened, RFC 3339 in UTC; defaults to now. Not before 2000, not more than five
-    /// minutes in the future, not before the contact was received.
+    /// When it happened, RFC 3339 in UTC; defaults to now. Not before 2000, not before the
+    /// contact was received; more than five minutes ahead of the server's clock is 422 (rule
+    /// `occurred-in-future`).
     pub occurred_at: Option<DateTime<Utc>>,
+    /// Why the event is recorded late: required when `occurred_at` is more than the late-entry
+    /// window (default 24 hours) before the server's clock (rule `late-entry-needs-reason`);
+    /// stored with the event. Free text, at most 10,000 characters.
+    pub late_entry_reason: Option<String>,
     /// The version the contact is expected to be at (0 to 4294967295); if it is not, 409 with
     /// `current_version`, and nothing is written.
     pub expected_version: Option<u32>,
@@ -1040,9 +1049,19 @@ const LIMITS: &[(&str, &str, Limit)] = &[
     (
         "Child",
         "date_of_birth",
-        Limit::Other("Not more than 25 years ago; up to 280 days ahead for an unborn baby's expected date.", || {
-            json!({})
-        }),
+        Limit::Other(
+            "Not in the future, not more than 25 years ago. An unborn child has `expected_date_of_birth` instead.",
+            || json!({}),
+        ),
+    ),
+    (
+        "Child",
+        "expected_date_of_birth",
+        Limit::Other(
+            "An unborn child's expected date of birth, instead of `date_of_birth` (never both), with `sex` `U` or none: \
+             up to 280 days ahead, at most 366 days ago.",
+            || json!({}),
+        ),
     ),
     ("ContactReceived", "children", Limit::Items(1, validate::MAX_CHILDREN)),
     ("ContactReceived", "concerns", Limit::Long),
@@ -1088,7 +1107,20 @@ const LIMITS: &[(&str, &str, Limit)] = &[
     (
         "DecisionMade",
         "revises",
-        Limit::Other("Required on every decision after the first: the decision in force, and why.", || json!({})),
+        Limit::Other(
+            "Required on every decision after the first: the decision in force, and why. A revision may not be dated \
+             before the decision it revises (rule `revision-predates-decision`).",
+            || json!({}),
+        ),
+    ),
+    (
+        "DecisionMade",
+        "duplicate_of",
+        Limit::Other(
+            "Only with outcome `not_accepted`: the contact this one duplicates (another contact that exists, else 422 \
+             rule `duplicate-of-unknown-contact`).",
+            || json!({}),
+        ),
     ),
     ("Revises", "reason", Limit::Long),
     ("ActionPlanAgreed", "actions", Limit::Items(1, validate::MAX_ITEMS)),
@@ -1100,14 +1132,37 @@ const LIMITS: &[(&str, &str, Limit)] = &[
     ("HandoverSent", "notes", Limit::Long),
     ("HandoverAccepted", "team", Limit::Short),
     ("HandoverAccepted", "worker", Limit::Short),
+    (
+        "HandoverAccepted",
+        "evidence",
+        Limit::Other(
+            "How the acceptance was confirmed, when the front door records it for a team that does not use frontdoor.",
+            || json!({"maxLength": validate::LONG_MAX}),
+        ),
+    ),
     ("HandoverReturned", "reason", Limit::Long),
     ("ContactClosed", "reason", Limit::Long),
     ("NoteAdded", "text", Limit::Long),
-    ("CorrectionRecorded", "field", Limit::Short),
+    (
+        "CorrectionRecorded",
+        "field",
+        Limit::Other(
+            "The corrected field, written as error paths are. `contact_received`: `children[i].name`, \
+             `children[i].date_of_birth`, `children[i].sex`, `children[i].nhs_number`, `children[i].upn`, \
+             `children[i].ethnicity`, `immediate_risk`, `consent`; `consent_recorded`: `consent`; `checks_returned`: \
+             `restricted`, `summary`; any event: `occurred_at`. Anything else is 422 (rule \
+             `correction-field-not-correctable`).",
+            || json!({"maxLength": validate::SHORT_MAX}),
+        ),
+    ),
     (
         "CorrectionRecorded",
         "value",
-        Limit::Other("Any JSON value, at most 10 000 bytes as compact JSON.", || json!({})),
+        Limit::Other(
+            "The new value, validated as the corrected field is (`null` clears an optional child field); at most \
+             10 000 bytes as compact JSON.",
+            || json!({}),
+        ),
     ),
     ("CorrectionRecorded", "reason", Limit::Long),
     ("AuditFindingRecorded", "findings", Limit::Long),
@@ -1442,7 +1497,7 @@ mod tests {
             assert_eq!(alt["additionalProperties"], false);
             let mut keys: Vec<&String> = alt["properties"].as_object().unwrap().keys().collect();
             keys.sort();
-            assert_eq!(keys, ["data", "expected_version", "occurred_at", "type"]);
+            assert_eq!(keys, ["data", "expected_version", "late_entry_reason", "occurred_at", "type"]);
             assert_eq!(alt["required"], json!(["data", "type"]));
         }
         assert!(schemas.get("AppendableEvent").is_none());
@@ -1457,6 +1512,7 @@ mod tests {
         assert_eq!(body["required"], data["required"]);
         let mut expected = data["properties"].as_object().unwrap().clone();
         expected.insert("occurred_at".into(), body["properties"]["occurred_at"].clone());
+        expected.insert("late_entry_reason".into(), body["properties"]["late_entry_reason"].clone());
         assert_eq!(body["properties"].as_object().unwrap(), &expected);
         assert_eq!(body["properties"]["children"]["minItems"], 1);
         assert_eq!(body["properties"]["children"]["maxItems"], validate::MAX_CHILDREN);

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use eventlog::schema::Event;
+use eventlog::schema::{Agency, Event};
 use eventlog::{Actor, Envelope, EventType};
 use projections::contact::ContactState;
 use projections::time::DuePolicy;
@@ -16,30 +16,43 @@ use crate::auth::may_see_restricted;
 
 /// The events of one contact this viewer may not see: restricted checks from agencies
 /// they are not entitled to, and corrections of those checks (which could quote them).
+/// "Restricted" is as it stands after every correction: a check corrected to restricted is
+/// hidden (with the correction that restricted it) from then on.
 pub fn hidden_events(events: &[Envelope], viewer: &Actor) -> HashSet<Ulid> {
+    use eventlog::correction::{Correction, Field, Value};
     let mut hidden = HashSet::new();
+    // Each check's agency and whether it is restricted now.
+    let mut checks: Vec<(Ulid, Agency, bool)> = Vec::new();
+    let mut corrections: Vec<(Ulid, Ulid)> = Vec::new();
     for env in events {
-        match env.event_type {
-            EventType::ChecksReturned => {
-                let restricted_from_viewer = match env.event() {
-                    Ok(Event::ChecksReturned(c)) => c.restricted && !may_see_restricted(viewer, c.agency),
-                    // Undecodable: hide rather than risk showing it.
-                    _ => true,
-                };
-                if restricted_from_viewer {
-                    hidden.insert(env.event_id);
+        match (env.event_type, env.event()) {
+            (EventType::ChecksReturned, Ok(Event::ChecksReturned(c))) => {
+                checks.push((env.event_id, c.agency, c.restricted));
+            }
+            (EventType::CorrectionRecorded, Ok(Event::CorrectionRecorded(c))) => {
+                corrections.push((env.event_id, c.corrects_event_id));
+                if let Some(check) = checks.iter_mut().find(|(id, ..)| *id == c.corrects_event_id)
+                    && let Some(Correction { field: Field::Restricted, value: Value::Bool(restricted) }) =
+                        Correction::read(EventType::ChecksReturned, &c.field, &c.value)
+                {
+                    check.2 = restricted;
                 }
             }
-            EventType::CorrectionRecorded => match env.event() {
-                Ok(Event::CorrectionRecorded(c)) if hidden.contains(&c.corrects_event_id) => {
-                    hidden.insert(env.event_id);
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    hidden.insert(env.event_id);
-                }
-            },
+            // Undecodable: hide rather than risk showing it.
+            (EventType::ChecksReturned | EventType::CorrectionRecorded, _) => {
+                hidden.insert(env.event_id);
+            }
             _ => {}
+        }
+    }
+    for (id, agency, restricted) in checks {
+        if restricted && !may_see_restricted(viewer, agency) {
+            hidden.insert(id);
+        }
+    }
+    for (id, target) in corrections {
+        if hidden.contains(&target) {
+            hidden.insert(id);
         }
     }
     hidden

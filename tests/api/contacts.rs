@@ -254,7 +254,7 @@ async fn every_case_rule_is_enforced_with_a_422_naming_it() {
             app.post(
                 who,
                 &format!("/v1/contacts/{id}/events"),
-                &json!({"type": t, "data": data, "occurred_at": "2020-01-01T00:00:00Z"}),
+                &json!({"type": t, "data": data, "occurred_at": "2020-01-01T00:00:00Z", "late_entry_reason": "found in a drawer"}),
             )
             .await
         } else {

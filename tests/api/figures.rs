@@ -20,6 +20,7 @@ async fn ready(app: &TestApp) {
 async fn decided_contact(app: &TestApp, received: &str, decided: Option<(&str, &str)>, channel: &str) -> String {
     let mut body = contact_body();
     body["occurred_at"] = json!(received);
+    body["late_entry_reason"] = json!("entered from the paper log");
     body["channel"] = json!(channel);
     let (s, created) = app.post("practitioner", "/v1/contacts", &body).await;
     assert_eq!(s, 201, "{created}");
@@ -29,7 +30,8 @@ async fn decided_contact(app: &TestApp, received: &str, decided: Option<(&str, &
             .post(
                 "decision_maker",
                 &format!("/v1/contacts/{id}/events"),
-                &json!({"type": "decision_made", "occurred_at": at, "data": {"outcome": outcome, "rationale": "r", "level_of_need": 3}}),
+                &json!({"type": "decision_made", "occurred_at": at, "late_entry_reason": "entered from the paper log",
+                    "data": {"outcome": outcome, "rationale": "r", "level_of_need": 3}}),
             )
             .await;
         assert_eq!(s, 201, "{b}");
@@ -126,7 +128,15 @@ async fn as_of_shows_the_queue_as_it_stood_then() {
     let a = decided_contact(&app, "2026-03-02T09:00:00Z", None, "phone").await;
     let b = decided_contact(&app, "2026-03-02T09:30:00Z", None, "phone").await;
     let position_then = app.head().await;
-    app.post("decision_maker", &format!("/v1/contacts/{a}/events"), &json!({"type": "decision_made", "occurred_at": "2026-03-02T12:00:00Z", "data": {"outcome": "no_further_action", "rationale": "r"}})).await;
+    let (s, d) = app
+        .post(
+            "decision_maker",
+            &format!("/v1/contacts/{a}/events"),
+            &json!({"type": "decision_made", "occurred_at": "2026-03-02T12:00:00Z", "late_entry_reason": "paper log",
+                "data": {"outcome": "no_further_action", "rationale": "r"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{d}");
 
     let (s, then) = app.get("auditor", &format!("/v1/as-of?position={position_then}")).await;
     assert_eq!(s, 200, "{then}");

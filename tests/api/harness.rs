@@ -236,7 +236,7 @@ pub fn data_for(event_type: &str) -> Value {
         "contact_closed" => json!({"reason": "Handed over to Early Help."}),
         "note_added" => json!({"text": "Called school back."}),
         "correction_recorded" => {
-            json!({"corrects_event_id": "01J00000000000000000000000", "field": "concerns", "value": "x", "reason": "typo"})
+            json!({"corrects_event_id": "01J00000000000000000000000", "field": "children[0].name", "value": "Sam Sample", "reason": "typo"})
         }
         "audit_finding_recorded" => json!({"grade": "good", "findings": "Timely, well-reasoned decision."}),
         other => panic!("no sample data for {other}"),

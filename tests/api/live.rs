@@ -29,6 +29,7 @@ async fn the_queue_lists_open_contacts_in_the_contracts_order() {
     let urgent = urgent["contact_id"].as_str().unwrap().to_owned();
     let mut old_body = contact_body();
     old_body["occurred_at"] = json!((Utc::now() - chrono::Duration::days(6)).to_rfc3339());
+    old_body["late_entry_reason"] = json!("typed up from the weekend's paper notes");
     let (_, old) = app.post("referrer", "/v1/contacts", &old_body).await;
     let old = old["contact_id"].as_str().unwrap().to_owned();
     let done = app.new_contact("referrer").await;

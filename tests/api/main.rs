@@ -14,5 +14,6 @@ mod openapi;
 mod pages;
 mod permissions;
 mod replay;
+mod safe_rules;
 mod service;
 mod sse;

@@ -312,6 +312,7 @@ async fn requests_and_responses_fit_their_schemas() {
 
     let mut body = contact_body();
     body["occurred_at"] = json!("2026-01-05T09:30:00Z");
+    body["late_entry_reason"] = json!("entered from the paper log");
     body["immediate_risk"] = json!(true);
     check_request(&doc, "post", "/v1/contacts", &body);
     let resp = app
