@@ -57,7 +57,7 @@ one: 401. A known token without the right: 403. The roles:
 - `referrer`: creates contacts, nothing else.
 - `practitioner`: everything on a contact except `decision_made`; reads contacts.
 - `decision_maker`: what a practitioner may, plus `decision_made`.
-- `partner`: `checks_returned` (for their own agency), `duty_discussion_held`, `note_added`; reads contacts.
+- `partner`: `checks_returned` (for their own agency), `duty_discussion_held`, `note_added`, corrections of their own agency's checks; reads contacts.
 - `auditor`: reads everything, appends `audit_finding_recorded`, nothing else.
 - `admin`: everything.
 
@@ -76,7 +76,27 @@ To write safely, send an `Idempotency-Key` with every write, and after a timeout
 with the same key and body: it is stored once. Send `expected_version` (the `version` of the contact you read) \
 to append only if nothing was recorded on the contact since.
 
-Every read of a contact is recorded in its access log, which `GET /v1/contacts/{id}/audit` shows.";
+Every read of a contact is recorded in its access log, which `GET /v1/contacts/{id}/audit` shows.
+
+Time is not rewritten silently. `occurred_at` more than five minutes ahead of the server's clock is refused (rule \
+`occurred-in-future`); one more than the late-entry window (default 24 hours) before it needs a top-level \
+`late_entry_reason`, stored with the event (rule `late-entry-needs-reason`), and the timeliness figures count \
+decisions and acceptances recorded late. No API sets `recorded_at`.
+
+Nothing is edited: a mistake is put right with `correction_recorded`, which names the event and the field \
+(written as error paths are: `children[0].date_of_birth`, `restricted`, `occurred_at`). Only these may be \
+corrected: on `contact_received` a child's `name`, `date_of_birth`, `sex`, `nhs_number`, `upn` and `ethnicity`, \
+`immediate_risk` and `consent`; on `consent_recorded` `consent`; on `checks_returned` `restricted` and `summary`; \
+on any event `occurred_at`. The value is checked as the original field is. From its position on, every read uses \
+the corrected value: the contact, the queue (due by, order), the figures, Annex A and as-of. A check corrected to \
+`restricted` is hidden from then on from everyone who may not see restricted checks (the original stays in the \
+log and the export; auditors see both). Checks are corrected by the returning agency's partners and decision \
+makers; making a check unrestricted, and moving the time of a decision or an acceptance, by decision makers \
+(admins may do both).
+
+A contact is closed only once decided (rule `close-needs-decision`): a duplicate, wrong-service or withdrawn \
+contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationale` and, for a duplicate, \
+`duplicate_of`.";
 
 #[derive(OpenApi)]
 #[openapi(
