@@ -350,6 +350,12 @@ pub struct HandoverView {
     pub worker: Option<String>,
     #[schema(required = true)]
     pub returned_reason: Option<String>,
+    /// While pending: when the receiving team is due to accept it, from `sent_at` (two hours for
+    /// an immediate-risk or red-rated contact, any day; else one working day; see the policy).
+    #[schema(required = true)]
+    pub due_by: Option<DateTime<Utc>>,
+    /// Pending and past `due_by`.
+    pub overdue: bool,
 }
 
 /// A returned agency check.

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use eventlog::schema::Event;
 use eventlog::{Actor, Envelope, EventType};
 use projections::contact::ContactState;
+use projections::model::pending_handover;
 use projections::time::DuePolicy;
 use serde_json::{Value, json};
 use ulid::Ulid;
@@ -98,11 +99,16 @@ pub fn contact_view(
             "referral": d.outcome.is_referral(),
         })),
         "first_decision_at": state.first_decision_at.as_ref().map(ts),
-        "handover": state.handover.as_ref().map(|h| json!({
-            "to": h.to, "team": h.team, "sent_at": ts(&h.sent_at), "status": h.status,
-            "answered_at": h.answered_at.as_ref().map(ts), "accepted_team": h.accepted_team,
-            "worker": h.worker, "returned_reason": h.returned_reason,
-        })),
+        "handover": state.handover.as_ref().map(|h| {
+            // While pending, when the receiving team is due to accept it (the queue's due_by).
+            let due = pending_handover(state).map(|h| policy.handover_due_by(h.sent_at, state.is_urgent()));
+            json!({
+                "to": h.to, "team": h.team, "sent_at": ts(&h.sent_at), "status": h.status,
+                "answered_at": h.answered_at.as_ref().map(ts), "accepted_team": h.accepted_team,
+                "worker": h.worker, "returned_reason": h.returned_reason,
+                "due_by": due.as_ref().map(ts), "overdue": due.is_some_and(|d| policy.is_overdue(d, now)),
+            })
+        }),
         "due_by": ts(&due_by),
         "overdue": open_undecided && policy.is_overdue(due_by, now),
         "closed": state.closed.is_some(),
