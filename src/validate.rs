@@ -769,7 +769,7 @@ const REFERRER_INFORMED: &[Field] = &[req("method", Shape::Leaf(choice::<InformM
 const HANDOVER_SENT: &[Field] =
     &[req("to", Shape::Leaf(choice::<HandoverTo>)), opt("team", STRING), opt("notes", STRING)];
 
-const HANDOVER_ACCEPTED: &[Field] = &[req("team", STRING), opt("worker", STRING)];
+const HANDOVER_ACCEPTED: &[Field] = &[req("team", STRING), opt("worker", STRING), opt("evidence", STRING)];
 
 const REASON_ONLY: &[Field] = &[req("reason", STRING)];
 
@@ -854,6 +854,7 @@ pub fn normalise(event: &mut Event) {
         Event::HandoverAccepted(d) => {
             tidy(&mut d.team);
             tidy_opt(&mut d.worker);
+            tidy_opt(&mut d.evidence);
         }
         Event::HandoverReturned(d) => tidy(&mut d.reason),
         Event::ContactClosed(d) => tidy(&mut d.reason),
@@ -980,6 +981,7 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
         Event::HandoverAccepted(d) => {
             c.short("team", &d.team);
             c.short_opt("worker", d.worker.as_deref());
+            c.long_opt("evidence", d.evidence.as_deref());
         }
         Event::HandoverReturned(d) => c.long("reason", &d.reason),
         Event::ContactClosed(d) => c.long("reason", &d.reason),

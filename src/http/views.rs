@@ -6,24 +6,24 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use eventlog::schema::Event;
-use eventlog::{Actor, Envelope, EventType};
+use eventlog::{Envelope, EventType};
 use projections::contact::ContactState;
 use projections::model::pending_handover;
 use projections::time::DuePolicy;
 use serde_json::{Value, json};
 use ulid::Ulid;
 
-use crate::auth::may_see_restricted;
+use crate::auth::RestrictedViewer;
 
 /// The events of one contact this viewer may not see: restricted checks from agencies
 /// they are not entitled to, and corrections of those checks (which could quote them).
-pub fn hidden_events(events: &[Envelope], viewer: &Actor) -> HashSet<Ulid> {
+pub fn hidden_events(events: &[Envelope], viewer: &(impl RestrictedViewer + ?Sized)) -> HashSet<Ulid> {
     let mut hidden = HashSet::new();
     for env in events {
         match env.event_type {
             EventType::ChecksReturned => {
                 let restricted_from_viewer = match env.event() {
-                    Ok(Event::ChecksReturned(c)) => c.restricted && !may_see_restricted(viewer, c.agency),
+                    Ok(Event::ChecksReturned(c)) => c.restricted && !viewer.may_see_restricted(c.agency),
                     // Undecodable: hide rather than risk showing it.
                     _ => true,
                 };
@@ -47,7 +47,7 @@ pub fn hidden_events(events: &[Envelope], viewer: &Actor) -> HashSet<Ulid> {
 }
 
 /// The contact's events as this viewer may see them, in version order.
-pub fn visible_events(events: Vec<Envelope>, viewer: &Actor) -> Vec<Envelope> {
+pub fn visible_events(events: Vec<Envelope>, viewer: &(impl RestrictedViewer + ?Sized)) -> Vec<Envelope> {
     let hidden = hidden_events(&events, viewer);
     events.into_iter().filter(|e| !hidden.contains(&e.event_id)).collect()
 }
@@ -60,7 +60,7 @@ fn ts(t: &DateTime<Utc>) -> String {
 pub fn contact_view(
     state: &ContactState,
     hidden: &HashSet<Ulid>,
-    viewer: &Actor,
+    viewer: &(impl RestrictedViewer + ?Sized),
     policy: &DuePolicy,
     now: DateTime<Utc>,
 ) -> Value {
@@ -70,7 +70,7 @@ pub fn contact_view(
         .checks
         .iter()
         .filter(|c| !hidden.contains(&c.event_id))
-        .filter(|c| !c.restricted || may_see_restricted(viewer, c.agency))
+        .filter(|c| !c.restricted || viewer.may_see_restricted(c.agency))
         .map(|c| {
             json!({
                 "event_id": c.event_id, "agency": c.agency, "summary": c.summary,
