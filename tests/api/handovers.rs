@@ -196,6 +196,18 @@ async fn a_receiving_team_reads_and_answers_only_its_own_handovers() {
     assert_eq!(queue["items"][0]["stage"], "handover_sent");
     let (_, duty) = app.get("practitioner", "/v1/queue").await;
     assert_eq!(queue_ids(&duty).len(), 3, "the duty team's queue is untouched: {duty}");
+    // Its own ETag: a 304 while its queue stands, never the duty queue's validator.
+    let get = |who: &'static str, etag: Option<String>| {
+        let mut req = app.client.get(format!("{}/v1/queue", app.url)).bearer_auth(app.token(who));
+        if let Some(etag) = etag {
+            req = req.header("if-none-match", etag);
+        }
+        req.send()
+    };
+    let etag = get("at-sam", None).await.unwrap().headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(get("at-sam", Some(etag.clone())).await.unwrap().status(), 304);
+    assert_eq!(get("practitioner", Some(etag.clone())).await.unwrap().status(), 200);
+    assert_eq!(get("at-kim", Some(etag)).await.unwrap().status(), 200, "another team's queue differs");
 
     // Returned: no longer pending, still its contact to read; sent elsewhere: no longer its.
     ok(&app, "at-sam", &ours, "handover_returned", json!({"reason": "Needs police checks first."})).await;
