@@ -39,6 +39,12 @@
 //! | `partner`        | no  | `checks_returned` (own agency only), `duty_discussion_held`, `note_added` | queue, contact, contact events, board |
 //! | `auditor`        | no  | `audit_finding_recorded`                                            | everything |
 //! | `admin`          | yes | all but `contact_received`                                          | everything |
+//! | `receiving_team` | no  | `handover_accepted`, `handover_returned` (its own handovers)        | queue, contact, contact events (its own handovers only) |
+//!
+//! A receiving team's token names its team (`--team "AT North"`): it reads only the contacts
+//! whose latest handover names that team ([`reads_contact`]; any other is a 404, so it does not
+//! learn the contact exists), its queue is its pending handovers ([`awaits_team`]), and the
+//! accepting and returning of a handover is [`may_answer_handover`]'s.
 //!
 //! See [`may_create_contact`], [`may_append`], [`may_read`], [`may_see_restricted`] and
 //! [`partner_may_return_checks_for`] for the reasons.
@@ -54,8 +60,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use eventlog::envelope::timestamp;
-use eventlog::schema::Agency;
+use eventlog::schema::{Agency, HandoverTo};
 use eventlog::{Actor, EventType, Role};
+use projections::contact::{ContactState, Handover};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -77,6 +84,8 @@ const DIGEST_LEN: usize = 32;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 const LOCK_POLL: Duration = Duration::from_millis(20);
 const MAX_ACTOR_ID_CHARS: usize = 128;
+/// As long as any `team` a handover may name.
+const MAX_TEAM_CHARS: usize = 200;
 
 /// What went wrong with the token store.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +113,9 @@ pub enum AuthError {
     /// The actor a token would stand for cannot be recorded in the log.
     #[error("actor id {id:?} cannot be used: {reason}")]
     InvalidActor { id: String, reason: &'static str },
+    /// A receiving team's token without its team, or another role's with one.
+    #[error("actor {id:?}: {reason}")]
+    InvalidTeam { id: String, reason: &'static str },
     /// Another writer held the lock for too long.
     #[error(
         "gave up after {}s waiting for the lock {path} (is another `frontdoor token` command running?)",
@@ -588,8 +600,25 @@ fn is_lower_hex(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// An actor id goes into every event the token appends: it must say who, legibly.
+/// An actor id goes into every event the token appends: it must say who, legibly. A receiving
+/// team's actor names its team (what it reads and answers depends on it); no other role has one.
 fn check_actor(actor: &Actor) -> Result<(), AuthError> {
+    let team_reason = match (actor.role, actor.team.as_deref()) {
+        (Role::ReceivingTeam, None) => Some("a receiving_team token needs its team (--team \"AT North\")"),
+        (Role::ReceivingTeam, Some(team)) if team.trim().is_empty() => Some("the team is empty"),
+        (Role::ReceivingTeam, Some(team)) if team.trim() != team => Some("the team has leading or trailing whitespace"),
+        (Role::ReceivingTeam, Some(team)) if team.chars().count() > MAX_TEAM_CHARS => {
+            Some("the team is longer than 200 characters")
+        }
+        (Role::ReceivingTeam, Some(team)) if team.chars().any(char::is_control) => {
+            Some("the team contains control characters")
+        }
+        (Role::ReceivingTeam, Some(_)) | (_, None) => None,
+        (_, Some(_)) => Some("only a receiving_team token names a team"),
+    };
+    if let Some(reason) = team_reason {
+        return Err(AuthError::InvalidTeam { id: actor.id.clone(), reason });
+    }
     let reason = if actor.id.trim().is_empty() {
         "it is empty"
     } else if actor.id.trim() != actor.id {
@@ -683,10 +712,15 @@ pub fn may_create_contact(role: Role) -> bool {
 /// - every other type (triage, calls, check requests, consent, action plans, informing the
 ///   referrer, handovers, closing, corrections): practitioners, decision makers and admins.
 ///
-/// Referrers append nothing; auditors append only their findings.
+/// Referrers append nothing; auditors append only their findings. A receiving team appends only
+/// `handover_accepted` and `handover_returned`, and only to its own handovers
+/// ([`reads_contact`], [`may_answer_handover`]).
 pub fn may_append(role: Role, event_type: EventType) -> bool {
-    use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner};
+    use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner, ReceivingTeam};
     match event_type {
+        EventType::HandoverAccepted | EventType::HandoverReturned => {
+            matches!(role, Practitioner | DecisionMaker | Admin | ReceivingTeam)
+        }
         EventType::ContactReceived => false,
         EventType::DecisionMade => matches!(role, DecisionMaker | Admin),
         EventType::AuditFindingRecorded => matches!(role, Auditor | Admin),
@@ -702,8 +736,6 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
         | EventType::ActionPlanAgreed
         | EventType::ReferrerInformed
         | EventType::HandoverSent
-        | EventType::HandoverAccepted
-        | EventType::HandoverReturned
         | EventType::ContactClosed => matches!(role, Practitioner | DecisionMaker | Admin),
     }
 }
@@ -764,12 +796,18 @@ impl ReadKind {
 ///
 /// Referrers read nothing, not even the contact they created (they get its id and event back
 /// from `POST /v1/contacts`).
+///
+/// A receiving team reads the queue, a contact and its events, scoped to its own handovers: its
+/// queue is its pending handovers ([`awaits_team`]) and it reads only the contacts whose latest
+/// handover names its team ([`reads_contact`]; others are 404). It has no board: the duty
+/// board is the front door's.
 pub fn may_read(role: Role, what: ReadKind) -> bool {
-    use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner};
+    use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner, ReceivingTeam};
     match what {
-        ReadKind::Queue | ReadKind::Contact | ReadKind::ContactEvents | ReadKind::Board => {
-            matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin)
+        ReadKind::Queue | ReadKind::Contact | ReadKind::ContactEvents => {
+            matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin | ReceivingTeam)
         }
+        ReadKind::Board => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
         ReadKind::Metrics => matches!(role, Practitioner | DecisionMaker | Auditor | Admin),
         ReadKind::AsOf => matches!(role, DecisionMaker | Auditor | Admin),
         ReadKind::ContactAudit | ReadKind::GlobalEvents | ReadKind::AuditSample => matches!(role, Auditor | Admin),
@@ -844,6 +882,90 @@ pub fn may_see_restricted(viewer: &Actor, returning_agency: Agency) -> bool {
         Role::DecisionMaker | Role::Auditor | Role::Admin => true,
         Role::Partner => viewer.agency == returning_agency,
         Role::Referrer | Role::Practitioner | Role::ReceivingTeam => false,
+    }
+}
+
+/// Whether two team names name the same team: compared ignoring case and runs of spaces, so
+/// "AT North" typed on a handover as "at  north" still reaches the AT North team.
+pub fn same_team(a: &str, b: &str) -> bool {
+    let words = |s: &str| s.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>();
+    words(a) == words(b)
+}
+
+/// Whether `actor`'s team is the one `handover` names (false for an actor without a team and a
+/// handover that names none).
+fn names_team_of(handover: &Handover, actor: &Actor) -> bool {
+    matches!((handover.team.as_deref(), actor.team.as_deref()), (Some(named), Some(own)) if same_team(named, own))
+}
+
+/// Whether `viewer`, who [`may_read`] contacts, may read this one: every role that may read
+/// contacts reads them all, except a receiving team, which reads only the contacts whose latest
+/// handover names its team (pending, accepted or returned). Anything else is answered as if
+/// the contact did not exist (404).
+pub fn reads_contact(viewer: &Actor, state: &ContactState) -> bool {
+    match viewer.role {
+        Role::ReceivingTeam => state.handover.as_ref().is_some_and(|h| names_team_of(h, viewer)),
+        Role::Referrer | Role::Practitioner | Role::DecisionMaker | Role::Partner | Role::Auditor | Role::Admin => true,
+    }
+}
+
+/// Whether the open contact `state` is one of `team`'s pending handovers: its latest handover,
+/// sent and neither accepted nor returned, names the team. A receiving team's queue is these.
+pub fn awaits_team(viewer: &Actor, state: &ContactState) -> bool {
+    state.closed.is_none()
+        && state
+            .handover
+            .as_ref()
+            .is_some_and(|h| h.status == projections::contact::HandoverStatus::Pending && names_team_of(h, viewer))
+}
+
+/// Whether `actor` may accept or return the pending `handover` (if not, 403).
+///
+/// - A handover to the `assessment_team` or `early_help` is answered by the receiving team it
+///   names, and by nobody else but an admin: the front door does not report its own handovers
+///   as accepted.
+/// - A handover to `community`, `tafso`, an `allocated_worker` or `other` often goes to people
+///   with no frontdoor token: a practitioner or decision maker records the answer (an acceptance
+///   with `evidence` of how it was confirmed, rule `acceptance-needs-evidence`), as may the
+///   receiving team it names, if it has a token, and an admin.
+pub fn may_answer_handover(actor: &Actor, handover: &Handover) -> bool {
+    let to_a_team = matches!(handover.to, HandoverTo::AssessmentTeam | HandoverTo::EarlyHelp);
+    match actor.role {
+        Role::Admin => true,
+        Role::ReceivingTeam => names_team_of(handover, actor),
+        Role::Practitioner | Role::DecisionMaker => !to_a_team,
+        Role::Referrer | Role::Partner | Role::Auditor => false,
+    }
+}
+
+/// Who may see restricted checks, for the functions that filter what a viewer reads
+/// ([`crate::http::views`]).
+pub trait RestrictedViewer {
+    /// Whether this viewer may see a restricted check returned by `returning_agency`.
+    fn may_see_restricted(&self, returning_agency: Agency) -> bool;
+}
+
+impl RestrictedViewer for Actor {
+    fn may_see_restricted(&self, returning_agency: Agency) -> bool {
+        may_see_restricted(self, returning_agency)
+    }
+}
+
+/// A caller as the service's configuration lets them see restricted checks: as
+/// [`may_see_restricted`] says, except that a receiving team sees them when the configuration
+/// says so (`receiving_team_sees_restricted`; by default it does not).
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    pub actor: &'a Actor,
+    pub receiving_team_sees_restricted: bool,
+}
+
+impl RestrictedViewer for Viewer<'_> {
+    fn may_see_restricted(&self, returning_agency: Agency) -> bool {
+        match self.actor.role {
+            Role::ReceivingTeam => self.receiving_team_sees_restricted,
+            _ => may_see_restricted(self.actor, returning_agency),
+        }
     }
 }
 
@@ -1235,8 +1357,10 @@ mod tests {
             ("action_plan_agreed", [N, Y, Y, N, N, Y, N]),
             ("referrer_informed", [N, Y, Y, N, N, Y, N]),
             ("handover_sent", [N, Y, Y, N, N, Y, N]),
-            ("handover_accepted", [N, Y, Y, N, N, Y, N]),
-            ("handover_returned", [N, Y, Y, N, N, Y, N]),
+            // Practitioners and decision makers only for handovers not to the assessment team or
+            // early help, the receiving team only for its own: see may_answer_handover.
+            ("handover_accepted", [N, Y, Y, N, N, Y, Y]),
+            ("handover_returned", [N, Y, Y, N, N, Y, Y]),
             ("contact_closed", [N, Y, Y, N, N, Y, N]),
             ("note_added", [N, Y, Y, Y, N, Y, N]),
             ("correction_recorded", [N, Y, Y, Y, N, Y, N]),
@@ -1266,9 +1390,10 @@ mod tests {
     fn the_read_matrix() {
         // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team.
         let expected = [
-            (ReadKind::Queue, [N, Y, Y, Y, Y, Y, N]),
-            (ReadKind::Contact, [N, Y, Y, Y, Y, Y, N]),
-            (ReadKind::ContactEvents, [N, Y, Y, Y, Y, Y, N]),
+            // The receiving team's: its own handovers only (reads_contact, awaits_team).
+            (ReadKind::Queue, [N, Y, Y, Y, Y, Y, Y]),
+            (ReadKind::Contact, [N, Y, Y, Y, Y, Y, Y]),
+            (ReadKind::ContactEvents, [N, Y, Y, Y, Y, Y, Y]),
             (ReadKind::ContactAudit, [N, N, N, N, Y, Y, N]),
             (ReadKind::GlobalEvents, [N, N, N, N, Y, Y, N]),
             (ReadKind::Metrics, [N, Y, Y, N, Y, Y, N]),
@@ -1334,6 +1459,168 @@ mod tests {
                         Role::Partner => assert_eq!(may, agency == returning),
                         Role::Referrer | Role::Practitioner | Role::ReceivingTeam => assert!(!may),
                     }
+                }
+            }
+        }
+    }
+
+    fn team(id: &str, name: &str) -> Actor {
+        Actor {
+            id: id.to_owned(),
+            role: Role::ReceivingTeam,
+            agency: Agency::ChildrensSocialCare,
+            team: Some(name.into()),
+        }
+    }
+
+    fn handover(to: HandoverTo, team: Option<&str>) -> Handover {
+        Handover {
+            sent_event_id: ulid::Ulid::nil(),
+            answer_event_id: None,
+            to,
+            team: team.map(Into::into),
+            sent_at: Utc::now(),
+            status: projections::contact::HandoverStatus::Pending,
+            answered_at: None,
+            accepted_team: None,
+            worker: None,
+            returned_reason: None,
+        }
+    }
+
+    /// A contact received, decided and handed over `to` `team`, then `then` (if any).
+    fn handed_over(to: HandoverTo, team: Option<&str>, then: Option<eventlog::schema::Event>) -> ContactState {
+        use eventlog::schema::*;
+        let received = Event::ContactReceived(ContactReceived {
+            channel: Channel::Phone,
+            source: SourceCode::Police,
+            referrer: Referrer { name: "PC Example".into(), organisation: None, role: None, phone: None, email: None },
+            children: Vec::new(),
+            concerns: "c".into(),
+            immediate_risk: false,
+            consent: Consent::Unknown,
+            consent_override_reason: None,
+            ppn_grade: None,
+        });
+        let decided = Event::DecisionMade(DecisionMade {
+            outcome: Outcome::Assessment,
+            rationale: "r".into(),
+            level_of_need: None,
+            primary_need: None,
+            revises: None,
+            duplicate_of: None,
+        });
+        let sent = Event::HandoverSent(HandoverSent { to, team: team.map(Into::into), notes: None });
+        let envs: Vec<eventlog::Envelope> = [Some(received), Some(decided), Some(sent), then]
+            .into_iter()
+            .flatten()
+            .zip(1u32..)
+            .map(|(ev, v)| eventlog::Envelope {
+                position: u64::from(v),
+                event_id: ulid::Ulid::from_parts(u64::from(v), 1),
+                contact_id: ulid::Ulid::from_parts(1, 1),
+                version: v,
+                event_type: ev.event_type(),
+                schema_version: CURRENT_SCHEMA_VERSION,
+                occurred_at: Utc::now(),
+                late_entry_reason: None,
+                recorded_at: Utc::now(),
+                actor: ana(),
+                data: ev.data_json(),
+                prev_hash: eventlog::Hash::GENESIS,
+                hash: eventlog::Hash::GENESIS,
+            })
+            .collect();
+        ContactState::fold(&envs).unwrap().unwrap()
+    }
+
+    #[test]
+    fn team_names_match_ignoring_case_and_spacing_only() {
+        assert!(same_team("AT North", "AT North"));
+        assert!(same_team("AT North", " at  NORTH "));
+        assert!(!same_team("AT North", "AT South"));
+        assert!(!same_team("AT North", "ATNorth"));
+        assert!(!same_team("AT North", "AT North 2"));
+    }
+
+    #[test]
+    fn a_receiving_team_reads_only_the_contacts_whose_latest_handover_names_it() {
+        use eventlog::schema::{Event, HandoverAccepted, HandoverReturned};
+        let north = team("at-sam", "AT North");
+        let south = team("at-kim", "AT South");
+        let pending = handed_over(HandoverTo::AssessmentTeam, Some("at north"), None);
+        assert!(reads_contact(&north, &pending) && awaits_team(&north, &pending));
+        assert!(!reads_contact(&south, &pending) && !awaits_team(&south, &pending));
+        // Answered: still its contact to read, no longer awaiting it.
+        let accepted =
+            Event::HandoverAccepted(HandoverAccepted { team: "AT North".into(), worker: None, evidence: None });
+        let accepted = handed_over(HandoverTo::AssessmentTeam, Some("AT North"), Some(accepted));
+        assert!(reads_contact(&north, &accepted) && !awaits_team(&north, &accepted));
+        let returned = Event::HandoverReturned(HandoverReturned { reason: "r".into() });
+        let returned = handed_over(HandoverTo::AssessmentTeam, Some("AT North"), Some(returned));
+        assert!(reads_contact(&north, &returned) && !awaits_team(&north, &returned));
+        // A handover naming no team is nobody's.
+        let unnamed = handed_over(HandoverTo::Community, None, None);
+        assert!(!reads_contact(&north, &unnamed) && !awaits_team(&north, &unnamed));
+        // Every other role that may read contacts reads them all.
+        for role in ROLES.into_iter().filter(|r| *r != Role::ReceivingTeam) {
+            assert!(reads_contact(&actor("x", role, Agency::Police), &pending), "{role}");
+        }
+    }
+
+    #[test]
+    fn who_may_answer_a_handover() {
+        use HandoverTo::{AllocatedWorker, AssessmentTeam, Community, EarlyHelp, Other, Tafso};
+        let north = team("at-sam", "AT North");
+        for to in [AssessmentTeam, EarlyHelp, Community, Tafso, AllocatedWorker, Other] {
+            let named = handover(to, Some("AT North"));
+            let to_a_team = matches!(to, AssessmentTeam | EarlyHelp);
+            assert!(may_answer_handover(&north, &named), "{to}");
+            assert!(!may_answer_handover(&team("at-kim", "AT South"), &named), "{to}");
+            assert!(!may_answer_handover(&north, &handover(to, None)), "{to}");
+            for agency in [Agency::ChildrensSocialCare, Agency::Police] {
+                assert!(may_answer_handover(&actor("a", Role::Admin, agency), &named));
+                for role in [Role::Practitioner, Role::DecisionMaker] {
+                    assert_eq!(may_answer_handover(&actor("p", role, agency), &named), !to_a_team, "{role} {to}");
+                }
+                for role in [Role::Referrer, Role::Partner, Role::Auditor] {
+                    assert!(!may_answer_handover(&actor("p", role, agency), &named), "{role} {to}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_receiving_team_token_needs_its_team_and_no_other_role_has_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::open(dir.path()).unwrap();
+        let (_, token) = store.create(team("at-sam", "AT North")).unwrap();
+        assert_eq!(store.authenticate(&token).unwrap().team.as_deref(), Some("AT North"));
+        let mut bad = vec![Actor { team: None, ..team("at-sam", "x") }];
+        for name in ["", " ", " AT North", "AT\tNorth", &"A".repeat(201)] {
+            bad.push(team("at-sam", name));
+        }
+        bad.push(Actor { team: Some("AT North".into()), ..ana() });
+        for actor in bad {
+            let err = store.create(actor.clone()).unwrap_err();
+            assert!(matches!(err, AuthError::InvalidTeam { .. }), "{actor:?}: {err}");
+        }
+        assert_eq!(store.list().len(), 1);
+    }
+
+    #[test]
+    fn a_receiving_team_sees_restricted_checks_only_when_configured_to() {
+        let north = team("at-sam", "AT North");
+        for agency in Agency::ALL {
+            assert!(!north.may_see_restricted(*agency));
+            assert!(!Viewer { actor: &north, receiving_team_sees_restricted: false }.may_see_restricted(*agency));
+            assert!(Viewer { actor: &north, receiving_team_sees_restricted: true }.may_see_restricted(*agency));
+            // The setting changes nothing for anyone else.
+            for role in ROLES.into_iter().filter(|r| *r != Role::ReceivingTeam) {
+                let other = actor("x", role, Agency::Health);
+                for configured in [false, true] {
+                    let viewer = Viewer { actor: &other, receiving_team_sees_restricted: configured };
+                    assert_eq!(viewer.may_see_restricted(*agency), may_see_restricted(&other, *agency));
                 }
             }
         }

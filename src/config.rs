@@ -44,6 +44,10 @@ pub struct Config {
     pub policy: DuePolicy,
     /// How often the duty queue is checked for contacts turning overdue.
     pub overdue_tick: std::time::Duration,
+    /// Whether receiving teams see restricted agency checks on the contacts handed over to them
+    /// (default false: only decision makers, auditors, admins and the returning agency's
+    /// partners see them).
+    pub receiving_team_sees_restricted: bool,
 }
 
 impl Config {
@@ -58,6 +62,7 @@ impl Config {
             log_format: LogFormat::Text,
             policy: DuePolicy::default(),
             overdue_tick: std::time::Duration::from_secs(1),
+            receiving_team_sees_restricted: false,
         }
     }
 }
@@ -73,6 +78,7 @@ struct FileConfig {
     min_free_mb: Option<u64>,
     log_format: Option<LogFormat>,
     policy: Option<DuePolicy>,
+    receiving_team_sees_restricted: Option<bool>,
 }
 
 /// `frontdoor serve` flags; each also reads its environment variable.
@@ -144,6 +150,7 @@ impl ServeArgs {
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             policy,
             overdue_tick: std::time::Duration::from_millis(self.overdue_tick_ms.max(10)),
+            receiving_team_sees_restricted: file.receiving_team_sees_restricted.unwrap_or(false),
         })
     }
 }
@@ -173,6 +180,16 @@ mod tests {
         assert_eq!(config.body_limit, 32768);
         assert_eq!(config.policy.urgent_hours, 4);
         assert_eq!(config.policy.working_days, 1);
+        assert!(!config.receiving_team_sees_restricted);
+    }
+
+    #[test]
+    fn the_file_may_let_receiving_teams_see_restricted_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frontdoor.toml");
+        std::fs::write(&path, "data_dir = \"/srv\"\nreceiving_team_sees_restricted = true\n").unwrap();
+        let config = ServeArgs { config: Some(path), ..ServeArgs::default() }.resolve().unwrap();
+        assert!(config.receiving_team_sees_restricted);
     }
 
     #[test]
@@ -197,6 +214,7 @@ mod tests {
         let example = concat!(env!("CARGO_MANIFEST_DIR"), "/ops/frontdoor.example.toml");
         let config = ServeArgs { config: Some(example.into()), ..ServeArgs::default() }.resolve().unwrap();
         assert_eq!(config.min_free_mb, 64);
+        assert!(!config.receiving_team_sees_restricted, "restricted checks stay hidden from receiving teams");
         let args = ServeArgs { config: Some(example.into()), min_free_mb: Some(2), ..ServeArgs::default() };
         assert_eq!(args.resolve().unwrap().min_free_mb, 2);
     }

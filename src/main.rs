@@ -32,7 +32,7 @@ enum TokenCommand {
     Create {
         #[arg(long, env = "FRONTDOOR_DATA_DIR")]
         data_dir: PathBuf,
-        /// referrer | practitioner | decision_maker | partner | auditor | admin
+        /// referrer | practitioner | decision_maker | partner | auditor | admin | receiving_team
         #[arg(long)]
         role: String,
         /// Who the token acts as; recorded as the actor of every event it appends.
@@ -41,6 +41,10 @@ enum TokenCommand {
         /// The actor's agency (default childrens_social_care).
         #[arg(long, default_value = "childrens_social_care")]
         agency: String,
+        /// The receiving team's name, as handovers name it (e.g. "AT North"): required for
+        /// receiving_team, refused for every other role.
+        #[arg(long)]
+        team: Option<String>,
     },
     /// Revoke a token by its id (see `token list`); takes effect at once.
     Revoke {
@@ -81,12 +85,18 @@ fn run() -> anyhow::Result<ExitCode> {
 
 fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
     match command {
-        TokenCommand::Create { data_dir, role, actor, agency } => {
+        TokenCommand::Create { data_dir, role, actor, agency, team } => {
             let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
             let agency: Agency = agency.parse().map_err(|e| anyhow::anyhow!("--agency: {e}"))?;
             anyhow::ensure!(!actor.trim().is_empty() && actor.len() <= 100, "--actor must be 1 to 100 characters");
+            let team = team.map(|t| t.trim().to_owned());
+            match (role, &team) {
+                (Role::ReceivingTeam, None) => anyhow::bail!("--team is required for --role receiving_team"),
+                (Role::ReceivingTeam, Some(_)) | (_, None) => {}
+                (_, Some(_)) => anyhow::bail!("--team is only for --role receiving_team"),
+            }
             let store = TokenStore::open(&data_dir).context("opening the token store")?;
-            let (_, secret) = store.create(Actor { id: actor.trim().to_owned(), role, agency, team: None })?;
+            let (_, secret) = store.create(Actor { id: actor.trim().to_owned(), role, agency, team })?;
             println!("{secret}");
         }
         TokenCommand::Revoke { data_dir, id } => {
@@ -96,16 +106,20 @@ fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
         }
         TokenCommand::List { data_dir } => {
             let store = TokenStore::open(&data_dir).context("opening the token store")?;
-            println!("{:<14} {:<24} {:<15} {:<22} {:<21} revoked", "id", "actor", "role", "agency", "created");
+            println!(
+                "{:<14} {:<24} {:<15} {:<22} {:<21} {:<21} team",
+                "id", "actor", "role", "agency", "created", "revoked"
+            );
             for t in store.list() {
                 println!(
-                    "{:<14} {:<24} {:<15} {:<22} {:<21} {}",
+                    "{:<14} {:<24} {:<15} {:<22} {:<21} {:<21} {}",
                     t.id,
                     t.actor.id,
                     t.actor.role,
                     t.actor.agency,
                     t.created_at.format("%Y-%m-%d %H:%M:%S"),
-                    t.revoked_at.map_or_else(|| "-".to_owned(), |r| r.format("%Y-%m-%d %H:%M:%S").to_string())
+                    t.revoked_at.map_or_else(|| "-".to_owned(), |r| r.format("%Y-%m-%d %H:%M:%S").to_string()),
+                    t.actor.team.as_deref().unwrap_or("-")
                 );
             }
         }

@@ -6,12 +6,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use eventlog::EventType;
 use eventlog::correction::{self, Correction, Field, Value};
 use eventlog::schema::{Event, HandoverTo};
+use eventlog::{Actor, Role};
 use projections::contact::{ContactState, EventRef, HandoverStatus};
 use projections::time::DuePolicy;
 
 /// How far ahead of the server's clock an `occurred_at` may be (clock skew between a client
 /// and the server), in minutes.
 pub const CLOCK_SKEW_MINUTES: i64 = 5;
+
+use crate::auth::same_team;
 
 /// A case rule an event would break. The `rule` is a stable name clients can match on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +61,17 @@ pub const RULES: &[(&str, &str)] = &[
         "a correction names a field that may be corrected on the corrected event's type",
     ),
     ("duplicate-of-unknown-contact", "data.duplicate_of names another contact that exists"),
+    (
+        "handover-needs-team",
+        "a handover to the assessment_team or early_help names the receiving team (data.team), whose \
+         receiving_team tokens alone may accept or return it",
+    ),
+    (
+        "acceptance-needs-evidence",
+        "a practitioner or decision maker recording the acceptance of a handover (to community, tafso, \
+         allocated_worker or other) says how it was confirmed (data.evidence)",
+    ),
+    ("acceptance-names-own-team", "a receiving team accepts a handover for itself: data.team is its own team"),
 ];
 
 /// The request field a rule is about, for rules on one field of the request (the 422 then
@@ -283,6 +297,48 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
                 _ => Ok(()),
             }
         }
+        _ => Ok(()),
+    }
+}
+
+/// The handover rules that depend on who records the event, beside [`decide`] (the append path
+/// calls this once `decide` has accepted the event and [`crate::auth::may_answer_handover`] has
+/// let `actor` answer the handover):
+/// - `handover-needs-team`: a handover to the `assessment_team` or `early_help` names the team,
+///   since only that team (or an admin) may accept or return it;
+/// - `acceptance-needs-evidence`: a practitioner or decision maker records an acceptance (of a
+///   handover to `community`, `tafso`, `allocated_worker` or `other`) with `evidence` of how it
+///   was confirmed;
+/// - `acceptance-names-own-team`: a receiving team's acceptance names its own team.
+pub fn decide_handover(event: &Event, actor: &Actor) -> Result<(), RuleBroken> {
+    match event {
+        Event::HandoverSent(h)
+            if matches!(h.to, HandoverTo::AssessmentTeam | HandoverTo::EarlyHelp) && h.team.is_none() =>
+        {
+            broken(
+                "handover-needs-team",
+                format!(
+                    "a handover to {} names the receiving team in data.team (e.g. \"AT North\"): only that team \
+                     may accept or return it",
+                    h.to
+                ),
+            )
+        }
+        Event::HandoverAccepted(a) => match actor.role {
+            Role::Practitioner | Role::DecisionMaker if a.evidence.is_none() => broken(
+                "acceptance-needs-evidence",
+                "the receiving team does not record this acceptance itself: say how it was confirmed in \
+                 data.evidence (e.g. \"confirmed by phone with the team manager\")",
+            ),
+            Role::ReceivingTeam if !actor.team.as_deref().is_some_and(|own| same_team(own, &a.team)) => broken(
+                "acceptance-names-own-team",
+                format!(
+                    "a receiving team accepts for itself: data.team must be {:?}",
+                    actor.team.as_deref().unwrap_or_default()
+                ),
+            ),
+            _ => Ok(()),
+        },
         _ => Ok(()),
     }
 }
@@ -611,6 +667,64 @@ mod tests {
             "correction-field-not-correctable",
             "duplicate-of-unknown-contact",
         ] {
+            assert!(names.contains(&rule), "{rule}");
+        }
+    }
+
+    fn by(role: Role, team: Option<&str>) -> Actor {
+        Actor { id: "x".into(), role, agency: Agency::ChildrensSocialCare, team: team.map(Into::into) }
+    }
+
+    fn accepted_with(team: &str, evidence: Option<&str>) -> Event {
+        Event::HandoverAccepted(HandoverAccepted {
+            team: team.into(),
+            worker: None,
+            evidence: evidence.map(Into::into),
+        })
+    }
+
+    #[test]
+    fn a_handover_to_the_assessment_team_or_early_help_names_the_team() {
+        let practitioner = by(Role::Practitioner, None);
+        for to in [HandoverTo::AssessmentTeam, HandoverTo::EarlyHelp] {
+            assert_eq!(decide_handover(&sent(to), &practitioner).map_err(|e| e.rule), Err("handover-needs-team"));
+            let named = Event::HandoverSent(HandoverSent { to, team: Some("AT North".into()), notes: None });
+            assert_eq!(decide_handover(&named, &practitioner), Ok(()));
+        }
+        for to in [HandoverTo::Community, HandoverTo::Tafso, HandoverTo::AllocatedWorker, HandoverTo::Other] {
+            assert_eq!(decide_handover(&sent(to), &practitioner), Ok(()), "{to}");
+        }
+    }
+
+    #[test]
+    fn an_acceptance_the_front_door_records_says_how_it_was_confirmed() {
+        for role in [Role::Practitioner, Role::DecisionMaker] {
+            let actor = by(role, None);
+            assert_eq!(
+                decide_handover(&accepted_with("Community team", None), &actor).map_err(|e| e.rule),
+                Err("acceptance-needs-evidence")
+            );
+            assert_eq!(decide_handover(&accepted_with("Community team", Some("phoned the manager")), &actor), Ok(()));
+        }
+        assert_eq!(decide_handover(&accepted_with("Community team", None), &by(Role::Admin, None)), Ok(()));
+    }
+
+    #[test]
+    fn a_receiving_team_accepts_for_itself() {
+        let north = by(Role::ReceivingTeam, Some("AT North"));
+        assert_eq!(decide_handover(&accepted_with("AT North", None), &north), Ok(()));
+        assert_eq!(decide_handover(&accepted_with("at  north", None), &north), Ok(()));
+        assert_eq!(
+            decide_handover(&accepted_with("AT South", None), &north).map_err(|e| e.rule),
+            Err("acceptance-names-own-team")
+        );
+        assert_eq!(decide_handover(&returned(), &north), Ok(()));
+    }
+
+    #[test]
+    fn the_handover_rules_are_listed() {
+        let names: Vec<&str> = RULES.iter().map(|(n, _)| *n).collect();
+        for rule in ["handover-needs-team", "acceptance-needs-evidence", "acceptance-names-own-team"] {
             assert!(names.contains(&rule), "{rule}");
         }
     }

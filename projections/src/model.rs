@@ -11,7 +11,7 @@ use serde::Serialize;
 use ulid::Ulid;
 
 use crate::children::ChildIndex;
-use crate::contact::{ContactState, FoldError, HandoverStatus, Stage};
+use crate::contact::{ContactState, FoldError, Handover, HandoverStatus, Stage};
 use crate::facts::ContactFacts;
 use crate::time::DuePolicy;
 
@@ -93,12 +93,30 @@ fn age_on(dob: Option<NaiveDate>, today: NaiveDate) -> Option<u32> {
     u32::try_from(years).ok()
 }
 
-/// The queue line for a contact, as of `now`.
-pub fn queue_item(state: &ContactState, previous_contacts: u32, policy: &DuePolicy, now: DateTime<Utc>) -> QueueItem {
-    let due_by = match &state.decision {
+/// The contact's handover, if one is pending (sent, not yet accepted or returned).
+pub fn pending_handover(state: &ContactState) -> Option<&Handover> {
+    state.handover.as_ref().filter(|h| h.status == HandoverStatus::Pending)
+}
+
+/// When a contact on the duty queue is due, by the first rule that applies:
+/// - a handover pending: its acceptance, [`DuePolicy::handover_due_by`] from when it was sent
+///   (two real hours for an immediate-risk or red-rated contact, any day; else one working day);
+/// - undecided: its decision, [`DuePolicy::due_by`] from receipt;
+/// - decided, not handed over (or the handover returned): one working day (the policy's
+///   `working_days`) after the decision in force.
+pub fn queue_due_by(state: &ContactState, policy: &DuePolicy) -> DateTime<Utc> {
+    if let Some(h) = pending_handover(state) {
+        return policy.handover_due_by(h.sent_at, state.is_urgent());
+    }
+    match &state.decision {
         None => policy.due_by(state.received_at, state.is_urgent()),
         Some(d) => policy.due_by(d.decided_at, false),
-    };
+    }
+}
+
+/// The queue line for a contact, as of `now`.
+pub fn queue_item(state: &ContactState, previous_contacts: u32, policy: &DuePolicy, now: DateTime<Utc>) -> QueueItem {
+    let due_by = queue_due_by(state, policy);
     let today = crate::time::london_date(now);
     QueueItem {
         contact_id: state.contact_id,
@@ -238,10 +256,21 @@ impl ReadModel {
 
     /// The duty queue in the contract's order.
     pub fn queue(&self, policy: &DuePolicy, now: DateTime<Utc>) -> Vec<QueueItem> {
+        self.queue_of(policy, now, on_queue)
+    }
+
+    /// The queue lines of the open contacts `keep` picks (whether or not they are on the duty
+    /// queue), in the contract's order: e.g. one receiving team's pending handovers.
+    pub fn queue_of(
+        &self,
+        policy: &DuePolicy,
+        now: DateTime<Utc>,
+        keep: impl Fn(&ContactState) -> bool,
+    ) -> Vec<QueueItem> {
         let mut items: Vec<QueueItem> = self
             .open
             .values()
-            .filter(|s| on_queue(s))
+            .filter(|s| keep(s))
             .map(|s| queue_item(s, self.facts.get(&s.contact_id).map_or(0, |f| f.previous_contacts), policy, now))
             .collect();
         items.sort_by(queue_order);

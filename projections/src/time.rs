@@ -420,13 +420,31 @@ impl DuePolicy {
         if urgent {
             return received_at + TimeDelta::hours(i64::from(self.urgent_hours));
         }
-        let local = to_london(received_at).naive_local();
+        self.working_days_after(received_at, self.working_days)
+    }
+
+    /// When a handover sent at `sent_at` is due to be accepted by the receiving team: for a
+    /// red-rated or immediate-risk contact (`urgent`), [`urgent_handover_hours`](Self::urgent_handover_hours)
+    /// real hours after it was sent, any day, any hour; for any other,
+    /// [`handover_working_days`](Self::handover_working_days) working days after, by the same
+    /// working-day rule as [`due_by`](Self::due_by) (sent on a weekend or bank holiday: the
+    /// clock starts at 00:00 of the next working day).
+    pub fn handover_due_by(&self, sent_at: DateTime<Utc>, urgent: bool) -> DateTime<Utc> {
+        if urgent {
+            return sent_at + TimeDelta::hours(i64::from(self.urgent_handover_hours));
+        }
+        self.working_days_after(sent_at, self.handover_working_days)
+    }
+
+    /// `days` working days after `start`, by the rule of [`due_by`](Self::due_by).
+    fn working_days_after(&self, start: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+        let local = to_london(start).naive_local();
         let (start_day, start_time) = if self.calendar.is_working_day(local.date()) {
             (local.date(), local.time())
         } else {
             (self.calendar.next_working_day(local.date()), NaiveTime::MIN)
         };
-        let due_day = self.calendar.add_working_days(start_day, self.working_days);
+        let due_day = self.calendar.add_working_days(start_day, days);
         from_london(due_day.and_time(start_time))
     }
 
@@ -997,6 +1015,32 @@ mod tests {
         assert_eq!(policy.due_by(at("2026-03-29T00:30:00Z"), true), at("2026-03-29T02:30:00Z"));
         let amber = DuePolicy { urgent_hours: 6, ..DuePolicy::default() };
         assert_eq!(amber.due_by(at("2026-01-14T10:00:00Z"), true), at("2026-01-14T16:00:00Z"));
+    }
+
+    #[test]
+    fn urgent_handovers_are_due_for_acceptance_in_two_real_hours_any_day() {
+        let policy = DuePolicy::default();
+        // Saturday 22:00 → Sunday 00:00: no waiting for Monday.
+        assert_eq!(policy.handover_due_by(at("2026-01-17T22:00:00Z"), true), at("2026-01-18T00:00:00Z"));
+        // Good Friday.
+        assert_eq!(policy.handover_due_by(at("2026-04-03T15:00:00Z"), true), at("2026-04-03T17:00:00Z"));
+        // Its own setting, not the decision's.
+        let four = DuePolicy { urgent_handover_hours: 4, urgent_hours: 1, ..DuePolicy::default() };
+        assert_eq!(four.handover_due_by(at("2026-01-14T10:00:00Z"), true), at("2026-01-14T14:00:00Z"));
+    }
+
+    #[test]
+    fn other_handovers_are_due_one_working_day_after_they_were_sent() {
+        let policy = DuePolicy::default();
+        // Friday 16:00 → Monday 16:00.
+        assert_eq!(policy.handover_due_by(at("2026-01-16T16:00:00Z"), false), at("2026-01-19T16:00:00Z"));
+        // Sent on Saturday: the clock starts Monday, due by the end of it.
+        assert_eq!(policy.handover_due_by(at("2026-01-17T10:00:00Z"), false), at("2026-01-20T00:00:00Z"));
+        // Maundy Thursday 10:00 BST → Tuesday after Easter 10:00 BST.
+        assert_eq!(policy.handover_due_by(at("2026-04-02T09:00:00Z"), false), at("2026-04-07T09:00:00Z"));
+        // Its own setting, not the decision's.
+        let two = DuePolicy { handover_working_days: 2, working_days: 5, ..DuePolicy::default() };
+        assert_eq!(two.handover_due_by(at("2026-01-14T10:00:00Z"), false), at("2026-01-16T10:00:00Z"));
     }
 
     #[test]

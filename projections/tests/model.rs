@@ -137,6 +137,11 @@ fn decided_contacts_stay_on_the_queue_until_their_handover_is_accepted() {
     );
     let model = ReadModel::rebuild(&log.events).unwrap();
     assert_eq!(model.queue(&DuePolicy::default(), now)[0].stage, Stage::HandoverSent);
+    assert_eq!(
+        model.queue(&DuePolicy::default(), now)[0].due_by,
+        t("2026-03-03T11:00:00Z"),
+        "once sent, the handover is due a working day after it was sent"
+    );
     log.push(
         referral,
         t("2026-03-02T15:00:00Z"),
@@ -147,6 +152,67 @@ fn decided_contacts_stay_on_the_queue_until_their_handover_is_accepted() {
     assert!(model.queue(&DuePolicy::default(), now).is_empty());
     let facts = model.contact_facts(referral).unwrap();
     assert_eq!(facts.assessment_team_accepted_at, Some(t("2026-03-02T15:00:00Z")));
+}
+
+fn sent(to: HandoverTo) -> Event {
+    Event::HandoverSent(HandoverSent { to, team: Some("AT North".into()), notes: None })
+}
+
+/// Issue 12, point 4: a handover sent days after the decision was due for acceptance a working
+/// day after the decision, so it was overdue the moment it was sent; and an urgent one waited a
+/// whole working day.
+#[test]
+fn bug_a_pending_handover_was_due_from_the_decision_not_from_when_it_was_sent() {
+    let mut log = Log::default();
+    let c = Ulid::from_parts(1, 0);
+    // Decided on Monday, handed over on Wednesday 14:00.
+    log.push(c, t("2026-03-02T09:00:00Z"), Role::Referrer, &received(false, vec![child("A", None)]));
+    log.push(c, t("2026-03-02T10:00:00Z"), Role::DecisionMaker, &decided(Outcome::Assessment));
+    log.push(c, t("2026-03-04T14:00:00Z"), Role::Practitioner, &sent(HandoverTo::AssessmentTeam));
+    let model = ReadModel::rebuild(&log.events).unwrap();
+    let item = model.queue_item(c, &DuePolicy::default(), t("2026-03-04T15:00:00Z")).unwrap();
+    assert_eq!(item.due_by, t("2026-03-05T14:00:00Z"), "one working day after it was sent");
+    assert!(!item.overdue);
+    let later = model.queue_item(c, &DuePolicy::default(), t("2026-03-05T14:00:01Z")).unwrap();
+    assert!(later.overdue);
+}
+
+#[test]
+fn an_urgent_handover_is_due_two_hours_after_it_was_sent_any_day() {
+    let mut log = Log::default();
+    let (risk, red, amber) = (Ulid::from_parts(1, 0), Ulid::from_parts(2, 0), Ulid::from_parts(3, 0));
+    // Friday evening: immediate risk at receipt; red-rated by triage; amber.
+    log.push(risk, t("2026-03-06T16:00:00Z"), Role::Referrer, &received(true, vec![child("A", None)]));
+    log.push(red, t("2026-03-06T16:00:00Z"), Role::Referrer, &received(false, vec![child("B", None)]));
+    log.push(amber, t("2026-03-06T16:00:00Z"), Role::Referrer, &received(false, vec![child("C", None)]));
+    let rate = |rating| Event::TriageRated(TriageRated { rating, reason: None });
+    log.push(red, t("2026-03-06T16:10:00Z"), Role::Practitioner, &rate(Rating::Red));
+    log.push(amber, t("2026-03-06T16:10:00Z"), Role::Practitioner, &rate(Rating::Amber));
+    for c in [risk, red, amber] {
+        log.push(c, t("2026-03-06T17:00:00Z"), Role::DecisionMaker, &decided(Outcome::Assessment));
+    }
+    // Sent on Saturday at 10:00.
+    for c in [amber, red, risk] {
+        log.push(c, t("2026-03-07T10:00:00Z"), Role::Practitioner, &sent(HandoverTo::AssessmentTeam));
+    }
+    let model = ReadModel::rebuild(&log.events).unwrap();
+    let now = t("2026-03-07T12:30:00Z");
+    let queue = model.queue(&DuePolicy::default(), now);
+    let due: Vec<(Ulid, DateTime<Utc>, bool)> = queue.iter().map(|i| (i.contact_id, i.due_by, i.overdue)).collect();
+    assert_eq!(
+        due,
+        [
+            (risk, t("2026-03-07T12:00:00Z"), true),
+            (red, t("2026-03-07T12:00:00Z"), true),
+            // Sent on a Saturday: the clock starts Monday, due by the end of it.
+            (amber, t("2026-03-10T00:00:00Z"), false),
+        ],
+        "{queue:#?}"
+    );
+    // The policy is configurable.
+    let policy = DuePolicy { urgent_handover_hours: 4, ..DuePolicy::default() };
+    assert_eq!(model.queue_item(red, &policy, now).unwrap().due_by, t("2026-03-07T14:00:00Z"));
+    assert!(!model.queue_item(red, &policy, now).unwrap().overdue);
 }
 
 #[test]

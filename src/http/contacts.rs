@@ -201,6 +201,11 @@ async fn append_event(
     for attempt in 0.. {
         let events = app.log().read_contact(contact)?;
         let state = fold(&events)?.ok_or_else(|| ApiError::NotFound(format!("no contact {contact}")))?;
+        // A receiving team answers only its own handovers; of any other contact it does not
+        // learn even that it exists.
+        if !auth::reads_contact(&caller, &state) {
+            return Err(ApiError::NotFound(format!("no contact {contact}")));
+        }
         if let Some(expected) = request.expected_version
             && expected != state.version
             && idempotency.is_none()
@@ -212,16 +217,16 @@ async fn append_event(
         {
             check_correction(&caller, &state, target, c, now)?;
         }
-        if let Err(broken) = rules::decide(&state, &event, occurred_at) {
+        if let Err(refused) = refusal(&state, &event, occurred_at, &caller) {
             // A retried idempotent request may legitimately break a rule now (e.g. a second
             // decision); the log returns the first result if the key was used.
             if idempotency.is_none() {
-                return Err(ApiError::RuleBroken { rule: broken.rule, detail: broken.detail });
+                return Err(refused);
             }
             if let Some(replay) = replay_only(&app, contact, &idempotency, &new_event(&event)).await? {
                 return Ok(replay);
             }
-            return Err(ApiError::RuleBroken { rule: broken.rule, detail: broken.detail });
+            return Err(refused);
         }
         let append = AppendRequest {
             contact_id: contact,
@@ -276,6 +281,34 @@ fn check_correction(
     Ok(())
 }
 
+/// Why `event` may not be appended now, by `caller`, to the contact whose state is `state`: the
+/// case rules ([`rules::decide`], 422), then who may answer a pending handover
+/// ([`auth::may_answer_handover`], 403), then the handover rules that depend on who records it
+/// ([`rules::decide_handover`], 422).
+fn refusal(
+    state: &ContactState,
+    event: &Event,
+    occurred_at: chrono::DateTime<Utc>,
+    caller: &Actor,
+) -> Result<(), ApiError> {
+    let rule = |broken: rules::RuleBroken| ApiError::RuleBroken { rule: broken.rule, detail: broken.detail };
+    rules::decide(state, event, occurred_at).map_err(rule)?;
+    if let Event::HandoverAccepted(_) | Event::HandoverReturned(_) = event
+        && let Some(handover) = projections::model::pending_handover(state)
+        && !auth::may_answer_handover(caller, handover)
+    {
+        return Err(ApiError::Forbidden(match caller.role {
+            eventlog::Role::Practitioner | eventlog::Role::DecisionMaker => format!(
+                "this handover is to the {}: only the receiving team it names{} (or an admin) may accept or return it",
+                handover.to,
+                handover.team.as_deref().map(|t| format!(" ({t})")).unwrap_or_default()
+            ),
+            role => format!("a {role} may not answer this handover"),
+        }));
+    }
+    rules::decide_handover(event, caller).map_err(rule)
+}
+
 /// For an idempotent retry whose event the rules would now refuse: asks the log whether the
 /// key was used, by appending with an impossible expected version. A used key replays the
 /// first result; an unused one conflicts and nothing is written.
@@ -311,7 +344,9 @@ fn fold(events: &[Envelope]) -> Result<Option<ContactState>, ApiError> {
     ContactState::fold(events).map_err(ApiError::internal)
 }
 
-/// Reads a contact for a viewer: checks the role, reads the stream, 404s an unknown contact.
+/// Reads a contact for a viewer: checks the role, reads the stream, 404s an unknown contact,
+/// and any contact a receiving team may not read ([`auth::reads_contact`]), so that it does not
+/// learn the contact exists.
 fn read_for(app: &AppState, caller: &Actor, what: ReadKind, id: &str) -> Result<(Ulid, Vec<Envelope>), ApiError> {
     if !auth::may_read(caller.role, what) {
         return Err(ApiError::Forbidden(format!("a {} may not read this", caller.role)));
@@ -321,7 +356,17 @@ fn read_for(app: &AppState, caller: &Actor, what: ReadKind, id: &str) -> Result<
     if events.is_empty() {
         return Err(ApiError::NotFound(format!("no contact {contact}")));
     }
+    if caller.role == eventlog::Role::ReceivingTeam
+        && !fold(&events)?.is_some_and(|state| auth::reads_contact(caller, &state))
+    {
+        return Err(ApiError::NotFound(format!("no contact {contact}")));
+    }
     Ok((contact, events))
+}
+
+/// The caller as the configuration lets them see restricted checks.
+fn viewer<'a>(app: &AppState, caller: &'a Actor) -> auth::Viewer<'a> {
+    auth::Viewer { actor: caller, receiving_team_sees_restricted: app.config().receiving_team_sees_restricted }
 }
 
 /// Writes the access log entry for a successful read. A failure to log is an error: an
@@ -369,8 +414,9 @@ async fn read_contact(
 ) -> Result<Json<Value>, ApiError> {
     let (contact, events) = read_for(&app, &caller, ReadKind::Contact, &id)?;
     let state = fold(&events)?.ok_or_else(|| ApiError::NotFound(format!("no contact {contact}")))?;
-    let hidden = hidden_events(&events, &caller);
-    let view = contact_view(&state, &hidden, &caller, &app.config().policy, Utc::now());
+    let viewer = viewer(&app, &caller);
+    let hidden = hidden_events(&events, &viewer);
+    let view = contact_view(&state, &hidden, &viewer, &app.config().policy, Utc::now());
     log_access(&app, contact, &caller, "read_contact", &uri)?;
     Ok(Json(view))
 }
@@ -399,7 +445,7 @@ async fn read_contact_events(
     uri: OriginalUri,
 ) -> Result<Json<Vec<Envelope>>, ApiError> {
     let (contact, events) = read_for(&app, &caller, ReadKind::ContactEvents, &id)?;
-    let visible = visible_events(events, &caller);
+    let visible = visible_events(events, &viewer(&app, &caller));
     log_access(&app, contact, &caller, "read_events", &uri)?;
     Ok(Json(visible))
 }
@@ -428,7 +474,7 @@ async fn read_contact_audit(
     uri: OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
     let (contact, events) = read_for(&app, &caller, ReadKind::ContactAudit, &id)?;
-    let events = visible_events(events, &caller);
+    let events = visible_events(events, &viewer(&app, &caller));
     let access = app.log().read_access(contact)?;
     let mut trail: Vec<(chrono::DateTime<Utc>, u8, Value)> = Vec::with_capacity(events.len() + access.len());
     for env in &events {

@@ -55,11 +55,21 @@ recorded as the actor of every event it appends; the actor is never taken from a
 one: 401. A known token without the right: 403. The roles:
 
 - `referrer`: creates contacts, nothing else.
-- `practitioner`: everything on a contact except `decision_made`; reads contacts.
+- `practitioner`: everything on a contact except `decision_made`, and accepting or returning a handover to the \
+`assessment_team` or `early_help` (the receiving team's); reads contacts.
 - `decision_maker`: what a practitioner may, plus `decision_made`.
 - `partner`: `checks_returned` (for their own agency), `duty_discussion_held`, `note_added`, corrections of their own agency's checks; reads contacts.
 - `auditor`: reads everything, appends `audit_finding_recorded`, nothing else.
 - `admin`: everything.
+- `receiving_team`: a team that accepts handovers (the Assessment Team, Early Help); its token names its team \
+(`frontdoor token create --role receiving_team --actor at-sam --team \"AT North\"`). It reads only the contacts \
+whose latest handover names its team (any other is a 404, as if it did not exist), sees its pending handovers as \
+its queue (`GET /v1/queue`, `/v1/queue/stream`), and appends only `handover_accepted` (for its own team) and \
+`handover_returned` to them. A handover to the `assessment_team` or `early_help` must name the team, and nobody \
+but that team and admins may accept or return it. A handover to `community`, `tafso`, an `allocated_worker` or \
+`other` is answered by a practitioner or decision maker, whose acceptance says how it was confirmed \
+(`evidence`). Restricted checks stay hidden from receiving teams unless the service is configured otherwise \
+(`receiving_team_sees_restricted`).
 
 Each operation lists the roles it allows, generated from the service's own permission table.
 
@@ -379,6 +389,12 @@ pub struct HandoverView {
     pub worker: Option<String>,
     #[schema(required = true)]
     pub returned_reason: Option<String>,
+    /// While pending: when the receiving team is due to accept it, from `sent_at` (two hours for
+    /// an immediate-risk or red-rated contact, any day; else one working day; see the policy).
+    #[schema(required = true)]
+    pub due_by: Option<DateTime<Utc>>,
+    /// Pending and past `due_by`.
+    pub overdue: bool,
 }
 
 /// A returned agency check.
@@ -882,7 +898,12 @@ fn roles(doc: &mut Document) {
     for t in EventType::ALL.iter().filter(|t| **t != EventType::ContactReceived) {
         by_type.push_str(&format!("\n- `{t}`: {}", role_list(|r| auth::may_append(r, *t))));
     }
-    by_type.push_str("\n\nA `partner` returns checks only for their own agency.");
+    by_type.push_str(
+        "\n\nA `partner` returns checks only for their own agency. A `receiving_team` appends only to the contacts \
+         whose latest handover names its team (others: 404). A handover to the `assessment_team` or `early_help` \
+         is accepted or returned only by the `receiving_team` it names or an `admin` (others: 403); a `practitioner` \
+         or `decision_maker` answers the other handovers, an acceptance with `evidence`.",
+    );
     add_description(doc, "/v1/contacts/{id}/events", true, &by_type);
     for (path, what) in [
         ("/v1/contacts/{id}", ReadKind::Contact),
@@ -898,7 +919,14 @@ fn roles(doc: &mut Document) {
         ("/v1/audit/sample", ReadKind::AuditSample),
         ("/v1/as-of", ReadKind::AsOf),
     ] {
-        add_description(doc, path, false, &format!("Roles: {}.", role_list(|r| auth::may_read(r, what))));
+        let scoped = match what {
+            ReadKind::Contact | ReadKind::ContactEvents => {
+                " A `receiving_team` reads only the contacts whose latest handover names its team (others: 404)."
+            }
+            ReadKind::Queue => " A `receiving_team` sees its own pending handovers, and only those.",
+            _ => "",
+        };
+        add_description(doc, path, false, &format!("Roles: {}.{scoped}", role_list(|r| auth::may_read(r, what))));
     }
 }
 
@@ -1148,7 +1176,15 @@ const LIMITS: &[(&str, &str, Limit)] = &[
     ("PlannedAction", "description", Limit::Long),
     ("PlannedAction", "due", Limit::Other("Not before 2000.", || json!({}))),
     ("ReferrerInformed", "summary", Limit::Long),
-    ("HandoverSent", "team", Limit::Short),
+    (
+        "HandoverSent",
+        "team",
+        Limit::Other(
+            "Required when `to` is `assessment_team` or `early_help` (rule `handover-needs-team`): only that team's \
+             `receiving_team` tokens (or an admin) may accept or return the handover. At most 200 characters.",
+            || json!({"maxLength": validate::SHORT_MAX}),
+        ),
+    ),
     ("HandoverSent", "notes", Limit::Long),
     ("HandoverAccepted", "team", Limit::Short),
     ("HandoverAccepted", "worker", Limit::Short),
@@ -1156,7 +1192,8 @@ const LIMITS: &[(&str, &str, Limit)] = &[
         "HandoverAccepted",
         "evidence",
         Limit::Other(
-            "How the acceptance was confirmed, when the front door records it for a team that does not use frontdoor.",
+            "How the acceptance was confirmed: required when a `practitioner` or `decision_maker` records it (for a \
+             handover to `community`, `tafso`, `allocated_worker` or `other`; rule `acceptance-needs-evidence`).",
             || json!({"maxLength": validate::LONG_MAX}),
         ),
     ),

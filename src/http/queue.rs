@@ -2,7 +2,7 @@
 //! `snapshot` on connect, then `upsert` and `remove` as events land; `id:` is the log
 //! position; a reconnect with `Last-Event-ID` gets exactly the changes since then).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -10,7 +10,10 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use eventlog::{Actor, Role};
+use projections::model::QueueItem;
+use sha2::{Digest, Sha256};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -94,13 +97,80 @@ pub(crate) async fn read_queue(
         return Err(ApiError::Forbidden(format!("a {} may not read the duty queue", caller.role)));
     }
     require_current(&app).await?;
-    let body = app.live().queue_body().await;
-    let etag = HeaderValue::from_str(&body.etag).map_err(ApiError::internal)?;
-    if not_modified(&headers, &body.etag) {
+    let (etag_text, json) = if caller.role == Role::ReceivingTeam {
+        let (position, items) = team_queue(&app, &caller, Utc::now());
+        let json = team_queue_json(position, &items);
+        // A strong validator of exactly these bytes.
+        (format!("\"t{}\"", &hex::encode(Sha256::digest(&json))[..32]), axum::body::Bytes::from(json))
+    } else {
+        let body = app.live().queue_body().await;
+        (body.etag.clone(), body.json.clone())
+    };
+    let etag = HeaderValue::from_str(&etag_text).map_err(ApiError::internal)?;
+    if not_modified(&headers, &etag_text) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let content_type = HeaderValue::from_static("application/json");
-    Ok(([(header::CONTENT_TYPE, content_type), (header::ETAG, etag)], body.json.clone()).into_response())
+    Ok(([(header::CONTENT_TYPE, content_type), (header::ETAG, etag)], json).into_response())
+}
+
+/// A receiving team's queue: its pending handovers ([`auth::awaits_team`]), in the contract's
+/// order, with the position they reflect.
+fn team_queue(app: &AppState, team: &Actor, now: DateTime<Utc>) -> (u64, Vec<QueueItem>) {
+    let model = app.live().model();
+    (model.position(), model.queue_of(app.live().policy(), now, |state| auth::awaits_team(team, state)))
+}
+
+/// The body of `GET /v1/queue` for these items.
+fn team_queue_json(position: u64, items: &[QueueItem]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"as_of_position": position, "items": items})).unwrap_or_default()
+}
+
+/// A receiving team's queue as a `snapshot` event, and the contacts it lists.
+fn team_snapshot(app: &AppState, team: &Actor) -> (u64, SseEvent, HashSet<Ulid>) {
+    let (position, items) = team_queue(app, team, Utc::now());
+    let listed = items.iter().map(|i| i.contact_id).collect();
+    let json = team_queue_json(position, &items);
+    let event = SseEvent::default()
+        .id(position.to_string())
+        .event("snapshot")
+        .data(std::str::from_utf8(&json).unwrap_or_default());
+    (position, event, listed)
+}
+
+/// Which of the queue's changes a stream passes on.
+enum Scope {
+    /// The whole duty queue.
+    All,
+    /// A receiving team's pending handovers; `listed` holds the contacts its client was last sent
+    /// as on its queue, the only ones it is ever told left it (of any other, it does not learn
+    /// even the id).
+    Team { team: Actor, listed: HashSet<Ulid> },
+}
+
+impl Scope {
+    /// What this stream's client is sent of `change`, if anything.
+    fn pass(&mut self, app: &AppState, change: &QueueChange) -> Option<SseEvent> {
+        let Scope::Team { team, listed } = self else {
+            return Some(sse_change(change));
+        };
+        let id = match &change.kind {
+            ChangeKind::Upsert(item) => item.contact_id,
+            ChangeKind::Remove(id) => *id,
+        };
+        // Judged on the contact as the model holds it now (at or after the change): a later
+        // change to the same contact follows, and is judged the same way.
+        let awaits = matches!(&change.kind, ChangeKind::Upsert(_))
+            && app.live().model().contact(id).is_some_and(|state| auth::awaits_team(team, state));
+        if awaits {
+            listed.insert(id);
+            Some(sse_change(change))
+        } else if listed.remove(&id) {
+            Some(sse_change(&QueueChange::new(change.position, ChangeKind::Remove(id))))
+        } else {
+            None
+        }
+    }
 }
 
 /// Parses `Last-Event-ID` (a position); a malformed one is a 400 naming the header.
@@ -161,9 +231,16 @@ pub(crate) async fn queue_stream(
     let mut changes = app.live().subscribe();
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);
     // A client resuming from a position the model has reached gets what it missed; any other
-    // gets the queue.
+    // gets the queue. A receiving team always gets its queue afresh: what it missed could
+    // name contacts it may not know of.
     let resume = resume.filter(|from| *from <= app.live().model().position());
+    let mut scope = Scope::All;
     let (position, initial) = match resume {
+        _ if caller.role == Role::ReceivingTeam => {
+            let (position, snapshot, listed) = team_snapshot(&app, &caller);
+            scope = Scope::Team { team: caller.clone(), listed };
+            (position, vec![snapshot])
+        }
         Some(from) => missed_since(&app, from)?,
         None => {
             let body = app.live().queue_body().await;
@@ -190,15 +267,26 @@ pub(crate) async fn queue_stream(
                         if app.tokens().authenticate_at(&token.0, change.seq).is_none() {
                             return;
                         }
-                        if tx.send(Ok(sse_change(&change))).await.is_err() {
+                        let Some(event) = scope.pass(&app, &change) else { continue };
+                        if tx.send(Ok(event)).await.is_err() {
                             return;
                         }
                     }
                     Next::Resnapshot => {
                         // Too far behind to replay: start again from a fresh snapshot.
-                        let body = app.live().queue_body().await;
-                        cursor.snapshot_taken(body.position);
-                        let event = snapshot_event(&body);
+                        let event = match &mut scope {
+                            Scope::All => {
+                                let body = app.live().queue_body().await;
+                                cursor.snapshot_taken(body.position);
+                                snapshot_event(&body)
+                            }
+                            Scope::Team { team, listed } => {
+                                let (position, event, now_listed) = team_snapshot(&app, team);
+                                cursor.snapshot_taken(position);
+                                *listed = now_listed;
+                                event
+                            }
+                        };
                         if tx.send(Ok(event)).await.is_err() {
                             return;
                         }

@@ -6,19 +6,20 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use eventlog::schema::{Agency, Event};
-use eventlog::{Actor, Envelope, EventType};
+use eventlog::{Envelope, EventType};
 use projections::contact::ContactState;
+use projections::model::pending_handover;
 use projections::time::DuePolicy;
 use serde_json::{Value, json};
 use ulid::Ulid;
 
-use crate::auth::may_see_restricted;
+use crate::auth::RestrictedViewer;
 
 /// The events of one contact this viewer may not see: restricted checks from agencies
 /// they are not entitled to, and corrections of those checks (which could quote them).
 /// "Restricted" is as it stands after every correction: a check corrected to restricted is
 /// hidden (with the correction that restricted it) from then on.
-pub fn hidden_events(events: &[Envelope], viewer: &Actor) -> HashSet<Ulid> {
+pub fn hidden_events(events: &[Envelope], viewer: &(impl RestrictedViewer + ?Sized)) -> HashSet<Ulid> {
     use eventlog::correction::{Correction, Field, Value};
     let mut hidden = HashSet::new();
     // Each check's agency and whether it is restricted now.
@@ -46,7 +47,7 @@ pub fn hidden_events(events: &[Envelope], viewer: &Actor) -> HashSet<Ulid> {
         }
     }
     for (id, agency, restricted) in checks {
-        if restricted && !may_see_restricted(viewer, agency) {
+        if restricted && !viewer.may_see_restricted(agency) {
             hidden.insert(id);
         }
     }
@@ -59,7 +60,7 @@ pub fn hidden_events(events: &[Envelope], viewer: &Actor) -> HashSet<Ulid> {
 }
 
 /// The contact's events as this viewer may see them, in version order.
-pub fn visible_events(events: Vec<Envelope>, viewer: &Actor) -> Vec<Envelope> {
+pub fn visible_events(events: Vec<Envelope>, viewer: &(impl RestrictedViewer + ?Sized)) -> Vec<Envelope> {
     let hidden = hidden_events(&events, viewer);
     events.into_iter().filter(|e| !hidden.contains(&e.event_id)).collect()
 }
@@ -72,7 +73,7 @@ fn ts(t: &DateTime<Utc>) -> String {
 pub fn contact_view(
     state: &ContactState,
     hidden: &HashSet<Ulid>,
-    viewer: &Actor,
+    viewer: &(impl RestrictedViewer + ?Sized),
     policy: &DuePolicy,
     now: DateTime<Utc>,
 ) -> Value {
@@ -82,7 +83,7 @@ pub fn contact_view(
         .checks
         .iter()
         .filter(|c| !hidden.contains(&c.event_id))
-        .filter(|c| !c.restricted || may_see_restricted(viewer, c.agency))
+        .filter(|c| !c.restricted || viewer.may_see_restricted(c.agency))
         .map(|c| {
             json!({
                 "event_id": c.event_id, "agency": c.agency, "summary": c.summary,
@@ -111,11 +112,16 @@ pub fn contact_view(
             "referral": d.outcome.is_referral(),
         })),
         "first_decision_at": state.first_decision_at.as_ref().map(ts),
-        "handover": state.handover.as_ref().map(|h| json!({
-            "to": h.to, "team": h.team, "sent_at": ts(&h.sent_at), "status": h.status,
-            "answered_at": h.answered_at.as_ref().map(ts), "accepted_team": h.accepted_team,
-            "worker": h.worker, "returned_reason": h.returned_reason,
-        })),
+        "handover": state.handover.as_ref().map(|h| {
+            // While pending, when the receiving team is due to accept it (the queue's due_by).
+            let due = pending_handover(state).map(|h| policy.handover_due_by(h.sent_at, state.is_urgent()));
+            json!({
+                "to": h.to, "team": h.team, "sent_at": ts(&h.sent_at), "status": h.status,
+                "answered_at": h.answered_at.as_ref().map(ts), "accepted_team": h.accepted_team,
+                "worker": h.worker, "returned_reason": h.returned_reason,
+                "due_by": due.as_ref().map(ts), "overdue": due.is_some_and(|d| policy.is_overdue(d, now)),
+            })
+        }),
         "due_by": ts(&due_by),
         "overdue": open_undecided && policy.is_overdue(due_by, now),
         "closed": state.closed.is_some(),

@@ -403,7 +403,11 @@ async fn restricted_checks_never_reach_anyone_who_may_not_see_them() {
         .map(|(i, _)| i)
         .collect();
     let names: Vec<&str> = blind.iter().map(|i| callers[*i].name).collect();
-    assert_eq!(names, ["referrer", "practitioner", "partner_health"], "those who may not see police intelligence");
+    assert_eq!(
+        names,
+        ["referrer", "practitioner", "partner_health", "receiving_team"],
+        "those who may not see police intelligence"
+    );
 
     let mut creds = vec![Cred::None];
     for i in &blind {

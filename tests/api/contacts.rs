@@ -7,7 +7,8 @@ use crate::harness::{contact_body, data_for, spawn_app};
 
 #[tokio::test]
 async fn a_contact_from_receipt_to_closure() {
-    let app = spawn_app();
+    let mut app = spawn_app();
+    app.add_team_token("at-jo", "Assessment Team North");
     let (status, created) = app.post("referrer", "/v1/contacts", &contact_body()).await;
     assert_eq!(status, 201, "{created}");
     let id = created["contact_id"].as_str().unwrap().to_owned();
@@ -29,7 +30,7 @@ async fn a_contact_from_receipt_to_closure() {
         ),
         ("practitioner", "referrer_informed", data_for("referrer_informed")),
         ("practitioner", "handover_sent", json!({"to": "assessment_team", "team": "Assessment Team North"})),
-        ("practitioner", "handover_accepted", json!({"team": "Assessment Team North", "worker": "at-jo"})),
+        ("at-jo", "handover_accepted", json!({"team": "Assessment Team North", "worker": "at-jo"})),
         ("practitioner", "contact_closed", data_for("contact_closed")),
     ];
     for (i, (who, event_type, data)) in steps.iter().enumerate() {

@@ -19,7 +19,16 @@ pub const ACTORS: &[(&str, &str, &str)] = &[
     ("partner_health", "partner", "health"),
     ("auditor", "auditor", "childrens_social_care"),
     ("admin", "admin", "childrens_social_care"),
+    ("receiving_team", "receiving_team", "childrens_social_care"),
 ];
+
+/// The team of each receiving-team actor above: the one `data_for("handover_sent")` names.
+pub const TEAMS: &[(&str, &str)] = &[("receiving_team", "Early Help South")];
+
+/// The team an actor of [`ACTORS`] belongs to, if it is a receiving team.
+pub fn team_of(name: &str) -> Option<&'static str> {
+    TEAMS.iter().find(|(n, _)| *n == name).map(|(_, team)| *team)
+}
 
 pub struct TestApp {
     pub url: String,
@@ -38,12 +47,20 @@ impl Drop for TestApp {
 
 /// Creates a token with the real CLI, as an operator would.
 pub fn create_token(dir: &Path, role: &str, actor: &str, agency: &str) -> String {
-    let out = Command::new(BIN)
+    create_token_for(dir, role, actor, agency, None)
+}
+
+/// Creates a token with the real CLI, with `--team` when `team` is given.
+pub fn create_token_for(dir: &Path, role: &str, actor: &str, agency: &str, team: Option<&str>) -> String {
+    let mut command = Command::new(BIN);
+    command
         .args(["token", "create", "--data-dir"])
         .arg(dir)
-        .args(["--role", role, "--actor", actor, "--agency", agency])
-        .output()
-        .expect("run frontdoor token create");
+        .args(["--role", role, "--actor", actor, "--agency", agency]);
+    if let Some(team) = team {
+        command.args(["--team", team]);
+    }
+    let out = command.output().expect("run frontdoor token create");
     assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(!token.is_empty() && !token.contains('\n'), "the token alone on stdout");
@@ -56,8 +73,10 @@ pub fn spawn_app() -> TestApp {
 
 pub fn spawn_app_with(extra: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let tokens =
-        ACTORS.iter().map(|(name, role, agency)| (*name, create_token(dir.path(), role, name, agency))).collect();
+    let tokens = ACTORS
+        .iter()
+        .map(|(name, role, agency)| (*name, create_token_for(dir.path(), role, name, agency, team_of(name))))
+        .collect();
     let (child, url) = start(dir.path(), extra);
     TestApp { url, dir, tokens, client: reqwest::Client::new(), child }
 }
@@ -114,6 +133,12 @@ impl TestApp {
         let (child, url) = start(self.dir.path(), &[]);
         self.child = child;
         self.url = url;
+    }
+
+    /// Creates a receiving team's token (actor id `name`) while the server runs.
+    pub fn add_team_token(&mut self, name: &'static str, team: &str) {
+        let token = create_token_for(self.dir.path(), "receiving_team", name, "childrens_social_care", Some(team));
+        self.tokens.insert(name, token);
     }
 
     pub fn token(&self, name: &str) -> &str {

@@ -27,11 +27,17 @@ const EVENT_TYPES: &[&str] = &[
 fn allowed(role: &str, event_type: &str) -> bool {
     match role {
         "referrer" => false,
-        "practitioner" => !matches!(event_type, "decision_made" | "audit_finding_recorded"),
-        "decision_maker" => event_type != "audit_finding_recorded",
+        // The handover they answer is to early help: its receiving team's alone (issue 12).
+        "practitioner" => !matches!(
+            event_type,
+            "decision_made" | "audit_finding_recorded" | "handover_accepted" | "handover_returned"
+        ),
+        "decision_maker" => !matches!(event_type, "audit_finding_recorded" | "handover_accepted" | "handover_returned"),
         "partner" => matches!(event_type, "checks_returned" | "duty_discussion_held" | "note_added"),
         "auditor" => event_type == "audit_finding_recorded",
         "admin" => true,
+        // Its own handovers only (this one names its team).
+        "receiving_team" => matches!(event_type, "handover_accepted" | "handover_returned"),
         other => panic!("unknown role {other}"),
     }
 }
@@ -112,15 +118,30 @@ async fn reads_follow_the_role_table() {
                 ("partner_police", 200),
                 ("auditor", 200),
                 ("admin", 200),
+                // Not handed over to it: as if it did not exist.
+                ("receiving_team", 404),
             ],
         ),
         (
             &format!("/v1/contacts/{id}/events"),
-            &[("referrer", 403), ("practitioner", 200), ("partner_health", 200), ("auditor", 200)],
+            &[
+                ("referrer", 403),
+                ("practitioner", 200),
+                ("partner_health", 200),
+                ("auditor", 200),
+                ("receiving_team", 404),
+            ],
         ),
         (
             &format!("/v1/contacts/{id}/audit"),
-            &[("referrer", 403), ("practitioner", 403), ("partner_police", 403), ("auditor", 200), ("admin", 200)],
+            &[
+                ("referrer", 403),
+                ("practitioner", 403),
+                ("partner_police", 403),
+                ("auditor", 200),
+                ("admin", 200),
+                ("receiving_team", 403),
+            ],
         ),
         (
             "/v1/events",

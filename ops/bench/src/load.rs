@@ -521,6 +521,9 @@ enum Who {
     DecisionMaker,
     Police,
     Health,
+    /// Answers handovers to the assessment team and early help for their teams (the demo prints
+    /// no receiving-team token; only those teams and admins may accept them).
+    Admin,
 }
 
 /// The case flows, after `POST /v1/contacts`: each ends with the contact out of the queue.
@@ -535,7 +538,7 @@ const FLOWS: [&[(Who, &str)]; 3] = [
         (Who::DecisionMaker, "decision_made"),
         (Who::Practitioner, "referrer_informed"),
         (Who::Practitioner, "handover_sent"),
-        (Who::Practitioner, "handover_accepted"),
+        (Who::Admin, "handover_accepted"),
         (Who::Practitioner, "contact_closed"),
     ],
     // No further action: a call and a note, decided, the referrer told, closed.
@@ -556,7 +559,7 @@ const FLOWS: [&[(Who, &str)]; 3] = [
         (Who::DecisionMaker, "decision_made"),
         (Who::Practitioner, "referrer_informed"),
         (Who::Practitioner, "handover_sent"),
-        (Who::Practitioner, "handover_accepted"),
+        (Who::Admin, "handover_accepted"),
         (Who::Practitioner, "contact_closed"),
     ],
 ];
@@ -662,6 +665,7 @@ async fn lane(ctx: Arc<Ctx>, lane: usize) {
                     Who::DecisionMaker => &ctx.tokens.decision_maker,
                     Who::Police => &ctx.tokens.police,
                     Who::Health => &ctx.tokens.health,
+                    Who::Admin => &ctx.tokens.admin,
                 };
                 let body = json!({
                     "type": event_type,
