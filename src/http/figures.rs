@@ -63,7 +63,7 @@ pub(crate) async fn timeliness(
     Query(p): Query<Period>,
 ) -> Result<Json<Value>, ApiError> {
     period_figures(&app, &caller, &p, |model, from, to| {
-        serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, app.live().policy()))
+        serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, app.live().policy(), Utc::now()))
     })
     .await
 }
@@ -129,6 +129,7 @@ pub struct SampleQuery {
     to: Option<String>,
     n: Option<String>,
     seed: Option<String>,
+    recorded_late: Option<String>,
 }
 
 #[utoipa::path(
@@ -143,6 +144,7 @@ pub struct SampleQuery {
         ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
         ("n" = Option<u32>, Query, description = "How many contacts: 1 to 500, default 10."),
         ("seed" = u64, Query, description = "The seed of the draw (required)."),
+        ("recorded_late" = Option<bool>, Query, description = "`true`: draw only from the contacts whose first decision or acceptance by the Assessment Team was recorded late (more than the late-entry window after it happened) or moved back by a correction; `false` (the default): from all decided contacts."),
     ),
     responses(
         (status = 200, description = "`{from, to, n, seed, contacts: [...]}`.", content_type = "application/json", body = Object),
@@ -177,20 +179,32 @@ pub(crate) async fn audit_sample(
         }
         Some(v) => v.parse::<u64>().map_err(|_| ApiError::bad_param("seed", "must be a whole number"))?,
     };
+    let only_late = match q.recorded_late.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::bad_param("recorded_late", "must be true or false")),
+    };
     let model = app.live().model();
-    let ids = projections::figures::audit_sample(model.facts(), from, to, n, seed);
+    let policy = app.live().policy();
+    let ids = projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| {
+        !only_late || projections::figures::timeliness::is_recorded_late(f, policy)
+    });
     let contacts: Vec<Value> = ids
         .iter()
         .filter_map(|id| model.contact_facts(*id))
         .map(|f| {
+            let (decision_late, acceptance_late) = projections::figures::timeliness::recorded_late(f, policy);
             json!({
                 "contact_id": f.contact_id, "received_at": ts(&f.received_at), "channel": f.channel,
                 "source": f.source, "outcome": f.outcome, "first_decision_at": f.first_decision_at.as_ref().map(ts),
                 "level_of_need": f.level_of_need, "revisions": f.revisions, "closed": f.closed_at.is_some(),
+                "recorded_late": {"decision": decision_late, "acceptance": acceptance_late},
             })
         })
         .collect();
-    Ok(Json(json!({"from": from, "to": to, "n": n, "seed": seed, "contacts": contacts})))
+    Ok(Json(json!({
+        "from": from, "to": to, "n": n, "seed": seed, "recorded_late": only_late, "contacts": contacts,
+    })))
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
@@ -207,9 +221,20 @@ pub struct Period {
     to: Option<String>,
 }
 
+/// The first and last dates a period may name: far beyond any contact, and far enough from
+/// the calendar's own ends (year −262143 to +262142) that no week or default-period
+/// arithmetic can overflow.
+pub(crate) const FIRST_DATE: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
+pub(crate) const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date");
+
+/// A date query parameter: `YYYY-MM-DD`, from [`FIRST_DATE`] to [`LAST_DATE`].
 pub(crate) fn parse_date(field: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
-    raw.map(|v| v.parse::<NaiveDate>().map_err(|_| ApiError::bad_param(field, "must be a date, YYYY-MM-DD")))
-        .transpose()
+    let Some(raw) = raw else { return Ok(None) };
+    let date = raw.parse::<NaiveDate>().map_err(|_| ApiError::bad_param(field, "must be a date, YYYY-MM-DD"))?;
+    if !(FIRST_DATE..=LAST_DATE).contains(&date) {
+        return Err(ApiError::bad_param(field, format!("must be a date from {FIRST_DATE} to {LAST_DATE}")));
+    }
+    Ok(Some(date))
 }
 
 impl Period {
@@ -314,9 +339,10 @@ pub(crate) async fn as_of(
     })))
 }
 
-/// Timeliness of the contacts received in the 28 days up to `moment`.
+/// Timeliness of the contacts received in the 28 days up to `moment`, judged at `moment`.
 fn timeliness_before(model: &ReadModel, moment: DateTime<Utc>, policy: &projections::time::DuePolicy) -> Value {
     let to = projections::time::london_date(moment);
-    let from = to - chrono::Duration::days(27);
-    serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy)).unwrap_or(Value::Null)
+    let from = to.checked_sub_days(chrono::Days::new(27)).unwrap_or(NaiveDate::MIN);
+    serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy, moment))
+        .unwrap_or(Value::Null)
 }
