@@ -581,7 +581,7 @@ pub async fn board(State(app): State<AppState>, headers: HeaderMap) -> Response 
 <div id="arrivals" class="visually-hidden" aria-live="polite" aria-atomic="false"></div>
 <div id="alerts" class="visually-hidden" aria-live="assertive"></div>
 <table id="queue" class="queue">
-<caption class="visually-hidden">Open contacts, most pressing first</caption>
+<caption class="visually-hidden">Contacts on the queue, most pressing first</caption>
 <thead><tr><th scope="col">Due</th><th scope="col">Urgency</th><th scope="col">Children</th><th scope="col">Stage</th><th scope="col">Came by</th><th scope="col">Source</th><th scope="col">Previous contacts</th><th scope="col">Assigned to</th><th scope="col"><span class="visually-hidden">Timeline</span></th></tr></thead>
 <tbody id="queue-body"></tbody>
 </table>
@@ -660,7 +660,8 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
             .filter(|f| (from..=to).contains(&projections::time::london_date(f.received_at)))
             .filter_map(|f| f.first_decision_at.map(|d| hours_between(f.received_at, d)))
             .collect();
-        let is_late = |f: &projections::facts::ContactFacts| projections::figures::timeliness::is_recorded_late(f, policy);
+        let is_late =
+            |f: &projections::facts::ContactFacts| projections::figures::timeliness::is_recorded_late(f, policy);
         let sample = auth::may_read(actor.role, ReadKind::AuditSample).then(|| {
             projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| !only_late || is_late(f))
                 .iter()
@@ -759,9 +760,8 @@ fn qa_main(
     let v = &volumes["totals"];
     out.push_str("<ul class=\"tiles\">");
     let decided = num(&t["decided"]);
-    let of_due = |key: &str| {
-        format!("(of {decided} decided and {} undecided past due)", num(&t["undecided_past_due"][key]))
-    };
+    let of_due =
+        |key: &str| format!("(of {decided} decided and {} undecided past due)", num(&t["undecided_past_due"][key]));
     let tiles = [
         ("Contacts".to_owned(), format!("{}", num(&t["contacts"]))),
         (

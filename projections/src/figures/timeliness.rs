@@ -236,7 +236,8 @@ impl Measured {
             }
         };
         let (decision_late, acceptance_late) = recorded_late(contact, policy);
-        let recorded_late = RecordedLate { decisions: u64::from(decision_late), acceptances: u64::from(acceptance_late) };
+        let recorded_late =
+            RecordedLate { decisions: u64::from(decision_late), acceptances: u64::from(acceptance_late) };
         Measured { decision, past_due, recorded_late, referral }
     }
 }
