@@ -8,12 +8,12 @@ use serde_json::json;
 
 use crate::harness::{BIN, TestApp, create_token, spawn_app};
 
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// Signs in with `token`; returns the response.
-async fn sign_in(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn sign_in(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut req = no_redirects()
         .post(format!("{}/signin", app.url))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -25,7 +25,7 @@ async fn sign_in(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> reqwes
     req.send().await.unwrap()
 }
 
-fn cookie_of(resp: &reqwest::Response) -> String {
+pub(crate) fn cookie_of(resp: &reqwest::Response) -> String {
     let set = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     set.split(';').next().unwrap().to_owned()
 }
