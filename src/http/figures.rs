@@ -47,10 +47,10 @@ async fn period_figures(
     tag = "figures",
     operation_id = "metrics_timeliness",
     summary = "Decision timeliness and time to the Assessment Team",
-    description = "Contacts received in the period: decided within 24 hours and within one working day, decision hours (median, p90, max), time to the Assessment Team for referrals (immediate and other apart), by ISO week. Definitions: docs/FIGURES.md.",
+    description = "Contacts received in the period: decided within 24 hours, within one working day and within policy, each share over the decided contacts plus the undecided ones already past that share's own deadline at the moment asked (`judged_at`: now; `undecided_past_due`), decision hours (median, p90, max), decisions and acceptances recorded late (`recorded_late`: entered more than the late-entry window after they happened, or moved back by a correction), time to the Assessment Team for referrals (immediate and other apart), by ISO week. Definitions: docs/FIGURES.md.",
     params(Period),
     responses(
-        (status = 200, description = "The figures.", content_type = "application/json", body = Object),
+        (status = 200, description = "The figures.", content_type = "application/json", body = crate::http::openapi::Timeliness),
         crate::http::openapi::LiveReadErrors,
     ),
     security(("bearer" = []))
@@ -74,10 +74,10 @@ pub(crate) async fn timeliness(
     tag = "figures",
     operation_id = "metrics_volumes",
     summary = "Weekly volumes",
-    description = "Per ISO week and in total: contacts by channel, CIN source code and weekday, outcomes, referrals, conversion rate, threshold met, re-contacts within 12 months.",
+    description = "Per ISO week and in total: contacts by channel, CIN source code and weekday, outcomes, referrals, conversion rate, the threshold met (`threshold_met_share`: referrals over decided contacts, `not_accepted` included), the level 3-4 share (`level_3_or_4_share`), re-contacts within 12 months.",
     params(Period),
     responses(
-        (status = 200, description = "The figures.", content_type = "application/json", body = Object),
+        (status = 200, description = "The figures.", content_type = "application/json", body = crate::http::openapi::Volumes),
         crate::http::openapi::LiveReadErrors,
     ),
     security(("bearer" = []))
@@ -138,16 +138,16 @@ pub struct SampleQuery {
     tag = "figures",
     operation_id = "audit_sample",
     summary = "A reproducible case-audit sample",
-    description = "A random sample of decided contacts received in the period: the same period, `n` and `seed` always draw the same contacts (SplitMix64 and Fisher-Yates, documented in docs/FIGURES.md).",
+    description = "A random sample of decided contacts received in the period: the same period, `n`, `seed` and `recorded_late` always draw the same contacts (SplitMix64 and Fisher-Yates, documented in docs/FIGURES.md). With `recorded_late=true`, only from the contacts whose first decision or acceptance by the Assessment Team was recorded late.",
     params(
-        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
-        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
+        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27 days before `to`)."),
+        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31 (default: today)."),
         ("n" = Option<u32>, Query, description = "How many contacts: 1 to 500, default 10."),
         ("seed" = u64, Query, description = "The seed of the draw (required)."),
         ("recorded_late" = Option<bool>, Query, description = "`true`: draw only from the contacts whose first decision or acceptance by the Assessment Team was recorded late (more than the late-entry window after it happened) or moved back by a correction; `false` (the default): from all decided contacts."),
     ),
     responses(
-        (status = 200, description = "`{from, to, n, seed, contacts: [...]}`.", content_type = "application/json", body = Object),
+        (status = 200, description = "`{from, to, n, seed, recorded_late, contacts: [...]}`.", content_type = "application/json", body = crate::http::openapi::AuditSample),
         crate::http::openapi::LiveReadErrors,
     ),
     security(("bearer" = []))
@@ -215,9 +215,11 @@ fn ts(t: &DateTime<Utc>) -> String {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Period {
-    /// First London date of receipt, YYYY-MM-DD (default: 27 days before `to`).
+    /// First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27
+    /// days before `to`).
     from: Option<String>,
-    /// Last London date of receipt, YYYY-MM-DD, inclusive (default: today).
+    /// Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31
+    /// (default: today).
     to: Option<String>,
 }
 
@@ -293,7 +295,7 @@ fn fold_until(
     tag = "figures",
     operation_id = "as_of",
     summary = "The queue and timeliness as they stood at a past moment",
-    description = "Folds the log up to `position`, or up to the last event recorded at or before `at`, and answers with the duty queue as it stood then (overdue as it was then) and the timeliness of the 28 days before.",
+    description = "Folds the log up to `position`, or up to the last event recorded at or before `at`, and answers with the duty queue as it stood then (overdue as it was then) and the timeliness of the 28 days before, its undecided contacts judged at that moment (`judged_at`).",
     params(
         ("at" = Option<String>, Query, description = "An RFC 3339 timestamp."),
         ("position" = Option<u64>, Query, description = "A log position (give one of `at` and `position`)."),
