@@ -205,7 +205,8 @@ enum Command {
         to: NaiveDate,
         /// The moment undecided contacts are judged at (RFC 3339): an undecided contact past a
         /// deadline then counts as late in that share. Default: when the last event read was
-        /// recorded, so the same log always gives the same report.
+        /// recorded, so the same log always gives the same report. (The log is still read to
+        /// its end: for the figures as they stood at a past moment, use `as-of`.)
         #[arg(long)]
         judged_at: Option<String>,
         #[arg(long, value_enum, default_value = "markdown")]
