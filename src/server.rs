@@ -99,9 +99,13 @@ async fn fill_demo(log: &EventLog, tokens: &TokenStore, config: &Config) -> anyh
         let appends = demo::generate(now, 1, &actors, &config.policy);
         let summary = demo::summarise(&appends, now, &config.policy);
         append_all(log, appends).await?;
+        // Counted as the board counts: the duty queue's items and those of them overdue.
+        let log = log.clone();
+        let policy = config.policy.clone();
+        let queue = tokio::task::spawn_blocking(move || QueueCounts::of(&log, &policy, chrono::Utc::now())).await??;
         lines.push(format!(
-            "demo data: {} contacts, {} events over four weeks ({} open, {} overdue)",
-            summary.contacts, summary.events, summary.open, summary.overdue
+            "demo data: {} contacts, {} events over four weeks ({})",
+            summary.contacts, summary.events, queue
         ));
     } else {
         lines.push(format!("demo data: the log already holds {} events; nothing added", log.head().position));
@@ -113,6 +117,43 @@ async fn fill_demo(log: &EventLog, tokens: &TokenStore, config: &Config) -> anyh
     }
     lines.push("try: curl -H \"Authorization: Bearer <token>\" http://<address>/v1/events".into());
     Ok(lines)
+}
+
+/// What the duty board's summary counts ("N contacts on the queue: M overdue"), by the
+/// queue's own rules (`projections::model::on_queue`, `QueueItem::overdue`): open and
+/// awaiting a decision or a handover's acceptance; of those, past their due-by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub on_queue: usize,
+    pub overdue: usize,
+}
+
+impl QueueCounts {
+    /// The queue of the whole log at `now`.
+    pub fn of(
+        log: &EventLog,
+        policy: &projections::time::DuePolicy,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<QueueCounts> {
+        let mut model = projections::model::ReadModel::default();
+        loop {
+            let page = log.read_all(model.position(), 4096)?;
+            if page.is_empty() {
+                break;
+            }
+            for env in &page {
+                model.apply(env)?;
+            }
+        }
+        let items = model.queue(policy, now);
+        Ok(QueueCounts { on_queue: items.len(), overdue: items.iter().filter(|i| i.overdue).count() })
+    }
+}
+
+impl std::fmt::Display for QueueCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} on the queue: {} overdue", self.on_queue, self.overdue)
+    }
 }
 
 /// Appends in order, many at once: a window of appends that touch distinct contacts goes to

@@ -39,7 +39,9 @@
 
   const urgent = (i) => i.immediate_risk || i.rating === "red";
   const due = (i) => Date.parse(i.due_by);
-  const isOverdue = (i) => i.overdue || due(i) <= Date.now();
+  // The queue's own rule: overdue strictly after the due-by instant (the server's `overdue`,
+  // kept up to date here between its ticks).
+  const isOverdue = (i) => i.overdue || due(i) < Date.now();
 
   function order(a, b) {
     return (isOverdue(b) - isOverdue(a)) || (urgent(b) - urgent(a)) || (due(a) - due(b)) ||
@@ -117,7 +119,7 @@
     body.replaceChildren(...shown.map(row));
     if (shown.length === 0) body.append(el("tr", {}, el("td", { colspan: "9", class: "empty" }, all.length ? "Nothing matches these filters." : "The queue is empty.")));
     const overdue = all.filter(isOverdue).length, urgentCount = all.filter(urgent).length;
-    $("summary").textContent = all.length + " open contacts: " + overdue + " overdue, " + urgentCount + " immediate risk or red" +
+    $("summary").textContent = all.length + " contacts on the queue: " + overdue + " overdue, " + urgentCount + " immediate risk or red" +
       (shown.length !== all.length ? ". Showing " + shown.length + "." : ".");
     document.body.dataset.items = String(all.length);
     if (focused) {

@@ -38,7 +38,7 @@ use crate::facts::ContactFacts;
 use crate::time::{Calendar, DuePolicy};
 
 pub use practice::{Practice, practice};
-pub use sample::{SplitMix64, audit_sample};
+pub use sample::{SplitMix64, audit_sample, audit_sample_of};
 pub use timeliness::{Timeliness, timeliness};
 pub use volumes::{Volumes, volumes};
 
@@ -304,9 +304,10 @@ pub(crate) mod testing {
             self
         }
 
-        /// First decided at `when` with `outcome` (still in force).
+        /// First decided at `when` with `outcome` (still in force), recorded at once.
         pub fn decided_as(mut self, when: &str, outcome: Outcome) -> Self {
             self.first_decision_at = Some(at(when));
+            self.first_decision_recorded_at = Some(at(when));
             self.first_outcome = Some(outcome);
             self.outcome = Some(outcome);
             self
@@ -330,9 +331,36 @@ pub(crate) mod testing {
             self
         }
 
-        /// Accepted by the Assessment Team at `when`.
+        /// Accepted by the Assessment Team at `when`, recorded at once.
         pub fn accepted(mut self, when: &str) -> Self {
             self.assessment_team_accepted_at = Some(at(when));
+            self.assessment_team_accepted_recorded_at = Some(at(when));
+            self
+        }
+
+        /// The first decision recorded (entered in the log) at `when`.
+        pub fn decision_recorded(mut self, when: &str) -> Self {
+            assert!(self.first_decision_at.is_some(), "only a decision is recorded");
+            self.first_decision_recorded_at = Some(at(when));
+            self
+        }
+
+        /// The acceptance by the Assessment Team recorded at `when`.
+        pub fn acceptance_recorded(mut self, when: &str) -> Self {
+            assert!(self.assessment_team_accepted_at.is_some(), "only an acceptance is recorded");
+            self.assessment_team_accepted_recorded_at = Some(at(when));
+            self
+        }
+
+        /// A correction moved the first decision's time.
+        pub fn decision_backdated(mut self) -> Self {
+            self.first_decision_backdated = true;
+            self
+        }
+
+        /// A correction moved the acceptance's time.
+        pub fn acceptance_backdated(mut self) -> Self {
+            self.acceptance_backdated = true;
             self
         }
 

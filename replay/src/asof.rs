@@ -10,7 +10,7 @@
 //! timeliness is [`projections::figures::timeliness`] over the contacts received in the 28
 //! London days up to the moment's date.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use eventlog::envelope::timestamp;
 use projections::figures::Timeliness;
 use projections::model::{QueueItem, ReadModel};
@@ -85,12 +85,12 @@ pub fn as_of(source: &Source, moment: Moment, policy: &DuePolicy) -> Result<AsOf
 /// The answer for a model folded up to `instant`.
 pub fn as_of_model(model: &ReadModel, instant: DateTime<Utc>, policy: &DuePolicy) -> AsOf {
     let to = projections::time::london_date(instant);
-    let from = to - Duration::days(27);
+    let from = to.checked_sub_days(chrono::Days::new(27)).unwrap_or(chrono::NaiveDate::MIN);
     AsOf {
         as_of_position: model.position(),
         as_of_time: timestamp::format(&instant),
         queue: Queue { as_of_position: model.position(), items: model.queue(policy, instant) },
-        timeliness: projections::figures::timeliness(model.facts(), from, to, policy),
+        timeliness: projections::figures::timeliness(model.facts(), from, to, policy, instant),
     }
 }
 
@@ -150,6 +150,16 @@ pub fn render_table(a: &AsOf) -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "Timeliness, contacts received {} to {} (London dates)", t.from, t.to);
     let _ = writeln!(out, "  contacts {}, decided {}, undecided {}", t.contacts, t.decided, t.undecided);
+    let _ = writeln!(
+        out,
+        "  undecided past due: 24 hours {}, one working day {}, policy {} (each share is over decided plus these)",
+        t.undecided_past_due.within_24h, t.undecided_past_due.one_working_day, t.undecided_past_due.policy
+    );
+    let _ = writeln!(
+        out,
+        "  recorded late: decisions {}, acceptances {}",
+        t.recorded_late.decisions, t.recorded_late.acceptances
+    );
     let _ = writeln!(
         out,
         "  decided within 24 hours {} ({}), within one working day {} ({}), within policy {} ({})",

@@ -203,6 +203,12 @@ enum Command {
         /// Last London date of receipt, YYYY-MM-DD, included.
         #[arg(long)]
         to: NaiveDate,
+        /// The moment undecided contacts are judged at (RFC 3339): an undecided contact past a
+        /// deadline then counts as late in that share. Default: when the last event read was
+        /// recorded, so the same log always gives the same report. (The log is still read to
+        /// its end: for the figures as they stood at a past moment, use `as-of`.)
+        #[arg(long)]
+        judged_at: Option<String>,
         #[arg(long, value_enum, default_value = "markdown")]
         format: ReportFormat,
     },
@@ -333,14 +339,22 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
             let bytes = replay::annex::annex_a(&source, list, from, to)?;
             write_out(out.as_ref(), &bytes)?;
         }
-        Command::Report { source, policy, from, to, format } => {
+        Command::Report { source, policy, from, to, judged_at, format } => {
             if from > to {
                 return Err(ReplayError::Usage("--from must not be after --to".into()));
             }
+            let judged_at = judged_at
+                .map(|at| {
+                    DateTime::parse_from_rfc3339(&at)
+                        .map(|at| at.with_timezone(&Utc))
+                        .map_err(|e| ReplayError::Usage(format!("--judged-at must be an RFC 3339 time: {e}")))
+                })
+                .transpose()?;
             let source = source.source()?;
             let policy = policy.policy()?;
             let (model, _) = replay::rebuild::rebuild(&source, &policy, &mut |_| {})?;
-            let r = replay::report::report(&model, from, to, &policy);
+            let judged_at = judged_at.or_else(|| model.last_recorded_at()).unwrap_or_else(Utc::now);
+            let r = replay::report::report(&model, from, to, &policy, judged_at);
             match format {
                 ReportFormat::Markdown => write_out(None, replay::report::markdown(&r).as_bytes())?,
                 ReportFormat::Csv => write_out(None, &replay::report::csv(&r))?,

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use projections::figures::{Spread, Timeliness, Volumes};
 use projections::model::ReadModel;
 use projections::time::DuePolicy;
@@ -26,11 +26,17 @@ pub struct Report {
     pub volumes: Volumes,
 }
 
-/// The figures of the period from a folded model.
-pub fn report(model: &ReadModel, from: NaiveDate, to: NaiveDate, policy: &DuePolicy) -> Report {
+/// The figures of the period from a folded model, undecided contacts judged at `judged_at`.
+pub fn report(
+    model: &ReadModel,
+    from: NaiveDate,
+    to: NaiveDate,
+    policy: &DuePolicy,
+    judged_at: DateTime<Utc>,
+) -> Report {
     Report {
         position: model.position(),
-        timeliness: projections::figures::timeliness(model.facts(), from, to, policy),
+        timeliness: projections::figures::timeliness(model.facts(), from, to, policy, judged_at),
         volumes: projections::figures::volumes(model.facts(), from, to),
     }
 }
@@ -64,8 +70,13 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(
         o,
         "Contacts received {} to {} (London dates, both included), as the log stood at position {}. \
-         Definitions: docs/FIGURES.md. Hours are real elapsed hours, shown as median / 90th percentile / maximum.",
-        t.from, t.to, r.position
+         Definitions: docs/FIGURES.md. Hours are real elapsed hours, shown as median / 90th percentile / maximum. \
+         Undecided contacts are judged at {}: each share is over the decided contacts and the undecided ones \
+         already past that share's deadline then.",
+        t.from,
+        t.to,
+        r.position,
+        eventlog::envelope::timestamp::format(&t.judged_at)
     );
     let _ = writeln!(o);
     let _ = writeln!(o, "## Summary");
@@ -77,12 +88,24 @@ pub fn markdown(r: &Report) -> String {
         ("Children named", v.children.to_string()),
         ("Decided", t.decided.to_string()),
         ("Undecided", t.undecided.to_string()),
+        (
+            "Undecided past due (24 hours / one working day / policy)",
+            format!(
+                "{} / {} / {}",
+                t.undecided_past_due.within_24h, t.undecided_past_due.one_working_day, t.undecided_past_due.policy
+            ),
+        ),
         ("Decided within 24 hours", count_pct(t.decided_within_24h, t.share_within_24h)),
         ("Decided within one working day", count_pct(t.decided_within_one_working_day, t.share_within_one_working_day)),
         ("Decided within policy", count_pct(t.decided_within_policy, t.share_within_policy)),
         ("Decision hours (median / p90 / max)", spread_md(&t.decision_hours)),
+        (
+            "Recorded late (decisions / acceptances)",
+            format!("{} / {}", t.recorded_late.decisions, t.recorded_late.acceptances),
+        ),
         ("Referrals", count_pct(v.referrals, v.conversion_rate)),
-        ("Threshold met (level 3-4, of decided)", count_pct(v.threshold_met, v.threshold_met_share)),
+        ("Threshold met (referrals, of decided)", count_pct(v.threshold_met, v.threshold_met_share)),
+        ("Level of need 3 or 4 (of decided)", count_pct(v.level_3_or_4, v.level_3_or_4_share)),
         ("Re-contacts within 12 months", v.re_contacts.to_string()),
     ];
     for (k, val) in rows {
@@ -163,6 +186,7 @@ pub fn csv(r: &Report) -> Vec<u8> {
     row("period", "", "from", t.from.to_string());
     row("period", "", "to", t.to.to_string());
     row("period", "", "log_position", r.position.to_string());
+    row("period", "", "judged_at", eventlog::envelope::timestamp::format(&t.judged_at));
     let mut timeliness = |week: &str,
                           contacts: u64,
                           decided: u64,
@@ -211,6 +235,22 @@ pub fn csv(r: &Report) -> Vec<u8> {
             &tw.to_assessment_team,
         );
     }
+    let mut extra = |week: &str,
+                     due: &projections::figures::timeliness::UndecidedPastDue,
+                     late: &projections::figures::timeliness::RecordedLate| {
+        row("timeliness", week, "undecided_past_due_within_24h", due.within_24h.to_string());
+        row("timeliness", week, "undecided_past_due_one_working_day", due.one_working_day.to_string());
+        row("timeliness", week, "undecided_past_due_policy", due.policy.to_string());
+        row("timeliness", week, "recorded_late_decisions", late.decisions.to_string());
+        row("timeliness", week, "recorded_late_acceptances", late.acceptances.to_string());
+    };
+    extra("", &t.undecided_past_due, &t.recorded_late);
+    for tw in &t.by_week {
+        extra(&tw.week.week, &tw.undecided_past_due, &tw.recorded_late);
+    }
+    row("timeliness", "", "share_within_24h", f(t.share_within_24h));
+    row("timeliness", "", "share_within_one_working_day", f(t.share_within_one_working_day));
+    row("timeliness", "", "share_within_policy", f(t.share_within_policy));
     let weeks = std::iter::once(("", &r.volumes.totals))
         .chain(r.volumes.by_week.iter().map(|w| (w.week.week.as_str(), &w.counts)));
     for (week, c) in weeks {
@@ -221,6 +261,8 @@ pub fn csv(r: &Report) -> Vec<u8> {
         row("volumes", week, "conversion_rate", f(c.conversion_rate));
         row("volumes", week, "threshold_met", c.threshold_met.to_string());
         row("volumes", week, "threshold_met_share", f(c.threshold_met_share));
+        row("volumes", week, "level_3_or_4", c.level_3_or_4.to_string());
+        row("volumes", week, "level_3_or_4_share", f(c.level_3_or_4_share));
         row("volumes", week, "re_contacts", c.re_contacts.to_string());
         for (prefix, tally) in
             [("channel", &c.by_channel), ("source", &c.by_source), ("weekday", &c.by_weekday), ("outcome", &c.outcomes)]

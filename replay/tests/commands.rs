@@ -279,6 +279,31 @@ fn report_gives_markdown_and_csv() {
         assert!(text.contains(heading), "{heading}");
     }
     assert!(text.contains("| 2026-W09 | 2026-02-23 | 2026-03-01 |"), "{text}");
+    for row in [
+        "| Undecided past due (24 hours / one working day / policy) |",
+        "| Recorded late (decisions / acceptances) |",
+        "| Threshold met (referrals, of decided) |",
+        "| Level of need 3 or 4 (of decided) |",
+    ] {
+        assert!(text.contains(row), "{row}");
+    }
+    // Judged at a moment given, and said so.
+    let judged = run(&[
+        "report",
+        "--data-dir",
+        &data,
+        "--from",
+        "2026-02-23",
+        "--to",
+        "2026-03-20",
+        "--judged-at",
+        "2026-02-23T00:00:00Z",
+    ]);
+    assert_eq!(judged.status.code(), Some(0), "{}", stderr(&judged));
+    let judged = stdout(&judged);
+    assert!(judged.contains("judged at 2026-02-23T00:00:00"), "{judged}");
+    // Before anything was received, nothing undecided is past due.
+    assert!(judged.contains("| Undecided past due (24 hours / one working day / policy) | 0 / 0 / 0 |"), "{judged}");
 
     let csv = run(&["report", "--data-dir", &data, "--from", "2026-02-23", "--to", "2026-03-20", "--format", "csv"]);
     assert_eq!(csv.status.code(), Some(0), "{}", stderr(&csv));
@@ -286,6 +311,15 @@ fn report_gives_markdown_and_csv() {
     assert!(text.starts_with("section,week,measure,value\n"), "{text}");
     assert!(text.contains("\ntimeliness,,contacts,"), "{text}");
     assert!(text.contains("\nvolumes,2026-W10,source:2A,"), "{text}");
+    for measure in [
+        "\nperiod,,judged_at,",
+        "\ntimeliness,,undecided_past_due_one_working_day,",
+        "\ntimeliness,,recorded_late_decisions,",
+        "\nvolumes,,threshold_met_share,",
+        "\nvolumes,,level_3_or_4_share,",
+    ] {
+        assert!(text.contains(measure), "{measure}");
+    }
     assert_eq!(
         run(&["report", "--data-dir", &data, "--from", "2026-03-20", "--to", "2026-03-01"]).status.code(),
         Some(2)

@@ -47,10 +47,10 @@ async fn period_figures(
     tag = "figures",
     operation_id = "metrics_timeliness",
     summary = "Decision timeliness and time to the Assessment Team",
-    description = "Contacts received in the period: decided within 24 hours and within one working day, decision hours (median, p90, max), time to the Assessment Team for referrals (immediate and other apart), by ISO week. Definitions: docs/FIGURES.md.",
+    description = "Contacts received in the period: decided within 24 hours, within one working day and within policy, each share over the decided contacts plus the undecided ones already past that share's own deadline at the moment asked (`judged_at`: now; `undecided_past_due`), decision hours (median, p90, max), decisions and acceptances recorded late (`recorded_late`: entered more than the late-entry window after they happened, or moved back by a correction), time to the Assessment Team for referrals (immediate and other apart), by ISO week. Definitions: docs/FIGURES.md.",
     params(Period),
     responses(
-        (status = 200, description = "The figures.", content_type = "application/json", body = Object),
+        (status = 200, description = "The figures.", content_type = "application/json", body = crate::http::openapi::Timeliness),
         crate::http::openapi::LiveReadErrors,
     ),
     security(("bearer" = []))
@@ -63,7 +63,7 @@ pub(crate) async fn timeliness(
     Query(p): Query<Period>,
 ) -> Result<Json<Value>, ApiError> {
     period_figures(&app, &caller, &p, |model, from, to| {
-        serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, app.live().policy()))
+        serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, app.live().policy(), Utc::now()))
     })
     .await
 }
@@ -74,10 +74,10 @@ pub(crate) async fn timeliness(
     tag = "figures",
     operation_id = "metrics_volumes",
     summary = "Weekly volumes",
-    description = "Per ISO week and in total: contacts by channel, CIN source code and weekday, outcomes, referrals, conversion rate, threshold met, re-contacts within 12 months.",
+    description = "Per ISO week and in total: contacts by channel, CIN source code and weekday, outcomes, referrals, conversion rate, the threshold met (`threshold_met_share`: referrals over decided contacts, `not_accepted` included), the level 3-4 share (`level_3_or_4_share`), re-contacts within 12 months.",
     params(Period),
     responses(
-        (status = 200, description = "The figures.", content_type = "application/json", body = Object),
+        (status = 200, description = "The figures.", content_type = "application/json", body = crate::http::openapi::Volumes),
         crate::http::openapi::LiveReadErrors,
     ),
     security(("bearer" = []))
@@ -129,6 +129,7 @@ pub struct SampleQuery {
     to: Option<String>,
     n: Option<String>,
     seed: Option<String>,
+    recorded_late: Option<String>,
 }
 
 #[utoipa::path(
@@ -137,15 +138,16 @@ pub struct SampleQuery {
     tag = "figures",
     operation_id = "audit_sample",
     summary = "A reproducible case-audit sample",
-    description = "A random sample of decided contacts received in the period: the same period, `n` and `seed` always draw the same contacts (SplitMix64 and Fisher-Yates, documented in docs/FIGURES.md).",
+    description = "A random sample of decided contacts received in the period: the same period, `n`, `seed` and `recorded_late` always draw the same contacts (SplitMix64 and Fisher-Yates, documented in docs/FIGURES.md). With `recorded_late=true`, only from the contacts whose first decision or acceptance by the Assessment Team was recorded late.",
     params(
-        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
-        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive (default: today)."),
+        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27 days before `to`)."),
+        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31 (default: today)."),
         ("n" = Option<u32>, Query, description = "How many contacts: 1 to 500, default 10."),
         ("seed" = u64, Query, description = "The seed of the draw (required)."),
+        ("recorded_late" = Option<bool>, Query, description = "`true`: draw only from the contacts whose first decision or acceptance by the Assessment Team was recorded late (more than the late-entry window after it happened) or moved back by a correction; `false` (the default): from all decided contacts."),
     ),
     responses(
-        (status = 200, description = "`{from, to, n, seed, contacts: [...]}`.", content_type = "application/json", body = Object),
+        (status = 200, description = "`{from, to, n, seed, recorded_late, contacts: [...]}`.", content_type = "application/json", body = crate::http::openapi::AuditSample),
         crate::http::openapi::LiveReadErrors,
     ),
     security(("bearer" = []))
@@ -177,20 +179,32 @@ pub(crate) async fn audit_sample(
         }
         Some(v) => v.parse::<u64>().map_err(|_| ApiError::bad_param("seed", "must be a whole number"))?,
     };
+    let only_late = match q.recorded_late.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::bad_param("recorded_late", "must be true or false")),
+    };
     let model = app.live().model();
-    let ids = projections::figures::audit_sample(model.facts(), from, to, n, seed);
+    let policy = app.live().policy();
+    let ids = projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| {
+        !only_late || projections::figures::timeliness::is_recorded_late(f, policy)
+    });
     let contacts: Vec<Value> = ids
         .iter()
         .filter_map(|id| model.contact_facts(*id))
         .map(|f| {
+            let (decision_late, acceptance_late) = projections::figures::timeliness::recorded_late(f, policy);
             json!({
                 "contact_id": f.contact_id, "received_at": ts(&f.received_at), "channel": f.channel,
                 "source": f.source, "outcome": f.outcome, "first_decision_at": f.first_decision_at.as_ref().map(ts),
                 "level_of_need": f.level_of_need, "revisions": f.revisions, "closed": f.closed_at.is_some(),
+                "recorded_late": {"decision": decision_late, "acceptance": acceptance_late},
             })
         })
         .collect();
-    Ok(Json(json!({"from": from, "to": to, "n": n, "seed": seed, "contacts": contacts})))
+    Ok(Json(json!({
+        "from": from, "to": to, "n": n, "seed": seed, "recorded_late": only_late, "contacts": contacts,
+    })))
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
@@ -201,15 +215,28 @@ fn ts(t: &DateTime<Utc>) -> String {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Period {
-    /// First London date of receipt, YYYY-MM-DD (default: 27 days before `to`).
+    /// First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27
+    /// days before `to`).
     from: Option<String>,
-    /// Last London date of receipt, YYYY-MM-DD, inclusive (default: today).
+    /// Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31
+    /// (default: today).
     to: Option<String>,
 }
 
+/// The first and last dates a period may name: far beyond any contact, and far enough from
+/// the calendar's own ends (year −262143 to +262142) that no week or default-period
+/// arithmetic can overflow.
+pub(crate) const FIRST_DATE: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
+pub(crate) const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date");
+
+/// A date query parameter: `YYYY-MM-DD`, from [`FIRST_DATE`] to [`LAST_DATE`].
 pub(crate) fn parse_date(field: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
-    raw.map(|v| v.parse::<NaiveDate>().map_err(|_| ApiError::bad_param(field, "must be a date, YYYY-MM-DD")))
-        .transpose()
+    let Some(raw) = raw else { return Ok(None) };
+    let date = raw.parse::<NaiveDate>().map_err(|_| ApiError::bad_param(field, "must be a date, YYYY-MM-DD"))?;
+    if !(FIRST_DATE..=LAST_DATE).contains(&date) {
+        return Err(ApiError::bad_param(field, format!("must be a date from {FIRST_DATE} to {LAST_DATE}")));
+    }
+    Ok(Some(date))
 }
 
 impl Period {
@@ -268,7 +295,7 @@ fn fold_until(
     tag = "figures",
     operation_id = "as_of",
     summary = "The queue and timeliness as they stood at a past moment",
-    description = "Folds the log up to `position`, or up to the last event recorded at or before `at`, and answers with the duty queue as it stood then (overdue as it was then) and the timeliness of the 28 days before.",
+    description = "Folds the log up to `position`, or up to the last event recorded at or before `at`, and answers with the duty queue as it stood then (overdue as it was then) and the timeliness of the 28 days before, its undecided contacts judged at that moment (`judged_at`).",
     params(
         ("at" = Option<String>, Query, description = "An RFC 3339 timestamp."),
         ("position" = Option<u64>, Query, description = "A log position (give one of `at` and `position`)."),
@@ -314,9 +341,10 @@ pub(crate) async fn as_of(
     })))
 }
 
-/// Timeliness of the contacts received in the 28 days up to `moment`.
+/// Timeliness of the contacts received in the 28 days up to `moment`, judged at `moment`.
 fn timeliness_before(model: &ReadModel, moment: DateTime<Utc>, policy: &projections::time::DuePolicy) -> Value {
     let to = projections::time::london_date(moment);
-    let from = to - chrono::Duration::days(27);
-    serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy)).unwrap_or(Value::Null)
+    let from = to.checked_sub_days(chrono::Days::new(27)).unwrap_or(NaiveDate::MIN);
+    serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy, moment))
+        .unwrap_or(Value::Null)
 }

@@ -460,6 +460,182 @@ pub struct EventsPage {
     pub next_after: u64,
 }
 
+/// `{median, p90, max}` by nearest rank, each `null` when there are no values.
+#[derive(Debug, ToSchema)]
+pub struct Spread {
+    #[schema(required = true)]
+    pub median: Option<f64>,
+    #[schema(required = true)]
+    pub p90: Option<f64>,
+    #[schema(required = true)]
+    pub max: Option<f64>,
+}
+
+/// Undecided contacts already past each share's own deadline at `judged_at`.
+#[derive(Debug, ToSchema)]
+pub struct UndecidedPastDue {
+    /// More than 24 real hours since receipt.
+    pub within_24h: u64,
+    /// Past the one-working-day due time.
+    pub one_working_day: u64,
+    /// Past the policy's due time (the queue's "overdue" of an undecided contact).
+    pub policy: u64,
+}
+
+/// Contacts whose first decision, or acceptance by the Assessment Team, was entered more than
+/// the late-entry window (`late_entry_hours`, default 24) after it happened, or moved back by a
+/// correction.
+#[derive(Debug, ToSchema)]
+pub struct RecordedLate {
+    pub decisions: u64,
+    pub acceptances: u64,
+}
+
+/// `200` from `GET /v1/metrics/timeliness` (every field is defined in docs/FIGURES.md).
+#[derive(Debug, ToSchema)]
+pub struct Timeliness {
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    /// The due-by policy and calendar used.
+    #[schema(value_type = Object)]
+    pub policy: Value,
+    pub contacts: u64,
+    pub decided: u64,
+    pub undecided: u64,
+    /// The moment the undecided contacts were judged at: now, or the as-of moment.
+    pub judged_at: DateTime<Utc>,
+    pub undecided_past_due: UndecidedPastDue,
+    pub decided_within_24h: u64,
+    pub decided_within_one_working_day: u64,
+    pub decided_within_policy: u64,
+    /// `decided_within_24h / (decided + undecided_past_due.within_24h)`.
+    #[schema(required = true)]
+    pub share_within_24h: Option<f64>,
+    /// `decided_within_one_working_day / (decided + undecided_past_due.one_working_day)`.
+    #[schema(required = true)]
+    pub share_within_one_working_day: Option<f64>,
+    /// `decided_within_policy / (decided + undecided_past_due.policy)`.
+    #[schema(required = true)]
+    pub share_within_policy: Option<f64>,
+    pub decision_hours: Spread,
+    pub decision_working_days: Spread,
+    pub recorded_late: RecordedLate,
+    /// Received → accepted by the Assessment Team, for referrals.
+    #[schema(value_type = Object)]
+    pub to_assessment_team: Value,
+    pub by_week: Vec<TimelinessWeek>,
+}
+
+/// One ISO week of [`Timeliness`].
+#[derive(Debug, ToSchema)]
+pub struct TimelinessWeek {
+    /// e.g. `2026-W09`.
+    pub week: String,
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    pub contacts: u64,
+    pub decided: u64,
+    pub undecided_past_due: UndecidedPastDue,
+    pub decided_within_24h: u64,
+    pub decided_within_one_working_day: u64,
+    pub decided_within_policy: u64,
+    pub decision_hours: Spread,
+    pub recorded_late: RecordedLate,
+    #[schema(value_type = Object)]
+    pub to_assessment_team: Value,
+}
+
+/// The volume counts of a week or of the whole period (docs/FIGURES.md, Volumes).
+#[derive(Debug, ToSchema)]
+pub struct VolumeCounts {
+    pub contacts: u64,
+    pub children: u64,
+    #[schema(value_type = Object)]
+    pub by_channel: Value,
+    #[schema(value_type = Object)]
+    pub by_source: Value,
+    #[schema(value_type = Object)]
+    pub by_weekday: Value,
+    /// By the decision in force (`not_accepted` among them), and `undecided`.
+    #[schema(value_type = Object)]
+    pub outcomes: Value,
+    pub decided: u64,
+    /// Decision in force `strategy_discussion` or `assessment`.
+    pub referrals: u64,
+    /// `referrals / contacts`.
+    #[schema(required = true)]
+    pub conversion_rate: Option<f64>,
+    /// Decided contacts that met the threshold: the referrals.
+    pub threshold_met: u64,
+    /// `threshold_met / decided`, `not_accepted` decisions included in `decided`.
+    #[schema(required = true)]
+    pub threshold_met_share: Option<f64>,
+    /// Decided contacts whose decision in force gives a level of need of 3 or 4.
+    pub level_3_or_4: u64,
+    /// `level_3_or_4 / decided`.
+    #[schema(required = true)]
+    pub level_3_or_4_share: Option<f64>,
+    pub level_of_need_not_recorded: u64,
+    pub re_contacts: u64,
+}
+
+/// One ISO week of [`Volumes`].
+#[derive(Debug, ToSchema)]
+pub struct VolumeWeek {
+    pub week: String,
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    #[serde(flatten)]
+    pub counts: VolumeCounts,
+}
+
+/// `200` from `GET /v1/metrics/volumes`.
+#[derive(Debug, ToSchema)]
+pub struct Volumes {
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    pub by_week: Vec<VolumeWeek>,
+    pub totals: VolumeCounts,
+}
+
+/// Whether a sampled contact's first decision and acceptance were recorded late.
+#[derive(Debug, ToSchema)]
+pub struct SampleRecordedLate {
+    pub decision: bool,
+    pub acceptance: bool,
+}
+
+/// One contact of the audit sample.
+#[derive(Debug, ToSchema)]
+pub struct SampleContact {
+    pub contact_id: Ulid,
+    pub received_at: DateTime<Utc>,
+    pub channel: Channel,
+    pub source: SourceCode,
+    #[schema(required = true)]
+    pub outcome: Option<Outcome>,
+    #[schema(required = true)]
+    pub first_decision_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub level_of_need: Option<u8>,
+    pub revisions: u32,
+    pub closed: bool,
+    pub recorded_late: SampleRecordedLate,
+}
+
+/// `200` from `GET /v1/audit/sample`.
+#[derive(Debug, ToSchema)]
+pub struct AuditSample {
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    pub n: u32,
+    pub seed: u64,
+    /// Whether the sample was drawn only from the contacts recorded late.
+    pub recorded_late: bool,
+    /// In order of receipt.
+    pub contacts: Vec<SampleContact>,
+}
+
 /// The process is up.
 #[derive(Debug, ToSchema)]
 pub struct Health {
@@ -965,6 +1141,7 @@ fn refine(doc: &mut Value) {
     limits(schemas);
     close_flattened(schemas, "NewContact");
     close_flattened(schemas, "NewEvent");
+    close_flattened(schemas, "VolumeWeek");
     // Only NewEvent used it, and it now holds its alternatives itself.
     schemas.remove("AppendableEvent");
     if let Some(data) = schemas.get_mut("Envelope").and_then(|e| e.pointer_mut("/properties/data/description")) {

@@ -581,7 +581,7 @@ pub async fn board(State(app): State<AppState>, headers: HeaderMap) -> Response 
 <div id="arrivals" class="visually-hidden" aria-live="polite" aria-atomic="false"></div>
 <div id="alerts" class="visually-hidden" aria-live="assertive"></div>
 <table id="queue" class="queue">
-<caption class="visually-hidden">Open contacts, most pressing first</caption>
+<caption class="visually-hidden">Contacts on the queue, most pressing first</caption>
 <thead><tr><th scope="col">Due</th><th scope="col">Urgency</th><th scope="col">Children</th><th scope="col">Stage</th><th scope="col">Came by</th><th scope="col">Source</th><th scope="col">Previous contacts</th><th scope="col">Assigned to</th><th scope="col"><span class="visually-hidden">Timeline</span></th></tr></thead>
 <tbody id="queue-body"></tbody>
 </table>
@@ -602,6 +602,7 @@ pub struct QaQuery {
     to: Option<String>,
     n: Option<String>,
     seed: Option<String>,
+    recorded_late: Option<String>,
 }
 
 /// `GET /qa`
@@ -619,6 +620,7 @@ pub struct QaQuery {
         ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD (default: today)."),
         ("n" = Option<u32>, Query, description = "Audit sample size, 1 to 50 (default 10)."),
         ("seed" = Option<u64>, Query, description = "Audit sample seed (default: the `to` date as YYYYMMDD)."),
+        ("recorded_late" = Option<bool>, Query, description = "`true`: draw the audit sample only from the contacts whose decision or acceptance was recorded late (as `GET /v1/audit/sample`)."),
     ),
     responses(
         (status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String),
@@ -645,24 +647,37 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
     let n = q.n.as_deref().and_then(|n| n.parse::<usize>().ok()).filter(|n| (1..=50).contains(n)).unwrap_or(10);
     let default_seed = to.format("%Y%m%d").to_string().parse::<u64>().unwrap_or(1);
     let seed = q.seed.as_deref().and_then(|s| s.parse::<u64>().ok()).unwrap_or(default_seed);
+    let only_late = q.recorded_late.as_deref() == Some("true");
     let main = {
         let model = app.live().model();
         let policy = app.live().policy();
         let timeliness =
-            serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy)).unwrap_or_default();
+            serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy, Utc::now()))
+                .unwrap_or_default();
         let volumes = serde_json::to_value(projections::figures::volumes(model.facts(), from, to)).unwrap_or_default();
         let hours: Vec<f64> = model
             .facts()
             .filter(|f| (from..=to).contains(&projections::time::london_date(f.received_at)))
             .filter_map(|f| f.first_decision_at.map(|d| hours_between(f.received_at, d)))
             .collect();
+        let is_late =
+            |f: &projections::facts::ContactFacts| projections::figures::timeliness::is_recorded_late(f, policy);
         let sample = auth::may_read(actor.role, ReadKind::AuditSample).then(|| {
-            projections::figures::audit_sample(model.facts(), from, to, n, seed)
+            projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| !only_late || is_late(f))
                 .iter()
                 .filter_map(|id| model.contact_facts(*id).cloned())
                 .collect::<Vec<_>>()
         });
-        qa_main(from, to, &timeliness, &volumes, &hours, sample.as_deref(), n, seed)
+        let mut late: Vec<RecordedLateRow> = model
+            .facts()
+            .filter(|f| projections::figures::in_period(f, from, to) && is_late(f))
+            .map(|f| RecordedLateRow::of(f, policy))
+            .collect();
+        late.sort_by_key(|r| (r.facts.received_at, r.facts.contact_id));
+        let links = auth::may_read(actor.role, ReadKind::ContactAudit);
+        let mut out = qa_main(from, to, &timeliness, &volumes, &hours, sample.as_deref(), n, seed, only_late);
+        recorded_late_section(&mut out, &late, links, policy.late_entry_hours);
+        out
     };
     html(StatusCode::OK, layout("Quality assurance", Some(&actor), &Nav::Qa, &[], &main))
 }
@@ -728,6 +743,7 @@ fn qa_main(
     sample: Option<&[projections::facts::ContactFacts]>,
     n: usize,
     seed: u64,
+    only_late: bool,
 ) -> String {
     let mut out = String::new();
     let _ = write!(
@@ -743,20 +759,32 @@ fn qa_main(
     let t = timeliness;
     let v = &volumes["totals"];
     out.push_str("<ul class=\"tiles\">");
+    let decided = num(&t["decided"]);
+    let of_due =
+        |key: &str| format!("(of {decided} decided and {} undecided past due)", num(&t["undecided_past_due"][key]));
     let tiles = [
-        ("Contacts", format!("{}", num(&t["contacts"]))),
-        ("Decided within one working day", pct(&t["share_within_one_working_day"])),
-        ("Decided within 24 hours", pct(&t["share_within_24h"])),
-        ("Median hours to decision", hrs(&t["decision_hours"]["median"])),
-        ("Median hours to the Assessment Team", hrs(&t["to_assessment_team"]["hours"]["median"])),
-        ("Became referrals", pct(&v["conversion_rate"])),
+        ("Contacts".to_owned(), format!("{}", num(&t["contacts"]))),
+        (
+            format!("Decided within one working day {}", of_due("one_working_day")),
+            pct(&t["share_within_one_working_day"]),
+        ),
+        (format!("Decided within 24 hours {}", of_due("within_24h")), pct(&t["share_within_24h"])),
+        ("Median hours to decision".to_owned(), hrs(&t["decision_hours"]["median"])),
+        ("Median hours to the Assessment Team".to_owned(), hrs(&t["to_assessment_team"]["hours"]["median"])),
+        ("Became referrals".to_owned(), pct(&v["conversion_rate"])),
+        ("Threshold met (referrals of decided contacts)".to_owned(), pct(&v["threshold_met_share"])),
+        ("Level of need 3 or 4 (of decided contacts)".to_owned(), pct(&v["level_3_or_4_share"])),
+        (
+            "Recorded late: decisions / acceptances".to_owned(),
+            format!("{} / {}", num(&t["recorded_late"]["decisions"]), num(&t["recorded_late"]["acceptances"])),
+        ),
     ];
     for (label, value) in tiles {
         let _ = write!(
             out,
             "<li><span class=\"tile-value\">{}</span> <span class=\"tile-label\">{}</span></li>",
             escape(&value),
-            escape(label)
+            escape(&label)
         );
     }
     out.push_str("</ul>\n<div class=\"charts\">\n");
@@ -846,14 +874,18 @@ fn qa_main(
         let _ = write!(
             out,
             "<section aria-labelledby=\"sample-title\" class=\"sample\"><h2 id=\"sample-title\">Case-audit sample</h2>\n\
-             <p>{} decided contacts drawn at random with seed <strong>{seed}</strong>: the same period, size and seed always \
+             <p>{} decided contacts{} drawn at random with seed <strong>{seed}</strong>: the same period, size and seed always \
              draw the same contacts.</p>\n\
              <form method=\"get\" action=\"/qa\" class=\"filters\" aria-label=\"Draw a sample\">\
              <input type=\"hidden\" name=\"from\" value=\"{from}\"><input type=\"hidden\" name=\"to\" value=\"{to}\">\
              <div><label for=\"n\">How many</label><input type=\"number\" id=\"n\" name=\"n\" min=\"1\" max=\"50\" value=\"{n}\"></div>\
              <div><label for=\"seed\">Seed</label><input type=\"number\" id=\"seed\" name=\"seed\" min=\"0\" value=\"{seed}\"></div>\
+             <div><label for=\"recorded_late\"><input type=\"checkbox\" id=\"recorded_late\" name=\"recorded_late\" value=\"true\"{checked}> \
+             Only contacts recorded late</label></div>\
              <div><button type=\"submit\">Draw</button></div></form>\n",
-            sample.len()
+            sample.len(),
+            if only_late { " recorded late" } else { "" },
+            checked = if only_late { " checked" } else { "" },
         );
         out.push_str(
             "<table id=\"sample\"><thead><tr><th scope=\"col\">Contact</th><th scope=\"col\">Received</th><th scope=\"col\">Came by</th>\
@@ -881,6 +913,68 @@ fn qa_main(
         out.push_str("</tbody></table></section>\n");
     }
     out
+}
+
+/// A contact whose first decision or acceptance was recorded late, for the QA page's list.
+struct RecordedLateRow<'a> {
+    facts: &'a projections::facts::ContactFacts,
+    decision: bool,
+    acceptance: bool,
+}
+
+impl<'a> RecordedLateRow<'a> {
+    fn of(facts: &'a projections::facts::ContactFacts, policy: &projections::time::DuePolicy) -> Self {
+        let (decision, acceptance) = projections::figures::timeliness::recorded_late(facts, policy);
+        RecordedLateRow { facts, decision, acceptance }
+    }
+}
+
+/// The list of contacts recorded late (docs/FIGURES.md, "Recorded late"): when each time
+/// happened and when it was entered, links to the audit trail for those who may read it.
+fn recorded_late_section(out: &mut String, rows: &[RecordedLateRow<'_>], links: bool, window_hours: u32) {
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"late-title\" class=\"sample\"><h2 id=\"late-title\">Recorded late</h2>\n\
+         <p>{} contacts received in the period whose first decision or acceptance by the Assessment Team was entered \
+         more than {window_hours} hours after it happened, or whose time was moved back by a correction.</p>\n",
+        rows.len()
+    );
+    if rows.is_empty() {
+        out.push_str("</section>\n");
+        return;
+    }
+    out.push_str(
+        "<table id=\"recorded-late\"><thead><tr><th scope=\"col\">Contact</th><th scope=\"col\">Received</th>\
+         <th scope=\"col\">First decision</th><th scope=\"col\">Decision entered</th>\
+         <th scope=\"col\">Accepted by the Assessment Team</th><th scope=\"col\">Acceptance entered</th></tr></thead><tbody>\n",
+    );
+    let when = |t: Option<DateTime<Utc>>| t.map_or_else(|| "–".to_owned(), london);
+    let entered = |t: Option<DateTime<Utc>>, late: bool, backdated: bool| {
+        let mark = match (late, backdated) {
+            (true, true) => " (late; time corrected)",
+            (true, false) => " (late)",
+            _ => "",
+        };
+        format!("{}{mark}", when(t))
+    };
+    for r in rows {
+        let f = r.facts;
+        let id = if links {
+            format!("<a href=\"/qa/contacts/{0}\">{0}</a>", f.contact_id)
+        } else {
+            f.contact_id.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "<tr><th scope=\"row\">{id}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            london(f.received_at),
+            when(f.first_decision_at),
+            escape(&entered(f.first_decision_recorded_at, r.decision, f.first_decision_backdated)),
+            when(f.assessment_team_accepted_at),
+            escape(&entered(f.assessment_team_accepted_recorded_at, r.acceptance, f.acceptance_backdated)),
+        );
+    }
+    out.push_str("</tbody></table></section>\n");
 }
 
 fn label_of(table: &[(&str, &str)], key: &str) -> String {

@@ -584,3 +584,57 @@ async fn the_schema_checker_catches_mismatches() {
     event["type"] = json!("contact_received");
     assert!(!errors_of(&doc, &component("NewEvent"), &event, false).is_empty(), "contact_received is not appended");
 }
+
+/// Issue 12, points 6 to 8: the figures' new fields (`undecided_past_due`, `recorded_late`,
+/// `judged_at`, `threshold_met_share`, `level_3_or_4_share`, the sample's `recorded_late`)
+/// are in the document, and the figures fit it exactly.
+#[tokio::test]
+async fn the_figures_fit_their_documented_schemas() {
+    let app = spawn_app();
+    let doc = fetch_doc(&app).await;
+    for _ in 0..200 {
+        if app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status() == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let decided = app.new_contact("practitioner").await;
+    let (s, b) = app.append("decision_maker", &decided, "decision_made", data_for("decision_made")).await;
+    assert_eq!(s, 201, "{b}");
+    app.new_contact("practitioner").await;
+    for (who, path, templated) in [
+        ("practitioner", "/v1/metrics/timeliness", "/v1/metrics/timeliness"),
+        ("practitioner", "/v1/metrics/volumes", "/v1/metrics/volumes"),
+        ("auditor", "/v1/audit/sample?seed=1", "/v1/audit/sample"),
+        ("auditor", "/v1/audit/sample?seed=1&recorded_late=true", "/v1/audit/sample"),
+    ] {
+        let (status, body) = app.get(who, path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        check_response(&doc, "get", templated, status, &body);
+    }
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("Timeliness", "undecided_past_due"),
+        ("Timeliness", "recorded_late"),
+        ("Timeliness", "judged_at"),
+        ("TimelinessWeek", "undecided_past_due"),
+        ("UndecidedPastDue", "one_working_day"),
+        ("RecordedLate", "acceptances"),
+        ("VolumeCounts", "threshold_met_share"),
+        ("VolumeCounts", "level_3_or_4_share"),
+        ("AuditSample", "recorded_late"),
+    ] {
+        assert!(schemas[schema]["properties"].get(field).is_some(), "{schema}.{field} is not documented");
+    }
+    // A response missing a documented field does not fit.
+    let (_, mut t) = app.get("practitioner", "/v1/metrics/timeliness").await;
+    t.as_object_mut().unwrap().remove("undecided_past_due");
+    let schema =
+        &operation(&doc, "get", "/v1/metrics/timeliness")["responses"]["200"]["content"]["application/json"]["schema"];
+    assert!(!errors_of(&doc, schema, &t, true).is_empty());
+    let param = |path: &str, name: &str| {
+        operation(&doc, "get", path)["parameters"].as_array().unwrap().iter().any(|p| p["name"] == name)
+    };
+    assert!(param("/v1/audit/sample", "recorded_late"));
+    assert!(param("/qa", "recorded_late"));
+}

@@ -8,12 +8,12 @@ use serde_json::json;
 
 use crate::harness::{BIN, TestApp, create_token, spawn_app};
 
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// Signs in with `token`; returns the response.
-async fn sign_in(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn sign_in(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut req = no_redirects()
         .post(format!("{}/signin", app.url))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -25,7 +25,7 @@ async fn sign_in(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> reqwes
     req.send().await.unwrap()
 }
 
-fn cookie_of(resp: &reqwest::Response) -> String {
+pub(crate) fn cookie_of(resp: &reqwest::Response) -> String {
     let set = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     set.split(';').next().unwrap().to_owned()
 }
@@ -218,4 +218,60 @@ async fn the_qa_pages_follow_the_roles() {
     let access = audit["access"].as_array().unwrap();
     assert!(access.iter().any(|a| a["actor"]["id"] == "auditor" && a["endpoint"] == format!("/qa/contacts/{contact}")));
     assert_eq!(status(get("/qa/contacts/nonsense", &auditor)).await, 404);
+}
+
+/// Issue 12, point 10: the start-up message and the board agree on what "open" and "overdue"
+/// mean. The demo's banner counts the duty queue as the board does (every contact on the
+/// queue, and those of them past their due-by), not contacts merely not closed nor only the
+/// undecided ones overdue.
+#[tokio::test]
+async fn the_start_up_message_and_the_board_agree_on_open_and_overdue() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = chrono::Utc::now();
+    let (mut child, url, banner) = crate::harness::start_capturing(dir.path(), &["--demo"], 12);
+    let text = banner.join("\n");
+    let line = banner.iter().find(|l| l.starts_with("demo data:")).unwrap_or_else(|| panic!("{text}"));
+    // "demo data: N contacts, E events over four weeks (Q on the queue: O overdue)"
+    let inside = line.rsplit_once('(').and_then(|(_, r)| r.strip_suffix(')')).unwrap_or_else(|| panic!("{line}"));
+    let (on_queue, overdue) = inside.split_once(" on the queue: ").unwrap_or_else(|| panic!("{line}"));
+    let on_queue: usize = on_queue.parse().unwrap_or_else(|_| panic!("{line}"));
+    let overdue: usize =
+        overdue.strip_suffix(" overdue").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    let token = banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("practitioner"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no practitioner token in:\n{text}"))
+        .to_owned();
+    let client = reqwest::Client::new();
+    let mut queue = serde_json::Value::Null;
+    for _ in 0..500 {
+        let (status, body) =
+            crate::harness::read(client.get(format!("{url}/v1/queue")).bearer_auth(&token).send().await.unwrap()).await;
+        if status == 200 {
+            queue = body;
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = chrono::Utc::now();
+    let items = queue["items"].as_array().unwrap_or_else(|| panic!("the queue never came: {queue}"));
+    // What the board shows: every item, and the items marked overdue.
+    assert_eq!(on_queue, items.len(), "{line}");
+    let board_overdue = items.iter().filter(|i| i["overdue"] == true).count();
+    // Both count a contact overdue once its due-by has passed; one that fell due between
+    // the banner and the read may be counted by the board only.
+    let due_by =
+        |i: &serde_json::Value| i["due_by"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let surely = items.iter().filter(|i| due_by(i) < before).count();
+    let at_most = items.iter().filter(|i| due_by(i) < after).count();
+    assert!((surely..=at_most).contains(&overdue), "{line}: {surely}..={at_most} were overdue");
+    assert!((surely..=at_most).contains(&board_overdue), "board: {board_overdue}, {surely}..={at_most}");
+    assert!(overdue > 0, "the demo has overdue contacts: {line}");
+    // The board says it in the same words.
+    let script = client.get(format!("{url}/assets/board.js")).send().await.unwrap().text().await.unwrap();
+    assert!(script.contains("\" contacts on the queue: \" + overdue + \" overdue"), "the board's summary");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -35,8 +35,22 @@ pub fn audit_sample<'a>(
     n: usize,
     seed: u64,
 ) -> Vec<Ulid> {
+    audit_sample_of(facts, from, to, n, seed, |_| true)
+}
+
+/// [`audit_sample`] drawn only from the decided contacts that `keep` keeps (step 1 of the
+/// draw filters its candidates; the rest is the same), e.g. those whose decision or
+/// acceptance was recorded late ([`super::timeliness::is_recorded_late`]).
+pub fn audit_sample_of<'a>(
+    facts: impl IntoIterator<Item = &'a ContactFacts>,
+    from: NaiveDate,
+    to: NaiveDate,
+    n: usize,
+    seed: u64,
+    keep: impl Fn(&ContactFacts) -> bool,
+) -> Vec<Ulid> {
     let mut candidates: Vec<&ContactFacts> =
-        received_in(facts, from, to).filter(|c| c.first_decision_at.is_some()).collect();
+        received_in(facts, from, to).filter(|c| c.first_decision_at.is_some() && keep(c)).collect();
     candidates.sort_by_key(|c| c.contact_id);
     candidates.dedup_by_key(|c| c.contact_id);
     let len = candidates.len();
@@ -188,6 +202,38 @@ mod tests {
         assert_eq!(sample, ids(&[3, 1, 2]));
         assert!(audit_sample(&facts, d(2026, 3, 2), d(2026, 3, 8), 0, 1).is_empty());
         assert!(audit_sample(&[], d(2026, 3, 2), d(2026, 3, 8), 5, 1).is_empty());
+    }
+
+    #[test]
+    fn late_recording_is_visible_in_a_sample_drawn_from_the_late_ones_only() {
+        use crate::figures::timeliness::is_recorded_late;
+        use crate::time::DuePolicy;
+        // Ids 1..=20; ids 3, 7 and 12 recorded their decision two days late, id 15 had its
+        // decision moved by a correction.
+        let facts: Vec<ContactFacts> = decided_contacts()
+            .into_iter()
+            .map(|c| match c.contact_id.0 {
+                3 | 7 | 12 => {
+                    let late = c.first_decision_at.unwrap() + TimeDelta::hours(48);
+                    c.decision_recorded(&late.to_rfc3339())
+                }
+                15 => c.decision_backdated(),
+                _ => c,
+            })
+            .collect();
+        let policy = DuePolicy::default();
+        let week = (d(2026, 3, 2), d(2026, 3, 8));
+        let late = |n| audit_sample_of(&facts, week.0, week.1, n, 2026, |c| is_recorded_late(c, &policy));
+        // All four when asked for more, by receipt: 09:00 plus 7·3 mod 20 = 1 hour (id 3),
+        // 84 mod 20 = 4 (id 12), 105 mod 20 = 5 (id 15), 49 mod 20 = 9 (id 7).
+        assert_eq!(late(10), ids(&[3, 12, 15, 7]));
+        // Two of them, every one recorded late, and the same two again.
+        let two = late(2);
+        assert_eq!(two.len(), 2);
+        assert!(two.iter().all(|id| [3, 7, 12, 15].contains(&id.0)), "{two:?}");
+        assert_eq!(late(2), two);
+        // Keeping every contact is the plain sample.
+        assert_eq!(audit_sample_of(&facts, week.0, week.1, 5, 2026, |_| true), ids(&GOLDEN_2026_5));
     }
 
     const GOLDEN_2026_5: [u128; 5] = [9, 12, 13, 11, 14];

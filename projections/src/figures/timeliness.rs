@@ -23,6 +23,12 @@ pub struct Timeliness {
     pub decided: u64,
     /// Contacts with no decision yet.
     pub undecided: u64,
+    /// The moment the undecided contacts were judged at: now for live figures, the as-of
+    /// moment for past ones.
+    pub judged_at: DateTime<Utc>,
+    /// Undecided contacts already past each share's own deadline at `judged_at`: they
+    /// count as late in the shares' denominators.
+    pub undecided_past_due: UndecidedPastDue,
     /// First decision no more than 24 real hours after receipt.
     pub decided_within_24h: u64,
     /// First decision no later than the one-working-day due time (every contact, urgent or not).
@@ -30,7 +36,8 @@ pub struct Timeliness {
     /// First decision no later than the policy's due time: `urgent_hours` for red-rated or
     /// immediate-risk contacts, `working_days` for others.
     pub decided_within_policy: u64,
-    /// The three counts above as shares of `decided` (`null` when nothing was decided).
+    /// The three counts above as shares of `decided` plus that share's own
+    /// `undecided_past_due` (`null` when both are 0).
     pub share_within_24h: Option<f64>,
     pub share_within_one_working_day: Option<f64>,
     pub share_within_policy: Option<f64>,
@@ -39,6 +46,8 @@ pub struct Timeliness {
     /// Working days from receipt to first decision (only time on London working days
     /// counts, each working day 1), decided contacts only.
     pub decision_working_days: Spread,
+    /// Decisions and acceptances recorded late or moved back by a correction.
+    pub recorded_late: RecordedLate,
     pub to_assessment_team: ToAssessmentTeam,
     /// Every ISO week of receipt overlapping the period, ascending.
     pub by_week: Vec<TimelinessWeek>,
@@ -51,11 +60,55 @@ pub struct TimelinessWeek {
     pub week: Week,
     pub contacts: u64,
     pub decided: u64,
+    pub undecided_past_due: UndecidedPastDue,
     pub decided_within_24h: u64,
     pub decided_within_one_working_day: u64,
     pub decided_within_policy: u64,
     pub decision_hours: Spread,
+    pub recorded_late: RecordedLate,
     pub to_assessment_team: ToAssessmentTeam,
+}
+
+/// Undecided contacts past the deadline of each share, at the moment judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct UndecidedPastDue {
+    /// More than 24 real hours since receipt.
+    pub within_24h: u64,
+    /// Past the one-working-day due time.
+    pub one_working_day: u64,
+    /// Past the policy's due time (the duty queue's "overdue" of an undecided contact).
+    pub policy: u64,
+}
+
+/// Contacts whose first decision, or whose acceptance by the Assessment Team, was recorded
+/// late (more than `late_entry_hours` after it happened) or dated back by a correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RecordedLate {
+    pub decisions: u64,
+    pub acceptances: u64,
+}
+
+/// Which of a contact's times were recorded late: (its first decision, its acceptance by
+/// the Assessment Team). A time is recorded late when it was recorded more than the
+/// policy's `late_entry_hours` after it happened ([`DuePolicy::recorded_late`]), or when a
+/// correction moved it (`*_backdated`).
+pub fn recorded_late(contact: &ContactFacts, policy: &DuePolicy) -> (bool, bool) {
+    let late = |at: Option<DateTime<Utc>>, recorded: Option<DateTime<Utc>>| match (at, recorded) {
+        (Some(at), Some(recorded)) => policy.recorded_late(at, recorded),
+        _ => false,
+    };
+    let decision = contact.first_decision_at.is_some()
+        && (contact.first_decision_backdated || late(contact.first_decision_at, contact.first_decision_recorded_at));
+    let acceptance = contact.assessment_team_accepted_at.is_some()
+        && (contact.acceptance_backdated
+            || late(contact.assessment_team_accepted_at, contact.assessment_team_accepted_recorded_at));
+    (decision, acceptance)
+}
+
+/// Whether the first decision or the acceptance of a contact was recorded late.
+pub fn is_recorded_late(contact: &ContactFacts, policy: &DuePolicy) -> bool {
+    let (decision, acceptance) = recorded_late(contact, policy);
+    decision || acceptance
 }
 
 /// Received → accepted by the Assessment Team, for referrals (decision in force
@@ -83,18 +136,21 @@ pub struct TeamGroup {
 
 /// Timeliness of the contacts in `facts` received from `from` to `to` (London dates,
 /// both included), with `policy` for `decided_within_policy` and its calendar for every
-/// working-day figure. Each figure is defined in `docs/FIGURES.md`.
+/// working-day figure, the undecided contacts judged at `now` (the live figures pass the
+/// clock, past ones the moment they describe). Each figure is defined in
+/// `docs/FIGURES.md`.
 pub fn timeliness<'a>(
     facts: impl IntoIterator<Item = &'a ContactFacts>,
     from: NaiveDate,
     to: NaiveDate,
     policy: &DuePolicy,
+    now: DateTime<Utc>,
 ) -> Timeliness {
     let one_day = OneWorkingDay::on(&policy.calendar);
     let mut total = Acc::default();
     let mut weeks = weeks_of(from, to, Acc::default);
     for contact in received_in(facts, from, to) {
-        let measured = Measured::of(contact, policy, &one_day);
+        let measured = Measured::of(contact, policy, &one_day, now);
         total.add(&measured);
         weeks[week_index(from, contact.received_on())].1.add(&measured);
     }
@@ -104,10 +160,12 @@ pub fn timeliness<'a>(
             week,
             contacts: acc.contacts,
             decided: acc.decided,
+            undecided_past_due: acc.past_due,
             decided_within_24h: acc.within_24h,
             decided_within_one_working_day: acc.within_one_working_day,
             decided_within_policy: acc.within_policy,
             decision_hours: Spread::of(acc.hours),
+            recorded_late: acc.recorded_late,
             to_assessment_team: acc.team.finish(),
         })
         .collect();
@@ -118,14 +176,20 @@ pub fn timeliness<'a>(
         contacts: total.contacts,
         decided: total.decided,
         undecided: total.contacts - total.decided,
+        judged_at: now,
+        undecided_past_due: total.past_due,
         decided_within_24h: total.within_24h,
         decided_within_one_working_day: total.within_one_working_day,
         decided_within_policy: total.within_policy,
-        share_within_24h: share(total.within_24h, total.decided),
-        share_within_one_working_day: share(total.within_one_working_day, total.decided),
-        share_within_policy: share(total.within_policy, total.decided),
+        share_within_24h: share(total.within_24h, total.decided + total.past_due.within_24h),
+        share_within_one_working_day: share(
+            total.within_one_working_day,
+            total.decided + total.past_due.one_working_day,
+        ),
+        share_within_policy: share(total.within_policy, total.decided + total.past_due.policy),
         decision_hours: Spread::of(total.hours),
         decision_working_days: Spread::of(total.working_days),
+        recorded_late: total.recorded_late,
         to_assessment_team: total.team.finish(),
         by_week,
     }
@@ -134,6 +198,9 @@ pub fn timeliness<'a>(
 /// What one contact contributes, computed once for the period and its week.
 struct Measured {
     decision: Option<DecisionTiming>,
+    /// For an undecided contact: which deadlines have passed at the moment judged.
+    past_due: UndecidedPastDue,
+    recorded_late: RecordedLate,
     /// For a referral: whether it is immediate, and its hours to acceptance if accepted.
     referral: Option<(bool, Option<f64>)>,
 }
@@ -147,7 +214,7 @@ struct DecisionTiming {
 }
 
 impl Measured {
-    fn of(contact: &ContactFacts, policy: &DuePolicy, one_day: &OneWorkingDay) -> Measured {
+    fn of(contact: &ContactFacts, policy: &DuePolicy, one_day: &OneWorkingDay, now: DateTime<Utc>) -> Measured {
         let received = contact.received_at;
         let decision = contact.first_decision_at.map(|decided: DateTime<Utc>| DecisionTiming {
             hours: hours_between(received, decided),
@@ -159,7 +226,19 @@ impl Measured {
         let referral = contact.is_referral().then(|| {
             (contact.is_urgent(), contact.assessment_team_accepted_at.map(|accepted| hours_between(received, accepted)))
         });
-        Measured { decision, referral }
+        let past_due = if decision.is_some() {
+            UndecidedPastDue::default()
+        } else {
+            UndecidedPastDue {
+                within_24h: u64::from(!within_24_hours(received, now)),
+                one_working_day: u64::from(!one_day.met(received, now)),
+                policy: u64::from(policy.is_overdue(policy.due_by(received, contact.is_urgent()), now)),
+            }
+        };
+        let (decision_late, acceptance_late) = recorded_late(contact, policy);
+        let recorded_late =
+            RecordedLate { decisions: u64::from(decision_late), acceptances: u64::from(acceptance_late) };
+        Measured { decision, past_due, recorded_late, referral }
     }
 }
 
@@ -170,6 +249,8 @@ struct Acc {
     within_24h: u64,
     within_one_working_day: u64,
     within_policy: u64,
+    past_due: UndecidedPastDue,
+    recorded_late: RecordedLate,
     hours: Vec<f64>,
     working_days: Vec<f64>,
     team: TeamAcc,
@@ -178,6 +259,11 @@ struct Acc {
 impl Acc {
     fn add(&mut self, m: &Measured) {
         self.contacts += 1;
+        self.past_due.within_24h += m.past_due.within_24h;
+        self.past_due.one_working_day += m.past_due.one_working_day;
+        self.past_due.policy += m.past_due.policy;
+        self.recorded_late.decisions += m.recorded_late.decisions;
+        self.recorded_late.acceptances += m.recorded_late.acceptances;
         if let Some(d) = &m.decision {
             self.decided += 1;
             self.within_24h += u64::from(d.within_24h);
@@ -239,8 +325,17 @@ mod tests {
     use super::*;
     use crate::figures::testing::{assert_close, at, contact, d};
 
+    /// Judged long after every contact here: each undecided one is past every deadline.
+    fn later() -> DateTime<Utc> {
+        at("2030-01-01T00:00:00Z")
+    }
+
     fn figures(facts: &[ContactFacts], from: NaiveDate, to: NaiveDate) -> Timeliness {
-        timeliness(facts, from, to, &DuePolicy::default())
+        timeliness(facts, from, to, &DuePolicy::default(), later())
+    }
+
+    fn figures_at(facts: &[ContactFacts], from: NaiveDate, to: NaiveDate, now: &str) -> Timeliness {
+        timeliness(facts, from, to, &DuePolicy::default(), at(now))
     }
 
     /// The timeliness of one contact, in a period that surely holds it.
@@ -486,10 +581,15 @@ mod tests {
             contact("2026-01-14T09:00:00Z").decided("2026-01-14T13:00:00Z"), // 4 hours
             contact("2026-01-14T09:00:00Z"),                                 // undecided
         ];
+        // Judged on 14 January at 10:00, the undecided contact is past no deadline yet.
+        let early = figures_at(&facts, d(2026, 1, 12), d(2026, 1, 18), "2026-01-14T10:00:00Z");
+        assert_eq!((early.share_within_24h, early.share_within_one_working_day), (Some(0.5), Some(0.75)));
+        // Judged later, it is past all of them, and late in every share.
         let t = figures(&facts, d(2026, 1, 12), d(2026, 1, 18));
         assert_eq!((t.contacts, t.decided), (5, 4));
         assert_eq!((t.decided_within_24h, t.decided_within_one_working_day), (2, 3));
-        assert_eq!((t.share_within_24h, t.share_within_one_working_day), (Some(0.5), Some(0.75)));
+        assert_eq!(t.undecided_past_due, UndecidedPastDue { within_24h: 1, one_working_day: 1, policy: 1 });
+        assert_eq!((t.share_within_24h, t.share_within_one_working_day), (Some(0.4), Some(0.6)));
         // 1 4 27 65: median rank 2, p90 rank 4.
         assert_eq!(t.decision_hours, Spread { median: Some(4.0), p90: Some(65.0), max: Some(65.0) });
         // The weeks add up to the period, and the order of the facts does not matter.
@@ -505,7 +605,7 @@ mod tests {
     fn the_policy_can_allow_more_working_days() {
         let facts = [contact("2026-01-14T09:00:00Z").decided("2026-01-16T09:00:00Z")];
         let two = DuePolicy { working_days: 2, ..DuePolicy::default() };
-        let t = timeliness(&facts, d(2026, 1, 12), d(2026, 1, 18), &two);
+        let t = timeliness(&facts, d(2026, 1, 12), d(2026, 1, 18), &two, later());
         // One working day is the standard whatever the policy; the policy allows two.
         assert_eq!((t.decided_within_one_working_day, t.decided_within_policy), (0, 1));
     }
@@ -537,5 +637,103 @@ mod tests {
         assert_eq!((week["from"].as_str(), week["to"].as_str()), (Some("2026-03-02"), Some("2026-03-08")));
         assert_eq!(week["decided_within_one_working_day"], 1);
         assert_eq!(week["to_assessment_team"]["count"], 0);
+        assert_eq!(v["judged_at"], "2030-01-01T00:00:00Z");
+        assert_eq!(v["undecided_past_due"], json!({"within_24h": 1, "one_working_day": 1, "policy": 1}));
+        assert_eq!(week["undecided_past_due"], json!({"within_24h": 1, "one_working_day": 1, "policy": 1}));
+        assert_eq!(v["recorded_late"], json!({"decisions": 0, "acceptances": 0}));
+        assert_eq!(week["recorded_late"], json!({"decisions": 0, "acceptances": 0}));
+        // 1 in time of 1 decided and 1 past due.
+        assert_eq!(v["share_within_24h"], 0.5);
+    }
+
+    #[test]
+    fn undecided_contacts_count_past_their_own_deadline_at_the_moment_asked_about() {
+        let facts = [
+            // Friday 16 January 2026 17:00 GMT, undecided: past 24 hours on Saturday 17:00:01,
+            // past one working day (and the policy's one working day) on Monday 17:00:01.
+            contact("2026-01-16T17:00:00Z"),
+            // Wednesday 10:00, decided within the hour: in time by every yardstick.
+            contact("2026-01-14T10:00:00Z").decided("2026-01-14T11:00:00Z"),
+            // Saturday 10:00, immediate risk, undecided: the policy allows 2 real hours.
+            contact("2026-01-17T10:00:00Z").immediate(),
+        ];
+        let week = (d(2026, 1, 12), d(2026, 1, 18));
+        let past_due = |now: &str| figures_at(&facts, week.0, week.1, now).undecided_past_due;
+        let due = |within_24h, one_working_day, policy| UndecidedPastDue { within_24h, one_working_day, policy };
+        // Saturday 11:00: nothing is past due yet.
+        assert_eq!(past_due("2026-01-17T11:00:00Z"), due(0, 0, 0));
+        // Saturday 12:00 exactly is the urgent contact's due time, still in time; a second
+        // later it is late by the policy, not by 24 hours or one working day.
+        assert_eq!(past_due("2026-01-17T12:00:00Z"), due(0, 0, 0));
+        assert_eq!(past_due("2026-01-17T12:00:01Z"), due(0, 0, 1));
+        // Saturday 18:00: Friday's contact is past 24 hours, not past one working day.
+        let saturday = figures_at(&facts, week.0, week.1, "2026-01-17T18:00:00Z");
+        assert_eq!(saturday.undecided_past_due, due(1, 0, 1));
+        assert_eq!(saturday.judged_at, at("2026-01-17T18:00:00Z"));
+        // Shares: 1 in time over 1 decided + that share's past due.
+        assert_eq!(saturday.share_within_24h, Some(0.5));
+        assert_eq!(saturday.share_within_one_working_day, Some(1.0));
+        assert_eq!(saturday.share_within_policy, Some(0.5));
+        // Monday 17:00 exactly is Friday's due time; 17:00:01 is past it. The Saturday
+        // contact is due Tuesday 00:00 by one working day, and past 24 hours on Sunday 10:00:01.
+        assert_eq!(past_due("2026-01-19T17:00:00Z"), due(2, 0, 1));
+        assert_eq!(past_due("2026-01-19T17:00:01Z"), due(2, 1, 2));
+        assert_eq!(past_due("2026-01-20T00:00:01Z"), due(2, 2, 2));
+        let tuesday = figures_at(&facts, week.0, week.1, "2026-01-20T00:00:01Z");
+        assert_eq!(
+            (tuesday.share_within_24h, tuesday.share_within_one_working_day, tuesday.share_within_policy),
+            (Some(1.0 / 3.0), Some(1.0 / 3.0), Some(1.0 / 3.0))
+        );
+        // The week's entry says the same.
+        assert_eq!(tuesday.by_week[0].undecided_past_due, due(2, 2, 2));
+        // Deciding a contact takes it out of past due and puts it in `decided`, late.
+        let decided_late = [facts[0].clone().decided("2026-01-19T18:00:00Z"), facts[1].clone()];
+        let t = figures_at(&decided_late, week.0, week.1, "2026-01-20T00:00:01Z");
+        assert_eq!((t.decided, t.undecided_past_due), (2, due(0, 0, 0)));
+        assert_eq!(t.share_within_one_working_day, Some(0.5));
+        // Nothing decided and nothing past due: the shares are null.
+        let none = figures_at(&facts[..1], week.0, week.1, "2026-01-16T18:00:00Z");
+        assert_eq!((none.share_within_24h, none.share_within_policy), (None, None));
+    }
+
+    #[test]
+    fn late_recording_is_visible_for_decisions_and_acceptances() {
+        let facts = [
+            // Decided Wednesday 10:00, recorded 24 hours later exactly: not late.
+            contact("2026-01-14T09:00:00Z").decided("2026-01-14T10:00:00Z").decision_recorded("2026-01-15T10:00:00Z"),
+            // Recorded a second over 24 hours later: late.
+            contact("2026-01-14T09:00:00Z").decided("2026-01-14T10:00:00Z").decision_recorded("2026-01-15T10:00:01Z"),
+            // Recorded at once, but a correction moved its time: late.
+            contact("2026-01-14T09:00:00Z").decided("2026-01-14T10:00:00Z").decision_backdated(),
+            // A referral accepted on Thursday, the acceptance recorded on Monday: late; its
+            // decision recorded at once.
+            contact("2026-01-14T09:00:00Z")
+                .decided_as("2026-01-14T10:00:00Z", Outcome::Assessment)
+                .accepted("2026-01-15T10:00:00Z")
+                .acceptance_recorded("2026-01-19T09:00:00Z"),
+            // An acceptance moved by a correction, and its decision recorded two days late.
+            contact("2026-01-15T09:00:00Z")
+                .decided_as("2026-01-15T10:00:00Z", Outcome::StrategyDiscussion)
+                .decision_recorded("2026-01-17T10:00:00Z")
+                .accepted("2026-01-15T12:00:00Z")
+                .acceptance_backdated(),
+            // Undecided: nothing recorded, nothing late.
+            contact("2026-01-16T09:00:00Z"),
+            // Received the week after: not in the period.
+            contact("2026-01-19T09:00:00Z").decided("2026-01-19T10:00:00Z").decision_recorded("2026-01-23T10:00:00Z"),
+        ];
+        let t = figures(&facts, d(2026, 1, 12), d(2026, 1, 18));
+        assert_eq!(t.recorded_late, RecordedLate { decisions: 3, acceptances: 2 });
+        assert_eq!(t.by_week[0].recorded_late, RecordedLate { decisions: 3, acceptances: 2 });
+        let late: Vec<(bool, bool)> = facts.iter().map(|c| recorded_late(c, &DuePolicy::default())).collect();
+        assert_eq!(
+            late,
+            [(false, false), (true, false), (true, false), (false, true), (true, true), (false, false), (true, false)]
+        );
+        // A wider window makes the two-day-late decision and the four-day-late acceptance
+        // timely; corrections stay late.
+        let week = DuePolicy { late_entry_hours: 96, ..DuePolicy::default() };
+        let t = timeliness(&facts, d(2026, 1, 12), d(2026, 1, 18), &week, later());
+        assert_eq!(t.recorded_late, RecordedLate { decisions: 1, acceptances: 1 });
     }
 }

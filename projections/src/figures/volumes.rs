@@ -55,10 +55,16 @@ pub struct VolumeCounts {
     pub referrals: u64,
     /// `referrals / contacts` (`null` without contacts).
     pub conversion_rate: Option<f64>,
-    /// Decided contacts whose decision in force gives a level of need of 3 or 4.
+    /// Decided contacts that met the threshold for statutory social work: referrals
+    /// (decision in force `strategy_discussion` or `assessment`), so the same as `referrals`.
     pub threshold_met: u64,
-    /// `threshold_met / decided` (`null` when nothing was decided).
+    /// `threshold_met / decided`, `not_accepted` decisions included in `decided` (Devon's
+    /// "share that meets the threshold"; `null` when nothing was decided).
     pub threshold_met_share: Option<f64>,
+    /// Decided contacts whose decision in force gives a level of need of 3 or 4.
+    pub level_3_or_4: u64,
+    /// `level_3_or_4 / decided` (`null` when nothing was decided).
+    pub level_3_or_4_share: Option<f64>,
     /// Decided contacts whose decision in force gives no level of need.
     pub level_of_need_not_recorded: u64,
     /// Contacts naming a child who was named in another contact received in the 12
@@ -80,6 +86,8 @@ impl Default for VolumeCounts {
             conversion_rate: None,
             threshold_met: 0,
             threshold_met_share: None,
+            level_3_or_4: 0,
+            level_3_or_4_share: None,
             level_of_need_not_recorded: 0,
             re_contacts: 0,
         }
@@ -96,8 +104,9 @@ impl VolumeCounts {
         self.outcomes.add(contact.outcome.map_or(UNDECIDED, Outcome::as_str), 1);
         if contact.outcome.is_some() {
             self.decided += 1;
+            self.threshold_met += u64::from(contact.is_referral());
             match contact.level_of_need {
-                Some(3 | 4) => self.threshold_met += 1,
+                Some(3 | 4) => self.level_3_or_4 += 1,
                 Some(_) => {}
                 None => self.level_of_need_not_recorded += 1,
             }
@@ -109,6 +118,7 @@ impl VolumeCounts {
     fn finish(mut self) -> Self {
         self.conversion_rate = share(self.referrals, self.contacts);
         self.threshold_met_share = share(self.threshold_met, self.decided);
+        self.level_3_or_4_share = share(self.level_3_or_4, self.decided);
         self
     }
 }
@@ -222,9 +232,11 @@ mod tests {
         // Referrals by the decision in force: 3 of 7 contacts.
         assert_eq!(t.referrals, 3);
         assert_eq!(t.conversion_rate, Some(3.0 / 7.0));
-        // Levels 4, 4, 3 of 6 decided meet the threshold; one decided has no level.
-        assert_eq!((t.threshold_met, t.level_of_need_not_recorded), (3, 1));
-        assert_eq!(t.threshold_met_share, Some(0.5));
+        // Levels 4, 4, 3 of 6 decided; one decided has no level.
+        assert_eq!((t.level_3_or_4, t.level_of_need_not_recorded), (3, 1));
+        assert_eq!(t.level_3_or_4_share, Some(0.5));
+        // The threshold met: the 3 referrals of 6 decided.
+        assert_eq!((t.threshold_met, t.threshold_met_share), (3, Some(0.5)));
         assert_eq!(t.re_contacts, 3);
     }
 
@@ -279,6 +291,39 @@ mod tests {
         assert_eq!(week["outcomes"]["undecided"], 1);
         assert_eq!(week["conversion_rate"], 0.0);
         assert_eq!(week["threshold_met_share"], serde_json::Value::Null);
+        assert_eq!(week["level_3_or_4_share"], serde_json::Value::Null);
         assert_eq!(json["totals"]["re_contacts"], 0);
+    }
+
+    #[test]
+    fn threshold_share_as_councils_define_it_referrals_over_decided_not_accepted_included() {
+        let facts = [
+            // Two referrals: an assessment at level 3 and a strategy discussion, no level.
+            contact("2026-03-02T09:00:00Z").decided_as("2026-03-02T10:00:00Z", Outcome::Assessment).level(3),
+            contact("2026-03-02T09:00:00Z").decided_as("2026-03-02T10:00:00Z", Outcome::StrategyDiscussion),
+            // Level 4 but an existing case: not a referral, but level 3 or 4.
+            contact("2026-03-03T09:00:00Z").decided_as("2026-03-03T10:00:00Z", Outcome::ExistingCase).level(4),
+            // Targeted early help at level 3, and two not accepted (a duplicate, a wrong service).
+            contact("2026-03-03T09:00:00Z").decided_as("2026-03-03T10:00:00Z", Outcome::EarlyHelp).level(3),
+            contact("2026-03-04T09:00:00Z").decided_as("2026-03-04T10:00:00Z", Outcome::NotAccepted),
+            contact("2026-03-04T09:00:00Z").decided_as("2026-03-04T10:00:00Z", Outcome::NotAccepted),
+            // A referral revised to no further action: not a referral any more.
+            contact("2026-03-05T09:00:00Z")
+                .decided_as("2026-03-05T10:00:00Z", Outcome::Assessment)
+                .revised_to(Outcome::NoFurtherAction),
+            // Undecided: in neither numerator nor denominator.
+            contact("2026-03-06T09:00:00Z"),
+        ];
+        let t = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8)).totals;
+        assert_eq!((t.contacts, t.decided, t.referrals), (8, 7, 2));
+        // 2 referrals of 7 decided, the 2 not accepted among them.
+        assert_eq!((t.threshold_met, t.threshold_met_share), (2, Some(2.0 / 7.0)));
+        // The old figure, levels 3 and 4, is a different thing: here the assessment and the
+        // early help at level 3 and the existing case at level 4.
+        assert_eq!((t.level_3_or_4, t.level_3_or_4_share), (3, Some(3.0 / 7.0)));
+        assert_eq!(t.outcomes.get("not_accepted"), 2);
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["threshold_met_share"], 2.0 / 7.0);
+        assert_eq!(json["level_3_or_4"], 3);
     }
 }
