@@ -285,18 +285,27 @@ impl Live {
     /// Applies one event and announces what it did to the queue.
     pub fn apply(&self, env: &eventlog::Envelope) -> anyhow::Result<()> {
         let now = Utc::now();
-        let kind = {
+        let (kind, also) = {
             let mut model = self.inner.model.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match model.apply(env).map_err(|e| anyhow::anyhow!("position {}: {e}", env.position))? {
+            let kind = match model.apply(env).map_err(|e| anyhow::anyhow!("position {}: {e}", env.position))? {
                 Change::OnQueue(id) => {
                     model.queue_item(id, &self.inner.policy, now).map(|i| ChangeKind::Upsert(Box::new(i)))
                 }
                 Change::OffQueue(id) => Some(ChangeKind::Remove(id)),
                 Change::Nothing => None,
-            }
+            };
+            // Contacts received after this one about the same child: their previous contacts
+            // went up, so their lines changed too.
+            let also: Vec<ChangeKind> = model
+                .also_changed()
+                .iter()
+                .filter_map(|&id| model.queue_item(id, &self.inner.policy, now))
+                .map(|i| ChangeKind::Upsert(Box::new(i)))
+                .collect();
+            (kind, also)
         };
         self.inner.applied.send_replace(env.position);
-        if let Some(kind) = kind {
+        for kind in kind.into_iter().chain(also) {
             self.announce(QueueChange::new(env.position, kind));
         }
         Ok(())
