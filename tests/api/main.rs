@@ -13,6 +13,7 @@ mod live;
 mod openapi;
 mod pages;
 mod permissions;
+mod previous_contacts;
 mod replay;
 mod service;
 mod sse;
