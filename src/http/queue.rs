@@ -67,6 +67,8 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     summary = "The duty queue",
     description = "Every open contact without a decision, plus decided ones awaiting a handover's acceptance, in the \
         contract's order: overdue first, then immediate-risk or red, then by `due_by`, then by `received_at`. \
+        `previous_contacts`: the other contacts about the same children received in the 12 months before this \
+        one, whatever order they were entered in (names compared as they look). \
         Exact rules in docs/FIGURES.md, \"The duty queue\".",
     params(("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: 304 if the queue is still exactly that.")),
     responses(
