@@ -134,6 +134,14 @@ pub struct ChildIndex {
     by_key: HashMap<Key, Slots, foldhash::fast::RandomState>,
 }
 
+/// Which of the windows either side of a receipt [`ChildIndex::matching`] looks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Windows {
+    Previous,
+    Later,
+    Both,
+}
+
 /// How far back a previous contact counts.
 pub fn lookback() -> Duration {
     Duration::days(365)
@@ -154,9 +162,8 @@ impl ChildIndex {
     /// named one of `children`.
     pub fn previous_contacts(&self, contact: Ulid, received_at: DateTime<Utc>, children: &[Child]) -> u32 {
         let ids: Vec<Ids> = children.iter().map(Ids::of).collect();
-        let earliest = received_at.checked_sub_signed(lookback()).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let found = self.matching(contact, &ids, |t| t < earliest, |t| t < received_at);
-        u32::try_from(found.len()).unwrap_or(u32::MAX)
+        let (previous, _) = self.matching(contact, received_at, &ids, Windows::Previous);
+        u32::try_from(previous.len()).unwrap_or(u32::MAX)
     }
 
     /// Remembers the children of a contact, received at `received_at`.
@@ -171,10 +178,7 @@ impl ChildIndex {
     /// child's identifiers normalised once.
     pub fn receive(&mut self, contact: Ulid, received_at: DateTime<Utc>, children: &[Child]) -> Received {
         let ids: Vec<Ids> = children.iter().map(Ids::of).collect();
-        let earliest = received_at.checked_sub_signed(lookback()).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let latest = received_at.checked_add_signed(lookback()).unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let previous = self.matching(contact, &ids, |t| t < earliest, |t| t < received_at);
-        let later = self.matching(contact, &ids, |t| t <= received_at, |t| t <= latest);
+        let (previous, later) = self.matching(contact, received_at, &ids, Windows::Both);
         for one in ids {
             self.add_one(contact, received_at, one);
         }
@@ -187,8 +191,7 @@ impl ChildIndex {
     /// fewer. Sorted, each once.
     pub fn forget(&mut self, contact: Ulid, received_at: DateTime<Utc>, children: &[Child]) -> Vec<Ulid> {
         let ids: Vec<Ids> = children.iter().map(Ids::of).collect();
-        let latest = received_at.checked_add_signed(lookback()).unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let later = self.matching(contact, &ids, |t| t <= received_at, |t| t <= latest);
+        let (_, later) = self.matching(contact, received_at, &ids, Windows::Later);
         for key in ids.iter().flat_map(Ids::keys) {
             let Some(slots) = self.by_key.get_mut(&key) else { continue };
             let mine: Vec<u32> =
@@ -205,35 +208,51 @@ impl ChildIndex {
     }
 
     /// The distinct contacts other than `contact` that named one of `children`, received in
-    /// a window of time: not `before` it and `up_to` its end. Both are true up to some time
-    /// and false after, so the window is found by binary search in each identifier's list,
-    /// and only the children inside it are looked at. Sorted.
+    /// the 12 months before `received_at` and in the 12 months after it (as `windows` asks),
+    /// each sorted. Each identifier's list is in order of receipt, so each window is found by
+    /// binary search and only the children inside it are looked at; one look-up per
+    /// identifier serves both.
     fn matching(
         &self,
         contact: Ulid,
+        received_at: DateTime<Utc>,
         children: &[Ids],
-        before: impl Fn(DateTime<Utc>) -> bool,
-        up_to: impl Fn(DateTime<Utc>) -> bool,
-    ) -> Vec<Ulid> {
-        let mut found: Vec<Ulid> = Vec::new();
+        windows: Windows,
+    ) -> (Vec<Ulid>, Vec<Ulid>) {
+        let earliest = received_at.checked_sub_signed(lookback()).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let latest = received_at.checked_add_signed(lookback()).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let (mut previous, mut later) = (Vec::new(), Vec::new());
         for child in children {
             for key in child.keys() {
                 let Some(slots) = self.by_key.get(&key) else { continue };
                 let slots = slots.as_slice();
                 let at = |i: &u32| self.seen[*i as usize].received_at;
-                let from = slots.partition_point(|i| before(at(i)));
-                let to = slots.partition_point(|i| up_to(at(i))).max(from);
-                for &i in &slots[from..to] {
-                    let seen = &self.seen[i as usize];
-                    if seen.contact != contact && seen.ids.same_child(child) {
-                        found.push(seen.contact);
+                let collect = |from: usize, to: usize, found: &mut Vec<Ulid>| {
+                    for &i in &slots[from..to.max(from)] {
+                        let seen = &self.seen[i as usize];
+                        if seen.contact != contact && seen.ids.same_child(child) {
+                            found.push(seen.contact);
+                        }
                     }
+                };
+                // [earliest, received_at) and (received_at, latest].
+                let before_now = slots.partition_point(|i| at(i) < received_at);
+                if windows != Windows::Later {
+                    let from = slots[..before_now].partition_point(|i| at(i) < earliest);
+                    collect(from, before_now, &mut previous);
+                }
+                if windows != Windows::Previous {
+                    let after_now = before_now + slots[before_now..].partition_point(|i| at(i) <= received_at);
+                    let to = after_now + slots[after_now..].partition_point(|i| at(i) <= latest);
+                    collect(after_now, to, &mut later);
                 }
             }
         }
-        found.sort_unstable();
-        found.dedup();
-        found
+        for found in [&mut previous, &mut later] {
+            found.sort_unstable();
+            found.dedup();
+        }
+        (previous, later)
     }
 
     fn add_one(&mut self, contact: Ulid, received_at: DateTime<Utc>, mut ids: Ids) {
