@@ -166,6 +166,13 @@ impl ChildIndex {
         u32::try_from(previous.len()).unwrap_or(u32::MAX)
     }
 
+    /// The distinct other contacts, received in the 12 months after `received_at`, that named
+    /// one of `children`: those whose previous contacts count a contact with these. Sorted.
+    pub fn later(&self, contact: Ulid, received_at: DateTime<Utc>, children: &[Child]) -> Vec<Ulid> {
+        let ids: Vec<Ids> = children.iter().map(Ids::of).collect();
+        self.matching(contact, received_at, &ids, Windows::Later).1
+    }
+
     /// Remembers the children of a contact, received at `received_at`.
     pub fn add(&mut self, contact: Ulid, received_at: DateTime<Utc>, children: &[Child]) {
         for child in children {
@@ -397,6 +404,8 @@ mod tests {
         let january = (Ulid::from_parts(4, 4), at("2026-01-15T10:00:00Z"), sam());
         let received = count(&january);
         assert_eq!(received, Received { previous: 0, later: vec![march.0, june.0, sept.0] });
+        assert_eq!(index.later(january.0, january.1, &january.2), [march.0, june.0, sept.0]);
+        assert_eq!(index.later(june.0, june.1, &june.2), [sept.0]);
         assert_eq!(index.previous_contacts(march.0, march.1, &march.2), 1);
         assert_eq!(index.previous_contacts(june.0, june.1, &june.2), 2);
         assert_eq!(index.previous_contacts(sept.0, sept.1, &sept.2), 3);

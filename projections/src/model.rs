@@ -220,6 +220,12 @@ impl ReadModel {
         &self.also_changed
     }
 
+    /// The contacts received in the 12 months after open contact `id` that named one of its
+    /// children: their previous contacts count it. Empty once it is closed.
+    pub fn later_contacts_about(&self, id: Ulid) -> Vec<Ulid> {
+        self.open.get(&id).map(|s| self.children.later(id, s.received_at, &s.children)).unwrap_or_default()
+    }
+
     /// Folds events from scratch.
     pub fn rebuild<'a>(events: impl IntoIterator<Item = &'a Envelope>) -> Result<ReadModel, FoldError> {
         let mut model = ReadModel::default();

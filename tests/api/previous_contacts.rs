@@ -8,6 +8,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, contact_body, spawn_app};
+use crate::sse::SseReader;
 
 async fn ready(app: &TestApp) {
     for _ in 0..500 {
@@ -72,6 +73,21 @@ async fn bug_previous_contacts_depended_on_entry_order() {
     assert_eq!(status, 200, "{volumes}");
     assert_eq!(volumes["totals"]["contacts"], 5, "{volumes}");
     assert_eq!(volumes["totals"]["re_contacts"], 3, "{volumes}");
+
+    // A duty board that was following the queue stream and reconnects from that position is
+    // sent the lines of the three whose counts went up, as well as the new one.
+    let stream = format!("{}/v1/queue/stream", app.url);
+    let mut sse = SseReader::connect(&stream, app.token("practitioner"), Some(&before_late_entry.to_string())).await;
+    let resent: HashMap<String, u64> = sse
+        .drain(Duration::from_millis(500))
+        .await
+        .into_iter()
+        .filter(|m| m.event == "upsert")
+        .map(|m| (m.data["contact_id"].as_str().unwrap().to_owned(), m.data["previous_contacts"].as_u64().unwrap()))
+        .collect();
+    let expected: HashMap<String, u64> = [(&d, 0), (&a, 1), (&b, 2), (&c, 3)].map(|(k, v)| (k.clone(), v)).into();
+    assert_eq!(resent, expected);
+    drop(sse);
 
     // As of the log's position before the late entry, the queue showed what it showed then.
     let (status, then) = app.get("auditor", &format!("/v1/as-of?position={before_late_entry}")).await;
