@@ -285,18 +285,27 @@ impl Live {
     /// Applies one event and announces what it did to the queue.
     pub fn apply(&self, env: &eventlog::Envelope) -> anyhow::Result<()> {
         let now = Utc::now();
-        let kind = {
+        let (kind, also) = {
             let mut model = self.inner.model.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match model.apply(env).map_err(|e| anyhow::anyhow!("position {}: {e}", env.position))? {
+            let kind = match model.apply(env).map_err(|e| anyhow::anyhow!("position {}: {e}", env.position))? {
                 Change::OnQueue(id) => {
                     model.queue_item(id, &self.inner.policy, now).map(|i| ChangeKind::Upsert(Box::new(i)))
                 }
                 Change::OffQueue(id) => Some(ChangeKind::Remove(id)),
                 Change::Nothing => None,
-            }
+            };
+            // Contacts received after this one about the same child: their previous contacts
+            // went up, so their lines changed too.
+            let also: Vec<ChangeKind> = model
+                .also_changed()
+                .iter()
+                .filter_map(|&id| model.queue_item(id, &self.inner.policy, now))
+                .map(|i| ChangeKind::Upsert(Box::new(i)))
+                .collect();
+            (kind, also)
         };
         self.inner.applied.send_replace(env.position);
-        if let Some(kind) = kind {
+        for kind in kind.into_iter().chain(also) {
             self.announce(QueueChange::new(env.position, kind));
         }
         Ok(())
@@ -468,5 +477,68 @@ mod tests {
         let id = Ulid::new();
         let change = QueueChange::new(3, ChangeKind::Remove(id));
         assert_eq!(&*change.json, format!(r#"{{"contact_id":"{id}"}}"#));
+    }
+
+    #[test]
+    fn a_contact_entered_after_later_received_ones_announces_their_new_counts() {
+        use eventlog::schema::{Agency, Channel, Child, Consent, ContactReceived, Referrer, SourceCode};
+        use eventlog::{Actor, Event, EventType, Role};
+        let now = Utc::now();
+        let received = |position: u64, contact: Ulid, hours_ago: i64| {
+            let at = now - TimeDelta::hours(hours_ago);
+            let event = Event::ContactReceived(ContactReceived {
+                channel: Channel::Phone,
+                source: SourceCode::Police,
+                referrer: Referrer {
+                    name: "PC Example".into(),
+                    organisation: None,
+                    role: None,
+                    phone: None,
+                    email: None,
+                },
+                children: vec![Child {
+                    name: "Sam Example".into(),
+                    date_of_birth: None,
+                    sex: None,
+                    child_ref: Some("WS1".into()),
+                    nhs_number: None,
+                    upn: None,
+                    ethnicity: None,
+                    expected_date_of_birth: None,
+                }],
+                concerns: "concern".into(),
+                immediate_risk: false,
+                consent: Consent::Unknown,
+                consent_override_reason: None,
+                ppn_grade: None,
+            });
+            Envelope {
+                position,
+                event_id: Ulid::from_parts(position, 1),
+                contact_id: contact,
+                version: 1,
+                event_type: EventType::ContactReceived,
+                schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
+                occurred_at: at,
+                late_entry_reason: None,
+                recorded_at: now,
+                actor: Actor::new("pc-1", Role::Referrer, Agency::Police),
+                data: event.data_json(),
+                prev_hash: Hash::GENESIS,
+                hash: Hash::GENESIS,
+            }
+        };
+        let (later, earlier) = (Ulid::from_parts(1, 1), Ulid::from_parts(2, 2));
+        let live = Live::new(DuePolicy::default());
+        let mut changes = live.subscribe();
+        live.apply(&received(1, later, 2)).unwrap();
+        // Received 20 hours ago, entered after the one received 2 hours ago.
+        live.apply(&received(2, earlier, 20)).unwrap();
+        let mut announced = Vec::new();
+        while let Ok(change) = changes.try_recv() {
+            let ChangeKind::Upsert(item) = change.kind else { panic!("only upserts here") };
+            announced.push((change.position, item.contact_id, item.previous_contacts));
+        }
+        assert_eq!(announced, [(1, later, 0), (2, earlier, 0), (2, later, 1)]);
     }
 }

@@ -43,7 +43,9 @@
 //! summary, rationale, findings, text, request, reason, notes, description) at most
 //! [`LONG_MAX`], with no control characters but line feed, carriage return and tab. "Control
 //! character" means Unicode category Cc (C0, DEL, C1). An optional string that is empty after
-//! trimming is taken as absent (`None`); a required one is refused.
+//! trimming is taken as absent (`None`); a required one is refused. Names (a child's, the
+//! referrer's, a discussion participant's) also may not hold a bidirectional override or
+//! isolate (U+202A–U+202E, U+2066–U+2069) and must have a visible character.
 
 use std::fmt;
 
@@ -976,7 +978,7 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
         Event::DutyDiscussionHeld(d) => {
             c.count("participants", d.participants.len(), 1, MAX_ITEMS);
             for (i, p) in d.participants.iter().enumerate() {
-                c.short(&format!("participants[{i}].name"), &p.name);
+                c.name(&format!("participants[{i}].name"), &p.name);
                 c.short(&format!("participants[{i}].role"), &p.role);
             }
             c.long("summary", &d.summary);
@@ -1092,7 +1094,7 @@ pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: Date
 
 fn check_contact(c: &mut Checker, d: &ContactReceived) {
     let r = &d.referrer;
-    c.short("referrer.name", &r.name);
+    c.name("referrer.name", &r.name);
     c.short_opt("referrer.organisation", r.organisation.as_deref());
     c.short_opt("referrer.role", r.role.as_deref());
     if let Some(phone) = r.phone.as_deref() {
@@ -1128,7 +1130,7 @@ fn check_contact(c: &mut Checker, d: &ContactReceived) {
 }
 
 fn check_child(c: &mut Checker, at: &str, child: &Child) {
-    c.short(&format!("{at}.name"), &child.name);
+    c.name(&format!("{at}.name"), &child.name);
     if let Some(dob) = child.date_of_birth {
         c.date_of_birth(&format!("{at}.date_of_birth"), dob);
     }
@@ -1193,6 +1195,15 @@ impl Checker {
 
     fn short(&mut self, field: &str, value: &str) {
         self.text(field, value, Text::Short);
+    }
+
+    /// A person's name: a short string, with no bidirectional controls and something visible.
+    fn name(&mut self, field: &str, value: &str) {
+        if self.text(field, value, Text::Short) {
+            if let Some(message) = name_problem(value) {
+                self.push(field, message);
+            }
+        }
     }
 
     fn long(&mut self, field: &str, value: &str) {
@@ -1281,6 +1292,20 @@ fn text_problem(value: &str, kind: Text) -> Option<String> {
             Some("must not contain control characters other than line breaks and tabs".to_owned())
         }
         _ => None,
+    }
+}
+
+/// What is wrong with a name that is otherwise a fine short string: a bidirectional override
+/// or isolate (U+202A–U+202E, U+2066–U+2069) makes it display otherwise than it is stored and
+/// compared; a name of invisible characters (zero-width spaces, joiners, byte order marks, ...)
+/// names no one.
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.chars().any(projections::names::is_bidi_control) {
+        Some("must not contain bidirectional override or isolate characters (U+202A to U+202E, U+2066 to U+2069)")
+    } else if projections::names::is_blank(name) {
+        Some("must contain a visible character, not only invisible ones (such as zero-width spaces)")
+    } else {
+        None
     }
 }
 
@@ -2521,5 +2546,47 @@ mod tests {
             }
         }
         assert!(checked > 300, "{checked}");
+    }
+
+    #[test]
+    fn bug_names_could_hide_bidi_overrides_or_be_invisible() {
+        let refused = |body: &Value, parse: fn(&[u8], DateTime<Utc>) -> Result<(), Invalid>| -> Vec<FieldError> {
+            match parse(body.to_string().as_bytes(), now()) {
+                Err(invalid @ Invalid::Fields(_)) => invalid.field_errors().to_vec(),
+                other => panic!("want 422 for {body}, got {other:?}"),
+            }
+        };
+        let contact: fn(&[u8], DateTime<Utc>) -> Result<(), Invalid> = |b, now| parse_new_contact(b, now).map(drop);
+        let event: fn(&[u8], DateTime<Utc>) -> Result<(), Invalid> = |b, now| parse_event_request(b, now).map(drop);
+        // Each bidirectional override, embedding and isolate, in each kind of name.
+        for bidi in
+            ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}']
+        {
+            let name = format!("Amy {bidi}htimS");
+            for (pointer, field) in [("/children/1/name", "children[1].name"), ("/referrer/name", "referrer.name")] {
+                let errors = refused(&set(good_contact(), pointer, json!(name)), contact);
+                assert_eq!(sorted_fields(&errors), [field], "{bidi:?}");
+                assert!(errors[0].message.contains("bidirectional"), "{}", errors[0].message);
+            }
+            let body = set(good_ev(EventType::DutyDiscussionHeld), "/data/participants/1/name", json!(name));
+            assert_eq!(sorted_fields(&refused(&body, event)), ["data.participants[1].name"], "{bidi:?}");
+        }
+        // Names of nothing visible: zero-width characters, a byte order mark, a soft hyphen.
+        for blank in ["\u{200B}", "\u{FEFF}", "\u{200C}\u{200D}", "\u{AD}", "\u{2060} \u{200B}"] {
+            let errors = refused(&set(good_contact(), "/children/0/name", json!(blank)), contact);
+            assert_eq!(sorted_fields(&errors), ["children[0].name"], "{blank:?}");
+            assert!(errors[0].message.contains("visible"), "{}", errors[0].message);
+            let errors = refused(&set(good_contact(), "/referrer/name", json!(blank)), contact);
+            assert_eq!(sorted_fields(&errors), ["referrer.name"], "{blank:?}");
+        }
+        // Names that merely hold an invisible character, in other scripts, or a directional
+        // mark (not an override) are taken as they are.
+        for fine in
+            ["\u{FEFF}Zo\u{EB}", "Zoe\u{308}", "Zo\u{200B}\u{EB}", "\u{627}\u{644}\u{639}\u{644}\u{627}", "Amy\u{200F}"]
+        {
+            let parsed =
+                parse_new_contact(set(good_contact(), "/children/0/name", json!(fine)).to_string().as_bytes(), now());
+            assert_eq!(parsed.map(|c| c.data.children[0].name.clone()).ok().as_deref(), Some(fine));
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`contact`]: one contact's state folded from its own events.
 //! - [`facts`]: the compact per-contact record the figures are computed from.
 //! - [`children`]: which earlier contacts named the same child.
+//! - [`names`]: how names are compared, and which characters a name may not hold.
 //! - [`model`]: the read model over the whole log, with the duty queue.
 //! - [`figures`]: timeliness, volumes, practice and the audit sample (definitions in
 //!   docs/FIGURES.md).
@@ -16,4 +17,5 @@ pub mod contact;
 pub mod facts;
 pub mod figures;
 pub mod model;
+pub mod names;
 pub mod time;

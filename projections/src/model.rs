@@ -160,6 +160,9 @@ pub struct ReadModel {
     open: HashMap<Ulid, ContactState, foldhash::fast::RandomState>,
     facts: HashMap<Ulid, ContactFacts, foldhash::fast::RandomState>,
     children: ChildIndex,
+    /// The contacts other than the event's own whose previous contacts the last `apply`
+    /// changed (a contact entered after later-received ones about the same child).
+    also_changed: Vec<Ulid>,
 }
 
 impl ReadModel {
@@ -181,14 +184,16 @@ impl ReadModel {
         }
         self.position = env.position;
         self.last_recorded_at = Some(env.recorded_at);
+        self.also_changed.clear();
         let id = env.contact_id;
         if env.event_type == EventType::ContactReceived {
             let Event::ContactReceived(received) = env.event()? else {
                 return Err(FoldError::NotReceivedFirst(env.event_type));
             };
             let state = ContactState::from_received(env, received);
-            let previous = self.children.receive(id, state.received_at, &state.children);
-            self.facts.insert(id, ContactFacts::of(&state, previous));
+            let received = self.children.receive(id, state.received_at, &state.children);
+            count_again(&mut self.facts, &mut self.also_changed, &[], &received.later);
+            self.facts.insert(id, ContactFacts::of(&state, received.previous));
             let change = if on_queue(&state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
             self.open.insert(id, state);
             return Ok(change);
@@ -205,11 +210,24 @@ impl ReadModel {
             return Ok(Change::Nothing);
         };
         let event = if needs_data(env.event_type) { env.event()? } else { placeholder(env.event_type) };
+        // A correction may move the receipt or change a child's identifiers: the children
+        // index then forgets the contact as it was and receives it as it now is.
+        let before =
+            (env.event_type == EventType::CorrectionRecorded).then(|| (state.received_at, state.children.clone()));
         state.apply(env, &event);
+        let mut previous = None;
+        if let Some((received_at, children)) = before {
+            if received_at != state.received_at || children != state.children {
+                let fewer = self.children.forget(id, received_at, &children);
+                let received = self.children.receive(id, state.received_at, &state.children);
+                previous = Some(received.previous);
+                count_again(&mut self.facts, &mut self.also_changed, &fewer, &received.later);
+            }
+        }
         match self.facts.get_mut(&id) {
-            Some(facts) => *facts = ContactFacts::of(state, facts.previous_contacts),
+            Some(facts) => *facts = ContactFacts::of(state, previous.unwrap_or(facts.previous_contacts)),
             None => {
-                self.facts.insert(id, ContactFacts::of(state, 0));
+                self.facts.insert(id, ContactFacts::of(state, previous.unwrap_or(0)));
             }
         }
         let change = if on_queue(state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
@@ -217,6 +235,19 @@ impl ReadModel {
             self.open.remove(&id);
         }
         Ok(change)
+    }
+
+    /// The contacts other than the last event's own whose previous contacts that event
+    /// changed: a contact entered after contacts received later about the same child adds
+    /// one to each of theirs. Their queue lines (if on the queue) changed with it.
+    pub fn also_changed(&self) -> &[Ulid] {
+        &self.also_changed
+    }
+
+    /// The contacts received in the 12 months after open contact `id` that named one of its
+    /// children: their previous contacts count it. Empty once it is closed.
+    pub fn later_contacts_about(&self, id: Ulid) -> Vec<Ulid> {
+        self.open.get(&id).map(|s| self.children.later(id, s.received_at, &s.children)).unwrap_or_default()
     }
 
     /// Folds events from scratch.
@@ -276,6 +307,27 @@ impl ReadModel {
         items.sort_by(queue_order);
         items
     }
+}
+
+/// One previous contact fewer for each of `fewer` and one more for each of `more` (after a
+/// contact was received, or forgotten and received again), noted in `also_changed`.
+fn count_again(
+    facts: &mut HashMap<Ulid, ContactFacts, foldhash::fast::RandomState>,
+    also_changed: &mut Vec<Ulid>,
+    fewer: &[Ulid],
+    more: &[Ulid],
+) {
+    for (ids, more) in [(fewer, false), (more, true)] {
+        for id in ids {
+            if let Some(f) = facts.get_mut(id) {
+                f.previous_contacts =
+                    if more { f.previous_contacts.saturating_add(1) } else { f.previous_contacts.saturating_sub(1) };
+                also_changed.push(*id);
+            }
+        }
+    }
+    also_changed.sort_unstable();
+    also_changed.dedup();
 }
 
 /// Event types whose `data` the fold reads. The others only move the version (and the

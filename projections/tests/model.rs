@@ -240,6 +240,40 @@ fn previous_contacts_about_the_same_child_are_counted() {
 }
 
 #[test]
+fn bug_previous_contacts_depended_on_entry_order() {
+    // Three contacts about Sam entered in order of receipt, then one received before all of
+    // them entered last (as a migration or a late paper referral would be).
+    let mut log = Log::default();
+    let sam = || vec![child("Sam Example", None)];
+    let (march, june, sept, january) =
+        (Ulid::from_parts(1, 0), Ulid::from_parts(2, 0), Ulid::from_parts(3, 0), Ulid::from_parts(4, 0));
+    log.push(march, t("2026-03-02T09:00:00Z"), Role::Referrer, &received(false, sam()));
+    log.push(june, t("2026-06-01T09:00:00Z"), Role::Referrer, &received(false, sam()));
+    log.push(sept, t("2026-09-01T09:00:00Z"), Role::Referrer, &received(false, sam()));
+    let mut model = ReadModel::rebuild(&log.events).unwrap();
+    let now = t("2026-09-01T10:00:00Z");
+    let previous = |model: &ReadModel, id| model.queue_item(id, &DuePolicy::default(), now).unwrap().previous_contacts;
+    assert_eq!([previous(&model, march), previous(&model, june), previous(&model, sept)], [0, 1, 2]);
+    log.push(january, t("2026-01-12T09:00:00Z"), Role::Referrer, &received(false, sam()));
+    model.apply(log.events.last().unwrap()).unwrap();
+    assert_eq!(previous(&model, january), 0);
+    assert_eq!([previous(&model, march), previous(&model, june), previous(&model, sept)], [1, 2, 3]);
+    assert_eq!(model.also_changed(), [march, june, sept]);
+    assert_eq!(model.contact_facts(sept).unwrap().previous_contacts, 3);
+    // The queue says the same, and so does a model rebuilt from scratch.
+    let queue = model.queue(&DuePolicy::default(), now);
+    let by_id = |id| queue.iter().find(|i| i.contact_id == id).unwrap().previous_contacts;
+    assert_eq!([by_id(january), by_id(march), by_id(june), by_id(sept)], [0, 1, 2, 3]);
+    let rebuilt = ReadModel::rebuild(&log.events).unwrap();
+    assert_eq!(previous(&rebuilt, sept), 3);
+    // Any later event about another contact changes no one else's count.
+    log.push(march, t("2026-09-01T09:30:00Z"), Role::Practitioner, &decided(Outcome::NoFurtherAction));
+    model.apply(log.events.last().unwrap()).unwrap();
+    assert!(model.also_changed().is_empty());
+    assert_eq!(previous(&model, sept), 3);
+}
+
+#[test]
 fn closing_takes_a_contact_off_the_queue_and_later_notes_change_nothing() {
     let mut log = Log::default();
     let c = Ulid::from_parts(1, 0);

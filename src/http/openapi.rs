@@ -779,7 +779,10 @@ pub const PROBLEMS: &[ProblemType] = &[
         title: "Invalid request",
         explanation: "The body is JSON but its fields are wrong: unknown, missing, of the wrong type, an unknown \
             value, too long, out of range, or against a field rule (an NHS number's check digit, a consent \
-            override without a reason). `errors` lists every field at fault by path, so all can be fixed at once.",
+            override without a reason). A name (a child's, the referrer's, a discussion participant's) may not \
+            hold a bidirectional override or isolate character (U+202A to U+202E, U+2066 to U+2069), which would \
+            show it otherwise than it is stored, and must have a visible character, not only invisible ones such \
+            as zero-width spaces. `errors` lists every field at fault by path, so all can be fixed at once.",
         example: || {
             ApiError::fields(
                 "children[0].nhs_number: not a valid NHS number (check digit)",

@@ -70,6 +70,8 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     summary = "The duty queue",
     description = "Every open contact without a decision, plus decided ones awaiting a handover's acceptance, in the \
         contract's order: overdue first, then immediate-risk or red, then by `due_by`, then by `received_at`. \
+        `previous_contacts`: the other contacts about the same children received in the 12 months before this \
+        one, whatever order they were entered in (names compared as they look). \
         Exact rules in docs/FIGURES.md, \"The duty queue\".",
     params(("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: 304 if the queue is still exactly that.")),
     responses(
@@ -364,7 +366,8 @@ fn scopeguard(app: &AppState) -> StreamGauge {
 }
 
 /// What a client resuming from `Last-Event-ID` gets on connect: exactly the changes to the
-/// contacts touched since `from`. Returns the position they bring it up to.
+/// contacts touched since `from` (and to those whose previous contacts a contact received
+/// since then changed). Returns the position they bring it up to.
 fn missed_since(app: &AppState, from: u64) -> Result<(u64, Vec<SseEvent>), ApiError> {
     // One read guard throughout: the model cannot move while we work out what the client
     // missed, so the position we report is exactly what the events bring it up to.
@@ -378,6 +381,10 @@ fn missed_since(app: &AppState, from: u64) -> Result<(u64, Vec<SseEvent>), ApiEr
         let Some(last) = page.last() else { break };
         after = last.position;
         touched.extend(page.iter().map(|e| e.contact_id));
+        // A contact received before others about the same child, entered after them, changed
+        // their previous contacts too.
+        let received = page.iter().filter(|e| e.event_type == eventlog::EventType::ContactReceived);
+        touched.extend(received.flat_map(|e| model.later_contacts_about(e.contact_id)));
     }
     let events = touched
         .into_iter()

@@ -14,6 +14,7 @@ mod live;
 mod openapi;
 mod pages;
 mod permissions;
+mod previous_contacts;
 mod replay;
 mod safe_rules;
 mod service;

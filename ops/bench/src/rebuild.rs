@@ -652,8 +652,8 @@ const PROFILED: [(&str, &str); 12] = [
     ("↳↳ the two timestamps", "eventlog::envelope::timestamp::deserialize"),
     ("the fold: `ReadModel::apply`", "projections::model::ReadModel::apply"),
     ("↳ typed parse of the data (`Event::from_data`)", "eventlog::schema::Event::from_data"),
-    ("↳ `ChildIndex::add`", "projections::children::ChildIndex::add"),
-    ("↳ `ChildIndex::previous_contacts`", "projections::children::ChildIndex::previous_contacts"),
+    ("↳ `ChildIndex::receive` (previous and later contacts)", "projections::children::ChildIndex::receive"),
+    ("↳↳ names made comparable (`names::comparable`)", "projections::names::comparable"),
     (
         "freeing each page of envelopes",
         "drop_in_place<alloc::vec::Vec<eventlog::envelope::Envelope, alloc::alloc::Global>>",
