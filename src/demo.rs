@@ -19,8 +19,18 @@
 //!    decided (against [`DuePolicy::due_by`], so the timeliness figures come out as intended).
 //! 2. Keep only a handful of contacts overdue at `now`; the others that would be were
 //!    decided late but before `now`.
-//! 3. Write each contact's events in time order, drop everything after `now` (a prefix of a
-//!    valid case history is valid), and group them into appends.
+//! 3. Write each contact's events in time order, as the service's rules require
+//!    (`rules::decide`; every closed contact decided, `not_accepted` included; handovers to
+//!    the assessment team or early help named and answered by that team's `receiving_team`
+//!    user, others accepted by the practitioner with evidence; handovers answered within two
+//!    hours for urgent contacts, one working day for others, a few late), and group them
+//!    into appends as clients would write them.
+//! 4. Record each append as a migration from an older system would: `recorded_at` (one per
+//!    append) minutes to hours after its events, out-of-hours work often written up the
+//!    next morning, a few appends written up more than the late-entry window later with a
+//!    `late_entry_reason`; never decreasing within a contact. Drop what was not yet recorded
+//!    at `now` (a prefix of a valid case history is valid), and order every append by when
+//!    it was recorded, so `as-of --at` shows the queue as it stood on a past morning.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -154,8 +164,11 @@ impl DemoActors {
 ///
 /// Each [`AppendRequest`] carries one or more events of one contact, in `occurred_at`
 /// order, with `expected_version` set to the contact's version before it (0 for the first,
-/// which starts with `contact_received`). Appends are ordered by the time of their last
-/// event, so the log reads like four weeks of real writes. Nothing occurs after `now`.
+/// which starts with `contact_received`). Every event has a `recorded_at` (the same for an
+/// append's events; never before they occurred, never after `now`) and, when recorded more
+/// than the policy's late-entry window after it occurred, a `late_entry_reason`. Appends are
+/// ordered by `recorded_at`, so the log reads like four weeks of real writes; written in
+/// this order, the log's `recorded_at` is the demo's own, never clamped.
 /// The same `now`, `seed`, actors and policy always give the same appends, ids included.
 pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &DuePolicy) -> Vec<AppendRequest> {
     let mut rng = Rng::with_seed(seed);
@@ -701,7 +714,7 @@ fn write_contact(draft: Draft, actors: &DemoActors, policy: &DuePolicy, now: Dat
     let mut events = tl.events;
     events.sort_by_key(|e| e.occurred_at);
     let mut appends = group_into_appends(draft.id, events, rng);
-    record(&mut appends, rng, policy, &draft);
+    record(&mut appends, rng, policy, &draft, now);
     appends.retain(|a| a.events.iter().all(|e| e.recorded_at.is_some_and(|r| r <= now)));
     appends
 }
@@ -724,7 +737,7 @@ const LATE_ENTRY_REASONS: [&str; 4] = [
 /// morning; a few appends are written up more than the late-entry window later, with a
 /// reason. Within a contact `recorded_at` never decreases, and an append recorded more than
 /// the window after its first event carries a `late_entry_reason` (the API's rule).
-fn record(appends: &mut [AppendRequest], rng: &mut Rng, policy: &DuePolicy, plan: &Plan) {
+fn record(appends: &mut [AppendRequest], rng: &mut Rng, policy: &DuePolicy, plan: &Plan, now: DateTime<Utc>) {
     let cal = &policy.calendar;
     let window = TimeDelta::hours(i64::from(policy.late_entry_hours));
     let late_one =
@@ -734,9 +747,13 @@ fn record(appends: &mut [AppendRequest], rng: &mut Rng, policy: &DuePolicy, plan
     for (i, append) in appends.iter_mut().enumerate() {
         let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else { continue };
         let (first, last_at, role) = (first.occurred_at, last.occurred_at, last.actor.role);
-        let mut at = if late_one == Some(i) {
+        let late_at = (late_one == Some(i))
+            .then(|| add_office_time(cal, (first + window).max(last_at), minutes(rng, 20, 600)))
+            // One that would be written up after `now` is written up in time instead.
+            .filter(|at| *at <= now);
+        let mut at = if let Some(late_at) = late_at {
             reason = Some((*pick(rng, &LATE_ENTRY_REASONS)).to_owned());
-            add_office_time(cal, (first + window).max(last_at), minutes(rng, 20, 600))
+            late_at
         } else if plan.prompt {
             last_at + TimeDelta::seconds(rng.i64(5..50))
         } else {
