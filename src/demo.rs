@@ -3362,6 +3362,9 @@ mod tests {
             }
         }
         assert!(by_team > 500 && with_evidence > 200, "{by_team} by the teams, {with_evidence} with evidence");
+        println!(
+            "{on_time} of {answered} handovers answered in time; {by_team} by the teams, {with_evidence} with evidence"
+        );
         assert_between("handovers answered in time", share(on_time, answered), 85.0, 97.0);
         let s = &demo().summary;
         assert!(s.overdue_handovers <= 8, "{s}");
