@@ -1078,7 +1078,8 @@ fn answer_at(rng: &mut Rng, policy: &DuePolicy, sent_at: DateTime<Utc>, urgent: 
 }
 
 /// Splits a contact's events into appends as clients would write them: the contact with its
-/// triage, then runs by the same actor within two hours, at most four at a time (the contact with its triage only within half an hour).
+/// triage (by the same person within half an hour), then runs by the same actor within two
+/// hours, at most four at a time.
 fn group_into_appends(contact_id: Ulid, events: Vec<NewEvent>, rng: &mut Rng) -> Vec<AppendRequest> {
     let mut groups: Vec<Vec<NewEvent>> = Vec::new();
     let limit = rng.usize(3..=4);
@@ -2645,7 +2646,9 @@ mod tests {
 
     // --- Determinism and shape ---------------------------------------------------------
 
-    type Fingerprint = Vec<(Ulid, Option<u32>, Vec<(Ulid, EventType, String, DateTime<Utc>, String)>)>;
+    /// An event as written: id, type, data, occurred, recorded, late-entry reason, actor.
+    type Written = (Ulid, EventType, String, DateTime<Utc>, Option<DateTime<Utc>>, Option<String>, String);
+    type Fingerprint = Vec<(Ulid, Option<u32>, Vec<Written>)>;
 
     fn fingerprint(appends: &[AppendRequest]) -> Fingerprint {
         appends
@@ -2654,7 +2657,17 @@ mod tests {
                 let events = a
                     .events
                     .iter()
-                    .map(|e| (e.event_id, e.event_type, e.data.get().to_owned(), e.occurred_at, e.actor.id.clone()))
+                    .map(|e| {
+                        (
+                            e.event_id,
+                            e.event_type,
+                            e.data.get().to_owned(),
+                            e.occurred_at,
+                            e.recorded_at,
+                            e.late_entry_reason.clone(),
+                            e.actor.id.clone(),
+                        )
+                    })
                     .collect();
                 (a.contact_id, a.expected_version, events)
             })
