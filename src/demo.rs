@@ -19,8 +19,18 @@
 //!    decided (against [`DuePolicy::due_by`], so the timeliness figures come out as intended).
 //! 2. Keep only a handful of contacts overdue at `now`; the others that would be were
 //!    decided late but before `now`.
-//! 3. Write each contact's events in time order, drop everything after `now` (a prefix of a
-//!    valid case history is valid), and group them into appends.
+//! 3. Write each contact's events in time order, as the service's rules require
+//!    (`rules::decide`; every closed contact decided, `not_accepted` included; handovers to
+//!    the assessment team or early help named and answered by that team's `receiving_team`
+//!    user, others accepted by the practitioner with evidence; handovers answered within two
+//!    hours for urgent contacts, one working day for others, a few late), and group them
+//!    into appends as clients would write them.
+//! 4. Record each append as a migration from an older system would: `recorded_at` (one per
+//!    append) minutes to hours after its events, out-of-hours work often written up the
+//!    next morning, a few appends written up more than the late-entry window later with a
+//!    `late_entry_reason`; never decreasing within a contact. Drop what was not yet recorded
+//!    at `now` (a prefix of a valid case history is valid), and order every append by when
+//!    it was recorded, so `as-of --at` shows the queue as it stood on a past morning.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -43,17 +53,24 @@ pub const WINDOW_DAYS: i64 = 28;
 /// Share of decided contacts by (final) outcome, in percent; sums to 100.
 ///
 /// The brief's figures (assessment ~20, early help ~25, advice and NFA ~22, strategy ~5,
-/// existing case ~8) add up to 80; the other 20 points are spread over all six, no more
-/// than six points each, so about three contacts in ten become referrals (DOMAIN.md: one in
-/// five to Devon's 35%).
-pub const OUTCOME_SHARES: [(Outcome, u32); 6] = [
+/// existing case ~8) add up to 80; the other 20 points are spread over the outcomes, so
+/// about three contacts in ten become referrals (DOMAIN.md: one in five to Devon's 35%).
+/// About one in fourteen is not accepted (Devon's "None / Rejected": duplicates, the wrong
+/// service, withdrawn).
+pub const OUTCOME_SHARES: [(Outcome, u32); 7] = [
     (Outcome::StrategyDiscussion, 7),
     (Outcome::Assessment, 24),
-    (Outcome::EarlyHelp, 29),
-    (Outcome::AdviceAndSignpost, 14),
-    (Outcome::NoFurtherAction, 12),
-    (Outcome::ExistingCase, 14),
+    (Outcome::EarlyHelp, 27),
+    (Outcome::AdviceAndSignpost, 13),
+    (Outcome::NoFurtherAction, 10),
+    (Outcome::ExistingCase, 12),
+    (Outcome::NotAccepted, 7),
 ];
+
+/// The receiving teams of handovers to the `assessment_team` and to `early_help`: only a
+/// `receiving_team` user of the named team accepts or returns them.
+pub const ASSESSMENT_TEAMS: [&str; 2] = ["AT North", "AT South"];
+pub const EARLY_HELP_TEAMS: [&str; 2] = ["Early Help East", "Early Help West"];
 
 /// The demo's users: who appends what (the roles follow the REST contract).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +92,15 @@ pub struct DemoActors {
     pub auditor: Actor,
     /// Administers the service (appends nothing in the demo).
     pub admin: Actor,
+    /// One `receiving_team` user per team in [`ASSESSMENT_TEAMS`] and [`EARLY_HELP_TEAMS`]:
+    /// each accepts or returns the handovers sent to its team.
+    pub receiving_teams: Vec<Actor>,
 }
 
 impl DemoActors {
     /// Every demo actor, one token each.
-    pub fn all(&self) -> [&Actor; 8] {
-        [
+    pub fn all(&self) -> Vec<&Actor> {
+        let mut all = vec![
             &self.referrer,
             &self.practitioner,
             &self.decision_maker,
@@ -89,7 +109,14 @@ impl DemoActors {
             &self.partner_education,
             &self.auditor,
             &self.admin,
-        ]
+        ];
+        all.extend(&self.receiving_teams);
+        all
+    }
+
+    /// The receiving-team user of `team`, if the demo has one.
+    pub fn receiving_team(&self, team: &str) -> Option<&Actor> {
+        self.receiving_teams.iter().find(|a| a.team.as_deref() == Some(team))
     }
 
     /// One actor per role, with synthetic ids such as `demo-practitioner`.
@@ -106,6 +133,15 @@ impl DemoActors {
             partner_education: actor("demo-education", Role::Partner, Agency::Education),
             auditor: actor("demo-auditor", Role::Auditor, Agency::ChildrensSocialCare),
             admin: actor("demo-admin", Role::Admin, Agency::ChildrensSocialCare),
+            receiving_teams: ASSESSMENT_TEAMS
+                .iter()
+                .map(|t| (*t, Agency::ChildrensSocialCare))
+                .chain(EARLY_HELP_TEAMS.iter().map(|t| (*t, Agency::EarlyHelp)))
+                .map(|(team, agency)| {
+                    let id = format!("demo-{}", team.to_lowercase().replace(' ', "-"));
+                    Actor { team: Some(team.to_owned()), ..actor(&id, Role::ReceivingTeam, agency) }
+                })
+                .collect(),
         }
     }
 
@@ -128,8 +164,11 @@ impl DemoActors {
 ///
 /// Each [`AppendRequest`] carries one or more events of one contact, in `occurred_at`
 /// order, with `expected_version` set to the contact's version before it (0 for the first,
-/// which starts with `contact_received`). Appends are ordered by the time of their last
-/// event, so the log reads like four weeks of real writes. Nothing occurs after `now`.
+/// which starts with `contact_received`). Every event has a `recorded_at` (the same for an
+/// append's events; never before they occurred, never after `now`) and, when recorded more
+/// than the policy's late-entry window after it occurred, a `late_entry_reason`. Appends are
+/// ordered by `recorded_at`, so the log reads like four weeks of real writes; written in
+/// this order, the log's `recorded_at` is the demo's own, never clamped.
 /// The same `now`, `seed`, actors and policy always give the same appends, ids included.
 pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &DuePolicy) -> Vec<AppendRequest> {
     let mut rng = Rng::with_seed(seed);
@@ -139,7 +178,12 @@ pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &Due
     receipts.sort_by_key(|r| r.at);
 
     // 1. Plan every contact, in receipt order so re-contacts follow the first contact.
-    let mut children = Children { families: Vec::new(), known: HashSet::new(), next_ref: rng.u32(100_000..900_000) };
+    let mut children = Children {
+        families: Vec::new(),
+        contacts: Vec::new(),
+        known: HashSet::new(),
+        next_ref: rng.u32(100_000..900_000),
+    };
     let mut drafts: Vec<Draft> = receipts
         .iter()
         .map(|receipt| {
@@ -153,8 +197,9 @@ pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &Due
 
     // 3. Events, cut at `now`, grouped into appends.
     let mut appends: Vec<AppendRequest> =
-        drafts.into_iter().flat_map(|draft| write_contact(draft, actors, cal, now)).collect();
-    appends.sort_by_key(|a| a.events.last().map(|e| e.occurred_at));
+        drafts.into_iter().flat_map(|draft| write_contact(draft, actors, policy, now)).collect();
+    // In the order they were recorded (stable: a contact's own appends stay in order).
+    appends.sort_by_key(|a| a.events.first().and_then(|e| e.recorded_at));
     appends
 }
 
@@ -299,12 +344,28 @@ struct Plan {
     due_by: DateTime<Utc>,
     triage_at: DateTime<Utc>,
     decision_at: DateTime<Utc>,
+    /// Why a contact is not accepted, when that is its (final) outcome.
+    not_accepted: Option<NotAccepted>,
+    /// Its events are written up within a minute (so a decision made just before `now`,
+    /// after the contact was due, is in the log at `now`).
+    prompt: bool,
+}
+
+/// Devon's "None / Rejected".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotAccepted {
+    /// About the same children and incident as an earlier contact, received days before.
+    DuplicateOf(Ulid),
+    WrongService,
+    Withdrawn,
 }
 
 /// The children seen so far, so re-contacts reuse a child's record and a new child is
 /// never confused with an earlier one (same name and date of birth).
 struct Children {
     families: Vec<Vec<Child>>,
+    /// Every contact planned so far and when it was received (parallel to `families`).
+    contacts: Vec<(Ulid, DateTime<Utc>)>,
     known: HashSet<(String, Option<NaiveDate>)>,
     next_ref: u32,
 }
@@ -330,12 +391,32 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
     let rating = rating_for(&mut rng, first_outcome, immediate_risk);
     let need = need_for(&mut rng, first_outcome);
 
+    // Not accepted: a duplicate of a contact received in the last few days (about the same
+    // children), the wrong service, or withdrawn.
+    let not_accepted = (outcome == Outcome::NotAccepted).then(|| {
+        let recent: Vec<usize> = (0..seen.contacts.len())
+            .rev()
+            .take_while(|&i| received_at - seen.contacts[i].1 <= TimeDelta::days(5))
+            .filter(|&i| received_at - seen.contacts[i].1 >= TimeDelta::minutes(30))
+            .collect();
+        match rng.u32(0..100) {
+            0..45 if !recent.is_empty() => NotAccepted::DuplicateOf(seen.contacts[*pick(&mut rng, &recent)].0),
+            0..70 => NotAccepted::WrongService,
+            _ => NotAccepted::Withdrawn,
+        }
+    });
+
     // A tenth of contacts are about children already known from an earlier contact.
-    let children = match seen.families.len() {
-        n if n > 0 && chance(&mut rng, 10) => seen.families[rng.usize(..n)].clone(),
+    let children = match (not_accepted, seen.families.len()) {
+        (Some(NotAccepted::DuplicateOf(of)), _) => {
+            let i = seen.contacts.iter().position(|(id, _)| *id == of).expect("a planned contact");
+            seen.families[i].clone()
+        }
+        (_, n) if n > 0 && chance(&mut rng, 10) => seen.families[rng.usize(..n)].clone(),
         _ => new_family(&mut rng, time::london_date(received_at), seen),
     };
     seen.families.push(children.clone());
+    seen.contacts.push((id, received_at));
 
     let referrer = referrer_for(&mut rng, receipt.source, &children, time::london_date(received_at));
     let concerns = concerns_for(&mut rng, need, receipt.channel, &children);
@@ -407,6 +488,8 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
         due_by,
         triage_at,
         decision_at,
+        not_accepted,
+        prompt: false,
     };
     Draft { rng, plan }
 }
@@ -523,6 +606,12 @@ fn limit_overdue(rng: &mut Rng, drafts: &mut [Draft], now: DateTime<Utc>, cal: &
             from + part_of(to - from, permille)
         };
     }
+    // A decision made in the last hours of contacts already due is written up at once, so
+    // that no more than those kept above are overdue at `now`.
+    for Draft { plan, .. } in drafts.iter_mut() {
+        let decided_lately = plan.decision_at <= now && now - plan.decision_at < TimeDelta::hours(8);
+        plan.prompt = decided_lately && plan.due_by < now;
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -563,7 +652,8 @@ impl Window {
     }
 }
 
-fn write_contact(draft: Draft, actors: &DemoActors, cal: &Calendar, now: DateTime<Utc>) -> Vec<AppendRequest> {
+fn write_contact(draft: Draft, actors: &DemoActors, policy: &DuePolicy, now: DateTime<Utc>) -> Vec<AppendRequest> {
+    let cal = &policy.calendar;
     let Draft { mut rng, plan: draft } = draft;
     let rng = &mut rng;
     let mut tl = Timeline { events: Vec::new(), actors };
@@ -582,32 +672,134 @@ fn write_contact(draft: Draft, actors: &DemoActors, cal: &Calendar, now: DateTim
 
     // The decision, and for a few a revised one.
     let decision = |rng: &mut Rng, outcome: Outcome, revises: Option<Revises>| {
-        Event::DecisionMade(DecisionMade {
-            outcome,
-            rationale: pick(rng, rationales(outcome)).replace("{c}", &child),
-            level_of_need: Some(level_of_need(rng, outcome)),
-            primary_need: Some(draft.need),
-            revises,
-            duplicate_of: None,
-        })
+        let event = match (outcome, draft.not_accepted) {
+            (Outcome::NotAccepted, Some(why)) => DecisionMade {
+                outcome,
+                rationale: not_accepted_rationale(rng, why, &child),
+                level_of_need: None,
+                primary_need: None,
+                revises,
+                duplicate_of: match why {
+                    NotAccepted::DuplicateOf(of) => Some(of),
+                    _ => None,
+                },
+            },
+            _ => DecisionMade {
+                outcome,
+                rationale: pick(rng, rationales(outcome)).replace("{c}", &child),
+                level_of_need: Some(level_of_need(rng, outcome)),
+                primary_need: Some(draft.need),
+                revises,
+                duplicate_of: None,
+            },
+        };
+        Event::DecisionMade(event)
     };
     let first = decision(rng, draft.first_outcome, None);
     let first_id = tl.push(rng, &first, draft.decision_at, &actors.decision_maker);
     let mut decided_at = draft.decision_at;
     if draft.first_outcome != draft.outcome {
+        // Never dated before the decision it revises.
         decided_at = later(cal, rng, decided_at, draft.urgent, 30, 360);
         let reason = (*pick(rng, &REVISION_REASONS)).to_owned();
         let revised = decision(rng, draft.outcome, Some(Revises { event_id: first_id, reason }));
         tl.push(rng, &revised, decided_at, &actors.decision_maker);
     }
 
-    after_decision(&draft, decided_at, rng, &mut tl, cal, &child);
+    after_decision(&draft, decided_at, rng, &mut tl, policy, &child);
 
-    // A prefix of a valid history is valid: cut at `now`.
+    // Written as clients would have written them, each append recorded minutes to hours
+    // after its events occurred; then cut at `now`: what was not yet recorded is not in the
+    // log (a prefix of a valid case history is valid).
     let mut events = tl.events;
     events.sort_by_key(|e| e.occurred_at);
-    events.retain(|e| e.occurred_at <= now);
-    group_into_appends(draft.id, events, rng)
+    let mut appends = group_into_appends(draft.id, events, rng);
+    record(&mut appends, rng, policy, &draft, now);
+    appends.retain(|a| a.events.iter().all(|e| e.recorded_at.is_some_and(|r| r <= now)));
+    appends
+}
+
+/// Share of contacts, in percent, with one append recorded more than the late-entry window
+/// after it occurred (and so everything after it in the contact recorded no earlier).
+const LATE_ENTRY_PERCENT: u32 = 4;
+
+/// Why an append was recorded more than the late-entry window after it occurred.
+const LATE_ENTRY_REASONS: [&str; 4] = [
+    "Recorded after a home visit without network access.",
+    "Case system unavailable; entered from the paper notes taken at the time.",
+    "Recorded on return from leave, from notes made at the time.",
+    "Found in the shared inbox during a weekly check; entered on the day it was found.",
+];
+
+/// Sets when each append was recorded, as a migration from the older system keeps it: a
+/// client writes an append (all its events at one moment) minutes to hours after its last
+/// event occurred; something that happened out of hours is often written up the next
+/// morning; a few appends are written up more than the late-entry window later, with a
+/// reason. Within a contact `recorded_at` never decreases, and an append recorded more than
+/// the window after its first event carries a `late_entry_reason` (the API's rule).
+fn record(appends: &mut [AppendRequest], rng: &mut Rng, policy: &DuePolicy, plan: &Plan, now: DateTime<Utc>) {
+    let cal = &policy.calendar;
+    let window = TimeDelta::hours(i64::from(policy.late_entry_hours));
+    let late_one =
+        (!plan.prompt && appends.len() > 1 && chance(rng, LATE_ENTRY_PERCENT)).then(|| rng.usize(1..appends.len()));
+    let mut reason: Option<String> = None;
+    let mut previous: Option<DateTime<Utc>> = None;
+    for (i, append) in appends.iter_mut().enumerate() {
+        let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else { continue };
+        let (first, last_at, role) = (first.occurred_at, last.occurred_at, last.actor.role);
+        let late_at = (late_one == Some(i))
+            .then(|| add_office_time(cal, (first + window).max(last_at), minutes(rng, 20, 600)))
+            // One that would be written up after `now` is written up in time instead.
+            .filter(|at| *at <= now);
+        let mut at = if let Some(late_at) = late_at {
+            reason = Some((*pick(rng, &LATE_ENTRY_REASONS)).to_owned());
+            late_at
+        } else if plan.prompt {
+            last_at + TimeDelta::seconds(rng.i64(5..50))
+        } else {
+            let received = i == 0;
+            let natural = last_at + record_delay(rng, cal, last_at, role, plan.urgent || received);
+            natural.min(first + window - minutes(rng, 30, 180)).max(last_at)
+        };
+        if let Some(previous) = previous {
+            at = at.max(previous);
+        }
+        previous = Some(at);
+        let late = append.events.iter().any(|e| policy.recorded_late(e.occurred_at, at));
+        for event in &mut append.events {
+            event.recorded_at = Some(at);
+            if late {
+                event.late_entry_reason.clone_from(&reason);
+            }
+        }
+    }
+}
+
+/// How long after its last event a client writes an append; `soon` for a contact as it is
+/// received and anything on an urgent one.
+fn record_delay(rng: &mut Rng, cal: &Calendar, at: DateTime<Utc>, role: Role, soon: bool) -> TimeDelta {
+    let in_office = office_hours(cal, time::london_date(at)).is_some_and(|(opens, closes)| at >= opens && at < closes);
+    if role == Role::Referrer {
+        // An online form is recorded as it is submitted.
+        TimeDelta::seconds(rng.i64(1..=90))
+    } else if in_office && soon {
+        match rng.u32(0..100) {
+            0..85 => minutes(rng, 1, 20),
+            _ => minutes(rng, 20, 90),
+        }
+    } else if in_office {
+        match rng.u32(0..100) {
+            0..70 => minutes(rng, 2, 30),
+            70..95 => minutes(rng, 30, 120),
+            _ => minutes(rng, 120, 300),
+        }
+    } else if soon || chance(rng, 40) {
+        // The out-of-hours team writes up as it goes.
+        minutes(rng, 5, 90)
+    } else {
+        // Written up when the office opens.
+        add_office_time(cal, at, TimeDelta::zero()) - at + minutes(rng, 0, 90)
+    }
 }
 
 /// Calls, checks, consent and the duty discussion, between triage and the first decision.
@@ -737,13 +929,13 @@ fn after_decision(
     decided_at: DateTime<Utc>,
     rng: &mut Rng,
     tl: &mut Timeline<'_>,
-    cal: &Calendar,
+    policy: &DuePolicy,
     child: &str,
 ) {
+    let cal = &policy.calendar;
     let actors = tl.actors;
     let practitioner = &actors.practitioner;
     let outcome = draft.outcome;
-    let urgent = draft.urgent;
     let mut last = decided_at;
 
     let anonymous = matches!(draft.contact.source, SourceCode::Anonymous | SourceCode::Unknown);
@@ -797,48 +989,44 @@ fn after_decision(
         Outcome::NoFurtherAction | Outcome::NotAccepted => None,
     };
     if let Some(to) = handover_to {
-        let fast = urgent && outcome.is_referral();
-        let mut team = team_name(rng, to);
-        let mut sent_at = if fast {
+        // Red-rated or immediate-risk contacts are handed over at once, any hour; the
+        // receiving team has two hours to accept (others one working day).
+        let urgent = draft.urgent;
+        let mut team = team_name(rng, to, None);
+        let mut sent_at = if urgent {
             decided_at + minutes(rng, 5, 40)
         } else {
             add_office_time(cal, decided_at, minutes(rng, 10, 180))
         };
         let notes = Some(pick(rng, &HANDOVER_NOTES).replace("{c}", child));
         tl.push(rng, &Event::HandoverSent(HandoverSent { to, team: Some(team.clone()), notes }), sent_at, practitioner);
+        // The assessment team and early help accept or return their own handovers; for
+        // the others the practitioner records the answer, with how it was confirmed.
+        let answered_by = |team: &str| actors.receiving_team(team).unwrap_or(practitioner);
         if chance(rng, 6) {
-            let returned_at = later(cal, rng, sent_at, fast, 60, 480);
+            let returned_at = answer_at(rng, policy, sent_at, urgent, true);
             let reason = (*pick(rng, &RETURN_REASONS)).to_owned();
-            tl.push(rng, &Event::HandoverReturned(HandoverReturned { reason }), returned_at, practitioner);
-            sent_at = later(cal, rng, returned_at, fast, 30, 240);
-            team = team_name(rng, to);
+            tl.push(rng, &Event::HandoverReturned(HandoverReturned { reason }), returned_at, answered_by(&team));
+            sent_at = later(cal, rng, returned_at, urgent, 30, 240);
+            team = team_name(rng, to, Some(&team));
             let notes = Some("Sent again with the missing information.".to_owned());
             let resent = Event::HandoverSent(HandoverSent { to, team: Some(team.clone()), notes });
             tl.push(rng, &resent, sent_at, practitioner);
         }
-        let accepted_at = if fast {
-            sent_at + minutes(rng, 20, 180)
-        } else if outcome.is_referral() {
-            let wait = match rng.u32(0..100) {
-                0..70 => minutes(rng, 15, 480),
-                70..95 => minutes(rng, 480, 1080),
-                _ => minutes(rng, 1080, 1620),
-            };
-            add_office_time(cal, sent_at, wait)
-        } else {
-            add_office_time(cal, sent_at, minutes(rng, 60, 1620))
-        };
+        let accepted_at = answer_at(rng, policy, sent_at, urgent, false);
         let worker = Some(person_name(rng, ADULT_NAMES, None));
-        tl.push(
-            rng,
-            &Event::HandoverAccepted(HandoverAccepted { team, worker, evidence: None }),
-            accepted_at,
-            practitioner,
-        );
+        let by = answered_by(&team);
+        let evidence = (by.role != Role::ReceivingTeam).then(|| pick(rng, &ACCEPTANCE_EVIDENCE).replace("{t}", &team));
+        tl.push(rng, &Event::HandoverAccepted(HandoverAccepted { team, worker, evidence }), accepted_at, by);
         last = last.max(accepted_at);
     }
 
-    if chance(rng, 97) {
+    // Every decided contact is closed once its handover (if any) is accepted; a few advice
+    // and no-further-action contacts are left open (off the queue all the same).
+    let left_open = handover_to.is_none()
+        && matches!(outcome, Outcome::AdviceAndSignpost | Outcome::NoFurtherAction)
+        && chance(rng, 8);
+    if !left_open {
         let closed_at = add_office_time(cal, last, minutes(rng, 5, 240));
         let reason = pick(rng, close_reasons(outcome, handover_to.is_some())).replace("{c}", child);
         tl.push(rng, &Event::ContactClosed(ContactClosed { reason }), closed_at, practitioner);
@@ -850,15 +1038,60 @@ fn after_decision(
     }
 }
 
+/// When a handover is due to be accepted: two hours after it was sent for a red-rated or
+/// immediate-risk contact, any day; otherwise the policy's working days.
+pub fn handover_due_by(policy: &DuePolicy, sent_at: DateTime<Utc>, urgent: bool) -> DateTime<Utc> {
+    let handover = DuePolicy {
+        working_days: policy.handover_working_days,
+        urgent_hours: policy.urgent_handover_hours,
+        ..policy.clone()
+    };
+    handover.due_by(sent_at, urgent)
+}
+
+/// When the receiving team answers a handover sent at `sent_at`: mostly well within the
+/// time allowed (a return sooner than an acceptance), about one in twelve late.
+fn answer_at(rng: &mut Rng, policy: &DuePolicy, sent_at: DateTime<Utc>, urgent: bool, returned: bool) -> DateTime<Utc> {
+    let cal = &policy.calendar;
+    let due = handover_due_by(policy, sent_at, urgent);
+    let share = || -> i64 { if returned { 500 } else { 1000 } };
+    if chance(rng, 92) {
+        if urgent {
+            let room = due - sent_at - TimeDelta::minutes(10);
+            if room > TimeDelta::minutes(5) {
+                return sent_at + TimeDelta::minutes(5) + part_of(room, skewed_permille(rng) * share() / 1000);
+            }
+            return sent_at + minutes(rng, 2, 5);
+        }
+        let available = office_time_between(cal, sent_at, due) - TimeDelta::minutes(1);
+        if available >= TimeDelta::minutes(20) {
+            let span = available - TimeDelta::minutes(5);
+            return add_office_time(
+                cal,
+                sent_at,
+                TimeDelta::minutes(5) + part_of(span, skewed_permille(rng) * share() / 1000),
+            );
+        }
+        return sent_at + minutes(rng, 5, 15);
+    }
+    if urgent { due + minutes(rng, 10, 240) } else { add_office_time(cal, due, minutes(rng, 10, 300)) }
+}
+
 /// Splits a contact's events into appends as clients would write them: the contact with its
-/// triage, then runs by the same actor within two hours, at most four at a time.
+/// triage (by the same person within half an hour), then runs by the same actor within two
+/// hours, at most four at a time.
 fn group_into_appends(contact_id: Ulid, events: Vec<NewEvent>, rng: &mut Rng) -> Vec<AppendRequest> {
     let mut groups: Vec<Vec<NewEvent>> = Vec::new();
     let limit = rng.usize(3..=4);
     for event in events {
         let joins = match groups.last() {
             None => false,
-            Some(group) if groups.len() == 1 && group.len() == 1 => event.event_type == EventType::TriageRated,
+            // The contact and its triage together, when the same person wrote both.
+            Some(group) if groups.len() == 1 && group.len() == 1 => {
+                event.event_type == EventType::TriageRated
+                    && group[0].actor == event.actor
+                    && event.occurred_at - group[0].occurred_at <= TimeDelta::minutes(30)
+            }
             Some(group) => {
                 let prev = group.last().expect("groups are never empty");
                 groups.len() > 1
@@ -906,6 +1139,15 @@ pub struct DemoSummary {
     pub overdue: usize,
     /// Decided, with a handover sent and not accepted, or returned and not sent again.
     pub awaiting_handover: usize,
+    /// Handovers sent, not yet accepted or returned, and past their acceptance due time at
+    /// `now` ([`handover_due_by`]: two hours for red-rated or immediate-risk contacts, else
+    /// the policy's working days).
+    pub overdue_handovers: usize,
+    /// Events recorded more than the policy's late-entry window after they occurred (each
+    /// with a `late_entry_reason`).
+    pub recorded_late: usize,
+    /// Not-accepted decisions naming the earlier contact they duplicate.
+    pub duplicates: usize,
     pub closed: usize,
     pub decided: usize,
     /// First decision by the policy's due time (by default one working day, or two hours
@@ -939,8 +1181,8 @@ impl fmt::Display for DemoSummary {
         )?;
         writeln!(
             f,
-            "open {}: undecided {} (overdue {}), awaiting handover {}; closed {}",
-            self.open, self.undecided, self.overdue, self.awaiting_handover, self.closed
+            "open {}: undecided {} (overdue {}), awaiting handover {} (overdue {}); closed {}",
+            self.open, self.undecided, self.overdue, self.awaiting_handover, self.overdue_handovers, self.closed
         )?;
         writeln!(
             f,
@@ -954,7 +1196,13 @@ impl fmt::Display for DemoSummary {
         )?;
         let outcomes: Vec<String> =
             self.by_outcome.iter().map(|(o, n)| format!("{o} {n} ({:.0}%)", pct(*n, self.decided))).collect();
-        writeln!(f, "outcomes: {}", outcomes.join(", "))?;
+        writeln!(f, "outcomes: {} ({} duplicates)", outcomes.join(", "), self.duplicates)?;
+        writeln!(
+            f,
+            "recorded late (with a reason): {} events ({:.1}%)",
+            self.recorded_late,
+            pct(self.recorded_late, self.events)
+        )?;
         let channels: Vec<String> =
             self.by_channel.iter().map(|(c, n)| format!("{c} {n} ({:.0}%)", pct(*n, self.contacts))).collect();
         write!(f, "channels: {}", channels.join(", "))
@@ -979,6 +1227,7 @@ struct Folded {
     outcome: Option<Outcome>,
     revised: bool,
     handover: HandoverState,
+    handover_sent_at: Option<DateTime<Utc>>,
     closed: bool,
 }
 
@@ -994,6 +1243,8 @@ pub fn summarise(appends: &[AppendRequest], now: DateTime<Utc>, policy: &DuePoli
     for append in appends {
         for new in &append.events {
             summary.events += 1;
+            let recorded_at = new.recorded_at.unwrap_or(new.occurred_at);
+            summary.recorded_late += usize::from(policy.recorded_late(new.occurred_at, recorded_at));
             let event = Event::from_data(new.event_type, new.data.get()).expect("demo events decode");
             if let Event::ContactReceived(c) = &event {
                 summary.contacts += 1;
@@ -1012,6 +1263,7 @@ pub fn summarise(appends: &[AppendRequest], now: DateTime<Utc>, policy: &DuePoli
                         outcome: None,
                         revised: false,
                         handover: HandoverState::None,
+                        handover_sent_at: None,
                         closed: false,
                     },
                 );
@@ -1024,8 +1276,12 @@ pub fn summarise(appends: &[AppendRequest], now: DateTime<Utc>, policy: &DuePoli
                     contact.revised |= d.revises.is_some();
                     contact.first_decision_at.get_or_insert(new.occurred_at);
                     contact.outcome = Some(d.outcome);
+                    summary.duplicates += usize::from(d.duplicate_of.is_some());
                 }
-                Event::HandoverSent(_) => contact.handover = HandoverState::Pending,
+                Event::HandoverSent(_) => {
+                    contact.handover = HandoverState::Pending;
+                    contact.handover_sent_at = Some(new.occurred_at);
+                }
                 Event::HandoverReturned(_) => contact.handover = HandoverState::Returned,
                 Event::HandoverAccepted(_) => contact.handover = HandoverState::Accepted,
                 Event::ContactClosed(_) => contact.closed = true,
@@ -1053,6 +1309,10 @@ pub fn summarise(appends: &[AppendRequest], now: DateTime<Utc>, policy: &DuePoli
                 summary.decided_within_one_working_day += usize::from(decided_at <= one_working_day);
                 let waiting = matches!(contact.handover, HandoverState::Pending | HandoverState::Returned);
                 summary.awaiting_handover += usize::from(!contact.closed && waiting);
+                if let (HandoverState::Pending, Some(sent_at)) = (contact.handover, contact.handover_sent_at) {
+                    summary.overdue_handovers +=
+                        usize::from(policy.is_overdue(handover_due_by(policy, sent_at, urgent), now));
+                }
             }
             _ if !contact.closed => {
                 summary.undecided += 1;
@@ -1399,7 +1659,8 @@ fn draw_family(rng: &mut Rng, today: NaiveDate) -> Vec<Child> {
             nhs_number: None,
             upn: None,
             ethnicity: None,
-            expected_date_of_birth: None,
+            // Due at least five weeks on, so no re-contact in the four weeks comes after it.
+            expected_date_of_birth: today.checked_add_days(Days::new(rng.u64(35..200))),
         }];
     }
     let ethnicity = chance(rng, 70).then(|| weighted(rng, &ETHNICITIES).to_owned());
@@ -1900,16 +2161,58 @@ const ACTIONS: [(Agency, &str); 6] = [
 const REFERRER_ROLES: [&str; 2] =
     ["Lead professional for the early help plan.", "Attend the team around the family meeting."];
 
-fn team_name(rng: &mut Rng, to: HandoverTo) -> String {
-    let area = pick(rng, AREAS);
+/// The team a handover goes to (another than `not`, when it was returned by that one).
+fn team_name(rng: &mut Rng, to: HandoverTo, not: Option<&str>) -> String {
+    let named = |teams: &[&str], rng: &mut Rng| {
+        let others: Vec<&str> = teams.iter().copied().filter(|t| Some(*t) != not).collect();
+        (*pick(rng, if others.is_empty() { teams } else { &others })).to_owned()
+    };
     match to {
-        HandoverTo::AssessmentTeam => format!("Assessment Team {area}"),
-        HandoverTo::EarlyHelp => format!("Early Help Hub {area}"),
-        HandoverTo::Tafso => format!("TAFSO {area}"),
-        HandoverTo::Community => format!("Community Family Support {area}"),
-        HandoverTo::AllocatedWorker => format!("Children in Need Team {area}"),
-        HandoverTo::Other => format!("Locality Team {area}"),
+        HandoverTo::AssessmentTeam => named(&ASSESSMENT_TEAMS, rng),
+        HandoverTo::EarlyHelp => named(&EARLY_HELP_TEAMS, rng),
+        _ => {
+            let area = pick(rng, AREAS);
+            match to {
+                HandoverTo::Tafso => format!("TAFSO {area}"),
+                HandoverTo::Community => format!("Community Family Support {area}"),
+                HandoverTo::AllocatedWorker => format!("Children in Need Team {area}"),
+                _ => format!("Locality Team {area}"),
+            }
+        }
     }
+}
+
+/// How the practitioner confirmed a handover to a team with no frontdoor user.
+const ACCEPTANCE_EVIDENCE: [&str; 4] = [
+    "Confirmed by phone with the allocated worker.",
+    "{t} confirmed receipt by secure e-mail.",
+    "Confirmed by phone with the {t} duty coordinator.",
+    "Acceptance noted at the {t} allocation meeting; minutes on file.",
+];
+
+/// Why a contact is not accepted, in the decision maker's words.
+fn not_accepted_rationale(rng: &mut Rng, why: NotAccepted, child: &str) -> String {
+    let text = match why {
+        NotAccepted::DuplicateOf(of) => {
+            return format!("Duplicate of contact {of} about {child}: the same incident, already being worked there.");
+        }
+        NotAccepted::WrongService => *pick(
+            rng,
+            &[
+                "Wrong service: the concern is about an adult's care needs; passed to adult social care.",
+                "Wrong service: the family live outside Westshire; passed to their home authority's front door.",
+                "Wrong service: a request for a school place, passed to the admissions team.",
+            ],
+        ),
+        NotAccepted::Withdrawn => *pick(
+            rng,
+            &[
+                "Referrer withdrew the contact after speaking to the family; not accepted.",
+                "Withdrawn: the referrer resolved the concern with the school the same day.",
+            ],
+        ),
+    };
+    text.to_owned()
 }
 
 const HANDOVER_NOTES: [&str; 3] = [
@@ -1929,6 +2232,7 @@ fn close_reasons(outcome: Outcome, handed_over: bool) -> &'static [&'static str]
             &["Accepted by the receiving team; front door involvement ended.", "Handed over; closed at the front door."]
         }
         (Outcome::NoFurtherAction, false) => &["No further action; referrer informed."],
+        (Outcome::NotAccepted, false) => &["Not accepted; closed at the front door."],
         (Outcome::AdviceAndSignpost, false) => &["Advice given and the family signposted."],
         _ => &["Plan agreed with universal services; closed at the front door."],
     }
@@ -1938,6 +2242,9 @@ fn close_reasons(outcome: Outcome, handed_over: bool) -> &'static [&'static str]
 mod tests {
     use std::collections::HashSet;
     use std::sync::OnceLock;
+
+    use eventlog::Envelope;
+    use projections::contact::ContactState;
 
     use super::*;
 
@@ -2034,7 +2341,7 @@ mod tests {
         assert!((lo..=hi).contains(&value), "{what}: {value:.1} not in {lo}..={hi}");
     }
 
-    // --- The case rules, as a small model of the service's ------------------------------
+    // --- The case rules: the service's own, and a small model of the flow ---------------
 
     #[derive(Default)]
     struct CaseState {
@@ -2047,13 +2354,28 @@ mod tests {
         pending: Option<HandoverTo>,
         returned: bool,
         accepted: Option<HandoverTo>,
+        /// The contact as the service folds it, for `rules::decide`.
+        folded: Option<ContactState>,
     }
 
-    /// Checks every append against the case rules, versions, times and who may append what.
-    fn check_log(appends: &[AppendRequest], now: DateTime<Utc>) -> Result<(), String> {
+    /// Checks every append as the service would have taken it when it was recorded: the
+    /// service's own case rules ([`crate::rules::decide`] on the contact's
+    /// [`ContactState`]) and field checks ([`crate::validate::check_event`] at the
+    /// recording time), the rules for time (nothing in the future, nothing recorded after
+    /// `now`, `recorded_at` never decreasing, late entries with a reason), versions, who may
+    /// append what, and the demo's own flow.
+    fn check_log(appends: &[AppendRequest], now: DateTime<Utc>, policy: &DuePolicy) -> Result<(), String> {
         let mut states: HashMap<Ulid, CaseState> = HashMap::new();
+        let mut position = 0u64;
+        let mut last_recorded: Option<DateTime<Utc>> = None;
+        let mut known: HashMap<Ulid, DateTime<Utc>> = HashMap::new();
         for append in appends {
             let id = append.contact_id;
+            if let Some(first) = append.events.first()
+                && append.expected_version == Some(0)
+            {
+                known.entry(id).or_insert(first.occurred_at);
+            }
             let state = states.entry(id).or_default();
             if append.expected_version != Some(state.version) {
                 return Err(format!(
@@ -2065,8 +2387,144 @@ mod tests {
                 return Err(format!("{id}: empty append"));
             }
             for new in &append.events {
-                check_event(state, new, now).map_err(|e| format!("{id} v{}: {e}", state.version + 1))?;
+                position += 1;
+                let recorded_at = new.recorded_at.ok_or_else(|| format!("{id}: no recorded_at"))?;
+                let version = state.version + 1;
+                let at = |e: String| format!("{id} v{version} (position {position}): {e}");
+                if last_recorded.is_some_and(|l| recorded_at < l) {
+                    return Err(at("recorded before the event at the previous position".into()));
+                }
+                last_recorded = Some(recorded_at);
+                check_recorded(new, recorded_at, now, policy).map_err(at)?;
+                check_with_the_service(state, id, position, new, recorded_at, &known).map_err(at)?;
+                check_event(state, new, now).map_err(at)?;
                 state.version += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules for time at recording: recorded at or before `now`, never before it
+    /// occurred, and a reason when more than the late-entry window after.
+    fn check_recorded(
+        new: &NewEvent,
+        recorded_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        policy: &DuePolicy,
+    ) -> Result<(), String> {
+        if recorded_at > now {
+            return Err(format!("{} recorded after now", new.event_type));
+        }
+        if new.occurred_at > recorded_at {
+            return Err(format!("{} occurred after it was recorded (occurred-in-future)", new.event_type));
+        }
+        let reason = new.late_entry_reason.as_deref().is_some_and(|r| !r.trim().is_empty());
+        if policy.recorded_late(new.occurred_at, recorded_at) && !reason {
+            return Err(format!("{} recorded late without a reason (late-entry-needs-reason)", new.event_type));
+        }
+        if new.late_entry_reason.is_some() && recorded_at - new.occurred_at < TimeDelta::hours(1) {
+            return Err(format!("{} has a late-entry reason but was recorded at once", new.event_type));
+        }
+        Ok(())
+    }
+
+    /// The service's own rules for `new` on the contact as it stood when it was recorded.
+    fn check_with_the_service(
+        state: &mut CaseState,
+        contact_id: Ulid,
+        position: u64,
+        new: &NewEvent,
+        recorded_at: DateTime<Utc>,
+        known: &HashMap<Ulid, DateTime<Utc>>,
+    ) -> Result<(), String> {
+        let mut event = Event::from_data(new.event_type, new.data.get()).map_err(|e| e.to_string())?;
+        let as_written = event.clone();
+        crate::validate::normalise(&mut event);
+        if event != as_written {
+            return Err(format!("{} is not normalised", new.event_type));
+        }
+        let invalid = crate::validate::check_event(&event, recorded_at);
+        if !invalid.is_empty() {
+            return Err(format!("{} refused by validation: {invalid:?}", new.event_type));
+        }
+        let env = Envelope {
+            position,
+            event_id: new.event_id,
+            contact_id,
+            version: state.version + 1,
+            event_type: new.event_type,
+            schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
+            occurred_at: new.occurred_at,
+            late_entry_reason: new.late_entry_reason.clone(),
+            recorded_at,
+            actor: new.actor.clone(),
+            data: new.data.clone(),
+            prev_hash: eventlog::Hash::GENESIS,
+            hash: eventlog::Hash::GENESIS,
+        };
+        let Some(folded) = state.folded.as_mut() else {
+            state.folded = Some(ContactState::received(&env, &event).map_err(|e| e.to_string())?);
+            return check_children(&event, recorded_at);
+        };
+        crate::rules::decide(folded, &event, new.occurred_at)
+            .map_err(|e| format!("{} refused by rule {}: {}", new.event_type, e.rule, e.detail))?;
+        // The rules the service is gaining (issue 12), checked here until `decide` has them.
+        match &event {
+            Event::ContactClosed(_) if folded.decision.is_none() => {
+                return Err("contact_closed without a decision (close-needs-decision)".into());
+            }
+            Event::DecisionMade(d) => {
+                if let Some(current) = &folded.decision
+                    && new.occurred_at < current.decided_at
+                {
+                    return Err("a revision dated before the decision it revises".into());
+                }
+                match (d.outcome, d.duplicate_of) {
+                    (Outcome::NotAccepted, Some(of))
+                        if of != contact_id && known.get(&of).is_some_and(|r| *r <= folded.received_at) => {}
+                    (Outcome::NotAccepted, Some(of)) => return Err(format!("duplicate_of {of}: no earlier contact")),
+                    (_, Some(_)) => return Err("duplicate_of without not_accepted".into()),
+                    (_, None) => {}
+                }
+            }
+            Event::HandoverSent(h) => {
+                let receiving = matches!(h.to, HandoverTo::AssessmentTeam | HandoverTo::EarlyHelp);
+                if receiving && h.team.is_none() {
+                    return Err(format!("handover_sent to {} without a team (handover-needs-team)", h.to));
+                }
+            }
+            Event::HandoverAccepted(_) | Event::HandoverReturned(_) => {
+                let handover = folded.handover.as_ref().ok_or("no handover")?;
+                let actor = &new.actor;
+                if matches!(handover.to, HandoverTo::AssessmentTeam | HandoverTo::EarlyHelp) {
+                    if actor.role != Role::ReceivingTeam || actor.team != handover.team {
+                        return Err(format!("{} of a handover to {:?} by {}", new.event_type, handover.team, actor.id));
+                    }
+                } else if !matches!(actor.role, Role::Practitioner | Role::DecisionMaker) {
+                    return Err(format!("{} of a handover to {} by {}", new.event_type, handover.to, actor.id));
+                } else if let Event::HandoverAccepted(a) = &event
+                    && a.evidence.is_none()
+                {
+                    return Err("acceptance recorded without evidence (acceptance-needs-evidence)".into());
+                }
+            }
+            _ => {}
+        }
+        folded.apply(&env, &event);
+        Ok(())
+    }
+
+    /// No child born after the contact was recorded; the unborn have an expected date of
+    /// birth and sex `U` instead.
+    fn check_children(event: &Event, recorded_at: DateTime<Utc>) -> Result<(), String> {
+        let Event::ContactReceived(c) = event else { return Ok(()) };
+        let today = time::london_date(recorded_at);
+        for child in &c.children {
+            match (child.date_of_birth, child.expected_date_of_birth) {
+                (Some(dob), None) if dob <= today => {}
+                (None, Some(due)) if due > today && child.sex == Some(Sex::Unknown) => {}
+                (None, None) if !child.name.starts_with("Unborn") => {}
+                _ => return Err(format!("{}: date of birth {:?}", child.name, child.date_of_birth)),
             }
         }
         Ok(())
@@ -2115,17 +2573,16 @@ mod tests {
                     (Some(r), false) if state.decisions.contains(&r.event_id) && !r.reason.is_empty() => {}
                     _ => return Err("a second decision must revise an earlier one, a first must not".into()),
                 }
-                let level = d.level_of_need.ok_or("no level of need")?;
-                let consistent = match d.outcome {
-                    Outcome::StrategyDiscussion | Outcome::Assessment => level == 4,
-                    Outcome::EarlyHelp => (2..=3).contains(&level),
-                    Outcome::AdviceAndSignpost | Outcome::NoFurtherAction | Outcome::NotAccepted => {
-                        (1..=2).contains(&level)
-                    }
-                    Outcome::ExistingCase => (3..=4).contains(&level),
+                let consistent = match (d.outcome, d.level_of_need) {
+                    (Outcome::NotAccepted, None) => d.primary_need.is_none(),
+                    (_, None) | (Outcome::NotAccepted, Some(_)) => false,
+                    (Outcome::StrategyDiscussion | Outcome::Assessment, Some(level)) => level == 4,
+                    (Outcome::EarlyHelp, Some(level)) => (2..=3).contains(&level),
+                    (Outcome::AdviceAndSignpost | Outcome::NoFurtherAction, Some(level)) => (1..=2).contains(&level),
+                    (Outcome::ExistingCase, Some(level)) => (3..=4).contains(&level),
                 };
                 if !consistent {
-                    return Err(format!("level {level} for {}", d.outcome));
+                    return Err(format!("level {:?} for {}", d.level_of_need, d.outcome));
                 }
                 state.decisions.push(new.event_id);
                 state.outcome = Some(d.outcome);
@@ -2143,7 +2600,7 @@ mod tests {
                 state.returned = false;
             }
             Event::HandoverAccepted(_) | Event::HandoverReturned(_) => {
-                needs_role(&[Role::Practitioner])?;
+                needs_role(&[Role::Practitioner, Role::ReceivingTeam])?;
                 let to = state.pending.take().ok_or(format!("{} without a pending handover", new.event_type))?;
                 if matches!(event, Event::HandoverAccepted(_)) {
                     state.accepted = Some(to);
@@ -2189,7 +2646,9 @@ mod tests {
 
     // --- Determinism and shape ---------------------------------------------------------
 
-    type Fingerprint = Vec<(Ulid, Option<u32>, Vec<(Ulid, EventType, String, DateTime<Utc>, String)>)>;
+    /// An event as written: id, type, data, occurred, recorded, late-entry reason, actor.
+    type Written = (Ulid, EventType, String, DateTime<Utc>, Option<DateTime<Utc>>, Option<String>, String);
+    type Fingerprint = Vec<(Ulid, Option<u32>, Vec<Written>)>;
 
     fn fingerprint(appends: &[AppendRequest]) -> Fingerprint {
         appends
@@ -2198,7 +2657,17 @@ mod tests {
                 let events = a
                     .events
                     .iter()
-                    .map(|e| (e.event_id, e.event_type, e.data.get().to_owned(), e.occurred_at, e.actor.id.clone()))
+                    .map(|e| {
+                        (
+                            e.event_id,
+                            e.event_type,
+                            e.data.get().to_owned(),
+                            e.occurred_at,
+                            e.recorded_at,
+                            e.late_entry_reason.clone(),
+                            e.actor.id.clone(),
+                        )
+                    })
                     .collect();
                 (a.contact_id, a.expected_version, events)
             })
@@ -2379,10 +2848,10 @@ mod tests {
 
     #[test]
     fn every_contact_obeys_the_case_rules() {
-        check_log(&demo().appends, now()).unwrap();
+        check_log(&demo().appends, now(), &DuePolicy::default()).unwrap();
         for seed in [7, 42] {
             let appends = generate(now(), seed, &DemoActors::standard(), &DuePolicy::default());
-            check_log(&appends, now()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            check_log(&appends, now(), &DuePolicy::default()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         }
     }
 
@@ -2392,7 +2861,7 @@ mod tests {
         let now = at("2026-04-10T16:30:00Z");
         let policy = DuePolicy::default();
         let appends = generate(now, 3, &DemoActors::standard(), &policy);
-        check_log(&appends, now).unwrap();
+        check_log(&appends, now, &policy).unwrap();
         let s = summarise(&appends, now, &policy);
         assert!((1700..=2500).contains(&s.contacts), "{s}");
     }
@@ -2403,13 +2872,13 @@ mod tests {
         // council's policy, so about as many are on time as under the default.
         let policy = DuePolicy { working_days: 2, urgent_hours: 6, ..DuePolicy::default() };
         let appends = generate(now(), 5, &DemoActors::standard(), &policy);
-        check_log(&appends, now()).unwrap();
+        check_log(&appends, now(), &policy).unwrap();
         let s = summarise(&appends, now(), &policy);
         assert_between("on time", share(s.decided_on_time, s.decided), 78.0, 92.0);
         assert!((5..=10).contains(&s.overdue), "{s}");
         // Even a policy where everything is due on receipt gives a valid log.
         let instant = DuePolicy { working_days: 0, ..DuePolicy::default() };
-        check_log(&generate(now(), 5, &DemoActors::standard(), &instant), now()).unwrap();
+        check_log(&generate(now(), 5, &DemoActors::standard(), &instant), now(), &instant).unwrap();
     }
 
     #[test]
@@ -2452,7 +2921,9 @@ mod tests {
                 duplicate_of: None,
             })
         };
-        let sent = |to| Event::HandoverSent(HandoverSent { to, team: None, notes: None });
+        let sent = |to| Event::HandoverSent(HandoverSent { to, team: Some("AT North".into()), notes: None });
+        let accepted =
+            Event::HandoverAccepted(HandoverAccepted { team: "AT North".into(), worker: None, evidence: None });
         let closed = Event::ContactClosed(ContactClosed { reason: "test".into() });
         let id = Ulid::from_parts(1, 1);
         let log = |events: Vec<(Event, &Actor)>| -> Vec<AppendRequest> {
@@ -2461,7 +2932,8 @@ mod tests {
                 .enumerate()
                 .map(|(i, (e, actor))| {
                     let minutes = i64::try_from(i).unwrap();
-                    let new = NewEvent::new(&e, t0 + TimeDelta::minutes(minutes), actor.clone());
+                    let mut new = NewEvent::new(&e, t0 + TimeDelta::minutes(minutes), actor.clone());
+                    new.recorded_at = Some(new.occurred_at + TimeDelta::minutes(5));
                     AppendRequest {
                         contact_id: id,
                         events: vec![new],
@@ -2472,15 +2944,44 @@ mod tests {
                 .collect()
         };
         let (p, dm) = (&actors.practitioner, &actors.decision_maker);
+        let at_north = actors.receiving_team("AT North").unwrap();
+        let policy = DuePolicy::default();
         let ok = log(vec![
             (received.clone(), p),
             (decision(Outcome::Assessment, None), dm),
             (sent(HandoverTo::AssessmentTeam), p),
-            (Event::HandoverAccepted(HandoverAccepted { team: "T".into(), worker: None, evidence: None }), p),
+            (accepted.clone(), at_north),
             (closed.clone(), p),
         ]);
-        check_log(&ok, now()).unwrap();
-        let broken: [(&str, Vec<(Event, &Actor)>); 5] = [
+        check_log(&ok, now(), &policy).unwrap();
+        let broken: [(&str, Vec<(Event, &Actor)>); 9] = [
+            ("closed without a decision", vec![(received.clone(), p), (closed.clone(), p)]),
+            (
+                "the assessment team's handover accepted by the front door",
+                vec![
+                    (received.clone(), p),
+                    (decision(Outcome::Assessment, None), dm),
+                    (sent(HandoverTo::AssessmentTeam), p),
+                    (accepted.clone(), p),
+                ],
+            ),
+            (
+                "a handover to the assessment team without a team",
+                vec![
+                    (received.clone(), p),
+                    (decision(Outcome::Assessment, None), dm),
+                    (Event::HandoverSent(HandoverSent { to: HandoverTo::AssessmentTeam, team: None, notes: None }), p),
+                ],
+            ),
+            (
+                "a handover to the allocated worker accepted without evidence",
+                vec![
+                    (received.clone(), p),
+                    (decision(Outcome::ExistingCase, None), dm),
+                    (Event::HandoverSent(HandoverSent { to: HandoverTo::AllocatedWorker, team: None, notes: None }), p),
+                    (accepted, p),
+                ],
+            ),
             ("handover before a decision", vec![(received.clone(), p), (sent(HandoverTo::EarlyHelp), p)]),
             (
                 "referral to early help",
@@ -2505,14 +3006,32 @@ mod tests {
             ("decision by a practitioner", vec![(received, p), (decision(Outcome::Assessment, None), p)]),
         ];
         for (what, events) in broken {
-            assert!(check_log(&log(events), now()).is_err(), "{what} accepted");
+            assert!(check_log(&log(events), now(), &policy).is_err(), "{what} accepted");
         }
+        let mut future = ok.clone();
+        future[4].events[0].occurred_at = now() + TimeDelta::seconds(1);
+        assert!(check_log(&future, now(), &policy).is_err(), "event after now accepted");
+        let mut unrecorded = ok.clone();
+        unrecorded[4].events[0].recorded_at = Some(now() + TimeDelta::seconds(1));
+        assert!(check_log(&unrecorded, now(), &policy).is_err(), "event recorded after now accepted");
+        let mut early = ok.clone();
+        early[3].events[0].recorded_at = early[3].events[0].recorded_at.map(|r| r - TimeDelta::minutes(10));
+        assert!(check_log(&early, now(), &policy).is_err(), "recorded before it occurred accepted");
+        let mut backwards = ok.clone();
+        backwards[3].events[0].recorded_at = backwards[4].events[0].recorded_at.map(|r| r + TimeDelta::minutes(10));
+        assert!(check_log(&backwards, now(), &policy).is_err(), "recorded_at decreasing by position accepted");
         let mut late = ok.clone();
-        late[4].events[0].occurred_at = now() + TimeDelta::seconds(1);
-        assert!(check_log(&late, now()).is_err(), "event after now accepted");
+        for append in &mut late[3..] {
+            append.events[0].recorded_at = Some(t0 + TimeDelta::hours(30));
+        }
+        assert!(check_log(&late, now(), &policy).is_err(), "a late entry without a reason accepted");
+        for append in &mut late[3..] {
+            append.events[0].late_entry_reason = Some("Recorded after a home visit.".into());
+        }
+        check_log(&late, now(), &policy).unwrap();
         let mut gap = ok;
         gap[2].expected_version = Some(1);
-        assert!(check_log(&gap, now()).is_err(), "wrong expected_version accepted");
+        assert!(check_log(&gap, now(), &policy).is_err(), "wrong expected_version accepted");
     }
 
     #[test]
@@ -2529,7 +3048,7 @@ mod tests {
                     Event::HandoverSent(h) => to = Some(h.to),
                     Event::HandoverAccepted(h) => {
                         assert_eq!(to, Some(HandoverTo::AssessmentTeam));
-                        assert!(h.team.starts_with("Assessment Team"), "{}", h.team);
+                        assert!(ASSESSMENT_TEAMS.contains(&h.team.as_str()), "{}", h.team);
                         accepted += 1;
                     }
                     _ => {}
@@ -2731,20 +3250,157 @@ mod tests {
         assert_eq!(a.referrer.role, Role::Referrer);
         assert_eq!(a.auditor.role, Role::Auditor);
         assert_eq!(a.admin.role, Role::Admin);
-        let ids: HashSet<&str> = [
-            &a.referrer,
-            &a.practitioner,
-            &a.decision_maker,
-            &a.partner_police,
-            &a.partner_health,
-            &a.partner_education,
-            &a.auditor,
-            &a.admin,
-        ]
-        .iter()
-        .map(|x| x.id.as_str())
-        .collect();
-        assert_eq!(ids.len(), 8);
+        let ids: HashSet<&str> = a.all().iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(ids.len(), 12, "one token each");
+        // One receiving-team user per team handovers go to, each of its own team only.
+        for team in ASSESSMENT_TEAMS.iter().chain(&EARLY_HELP_TEAMS) {
+            let actor = a.receiving_team(team).unwrap();
+            assert_eq!((actor.role, actor.team.as_deref()), (Role::ReceivingTeam, Some(*team)));
+        }
+        assert_eq!(a.receiving_team("AT North").unwrap().id, "demo-at-north");
+        assert!(a.all().iter().filter(|x| x.team.is_some()).all(|x| x.role == Role::ReceivingTeam));
+    }
+
+    // --- Recording, not accepted, handovers ---------------------------------------------
+
+    #[test]
+    fn events_are_recorded_in_order_minutes_to_hours_after_they_occur_and_late_ones_give_a_reason() {
+        let policy = DuePolicy::default();
+        let mut previous: Option<DateTime<Utc>> = None;
+        let mut delays: Vec<TimeDelta> = Vec::new();
+        let (mut late, mut next_morning, mut online) = (0, 0, Vec::new());
+        let mut late_kinds: HashSet<EventType> = HashSet::new();
+        for append in &demo().appends {
+            let recorded: HashSet<Option<DateTime<Utc>>> = append.events.iter().map(|e| e.recorded_at).collect();
+            assert_eq!(recorded.len(), 1, "an append's events are recorded together");
+            for e in &append.events {
+                let r = e.recorded_at.expect("every demo event has a recorded_at");
+                assert!(previous.is_none_or(|p| p <= r), "recorded_at decreases at {}", e.event_id);
+                previous = Some(r);
+                assert!(e.occurred_at <= r && r <= now(), "{} occurred {} recorded {r}", e.event_id, e.occurred_at);
+                if policy.recorded_late(e.occurred_at, r) {
+                    late += 1;
+                    late_kinds.insert(e.event_type);
+                    let reason = e.late_entry_reason.as_deref().unwrap_or_default();
+                    assert!(LATE_ENTRY_REASONS.contains(&reason), "{} late without a reason", e.event_id);
+                } else {
+                    delays.push(r - e.occurred_at);
+                }
+                // Written up the next morning: out of hours, recorded on a later London day.
+                let out_of_hours = !(8..18).contains(&chrono::Timelike::hour(&time::to_london(e.occurred_at)));
+                next_morning += usize::from(out_of_hours && time::london_date(r) > time::london_date(e.occurred_at));
+                if e.actor.role == Role::Referrer {
+                    online.push(r - e.occurred_at);
+                }
+            }
+        }
+        let events = demo().summary.events;
+        assert_eq!(late, demo().summary.recorded_late);
+        assert_between("recorded late", share(late, events), 0.5, 3.0);
+        // Decisions and acceptances among them, so the figures' recorded_late has something.
+        assert!(late_kinds.contains(&EventType::DecisionMade), "{late_kinds:?}");
+        assert!(late_kinds.contains(&EventType::HandoverAccepted), "{late_kinds:?}");
+        delays.sort();
+        let median = delays[delays.len() / 2];
+        assert!(median >= TimeDelta::minutes(3) && median <= TimeDelta::hours(3), "median delay {median}");
+        let p90 = delays[delays.len() * 9 / 10];
+        assert!(p90 >= TimeDelta::hours(1) && p90 <= TimeDelta::hours(24), "p90 delay {p90}");
+        assert!(next_morning > 100, "{next_morning} written up the next morning");
+        assert!(online.iter().all(|d| *d <= TimeDelta::minutes(2)), "online forms are recorded as submitted");
+    }
+
+    #[test]
+    fn a_few_contacts_are_not_accepted_with_a_reason_and_duplicates_name_the_earlier_contact() {
+        let s = &demo().summary;
+        let not_accepted = s.by_outcome.get(&Outcome::NotAccepted).copied().unwrap_or(0);
+        assert_between("not accepted", share(not_accepted, s.decided), 5.0, 10.0);
+        assert!(s.duplicates >= 20, "{s}");
+        let received: HashMap<Ulid, &Case> = demo().cases.iter().map(|c| (demo_contact_id(c), c)).collect();
+        let mut duplicates = 0;
+        for case in &demo().cases {
+            let Some((_, d)) = case.decisions().last().copied() else { continue };
+            if d.outcome != Outcome::NotAccepted {
+                assert!(d.duplicate_of.is_none());
+                continue;
+            }
+            assert!(!d.rationale.trim().is_empty());
+            if let Some(of) = d.duplicate_of {
+                let earlier = received.get(&of).expect("duplicate_of names a demo contact");
+                assert!(earlier.received_at() < case.received_at());
+                assert!(case.received_at() - earlier.received_at() <= TimeDelta::days(5));
+                assert_eq!(earlier.received().children, case.received().children, "about the same children");
+                assert!(d.rationale.contains(&of.to_string()), "{}", d.rationale);
+                duplicates += 1;
+            }
+        }
+        assert_eq!(duplicates, s.duplicates);
+    }
+
+    /// A case's contact id (the id its `contact_received` event's append names).
+    fn demo_contact_id(case: &Case) -> Ulid {
+        let first = case.events[0].0.event_id;
+        demo().appends.iter().find(|a| a.events[0].event_id == first).unwrap().contact_id
+    }
+
+    #[test]
+    fn receiving_teams_answer_their_own_handovers_mostly_in_time() {
+        let policy = DuePolicy::default();
+        let actors = DemoActors::standard();
+        let (mut on_time, mut answered, mut by_team, mut with_evidence) = (0, 0, 0, 0);
+        for case in &demo().cases {
+            let urgent = case.received().immediate_risk
+                || case.events.iter().any(|(_, e)| matches!(e, Event::TriageRated(t) if t.rating == Rating::Red));
+            let mut sent: Option<(DateTime<Utc>, HandoverTo, Option<String>)> = None;
+            for (new, e) in &case.events {
+                match e {
+                    Event::HandoverSent(h) => sent = Some((new.occurred_at, h.to, h.team.clone())),
+                    Event::HandoverAccepted(_) | Event::HandoverReturned(_) => {
+                        let (sent_at, to, team) = sent.clone().unwrap();
+                        answered += 1;
+                        on_time += usize::from(new.occurred_at <= handover_due_by(&policy, sent_at, urgent));
+                        if matches!(to, HandoverTo::AssessmentTeam | HandoverTo::EarlyHelp) {
+                            let team = team.expect("a handover to the assessment team or early help names the team");
+                            assert_eq!(Some(&new.actor), actors.receiving_team(&team), "{team}");
+                            by_team += 1;
+                        } else {
+                            assert_eq!(new.actor, actors.practitioner);
+                            if let Event::HandoverAccepted(a) = e {
+                                assert!(a.evidence.as_deref().is_some_and(|t| !t.is_empty()));
+                                with_evidence += 1;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(by_team > 500 && with_evidence > 200, "{by_team} by the teams, {with_evidence} with evidence");
+        println!(
+            "{on_time} of {answered} handovers answered in time; {by_team} by the teams, {with_evidence} with evidence"
+        );
+        assert_between("handovers answered in time", share(on_time, answered), 85.0, 97.0);
+        let s = &demo().summary;
+        assert!(s.overdue_handovers <= 8, "{s}");
+    }
+
+    #[test]
+    fn the_unborn_have_an_expected_date_of_birth_and_nobody_is_born_in_the_future() {
+        let mut unborn = 0;
+        for case in &demo().cases {
+            let today = time::london_date(case.received_at());
+            for child in &case.received().children {
+                if child.name.starts_with("Unborn") {
+                    unborn += 1;
+                    assert_eq!(child.date_of_birth, None);
+                    assert_eq!(child.sex, Some(Sex::Unknown));
+                    assert!(child.expected_date_of_birth.is_some_and(|d| d > time::london_date(now())));
+                } else {
+                    assert!(child.date_of_birth.is_some_and(|d| d <= today), "{}", child.name);
+                    assert_eq!(child.expected_date_of_birth, None);
+                }
+            }
+        }
+        assert!(unborn > 0);
     }
 
     #[test]

@@ -384,8 +384,8 @@ mod tests {
                     event_type: e.event_type,
                     schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
                     occurred_at: e.occurred_at,
-                    late_entry_reason: None,
-                    recorded_at: e.occurred_at,
+                    late_entry_reason: e.late_entry_reason,
+                    recorded_at: e.recorded_at.expect("the demo sets recorded_at"),
                     actor: e.actor,
                     data: e.data,
                     prev_hash: Hash::GENESIS,
@@ -470,6 +470,50 @@ mod tests {
         let next_day = live.queue_body_at(tomorrow);
         assert_ne!(next_day.etag, before.etag);
         assert_eq!(next_day.json.as_ref(), fresh_body(&live, tomorrow).as_slice());
+    }
+
+    #[test]
+    fn the_demo_queue_as_of_a_past_morning_is_the_queue_as_it_stood_then() {
+        // Friday 20 November 2026, 16:00; the morning is Wednesday's, 09:00 London (GMT).
+        let now: DateTime<Utc> = "2026-11-20T16:00:00Z".parse().unwrap();
+        let morning: DateTime<Utc> = "2026-11-18T09:00:00Z".parse().unwrap();
+        let policy = DuePolicy::default();
+        let envelopes = demo_envelopes(now, &policy);
+        assert!(envelopes.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at), "recorded in position order");
+
+        // As `as-of --at` folds: every event recorded at or before the moment.
+        let fold = |until: DateTime<Utc>| {
+            let mut model = ReadModel::default();
+            for env in envelopes.iter().take_while(|e| e.recorded_at <= until) {
+                model.apply(env).unwrap();
+            }
+            model
+        };
+        let (then, today) = (fold(morning), fold(now));
+        let queue_then = then.queue(&policy, morning);
+        let queue_now = today.queue(&policy, now);
+        let ids = |q: &[QueueItem]| q.iter().map(|i| i.contact_id).collect::<HashSet<_>>();
+        assert!(queue_then.len() >= 10, "{} on Wednesday morning's queue", queue_then.len());
+        assert_ne!(ids(&queue_then), ids(&queue_now));
+
+        // Everything on the morning's queue had been received by then and was open then; most
+        // of it has been dealt with since, and is closed now.
+        assert!(queue_then.iter().all(|i| i.received_at <= morning));
+        // (The model keeps the full state of open contacts only.)
+        assert!(queue_then.iter().all(|i| then.contact(i.contact_id).is_some()));
+        let closed_since = queue_then.iter().filter(|i| today.contact(i.contact_id).is_none()).count();
+        assert!(closed_since * 2 > queue_then.len(), "{closed_since} of {} closed since", queue_then.len());
+        // The night's contacts were still being written up: some had occurred by the morning
+        // but were recorded after it, and are not on the morning's queue.
+        let unrecorded: HashSet<Ulid> = envelopes
+            .iter()
+            .filter(|e| e.version == 1 && e.occurred_at <= morning && e.recorded_at > morning)
+            .map(|e| e.contact_id)
+            .collect();
+        assert!(!unrecorded.is_empty(), "contacts received overnight and recorded after 09:00");
+        assert!(unrecorded.iter().all(|id| !ids(&queue_then).contains(id)));
+        // Overdue as it was then: the morning's overdue items are the ones due before 09:00.
+        assert!(queue_then.iter().all(|i| i.overdue == (i.due_by < morning)));
     }
 
     #[test]

@@ -172,16 +172,26 @@ async fn append_all(log: &EventLog, appends: Vec<AppendRequest>) -> anyhow::Resu
     flush_window(log, &mut window).await
 }
 
+/// Submits the window's appends in order (each is queued for the writer when first polled,
+/// and they are polled in order), so the log's positions follow the demo's recording order
+/// and each event keeps its own `recorded_at`; then waits for them all.
 async fn flush_window(log: &EventLog, window: &mut Vec<AppendRequest>) -> anyhow::Result<()> {
-    let tasks: Vec<_> = window
-        .drain(..)
-        .map(|a| {
-            let log = log.clone();
-            tokio::spawn(async move { log.append(a).await })
-        })
-        .collect();
-    for task in tasks {
-        task.await?.context("appending demo data")?;
+    let mut pending: Vec<_> = window.drain(..).map(|a| Some(Box::pin(log.append(a)))).collect();
+    let mut results = Vec::with_capacity(pending.len());
+    std::future::poll_fn(|cx| {
+        for slot in &mut pending {
+            if let Some(append) = slot
+                && let std::task::Poll::Ready(result) = append.as_mut().poll(cx)
+            {
+                results.push(result);
+                *slot = None;
+            }
+        }
+        if pending.iter().all(Option::is_none) { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    for result in results {
+        result.context("appending demo data")?;
     }
     Ok(())
 }

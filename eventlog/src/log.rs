@@ -796,7 +796,10 @@ impl Writer {
         let first_position = self.head.position + 1;
         let mut envelopes = Vec::with_capacity(request.events.len());
         for (offset, new) in (0u32..).zip(&request.events) {
-            let recorded_at = new.recorded_at.unwrap_or(recorded_at).max(self.last_recorded.unwrap_or(recorded_at));
+            // The caller's time (a migration's) or the writer's clock, never before the last
+            // event's: on an empty log there is none, and a migration's past times stand.
+            let recorded_at = new.recorded_at.unwrap_or(recorded_at);
+            let recorded_at = self.last_recorded.map_or(recorded_at, |last| recorded_at.max(last));
             self.last_recorded = Some(recorded_at);
             let mut env = Envelope {
                 position: self.head.position + 1,

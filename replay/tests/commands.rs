@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::collections::HashSet;
+
 use common::*;
 use eventlog::EventLog;
 
@@ -177,6 +179,36 @@ fn as_of_shows_the_queue_as_it_stood() {
     assert_eq!(run(&["as-of", "--data-dir", &data]).status.code(), Some(2));
     assert_eq!(run(&["as-of", "--data-dir", &data, "--at", "yesterday"]).status.code(), Some(2));
     assert_eq!(run(&["as-of", "--data-dir", &data, "--position", "0"]).status.code(), Some(2));
+}
+
+#[test]
+fn as_of_a_past_morning_shows_the_queue_as_it_stood_that_morning() {
+    // The demo is written as a migration keeps it: each event with the time it was recorded.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let as_of = |at: &str| {
+        let out = run(&["as-of", "--data-dir", &data, "--at", at, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    // Wednesday 18 March 2026, 09:00 London (GMT), and the demo's now, Friday noon.
+    let morning = "2026-03-18T09:00:00Z";
+    let (then, now) = (as_of(morning), as_of(NOW));
+    assert_eq!(at(then["as_of_time"].as_str().unwrap()), at(morning));
+    assert!(then["as_of_position"].as_u64().unwrap() < now["as_of_position"].as_u64().unwrap());
+    let items = |v: &serde_json::Value| v["queue"]["items"].as_array().unwrap().clone();
+    let ids = |v: &serde_json::Value| -> HashSet<String> {
+        items(v).iter().map(|i| i["contact_id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(items(&then).len() >= 10, "{} on the morning's queue", items(&then).len());
+    // Only what had been received by then, overdue as it was then.
+    for item in items(&then) {
+        assert!(at(item["received_at"].as_str().unwrap()) <= at(morning), "{item}");
+        assert_eq!(item["overdue"], at(item["due_by"].as_str().unwrap()) < at(morning), "{item}");
+    }
+    // Most of the morning's contacts have been dealt with since: not on today's queue.
+    let gone = ids(&then).difference(&ids(&now)).count();
+    assert!(gone * 2 > ids(&then).len(), "{gone} of {} dealt with since", ids(&then).len());
 }
 
 #[test]

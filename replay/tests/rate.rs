@@ -32,7 +32,7 @@ fn build_a_large_log() {
         for append in appends {
             let base = append.expected_version.unwrap_or(0);
             for (offset, new) in (1u32..).zip(append.events) {
-                let at = new.occurred_at.trunc_subsecs(3);
+                let at = new.recorded_at.unwrap_or(new.occurred_at).trunc_subsecs(3);
                 recorded = recorded.max(at);
                 let mut env = Envelope {
                     position: envelopes.len() as u64 + 1,
@@ -42,7 +42,7 @@ fn build_a_large_log() {
                     event_type: new.event_type,
                     schema_version: CURRENT_SCHEMA_VERSION,
                     occurred_at: new.occurred_at,
-                    late_entry_reason: None,
+                    late_entry_reason: new.late_entry_reason,
                     recorded_at: recorded,
                     actor: new.actor,
                     data: new.data,

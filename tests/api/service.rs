@@ -47,7 +47,8 @@ async fn tokens_made_and_revoked_by_the_cli_take_effect_at_once_on_a_running_ser
 #[tokio::test]
 async fn serve_demo_fills_a_county_and_prints_a_working_token_per_role() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url, banner) = start_capturing(dir.path(), &["--demo"], 12);
+    // The demo line, the tokens' heading, 12 tokens (one per role, one per receiving team).
+    let (mut child, url, banner) = start_capturing(dir.path(), &["--demo"], 16);
     let text = banner.join("\n");
     assert!(text.contains("demo data:"), "{text}");
     let token_of = |role: &str| {
@@ -82,6 +83,13 @@ async fn serve_demo_fills_a_county_and_prints_a_working_token_per_role() {
     )
     .await;
     assert_eq!(status, 201);
+    // A receiving-team user for each team handovers go to, e.g. the Assessment Team North.
+    let teams: Vec<&str> = banner
+        .iter()
+        .filter(|l| l.trim_start().starts_with("receiving_team"))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(teams.contains(&"demo-at-north") && teams.len() == 4, "{text}");
     let _ = child.kill();
     let _ = child.wait();
 }

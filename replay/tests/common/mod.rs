@@ -149,16 +149,25 @@ pub fn append_all(log: &EventLog, appends: Vec<AppendRequest>) {
         })) {
             let end = append.events.is_empty();
             if end || window.len() == 256 || !contacts.insert(append.contact_id) {
-                let tasks: Vec<_> = window
-                    .drain(..)
-                    .map(|a| {
-                        let log = log.clone();
-                        tokio::spawn(async move { log.append(a).await })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap().unwrap();
-                }
+                // Queued for the writer in order (each when first polled), so the log keeps the
+                // demo's recording order and its recorded_at.
+                let mut pending: Vec<_> = window.drain(..).map(|a| Some(Box::pin(log.append(a)))).collect();
+                std::future::poll_fn(|cx| {
+                    for slot in &mut pending {
+                        if let Some(append) = slot
+                            && let std::task::Poll::Ready(result) = append.as_mut().poll(cx)
+                        {
+                            result.unwrap();
+                            *slot = None;
+                        }
+                    }
+                    if pending.iter().all(Option::is_none) {
+                        std::task::Poll::Ready(())
+                    } else {
+                        std::task::Poll::Pending
+                    }
+                })
+                .await;
                 contacts.clear();
                 contacts.insert(append.contact_id);
             }
