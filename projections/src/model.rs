@@ -64,10 +64,10 @@ pub fn queue_order(a: &QueueItem, b: &QueueItem) -> std::cmp::Ordering {
         .then(a.contact_id.cmp(&b.contact_id))
 }
 
-/// Whether a decided contact still waits for a team to accept it: every outcome but advice
-/// and no further action is handed over somewhere.
+/// Whether a decided contact still waits for a team to accept it: every outcome but advice,
+/// no further action and not accepted is handed over somewhere.
 fn needs_handover(outcome: Outcome) -> bool {
-    !matches!(outcome, Outcome::AdviceAndSignpost | Outcome::NoFurtherAction)
+    !matches!(outcome, Outcome::AdviceAndSignpost | Outcome::NoFurtherAction | Outcome::NotAccepted)
 }
 
 /// Whether a contact belongs on the duty queue: open and undecided, or decided and awaiting a

@@ -292,6 +292,20 @@ fn closing_takes_a_contact_off_the_queue_and_later_notes_change_nothing() {
     assert_eq!(model.contact_facts(c).unwrap().closed_at, Some(t("2026-03-02T10:30:00Z")));
 }
 
+/// Found in the demo: a `not_accepted` contact not yet closed sat on the queue as if it awaited
+/// a handover.
+#[test]
+fn bug_a_contact_not_accepted_stayed_on_the_queue() {
+    let mut log = Log::default();
+    let c = Ulid::from_parts(1, 0);
+    log.push(c, t("2026-03-02T09:00:00Z"), Role::Referrer, &received(false, vec![child("A", None)]));
+    let model = ReadModel::rebuild(&log.events).unwrap();
+    assert_eq!(model.queue(&DuePolicy::default(), t("2026-03-02T10:00:00Z")).len(), 1);
+    log.push(c, t("2026-03-02T10:00:00Z"), Role::DecisionMaker, &decided(Outcome::NotAccepted));
+    let model = ReadModel::rebuild(&log.events).unwrap();
+    assert!(model.queue(&DuePolicy::default(), t("2026-03-02T11:00:00Z")).is_empty());
+}
+
 /// A correction recorded after a contact is closed still reaches the figures, though the read
 /// model keeps only the facts of closed contacts; and as of a position before the correction,
 /// the figures are as they were.
