@@ -240,6 +240,51 @@ fn case_shows_the_timeline_and_what_the_decider_could_see() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Found trying the API: a correction of a child's details or of a contact's date changed
+/// nothing, so Annex A kept the wrong values.
+#[test]
+fn bug_annex_a_ignored_corrections() {
+    use eventlog::schema::{CorrectionRecorded, Event};
+    use eventlog::{Actor, AppendRequest, NewEvent, Role};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture_copy(tmp.path());
+    let received = ulid::Ulid::from_parts(at("2026-03-10T09:00:00Z").timestamp_millis().try_into().unwrap(), 1);
+    let dm = Actor::new("dm-bo", Role::DecisionMaker, eventlog::schema::Agency::ChildrensSocialCare);
+    let correct = |field: &str, value: serde_json::Value| {
+        let event = Event::CorrectionRecorded(CorrectionRecorded {
+            corrects_event_id: received,
+            field: field.into(),
+            value,
+            reason: "entered wrongly".into(),
+        });
+        NewEvent::new(&event, at("2026-03-12T09:00:00Z"), dm.clone())
+    };
+    let log = EventLog::open(&dir).unwrap();
+    let version = log.read_contact(REFERRAL).unwrap().len();
+    append_all(
+        &log,
+        vec![AppendRequest {
+            contact_id: REFERRAL,
+            events: vec![
+                correct("children[1].date_of_birth", serde_json::json!("2016-01-02")),
+                correct("children[1].sex", serde_json::json!("F")),
+                correct("occurred_at", serde_json::json!("2026-03-09T16:00:00Z")),
+            ],
+            expected_version: Some(u32::try_from(version).unwrap()),
+            idempotency: None,
+        }],
+    );
+    log.shutdown();
+    drop(log);
+    let data = dir_arg(&dir);
+    let out = run(&["annex-a", "--data-dir", &data, "--list", "1", "--from", "2026-03-09", "--to", "2026-03-10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let ben = |rest: &str| text.lines().any(|l| l.starts_with("FD-") && l.ends_with(rest));
+    assert!(ben(",F,,02/01/2016,10,09/03/2026,2A"), "Ben's corrected sex, date of birth and date of contact: {text}");
+    assert!(text.contains("\nHC-TEST-0001,F,WBRI,10/06/2015,10,09/03/2026,2A\n"), "{text}");
+}
+
 #[test]
 fn annex_a_lists_use_ofsteds_columns_and_hand_checked_rows() {
     let tmp = tempfile::tempdir().unwrap();
