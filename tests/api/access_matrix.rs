@@ -20,7 +20,7 @@ use eventlog::{EventType, Role};
 use frontdoor::auth::{self, ReadKind};
 use serde_json::{Value, json};
 
-use crate::harness::{ACTORS, TestApp, contact_body, spawn_app};
+use crate::harness::{ACTORS, TestApp, contact_body, ready, spawn_app};
 
 /// The unique part of the marker: letters and digits only, so every text encoding that leaves
 /// alphanumerics alone (JSON, HTML, percent-encoding, SSE framing) still shows it verbatim.
@@ -218,16 +218,6 @@ async fn routes(app: &TestApp) -> Vec<(String, String)> {
     }
     out.insert(("GET".into(), "/signin".into()));
     out.into_iter().collect()
-}
-
-async fn ready(app: &TestApp) {
-    for _ in 0..500 {
-        if app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never ready");
 }
 
 /// A contact with a restricted police check quoting the marker, and a correction quoting it.

@@ -13,20 +13,7 @@ use std::time::{Duration, Instant};
 use eventlog::{Envelope, Hash};
 use serde_json::{Value, json};
 
-use crate::harness::{BIN, TestApp, contact_body, spawn_app};
-
-/// Waits until `/readyz` says 200 (the read models have caught up with the log).
-async fn ready(app: &TestApp) {
-    for _ in 0..3000 {
-        if let Ok(r) = app.client.get(format!("{}/readyz", app.url)).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never ready");
-}
+use crate::harness::{BIN, TestApp, contact_body, ready, spawn_app};
 
 /// Every event after `after` read as an auditor, as envelopes.
 async fn events_after(app: &TestApp, mut after: u64) -> Vec<Envelope> {

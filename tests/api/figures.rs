@@ -1,20 +1,8 @@
 //! Figures over HTTP: timeliness with known times, volumes, the audit sample, and as-of.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, contact_body, spawn_app};
-
-async fn ready(app: &TestApp) {
-    for _ in 0..200 {
-        if app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never ready");
-}
+use crate::harness::{TestApp, contact_body, ready, spawn_app};
 
 /// A contact received at `received` (UTC), decided at `decided` with `outcome`.
 async fn decided_contact(app: &TestApp, received: &str, decided: Option<(&str, &str)>, channel: &str) -> String {

@@ -7,20 +7,10 @@ use chrono::{DateTime, Utc};
 use projections::time::DuePolicy;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, contact_body, spawn_app, spawn_app_with};
+use crate::harness::{TestApp, contact_body, ready, spawn_app, spawn_app_with};
 use crate::sse::SseReader;
 
 const AT_NORTH: &str = "AT North";
-
-async fn ready(app: &TestApp) {
-    for _ in 0..250 {
-        if app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never ready");
-}
 
 /// An app with receiving-team tokens for AT North (`at-sam`) and AT South (`at-kim`).
 async fn app_with_teams(extra: &[&str]) -> TestApp {

@@ -267,3 +267,17 @@ pub fn data_for(event_type: &str) -> Value {
         other => panic!("no sample data for {other}"),
     }
 }
+
+/// Waits until `/readyz` says 200 (the read models have caught up with the log); a server still
+/// starting (connection refused) is waited for too, up to a minute.
+pub async fn ready(app: &TestApp) {
+    for _ in 0..3000 {
+        if let Ok(r) = app.client.get(format!("{}/readyz", app.url)).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("never ready");
+}

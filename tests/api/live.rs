@@ -5,18 +5,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::json;
 
-use crate::harness::{contact_body, spawn_app, spawn_app_with};
+use crate::harness::{contact_body, ready, spawn_app, spawn_app_with};
 use crate::sse::SseReader;
-
-async fn ready(app: &crate::harness::TestApp) {
-    for _ in 0..200 {
-        if app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never ready");
-}
 
 #[tokio::test]
 async fn the_queue_lists_open_contacts_in_the_contracts_order() {

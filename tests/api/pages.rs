@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{BIN, TestApp, create_token, spawn_app};
+use crate::harness::{BIN, TestApp, create_token, ready, spawn_app};
 
 pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -28,16 +28,6 @@ pub(crate) async fn sign_in(app: &TestApp, token: &str, headers: &[(&str, &str)]
 pub(crate) fn cookie_of(resp: &reqwest::Response) -> String {
     let set = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     set.split(';').next().unwrap().to_owned()
-}
-
-async fn ready(app: &TestApp) {
-    for _ in 0..250 {
-        if app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never ready");
 }
 
 async fn status(req: reqwest::RequestBuilder) -> u16 {

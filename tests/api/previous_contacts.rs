@@ -7,18 +7,8 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, contact_body, spawn_app};
+use crate::harness::{TestApp, contact_body, ready, spawn_app};
 use crate::sse::SseReader;
-
-async fn ready(app: &TestApp) {
-    for _ in 0..500 {
-        if app.client.get(format!("{}/readyz", app.url)).send().await.is_ok_and(|r| r.status() == 200) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never ready");
-}
 
 /// A contact about a child called `name` (born 4 May 2017, no NHS number: name and date of
 /// birth decide who it is), received `hours_ago` hours before now.

@@ -3,23 +3,11 @@
 //! with the service's `GET /v1/as-of` for the same positions and times: the same queue
 //! items in the same order, the same timeliness.
 
-use std::time::Duration;
-
 use ::replay::Source;
 use ::replay::asof::Moment;
 use projections::time::DuePolicy;
 
-use crate::harness::{TestApp, spawn_app_with};
-
-async fn ready(app: &TestApp) {
-    for _ in 0..1500 {
-        if app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never ready");
-}
+use crate::harness::{ready, spawn_app_with};
 
 /// Runs blocking replay code (its HTTP client is blocking) off the async test's thread.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
