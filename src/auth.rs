@@ -59,9 +59,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use eventlog::envelope::timestamp;
-use eventlog::schema::{Agency, HandoverTo};
 use eventlog::{Actor, EventType, Role};
+use events::envelope::timestamp;
+use events::schema::{Agency, HandoverTo};
 use projections::contact::{ContactState, Handover};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -666,7 +666,7 @@ mod opt_timestamp {
 
     pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
         match t {
-            Some(t) => s.serialize_some(&eventlog::envelope::timestamp::format(t)),
+            Some(t) => s.serialize_some(&events::envelope::timestamp::format(t)),
             None => s.serialize_none(),
         }
     }
@@ -827,11 +827,11 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
 pub fn may_correct(
     actor: &Actor,
     target: EventType,
-    field: Option<eventlog::correction::Field>,
+    field: Option<events::correction::Field>,
     check: Option<(Agency, bool)>,
     new_value: &serde_json::Value,
 ) -> Result<(), String> {
-    use eventlog::correction::Field;
+    use events::correction::Field;
     let manager = matches!(actor.role, Role::DecisionMaker | Role::Admin);
     if target == EventType::ChecksReturned {
         let (agency, restricted) = check.unwrap_or((Agency::Other, true));
@@ -1489,8 +1489,8 @@ mod tests {
     }
 
     /// A contact received, decided and handed over `to` `team`, then `then` (if any).
-    fn handed_over(to: HandoverTo, team: Option<&str>, then: Option<eventlog::schema::Event>) -> ContactState {
-        use eventlog::schema::*;
+    fn handed_over(to: HandoverTo, team: Option<&str>, then: Option<events::schema::Event>) -> ContactState {
+        use events::schema::*;
         let received = Event::ContactReceived(ContactReceived {
             channel: Channel::Phone,
             source: SourceCode::Police,
@@ -1545,7 +1545,7 @@ mod tests {
 
     #[test]
     fn a_receiving_team_reads_only_the_contacts_whose_latest_handover_names_it() {
-        use eventlog::schema::{Event, HandoverAccepted, HandoverReturned};
+        use events::schema::{Event, HandoverAccepted, HandoverReturned};
         let north = team("at-sam", "AT North");
         let south = team("at-kim", "AT South");
         let pending = handed_over(HandoverTo::AssessmentTeam, Some("at north"), None);

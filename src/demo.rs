@@ -36,13 +36,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
-use eventlog::schema::{
+use eventlog::{Actor, AppendRequest, Event, EventType, NewEvent, Role};
+use events::schema::{
     ActionPlanAgreed, Agency, CallDirection, CallLogged, CallWith, Channel, ChecksRequested, ChecksReturned, Child,
     Consent, ConsentRecorded, ContactClosed, ContactReceived, DecisionMade, DutyDiscussionHeld, HandoverAccepted,
     HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Outcome, Participant, PlannedAction, PpnGrade,
     PrimaryNeed, Rating, Referrer, ReferrerInformed, Revises, Sex, SourceCode, TriageRated,
 };
-use eventlog::{Actor, AppendRequest, Event, EventType, NewEvent, Role};
 use fastrand::Rng;
 use projections::time::{self, Calendar, DuePolicy};
 use ulid::Ulid;
@@ -2453,7 +2453,7 @@ mod tests {
             contact_id,
             version: state.version + 1,
             event_type: new.event_type,
-            schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
+            schema_version: events::schema::CURRENT_SCHEMA_VERSION,
             occurred_at: new.occurred_at,
             late_entry_reason: new.late_entry_reason.clone(),
             recorded_at,

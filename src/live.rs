@@ -382,7 +382,7 @@ mod tests {
                     contact_id: append.contact_id,
                     version: *version,
                     event_type: e.event_type,
-                    schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
+                    schema_version: events::schema::CURRENT_SCHEMA_VERSION,
                     occurred_at: e.occurred_at,
                     late_entry_reason: e.late_entry_reason,
                     recorded_at: e.recorded_at.expect("the demo sets recorded_at"),
@@ -525,8 +525,8 @@ mod tests {
 
     #[test]
     fn a_contact_entered_after_later_received_ones_announces_their_new_counts() {
-        use eventlog::schema::{Agency, Channel, Child, Consent, ContactReceived, Referrer, SourceCode};
         use eventlog::{Actor, Event, EventType, Role};
+        use events::schema::{Agency, Channel, Child, Consent, ContactReceived, Referrer, SourceCode};
         let now = Utc::now();
         let received = |position: u64, contact: Ulid, hours_ago: i64| {
             let at = now - TimeDelta::hours(hours_ago);
@@ -562,7 +562,7 @@ mod tests {
                 contact_id: contact,
                 version: 1,
                 event_type: EventType::ContactReceived,
-                schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
+                schema_version: events::schema::CURRENT_SCHEMA_VERSION,
                 occurred_at: at,
                 late_entry_reason: None,
                 recorded_at: now,

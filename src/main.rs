@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use eventlog::schema::Agency;
 use eventlog::{Actor, Role};
+use events::schema::Agency;
 use frontdoor::auth::TokenStore;
 use frontdoor::config::{LogFormat, ServeArgs};
 

@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use eventlog::EventType;
-use eventlog::correction::{self, Correction, Field, Value};
-use eventlog::schema::{Event, HandoverTo};
 use eventlog::{Actor, Role};
+use events::correction::{self, Correction, Field, Value};
+use events::schema::{Event, HandoverTo};
 use projections::contact::{ContactState, EventRef, HandoverStatus};
 use projections::time::DuePolicy;
 
@@ -101,8 +101,8 @@ pub fn check_time(
             "occurred-in-future",
             format!(
                 "occurred_at ({}) is in the future: at most {CLOCK_SKEW_MINUTES} minutes ahead of the server's clock ({}) is allowed",
-                eventlog::envelope::timestamp::format(&occurred_at),
-                eventlog::envelope::timestamp::format(&now)
+                events::envelope::timestamp::format(&occurred_at),
+                events::envelope::timestamp::format(&now)
             ),
         );
     }
@@ -141,7 +141,7 @@ pub fn correction_of(
 /// The rules on moving the event `target` of a contact to `at`: nothing before the contact's
 /// receipt (nor its receipt after anything else), and no revision before what it revises.
 fn corrected_time(state: &ContactState, target: EventRef, at: DateTime<Utc>) -> Result<(), RuleBroken> {
-    let ts = eventlog::envelope::timestamp::format;
+    let ts = events::envelope::timestamp::format;
     if target.event_type == EventType::ContactReceived {
         if let Some(first) = state.events.iter().skip(1).map(|e| e.occurred_at).min()
             && at > first
@@ -193,7 +193,7 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
             "contact-closed",
             format!(
                 "the contact was closed at {} ({}); only notes, corrections and audit findings may follow",
-                eventlog::envelope::timestamp::format(&closed.at),
+                events::envelope::timestamp::format(&closed.at),
                 closed.reason
             ),
         );
@@ -203,7 +203,7 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
             "occurred-before-received",
             format!(
                 "occurred_at is before the contact was received ({})",
-                eventlog::envelope::timestamp::format(&state.received_at)
+                events::envelope::timestamp::format(&state.received_at)
             ),
         );
     }
@@ -227,7 +227,7 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
                 "revision-predates-decision",
                 format!(
                     "a revision may not be dated before the decision it revises ({})",
-                    eventlog::envelope::timestamp::format(&current.decided_at)
+                    events::envelope::timestamp::format(&current.decided_at)
                 ),
             ),
             (Some(_), Some(_)) => Ok(()),
@@ -348,8 +348,8 @@ mod tests {
     //! given(events).when(event).then(accepted | rule broken)
 
     use super::*;
-    use eventlog::schema::*;
     use eventlog::{Actor, Envelope, Hash, Role};
+    use events::schema::*;
     use ulid::Ulid;
 
     const T0: &str = "2026-03-02T09:00:00Z";

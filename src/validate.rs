@@ -50,13 +50,13 @@
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, Utc};
-use eventlog::schema::{
+use eventlog::{Event, EventType};
+use events::schema::{
     ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith, Channel,
     ChecksRequested, ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived,
     CorrectionRecorded, DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo,
     InformMethod, NoteAdded, Outcome, PpnGrade, PrimaryNeed, Rating, ReferrerInformed, Sex, SourceCode, TriageRated,
 };
-use eventlog::{Event, EventType};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
@@ -1047,7 +1047,7 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
 /// correctable on it is the case rules' to refuse, so it is not reported here. Paths are
 /// relative to the data (`value`).
 pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: DateTime<Utc>) -> Vec<FieldError> {
-    use eventlog::correction::{ChildField, Field};
+    use events::correction::{ChildField, Field};
     let Some(field) = Field::parse(target, &c.field) else { return Vec::new() };
     let mut checker = Checker::new(now);
     if let Value::String(text) = &mut c.value {
@@ -1070,7 +1070,7 @@ pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: Date
         Ok(value) => value,
         Err(message) => return vec![FieldError::new("value", message)],
     };
-    use eventlog::correction::Value as V;
+    use events::correction::Value as V;
     match (field, value) {
         (Field::Child(_, ChildField::Name), V::Text(name)) => checker.short("value", &name),
         (Field::Child(_, ChildField::DateOfBirth), V::Date(Some(dob))) => checker.date_of_birth("value", dob),
@@ -1430,7 +1430,7 @@ fn check_upn(upn: &str) -> Result<(), &'static str> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use eventlog::schema::{Participant, PlannedAction, Referrer, Revises};
+    use events::schema::{Participant, PlannedAction, Referrer, Revises};
     use serde_json::json;
 
     const ULID_A: &str = "01J5Z8Y3W1QK4N9T2V6X7B8C9D";

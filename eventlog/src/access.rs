@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use crate::envelope::{Actor, timestamp};
 use crate::error::LogError;
+use events::envelope::{Actor, timestamp};
 
 /// One read of a contact's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ulid::Ulid;
 
-use crate::envelope::{Actor, Role};
 use crate::log::{AppendRequest, EventLog, NewEvent};
-use crate::schema::{Agency, Event, NoteAdded};
 use crate::{AppendError, Idempotency};
+use events::envelope::{Actor, Role};
+use events::schema::{Agency, Event, NoteAdded};
 
 /// One event the child saw acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,10 +15,11 @@ use std::path::Path;
 
 use ulid::Ulid;
 
-use crate::envelope::{Envelope, Hash, encode_record_parts};
 use crate::error::LogError;
 use crate::keys;
 use crate::log::{Options, VerifyReport, verify_tree};
+use crate::record::encode_record_parts;
+use events::envelope::{Envelope, Hash};
 
 /// Events per sled batch: large enough to be few batches, small enough to bound memory.
 const BATCH: usize = 100_000;
@@ -110,9 +111,9 @@ pub fn import_envelopes(dir: &Path, envelopes: &[Envelope]) -> Result<VerifyRepo
 mod tests {
     use super::*;
     use crate::Role;
-    use crate::envelope::Actor;
     use crate::log::{AppendRequest, EventLog, NewEvent};
-    use crate::schema::{Agency, Event, NoteAdded};
+    use events::envelope::Actor;
+    use events::schema::{Agency, Event, NoteAdded};
 
     fn sample_log(dir: &Path) -> Vec<Envelope> {
         let log = EventLog::open(dir).unwrap();

@@ -1,35 +1,35 @@
-//! The front door's event log: the typed event schema and a durable, tamper-evident,
-//! append-only log on sled.
+//! The front door's event log: a durable, tamper-evident, append-only log on sled of the
+//! envelopes the `events` crate defines.
 //!
 //! # Layout
 //!
-//! - [`schema`]: every event type and its `data`, with the upcasting seam ([`schema::decode`]).
-//! - [`envelope`]: the stored envelope, its hash chain and the on-disk record format.
+//! - [`record`]: the on-disk record format (checksum ‖ hash ‖ body) of an envelope.
 //! - [`log`]: [`EventLog`]: open, append (group commit, durable acks), read, verify.
 //! - [`subscribe`]: catch-up subscriptions (stored events, then live).
 //! - [`crash`]: the kill-9 crash-test harness, shared by `cargo test` and `ops/crash-test.sh`.
+//! - [`access`], [`import`]: the access log of reads, and loading an export into a new log.
 //!
-//! The crate knows nothing of HTTP; the service, the projections and the replay tool all
-//! read the log through it.
+//! The event schema, the corrections and the envelope live in the pure `events` crate. This
+//! crate re-exports them ([`schema`], [`correction`], and [`Actor`], [`Envelope`], [`Event`],
+//! …) so that the service's `eventlog::…` paths name the same types; code that needs only the
+//! events (the projections, the fuzz targets) depends on `events` and never compiles sled.
+//! The crate knows nothing of HTTP; the service and the replay tool read the log through it.
 
 pub mod access;
-pub mod correction;
 pub mod crash;
-pub mod envelope;
 pub mod error;
 pub mod import;
 mod keys;
 pub mod log;
-pub mod schema;
+pub mod record;
 pub mod subscribe;
 #[cfg(test)]
 mod tamper_tests;
 
 pub use access::AccessEntry;
-pub use envelope::{Actor, Envelope, Hash, Role};
 pub use error::{AppendError, LogError};
+pub use events::{Actor, DecodeError, Envelope, Event, EventType, Hash, Role, correction, schema};
 pub use log::{
     AppendRequest, Appended, DEFAULT_MIN_FREE_BYTES, EventLog, Head, Idempotency, NewEvent, Options, VerifyReport,
 };
-pub use schema::{DecodeError, Event, EventType};
 pub use subscribe::Subscription;

@@ -19,11 +19,12 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use ulid::Ulid;
 
 use crate::access::{AccessEntry, AccessLog};
-use crate::envelope::{Actor, Envelope, Hash, chain_hash, decode_record, encode_record_parts, recorded_now};
 use crate::error::{AppendError, LogError};
 use crate::keys;
-use crate::schema::{CURRENT_SCHEMA_VERSION, Event, EventType};
+use crate::record::{decode_record, encode_record_parts};
 use crate::subscribe::Subscription;
+use events::envelope::{Actor, Envelope, Hash, chain_hash, recorded_now};
+use events::schema::{CURRENT_SCHEMA_VERSION, Event, EventType};
 
 /// How many waiting appends one group commit takes at most.
 const MAX_GROUP: usize = 1024;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::envelope::Envelope;
 use crate::error::LogError;
 use crate::log::EventLog;
+use events::envelope::Envelope;
 
 /// How many events one catch-up read takes from the log.
 const PAGE: usize = 512;

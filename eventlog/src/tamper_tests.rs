@@ -4,11 +4,13 @@
 use chrono::Utc;
 use ulid::Ulid;
 
-use crate::envelope::{Actor, Role, decode_record};
+use crate::LogError;
 use crate::keys;
 use crate::log::{AppendRequest, EventLog, NewEvent};
-use crate::schema::{Agency, Event, NoteAdded};
-use crate::{Hash, LogError};
+use crate::record::decode_record;
+use events::Hash;
+use events::envelope::{Actor, Role};
+use events::schema::{Agency, Event, NoteAdded};
 
 const EVENTS: u64 = 10;
 
@@ -91,7 +93,7 @@ fn an_edited_event_with_its_own_hash_recomputed_breaks_the_next_link() {
         let mut env = decode_record(&t.get(keys::event(4)).unwrap().unwrap()).unwrap();
         env.data = Event::NoteAdded(NoteAdded { text: "rewritten history".into() }).data_json();
         env.hash = env.compute_hash();
-        t.insert(keys::event(4), env.encode_record()).unwrap();
+        t.insert(keys::event(4), crate::record::encode_record(&env)).unwrap();
     });
     let (position, reason) = verify_error(&dir);
     assert_eq!(position, 5, "the edit is consistent in itself; the next event no longer links");
@@ -133,8 +135,8 @@ fn swapped_events_renumbered_and_rehashed_still_break_the_chain() {
         std::mem::swap(&mut a.position, &mut b.position);
         a.hash = a.compute_hash();
         b.hash = b.compute_hash();
-        t.insert(keys::event(3), b.encode_record()).unwrap();
-        t.insert(keys::event(4), a.encode_record()).unwrap();
+        t.insert(keys::event(3), crate::record::encode_record(&b)).unwrap();
+        t.insert(keys::event(4), crate::record::encode_record(&a)).unwrap();
     });
     let (position, reason) = verify_error(&dir);
     assert_eq!(position, 3);
@@ -165,7 +167,7 @@ fn a_head_that_does_not_link_to_its_predecessor_is_refused() {
         let mut env = decode_record(&t.get(keys::event(EVENTS)).unwrap().unwrap()).unwrap();
         env.prev_hash = Hash([7; 32]);
         env.hash = env.compute_hash();
-        t.insert(keys::event(EVENTS), env.encode_record()).unwrap();
+        t.insert(keys::event(EVENTS), crate::record::encode_record(&env)).unwrap();
     });
     let err = EventLog::open(dir.path()).unwrap_err();
     assert_eq!(

@@ -55,7 +55,7 @@ def main():
             continue
         seen[kind] = n + 1
         name = f"{kind}-{n}"
-        # The record body is the export line without its hash (see eventlog/src/envelope.rs);
+        # The record body is the export line without its hash (see events/src/envelope.rs);
         # 4 control bytes first: which byte to change (0x0010), its bits (0x01), and recompute
         # the checksum (0x01).
         body = line[: line.rfind(',"hash":')] + "}"

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use eventlog::schema::Child;
+use events::schema::Child;
 use ulid::Ulid;
 
 use crate::names::comparable;

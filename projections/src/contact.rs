@@ -2,12 +2,12 @@
 //! what `GET /v1/contacts/{id}` shows, and what the duty queue lists.
 
 use chrono::{DateTime, Utc};
-use eventlog::correction::{Correction, Field, Value};
-use eventlog::schema::{
+use events::correction::{Correction, Field, Value};
+use events::schema::{
     Agency, Channel, Child, Consent, ContactReceived, Event, HandoverTo, Outcome, PpnGrade, PrimaryNeed, Rating,
     Referrer, SourceCode,
 };
-use eventlog::{DecodeError, Envelope, EventType};
+use events::{DecodeError, Envelope, EventType};
 use serde::Serialize;
 use ulid::Ulid;
 
@@ -354,7 +354,7 @@ impl ContactState {
     /// Duty-team work by a practitioner or decision maker makes them the assigned worker,
     /// until a receiving team's worker takes over.
     fn work_by(&mut self, by: &str, env: &Envelope) {
-        use eventlog::Role::{Admin, DecisionMaker, Practitioner};
+        use events::Role::{Admin, DecisionMaker, Practitioner};
         let handed_over = self.handover.as_ref().is_some_and(|h| h.status == HandoverStatus::Accepted);
         if !handed_over
             && matches!(env.actor.role, Practitioner | DecisionMaker | Admin)
@@ -482,8 +482,8 @@ impl ContactState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eventlog::schema::*;
-    use eventlog::{Actor, Hash, Role};
+    use events::schema::*;
+    use events::{Actor, Hash, Role};
 
     fn env(version: u32, event: &Event, at: &str, role: Role, actor: &str) -> Envelope {
         Envelope {

@@ -2,12 +2,12 @@
 //! contact ever received (the full state is kept only while a contact is open).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use eventlog::schema::{Channel, Consent, Outcome, Rating, SourceCode};
+use events::schema::{Channel, Consent, Outcome, Rating, SourceCode};
 use serde::Serialize;
 use ulid::Ulid;
 
-use eventlog::EventType;
-use eventlog::correction::{Correction, Field, Value};
+use events::EventType;
+use events::correction::{Correction, Field, Value};
 
 use crate::contact::ContactState;
 

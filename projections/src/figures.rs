@@ -248,7 +248,7 @@ pub(crate) mod testing {
     //! Given-facts helpers: a contact as the figures see it, built in one line.
 
     use chrono::{DateTime, NaiveDate, Utc};
-    use eventlog::schema::{Channel, Consent, Outcome, Rating, SourceCode};
+    use events::schema::{Channel, Consent, Outcome, Rating, SourceCode};
     use ulid::Ulid;
 
     use crate::facts::ContactFacts;

@@ -1,5 +1,6 @@
 //! Pure read models folded from the log: free of sled, HTTP and async, so they are tested
-//! with plain values and the replay tool reuses them unchanged.
+//! with plain values and the replay tool reuses them unchanged. They read envelopes and events
+//! through the `events` crate alone; the log itself (`eventlog`) is not a dependency.
 //!
 //! # Layout
 //!

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use eventlog::schema::{Channel, Event, Outcome, Rating, SourceCode};
-use eventlog::{Envelope, EventType};
+use events::schema::{Channel, Event, Outcome, Rating, SourceCode};
+use events::{Envelope, EventType};
 use serde::Serialize;
 use ulid::Ulid;
 
@@ -28,10 +28,10 @@ pub struct QueueChild {
 pub struct QueueItem {
     pub contact_id: Ulid,
     pub stage: Stage,
-    #[serde(with = "eventlog::envelope::timestamp")]
+    #[serde(with = "events::envelope::timestamp")]
     pub received_at: DateTime<Utc>,
     /// Undecided: when the decision is due. Decided: when the handover is due to be accepted.
-    #[serde(with = "eventlog::envelope::timestamp")]
+    #[serde(with = "events::envelope::timestamp")]
     pub due_by: DateTime<Utc>,
     pub overdue: bool,
     pub immediate_risk: bool,
@@ -338,7 +338,7 @@ fn needs_data(t: EventType) -> bool {
 
 /// A stand-in for an event whose data the fold does not read.
 fn placeholder(t: EventType) -> Event {
-    use eventlog::schema::{AuditFindingRecorded, AuditGrade, NoteAdded};
+    use events::schema::{AuditFindingRecorded, AuditGrade, NoteAdded};
     match t {
         EventType::AuditFindingRecorded => {
             Event::AuditFindingRecorded(AuditFindingRecorded { grade: AuditGrade::Good, findings: String::new() })

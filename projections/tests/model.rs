@@ -2,8 +2,8 @@
 //! property that folding incrementally equals rebuilding from scratch at every position.
 
 use chrono::{DateTime, Duration, Utc};
-use eventlog::schema::*;
-use eventlog::{Actor, Envelope, Hash, Role};
+use events::schema::*;
+use events::{Actor, Envelope, Hash, Role};
 use projections::contact::Stage;
 use projections::model::ReadModel;
 use projections::time::DuePolicy;

@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use eventlog::Event;
-use eventlog::schema::{Child, Outcome, Sex, SourceCode};
+use events::schema::{Child, Outcome, Sex, SourceCode};
 use sha2::{Digest, Sha256};
 use ulid::Ulid;
 
@@ -103,7 +103,7 @@ impl ContactRecord {
     /// Applies a correction of the child details, the time of receipt or a decision's time.
     fn correct(&mut self, target: Ulid, field: &str, value: &serde_json::Value) {
         use eventlog::EventType as T;
-        use eventlog::correction::{Correction, Field, Value};
+        use events::correction::{Correction, Field, Value};
         if target == self.received_event {
             let Some(c) = Correction::read(T::ContactReceived, field, value) else { return };
             c.apply_to_children(&mut self.children);

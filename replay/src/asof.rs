@@ -11,7 +11,7 @@
 //! London days up to the moment's date.
 
 use chrono::{DateTime, Utc};
-use eventlog::envelope::timestamp;
+use events::envelope::timestamp;
 use projections::figures::Timeliness;
 use projections::model::{QueueItem, ReadModel};
 use projections::time::DuePolicy;

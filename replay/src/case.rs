@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
-use eventlog::envelope::timestamp;
 use eventlog::{Envelope, Event, EventType};
+use events::envelope::timestamp;
 use projections::contact::ContactState;
 use projections::model::ReadModel;
 use ulid::Ulid;

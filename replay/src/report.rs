@@ -76,7 +76,7 @@ pub fn markdown(r: &Report) -> String {
         t.from,
         t.to,
         r.position,
-        eventlog::envelope::timestamp::format(&t.judged_at)
+        events::envelope::timestamp::format(&t.judged_at)
     );
     let _ = writeln!(o);
     let _ = writeln!(o, "## Summary");
@@ -186,7 +186,7 @@ pub fn csv(r: &Report) -> Vec<u8> {
     row("period", "", "from", t.from.to_string());
     row("period", "", "to", t.to.to_string());
     row("period", "", "log_position", r.position.to_string());
-    row("period", "", "judged_at", eventlog::envelope::timestamp::format(&t.judged_at));
+    row("period", "", "judged_at", events::envelope::timestamp::format(&t.judged_at));
     let mut timeliness = |week: &str,
                           contacts: u64,
                           decided: u64,

@@ -244,12 +244,12 @@ fn case_shows_the_timeline_and_what_the_decider_could_see() {
 /// nothing, so Annex A kept the wrong values.
 #[test]
 fn bug_annex_a_ignored_corrections() {
-    use eventlog::schema::{CorrectionRecorded, Event};
     use eventlog::{Actor, AppendRequest, NewEvent, Role};
+    use events::schema::{CorrectionRecorded, Event};
     let tmp = tempfile::tempdir().unwrap();
     let dir = fixture_copy(tmp.path());
     let received = ulid::Ulid::from_parts(at("2026-03-10T09:00:00Z").timestamp_millis().try_into().unwrap(), 1);
-    let dm = Actor::new("dm-bo", Role::DecisionMaker, eventlog::schema::Agency::ChildrensSocialCare);
+    let dm = Actor::new("dm-bo", Role::DecisionMaker, events::schema::Agency::ChildrensSocialCare);
     let correct = |field: &str, value: serde_json::Value| {
         let event = Event::CorrectionRecorded(CorrectionRecorded {
             corrects_event_id: received,
@@ -302,7 +302,7 @@ fn annex_a_lists_use_ofsteds_columns_and_hand_checked_rows() {
     let ben = replay::annex::child_unique_id(
         REFERRAL,
         1,
-        &eventlog::schema::Child {
+        &events::schema::Child {
             name: "Ben Example".into(),
             date_of_birth: None,
             sex: None,

@@ -8,8 +8,8 @@
 //! ```
 
 use chrono::{Duration, SubsecRound};
-use eventlog::schema::CURRENT_SCHEMA_VERSION;
 use eventlog::{Envelope, Hash};
+use events::schema::CURRENT_SCHEMA_VERSION;
 
 #[test]
 #[ignore = "builds a large log for the rate check; run by hand"]

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use eventlog::schema::Agency;
 use eventlog::{Actor, EventLog, Role};
+use events::schema::Agency;
 
 struct Served {
     url: String,

@@ -7,8 +7,8 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use eventlog::schema::Event;
 use eventlog::{AccessEntry, Actor, AppendRequest, Envelope, Idempotency, NewEvent};
+use events::schema::Event;
 use projections::contact::ContactState;
 use serde_json::{Value, json};
 use ulid::Ulid;
@@ -266,10 +266,10 @@ fn check_correction(
     caller: &Actor,
     state: &ContactState,
     target: projections::contact::EventRef,
-    correction: &mut eventlog::schema::CorrectionRecorded,
+    correction: &mut events::schema::CorrectionRecorded,
     now: chrono::DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let field = eventlog::correction::Field::parse(target.event_type, &correction.field);
+    let field = events::correction::Field::parse(target.event_type, &correction.field);
     let check = state.checks.iter().find(|c| c.event_id == target.event_id).map(|c| (c.agency, c.restricted));
     auth::may_correct(caller, target.event_type, field, check, &correction.value).map_err(ApiError::Forbidden)?;
     let errors = validate::check_correction(correction, target.event_type, now);
@@ -337,7 +337,7 @@ async fn replay_only(
 }
 
 fn ts(t: &chrono::DateTime<Utc>) -> String {
-    eventlog::envelope::timestamp::format(t)
+    events::envelope::timestamp::format(t)
 }
 
 fn fold(events: &[Envelope]) -> Result<Option<ContactState>, ApiError> {

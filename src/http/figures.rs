@@ -208,7 +208,7 @@ pub(crate) async fn audit_sample(
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
-    eventlog::envelope::timestamp::format(t)
+    events::envelope::timestamp::format(t)
 }
 
 /// A period by receipt date: `from` and `to` are London dates, inclusive.

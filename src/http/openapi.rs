@@ -15,14 +15,14 @@ use std::sync::OnceLock;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use eventlog::schema::{
+use eventlog::{Actor, Envelope, EventType, Role};
+use events::schema::{
     ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith, Channel,
     ChecksRequested, ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived,
     CorrectionRecorded, DecisionMade, DutyDiscussionHeld, Event, HandoverAccepted, HandoverReturned, HandoverSent,
     HandoverTo, InformMethod, NoteAdded, Outcome, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Sex,
     SourceCode, TriageRated,
 };
-use eventlog::{Actor, Envelope, EventType, Role};
 use serde_json::{Map, Value, json};
 use ulid::Ulid;
 use utoipa::openapi::example::ExampleBuilder;

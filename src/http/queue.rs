@@ -402,7 +402,7 @@ fn missed_since(app: &AppState, from: u64) -> Result<(u64, Vec<SseEvent>), ApiEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eventlog::schema::{Channel, SourceCode};
+    use events::schema::{Channel, SourceCode};
     use projections::contact::Stage;
     use projections::model::QueueItem;
 

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use eventlog::schema::{Agency, Event};
 use eventlog::{Envelope, EventType};
+use events::schema::{Agency, Event};
 use projections::contact::ContactState;
 use projections::model::pending_handover;
 use projections::time::DuePolicy;
@@ -20,7 +20,7 @@ use crate::auth::RestrictedViewer;
 /// "Restricted" is as it stands after every correction: a check corrected to restricted is
 /// hidden (with the correction that restricted it) from then on.
 pub fn hidden_events(events: &[Envelope], viewer: &(impl RestrictedViewer + ?Sized)) -> HashSet<Ulid> {
-    use eventlog::correction::{Correction, Field, Value};
+    use events::correction::{Correction, Field, Value};
     let mut hidden = HashSet::new();
     // Each check's agency and whether it is restricted now.
     let mut checks: Vec<(Ulid, Agency, bool)> = Vec::new();
@@ -66,7 +66,7 @@ pub fn visible_events(events: Vec<Envelope>, viewer: &(impl RestrictedViewer + ?
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
-    eventlog::envelope::timestamp::format(t)
+    events::envelope::timestamp::format(t)
 }
 
 /// `GET /v1/contacts/{id}`: the contact's current state, folded, filtered for the viewer.

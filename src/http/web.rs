@@ -1251,7 +1251,7 @@ pub async fn qa_contact(State(app): State<AppState>, headers: HeaderMap, Path(id
         events.len(),
         access.len()
     );
-    if auth::may_append(actor.role, eventlog::schema::EventType::AuditFindingRecorded) {
+    if auth::may_append(actor.role, events::schema::EventType::AuditFindingRecorded) {
         let _ = write!(
             main,
             "<p id=\"finding-done\" class=\"done\" role=\"status\" hidden></p>\n\

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use chrono::Utc;
-use eventlog::schema::{Agency, Event, NoteAdded};
 use eventlog::{Actor, AppendRequest, NewEvent, Role};
+use events::schema::{Agency, Event, NoteAdded};
 use ulid::Ulid;
 
 pub fn actor() -> Actor {

@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{NaiveDate, Utc};
 use clap::Args;
-use eventlog::schema::{
+use eventlog::{Actor, AppendRequest, Event, EventLog, NewEvent, Role};
+use events::schema::{
     Agency, CallDirection, CallLogged, CallWith, Channel, ChecksReturned, Child, Consent, ContactReceived, NoteAdded,
     Referrer, Sex, SourceCode,
 };
-use eventlog::{Actor, AppendRequest, Event, EventLog, NewEvent, Role};
 use ulid::Ulid;
 
 use crate::CommonArgs;
@@ -474,7 +474,7 @@ async fn measure_eventlog(
                 if stored_bytes.is_none()
                     && let Some(env) = appended.envelopes.first()
                 {
-                    // crc32 (4) + hash (32) + body: the record format in eventlog::envelope.
+                    // crc32 (4) + hash (32) + body: the record format in eventlog::record.
                     stored_bytes = Some(36 + env.canonical_body().len());
                 }
                 version += 1;

@@ -399,7 +399,7 @@ fn queued(id: Ulid, events: &[NewEvent]) -> Result<bool> {
             contact_id: id,
             version,
             event_type: e.event_type,
-            schema_version: eventlog::schema::CURRENT_SCHEMA_VERSION,
+            schema_version: events::schema::CURRENT_SCHEMA_VERSION,
             occurred_at: e.occurred_at,
             late_entry_reason: None,
             recorded_at: e.occurred_at,

@@ -352,7 +352,7 @@ fn ensure_log(parent: &Path, events: u64, fresh: bool) -> Result<BuiltLog> {
     let wanted = |info: &Value| {
         info["format"] == LOG_FORMAT
             && info["events"] == events
-            && info["schema_version"] == eventlog::schema::CURRENT_SCHEMA_VERSION
+            && info["schema_version"] == events::schema::CURRENT_SCHEMA_VERSION
     };
     if !fresh
         && dir.is_dir()
@@ -379,7 +379,7 @@ fn ensure_log(parent: &Path, events: u64, fresh: bool) -> Result<BuiltLog> {
     let info = json!({
         "format": LOG_FORMAT,
         "events": events,
-        "schema_version": eventlog::schema::CURRENT_SCHEMA_VERSION,
+        "schema_version": events::schema::CURRENT_SCHEMA_VERSION,
         "windows": windows,
         "base_now": BASE_NOW,
         "first_seed": FIRST_SEED,
@@ -647,16 +647,16 @@ const PROFILED: [(&str, &str); 12] = [
     ("`EventLog::read_all`", "eventlog::log::EventLog::read_all"),
     ("↳ sled's iteration", "<sled::iter::Iter as core::iter::traits::iterator::Iterator>::next"),
     ("↳↳ sled reading pages from its file (`PageCache::pull`)", "sled::pagecache::PageCache::pull"),
-    ("↳ checksum and envelope parse (`decode_record`)", "eventlog::envelope::decode_record"),
-    ("↳↳ `prev_hash`: hex to bytes", "<eventlog::envelope::Hash as serde_core::de::Deserialize>::deserialize"),
-    ("↳↳ the two timestamps", "eventlog::envelope::timestamp::deserialize"),
+    ("↳ checksum and envelope parse (`decode_record`)", "eventlog::record::decode_record"),
+    ("↳↳ `prev_hash`: hex to bytes", "<events::envelope::Hash as serde_core::de::Deserialize>::deserialize"),
+    ("↳↳ the two timestamps", "events::envelope::timestamp::deserialize"),
     ("the fold: `ReadModel::apply`", "projections::model::ReadModel::apply"),
-    ("↳ typed parse of the data (`Event::from_data`)", "eventlog::schema::Event::from_data"),
+    ("↳ typed parse of the data (`Event::from_data`)", "events::schema::Event::from_data"),
     ("↳ `ChildIndex::receive` (previous and later contacts)", "projections::children::ChildIndex::receive"),
     ("↳↳ names made comparable (`names::comparable`)", "projections::names::comparable"),
     (
         "freeing each page of envelopes",
-        "drop_in_place<alloc::vec::Vec<eventlog::envelope::Envelope, alloc::alloc::Global>>",
+        "drop_in_place<alloc::vec::Vec<events::envelope::Envelope, alloc::alloc::Global>>",
     ),
 ];
 

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, ensure};
 use chrono::{DateTime, Utc};
-use eventlog::schema::{Agency, EventType};
 use eventlog::{Actor, Envelope, EventLog, Hash, Role};
+use events::schema::{Agency, EventType};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, Type};
 use postgres::{Client, NoTls};
@@ -118,8 +118,8 @@ fn csv_row(out: &mut String, env: &Envelope) {
         env.version.to_string(),
         env.event_type.as_str().to_string(),
         env.schema_version.to_string(),
-        eventlog::envelope::timestamp::format(&env.occurred_at),
-        eventlog::envelope::timestamp::format(&env.recorded_at),
+        events::envelope::timestamp::format(&env.occurred_at),
+        events::envelope::timestamp::format(&env.recorded_at),
         env.actor.id.clone(),
         env.actor.role.as_str().to_string(),
         env.actor.agency.as_str().to_string(),

@@ -1,4 +1,4 @@
-//! `eventlog::schema::decode`: see `frontdoor_fuzz::schema`.
+//! `events::schema::decode`: see `frontdoor_fuzz::schema`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -4,9 +4,9 @@
 //! rarely get past the JSON parser; these bodies are always JSON, and mostly the right shape.
 
 use arbitrary::Arbitrary;
-use eventlog::EventType;
-use eventlog::envelope::Role;
-use eventlog::schema::{
+use events::EventType;
+use events::envelope::Role;
+use events::schema::{
     Agency, AuditGrade, CallDirection, CallWith, Channel, Consent, HandoverTo, InformMethod, Outcome, PpnGrade,
     PrimaryNeed, Rating, Sex, SourceCode,
 };

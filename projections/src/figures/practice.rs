@@ -4,7 +4,7 @@
 //! action plans and decisions; these are the figures that show whether that changed.
 
 use chrono::NaiveDate;
-use eventlog::schema::{Consent, Outcome};
+use events::schema::{Consent, Outcome};
 use serde::Serialize;
 
 use super::{Keyed, OneWorkingDay, Tally, received_in, share};
@@ -171,7 +171,7 @@ fn level_key(level: Option<u8>) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use eventlog::schema::{Consent, Outcome};
+    use events::schema::{Consent, Outcome};
     use serde_json::json;
 
     use super::*;

@@ -319,7 +319,7 @@ fn count<T>(values: &[T]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use eventlog::schema::{Outcome, Rating};
+    use events::schema::{Outcome, Rating};
     use serde_json::json;
 
     use super::*;

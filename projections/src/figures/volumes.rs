@@ -3,7 +3,7 @@
 //! and re-contacts (Devon's weekly figures; Warwickshire's sources and trends).
 
 use chrono::NaiveDate;
-use eventlog::schema::{Channel, Outcome, SourceCode};
+use events::schema::{Channel, Outcome, SourceCode};
 use serde::Serialize;
 
 use super::{Tally, WEEKDAYS, Week, received_in, share, week_index, weeks_of};
@@ -143,7 +143,7 @@ pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: Naiv
 
 #[cfg(test)]
 mod tests {
-    use eventlog::schema::{Channel, Outcome, SourceCode};
+    use events::schema::{Channel, Outcome, SourceCode};
 
     use super::*;
     use crate::figures::testing::{contact, d};

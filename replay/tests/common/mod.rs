@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use eventlog::schema::*;
 use eventlog::{Actor, AppendRequest, EventLog, NewEvent, Role};
+use events::schema::*;
 use ulid::Ulid;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_frontdoor-replay");

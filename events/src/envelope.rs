@@ -1,9 +1,10 @@
-//! The envelope every event is stored in, its hash chain and its on-disk record format.
+//! The envelope every event is stored in and its hash chain.
 //!
-//! A stored record is `crc32 (4 bytes, BE) ‖ hash (32 bytes) ‖ body`, where `body` is the
-//! envelope without its hash as compact JSON, and `hash = SHA-256(prev_hash ‖ body)`. The
-//! body's bytes are exactly what the API and an export show (the field order is fixed here),
-//! so anyone holding an export can recompute every hash with a stock SHA-256.
+//! The hash covers the envelope's *body*: the envelope without its hash as compact JSON, and
+//! `hash = SHA-256(prev_hash ‖ body)`. The body's bytes are exactly what the API and an export
+//! show (the field order is fixed here), so anyone holding an export can recompute every hash
+//! with a stock SHA-256. How a body is framed on disk (with a checksum) is the log's business:
+//! see `eventlog::record`.
 
 use std::fmt;
 
@@ -314,11 +315,25 @@ impl Envelope {
         schema::decode(self.event_type, self.schema_version, &self.data)
     }
 
-    /// The stored record: checksum, hash, body (the writer encodes the body once itself).
-    #[cfg(test)]
-    pub(crate) fn encode_record(&self) -> Vec<u8> {
-        let body = self.canonical_body();
-        encode_record_parts(&self.hash, &body)
+    /// Reads an envelope back from its body (the bytes [`Envelope::canonical_body`] gives) and
+    /// the hash stored beside it. The log's record decoder reads every stored event through it.
+    pub fn from_body(body: &[u8], hash: Hash) -> Result<Envelope, serde_json::Error> {
+        let body: StoredBody = serde_json::from_slice(body)?;
+        Ok(Envelope {
+            position: body.position,
+            event_id: body.event_id,
+            contact_id: body.contact_id,
+            version: body.version,
+            event_type: body.event_type,
+            schema_version: body.schema_version,
+            occurred_at: body.occurred_at,
+            late_entry_reason: body.late_entry_reason,
+            recorded_at: body.recorded_at,
+            actor: body.actor,
+            data: body.data,
+            prev_hash: body.prev_hash,
+            hash,
+        })
     }
 }
 
@@ -333,62 +348,6 @@ pub fn chain_hash(prev: &Hash, body: &[u8]) -> Hash {
 /// Rounds a clock reading to the millisecond, the precision recorded times are kept at.
 pub fn recorded_now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
-}
-
-/// The stored record for an envelope whose canonical body is already encoded.
-///
-/// Public for the fuzz targets (`ops/fuzz`), which build records around arbitrary bodies.
-pub fn encode_record_parts(hash: &Hash, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + 32 + body.len());
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&hash.0);
-    out.extend_from_slice(body);
-    let crc = crc32fast::hash(&out[4..]);
-    out[..4].copy_from_slice(&crc.to_be_bytes());
-    out
-}
-
-/// Why a stored record could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordError {
-    #[error("record too short ({0} bytes)")]
-    Truncated(usize),
-    #[error("checksum mismatch (stored {stored:08x}, computed {computed:08x})")]
-    Checksum { stored: u32, computed: u32 },
-    #[error("record body is not a valid envelope: {0}")]
-    Body(String),
-}
-
-/// Reads a stored record, checking its checksum. The hash chain is checked by the caller,
-/// which knows the previous hash.
-///
-/// Public for the fuzz targets (`ops/fuzz`); the log reads records through it.
-pub fn decode_record(bytes: &[u8]) -> Result<Envelope, RecordError> {
-    if bytes.len() < 4 + 32 + 2 {
-        return Err(RecordError::Truncated(bytes.len()));
-    }
-    let stored = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes"));
-    let computed = crc32fast::hash(&bytes[4..]);
-    if stored != computed {
-        return Err(RecordError::Checksum { stored, computed });
-    }
-    let hash = Hash(bytes[4..36].try_into().expect("32 bytes"));
-    let body: StoredBody = serde_json::from_slice(&bytes[36..]).map_err(|e| RecordError::Body(e.to_string()))?;
-    Ok(Envelope {
-        position: body.position,
-        event_id: body.event_id,
-        contact_id: body.contact_id,
-        version: body.version,
-        event_type: body.event_type,
-        schema_version: body.schema_version,
-        occurred_at: body.occurred_at,
-        late_entry_reason: body.late_entry_reason,
-        recorded_at: body.recorded_at,
-        actor: body.actor,
-        data: body.data,
-        prev_hash: body.prev_hash,
-        hash,
-    })
 }
 
 #[cfg(test)]
@@ -446,14 +405,10 @@ mod tests {
     }
 
     #[test]
-    fn record_round_trips_and_detects_a_flipped_byte() {
+    fn the_body_reads_back_to_the_same_envelope() {
         let env = sample();
-        let mut rec = env.encode_record();
-        assert_eq!(decode_record(&rec).unwrap(), env);
-        let mid = rec.len() / 2;
-        rec[mid] ^= 0x20;
-        assert!(matches!(decode_record(&rec), Err(RecordError::Checksum { .. })));
-        assert!(matches!(decode_record(&rec[..10]), Err(RecordError::Truncated(10))));
+        assert_eq!(Envelope::from_body(&env.canonical_body(), env.hash).unwrap(), env);
+        assert!(Envelope::from_body(b"{}", env.hash).is_err());
     }
 
     #[test]
