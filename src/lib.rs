@@ -5,15 +5,15 @@
 //! - [`rules`]: the case rules: a pure `decide` that accepts or refuses each new event.
 //! - [`validate`]: request bodies into typed events, every field checked at the edge.
 //! - [`auth`]: tokens (stored hashed) and what each role may do.
-//! - [`demo`]: synthetic demo data for a county's front door.
 //! - [`http`]: the REST API (axum), problem+json errors, SSE.
 //! - [`config`]: configuration from a file and the environment.
 //!
-//! The log lives in the `eventlog` crate and the read models in `projections`.
+//! The log lives in the `eventlog` crate, the read models in `projections`, and the demo county
+//! that `serve --demo` writes in `demo` (its events are checked against [`rules`] and
+//! [`validate`] by `tests/demo_rules.rs`).
 
 pub mod auth;
 pub mod config;
-pub mod demo;
 pub mod http;
 pub mod live;
 pub mod rules;

@@ -360,40 +360,15 @@ impl Live {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use chrono::TimeDelta;
+    use demo::DemoActors;
     use eventlog::{Envelope, Hash};
 
     use super::*;
-    use crate::demo::{DemoActors, generate};
 
     /// The demo's four weeks ending at `now`, as the envelopes a log would hold.
     fn demo_envelopes(now: DateTime<Utc>, policy: &DuePolicy) -> Vec<Envelope> {
-        let mut versions: HashMap<Ulid, u32> = HashMap::new();
-        let mut out = Vec::new();
-        for append in generate(now, 7, &DemoActors::standard(), policy) {
-            for e in append.events {
-                let version = versions.entry(append.contact_id).or_insert(0);
-                *version += 1;
-                out.push(Envelope {
-                    position: out.len() as u64 + 1,
-                    event_id: e.event_id,
-                    contact_id: append.contact_id,
-                    version: *version,
-                    event_type: e.event_type,
-                    schema_version: events::schema::CURRENT_SCHEMA_VERSION,
-                    occurred_at: e.occurred_at,
-                    late_entry_reason: e.late_entry_reason,
-                    recorded_at: e.recorded_at.expect("the demo sets recorded_at"),
-                    actor: e.actor,
-                    data: e.data,
-                    prev_hash: Hash::GENESIS,
-                    hash: Hash::GENESIS,
-                });
-            }
-        }
-        out
+        demo::envelopes(&demo::generate(now, 7, &DemoActors::standard(), policy))
     }
 
     /// The body as `GET /v1/queue` built it before it was cached: the model's queue, as a

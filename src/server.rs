@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use std::io::Write;
 
 use anyhow::Context;
+use demo::DemoActors;
 use eventlog::{AppendRequest, EventLog, Options};
 use tokio::net::TcpListener;
 
 use crate::auth::TokenStore;
 use crate::config::Config;
-use crate::demo::{self, DemoActors};
 use crate::http::{self, AppState};
 
 /// Runs the service until a shutdown signal.

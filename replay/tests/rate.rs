@@ -20,7 +20,7 @@ fn build_a_large_log() {
     };
     let target: u64 = std::env::var("REPLAY_RATE_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let policy = projections::time::DuePolicy::default();
-    let actors = frontdoor::demo::DemoActors::standard();
+    let actors = demo::DemoActors::standard();
     let start: chrono::DateTime<chrono::Utc> = "2026-03-20T12:00:00Z".parse().unwrap();
     let mut envelopes: Vec<Envelope> = Vec::new();
     let mut prev = Hash::GENESIS;
@@ -28,7 +28,7 @@ fn build_a_large_log() {
     let mut copy = 0i64;
     'copies: loop {
         let now = start + Duration::days(28 * copy);
-        let appends = frontdoor::demo::generate(now, u64::try_from(copy).unwrap() + 1, &actors, &policy);
+        let appends = demo::generate(now, u64::try_from(copy).unwrap() + 1, &actors, &policy);
         for append in appends {
             let base = append.expected_version.unwrap_or(0);
             for (offset, new) in (1u32..).zip(append.events) {

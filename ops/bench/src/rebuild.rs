@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{Args, ValueEnum};
+use demo::DemoActors;
 use eventlog::{AppendRequest, Envelope, EventLog, Options};
 use frontdoor::config::Config;
-use frontdoor::demo::{self, DemoActors};
 use frontdoor::live::Live;
 use projections::model::ReadModel;
 use projections::time::DuePolicy;
@@ -1036,7 +1036,7 @@ impl SizeReport<'_> {
         let built = format!("built in {:.0} s{reused}", b.build_seconds);
         let _ = writeln!(
             out,
-            "- log: {} events{contacts}{open}, from {} windows of `frontdoor::demo::generate(now, seed, \
+            "- log: {} events{contacts}{open}, from {} windows of `demo::generate(now, seed, \
              &DemoActors::standard(), &DuePolicy::default())`, `now` = {BASE_NOW} and every four weeks \
              before it, seeds from {FIRST_SEED}; appended oldest window first with \
              `EventLog::append`, up to {LOAD_IN_FLIGHT} appends in flight ({built}; cached in \

@@ -1,4 +1,4 @@
-//! The fixture: four weeks of the demo county (frontdoor::demo, fixed clock and seed) plus
+//! The fixture: four weeks of the demo county (the `demo` crate, fixed clock and seed) plus
 //! two hand-made contacts whose Annex A rows are checked by hand.
 #![allow(dead_code)]
 
@@ -181,8 +181,8 @@ pub fn append_all(log: &EventLog, appends: Vec<AppendRequest>) {
 /// Fills `dir` with the fixture log.
 pub fn build_fixture(dir: &Path) {
     let policy = projections::time::DuePolicy::default();
-    let actors = frontdoor::demo::DemoActors::standard();
-    let mut appends = frontdoor::demo::generate(at(NOW), 1, &actors, &policy);
+    let actors = demo::DemoActors::standard();
+    let mut appends = demo::generate(at(NOW), 1, &actors, &policy);
     appends.extend(hand_made());
     let log = EventLog::open(dir).unwrap();
     append_all(&log, appends);
