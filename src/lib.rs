@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - [`rules`]: the case rules: a pure `decide` that accepts or refuses each new event.
+//! - [`app`]: the commands (lock, fold, decide, append) and the logged reads, beneath `http`.
 //! - [`validate`]: request bodies into typed events, every field checked at the edge.
 //! - [`auth`]: tokens (stored hashed) and what each role may do.
 //! - [`http`]: the REST API (axum), problem+json errors, SSE.
@@ -12,6 +13,7 @@
 //! that `serve --demo` writes in `demo` (its events are checked against [`rules`] and
 //! [`validate`] by `tests/demo_rules.rs`).
 
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod http;

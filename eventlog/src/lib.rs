@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`record`]: the on-disk record format (checksum ‖ hash ‖ body) of an envelope.
-//! - [`log`]: [`EventLog`]: open, append (group commit, durable acks), read, verify.
+//! - [`log`]: [`EventLog`]: open, append (group commit, durable acks), read (events, and an
+//!   idempotency key's stored result), verify.
 //! - [`subscribe`]: catch-up subscriptions (stored events, then live).
 //! - [`crash`]: the kill-9 crash-test harness, shared by `cargo test` and `ops/crash-test.sh`.
 //! - [`access`], [`import`]: the access log of reads, and loading an export into a new log.

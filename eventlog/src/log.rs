@@ -363,6 +363,30 @@ impl EventLog {
         verify_tree(&self.inner.tree, self.head().position)
     }
 
+    /// The result stored for an idempotency key, read without writing anything: `Ok(None)` when
+    /// the key was never used (or its append is not durable yet), the first append's envelopes
+    /// (`replayed: true`) when it was used with the same fingerprint, and
+    /// [`AppendError::IdempotencyMismatch`] when it was used with another request. This is what
+    /// an append with the key would answer instead of writing, asked before deciding whether the
+    /// append could be made now.
+    pub fn idempotent_result(&self, idempotency: &Idempotency) -> Result<Option<Appended>, AppendError> {
+        let key = keys::idempotency(&idempotency.key);
+        let Some(stored) = self.inner.tree.get(key).map_err(|e| AppendError::storage(&e.into()))? else {
+            return Ok(None);
+        };
+        let (first, count) = stored_positions(&stored)?;
+        // The writer inserts the key with its events before they are durable; until they are,
+        // the key is not used as far as any reader may know.
+        if first + u64::from(count) - 1 > self.head().position {
+            return Ok(None);
+        }
+        if stored[..32] != idempotency.fingerprint.0 {
+            return Err(AppendError::IdempotencyMismatch);
+        }
+        let envelopes = stored_events(&self.inner.tree, first, count)?;
+        Ok(Some(Appended { envelopes, replayed: true }))
+    }
+
     /// Records a read of a contact's record (not fsynced: see [`crate::access`]). Refused, with
     /// nothing written, while the file system has less than a quarter of the free-space
     /// reserve left (see [`Options::min_free_bytes`]).
@@ -394,6 +418,36 @@ impl EventLog {
         self.inner.db.flush()?;
         Ok(())
     }
+}
+
+/// The first position and the count of an idempotency record (fingerprint (32) ‖ first
+/// position (8) ‖ count (4), see [`keys::idempotency`]).
+fn stored_positions(stored: &[u8]) -> Result<(u64, u32), AppendError> {
+    let malformed =
+        || AppendError::storage(&LogError::Corrupt { position: 0, reason: "malformed idempotency record".into() });
+    if stored.len() != 44 {
+        return Err(malformed());
+    }
+    let first = u64::from_be_bytes(stored[32..40].try_into().map_err(|_| malformed())?);
+    let count = u32::from_be_bytes(stored[40..44].try_into().map_err(|_| malformed())?);
+    if first == 0 || count == 0 {
+        return Err(malformed());
+    }
+    Ok((first, count))
+}
+
+/// The `count` events from `first` that an idempotency record points at.
+fn stored_events(tree: &sled::Tree, first: u64, count: u32) -> Result<Vec<Envelope>, AppendError> {
+    (first..first + u64::from(count))
+        .map(|p| match tree.get(keys::event(p)) {
+            Ok(Some(v)) => read_record(p, &v).map_err(|e| AppendError::storage(&e)),
+            Ok(None) => Err(AppendError::storage(&LogError::Corrupt {
+                position: p,
+                reason: "idempotency record points at a missing event".into(),
+            })),
+            Err(e) => Err(AppendError::storage(&e.into())),
+        })
+        .collect()
 }
 
 /// How long `open` waits for sled's file lock to be released by a handle on the same log
@@ -845,27 +899,11 @@ impl Writer {
 
     /// The events a stored idempotency record points at, if the fingerprint matches.
     fn replay_stored(&self, stored: &[u8], fingerprint: &Hash) -> Result<Vec<Envelope>, AppendError> {
-        if stored.len() != 44 {
-            return Err(AppendError::storage(&LogError::Corrupt {
-                position: 0,
-                reason: "malformed idempotency record".into(),
-            }));
-        }
+        let (first, count) = stored_positions(stored)?;
         if stored[..32] != fingerprint.0 {
             return Err(AppendError::IdempotencyMismatch);
         }
-        let first = u64::from_be_bytes(stored[32..40].try_into().expect("8 bytes"));
-        let count = u32::from_be_bytes(stored[40..44].try_into().expect("4 bytes"));
-        (first..first + u64::from(count))
-            .map(|p| match self.tree.get(keys::event(p)) {
-                Ok(Some(v)) => read_record(p, &v).map_err(|e| AppendError::storage(&e)),
-                Ok(None) => Err(AppendError::storage(&LogError::Corrupt {
-                    position: p,
-                    reason: "idempotency record points at a missing event".into(),
-                })),
-                Err(e) => Err(AppendError::storage(&e.into())),
-            })
-            .collect()
+        stored_events(&self.tree, first, count)
     }
 
     fn make_durable(&self, batch: sled::Batch) -> Result<(), LogError> {

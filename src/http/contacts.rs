@@ -1,30 +1,21 @@
 //! `/v1/contacts`: receive a contact, append its events, read it, its events and its audit
-//! trail. Writes go: token → role → body → contact → case rules → log (with the version the
-//! rules were checked against, so a concurrent write can never slip past them).
+//! trail. Each handler parses, calls one function of [`crate::app`] (which checks the role, the
+//! contact, the case rules and writes the log, or records the read) and shapes the response.
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use eventlog::{AccessEntry, Actor, AppendRequest, Envelope, Idempotency, NewEvent};
-use events::schema::Event;
-use projections::contact::ContactState;
+use eventlog::{Actor, Envelope};
 use serde_json::{Value, json};
-use ulid::Ulid;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, IdempotencyKey, JsonBytes};
 use super::views::{contact_view, hidden_events, visible_events};
+use crate::app::{ContactRead, CreateContact, Read, RecordEvent};
 use crate::auth::{self, ReadKind};
-use crate::rules;
-use crate::validate::{self, Invalid};
-
-/// How often a write without `expected_version` is retried when another write to the same
-/// contact lands between reading it and appending (only possible from outside this process's
-/// per-contact lock, e.g. a second instance, which sled forbids anyway).
-const RETRIES: usize = 3;
 
 pub fn router() -> axum::Router<AppState> {
     use axum::routing::{get, post};
@@ -33,28 +24,6 @@ pub fn router() -> axum::Router<AppState> {
         .route("/v1/contacts/{id}", get(read_contact))
         .route("/v1/contacts/{id}/events", post(append_event).get(read_contact_events))
         .route("/v1/contacts/{id}/audit", get(read_contact_audit))
-}
-
-pub(crate) fn invalid(e: Invalid) -> ApiError {
-    match e {
-        Invalid::Malformed(detail) => ApiError::BadRequest { detail, errors: vec![] },
-        Invalid::Fields(errors) => {
-            let detail = match errors.as_slice() {
-                [one] => format!("{}: {}", one.field, one.message),
-                many => format!("{} fields are invalid", many.len()),
-            };
-            ApiError::fields(detail, errors)
-        }
-    }
-}
-
-fn contact_id(raw: &str) -> Result<Ulid, ApiError> {
-    raw.parse::<Ulid>().map_err(|_| ApiError::NotFound(format!("no contact {raw:?}: contact ids are ULIDs")))
-}
-
-/// Scopes a client's key to the caller and the resource, so two clients never collide.
-fn idempotency(key: IdempotencyKey, caller: &Actor, scope: &str, body: &[u8]) -> Option<Idempotency> {
-    key.0.map(|k| Idempotency::new(format!("{}\u{1f}{scope}\u{1f}{k}", caller.id), body))
 }
 
 fn created(body: Value, location: &str, replayed: bool) -> Response {
@@ -100,27 +69,13 @@ async fn create_contact(
     key: IdempotencyKey,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    if !auth::may_create_contact(caller.role) {
-        return Err(ApiError::Forbidden(format!("a {} may not create contacts", caller.role)));
-    }
     let now = Utc::now();
-    let new = validate::parse_new_contact(&body, now).map_err(invalid)?;
-    let occurred_at = new.occurred_at.unwrap_or(now);
-    rules::check_time(occurred_at, new.late_entry_reason.as_deref(), now, &app.config().policy)?;
-    let event = Event::ContactReceived(new.data);
-    let mut new_event = NewEvent::new(&event, occurred_at, caller.clone());
-    new_event.late_entry_reason = new.late_entry_reason;
-    let request = AppendRequest {
-        contact_id: Ulid::new(),
-        events: vec![new_event],
-        expected_version: Some(0),
-        idempotency: idempotency(key, &caller, "contacts", &body),
-    };
-    let appended = app.log().append(request).await?;
-    let env = appended.envelopes.into_iter().next().ok_or_else(|| ApiError::internal("append returned no event"))?;
-    app.metrics().appended(&env);
+    let command = CreateContact::parse(&caller, &body, key.0.as_deref(), now)?;
+    let recorded = app.front_door().create_contact(&caller, command, now).await?;
+    app.metrics().appended(&recorded.envelope);
+    let env = recorded.envelope;
     let location = format!("/v1/contacts/{}", env.contact_id);
-    Ok(created(json!({"contact_id": env.contact_id, "event": env}), &location, appended.replayed))
+    Ok(created(json!({"contact_id": env.contact_id, "event": env}), &location, recorded.replayed))
 }
 
 #[utoipa::path(
@@ -158,235 +113,37 @@ async fn append_event(
     key: IdempotencyKey,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    if !auth::may_append_any(caller.role) {
-        return Err(ApiError::Forbidden(format!("a {} may not append events to contacts", caller.role)));
-    }
-    let contact = contact_id(&id)?;
     let now = Utc::now();
-    let request = validate::parse_event_request(&body, now).map_err(invalid)?;
-    let event_type = request.event.event_type();
-    if !auth::may_append(caller.role, event_type) {
-        return Err(ApiError::Forbidden(format!("a {} may not append {event_type}", caller.role)));
+    let command = RecordEvent::parse(&caller, &id, &body, key.0.as_deref(), now)?;
+    let contact = command.contact;
+    let recorded = app.front_door().record_event(&caller, command, now).await?;
+    if !recorded.replayed {
+        app.metrics().appended(&recorded.envelope);
     }
-    if let Event::ChecksReturned(c) = &request.event
-        && !auth::partner_may_return_checks_for(&caller, c.agency)
-    {
-        return Err(ApiError::Forbidden(format!(
-            "a {} partner returns checks for their own agency, not {}",
-            caller.agency, c.agency
-        )));
-    }
-    let occurred_at = request.occurred_at.unwrap_or(now);
-    rules::check_time(occurred_at, request.late_entry_reason.as_deref(), now, &app.config().policy)?;
-    if let Event::DecisionMade(d) = &request.event
-        && let Some(duplicate) = d.duplicate_of
-        && (duplicate == contact || app.log().read_contact(duplicate)?.is_empty())
-    {
-        return Err(ApiError::RuleBroken {
-            rule: "duplicate-of-unknown-contact",
-            detail: format!("data.duplicate_of {duplicate} must name another contact that exists"),
-        });
-    }
-    let mut event = request.event;
-    let late_entry_reason = request.late_entry_reason;
-    let event_id = Ulid::new();
-    let new_event = |event: &Event| NewEvent {
-        event_id,
-        late_entry_reason: late_entry_reason.clone(),
-        ..NewEvent::new(event, occurred_at, caller.clone())
-    };
-    let idempotency = idempotency(key, &caller, &contact.to_string(), &body);
-
-    let _serialised = app.lock_contact(contact).await;
-    for attempt in 0.. {
-        let events = app.log().read_contact(contact)?;
-        let state = fold(&events)?.ok_or_else(|| ApiError::NotFound(format!("no contact {contact}")))?;
-        // A receiving team answers only its own handovers; of any other contact it does not
-        // learn even that it exists.
-        if !auth::reads_contact(&caller, &state) {
-            return Err(ApiError::NotFound(format!("no contact {contact}")));
-        }
-        if let Some(expected) = request.expected_version
-            && expected != state.version
-            && idempotency.is_none()
-        {
-            return Err(ApiError::Conflict { expected, current_version: state.version });
-        }
-        if let Event::CorrectionRecorded(c) = &mut event
-            && let Some(target) = state.event(c.corrects_event_id)
-        {
-            check_correction(&caller, &state, target, c, now)?;
-        }
-        if let Err(refused) = refusal(&state, &event, occurred_at, &caller) {
-            // A retried idempotent request may legitimately break a rule now (e.g. a second
-            // decision); the log returns the first result if the key was used.
-            if idempotency.is_none() {
-                return Err(refused);
-            }
-            if let Some(replay) = replay_only(&app, contact, &idempotency, &new_event(&event)).await? {
-                return Ok(replay);
-            }
-            return Err(refused);
-        }
-        let append = AppendRequest {
-            contact_id: contact,
-            events: vec![new_event(&event)],
-            expected_version: Some(request.expected_version.unwrap_or(state.version)),
-            idempotency: idempotency.clone(),
-        };
-        match app.log().append(append).await {
-            Ok(appended) => {
-                let env = appended
-                    .envelopes
-                    .into_iter()
-                    .last()
-                    .ok_or_else(|| ApiError::internal("append returned no event"))?;
-                if !appended.replayed {
-                    app.metrics().appended(&env);
-                }
-                let location = format!("/v1/contacts/{contact}/events");
-                return Ok(created(
-                    serde_json::to_value(&env).map_err(ApiError::internal)?,
-                    &location,
-                    appended.replayed,
-                ));
-            }
-            Err(eventlog::AppendError::Conflict { .. }) if request.expected_version.is_none() && attempt < RETRIES => {
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    unreachable!("the retry loop returns")
-}
-
-/// A correction's value checked as the corrected field's own (422 naming `data.value`), then
-/// whether this caller may make it (403).
-fn check_correction(
-    caller: &Actor,
-    state: &ContactState,
-    target: projections::contact::EventRef,
-    correction: &mut events::schema::CorrectionRecorded,
-    now: chrono::DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let field = events::correction::Field::parse(target.event_type, &correction.field);
-    let check = state.checks.iter().find(|c| c.event_id == target.event_id).map(|c| (c.agency, c.restricted));
-    auth::may_correct(caller, target.event_type, field, check, &correction.value).map_err(ApiError::Forbidden)?;
-    let errors = validate::check_correction(correction, target.event_type, now);
-    if !errors.is_empty() {
-        let errors =
-            errors.into_iter().map(|e| validate::FieldError::new(format!("data.{}", e.field), e.message)).collect();
-        return Err(invalid(Invalid::Fields(errors)));
-    }
-    Ok(())
-}
-
-/// Why `event` may not be appended now, by `caller`, to the contact whose state is `state`: the
-/// case rules ([`rules::decide`], 422), then who may answer a pending handover
-/// ([`auth::may_answer_handover`], 403), then the handover rules that depend on who records it
-/// ([`rules::decide_handover`], 422).
-fn refusal(
-    state: &ContactState,
-    event: &Event,
-    occurred_at: chrono::DateTime<Utc>,
-    caller: &Actor,
-) -> Result<(), ApiError> {
-    let rule = |broken: rules::RuleBroken| ApiError::RuleBroken { rule: broken.rule, detail: broken.detail };
-    rules::decide(state, event, occurred_at).map_err(rule)?;
-    if let Event::HandoverAccepted(_) | Event::HandoverReturned(_) = event
-        && let Some(handover) = projections::model::pending_handover(state)
-        && !auth::may_answer_handover(caller, handover)
-    {
-        return Err(ApiError::Forbidden(match caller.role {
-            eventlog::Role::Practitioner | eventlog::Role::DecisionMaker => format!(
-                "this handover is to the {}: only the receiving team it names{} (or an admin) may accept or return it",
-                handover.to,
-                handover.team.as_deref().map(|t| format!(" ({t})")).unwrap_or_default()
-            ),
-            role => format!("a {role} may not answer this handover"),
-        }));
-    }
-    rules::decide_handover(event, caller).map_err(rule)
-}
-
-/// For an idempotent retry whose event the rules would now refuse: asks the log whether the
-/// key was used, by appending with an impossible expected version. A used key replays the
-/// first result; an unused one conflicts and nothing is written.
-async fn replay_only(
-    app: &AppState,
-    contact: Ulid,
-    idempotency: &Option<Idempotency>,
-    new_event: &NewEvent,
-) -> Result<Option<Response>, ApiError> {
-    let probe = AppendRequest {
-        contact_id: contact,
-        events: vec![new_event.clone()],
-        expected_version: Some(u32::MAX),
-        idempotency: idempotency.clone(),
-    };
-    match app.log().append(probe).await {
-        Ok(appended) if appended.replayed => {
-            let env = appended.envelopes.into_iter().last().ok_or_else(|| ApiError::internal("no event"))?;
-            let body = serde_json::to_value(&env).map_err(ApiError::internal)?;
-            Ok(Some(created(body, &format!("/v1/contacts/{contact}/events"), true)))
-        }
-        Ok(_) => Err(ApiError::internal("a probe append was written")),
-        Err(eventlog::AppendError::Conflict { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    let body = serde_json::to_value(&recorded.envelope).map_err(ApiError::internal)?;
+    Ok(created(body, &format!("/v1/contacts/{contact}/events"), recorded.replayed))
 }
 
 fn ts(t: &chrono::DateTime<Utc>) -> String {
     events::envelope::timestamp::format(t)
 }
 
-fn fold(events: &[Envelope]) -> Result<Option<ContactState>, ApiError> {
-    ContactState::fold(events).map_err(ApiError::internal)
-}
-
-/// Reads a contact for a viewer: checks the role, reads the stream, 404s an unknown contact,
-/// and any contact a receiving team may not read ([`auth::reads_contact`]), so that it does not
-/// learn the contact exists.
-fn read_for(app: &AppState, caller: &Actor, what: ReadKind, id: &str) -> Result<(Ulid, Vec<Envelope>), ApiError> {
-    if !auth::may_read(caller.role, what) {
-        return Err(ApiError::Forbidden(format!("a {} may not read this", caller.role)));
-    }
-    let contact = contact_id(id)?;
-    let events = app.log().read_contact(contact)?;
-    if events.is_empty() {
-        return Err(ApiError::NotFound(format!("no contact {contact}")));
-    }
-    if caller.role == eventlog::Role::ReceivingTeam
-        && !fold(&events)?.is_some_and(|state| auth::reads_contact(caller, &state))
-    {
-        return Err(ApiError::NotFound(format!("no contact {contact}")));
-    }
-    Ok((contact, events))
+/// Reads a contact for the caller and records the read in its access log ([`crate::app::read`]).
+fn read_logged(
+    app: &AppState,
+    caller: &Actor,
+    kind: ReadKind,
+    action: &str,
+    id: &str,
+    uri: &OriginalUri,
+) -> Result<ContactRead, ApiError> {
+    let read = Read { kind, action, endpoint: uri.0.path() };
+    Ok(app.front_door().read_contact_logged(caller, read, id, Utc::now())?)
 }
 
 /// The caller as the configuration lets them see restricted checks.
 fn viewer<'a>(app: &AppState, caller: &'a Actor) -> auth::Viewer<'a> {
     auth::Viewer { actor: caller, receiving_team_sees_restricted: app.config().receiving_team_sees_restricted }
-}
-
-/// Writes the access log entry for a successful read. A failure to log is an error: an
-/// unlogged read of a child's record must not happen.
-fn log_access(app: &AppState, contact: Ulid, caller: &Actor, action: &str, uri: &OriginalUri) -> Result<(), ApiError> {
-    let entry =
-        AccessEntry { at: Utc::now(), actor: caller.clone(), action: action.into(), endpoint: uri.0.path().to_owned() };
-    app.log().record_access(contact, &entry).map_err(|e| match e {
-        // The disk refusing writes (e.g. full) is a 503 like an append's, not a 500: the read
-        // is refused because it could not be recorded.
-        eventlog::LogError::Storage(message) => {
-            tracing::error!(%message, "recording a read in the access log failed");
-            ApiError::Unavailable(
-                "this read of a child's record cannot be recorded in the access log (the disk refuses writes), \
-                 so it is not shown; other reads still work"
-                    .into(),
-            )
-        }
-        other => ApiError::internal(other),
-    })
 }
 
 #[utoipa::path(
@@ -412,13 +169,11 @@ async fn read_contact(
     Path(id): Path<String>,
     uri: OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
-    let (contact, events) = read_for(&app, &caller, ReadKind::Contact, &id)?;
-    let state = fold(&events)?.ok_or_else(|| ApiError::NotFound(format!("no contact {contact}")))?;
+    let read = read_logged(&app, &caller, ReadKind::Contact, "read_contact", &id, &uri)?;
+    let state = read.state.ok_or_else(|| ApiError::NotFound(format!("no contact {}", read.contact)))?;
     let viewer = viewer(&app, &caller);
-    let hidden = hidden_events(&events, &viewer);
-    let view = contact_view(&state, &hidden, &viewer, &app.config().policy, Utc::now());
-    log_access(&app, contact, &caller, "read_contact", &uri)?;
-    Ok(Json(view))
+    let hidden = hidden_events(&read.events, &viewer);
+    Ok(Json(contact_view(&state, &hidden, &viewer, &app.config().policy, Utc::now())))
 }
 
 #[utoipa::path(
@@ -444,10 +199,8 @@ async fn read_contact_events(
     Path(id): Path<String>,
     uri: OriginalUri,
 ) -> Result<Json<Vec<Envelope>>, ApiError> {
-    let (contact, events) = read_for(&app, &caller, ReadKind::ContactEvents, &id)?;
-    let visible = visible_events(events, &viewer(&app, &caller));
-    log_access(&app, contact, &caller, "read_events", &uri)?;
-    Ok(Json(visible))
+    let read = read_logged(&app, &caller, ReadKind::ContactEvents, "read_events", &id, &uri)?;
+    Ok(Json(visible_events(read.events, &viewer(&app, &caller))))
 }
 
 #[utoipa::path(
@@ -473,9 +226,9 @@ async fn read_contact_audit(
     Path(id): Path<String>,
     uri: OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
-    let (contact, events) = read_for(&app, &caller, ReadKind::ContactAudit, &id)?;
+    let ContactRead { contact, events, access, .. } =
+        read_logged(&app, &caller, ReadKind::ContactAudit, "read_audit", &id, &uri)?;
     let events = visible_events(events, &viewer(&app, &caller));
-    let access = app.log().read_access(contact)?;
     let mut trail: Vec<(chrono::DateTime<Utc>, u8, Value)> = Vec::with_capacity(events.len() + access.len());
     for env in &events {
         trail.push((env.recorded_at, 0, json!({"at": ts(&env.recorded_at), "kind": "event", "event": env})));
@@ -494,6 +247,5 @@ async fn read_contact_audit(
         "access": access,
         "trail": trail.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>(),
     });
-    log_access(&app, contact, &caller, "read_audit", &uri)?;
     Ok(Json(body))
 }

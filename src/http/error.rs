@@ -162,37 +162,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::rules::RuleBroken> for ApiError {
-    fn from(broken: crate::rules::RuleBroken) -> Self {
-        ApiError::RuleBroken { rule: broken.rule, detail: broken.detail }
-    }
-}
-
 impl From<eventlog::LogError> for ApiError {
     fn from(e: eventlog::LogError) -> Self {
         ApiError::Internal(e.to_string())
     }
 }
 
-impl From<eventlog::AppendError> for ApiError {
-    fn from(e: eventlog::AppendError) -> Self {
-        use eventlog::AppendError as E;
+impl From<crate::app::AppError> for ApiError {
+    fn from(e: crate::app::AppError) -> Self {
+        use crate::app::AppError as E;
         match e {
+            E::Malformed(detail) => ApiError::BadRequest { detail, errors: vec![] },
+            E::Invalid { detail, errors } => ApiError::Unprocessable { detail, errors },
+            E::Forbidden(detail) => ApiError::Forbidden(detail),
+            E::NotFound(detail) => ApiError::NotFound(detail),
             E::Conflict { expected, current_version } => ApiError::Conflict { expected, current_version },
+            E::RuleBroken { rule, detail } => ApiError::RuleBroken { rule, detail },
             E::IdempotencyMismatch => ApiError::IdempotencyMismatch,
-            E::Invalid(why) => ApiError::fields(why, vec![]),
-            E::Storage { disk_full: true, .. } => ApiError::Unavailable(
-                "the log cannot take writes: the disk is full (less free space than the reserve kept for the log). \
-                 Nothing was written; reads still work, and appends resume once space is freed."
-                    .into(),
-            ),
-            E::Storage { message, .. } => {
-                tracing::error!(%message, "append failed");
-                ApiError::Unavailable(
-                    "the log could not make the write durable. Nothing was written; try again.".into(),
-                )
-            }
-            E::Closed => ApiError::Unavailable("the service is shutting down".into()),
+            E::Unavailable(detail) => ApiError::Unavailable(detail),
+            E::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }

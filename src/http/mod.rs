@@ -42,6 +42,7 @@ use eventlog::EventLog;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::app::FrontDoor;
 use crate::auth::TokenStore;
 use crate::config::Config;
 use error::{ApiError, PROBLEM_JSON};
@@ -54,9 +55,8 @@ pub struct AppState {
 }
 
 struct Shared {
-    log: EventLog,
+    front_door: FrontDoor,
     live: crate::live::Live,
-    contact_locks: Vec<tokio::sync::Mutex<()>>,
     tokens: TokenStore,
     sessions: web::Sessions,
     config: Config,
@@ -66,7 +66,7 @@ struct Shared {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("log", &self.shared.log).finish_non_exhaustive()
+        f.debug_struct("AppState").field("log", self.log()).finish_non_exhaustive()
     }
 }
 
@@ -74,9 +74,8 @@ impl AppState {
     pub fn new(log: EventLog, tokens: TokenStore, config: Config) -> Self {
         AppState {
             shared: Arc::new(Shared {
-                log,
+                front_door: FrontDoor::new(log, config.policy.clone()),
                 live: crate::live::Live::new(config.policy.clone()),
-                contact_locks: (0..CONTACT_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
                 tokens,
                 sessions: web::Sessions::default(),
                 config,
@@ -87,15 +86,12 @@ impl AppState {
     }
 
     pub fn log(&self) -> &EventLog {
-        &self.shared.log
+        self.shared.front_door.log()
     }
 
-    /// Serialises read → decide → append for one contact within this process, so writers to
-    /// the same contact never race each other into a conflict and an fsync is never wasted on
-    /// a write that then fails. Striped: contacts share a lock only by hash collision.
-    pub async fn lock_contact(&self, contact: ulid::Ulid) -> tokio::sync::MutexGuard<'_, ()> {
-        let stripe = usize::try_from(contact.random() % CONTACT_LOCKS as u128).unwrap_or(0);
-        self.shared.contact_locks[stripe].lock().await
+    /// The commands and logged reads ([`crate::app`]) the handlers call.
+    pub fn front_door(&self) -> &FrontDoor {
+        &self.shared.front_door
     }
 
     pub fn live(&self) -> &crate::live::Live {
@@ -132,9 +128,6 @@ impl AppState {
         self.shared.ready.store(true, Ordering::Release);
     }
 }
-
-/// Lock stripes for [`AppState::lock_contact`].
-const CONTACT_LOCKS: usize = 1024;
 
 /// Request ids are ULIDs: sortable, and the same alphabet as every other id here.
 #[derive(Clone, Copy, Debug)]

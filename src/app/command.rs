@@ -1,0 +1,259 @@
+//! The commands: a request parsed at the edge ([`CreateContact::parse`], [`RecordEvent::parse`]:
+//! the role, the contact id, the body, in the order the API answers them), then carried out
+//! against the contact's current state under its lock, with the idempotent replay of a
+//! request already done.
+
+use chrono::{DateTime, Utc};
+use eventlog::{Actor, AppendRequest, Idempotency, NewEvent};
+use events::schema::Event;
+use projections::contact::ContactState;
+use ulid::Ulid;
+
+use super::{AppError, FrontDoor, Recorded};
+use crate::auth;
+use crate::rules;
+use crate::validate::{self, EventRequest, Invalid, NewContact};
+
+/// How often a write without `expected_version` is retried when another write to the same
+/// contact lands between reading it and appending (only possible from outside this process's
+/// per-contact lock, e.g. a second instance, which sled forbids anyway).
+const RETRIES: usize = 3;
+
+/// `POST /v1/contacts`: a new contact's `contact_received`.
+#[derive(Debug, Clone)]
+pub struct CreateContact {
+    pub new: NewContact,
+    pub idempotency: Option<Idempotency>,
+}
+
+impl CreateContact {
+    /// The role first (403), then the body (400, 422). `key` is the client's idempotency key,
+    /// scoped here to the caller so that two clients never collide.
+    pub fn parse(caller: &Actor, body: &[u8], key: Option<&str>, now: DateTime<Utc>) -> Result<Self, AppError> {
+        may_create(caller)?;
+        let new = validate::parse_new_contact(body, now)?;
+        Ok(CreateContact { new, idempotency: idempotency(key, caller, "contacts", body) })
+    }
+}
+
+/// `POST /v1/contacts/{id}/events`: one event on a contact.
+#[derive(Debug, Clone)]
+pub struct RecordEvent {
+    pub contact: Ulid,
+    pub request: EventRequest,
+    pub idempotency: Option<Idempotency>,
+}
+
+impl RecordEvent {
+    /// Whether the role may append anything (403), the contact id (404), then the body (400,
+    /// 422). What this event needs is checked by [`FrontDoor::record_event`].
+    pub fn parse(
+        caller: &Actor,
+        id: &str,
+        body: &[u8],
+        key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, AppError> {
+        if !auth::may_append_any(caller.role) {
+            return Err(AppError::Forbidden(format!("a {} may not append events to contacts", caller.role)));
+        }
+        let contact = contact_id(id)?;
+        let request = validate::parse_event_request(body, now)?;
+        Ok(RecordEvent { contact, request, idempotency: idempotency(key, caller, &contact.to_string(), body) })
+    }
+}
+
+/// A contact id from a path: anything but a ULID names no contact (404).
+pub fn contact_id(raw: &str) -> Result<Ulid, AppError> {
+    raw.parse::<Ulid>().map_err(|_| AppError::NotFound(format!("no contact {raw:?}: contact ids are ULIDs")))
+}
+
+/// Scopes a client's key to the caller and the resource, so two clients never collide.
+fn idempotency(key: Option<&str>, caller: &Actor, scope: &str, body: &[u8]) -> Option<Idempotency> {
+    key.map(|k| Idempotency::new(format!("{}\u{1f}{scope}\u{1f}{k}", caller.id), body))
+}
+
+fn may_create(caller: &Actor) -> Result<(), AppError> {
+    if auth::may_create_contact(caller.role) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!("a {} may not create contacts", caller.role)))
+    }
+}
+
+fn not_found(contact: Ulid) -> AppError {
+    AppError::NotFound(format!("no contact {contact}"))
+}
+
+pub(super) fn fold(events: &[eventlog::Envelope]) -> Result<Option<ContactState>, AppError> {
+    ContactState::fold(events).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+impl FrontDoor {
+    /// Receives a new contact: the time rules, then its first event, appended as version 1 of a
+    /// new stream.
+    pub async fn create_contact(
+        &self,
+        caller: &Actor,
+        command: CreateContact,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, AppError> {
+        may_create(caller)?;
+        let CreateContact { new, idempotency } = command;
+        let occurred_at = new.occurred_at.unwrap_or(now);
+        rules::check_time(occurred_at, new.late_entry_reason.as_deref(), now, &self.shared.policy)?;
+        let event = Event::ContactReceived(new.data);
+        let mut new_event = NewEvent::new(&event, occurred_at, caller.clone());
+        new_event.late_entry_reason = new.late_entry_reason;
+        let request =
+            AppendRequest { contact_id: Ulid::new(), events: vec![new_event], expected_version: Some(0), idempotency };
+        let appended = self.log().append(request).await?;
+        let envelope = appended
+            .envelopes
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::Internal("append returned no event".into()))?;
+        Ok(Recorded { envelope, replayed: appended.replayed })
+    }
+
+    /// Records one event on a contact: who may record it (403), the time rules and a duplicate's
+    /// target (422); then, under the contact's lock, its current state (404 for a contact this
+    /// caller may not know of), `expected_version` (409), a correction's value and permission,
+    /// the case rules (422, 403), and the append, retried when another writer got in first and
+    /// no version was expected. A repeated idempotency key returns the first result, even when
+    /// the rules would now refuse the event (e.g. a second decision).
+    pub async fn record_event(
+        &self,
+        caller: &Actor,
+        command: RecordEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, AppError> {
+        let RecordEvent { contact, request, idempotency } = command;
+        let event_type = request.event.event_type();
+        if !auth::may_append(caller.role, event_type) {
+            return Err(AppError::Forbidden(format!("a {} may not append {event_type}", caller.role)));
+        }
+        if let Event::ChecksReturned(c) = &request.event
+            && !auth::partner_may_return_checks_for(caller, c.agency)
+        {
+            return Err(AppError::Forbidden(format!(
+                "a {} partner returns checks for their own agency, not {}",
+                caller.agency, c.agency
+            )));
+        }
+        let occurred_at = request.occurred_at.unwrap_or(now);
+        rules::check_time(occurred_at, request.late_entry_reason.as_deref(), now, &self.shared.policy)?;
+        if let Event::DecisionMade(d) = &request.event
+            && let Some(duplicate) = d.duplicate_of
+            && (duplicate == contact || self.log().read_contact(duplicate)?.is_empty())
+        {
+            return Err(AppError::RuleBroken {
+                rule: "duplicate-of-unknown-contact",
+                detail: format!("data.duplicate_of {duplicate} must name another contact that exists"),
+            });
+        }
+        let mut event = request.event;
+        let late_entry_reason = request.late_entry_reason;
+        let event_id = Ulid::new();
+        let new_event = |event: &Event| NewEvent {
+            event_id,
+            late_entry_reason: late_entry_reason.clone(),
+            ..NewEvent::new(event, occurred_at, caller.clone())
+        };
+
+        let _serialised = self.lock_contact(contact).await;
+        for attempt in 0.. {
+            let events = self.log().read_contact(contact)?;
+            let state = fold(&events)?.ok_or_else(|| not_found(contact))?;
+            // A receiving team answers only its own handovers; of any other contact it does not
+            // learn even that it exists.
+            if !auth::reads_contact(caller, &state) {
+                return Err(not_found(contact));
+            }
+            if let Some(expected) = request.expected_version
+                && expected != state.version
+                && idempotency.is_none()
+            {
+                return Err(AppError::Conflict { expected, current_version: state.version });
+            }
+            if let Event::CorrectionRecorded(c) = &mut event
+                && let Some(target) = state.event(c.corrects_event_id)
+            {
+                check_correction(caller, &state, target, c, now)?;
+            }
+            if let Err(refused) = refusal(&state, &event, occurred_at, caller) {
+                // A retried idempotent request may legitimately break a rule now (e.g. a second
+                // decision): if the key was used, its first result is the answer.
+                let Some(key) = &idempotency else { return Err(refused) };
+                return match self.log().idempotent_result(key)? {
+                    Some(stored) => last(stored.envelopes, true),
+                    None => Err(refused),
+                };
+            }
+            let append = AppendRequest {
+                contact_id: contact,
+                events: vec![new_event(&event)],
+                expected_version: Some(request.expected_version.unwrap_or(state.version)),
+                idempotency: idempotency.clone(),
+            };
+            match self.log().append(append).await {
+                Ok(appended) => return last(appended.envelopes, appended.replayed),
+                Err(eventlog::AppendError::Conflict { .. })
+                    if request.expected_version.is_none() && attempt < RETRIES =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!("the retry loop returns")
+    }
+}
+
+fn last(envelopes: Vec<eventlog::Envelope>, replayed: bool) -> Result<Recorded, AppError> {
+    let envelope = envelopes.into_iter().last().ok_or_else(|| AppError::Internal("append returned no event".into()))?;
+    Ok(Recorded { envelope, replayed })
+}
+
+/// A correction's value checked as the corrected field's own (422 naming `data.value`), then
+/// whether this caller may make it (403).
+fn check_correction(
+    caller: &Actor,
+    state: &ContactState,
+    target: projections::contact::EventRef,
+    correction: &mut events::schema::CorrectionRecorded,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let field = events::correction::Field::parse(target.event_type, &correction.field);
+    let check = state.checks.iter().find(|c| c.event_id == target.event_id).map(|c| (c.agency, c.restricted));
+    auth::may_correct(caller, target.event_type, field, check, &correction.value).map_err(AppError::Forbidden)?;
+    let errors = validate::check_correction(correction, target.event_type, now);
+    if !errors.is_empty() {
+        let errors =
+            errors.into_iter().map(|e| validate::FieldError::new(format!("data.{}", e.field), e.message)).collect();
+        return Err(Invalid::Fields(errors).into());
+    }
+    Ok(())
+}
+
+/// Why `event` may not be appended now, by `caller`, to the contact whose state is `state`: the
+/// case rules ([`rules::decide`], 422), then who may answer a pending handover
+/// ([`auth::may_answer_handover`], 403), then the handover rules that depend on who records it
+/// ([`rules::decide_handover`], 422).
+fn refusal(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>, caller: &Actor) -> Result<(), AppError> {
+    rules::decide(state, event, occurred_at)?;
+    if let Event::HandoverAccepted(_) | Event::HandoverReturned(_) = event
+        && let Some(handover) = projections::model::pending_handover(state)
+        && !auth::may_answer_handover(caller, handover)
+    {
+        return Err(AppError::Forbidden(match caller.role {
+            eventlog::Role::Practitioner | eventlog::Role::DecisionMaker => format!(
+                "this handover is to the {}: only the receiving team it names{} (or an admin) may accept or return it",
+                handover.to,
+                handover.team.as_deref().map(|t| format!(" ({t})")).unwrap_or_default()
+            ),
+            role => format!("a {role} may not answer this handover"),
+        }));
+    }
+    Ok(rules::decide_handover(event, caller)?)
+}
