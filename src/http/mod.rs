@@ -8,7 +8,8 @@
 //! - [`service`]: health, readiness, Prometheus metrics.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers (`/openapi.json`).
 //! - [`docs`]: the API reference page rendered from it (`/docs`).
-//! - [`web`]: the duty board (`/`), the QA pages (`/qa`), sign-in and the session cookie.
+//! - [`web`]: the duty board (`/`), the QA pages (`/qa`), sign-in and the session cookie;
+//!   the HTML from askama templates in `web/templates/`.
 //! - [`views`]: what a viewer may see (restricted checks filtered on every read path).
 //! - [`extract`]: the caller, the JSON body, the idempotency key, all failing as problem+json.
 //! - [`error`]: the one error type, rendered as problem+json.

@@ -14,32 +14,46 @@
 //!
 //! # Pages
 //!
-//! Server-rendered HTML; the board's one script (`/assets/board.js`) draws the live queue from
-//! `GET /v1/queue/stream`, the QA page's charts are SVG drawn here from the figures. Every
-//! asset is compiled into the binary from `web/`; the content security policy allows nothing
-//! else (no inline script or style, nothing from another origin).
+//! Server-rendered HTML from askama templates in `web/templates/` (`layout.html` around
+//! `signin.html`, `board.html`, `qa.html` with `charts.html`, `contact.html` and
+//! `message.html`), compiled into the binary and checked by the compiler against the structs
+//! here (`SigninPage`, `BoardPage`, `QaPage`, `ContactPage`, `MessagePage`). Every `{{ value }}`
+//! is HTML-escaped by the engine; nothing here writes markup by hand. The board's one script
+//! (`/assets/board.js`) draws the live queue from `GET /v1/queue/stream`; the QA page's charts
+//! are SVG whose geometry is computed here (`BarChart`, `AcrossChart`) and drawn by
+//! `charts.html`. Every asset is compiled into the binary from `web/`; the content security
+//! policy allows nothing else (no inline script or style, nothing from another origin).
+//!
+//! # Forms
+//!
+//! The sign-in form arrives through [`PageForm`]: the same-origin check first, then axum's
+//! `Form`, its refusals (not from this site, too long, not a form) answered as the sign-in page
+//! saying why, with 403, 413 or 400. Sign-out posts no fields and checks the origin itself.
+//! The audit finding form is sent as JSON by `qa.js` to the API, which answers problem+json.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use askama::Template;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use eventlog::Actor;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio_stream::StreamExt as _;
 use ulid::Ulid;
 
 use super::AppState;
-use super::docs::escape;
+use super::error::ApiError;
 use super::figures::parse_date;
 use crate::app::{AppError, Read};
 use crate::auth::{self, ReadKind};
@@ -217,7 +231,7 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
     use axum::routing::get;
     axum::Router::new()
         .route("/", get(board))
-        .route("/signin", get(signin_page).post(signin))
+        .route("/signin", get(signin_page).post(signin).layer(DefaultBodyLimit::max(FORM_LIMIT)))
         .route("/signout", axum::routing::post(signout))
         .route("/qa", get(qa))
         .route("/qa/contacts/{id}", get(qa_contact))
@@ -281,12 +295,6 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
     response
 }
 
-fn html(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    response
-}
-
 fn to_signin(next: &str) -> Response {
     Redirect::to(&format!("/signin?next={next}")).into_response()
 }
@@ -341,47 +349,68 @@ fn stream_lifetime() -> Duration {
 // ---------------------------------------------------------------------------------------
 // Layout
 
+/// What every page has around its content (`web/templates/layout.html`): its title and, once
+/// signed in, who that is and the pages they may open.
+struct Chrome {
+    title: &'static str,
+    who: Option<Who>,
+    on_board: bool,
+    on_qa: bool,
+}
+
+struct Who {
+    id: String,
+    role: String,
+    /// May open the QA page (read the figures).
+    qa: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Nav {
     Board,
     Qa,
     None,
 }
 
-fn layout(title: &str, actor: Option<&Actor>, nav: &Nav, scripts: &[&str], main: &str) -> String {
-    let mut out = String::with_capacity(main.len() + 2048);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} · frontdoor</title>\n<link rel=\"icon\" href=\"/assets/icon.svg\">\n\
-         <link rel=\"stylesheet\" href=\"/assets/style.css\">\n",
-        title = escape(title)
-    );
-    for script in scripts {
-        let _ = writeln!(out, "<script src=\"{script}\" defer></script>");
-    }
-    out.push_str("</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to the content</a>\n<header class=\"top\">\n");
-    out.push_str("<p class=\"brand\">frontdoor <span>children's services front door</span></p>\n");
-    if let Some(actor) = actor {
-        out.push_str("<nav aria-label=\"Pages\"><ul>");
-        let current = |here: bool| if here { " aria-current=\"page\"" } else { "" };
-        let _ = write!(out, "<li><a href=\"/\"{}>Duty board</a></li>", current(matches!(nav, Nav::Board)));
-        if auth::may_read(actor.role, ReadKind::Metrics) {
-            let _ = write!(out, "<li><a href=\"/qa\"{}>Quality assurance</a></li>", current(matches!(nav, Nav::Qa)));
+impl Chrome {
+    fn new(title: &'static str, actor: Option<&Actor>, nav: Nav) -> Self {
+        Chrome {
+            title,
+            who: actor.map(|a| Who {
+                id: a.id.clone(),
+                role: a.role.to_string().replace('_', " "),
+                qa: auth::may_read(a.role, ReadKind::Metrics),
+            }),
+            on_board: nav == Nav::Board,
+            on_qa: nav == Nav::Qa,
         }
-        out.push_str("</ul></nav>\n");
-        let _ = write!(
-            out,
-            "<form class=\"who\" method=\"post\" action=\"/signout\"><span>Signed in as <strong>{}</strong> ({})</span> \
-             <button type=\"submit\">Sign out</button></form>",
-            escape(&actor.id),
-            escape(&actor.role.to_string().replace('_', " ")),
-        );
     }
-    out.push_str("</header>\n<main id=\"main\">\n");
-    out.push_str(main);
-    out.push_str("\n</main>\n</body>\n</html>\n");
-    out
+}
+
+/// A page answering with `status`: the template rendered (every value in it escaped).
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => {
+            let mut response = (status, body).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            response
+        }
+        Err(e) => ApiError::internal(format!("rendering a page: {e}")).into_response(),
+    }
+}
+
+/// A page that only says something: a refusal, a contact not found, a bad period.
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    chrome: Chrome,
+    text: &'a str,
+    /// A bad period on the QA page: shown as an alert, with a way back to the default one.
+    period_help: bool,
+}
+
+fn message(status: StatusCode, chrome: Chrome, text: &str) -> Response {
+    render(status, &MessagePage { chrome, text, period_help: false })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -400,28 +429,16 @@ fn safe_next(next: Option<&str>) -> &'static str {
     }
 }
 
-fn signin_form(next: &str, problem: Option<&str>) -> String {
-    let mut main = String::from("<div class=\"narrow\">\n<h1>Sign in</h1>\n");
-    if let Some(problem) = problem {
-        let _ = write!(
-            main,
-            "<div class=\"alert\" role=\"alert\" id=\"signin-error\"><p><strong>Not signed in.</strong> {}</p></div>",
-            escape(problem)
-        );
-    }
-    let _ = write!(
-        main,
-        "<p>Paste the access token you were given. It is exchanged for a session on this device and never \
-         stored in the page or its address; signing out ends the session.</p>\n\
-         <form method=\"post\" action=\"/signin\" class=\"stack\">\n\
-         <input type=\"hidden\" name=\"next\" value=\"{next}\">\n\
-         <label for=\"token\">Access token</label>\n\
-         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" spellcheck=\"false\" required \
-         maxlength=\"256\" autofocus>\n\
-         <button type=\"submit\" id=\"signin\">Sign in</button>\n</form>\n</div>",
-        next = escape(next)
-    );
-    layout("Sign in", None, &Nav::None, &[], &main)
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SigninPage<'a> {
+    chrome: Chrome,
+    next: &'a str,
+    problem: Option<&'a str>,
+}
+
+fn signin_form(status: StatusCode, next: &str, problem: Option<&str>) -> Response {
+    render(status, &SigninPage { chrome: Chrome::new("Sign in", None, Nav::None), next, problem })
 }
 
 /// `GET /signin`
@@ -437,29 +454,69 @@ fn signin_form(next: &str, problem: Option<&str>) -> String {
     responses((status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String))
 )]
 pub async fn signin_page(Query(q): Query<NextQuery>) -> Response {
-    html(StatusCode::OK, signin_form(safe_next(q.next.as_deref()), None))
+    signin_form(StatusCode::OK, safe_next(q.next.as_deref()), None)
+}
+
+/// A form posted by the pages: refused unless it comes from this site (the CSRF defence, before
+/// the body is read), then parsed by axum's [`Form`]. The only form the pages post to the
+/// server is the sign-in, so a refusal is the sign-in page saying why ([`FormRefused`]).
+#[derive(Debug)]
+pub struct PageForm<T>(pub T);
+
+/// Why a page's form was refused, answered as the sign-in page with the reason.
+#[derive(Debug)]
+pub enum FormRefused {
+    /// 403: not from this site's own pages.
+    CrossSite,
+    /// 413: more than [`FORM_LIMIT`] bytes.
+    TooLarge,
+    /// 400: not a form, or a field missing.
+    Malformed,
+}
+
+/// The most a sign-in form may weigh: a token of at most 256 characters and a `next`.
+pub const FORM_LIMIT: usize = 4096;
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PageForm<T> {
+    type Rejection = FormRefused;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !same_origin(request.headers()) {
+            return Err(FormRefused::CrossSite);
+        }
+        match Form::<T>::from_request(request, state).await {
+            Ok(Form(form)) => Ok(PageForm(form)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(FormRefused::TooLarge),
+            Err(_) => Err(FormRefused::Malformed),
+        }
+    }
+}
+
+impl IntoResponse for FormRefused {
+    fn into_response(self) -> Response {
+        let (status, problem) = match self {
+            FormRefused::CrossSite => (StatusCode::FORBIDDEN, "Sign in from this site's own sign-in page."),
+            FormRefused::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "That was too long."),
+            FormRefused::Malformed => (StatusCode::BAD_REQUEST, "Paste a token."),
+        };
+        signin_form(status, "/", Some(problem))
+    }
 }
 
 #[derive(Debug, Deserialize)]
-struct SigninForm {
+pub struct SigninForm {
     token: String,
     next: Option<String>,
 }
 
 /// `POST /signin` (form): a good token gets a session cookie and goes on; a bad one waits.
-async fn signin(State(app): State<AppState>, request: Request) -> Response {
-    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    let https = is_https(request.headers());
-    if !same_origin(request.headers()) {
-        return html(StatusCode::FORBIDDEN, signin_form("/", Some("Sign in from this site's own sign-in page.")));
-    }
-    let Ok(body) = axum::body::to_bytes(request.into_body(), 4096).await else {
-        return html(StatusCode::PAYLOAD_TOO_LARGE, signin_form("/", Some("That was too long.")));
-    };
-    let form: SigninForm = match serde_urlencoded_form(&body) {
-        Some(form) => form,
-        None => return html(StatusCode::BAD_REQUEST, signin_form("/", Some("Paste a token."))),
-    };
+async fn signin(
+    State(app): State<AppState>,
+    connection: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<SigninForm>,
+) -> Response {
+    let client = connection.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
     let next = safe_next(form.next.as_deref());
     let wait = app.sessions().backoff(client);
     if !wait.is_zero() {
@@ -470,72 +527,32 @@ async fn signin(State(app): State<AppState>, request: Request) -> Response {
     let Some(actor) = actor else {
         app.sessions().failed(client);
         app.metrics().failed_auth.inc();
-        return html(
+        return signin_form(
             StatusCode::UNAUTHORIZED,
-            signin_form(next, Some("That token is unknown or has been revoked. Check it and try again.")),
+            next,
+            Some("That token is unknown or has been revoked. Check it and try again."),
         );
     };
     app.sessions().succeeded(client);
     if !auth::may_read(actor.role, ReadKind::Board) {
-        return html(
-            StatusCode::FORBIDDEN,
-            signin_form(next, Some(&format!("A {} token cannot open the duty board.", actor.role))),
-        );
+        let problem = format!("A {} token cannot open the duty board.", actor.role);
+        return signin_form(StatusCode::FORBIDDEN, next, Some(&problem));
     }
     let Some(id) = app.sessions().start(token) else {
-        return html(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            signin_form(next, Some("No session could be made; try again.")),
-        );
+        return signin_form(StatusCode::INTERNAL_SERVER_ERROR, next, Some("No session could be made; try again."));
     };
     tracing::info!(actor = %actor.id, "signed in to the pages");
     let mut response = Redirect::to(next).into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&session_cookie(&id, https)) {
+    if let Ok(cookie) = HeaderValue::from_str(&session_cookie(&id, is_https(&headers))) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
 }
 
-/// `application/x-www-form-urlencoded`, by hand (the two fields the form has).
-fn serde_urlencoded_form(body: &[u8]) -> Option<SigninForm> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut token = None;
-    let mut next = None;
-    for pair in text.split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value)?;
-        match name {
-            "token" => token = Some(value),
-            "next" => next = Some(value),
-            _ => {}
-        }
-    }
-    Some(SigninForm { token: token?, next })
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = text.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// `POST /signout` (form): ends the session and clears the cookie.
+/// `POST /signout` (a form with no fields): ends the session and clears the cookie.
 async fn signout(State(app): State<AppState>, headers: HeaderMap) -> Response {
     if !same_origin(&headers) {
-        return html(StatusCode::FORBIDDEN, signin_form("/", Some("Sign out from this site's own pages.")));
+        return signin_form(StatusCode::FORBIDDEN, "/", Some("Sign out from this site's own pages."));
     }
     if let Some(id) = session_id(&headers) {
         app.sessions().end(&id);
@@ -549,6 +566,12 @@ async fn signout(State(app): State<AppState>, headers: HeaderMap) -> Response {
 
 // ---------------------------------------------------------------------------------------
 // The duty board
+
+#[derive(Template)]
+#[template(path = "board.html")]
+struct BoardPage {
+    chrome: Chrome,
+}
 
 /// `GET /`
 #[utoipa::path(
@@ -566,32 +589,7 @@ async fn signout(State(app): State<AppState>, headers: HeaderMap) -> Response {
 )]
 pub async fn board(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let Some((_, actor)) = page_actor(&app, &headers) else { return to_signin("/") };
-    let main = r#"<div class="board-head">
-<h1>Duty queue</h1>
-<p id="connection" class="connection" role="status" data-state="connecting"><span class="dot" aria-hidden="true"></span> <span id="connection-text">Connecting…</span></p>
-</div>
-<form id="filters" class="filters" aria-label="Filter the queue">
-<div><label for="f-stage">Stage</label>
-<select id="f-stage"><option value="">All stages</option><option value="awaiting_decision">Awaiting decision</option><option value="decided">Decided</option><option value="handover_sent">Handover sent</option><option value="handover_returned">Handover returned</option></select></div>
-<div><label for="f-rating">Rating</label>
-<select id="f-rating"><option value="">All ratings</option><option value="urgent">Immediate risk or red</option><option value="red">Red</option><option value="amber">Amber</option><option value="green">Green</option><option value="blue">Blue</option><option value="none">Not yet rated</option></select></div>
-<div><label for="f-overdue"><input type="checkbox" id="f-overdue"> Overdue only</label></div>
-<div><button type="button" id="large" aria-pressed="false">Large text</button></div>
-</form>
-<p id="summary" class="summary" aria-live="polite">Loading the queue…</p>
-<div id="arrivals" class="visually-hidden" aria-live="polite" aria-atomic="false"></div>
-<div id="alerts" class="visually-hidden" aria-live="assertive"></div>
-<table id="queue" class="queue">
-<caption class="visually-hidden">Contacts on the queue, most pressing first</caption>
-<thead><tr><th scope="col">Due</th><th scope="col">Urgency</th><th scope="col">Children</th><th scope="col">Stage</th><th scope="col">Came by</th><th scope="col">Source</th><th scope="col">Previous contacts</th><th scope="col">Assigned to</th><th scope="col"><span class="visually-hidden">Timeline</span></th></tr></thead>
-<tbody id="queue-body"></tbody>
-</table>
-<dialog id="detail" aria-labelledby="detail-title">
-<div class="detail-head"><h2 id="detail-title">Timeline</h2><button type="button" id="detail-close">Close</button></div>
-<p id="detail-note" class="note">Opening a timeline is recorded in the contact's access log.</p>
-<ol id="timeline" class="timeline"></ol>
-</dialog>"#;
-    html(StatusCode::OK, layout("Duty board", Some(&actor), &Nav::Board, &["/assets/board.js"], main))
+    render(StatusCode::OK, &BoardPage { chrome: Chrome::new("Duty board", Some(&actor), Nav::Board) })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -604,6 +602,56 @@ pub struct QaQuery {
     n: Option<String>,
     seed: Option<String>,
     recorded_late: Option<String>,
+}
+
+/// `web/templates/qa.html`: the figures' tiles and charts, the audit sample, the late list.
+#[derive(Template)]
+#[template(path = "qa.html")]
+struct QaPage {
+    chrome: Chrome,
+    from: NaiveDate,
+    to: NaiveDate,
+    /// (label, value)
+    tiles: Vec<(String, String)>,
+    channels: BarChart,
+    decision_time: BarChart,
+    assessment_team: BarChart,
+    outcomes: AcrossChart,
+    conversion: BarChart,
+    sample: Option<Sample>,
+    late: Vec<LateRow>,
+    /// Whether the viewer may open each late contact's audit trail.
+    late_links: bool,
+    late_window_hours: u32,
+}
+
+struct Sample {
+    rows: Vec<SampleRow>,
+    n: usize,
+    seed: u64,
+    only_late: bool,
+}
+
+struct SampleRow {
+    id: Ulid,
+    received: String,
+    channel: String,
+    source: String,
+    source_description: &'static str,
+    outcome: String,
+    level: String,
+    hours: String,
+}
+
+/// A contact whose first decision or acceptance was recorded late (docs/FIGURES.md,
+/// "Recorded late"): when each happened and when it was entered.
+struct LateRow {
+    id: Ulid,
+    received: String,
+    decision: String,
+    decision_entered: String,
+    accepted: String,
+    acceptance_entered: String,
 }
 
 /// `GET /qa`
@@ -630,26 +678,22 @@ pub struct QaQuery {
 )]
 pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<QaQuery>) -> Response {
     let Some((_, actor)) = page_actor(&app, &headers) else { return to_signin("/qa") };
+    let chrome = || Chrome::new("Quality assurance", Some(&actor), Nav::Qa);
     if !auth::may_read(actor.role, ReadKind::Metrics) {
-        let main =
-            format!("<h1>Quality assurance</h1><p>A {} may not read the figures.</p>", escape(&actor.role.to_string()));
-        return html(StatusCode::FORBIDDEN, layout("Quality assurance", Some(&actor), &Nav::Qa, &[], &main));
+        return message(StatusCode::FORBIDDEN, chrome(), &format!("A {} may not read the figures.", actor.role));
     }
     let (from, to) = match resolve_period(q.from.as_deref(), q.to.as_deref()) {
         Ok(p) => p,
         Err(e) => {
-            let main = format!(
-                "<h1>Quality assurance</h1><div class=\"alert\" role=\"alert\"><p>{}</p></div><p><a href=\"/qa\">The last four weeks</a></p>",
-                escape(&e.to_string())
-            );
-            return html(StatusCode::BAD_REQUEST, layout("Quality assurance", Some(&actor), &Nav::Qa, &[], &main));
+            let text = e.to_string();
+            return render(StatusCode::BAD_REQUEST, &MessagePage { chrome: chrome(), text: &text, period_help: true });
         }
     };
     let n = q.n.as_deref().and_then(|n| n.parse::<usize>().ok()).filter(|n| (1..=50).contains(n)).unwrap_or(10);
     let default_seed = to.format("%Y%m%d").to_string().parse::<u64>().unwrap_or(1);
     let seed = q.seed.as_deref().and_then(|s| s.parse::<u64>().ok()).unwrap_or(default_seed);
     let only_late = q.recorded_late.as_deref() == Some("true");
-    let main = {
+    let page = {
         let model = app.live().model();
         let policy = app.live().policy();
         let timeliness =
@@ -663,35 +707,35 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
             .collect();
         let is_late =
             |f: &projections::facts::ContactFacts| projections::figures::timeliness::is_recorded_late(f, policy);
-        let sample = auth::may_read(actor.role, ReadKind::AuditSample).then(|| {
-            projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| !only_late || is_late(f))
+        let sample = auth::may_read(actor.role, ReadKind::AuditSample).then(|| Sample {
+            rows: projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| !only_late || is_late(f))
                 .iter()
-                .filter_map(|id| model.contact_facts(*id).cloned())
-                .collect::<Vec<_>>()
+                .filter_map(|id| model.contact_facts(*id))
+                .map(SampleRow::of)
+                .collect(),
+            n,
+            seed,
+            only_late,
         });
-        let mut late: Vec<RecordedLateRow> = model
-            .facts()
-            .filter(|f| projections::figures::in_period(f, from, to) && is_late(f))
-            .map(|f| RecordedLateRow::of(f, policy))
-            .collect();
-        late.sort_by_key(|r| (r.facts.received_at, r.facts.contact_id));
-        let links = auth::may_read(actor.role, ReadKind::ContactAudit);
-        let mut out = qa_main(from, to, &timeliness, &volumes, &hours, sample.as_deref(), n, seed, only_late);
-        recorded_late_section(&mut out, &late, links, policy.late_entry_hours);
-        out
+        let mut late: Vec<&projections::facts::ContactFacts> =
+            model.facts().filter(|f| projections::figures::in_period(f, from, to) && is_late(f)).collect();
+        late.sort_by_key(|f| (f.received_at, f.contact_id));
+        let late = late.into_iter().map(|f| LateRow::of(f, policy)).collect();
+        qa_page(chrome(), from, to, &timeliness, &volumes, &hours, sample, late, policy.late_entry_hours)
     };
-    html(StatusCode::OK, layout("Quality assurance", Some(&actor), &Nav::Qa, &[], &main))
+    let page = QaPage { late_links: auth::may_read(actor.role, ReadKind::ContactAudit), ..page };
+    render(StatusCode::OK, &page)
 }
 
 /// As the figures' own period: the 28 days up to `to` (default today), at most three years.
-fn resolve_period(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), super::error::ApiError> {
+fn resolve_period(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let to = parse_date("to", to)?.unwrap_or_else(|| projections::time::london_date(Utc::now()));
     let from = parse_date("from", from)?.unwrap_or(to - chrono::Duration::days(27));
     if from > to {
-        return Err(super::error::ApiError::bad_param("from", "must not be after `to`"));
+        return Err(ApiError::bad_param("from", "must not be after `to`"));
     }
     if (to - from).num_days() > 3 * 366 {
-        return Err(super::error::ApiError::bad_param("from", "a period is at most three years"));
+        return Err(ApiError::bad_param("from", "a period is at most three years"));
     }
     Ok((from, to))
 }
@@ -735,35 +779,24 @@ const OUTCOMES: &[(&str, &str)] = &[
 const PALETTE: &[&str] = &["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000"];
 
 #[allow(clippy::too_many_arguments)]
-fn qa_main(
+fn qa_page(
+    chrome: Chrome,
     from: NaiveDate,
     to: NaiveDate,
     timeliness: &Value,
     volumes: &Value,
     decision_hours: &[f64],
-    sample: Option<&[projections::facts::ContactFacts]>,
-    n: usize,
-    seed: u64,
-    only_late: bool,
-) -> String {
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<h1>Quality assurance</h1>\n\
-         <form method=\"get\" action=\"/qa\" class=\"filters\" aria-label=\"Period\">\
-         <div><label for=\"from\">Received from</label><input type=\"date\" id=\"from\" name=\"from\" value=\"{from}\"></div>\
-         <div><label for=\"to\">to</label><input type=\"date\" id=\"to\" name=\"to\" value=\"{to}\"></div>\
-         <div><button type=\"submit\">Show</button></div></form>\n\
-         <p class=\"note\">Contacts received from {from} to {to} (London dates, both included). Definitions: docs/FIGURES.md.</p>\n"
-    );
+    sample: Option<Sample>,
+    late: Vec<LateRow>,
+    late_window_hours: u32,
+) -> QaPage {
     // Headline numbers.
     let t = timeliness;
     let v = &volumes["totals"];
-    out.push_str("<ul class=\"tiles\">");
     let decided = num(&t["decided"]);
     let of_due =
         |key: &str| format!("(of {decided} decided and {} undecided past due)", num(&t["undecided_past_due"][key]));
-    let tiles = [
+    let tiles = vec![
         ("Contacts".to_owned(), format!("{}", num(&t["contacts"]))),
         (
             format!("Decided within one working day {}", of_due("one_working_day")),
@@ -780,15 +813,6 @@ fn qa_main(
             format!("{} / {}", num(&t["recorded_late"]["decisions"]), num(&t["recorded_late"]["acceptances"])),
         ),
     ];
-    for (label, value) in tiles {
-        let _ = write!(
-            out,
-            "<li><span class=\"tile-value\">{}</span> <span class=\"tile-label\">{}</span></li>",
-            escape(&value),
-            escape(&label)
-        );
-    }
-    out.push_str("</ul>\n<div class=\"charts\">\n");
 
     // 1. Weekly contacts by channel (stacked).
     let weeks: Vec<String> = volumes["by_week"]
@@ -806,9 +830,9 @@ fn qa_main(
             )
         })
         .collect();
-    chart(&mut out, "chart-channels", "Contacts each week, by how they came", &weeks, &series, true, &|f| {
-        format!("{f:.0}")
-    });
+    let whole = |f: f64| format!("{f:.0}");
+    let channels =
+        BarChart::draw("chart-channels", "Contacts each week, by how they came".into(), &weeks, series, true, &whole);
 
     // 2. Decision time distribution.
     let buckets: [(&str, f64, f64); 7] = [
@@ -825,14 +849,13 @@ fn qa_main(
         .iter()
         .map(|(_, lo, hi)| decision_hours.iter().filter(|h| **h >= *lo && **h < *hi).count() as f64)
         .collect();
-    chart(
-        &mut out,
+    let decision_time = BarChart::draw(
         "chart-decision-time",
-        &format!("Time from receipt to first decision ({} decided contacts)", decision_hours.len()),
+        format!("Time from receipt to first decision ({} decided contacts)", decision_hours.len()),
         &labels,
-        &[("Contacts".to_owned(), counts)],
+        vec![("Contacts".to_owned(), counts)],
         false,
-        &|f| format!("{f:.0}"),
+        &whole,
     );
 
     // 3. Time to the Assessment Team by week.
@@ -841,12 +864,11 @@ fn qa_main(
     let spread = |key: &str| -> Vec<f64> {
         t["by_week"].as_array().into_iter().flatten().map(|w| num(&w["to_assessment_team"]["hours"][key])).collect()
     };
-    chart(
-        &mut out,
+    let assessment_team = BarChart::draw(
         "chart-assessment-team",
-        "Hours from receipt to acceptance by the Assessment Team, by week of receipt",
+        "Hours from receipt to acceptance by the Assessment Team, by week of receipt".into(),
         &tweeks,
-        &[("Median".to_owned(), spread("median")), ("90th percentile".to_owned(), spread("p90"))],
+        vec![("Median".to_owned(), spread("median")), ("90th percentile".to_owned(), spread("p90"))],
         false,
         &|f| format!("{f:.0} h"),
     );
@@ -854,128 +876,74 @@ fn qa_main(
     // 4. Outcomes.
     let olabels: Vec<String> = OUTCOMES.iter().map(|(_, l)| (*l).to_owned()).collect();
     let ocounts: Vec<f64> = OUTCOMES.iter().map(|(k, _)| num(&v["outcomes"][*k])).collect();
-    hchart(&mut out, "chart-outcomes", "Outcomes (the decision in force)", &olabels, &ocounts);
+    let outcomes = AcrossChart::draw("chart-outcomes", "Outcomes (the decision in force)", olabels, &ocounts);
 
     // 5. Conversion rate by week.
     let rates: Vec<f64> =
         volumes["by_week"].as_array().into_iter().flatten().map(|w| num(&w["conversion_rate"]) * 100.0).collect();
-    chart(
-        &mut out,
+    let conversion = BarChart::draw(
         "chart-conversion",
-        "Share of contacts that became referrals, by week",
+        "Share of contacts that became referrals, by week".into(),
         &weeks,
-        &[("Became referrals".to_owned(), rates)],
+        vec![("Became referrals".to_owned(), rates)],
         false,
         &|f| format!("{f:.0}%"),
     );
-    out.push_str("</div>\n");
+    QaPage {
+        chrome,
+        from,
+        to,
+        tiles,
+        channels,
+        decision_time,
+        assessment_team,
+        outcomes,
+        conversion,
+        sample,
+        late,
+        late_links: false,
+        late_window_hours,
+    }
+}
 
-    // The audit sample.
-    if let Some(sample) = sample {
-        let _ = write!(
-            out,
-            "<section aria-labelledby=\"sample-title\" class=\"sample\"><h2 id=\"sample-title\">Case-audit sample</h2>\n\
-             <p>{} decided contacts{} drawn at random with seed <strong>{seed}</strong>: the same period, size and seed always \
-             draw the same contacts.</p>\n\
-             <form method=\"get\" action=\"/qa\" class=\"filters\" aria-label=\"Draw a sample\">\
-             <input type=\"hidden\" name=\"from\" value=\"{from}\"><input type=\"hidden\" name=\"to\" value=\"{to}\">\
-             <div><label for=\"n\">How many</label><input type=\"number\" id=\"n\" name=\"n\" min=\"1\" max=\"50\" value=\"{n}\"></div>\
-             <div><label for=\"seed\">Seed</label><input type=\"number\" id=\"seed\" name=\"seed\" min=\"0\" value=\"{seed}\"></div>\
-             <div><label for=\"recorded_late\"><input type=\"checkbox\" id=\"recorded_late\" name=\"recorded_late\" value=\"true\"{checked}> \
-             Only contacts recorded late</label></div>\
-             <div><button type=\"submit\">Draw</button></div></form>\n",
-            sample.len(),
-            if only_late { " recorded late" } else { "" },
-            checked = if only_late { " checked" } else { "" },
-        );
-        out.push_str(
-            "<table id=\"sample\"><thead><tr><th scope=\"col\">Contact</th><th scope=\"col\">Received</th><th scope=\"col\">Came by</th>\
-             <th scope=\"col\">Source</th><th scope=\"col\">Outcome</th><th scope=\"col\">Level of need</th><th scope=\"col\">Hours to decision</th></tr></thead><tbody>\n",
-        );
-        for f in sample {
-            let outcome = f.outcome.map(|o| serde_json::to_value(o).unwrap_or_default());
-            let outcome = outcome.as_ref().and_then(Value::as_str).map_or("–".to_owned(), |k| label_of(OUTCOMES, k));
-            let channel = serde_json::to_value(f.channel).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "<tr><th scope=\"row\"><a href=\"/qa/contacts/{id}\">{id}</a></th><td>{received}</td><td>{channel}</td>\
-                 <td><abbr title=\"{desc}\">{code}</abbr></td><td>{outcome}</td><td>{level}</td><td>{hours}</td></tr>",
-                id = f.contact_id,
-                received = london(f.received_at),
-                channel = escape(&label_of(CHANNELS, channel.as_str().unwrap_or(""))),
-                desc = escape(f.source.description()),
-                code = escape(serde_json::to_value(f.source).unwrap_or_default().as_str().unwrap_or("")),
-                outcome = escape(&outcome),
-                level = f.level_of_need.map_or("–".to_owned(), |l| l.to_string()),
-                hours =
-                    f.first_decision_at.map_or("–".to_owned(), |d| format!("{:.1}", hours_between(f.received_at, d))),
-            );
+impl SampleRow {
+    fn of(f: &projections::facts::ContactFacts) -> Self {
+        let outcome = f.outcome.map(|o| serde_json::to_value(o).unwrap_or_default());
+        let channel = serde_json::to_value(f.channel).unwrap_or_default();
+        SampleRow {
+            id: f.contact_id,
+            received: london(f.received_at),
+            channel: label_of(CHANNELS, channel.as_str().unwrap_or("")),
+            source: serde_json::to_value(f.source).unwrap_or_default().as_str().unwrap_or("").to_owned(),
+            source_description: f.source.description(),
+            outcome: outcome.as_ref().and_then(Value::as_str).map_or("–".to_owned(), |k| label_of(OUTCOMES, k)),
+            level: f.level_of_need.map_or("–".to_owned(), |l| l.to_string()),
+            hours: f.first_decision_at.map_or("–".to_owned(), |d| format!("{:.1}", hours_between(f.received_at, d))),
         }
-        out.push_str("</tbody></table></section>\n");
-    }
-    out
-}
-
-/// A contact whose first decision or acceptance was recorded late, for the QA page's list.
-struct RecordedLateRow<'a> {
-    facts: &'a projections::facts::ContactFacts,
-    decision: bool,
-    acceptance: bool,
-}
-
-impl<'a> RecordedLateRow<'a> {
-    fn of(facts: &'a projections::facts::ContactFacts, policy: &projections::time::DuePolicy) -> Self {
-        let (decision, acceptance) = projections::figures::timeliness::recorded_late(facts, policy);
-        RecordedLateRow { facts, decision, acceptance }
     }
 }
 
-/// The list of contacts recorded late (docs/FIGURES.md, "Recorded late"): when each time
-/// happened and when it was entered, links to the audit trail for those who may read it.
-fn recorded_late_section(out: &mut String, rows: &[RecordedLateRow<'_>], links: bool, window_hours: u32) {
-    let _ = write!(
-        out,
-        "<section aria-labelledby=\"late-title\" class=\"sample\"><h2 id=\"late-title\">Recorded late</h2>\n\
-         <p>{} contacts received in the period whose first decision or acceptance by the Assessment Team was entered \
-         more than {window_hours} hours after it happened, or whose time was moved back by a correction.</p>\n",
-        rows.len()
-    );
-    if rows.is_empty() {
-        out.push_str("</section>\n");
-        return;
-    }
-    out.push_str(
-        "<table id=\"recorded-late\"><thead><tr><th scope=\"col\">Contact</th><th scope=\"col\">Received</th>\
-         <th scope=\"col\">First decision</th><th scope=\"col\">Decision entered</th>\
-         <th scope=\"col\">Accepted by the Assessment Team</th><th scope=\"col\">Acceptance entered</th></tr></thead><tbody>\n",
-    );
-    let when = |t: Option<DateTime<Utc>>| t.map_or_else(|| "–".to_owned(), london);
-    let entered = |t: Option<DateTime<Utc>>, late: bool, backdated: bool| {
-        let mark = match (late, backdated) {
-            (true, true) => " (late; time corrected)",
-            (true, false) => " (late)",
-            _ => "",
+impl LateRow {
+    fn of(f: &projections::facts::ContactFacts, policy: &projections::time::DuePolicy) -> Self {
+        let (decision, acceptance) = projections::figures::timeliness::recorded_late(f, policy);
+        let when = |t: Option<DateTime<Utc>>| t.map_or_else(|| "–".to_owned(), london);
+        let entered = |t: Option<DateTime<Utc>>, late: bool, backdated: bool| {
+            let mark = match (late, backdated) {
+                (true, true) => " (late; time corrected)",
+                (true, false) => " (late)",
+                _ => "",
+            };
+            format!("{}{mark}", when(t))
         };
-        format!("{}{mark}", when(t))
-    };
-    for r in rows {
-        let f = r.facts;
-        let id = if links {
-            format!("<a href=\"/qa/contacts/{0}\">{0}</a>", f.contact_id)
-        } else {
-            f.contact_id.to_string()
-        };
-        let _ = writeln!(
-            out,
-            "<tr><th scope=\"row\">{id}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            london(f.received_at),
-            when(f.first_decision_at),
-            escape(&entered(f.first_decision_recorded_at, r.decision, f.first_decision_backdated)),
-            when(f.assessment_team_accepted_at),
-            escape(&entered(f.assessment_team_accepted_recorded_at, r.acceptance, f.acceptance_backdated)),
-        );
+        LateRow {
+            id: f.contact_id,
+            received: london(f.received_at),
+            decision: when(f.first_decision_at),
+            decision_entered: entered(f.first_decision_recorded_at, decision, f.first_decision_backdated),
+            accepted: when(f.assessment_team_accepted_at),
+            acceptance_entered: entered(f.assessment_team_accepted_recorded_at, acceptance, f.acceptance_backdated),
+        }
     }
-    out.push_str("</tbody></table></section>\n");
 }
 
 fn label_of(table: &[(&str, &str)], key: &str) -> String {
@@ -987,161 +955,151 @@ fn london(t: DateTime<Utc>) -> String {
     local.format("%a %-d %b %Y %H:%M").to_string()
 }
 
-/// A bar chart as SVG (stacked or side by side), with its numbers on it, a legend in words,
-/// and the same numbers as a table beneath for screen readers and for reading off exactly.
-#[allow(clippy::too_many_arguments)]
-fn chart(
-    out: &mut String,
-    id: &str,
-    title: &str,
-    categories: &[String],
-    series: &[(String, Vec<f64>)],
-    stacked: bool,
-    fmt: &dyn Fn(f64) -> String,
-) {
-    let (w, h, left, bottom, top) = (760.0_f64, 340.0_f64, 56.0_f64, 44.0_f64, 28.0_f64);
-    let plot_h = h - bottom - top;
-    let plot_w = w - left - 12.0;
-    let totals: Vec<f64> = (0..categories.len())
-        .map(|i| {
-            if stacked {
-                series.iter().map(|s| s.1.get(i).copied().unwrap_or(0.0)).sum()
-            } else {
-                series.iter().map(|s| s.1.get(i).copied().unwrap_or(0.0)).fold(0.0, f64::max)
-            }
-        })
-        .collect();
-    let max = nice_max(totals.iter().copied().fold(0.0, f64::max));
-    let _ = write!(
-        out,
-        "<figure class=\"chart\" id=\"{id}\"><figcaption>{title}</figcaption>\n\
-         <svg viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"{id}-t\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"15\">\
-         <title id=\"{id}-t\">{title}</title>",
-        title = escape(title)
-    );
-    // Axis and grid.
-    for step in 0..=4 {
-        let value = max * f64::from(step) / 4.0;
-        let y = top + plot_h - plot_h * f64::from(step) / 4.0;
-        let _ = write!(
-            out,
-            "<line x1=\"{left}\" x2=\"{x2}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#b1b4b6\" stroke-width=\"1\"/>\
-             <text x=\"{tx}\" y=\"{ty:.1}\" text-anchor=\"end\" fill=\"currentColor\">{label}</text>",
-            x2 = left + plot_w,
-            tx = left - 6.0,
-            ty = y + 5.0,
-            label = escape(&fmt(value))
-        );
-    }
-    let n = categories.len().max(1) as f64;
-    let slot = plot_w / n;
-    let groups = if stacked { 1.0 } else { series.len().max(1) as f64 };
-    let bar_w = (slot * 0.7 / groups).min(90.0);
-    for (i, category) in categories.iter().enumerate() {
-        let x0 = left + slot * i as f64 + (slot - bar_w * groups) / 2.0;
-        let mut stack = 0.0;
-        for (s, (_, values)) in series.iter().enumerate() {
-            let value = values.get(i).copied().unwrap_or(0.0);
-            let bh = if max > 0.0 { plot_h * value / max } else { 0.0 };
-            let x = if stacked { x0 } else { x0 + bar_w * s as f64 };
-            let y = top + plot_h - bh - if stacked { stack } else { 0.0 };
-            let colour = PALETTE[s % PALETTE.len()];
-            let _ = write!(
-                out,
-                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar_w:.1}\" height=\"{bh:.1}\" fill=\"{colour}\" stroke=\"#ffffff\" stroke-width=\"1\"/>"
-            );
-            if !stacked {
-                let _ = write!(
-                    out,
-                    "<text x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" fill=\"currentColor\" font-weight=\"bold\">{label}</text>",
-                    cx = x + bar_w / 2.0,
-                    ty = y - 5.0,
-                    label = escape(&fmt(value))
-                );
-            }
-            stack += bh;
-        }
-        if stacked {
-            let _ = write!(
-                out,
-                "<text x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" fill=\"currentColor\" font-weight=\"bold\">{label}</text>",
-                cx = x0 + bar_w / 2.0,
-                ty = top + plot_h - stack - 5.0,
-                label = escape(&fmt(totals[i]))
-            );
-        }
-        let _ = write!(
-            out,
-            "<text x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" fill=\"currentColor\">{label}</text>",
-            cx = left + slot * i as f64 + slot / 2.0,
-            ty = top + plot_h + 22.0,
-            label = escape(category)
-        );
-    }
-    out.push_str("</svg>\n");
-    if series.len() > 1 {
-        out.push_str("<ul class=\"legend\">");
-        for (s, (name, _)) in series.iter().enumerate() {
-            let _ = write!(
-                out,
-                "<li><svg viewBox=\"0 0 14 14\" width=\"14\" height=\"14\" aria-hidden=\"true\"><rect width=\"14\" height=\"14\" fill=\"{}\"/></svg> {}</li>",
-                PALETTE[s % PALETTE.len()],
-                escape(name)
-            );
-        }
-        out.push_str("</ul>\n");
-    }
-    let _ = write!(out, "<details><summary>The numbers</summary><table><thead><tr><th scope=\"col\"></th>");
-    for (name, _) in series {
-        let _ = write!(out, "<th scope=\"col\">{}</th>", escape(name));
-    }
-    out.push_str("</tr></thead><tbody>");
-    for (i, category) in categories.iter().enumerate() {
-        let _ = write!(out, "<tr><th scope=\"row\">{}</th>", escape(category));
-        for (_, values) in series {
-            let _ = write!(out, "<td>{}</td>", escape(&fmt(values.get(i).copied().unwrap_or(0.0))));
-        }
-        out.push_str("</tr>");
-    }
-    out.push_str("</tbody></table></details></figure>\n");
+// ---------------------------------------------------------------------------------------
+// Charts: the geometry here, the SVG in web/templates/charts.html
+
+/// A bar chart (stacked or side by side), 760 × 340, with its numbers on it, a legend in
+/// words, and the same numbers as a table beneath for screen readers and for reading off.
+struct BarChart {
+    id: &'static str,
+    title: String,
+    /// The grid lines, bottom to top, with their values.
+    ticks: Vec<Tick>,
+    bars: Vec<Bar>,
+    /// The numbers on the bars (each bar's, or each stack's total).
+    values: Vec<Label>,
+    /// The category names beneath the bars.
+    categories: Vec<Label>,
+    /// (colour, name) of each series.
+    series: Vec<(&'static str, String)>,
+    /// The table: each category with each series' value.
+    rows: Vec<(String, Vec<String>)>,
 }
 
-/// A horizontal bar chart: long labels read better across.
-fn hchart(out: &mut String, id: &str, title: &str, labels: &[String], values: &[f64]) {
-    let row = 34.0_f64;
-    let (w, left) = (760.0_f64, 230.0_f64);
-    let h = row * labels.len() as f64 + 16.0;
-    let max = nice_max(values.iter().copied().fold(0.0, f64::max));
-    let total: f64 = values.iter().sum();
-    let _ = write!(
-        out,
-        "<figure class=\"chart\" id=\"{id}\"><figcaption>{title}</figcaption>\n\
-         <svg viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"{id}-t\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"15\">\
-         <title id=\"{id}-t\">{title}</title>",
-        title = escape(title)
-    );
-    for (i, (label, value)) in labels.iter().zip(values).enumerate() {
-        let y = 8.0 + row * i as f64;
-        let bw = if max > 0.0 { (w - left - 110.0) * value / max } else { 0.0 };
-        let share = if total > 0.0 { value / total * 100.0 } else { 0.0 };
-        let _ = write!(
-            out,
-            "<text x=\"{lx}\" y=\"{ty:.1}\" text-anchor=\"end\" fill=\"currentColor\">{label}</text>\
-             <rect x=\"{left}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{bh}\" fill=\"{colour}\"/>\
-             <text x=\"{vx:.1}\" y=\"{ty:.1}\" fill=\"currentColor\" font-weight=\"bold\">{value:.0} ({share:.0}%)</text>",
-            lx = left - 8.0,
-            ty = y + 19.0,
-            label = escape(label),
-            bh = row - 10.0,
-            colour = PALETTE[0],
-            vx = left + bw + 6.0,
-        );
+struct Tick {
+    y: f64,
+    label: String,
+}
+
+struct Bar {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+    colour: &'static str,
+}
+
+struct Label {
+    x: f64,
+    y: f64,
+    text: String,
+}
+
+/// The plot area of a [`BarChart`] (the template draws the grid from `LEFT` to `LEFT + PLOT_W`).
+const TOP: f64 = 28.0;
+const LEFT: f64 = 56.0;
+const PLOT_H: f64 = 340.0 - 44.0 - TOP;
+const PLOT_W: f64 = 760.0 - LEFT - 12.0;
+
+impl BarChart {
+    fn draw(
+        id: &'static str,
+        title: String,
+        categories: &[String],
+        series: Vec<(String, Vec<f64>)>,
+        stacked: bool,
+        fmt: &dyn Fn(f64) -> String,
+    ) -> Self {
+        let value = |s: &(String, Vec<f64>), i: usize| s.1.get(i).copied().unwrap_or(0.0);
+        let totals: Vec<f64> = (0..categories.len())
+            .map(|i| {
+                let values = series.iter().map(|s| value(s, i));
+                if stacked { values.sum() } else { values.fold(0.0, f64::max) }
+            })
+            .collect();
+        let max = nice_max(totals.iter().copied().fold(0.0, f64::max));
+        let ticks = (0..=4)
+            .map(|step| Tick {
+                y: TOP + PLOT_H - PLOT_H * f64::from(step) / 4.0,
+                label: fmt(max * f64::from(step) / 4.0),
+            })
+            .collect();
+        let slot = PLOT_W / categories.len().max(1) as f64;
+        let groups = if stacked { 1.0 } else { series.len().max(1) as f64 };
+        let bar_w = (slot * 0.7 / groups).min(90.0);
+        let (mut bars, mut values, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, category) in categories.iter().enumerate() {
+            let x0 = LEFT + slot * i as f64 + (slot - bar_w * groups) / 2.0;
+            let mut stack = 0.0;
+            for (s, serie) in series.iter().enumerate() {
+                let v = value(serie, i);
+                let height = if max > 0.0 { PLOT_H * v / max } else { 0.0 };
+                let x = if stacked { x0 } else { x0 + bar_w * s as f64 };
+                let y = TOP + PLOT_H - height - if stacked { stack } else { 0.0 };
+                bars.push(Bar { x, y, width: bar_w, height, colour: PALETTE[s % PALETTE.len()] });
+                if !stacked {
+                    values.push(Label { x: x + bar_w / 2.0, y: y - 5.0, text: fmt(v) });
+                }
+                stack += height;
+            }
+            if stacked {
+                values.push(Label { x: x0 + bar_w / 2.0, y: TOP + PLOT_H - stack - 5.0, text: fmt(totals[i]) });
+            }
+            labels.push(Label {
+                x: LEFT + slot * i as f64 + slot / 2.0,
+                y: TOP + PLOT_H + 22.0,
+                text: category.clone(),
+            });
+        }
+        let rows = categories
+            .iter()
+            .enumerate()
+            .map(|(i, category)| (category.clone(), series.iter().map(|s| fmt(value(s, i))).collect()))
+            .collect();
+        let series = series.into_iter().enumerate().map(|(s, (name, _))| (PALETTE[s % PALETTE.len()], name)).collect();
+        BarChart { id, title, ticks, bars, values, categories: labels, series, rows }
     }
-    out.push_str("</svg>\n<details><summary>The numbers</summary><table><thead><tr><th scope=\"col\">Outcome</th><th scope=\"col\">Contacts</th></tr></thead><tbody>");
-    for (label, value) in labels.iter().zip(values) {
-        let _ = write!(out, "<tr><th scope=\"row\">{}</th><td>{value:.0}</td></tr>", escape(label));
+}
+
+/// A horizontal bar chart, 760 wide: long labels read better across.
+struct AcrossChart {
+    id: &'static str,
+    title: &'static str,
+    height: f64,
+    rows: Vec<AcrossRow>,
+}
+
+struct AcrossRow {
+    label: String,
+    /// The top of the bar; its label and value sit 19 below.
+    y: f64,
+    width: f64,
+    value: f64,
+    /// Percent of the total.
+    share: f64,
+}
+
+impl AcrossChart {
+    fn draw(id: &'static str, title: &'static str, labels: Vec<String>, values: &[f64]) -> Self {
+        // Bars start at 230 (the labels end at 222) and leave 110 for their numbers.
+        const ROW: f64 = 34.0;
+        let max = nice_max(values.iter().copied().fold(0.0, f64::max));
+        let total: f64 = values.iter().sum();
+        let height = ROW * labels.len() as f64 + 16.0;
+        let rows = labels
+            .into_iter()
+            .zip(values)
+            .enumerate()
+            .map(|(i, (label, &value))| AcrossRow {
+                label,
+                y: 8.0 + ROW * i as f64,
+                width: if max > 0.0 { (760.0 - 230.0 - 110.0) * value / max } else { 0.0 },
+                value,
+                share: if total > 0.0 { value / total * 100.0 } else { 0.0 },
+            })
+            .collect();
+        AcrossChart { id, title, height, rows }
     }
-    out.push_str("</tbody></table></details></figure>\n");
 }
 
 /// A round number at or above `max` for the top of an axis, such that its quarters (the grid
@@ -1158,6 +1116,30 @@ fn nice_max(max: f64) -> f64 {
 
 // ---------------------------------------------------------------------------------------
 // A contact's audit trail
+
+/// `web/templates/contact.html`
+#[derive(Template)]
+#[template(path = "contact.html")]
+struct ContactPage {
+    chrome: Chrome,
+    contact: Ulid,
+    events: usize,
+    reads: usize,
+    may_record_finding: bool,
+    trail: Vec<TrailRow>,
+}
+
+/// An event (with its version) or a read of the contact, in the trail.
+struct TrailRow {
+    at: String,
+    occurred: String,
+    version: Option<u32>,
+    who: String,
+    what: String,
+    /// An event's data as `field: value` pairs.
+    detail: Vec<String>,
+    endpoint: String,
+}
 
 /// `GET /qa/contacts/{id}`
 #[utoipa::path(
@@ -1178,9 +1160,7 @@ fn nice_max(max: f64) -> f64 {
 )]
 pub async fn qa_contact(State(app): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some((_, actor)) = page_actor(&app, &headers) else { return to_signin("/qa") };
-    let page = |status: StatusCode, main: &str| {
-        html(status, layout("Audit trail", Some(&actor), &Nav::Qa, &["/assets/qa.js"], main))
-    };
+    let chrome = || Chrome::new("Audit trail", Some(&actor), Nav::Qa);
     // The path with the id as the log writes it, whatever case the address used.
     let endpoint = format!("/qa/contacts/{}", id.parse::<Ulid>().map(|u| u.to_string()).unwrap_or_else(|_| id.clone()));
     let read = Read { kind: ReadKind::ContactAudit, action: "read_audit", endpoint: &endpoint };
@@ -1192,87 +1172,50 @@ pub async fn qa_contact(State(app): State<AppState>, headers: HeaderMap, Path(id
             (read.contact, super::views::visible_events(read.events, &actor), access)
         }
         Err(AppError::Forbidden(_)) => {
-            return page(
-                StatusCode::FORBIDDEN,
-                "<h1>Audit trail</h1><p>Only auditors and admins may read audit trails.</p>",
-            );
+            return message(StatusCode::FORBIDDEN, chrome(), "Only auditors and admins may read audit trails.");
         }
-        Err(AppError::NotFound(_)) => {
-            return page(StatusCode::NOT_FOUND, "<h1>Audit trail</h1><p>No such contact.</p>");
-        }
-        Err(e) => {
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("<h1>Audit trail</h1><p>{}</p>", escape(&e.to_string())),
-            );
-        }
+        Err(AppError::NotFound(_)) => return message(StatusCode::NOT_FOUND, chrome(), "No such contact."),
+        Err(e) => return message(StatusCode::SERVICE_UNAVAILABLE, chrome(), &e.to_string()),
     };
-    let mut trail: Vec<(DateTime<Utc>, u8, String)> = Vec::new();
+    let mut trail: Vec<(DateTime<Utc>, u8, TrailRow)> = Vec::new();
     for env in &events {
-        let summary = readable(&serde_json::from_str(env.data.get()).unwrap_or_default());
-        trail.push((
-            env.recorded_at,
-            0,
-            format!(
-                "<tr class=\"event\"><td>{at}<br><small>happened {occurred}</small></td><td>Event {version}</td><td>{who}</td>\
-                 <td><strong>{what}</strong><br>{summary}</td></tr>",
-                at = london(env.recorded_at),
-                occurred = london(env.occurred_at),
-                version = env.version,
-                who = escape(&format!("{} ({})", env.actor.id, env.actor.role)),
-                what = escape(&env.event_type.to_string().replace('_', " ")),
-                summary = summary,
-            ),
-        ));
+        let row = TrailRow {
+            at: london(env.recorded_at),
+            occurred: london(env.occurred_at),
+            version: Some(env.version),
+            who: format!("{} ({})", env.actor.id, env.actor.role),
+            what: env.event_type.to_string().replace('_', " "),
+            detail: readable(&serde_json::from_str(env.data.get()).unwrap_or_default()),
+            endpoint: String::new(),
+        };
+        trail.push((env.recorded_at, 0, row));
     }
     for a in &access {
-        trail.push((
-            a.at,
-            1,
-            format!(
-                "<tr class=\"access\"><td>{at}</td><td>Read</td><td>{who}</td><td>{what} <code>{endpoint}</code></td></tr>",
-                at = london(a.at),
-                who = escape(&format!("{} ({})", a.actor.id, a.actor.role)),
-                what = escape(&a.action.replace('_', " ")),
-                endpoint = escape(&a.endpoint),
-            ),
-        ));
+        let row = TrailRow {
+            at: london(a.at),
+            occurred: String::new(),
+            version: None,
+            who: format!("{} ({})", a.actor.id, a.actor.role),
+            what: a.action.replace('_', " "),
+            detail: Vec::new(),
+            endpoint: a.endpoint.clone(),
+        };
+        trail.push((a.at, 1, row));
     }
     trail.sort_by_key(|t| (t.0, t.1));
-    let mut main = format!(
-        "<p><a href=\"/qa\">← Quality assurance</a></p><h1>Audit trail of contact <code>{contact}</code></h1>\n\
-         <p>{} events and {} reads of this record, in time order. This page's own read is the last.</p>\n",
-        events.len(),
-        access.len()
-    );
-    if auth::may_append(actor.role, events::schema::EventType::AuditFindingRecorded) {
-        let _ = write!(
-            main,
-            "<p id=\"finding-done\" class=\"done\" role=\"status\" hidden></p>\n\
-             <section class=\"finding\" aria-labelledby=\"finding-title\"><h2 id=\"finding-title\">Record an audit finding</h2>\n\
-             <form id=\"finding\" data-contact=\"{contact}\" class=\"stack\">\n\
-             <label for=\"grade\">Grade</label><select id=\"grade\" name=\"grade\" required>\
-             <option value=\"outstanding\">Outstanding</option><option value=\"good\" selected>Good</option>\
-             <option value=\"requires_improvement\">Requires improvement</option><option value=\"inadequate\">Inadequate</option></select>\n\
-             <label for=\"findings\">Findings</label><textarea id=\"findings\" name=\"findings\" rows=\"4\" required></textarea>\n\
-             <button type=\"submit\" id=\"finding-submit\">Record the finding</button>\n\
-             <p id=\"finding-status\" role=\"status\"></p></form></section>\n"
-        );
-    }
-    main.push_str(
-        "<table id=\"trail\" class=\"trail\"><caption>Events and reads</caption><thead><tr><th scope=\"col\">When (London)</th>\
-         <th scope=\"col\">What</th><th scope=\"col\">Who</th><th scope=\"col\">Detail</th></tr></thead><tbody>\n",
-    );
-    for (_, _, row) in trail {
-        main.push_str(&row);
-        main.push('\n');
-    }
-    main.push_str("</tbody></table>\n");
-    page(StatusCode::OK, &main)
+    let page = ContactPage {
+        chrome: chrome(),
+        contact,
+        events: events.len(),
+        reads: access.len(),
+        may_record_finding: auth::may_append(actor.role, events::schema::EventType::AuditFindingRecorded),
+        trail: trail.into_iter().map(|t| t.2).collect(),
+    };
+    render(StatusCode::OK, &page)
 }
 
 /// An event's data for people: `field: value` pairs, nested ones flattened, long text cut.
-fn readable(data: &Value) -> String {
+fn readable(data: &Value) -> Vec<String> {
     fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
         match value {
             Value::Object(map) => {
@@ -1297,7 +1240,7 @@ fn readable(data: &Value) -> String {
     }
     let mut parts = Vec::new();
     walk("", data, &mut parts);
-    parts.iter().map(|p| format!("<span class=\"pair\">{}</span>", escape(p))).collect::<Vec<_>>().join(" · ")
+    parts
 }
 
 #[cfg(test)]
@@ -1361,14 +1304,24 @@ mod tests {
     }
 
     #[test]
-    fn forms_are_decoded_and_next_is_only_ever_our_own_page() {
-        let form = serde_urlencoded_form(b"token=fd_a%2Bb+c&next=%2Fqa").unwrap();
-        assert_eq!(form.token, "fd_a+b c");
-        assert_eq!(safe_next(form.next.as_deref()), "/qa");
+    fn next_is_only_ever_our_own_page() {
+        assert_eq!(safe_next(Some("/qa")), "/qa");
+        assert_eq!(safe_next(None), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert!(serde_urlencoded_form(b"token=%zz").is_none());
-        assert!(serde_urlencoded_form(b"next=/").is_none());
+    }
+
+    #[test]
+    fn the_templates_escape_what_they_are_given() {
+        let page = SigninPage {
+            chrome: Chrome::new("Sign in", None, Nav::None),
+            next: "/\"><script>alert(1)</script>",
+            problem: Some("<script>alert('x')</script> & more"),
+        };
+        let html = page.render().unwrap();
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#38; more"), "{html}");
+        assert!(html.contains("value=\"/&#34;&#62;&#60;script&#62;"), "{html}");
     }
 
     #[test]
@@ -1382,11 +1335,8 @@ mod tests {
     }
 
     #[test]
-    fn event_data_is_shown_as_escaped_pairs() {
-        let text = readable(&serde_json::json!({"a_b": "<x>", "n": {"m": 1}, "l": ["p"], "z": null}));
-        assert_eq!(
-            text,
-            "<span class=\"pair\">a b: &lt;x&gt;</span> · <span class=\"pair\">n m: 1</span> · <span class=\"pair\">l 1: p</span>"
-        );
+    fn event_data_is_shown_as_pairs() {
+        let pairs = readable(&serde_json::json!({"a_b": "<x>", "n": {"m": 1}, "l": ["p"], "z": null}));
+        assert_eq!(pairs, ["a b: <x>", "n m: 1", "l 1: p"]);
     }
 }

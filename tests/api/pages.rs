@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{BIN, TestApp, create_token, ready, spawn_app};
+use crate::harness::{BIN, TestApp, contact_body, create_token, ready, spawn_app};
 
 pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -208,6 +208,38 @@ async fn the_qa_pages_follow_the_roles() {
     let access = audit["access"].as_array().unwrap();
     assert!(access.iter().any(|a| a["actor"]["id"] == "auditor" && a["endpoint"] == format!("/qa/contacts/{contact}")));
     assert_eq!(status(get("/qa/contacts/nonsense", &auditor)).await, 404);
+}
+
+/// Issue 13, point 5: the pages are templates that escape every value. A child's name and an
+/// audit finding carrying a script are shown as text on the audit trail, never run.
+#[tokio::test]
+async fn a_script_in_a_childs_name_or_a_finding_is_shown_as_text() {
+    let app = spawn_app();
+    ready(&app).await;
+    let mut body = contact_body();
+    body["children"][0]["name"] = json!("<script>alert('child')</script>");
+    let (code, created) = app.post("referrer", "/v1/contacts", &body).await;
+    assert_eq!(code, 201, "{created}");
+    let contact = created["contact_id"].as_str().unwrap().to_owned();
+    let finding = json!({"grade": "good", "findings": "Fine <script>alert(\"finding\")</script> & done"});
+    let (code, appended) = app.append("auditor", &contact, "audit_finding_recorded", finding).await;
+    assert_eq!(code, 201, "{appended}");
+    let auditor = cookie_of(&sign_in(&app, app.token("auditor"), &[]).await);
+    let page = no_redirects()
+        .get(format!("{}/qa/contacts/{contact}", app.url))
+        .header("cookie", auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    // askama writes `<`, `>`, `"`, `'` and `&` as numeric character references.
+    assert!(
+        html.contains("name: &#60;script&#62;alert(&#39;child&#39;)&#60;/script&#62;"),
+        "the name, as text: {html}"
+    );
+    assert!(html.contains("Fine &#60;script&#62;alert(&#34;finding&#34;)&#60;/script&#62; &#38; done"), "{html}");
+    assert_eq!(html.matches("<script").count(), 1, "only the page's own script: {html}");
 }
 
 /// Issue 12, point 10: the start-up message and the board agree on what "open" and "overdue"
