@@ -233,6 +233,9 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
     client.goto(&format!("{url}/")).await.unwrap();
     client.find(Locator::Css("#token")).await.unwrap().send_keys("fd_nothing_wrong").await.unwrap();
     client.find(Locator::Css("#signin")).await.unwrap().click().await.unwrap();
+    // The refusal is a new page, served after the failed sign-in's delay: wait for it rather
+    // than look on the old page (a race seen on a busy machine).
+    wait_for(client, "document.getElementById('signin-error')", Duration::from_secs(10)).await;
     let error = match client.find(Locator::Css("#signin-error")).await {
         Ok(e) => e.text().await.unwrap(),
         Err(e) => panic!("{e}: {}", client.source().await.unwrap()),
