@@ -52,10 +52,8 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, Utc};
 use eventlog::{Event, EventType};
 use events::schema::{
-    ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith, Channel,
-    ChecksRequested, ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived,
-    CorrectionRecorded, DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo,
-    InformMethod, NoteAdded, Outcome, PpnGrade, PrimaryNeed, Rating, ReferrerInformed, Sex, SourceCode, TriageRated,
+    Agency, AuditGrade, CallDirection, CallWith, Channel, Child, Consent, ContactReceived, CorrectionRecorded,
+    DataVisitor, EventData, HandoverTo, InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Sex, SourceCode,
 };
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -534,33 +532,18 @@ fn typed<T: DeserializeOwned>(
 }
 
 fn typed_event(event_type: EventType, data: &Value, errors: &mut Vec<FieldError>) -> Option<Event> {
-    let fields = data_fields(event_type);
-    macro_rules! each_type {
-        ($($variant:ident),+ $(,)?) => {
-            match event_type {
-                $(EventType::$variant => typed::<$variant>(data, "data", fields, errors).map(Event::$variant),)+
-            }
-        };
+    struct Typed<'a> {
+        data: &'a Value,
+        fields: &'static [Field],
+        errors: &'a mut Vec<FieldError>,
     }
-    each_type!(
-        ContactReceived,
-        TriageRated,
-        CallLogged,
-        ChecksRequested,
-        ChecksReturned,
-        DutyDiscussionHeld,
-        ConsentRecorded,
-        DecisionMade,
-        ActionPlanAgreed,
-        ReferrerInformed,
-        HandoverSent,
-        HandoverAccepted,
-        HandoverReturned,
-        ContactClosed,
-        NoteAdded,
-        CorrectionRecorded,
-        AuditFindingRecorded,
-    )
+    impl DataVisitor for Typed<'_> {
+        type Output = Option<Event>;
+        fn visit<D: EventData>(self) -> Option<Event> {
+            typed::<D>(self.data, "data", self.fields, self.errors).map(Into::into)
+        }
+    }
+    event_type.with_data(Typed { data, fields: data_fields(event_type), errors })
 }
 
 /// Checks one JSON value against a shape, naming every problem. Mirrors the schema's serde,
@@ -1430,7 +1413,11 @@ fn check_upn(upn: &str) -> Result<(), &'static str> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use events::schema::{Participant, PlannedAction, Referrer, Revises};
+    use events::schema::{
+        ActionPlanAgreed, AuditFindingRecorded, CallLogged, ChecksRequested, ChecksReturned, ConsentRecorded,
+        ContactClosed, DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, NoteAdded,
+        Participant, PlannedAction, Referrer, ReferrerInformed, Revises, TriageRated,
+    };
     use serde_json::json;
 
     const ULID_A: &str = "01J5Z8Y3W1QK4N9T2V6X7B8C9D";

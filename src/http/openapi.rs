@@ -17,11 +17,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use eventlog::{Actor, Envelope, EventType, Role};
 use events::schema::{
-    ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith, Channel,
-    ChecksRequested, ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived,
-    CorrectionRecorded, DecisionMade, DutyDiscussionHeld, Event, HandoverAccepted, HandoverReturned, HandoverSent,
-    HandoverTo, InformMethod, NoteAdded, Outcome, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Sex,
-    SourceCode, TriageRated,
+    Agency, AppendableEvent, AuditGrade, CallDirection, CallWith, Channel, Child, Consent, ContactReceived, Event,
+    HandoverTo, InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Referrer, Sex, SourceCode,
 };
 use serde_json::{Map, Value, json};
 use ulid::Ulid;
@@ -255,29 +252,6 @@ pub struct NewEvent {
     /// The version the contact is expected to be at (0 to 4294967295); if it is not, 409 with
     /// `current_version`, and nothing is written.
     pub expected_version: Option<u32>,
-}
-
-/// An event that may be appended to an existing contact: `type` names it and `data` follows
-/// that type's schema.
-#[derive(Debug, ToSchema)]
-#[serde(tag = "type", content = "data", rename_all = "snake_case")]
-pub enum AppendableEvent {
-    TriageRated(TriageRated),
-    CallLogged(CallLogged),
-    ChecksRequested(ChecksRequested),
-    ChecksReturned(ChecksReturned),
-    DutyDiscussionHeld(DutyDiscussionHeld),
-    ConsentRecorded(ConsentRecorded),
-    DecisionMade(DecisionMade),
-    ActionPlanAgreed(ActionPlanAgreed),
-    ReferrerInformed(ReferrerInformed),
-    HandoverSent(HandoverSent),
-    HandoverAccepted(HandoverAccepted),
-    HandoverReturned(HandoverReturned),
-    ContactClosed(ContactClosed),
-    NoteAdded(NoteAdded),
-    CorrectionRecorded(CorrectionRecorded),
-    AuditFindingRecorded(AuditFindingRecorded),
 }
 
 // ---------------------------------------------------------------------------------------
