@@ -8,6 +8,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
+
+use crate::shape::{LONG, MAX_CHILDREN, MAX_ITEMS, NAME, SHORT, Shape, Shaped, Text, shaped_struct};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -33,6 +35,9 @@ macro_rules! string_enum {
         impl $name {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// Every value's name on the wire, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
 
             /// The value's name on the wire.
             pub fn as_str(self) -> &'static str {
@@ -249,257 +254,236 @@ string_enum! {
     }
 }
 
-/// The person who made the contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Referrer {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organisation: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+shaped_struct! {
+    /// The person who made the contact.
+    pub struct Referrer {
+        pub name: String = Required NAME,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub organisation: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub role: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub phone: Option<String> = Optional Shape::Text(Text::Phone),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub email: Option<String> = Optional Shape::Text(Text::Email),
+    }
 }
 
-/// A child named in a contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Child {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date_of_birth: Option<NaiveDate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sex: Option<Sex>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub child_ref: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nhs_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ethnicity: Option<String>,
-    /// An unborn child's expected date of birth (instead of `date_of_birth`; sex `U`), as
-    /// the CIN census records it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_date_of_birth: Option<NaiveDate>,
+shaped_struct! {
+    /// A child named in a contact.
+    pub struct Child {
+        pub name: String = Required NAME,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub date_of_birth: Option<NaiveDate> = Optional Shape::Date,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sex: Option<Sex> = Optional Shape::Choice(Sex::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub child_ref: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub nhs_number: Option<String> = Optional Shape::Text(Text::NhsNumber),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub upn: Option<String> = Optional Shape::Text(Text::Upn),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ethnicity: Option<String> = Optional SHORT,
+        /// An unborn child's expected date of birth (instead of `date_of_birth`; sex `U`), as
+        /// the CIN census records it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expected_date_of_birth: Option<NaiveDate> = Optional Shape::Date,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ContactReceived {
-    pub channel: Channel,
-    pub source: SourceCode,
-    pub referrer: Referrer,
-    pub children: Vec<Child>,
-    pub concerns: String,
-    #[serde(default)]
-    pub immediate_risk: bool,
-    #[serde(default = "consent_unknown")]
-    pub consent: Consent,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consent_override_reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ppn_grade: Option<PpnGrade>,
+shaped_struct! {
+    pub struct ContactReceived {
+        pub channel: Channel = Required Shape::Choice(Channel::NAMES),
+        pub source: SourceCode = Required Shape::Choice(SourceCode::NAMES),
+        pub referrer: Referrer = Required Referrer::SHAPE,
+        pub children: Vec<Child> = Required Shape::List { item: &Child::SHAPE, min: 1, max: MAX_CHILDREN },
+        pub concerns: String = Required LONG,
+        #[serde(default)]
+        pub immediate_risk: bool = Defaulted Shape::Bool,
+        #[serde(default = "consent_unknown")]
+        pub consent: Consent = Defaulted Shape::Choice(Consent::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub consent_override_reason: Option<String> = Optional LONG,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ppn_grade: Option<PpnGrade> = Optional Shape::Choice(PpnGrade::NAMES),
+    }
 }
 
 fn consent_unknown() -> Consent {
     Consent::Unknown
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct TriageRated {
-    pub rating: Rating,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+shaped_struct! {
+    pub struct TriageRated {
+        pub rating: Rating = Required Shape::Choice(Rating::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String> = Optional LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct CallLogged {
-    pub direction: CallDirection,
-    pub with: CallWith,
-    pub started_at: DateTime<Utc>,
-    pub duration_seconds: u32,
-    pub summary: String,
+shaped_struct! {
+    pub struct CallLogged {
+        pub direction: CallDirection = Required Shape::Choice(CallDirection::NAMES),
+        pub with: CallWith = Required Shape::Choice(CallWith::NAMES),
+        pub started_at: DateTime<Utc> = Required Shape::Timestamp,
+        pub duration_seconds: u32 = Required Shape::Seconds,
+        pub summary: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ChecksRequested {
-    pub agency: Agency,
-    pub request: String,
+shaped_struct! {
+    pub struct ChecksRequested {
+        pub agency: Agency = Required Shape::Choice(Agency::NAMES),
+        pub request: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ChecksReturned {
-    pub agency: Agency,
-    pub summary: String,
-    /// Visible only to decision makers, auditors, admins and the returning agency's partners.
-    #[serde(default)]
-    pub restricted: bool,
+shaped_struct! {
+    pub struct ChecksReturned {
+        pub agency: Agency = Required Shape::Choice(Agency::NAMES),
+        pub summary: String = Required LONG,
+        /// Visible only to decision makers, auditors, admins and the returning agency's partners.
+        #[serde(default)]
+        pub restricted: bool = Defaulted Shape::Bool,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Participant {
-    pub name: String,
-    pub role: String,
-    pub agency: Agency,
+shaped_struct! {
+    pub struct Participant {
+        pub name: String = Required NAME,
+        pub role: String = Required SHORT,
+        pub agency: Agency = Required Shape::Choice(Agency::NAMES),
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct DutyDiscussionHeld {
-    pub participants: Vec<Participant>,
-    pub summary: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub needs: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recommendation: Option<Outcome>,
+shaped_struct! {
+    pub struct DutyDiscussionHeld {
+        pub participants: Vec<Participant> = Required Shape::List { item: &Participant::SHAPE, min: 1, max: MAX_ITEMS },
+        pub summary: String = Required LONG,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub needs: Vec<String> = Defaulted Shape::List { item: &SHORT, min: 0, max: MAX_ITEMS },
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub recommendation: Option<Outcome> = Optional Shape::Choice(Outcome::NAMES),
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ConsentRecorded {
-    pub consent: Consent,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+shaped_struct! {
+    pub struct ConsentRecorded {
+        pub consent: Consent = Required Shape::Choice(Consent::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String> = Optional LONG,
+    }
 }
 
-/// What a revised decision replaces, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Revises {
-    pub event_id: ulid::Ulid,
-    pub reason: String,
+shaped_struct! {
+    /// What a revised decision replaces, and why.
+    pub struct Revises {
+        pub event_id: ulid::Ulid = Required Shape::Ulid,
+        pub reason: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct DecisionMade {
-    pub outcome: Outcome,
-    pub rationale: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level_of_need: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub primary_need: Option<PrimaryNeed>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revises: Option<Revises>,
-    /// For `not_accepted`: the contact this one duplicates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duplicate_of: Option<ulid::Ulid>,
+shaped_struct! {
+    pub struct DecisionMade {
+        pub outcome: Outcome = Required Shape::Choice(Outcome::NAMES),
+        pub rationale: String = Required LONG,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub level_of_need: Option<u8> = Optional Shape::LevelOfNeed,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub primary_need: Option<PrimaryNeed> = Optional Shape::Choice(PrimaryNeed::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub revises: Option<Revises> = Optional Revises::SHAPE,
+        /// For `not_accepted`: the contact this one duplicates.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub duplicate_of: Option<ulid::Ulid> = Optional Shape::Ulid,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct PlannedAction {
-    pub owner_agency: Agency,
-    pub description: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub due: Option<NaiveDate>,
+shaped_struct! {
+    pub struct PlannedAction {
+        pub owner_agency: Agency = Required Shape::Choice(Agency::NAMES),
+        pub description: String = Required LONG,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub due: Option<NaiveDate> = Optional Shape::Date,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ActionPlanAgreed {
-    pub actions: Vec<PlannedAction>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referrer_role: Option<String>,
+shaped_struct! {
+    pub struct ActionPlanAgreed {
+        pub actions: Vec<PlannedAction> = Required Shape::List { item: &PlannedAction::SHAPE, min: 1, max: MAX_ITEMS },
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub referrer_role: Option<String> = Optional SHORT,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ReferrerInformed {
-    pub method: InformMethod,
-    pub summary: String,
+shaped_struct! {
+    pub struct ReferrerInformed {
+        pub method: InformMethod = Required Shape::Choice(InformMethod::NAMES),
+        pub summary: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct HandoverSent {
-    pub to: HandoverTo,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub team: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notes: Option<String>,
+shaped_struct! {
+    pub struct HandoverSent {
+        pub to: HandoverTo = Required Shape::Choice(HandoverTo::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub team: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub notes: Option<String> = Optional LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct HandoverAccepted {
-    pub team: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker: Option<String>,
-    /// How the acceptance was confirmed, when the front door records it for a team that does
-    /// not use frontdoor (handovers to `community`, `tafso`, `allocated_worker`, `other`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<String>,
+shaped_struct! {
+    pub struct HandoverAccepted {
+        pub team: String = Required SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub worker: Option<String> = Optional SHORT,
+        /// How the acceptance was confirmed, when the front door records it for a team that does
+        /// not use frontdoor (handovers to `community`, `tafso`, `allocated_worker`, `other`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub evidence: Option<String> = Optional LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct HandoverReturned {
-    pub reason: String,
+shaped_struct! {
+    pub struct HandoverReturned {
+        pub reason: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ContactClosed {
-    pub reason: String,
+shaped_struct! {
+    pub struct ContactClosed {
+        pub reason: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct NoteAdded {
-    pub text: String,
+shaped_struct! {
+    pub struct NoteAdded {
+        pub text: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct CorrectionRecorded {
-    pub corrects_event_id: ulid::Ulid,
-    pub field: String,
-    pub value: serde_json::Value,
-    pub reason: String,
+shaped_struct! {
+    pub struct CorrectionRecorded {
+        pub corrects_event_id: ulid::Ulid = Required Shape::Ulid,
+        pub field: String = Required SHORT,
+        pub value: serde_json::Value = RequiredNullable Shape::Any,
+        pub reason: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct AuditFindingRecorded {
-    pub grade: AuditGrade,
-    pub findings: String,
+shaped_struct! {
+    pub struct AuditFindingRecorded {
+        pub grade: AuditGrade = Required Shape::Choice(AuditGrade::NAMES),
+        pub findings: String = Required LONG,
+    }
 }
 
 /// The `data` of one event type, for code that treats every type alike (the request
-/// validator): it reads and writes as serde says, and becomes its [`Event`].
-pub trait EventData: Serialize + DeserializeOwned + Into<Event> {}
+/// validator): it reads and writes as serde says, has its [`Shaped::SHAPE`], and becomes its
+/// [`Event`].
+pub trait EventData: Serialize + DeserializeOwned + Shaped + Into<Event> {}
 
 /// Something done with one event type's `data` type, chosen at run time by
 /// [`EventType::with_data`]: how code outside this module goes over every event type without
