@@ -10,7 +10,8 @@
 //!    winning, so that no two readers of the same bytes can disagree about what was sent.
 //! 2. **A JSON object.** Both bodies must be objects; an array, a string, a number or `null` at
 //!    the top level is [`Invalid::Malformed`] ("body must be a JSON object"): HTTP 400.
-//! 3. **JSON to typed values.** A walk over a description of the schema first collects *every*
+//! 3. **JSON to typed values.** A walk over the schema's own shapes ([`events::shape`], declared
+//!    with each `data` struct) first collects *every*
 //!    shape error (unknown field, missing field, wrong type, unknown enum value) with its path,
 //!    rather than only the first one serde would meet: [`Invalid::Fields`], HTTP 422. The walk
 //!    is a little stricter than serde's derives: an object must be a JSON object (serde would
@@ -52,11 +53,9 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, Utc};
 use eventlog::{Event, EventType};
 use events::schema::{
-    ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith, Channel,
-    ChecksRequested, ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived,
-    CorrectionRecorded, DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo,
-    InformMethod, NoteAdded, Outcome, PpnGrade, PrimaryNeed, Rating, ReferrerInformed, Sex, SourceCode, TriageRated,
+    Channel, Child, Consent, ContactReceived, CorrectionRecorded, DataVisitor, EventData, Outcome, Sex,
 };
+use events::shape::{Presence, Shape, Shaped};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
@@ -76,18 +75,7 @@ impl FieldError {
     }
 }
 
-/// Most characters in a short string (names, roles, organisation, team, worker, ...).
-pub const SHORT_MAX: usize = 200;
-/// Most characters in long free text (concerns, summary, rationale, notes, ...).
-pub const LONG_MAX: usize = 10_000;
-/// Most characters in a referrer's email address (RFC 5321's path limit).
-pub const EMAIL_MAX: usize = 254;
-/// Most children on one contact.
-pub const MAX_CHILDREN: usize = 20;
-/// Most items in a list of participants, actions or needs.
-pub const MAX_ITEMS: usize = 50;
-/// Longest call, in seconds (a day).
-pub const MAX_CALL_SECONDS: u32 = 86_400;
+pub use events::shape::{EMAIL_MAX, LONG_MAX, MAX_CALL_SECONDS, MAX_CHILDREN, MAX_ITEMS, SHORT_MAX};
 /// Most bytes in a correction's `value`, serialised as compact JSON.
 pub const MAX_VALUE_BYTES: usize = 10_000;
 /// How far in the future a timestamp may be, for clock skew between client and server.
@@ -191,7 +179,7 @@ pub fn parse_new_contact(body: &[u8], now: DateTime<Utc>) -> Result<NewContact, 
     let occurred_at = map.remove("occurred_at").and_then(|v| read_occurred_at(&v, &mut errors));
     let late_entry_reason = map.remove("late_entry_reason").and_then(|v| read_late_entry_reason(&v, &mut errors));
     let value = Value::Object(map);
-    if let Some(mut data) = typed::<ContactReceived>(&value, "", CONTACT, &mut errors) {
+    if let Some(mut data) = typed::<ContactReceived>(&value, "", &mut errors) {
         normalise_contact(&mut data);
         let mut checker = Checker::new(now);
         check_contact(&mut checker, &data);
@@ -509,24 +497,19 @@ const MUST_BE_TIMESTAMP: &str = "must be an RFC 3339 timestamp with a time zone,
 const MUST_BE_ULID: &str = "must be a ULID (26 characters, Crockford base32)";
 const LEVEL_OF_NEED: &str = "must be a whole number from 1 to 4";
 
-/// Walks `fields` over `value`, naming every shape error; if there are none, deserialises
+/// Walks `T`'s shape over `value`, naming every shape error; if there are none, deserialises
 /// `value` with `T`'s own serde implementation.
-fn typed<T: DeserializeOwned>(
-    value: &Value,
-    prefix: &str,
-    fields: &'static [Field],
-    errors: &mut Vec<FieldError>,
-) -> Option<T> {
+fn typed<T: DeserializeOwned + Shaped>(value: &Value, prefix: &str, errors: &mut Vec<FieldError>) -> Option<T> {
     let before = errors.len();
-    walk(value, &Shape::Object(fields), prefix, errors);
+    walk(value, &T::SHAPE, prefix, errors);
     if errors.len() > before {
         return None;
     }
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(typed) => Some(typed),
         Err(err) => {
-            // The description below and the schema disagree (tests hold them together);
-            // serde's error still names the field.
+            // The shape and serde disagree (tests hold them together); serde's error still
+            // names the field.
             errors.push(FieldError::new(render_path(prefix, err.path()), err.inner().to_string()));
             None
         }
@@ -534,45 +517,24 @@ fn typed<T: DeserializeOwned>(
 }
 
 fn typed_event(event_type: EventType, data: &Value, errors: &mut Vec<FieldError>) -> Option<Event> {
-    let fields = data_fields(event_type);
-    macro_rules! each_type {
-        ($($variant:ident),+ $(,)?) => {
-            match event_type {
-                $(EventType::$variant => typed::<$variant>(data, "data", fields, errors).map(Event::$variant),)+
-            }
-        };
+    struct Typed<'a> {
+        data: &'a Value,
+        errors: &'a mut Vec<FieldError>,
     }
-    each_type!(
-        ContactReceived,
-        TriageRated,
-        CallLogged,
-        ChecksRequested,
-        ChecksReturned,
-        DutyDiscussionHeld,
-        ConsentRecorded,
-        DecisionMade,
-        ActionPlanAgreed,
-        ReferrerInformed,
-        HandoverSent,
-        HandoverAccepted,
-        HandoverReturned,
-        ContactClosed,
-        NoteAdded,
-        CorrectionRecorded,
-        AuditFindingRecorded,
-    )
+    impl DataVisitor for Typed<'_> {
+        type Output = Option<Event>;
+        fn visit<D: EventData>(self) -> Option<Event> {
+            typed::<D>(self.data, "data", self.errors).map(Into::into)
+        }
+    }
+    event_type.with_data(Typed { data, errors })
 }
 
-/// Checks one JSON value against a shape, naming every problem. Mirrors the schema's serde,
-/// a little stricter (tests hold the two together).
+/// Checks one JSON value against a shape ([`events::shape`]), naming every problem. Mirrors
+/// the schema's serde, a little stricter (tests hold the two together).
 fn walk(value: &Value, shape: &Shape, path: &str, errors: &mut Vec<FieldError>) {
     match shape {
-        Shape::Leaf(check) => {
-            if let Err(message) = check(value) {
-                errors.push(FieldError::new(path, message));
-            }
-        }
-        Shape::Object(fields) => {
+        Shape::Object { fields, .. } => {
             let Some(map) = value.as_object() else {
                 errors.push(FieldError::new(path, MUST_BE_OBJECT));
                 return;
@@ -595,7 +557,7 @@ fn walk(value: &Value, shape: &Shape, path: &str, errors: &mut Vec<FieldError>) 
                 }
             }
         }
-        Shape::List(item) => {
+        Shape::List { item, .. } => {
             let Some(items) = value.as_array() else {
                 errors.push(FieldError::new(path, MUST_BE_ARRAY));
                 return;
@@ -604,88 +566,34 @@ fn walk(value: &Value, shape: &Shape, path: &str, errors: &mut Vec<FieldError>) 
                 walk(v, item, &format!("{path}[{i}]"), errors);
             }
         }
+        leaf => {
+            if let Err(message) = leaf_problem(leaf, value) {
+                errors.push(FieldError::new(path, message));
+            }
+        }
     }
 }
 
-/// The shape of a value in the schema, for the diagnostic walk.
-enum Shape {
-    Leaf(fn(&Value) -> Result<(), String>),
-    Object(&'static [Field]),
-    List(&'static Shape),
+/// What is wrong with a value of a shape that is not an object or a list. The limits
+/// (lengths, counts, formats) are the rules', once the value is typed and trimmed.
+fn leaf_problem(shape: &Shape, v: &Value) -> Result<(), String> {
+    match shape {
+        Shape::Text(_) => string(v),
+        Shape::Bool => boolean(v),
+        Shape::Date => date(v),
+        Shape::Timestamp => timestamp(v),
+        Shape::Ulid => ulid(v),
+        Shape::Seconds => seconds(v),
+        Shape::LevelOfNeed => level_of_need(v),
+        Shape::Choice(names) => choice(names, v),
+        Shape::Any | Shape::Object { .. } | Shape::List { .. } => Ok(()),
+    }
 }
 
-/// Whether a field may be missing and whether it may be `null`, as serde reads it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Presence {
-    /// A plain field: present, not null.
-    Required,
-    /// Present, but `null` is a value (a correction's `value`).
-    RequiredNullable,
-    /// An `Option` with a default: may be missing or null.
-    Optional,
-    /// `#[serde(default)]` but not an `Option`: may be missing, not null.
-    Defaulted,
-}
-
-struct Field {
-    name: &'static str,
-    presence: Presence,
-    shape: Shape,
-}
-
-const fn req(name: &'static str, shape: Shape) -> Field {
-    Field { name, presence: Presence::Required, shape }
-}
-
-const fn opt(name: &'static str, shape: Shape) -> Field {
-    Field { name, presence: Presence::Optional, shape }
-}
-
-const fn dflt(name: &'static str, shape: Shape) -> Field {
-    Field { name, presence: Presence::Defaulted, shape }
-}
-
-/// The string enumerations of the schema, for listing their values in messages.
-trait Choice: DeserializeOwned + Copy + 'static {
-    const VALUES: &'static [Self];
-    fn wire(self) -> &'static str;
-}
-
-macro_rules! choices {
-    ($($t:ident),+ $(,)?) => {
-        $(impl Choice for $t {
-            const VALUES: &'static [Self] = $t::ALL;
-            fn wire(self) -> &'static str {
-                self.as_str()
-            }
-        })+
-    };
-}
-
-choices!(
-    Channel,
-    SourceCode,
-    Sex,
-    Consent,
-    PpnGrade,
-    Rating,
-    CallDirection,
-    CallWith,
-    Agency,
-    Outcome,
-    PrimaryNeed,
-    InformMethod,
-    HandoverTo,
-    AuditGrade,
-);
-
-fn choice<T: Choice>(v: &Value) -> Result<(), String> {
-    match v.as_str().map(|_| T::deserialize(v)) {
-        Some(Ok(_)) => Ok(()),
-        Some(Err(_)) | None => {
-            let names: Vec<&str> = T::VALUES.iter().map(|c| c.wire()).collect();
-            Err(format!("must be one of: {}", names.join(", ")))
-        }
+fn choice(names: &[&str], v: &Value) -> Result<(), String> {
+    match v.as_str() {
+        Some(name) if names.contains(&name) => Ok(()),
+        _ => Err(format!("must be one of: {}", names.join(", "))),
     }
 }
 
@@ -717,131 +625,6 @@ fn seconds(v: &Value) -> Result<(), String> {
 
 fn level_of_need(v: &Value) -> Result<(), String> {
     u8::deserialize(v).map(|_| ()).map_err(|_| LEVEL_OF_NEED.to_owned())
-}
-
-fn any(_: &Value) -> Result<(), String> {
-    Ok(())
-}
-
-const STRING: Shape = Shape::Leaf(string);
-const BOOL: Shape = Shape::Leaf(boolean);
-const DATE: Shape = Shape::Leaf(date);
-const TIMESTAMP: Shape = Shape::Leaf(timestamp);
-const ULID: Shape = Shape::Leaf(ulid);
-
-const REFERRER: &[Field] = &[
-    req("name", STRING),
-    opt("organisation", STRING),
-    opt("role", STRING),
-    opt("phone", STRING),
-    opt("email", STRING),
-];
-
-const CHILD: &[Field] = &[
-    req("name", STRING),
-    opt("date_of_birth", DATE),
-    opt("sex", Shape::Leaf(choice::<Sex>)),
-    opt("child_ref", STRING),
-    opt("nhs_number", STRING),
-    opt("upn", STRING),
-    opt("ethnicity", STRING),
-    opt("expected_date_of_birth", DATE),
-];
-
-const CONTACT: &[Field] = &[
-    req("channel", Shape::Leaf(choice::<Channel>)),
-    req("source", Shape::Leaf(choice::<SourceCode>)),
-    req("referrer", Shape::Object(REFERRER)),
-    req("children", Shape::List(&Shape::Object(CHILD))),
-    req("concerns", STRING),
-    dflt("immediate_risk", BOOL),
-    dflt("consent", Shape::Leaf(choice::<Consent>)),
-    opt("consent_override_reason", STRING),
-    opt("ppn_grade", Shape::Leaf(choice::<PpnGrade>)),
-];
-
-const TRIAGE_RATED: &[Field] = &[req("rating", Shape::Leaf(choice::<Rating>)), opt("reason", STRING)];
-
-const CALL_LOGGED: &[Field] = &[
-    req("direction", Shape::Leaf(choice::<CallDirection>)),
-    req("with", Shape::Leaf(choice::<CallWith>)),
-    req("started_at", TIMESTAMP),
-    req("duration_seconds", Shape::Leaf(seconds)),
-    req("summary", STRING),
-];
-
-const CHECKS_REQUESTED: &[Field] = &[req("agency", Shape::Leaf(choice::<Agency>)), req("request", STRING)];
-
-const CHECKS_RETURNED: &[Field] =
-    &[req("agency", Shape::Leaf(choice::<Agency>)), req("summary", STRING), dflt("restricted", BOOL)];
-
-const PARTICIPANT: &[Field] = &[req("name", STRING), req("role", STRING), req("agency", Shape::Leaf(choice::<Agency>))];
-
-const DUTY_DISCUSSION_HELD: &[Field] = &[
-    req("participants", Shape::List(&Shape::Object(PARTICIPANT))),
-    req("summary", STRING),
-    dflt("needs", Shape::List(&STRING)),
-    opt("recommendation", Shape::Leaf(choice::<Outcome>)),
-];
-
-const CONSENT_RECORDED: &[Field] = &[req("consent", Shape::Leaf(choice::<Consent>)), opt("reason", STRING)];
-
-const REVISES: &[Field] = &[req("event_id", ULID), req("reason", STRING)];
-
-const DECISION_MADE: &[Field] = &[
-    req("outcome", Shape::Leaf(choice::<Outcome>)),
-    req("rationale", STRING),
-    opt("level_of_need", Shape::Leaf(level_of_need)),
-    opt("primary_need", Shape::Leaf(choice::<PrimaryNeed>)),
-    opt("revises", Shape::Object(REVISES)),
-    opt("duplicate_of", ULID),
-];
-
-const PLANNED_ACTION: &[Field] =
-    &[req("owner_agency", Shape::Leaf(choice::<Agency>)), req("description", STRING), opt("due", DATE)];
-
-const ACTION_PLAN_AGREED: &[Field] =
-    &[req("actions", Shape::List(&Shape::Object(PLANNED_ACTION))), opt("referrer_role", STRING)];
-
-const REFERRER_INFORMED: &[Field] = &[req("method", Shape::Leaf(choice::<InformMethod>)), req("summary", STRING)];
-
-const HANDOVER_SENT: &[Field] =
-    &[req("to", Shape::Leaf(choice::<HandoverTo>)), opt("team", STRING), opt("notes", STRING)];
-
-const HANDOVER_ACCEPTED: &[Field] = &[req("team", STRING), opt("worker", STRING), opt("evidence", STRING)];
-
-const REASON_ONLY: &[Field] = &[req("reason", STRING)];
-
-const NOTE_ADDED: &[Field] = &[req("text", STRING)];
-
-const CORRECTION_RECORDED: &[Field] = &[
-    req("corrects_event_id", ULID),
-    req("field", STRING),
-    Field { name: "value", presence: Presence::RequiredNullable, shape: Shape::Leaf(any) },
-    req("reason", STRING),
-];
-
-const AUDIT_FINDING_RECORDED: &[Field] = &[req("grade", Shape::Leaf(choice::<AuditGrade>)), req("findings", STRING)];
-
-fn data_fields(event_type: EventType) -> &'static [Field] {
-    match event_type {
-        EventType::ContactReceived => CONTACT,
-        EventType::TriageRated => TRIAGE_RATED,
-        EventType::CallLogged => CALL_LOGGED,
-        EventType::ChecksRequested => CHECKS_REQUESTED,
-        EventType::ChecksReturned => CHECKS_RETURNED,
-        EventType::DutyDiscussionHeld => DUTY_DISCUSSION_HELD,
-        EventType::ConsentRecorded => CONSENT_RECORDED,
-        EventType::DecisionMade => DECISION_MADE,
-        EventType::ActionPlanAgreed => ACTION_PLAN_AGREED,
-        EventType::ReferrerInformed => REFERRER_INFORMED,
-        EventType::HandoverSent => HANDOVER_SENT,
-        EventType::HandoverAccepted => HANDOVER_ACCEPTED,
-        EventType::HandoverReturned | EventType::ContactClosed => REASON_ONLY,
-        EventType::NoteAdded => NOTE_ADDED,
-        EventType::CorrectionRecorded => CORRECTION_RECORDED,
-        EventType::AuditFindingRecorded => AUDIT_FINDING_RECORDED,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1430,7 +1213,12 @@ fn check_upn(upn: &str) -> Result<(), &'static str> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use events::schema::{Participant, PlannedAction, Referrer, Revises};
+    use events::schema::{
+        ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith,
+        ChecksRequested, ChecksReturned, ConsentRecorded, ContactClosed, DecisionMade, DutyDiscussionHeld,
+        HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Participant,
+        PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Revises, SourceCode, TriageRated,
+    };
     use serde_json::json;
 
     const ULID_A: &str = "01J5Z8Y3W1QK4N9T2V6X7B8C9D";
@@ -2369,7 +2157,7 @@ mod tests {
     }
 
     /// One event of each type with every optional field set (struct literals: a field added to
-    /// the schema fails to compile here until the walk's description below knows it).
+    /// the schema fails to compile here until it is given a value, so the tests below see it).
     fn maximal_events() -> Vec<Event> {
         let id: ulid::Ulid = ULID_A.parse().unwrap();
         let s = |text: &str| text.to_owned();
@@ -2449,11 +2237,21 @@ mod tests {
         ]
     }
 
+    fn data_shape(t: EventType) -> Shape {
+        struct ShapeOf;
+        impl DataVisitor for ShapeOf {
+            type Output = Shape;
+            fn visit<D: EventData>(self) -> Shape {
+                D::SHAPE
+            }
+        }
+        t.with_data(ShapeOf)
+    }
+
     /// Every field's JSON pointer and contract path, with whether it may be removed.
     fn field_pointers(value: &Value, shape: &Shape, pointer: &str, path: &str, out: &mut Vec<(String, String, bool)>) {
         match shape {
-            Shape::Leaf(_) => {}
-            Shape::Object(fields) => {
+            Shape::Object { fields, .. } => {
                 for f in *fields {
                     let Some(v) = value.get(f.name) else { continue };
                     let (p, q) = (format!("{pointer}/{}", f.name), join(path, f.name));
@@ -2461,14 +2259,66 @@ mod tests {
                     field_pointers(v, &f.shape, &p, &q, out);
                 }
             }
-            Shape::List(item) => {
+            Shape::List { item, .. } => {
                 if let Some(first) = value.get(0) {
                     let (p, q) = (format!("{pointer}/0"), format!("{path}[0]"));
                     out.push((p.clone(), q.clone(), false));
                     field_pointers(first, item, &p, &q, out);
                 }
             }
+            _ => {}
         }
+    }
+
+    /// Every length the shapes give (the OpenAPI document's `maxLength` and `maxItems`) is one
+    /// the rules enforce, at the same number.
+    #[test]
+    fn the_rules_enforce_the_limits_of_the_shapes() {
+        use events::shape::Text;
+        fn limits(value: &Value, shape: &Shape, pointer: &str, path: &str, out: &mut Vec<(String, String, usize)>) {
+            let Shape::Object { fields, .. } = shape else { return };
+            for f in *fields {
+                let Some(v) = value.get(f.name) else { continue };
+                let (p, q) = (format!("{pointer}/{}", f.name), join(path, f.name));
+                match f.shape {
+                    Shape::Text(Text::Short | Text::Name | Text::Phone) => out.push((p, q, SHORT_MAX)),
+                    Shape::Text(Text::Long) => out.push((p, q, LONG_MAX)),
+                    Shape::Text(Text::Email) => out.push((p, q, EMAIL_MAX)),
+                    Shape::Object { .. } => limits(v, &f.shape, &p, &q, out),
+                    Shape::List { item, max, .. } => {
+                        out.push((p.clone(), q.clone(), max));
+                        match (v.get(0), item) {
+                            (Some(_), Shape::Text(_)) => out.push((format!("{p}/0"), format!("{q}[0]"), SHORT_MAX)),
+                            (Some(first), _) => limits(first, item, &format!("{p}/0"), &format!("{q}[0]"), out),
+                            (None, _) => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut checked = 0;
+        for event in maximal_events() {
+            let t = event.event_type();
+            let data: Value = serde_json::from_str(event.data_json().get()).unwrap();
+            let mut found = Vec::new();
+            limits(&data, &data_shape(t), "", "", &mut found);
+            for (pointer, path, max) in found {
+                let over = match data.pointer(&pointer).unwrap() {
+                    Value::Array(items) => Value::Array(vec![items[0].clone(); max + 1]),
+                    _ => Value::String("x".repeat(max + 1)),
+                };
+                let mutant = set(data.clone(), &pointer, over);
+                let event = Event::from_data(t, &mutant.to_string()).unwrap();
+                let errors = check_event(&event, now());
+                assert!(
+                    errors.iter().any(|e| e.field == path && e.message.contains(&max.to_string())),
+                    "{t} {path} over {max}: {errors:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 30, "{checked}");
     }
 
     #[test]
@@ -2480,7 +2330,7 @@ mod tests {
             let t = event.event_type();
             assert!(check_event(&event, now()).is_empty(), "{t}: {:?}", check_event(&event, now()));
             let data: Value = serde_json::from_str(event.data_json().get()).unwrap();
-            let shape = Shape::Object(data_fields(t));
+            let shape = data_shape(t);
             let mut errors = Vec::new();
             walk(&data, &shape, "", &mut errors);
             assert!(errors.is_empty(), "{t}: {errors:?}");

@@ -5,6 +5,9 @@
 //! # Layout
 //!
 //! - [`schema`]: every event type and its `data`, with the upcasting seam ([`schema::decode`]).
+//! - [`shape`]: the shape of each `data` field (its presence, kind, limit and format),
+//!   declared with the struct; the request validator's walk and the OpenAPI document's limits
+//!   are derived from it.
 //! - [`correction`]: which fields of which events a `correction_recorded` may correct.
 //! - [`envelope`]: the envelope ([`Envelope`], [`Actor`], [`Role`]), its canonical body and
 //!   hash chain ([`Hash`](struct@Hash), [`envelope::chain_hash`]), and the wire format of
@@ -16,6 +19,7 @@
 pub mod correction;
 pub mod envelope;
 pub mod schema;
+pub mod shape;
 
 pub use envelope::{Actor, Envelope, Hash, Role};
 pub use schema::{DecodeError, Event, EventType};

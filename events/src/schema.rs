@@ -7,6 +7,9 @@
 //! before an event is ever built.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+
+use crate::shape::{LONG, MAX_CHILDREN, MAX_ITEMS, NAME, SHORT, Shape, Shaped, Text, shaped_struct};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -32,6 +35,9 @@ macro_rules! string_enum {
         impl $name {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// Every value's name on the wire, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
 
             /// The value's name on the wire.
             pub fn as_str(self) -> &'static str {
@@ -65,29 +71,6 @@ pub struct UnknownValue {
     pub kind: &'static str,
     /// The string given.
     pub value: String,
-}
-
-string_enum! {
-    /// The type of an event: the `type` of an envelope.
-    EventType {
-        ContactReceived => "contact_received",
-        TriageRated => "triage_rated",
-        CallLogged => "call_logged",
-        ChecksRequested => "checks_requested",
-        ChecksReturned => "checks_returned",
-        DutyDiscussionHeld => "duty_discussion_held",
-        ConsentRecorded => "consent_recorded",
-        DecisionMade => "decision_made",
-        ActionPlanAgreed => "action_plan_agreed",
-        ReferrerInformed => "referrer_informed",
-        HandoverSent => "handover_sent",
-        HandoverAccepted => "handover_accepted",
-        HandoverReturned => "handover_returned",
-        ContactClosed => "contact_closed",
-        NoteAdded => "note_added",
-        CorrectionRecorded => "correction_recorded",
-        AuditFindingRecorded => "audit_finding_recorded",
-    }
 }
 
 string_enum! {
@@ -271,289 +254,317 @@ string_enum! {
     }
 }
 
-/// The person who made the contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Referrer {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organisation: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+shaped_struct! {
+    /// The person who made the contact.
+    pub struct Referrer {
+        pub name: String = Required NAME,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub organisation: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub role: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub phone: Option<String> = Optional Shape::Text(Text::Phone),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub email: Option<String> = Optional Shape::Text(Text::Email),
+    }
 }
 
-/// A child named in a contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Child {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date_of_birth: Option<NaiveDate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sex: Option<Sex>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub child_ref: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nhs_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ethnicity: Option<String>,
-    /// An unborn child's expected date of birth (instead of `date_of_birth`; sex `U`), as
-    /// the CIN census records it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_date_of_birth: Option<NaiveDate>,
+shaped_struct! {
+    /// A child named in a contact.
+    pub struct Child {
+        pub name: String = Required NAME,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub date_of_birth: Option<NaiveDate> = Optional Shape::Date,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sex: Option<Sex> = Optional Shape::Choice(Sex::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub child_ref: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub nhs_number: Option<String> = Optional Shape::Text(Text::NhsNumber),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub upn: Option<String> = Optional Shape::Text(Text::Upn),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ethnicity: Option<String> = Optional SHORT,
+        /// An unborn child's expected date of birth (instead of `date_of_birth`; sex `U`), as
+        /// the CIN census records it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expected_date_of_birth: Option<NaiveDate> = Optional Shape::Date,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ContactReceived {
-    pub channel: Channel,
-    pub source: SourceCode,
-    pub referrer: Referrer,
-    pub children: Vec<Child>,
-    pub concerns: String,
-    #[serde(default)]
-    pub immediate_risk: bool,
-    #[serde(default = "consent_unknown")]
-    pub consent: Consent,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consent_override_reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ppn_grade: Option<PpnGrade>,
+shaped_struct! {
+    pub struct ContactReceived {
+        pub channel: Channel = Required Shape::Choice(Channel::NAMES),
+        pub source: SourceCode = Required Shape::Choice(SourceCode::NAMES),
+        pub referrer: Referrer = Required Referrer::SHAPE,
+        pub children: Vec<Child> = Required Shape::List { item: &Child::SHAPE, min: 1, max: MAX_CHILDREN },
+        pub concerns: String = Required LONG,
+        #[serde(default)]
+        pub immediate_risk: bool = Defaulted Shape::Bool,
+        #[serde(default = "consent_unknown")]
+        pub consent: Consent = Defaulted Shape::Choice(Consent::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub consent_override_reason: Option<String> = Optional LONG,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ppn_grade: Option<PpnGrade> = Optional Shape::Choice(PpnGrade::NAMES),
+    }
 }
 
 fn consent_unknown() -> Consent {
     Consent::Unknown
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct TriageRated {
-    pub rating: Rating,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+shaped_struct! {
+    pub struct TriageRated {
+        pub rating: Rating = Required Shape::Choice(Rating::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String> = Optional LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct CallLogged {
-    pub direction: CallDirection,
-    pub with: CallWith,
-    pub started_at: DateTime<Utc>,
-    pub duration_seconds: u32,
-    pub summary: String,
+shaped_struct! {
+    pub struct CallLogged {
+        pub direction: CallDirection = Required Shape::Choice(CallDirection::NAMES),
+        pub with: CallWith = Required Shape::Choice(CallWith::NAMES),
+        pub started_at: DateTime<Utc> = Required Shape::Timestamp,
+        pub duration_seconds: u32 = Required Shape::Seconds,
+        pub summary: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ChecksRequested {
-    pub agency: Agency,
-    pub request: String,
+shaped_struct! {
+    pub struct ChecksRequested {
+        pub agency: Agency = Required Shape::Choice(Agency::NAMES),
+        pub request: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ChecksReturned {
-    pub agency: Agency,
-    pub summary: String,
-    /// Visible only to decision makers, auditors, admins and the returning agency's partners.
-    #[serde(default)]
-    pub restricted: bool,
+shaped_struct! {
+    pub struct ChecksReturned {
+        pub agency: Agency = Required Shape::Choice(Agency::NAMES),
+        pub summary: String = Required LONG,
+        /// Visible only to decision makers, auditors, admins and the returning agency's partners.
+        #[serde(default)]
+        pub restricted: bool = Defaulted Shape::Bool,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Participant {
-    pub name: String,
-    pub role: String,
-    pub agency: Agency,
+shaped_struct! {
+    pub struct Participant {
+        pub name: String = Required NAME,
+        pub role: String = Required SHORT,
+        pub agency: Agency = Required Shape::Choice(Agency::NAMES),
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct DutyDiscussionHeld {
-    pub participants: Vec<Participant>,
-    pub summary: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub needs: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recommendation: Option<Outcome>,
+shaped_struct! {
+    pub struct DutyDiscussionHeld {
+        pub participants: Vec<Participant> = Required Shape::List { item: &Participant::SHAPE, min: 1, max: MAX_ITEMS },
+        pub summary: String = Required LONG,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub needs: Vec<String> = Defaulted Shape::List { item: &SHORT, min: 0, max: MAX_ITEMS },
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub recommendation: Option<Outcome> = Optional Shape::Choice(Outcome::NAMES),
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ConsentRecorded {
-    pub consent: Consent,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+shaped_struct! {
+    pub struct ConsentRecorded {
+        pub consent: Consent = Required Shape::Choice(Consent::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String> = Optional LONG,
+    }
 }
 
-/// What a revised decision replaces, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Revises {
-    pub event_id: ulid::Ulid,
-    pub reason: String,
+shaped_struct! {
+    /// What a revised decision replaces, and why.
+    pub struct Revises {
+        pub event_id: ulid::Ulid = Required Shape::Ulid,
+        pub reason: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct DecisionMade {
-    pub outcome: Outcome,
-    pub rationale: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level_of_need: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub primary_need: Option<PrimaryNeed>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revises: Option<Revises>,
-    /// For `not_accepted`: the contact this one duplicates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duplicate_of: Option<ulid::Ulid>,
+shaped_struct! {
+    pub struct DecisionMade {
+        pub outcome: Outcome = Required Shape::Choice(Outcome::NAMES),
+        pub rationale: String = Required LONG,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub level_of_need: Option<u8> = Optional Shape::LevelOfNeed,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub primary_need: Option<PrimaryNeed> = Optional Shape::Choice(PrimaryNeed::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub revises: Option<Revises> = Optional Revises::SHAPE,
+        /// For `not_accepted`: the contact this one duplicates.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub duplicate_of: Option<ulid::Ulid> = Optional Shape::Ulid,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct PlannedAction {
-    pub owner_agency: Agency,
-    pub description: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub due: Option<NaiveDate>,
+shaped_struct! {
+    pub struct PlannedAction {
+        pub owner_agency: Agency = Required Shape::Choice(Agency::NAMES),
+        pub description: String = Required LONG,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub due: Option<NaiveDate> = Optional Shape::Date,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ActionPlanAgreed {
-    pub actions: Vec<PlannedAction>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referrer_role: Option<String>,
+shaped_struct! {
+    pub struct ActionPlanAgreed {
+        pub actions: Vec<PlannedAction> = Required Shape::List { item: &PlannedAction::SHAPE, min: 1, max: MAX_ITEMS },
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub referrer_role: Option<String> = Optional SHORT,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ReferrerInformed {
-    pub method: InformMethod,
-    pub summary: String,
+shaped_struct! {
+    pub struct ReferrerInformed {
+        pub method: InformMethod = Required Shape::Choice(InformMethod::NAMES),
+        pub summary: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct HandoverSent {
-    pub to: HandoverTo,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub team: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notes: Option<String>,
+shaped_struct! {
+    pub struct HandoverSent {
+        pub to: HandoverTo = Required Shape::Choice(HandoverTo::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub team: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub notes: Option<String> = Optional LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct HandoverAccepted {
-    pub team: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker: Option<String>,
-    /// How the acceptance was confirmed, when the front door records it for a team that does
-    /// not use frontdoor (handovers to `community`, `tafso`, `allocated_worker`, `other`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<String>,
+shaped_struct! {
+    pub struct HandoverAccepted {
+        pub team: String = Required SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub worker: Option<String> = Optional SHORT,
+        /// How the acceptance was confirmed, when the front door records it for a team that does
+        /// not use frontdoor (handovers to `community`, `tafso`, `allocated_worker`, `other`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub evidence: Option<String> = Optional LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct HandoverReturned {
-    pub reason: String,
+shaped_struct! {
+    pub struct HandoverReturned {
+        pub reason: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ContactClosed {
-    pub reason: String,
+shaped_struct! {
+    pub struct ContactClosed {
+        pub reason: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct NoteAdded {
-    pub text: String,
+shaped_struct! {
+    pub struct NoteAdded {
+        pub text: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct CorrectionRecorded {
-    pub corrects_event_id: ulid::Ulid,
-    pub field: String,
-    pub value: serde_json::Value,
-    pub reason: String,
+shaped_struct! {
+    pub struct CorrectionRecorded {
+        pub corrects_event_id: ulid::Ulid = Required Shape::Ulid,
+        pub field: String = Required SHORT,
+        pub value: serde_json::Value = RequiredNullable Shape::Any,
+        pub reason: String = Required LONG,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct AuditFindingRecorded {
-    pub grade: AuditGrade,
-    pub findings: String,
+shaped_struct! {
+    pub struct AuditFindingRecorded {
+        pub grade: AuditGrade = Required Shape::Choice(AuditGrade::NAMES),
+        pub findings: String = Required LONG,
+    }
 }
 
-/// One event: its type and its typed `data`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "type", content = "data", rename_all = "snake_case")]
-pub enum Event {
-    ContactReceived(ContactReceived),
-    TriageRated(TriageRated),
-    CallLogged(CallLogged),
-    ChecksRequested(ChecksRequested),
-    ChecksReturned(ChecksReturned),
-    DutyDiscussionHeld(DutyDiscussionHeld),
-    ConsentRecorded(ConsentRecorded),
-    DecisionMade(DecisionMade),
-    ActionPlanAgreed(ActionPlanAgreed),
-    ReferrerInformed(ReferrerInformed),
-    HandoverSent(HandoverSent),
-    HandoverAccepted(HandoverAccepted),
-    HandoverReturned(HandoverReturned),
-    ContactClosed(ContactClosed),
-    NoteAdded(NoteAdded),
-    CorrectionRecorded(CorrectionRecorded),
-    AuditFindingRecorded(AuditFindingRecorded),
+/// The `data` of one event type, for code that treats every type alike (the request
+/// validator): it reads and writes as serde says, has its [`Shaped::SHAPE`], and becomes its
+/// [`Event`].
+pub trait EventData: Serialize + DeserializeOwned + Shaped + Into<Event> {}
+
+/// Something done with one event type's `data` type, chosen at run time by
+/// [`EventType::with_data`]: how code outside this module goes over every event type without
+/// listing them again.
+pub trait DataVisitor {
+    type Output;
+    fn visit<D: EventData>(self) -> Self::Output;
 }
 
-macro_rules! event_dispatch {
-    ($($variant:ident),+ $(,)?) => {
+/// The event list, written once. From it: [`EventType`] (its wire names, `ALL`, parsing),
+/// [`Event`], the dispatch between them, [`EventType::with_data`], and (with the `openapi`
+/// feature) [`AppendableEvent`], the events but the first, which `POST /v1/contacts` creates.
+macro_rules! event_list {
+    ($first:ident => $first_text:literal; $($variant:ident => $text:literal),+ $(,)?) => {
+        string_enum! {
+            /// The type of an event: the `type` of an envelope.
+            EventType { $first => $first_text, $($variant => $text),+ }
+        }
+
+        /// One event: its type and its typed `data`.
+        // Variant names in snake case are the wire names (a unit test holds them to
+        // `EventType`'s): utoipa 5 ignores `#[serde(rename)]` on the variants of an adjacently
+        // tagged enum, so the wire names cannot be passed to each variant.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(tag = "type", content = "data", rename_all = "snake_case")]
+        pub enum Event {
+            $first($first),
+            $($variant($variant)),+
+        }
+
+        /// An event that may be appended to an existing contact: `type` names it and `data`
+        /// follows that type's schema.
+        #[cfg(feature = "openapi")]
+        #[derive(Debug, utoipa::ToSchema)]
+        #[serde(tag = "type", content = "data", rename_all = "snake_case")]
+        pub enum AppendableEvent {
+            $($variant($variant)),+
+        }
+
+        $(
+            impl From<$variant> for Event {
+                fn from(data: $variant) -> Event {
+                    Event::$variant(data)
+                }
+            }
+
+            impl EventData for $variant {}
+        )+
+
+        impl From<$first> for Event {
+            fn from(data: $first) -> Event {
+                Event::$first(data)
+            }
+        }
+
+        impl EventData for $first {}
+
+        impl EventType {
+            /// Calls `visitor` with this type's `data` type.
+            pub fn with_data<V: DataVisitor>(self, visitor: V) -> V::Output {
+                match self {
+                    EventType::$first => visitor.visit::<$first>(),
+                    $(EventType::$variant => visitor.visit::<$variant>()),+
+                }
+            }
+        }
+
         impl Event {
             /// The event's type.
             pub fn event_type(&self) -> EventType {
-                match self { $(Event::$variant(_) => EventType::$variant),+ }
+                match self {
+                    Event::$first(_) => EventType::$first,
+                    $(Event::$variant(_) => EventType::$variant),+
+                }
             }
 
             /// The `data` as compact JSON, as it is stored.
             pub fn data_json(&self) -> Box<RawValue> {
                 let text = match self {
+                    Event::$first(d) => serde_json::to_string(d),
                     $(Event::$variant(d) => serde_json::to_string(d)),+
                 };
                 // Serialising these plain structs cannot fail: no maps with non-string keys,
@@ -564,33 +575,41 @@ macro_rules! event_dispatch {
 
             /// Builds an event from its type and current-schema `data`.
             pub fn from_data(event_type: EventType, data: &str) -> Result<Event, serde_json::Error> {
-                Ok(match event_type {
-                    $(EventType::$variant => Event::$variant(serde_json::from_str(data)?)),+
-                })
+                struct FromData<'a>(&'a str);
+                impl DataVisitor for FromData<'_> {
+                    type Output = Result<Event, serde_json::Error>;
+                    fn visit<D: EventData>(self) -> Self::Output {
+                        serde_json::from_str::<D>(self.0).map(Into::into)
+                    }
+                }
+                event_type.with_data(FromData(data))
             }
         }
     };
 }
 
-event_dispatch!(
-    ContactReceived,
-    TriageRated,
-    CallLogged,
-    ChecksRequested,
-    ChecksReturned,
-    DutyDiscussionHeld,
-    ConsentRecorded,
-    DecisionMade,
-    ActionPlanAgreed,
-    ReferrerInformed,
-    HandoverSent,
-    HandoverAccepted,
-    HandoverReturned,
-    ContactClosed,
-    NoteAdded,
-    CorrectionRecorded,
-    AuditFindingRecorded,
-);
+// The one list of event types. A new type is a line here (its `data` struct above), its
+// rules, and its place in the fold; a type is never renamed or removed (the log keeps it).
+event_list! {
+    // Created by `POST /v1/contacts`, never appended.
+    ContactReceived => "contact_received";
+    TriageRated => "triage_rated",
+    CallLogged => "call_logged",
+    ChecksRequested => "checks_requested",
+    ChecksReturned => "checks_returned",
+    DutyDiscussionHeld => "duty_discussion_held",
+    ConsentRecorded => "consent_recorded",
+    DecisionMade => "decision_made",
+    ActionPlanAgreed => "action_plan_agreed",
+    ReferrerInformed => "referrer_informed",
+    HandoverSent => "handover_sent",
+    HandoverAccepted => "handover_accepted",
+    HandoverReturned => "handover_returned",
+    ContactClosed => "contact_closed",
+    NoteAdded => "note_added",
+    CorrectionRecorded => "correction_recorded",
+    AuditFindingRecorded => "audit_finding_recorded",
+}
 
 /// A stored event that cannot be read as any known schema.
 #[derive(Debug, thiserror::Error)]
@@ -704,6 +723,21 @@ mod tests {
             let stored = event.data_json();
             assert!(stored.get().contains(text), "{stored}");
             assert_eq!(decode(EventType::CorrectionRecorded, 1, &stored).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn an_event_is_written_with_its_type_name() {
+        let ev = Event::NoteAdded(NoteAdded { text: "t".into() });
+        assert_eq!(serde_json::to_value(&ev).unwrap()["type"], ev.event_type().as_str());
+        // Every type's name is an `Event` variant's: its data is then read (and here refused
+        // as empty, except where every field is optional), never an unknown variant.
+        for t in EventType::ALL {
+            let read = serde_json::from_value::<Event>(serde_json::json!({"type": t.as_str(), "data": {}}));
+            match read {
+                Ok(event) => assert_eq!(event.event_type(), *t),
+                Err(err) => assert!(!err.to_string().contains("unknown variant"), "{t}: {err}"),
+            }
         }
     }
 

@@ -5,9 +5,10 @@
 //! What is written by hand here is only what the code cannot say by itself: the shapes of
 //! bodies the handlers build with `json!` (documentation types below, checked against real
 //! responses by the API tests), the problem types ([`PROBLEMS`], checked against
-//! [`ApiError`]'s own rendering by the unit tests), and the contract's finer limits on
-//! fields (children 1 to 20, NHS numbers, levels of need, ...), which [`crate::validate`]
-//! enforces. Who may call what is generated from [`crate::auth`].
+//! [`ApiError`]'s own rendering by the unit tests), and the sentences that describe the case
+//! rules on fields ([`NOTES`]). The limits and formats of fields (children 1 to 20, lengths, NHS
+//! numbers, levels of need, ...) come from the schema's own shapes (`events::shape`), as the
+//! validator's do. Who may call what is generated from [`crate::auth`].
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -17,12 +18,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use eventlog::{Actor, Envelope, EventType, Role};
 use events::schema::{
-    ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith, Channel,
-    ChecksRequested, ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived,
-    CorrectionRecorded, DecisionMade, DutyDiscussionHeld, Event, HandoverAccepted, HandoverReturned, HandoverSent,
-    HandoverTo, InformMethod, NoteAdded, Outcome, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Sex,
-    SourceCode, TriageRated,
+    Agency, AppendableEvent, AuditGrade, CallDirection, CallWith, Channel, Child, Consent, ContactReceived,
+    DataVisitor, Event, EventData, HandoverTo, InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Referrer, Sex,
+    SourceCode,
 };
+use events::shape::{Shape, Text};
 use serde_json::{Map, Value, json};
 use ulid::Ulid;
 use utoipa::openapi::example::ExampleBuilder;
@@ -255,29 +255,6 @@ pub struct NewEvent {
     /// The version the contact is expected to be at (0 to 4294967295); if it is not, 409 with
     /// `current_version`, and nothing is written.
     pub expected_version: Option<u32>,
-}
-
-/// An event that may be appended to an existing contact: `type` names it and `data` follows
-/// that type's schema.
-#[derive(Debug, ToSchema)]
-#[serde(tag = "type", content = "data", rename_all = "snake_case")]
-pub enum AppendableEvent {
-    TriageRated(TriageRated),
-    CallLogged(CallLogged),
-    ChecksRequested(ChecksRequested),
-    ChecksReturned(ChecksReturned),
-    DutyDiscussionHeld(DutyDiscussionHeld),
-    ConsentRecorded(ConsentRecorded),
-    DecisionMade(DecisionMade),
-    ActionPlanAgreed(ActionPlanAgreed),
-    ReferrerInformed(ReferrerInformed),
-    HandoverSent(HandoverSent),
-    HandoverAccepted(HandoverAccepted),
-    HandoverReturned(HandoverReturned),
-    ContactClosed(ContactClosed),
-    NoteAdded(NoteAdded),
-    CorrectionRecorded(CorrectionRecorded),
-    AuditFindingRecorded(AuditFindingRecorded),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1110,7 +1087,7 @@ fn roles(doc: &mut Document) {
 }
 
 /// What is refined in the JSON: request bodies closed to unknown fields, and the contract's
-/// limits on fields, which the event schema's types do not carry.
+/// limits on fields (from the schema's shapes, which utoipa's derive does not read) and the rule notes.
 fn refine(doc: &mut Value) {
     // A parameter is absent or has a value: never JSON `null`, which utoipa allows for `Option`.
     for item in doc.get_mut("paths").and_then(Value::as_object_mut).into_iter().flat_map(|p| p.values_mut()) {
@@ -1237,43 +1214,79 @@ enum Limit {
     Other(&'static str, fn() -> Value),
 }
 
-/// `(schema, property path, limit)`; a required string also gets `minLength: 1`.
-const LIMITS: &[(&str, &str, Limit)] = &[
-    ("Referrer", "name", Limit::Short),
-    ("Referrer", "organisation", Limit::Short),
-    ("Referrer", "role", Limit::Short),
-    (
-        "Referrer",
-        "phone",
-        Limit::Other(
+/// Every limit: first those the schema's own shapes give ([`events::shape`], every event's
+/// `data` and the objects inside it), then [`NOTES`]. `(schema, property path, limit)`; a
+/// required string also gets `minLength: 1`.
+fn all_limits() -> Vec<(&'static str, String, Limit)> {
+    struct ShapeOf;
+    impl DataVisitor for ShapeOf {
+        type Output = Shape;
+        fn visit<D: EventData>(self) -> Shape {
+            D::SHAPE
+        }
+    }
+    let mut out = Vec::new();
+    for t in EventType::ALL {
+        shape_limits(&t.with_data(ShapeOf), &mut out);
+    }
+    out.extend(NOTES.iter().map(|(schema, path, limit)| (*schema, (*path).to_owned(), *limit)));
+    out
+}
+
+/// The limits of an object's fields, and of the objects inside it, each schema once.
+fn shape_limits(shape: &Shape, out: &mut Vec<(&'static str, String, Limit)>) {
+    let Shape::Object { name, fields } = *shape else { return };
+    if out.iter().any(|(schema, _, _)| *schema == name) {
+        return;
+    }
+    for field in fields {
+        let limit = match field.shape {
+            Shape::Text(text) => text_limit(text),
+            Shape::Seconds => Limit::Other("At most a day.", || json!({"maximum": validate::MAX_CALL_SECONDS})),
+            Shape::LevelOfNeed => Limit::Other("1 to 4.", || json!({"minimum": 1, "maximum": 4})),
+            Shape::List { item, min, max } => {
+                out.push((name, field.name.to_owned(), Limit::Items(min, max)));
+                if let Shape::Text(text) = *item {
+                    out.push((name, format!("{}/items", field.name), text_limit(text)));
+                }
+                shape_limits(item, out);
+                continue;
+            }
+            Shape::Object { .. } => {
+                shape_limits(&field.shape, out);
+                continue;
+            }
+            _ => continue,
+        };
+        out.push((name, field.name.to_owned(), limit));
+    }
+}
+
+/// The limit and format of a kind of string.
+fn text_limit(text: Text) -> Limit {
+    match text {
+        Text::Short | Text::Name => Limit::Short,
+        Text::Long => Limit::Long,
+        Text::Phone => Limit::Other(
             "Digits, spaces, `+`, `(`, `)` and `-`, with 7 to 20 digits.",
             || json!({"pattern": "^[0-9 +()-]+$", "maxLength": validate::SHORT_MAX}),
         ),
-    ),
-    (
-        "Referrer",
-        "email",
-        Limit::Other("An email address.", || json!({"format": "email", "maxLength": validate::EMAIL_MAX})),
-    ),
-    ("Child", "name", Limit::Short),
-    ("Child", "child_ref", Limit::Short),
-    ("Child", "ethnicity", Limit::Short),
-    (
-        "Child",
-        "nhs_number",
-        Limit::Other(
+        Text::Email => {
+            Limit::Other("An email address.", || json!({"format": "email", "maxLength": validate::EMAIL_MAX}))
+        }
+        Text::NhsNumber => Limit::Other(
             "Ten digits, no spaces, with a valid check digit (modulus 11).",
             || json!({"pattern": "^[0-9]{10}$"}),
         ),
-    ),
-    (
-        "Child",
-        "upn",
-        Limit::Other(
+        Text::Upn => Limit::Other(
             "A Unique Pupil Number: 13 characters, upper case, starting with the DfE check letter.",
             || json!({"pattern": "^[A-Z][0-9]{11}[0-9A-Z]$"}),
         ),
-    ),
+    }
+}
+
+/// What the rules add to a field beyond its shape, in words: `(schema, property, note)`.
+const NOTES: &[(&str, &str, Limit)] = &[
     (
         "Child",
         "date_of_birth",
@@ -1291,47 +1304,21 @@ const LIMITS: &[(&str, &str, Limit)] = &[
             || json!({}),
         ),
     ),
-    ("ContactReceived", "children", Limit::Items(1, validate::MAX_CHILDREN)),
-    ("ContactReceived", "concerns", Limit::Long),
     (
         "ContactReceived",
         "consent_override_reason",
-        Limit::Other(
-            "Required when `consent` is `overridden`, and only then.",
-            || json!({"maxLength": validate::LONG_MAX}),
-        ),
+        Limit::Other("Required when `consent` is `overridden`, and only then.", || json!({})),
     ),
     ("ContactReceived", "ppn_grade", Limit::Other("Only when `channel` is `police_notification`.", || json!({}))),
     ("ContactReceived", "immediate_risk", Limit::Other("", || json!({"default": false}))),
     ("ContactReceived", "consent", Limit::Other("", || json!({"default": "unknown"}))),
-    ("TriageRated", "reason", Limit::Long),
     (
         "CallLogged",
         "started_at",
         Limit::Other("Not before 2000, not more than five minutes in the future.", || json!({})),
     ),
-    (
-        "CallLogged",
-        "duration_seconds",
-        Limit::Other("At most a day.", || json!({"maximum": validate::MAX_CALL_SECONDS})),
-    ),
-    ("CallLogged", "summary", Limit::Long),
-    ("ChecksRequested", "request", Limit::Long),
-    ("ChecksReturned", "summary", Limit::Long),
     ("ChecksReturned", "restricted", Limit::Other("", || json!({"default": false}))),
-    ("Participant", "name", Limit::Short),
-    ("Participant", "role", Limit::Short),
-    ("DutyDiscussionHeld", "participants", Limit::Items(1, validate::MAX_ITEMS)),
-    ("DutyDiscussionHeld", "summary", Limit::Long),
-    ("DutyDiscussionHeld", "needs", Limit::Items(0, validate::MAX_ITEMS)),
-    ("DutyDiscussionHeld", "needs/items", Limit::Short),
-    (
-        "ConsentRecorded",
-        "reason",
-        Limit::Other("Required when `consent` is `overridden`.", || json!({"maxLength": validate::LONG_MAX})),
-    ),
-    ("DecisionMade", "rationale", Limit::Long),
-    ("DecisionMade", "level_of_need", Limit::Other("1 to 4.", || json!({"minimum": 1, "maximum": 4}))),
+    ("ConsentRecorded", "reason", Limit::Other("Required when `consent` is `overridden`.", || json!({}))),
     (
         "DecisionMade",
         "revises",
@@ -1350,36 +1337,25 @@ const LIMITS: &[(&str, &str, Limit)] = &[
             || json!({}),
         ),
     ),
-    ("Revises", "reason", Limit::Long),
-    ("ActionPlanAgreed", "actions", Limit::Items(1, validate::MAX_ITEMS)),
-    ("ActionPlanAgreed", "referrer_role", Limit::Short),
-    ("PlannedAction", "description", Limit::Long),
     ("PlannedAction", "due", Limit::Other("Not before 2000.", || json!({}))),
-    ("ReferrerInformed", "summary", Limit::Long),
     (
         "HandoverSent",
         "team",
         Limit::Other(
             "Required when `to` is `assessment_team` or `early_help` (rule `handover-needs-team`): only that team's \
              `receiving_team` tokens (or an admin) may accept or return the handover. At most 200 characters.",
-            || json!({"maxLength": validate::SHORT_MAX}),
+            || json!({}),
         ),
     ),
-    ("HandoverSent", "notes", Limit::Long),
-    ("HandoverAccepted", "team", Limit::Short),
-    ("HandoverAccepted", "worker", Limit::Short),
     (
         "HandoverAccepted",
         "evidence",
         Limit::Other(
             "How the acceptance was confirmed: required when a `practitioner` or `decision_maker` records it (for a \
              handover to `community`, `tafso`, `allocated_worker` or `other`; rule `acceptance-needs-evidence`).",
-            || json!({"maxLength": validate::LONG_MAX}),
+            || json!({}),
         ),
     ),
-    ("HandoverReturned", "reason", Limit::Long),
-    ("ContactClosed", "reason", Limit::Long),
-    ("NoteAdded", "text", Limit::Long),
     (
         "CorrectionRecorded",
         "field",
@@ -1389,7 +1365,7 @@ const LIMITS: &[(&str, &str, Limit)] = &[
              `children[i].ethnicity`, `immediate_risk`, `consent`; `consent_recorded`: `consent`; `checks_returned`: \
              `restricted`, `summary`; any event: `occurred_at`. Anything else is 422 (rule \
              `correction-field-not-correctable`).",
-            || json!({"maxLength": validate::SHORT_MAX}),
+            || json!({}),
         ),
     ),
     (
@@ -1401,8 +1377,6 @@ const LIMITS: &[(&str, &str, Limit)] = &[
             || json!({}),
         ),
     ),
-    ("CorrectionRecorded", "reason", Limit::Long),
-    ("AuditFindingRecorded", "findings", Limit::Long),
 ];
 
 fn merge(mut a: Value, b: Value) -> Value {
@@ -1412,19 +1386,20 @@ fn merge(mut a: Value, b: Value) -> Value {
     a
 }
 
-/// Writes [`LIMITS`] into the schemas; returns the paths it could not find.
+/// Writes [`all_limits`] into the schemas; returns the paths it could not find.
 fn limits(schemas: &mut Map<String, Value>) -> Vec<String> {
     let mut missing = Vec::new();
-    for (schema, path, limit) in LIMITS {
+    for (schema, path, limit) in all_limits() {
+        let path = path.as_str();
         let (field, below) = path.split_once('/').unwrap_or((path, ""));
         let required = schemas
-            .get(*schema)
+            .get(schema)
             .and_then(|s| s.get("required"))
             .and_then(Value::as_array)
             .is_some_and(|r| r.iter().any(|f| f == field));
         let pointer = if below.is_empty() { format!("/{field}") } else { format!("/{field}/{below}") };
         let Some(target) = schemas
-            .get_mut(*schema)
+            .get_mut(schema)
             .and_then(|s| s.get_mut("properties"))
             .and_then(|p| p.pointer_mut(&pointer))
             .and_then(Value::as_object_mut)
@@ -1434,7 +1409,7 @@ fn limits(schemas: &mut Map<String, Value>) -> Vec<String> {
         };
         // A required string must not be empty; an optional one that is empty is taken as absent.
         let not_empty = if required || !below.is_empty() { json!({"minLength": 1}) } else { json!({}) };
-        let (sentence, keywords) = match *limit {
+        let (sentence, keywords) = match limit {
             Limit::Short => ("One line.", merge(json!({"maxLength": validate::SHORT_MAX}), not_empty)),
             Limit::Long => ("", merge(json!({"maxLength": validate::LONG_MAX}), not_empty)),
             Limit::Items(min, max) => ("", json!({"minItems": min, "maxItems": max})),
