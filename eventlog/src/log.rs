@@ -711,6 +711,7 @@ impl Writer {
 
     fn commit_group(&mut self, group: &mut Vec<Job>) {
         let start = self.head;
+        let start_recorded = self.last_recorded;
         let mut batch = sled::Batch::default();
         let mut written_keys: Vec<Vec<u8>> = Vec::new();
         let mut in_group_versions: HashMap<Ulid, u32> = HashMap::new();
@@ -737,6 +738,7 @@ impl Writer {
             // Repeats of appends already durable still get their first result.
             tracing::error!(error = %refusal, "appends refused: the disk is (nearly) full");
             self.head = start;
+            self.last_recorded = start_recorded;
             wrote = false;
             for result in &mut results {
                 if matches!(result, Ok(Pending::Written(_) | Pending::ReplayOf(_))) {
@@ -749,6 +751,7 @@ impl Writer {
                 tracing::error!(error = %e, from = start.position + 1, "group commit failed; rolling back");
                 self.roll_back(&written_keys);
                 self.head = start;
+                self.last_recorded = start_recorded;
                 let err = AppendError::storage(&e);
                 for job in group.drain(..) {
                     let _ = job.reply.send(Err(err.clone()));
