@@ -9,11 +9,10 @@ use serde::Deserialize;
 
 /// The default request body limit: 64 KiB, as the API contract says.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
-/// sled's page cache by default, in MiB. The read model holds what requests read, in memory;
-/// sled is read through at start-up (one sequential scan, which a cache does not speed up) and
-/// for a contact's own events. With a million events stored, sled took ~200 MiB of RSS
-/// during the start-up scan at 64 MiB of cache and ~160 MiB at 16, at the same speed (see
-/// ops/bench/README.md, `rebuild --cache-mb`).
+/// The log index's (sled's) page cache by default, in MiB. The read model holds what requests
+/// read, in memory; the events themselves are read from the segment files. (When sled held the
+/// events, with a million stored it took ~200 MiB of RSS during the start-up scan at 64 MiB of
+/// cache and ~160 MiB at 16, at the same speed: ops/bench/README.md, `rebuild --cache-mb`.)
 pub const DEFAULT_CACHE_MB: u64 = 16;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default free-space reserve, in MiB (see [`eventlog::Options::min_free_bytes`]).

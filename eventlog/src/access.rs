@@ -1,8 +1,9 @@
 //! The access log: who read which contact's record, when and how.
 //!
 //! A read of a child's record is itself a fact worth keeping, but it must not cost the reader
-//! an fsync: entries go to their own tree without a flush, and sled's background flush
-//! (every 500 ms) makes them durable. A crash may lose the last half-second of read entries;
+//! an fsync: entries go to their own tree of the index's sled without a flush, and sled's
+//! background flush (every 500 ms) makes them durable. Unlike the rest of the index they
+//! cannot be rebuilt from the segments. A crash may lose the last half-second of read entries;
 //! it can never lose an acknowledged event.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -5,24 +5,112 @@
 //! byte for byte in every record's body. Nothing is written unless the whole chain verifies
 //! first (positions gapless from 1, each `prev_hash` linking to the hash before, each hash
 //! recomputed from the body, each contact's versions gapless from 1), and a directory that
-//! already holds anything is refused. The records go in a few large sled batches, then sled
-//! `flush` and an `fsync` of the database file and the directory, as the writer does; the
-//! whole tree is then verified as `EventLog::verify` does.
+//! already holds anything is refused. The records are written into segment files as the
+//! writer frames them (each event an append of its own), synced, then the log is opened (which
+//! builds its index from the segments) and verified in full as `EventLog::verify` does.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, FileExt};
+use std::path::{Path, PathBuf};
 
 use ulid::Ulid;
 
 use crate::error::LogError;
-use crate::keys;
-use crate::log::{Options, VerifyReport, verify_tree};
+use crate::log::{EventLog, Head, Options, VerifyReport, create_segment, sync_dir};
 use crate::record::encode_record_parts;
+use crate::segment::{self, HEADER_LEN, IdemMeta, SegmentHeader};
 use events::envelope::{Envelope, Hash};
 
-/// Events per sled batch: large enough to be few batches, small enough to bound memory.
-const BATCH: usize = 100_000;
+/// Bytes buffered before a write.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// Writes frames into new segment files in order, rolling at the segment size on append
+/// boundaries (the migration and the import).
+#[derive(Debug)]
+pub(crate) struct BulkWriter {
+    segments_dir: PathBuf,
+    segment_bytes: u64,
+    file: Option<File>,
+    end: u64,
+    buf: Vec<u8>,
+    head: Head,
+    at_boundary: bool,
+}
+
+impl BulkWriter {
+    pub(crate) fn new(segments_dir: &Path, segment_bytes: u64) -> Self {
+        BulkWriter {
+            segments_dir: segments_dir.to_path_buf(),
+            segment_bytes,
+            file: None,
+            end: HEADER_LEN,
+            buf: Vec::with_capacity(WRITE_CHUNK + 64 * 1024),
+            head: Head::default(),
+            at_boundary: true,
+        }
+    }
+
+    /// Appends the frame of the event at `position` (whose hash is `hash`).
+    pub(crate) fn push(
+        &mut self,
+        position: u64,
+        hash: Hash,
+        record: &[u8],
+        end_of_append: bool,
+        idem: Option<&IdemMeta>,
+    ) -> Result<(), LogError> {
+        if position != self.head.position + 1 {
+            return Err(LogError::Corrupt { position, reason: "events out of order".into() });
+        }
+        if self.file.is_none() || (self.at_boundary && self.end + self.buf.len() as u64 >= self.segment_bytes) {
+            self.roll()?;
+        }
+        segment::encode_frame(&mut self.buf, record, end_of_append, idem);
+        self.head = Head { position, hash };
+        self.at_boundary = end_of_append;
+        if self.buf.len() >= WRITE_CHUNK {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    fn write_out(&mut self) -> Result<(), LogError> {
+        if let Some(file) = &self.file {
+            file.write_all_at(&self.buf, self.end)?;
+            self.end += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn roll(&mut self) -> Result<(), LogError> {
+        self.write_out()?;
+        if let Some(file) = self.file.take() {
+            file.sync_data()?;
+        }
+        let header = SegmentHeader { first_position: self.head.position + 1, prev_hash: self.head.hash };
+        self.file = Some(create_segment(&self.segments_dir, &header)?);
+        self.end = HEADER_LEN;
+        Ok(())
+    }
+
+    /// Writes out what is buffered and syncs the last segment and the directory; the head.
+    pub(crate) fn finish(mut self) -> Result<Head, LogError> {
+        if !self.at_boundary {
+            return Err(LogError::Corrupt {
+                position: self.head.position,
+                reason: "the last append is not whole".into(),
+            });
+        }
+        self.write_out()?;
+        if let Some(file) = self.file.take() {
+            file.sync_data()?;
+        }
+        sync_dir(&self.segments_dir)?;
+        Ok(self.head)
+    }
+}
 
 /// Why an import wrote nothing (or, for [`ImportError::Storage`], failed part-way into a
 /// directory that was empty: delete it and try again).
@@ -68,7 +156,7 @@ pub fn verify_chain(envelopes: &[Envelope]) -> Result<(), ImportError> {
 }
 
 /// Writes `envelopes` verbatim into a new log in `dir` (which must be missing or empty),
-/// after verifying the whole chain, then verifies the written tree in full.
+/// after verifying the whole chain, then opens it (building its index) and verifies it in full.
 ///
 /// # Errors
 /// [`ImportError::NotEmpty`] and [`ImportError::Chain`] write nothing.
@@ -81,30 +169,20 @@ pub fn import_envelopes(dir: &Path, envelopes: &[Envelope]) -> Result<VerifyRepo
         }
     }
     std::fs::create_dir_all(dir).map_err(LogError::from)?;
-    {
-        let options = Options::default();
-        let db = sled::Config::new().path(dir).cache_capacity(options.cache_capacity).open().map_err(LogError::from)?;
-        let tree = db.open_tree("log").map_err(LogError::from)?;
-        if tree.iter().next().is_some() {
-            return Err(ImportError::NotEmpty(dir.display().to_string()));
-        }
-        for chunk in envelopes.chunks(BATCH) {
-            let mut batch = sled::Batch::default();
-            for env in chunk {
-                let body = env.canonical_body();
-                batch.insert(&keys::event(env.position)[..], encode_record_parts(&env.hash, &body));
-                batch.insert(&keys::contact(env.contact_id, env.version)[..], &env.position.to_be_bytes()[..]);
-            }
-            tree.apply_batch(batch).map_err(LogError::from)?;
-        }
-        db.flush().map_err(LogError::from)?;
-        File::open(dir.join("db")).and_then(|f| f.sync_data()).map_err(LogError::from)?;
-        File::open(dir).and_then(|f| f.sync_all()).map_err(LogError::from)?;
-        // Walked in full while the database is still open: reopening at once can race
-        // sled's release of its file lock.
-        let head = envelopes.last().map_or(0, |e| e.position);
-        Ok(verify_tree(&tree, head)?)
+    let segments_dir = dir.join(segment::SEGMENTS_DIR);
+    std::fs::DirBuilder::new().mode(0o700).create(&segments_dir).map_err(LogError::from)?;
+    sync_dir(dir)?;
+    let options = Options::default();
+    let mut writer = BulkWriter::new(&segments_dir, options.segment_bytes);
+    for env in envelopes {
+        let body = env.canonical_body();
+        writer.push(env.position, env.hash, &encode_record_parts(&env.hash, &body), true, None)?;
     }
+    writer.finish()?;
+    let log = EventLog::open_with(dir, &options)?;
+    let report = log.verify();
+    log.shutdown();
+    Ok(report?)
 }
 
 #[cfg(test)]

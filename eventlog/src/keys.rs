@@ -1,17 +1,64 @@
-//! Key layout of the `log` tree. Everything a group commit writes lives in this one tree, so
-//! one `apply_batch` makes an event, its index entry and its idempotency record appear
-//! together or not at all. Integers are big-endian so byte order is numeric order.
+//! Key layout of the index's `log` tree (sled, in `<data_dir>/index`). The events themselves
+//! live in the segment files; everything here can be rebuilt from them. One `apply_batch` per
+//! group commit makes a group's index entries and the indexed head appear together or not at
+//! all. Integers are big-endian so byte order is numeric order.
 
 use sha2::{Digest, Sha256};
 use ulid::Ulid;
 
-/// `e ‖ position (u64)` → record.
+/// `e ‖ position (u64)` → record: the events' key in the layout before segment files
+/// (read only by the migration, [`crate::legacy`]).
 pub const EVENT: u8 = b'e';
-/// `c ‖ contact id (u128) ‖ version (u32)` → position (u64).
+/// `c ‖ contact id (u128) ‖ version (u32)` → position (u64) ‖ frame offset in its segment (u64).
 pub const CONTACT: u8 = b'c';
 /// `i ‖ SHA-256(idempotency key)` → fingerprint (32) ‖ first position (8) ‖ count (4).
 pub const IDEMPOTENCY: u8 = b'i';
+/// `o ‖ position (u64)` → frame offset in its segment (u64), for every
+/// [`SPARSE`]th position (1, 1 + SPARSE, …): where a positional read starts walking.
+pub const OFFSET: u8 = b'o';
+/// `h` → the indexed (durable) head: position (8) ‖ hash (32) ‖ its segment's first position
+/// (8) ‖ its frame's offset (8).
+pub const HEAD: &[u8] = b"h";
+/// Positions between two [`OFFSET`] entries.
+pub const SPARSE: u64 = 64;
 
+pub fn offset(position: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = OFFSET;
+    k[1..].copy_from_slice(&position.to_be_bytes());
+    k
+}
+
+/// A contact index value: position ‖ offset.
+pub fn contact_value(position: u64, offset: u64) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&position.to_be_bytes());
+    v[8..].copy_from_slice(&offset.to_be_bytes());
+    v
+}
+
+/// The (position, offset) of a contact index value.
+pub fn contact_value_parts(v: &[u8]) -> Option<(u64, u64)> {
+    if v.len() != 16 {
+        return None;
+    }
+    Some((u64_value(&v[..8])?, u64_value(&v[8..])?))
+}
+
+/// The idempotency key of a key already hashed (as stored in a frame).
+pub fn idempotency_hashed(key_hash: &[u8; 32]) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = IDEMPOTENCY;
+    k[1..].copy_from_slice(key_hash);
+    k
+}
+
+/// SHA-256 of an idempotency key.
+pub fn key_hash(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn event(position: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = EVENT;
@@ -52,10 +99,7 @@ pub fn contact_parts(key: &[u8]) -> Option<(Ulid, u32)> {
 }
 
 pub fn idempotency(key: &str) -> [u8; 33] {
-    let mut k = [0u8; 33];
-    k[0] = IDEMPOTENCY;
-    k[1..].copy_from_slice(&Sha256::digest(key.as_bytes()));
-    k
+    idempotency_hashed(&key_hash(key))
 }
 
 pub fn u64_value(v: &[u8]) -> Option<u64> {

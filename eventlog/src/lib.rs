@@ -1,11 +1,15 @@
-//! The front door's event log: a durable, tamper-evident, append-only log on sled of the
-//! envelopes the `events` crate defines.
+//! The front door's event log: a durable, tamper-evident, append-only log of the envelopes
+//! the `events` crate defines, in segment files the log owns, with sled as an index that is
+//! rebuilt from them whenever it is missing or damaged.
 //!
 //! # Layout
 //!
-//! - [`record`]: the on-disk record format (checksum ‖ hash ‖ body) of an envelope.
-//! - [`log`]: [`EventLog`]: open, append (group commit, durable acks), read (events, and an
-//!   idempotency key's stored result), verify.
+//! - [`record`]: the record format (checksum ‖ hash ‖ body) of an envelope.
+//! - [`segment`]: the segment files and the frame around each record (see `README.md`).
+//! - [`log`]: [`EventLog`]: open (checks, torn-tail cut, index catch-up or rebuild), append
+//!   (group commit, durable acks), read (events, and an idempotency key's stored result),
+//!   verify.
+//! - `legacy`: the migration of a data directory from the layout before segment files.
 //! - [`subscribe`]: catch-up subscriptions (stored events, then live).
 //! - [`crash`]: the kill-9 crash-test harness, shared by `cargo test` and `ops/crash-test.sh`.
 //! - [`access`], [`import`]: the access log of reads, and loading an export into a new log.
@@ -21,16 +25,17 @@ pub mod crash;
 pub mod error;
 pub mod import;
 mod keys;
+mod legacy;
 pub mod log;
 pub mod record;
+pub mod segment;
 pub mod subscribe;
-#[cfg(test)]
-mod tamper_tests;
 
 pub use access::AccessEntry;
 pub use error::{AppendError, LogError};
 pub use events::{Actor, DecodeError, Envelope, Event, EventType, Hash, Role, correction, schema};
 pub use log::{
-    AppendRequest, Appended, DEFAULT_MIN_FREE_BYTES, EventLog, Head, Idempotency, NewEvent, Options, VerifyReport,
+    AppendRequest, Appended, DEFAULT_MIN_FREE_BYTES, DEFAULT_SEGMENT_BYTES, EventLog, Head, Idempotency, NewEvent,
+    Options, VerifyReport,
 };
 pub use subscribe::Subscription;

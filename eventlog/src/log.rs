@@ -1,17 +1,25 @@
-//! The append-only log: one sled tree, one writer thread doing group commit, durable acks.
+//! The append-only log: segment files, one writer thread doing group commit, durable acks,
+//! and sled as an index that can always be rebuilt from the segments.
 //!
 //! Appends go through a channel to a single writer thread. It drains whatever is waiting,
-//! checks expected versions and idempotency keys, writes the whole group in one atomic
-//! `apply_batch`, makes it durable (sled `flush` then `fsync` of the database file, because
-//! sled's flush ends in `sync_file_range`, which leaves the drive's cache unflushed), and only
-//! then publishes the new head, broadcasts the events and acknowledges every append in the
+//! checks expected versions and idempotency keys, frames the whole group's records in one
+//! buffer, writes it to the end of the newest segment with one `write` and makes it durable
+//! with one `fdatasync`. Only then does it update the index (one sled `apply_batch`, not
+//! flushed: sled's own background flush persists it, and `open` re-indexes whatever the index
+//! lacks), publish the new head, broadcast the events and acknowledge every append in the
 //! group. Readers never see past the durable head, so nothing a reader sees can be lost.
+//!
+//! `open` walks every segment (frame and record checksums), cuts off a torn tail of the newest
+//! segment (a write that was never acknowledged), refuses any other damage, and refuses a log
+//! that ends before the durable head the index recorded. See [`crate::segment`] for the format.
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
@@ -22,6 +30,7 @@ use crate::access::{AccessEntry, AccessLog};
 use crate::error::{AppendError, LogError};
 use crate::keys;
 use crate::record::{decode_record, encode_record_parts};
+use crate::segment::{self, Cursor, HEADER_LEN, IdemMeta, SegmentHeader};
 use crate::subscribe::Subscription;
 use events::envelope::{Actor, Envelope, Hash, chain_hash, recorded_now};
 use events::schema::{CURRENT_SCHEMA_VERSION, Event, EventType};
@@ -38,7 +47,7 @@ const VERSION_CACHE_LIMIT: usize = 200_000;
 /// Tuning for [`EventLog::open_with`].
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// sled's page cache in bytes. sled's own default (1 GiB) is far more than a front door's
+    /// The index's (sled's) page cache in bytes. sled's own default (1 GiB) is far more than a front door's
     /// log needs; the projections hold the working set in memory anyway.
     pub cache_capacity: u64,
     /// How many batches of new events a slow subscriber may fall behind before it goes back
@@ -51,15 +60,25 @@ pub struct Options {
     /// run the disk out of space itself; with the reserve, appends resume by themselves once
     /// space is freed.
     pub min_free_bytes: u64,
+    /// A segment is sealed, and the next group commit starts a new one, once it holds at least
+    /// this many bytes (a group is never split between segments).
+    pub segment_bytes: u64,
 }
 
 /// The default free-space reserve: far more than one group commit writes (at most
-/// [`MAX_GROUP`] appends; sled writes about 14 times a small record's bytes).
+/// [`MAX_GROUP`] appends, and the index's share of them).
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
+/// The default segment size: 64 MiB, about 100,000 events.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { cache_capacity: 64 * 1024 * 1024, broadcast_capacity: 1024, min_free_bytes: DEFAULT_MIN_FREE_BYTES }
+        Options {
+            cache_capacity: 64 * 1024 * 1024,
+            broadcast_capacity: 1024,
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
     }
 }
 
@@ -149,6 +168,22 @@ struct Job {
     reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
+/// The index's directory inside a data directory (sled; rebuilt from the segments when it is
+/// missing or damaged).
+pub const INDEX_DIR: &str = "index";
+/// The lock file that keeps a second process off a data directory.
+pub const LOCK_FILE: &str = "eventlog.lock";
+
+/// One segment file, open for reading (and, the newest, for appending).
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) first: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
+}
+
+type Segments = Arc<RwLock<Vec<Arc<Segment>>>>;
+
 /// A cheap, cloneable handle to the log.
 #[derive(Clone)]
 pub struct EventLog {
@@ -161,16 +196,25 @@ impl std::fmt::Debug for EventLog {
     }
 }
 
+/// The segments and the index: what reads need.
+#[derive(Clone)]
+pub(crate) struct Store {
+    segments: Segments,
+    tree: sled::Tree,
+}
+
 struct Inner {
     dir: PathBuf,
     min_free_bytes: u64,
     db: sled::Db,
-    tree: sled::Tree,
+    store: Store,
     access: AccessLog,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     head: watch::Receiver<Head>,
     live: broadcast::Sender<Arc<Vec<Envelope>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Held (locked) while the log is open.
+    _lock: File,
 }
 
 impl Drop for Inner {
@@ -183,58 +227,91 @@ impl Drop for Inner {
     }
 }
 
+/// A damaged or missing part of the log, named: segment file, byte offset, position, and what
+/// to do.
+pub(crate) fn corrupt_at(path: &Path, offset: u64, position: u64, what: &str) -> LogError {
+    LogError::Corrupt {
+        position,
+        reason: format!(
+            "segment {}, byte offset {offset}: {what}. Run `frontdoor-replay verify --data-dir <data dir>` \
+             and restore from the last export (or from a copy of the segments)",
+            path.display()
+        ),
+    }
+}
+
 impl EventLog {
     /// Opens (or creates) the log in `dir` with default options.
     pub fn open(dir: impl AsRef<Path>) -> Result<EventLog, LogError> {
         Self::open_with(dir, &Options::default())
     }
 
-    /// Opens (or creates) the log in `dir`. Checks the head record (checksum, hash, link to its
-    /// predecessor) and refuses to open a log whose head is damaged, naming the position.
+    /// Opens (or creates) the log in `dir`. Walks every segment (checksums), cuts off a torn
+    /// tail of the newest one, refuses any other damage naming the segment, byte offset and
+    /// position, refuses a log that ends before the durable head its index recorded, and
+    /// rebuilds the index if it is missing or damaged. A data directory in the layout before
+    /// segment files (events in sled) is migrated first.
     pub fn open_with(dir: impl AsRef<Path>, options: &Options) -> Result<EventLog, LogError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
-        let db = open_sled(&dir, options.cache_capacity)?;
-        // The directory entry of a newly created database must survive a power cut too.
-        File::open(&dir)?.sync_all()?;
-        let db_file = File::open(dir.join("db"))?;
+        let lock = lock_dir(&dir)?;
+        let segments_dir = dir.join(segment::SEGMENTS_DIR);
+        let legacy = crate::legacy::is_legacy(&dir);
+        if legacy && !segments_dir.exists() {
+            crate::legacy::migrate(&dir, options.segment_bytes)?;
+        }
+        if !segments_dir.exists() {
+            std::fs::DirBuilder::new().mode(0o700).create(&segments_dir)?;
+            sync_dir(&dir)?;
+        }
+        let db = open_index(&dir, options.cache_capacity)?;
         let tree = db.open_tree("log")?;
-
+        let recovered = recover(&segments_dir, &db, &tree)?;
         let access = AccessLog::open(&db)?;
-        let (head, last_recorded) = check_head(&tree)?;
-        check_mark(&dir, &tree, head)?;
+        let head = recovered.head;
         let (head_tx, head_rx) = watch::channel(head);
         let (live, _) = broadcast::channel(options.broadcast_capacity.max(1));
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
+        let segments: Segments = Arc::new(RwLock::new(recovered.segments));
 
         let writer = Writer {
             dir: dir.clone(),
+            segments_dir,
             min_free_bytes: options.min_free_bytes,
-            last_mark: std::time::Instant::now(),
-            last_recorded,
+            segment_bytes: options.segment_bytes.max(HEADER_LEN + 1),
+            segments: Arc::clone(&segments),
+            end: recovered.end,
+            head_at: recovered.head_at,
+            index_failed: None,
+            last_recorded: recovered.last_recorded,
             db: db.clone(),
-            db_file,
             tree: tree.clone(),
             head,
             head_tx,
             live: live.clone(),
             versions: HashMap::new(),
+            buf: Vec::new(),
         };
         let handle = std::thread::Builder::new().name("eventlog-writer".into()).spawn(move || writer.run(jobs_rx))?;
 
-        Ok(EventLog {
+        let log = EventLog {
             inner: Arc::new(Inner {
                 dir,
                 min_free_bytes: options.min_free_bytes,
                 db,
-                tree,
+                store: Store { segments, tree },
                 access,
                 jobs: Mutex::new(Some(jobs_tx)),
                 head: head_rx,
                 live,
                 writer: Mutex::new(Some(handle)),
+                _lock: lock,
             }),
-        })
+        };
+        if legacy {
+            crate::legacy::finish(&log)?;
+        }
+        Ok(log)
     }
 
     /// The directory the log lives in.
@@ -287,20 +364,10 @@ impl EventLog {
         }
         let last = head.min(after.saturating_add(limit as u64));
         let mut out = Vec::with_capacity(usize::try_from(last - after).unwrap_or(0));
-        let mut expected = after + 1;
-        for item in self.inner.tree.range(keys::event(after + 1)..=keys::event(last)) {
-            let (key, value) = item?;
-            let position = keys::event_position(&key)
-                .ok_or_else(|| LogError::Corrupt { position: expected, reason: "malformed event key".into() })?;
-            if position != expected {
-                return Err(LogError::Corrupt { position: expected, reason: "event missing from the log".into() });
-            }
-            out.push(read_record(position, &value)?);
-            expected += 1;
-        }
-        if expected != last + 1 {
-            return Err(LogError::Corrupt { position: expected, reason: "event missing from the log".into() });
-        }
+        self.inner.store.read_range(after + 1, last, &mut |env| {
+            out.push(env);
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -309,32 +376,33 @@ impl EventLog {
         if position == 0 || position > self.head().position {
             return Ok(None);
         }
-        match self.inner.tree.get(keys::event(position))? {
-            Some(v) => read_record(position, &v).map(Some),
-            None => Err(LogError::Corrupt { position, reason: "event missing from the log".into() }),
-        }
+        let mut found = None;
+        self.inner.store.read_range(position, position, &mut |env| {
+            found = Some(env);
+            Ok(())
+        })?;
+        found.map(Some).ok_or_else(|| LogError::Corrupt { position, reason: "event missing from the log".into() })
     }
 
     /// A contact's events in version order (empty for an unknown contact).
     pub fn read_contact(&self, contact_id: Ulid) -> Result<Vec<Envelope>, LogError> {
         let head = self.head().position;
         let mut out = Vec::new();
-        for item in self.inner.tree.scan_prefix(keys::contact_prefix(contact_id)) {
+        for item in self.inner.store.tree.scan_prefix(keys::contact_prefix(contact_id)) {
             let (key, value) = item?;
-            let position = keys::u64_value(&value)
+            let (position, offset) = keys::contact_value_parts(&value)
                 .ok_or_else(|| LogError::Corrupt { position: 0, reason: format!("bad index entry {key:?}") })?;
             if position > head {
                 break;
             }
-            match self.get(position)? {
-                Some(env) if env.contact_id == contact_id => out.push(env),
-                _ => {
-                    return Err(LogError::Corrupt {
-                        position,
-                        reason: format!("contact index for {contact_id} points at the wrong event"),
-                    });
-                }
+            let env = self.inner.store.read_at(position, offset)?;
+            if env.contact_id != contact_id {
+                return Err(LogError::Corrupt {
+                    position,
+                    reason: format!("contact index for {contact_id} points at the wrong event"),
+                });
             }
+            out.push(env);
         }
         Ok(out)
     }
@@ -342,9 +410,9 @@ impl EventLog {
     /// The contact's current (durable) version; 0 for a contact never seen.
     pub fn contact_version(&self, contact_id: Ulid) -> Result<u32, LogError> {
         let head = self.head().position;
-        for item in self.inner.tree.scan_prefix(keys::contact_prefix(contact_id)).rev() {
+        for item in self.inner.store.tree.scan_prefix(keys::contact_prefix(contact_id)).rev() {
             let (key, value) = item?;
-            if keys::u64_value(&value).is_some_and(|p| p <= head) {
+            if keys::contact_value_parts(&value).is_some_and(|(p, _)| p <= head) {
                 return Ok(keys::contact_parts(&key).map(|(_, v)| v).unwrap_or(0));
             }
         }
@@ -357,10 +425,11 @@ impl EventLog {
         Subscription::new(self.clone(), self.inner.live.subscribe(), after)
     }
 
-    /// Walks the whole log: positions gapless from 1, every checksum, every hash link, every
-    /// per-contact index entry and version. Returns the first bad position.
+    /// Walks the whole log: every segment header, positions gapless from 1, every checksum,
+    /// every hash link, every per-contact index entry and version. Returns the first bad
+    /// position.
     pub fn verify(&self) -> Result<VerifyReport, LogError> {
-        verify_tree(&self.inner.tree, self.head().position)
+        self.inner.store.verify(self.head())
     }
 
     /// The result stored for an idempotency key, read without writing anything: `Ok(None)` when
@@ -371,19 +440,18 @@ impl EventLog {
     /// append could be made now.
     pub fn idempotent_result(&self, idempotency: &Idempotency) -> Result<Option<Appended>, AppendError> {
         let key = keys::idempotency(&idempotency.key);
-        let Some(stored) = self.inner.tree.get(key).map_err(|e| AppendError::storage(&e.into()))? else {
+        let Some(stored) = self.inner.store.tree.get(key).map_err(|e| AppendError::storage(&e.into()))? else {
             return Ok(None);
         };
         let (first, count) = stored_positions(&stored)?;
-        // The writer inserts the key with its events before they are durable; until they are,
-        // the key is not used as far as any reader may know.
+        // The index only ever holds durable appends; the head may still be about to move.
         if first + u64::from(count) - 1 > self.head().position {
             return Ok(None);
         }
         if stored[..32] != idempotency.fingerprint.0 {
             return Err(AppendError::IdempotencyMismatch);
         }
-        let envelopes = stored_events(&self.inner.tree, first, count)?;
+        let envelopes = self.inner.store.stored_events(first, count)?;
         Ok(Some(Appended { envelopes, replayed: true }))
     }
 
@@ -412,11 +480,206 @@ impl EventLog {
         self.inner.access.read(contact_id)
     }
 
-    /// Forces sled to write out everything (used by tests and shutdown; appends are already
-    /// durable when acknowledged).
+    /// The access log's tree (for the migration, which copies the old one into it).
+    pub(crate) fn access_tree(&self) -> Result<sled::Tree, LogError> {
+        Ok(self.inner.db.open_tree("access")?)
+    }
+
+    /// Forces the index (sled) to write out everything (used by tests and shutdown; appends
+    /// are already durable in their segment when acknowledged).
     pub fn flush(&self) -> Result<(), LogError> {
         self.inner.db.flush()?;
         Ok(())
+    }
+}
+
+impl Store {
+    fn segment_for(&self, position: u64) -> Option<Arc<Segment>> {
+        let segments = self.segments.read().ok()?;
+        let i = segments.partition_point(|s| s.first <= position);
+        i.checked_sub(1).map(|i| Arc::clone(&segments[i]))
+    }
+
+    fn segment_starting(&self, position: u64) -> Option<Arc<Segment>> {
+        let segments = self.segments.read().ok()?;
+        segments.binary_search_by_key(&position, |s| s.first).ok().map(|i| Arc::clone(&segments[i]))
+    }
+
+    /// Where a walk to `position` starts: its segment, an offset in it and the position of the
+    /// frame there (the nearest sparse offset entry at or before it, or the segment's start).
+    fn locate(&self, position: u64) -> Result<(Arc<Segment>, u64, u64), LogError> {
+        let seg = self
+            .segment_for(position)
+            .ok_or_else(|| LogError::Corrupt { position, reason: "no segment holds this position".into() })?;
+        let sparse = position - (position - 1) % keys::SPARSE;
+        if sparse > seg.first
+            && let Some(v) = self.tree.get(keys::offset(sparse))?
+            && let Some(offset) = keys::u64_value(&v)
+        {
+            return Ok((seg, offset, sparse));
+        }
+        let first = seg.first;
+        Ok((seg, HEADER_LEN, first))
+    }
+
+    /// Calls `f` with every event from `first` to `last` (both durable), in order.
+    fn read_range(
+        &self,
+        first: u64,
+        last: u64,
+        f: &mut dyn FnMut(Envelope) -> Result<(), LogError>,
+    ) -> Result<(), LogError> {
+        let (mut seg, mut offset, mut position) = self.locate(first)?;
+        let span = usize::try_from(last - position + 1).unwrap_or(usize::MAX);
+        let chunk = span.saturating_mul(1024).clamp(16 * 1024, segment::READ_CHUNK);
+        loop {
+            let end = seg.file.metadata()?.len();
+            let mut cursor = Cursor::with_chunk(&seg.file, offset, end, chunk);
+            while position <= last {
+                match cursor.next()? {
+                    None => break,
+                    Some((at, Err(e))) => return Err(corrupt_at(&seg.path, at, position, &e.to_string())),
+                    Some((at, Ok(frame))) => {
+                        if position >= first {
+                            let env = read_record(position, frame.record)
+                                .map_err(|e| corrupt_at(&seg.path, at, position, &corrupt_reason(&e)))?;
+                            f(env)?;
+                        }
+                        position += 1;
+                    }
+                }
+            }
+            if position > last {
+                return Ok(());
+            }
+            seg = self.segment_starting(position).ok_or_else(|| LogError::Corrupt {
+                position,
+                reason: format!("event missing from the log: no segment after {} starts here", seg.path.display()),
+            })?;
+            offset = HEADER_LEN;
+        }
+    }
+
+    /// The event whose frame is at `offset` of the segment holding `position`.
+    fn read_at(&self, position: u64, offset: u64) -> Result<Envelope, LogError> {
+        let seg = self
+            .segment_for(position)
+            .ok_or_else(|| LogError::Corrupt { position, reason: "no segment holds this position".into() })?;
+        let end = seg.file.metadata()?.len();
+        let mut cursor = Cursor::with_chunk(&seg.file, offset, end, 4096);
+        match cursor.next()? {
+            Some((_, Ok(frame))) => read_record(position, frame.record)
+                .map_err(|e| corrupt_at(&seg.path, offset, position, &corrupt_reason(&e))),
+            Some((_, Err(e))) => Err(corrupt_at(&seg.path, offset, position, &e.to_string())),
+            None => Err(corrupt_at(&seg.path, offset, position, "the index points past the segment's end")),
+        }
+    }
+
+    /// The `count` events from `first` that an idempotency record points at.
+    fn stored_events(&self, first: u64, count: u32) -> Result<Vec<Envelope>, AppendError> {
+        let mut out = Vec::with_capacity(count as usize);
+        self.read_range(first, first + u64::from(count) - 1, &mut |env| {
+            out.push(env);
+            Ok(())
+        })
+        .map_err(|e| AppendError::storage(&e))?;
+        Ok(out)
+    }
+
+    fn verify(&self, head: Head) -> Result<VerifyReport, LogError> {
+        let segments: Vec<Arc<Segment>> = self.segments.read().map_err(|_| LogError::Closed)?.clone();
+        let mut prev = Hash::GENESIS;
+        let mut expected = 1u64;
+        let mut versions: HashMap<Ulid, u32> = HashMap::new();
+        'segments: for seg in &segments {
+            if expected > head.position && head.position > 0 {
+                break;
+            }
+            let mut header = [0u8; segment::HEADER_SIZE];
+            seg.file.read_exact_at(&mut header, 0)?;
+            let header = SegmentHeader::decode(&header).map_err(|e| corrupt_at(&seg.path, 0, expected, &e))?;
+            if header.first_position != expected || seg.first != expected {
+                return Err(corrupt_at(
+                    &seg.path,
+                    0,
+                    expected,
+                    &format!("the segment starts at position {}, not at the next one", header.first_position),
+                ));
+            }
+            if header.prev_hash != prev {
+                return Err(corrupt_at(
+                    &seg.path,
+                    0,
+                    expected,
+                    "the header's prev_hash does not link to the event before",
+                ));
+            }
+            let end = seg.file.metadata()?.len();
+            let mut cursor = Cursor::new(&seg.file, HEADER_LEN, end);
+            while let Some((at, frame)) = cursor.next()? {
+                if expected > head.position {
+                    break 'segments;
+                }
+                let position = expected;
+                let fail = |what: &str| corrupt_at(&seg.path, at, position, what);
+                let frame = frame.map_err(|e| fail(&e.to_string()))?;
+                let env = read_record(position, frame.record).map_err(|e| fail(&corrupt_reason(&e)))?;
+                if env.prev_hash != prev {
+                    return Err(fail("prev_hash does not link to the event before"));
+                }
+                if env.compute_hash() != env.hash {
+                    return Err(fail("hash does not match the record's contents"));
+                }
+                let version = versions.entry(env.contact_id).or_insert(0);
+                if env.version != *version + 1 {
+                    return Err(fail(&format!(
+                        "contact {} jumps from version {} to {}",
+                        env.contact_id, version, env.version
+                    )));
+                }
+                *version = env.version;
+                match self.tree.get(keys::contact(env.contact_id, env.version))? {
+                    Some(v) if keys::contact_value_parts(&v) == Some((position, at)) => {}
+                    _ => {
+                        return Err(fail(&format!(
+                            "contact index entry for version {} is missing or wrong (the index is rebuilt \
+                             from the segments if its directory is removed)",
+                            env.version
+                        )));
+                    }
+                }
+                prev = env.hash;
+                expected += 1;
+            }
+        }
+        let events = expected - 1;
+        if events < head.position {
+            return Err(LogError::Corrupt {
+                position: expected,
+                reason: "log ends before its acknowledged head".into(),
+            });
+        }
+        let mut index_entries = 0u64;
+        for item in self.tree.scan_prefix([keys::CONTACT]) {
+            let (_, v) = item?;
+            if keys::contact_value_parts(&v).is_some_and(|(p, _)| p <= events) {
+                index_entries += 1;
+            }
+        }
+        if index_entries != events {
+            return Err(LogError::Corrupt {
+                position: events,
+                reason: format!("contact index has {index_entries} entries for {events} events"),
+            });
+        }
+        Ok(VerifyReport { events, contacts: versions.len() as u64, head: Head { position: events, hash: prev } })
+    }
+}
+
+fn corrupt_reason(e: &LogError) -> String {
+    match e {
+        LogError::Corrupt { reason, .. } => reason.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -436,32 +699,53 @@ fn stored_positions(stored: &[u8]) -> Result<(u64, u32), AppendError> {
     Ok((first, count))
 }
 
-/// The `count` events from `first` that an idempotency record points at.
-fn stored_events(tree: &sled::Tree, first: u64, count: u32) -> Result<Vec<Envelope>, AppendError> {
-    (first..first + u64::from(count))
-        .map(|p| match tree.get(keys::event(p)) {
-            Ok(Some(v)) => read_record(p, &v).map_err(|e| AppendError::storage(&e)),
-            Ok(None) => Err(AppendError::storage(&LogError::Corrupt {
-                position: p,
-                reason: "idempotency record points at a missing event".into(),
-            })),
-            Err(e) => Err(AppendError::storage(&e.into())),
-        })
-        .collect()
+fn idempotency_value(fingerprint: &Hash, first: u64, count: u32) -> [u8; 44] {
+    let mut value = [0u8; 44];
+    value[..32].copy_from_slice(&fingerprint.0);
+    value[32..40].copy_from_slice(&first.to_be_bytes());
+    value[40..].copy_from_slice(&count.to_be_bytes());
+    value
 }
 
-/// How long `open` waits for sled's file lock to be released by a handle on the same log
-/// that was just closed (sled lets go of it from a background thread shortly after the last
+/// How long `open` waits for a lock still held by a handle on the same log that was just
+/// closed (sled lets go of the index's lock from a background thread shortly after the last
 /// handle is dropped). Another process holding the log still fails after this wait.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
+/// Takes the data directory's lock: one process at a time.
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    use fs2::FileExt;
+    let file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(dir.join(LOCK_FILE))?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock_exclusive() {
+            Ok(()) => return Ok(file),
+            Err(e) => {
+                if Instant::now() >= deadline {
+                    return Err(LogError::Storage(format!(
+                        "could not acquire lock ({e}): another process (a running service?) holds the log in {}",
+                        dir.display()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+pub(crate) fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
+    let deadline = Instant::now() + LOCK_WAIT;
     loop {
         match sled::Config::new().path(dir).cache_capacity(cache_capacity).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                if std::time::Instant::now() >= deadline {
+                if Instant::now() >= deadline {
                     return Err(LogError::Storage(format!(
                         "{e}: another process (a running service?) holds the log in {}",
                         dir.display()
@@ -470,6 +754,30 @@ fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Opens the index; one that sled cannot open is moved aside (`index.damaged-<secs>`, the
+/// access log in it kept for inspection) and rebuilt from the segments.
+fn open_index(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
+    let path = dir.join(INDEX_DIR);
+    if !path.exists() {
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+    }
+    match open_sled(&path, cache_capacity) {
+        Ok(db) => Ok(db),
+        Err(LogError::Storage(message)) if message.contains("holds the log") => Err(LogError::Storage(message)),
+        Err(e) => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let aside = dir.join(format!("{INDEX_DIR}.damaged-{secs}"));
+            tracing::warn!(error = %e, moved_to = %aside.display(), "the index cannot be opened; rebuilding it from the segments");
+            std::fs::rename(&path, &aside)?;
+            std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+            open_sled(&path, cache_capacity)
         }
     }
 }
@@ -497,151 +805,335 @@ fn read_record(position: u64, bytes: &[u8]) -> Result<Envelope, LogError> {
     Ok(env)
 }
 
-/// Checks the last record and its link to the one before; returns the durable head.
-/// The head and when it was recorded.
-fn check_head(tree: &sled::Tree) -> Result<(Head, Option<DateTime<Utc>>), LogError> {
-    let Some(last) = tree.scan_prefix([keys::EVENT]).next_back() else {
-        return Ok((Head { position: 0, hash: Hash::GENESIS }, None));
-    };
-    let (key, value) = last?;
-    let position = keys::event_position(&key)
-        .ok_or_else(|| LogError::Corrupt { position: 0, reason: "malformed event key at the head".into() })?;
-    let env = read_record(position, &value)?;
-    if env.compute_hash() != env.hash {
-        return Err(LogError::Corrupt { position, reason: "hash does not match the record's contents".into() });
-    }
-    let expected_prev = if position == 1 {
-        Hash::GENESIS
-    } else {
-        let prev = tree
-            .get(keys::event(position - 1))?
-            .ok_or_else(|| LogError::Corrupt { position: position - 1, reason: "event missing from the log".into() })?;
-        read_record(position - 1, &prev)?.hash
-    };
-    if env.prev_hash != expected_prev {
-        return Err(LogError::Corrupt { position, reason: "prev_hash does not link to the event before".into() });
-    }
-    match tree.get(keys::contact(env.contact_id, env.version))? {
-        Some(p) if keys::u64_value(&p) == Some(position) => {}
-        _ => return Err(LogError::Corrupt { position, reason: "contact index entry missing for the head".into() }),
-    }
-    Ok((Head { position, hash: env.hash }, Some(env.recorded_at)))
+/// The index's durable head (see [`keys::HEAD`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexedHead {
+    head: Head,
+    segment: u64,
+    offset: u64,
 }
 
-pub(crate) fn verify_tree(tree: &sled::Tree, head: u64) -> Result<VerifyReport, LogError> {
-    let mut prev = Hash::GENESIS;
-    let mut expected = 1u64;
-    let mut versions: HashMap<Ulid, u32> = HashMap::new();
-    for item in tree.scan_prefix([keys::EVENT]) {
-        let (key, value) = item?;
-        let position = keys::event_position(&key)
-            .ok_or_else(|| LogError::Corrupt { position: expected, reason: "malformed event key".into() })?;
-        if position != expected {
-            return Err(LogError::Corrupt { position: expected, reason: "event missing from the log".into() });
+impl IndexedHead {
+    fn encode(&self) -> [u8; 56] {
+        let mut v = [0u8; 56];
+        v[..8].copy_from_slice(&self.head.position.to_be_bytes());
+        v[8..40].copy_from_slice(&self.head.hash.0);
+        v[40..48].copy_from_slice(&self.segment.to_be_bytes());
+        v[48..].copy_from_slice(&self.offset.to_be_bytes());
+        v
+    }
+
+    fn decode(v: &[u8]) -> Option<IndexedHead> {
+        if v.len() != 56 {
+            return None;
         }
-        let env = read_record(position, &value)?;
-        if env.prev_hash != prev {
-            return Err(LogError::Corrupt { position, reason: "prev_hash does not link to the event before".into() });
+        Some(IndexedHead {
+            head: Head { position: keys::u64_value(&v[..8])?, hash: Hash(v[8..40].try_into().ok()?) },
+            segment: keys::u64_value(&v[40..48])?,
+            offset: keys::u64_value(&v[48..])?,
+        })
+    }
+}
+
+/// What `open` found: the segments, the head and where the next group goes.
+struct Recovered {
+    segments: Vec<Arc<Segment>>,
+    head: Head,
+    /// The head frame's segment (first position) and offset.
+    head_at: (u64, u64),
+    /// The end of the newest segment.
+    end: u64,
+    last_recorded: Option<DateTime<Utc>>,
+}
+
+/// The fields of a record's body the index needs.
+#[derive(serde::Deserialize)]
+struct IndexFields {
+    position: u64,
+    contact_id: Ulid,
+    version: u32,
+}
+
+/// Index entries of one append, held until its END frame.
+#[derive(Default)]
+struct PendingAppend {
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    first: u64,
+    count: u32,
+}
+
+/// Opens the segments, checks them, cuts a torn tail and brings the index up to date.
+fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Recovered, LogError> {
+    let started = Instant::now();
+    let mut listed = segment::list(segments_dir)?;
+    // A newest segment whose header never made it to disk (a crash while it was created) held
+    // nothing acknowledged: the header is synced before the first group is written into it.
+    if let Some((first, path)) = listed.last().cloned() {
+        let len = std::fs::metadata(&path)?.len();
+        let mut bytes = vec![0u8; usize::try_from(len.min(HEADER_LEN)).unwrap_or(0)];
+        File::open(&path)?.read_exact_at(&mut bytes, 0)?;
+        if len <= HEADER_LEN && SegmentHeader::decode(&bytes).is_err() {
+            tracing::warn!(segment = %path.display(), bytes = len, "removing a newest segment whose header was never completed (a crash while it was created)");
+            std::fs::remove_file(&path)?;
+            sync_dir(segments_dir)?;
+            listed.pop();
+            let _ = first;
         }
-        if env.compute_hash() != env.hash {
-            return Err(LogError::Corrupt { position, reason: "hash does not match the record's contents".into() });
+    }
+
+    let indexed = match tree.get(keys::HEAD)? {
+        Some(v) => match IndexedHead::decode(&v) {
+            Some(h) => Some(h),
+            None => {
+                tracing::warn!("the index's head entry is unreadable; rebuilding the index from the segments");
+                tree.clear()?;
+                None
+            }
+        },
+        None => {
+            if tree.iter().next().is_some() {
+                tree.clear()?;
+            }
+            None
         }
-        let version = versions.entry(env.contact_id).or_insert(0);
-        if env.version != *version + 1 {
-            return Err(LogError::Corrupt {
-                position,
-                reason: format!("contact {} jumps from version {} to {}", env.contact_id, version, env.version),
-            });
+    };
+    let indexed_position = indexed.map_or(0, |h| h.head.position);
+    if indexed.is_none() && !listed.is_empty() {
+        tracing::info!("the index is missing or empty: rebuilding it from the segments");
+    }
+
+    let mut segments = Vec::with_capacity(listed.len());
+    let mut position = 0u64;
+    let mut hash = Hash::GENESIS;
+    let mut head_at = (1, HEADER_LEN);
+    let mut end = HEADER_LEN;
+    let mut batch = sled::Batch::default();
+    let mut batch_len = 0usize;
+    let mut indexed_events = 0u64;
+    let last = listed.len().saturating_sub(1);
+    for (i, (first, path)) in listed.iter().enumerate() {
+        let newest = i == last;
+        let file = OpenOptions::new().read(true).write(newest).open(path)?;
+        let len = file.metadata()?.len();
+        let mut header = [0u8; segment::HEADER_SIZE];
+        if len < HEADER_LEN {
+            return Err(corrupt_at(path, 0, position + 1, "the segment is shorter than its header"));
         }
-        *version = env.version;
-        match tree.get(keys::contact(env.contact_id, env.version))? {
-            Some(p) if keys::u64_value(&p) == Some(position) => {}
-            _ => {
-                return Err(LogError::Corrupt {
+        file.read_exact_at(&mut header, 0)?;
+        let header = SegmentHeader::decode(&header).map_err(|e| corrupt_at(path, 0, position + 1, &e))?;
+        if header.first_position != *first || *first != position + 1 {
+            return Err(corrupt_at(
+                path,
+                0,
+                position + 1,
+                &format!(
+                    "the segment starts at position {} (its name says {first}) but the log before it ends at {position}: \
+                     a segment is missing or out of place",
+                    header.first_position
+                ),
+            ));
+        }
+        if header.prev_hash != hash {
+            return Err(corrupt_at(path, 0, position + 1, "the header's prev_hash does not link to the event before"));
+        }
+        let mut cursor = Cursor::new(&file, HEADER_LEN, len);
+        let mut pending = PendingAppend::default();
+        // After the last whole append: position, hash, offset, head frame offset.
+        let mut whole = (position, hash, HEADER_LEN, head_at);
+        let mut damage = None;
+        while let Some((at, frame)) = cursor.next()? {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    damage = Some((at, e));
+                    break;
+                }
+            };
+            position += 1;
+            hash = frame.hash();
+            if let Some(ih) = indexed
+                && ih.head.position == position
+                && (ih.head.hash != hash || ih.segment != *first || ih.offset != at)
+            {
+                return Err(corrupt_at(
+                    path,
+                    at,
                     position,
-                    reason: format!("contact index entry for version {} is missing or wrong", env.version),
-                });
+                    "this event differs from the durable head the index recorded (hash or place)",
+                ));
+            }
+            if position > indexed_position {
+                let body = &frame.record[36..];
+                let fields: IndexFields = serde_json::from_slice(body)
+                    .map_err(|e| corrupt_at(path, at, position, &format!("record body is not an envelope: {e}")))?;
+                if fields.position != position {
+                    return Err(corrupt_at(
+                        path,
+                        at,
+                        position,
+                        &format!("the record says it is position {}", fields.position),
+                    ));
+                }
+                if pending.count == 0 {
+                    pending.first = position;
+                }
+                pending.count += 1;
+                pending.entries.push((
+                    keys::contact(fields.contact_id, fields.version).to_vec(),
+                    keys::contact_value(position, at).to_vec(),
+                ));
+                if (position - 1) % keys::SPARSE == 0 {
+                    pending.entries.push((keys::offset(position).to_vec(), at.to_be_bytes().to_vec()));
+                }
+                if frame.is_end() {
+                    if let Some(idem) = frame.idem {
+                        pending.entries.push((
+                            keys::idempotency_hashed(&idem.key_hash).to_vec(),
+                            idempotency_value(&idem.fingerprint, pending.first, pending.count).to_vec(),
+                        ));
+                    }
+                    let done = std::mem::take(&mut pending);
+                    indexed_events += u64::from(done.count);
+                    for (k, v) in done.entries {
+                        batch.insert(k, v);
+                        batch_len += 1;
+                    }
+                }
+            } else if frame.is_end() {
+                pending = PendingAppend::default();
+            }
+            let frame_len = frame.len as u64;
+            if frame.is_end() {
+                whole = (position, hash, at + frame_len, (*first, at));
+            }
+            if batch_len >= 200_000 {
+                tree.apply_batch(std::mem::take(&mut batch))?;
+                batch_len = 0;
             }
         }
-        prev = env.hash;
-        expected += 1;
+        let (whole_position, whole_hash, whole_end, whole_head_at) = whole;
+        if let Some((at, e)) = &damage {
+            if !newest {
+                return Err(corrupt_at(path, *at, position + 1, &format!("{e} (in a sealed segment)")));
+            }
+            if let Some(next) = segment::valid_frame_after(&file, *at, len)? {
+                return Err(corrupt_at(
+                    path,
+                    *at,
+                    position + 1,
+                    &format!("{e}, and intact records follow at byte offset {next}: this is damage, not a torn write"),
+                ));
+            }
+        }
+        if whole_end < len {
+            if !newest {
+                return Err(corrupt_at(path, whole_end, whole_position + 1, "a sealed segment ends inside an append"));
+            }
+            if whole_position < indexed_position {
+                return Err(corrupt_at(
+                    path,
+                    whole_end,
+                    whole_position + 1,
+                    &format!(
+                        "the log ends at position {whole_position} but position {indexed_position} was durable \
+                         (recorded in the index)"
+                    ),
+                ));
+            }
+            let cut = len - whole_end;
+            let why = match &damage {
+                Some((at, e)) => format!("{e} at byte offset {at}"),
+                None => "an append without its last event".into(),
+            };
+            tracing::warn!(
+                segment = %path.display(),
+                offset = whole_end,
+                bytes = cut,
+                position = whole_position + 1,
+                reason = %why,
+                "cutting off a torn tail of the newest segment: a write that was never acknowledged"
+            );
+            file.set_len(whole_end)?;
+            file.sync_all()?;
+            position = whole_position;
+            hash = whole_hash;
+        }
+        head_at = whole_head_at;
+        end = whole_end;
+        segments.push(Arc::new(Segment { first: *first, path: path.clone(), file }));
     }
-    let events = expected - 1;
-    if events < head {
-        return Err(LogError::Corrupt { position: expected, reason: "log ends before its acknowledged head".into() });
-    }
-    let index_entries = tree.scan_prefix([keys::CONTACT]).count() as u64;
-    if index_entries != events {
-        return Err(LogError::Corrupt {
-            position: events,
-            reason: format!("contact index has {index_entries} entries for {events} events"),
-        });
-    }
-    Ok(VerifyReport { events, contacts: versions.len() as u64, head: Head { position: events, hash: prev } })
-}
 
-/// The durable-head mark: a small file beside sled's, holding a position and hash that were
-/// durable when it was written (at a clean shutdown, and at most every [`MARK_INTERVAL`]
-/// while appending). sled 0.34, on opening a file with a damaged or missing tail, silently
-/// drops everything after the damage and opens what is left as if it were the whole
-/// database; the mark is how `open` tells that apart from a log that simply ends there.
-const MARK_FILE: &str = "durable-head";
-/// How often, at most, the writer refreshes the mark while appending.
-const MARK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Writes the mark atomically (temporary file, fsync, rename, fsync of the directory).
-fn write_mark(dir: &Path, head: Head) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = dir.join(format!("{MARK_FILE}.tmp"));
-    let mut f = File::create(&tmp)?;
-    writeln!(f, "{} {}", head.position, hex::encode(head.hash.0))?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, dir.join(MARK_FILE))?;
-    File::open(dir)?.sync_all()
-}
-
-/// Refuses a log that ends before the last recorded durable head, or whose event at that
-/// position is not the one recorded: the storage engine lost or replaced acknowledged events.
-fn check_mark(dir: &Path, tree: &sled::Tree, head: Head) -> Result<(), LogError> {
-    let Ok(text) = std::fs::read_to_string(dir.join(MARK_FILE)) else { return Ok(()) };
-    let mut parts = text.split_whitespace();
-    let (Some(Ok(position)), Some(hash)) = (parts.next().map(str::parse::<u64>), parts.next()) else {
-        return Err(LogError::Corrupt { position: 0, reason: format!("unreadable {MARK_FILE} file: {text:?}") });
-    };
-    if position > head.position {
-        return Err(LogError::Corrupt {
-            position: head.position + 1,
-            reason: format!(
-                "the log ends at position {} but position {position} was durable ({MARK_FILE}): \
-                 the storage engine dropped the events after position {}",
-                head.position, head.position
+    if indexed_position > position {
+        let newest = listed.last().map_or_else(|| segments_dir.to_path_buf(), |(_, p)| p.clone());
+        return Err(corrupt_at(
+            &newest,
+            end,
+            position + 1,
+            &format!(
+                "the log ends at position {position} but position {indexed_position} was durable (recorded in the \
+                 index): the newest segment was deleted or cut short"
             ),
-        });
+        ));
     }
-    if position == 0 {
-        return Ok(());
+    if segments.is_empty() {
+        let file = create_segment(segments_dir, &SegmentHeader { first_position: 1, prev_hash: Hash::GENESIS })?;
+        segments.push(Arc::new(Segment { first: 1, path: segments_dir.join(segment::file_name(1)), file }));
+        end = HEADER_LEN;
+        head_at = (1, HEADER_LEN);
     }
-    let stored = tree
-        .get(keys::event(position))?
-        .ok_or_else(|| LogError::Corrupt { position, reason: "event missing from the log".into() })?;
-    if hex::encode(read_record(position, &stored)?.hash.0) != hash {
-        return Err(LogError::Corrupt {
-            position,
-            reason: format!("hash differs from the durable head recorded in {MARK_FILE}"),
-        });
+    let head = Head { position, hash };
+    if indexed_events > 0 || indexed.is_none() {
+        batch.insert(keys::HEAD, &IndexedHead { head, segment: head_at.0, offset: head_at.1 }.encode()[..]);
+        tree.apply_batch(batch)?;
+        db.flush()?;
+        if indexed.is_none() || indexed_events > 10_000 {
+            tracing::info!(
+                events = indexed_events,
+                seconds = started.elapsed().as_secs_f64(),
+                "indexed the segments' events"
+            );
+        }
     }
-    Ok(())
+    let last_recorded = if position == 0 {
+        None
+    } else {
+        let seg = segments.iter().rev().find(|s| s.first <= position).expect("a segment holds the head");
+        let len = seg.file.metadata()?.len();
+        let mut cursor = Cursor::with_chunk(&seg.file, head_at.1, len, 4096);
+        match cursor.next()? {
+            Some((_, Ok(frame))) => Some(read_record(position, frame.record)?.recorded_at),
+            _ => return Err(corrupt_at(&seg.path, head_at.1, position, "the head record cannot be read")),
+        }
+    };
+    Ok(Recovered { segments, head, head_at, end, last_recorded })
+}
+
+/// Creates a segment file (0600) with its header, synced, and syncs the directory.
+pub(crate) fn create_segment(segments_dir: &Path, header: &SegmentHeader) -> Result<File, LogError> {
+    let path = segments_dir.join(segment::file_name(header.first_position));
+    let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
+    file.write_all_at(&header.encode(), 0)?;
+    file.sync_all()?;
+    sync_dir(segments_dir)?;
+    Ok(file)
 }
 
 /// The single writer: owns the next position, the chain's last hash and the version checks.
 struct Writer {
     dir: PathBuf,
+    segments_dir: PathBuf,
     /// See [`Options::min_free_bytes`].
     min_free_bytes: u64,
-    /// When the durable-head mark was last written.
-    last_mark: std::time::Instant,
+    segment_bytes: u64,
+    segments: Segments,
+    /// The end of the newest segment: where the next group is written.
+    end: u64,
+    /// The head frame's segment and offset.
+    head_at: (u64, u64),
+    /// Set when the index could not take a group's entries: appends stop until a restart
+    /// re-indexes from the segments.
+    index_failed: Option<String>,
     db: sled::Db,
-    db_file: File,
     tree: sled::Tree,
     head: Head,
     head_tx: watch::Sender<Head>,
@@ -650,6 +1142,8 @@ struct Writer {
     versions: HashMap<Ulid, u32>,
     /// The latest `recorded_at` written: no later event is recorded before it.
     last_recorded: Option<DateTime<Utc>>,
+    /// The group's frames, reused.
+    buf: Vec<u8>,
 }
 
 /// What one append in a group will get once the group is durable.
@@ -659,6 +1153,15 @@ enum Pending {
     ReplayOf(usize),
     /// A repeat of an append already durable.
     Replayed(Vec<Envelope>),
+}
+
+/// What the planning of a group gathers.
+struct Plan {
+    batch: sled::Batch,
+    in_group_versions: HashMap<Ulid, u32>,
+    in_group_keys: HashMap<[u8; 33], (Hash, usize)>,
+    recorded_at: DateTime<Utc>,
+    wrote: bool,
 }
 
 impl Writer {
@@ -675,9 +1178,7 @@ impl Writer {
             self.commit_group(&mut group);
         }
         if let Err(e) = self.db.flush() {
-            tracing::error!(error = %e, "final flush of the event log failed");
-        } else if let Err(e) = write_mark(&self.dir, self.head) {
-            tracing::error!(error = %e, "writing the durable-head mark failed");
+            tracing::error!(error = %e, "final flush of the index failed");
         }
     }
 
@@ -709,36 +1210,68 @@ impl Writer {
         })
     }
 
+    /// Seals the newest segment and starts the next one, when it is full.
+    fn roll_if_full(&mut self) -> Result<(), LogError> {
+        if self.end < self.segment_bytes || self.end <= HEADER_LEN {
+            return Ok(());
+        }
+        let header = SegmentHeader { first_position: self.head.position + 1, prev_hash: self.head.hash };
+        let file = create_segment(&self.segments_dir, &header)?;
+        let seg = Segment {
+            first: header.first_position,
+            path: self.segments_dir.join(segment::file_name(header.first_position)),
+            file,
+        };
+        self.segments.write().map_err(|_| LogError::Closed)?.push(Arc::new(seg));
+        self.end = HEADER_LEN;
+        Ok(())
+    }
+
+    fn newest(&self) -> Result<Arc<Segment>, LogError> {
+        self.segments.read().map_err(|_| LogError::Closed)?.last().cloned().ok_or(LogError::Closed)
+    }
+
     fn commit_group(&mut self, group: &mut Vec<Job>) {
+        let refuse_all = |group: &mut Vec<Job>, err: AppendError| {
+            for job in group.drain(..) {
+                let _ = job.reply.send(Err(err.clone()));
+            }
+        };
+        if let Some(message) = &self.index_failed {
+            let err = AppendError::Storage { message: message.clone(), disk_full: false };
+            refuse_all(group, err);
+            return;
+        }
+        if let Err(e) = self.roll_if_full() {
+            tracing::error!(error = %e, "starting a new segment failed");
+            refuse_all(group, AppendError::storage(&e));
+            return;
+        }
         let start = self.head;
         let start_recorded = self.last_recorded;
-        let mut batch = sled::Batch::default();
-        let mut written_keys: Vec<Vec<u8>> = Vec::new();
-        let mut in_group_versions: HashMap<Ulid, u32> = HashMap::new();
-        let mut in_group_keys: HashMap<[u8; 33], (Hash, usize)> = HashMap::new();
+        let start_head_at = self.head_at;
+        self.buf.clear();
+        let mut plan = Plan {
+            batch: sled::Batch::default(),
+            in_group_versions: HashMap::new(),
+            in_group_keys: HashMap::new(),
+            recorded_at: recorded_now(),
+            wrote: false,
+        };
         let mut results: Vec<Result<Pending, AppendError>> = Vec::with_capacity(group.len());
-        let recorded_at = recorded_now();
-
         for (index, job) in group.iter().enumerate() {
-            let result = self.plan(
-                index,
-                &job.request,
-                recorded_at,
-                &mut batch,
-                &mut written_keys,
-                &mut in_group_versions,
-                &mut in_group_keys,
-            );
+            let result = self.plan(index, &job.request, &mut plan);
             results.push(result);
         }
 
-        let mut wrote = !written_keys.is_empty();
+        let mut wrote = plan.wrote;
         if wrote && let Some(refusal) = self.space_refusal() {
-            // Nothing has touched sled yet: forget the plan and refuse what would have written.
+            // Nothing has been written yet: forget the plan and refuse what would have written.
             // Repeats of appends already durable still get their first result.
             tracing::error!(error = %refusal, "appends refused: the disk is (nearly) full");
             self.head = start;
             self.last_recorded = start_recorded;
+            self.head_at = start_head_at;
             wrote = false;
             for result in &mut results {
                 if matches!(result, Ok(Pending::Written(_) | Pending::ReplayOf(_))) {
@@ -747,18 +1280,27 @@ impl Writer {
             }
         }
         if wrote {
-            if let Err(e) = self.make_durable(batch) {
+            if let Err(e) = self.make_durable() {
                 tracing::error!(error = %e, from = start.position + 1, "group commit failed; rolling back");
-                self.roll_back(&written_keys);
                 self.head = start;
                 self.last_recorded = start_recorded;
-                let err = AppendError::storage(&e);
-                for job in group.drain(..) {
-                    let _ = job.reply.send(Err(err.clone()));
-                }
+                self.head_at = start_head_at;
+                refuse_all(group, AppendError::storage(&e));
                 return;
             }
-            self.versions.extend(in_group_versions);
+            self.end += self.buf.len() as u64;
+            let mut batch = std::mem::take(&mut plan.batch);
+            batch.insert(
+                keys::HEAD,
+                &IndexedHead { head: self.head, segment: self.head_at.0, offset: self.head_at.1 }.encode()[..],
+            );
+            if let Err(e) = self.tree.apply_batch(batch) {
+                // The group is durable in its segment, so it is acknowledged; the index lacks
+                // it until a restart re-indexes, so no further append is taken until then.
+                tracing::error!(error = %e, "the index could not take a durable group; appends stop until a restart");
+                self.index_failed = Some(format!("the log's index failed ({e}); restart the service to re-index"));
+            }
+            self.versions.extend(plan.in_group_versions);
             // Head first, then the broadcast: a subscriber that sees a gap can always read it.
             self.head_tx.send_replace(self.head);
             if self.live.receiver_count() > 0 {
@@ -800,30 +1342,13 @@ impl Writer {
             };
             let _ = job.reply.send(reply);
         }
-        // After the acknowledgements, so its syncs never delay them; the group is durable, so
-        // the mark never runs ahead of the log.
-        if wrote && self.last_mark.elapsed() >= MARK_INTERVAL {
-            if let Err(e) = write_mark(&self.dir, self.head) {
-                tracing::warn!(error = %e, "writing the durable-head mark failed");
-            }
-            self.last_mark = std::time::Instant::now();
-        }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn plan(
-        &mut self,
-        index: usize,
-        request: &AppendRequest,
-        recorded_at: DateTime<Utc>,
-        batch: &mut sled::Batch,
-        written_keys: &mut Vec<Vec<u8>>,
-        in_group_versions: &mut HashMap<Ulid, u32>,
-        in_group_keys: &mut HashMap<[u8; 33], (Hash, usize)>,
-    ) -> Result<Pending, AppendError> {
-        let idem_key = request.idempotency.as_ref().map(|i| (keys::idempotency(&i.key), i.fingerprint));
-        if let Some((key, fingerprint)) = &idem_key {
-            if let Some((first_fingerprint, first_index)) = in_group_keys.get(key) {
+    fn plan(&mut self, index: usize, request: &AppendRequest, plan: &mut Plan) -> Result<Pending, AppendError> {
+        let idem = request.idempotency.as_ref().map(|i| (keys::key_hash(&i.key), i.fingerprint));
+        if let Some((key_hash, fingerprint)) = &idem {
+            let key = keys::idempotency_hashed(key_hash);
+            if let Some((first_fingerprint, first_index)) = plan.in_group_keys.get(&key) {
                 return if first_fingerprint == fingerprint {
                     Ok(Pending::ReplayOf(*first_index))
                 } else {
@@ -844,7 +1369,7 @@ impl Writer {
             return Err(AppendError::Invalid("too many events in one append"));
         }
         let current =
-            self.current_version(request.contact_id, in_group_versions).map_err(|e| AppendError::storage(&e))?;
+            self.current_version(request.contact_id, &plan.in_group_versions).map_err(|e| AppendError::storage(&e))?;
         if let Some(expected) = request.expected_version
             && expected != current
         {
@@ -852,11 +1377,13 @@ impl Writer {
         }
 
         let first_position = self.head.position + 1;
+        let segment_first = self.newest().map_err(|e| AppendError::storage(&e))?.first;
+        let idem_meta = idem.map(|(key_hash, fingerprint)| IdemMeta { key_hash, fingerprint });
         let mut envelopes = Vec::with_capacity(request.events.len());
         for (offset, new) in (0u32..).zip(&request.events) {
             // The caller's time (a migration's) or the writer's clock, never before the last
             // event's: on an empty log there is none, and a migration's past times stand.
-            let recorded_at = new.recorded_at.unwrap_or(recorded_at);
+            let recorded_at = new.recorded_at.unwrap_or(plan.recorded_at);
             let recorded_at = self.last_recorded.map_or(recorded_at, |last| recorded_at.max(last));
             self.last_recorded = Some(recorded_at);
             let mut env = Envelope {
@@ -878,24 +1405,26 @@ impl Writer {
             let body = env.canonical_body();
             env.hash = chain_hash(&env.prev_hash, &body);
             let record = encode_record_parts(&env.hash, &body);
-            let event_key = keys::event(env.position);
-            let contact_key = keys::contact(env.contact_id, env.version);
-            batch.insert(&event_key[..], record);
-            batch.insert(&contact_key[..], &env.position.to_be_bytes()[..]);
-            written_keys.push(event_key.to_vec());
-            written_keys.push(contact_key.to_vec());
+            let frame_offset = self.end + self.buf.len() as u64;
+            let last = offset + 1 == count;
+            segment::encode_frame(&mut self.buf, &record, last, if last { idem_meta.as_ref() } else { None });
+            plan.batch.insert(
+                &keys::contact(env.contact_id, env.version)[..],
+                &keys::contact_value(env.position, frame_offset)[..],
+            );
+            if (env.position - 1) % keys::SPARSE == 0 {
+                plan.batch.insert(&keys::offset(env.position)[..], &frame_offset.to_be_bytes()[..]);
+            }
             self.head = Head { position: env.position, hash: env.hash };
+            self.head_at = (segment_first, frame_offset);
             envelopes.push(env);
         }
-        in_group_versions.insert(request.contact_id, current + count);
-        if let Some((key, fingerprint)) = idem_key {
-            let mut value = Vec::with_capacity(44);
-            value.extend_from_slice(&fingerprint.0);
-            value.extend_from_slice(&first_position.to_be_bytes());
-            value.extend_from_slice(&count.to_be_bytes());
-            batch.insert(&key[..], value);
-            written_keys.push(key.to_vec());
-            in_group_keys.insert(key, (fingerprint, index));
+        plan.wrote = true;
+        plan.in_group_versions.insert(request.contact_id, current + count);
+        if let Some((key_hash, fingerprint)) = idem {
+            let key = keys::idempotency_hashed(&key_hash);
+            plan.batch.insert(&key[..], &idempotency_value(&fingerprint, first_position, count)[..]);
+            plan.in_group_keys.insert(key, (fingerprint, index));
         }
         Ok(Pending::Written(envelopes))
     }
@@ -906,25 +1435,28 @@ impl Writer {
         if stored[..32] != fingerprint.0 {
             return Err(AppendError::IdempotencyMismatch);
         }
-        stored_events(&self.tree, first, count)
+        let mut out = Vec::with_capacity(count as usize);
+        let store = Store { segments: Arc::clone(&self.segments), tree: self.tree.clone() };
+        store
+            .read_range(first, first + u64::from(count) - 1, &mut |env| {
+                out.push(env);
+                Ok(())
+            })
+            .map_err(|e| AppendError::storage(&e))?;
+        Ok(out)
     }
 
-    fn make_durable(&self, batch: sled::Batch) -> Result<(), LogError> {
-        self.tree.apply_batch(batch)?;
-        self.db.flush()?;
-        self.db_file.sync_data()?;
+    /// One `write` of the whole group at the end of the newest segment, one `fdatasync`. A
+    /// failed write is cut off again so the next group starts at a frame boundary.
+    fn make_durable(&self) -> Result<(), LogError> {
+        let seg = self.newest()?;
+        let result = seg.file.write_all_at(&self.buf, self.end).and_then(|()| seg.file.sync_data());
+        if let Err(e) = result {
+            if let Err(cut) = seg.file.set_len(self.end) {
+                tracing::error!(error = %cut, "cutting a failed write off the segment failed");
+            }
+            return Err(e.into());
+        }
         Ok(())
-    }
-
-    /// Removes a failed group's keys from sled's memory so readers and the next group never see
-    /// them; whether they reached the disk or not, they were never acknowledged.
-    fn roll_back(&self, written_keys: &[Vec<u8>]) {
-        let mut undo = sled::Batch::default();
-        for key in written_keys {
-            undo.remove(key.as_slice());
-        }
-        if let Err(e) = self.tree.apply_batch(undo) {
-            tracing::error!(error = %e, "rolling back a failed group commit failed");
-        }
     }
 }

@@ -29,12 +29,14 @@ struct Cli {
 /// Where to read the log from: exactly one of these.
 #[derive(Debug, Clone, Args)]
 struct SourceArgs {
-    /// A stopped service's data directory (sled allows one process: stop the service first,
+    /// A stopped service's data directory (one process at a time: stop the service first,
     /// or use --url).
     #[arg(long, value_name = "DIR", group = "source")]
     data_dir: Option<PathBuf>,
-    /// An export written by `frontdoor-replay export` (one envelope per line).
-    #[arg(long, value_name = "EXPORT.jsonl", group = "source")]
+    /// An export written by `frontdoor-replay export` (one envelope per line), or a segment
+    /// file of a data directory (`segments/*.seg`), read without the index (`verify` takes
+    /// more segment files after it, in order).
+    #[arg(long, value_name = "EXPORT.jsonl|SEGMENT", group = "source")]
     file: Option<PathBuf>,
     /// A running service's base URL (reads GET /v1/events; needs --token).
     #[arg(long, value_name = "URL", group = "source", requires = "token")]
@@ -48,6 +50,7 @@ impl SourceArgs {
     fn source(&self) -> Result<Source, ReplayError> {
         match (&self.data_dir, &self.file, &self.url) {
             (Some(d), None, None) => Ok(Source::DataDir(d.clone())),
+            (None, Some(f), None) if eventlog::segment::is_segment_file(f) => Ok(Source::Segments(vec![f.clone()])),
             (None, Some(f), None) => Ok(Source::File(f.clone())),
             (None, None, Some(u)) => Ok(Source::Url {
                 url: u.clone(),
@@ -109,6 +112,10 @@ enum Command {
     Verify {
         #[command(flatten)]
         source: SourceArgs,
+        /// More segment files after `--file SEGMENT`, in log order (e.g. `--file
+        /// DIR/segments/*.seg`): the chain is checked across them.
+        #[arg(value_name = "SEGMENT", requires = "file")]
+        more_segments: Vec<PathBuf>,
     },
     /// Rebuild every projection from scratch; print counts, time and events/s (a progress
     /// bar when stderr is a terminal).
@@ -239,8 +246,20 @@ fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> Result<(), ReplayError> {
 
 fn run(cli: Cli) -> Result<(), ReplayError> {
     match cli.command {
-        Command::Verify { source } => {
-            let source = source.source()?;
+        Command::Verify { source, more_segments } => {
+            let source = match source.source()? {
+                Source::Segments(mut files) if !more_segments.is_empty() => {
+                    if let Some(other) = more_segments.iter().find(|f| !eventlog::segment::is_segment_file(f)) {
+                        return Err(ReplayError::Usage(format!("{} is not a segment file", other.display())));
+                    }
+                    files.extend(more_segments);
+                    Source::Segments(files)
+                }
+                _ if !more_segments.is_empty() => {
+                    return Err(ReplayError::Usage("files after --file are taken only after a segment file".into()));
+                }
+                source => source,
+            };
             let v = replay::verify::verify(&source)?;
             println!(
                 "verified {} events of {} contacts from {}; head hash {}",

@@ -30,19 +30,23 @@ pub enum Source {
     DataDir(PathBuf),
     /// An export: one envelope per line, as `frontdoor-replay export` writes it.
     File(PathBuf),
+    /// Segment files of a data directory (`segments/*.seg`), read offline without the index,
+    /// in the order given; see `eventlog/README.md`.
+    Segments(Vec<PathBuf>),
     /// A running service, read with a bearer token (an auditor's or an admin's, so that
     /// restricted checks are not left out).
     Url { url: String, token: String },
 }
 
-/// Opens a stopped service's log. sled lets one process hold a database, so this fails
-/// while the service runs: the message says so.
+/// Opens a stopped service's log. The log lets one process hold a data directory, so this
+/// fails while the service runs: the message says so.
 ///
 /// # Errors
 /// [`ReplayError::Io`] when the directory is missing, not a log, or held by a running service;
 /// [`ReplayError::Invalid`] when its head record is damaged.
 pub fn open_data_dir(dir: &Path) -> Result<EventLog, ReplayError> {
-    if !dir.join("db").is_file() {
+    // `segments/`, or `db` for a directory in the layout before segment files (migrated on open).
+    if !dir.join(eventlog::segment::SEGMENTS_DIR).is_dir() && !dir.join("db").is_file() {
         return Err(ReplayError::Io(format!("{} is not a frontdoor data directory (no log in it)", dir.display())));
     }
     // EventLog::open itself waits briefly for a lock that a just-closed handle still holds.
@@ -50,7 +54,7 @@ pub fn open_data_dir(dir: &Path) -> Result<EventLog, ReplayError> {
         eventlog::LogError::Corrupt { position, reason } => ReplayError::Invalid { position, reason },
         other => ReplayError::Io(format!(
             "cannot open the log in {}: {other}. If the service is running it holds the directory \
-             (sled allows one process): stop it first, or read the running service with --url and --token",
+             (one process at a time): stop it first, or read the running service with --url and --token",
             dir.display()
         )),
     })
@@ -68,6 +72,10 @@ impl Source {
         match self {
             Source::DataDir(d) => format!("data directory {}", d.display()),
             Source::File(f) => format!("export {}", f.display()),
+            Source::Segments(files) => match files.as_slice() {
+                [one] => format!("segment {}", one.display()),
+                many => format!("{} segment files", many.len()),
+            },
             Source::Url { url, .. } => format!("service {url}"),
         }
     }
@@ -85,6 +93,7 @@ impl Source {
                 result
             }
             Source::File(path) => for_each_in_file(path, f),
+            Source::Segments(files) => for_each_in_segments(files, f).map(|_| ()),
             Source::Url { url, token } => for_each_from_url(url, token, f),
         }
     }
@@ -121,6 +130,29 @@ pub fn for_each_in_log(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Every event of segment files, in order; what was read (where the chain starts, and a
+/// partial record left out at the end of the last file).
+///
+/// # Errors
+/// A damaged or misplaced segment, or the first error from `f`.
+pub fn for_each_in_segments(
+    files: &[PathBuf],
+    f: &mut dyn FnMut(&Envelope) -> Result<Flow, ReplayError>,
+) -> Result<eventlog::segment::FilesRead, ReplayError> {
+    let mut failed = None;
+    let read = eventlog::segment::read_files(files, &mut |env| match f(&env) {
+        Ok(flow) => Ok(flow == Flow::Continue),
+        Err(e) => {
+            failed = Some(e);
+            Ok(false)
+        }
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(read),
     }
 }
 

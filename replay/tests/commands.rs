@@ -29,28 +29,63 @@ fn verify_counts_every_event_of_a_sound_log() {
     assert!(text.contains(&head.hash.to_hex()), "{text}");
 }
 
+/// The segment files of a data directory, in order.
+fn segment_files(data: &std::path::Path) -> Vec<std::path::PathBuf> {
+    eventlog::segment::list(&data.join(eventlog::segment::SEGMENTS_DIR)).unwrap().into_iter().map(|(_, p)| p).collect()
+}
+
+/// The byte offset of position `position`'s frame in a single-segment log, and its length.
+fn frame_of(bytes: &[u8], position: u64) -> (usize, usize) {
+    let mut at = eventlog::segment::HEADER_SIZE;
+    for _ in 1..position {
+        at += eventlog::segment::parse_frame(&bytes[at..]).unwrap().len;
+    }
+    (at, eventlog::segment::parse_frame(&bytes[at..]).unwrap().len)
+}
+
 #[test]
-fn a_record_edited_in_the_sled_tree_fails_verify_at_its_position() {
+fn a_record_edited_in_a_segment_fails_verify_at_its_position() {
     let tmp = tempfile::tempdir().unwrap();
     let data = fixture_copy(tmp.path());
-    {
-        let db = sled::open(&data).unwrap();
-        let tree = db.open_tree("log").unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&7u64.to_be_bytes());
-        let mut record = tree.get(&key).unwrap().unwrap().to_vec();
-        // Change a byte of the body ("concerns" or any text) and, to be thorough, fix the
-        // checksum, so only the hash chain can tell.
-        let at = record.len() - 40;
-        record[at] = if record[at] == b'a' { b'b' } else { b'a' };
-        let crc = crc32(&record[4..]);
-        record[..4].copy_from_slice(&crc.to_be_bytes());
-        tree.insert(&key, record).unwrap();
-        db.flush().unwrap();
-    }
+    let files = segment_files(&data);
+    assert_eq!(files.len(), 1, "the fixture fits in one segment");
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let (at, len) = frame_of(&bytes, 7);
+    // Change a byte of the body ("concerns" or any text) and, to be thorough, fix the record's
+    // checksum, so only the hash chain can tell.
+    let end = at + len;
+    let edit = end - 40;
+    bytes[edit] = if bytes[edit] == b'a' { b'b' } else { b'a' };
+    let record = at + eventlog::segment::FRAME_HEADER_LEN;
+    let crc = crc32(&bytes[record + 4..end]);
+    bytes[record..record + 4].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&files[0], &bytes).unwrap();
     let out = run(&["verify", "--data-dir", &dir_arg(&data)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("position 7"), "{}", stderr(&out));
+    // The segment file on its own, without the index, tells the same.
+    let out = run(&["verify", "--file", &dir_arg(&files[0])]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("position 7"), "{}", stderr(&out));
+}
+
+#[test]
+fn segment_files_verify_offline_with_the_data_directorys_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture_copy(tmp.path());
+    let log = EventLog::open(&data).unwrap();
+    let head = log.head();
+    log.shutdown();
+    drop(log);
+    let files = segment_files(&data);
+    let mut args = vec!["verify".to_owned(), "--file".to_owned()];
+    args.extend(files.iter().map(|f| dir_arg(f)));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("verified {} events", head.position)), "{text}");
+    assert!(text.contains(&head.hash.to_hex()), "{text}");
 }
 
 /// CRC-32 (IEEE), as the log's records use.

@@ -205,7 +205,7 @@ async fn server_kill_9_mid_concurrent_appends_loses_no_acknowledged_event() {
 }
 
 /// Appends `contacts` contacts with `notes` notes each; the notes carry `marker` so the test
-/// can find their bytes in sled's file.
+/// can find their bytes in the log's segment file.
 async fn fill(app: &TestApp, contacts: usize, notes: usize, marker: &str) {
     for c in 0..contacts {
         let id = app.new_contact("referrer").await;
@@ -294,7 +294,7 @@ fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
 }
 
 /// Checks one damaged copy: the service must refuse to start, naming `frontdoor-replay
-/// verify` and restore, or (if the damage hit bytes sled no longer uses) serve a log
+/// verify` and restore, or (if the damage hit bytes the log does not use) serve a log
 /// identical to the export. Returns a line for the report and whether it held.
 async fn damaged_start(label: &str, dir: &std::path::Path, export: &[Envelope]) -> (String, bool) {
     let (outcome, mut child) = start_on(dir, Duration::from_secs(20)).await;
@@ -360,19 +360,26 @@ async fn a_damaged_data_directory_is_refused_and_the_last_export_restores_it() {
     let export = ::replay::Source::File(export_file.clone()).read_all().unwrap();
     assert_eq!(tokio::task::block_in_place(|| app.terminate(Duration::from_secs(15))), Some(true));
 
-    let db = std::fs::read(app.dir.path().join("db")).unwrap();
+    // The log's one segment file (100 events are far less than a segment).
+    let segments = app.dir.path().join("segments");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&segments).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_owned();
+    let db = std::fs::read(&files[0]).unwrap();
+    let seg = |dir: &std::path::Path| dir.join("segments").join(&name);
 
     // 1. One byte flipped in every stored copy of one note in the middle of the log.
     let flipped = scratch.path().join("flipped");
     copy_dir(app.dir.path(), &flipped);
     let target = format!("{marker} 10.1");
     let hits = find_all(&db, target.as_bytes());
-    assert!(!hits.is_empty(), "the note's bytes are in sled's file");
+    assert!(!hits.is_empty(), "the note's bytes are in the segment");
     let mut bytes = db.clone();
     for at in &hits {
         bytes[at + 3] ^= 0x01;
     }
-    std::fs::write(flipped.join("db"), &bytes).unwrap();
+    std::fs::write(seg(&flipped), &bytes).unwrap();
     println!("corruption: flipped one byte at {} offset(s) {hits:?} of {} bytes", hits.len(), db.len());
     let mut report = Vec::new();
     report.push(damaged_start("flipped byte in a record", &flipped, &export).await);
@@ -382,18 +389,13 @@ async fn a_damaged_data_directory_is_refused_and_the_last_export_restores_it() {
     copy_dir(app.dir.path(), &middle);
     let mut bytes = db.clone();
     bytes[db.len() / 2] ^= 0xFF;
-    std::fs::write(middle.join("db"), &bytes).unwrap();
+    std::fs::write(seg(&middle), &bytes).unwrap();
     report.push(damaged_start("flipped byte at the file's middle", &middle, &export).await);
 
     // 3. The tail cut off: the last quarter of the file.
     let truncated = scratch.path().join("truncated");
     copy_dir(app.dir.path(), &truncated);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(truncated.join("db"))
-        .unwrap()
-        .set_len((db.len() * 3 / 4) as u64)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(seg(&truncated)).unwrap().set_len((db.len() * 3 / 4) as u64).unwrap();
     report.push(damaged_start("truncated tail (last quarter)", &truncated, &export).await);
 
     // Restore: the last export into an empty directory, new tokens, the service again.

@@ -190,7 +190,7 @@ pub fn build_fixture(dir: &Path) {
 }
 
 /// The fixture, built once per test binary: a data directory (never opened by the tests
-/// themselves: sled allows one process at a time, so each test copies it) and its export.
+/// themselves: the log allows one process at a time, so each test copies it) and its export.
 fn fixture_root() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
