@@ -272,6 +272,7 @@ impl EventLog {
         let (head_tx, head_rx) = watch::channel(head);
         let (live, _) = broadcast::channel(options.broadcast_capacity.max(1));
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
+        let newest_first = recovered.segments.last().map_or(1, |s| s.first);
         let segments: Segments = Arc::new(RwLock::new(recovered.segments));
 
         let writer = Writer {
@@ -281,6 +282,7 @@ impl EventLog {
             segment_bytes: options.segment_bytes.max(HEADER_LEN + 1),
             segments: Arc::clone(&segments),
             end: recovered.end,
+            newest_first,
             head_at: recovered.head_at,
             index_failed: None,
             last_recorded: recovered.last_recorded,
@@ -1128,6 +1130,8 @@ struct Writer {
     segments: Segments,
     /// The end of the newest segment: where the next group is written.
     end: u64,
+    /// The newest segment's first position.
+    newest_first: u64,
     /// The head frame's segment and offset.
     head_at: (u64, u64),
     /// Set when the index could not take a group's entries: appends stop until a restart
@@ -1224,6 +1228,7 @@ impl Writer {
         };
         self.segments.write().map_err(|_| LogError::Closed)?.push(Arc::new(seg));
         self.end = HEADER_LEN;
+        self.newest_first = header.first_position;
         Ok(())
     }
 
@@ -1377,7 +1382,7 @@ impl Writer {
         }
 
         let first_position = self.head.position + 1;
-        let segment_first = self.newest().map_err(|e| AppendError::storage(&e))?.first;
+        let segment_first = self.newest_first;
         let idem_meta = idem.map(|(key_hash, fingerprint)| IdemMeta { key_hash, fingerprint });
         let mut envelopes = Vec::with_capacity(request.events.len());
         for (offset, new) in (0u32..).zip(&request.events) {
