@@ -856,6 +856,16 @@ struct IndexFields {
     version: u32,
 }
 
+/// The position a record's body starts with (`{"position":N,`), if it starts that way.
+fn body_position(body: &[u8]) -> Option<u64> {
+    let rest = body.strip_prefix(b"{\"position\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 20 {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
 /// Index entries of one append, held until its END frame.
 #[derive(Default)]
 struct PendingAppend {
@@ -964,8 +974,20 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
                     "this event differs from the durable head the index recorded (hash or place)",
                 ));
             }
+            // Every body starts with its own position (`{"position":N,`): a frame removed,
+            // repeated or moved shows here, without parsing the rest.
+            let body = &frame.record[36..];
+            if let Some(said) = body_position(body)
+                && said != position
+            {
+                return Err(corrupt_at(
+                    path,
+                    at,
+                    position,
+                    &format!("the record says it is position {said}: an event is missing, repeated or out of place"),
+                ));
+            }
             if position > indexed_position {
-                let body = &frame.record[36..];
                 let fields: IndexFields = serde_json::from_slice(body)
                     .map_err(|e| corrupt_at(path, at, position, &format!("record body is not an envelope: {e}")))?;
                 if fields.position != position {

@@ -182,6 +182,30 @@ fn a_flipped_byte_in_a_sealed_segment_is_refused_and_named() {
 }
 
 #[test]
+fn a_removed_or_swapped_record_in_a_sealed_segment_is_refused_at_its_position() {
+    for tamper in ["removed", "swapped"] {
+        let dir = tempfile::tempdir().unwrap();
+        log_of(dir.path(), 60);
+        let sealed = segments(dir.path())[1].clone();
+        let first = segment::parse_file_name(&sealed.file_name().unwrap().to_string_lossy()).unwrap();
+        let f = frames(&sealed);
+        let bytes = std::fs::read(&sealed).unwrap();
+        let (a, b) = (f[2], f[3]);
+        let mut edited = bytes[..a.0].to_vec();
+        if tamper == "swapped" {
+            edited.extend_from_slice(&bytes[b.0..b.0 + b.1]);
+        }
+        edited.extend_from_slice(&bytes[a.0..a.0 + a.1]);
+        edited.extend_from_slice(&bytes[b.0 + b.1..]);
+        std::fs::write(&sealed, edited).unwrap();
+        let (position, reason) = refusal(dir.path());
+        let expected = if tamper == "swapped" { first + 2 } else { first + 3 };
+        assert_eq!(position, expected, "{tamper}: {reason}");
+        assert!(reason.contains("out of place"), "{tamper}: {reason}");
+    }
+}
+
+#[test]
 fn a_flipped_byte_in_the_newest_segment_before_its_tail_is_refused_and_named() {
     let dir = tempfile::tempdir().unwrap();
     log_of(dir.path(), 60);
