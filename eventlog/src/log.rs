@@ -837,6 +837,11 @@ impl IndexedHead {
     }
 }
 
+/// Index entries per sled batch while `open` indexes the segments (one batch of 200,000 took
+/// the process to 880 MiB of RSS; batches of 10,000, about 620 MiB: sled's own, see
+/// docs/DECISIONS.md).
+const INDEX_BATCH: usize = 10_000;
+
 /// What `open` found: the segments, the head and where the next group goes.
 struct Recovered {
     segments: Vec<Arc<Segment>>,
@@ -1030,7 +1035,7 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
             if frame.is_end() {
                 whole = (position, hash, at + frame_len, (*first, at));
             }
-            if batch_len >= 200_000 {
+            if batch_len >= INDEX_BATCH {
                 tree.apply_batch(std::mem::take(&mut batch))?;
                 batch_len = 0;
             }
