@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use eventlog::EventLog;
-use projections::model::{Change, QueueItem, ReadModel};
+use projections::model::{Change, Queue, QueueItem, ReadModel};
 use projections::time::{DuePolicy, london_date};
 use tokio::sync::broadcast;
 use ulid::Ulid;
@@ -66,12 +66,7 @@ pub struct QueueBody {
 impl QueueBody {
     /// Builds the body of the queue `items` at `position`, as they stand at `now`.
     fn build(position: u64, items: &[QueueItem], now: DateTime<Utc>) -> QueueBody {
-        #[derive(serde::Serialize)]
-        struct Body<'a> {
-            as_of_position: u64,
-            items: &'a [QueueItem],
-        }
-        let json = serde_json::to_vec(&Body { as_of_position: position, items }).unwrap_or_default();
+        let json = serde_json::to_vec(&Queue { as_of_position: position, items: items.into() }).unwrap_or_default();
         let overdue = items.iter().filter(|i| i.overdue).count();
         let next_due = items.iter().filter(|i| !i.overdue).map(|i| i.due_by).min();
         let last_overdue = items.iter().filter(|i| i.overdue).map(|i| i.due_by).max();

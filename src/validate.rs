@@ -63,8 +63,9 @@ use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
 /// One problem with one field of a request body, named by its path (`children[0].name`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's path: `children[0].date_of_birth`, `data.rationale`, `Idempotency-Key`.
     pub field: String,
     pub message: String,
 }

@@ -17,6 +17,7 @@ use crate::time::DuePolicy;
 
 /// A child as the duty queue shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueChild {
     pub name: String,
     /// Whole years today; `None` without a date of birth (or before birth).
@@ -25,6 +26,7 @@ pub struct QueueChild {
 
 /// One line of the duty queue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueItem {
     pub contact_id: Ulid,
     pub stage: Stage,
@@ -44,6 +46,18 @@ pub struct QueueItem {
     /// The decision in force, once decided.
     pub outcome: Option<Outcome>,
     pub version: u32,
+}
+
+/// The duty queue at a log position: the body of `GET /v1/queue` and of the stream's
+/// `snapshot`, and of the queue `GET /v1/as-of` shows. It may borrow its items, so the live
+/// queue is serialised without a copy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Queue<'a> {
+    /// The log position the queue reflects.
+    pub as_of_position: u64,
+    /// In the contract's order ([`queue_order`]).
+    pub items: std::borrow::Cow<'a, [QueueItem]>,
 }
 
 impl QueueItem {

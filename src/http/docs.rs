@@ -13,8 +13,13 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::AppState;
-use super::openapi::{self, PROBLEMS};
+use axum::Extension;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::openapi::ApiDocument;
+use super::problem::PROBLEMS;
+use super::state::AppState;
 use crate::rules::RULES;
 
 /// Only the page's own style sheet may load; nothing may run, frame it, or be posted from it.
@@ -73,15 +78,14 @@ details { margin: .5rem 0 1rem; }
 summary { cursor: pointer; color: var(--link); }
 "#;
 
-pub fn router() -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new().route("/docs", get(docs_page)).route("/docs/style.css", get(docs_css))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(docs_page)).routes(routes!(docs_css))
 }
 
-/// The page, rendered once from the document.
-pub fn page() -> &'static str {
+/// The page, rendered once from the document (there is one per process).
+pub fn page(doc: &ApiDocument) -> &'static str {
     static PAGE: OnceLock<String> = OnceLock::new();
-    PAGE.get_or_init(|| render(openapi::document()))
+    PAGE.get_or_init(|| render(&doc.value))
 }
 
 /// `GET /docs`
@@ -97,8 +101,8 @@ pub fn page() -> &'static str {
             headers(("Content-Security-Policy" = String, description = "Only the page's own style sheet may load."))),
     )
 )]
-pub async fn docs_page() -> Response {
-    let mut response = page().into_response();
+pub async fn docs_page(Extension(doc): Extension<&'static ApiDocument>) -> Response {
+    let mut response = page(doc).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
@@ -484,7 +488,7 @@ fn tag_of<'a>(op: &Op<'a>) -> &'a str {
     op.op.pointer("/tags/0").and_then(Value::as_str).unwrap_or("other")
 }
 
-fn operation(out: &mut String, op: &Op<'_>) {
+fn operation(out: &mut String, doc: &Value, op: &Op<'_>) {
     let anchor = op.anchor();
     let _ = write!(
         out,
@@ -504,7 +508,7 @@ fn operation(out: &mut String, op: &Op<'_>) {
         out.push_str("<p class=\"auth\">Token: not needed.</p>\n");
     }
     parameters(out, op, &anchor);
-    request_body(out, op, &anchor);
+    request_body(out, doc, op, &anchor);
     responses(out, op, &anchor);
     out.push_str("</section>\n");
 }
@@ -533,13 +537,12 @@ fn parameters(out: &mut String, op: &Op<'_>, anchor: &str) {
     out.push_str("</tbody>\n</table>\n");
 }
 
-fn request_body(out: &mut String, op: &Op<'_>, anchor: &str) {
+fn request_body(out: &mut String, doc: &Value, op: &Op<'_>, anchor: &str) {
     let Some(body) = op.op.get("requestBody") else { return };
     let _ = writeln!(out, "<h4 id=\"{anchor}-body\">Request body</h4>");
     if let Some(description) = body.get("description").and_then(Value::as_str) {
         out.push_str(&markdown(description));
     }
-    let doc = openapi::document();
     for (content_type, media) in body.get("content").and_then(Value::as_object).into_iter().flatten() {
         let schema = media.get("schema").cloned().unwrap_or(Value::Null);
         let _ = writeln!(
@@ -696,7 +699,7 @@ pub fn render(doc: &Value) -> String {
             tid = id(tag),
         );
         for op in ops.iter().filter(|op| tag_of(op) == tag) {
-            operation(&mut out, op);
+            operation(&mut out, doc, op);
         }
         out.push_str("</section>\n");
     }
@@ -746,8 +749,8 @@ fn problems(out: &mut String) {
             "<section class=\"problem\" id=\"{pid}\" aria-labelledby=\"{pid}-h\">\n\
              <h3 id=\"{pid}-h\">{title} <span class=\"status\">{status}</span></h3>\n\
              <p><code>type</code>: <code>{uri}</code></p>\n<p>{explanation}</p>\n",
-            title = escape(p.title),
-            status = p.status,
+            title = escape(p.title()),
+            status = p.status(),
             uri = escape(&p.type_uri()),
             explanation = inline(p.explanation),
         );
@@ -821,7 +824,7 @@ mod tests {
     #[test]
     fn the_page_is_well_formed() {
         const VOID: [&str; 3] = ["meta", "link", "br"];
-        let html = page();
+        let html = page(crate::http::document());
         let mut open: Vec<&str> = Vec::new();
         for tag in html.split('<').skip(1) {
             let tag = tag.split('>').next().unwrap();
@@ -843,10 +846,10 @@ mod tests {
 
     #[test]
     fn the_page_has_every_operation_problem_and_rule() {
-        let html = page();
+        let html = page(crate::http::document());
         assert!(!html.contains("<script"));
         assert!(!html.contains("style="), "inline styles would need 'unsafe-inline'");
-        for op in operations(openapi::document()) {
+        for op in operations(&crate::http::document().value) {
             assert!(html.contains(&format!("id=\"{}\"", op.anchor())), "{} {}", op.method, op.path);
         }
         for p in PROBLEMS {

@@ -6,13 +6,35 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
+use super::error::{ApiError, Problem};
+use super::problem::InternalErrors;
+use super::state::AppState;
 
-pub fn router() -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+}
+
+/// The process is up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// The log is open and the read models have caught up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// The position of the last durable event.
+    pub log_position: u64,
 }
 
 #[utoipa::path(
@@ -22,11 +44,11 @@ pub fn router() -> axum::Router<AppState> {
     operation_id = "healthz",
     summary = "Liveness",
     description = "The process is up. No token needed.",
-    responses((status = 200, description = "Up.", body = crate::http::openapi::Health))
+    responses((status = 200, description = "Up.", body = Health))
 )]
 /// The process is up.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 #[utoipa::path(
@@ -37,11 +59,11 @@ async fn healthz() -> Json<serde_json::Value> {
     summary = "Readiness",
     description = "The log is open and the read models have caught up with it: send traffic. No token needed.",
     responses(
-        (status = 200, description = "Ready.", body = crate::http::openapi::Readiness),
+        (status = 200, description = "Ready.", body = Readiness),
         (
             status = 503,
             description = "Not ready yet: the read models are still catching up with the log. Retry shortly.",
-            body = crate::http::openapi::Problem,
+            body = Problem,
             content_type = "application/problem+json"
         ),
     )
@@ -50,9 +72,9 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(app): State<AppState>) -> Response {
     let head = app.log().head().position;
     if app.is_ready() {
-        Json(json!({"status": "ready", "log_position": head})).into_response()
+        Json(Readiness { status: "ready", log_position: head }).into_response()
     } else {
-        super::error::ApiError::Unavailable(format!(
+        ApiError::Unavailable(format!(
             "starting: the read models are being rebuilt from the log ({head} events); retry shortly"
         ))
         .into_response()
@@ -70,7 +92,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
         the public network.",
     responses(
         (status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
-        crate::http::openapi::InternalErrors,
+        InternalErrors,
     )
 )]
 /// Prometheus text exposition.
@@ -82,6 +104,6 @@ async fn metrics(State(app): State<AppState>) -> Response {
     }
     match app.metrics().render() {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
-        Err(e) => super::error::ApiError::internal(e).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
     }
 }
