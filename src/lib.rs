@@ -20,4 +20,4 @@ pub mod http;
 pub mod live;
 pub mod rules;
 pub mod server;
-pub mod validate;
+pub use events::validate;
