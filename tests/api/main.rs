@@ -7,6 +7,7 @@ mod contacts;
 mod errors;
 mod faults;
 mod figures;
+mod files;
 mod handovers;
 mod harness;
 mod headers;
