@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
-use crate::harness::{TestApp, contact_body, spawn_app};
+use crate::harness::{TestApp, contact_body, ready, spawn_app};
 
 /// What came back: a status and its content type, or the connection refused the request.
 #[derive(Debug)]
@@ -206,6 +206,9 @@ async fn a_bad_last_event_id_is_a_400_naming_the_header() {
 #[tokio::test]
 async fn a_bad_idempotency_key_or_content_type_is_a_4xx_and_writes_nothing() {
     let app = spawn_app();
+    // The queue is read below: a 503 while the read models are still being built is not the
+    // answer under test.
+    ready(&app).await;
     let contact = app.new_contact("referrer").await;
     let head = app.head().await;
     let http = client();
