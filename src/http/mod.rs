@@ -5,7 +5,7 @@
 //!
 //! From the top down; a file uses only files below it (`tests/http_layout.rs` holds that):
 //!
-//! - this file: assembles the routers each resource module registers ([`routes`]), with the
+//! - this file: assembles the routers each resource module registers (`routes`), with the
 //!   OpenAPI paths registered beside them (utoipa-axum), and the layers around them.
 //! - [`web`]: the duty board (`/`), the QA pages (`/qa`), sign-in; HTML from askama templates
 //!   in `web/templates/`.
@@ -73,7 +73,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(web::routes())
 }
 
-/// The OpenAPI document of [`routes`], built once.
+/// The OpenAPI document of the routes, built once.
 pub fn document() -> &'static ApiDocument {
     static DOCUMENT: OnceLock<ApiDocument> = OnceLock::new();
     DOCUMENT.get_or_init(|| ApiDocument::new(routes().into_openapi()))

@@ -7,7 +7,7 @@
 //! `ToSchema`, so the document describes what is sent. What is written by hand here is only
 //! what the code cannot say by itself: the API's description, the security scheme, who may
 //! call what (from [`crate::auth`]) and the sentences that describe the case rules on fields
-//! ([`NOTES`]). The limits and formats of fields (children 1 to 20, lengths, NHS
+//! (`NOTES`). The limits and formats of fields (children 1 to 20, lengths, NHS
 //! numbers, levels of need, ...) come from the schema's own shapes (`events::shape`), as the
 //! validator's do. Who may call what is generated from [`crate::auth`].
 
@@ -121,7 +121,7 @@ contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationa
 pub struct ApiDoc;
 
 /// The served document, as JSON and as text: the paths the resource modules registered with
-/// their routes, on [`ApiDoc`], completed by [`Contract`] and [`refine`].
+/// their routes, on [`ApiDoc`], completed by `Contract` and `refine`.
 #[derive(Debug)]
 pub struct ApiDocument {
     pub value: Value,

@@ -10,7 +10,7 @@
 //! token ends its sessions at once; a restart ends them all. A request that changes anything
 //! with the cookie must also say it comes from these pages (`Sec-Fetch-Site: same-origin`, or
 //! an `Origin` naming this host): [`same_origin`]. Failed sign-ins from one address are slowed
-//! down, doubling up to [`MAX_BACKOFF`].
+//! down, doubling up to [`MAX_BACKOFF`](super::session::MAX_BACKOFF).
 //!
 //! # Pages
 //!
@@ -160,7 +160,7 @@ fn to_signin(next: &str) -> Response {
 }
 
 /// For the live queue opened with a session cookie: the stream also ends when the session does
-/// (sign-out, expiry) and after [`stream_lifetime`], and tells the browser to come back after
+/// (sign-out, expiry) and after `stream_lifetime`, and tells the browser to come back after
 /// a second. `EventSource` then reconnects by itself with `Last-Event-ID` and gets exactly what
 /// it missed, so a long-open board is re-authorised regularly and never falls behind.
 pub async fn session_streams(State(app): State<AppState>, request: Request, next: Next) -> Response {
