@@ -16,6 +16,7 @@
 //! - [`docs`]: the API reference page (`/docs`), rendered from the document.
 //! - [`openapi`]: the document's own parts (description, security, who may call what, limits
 //!   from the schema's shapes) and `/openapi.json`.
+//! - [`guard`]: the `Host` a request names must be this service's; API answers are not cached.
 //! - [`views`]: what a viewer may see of a contact (restricted checks filtered on every path).
 //! - [`problem`]: the problem types and each operation's error responses, for the document.
 //! - [`extract`]: the caller, the JSON body, the idempotency key, all failing as problem+json.
@@ -28,6 +29,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod figures;
+pub mod guard;
 pub mod log;
 pub mod metrics;
 pub mod openapi;
@@ -99,8 +101,10 @@ pub fn app(state: AppState) -> Router {
         .layer(Extension(document()))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), web::session_streams))
+        .layer(middleware::from_fn(guard::no_store))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(middleware::from_fn(problems_everywhere))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::host))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<Body>| {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

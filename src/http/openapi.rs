@@ -41,7 +41,9 @@ const DESCRIPTION: &str = "The REST API of frontdoor, the case-flow service for 
 (the MASH). Every contact, and everything that happens to it, is an event in an append-only, hash-chained log; \
 what the API shows is folded from it.
 
-JSON everywhere, UTF-8. Timestamps are RFC 3339 in UTC with a `Z`. Ids are ULIDs: 26 characters of Crockford \
+JSON everywhere, UTF-8, never to be cached (`Cache-Control: no-store`). A request must name this \
+service in its `Host` (`localhost`, the address it listens on, or a configured name); any other host is \
+refused (400), so a web page that rebinds its own name to this machine cannot reach it. Timestamps are RFC 3339 in UTC with a `Z`. Ids are ULIDs: 26 characters of Crockford \
 base32. Strings in request bodies are trimmed; a required one must not be empty, and an optional one that is \
 empty is taken as absent. A field that is not in the schema is refused (422).
 

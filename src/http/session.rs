@@ -1,26 +1,29 @@
 //! The pages' sign-in sessions: the cookie, the in-memory table of sessions (only the SHA-256
 //! of each id is kept, with the token it stands for and an expiry), the failed sign-ins by
-//! address, and the same-origin check of a request that changes anything with the cookie.
+//! address and token id, and the same-origin check of a request that changes anything with the cookie.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::num::NonZeroU32;
+
 use axum::http::{HeaderMap, header};
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "frontdoor_session";
 /// How long a session lasts from sign-in (a long shift); the token's revocation ends it sooner.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// The longest a failed sign-in is made to wait.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
-/// The sessions, keyed by the SHA-256 of their id; and the recent failed sign-ins by address.
+/// The sessions, keyed by the SHA-256 of their id; and the limits on failed sign-ins.
 #[derive(Default)]
 pub struct Sessions {
     sessions: Mutex<HashMap<[u8; 32], Session>>,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
+    limits: SignInLimits,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -32,12 +35,6 @@ impl std::fmt::Debug for Sessions {
 struct Session {
     token: Arc<str>,
     expires: Instant,
-}
-
-#[derive(Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
 }
 
 /// Put in a request's extensions when its caller came by session cookie: the session id.
@@ -79,37 +76,99 @@ impl Sessions {
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key(id));
     }
 
-    /// How long a sign-in from `client` must wait: nothing at first, then 250 ms doubling with
-    /// each failure in the last quarter of an hour, up to [`MAX_BACKOFF`].
-    pub(crate) fn backoff(&self, client: IpAddr) -> Duration {
-        let failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match failures.get(&client) {
-            Some(f) if f.last.elapsed() < FAILURE_MEMORY && f.count > 0 => {
-                Duration::from_millis(250u64.saturating_mul(1u64 << f.count.min(6).saturating_sub(1))).min(MAX_BACKOFF)
-            }
-            _ => Duration::ZERO,
-        }
+    /// How long sign-ins from `client` are still refused, if they are: the address failed
+    /// more often than [`ADDRESS_FAILURES`] allows.
+    pub(crate) fn address_refused(&self, client: IpAddr) -> Option<Duration> {
+        self.limits.address_refused(client)
     }
 
-    pub(crate) fn failed(&self, client: IpAddr) {
-        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if failures.len() > 10_000 {
-            failures.retain(|_, f| f.last.elapsed() < FAILURE_MEMORY);
-        }
-        let entry = failures.entry(client).or_insert(Failures { count: 0, last: Instant::now() });
-        if entry.last.elapsed() >= FAILURE_MEMORY {
-            entry.count = 0;
-        }
-        entry.count = entry.count.saturating_add(1);
-        entry.last = Instant::now();
-    }
-
-    pub(crate) fn succeeded(&self, client: IpAddr) {
-        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&client);
+    /// Counts a failed sign-in from `client` with the token id `token_id` (the `<id>` of
+    /// `fd_<id>_<secret>`, if the text had that form); returns how long to wait if that was
+    /// one failure too many for the address or the token id.
+    pub(crate) fn failed(&self, client: IpAddr, token_id: Option<&str>) -> Option<Duration> {
+        self.limits.failed(client, token_id)
     }
 }
 
-const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+/// Failed sign-ins one address may make: a burst, then one more every so often.
+pub const ADDRESS_FAILURES: (u32, Duration) = (10, Duration::from_secs(30));
+/// Failed sign-ins naming one token id, from anywhere: a burst, then one more every so often.
+pub const TOKEN_FAILURES: (u32, Duration) = (5, Duration::from_secs(60));
+/// Past this many addresses or token ids remembered, the ones back at a full allowance are
+/// forgotten: the limiter's memory stays bounded whatever a client sends.
+const REMEMBERED: usize = 10_000;
+
+type Keyed<K> = RateLimiter<K, HashMapStateStore<K>, DefaultClock>;
+
+/// Failed sign-ins, limited per address and per token id (governor's GCRA). Only failures are
+/// counted, and the token id's limit never refuses the right token: it makes a stream of wrong
+/// secrets for one id answer "too many" at once, while the holder, pasting the right secret,
+/// still signs in, so knowing a token's id cannot lock its holder out. An address past its
+/// limit is refused before its token is looked at, until it has its allowance back.
+struct SignInLimits {
+    by_address: Keyed<IpAddr>,
+    by_token: Keyed<String>,
+    /// Addresses past their limit, and until when.
+    refused: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        let quota = |(burst, every): (u32, Duration)| {
+            Quota::with_period(every)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+        };
+        SignInLimits {
+            by_address: RateLimiter::hashmap(quota(ADDRESS_FAILURES)),
+            by_token: RateLimiter::hashmap(quota(TOKEN_FAILURES)),
+            refused: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl SignInLimits {
+    fn address_refused(&self, client: IpAddr) -> Option<Duration> {
+        let mut refused = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let until = *refused.get(&client)?;
+        let now = Instant::now();
+        if until > now {
+            return Some(until - now);
+        }
+        refused.remove(&client);
+        None
+    }
+
+    fn failed(&self, client: IpAddr, token_id: Option<&str>) -> Option<Duration> {
+        let clock = DefaultClock::default();
+        let now = clock.now();
+        let by_address = self.by_address.check_key(&client).err().map(|n| n.wait_time_from(now));
+        let by_token =
+            token_id.and_then(|id| self.by_token.check_key(&id.to_owned()).err()).map(|n| n.wait_time_from(now));
+        if let Some(wait) = by_address {
+            let mut refused = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if refused.len() >= REMEMBERED {
+                let now = Instant::now();
+                refused.retain(|_, until| *until > now);
+            }
+            refused.insert(client, Instant::now() + wait);
+        }
+        for limiter_len in [self.by_address.len(), self.by_token.len()] {
+            if limiter_len >= REMEMBERED {
+                self.by_address.retain_recent();
+                self.by_token.retain_recent();
+            }
+        }
+        by_address.max(by_token)
+    }
+}
+
+/// The token id of a pasted token, `fd_<id>_<secret>`, if it has that form (a short run of
+/// letters and digits), to count failures by and to log: never the secret.
+pub fn token_id(pasted: &str) -> Option<&str> {
+    let (id, _) = pasted.strip_prefix("fd_")?.split_once('_')?;
+    (!id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
+}
 
 /// The session id in the request's cookie, if it has one of the right shape.
 pub fn session_id(headers: &HeaderMap) -> Option<String> {
@@ -198,18 +257,31 @@ mod tests {
     }
 
     #[test]
-    fn failed_sign_ins_wait_longer_each_time_up_to_a_limit() {
+    fn failures_are_limited_per_address_and_per_token_id() {
         let sessions = Sessions::default();
-        let client = IpAddr::from([10, 0, 0, 1]);
-        assert_eq!(sessions.backoff(client), Duration::ZERO);
-        let mut waits = Vec::new();
-        for _ in 0..8 {
-            sessions.failed(client);
-            waits.push(sessions.backoff(client).as_millis());
-        }
-        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 8000, 8000, 8000]);
-        assert_eq!(sessions.backoff(IpAddr::from([10, 0, 0, 2])), Duration::ZERO, "per client");
-        sessions.succeeded(client);
-        assert_eq!(sessions.backoff(client), Duration::ZERO);
+        let a = IpAddr::from([10, 0, 0, 1]);
+        let b = IpAddr::from([10, 0, 0, 2]);
+        assert_eq!(sessions.address_refused(a), None);
+        let burst = ADDRESS_FAILURES.0 as usize;
+        let answers: Vec<bool> = (0..burst + 2).map(|_| sessions.failed(a, None).is_some()).collect();
+        assert_eq!(answers.iter().filter(|limited| !**limited).count(), burst, "{answers:?}");
+        let wait = sessions.address_refused(a).expect("the address is refused");
+        assert!(wait <= ADDRESS_FAILURES.1, "{wait:?}");
+        assert_eq!(sessions.address_refused(b), None, "per address");
+        // One token id, from many addresses.
+        let ids: Vec<bool> = (0..=TOKEN_FAILURES.0)
+            .map(|i| sessions.failed(IpAddr::from([10, 1, 0, u8::try_from(i).unwrap()]), Some("abc123")).is_some())
+            .collect();
+        assert_eq!(ids.iter().filter(|limited| **limited).count(), 1, "{ids:?}");
+        assert!(sessions.failed(b, Some("other")).is_none(), "per token id");
+    }
+
+    #[test]
+    fn the_token_id_is_the_part_before_the_secret() {
+        assert_eq!(token_id("fd_cd0b31626c5c_b4bd33898a8e"), Some("cd0b31626c5c"));
+        assert_eq!(token_id("fd__secret"), None);
+        assert_eq!(token_id("fd_a b_secret"), None);
+        assert_eq!(token_id("wrong"), None);
+        assert_eq!(token_id(&format!("fd_{}_s", "a".repeat(33))), None);
     }
 }

@@ -4,13 +4,13 @@
 //!
 //! `EventSource` cannot send an `Authorization` header and a token must never sit in a URL,
 //! so the pages sign in once: `POST /signin` takes the token pasted into a form and answers
-//! with a session cookie (`HttpOnly`, `SameSite=Strict`, `Secure` behind https). The session
-//! id is 256 random bits; the server keeps only its SHA-256, in memory, with the token it
-//! stands for and an expiry. Every request authenticates that token afresh, so revoking the
+//! with a session cookie (`HttpOnly`, `SameSite=Strict`, and `Secure` unless configured off,
+//! as `--demo` does on loopback; always behind https). The session id is 256 random bits;
+//! the server keeps only its SHA-256, in memory, with the token it stands for and an expiry. Every request authenticates that token afresh, so revoking the
 //! token ends its sessions at once; a restart ends them all. A request that changes anything
 //! with the cookie must also say it comes from these pages (`Sec-Fetch-Site: same-origin`, or
-//! an `Origin` naming this host): [`same_origin`]. Failed sign-ins from one address are slowed
-//! down, doubling up to [`MAX_BACKOFF`](super::session::MAX_BACKOFF).
+//! an `Origin` naming this host): [`same_origin`]. Failed sign-ins are limited per address and
+//! per token id and answered at once, 429 past the limit (`super::session`).
 //!
 //! # Pages
 //!
@@ -52,7 +52,7 @@ use ulid::Ulid;
 use super::error::ApiError;
 use super::extract::ContactPath;
 use super::figures::parse_date;
-use super::session::{clear_cookie, is_https, same_origin, session_cookie, session_id};
+use super::session::{clear_cookie, is_https, same_origin, session_cookie, session_id, token_id};
 use super::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -159,12 +159,12 @@ fn to_signin(next: &str) -> Response {
     Redirect::to(&format!("/signin?next={next}")).into_response()
 }
 
-/// For the live queue opened with a session cookie: the stream also ends when the session does
-/// (sign-out, expiry) and after `stream_lifetime`, and tells the browser to come back after
+/// For a stream (the live queue, the global log) opened with a session cookie: it also ends
+/// when the session does (sign-out, expiry) and after `stream_lifetime`, and tells the browser to come back after
 /// a second. `EventSource` then reconnects by itself with `Last-Event-ID` and gets exactly what
 /// it missed, so a long-open board is re-authorised regularly and never falls behind.
 pub async fn session_streams(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let is_stream = request.uri().path() == "/v1/queue/stream";
+    let is_stream = matches!(request.uri().path(), "/v1/queue/stream" | "/v1/events/stream");
     let by_cookie = !request.headers().contains_key(header::AUTHORIZATION);
     let session = if is_stream && by_cookie { session_id(request.headers()) } else { None };
     let response = next.run(request).await;
@@ -309,7 +309,7 @@ fn signin_form(status: StatusCode, next: &str, problem: Option<&str>) -> Respons
     operation_id = "signin_page",
     summary = "The sign-in page",
     description = "A form to paste a token into. `POST /signin` (a form post from this page, not part of the API) \
-        exchanges it for a session cookie (HttpOnly, SameSite=Strict); repeated failures from one address are slowed down.",
+        exchanges it for a session cookie (HttpOnly, SameSite=Strict); failed sign-ins are limited per address and per token id (429 with Retry-After past the limit).",
     params(("next" = Option<String>, Query, description = "`/` or `/qa`: where to go once signed in.")),
     responses((status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String))
 )]
@@ -378,22 +378,26 @@ async fn signin(
 ) -> Response {
     let client = connection.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
     let next = safe_next(form.next.as_deref());
-    let wait = app.sessions().backoff(client);
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+    if let Some(wait) = app.sessions().address_refused(client) {
+        tracing::warn!(address = %client, "sign-in refused: too many failures from this address");
+        return too_many(next, wait);
     }
     let token = form.token.trim();
     let actor = (!token.is_empty() && token.len() <= 256).then(|| app.tokens().authenticate(token)).flatten();
     let Some(actor) = actor else {
-        app.sessions().failed(client);
+        let id = token_id(token);
+        // The address and the token's id, never the secret.
+        tracing::warn!(address = %client, token_id = id.unwrap_or("-"), "failed sign-in");
         app.metrics().failed_auth.inc();
+        if let Some(wait) = app.sessions().failed(client, id) {
+            return too_many(next, wait);
+        }
         return signin_form(
             StatusCode::UNAUTHORIZED,
             next,
             Some("That token is unknown or has been revoked. Check it and try again."),
         );
     };
-    app.sessions().succeeded(client);
     if !auth::may_read(actor.role, ReadKind::Board) {
         let problem = format!("A {} token cannot open the duty board.", actor.role);
         return signin_form(StatusCode::FORBIDDEN, next, Some(&problem));
@@ -403,9 +407,18 @@ async fn signin(
     };
     tracing::info!(actor = %actor.id, "signed in to the pages");
     let mut response = Redirect::to(next).into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&session_cookie(&id, is_https(&headers))) {
+    if let Ok(cookie) = HeaderValue::from_str(&session_cookie(&id, is_https(&headers) || app.config().secure_cookie)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
+    response
+}
+
+/// 429 with `Retry-After`: too many failed sign-ins from this address or for this token.
+fn too_many(next: &str, wait: Duration) -> Response {
+    let seconds = wait.as_secs().max(1);
+    let problem = format!("Too many failed sign-ins. Wait {seconds} seconds, then try again.");
+    let mut response = signin_form(StatusCode::TOO_MANY_REQUESTS, next, Some(&problem));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
@@ -418,7 +431,7 @@ async fn signout(State(app): State<AppState>, headers: HeaderMap) -> Response {
         app.sessions().end(&id);
     }
     let mut response = Redirect::to("/signin").into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&clear_cookie(is_https(&headers))) {
+    if let Ok(cookie) = HeaderValue::from_str(&clear_cookie(is_https(&headers) || app.config().secure_cookie)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response

@@ -9,6 +9,7 @@ mod faults;
 mod figures;
 mod files;
 mod handovers;
+mod hardening;
 mod harness;
 mod headers;
 mod live;
