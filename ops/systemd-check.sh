@@ -34,7 +34,7 @@ command -v curl >/dev/null || missing+=(curl)
 if ((${#missing[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-[[ -x "$BIN" && -x "$REPLAY" ]] || cargo build --locked --bin frontdoor --bin frontdoor-replay
+[[ -x "$BIN" && -x "$REPLAY" ]] || cargo build --locked -p frontdoor -p replay --bins
 
 WORK=$(mktemp -d)
 STRACE_PID=
