@@ -106,10 +106,19 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(problems_everywhere))
         .layer(middleware::from_fn_with_state(state.clone(), guard::host))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<Body>| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, actor = tracing::field::Empty)
-            }),
+            // One line per request at info: method, route template (never the path itself, which
+            // could carry anything a client typed), status, latency and the actor's id (recorded
+            // by the extractor once the token is known). Never a token, never a child's name.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<Body>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
+                    tracing::info_span!("request", method = %req.method(), route, request_id = %id, actor = tracing::field::Empty)
+                })
+                .on_response(|res: &Response, latency: Duration, _: &tracing::Span| {
+                    let latency_ms = (latency.as_secs_f64() * 10_000.0).round() / 10.0;
+                    tracing::info!(status = res.status().as_u16(), latency_ms, "answered");
+                }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, UlidRequestId))

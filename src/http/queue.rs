@@ -253,8 +253,7 @@ pub(crate) async fn queue_stream(
     };
     let mut cursor = Cursor { position };
     tokio::spawn(async move {
-        app.metrics().sse_clients.inc();
-        let _gauge = scopeguard(&app);
+        let _client = app.metrics().sse_client(super::metrics::SseStream::Queue);
         for event in initial {
             if tx.send(Ok(event)).await.is_err() {
                 return;
@@ -352,19 +351,6 @@ enum Next {
     /// Send a fresh snapshot (and then [`Cursor::snapshot_taken`]).
     Resnapshot,
     End,
-}
-
-/// Decrements the open-streams gauge when the stream task ends.
-struct StreamGauge(AppState);
-
-impl Drop for StreamGauge {
-    fn drop(&mut self) {
-        self.0.metrics().sse_clients.dec();
-    }
-}
-
-fn scopeguard(app: &AppState) -> StreamGauge {
-    StreamGauge(app.clone())
 }
 
 /// What a client resuming from `Last-Event-ID` gets on connect: exactly the changes to the

@@ -1,7 +1,5 @@
 //! Health, readiness and Prometheus metrics.
 
-use std::sync::atomic::Ordering;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -88,8 +86,9 @@ async fn readyz(State(app): State<AppState>) -> Response {
     operation_id = "metrics",
     summary = "Prometheus metrics",
     description = "Requests by route and status, latency, appends by type, failed authentications, the log head, \
-        readiness and open event streams, in the Prometheus text format. No token needed: keep it off \
-        the public network.",
+        readiness, open event streams by stream, the duty queue's length, its overdue decisions and handovers \
+        and the age of its oldest undecided contact, in the Prometheus text format. No token needed: keep it \
+        off the public network.",
     responses(
         (status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
         InternalErrors,
@@ -97,10 +96,17 @@ async fn readyz(State(app): State<AppState>) -> Response {
 )]
 /// Prometheus text exposition.
 async fn metrics(State(app): State<AppState>) -> Response {
-    app.metrics().log_head.set(i64::try_from(app.log().head().position).unwrap_or(i64::MAX));
-    app.metrics().ready.set(i64::from(app.ready_flag().load(Ordering::Relaxed)));
+    let metrics = app.metrics();
+    metrics.log_head.set(i64::try_from(app.log().head().position).unwrap_or(i64::MAX));
+    metrics.ready.set(i64::from(app.is_ready()));
     if let Some(free) = app.log().free_space() {
-        app.metrics().disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
+        metrics.disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
+    }
+    // The queue's gauges keep their last values (0 at start) until the read model has caught
+    // up with the log, so a restart never reports a half-built queue.
+    if app.live().is_caught_up() {
+        let now = chrono::Utc::now();
+        metrics.set_queue(&app.live().queue_summary(now), now);
     }
     match app.metrics().render() {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),

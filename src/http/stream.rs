@@ -69,6 +69,7 @@ pub(crate) async fn events_stream(
     let mut subscription = app.log().subscribe(after);
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);
     tokio::spawn(async move {
+        let _client = app.metrics().sse_client(super::metrics::SseStream::Events);
         let mut recheck = tokio::time::interval(TOKEN_RECHECK);
         loop {
             tokio::select! {

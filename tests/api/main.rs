@@ -14,6 +14,7 @@ mod harness;
 mod headers;
 mod live;
 mod openapi;
+mod operations;
 mod pages;
 mod permissions;
 mod previous_contacts;
