@@ -116,7 +116,7 @@ for _ in 1 2 3; do
 done
 curl -fsS -o /dev/null -H "Authorization: Bearer $PRACTITIONER" "$URL/v1/queue"
 curl -fsS -o /dev/null -H "Authorization: Bearer $ADMIN" "$URL/v1/events?limit=10"
-curl -fsS -o /dev/null "$URL/metrics"
+curl -fsS -o /dev/null -H "Authorization: Bearer $ADMIN" "$URL/metrics"
 curl -sS -o /dev/null "$URL/"
 timeout 2 curl -sS -N -o /dev/null -H "Authorization: Bearer $PRACTITIONER" "$URL/v1/queue/stream" || true
 timeout 2 curl -sS -N -o /dev/null -H "Authorization: Bearer $ADMIN" "$URL/v1/events/stream" || true

@@ -58,6 +58,7 @@ one: 401. A known token without the right: 403. The roles:
 - `partner`: `checks_returned` (for their own agency), `duty_discussion_held`, `note_added`, corrections of their own agency's checks; reads contacts.
 - `auditor`: reads everything, appends `audit_finding_recorded`, nothing else.
 - `admin`: everything.
+- `monitor`: a monitoring system's: reads `/metrics`, nothing else.
 - `receiving_team`: a team that accepts handovers (the Assessment Team, Early Help); its token names its team \
 (`frontdoor token create --role receiving_team --actor at-sam --team \"AT North\"`). It reads only the contacts \
 whose latest handover names its team (any other is a 404, as if it did not exist), sees its pending handovers as \
@@ -71,9 +72,9 @@ but that team and admins may accept or return it. A handover to `community`, `ta
 Each operation lists the roles it allows, generated from the service's own permission table.
 
 `/healthz` and `/readyz` need no token, for load balancers. Nor do `/openapi.json` and `/docs`: they describe \
-the API and hold no data, and integrators need to read them before they have a token. `/metrics` needs no token \
-either: it holds counts and timings only, for a scraper on the operators' network, and must not be exposed beyond \
-it.
+the API and hold no data, and integrators need to read them before they have a token. `/metrics` holds counts \
+and timings only, but needs a token of role `monitor` (a scraper's, which reads `/metrics` and nothing else) or \
+`admin`.
 
 Every error is `application/problem+json` (RFC 9457): `type`, `title`, `status` and `detail`, where `type` is \
 `/docs#problem-<slug>`, the section of the API reference that explains it. A 422 for fields carries `errors` \
@@ -244,6 +245,7 @@ fn roles(doc: &mut Document) {
         ("/v1/metrics/practice", ReadKind::Metrics),
         ("/v1/audit/sample", ReadKind::AuditSample),
         ("/v1/as-of", ReadKind::AsOf),
+        ("/metrics", ReadKind::ServiceMetrics),
     ] {
         let scoped = match what {
             ReadKind::Contact | ReadKind::ContactEvents => {
@@ -780,7 +782,7 @@ mod tests {
             ("/v1/as-of", "get", &[200, 400, 401, 403, 500, 503]),
             ("/healthz", "get", &[200]),
             ("/readyz", "get", &[200, 503]),
-            ("/metrics", "get", &[200, 500]),
+            ("/metrics", "get", &[200, 401, 403, 500]),
             ("/openapi.json", "get", &[200]),
             ("/docs", "get", &[200]),
             ("/docs/style.css", "get", &[200]),
@@ -803,13 +805,13 @@ mod tests {
     }
 
     #[test]
-    fn the_api_needs_a_bearer_token_and_the_service_endpoints_do_not() {
+    fn the_api_and_the_metrics_need_a_bearer_token_and_the_other_service_endpoints_do_not() {
         let scheme = &doc()["components"]["securitySchemes"][BEARER];
         assert_eq!(scheme["type"], "http");
         assert_eq!(scheme["scheme"], "bearer");
         for (path, method, op) in all_ops() {
             let security = op.get("security").cloned().unwrap_or(Value::Null);
-            if path.starts_with("/v1/") {
+            if path.starts_with("/v1/") || path == "/metrics" {
                 assert_eq!(security, json!([{BEARER: []}]), "{method} {path}");
                 assert!(op["responses"].get("401").is_some(), "{method} {path}");
                 assert!(op["description"].as_str().unwrap().contains("Roles"), "{method} {path}");

@@ -300,6 +300,20 @@ impl IntoResponses for LiveReadErrors {
     }
 }
 
+/// Errors of `GET /metrics`.
+#[derive(Debug)]
+pub struct MetricsErrors;
+
+impl IntoResponses for MetricsErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            NO_TOKEN,
+            (403, "Only `monitor` and `admin` tokens read the metrics.", &["forbidden"]),
+            INTERNAL,
+        ])
+    }
+}
+
 /// Errors any endpoint can answer with.
 #[derive(Debug)]
 pub struct InternalErrors;

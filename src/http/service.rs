@@ -10,8 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
-use super::problem::InternalErrors;
+use super::extract::Caller;
+use super::problem::MetricsErrors;
 use super::state::AppState;
+use crate::auth::{self, ReadKind};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
@@ -87,15 +89,20 @@ async fn readyz(State(app): State<AppState>) -> Response {
     summary = "Prometheus metrics",
     description = "Requests by route and status, latency, appends by type, failed authentications, the log head, \
         readiness, open event streams by stream, the duty queue's length, its overdue decisions and handovers \
-        and the age of its oldest undecided contact, in the Prometheus text format. No token needed: keep it \
-        off the public network.",
+        and the age of its oldest undecided contact, in the Prometheus text format. Counts and timings only, \
+        no case data; still, only a `monitor` token (a scraper's: `frontdoor token create --role monitor`) or \
+        an `admin` one reads it.",
     responses(
         (status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
-        InternalErrors,
-    )
+        MetricsErrors,
+    ),
+    security(("bearer" = []))
 )]
 /// Prometheus text exposition.
-async fn metrics(State(app): State<AppState>) -> Response {
+async fn metrics(State(app): State<AppState>, Caller(caller): Caller) -> Response {
+    if !auth::may_read(caller.role, ReadKind::ServiceMetrics) {
+        return ApiError::Forbidden(format!("a {} may not read the service's metrics", caller.role)).into_response();
+    }
     let metrics = app.metrics();
     metrics.log_head.set(i64::try_from(app.log().head().position).unwrap_or(i64::MAX));
     metrics.ready.set(i64::from(app.is_ready()));

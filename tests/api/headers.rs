@@ -286,7 +286,15 @@ async fn a_flood_of_bad_tokens_is_refused_quickly_counted_and_locks_nobody_out()
     let quick = Instant::now();
     still_serves(&app).await;
     assert!(quick.elapsed() < Duration::from_millis(500));
-    let metrics = http.get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(format!("{}/metrics", app.url))
+        .bearer_auth(app.token("admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let failed: f64 = metrics
         .lines()
         .find(|l| l.starts_with("frontdoor_failed_authentications_total"))

@@ -13,7 +13,7 @@ use crate::sse::SseReader;
 
 /// Every sample of `/metrics`, by its line's name and labels (`name{labels}` as written).
 async fn scrape(app: &TestApp) -> (String, HashMap<String, f64>) {
-    let resp = app.client.get(format!("{}/metrics", app.url)).send().await.unwrap();
+    let resp = app.client.get(format!("{}/metrics", app.url)).bearer_auth(app.token("admin")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
     let samples = text
