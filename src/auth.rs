@@ -691,7 +691,7 @@ mod opt_timestamp {
 pub fn may_create_contact(role: Role) -> bool {
     match role {
         Role::Referrer | Role::Practitioner | Role::DecisionMaker | Role::Admin => true,
-        Role::Partner | Role::Auditor | Role::ReceivingTeam => false,
+        Role::Partner | Role::Auditor | Role::ReceivingTeam | Role::Monitor => false,
     }
 }
 
@@ -761,6 +761,9 @@ pub enum ReadKind {
     AsOf,
     /// `GET /`: the duty board.
     Board,
+    /// `GET /metrics`: the service's own Prometheus metrics (no case data): admins and
+    /// monitors.
+    ServiceMetrics,
 }
 
 impl ReadKind {
@@ -775,6 +778,7 @@ impl ReadKind {
         ReadKind::AuditSample,
         ReadKind::AsOf,
         ReadKind::Board,
+        ReadKind::ServiceMetrics,
     ];
 }
 
@@ -811,6 +815,7 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
         ReadKind::Metrics => matches!(role, Practitioner | DecisionMaker | Auditor | Admin),
         ReadKind::AsOf => matches!(role, DecisionMaker | Auditor | Admin),
         ReadKind::ContactAudit | ReadKind::GlobalEvents | ReadKind::AuditSample => matches!(role, Auditor | Admin),
+        ReadKind::ServiceMetrics => matches!(role, Role::Monitor | Admin),
     }
 }
 
@@ -869,7 +874,7 @@ pub fn may_append_any(role: Role) -> bool {
 pub fn sees_all_restricted(role: Role) -> bool {
     match role {
         Role::DecisionMaker | Role::Auditor | Role::Admin => true,
-        Role::Referrer | Role::Practitioner | Role::Partner | Role::ReceivingTeam => false,
+        Role::Referrer | Role::Practitioner | Role::Partner | Role::ReceivingTeam | Role::Monitor => false,
     }
 }
 
@@ -881,7 +886,7 @@ pub fn may_see_restricted(viewer: &Actor, returning_agency: Agency) -> bool {
     match viewer.role {
         Role::DecisionMaker | Role::Auditor | Role::Admin => true,
         Role::Partner => viewer.agency == returning_agency,
-        Role::Referrer | Role::Practitioner | Role::ReceivingTeam => false,
+        Role::Referrer | Role::Practitioner | Role::ReceivingTeam | Role::Monitor => false,
     }
 }
 
@@ -906,6 +911,7 @@ pub fn reads_contact(viewer: &Actor, state: &ContactState) -> bool {
     match viewer.role {
         Role::ReceivingTeam => state.handover.as_ref().is_some_and(|h| names_team_of(h, viewer)),
         Role::Referrer | Role::Practitioner | Role::DecisionMaker | Role::Partner | Role::Auditor | Role::Admin => true,
+        Role::Monitor => false,
     }
 }
 
@@ -934,7 +940,7 @@ pub fn may_answer_handover(actor: &Actor, handover: &Handover) -> bool {
         Role::Admin => true,
         Role::ReceivingTeam => names_team_of(handover, actor),
         Role::Practitioner | Role::DecisionMaker => !to_a_team,
-        Role::Referrer | Role::Partner | Role::Auditor => false,
+        Role::Referrer | Role::Partner | Role::Auditor | Role::Monitor => false,
     }
 }
 
@@ -980,7 +986,8 @@ pub fn partner_may_return_checks_for(actor: &Actor, agency: Agency) -> bool {
         | Role::DecisionMaker
         | Role::Auditor
         | Role::Admin
-        | Role::ReceivingTeam => true,
+        | Role::ReceivingTeam
+        | Role::Monitor => true,
     }
 }
 
@@ -992,7 +999,7 @@ mod tests {
     const N: bool = false;
 
     /// The columns of the expected matrices below.
-    const ROLES: [Role; 7] = [
+    const ROLES: [Role; 8] = [
         Role::Referrer,
         Role::Practitioner,
         Role::DecisionMaker,
@@ -1000,6 +1007,7 @@ mod tests {
         Role::Auditor,
         Role::Admin,
         Role::ReceivingTeam,
+        Role::Monitor,
     ];
 
     fn actor(id: &str, role: Role, agency: Agency) -> Actor {
@@ -1336,7 +1344,7 @@ mod tests {
 
     #[test]
     fn who_may_create_a_contact() {
-        let expected = [Y, Y, Y, N, N, Y, N];
+        let expected = [Y, Y, Y, N, N, Y, N, N];
         for (role, expected) in ROLES.iter().zip(expected) {
             assert_eq!(may_create_contact(*role), expected, "{role}");
         }
@@ -1344,27 +1352,27 @@ mod tests {
 
     #[test]
     fn the_append_matrix() {
-        // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team.
-        let expected: [(&str, [bool; 7]); 17] = [
-            ("contact_received", [N, N, N, N, N, N, N]),
-            ("triage_rated", [N, Y, Y, N, N, Y, N]),
-            ("call_logged", [N, Y, Y, N, N, Y, N]),
-            ("checks_requested", [N, Y, Y, N, N, Y, N]),
-            ("checks_returned", [N, Y, Y, Y, N, Y, N]),
-            ("duty_discussion_held", [N, Y, Y, Y, N, Y, N]),
-            ("consent_recorded", [N, Y, Y, N, N, Y, N]),
-            ("decision_made", [N, N, Y, N, N, Y, N]),
-            ("action_plan_agreed", [N, Y, Y, N, N, Y, N]),
-            ("referrer_informed", [N, Y, Y, N, N, Y, N]),
-            ("handover_sent", [N, Y, Y, N, N, Y, N]),
+        // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team, monitor.
+        let expected: [(&str, [bool; 8]); 17] = [
+            ("contact_received", [N, N, N, N, N, N, N, N]),
+            ("triage_rated", [N, Y, Y, N, N, Y, N, N]),
+            ("call_logged", [N, Y, Y, N, N, Y, N, N]),
+            ("checks_requested", [N, Y, Y, N, N, Y, N, N]),
+            ("checks_returned", [N, Y, Y, Y, N, Y, N, N]),
+            ("duty_discussion_held", [N, Y, Y, Y, N, Y, N, N]),
+            ("consent_recorded", [N, Y, Y, N, N, Y, N, N]),
+            ("decision_made", [N, N, Y, N, N, Y, N, N]),
+            ("action_plan_agreed", [N, Y, Y, N, N, Y, N, N]),
+            ("referrer_informed", [N, Y, Y, N, N, Y, N, N]),
+            ("handover_sent", [N, Y, Y, N, N, Y, N, N]),
             // Practitioners and decision makers only for handovers not to the assessment team or
             // early help, the receiving team only for its own: see may_answer_handover.
-            ("handover_accepted", [N, Y, Y, N, N, Y, Y]),
-            ("handover_returned", [N, Y, Y, N, N, Y, Y]),
-            ("contact_closed", [N, Y, Y, N, N, Y, N]),
-            ("note_added", [N, Y, Y, Y, N, Y, N]),
-            ("correction_recorded", [N, Y, Y, Y, N, Y, N]),
-            ("audit_finding_recorded", [N, N, N, N, Y, Y, N]),
+            ("handover_accepted", [N, Y, Y, N, N, Y, Y, N]),
+            ("handover_returned", [N, Y, Y, N, N, Y, Y, N]),
+            ("contact_closed", [N, Y, Y, N, N, Y, N, N]),
+            ("note_added", [N, Y, Y, Y, N, Y, N, N]),
+            ("correction_recorded", [N, Y, Y, Y, N, Y, N, N]),
+            ("audit_finding_recorded", [N, N, N, N, Y, Y, N, N]),
         ];
         let covered: HashSet<EventType> = expected.iter().map(|(t, _)| t.parse().unwrap()).collect();
         assert_eq!(
@@ -1388,18 +1396,19 @@ mod tests {
 
     #[test]
     fn the_read_matrix() {
-        // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team.
+        // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team, monitor.
         let expected = [
             // The receiving team's: its own handovers only (reads_contact, awaits_team).
-            (ReadKind::Queue, [N, Y, Y, Y, Y, Y, Y]),
-            (ReadKind::Contact, [N, Y, Y, Y, Y, Y, Y]),
-            (ReadKind::ContactEvents, [N, Y, Y, Y, Y, Y, Y]),
-            (ReadKind::ContactAudit, [N, N, N, N, Y, Y, N]),
-            (ReadKind::GlobalEvents, [N, N, N, N, Y, Y, N]),
-            (ReadKind::Metrics, [N, Y, Y, N, Y, Y, N]),
-            (ReadKind::AuditSample, [N, N, N, N, Y, Y, N]),
-            (ReadKind::AsOf, [N, N, Y, N, Y, Y, N]),
-            (ReadKind::Board, [N, Y, Y, Y, Y, Y, N]),
+            (ReadKind::Queue, [N, Y, Y, Y, Y, Y, Y, N]),
+            (ReadKind::Contact, [N, Y, Y, Y, Y, Y, Y, N]),
+            (ReadKind::ContactEvents, [N, Y, Y, Y, Y, Y, Y, N]),
+            (ReadKind::ContactAudit, [N, N, N, N, Y, Y, N, N]),
+            (ReadKind::GlobalEvents, [N, N, N, N, Y, Y, N, N]),
+            (ReadKind::Metrics, [N, Y, Y, N, Y, Y, N, N]),
+            (ReadKind::AuditSample, [N, N, N, N, Y, Y, N, N]),
+            (ReadKind::AsOf, [N, N, Y, N, Y, Y, N, N]),
+            (ReadKind::Board, [N, Y, Y, Y, Y, Y, N, N]),
+            (ReadKind::ServiceMetrics, [N, N, N, N, N, Y, N, Y]),
         ];
         // A new kind of read fails to compile here until it has a row.
         let row = |kind: ReadKind| match kind {
@@ -1412,6 +1421,7 @@ mod tests {
             ReadKind::AuditSample => 6,
             ReadKind::AsOf => 7,
             ReadKind::Board => 8,
+            ReadKind::ServiceMetrics => 9,
         };
         assert_eq!(ReadKind::ALL.len(), expected.len());
         for kind in ReadKind::ALL {
@@ -1457,7 +1467,7 @@ mod tests {
                     match role {
                         Role::DecisionMaker | Role::Auditor | Role::Admin => assert!(may),
                         Role::Partner => assert_eq!(may, agency == returning),
-                        Role::Referrer | Role::Practitioner | Role::ReceivingTeam => assert!(!may),
+                        Role::Referrer | Role::Practitioner | Role::ReceivingTeam | Role::Monitor => assert!(!may),
                     }
                 }
             }
@@ -1563,7 +1573,7 @@ mod tests {
         let unnamed = handed_over(HandoverTo::Community, None, None);
         assert!(!reads_contact(&north, &unnamed) && !awaits_team(&north, &unnamed));
         // Every other role that may read contacts reads them all.
-        for role in ROLES.into_iter().filter(|r| *r != Role::ReceivingTeam) {
+        for role in ROLES.into_iter().filter(|r| *r != Role::ReceivingTeam && may_read(*r, ReadKind::Contact)) {
             assert!(reads_contact(&actor("x", role, Agency::Police), &pending), "{role}");
         }
     }

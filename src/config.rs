@@ -47,6 +47,14 @@ pub struct Config {
     /// (default false: only decision makers, auditors, admins and the returning agency's
     /// partners see them).
     pub receiving_team_sees_restricted: bool,
+    /// Host names (without port) the service answers to besides `localhost` and the listen
+    /// address; any other `Host` is refused (a DNS-rebinding page names its own). When the
+    /// service listens on every address (`0.0.0.0`, `::`), any IP address is answered too: a
+    /// rebinding needs a name.
+    pub allowed_hosts: Vec<String>,
+    /// Whether the session cookie is `Secure` (sent by browsers over https only). On by
+    /// default; off by default with `--demo`, which serves plain http on loopback.
+    pub secure_cookie: bool,
 }
 
 impl Config {
@@ -62,6 +70,8 @@ impl Config {
             policy: DuePolicy::default(),
             overdue_tick: std::time::Duration::from_secs(1),
             receiving_team_sees_restricted: false,
+            allowed_hosts: Vec::new(),
+            secure_cookie: false,
         }
     }
 }
@@ -78,6 +88,8 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     policy: Option<DuePolicy>,
     receiving_team_sees_restricted: Option<bool>,
+    allowed_hosts: Option<Vec<String>>,
+    secure_cookie: Option<bool>,
 }
 
 /// `frontdoor serve` flags; each also reads its environment variable.
@@ -112,6 +124,13 @@ pub struct ServeArgs {
     /// How often (milliseconds) the queue is checked for contacts turning overdue.
     #[arg(long, env = "FRONTDOOR_OVERDUE_TICK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub overdue_tick_ms: u64,
+    /// Host names the service answers to besides localhost and the listen address, comma
+    /// separated (e.g. frontdoor.council.example).
+    #[arg(long, env = "FRONTDOOR_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Whether the session cookie is Secure (https only): default true, false with --demo.
+    #[arg(long, env = "FRONTDOOR_SECURE_COOKIE")]
+    pub secure_cookie: Option<bool>,
     /// Fill an empty log with four weeks of synthetic contacts and print a token per role.
     #[arg(long)]
     pub demo: bool,
@@ -150,8 +169,26 @@ impl ServeArgs {
             policy,
             overdue_tick: std::time::Duration::from_millis(self.overdue_tick_ms.max(10)),
             receiving_team_sees_restricted: file.receiving_team_sees_restricted.unwrap_or(false),
+            allowed_hosts: allowed_hosts(self.allowed_hosts.clone().or(file.allowed_hosts).unwrap_or_default())?,
+            secure_cookie: self.secure_cookie.or(file.secure_cookie).unwrap_or(!self.demo),
         })
     }
+}
+
+/// Host names as the `Host` header is compared with them: lower case, no port; a name with a
+/// port, a scheme or a path is a mistake in the configuration, said at start.
+fn allowed_hosts(names: Vec<String>) -> anyhow::Result<Vec<String>> {
+    names
+        .into_iter()
+        .map(|name| {
+            let name = name.trim().to_ascii_lowercase();
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            anyhow::ensure!(valid, "allowed_hosts: {name:?} is not a host name (no scheme, port or path)");
+            Ok(name)
+        })
+        .collect()
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {

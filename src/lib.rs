@@ -2,12 +2,19 @@
 //!
 //! # Layout
 //!
+//! From the top down:
+//!
+//! - `main.rs` and [`server`]: the command line, start-up (open the log, rebuild the read
+//!   models) and shutdown.
+//! - [`http`]: the REST API and the pages (axum): one module per resource, each registering its
+//!   routes with their OpenAPI paths and returning typed bodies; problem+json errors; SSE.
+//! - [`app`]: the one command path (lock, fold, decide, append, retry, idempotent replay) and
+//!   the logged read of a contact, which the API and the pages both call.
+//! - [`live`]: the live read model and the queue's changes, for the streams.
 //! - [`rules`]: the case rules: a pure `decide` that accepts or refuses each new event.
-//! - [`app`]: the commands (lock, fold, decide, append) and the logged reads, beneath `http`.
-//! - [`validate`]: request bodies into typed events, every field checked at the edge.
 //! - [`auth`]: tokens (stored hashed) and what each role may do.
-//! - [`http`]: the REST API (axum), problem+json errors, SSE.
 //! - [`config`]: configuration from a file and the environment.
+//! - [`validate`]: request bodies into typed events (`events::validate`, re-exported).
 //!
 //! The log lives in the `eventlog` crate, the read models in `projections`, and the demo county
 //! that `serve --demo` writes in `demo` (its events are checked against [`rules`] and
@@ -20,4 +27,4 @@ pub mod http;
 pub mod live;
 pub mod rules;
 pub mod server;
-pub mod validate;
+pub use events::validate;

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use eventlog::EventLog;
-use projections::model::{Change, QueueItem, ReadModel};
+use projections::model::{Change, Queue, QueueItem, QueueSummary, ReadModel};
 use projections::time::{DuePolicy, london_date};
 use tokio::sync::broadcast;
 use ulid::Ulid;
@@ -66,12 +66,7 @@ pub struct QueueBody {
 impl QueueBody {
     /// Builds the body of the queue `items` at `position`, as they stand at `now`.
     fn build(position: u64, items: &[QueueItem], now: DateTime<Utc>) -> QueueBody {
-        #[derive(serde::Serialize)]
-        struct Body<'a> {
-            as_of_position: u64,
-            items: &'a [QueueItem],
-        }
-        let json = serde_json::to_vec(&Body { as_of_position: position, items }).unwrap_or_default();
+        let json = serde_json::to_vec(&Queue { as_of_position: position, items: items.into() }).unwrap_or_default();
         let overdue = items.iter().filter(|i| i.overdue).count();
         let next_due = items.iter().filter(|i| !i.overdue).map(|i| i.due_by).min();
         let last_overdue = items.iter().filter(|i| i.overdue).map(|i| i.due_by).max();
@@ -228,6 +223,12 @@ impl Live {
         let body = Arc::new(QueueBody::build(position, &items, now));
         *self.inner.queue_body.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&body));
         body
+    }
+
+    /// The duty queue's length, overdue counts and oldest undecided contact as of `now` (the
+    /// metrics' gauges); counted under the read lock, without building the queue's lines.
+    pub fn queue_summary(&self, now: DateTime<Utc>) -> QueueSummary {
+        self.model().queue_summary(&self.inner.policy, now)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<QueueChange> {
@@ -489,6 +490,34 @@ mod tests {
         assert!(unrecorded.iter().all(|id| !ids(&queue_then).contains(id)));
         // Overdue as it was then: the morning's overdue items are the ones due before 09:00.
         assert!(queue_then.iter().all(|i| i.overdue == (i.due_by < morning)));
+    }
+
+    #[test]
+    fn the_queue_summary_counts_what_the_queue_lists() {
+        let now: DateTime<Utc> = "2026-11-20T16:00:00Z".parse().unwrap();
+        let policy = DuePolicy::default();
+        let live = Live::new(policy.clone());
+        for env in demo_envelopes(now, &policy) {
+            live.apply(&env).unwrap();
+        }
+        // The demo's Friday afternoon, the Monday morning after, and a week on: more overdue.
+        let mut overdue_seen = 0;
+        for at in [now, now + TimeDelta::hours(65), now + TimeDelta::days(7)] {
+            let queue = live.model().queue(&policy, at);
+            let summary = live.queue_summary(at);
+            let undecided = queue.iter().filter(|i| i.outcome.is_none());
+            assert_eq!(summary.length, queue.len(), "at {at}");
+            assert_eq!(summary.decisions_overdue, undecided.clone().filter(|i| i.overdue).count(), "at {at}");
+            assert_eq!(
+                summary.handovers_overdue,
+                queue.iter().filter(|i| i.outcome.is_some() && i.overdue).count(),
+                "at {at}"
+            );
+            assert_eq!(summary.oldest_undecided_received_at, undecided.map(|i| i.received_at).min(), "at {at}");
+            assert!(summary.decisions_overdue + summary.handovers_overdue >= overdue_seen, "overdue only grows");
+            overdue_seen = summary.decisions_overdue + summary.handovers_overdue;
+        }
+        assert!(overdue_seen > 0 && live.queue_summary(now).length > 10, "the demo's queue is not trivial");
     }
 
     #[test]

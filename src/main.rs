@@ -1,6 +1,9 @@
 //! `frontdoor`: the service binary. `serve` runs it; `token` manages API tokens.
 
-use std::path::PathBuf;
+use std::fs;
+use std::io::IsTerminal;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -60,6 +63,11 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
+    // The data directory holds children's records and the tokens' hashes: whatever umask the
+    // service is started with (systemd's unit sets 0077, a login shell usually 0022), every
+    // file and directory it creates is its owner's alone, 0600 / 0700 (docs/DECISIONS.md,
+    // "Files private by default"). Set before any thread starts, so it covers them all.
+    rustix::process::umask(rustix::fs::Mode::RWXG | rustix::fs::Mode::RWXO);
     match run() {
         Ok(code) => code,
         Err(e) => {
@@ -75,6 +83,22 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let config = args.resolve()?;
             init_tracing(config.log_format);
+            let private = private_data_dir(&config.data_dir)?;
+            if let Some(mode) = private.was {
+                tracing::warn!(
+                    data_dir = %config.data_dir.display(),
+                    was = %format!("{mode:04o}"),
+                    "the data directory was open to other users: made it private (0700)"
+                );
+            }
+            if private.open_entries > 0 {
+                tracing::warn!(
+                    data_dir = %config.data_dir.display(),
+                    entries = private.open_entries,
+                    "entries of the data directory are open to group or others (made before files were private \
+                     by default); the directory's 0700 keeps other users out, `chmod -R go= DIR` tidies them"
+                );
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(frontdoor::server::run(config, args.demo))?;
             Ok(ExitCode::SUCCESS)
@@ -83,7 +107,55 @@ fn run() -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What [`private_data_dir`] found.
+#[derive(Debug)]
+struct PrivateDir {
+    /// The directory's mode before it was made 0700, if it was open to others.
+    was: Option<u32>,
+    /// Entries directly in it still open to group or others (made before files were private
+    /// by default); left alone: the directory keeps other users out, and the token store
+    /// refuses a tokens file that others may have written.
+    open_entries: usize,
+}
+
+/// Creates the data directory (and any missing parent) with mode 0700, or makes an existing
+/// one 0700 if group or others had any access to it.
+fn private_data_dir(dir: &Path) -> anyhow::Result<PrivateDir> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let mode = fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?.permissions().mode() & 0o7777;
+    let was = if mode & 0o077 == 0 {
+        None
+    } else {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making the data directory {} private (chmod 0700)", dir.display()))?;
+        Some(mode)
+    };
+    let mut open_entries = 0;
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let meta = entry.and_then(|e| e.metadata()).with_context(|| format!("reading {}", dir.display()))?;
+        if !meta.is_symlink() && meta.permissions().mode() & 0o077 != 0 {
+            open_entries += 1;
+        }
+    }
+    Ok(PrivateDir { was, open_entries })
+}
+
 fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
+    let data_dir = match &command {
+        TokenCommand::Create { data_dir, .. }
+        | TokenCommand::Revoke { data_dir, .. }
+        | TokenCommand::List { data_dir } => data_dir,
+    };
+    if let Some(mode) = private_data_dir(data_dir)?.was {
+        eprintln!(
+            "frontdoor: {} was open to other users (mode {mode:04o}): made it private (0700)",
+            data_dir.display()
+        );
+    }
     match command {
         TokenCommand::Create { data_dir, role, actor, agency, team } => {
             let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
@@ -130,9 +202,47 @@ fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FRONTDOOR_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: a journal or a file gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.compact().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_missing_data_directory_is_created_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new").join("data");
+        let found = private_data_dir(&dir).unwrap();
+        assert_eq!((found.was, found.open_entries), (None, 0));
+        assert_eq!(mode(&dir), 0o700);
+    }
+
+    #[test]
+    fn an_open_data_directory_is_made_private_and_open_entries_are_counted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let file = dir.join("db");
+        fs::write(&file, b"x").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        let found = private_data_dir(&dir).unwrap();
+        assert_eq!((found.was, found.open_entries), (Some(0o755), 1));
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&file), 0o644, "files are left alone: the directory keeps others out");
+        assert_eq!(private_data_dir(&dir).unwrap().was, None);
     }
 }

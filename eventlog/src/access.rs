@@ -17,8 +17,10 @@ use events::envelope::{Actor, timestamp};
 
 /// One read of a contact's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessEntry {
     #[serde(with = "timestamp")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: DateTime<Utc>,
     pub actor: Actor,
     /// What was done, e.g. `read_contact`, `read_events`, `read_audit`.

@@ -30,6 +30,8 @@ pub enum Role {
     /// A receiving team (the Assessment Team, Early Help): reads and answers the handovers
     /// sent to its own team.
     ReceivingTeam,
+    /// A monitoring system (Prometheus): reads `/metrics` and nothing else.
+    Monitor,
 }
 
 impl Role {
@@ -42,6 +44,7 @@ impl Role {
         Role::Auditor,
         Role::Admin,
         Role::ReceivingTeam,
+        Role::Monitor,
     ];
 
     /// The role's name on the wire.
@@ -54,6 +57,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Admin => "admin",
             Role::ReceivingTeam => "receiving_team",
+            Role::Monitor => "monitor",
         }
     }
 }

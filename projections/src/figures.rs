@@ -112,6 +112,7 @@ pub fn nearest_rank(sorted: &[f64], percent: u32) -> Option<f64> {
 /// Median, 90th percentile and maximum of a set of durations, by nearest rank; each
 /// `null` when there are no values.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Spread {
     pub median: Option<f64>,
     pub p90: Option<f64>,
@@ -198,6 +199,7 @@ pub const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "
 
 /// An ISO week, as far as it lies inside a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Week {
     /// ISO 8601 week label, e.g. `2026-W09` (the year is the ISO week-year).
     pub week: String,

@@ -17,6 +17,7 @@ use crate::time::DuePolicy;
 
 /// A child as the duty queue shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueChild {
     pub name: String,
     /// Whole years today; `None` without a date of birth (or before birth).
@@ -25,6 +26,7 @@ pub struct QueueChild {
 
 /// One line of the duty queue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueItem {
     pub contact_id: Ulid,
     pub stage: Stage,
@@ -44,6 +46,18 @@ pub struct QueueItem {
     /// The decision in force, once decided.
     pub outcome: Option<Outcome>,
     pub version: u32,
+}
+
+/// The duty queue at a log position: the body of `GET /v1/queue` and of the stream's
+/// `snapshot`, and of the queue `GET /v1/as-of` shows. It may borrow its items, so the live
+/// queue is serialised without a copy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Queue<'a> {
+    /// The log position the queue reflects.
+    pub as_of_position: u64,
+    /// In the contract's order ([`queue_order`]).
+    pub items: std::borrow::Cow<'a, [QueueItem]>,
 }
 
 impl QueueItem {
@@ -138,6 +152,21 @@ pub fn queue_item(state: &ContactState, previous_contacts: u32, policy: &DuePoli
         outcome: state.decision.as_ref().map(|d| d.outcome),
         version: state.version,
     }
+}
+
+/// The duty queue in four numbers, the ones an on-call person is alerted on (the service's
+/// `frontdoor_queue_*` gauges). Counted without building the queue's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueSummary {
+    /// Contacts on the duty queue.
+    pub length: usize,
+    /// Undecided contacts past the time their decision was due.
+    pub decisions_overdue: usize,
+    /// Decided contacts on the queue past their due time: a handover not accepted in time, or
+    /// not sent within the working day after the decision.
+    pub handovers_overdue: usize,
+    /// When the undecided contact waiting longest was received (`None`: nothing undecided).
+    pub oldest_undecided_received_at: Option<DateTime<Utc>>,
 }
 
 /// What one event did to the read model.
@@ -288,6 +317,24 @@ impl ReadModel {
     /// The duty queue in the contract's order.
     pub fn queue(&self, policy: &DuePolicy, now: DateTime<Utc>) -> Vec<QueueItem> {
         self.queue_of(policy, now, on_queue)
+    }
+
+    /// The duty queue's [`QueueSummary`] as of `now`: the same contacts, and the same
+    /// overdue flags, as [`ReadModel::queue`] lists.
+    pub fn queue_summary(&self, policy: &DuePolicy, now: DateTime<Utc>) -> QueueSummary {
+        let mut summary = QueueSummary::default();
+        for state in self.open.values().filter(|s| on_queue(s)) {
+            summary.length += 1;
+            let overdue = policy.is_overdue(queue_due_by(state, policy), now);
+            if state.decision.is_none() {
+                summary.decisions_overdue += usize::from(overdue);
+                summary.oldest_undecided_received_at =
+                    Some(summary.oldest_undecided_received_at.map_or(state.received_at, |t| t.min(state.received_at)));
+            } else {
+                summary.handovers_overdue += usize::from(overdue);
+            }
+        }
+        summary
     }
 
     /// The queue lines of the open contacts `keep` picks (whether or not they are on the duty

@@ -247,6 +247,7 @@ fn rule_holidays(year: i32) -> [NaiveDate; 8] {
 /// Config (e.g. TOML), every field optional:
 /// `known_one_offs = true`, `additions = ["2027-06-07"]`, `removals = []`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Calendar {
     /// Apply the built-in one-offs listed above (default `true`).
@@ -381,6 +382,7 @@ impl Calendar {
 /// Urgent (red-rated or immediate risk): `urgent_hours` real hours after receipt, any
 /// day, any hour, clock changes included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct DuePolicy {
     /// Working days allowed for a decision (default 1).

@@ -1,6 +1,10 @@
 //! The backup and restore path: the whole log as JSON lines (exactly the API's envelope
 //! JSON, one per line, in log order, verifiable on its own with stock tools), and the
 //! restore of such a file into an empty data directory.
+//!
+//! An export to a file never harms the file it replaces (the last good backup): it is written
+//! to a temporary file beside it, read back and verified, and only then renamed over it
+//! ([`export_to_file`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -9,8 +13,9 @@ use eventlog::Envelope;
 use eventlog::import::{ImportError, import_envelopes};
 
 use crate::error::ReplayError;
+use crate::files::{make_dir_private, replace_atomically};
 use crate::source::{Flow, Source};
-use crate::verify::{Verified, Verifier};
+use crate::verify::{Verified, Verifier, verify};
 
 /// Writes every envelope of `source` to `out`, one JSON line each, checking the chain as it
 /// goes (a log that does not verify is not exported: the error names the position).
@@ -29,8 +34,53 @@ pub fn export(source: &Source, out: &mut dyn Write) -> Result<Verified, ReplayEr
     Ok(verifier.finish())
 }
 
+/// Exports `source` to the file `path`, replacing it only when the new export is whole and
+/// verified: the events go to a temporary file in the same directory (mode 0600), which is
+/// fsynced, read back from disk and verified as `verify --file` does (it must cover the same
+/// events and end at the same head hash as the log read), then renamed over `path`, and the
+/// directory is fsynced. If anything fails (the source cannot be read, the service is down or
+/// refuses the token, the connection breaks mid-stream, the log or the written file does not
+/// verify, the disk is full), the temporary file is removed and an existing `path` is left
+/// exactly as it was.
+///
+/// # Errors
+/// As [`export`]; [`ReplayError::Invalid`] when the written file does not verify when read
+/// back; [`ReplayError::Io`] when the file cannot be written, fsynced or renamed.
+pub fn export_to_file(source: &Source, path: &Path) -> Result<Verified, ReplayError> {
+    replace_atomically(
+        path,
+        |out| export(source, out),
+        |written, exported| {
+            let read_back = verify(&Source::File(written.to_path_buf())).map_err(|e| match e {
+                ReplayError::Invalid { position, reason } => ReplayError::Invalid {
+                    position,
+                    reason: format!(
+                        "the export written to {} does not verify when read back: {reason}",
+                        written.display()
+                    ),
+                },
+                other => other,
+            })?;
+            if read_back != *exported {
+                return Err(ReplayError::Io(format!(
+                    "the export written to {} reads back as {} events ending at {}, not the {} events ending at {} \
+                     that were written",
+                    written.display(),
+                    read_back.events,
+                    read_back.head,
+                    exported.events,
+                    exported.head
+                )));
+            }
+            Ok(())
+        },
+    )
+}
+
 /// Restores an export into `dir`, which must be missing or empty. The file's whole chain is
-/// verified before anything is written.
+/// verified before anything is written. The directory is made private to its owner (0700)
+/// if it was not; the files in it are as private as the process umask makes them (the binary
+/// sets 0o077).
 ///
 /// # Errors
 /// [`ReplayError::Invalid`] when the file does not verify (nothing written),
@@ -46,6 +96,9 @@ pub fn import(file: &Path, dir: &Path) -> Result<Verified, ReplayError> {
     if envelopes.is_empty() {
         return Err(ReplayError::Data(format!("{} holds no events", file.display())));
     }
+    if dir.exists() {
+        make_dir_private(dir)?;
+    }
     let report = import_envelopes(dir, &envelopes).map_err(|e| match e {
         ImportError::NotEmpty(d) => {
             ReplayError::Usage(format!("{d} is not empty: import only restores into an empty directory"))
@@ -53,5 +106,6 @@ pub fn import(file: &Path, dir: &Path) -> Result<Verified, ReplayError> {
         ImportError::Chain { position, reason } => ReplayError::Invalid { position, reason },
         ImportError::Storage(e) => ReplayError::from(e),
     })?;
+    make_dir_private(dir)?;
     Ok(Verified { events: report.events, contacts: report.contacts, head: report.head.hash })
 }

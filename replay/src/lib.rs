@@ -16,6 +16,7 @@
 //! - [`asof`]: the queue and timeliness as they stood (the service's `/v1/as-of`).
 //! - [`case`]: one contact's timeline and the state before each decision.
 //! - [`export`]: the whole log as JSON lines, and the restore into an empty directory.
+//! - [`files`]: private files (the umask), and output put in place only once whole.
 //! - [`annex`]: Ofsted ILACS Annex A List 1 (contacts) and List 3 (referrals) as CSV.
 //! - [`report`]: timeliness and volumes for a period, as Markdown or CSV.
 
@@ -24,6 +25,7 @@ pub mod asof;
 pub mod case;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod rebuild;
 pub mod report;
 pub mod source;

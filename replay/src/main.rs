@@ -154,7 +154,8 @@ enum Command {
         contact_id: String,
     },
     /// Write the whole log, one envelope per line (the API's envelope JSON), verifying the
-    /// chain as it goes.
+    /// chain as it goes. With --out, the file is replaced only by a whole export that verifies
+    /// when read back: a failed export leaves the file that was there untouched.
     #[command(after_help = EXIT_CODES)]
     Export {
         #[command(flatten)]
@@ -162,7 +163,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
-        /// Write here instead of stdout.
+        /// Write here (mode 0600, through a temporary file in the same directory renamed
+        /// over FILE once verified) instead of stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
@@ -234,9 +236,11 @@ enum ReportFormat {
 
 fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> Result<(), ReplayError> {
     match out {
-        Some(path) => {
-            std::fs::write(path, bytes).map_err(|e| ReplayError::Io(format!("cannot write {}: {e}", path.display())))
-        }
+        Some(path) => replay::files::replace_atomically(
+            path,
+            |out| out.write_all(bytes).map_err(|e| ReplayError::Io(format!("cannot write {}: {e}", path.display()))),
+            |_, ()| Ok(()),
+        ),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(bytes).and_then(|()| stdout.flush()).map_err(|e| ReplayError::Io(format!("stdout: {e}")))
@@ -327,17 +331,7 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
         Command::Export { source, format: ExportFormat::Jsonl, out } => {
             let source = source.source()?;
             let v = match &out {
-                Some(path) => {
-                    let file = std::fs::File::create(path)
-                        .map_err(|e| ReplayError::Io(format!("cannot write {}: {e}", path.display())))?;
-                    let mut w = std::io::BufWriter::new(file);
-                    let result = replay::export::export(&source, &mut w);
-                    if result.is_err() {
-                        drop(w);
-                        let _ = std::fs::remove_file(path);
-                    }
-                    result?
-                }
+                Some(path) => replay::export::export_to_file(&source, path)?,
                 None => replay::export::export(&source, &mut std::io::BufWriter::new(std::io::stdout().lock()))?,
             };
             eprintln!("exported {} events of {} contacts; head hash {}", v.events, v.contacts, v.head);
@@ -384,6 +378,9 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
 }
 
 fn main() -> ExitCode {
+    // Exports, Annex A lists and restored data directories hold children's records: whatever
+    // umask the tool is started with, what it creates is its owner's alone (0600 / 0700).
+    replay::files::private_umask();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

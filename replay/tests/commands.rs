@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::process::Command;
 
 use common::*;
 use eventlog::EventLog;
@@ -535,4 +536,106 @@ fn every_command_has_help_with_the_exit_codes() {
     }
     let out = run(&["--help"]);
     assert!(stdout(&out).contains("Exit codes:"));
+}
+
+#[test]
+fn a_failed_export_never_harms_the_last_good_backup_and_a_good_one_replaces_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let backups = tmp.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let backup = backups.join("frontdoor.jsonl");
+    let older = older_backup(&backup);
+    let out_arg = dir_arg(&backup);
+    let kept = |what: &str| {
+        assert_eq!(std::fs::read(&backup).unwrap(), older, "{what}: the last good backup is untouched");
+        assert_eq!(names_in(&backups), ["frontdoor.jsonl"], "{what}: no temporary file left behind");
+    };
+
+    // No service listening there.
+    let out = run(&["export", "--url", "http://127.0.0.1:9", "--token", "x", "--out", &out_arg]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    kept("service down");
+
+    // A log that does not verify (an edited line) is not exported.
+    let text = std::fs::read_to_string(fixture_file()).unwrap();
+    let tampered = tmp.path().join("tampered.jsonl");
+    std::fs::write(&tampered, text.replacen("\"version\":2", "\"version\":3", 1)).unwrap();
+    let out = run(&["export", "--file", &dir_arg(&tampered), "--out", &out_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("verification failed at position"), "{}", stderr(&out));
+    kept("a log that does not verify");
+
+    // A data directory that cannot be read (not a log).
+    let out = run(&["export", "--data-dir", &dir_arg(&tmp.path().join("nothing-here")), "--out", &out_arg]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    kept("no log to read");
+
+    // A directory that cannot be written: nothing changes either.
+    let out =
+        run(&["export", "--file", &dir_arg(&fixture_file()), "--out", &dir_arg(&tmp.path().join("no/such.jsonl"))]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    kept("an unwritable place");
+
+    // A whole export that verifies replaces it, private even under a login shell's umask.
+    let data = fixture_copy(tmp.path());
+    let out = run_with_umask("022", &["export", "--data-dir", &dir_arg(&data), "--out", &out_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&backup).unwrap(), std::fs::read(fixture_file()).unwrap(), "replaced by the new export");
+    assert_eq!(mode(&backup), 0o600);
+    assert_eq!(names_in(&backups), ["frontdoor.jsonl"]);
+    let out = run(&["verify", "--file", &out_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // A relative --out (the current directory) works the same way.
+    let out = Command::new(BIN)
+        .current_dir(&backups)
+        .args(["export", "--file", &dir_arg(&fixture_file()), "--out", "relative.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(names_in(&backups), ["frontdoor.jsonl", "relative.jsonl"]);
+}
+
+#[test]
+fn what_the_tool_writes_is_private_whatever_the_umask() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = dir_arg(&fixture_file());
+    let annex = tmp.path().join("annex.csv");
+    let out = run_with_umask(
+        "000",
+        &[
+            "annex-a",
+            "--file",
+            &file,
+            "--list",
+            "1",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-03-31",
+            "--out",
+            &dir_arg(&annex),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(mode(&annex), 0o600);
+    assert_eq!(names_in(tmp.path()), ["annex.csv"]);
+
+    // A restore into a new directory, and into an existing empty one that others could read.
+    let restored = tmp.path().join("restored");
+    let out = run_with_umask("022", &["import", "--file", &file, "--data-dir", &dir_arg(&restored)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let open = tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = run_with_umask("022", &["import", "--file", &file, "--data-dir", &dir_arg(&open)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for dir in [&restored, &open] {
+        let modes = modes_under(dir);
+        assert!(modes.len() > 2, "{modes:?}");
+        for (path, mode) in modes {
+            assert_eq!(mode & 0o077, 0, "{} is open to others: {mode:04o}", path.display());
+        }
+        assert_eq!(mode(dir), 0o700);
+    }
 }

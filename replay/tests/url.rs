@@ -101,3 +101,65 @@ fn the_binary_reads_a_running_service_and_agrees_with_the_export() {
 fn dir_string(p: &std::path::Path) -> String {
     p.to_str().unwrap().to_owned()
 }
+
+#[test]
+fn an_export_over_http_that_fails_keeps_the_last_good_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = serve(fixture_copy(tmp.path()));
+    let backups = tmp.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let backup = backups.join("frontdoor.jsonl");
+    let older = older_backup(&backup);
+    let out_arg = dir_string(&backup);
+
+    for (token, why) in [("nonsense", "401"), (served.practitioner.as_str(), "403")] {
+        let out = run(&["export", "--url", &served.url, "--token", token, "--out", &out_arg]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+        assert_eq!(std::fs::read(&backup).unwrap(), older, "a refused token ({why}) leaves the backup");
+        assert_eq!(names_in(&backups), ["frontdoor.jsonl"]);
+    }
+
+    // A connection that breaks after the first page has been written out.
+    let broken = break_after_first_page();
+    let out = run(&["export", "--url", &broken, "--token", "x", "--out", &out_arg]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("after=1000"), "broken while reading the second page: {}", stderr(&out));
+    assert_eq!(std::fs::read(&backup).unwrap(), older, "a broken connection leaves the backup");
+    assert_eq!(names_in(&backups), ["frontdoor.jsonl"]);
+
+    let out = run(&["export", "--url", &served.url, "--token", &served.auditor, "--out", &out_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&backup).unwrap(), std::fs::read(fixture_file()).unwrap(), "replaced by the new export");
+    assert_eq!(names_in(&backups), ["frontdoor.jsonl"]);
+}
+
+/// A stand-in for the service that answers the first page of `GET /v1/events` (the fixture's
+/// first 1,000 events) and then cuts the second answer off in the middle of its body.
+fn break_after_first_page() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let text = std::fs::read_to_string(fixture_file()).unwrap();
+    let first: Vec<&str> = text.lines().take(1000).collect();
+    let page = format!("{{\"events\":[{}],\"next_after\":1000}}", first.join(","));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                line.clear();
+            }
+            // The first answer whole; the second promises as much but sends half, then closes.
+            let body = if n == 0 { page.as_bytes() } else { &page.as_bytes()[..page.len() / 2] };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                page.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body));
+            let _ = stream.flush();
+        }
+    });
+    format!("http://{addr}")
+}

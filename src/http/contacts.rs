@@ -6,27 +6,114 @@ use axum::Json;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use eventlog::{Actor, Envelope};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use eventlog::{AccessEntry, Actor, Envelope};
+use events::envelope::timestamp;
+use events::schema::{AppendableEvent, ContactReceived};
+use serde::Serialize;
+use ulid::Ulid;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::ApiError;
-use super::extract::{Caller, IdempotencyKey, JsonBytes};
-use super::views::{contact_view, hidden_events, visible_events};
+use super::extract::{Caller, ContactPath, IdempotencyKey, IdempotencyKeyHeader, JsonBytes};
+use super::problem::{AppendEventErrors, CreateContactErrors, ReadContactErrors};
+use super::state::AppState;
+use super::views::{Contact, contact_view, hidden_events, visible_events};
 use crate::app::{ContactRead, CreateContact, Read, RecordEvent};
 use crate::auth::{self, ReadKind};
 
-pub fn router() -> axum::Router<AppState> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route("/v1/contacts", post(create_contact))
-        .route("/v1/contacts/{id}", get(read_contact))
-        .route("/v1/contacts/{id}/events", post(append_event).get(read_contact_events))
-        .route("/v1/contacts/{id}/audit", get(read_contact_audit))
+/// The routes of `/v1/contacts`, each with its OpenAPI path.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_contact))
+        .routes(routes!(read_contact))
+        .routes(routes!(append_event, read_contact_events))
+        .routes(routes!(read_contact_audit))
 }
 
-fn created(body: Value, location: &str, replayed: bool) -> Response {
+/// `POST /v1/contacts`: the `contact_received` data, plus an optional `occurred_at`.
+///
+/// Unknown fields are refused (422), as everywhere.
+#[derive(Debug, ToSchema)]
+pub struct NewContact {
+    #[serde(flatten)]
+    pub data: ContactReceived,
+    /// When the contact was made, RFC 3339 in UTC; defaults to now. Not before 2000; more
+    /// than five minutes ahead of the server's clock is 422 (rule `occurred-in-future`).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// Why the contact is recorded late: required when `occurred_at` is more than the
+    /// late-entry window (default 24 hours) before the server's clock (rule
+    /// `late-entry-needs-reason`); stored with the event. Free text, at most 10,000 characters.
+    pub late_entry_reason: Option<String>,
+}
+
+/// `POST /v1/contacts/{id}/events`: one event, by `type`, with its `data`.
+///
+/// The `type` says which schema `data` follows. `contact_received` is not appended here:
+/// contacts are created with `POST /v1/contacts`. Unknown fields are refused (422).
+#[derive(Debug, ToSchema)]
+pub struct NewEvent {
+    #[serde(flatten)]
+    pub event: AppendableEvent,
+    /// When it happened, RFC 3339 in UTC; defaults to now. Not before 2000, not before the
+    /// contact was received; more than five minutes ahead of the server's clock is 422 (rule
+    /// `occurred-in-future`).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// Why the event is recorded late: required when `occurred_at` is more than the late-entry
+    /// window (default 24 hours) before the server's clock (rule `late-entry-needs-reason`);
+    /// stored with the event. Free text, at most 10,000 characters.
+    pub late_entry_reason: Option<String>,
+    /// The version the contact is expected to be at (0 to 4294967295); if it is not, 409 with
+    /// `current_version`, and nothing is written.
+    pub expected_version: Option<u32>,
+}
+
+/// `201` from `POST /v1/contacts`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactCreated {
+    /// The new contact's id.
+    pub contact_id: Ulid,
+    /// The stored `contact_received` event.
+    pub event: Envelope,
+}
+
+/// One line of a contact's audit trail: an event or a read.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TrailEntry {
+    /// An event was recorded (`at` is its `recorded_at`).
+    Event {
+        #[serde(with = "timestamp")]
+        #[schema(value_type = String, format = DateTime)]
+        at: DateTime<Utc>,
+        event: Envelope,
+    },
+    /// Someone read the contact.
+    Access {
+        #[serde(with = "timestamp")]
+        #[schema(value_type = String, format = DateTime)]
+        at: DateTime<Utc>,
+        actor: Actor,
+        action: String,
+        endpoint: String,
+    },
+}
+
+/// A contact's audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditTrail {
+    pub contact_id: Ulid,
+    /// The envelopes this caller may see, in version order.
+    pub events: Vec<Envelope>,
+    /// The access log, in time order.
+    pub access: Vec<AccessEntry>,
+    /// Events and reads merged, in time order.
+    pub trail: Vec<TrailEntry>,
+}
+
+fn created(body: impl Serialize, location: &str, replayed: bool) -> Response {
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -45,19 +132,19 @@ fn created(body: Value, location: &str, replayed: bool) -> Response {
     summary = "Receive a contact",
     description = "Records a new contact: its `contact_received` event, the first of a new contact's stream. The \
         body is the `contact_received` data, plus an optional `occurred_at`.",
-    params(crate::http::openapi::IdempotencyKeyHeader),
-    request_body(content = crate::http::openapi::NewContact, content_type = "application/json"),
+    params(IdempotencyKeyHeader),
+    request_body(content = NewContact, content_type = "application/json"),
     responses(
         (
             status = 201,
             description = "The contact was received (or, with a repeated Idempotency-Key, had been).",
-            body = crate::http::openapi::ContactCreated,
+            body = ContactCreated,
             headers(
                 ("Location" = String, description = "`/v1/contacts/{id}`: the new contact."),
                 ("Idempotent-Replayed" = String, description = "`true` on a replay of an earlier request."),
             ),
         ),
-        crate::http::openapi::CreateContactErrors,
+        CreateContactErrors,
     ),
     security(("bearer" = []))
 )]
@@ -75,7 +162,7 @@ async fn create_contact(
     app.metrics().appended(&recorded.envelope);
     let env = recorded.envelope;
     let location = format!("/v1/contacts/{}", env.contact_id);
-    Ok(created(json!({"contact_id": env.contact_id, "event": env}), &location, recorded.replayed))
+    Ok(created(ContactCreated { contact_id: env.contact_id, event: env }, &location, recorded.replayed))
 }
 
 #[utoipa::path(
@@ -88,8 +175,8 @@ async fn create_contact(
         must be allowed the type (403), the contact must exist (404), `expected_version`, if given, must \
         be its version (409), and the case rules must allow the event now (422 naming the rule). The \
         actor is always the token's.",
-    params(crate::http::openapi::ContactPath, crate::http::openapi::IdempotencyKeyHeader),
-    request_body(content = crate::http::openapi::NewEvent, content_type = "application/json"),
+    params(ContactPath, IdempotencyKeyHeader),
+    request_body(content = NewEvent, content_type = "application/json"),
     responses(
         (
             status = 201,
@@ -100,7 +187,7 @@ async fn create_contact(
                 ("Idempotent-Replayed" = String, description = "`true` on a replay of an earlier request."),
             ),
         ),
-        crate::http::openapi::AppendEventErrors,
+        AppendEventErrors,
     ),
     security(("bearer" = []))
 )]
@@ -120,12 +207,7 @@ async fn append_event(
     if !recorded.replayed {
         app.metrics().appended(&recorded.envelope);
     }
-    let body = serde_json::to_value(&recorded.envelope).map_err(ApiError::internal)?;
-    Ok(created(body, &format!("/v1/contacts/{contact}/events"), recorded.replayed))
-}
-
-fn ts(t: &chrono::DateTime<Utc>) -> String {
-    events::envelope::timestamp::format(t)
+    Ok(created(recorded.envelope, &format!("/v1/contacts/{contact}/events"), recorded.replayed))
 }
 
 /// Reads a contact for the caller and records the read in its access log ([`crate::app::read`]).
@@ -154,10 +236,10 @@ fn viewer<'a>(app: &AppState, caller: &'a Actor) -> auth::Viewer<'a> {
     summary = "Read a contact",
     description = "The contact's current state, folded from its events. Restricted checks are left out for roles \
         that may not see them. The read is recorded in the contact's access log.",
-    params(crate::http::openapi::ContactPath),
+    params(ContactPath),
     responses(
-        (status = 200, description = "The contact as this caller may see it.", body = crate::http::openapi::Contact),
-        crate::http::openapi::ReadContactErrors,
+        (status = 200, description = "The contact as this caller may see it.", body = Contact),
+        ReadContactErrors,
     ),
     security(("bearer" = []))
 )]
@@ -168,7 +250,7 @@ async fn read_contact(
     Caller(caller): Caller,
     Path(id): Path<String>,
     uri: OriginalUri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Contact>, ApiError> {
     let read = read_logged(&app, &caller, ReadKind::Contact, "read_contact", &id, &uri)?;
     let state = read.state.ok_or_else(|| ApiError::NotFound(format!("no contact {}", read.contact)))?;
     let viewer = viewer(&app, &caller);
@@ -184,10 +266,10 @@ async fn read_contact(
     summary = "Read a contact's events",
     description = "The contact's envelopes in version order. Restricted checks (and corrections of them) are left \
         out for roles that may not see them. The read is recorded in the contact's access log.",
-    params(crate::http::openapi::ContactPath),
+    params(ContactPath),
     responses(
         (status = 200, description = "The envelopes, in version order.", body = Vec<Envelope>),
-        crate::http::openapi::ReadContactErrors,
+        ReadContactErrors,
     ),
     security(("bearer" = []))
 )]
@@ -211,10 +293,10 @@ async fn read_contact_events(
     summary = "Read a contact's audit trail",
     description = "The contact's envelopes and its access log (who read it, when, how), and the two merged in time \
         order. The read is itself recorded in the access log.",
-    params(crate::http::openapi::ContactPath),
+    params(ContactPath),
     responses(
-        (status = 200, description = "The audit trail.", body = crate::http::openapi::AuditTrail),
-        crate::http::openapi::ReadContactErrors,
+        (status = 200, description = "The audit trail.", body = AuditTrail),
+        ReadContactErrors,
     ),
     security(("bearer" = []))
 )]
@@ -225,27 +307,19 @@ async fn read_contact_audit(
     Caller(caller): Caller,
     Path(id): Path<String>,
     uri: OriginalUri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditTrail>, ApiError> {
     let ContactRead { contact, events, access, .. } =
         read_logged(&app, &caller, ReadKind::ContactAudit, "read_audit", &id, &uri)?;
     let events = visible_events(events, &viewer(&app, &caller));
-    let mut trail: Vec<(chrono::DateTime<Utc>, u8, Value)> = Vec::with_capacity(events.len() + access.len());
+    let mut trail: Vec<(DateTime<Utc>, u8, TrailEntry)> = Vec::with_capacity(events.len() + access.len());
     for env in &events {
-        trail.push((env.recorded_at, 0, json!({"at": ts(&env.recorded_at), "kind": "event", "event": env})));
+        trail.push((env.recorded_at, 0, TrailEntry::Event { at: env.recorded_at, event: env.clone() }));
     }
     for a in &access {
-        trail.push((
-            a.at,
-            1,
-            json!({"at": ts(&a.at), "kind": "access", "actor": a.actor, "action": a.action, "endpoint": a.endpoint}),
-        ));
+        let AccessEntry { at, actor, action, endpoint } = a.clone();
+        trail.push((a.at, 1, TrailEntry::Access { at, actor, action, endpoint }));
     }
     trail.sort_by_key(|entry| (entry.0, entry.1));
-    let body = json!({
-        "contact_id": contact,
-        "events": events,
-        "access": access,
-        "trail": trail.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>(),
-    });
-    Ok(Json(body))
+    let trail = trail.into_iter().map(|(_, _, entry)| entry).collect();
+    Ok(Json(AuditTrail { contact_id: contact, events, access, trail }))
 }

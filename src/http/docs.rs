@@ -4,17 +4,33 @@
 //!
 //! Plain HTML and one style sheet, `/docs/style.css`, both from the binary: no JavaScript, no
 //! fonts or images, nothing fetched from anywhere else, and a content security policy that
-//! allows exactly that. Every piece of text is escaped on the way in.
+//! allows exactly that.
+//!
+//! # How the page is made
+//!
+//! Once per process ([`page`]): the document is read into plain values (`DocsPage`: tags
+//! with their operations, parameters, request bodies, responses; problem types, rules,
+//! schemas with their fields or alternatives), which the askama templates
+//! `web/templates/docs.html` and `docs-parts.html` lay out, escaping every value. The
+//! descriptions' CommonMark (paragraphs, `- ` lists, `code` spans) is read into `Block`s of
+//! `Piece`s (text, code, a link within the page) that the templates turn into elements, so a
+//! description is text however it is written. Nothing here writes markup and nothing in the
+//! templates is marked safe.
 
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 
+use askama::Template;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::AppState;
-use super::openapi::{self, PROBLEMS};
+use axum::Extension;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::openapi::ApiDocument;
+use super::problem::PROBLEMS;
+use super::state::AppState;
 use crate::rules::RULES;
 
 /// Only the page's own style sheet may load; nothing may run, frame it, or be posted from it.
@@ -73,15 +89,14 @@ details { margin: .5rem 0 1rem; }
 summary { cursor: pointer; color: var(--link); }
 "#;
 
-pub fn router() -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new().route("/docs", get(docs_page)).route("/docs/style.css", get(docs_css))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(docs_page)).routes(routes!(docs_css))
 }
 
-/// The page, rendered once from the document.
-pub fn page() -> &'static str {
+/// The page, rendered once from the document (there is one per process).
+pub fn page(doc: &ApiDocument) -> &'static str {
     static PAGE: OnceLock<String> = OnceLock::new();
-    PAGE.get_or_init(|| render(openapi::document()))
+    PAGE.get_or_init(|| render(&doc.value))
 }
 
 /// `GET /docs`
@@ -97,8 +112,8 @@ pub fn page() -> &'static str {
             headers(("Content-Security-Policy" = String, description = "Only the page's own style sheet may load."))),
     )
 )]
-pub async fn docs_page() -> Response {
-    let mut response = page().into_response();
+pub async fn docs_page(Extension(doc): Extension<&'static ApiDocument>) -> Response {
+    let mut response = page(doc).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
@@ -133,51 +148,263 @@ fn hardened(headers: &mut axum::http::HeaderMap) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Text
+// What the page shows: plain values that `web/templates/docs.html` lays out
 
-/// Escapes text for HTML content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The reference page: `web/templates/docs.html`, with the parts of `docs-parts.html`.
+#[derive(Template)]
+#[template(path = "docs.html")]
+struct DocsPage {
+    title: String,
+    version: String,
+    /// The OpenAPI version of the document.
+    openapi: String,
+    overview: Vec<Block>,
+    authentication: Vec<Scheme>,
+    tags: Vec<Tag>,
+    problems: Vec<Problem>,
+    rules: Vec<Rule>,
+    schemas: Vec<Schema>,
 }
+
+/// A run of text as the reader sees it: words, code, and links to elsewhere on the page.
+enum Piece {
+    Text(String),
+    Code(String),
+    /// `target` is an id on this page.
+    Link {
+        target: String,
+        text: String,
+    },
+}
+
+/// Pieces read in order, on one line.
+type Line = Vec<Piece>;
+
+/// A block of a description.
+enum Block {
+    Paragraph(Line),
+    List(Vec<Line>),
+}
+
+/// A security scheme, under Authentication.
+struct Scheme {
+    name: String,
+    /// `http`, `apiKey`, ...
+    kind: String,
+    scheme: String,
+    description: Vec<Block>,
+}
+
+/// A tag of the document: a section of operations.
+struct Tag {
+    /// `tag-<name>`
+    id: String,
+    heading: String,
+    description: Vec<Block>,
+    operations: Vec<Operation>,
+}
+
+struct Operation {
+    /// `op-<operationId>`
+    anchor: String,
+    /// Lower case, as in the document: `get`, `post`, ...
+    method: &'static str,
+    path: String,
+    summary: Option<Line>,
+    description: Vec<Block>,
+    /// Whether a token is needed.
+    secured: bool,
+    parameters: Vec<Parameter>,
+    body: Option<RequestBody>,
+    responses: Vec<ResponseRow>,
+}
+
+struct Parameter {
+    name: String,
+    /// `path`, `query`, `header` or `cookie`.
+    location: String,
+    required: bool,
+    ty: Line,
+    description: Line,
+    limits: Line,
+}
+
+struct RequestBody {
+    description: Vec<Block>,
+    required: bool,
+    contents: Vec<BodyContent>,
+}
+
+/// The body in one content type.
+struct BodyContent {
+    content_type: String,
+    ty: Line,
+    /// The body's own schema, spelled out rather than only linked.
+    schema: Option<BodySchema>,
+}
+
+struct BodySchema {
+    name: String,
+    description: Vec<Block>,
+    body: SchemaBody,
+    /// The schema itself, pretty-printed.
+    json: String,
+}
+
+/// A row of an operation's responses.
+struct ResponseRow {
+    status: String,
+    meaning: Vec<Block>,
+    /// Each header's name and what it says.
+    headers: Vec<(String, Line)>,
+    contents: Vec<ResponseContent>,
+}
+
+struct ResponseContent {
+    content_type: String,
+    ty: Line,
+    /// Links to the problem types the examples name, separated by commas.
+    problems: Line,
+}
+
+struct Problem {
+    /// `problem-<slug>`
+    id: String,
+    title: String,
+    status: u16,
+    uri: String,
+    explanation: Line,
+    /// The case-rule problem, whose `rule` is one of the rules listed further down.
+    names_a_rule: bool,
+    /// An example body, pretty-printed.
+    example: String,
+}
+
+struct Rule {
+    /// `rule-<name>`
+    id: String,
+    name: String,
+    meaning: Line,
+}
+
+/// A section of Schemas.
+struct Schema {
+    /// `schema-<name>`
+    id: String,
+    name: String,
+    description: Vec<Block>,
+    body: SchemaBody,
+}
+
+/// What a schema holds, as the page spells it out.
+enum SchemaBody {
+    /// Nothing to add to the description: it lists the values with what each means (or the
+    /// `properties` are not an object).
+    Nothing,
+    /// Another schema, linked.
+    Reference(Line),
+    Fields(FieldsTable),
+    /// The values of an enum.
+    Values(Vec<String>),
+    /// A `oneOf` with no property naming the alternative: their types.
+    OneOf(Vec<Line>),
+    Alternatives(Alternatives),
+    /// Anything else: its type and limits.
+    Type {
+        ty: Line,
+        limits: Line,
+    },
+}
+
+/// An object schema's fields: required ones first, then the rest, each in the document's order.
+struct FieldsTable {
+    caption: String,
+    fields: Vec<Field>,
+    /// `additionalProperties: false`
+    closed: bool,
+}
+
+struct Field {
+    name: String,
+    ty: Line,
+    required: bool,
+    description: Line,
+    limits: Line,
+}
+
+/// A `oneOf` named by one property (`key`): a row per alternative, a column per field that
+/// differs between them, and the fields they all share in a table of their own.
+struct Alternatives {
+    key: String,
+    /// The schema's name, for the caption.
+    name: String,
+    varying: Vec<String>,
+    rows: Vec<Alternative>,
+    shared: Option<FieldsTable>,
+}
+
+struct Alternative {
+    /// The key's value in this alternative.
+    value: Line,
+    /// One per varying field: absent in this alternative, or its type.
+    cells: Vec<Option<Cell>>,
+}
+
+struct Cell {
+    ty: Line,
+    optional: bool,
+}
+
+// ---------------------------------------------------------------------------------------
+// Text
 
 /// An id attribute made of letters, digits, `-` and `_` only.
 fn id(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
 }
 
+fn text(words: impl Into<String>) -> Piece {
+    Piece::Text(words.into())
+}
+
+fn code(source: impl Into<String>) -> Piece {
+    Piece::Code(source.into())
+}
+
+/// Lines joined into one, `joiner` between each two.
+fn joined(lines: impl IntoIterator<Item = Line>, joiner: &str) -> Line {
+    let mut out = Line::new();
+    for (i, line) in lines.into_iter().enumerate() {
+        if i > 0 {
+            out.push(text(joiner));
+        }
+        out.extend(line);
+    }
+    out
+}
+
 /// One line of the CommonMark the document uses: `code` spans; everything else is text.
-fn inline(text: &str) -> String {
-    let parts: Vec<&str> = text.split('`').collect();
-    let mut out = String::new();
+fn inline(source: &str) -> Line {
+    let parts: Vec<&str> = source.split('`').collect();
+    let mut out = Line::new();
     for (i, part) in parts.iter().enumerate() {
         let odd = i % 2 == 1;
         if odd && i + 1 < parts.len() {
-            let _ = write!(out, "<code>{}</code>", escape(part));
-        } else {
-            if odd {
-                out.push('`');
-            }
-            out.push_str(&escape(part));
+            out.push(code(*part));
+        } else if odd {
+            // A backtick never closed is a backtick.
+            out.push(text(format!("`{part}")));
+        } else if !part.is_empty() {
+            out.push(text(*part));
         }
     }
     out
 }
 
 /// The CommonMark the document uses: paragraphs, `- ` lists, `code` spans.
-fn markdown(text: &str) -> String {
-    let mut out = String::new();
-    for block in text.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
+fn markdown(source: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    for block in source.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
         let mut paragraph: Vec<&str> = Vec::new();
         let mut items: Vec<String> = Vec::new();
         for line in block.lines().map(str::trim) {
@@ -191,21 +418,22 @@ fn markdown(text: &str) -> String {
             }
         }
         if !paragraph.is_empty() {
-            let _ = writeln!(out, "<p>{}</p>", inline(&paragraph.join(" ")));
+            out.push(Block::Paragraph(inline(&paragraph.join(" "))));
         }
         if !items.is_empty() {
-            out.push_str("<ul>\n");
-            for item in items {
-                let _ = writeln!(out, "<li>{}</li>", inline(&item));
-            }
-            out.push_str("</ul>\n");
+            out.push(Block::List(items.iter().map(|item| inline(item)).collect()));
         }
     }
     out
 }
 
+/// A value's `description`, as blocks.
+fn description(value: &Value) -> Vec<Block> {
+    markdown(str_of(value, "description"))
+}
+
 /// A description that belongs on one line (a table cell).
-fn inline_description(schema: &Value) -> String {
+fn inline_description(schema: &Value) -> Line {
     schema.get("description").and_then(Value::as_str).map(|d| inline(&d.replace('\n', " "))).unwrap_or_default()
 }
 
@@ -221,6 +449,15 @@ fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+fn pretty(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
 // ---------------------------------------------------------------------------------------
 // Schemas
 
@@ -230,47 +467,50 @@ fn ref_name(schema: &Value) -> Option<&str> {
     schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(SCHEMA_PREFIX))
 }
 
-fn schema_link(name: &str) -> String {
-    format!("<a href=\"#schema-{}\">{}</a>", id(name), escape(name))
+fn schema_link(name: &str) -> Piece {
+    Piece::Link { target: format!("schema-{}", id(name)), text: name.to_owned() }
 }
 
 /// A short label for a schema's type: `string (date-time)`, `array of Child`, `Rating | null`.
-fn type_label(schema: &Value) -> String {
+fn type_label(schema: &Value) -> Line {
     if let Some(name) = ref_name(schema) {
-        return schema_link(name);
+        return vec![schema_link(name)];
     }
-    for (key, joiner) in [("oneOf", " | "), ("anyOf", " | "), ("allOf", " &amp; ")] {
+    for (key, joiner) in [("oneOf", " | "), ("anyOf", " | "), ("allOf", " & ")] {
         if let Some(parts) = schema.get(key).and_then(Value::as_array) {
-            return parts.iter().map(type_label).collect::<Vec<_>>().join(joiner);
+            return joined(parts.iter().map(type_label), joiner);
         }
     }
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-        return values.iter().map(|v| format!("<code>{}</code>", escape(&literal(v)))).collect::<Vec<_>>().join(" | ");
+        return joined(values.iter().map(|v| vec![code(literal(v))]), " | ");
     }
-    let types: Vec<String> = match schema.get("type") {
-        Some(Value::String(t)) => vec![t.clone()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     };
     if types.is_empty() {
-        return "any JSON value".to_owned();
+        return vec![text("any JSON value")];
     }
-    types
-        .iter()
-        .map(|t| match t.as_str() {
-            "array" => format!("array of {}", schema.get("items").map(type_label).unwrap_or_else(|| "anything".into())),
-            "null" => "null".to_owned(),
+    joined(
+        types.into_iter().map(|t| match t {
+            "array" => {
+                let mut label = vec![text("array of ")];
+                label.extend(schema.get("items").map(type_label).unwrap_or_else(|| vec![text("anything")]));
+                label
+            }
+            "null" => vec![text("null")],
             other => match schema.get("format").and_then(Value::as_str) {
-                Some(format) => format!("{} ({})", escape(other), escape(format)),
-                None => escape(other),
+                Some(format) => vec![text(format!("{other} ({format})"))],
+                None => vec![text(other)],
             },
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
+        }),
+        " | ",
+    )
 }
 
-/// The limits a schema states, as a sentence.
-fn constraints(schema: &Value) -> String {
+/// The limits a schema states, separated by semicolons; empty if it states none.
+fn constraints(schema: &Value) -> Line {
     let mut said = Vec::new();
     let num = |key: &str| schema.get(key).and_then(Value::as_u64);
     match (num("minLength"), num("maxLength")) {
@@ -292,46 +532,37 @@ fn constraints(schema: &Value) -> String {
         (None, Some(max)) => said.push(format!("at most {max}")),
         _ => {}
     }
-    let mut out: Vec<String> = said.into_iter().map(|s| escape(&s)).collect();
+    let mut out: Vec<Line> = said.into_iter().map(|s| vec![text(s)]).collect();
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-        out.push(format!("matches <code>{}</code>", escape(pattern)));
+        out.push(vec![text("matches "), code(pattern)]);
     }
     if let Some(default) = schema.get("default") {
-        out.push(format!("default <code>{}</code>", escape(&literal(default))));
+        out.push(vec![text("default "), code(literal(default))]);
     }
-    if out.is_empty() { String::new() } else { format!(" <span class=\"limits\">({})</span>", out.join("; ")) }
+    joined(out, "; ")
 }
 
 fn is_required(schema: &Value, field: &str) -> bool {
     schema.get("required").and_then(Value::as_array).is_some_and(|r| r.iter().any(|f| f == field))
 }
 
-/// A table of an object schema's fields.
-fn fields_table(out: &mut String, schema: &Value, caption: &str) {
-    let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
-    let _ = write!(
-        out,
-        "<table class=\"fields\">\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">Field</th>\
-         <th scope=\"col\">Type</th><th scope=\"col\">Required</th><th scope=\"col\">Description</th></tr></thead>\n<tbody>\n",
-        escape(caption)
-    );
+/// An object schema's fields, if it has any.
+fn fields_table(schema: &Value, caption: String) -> Option<FieldsTable> {
+    let properties = schema.get("properties").and_then(Value::as_object)?;
     // Required fields first, then the rest, each in the document's order.
     let (required, optional): (Vec<_>, Vec<_>) = properties.iter().partition(|(name, _)| is_required(schema, name));
-    for (name, property) in required.iter().chain(&optional) {
-        let _ = writeln!(
-            out,
-            "<tr><th scope=\"row\"><code>{}</code></th><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-            escape(name),
-            type_label(property),
-            if is_required(schema, name) { "yes" } else { "no" },
-            inline_description(property),
-            constraints(property),
-        );
-    }
-    out.push_str("</tbody>\n</table>\n");
-    if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
-        out.push_str("<p class=\"note\">No other fields are accepted.</p>\n");
-    }
+    let fields = required
+        .iter()
+        .chain(&optional)
+        .map(|(name, property)| Field {
+            name: (*name).clone(),
+            ty: type_label(property),
+            required: is_required(schema, name),
+            description: inline_description(property),
+            limits: constraints(property),
+        })
+        .collect();
+    Some(FieldsTable { caption, fields, closed: schema.get("additionalProperties") == Some(&Value::Bool(false)) })
 }
 
 /// The property whose value names the alternative of a `oneOf`: a one-value enum in each.
@@ -348,39 +579,30 @@ fn discriminator(alternatives: &[Value]) -> Option<String> {
 }
 
 /// The body of a schema: its fields, values or alternatives.
-fn schema_body(out: &mut String, schema: &Value, name: &str) {
+fn schema_body(schema: &Value, name: &str) -> SchemaBody {
     if let Some(target) = ref_name(schema) {
-        let _ = writeln!(out, "<p>{}</p>", schema_link(target));
+        SchemaBody::Reference(vec![schema_link(target)])
     } else if schema.get("properties").is_some() {
-        fields_table(out, schema, &format!("Fields of {name}"));
+        fields_table(schema, format!("Fields of {name}")).map_or(SchemaBody::Nothing, SchemaBody::Fields)
     } else if let Some(values) = schema.get("enum").and_then(Value::as_array) {
         let description = str_of(schema, "description");
         if values.iter().all(|v| description.contains(&format!("`{}`", literal(v)))) {
-            return; // The description lists them, with what each means.
+            return SchemaBody::Nothing;
         }
-        out.push_str("<p>One of:</p>\n<ul class=\"values\">\n");
-        for v in values {
-            let _ = writeln!(out, "<li><code>{}</code></li>", escape(&literal(v)));
-        }
-        out.push_str("</ul>\n");
+        SchemaBody::Values(values.iter().map(literal).collect())
     } else if let Some(alternatives) = schema.get("oneOf").and_then(Value::as_array) {
-        alternatives_body(out, alternatives, name);
+        match discriminator(alternatives) {
+            Some(key) => SchemaBody::Alternatives(alternatives_by(alternatives, key, name)),
+            None => SchemaBody::OneOf(alternatives.iter().map(type_label).collect()),
+        }
     } else {
-        let _ = writeln!(out, "<p>{}{}</p>", type_label(schema), constraints(schema));
+        SchemaBody::Type { ty: type_label(schema), limits: constraints(schema) }
     }
 }
 
-/// A `oneOf`: a table from the naming property to the rest, and the fields they share.
-fn alternatives_body(out: &mut String, alternatives: &[Value], name: &str) {
-    let Some(key) = discriminator(alternatives) else {
-        out.push_str("<p>One of:</p>\n<ul>\n");
-        for alt in alternatives {
-            let _ = writeln!(out, "<li>{}</li>", type_label(alt));
-        }
-        out.push_str("</ul>\n");
-        return;
-    };
-    // Fields every alternative has alike are listed once; the others by alternative.
+/// A `oneOf` whose alternatives `key` names: the fields every alternative has alike are listed
+/// once; the others by alternative.
+fn alternatives_by(alternatives: &[Value], key: String, name: &str) -> Alternatives {
     let props = |alt: &Value| alt.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
     let first = props(&alternatives[0]);
     let shared: Map<String, Value> = first
@@ -401,45 +623,31 @@ fn alternatives_body(out: &mut String, alternatives: &[Value], name: &str) {
             }
         }
     }
-    let _ = write!(
-        out,
-        "<p>One of the following, by <code>{}</code>.</p>\n<table class=\"alternatives\">\n<caption>{} by {}</caption>\n<thead><tr><th scope=\"col\"><code>{}</code></th>",
-        escape(&key),
-        escape(name),
-        escape(&key),
-        escape(&key)
-    );
-    for k in &varying {
-        let _ = write!(out, "<th scope=\"col\"><code>{}</code></th>", escape(k));
-    }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    for alt in alternatives {
-        let p = props(alt);
-        let value = p.get(&key).map(type_label).unwrap_or_default();
-        let _ = write!(out, "<tr><th scope=\"row\">{value}</th>");
-        for k in &varying {
-            let cell = match p.get(k) {
-                Some(schema) => {
-                    format!("{}{}", type_label(schema), if is_required(alt, k) { "" } else { " (optional)" })
-                }
-                None => "–".to_owned(),
-            };
-            let _ = write!(out, "<td>{cell}</td>");
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</tbody>\n</table>\n");
-    if !shared.is_empty() {
-        let mut common = serde_json::json!({"properties": shared});
-        let required: Vec<Value> =
-            shared.keys().filter(|k| is_required(&alternatives[0], k)).map(|k| Value::String(k.clone())).collect();
-        common["required"] = Value::Array(required);
-        if alternatives[0].get("additionalProperties") == Some(&Value::Bool(false)) {
-            common["additionalProperties"] = Value::Bool(false);
-        }
-        out.push_str("<p>And, whichever it is:</p>\n");
-        fields_table(out, &common, &format!("Fields every {name} has"));
-    }
+    let rows = alternatives
+        .iter()
+        .map(|alt| {
+            let p = props(alt);
+            Alternative {
+                value: p.get(&key).map(type_label).unwrap_or_default(),
+                cells: varying
+                    .iter()
+                    .map(|k| p.get(k).map(|schema| Cell { ty: type_label(schema), optional: !is_required(alt, k) }))
+                    .collect(),
+            }
+        })
+        .collect();
+    let shared = (!shared.is_empty())
+        .then(|| {
+            let required: Vec<Value> =
+                shared.keys().filter(|k| is_required(&alternatives[0], k)).map(|k| Value::String(k.clone())).collect();
+            let mut common = serde_json::json!({"properties": shared, "required": required});
+            if alternatives[0].get("additionalProperties") == Some(&Value::Bool(false)) {
+                common["additionalProperties"] = Value::Bool(false);
+            }
+            fields_table(&common, format!("Fields every {name} has"))
+        })
+        .flatten();
+    Alternatives { key, name: name.to_owned(), varying, rows, shared }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -447,8 +655,9 @@ fn alternatives_body(out: &mut String, alternatives: &[Value], name: &str) {
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
+/// An operation as the document has it.
 struct Op<'a> {
-    method: &'a str,
+    method: &'static str,
     path: &'a str,
     op: &'a Value,
 }
@@ -456,15 +665,6 @@ struct Op<'a> {
 impl Op<'_> {
     fn anchor(&self) -> String {
         format!("op-{}", id(str_of(self.op, "operationId")))
-    }
-
-    fn heading(&self) -> String {
-        format!(
-            "<span class=\"method method-{}\">{}</span> <code class=\"path\">{}</code>",
-            self.method,
-            self.method.to_ascii_uppercase(),
-            escape(self.path)
-        )
     }
 }
 
@@ -484,130 +684,88 @@ fn tag_of<'a>(op: &Op<'a>) -> &'a str {
     op.op.pointer("/tags/0").and_then(Value::as_str).unwrap_or("other")
 }
 
-fn operation(out: &mut String, op: &Op<'_>) {
-    let anchor = op.anchor();
-    let _ = write!(
-        out,
-        "<section class=\"operation\" id=\"{anchor}\" aria-labelledby=\"{anchor}-h\">\n<h3 id=\"{anchor}-h\">{}</h3>\n",
-        op.heading()
-    );
-    if let Some(summary) = op.op.get("summary").and_then(Value::as_str) {
-        let _ = writeln!(out, "<p class=\"summary\">{}</p>", inline(summary));
-    }
-    if let Some(description) = op.op.get("description").and_then(Value::as_str) {
-        out.push_str(&markdown(description));
-    }
-    let secured = op.op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
-    if secured {
-        out.push_str("<p class=\"auth\">Token: required (<a href=\"#authentication\">bearer</a>).</p>\n");
-    } else {
-        out.push_str("<p class=\"auth\">Token: not needed.</p>\n");
-    }
-    parameters(out, op, &anchor);
-    request_body(out, op, &anchor);
-    responses(out, op, &anchor);
-    out.push_str("</section>\n");
-}
-
-fn parameters(out: &mut String, op: &Op<'_>, anchor: &str) {
-    let Some(params) = op.op.get("parameters").and_then(Value::as_array).filter(|p| !p.is_empty()) else { return };
-    let _ = write!(
-        out,
-        "<h4 id=\"{anchor}-params\">Parameters</h4>\n<table class=\"params\" aria-labelledby=\"{anchor}-params\">\n\
-         <thead><tr><th scope=\"col\">Name</th><th scope=\"col\">In</th><th scope=\"col\">Required</th>\
-         <th scope=\"col\">Type</th><th scope=\"col\">Description</th></tr></thead>\n<tbody>\n"
-    );
-    for p in params {
-        let schema = p.get("schema").cloned().unwrap_or(Value::Null);
-        let _ = writeln!(
-            out,
-            "<tr><th scope=\"row\"><code>{}</code></th><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-            escape(str_of(p, "name")),
-            escape(str_of(p, "in")),
-            if p.get("required") == Some(&Value::Bool(true)) { "yes" } else { "no" },
-            type_label(&schema),
-            inline_description(p),
-            constraints(&schema),
-        );
-    }
-    out.push_str("</tbody>\n</table>\n");
-}
-
-fn request_body(out: &mut String, op: &Op<'_>, anchor: &str) {
-    let Some(body) = op.op.get("requestBody") else { return };
-    let _ = writeln!(out, "<h4 id=\"{anchor}-body\">Request body</h4>");
-    if let Some(description) = body.get("description").and_then(Value::as_str) {
-        out.push_str(&markdown(description));
-    }
-    let doc = openapi::document();
-    for (content_type, media) in body.get("content").and_then(Value::as_object).into_iter().flatten() {
-        let schema = media.get("schema").cloned().unwrap_or(Value::Null);
-        let _ = writeln!(
-            out,
-            "<p>{}, <code>Content-Type: {}</code>: {}.</p>",
-            if body.get("required") == Some(&Value::Bool(true)) { "Required" } else { "Optional" },
-            escape(content_type),
-            type_label(&schema)
-        );
-        // The body's own schema, spelled out here rather than only linked.
-        let (name, resolved) = match ref_name(&schema) {
-            Some(name) => (name.to_owned(), doc.pointer(&format!("/components/schemas/{name}")).cloned()),
-            None => ("the body".to_owned(), Some(schema.clone())),
-        };
-        if let Some(resolved) = resolved {
-            if let Some(description) = resolved.get("description").and_then(Value::as_str) {
-                out.push_str(&markdown(description));
-            }
-            schema_body(out, &resolved, &name);
-            let pretty = serde_json::to_string_pretty(&resolved).unwrap_or_default();
-            let _ = write!(
-                out,
-                "<details>\n<summary>JSON Schema of {}</summary>\n<pre>{}</pre>\n</details>\n",
-                escape(&name),
-                escape(&pretty)
-            );
-        }
+fn operation(doc: &Value, op: &Op<'_>) -> Operation {
+    Operation {
+        anchor: op.anchor(),
+        method: op.method,
+        path: op.path.to_owned(),
+        summary: op.op.get("summary").and_then(Value::as_str).map(inline),
+        description: description(op.op),
+        secured: op.op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty()),
+        parameters: parameters(op.op),
+        body: request_body(doc, op.op),
+        responses: responses(op.op),
     }
 }
 
-fn responses(out: &mut String, op: &Op<'_>, anchor: &str) {
-    let Some(responses) = op.op.get("responses").and_then(Value::as_object) else { return };
-    let _ = write!(
-        out,
-        "<h4 id=\"{anchor}-responses\">Responses</h4>\n<table class=\"responses\" aria-labelledby=\"{anchor}-responses\">\n\
-         <thead><tr><th scope=\"col\">Status</th><th scope=\"col\">Meaning</th><th scope=\"col\">Body</th></tr></thead>\n<tbody>\n"
-    );
-    for (status, response) in responses {
-        let mut meaning = markdown(str_of(response, "description"));
-        if let Some(headers) = response.get("headers").and_then(Value::as_object) {
-            meaning.push_str("<p>Headers:</p>\n<ul>\n");
-            for (name, h) in headers {
-                let _ = writeln!(meaning, "<li><code>{}</code>: {}</li>", escape(name), inline_description(h));
+fn parameters(op: &Value) -> Vec<Parameter> {
+    let params = op.get("parameters").and_then(Value::as_array).into_iter().flatten();
+    params
+        .map(|p| {
+            let schema = p.get("schema").cloned().unwrap_or(Value::Null);
+            Parameter {
+                name: str_of(p, "name").to_owned(),
+                location: str_of(p, "in").to_owned(),
+                required: p.get("required") == Some(&Value::Bool(true)),
+                ty: type_label(&schema),
+                description: inline_description(p),
+                limits: constraints(&schema),
             }
-            meaning.push_str("</ul>\n");
-        }
-        let mut body = String::new();
-        for (content_type, media) in response.get("content").and_then(Value::as_object).into_iter().flatten() {
-            let _ = writeln!(
-                body,
-                "<p><code>{}</code>: {}</p>",
-                escape(content_type),
-                media.get("schema").map(type_label).unwrap_or_default()
-            );
-            if let Some(examples) = media.get("examples").and_then(Value::as_object) {
-                let links: Vec<String> = examples
-                    .keys()
-                    .map(|slug| format!("<a href=\"#problem-{}\">{}</a>", id(slug), escape(slug)))
-                    .collect();
-                let _ = writeln!(body, "<p>Problem types: {}</p>", links.join(", "));
+        })
+        .collect()
+}
+
+fn request_body(doc: &Value, op: &Value) -> Option<RequestBody> {
+    let body = op.get("requestBody")?;
+    let contents = body.get("content").and_then(Value::as_object).into_iter().flatten();
+    let contents = contents
+        .map(|(content_type, media)| {
+            let schema = media.get("schema").cloned().unwrap_or(Value::Null);
+            let (name, resolved) = match ref_name(&schema) {
+                Some(name) => (name.to_owned(), doc.pointer(&format!("/components/schemas/{name}"))),
+                None => ("the body".to_owned(), Some(&schema)),
+            };
+            let schema_shown = resolved.map(|resolved| BodySchema {
+                description: description(resolved),
+                body: schema_body(resolved, &name),
+                json: pretty(resolved),
+                name,
+            });
+            BodyContent { content_type: content_type.clone(), ty: type_label(&schema), schema: schema_shown }
+        })
+        .collect();
+    Some(RequestBody {
+        description: description(body),
+        required: body.get("required") == Some(&Value::Bool(true)),
+        contents,
+    })
+}
+
+fn responses(op: &Value) -> Vec<ResponseRow> {
+    let responses = op.get("responses").and_then(Value::as_object).into_iter().flatten();
+    responses
+        .map(|(status, response)| {
+            let headers = response.get("headers").and_then(Value::as_object).into_iter().flatten();
+            let contents = response.get("content").and_then(Value::as_object).into_iter().flatten();
+            ResponseRow {
+                status: status.clone(),
+                meaning: description(response),
+                headers: headers.map(|(name, h)| (name.clone(), inline_description(h))).collect(),
+                contents: contents
+                    .map(|(content_type, media)| ResponseContent {
+                        content_type: content_type.clone(),
+                        ty: media.get("schema").map(type_label).unwrap_or_default(),
+                        problems: joined(
+                            media.get("examples").and_then(Value::as_object).into_iter().flatten().map(|(slug, _)| {
+                                vec![Piece::Link { target: format!("problem-{}", id(slug)), text: slug.clone() }]
+                            }),
+                            ", ",
+                        ),
+                    })
+                    .collect(),
             }
-        }
-        if body.is_empty() {
-            body.push_str("<p>None.</p>\n");
-        }
-        let _ = writeln!(out, "<tr><th scope=\"row\">{}</th><td>{meaning}</td><td>{body}</td></tr>", escape(status));
-    }
-    out.push_str("</tbody>\n</table>\n");
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -615,166 +773,88 @@ fn responses(out: &mut String, op: &Op<'_>, anchor: &str) {
 
 /// Renders the reference page from an OpenAPI document.
 pub fn render(doc: &Value) -> String {
-    let info = doc.get("info").cloned().unwrap_or(Value::Null);
-    let title = str_of(&info, "title");
+    reference(doc).render().expect("the reference page holds only strings and numbers, which always render")
+}
+
+/// What the page shows of an OpenAPI document.
+fn reference(doc: &Value) -> DocsPage {
+    let info = doc.get("info").unwrap_or(&Value::Null);
     let ops = operations(doc);
-    let tags: Vec<(String, String)> = doc
+    let tags: Vec<(&str, &str)> = doc
         .get("tags")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|t| (str_of(t, "name").to_owned(), str_of(t, "description").to_owned()))
-        .chain(ops.iter().map(|op| (tag_of(op).to_owned(), String::new())))
+        .map(|t| (str_of(t, "name"), str_of(t, "description")))
+        .chain(ops.iter().map(|op| (tag_of(op), "")))
         .fold(Vec::new(), |mut tags, (name, description)| {
-            if !tags.iter().any(|(n, _): &(String, String)| *n == name) {
+            if !tags.iter().any(|(n, _)| *n == name) {
                 tags.push((name, description));
             }
             tags
         });
-    let schemas = doc.pointer("/components/schemas").and_then(Value::as_object).cloned().unwrap_or_default();
-
-    let mut out = String::with_capacity(256 * 1024);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title} API reference</title>\n\
-         <link rel=\"stylesheet\" href=\"/docs/style.css\">\n</head>\n<body>\n\
-         <a class=\"skip\" href=\"#main\">Skip to the reference</a>\n\
-         <header>\n<h1>{title} API reference</h1>\n<p>Version {version}. The same, as an OpenAPI {openapi} document: \
-         <a href=\"/openapi.json\">/openapi.json</a>.</p>\n</header>\n",
-        title = escape(title),
-        version = escape(str_of(&info, "version")),
-        openapi = escape(str_of(doc, "openapi")),
-    );
-
-    // Contents.
-    out.push_str("<nav aria-labelledby=\"contents-h\">\n<h2 id=\"contents-h\">Contents</h2>\n<ul>\n");
-    out.push_str(
-        "<li><a href=\"#overview\">Overview</a></li>\n<li><a href=\"#authentication\">Authentication</a></li>\n",
-    );
-    for (tag, _) in &tags {
-        let _ = write!(out, "<li><a href=\"#tag-{}\">{}</a>\n<ul>\n", id(tag), escape(&capitalise(tag)));
-        for op in ops.iter().filter(|op| tag_of(op) == tag) {
-            let _ = writeln!(out, "<li><a href=\"#{}\">{}</a></li>", op.anchor(), op.heading());
-        }
-        out.push_str("</ul>\n</li>\n");
+    let tags = tags
+        .into_iter()
+        .map(|(name, description)| Tag {
+            id: format!("tag-{}", id(name)),
+            heading: capitalise(name),
+            description: markdown(description),
+            operations: ops.iter().filter(|op| tag_of(op) == name).map(|op| operation(doc, op)).collect(),
+        })
+        .collect();
+    let schemes = doc.pointer("/components/securitySchemes").and_then(Value::as_object).into_iter().flatten();
+    let schemas = doc.pointer("/components/schemas").and_then(Value::as_object).into_iter().flatten();
+    DocsPage {
+        title: str_of(info, "title").to_owned(),
+        version: str_of(info, "version").to_owned(),
+        openapi: str_of(doc, "openapi").to_owned(),
+        overview: description(info),
+        authentication: schemes
+            .map(|(name, scheme)| Scheme {
+                name: name.clone(),
+                kind: str_of(scheme, "type").to_owned(),
+                scheme: str_of(scheme, "scheme").to_owned(),
+                description: description(scheme),
+            })
+            .collect(),
+        tags,
+        problems: problems(),
+        rules: rules(),
+        schemas: schemas
+            .map(|(name, schema)| Schema {
+                id: format!("schema-{}", id(name)),
+                name: name.clone(),
+                description: description(schema),
+                body: schema_body(schema, name),
+            })
+            .collect(),
     }
-    out.push_str(
-        "<li><a href=\"#problems\">Problem types</a></li>\n<li><a href=\"#rules\">Case rules</a></li>\n\
-         <li><a href=\"#schemas\">Schemas</a></li>\n</ul>\n</nav>\n",
-    );
-
-    out.push_str("<main id=\"main\">\n");
-    let _ = write!(
-        out,
-        "<section id=\"overview\" aria-labelledby=\"overview-h\">\n<h2 id=\"overview-h\">Overview</h2>\n{}</section>\n",
-        markdown(str_of(&info, "description"))
-    );
-
-    out.push_str(
-        "<section id=\"authentication\" aria-labelledby=\"authentication-h\">\n<h2 id=\"authentication-h\">Authentication</h2>\n",
-    );
-    for (name, scheme) in doc.pointer("/components/securitySchemes").and_then(Value::as_object).into_iter().flatten() {
-        let _ = write!(
-            out,
-            "<p><code>{}</code>: {} {}.</p>\n{}",
-            escape(name),
-            escape(str_of(scheme, "type")),
-            escape(str_of(scheme, "scheme")),
-            markdown(str_of(scheme, "description"))
-        );
-    }
-    out.push_str("</section>\n");
-
-    for (tag, description) in &tags {
-        let _ = write!(
-            out,
-            "<section class=\"tag\" id=\"tag-{tid}\" aria-labelledby=\"tag-{tid}-h\">\n<h2 id=\"tag-{tid}-h\">{}</h2>\n{}",
-            escape(&capitalise(tag)),
-            markdown(description),
-            tid = id(tag),
-        );
-        for op in ops.iter().filter(|op| tag_of(op) == tag) {
-            operation(&mut out, op);
-        }
-        out.push_str("</section>\n");
-    }
-
-    problems(&mut out);
-    rules(&mut out);
-
-    out.push_str("<section id=\"schemas\" aria-labelledby=\"schemas-h\">\n<h2 id=\"schemas-h\">Schemas</h2>\n");
-    for (name, schema) in &schemas {
-        let sid = id(name);
-        let _ = write!(
-            out,
-            "<section class=\"schema\" id=\"schema-{sid}\" aria-labelledby=\"schema-{sid}-h\">\n<h3 id=\"schema-{sid}-h\">{}</h3>\n",
-            escape(name)
-        );
-        if let Some(description) = schema.get("description").and_then(Value::as_str) {
-            out.push_str(&markdown(description));
-        }
-        schema_body(&mut out, schema, name);
-        out.push_str("</section>\n");
-    }
-    out.push_str("</section>\n</main>\n");
-    out.push_str(
-        "<footer>\n<p>Generated by the service from its own code: the handlers, the event schema, the error \
-         type, the permission table and the case rules.</p>\n</footer>\n</body>\n</html>\n",
-    );
-    out
 }
 
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+fn problems() -> Vec<Problem> {
+    PROBLEMS
+        .iter()
+        .map(|p| Problem {
+            id: format!("problem-{}", id(p.slug)),
+            title: p.title().to_owned(),
+            status: p.status(),
+            uri: p.type_uri(),
+            explanation: inline(p.explanation),
+            names_a_rule: p.slug == "case-rule",
+            example: pretty(&p.example_body()),
+        })
+        .collect()
 }
 
-fn problems(out: &mut String) {
-    out.push_str(
-        "<section id=\"problems\" aria-labelledby=\"problems-h\">\n<h2 id=\"problems-h\">Problem types</h2>\n\
-         <p>Every error is <code>application/problem+json</code> (RFC 9457). Its <code>type</code> is \
-         <code>/docs#problem-&lt;slug&gt;</code>, one of the sections below; <code>title</code> is the same for \
-         every problem of the type, <code>detail</code> says what went wrong this time.</p>\n",
-    );
-    for p in PROBLEMS {
-        let pid = format!("problem-{}", id(p.slug));
-        let example = serde_json::to_string_pretty(&p.example_body()).unwrap_or_default();
-        let _ = write!(
-            out,
-            "<section class=\"problem\" id=\"{pid}\" aria-labelledby=\"{pid}-h\">\n\
-             <h3 id=\"{pid}-h\">{title} <span class=\"status\">{status}</span></h3>\n\
-             <p><code>type</code>: <code>{uri}</code></p>\n<p>{explanation}</p>\n",
-            title = escape(p.title),
-            status = p.status,
-            uri = escape(&p.type_uri()),
-            explanation = inline(p.explanation),
-        );
-        if p.slug == "case-rule" {
-            out.push_str("<p>The rules are listed under <a href=\"#rules\">Case rules</a>.</p>\n");
-        }
-        let _ = write!(out, "<p>For example:</p>\n<pre>{}</pre>\n</section>\n", escape(&example));
-    }
-    out.push_str("</section>\n");
-}
-
-fn rules(out: &mut String) {
-    out.push_str(
-        "<section id=\"rules\" aria-labelledby=\"rules-h\">\n<h2 id=\"rules-h\">Case rules</h2>\n\
-         <p>An event the case flow does not allow now is refused with a \
-         <a href=\"#problem-case-rule\">case-rule</a> problem (422) whose <code>rule</code> is one of these.</p>\n<dl class=\"rules\">\n",
-    );
-    for (name, meaning) in RULES {
-        let _ = write!(
-            out,
-            "<dt id=\"rule-{}\"><code>{}</code></dt>\n<dd>{}</dd>\n",
-            id(name),
-            escape(name),
-            inline(&capitalise(meaning))
-        );
-    }
-    out.push_str("</dl>\n</section>\n");
+fn rules() -> Vec<Rule> {
+    RULES
+        .iter()
+        .map(|(name, meaning)| Rule {
+            id: format!("rule-{}", id(name)),
+            name: (*name).to_owned(),
+            meaning: inline(&capitalise(meaning)),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -782,20 +862,41 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The descriptions' parts, alone, through the page's own macros.
+    #[derive(Template)]
+    #[template(source = r#"{% import "docs-parts.html" as parts %}{% call parts::markdown(blocks) %}"#, ext = "html")]
+    struct Blocks {
+        blocks: Vec<Block>,
+    }
+
+    #[derive(Template)]
+    #[template(source = r#"{% import "docs-parts.html" as parts %}{% call parts::line(pieces) %}"#, ext = "html")]
+    struct Pieces {
+        pieces: Line,
+    }
+
+    fn markdown_html(source: &str) -> String {
+        Blocks { blocks: markdown(source) }.render().unwrap()
+    }
+
+    fn inline_html(source: &str) -> String {
+        Pieces { pieces: inline(source) }.render().unwrap()
+    }
+
     #[test]
     fn text_is_escaped() {
-        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-        assert_eq!(inline("a `<b>` c"), "a <code>&lt;b&gt;</code> c");
-        assert_eq!(inline("an odd ` <i>"), "an odd ` &lt;i&gt;");
+        assert_eq!(inline_html(r#"<a href="x">'&'</a>"#), "&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;");
+        assert_eq!(inline_html("a `<b>` c"), "a <code>&#60;b&#62;</code> c");
+        assert_eq!(inline_html("an odd ` <i>"), "an odd ` &#60;i&#62;");
         assert_eq!(id("a b\"<c>"), "a-b--c-");
     }
 
     #[test]
     fn markdown_has_paragraphs_and_lists() {
-        let html = markdown("One\ntwo.\n\nList:\n\n- `a`: x\n- b <c>\n  more");
+        let html = markdown_html("One\ntwo.\n\nList:\n\n- `a`: x\n- b <c>\n  more");
         assert_eq!(
             html,
-            "<p>One two.</p>\n<p>List:</p>\n<ul>\n<li><code>a</code>: x</li>\n<li>b &lt;c&gt; more</li>\n</ul>\n"
+            "<p>One two.</p>\n<p>List:</p>\n<ul>\n<li><code>a</code>: x</li>\n<li>b &#60;c&#62; more</li>\n</ul>\n"
         );
     }
 
@@ -817,11 +918,43 @@ mod tests {
         assert!(!html.contains("<p>\"") && !html.contains("onload=\""), "{html}");
     }
 
+    /// A description with a script and quotes, wherever the page shows one (paragraphs, list
+    /// items, code spans, table cells, the body's JSON Schema), is text on the page.
+    #[test]
+    fn a_description_with_a_script_and_quotes_comes_out_escaped() {
+        let said = r#"Say "hi" <script>alert("x")</script> and `<b class="x">`"#;
+        let doc = json!({
+            "openapi": "3.1.0",
+            "info": {"title": "T", "version": "1", "description": format!("{said}\n\n- {said}")},
+            "paths": {"/x": {"post": {"operationId": "x", "description": said,
+                "parameters": [{"name": "q", "in": "query", "description": said, "schema": {"type": "string", "default": said}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/X"}}}},
+                "responses": {"200": {"description": said, "headers": {"H": {"description": said}}}}}}},
+            "components": {"schemas": {"X": {"type": "object", "description": said,
+                "properties": {"f": {"type": "string", "description": said}}}}}
+        });
+        let html = render(&doc);
+        assert!(!html.contains("<script") && !html.contains("<b class"), "{html}");
+        let text = "Say &#34;hi&#34; &#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; and <code>&#60;b class=&#34;x&#34;&#62;</code>";
+        assert!(html.contains(&format!("<p>{text}</p>")), "a paragraph: {html}");
+        assert!(html.contains(&format!("<li>{text}</li>")), "a list item: {html}");
+        assert!(html.contains(&format!("<td>{text}</td>")), "a field's description: {html}");
+        assert!(html.contains(&format!("<li><code>H</code>: {text}</li>")), "a header's description: {html}");
+        assert!(
+            html.contains(&format!(
+                "<td>{text} <span class=\"limits\">(default <code>Say &#34;hi&#34; &#60;script&#62;"
+            )),
+            "{html}"
+        );
+        assert!(html.contains(r#"&#34;description&#34;: &#34;Say \&#34;hi"#), "the JSON Schema: {html}");
+        assert!(!html.contains("&amp;#"), "escaped once, not twice: {html}");
+    }
+
     /// Every element is closed, in order: text is escaped, so every `<` starts a tag.
     #[test]
     fn the_page_is_well_formed() {
         const VOID: [&str; 3] = ["meta", "link", "br"];
-        let html = page();
+        let html = page(crate::http::document());
         let mut open: Vec<&str> = Vec::new();
         for tag in html.split('<').skip(1) {
             let tag = tag.split('>').next().unwrap();
@@ -843,10 +976,10 @@ mod tests {
 
     #[test]
     fn the_page_has_every_operation_problem_and_rule() {
-        let html = page();
+        let html = page(crate::http::document());
         assert!(!html.contains("<script"));
         assert!(!html.contains("style="), "inline styles would need 'unsafe-inline'");
-        for op in operations(openapi::document()) {
+        for op in operations(&crate::http::document().value) {
             assert!(html.contains(&format!("id=\"{}\"", op.anchor())), "{} {}", op.method, op.path);
         }
         for p in PROBLEMS {

@@ -3,7 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::validate::FieldError;
 
@@ -104,7 +105,7 @@ impl ApiError {
         }
     }
 
-    fn title(&self) -> &'static str {
+    pub fn title(&self) -> &'static str {
         match self {
             ApiError::BadRequest { .. } => "Bad request",
             ApiError::Unauthenticated(_) => "Authentication required",
@@ -123,37 +124,75 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let detail = match &self {
-            // Never leak internals; the cause is logged by the caller with the request id.
-            ApiError::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                "Something went wrong on our side; it has been logged. Quote the x-request-id header.".to_owned()
-            }
+/// An error, as `application/problem+json` (RFC 9457): what [`ApiError`] sends.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// The problem type: `/docs#problem-<slug>`, a section of the API reference.
+    #[schema(format = "uri-reference", example = "/docs#problem-validation")]
+    pub r#type: String,
+    /// A short summary of the problem type; the same for every occurrence.
+    pub title: &'static str,
+    /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// What went wrong this time, for a person to read.
+    pub detail: String,
+    /// 422 `case-rule`: the name of the rule the event would break (see `/docs#rules`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
+    /// 422 and some 400s: the fields at fault, by path (`children[0].date_of_birth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// 409: the contact's version now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u32>,
+}
+
+/// The apology an internal error shows instead of its cause.
+pub const INTERNAL_DETAIL: &str =
+    "Something went wrong on our side; it has been logged. Quote the x-request-id header.";
+
+impl ApiError {
+    /// The body this error is sent as.
+    pub fn problem(&self) -> Problem {
+        let detail = match self {
+            // Never leak internals; the cause is logged with the request id.
+            ApiError::Internal(_) => INTERNAL_DETAIL.to_owned(),
             other => other.to_string(),
         };
-        let mut body = json!({
-            "type": format!("/docs#problem-{}", self.slug()),
-            "title": self.title(),
-            "status": status.as_u16(),
-            "detail": detail,
-        });
-        match &self {
+        let mut problem = Problem {
+            r#type: format!("/docs#problem-{}", self.slug()),
+            title: self.title(),
+            status: self.status().as_u16(),
+            detail,
+            rule: None,
+            errors: None,
+            current_version: None,
+        };
+        match self {
             ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } if !errors.is_empty() => {
-                body["errors"] = json!(errors);
+                problem.errors = Some(errors.clone());
             }
-            ApiError::Conflict { current_version, .. } => body["current_version"] = json!(current_version),
+            ApiError::Conflict { current_version, .. } => problem.current_version = Some(*current_version),
             ApiError::RuleBroken { rule, detail } => {
-                body["rule"] = json!(rule);
+                problem.rule = Some(rule);
                 if let Some(field) = crate::rules::field_of(rule) {
-                    body["errors"] = json!([{"field": field, "message": detail}]);
+                    problem.errors = Some(vec![FieldError::new(field, detail.clone())]);
                 }
             }
             _ => {}
         }
-        let mut response = (status, axum::Json(body)).into_response();
+        problem
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let status = self.status();
+        let mut response = (status, axum::Json(self.problem())).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -5,9 +5,14 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use eventlog::Actor;
+use utoipa::IntoParams;
 
-use super::AppState;
 use super::error::ApiError;
+use super::session::{SessionCaller, same_origin, session_id};
+use super::state::AppState;
+
+/// The most events one page of the global log returns.
+pub const MAX_LIMIT: usize = 1000;
 
 /// The token the caller presented, kept so a long-lived stream can re-check it and end
 /// when it is revoked. Put in the request's extensions by [`Caller`].
@@ -23,7 +28,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            // No bearer token: the pages' session cookie, if any (see [`super::web`]).
+            // No bearer token: the pages' session cookie, if any (see [`super::session`]).
             return session_caller(parts, state);
         };
         let token = value
@@ -52,7 +57,7 @@ impl FromRequestParts<AppState> for Caller {
 /// must also come from the pages themselves (same origin), the cookie's CSRF defence beside
 /// `SameSite=Strict`.
 fn session_caller(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let Some(session) = super::web::session_id(&parts.headers) else {
+    let Some(session) = session_id(&parts.headers) else {
         return Err(ApiError::Unauthenticated("send a token: Authorization: Bearer <token>".into()));
     };
     let Some(token) = state.sessions().token(&session) else {
@@ -63,7 +68,7 @@ fn session_caller(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiErro
         state.metrics().failed_auth.inc();
         return Err(ApiError::Unauthenticated("the session's token was revoked: sign in again at /signin".into()));
     };
-    if !parts.method.is_safe() && !super::web::same_origin(&parts.headers) {
+    if !parts.method.is_safe() && !same_origin(&parts.headers) {
         return Err(ApiError::Forbidden(
             "a change made with a session cookie must come from this site's own pages (Origin or Sec-Fetch-Site)"
                 .into(),
@@ -71,7 +76,7 @@ fn session_caller(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiErro
     }
     tracing::Span::current().record("actor", actor.id.as_str());
     parts.extensions.insert(PresentedToken(token));
-    parts.extensions.insert(super::web::SessionCaller(session));
+    parts.extensions.insert(SessionCaller(session));
     Ok(Caller(actor))
 }
 
@@ -124,4 +129,24 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .ok_or_else(|| ApiError::bad_param("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
         Ok(IdempotencyKey(Some(key.to_owned())))
     }
+}
+
+/// The contact named in the path.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ContactPath {
+    /// The contact's id: a ULID. Anything else is a contact that does not exist (404).
+    pub id: String,
+}
+
+/// The `Idempotency-Key` header of the writes.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKeyHeader {
+    /// Makes a write safe to repeat: a repeat with the same key and body returns the first
+    /// response (with `Idempotent-Replayed: true`) and writes nothing; the same key with another
+    /// body is 422. Keys are scoped to the caller and the resource. 1 to 255 visible ASCII
+    /// characters; sent at most once.
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")]
+    pub key: Option<String>,
 }

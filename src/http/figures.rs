@@ -4,41 +4,100 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
-use projections::model::ReadModel;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use events::schema::{Channel, Outcome, SourceCode};
+use projections::figures::practice::Practice;
+use projections::figures::timeliness::Timeliness;
+use projections::figures::volumes::Volumes;
+use projections::model::{Queue, ReadModel};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::Caller;
+use super::problem::LiveReadErrors;
 use super::queue::require_current;
+use super::state::AppState;
 use crate::auth::{self, ReadKind};
 
-pub fn router() -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/v1/metrics/timeliness", get(timeliness))
-        .route("/v1/metrics/volumes", get(volumes))
-        .route("/v1/metrics/practice", get(practice))
-        .route("/v1/audit/sample", get(audit_sample))
-        .route("/v1/as-of", get(as_of))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(timeliness))
+        .routes(routes!(volumes))
+        .routes(routes!(practice))
+        .routes(routes!(audit_sample))
+        .routes(routes!(as_of))
+}
+
+/// Whether a sampled contact's first decision and acceptance were recorded late.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SampleRecordedLate {
+    pub decision: bool,
+    pub acceptance: bool,
+}
+
+/// One contact of the audit sample.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SampleContact {
+    pub contact_id: Ulid,
+    pub received_at: DateTime<Utc>,
+    pub channel: Channel,
+    pub source: SourceCode,
+    #[schema(required = true)]
+    pub outcome: Option<Outcome>,
+    #[schema(required = true)]
+    pub first_decision_at: Option<DateTime<Utc>>,
+    #[schema(required = true, minimum = 1, maximum = 4)]
+    pub level_of_need: Option<u8>,
+    pub revisions: u32,
+    pub closed: bool,
+    pub recorded_late: SampleRecordedLate,
+}
+
+/// `200` from `GET /v1/audit/sample`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditSample {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub n: usize,
+    pub seed: u64,
+    /// Whether the sample was drawn only from the contacts recorded late.
+    pub recorded_late: bool,
+    /// In order of receipt.
+    pub contacts: Vec<SampleContact>,
+}
+
+/// `200` from `GET /v1/as-of`: what the log held at a past moment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AsOf {
+    /// The position folded up to.
+    pub as_of_position: u64,
+    /// The moment the queue and the figures are judged at: `at`, or the time the event at
+    /// `position` was recorded.
+    pub as_of_time: DateTime<Utc>,
+    /// The duty queue as it stood then (overdue as it was then).
+    pub queue: Queue<'static>,
+    /// The contacts received in the 28 days up to `as_of_time`, undecided ones judged then.
+    pub timeliness: Timeliness,
 }
 
 /// The shared path of the figure endpoints: role, readiness, period, then `figures` over
 /// the live model's facts.
-async fn period_figures(
+async fn period_figures<T>(
     app: &AppState,
     caller: &eventlog::Actor,
     period: &Period,
-    figures: impl FnOnce(&ReadModel, NaiveDate, NaiveDate) -> serde_json::Result<Value>,
-) -> Result<Json<Value>, ApiError> {
+    figures: impl FnOnce(&ReadModel, NaiveDate, NaiveDate) -> T,
+) -> Result<Json<T>, ApiError> {
     if !auth::may_read(caller.role, ReadKind::Metrics) {
         return Err(ApiError::Forbidden(format!("a {} may not read the figures", caller.role)));
     }
     require_current(app).await?;
     let (from, to) = period.resolve()?;
     let model = app.live().model();
-    Ok(Json(figures(&model, from, to).map_err(ApiError::internal)?))
+    Ok(Json(figures(&model, from, to)))
 }
 
 #[utoipa::path(
@@ -50,8 +109,8 @@ async fn period_figures(
     description = "Contacts received in the period: decided within 24 hours, within one working day and within policy, each share over the decided contacts plus the undecided ones already past that share's own deadline at the moment asked (`judged_at`: now; `undecided_past_due`), decision hours (median, p90, max), decisions and acceptances recorded late (`recorded_late`: entered more than the late-entry window after they happened, or moved back by a correction), time to the Assessment Team for referrals (immediate and other apart), by ISO week. Definitions: docs/FIGURES.md.",
     params(Period),
     responses(
-        (status = 200, description = "The figures.", content_type = "application/json", body = crate::http::openapi::Timeliness),
-        crate::http::openapi::LiveReadErrors,
+        (status = 200, description = "The figures.", content_type = "application/json", body = Timeliness),
+        LiveReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -61,9 +120,9 @@ pub(crate) async fn timeliness(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(p): Query<Period>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Timeliness>, ApiError> {
     period_figures(&app, &caller, &p, |model, from, to| {
-        serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, app.live().policy(), Utc::now()))
+        projections::figures::timeliness(model.facts(), from, to, app.live().policy(), Utc::now())
     })
     .await
 }
@@ -77,8 +136,8 @@ pub(crate) async fn timeliness(
     description = "Per ISO week and in total: contacts by channel, CIN source code and weekday, outcomes, referrals, conversion rate, the threshold met (`threshold_met_share`: referrals over decided contacts, `not_accepted` included), the level 3-4 share (`level_3_or_4_share`), re-contacts within 12 months.",
     params(Period),
     responses(
-        (status = 200, description = "The figures.", content_type = "application/json", body = crate::http::openapi::Volumes),
-        crate::http::openapi::LiveReadErrors,
+        (status = 200, description = "The figures.", content_type = "application/json", body = Volumes),
+        LiveReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -88,11 +147,8 @@ pub(crate) async fn volumes(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(p): Query<Period>,
-) -> Result<Json<Value>, ApiError> {
-    period_figures(&app, &caller, &p, |model, from, to| {
-        serde_json::to_value(projections::figures::volumes(model.facts(), from, to))
-    })
-    .await
+) -> Result<Json<Volumes>, ApiError> {
+    period_figures(&app, &caller, &p, |model, from, to| projections::figures::volumes(model.facts(), from, to)).await
 }
 
 #[utoipa::path(
@@ -104,8 +160,8 @@ pub(crate) async fn volumes(
     description = "Consent recorded, referrer informed within one working day, decisions by level of need and outcome, action plans, revised decisions.",
     params(Period),
     responses(
-        (status = 200, description = "The figures.", content_type = "application/json", body = Object),
-        crate::http::openapi::LiveReadErrors,
+        (status = 200, description = "The figures.", content_type = "application/json", body = Practice),
+        LiveReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -116,9 +172,9 @@ pub(crate) async fn practice(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(p): Query<Period>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Practice>, ApiError> {
     period_figures(&app, &caller, &p, |model, from, to| {
-        serde_json::to_value(projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar))
+        projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar)
     })
     .await
 }
@@ -147,8 +203,8 @@ pub struct SampleQuery {
         ("recorded_late" = Option<bool>, Query, description = "`true`: draw only from the contacts whose first decision or acceptance by the Assessment Team was recorded late (more than the late-entry window after it happened) or moved back by a correction; `false` (the default): from all decided contacts."),
     ),
     responses(
-        (status = 200, description = "`{from, to, n, seed, recorded_late, contacts: [...]}`.", content_type = "application/json", body = crate::http::openapi::AuditSample),
-        crate::http::openapi::LiveReadErrors,
+        (status = 200, description = "`{from, to, n, seed, recorded_late, contacts: [...]}`.", content_type = "application/json", body = AuditSample),
+        LiveReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -159,7 +215,7 @@ pub(crate) async fn audit_sample(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(q): Query<SampleQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditSample>, ApiError> {
     if !auth::may_read(caller.role, ReadKind::AuditSample) {
         return Err(ApiError::Forbidden(format!("a {} may not draw audit samples", caller.role)));
     }
@@ -189,26 +245,26 @@ pub(crate) async fn audit_sample(
     let ids = projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| {
         !only_late || projections::figures::timeliness::is_recorded_late(f, policy)
     });
-    let contacts: Vec<Value> = ids
+    let contacts = ids
         .iter()
         .filter_map(|id| model.contact_facts(*id))
         .map(|f| {
-            let (decision_late, acceptance_late) = projections::figures::timeliness::recorded_late(f, policy);
-            json!({
-                "contact_id": f.contact_id, "received_at": ts(&f.received_at), "channel": f.channel,
-                "source": f.source, "outcome": f.outcome, "first_decision_at": f.first_decision_at.as_ref().map(ts),
-                "level_of_need": f.level_of_need, "revisions": f.revisions, "closed": f.closed_at.is_some(),
-                "recorded_late": {"decision": decision_late, "acceptance": acceptance_late},
-            })
+            let (decision, acceptance) = projections::figures::timeliness::recorded_late(f, policy);
+            SampleContact {
+                contact_id: f.contact_id,
+                received_at: f.received_at,
+                channel: f.channel,
+                source: f.source,
+                outcome: f.outcome,
+                first_decision_at: f.first_decision_at,
+                level_of_need: f.level_of_need,
+                revisions: f.revisions,
+                closed: f.closed_at.is_some(),
+                recorded_late: SampleRecordedLate { decision, acceptance },
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "from": from, "to": to, "n": n, "seed": seed, "recorded_late": only_late, "contacts": contacts,
-    })))
-}
-
-fn ts(t: &DateTime<Utc>) -> String {
-    events::envelope::timestamp::format(t)
+    Ok(Json(AuditSample { from, to, n, seed, recorded_late: only_late, contacts }))
 }
 
 /// A period by receipt date: `from` and `to` are London dates, inclusive.
@@ -301,8 +357,8 @@ fn fold_until(
         ("position" = Option<u64>, Query, description = "A log position (give one of `at` and `position`)."),
     ),
     responses(
-        (status = 200, description = "`{as_of_position, as_of_time, queue, timeliness}`.", content_type = "application/json", body = Object),
-        crate::http::openapi::LiveReadErrors,
+        (status = 200, description = "The queue and timeliness as they stood then.", content_type = "application/json", body = AsOf),
+        LiveReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -313,7 +369,7 @@ pub(crate) async fn as_of(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(q): Query<AsOfQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AsOf>, ApiError> {
     if !auth::may_read(caller.role, ReadKind::AsOf) {
         return Err(ApiError::Forbidden(format!("a {} may not read past states", caller.role)));
     }
@@ -333,18 +389,17 @@ pub(crate) async fn as_of(
     };
     let (model, moment) = tokio::task::block_in_place(|| fold_until(&app, position, at))?;
     let policy = app.live().policy();
-    Ok(Json(json!({
-        "as_of_position": model.position(),
-        "as_of_time": ts(&moment),
-        "queue": {"as_of_position": model.position(), "items": model.queue(policy, moment)},
-        "timeliness": timeliness_before(&model, moment, policy),
-    })))
+    Ok(Json(AsOf {
+        as_of_position: model.position(),
+        as_of_time: moment,
+        queue: Queue { as_of_position: model.position(), items: model.queue(policy, moment).into() },
+        timeliness: timeliness_before(&model, moment, policy),
+    }))
 }
 
 /// Timeliness of the contacts received in the 28 days up to `moment`, judged at `moment`.
-fn timeliness_before(model: &ReadModel, moment: DateTime<Utc>, policy: &projections::time::DuePolicy) -> Value {
+fn timeliness_before(model: &ReadModel, moment: DateTime<Utc>, policy: &projections::time::DuePolicy) -> Timeliness {
     let to = projections::time::london_date(moment);
     let from = to.checked_sub_days(chrono::Days::new(27)).unwrap_or(NaiveDate::MIN);
-    serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy, moment))
-        .unwrap_or(Value::Null)
+    projections::figures::timeliness(model.facts(), from, to, policy, moment)
 }

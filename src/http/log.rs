@@ -2,21 +2,32 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use eventlog::Envelope;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::ApiError;
-use super::extract::Caller;
+use super::extract::{Caller, MAX_LIMIT};
+use super::problem::ReadLogErrors;
+use super::state::AppState;
 use super::views::visible_events;
 use crate::auth::{self, ReadKind};
 
-/// The most events one page returns.
-pub const MAX_LIMIT: usize = 1000;
 const DEFAULT_LIMIT: usize = 100;
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().route("/v1/events", axum::routing::get(read_events))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read_events))
+}
+
+/// A page of the global log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsPage {
+    /// Envelopes in position order (restricted checks left out for roles that may not see them).
+    pub events: Vec<Envelope>,
+    /// Pass as `after` for the next page; equal to `after` when there is nothing newer.
+    pub next_after: u64,
 }
 
 /// Query parameters, taken as text so a bad value gets our own error naming it.
@@ -44,8 +55,8 @@ pub(crate) fn parse_after(raw: Option<&str>) -> Result<u64, ApiError> {
         ("limit" = Option<u32>, Query, description = "The most events to return: 1 to 1000, default 100.", minimum = 1, maximum = 1000),
     ),
     responses(
-        (status = 200, description = "A page of the log.", body = crate::http::openapi::EventsPage),
-        crate::http::openapi::ReadLogErrors,
+        (status = 200, description = "A page of the log.", body = EventsPage),
+        ReadLogErrors,
     ),
     security(("bearer" = []))
 )]
@@ -55,7 +66,7 @@ async fn read_events(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventsPage>, ApiError> {
     if !auth::may_read(caller.role, ReadKind::GlobalEvents) {
         return Err(ApiError::Forbidden(format!("a {} may not read the global log", caller.role)));
     }
@@ -91,5 +102,5 @@ async fn read_events(
             visible.push(env);
         }
     }
-    Ok(Json(json!({"events": visible, "next_after": next_after})))
+    Ok(Json(EventsPage { events: visible, next_after }))
 }

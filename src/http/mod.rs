@@ -3,131 +3,82 @@
 //!
 //! # Layout
 //!
-//! - [`contacts`]: receive a contact, append events, read a contact, its events, its audit.
-//! - [`log`]: the global log a page at a time.
-//! - [`service`]: health, readiness, Prometheus metrics.
-//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers (`/openapi.json`).
-//! - [`docs`]: the API reference page rendered from it (`/docs`).
-//! - [`web`]: the duty board (`/`), the QA pages (`/qa`), sign-in and the session cookie;
-//!   the HTML from askama templates in `web/templates/`.
-//! - [`views`]: what a viewer may see (restricted checks filtered on every read path).
+//! From the top down; a file uses only files below it (`tests/http_layout.rs` holds that):
+//!
+//! - this file: assembles the routers each resource module registers (`routes`), with the
+//!   OpenAPI paths registered beside them (utoipa-axum), and the layers around them.
+//! - [`web`]: the duty board (`/`), the QA pages (`/qa`), sign-in; HTML from askama templates
+//!   in `web/templates/`.
+//! - [`contacts`], [`log`], [`stream`], [`queue`], [`figures`], [`service`]: the resources.
+//!   Each handler parses, calls one function of [`crate::app`] or a read model, and returns a
+//!   typed body (a type deriving `Serialize` and `ToSchema`, so the document describes
+//!   exactly what is sent).
+//! - [`docs`]: the API reference page (`/docs`), rendered from the document.
+//! - [`openapi`]: the document's own parts (description, security, who may call what, limits
+//!   from the schema's shapes) and `/openapi.json`.
+//! - [`guard`]: the `Host` a request names must be this service's; API answers are not cached.
+//! - [`views`]: what a viewer may see of a contact (restricted checks filtered on every path).
+//! - [`problem`]: the problem types and each operation's error responses, for the document.
 //! - [`extract`]: the caller, the JSON body, the idempotency key, all failing as problem+json.
-//! - [`error`]: the one error type, rendered as problem+json.
+//! - [`state`]: [`AppState`], the shared handles every handler is given.
+//! - [`metrics`], [`session`]: the Prometheus registry; the pages' sign-in sessions.
+//! - [`error`]: the one error type, and [`error::Problem`], the body it is sent as.
 
 pub mod contacts;
 pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod figures;
+pub mod guard;
 pub mod log;
 pub mod metrics;
 pub mod openapi;
+pub mod problem;
 pub mod queue;
 pub mod service;
+pub mod session;
+pub mod state;
 pub mod stream;
 pub mod views;
 pub mod web;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use eventlog::EventLog;
+use axum::{Extension, Router};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::FrontDoor;
-use crate::auth::TokenStore;
-use crate::config::Config;
 use error::{ApiError, PROBLEM_JSON};
-use metrics::Metrics;
+use openapi::ApiDocument;
+pub use state::AppState;
 
-/// Everything a handler needs: a cheap clone of shared handles.
-#[derive(Clone)]
-pub struct AppState {
-    shared: Arc<Shared>,
+/// Every route, each registered by its own module with its OpenAPI path.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(contacts::routes())
+        .merge(log::routes())
+        .merge(stream::routes())
+        .merge(queue::routes())
+        .merge(figures::routes())
+        .merge(service::routes())
+        .merge(openapi::routes())
+        .merge(docs::routes())
+        .merge(web::routes())
 }
 
-struct Shared {
-    front_door: FrontDoor,
-    live: crate::live::Live,
-    tokens: TokenStore,
-    sessions: web::Sessions,
-    config: Config,
-    metrics: Metrics,
-    ready: AtomicBool,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("log", self.log()).finish_non_exhaustive()
-    }
-}
-
-impl AppState {
-    pub fn new(log: EventLog, tokens: TokenStore, config: Config) -> Self {
-        AppState {
-            shared: Arc::new(Shared {
-                front_door: FrontDoor::new(log, config.policy.clone()),
-                live: crate::live::Live::new(config.policy.clone()),
-                tokens,
-                sessions: web::Sessions::default(),
-                config,
-                metrics: Metrics::default(),
-                ready: AtomicBool::new(false),
-            }),
-        }
-    }
-
-    pub fn log(&self) -> &EventLog {
-        self.shared.front_door.log()
-    }
-
-    /// The commands and logged reads ([`crate::app`]) the handlers call.
-    pub fn front_door(&self) -> &FrontDoor {
-        &self.shared.front_door
-    }
-
-    pub fn live(&self) -> &crate::live::Live {
-        &self.shared.live
-    }
-
-    pub fn tokens(&self) -> &TokenStore {
-        &self.shared.tokens
-    }
-
-    /// The pages' sign-in sessions (in memory: a restart signs everyone out).
-    pub fn sessions(&self) -> &web::Sessions {
-        &self.shared.sessions
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.shared.config
-    }
-
-    pub fn metrics(&self) -> &Metrics {
-        &self.shared.metrics
-    }
-
-    pub fn ready_flag(&self) -> &AtomicBool {
-        &self.shared.ready
-    }
-
-    /// Ready: the log is open and the read models have caught up with it.
-    pub fn is_ready(&self) -> bool {
-        self.shared.ready.load(Ordering::Acquire) && self.shared.live.is_caught_up()
-    }
-
-    pub fn set_ready(&self) {
-        self.shared.ready.store(true, Ordering::Release);
-    }
+/// The OpenAPI document of the routes, built once.
+pub fn document() -> &'static ApiDocument {
+    static DOCUMENT: OnceLock<ApiDocument> = OnceLock::new();
+    DOCUMENT.get_or_init(|| ApiDocument::new(routes().into_openapi()))
 }
 
 /// Request ids are ULIDs: sortable, and the same alphabet as every other id here.
@@ -144,30 +95,50 @@ impl MakeRequestId for UlidRequestId {
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.config().body_limit;
-    Router::new()
-        .merge(contacts::router())
-        .merge(log::router())
-        .merge(queue::router())
-        .merge(figures::router())
-        .merge(stream::router())
-        .merge(service::router())
-        .merge(openapi::router())
-        .merge(docs::router())
-        .merge(web::router(state.clone()))
+    let router: Router<AppState> = routes().into();
+    router
         .fallback(not_found)
+        .layer(Extension(document()))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), web::session_streams))
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn(guard::no_store))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(middleware::from_fn(problems_everywhere))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::host))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<Body>| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, actor = tracing::field::Empty)
-            }),
+            // One line per request at info: method, route template (never the path itself, which
+            // could carry anything a client typed), status, latency and the actor's id (recorded
+            // by the extractor once the token is known). Never a token, never a child's name.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<Body>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str());
+                    tracing::info_span!("request", method = %req.method(), route, request_id = %id, actor = tracing::field::Empty)
+                })
+                .on_response(|res: &Response, latency: Duration, _: &tracing::Span| {
+                    let latency_ms = (latency.as_secs_f64() * 10_000.0).round() / 10.0;
+                    tracing::info!(status = res.status().as_u16(), latency_ms, "answered");
+                }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, UlidRequestId))
         .with_state(state)
+}
+
+/// Middleware: counts every request and times it, by the route it matched.
+async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let response = next.run(request).await;
+    let metrics = app.metrics();
+    metrics
+        .requests
+        .get_or_create(&metrics::RequestLabels { method, route: route.clone(), status: response.status().as_u16() })
+        .inc();
+    metrics.latency.get_or_create(&metrics::RouteLabels { route }).observe(started.elapsed().as_secs_f64());
+    response
 }
 
 async fn not_found() -> ApiError {

@@ -2,39 +2,34 @@
 //! attributes and the event schema's `ToSchema` derives, and served at `GET /openapi.json`.
 //! `GET /docs` ([`super::docs`]) renders the same document as HTML.
 //!
-//! What is written by hand here is only what the code cannot say by itself: the shapes of
-//! bodies the handlers build with `json!` (documentation types below, checked against real
-//! responses by the API tests), the problem types ([`PROBLEMS`], checked against
-//! [`ApiError`]'s own rendering by the unit tests), and the sentences that describe the case
-//! rules on fields ([`NOTES`]). The limits and formats of fields (children 1 to 20, lengths, NHS
+//! Each resource module registers its routes together with their paths (utoipa-axum's
+//! `routes!`), and every body a handler sends is a type that derives both `Serialize` and
+//! `ToSchema`, so the document describes what is sent. What is written by hand here is only
+//! what the code cannot say by itself: the API's description, the security scheme, who may
+//! call what (from [`crate::auth`]) and the sentences that describe the case rules on fields
+//! (`NOTES`). The limits and formats of fields (children 1 to 20, lengths, NHS
 //! numbers, levels of need, ...) come from the schema's own shapes (`events::shape`), as the
 //! validator's do. Who may call what is generated from [`crate::auth`].
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
-
+use axum::Extension;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use eventlog::{Actor, Envelope, EventType, Role};
 use events::schema::{
-    Agency, AppendableEvent, AuditGrade, CallDirection, CallWith, Channel, Child, Consent, ContactReceived,
-    DataVisitor, Event, EventData, HandoverTo, InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Referrer, Sex,
-    SourceCode,
+    Agency, AuditGrade, CallDirection, CallWith, Channel, Consent, DataVisitor, Event, EventData, HandoverTo,
+    InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Sex, SourceCode,
 };
 use events::shape::{Shape, Text};
 use serde_json::{Map, Value, json};
-use ulid::Ulid;
-use utoipa::openapi::example::ExampleBuilder;
+use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::response::{Response as OaResponse, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi as Document, Ref, RefOr};
-use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, PROBLEM_JSON};
+use super::error::Problem;
+use super::state::AppState;
 use crate::auth::{self, ReadKind};
 use crate::validate::{self, FieldError};
 
@@ -46,7 +41,9 @@ const DESCRIPTION: &str = "The REST API of frontdoor, the case-flow service for 
 (the MASH). Every contact, and everything that happens to it, is an event in an append-only, hash-chained log; \
 what the API shows is folded from it.
 
-JSON everywhere, UTF-8. Timestamps are RFC 3339 in UTC with a `Z`. Ids are ULIDs: 26 characters of Crockford \
+JSON everywhere, UTF-8, never to be cached (`Cache-Control: no-store`). A request must name this \
+service in its `Host` (`localhost`, the address it listens on, or a configured name); any other host is \
+refused (400), so a web page that rebinds its own name to this machine cannot reach it. Timestamps are RFC 3339 in UTC with a `Z`. Ids are ULIDs: 26 characters of Crockford \
 base32. Strings in request bodies are trimmed; a required one must not be empty, and an optional one that is \
 empty is taken as absent. A field that is not in the schema is refused (422).
 
@@ -61,6 +58,7 @@ one: 401. A known token without the right: 403. The roles:
 - `partner`: `checks_returned` (for their own agency), `duty_discussion_held`, `note_added`, corrections of their own agency's checks; reads contacts.
 - `auditor`: reads everything, appends `audit_finding_recorded`, nothing else.
 - `admin`: everything.
+- `monitor`: a monitoring system's: reads `/metrics`, nothing else.
 - `receiving_team`: a team that accepts handovers (the Assessment Team, Early Help); its token names its team \
 (`frontdoor token create --role receiving_team --actor at-sam --team \"AT North\"`). It reads only the contacts \
 whose latest handover names its team (any other is a 404, as if it did not exist), sees its pending handovers as \
@@ -74,9 +72,9 @@ but that team and admins may accept or return it. A handover to `community`, `ta
 Each operation lists the roles it allows, generated from the service's own permission table.
 
 `/healthz` and `/readyz` need no token, for load balancers. Nor do `/openapi.json` and `/docs`: they describe \
-the API and hold no data, and integrators need to read them before they have a token. `/metrics` needs no token \
-either: it holds counts and timings only, for a scraper on the operators' network, and must not be exposed beyond \
-it.
+the API and hold no data, and integrators need to read them before they have a token. `/metrics` holds counts \
+and timings only, but needs a token of role `monitor` (a scraper's, which reads `/metrics` and nothing else) or \
+`admin`.
 
 Every error is `application/problem+json` (RFC 9457): `type`, `title`, `status` and `detail`, where `type` is \
 `/docs#problem-<slug>`, the section of the API reference that explains it. A 422 for fields carries `errors` \
@@ -111,38 +109,7 @@ contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationa
 #[derive(OpenApi)]
 #[openapi(
     info(title = "frontdoor", license(name = "MIT OR Apache-2.0")),
-    paths(
-        super::contacts::create_contact,
-        super::contacts::append_event,
-        super::contacts::read_contact,
-        super::contacts::read_contact_events,
-        super::contacts::read_contact_audit,
-        super::log::read_events,
-        super::stream::events_stream,
-        super::queue::read_queue,
-        super::queue::queue_stream,
-        super::figures::timeliness,
-        super::figures::volumes,
-        super::figures::practice,
-        super::figures::audit_sample,
-        super::figures::as_of,
-        super::service::healthz,
-        super::service::readyz,
-        super::service::metrics,
-        openapi_json,
-        super::docs::docs_page,
-        super::docs::docs_css,
-        super::web::board,
-        super::web::signin_page,
-        super::web::qa,
-        super::web::qa_contact,
-        super::web::board_js,
-        super::web::qa_js,
-        super::web::style_css,
-        super::web::icon_svg,
-    ),
-    components(schemas(Problem, ProblemFieldError, Event, EventType, Envelope, Actor, Role)),
-    modifiers(&Contract),
+    components(schemas(Problem, FieldError, Event, EventType, Envelope, Actor, Role)),
     tags(
         (name = "contacts", description = "Receive contacts, record what happens to them, and read them back."),
         (name = "log", description = "The global event log, for integrating tools and auditors."),
@@ -156,24 +123,28 @@ contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationa
 #[derive(Debug)]
 pub struct ApiDoc;
 
-/// The served document: utoipa's, refined by `refine`. Built once.
-pub fn document() -> &'static Value {
-    static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| json!({"error": e.to_string()}));
-        refine(&mut doc);
-        doc
-    })
+/// The served document, as JSON and as text: the paths the resource modules registered with
+/// their routes, on [`ApiDoc`], completed by `Contract` and `refine`.
+#[derive(Debug)]
+pub struct ApiDocument {
+    pub value: Value,
+    pub json: String,
 }
 
-/// The document as JSON text, built once.
-pub fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| serde_json::to_string_pretty(document()).unwrap_or_default())
+impl ApiDocument {
+    /// Completes the document the routers were registered on.
+    pub fn new(mut api: Document) -> ApiDocument {
+        Contract.modify(&mut api);
+        let mut value = serde_json::to_value(api).unwrap_or_else(|e| json!({"error": e.to_string()}));
+        refine(&mut value);
+        let json = serde_json::to_string_pretty(&value).unwrap_or_default();
+        ApiDocument { value, json }
+    }
 }
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().route("/openapi.json", axum::routing::get(openapi_json))
+/// `GET /openapi.json`, registered with its path.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
 }
 
 /// `GET /openapi.json`
@@ -188,813 +159,13 @@ pub fn router() -> axum::Router<AppState> {
         (status = 200, description = "The OpenAPI document.", content_type = "application/json", body = Object),
     )
 )]
-pub async fn openapi_json() -> Response {
-    let mut response = document_json().into_response();
+pub async fn openapi_json(Extension(doc): Extension<&'static ApiDocument>) -> Response {
+    let mut response = doc.json.as_str().into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-// ---------------------------------------------------------------------------------------
-// Parameters and request bodies
-
-/// The contact named in the path.
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct ContactPath {
-    /// The contact's id: a ULID. Anything else is a contact that does not exist (404).
-    pub id: String,
-}
-
-/// The `Idempotency-Key` header of the writes.
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct IdempotencyKeyHeader {
-    /// Makes a write safe to repeat: a repeat with the same key and body returns the first
-    /// response (with `Idempotent-Replayed: true`) and writes nothing; the same key with another
-    /// body is 422. Keys are scoped to the caller and the resource. 1 to 255 visible ASCII
-    /// characters; sent at most once.
-    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")]
-    pub key: Option<String>,
-}
-
-/// `POST /v1/contacts`: the `contact_received` data, plus an optional `occurred_at`.
-///
-/// Unknown fields are refused (422), as everywhere.
-#[derive(Debug, ToSchema)]
-pub struct NewContact {
-    #[serde(flatten)]
-    pub data: ContactReceived,
-    /// When the contact was made, RFC 3339 in UTC; defaults to now. Not before 2000; more
-    /// than five minutes ahead of the server's clock is 422 (rule `occurred-in-future`).
-    pub occurred_at: Option<DateTime<Utc>>,
-    /// Why the contact is recorded late: required when `occurred_at` is more than the
-    /// late-entry window (default 24 hours) before the server's clock (rule
-    /// `late-entry-needs-reason`); stored with the event. Free text, at most 10,000 characters.
-    pub late_entry_reason: Option<String>,
-}
-
-/// `POST /v1/contacts/{id}/events`: one event, by `type`, with its `data`.
-///
-/// The `type` says which schema `data` follows. `contact_received` is not appended here:
-/// contacts are created with `POST /v1/contacts`. Unknown fields are refused (422).
-#[derive(Debug, ToSchema)]
-pub struct NewEvent {
-    #[serde(flatten)]
-    pub event: AppendableEvent,
-    /// When it happened, RFC 3339 in UTC; defaults to now. Not before 2000, not before the
-    /// contact was received; more than five minutes ahead of the server's clock is 422 (rule
-    /// `occurred-in-future`).
-    pub occurred_at: Option<DateTime<Utc>>,
-    /// Why the event is recorded late: required when `occurred_at` is more than the late-entry
-    /// window (default 24 hours) before the server's clock (rule `late-entry-needs-reason`);
-    /// stored with the event. Free text, at most 10,000 characters.
-    pub late_entry_reason: Option<String>,
-    /// The version the contact is expected to be at (0 to 4294967295); if it is not, 409 with
-    /// `current_version`, and nothing is written.
-    pub expected_version: Option<u32>,
-}
-
-// ---------------------------------------------------------------------------------------
-// Response bodies
-
-/// `201` from `POST /v1/contacts`.
-#[derive(Debug, ToSchema)]
-pub struct ContactCreated {
-    /// The new contact's id.
-    pub contact_id: Ulid,
-    /// The stored `contact_received` event.
-    pub event: Envelope,
-}
-
-/// A contact's current state, folded from its events, as this caller may see it.
-#[derive(Debug, ToSchema)]
-pub struct Contact {
-    pub contact_id: Ulid,
-    /// The version of the last event: send it as `expected_version` to append safely.
-    pub version: u32,
-    pub stage: projections::contact::Stage,
-    pub received_at: DateTime<Utc>,
-    pub channel: Channel,
-    pub source: SourceCode,
-    pub referrer: Referrer,
-    pub children: Vec<Child>,
-    pub concerns: String,
-    pub immediate_risk: bool,
-    #[schema(required = true)]
-    pub ppn_grade: Option<PpnGrade>,
-    #[schema(required = true)]
-    pub rating: Option<Rating>,
-    pub consent: Consent,
-    /// The decision in force, if any.
-    #[schema(required = true)]
-    pub decision: Option<DecisionView>,
-    /// When the first decision was made (timeliness counts from it).
-    #[schema(required = true)]
-    pub first_decision_at: Option<DateTime<Utc>>,
-    /// The latest handover, if any.
-    #[schema(required = true)]
-    pub handover: Option<HandoverView>,
-    /// When a decision is due, by the due-by policy (working days, bank holidays).
-    pub due_by: DateTime<Utc>,
-    /// Open, undecided and past `due_by`.
-    pub overdue: bool,
-    pub closed: bool,
-    #[schema(required = true)]
-    pub closure: Option<ClosureView>,
-    /// Agencies asked for checks.
-    pub checks_requested: Vec<Agency>,
-    /// Checks returned; restricted ones only for those who may see them.
-    pub checks: Vec<CheckView>,
-    /// How many duty discussions were held.
-    pub duty_discussions: u32,
-    /// How many action plans were agreed.
-    pub action_plans: u32,
-    #[schema(required = true)]
-    pub referrer_informed_at: Option<DateTime<Utc>>,
-    /// The worker on it.
-    #[schema(required = true)]
-    pub assigned_to: Option<String>,
-}
-
-/// The decision in force.
-#[derive(Debug, ToSchema)]
-#[schema(as = Decision)]
-pub struct DecisionView {
-    pub event_id: Ulid,
-    pub outcome: Outcome,
-    pub rationale: String,
-    #[schema(required = true, minimum = 1, maximum = 4)]
-    pub level_of_need: Option<u8>,
-    #[schema(required = true)]
-    pub primary_need: Option<PrimaryNeed>,
-    pub decided_at: DateTime<Utc>,
-    /// The actor id of the decision maker.
-    pub decided_by: String,
-    /// How many earlier decisions this one replaced.
-    pub revisions: u32,
-    /// Whether the outcome makes the contact a referral (strategy_discussion, assessment).
-    pub referral: bool,
-}
-
-/// Whether a handover has been answered.
-#[derive(Debug, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HandoverStatus {
-    Pending,
-    Accepted,
-    Returned,
-}
-
-/// The latest handover.
-#[derive(Debug, ToSchema)]
-#[schema(as = Handover)]
-pub struct HandoverView {
-    pub to: HandoverTo,
-    #[schema(required = true)]
-    pub team: Option<String>,
-    pub sent_at: DateTime<Utc>,
-    pub status: HandoverStatus,
-    /// When the receiving team accepted or returned it.
-    #[schema(required = true)]
-    pub answered_at: Option<DateTime<Utc>>,
-    #[schema(required = true)]
-    pub accepted_team: Option<String>,
-    #[schema(required = true)]
-    pub worker: Option<String>,
-    #[schema(required = true)]
-    pub returned_reason: Option<String>,
-    /// While pending: when the receiving team is due to accept it, from `sent_at` (two hours for
-    /// an immediate-risk or red-rated contact, any day; else one working day; see the policy).
-    #[schema(required = true)]
-    pub due_by: Option<DateTime<Utc>>,
-    /// Pending and past `due_by`.
-    pub overdue: bool,
-}
-
-/// A returned agency check.
-#[derive(Debug, ToSchema)]
-#[schema(as = Check)]
-pub struct CheckView {
-    pub event_id: Ulid,
-    pub agency: Agency,
-    pub summary: String,
-    pub restricted: bool,
-    pub returned_at: DateTime<Utc>,
-    /// The actor id who recorded it.
-    pub returned_by: String,
-}
-
-/// When and why the contact was closed.
-#[derive(Debug, ToSchema)]
-#[schema(as = Closure)]
-pub struct ClosureView {
-    pub at: DateTime<Utc>,
-    pub reason: String,
-}
-
-/// One read of a contact, from its access log.
-#[derive(Debug, ToSchema)]
-pub struct AccessEntry {
-    pub at: DateTime<Utc>,
-    pub actor: Actor,
-    /// `read_contact`, `read_events` or `read_audit`.
-    pub action: String,
-    /// The request path.
-    pub endpoint: String,
-}
-
-/// One line of a contact's audit trail: an event or a read.
-#[derive(Debug, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TrailEntry {
-    /// An event was recorded (`at` is its `recorded_at`).
-    Event { at: DateTime<Utc>, event: Envelope },
-    /// Someone read the contact.
-    Access { at: DateTime<Utc>, actor: Actor, action: String, endpoint: String },
-}
-
-/// A contact's audit trail.
-#[derive(Debug, ToSchema)]
-pub struct AuditTrail {
-    pub contact_id: Ulid,
-    /// The envelopes this caller may see, in version order.
-    pub events: Vec<Envelope>,
-    /// The access log, in time order.
-    pub access: Vec<AccessEntry>,
-    /// Events and reads merged, in time order.
-    pub trail: Vec<TrailEntry>,
-}
-
-/// A page of the global log.
-#[derive(Debug, ToSchema)]
-pub struct EventsPage {
-    /// Envelopes in position order (restricted checks left out for roles that may not see them).
-    pub events: Vec<Envelope>,
-    /// Pass as `after` for the next page; equal to `after` when there is nothing newer.
-    pub next_after: u64,
-}
-
-/// `{median, p90, max}` by nearest rank, each `null` when there are no values.
-#[derive(Debug, ToSchema)]
-pub struct Spread {
-    #[schema(required = true)]
-    pub median: Option<f64>,
-    #[schema(required = true)]
-    pub p90: Option<f64>,
-    #[schema(required = true)]
-    pub max: Option<f64>,
-}
-
-/// Undecided contacts already past each share's own deadline at `judged_at`.
-#[derive(Debug, ToSchema)]
-pub struct UndecidedPastDue {
-    /// More than 24 real hours since receipt.
-    pub within_24h: u64,
-    /// Past the one-working-day due time.
-    pub one_working_day: u64,
-    /// Past the policy's due time (the queue's "overdue" of an undecided contact).
-    pub policy: u64,
-}
-
-/// Contacts whose first decision, or acceptance by the Assessment Team, was entered more than
-/// the late-entry window (`late_entry_hours`, default 24) after it happened, or moved back by a
-/// correction.
-#[derive(Debug, ToSchema)]
-pub struct RecordedLate {
-    pub decisions: u64,
-    pub acceptances: u64,
-}
-
-/// `200` from `GET /v1/metrics/timeliness` (every field is defined in docs/FIGURES.md).
-#[derive(Debug, ToSchema)]
-pub struct Timeliness {
-    pub from: chrono::NaiveDate,
-    pub to: chrono::NaiveDate,
-    /// The due-by policy and calendar used.
-    #[schema(value_type = Object)]
-    pub policy: Value,
-    pub contacts: u64,
-    pub decided: u64,
-    pub undecided: u64,
-    /// The moment the undecided contacts were judged at: now, or the as-of moment.
-    pub judged_at: DateTime<Utc>,
-    pub undecided_past_due: UndecidedPastDue,
-    pub decided_within_24h: u64,
-    pub decided_within_one_working_day: u64,
-    pub decided_within_policy: u64,
-    /// `decided_within_24h / (decided + undecided_past_due.within_24h)`.
-    #[schema(required = true)]
-    pub share_within_24h: Option<f64>,
-    /// `decided_within_one_working_day / (decided + undecided_past_due.one_working_day)`.
-    #[schema(required = true)]
-    pub share_within_one_working_day: Option<f64>,
-    /// `decided_within_policy / (decided + undecided_past_due.policy)`.
-    #[schema(required = true)]
-    pub share_within_policy: Option<f64>,
-    pub decision_hours: Spread,
-    pub decision_working_days: Spread,
-    pub recorded_late: RecordedLate,
-    /// Received → accepted by the Assessment Team, for referrals.
-    #[schema(value_type = Object)]
-    pub to_assessment_team: Value,
-    pub by_week: Vec<TimelinessWeek>,
-}
-
-/// One ISO week of [`Timeliness`].
-#[derive(Debug, ToSchema)]
-pub struct TimelinessWeek {
-    /// e.g. `2026-W09`.
-    pub week: String,
-    pub from: chrono::NaiveDate,
-    pub to: chrono::NaiveDate,
-    pub contacts: u64,
-    pub decided: u64,
-    pub undecided_past_due: UndecidedPastDue,
-    pub decided_within_24h: u64,
-    pub decided_within_one_working_day: u64,
-    pub decided_within_policy: u64,
-    pub decision_hours: Spread,
-    pub recorded_late: RecordedLate,
-    #[schema(value_type = Object)]
-    pub to_assessment_team: Value,
-}
-
-/// The volume counts of a week or of the whole period (docs/FIGURES.md, Volumes).
-#[derive(Debug, ToSchema)]
-pub struct VolumeCounts {
-    pub contacts: u64,
-    pub children: u64,
-    #[schema(value_type = Object)]
-    pub by_channel: Value,
-    #[schema(value_type = Object)]
-    pub by_source: Value,
-    #[schema(value_type = Object)]
-    pub by_weekday: Value,
-    /// By the decision in force (`not_accepted` among them), and `undecided`.
-    #[schema(value_type = Object)]
-    pub outcomes: Value,
-    pub decided: u64,
-    /// Decision in force `strategy_discussion` or `assessment`.
-    pub referrals: u64,
-    /// `referrals / contacts`.
-    #[schema(required = true)]
-    pub conversion_rate: Option<f64>,
-    /// Decided contacts that met the threshold: the referrals.
-    pub threshold_met: u64,
-    /// `threshold_met / decided`, `not_accepted` decisions included in `decided`.
-    #[schema(required = true)]
-    pub threshold_met_share: Option<f64>,
-    /// Decided contacts whose decision in force gives a level of need of 3 or 4.
-    pub level_3_or_4: u64,
-    /// `level_3_or_4 / decided`.
-    #[schema(required = true)]
-    pub level_3_or_4_share: Option<f64>,
-    pub level_of_need_not_recorded: u64,
-    pub re_contacts: u64,
-}
-
-/// One ISO week of [`Volumes`].
-#[derive(Debug, ToSchema)]
-pub struct VolumeWeek {
-    pub week: String,
-    pub from: chrono::NaiveDate,
-    pub to: chrono::NaiveDate,
-    #[serde(flatten)]
-    pub counts: VolumeCounts,
-}
-
-/// `200` from `GET /v1/metrics/volumes`.
-#[derive(Debug, ToSchema)]
-pub struct Volumes {
-    pub from: chrono::NaiveDate,
-    pub to: chrono::NaiveDate,
-    pub by_week: Vec<VolumeWeek>,
-    pub totals: VolumeCounts,
-}
-
-/// Whether a sampled contact's first decision and acceptance were recorded late.
-#[derive(Debug, ToSchema)]
-pub struct SampleRecordedLate {
-    pub decision: bool,
-    pub acceptance: bool,
-}
-
-/// One contact of the audit sample.
-#[derive(Debug, ToSchema)]
-pub struct SampleContact {
-    pub contact_id: Ulid,
-    pub received_at: DateTime<Utc>,
-    pub channel: Channel,
-    pub source: SourceCode,
-    #[schema(required = true)]
-    pub outcome: Option<Outcome>,
-    #[schema(required = true)]
-    pub first_decision_at: Option<DateTime<Utc>>,
-    #[schema(required = true)]
-    pub level_of_need: Option<u8>,
-    pub revisions: u32,
-    pub closed: bool,
-    pub recorded_late: SampleRecordedLate,
-}
-
-/// `200` from `GET /v1/audit/sample`.
-#[derive(Debug, ToSchema)]
-pub struct AuditSample {
-    pub from: chrono::NaiveDate,
-    pub to: chrono::NaiveDate,
-    pub n: u32,
-    pub seed: u64,
-    /// Whether the sample was drawn only from the contacts recorded late.
-    pub recorded_late: bool,
-    /// In order of receipt.
-    pub contacts: Vec<SampleContact>,
-}
-
-/// The process is up.
-#[derive(Debug, ToSchema)]
-pub struct Health {
-    /// Always `ok`.
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-/// The log is open and the read models have caught up.
-#[derive(Debug, ToSchema)]
-pub struct Readiness {
-    /// `ready`.
-    #[schema(example = "ready")]
-    pub status: String,
-    /// The position of the last durable event.
-    pub log_position: u64,
-}
-
-// ---------------------------------------------------------------------------------------
-// Problems
-
-/// An error, as `application/problem+json` (RFC 9457).
-#[derive(Debug, ToSchema)]
-pub struct Problem {
-    /// The problem type: `/docs#problem-<slug>`, a section of the API reference.
-    #[schema(format = "uri-reference", example = "/docs#problem-validation")]
-    pub r#type: String,
-    /// A short summary of the problem type; the same for every occurrence.
-    pub title: String,
-    /// The HTTP status code.
-    #[schema(minimum = 400, maximum = 599)]
-    pub status: u16,
-    /// What went wrong this time, for a person to read.
-    pub detail: String,
-    /// 422 and some 400s: the fields at fault, by path (`children[0].date_of_birth`).
-    pub errors: Option<Vec<ProblemFieldError>>,
-    /// 409: the contact's version now.
-    pub current_version: Option<u32>,
-    /// 422 `case-rule`: the name of the rule the event would break (see `/docs#rules`).
-    pub rule: Option<String>,
-}
-
-/// One field of a request at fault.
-#[derive(Debug, ToSchema)]
-#[schema(as = FieldError)]
-pub struct ProblemFieldError {
-    /// The field's path: `children[0].date_of_birth`, `data.rationale`, `Idempotency-Key`.
-    pub field: String,
-    pub message: String,
-}
-
-/// A problem type the API answers with: one per [`ApiError`] variant.
-#[derive(Debug)]
-pub struct ProblemType {
-    /// `type` is `/docs#problem-<slug>`.
-    pub slug: &'static str,
-    pub status: u16,
-    pub title: &'static str,
-    /// When it happens and what to do about it.
-    pub explanation: &'static str,
-    /// An error of this type, for the example.
-    pub example: fn() -> ApiError,
-}
-
-/// The apology an internal error shows instead of its cause.
-const INTERNAL_DETAIL: &str = "Something went wrong on our side; it has been logged. Quote the x-request-id header.";
-
-/// Every problem type, in status order.
-pub const PROBLEMS: &[ProblemType] = &[
-    ProblemType {
-        slug: "bad-request",
-        status: 400,
-        title: "Bad request",
-        explanation: "The request is not well-formed: the body is not JSON (or not a JSON object), a query \
-            parameter has a bad value, or the Idempotency-Key header is malformed or repeated. `errors` names \
-            the parameter when there is one. Fix the request; repeating it unchanged will fail again.",
-        example: || ApiError::bad_param("limit", format!("must be 1 to {}", super::log::MAX_LIMIT)),
-    },
-    ProblemType {
-        slug: "unauthenticated",
-        status: 401,
-        title: "Authentication required",
-        explanation: "No token was sent, the Authorization header is not `Bearer <token>`, or the token is \
-            unknown or revoked. The response carries `WWW-Authenticate: Bearer`. Ask an administrator for a token.",
-        example: || ApiError::Unauthenticated("unknown or revoked token".into()),
-    },
-    ProblemType {
-        slug: "forbidden",
-        status: 403,
-        title: "Not allowed for this role",
-        explanation: "The token is valid, but its role may not do this: for example a referrer reading a contact, \
-            a practitioner recording a decision, or a partner returning checks for another agency. The roles \
-            allowed are listed with each endpoint.",
-        example: || ApiError::Forbidden("a practitioner may not append decision_made".into()),
-    },
-    ProblemType {
-        slug: "not-found",
-        status: 404,
-        title: "Not found",
-        explanation: "No contact has this id (ids are ULIDs: 26 characters of Crockford base32), or no endpoint \
-            has this path.",
-        example: || ApiError::NotFound("no contact 01J00000000000000000000000".into()),
-    },
-    ProblemType {
-        slug: "method-not-allowed",
-        status: 405,
-        title: "Method not allowed",
-        explanation: "The path exists but does not take this method; the `Allow` header lists those it takes.",
-        example: || ApiError::MethodNotAllowed,
-    },
-    ProblemType {
-        slug: "version-conflict",
-        status: 409,
-        title: "Version conflict",
-        explanation: "`expected_version` did not match the contact's version: someone else recorded something on \
-            the contact since you read it. Nothing was written. `current_version` gives the version now: read the \
-            contact again, check the new events still allow what you meant to record, and retry with it.",
-        example: || ApiError::Conflict { expected: 3, current_version: 4 },
-    },
-    ProblemType {
-        slug: "payload-too-large",
-        status: 413,
-        title: "Request body too large",
-        explanation: "The body is over the limit (64 KiB unless the service is configured otherwise). Nothing \
-            was written. Long text belongs in a case management system, not the front door log.",
-        example: || ApiError::PayloadTooLarge { limit: 65_536 },
-    },
-    ProblemType {
-        slug: "unsupported-media-type",
-        status: 415,
-        title: "Unsupported media type",
-        explanation: "The body was sent with a Content-Type that is not JSON. Send \
-            `Content-Type: application/json` (or leave it out).",
-        example: || {
-            ApiError::UnsupportedMediaType("send JSON with Content-Type: application/json (got \"text/plain\")".into())
-        },
-    },
-    ProblemType {
-        slug: "validation",
-        status: 422,
-        title: "Invalid request",
-        explanation: "The body is JSON but its fields are wrong: unknown, missing, of the wrong type, an unknown \
-            value, too long, out of range, or against a field rule (an NHS number's check digit, a consent \
-            override without a reason). A name (a child's, the referrer's, a discussion participant's) may not \
-            hold a bidirectional override or isolate character (U+202A to U+202E, U+2066 to U+2069), which would \
-            show it otherwise than it is stored, and must have a visible character, not only invisible ones such \
-            as zero-width spaces. `errors` lists every field at fault by path, so all can be fixed at once.",
-        example: || {
-            ApiError::fields(
-                "children[0].nhs_number: not a valid NHS number (check digit)",
-                vec![FieldError::new("children[0].nhs_number", "not a valid NHS number (check digit)")],
-            )
-        },
-    },
-    ProblemType {
-        slug: "case-rule",
-        status: 422,
-        title: "Case rule broken",
-        explanation: "The event is well-formed but the case flow does not allow it now: for example a handover \
-            before a decision, or closing a contact whose handover is pending. `rule` names the rule (listed \
-            below); nothing was written.",
-        example: || ApiError::RuleBroken { rule: "needs-decision", detail: "a handover needs a decision first".into() },
-    },
-    ProblemType {
-        slug: "idempotency-key-reused",
-        status: 422,
-        title: "Idempotency key reused",
-        explanation: "This Idempotency-Key was used before, by the same caller on the same resource, with a \
-            different body. Nothing was written. Use a new key for a new request; repeat a request only with \
-            its exact body.",
-        example: || ApiError::IdempotencyMismatch,
-    },
-    ProblemType {
-        slug: "internal",
-        status: 500,
-        title: "Internal error",
-        explanation: "Something failed inside the service. The cause is logged, never shown; quote the \
-            `x-request-id` response header when reporting it.",
-        example: || ApiError::Internal("example".into()),
-    },
-    ProblemType {
-        slug: "unavailable",
-        status: 503,
-        title: "Service unavailable",
-        explanation: "The log cannot take writes just now (the disk is full, a write could not be made durable, \
-            or the service is shutting down). Nothing was written; reads keep working. Retry later, with the \
-            same Idempotency-Key.",
-        example: || ApiError::Unavailable("the service is shutting down".into()),
-    },
-];
-
-impl ProblemType {
-    /// The problem type's `type` member.
-    pub fn type_uri(&self) -> String {
-        format!("/docs#problem-{}", self.slug)
-    }
-
-    /// The body the API sends for [`ProblemType::example`].
-    pub fn example_body(&self) -> Value {
-        let error = (self.example)();
-        let detail = match &error {
-            ApiError::Internal(_) => INTERNAL_DETAIL.to_owned(),
-            other => other.to_string(),
-        };
-        let mut body = json!({"type": self.type_uri(), "title": self.title, "status": self.status, "detail": detail});
-        match &error {
-            ApiError::BadRequest { errors, .. } | ApiError::Unprocessable { errors, .. } if !errors.is_empty() => {
-                body["errors"] = json!(errors);
-            }
-            ApiError::Conflict { current_version, .. } => body["current_version"] = json!(current_version),
-            ApiError::RuleBroken { rule, .. } => body["rule"] = json!(rule),
-            _ => {}
-        }
-        body
-    }
-
-    pub fn by_slug(slug: &str) -> Option<&'static ProblemType> {
-        PROBLEMS.iter().find(|p| p.slug == slug)
-    }
-}
-
-/// The error responses of one operation: `(status, description, problem slugs)`.
-type ErrorTable = &'static [(u16, &'static str, &'static [&'static str])];
-
-fn problem_responses(table: ErrorTable) -> BTreeMap<String, RefOr<OaResponse>> {
-    table
-        .iter()
-        .map(|(status, description, slugs)| {
-            let examples = slugs.iter().filter_map(|slug| ProblemType::by_slug(slug)).map(|p| {
-                (p.slug.to_owned(), ExampleBuilder::new().summary(p.title).value(Some(p.example_body())).build())
-            });
-            let content = ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .examples_from_iter(examples)
-                .build();
-            let mut response = ResponseBuilder::new().description(*description).content(PROBLEM_JSON, content);
-            if *status == 401 {
-                let challenge = HeaderBuilder::new()
-                    .schema(ObjectBuilder::new().schema_type(Type::String))
-                    .description(Some("`Bearer`"))
-                    .build();
-                response = response.header("WWW-Authenticate", challenge);
-            }
-            (status.to_string(), RefOr::T(response.build()))
-        })
-        .collect()
-}
-
-const BAD_BODY: (u16, &str, &[&str]) = (
-    400,
-    "Malformed JSON, a body that is not a JSON object, or a malformed or repeated Idempotency-Key header.",
-    &["bad-request"],
-);
-const NO_TOKEN: (u16, &str, &[&str]) = (401, "No token, or an unknown one.", &["unauthenticated"]);
-const TOO_LARGE: (u16, &str, &[&str]) =
-    (413, "The body is over the limit (64 KiB by default).", &["payload-too-large"]);
-const NOT_JSON: (u16, &str, &[&str]) = (415, "The Content-Type is not JSON.", &["unsupported-media-type"]);
-const INTERNAL: (u16, &str, &[&str]) = (500, "Something failed inside the service; it is logged.", &["internal"]);
-const UNAVAILABLE: (u16, &str, &[&str]) = (
-    503,
-    "The log cannot take writes just now; nothing was written. Retry with the same Idempotency-Key.",
-    &["unavailable"],
-);
-
-/// Errors of `POST /v1/contacts`.
-#[derive(Debug)]
-pub struct CreateContactErrors;
-
-impl IntoResponses for CreateContactErrors {
-    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
-        problem_responses(&[
-            BAD_BODY,
-            NO_TOKEN,
-            (403, "The role may not create contacts.", &["forbidden"]),
-            TOO_LARGE,
-            NOT_JSON,
-            (
-                422,
-                "A field is invalid, unknown or missing (`errors` lists them all), or the Idempotency-Key was \
-                 used before with another body.",
-                &["validation", "idempotency-key-reused"],
-            ),
-            INTERNAL,
-            UNAVAILABLE,
-        ])
-    }
-}
-
-/// Errors of `POST /v1/contacts/{id}/events`.
-#[derive(Debug)]
-pub struct AppendEventErrors;
-
-impl IntoResponses for AppendEventErrors {
-    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
-        problem_responses(&[
-            BAD_BODY,
-            NO_TOKEN,
-            (
-                403,
-                "The role may not append this type of event (or any), or a partner returned checks for another \
-                 agency.",
-                &["forbidden"],
-            ),
-            (404, "No such contact.", &["not-found"]),
-            (
-                409,
-                "`expected_version` is not the contact's version; `current_version` says what it is. Nothing \
-                 was written.",
-                &["version-conflict"],
-            ),
-            TOO_LARGE,
-            NOT_JSON,
-            (
-                422,
-                "A field is invalid, unknown or missing (`errors`), a case rule forbids the event now (`rule`), \
-                 or the Idempotency-Key was used before with another body.",
-                &["validation", "case-rule", "idempotency-key-reused"],
-            ),
-            INTERNAL,
-            UNAVAILABLE,
-        ])
-    }
-}
-
-/// Errors of the reads of one contact.
-#[derive(Debug)]
-pub struct ReadContactErrors;
-
-impl IntoResponses for ReadContactErrors {
-    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
-        problem_responses(&[
-            NO_TOKEN,
-            (403, "The role may not read this.", &["forbidden"]),
-            (404, "No such contact.", &["not-found"]),
-            INTERNAL,
-        ])
-    }
-}
-
-/// Errors of `GET /v1/events`.
-#[derive(Debug)]
-pub struct ReadLogErrors;
-
-impl IntoResponses for ReadLogErrors {
-    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
-        problem_responses(&[
-            (400, "`after` or `limit` is not a number in range.", &["bad-request"]),
-            NO_TOKEN,
-            (403, "The role may not read the global log.", &["forbidden"]),
-            INTERNAL,
-        ])
-    }
-}
-
-/// Errors of the read models' endpoints (queue, streams, figures, as-of).
-#[derive(Debug)]
-pub struct LiveReadErrors;
-
-impl IntoResponses for LiveReadErrors {
-    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
-        problem_responses(&[
-            (400, "A query parameter or `Last-Event-ID` is malformed; `errors` names it.", &["bad-request"]),
-            NO_TOKEN,
-            (403, "The role may not read this.", &["forbidden"]),
-            (
-                503,
-                "The read models are still being rebuilt from the log after a start (see /readyz).",
-                &["unavailable"],
-            ),
-            INTERNAL,
-        ])
-    }
-}
-
-/// Errors any endpoint can answer with.
-#[derive(Debug)]
-pub struct InternalErrors;
-
-impl IntoResponses for InternalErrors {
-    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
-        problem_responses(&[INTERNAL])
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1074,6 +245,7 @@ fn roles(doc: &mut Document) {
         ("/v1/metrics/practice", ReadKind::Metrics),
         ("/v1/audit/sample", ReadKind::AuditSample),
         ("/v1/as-of", ReadKind::AsOf),
+        ("/metrics", ReadKind::ServiceMetrics),
     ] {
         let scoped = match what {
             ReadKind::Contact | ReadKind::ContactEvents => {
@@ -1122,6 +294,13 @@ fn refine(doc: &mut Value) {
     close_flattened(schemas, "NewContact");
     close_flattened(schemas, "NewEvent");
     close_flattened(schemas, "VolumeWeek");
+    close_flattened(schemas, "TimelinessWeek");
+    // Each alternative of a tagged union gets its own name, so a generated client has a
+    // `NewEventDecisionMade` rather than a `NewEventType4`.
+    name_variants(schemas, "NewEvent", "type");
+    name_variants(schemas, "Event", "type");
+    name_variants(schemas, "TrailEntry", "kind");
+    no_object_defaults(schemas);
     // Only NewEvent used it, and it now holds its alternatives itself.
     schemas.remove("AppendableEvent");
     if let Some(data) = schemas.get_mut("Envelope").and_then(|e| e.pointer_mut("/properties/data/description")) {
@@ -1182,6 +361,55 @@ fn close_flattened(schemas: &mut Map<String, Value>, name: &str) {
         closed["description"] = description;
     }
     schemas.insert(name.to_owned(), closed);
+}
+
+/// Moves each alternative of the `oneOf` of `name` (objects told apart by the one value of
+/// their `tag` property) into a schema of its own, `name` followed by the value in camel case,
+/// and gives the union a `discriminator` mapping each value to it.
+fn name_variants(schemas: &mut Map<String, Value>, name: &str, tag: &str) {
+    let Some(alternatives) = schemas.get(name).and_then(|s| s.get("oneOf")).and_then(Value::as_array).cloned() else {
+        return;
+    };
+    let mut refs = Vec::new();
+    let mut mapping = Map::new();
+    for alternative in alternatives {
+        let Some(value) = alternative.pointer(&format!("/properties/{tag}/enum/0")).and_then(Value::as_str) else {
+            return; // not a tagged union: leave it as it is
+        };
+        let camel: String = value
+            .split('_')
+            .map(|word| {
+                let mut chars = word.chars();
+                chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+            })
+            .collect();
+        let variant = format!("{name}{camel}");
+        let reference = format!("#/components/schemas/{variant}");
+        mapping.insert(value.to_owned(), json!(reference));
+        refs.push(json!({"$ref": reference}));
+        schemas.insert(variant, alternative);
+    }
+    if let Some(union) = schemas.get_mut(name) {
+        union["oneOf"] = Value::Array(refs);
+        union["discriminator"] = json!({"propertyName": tag, "mapping": mapping});
+    }
+}
+
+/// Removes `default` from properties that are objects by reference (the service's defaults of
+/// a configuration, shown in a response): a client takes what the response says, and a
+/// default object there is more than code generators accept.
+fn no_object_defaults(schemas: &mut Map<String, Value>) {
+    for schema in schemas.values_mut() {
+        for property in
+            schema.get_mut("properties").and_then(Value::as_object_mut).into_iter().flat_map(|p| p.values_mut())
+        {
+            if property.get("default").is_some_and(Value::is_object)
+                && let Some(property) = property.as_object_mut()
+            {
+                property.remove("default");
+            }
+        }
+    }
 }
 
 /// One object with every part's properties and required fields, and no others.
@@ -1434,8 +662,11 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
+    use crate::http::error::{ApiError, PROBLEM_JSON};
+    use crate::http::problem::{PROBLEMS, ProblemType};
+
     fn doc() -> &'static Value {
-        document()
+        &crate::http::document().value
     }
 
     fn op(path: &str, method: &str) -> &'static Value {
@@ -1474,7 +705,7 @@ mod tests {
 
     #[test]
     fn the_document_serialises_as_openapi_3_1() {
-        let text = document_json();
+        let text = crate::http::document().json.as_str();
         let parsed: Value = serde_json::from_str(text).unwrap();
         assert_eq!(&parsed, doc());
         assert_eq!(parsed["openapi"], "3.1.0");
@@ -1551,7 +782,7 @@ mod tests {
             ("/v1/as-of", "get", &[200, 400, 401, 403, 500, 503]),
             ("/healthz", "get", &[200]),
             ("/readyz", "get", &[200, 503]),
-            ("/metrics", "get", &[200, 500]),
+            ("/metrics", "get", &[200, 401, 403, 500]),
             ("/openapi.json", "get", &[200]),
             ("/docs", "get", &[200]),
             ("/docs/style.css", "get", &[200]),
@@ -1574,13 +805,13 @@ mod tests {
     }
 
     #[test]
-    fn the_api_needs_a_bearer_token_and_the_service_endpoints_do_not() {
+    fn the_api_and_the_metrics_need_a_bearer_token_and_the_other_service_endpoints_do_not() {
         let scheme = &doc()["components"]["securitySchemes"][BEARER];
         assert_eq!(scheme["type"], "http");
         assert_eq!(scheme["scheme"], "bearer");
         for (path, method, op) in all_ops() {
             let security = op.get("security").cloned().unwrap_or(Value::Null);
-            if path.starts_with("/v1/") {
+            if path.starts_with("/v1/") || path == "/metrics" {
                 assert_eq!(security, json!([{BEARER: []}]), "{method} {path}");
                 assert!(op["responses"].get("401").is_some(), "{method} {path}");
                 assert!(op["description"].as_str().unwrap().contains("Roles"), "{method} {path}");
@@ -1649,9 +880,8 @@ mod tests {
             let error = (p.example)();
             assert!(documented(&error));
             assert_eq!(error.slug(), p.slug);
-            assert_eq!(error.status().as_u16(), p.status, "{}", p.slug);
             let response = error.into_response();
-            assert_eq!(response.status().as_u16(), p.status);
+            assert_eq!(response.status().as_u16(), p.status(), "{}", p.slug);
             assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
             let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
             let sent: Value = serde_json::from_slice(&bytes).unwrap();
@@ -1681,12 +911,17 @@ mod tests {
     #[test]
     fn new_event_maps_every_appendable_type_to_its_data() {
         let schemas = &doc()["components"]["schemas"];
-        // The event schema's own mapping, type -> data schema.
+        let resolve = |alt: &Value| -> Value {
+            let name = alt["$ref"].as_str().unwrap().trim_start_matches("#/components/schemas/");
+            schemas[name].clone()
+        };
+        // The event schema's own mapping, type -> data schema; each alternative named.
         let mapping = |alternatives: &Value| -> Vec<(String, String)> {
             alternatives
                 .as_array()
                 .unwrap()
                 .iter()
+                .map(resolve)
                 .map(|alt| {
                     (
                         alt["properties"]["type"]["enum"][0].as_str().unwrap().to_owned(),
@@ -1705,7 +940,7 @@ mod tests {
             .map(|t| t.as_str().to_owned())
             .collect();
         assert_eq!(appendable.into_iter().map(|(t, _)| t).collect::<Vec<_>>(), types);
-        for alt in schemas["NewEvent"]["oneOf"].as_array().unwrap() {
+        for alt in schemas["NewEvent"]["oneOf"].as_array().unwrap().iter().map(resolve) {
             assert_eq!(alt["additionalProperties"], false);
             let mut keys: Vec<&String> = alt["properties"].as_object().unwrap().keys().collect();
             keys.sort();
@@ -1713,6 +948,10 @@ mod tests {
             assert_eq!(alt["required"], json!(["data", "type"]));
         }
         assert!(schemas.get("AppendableEvent").is_none());
+        assert_eq!(
+            schemas["NewEvent"]["discriminator"]["mapping"]["decision_made"],
+            "#/components/schemas/NewEventDecisionMade"
+        );
     }
 
     #[test]
@@ -1754,10 +993,10 @@ mod tests {
 
     #[test]
     fn every_limit_finds_its_field() {
-        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut doc = serde_json::to_value(crate::http::routes().into_openapi()).unwrap();
         let schemas = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut).unwrap();
         assert_eq!(limits(schemas), Vec::<String>::new());
-        let schemas = &document()["components"]["schemas"];
+        let schemas = &crate::http::document().value["components"]["schemas"];
         assert_eq!(schemas["Child"]["properties"]["name"]["maxLength"], validate::SHORT_MAX);
         assert_eq!(schemas["Child"]["properties"]["name"]["minLength"], 1);
         assert!(schemas["Child"]["properties"]["child_ref"].get("minLength").is_none());

@@ -12,22 +12,24 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use eventlog::{Actor, Role};
-use projections::model::QueueItem;
+use projections::model::{Queue, QueueItem};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use ulid::Ulid;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, PresentedToken};
+use super::problem::LiveReadErrors;
+use super::state::AppState;
 use crate::auth::{self, ReadKind};
 use crate::live::{ChangeKind, QueueBody, QueueChange};
 
-pub fn router() -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new().route("/v1/queue", get(read_queue)).route("/v1/queue/stream", get(queue_stream))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(read_queue)).routes(routes!(queue_stream))
 }
 
 /// How often an open stream re-checks its token, so a revocation closes it promptly.
@@ -77,13 +79,13 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     responses(
         (
             status = 200,
-            description = "`{as_of_position, items: [...]}`.",
+            description = "The queue.",
             content_type = "application/json",
-            body = Object,
+            body = Queue,
             headers(("ETag" = String, description = "A strong validator of this body; send it back as `If-None-Match`.")),
         ),
         (status = 304, description = "The queue is still the one `If-None-Match` names; no body."),
-        crate::http::openapi::LiveReadErrors,
+        LiveReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -125,7 +127,7 @@ fn team_queue(app: &AppState, team: &Actor, now: DateTime<Utc>) -> (u64, Vec<Que
 
 /// The body of `GET /v1/queue` for these items.
 fn team_queue_json(position: u64, items: &[QueueItem]) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({"as_of_position": position, "items": items})).unwrap_or_default()
+    serde_json::to_vec(&Queue { as_of_position: position, items: items.into() }).unwrap_or_default()
 }
 
 /// A receiving team's queue as a `snapshot` event, and the contacts it lists.
@@ -212,7 +214,7 @@ fn sse_change(change: &QueueChange) -> SseEvent {
     params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position.")),
     responses(
         (status = 200, description = "An event stream.", content_type = "text/event-stream", body = String),
-        crate::http::openapi::LiveReadErrors,
+        LiveReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -251,8 +253,7 @@ pub(crate) async fn queue_stream(
     };
     let mut cursor = Cursor { position };
     tokio::spawn(async move {
-        app.metrics().sse_clients.inc();
-        let _gauge = scopeguard(&app);
+        let _client = app.metrics().sse_client(super::metrics::SseStream::Queue);
         for event in initial {
             if tx.send(Ok(event)).await.is_err() {
                 return;
@@ -350,19 +351,6 @@ enum Next {
     /// Send a fresh snapshot (and then [`Cursor::snapshot_taken`]).
     Resnapshot,
     End,
-}
-
-/// Decrements the open-streams gauge when the stream task ends.
-struct StreamGauge(AppState);
-
-impl Drop for StreamGauge {
-    fn drop(&mut self) {
-        self.0.metrics().sse_clients.dec();
-    }
-}
-
-fn scopeguard(app: &AppState) -> StreamGauge {
-    StreamGauge(app.clone())
 }
 
 /// What a client resuming from `Last-Event-ID` gets on connect: exactly the changes to the

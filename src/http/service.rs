@@ -1,18 +1,40 @@
 //! Health, readiness and Prometheus metrics.
 
-use std::sync::atomic::Ordering;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
+use super::error::{ApiError, Problem};
+use super::extract::Caller;
+use super::problem::MetricsErrors;
+use super::state::AppState;
+use crate::auth::{self, ReadKind};
 
-pub fn router() -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+}
+
+/// The process is up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// The log is open and the read models have caught up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// The position of the last durable event.
+    pub log_position: u64,
 }
 
 #[utoipa::path(
@@ -22,11 +44,11 @@ pub fn router() -> axum::Router<AppState> {
     operation_id = "healthz",
     summary = "Liveness",
     description = "The process is up. No token needed.",
-    responses((status = 200, description = "Up.", body = crate::http::openapi::Health))
+    responses((status = 200, description = "Up.", body = Health))
 )]
 /// The process is up.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 #[utoipa::path(
@@ -37,11 +59,11 @@ async fn healthz() -> Json<serde_json::Value> {
     summary = "Readiness",
     description = "The log is open and the read models have caught up with it: send traffic. No token needed.",
     responses(
-        (status = 200, description = "Ready.", body = crate::http::openapi::Readiness),
+        (status = 200, description = "Ready.", body = Readiness),
         (
             status = 503,
             description = "Not ready yet: the read models are still catching up with the log. Retry shortly.",
-            body = crate::http::openapi::Problem,
+            body = Problem,
             content_type = "application/problem+json"
         ),
     )
@@ -50,9 +72,9 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(app): State<AppState>) -> Response {
     let head = app.log().head().position;
     if app.is_ready() {
-        Json(json!({"status": "ready", "log_position": head})).into_response()
+        Json(Readiness { status: "ready", log_position: head }).into_response()
     } else {
-        super::error::ApiError::Unavailable(format!(
+        ApiError::Unavailable(format!(
             "starting: the read models are being rebuilt from the log ({head} events); retry shortly"
         ))
         .into_response()
@@ -66,22 +88,35 @@ async fn readyz(State(app): State<AppState>) -> Response {
     operation_id = "metrics",
     summary = "Prometheus metrics",
     description = "Requests by route and status, latency, appends by type, failed authentications, the log head, \
-        readiness and open event streams, in the Prometheus text format. No token needed: keep it off \
-        the public network.",
+        readiness, open event streams by stream, the duty queue's length, its overdue decisions and handovers \
+        and the age of its oldest undecided contact, in the Prometheus text format. Counts and timings only, \
+        no case data; still, only a `monitor` token (a scraper's: `frontdoor token create --role monitor`) or \
+        an `admin` one reads it.",
     responses(
         (status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
-        crate::http::openapi::InternalErrors,
-    )
+        MetricsErrors,
+    ),
+    security(("bearer" = []))
 )]
 /// Prometheus text exposition.
-async fn metrics(State(app): State<AppState>) -> Response {
-    app.metrics().log_head.set(i64::try_from(app.log().head().position).unwrap_or(i64::MAX));
-    app.metrics().ready.set(i64::from(app.ready_flag().load(Ordering::Relaxed)));
+async fn metrics(State(app): State<AppState>, Caller(caller): Caller) -> Response {
+    if !auth::may_read(caller.role, ReadKind::ServiceMetrics) {
+        return ApiError::Forbidden(format!("a {} may not read the service's metrics", caller.role)).into_response();
+    }
+    let metrics = app.metrics();
+    metrics.log_head.set(i64::try_from(app.log().head().position).unwrap_or(i64::MAX));
+    metrics.ready.set(i64::from(app.is_ready()));
     if let Some(free) = app.log().free_space() {
-        app.metrics().disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
+        metrics.disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
+    }
+    // The queue's gauges keep their last values (0 at start) until the read model has caught
+    // up with the log, so a restart never reports a half-built queue.
+    if app.live().is_caught_up() {
+        let now = chrono::Utc::now();
+        metrics.set_queue(&app.live().queue_summary(now), now);
     }
     match app.metrics().render() {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
-        Err(e) => super::error::ApiError::internal(e).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
     }
 }

@@ -10,15 +10,18 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, PresentedToken};
+use super::problem::LiveReadErrors;
 use super::queue::{TOKEN_RECHECK, last_event_id};
+use super::state::AppState;
 use crate::auth::{self, ReadKind};
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().route("/v1/events/stream", axum::routing::get(events_stream))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events_stream))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -41,7 +44,7 @@ pub struct After {
     ),
     responses(
         (status = 200, description = "An event stream.", content_type = "text/event-stream", body = String),
-        crate::http::openapi::LiveReadErrors,
+        LiveReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -66,6 +69,7 @@ pub(crate) async fn events_stream(
     let mut subscription = app.log().subscribe(after);
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);
     tokio::spawn(async move {
+        let _client = app.metrics().sse_client(super::metrics::SseStream::Events);
         let mut recheck = tokio::time::interval(TOKEN_RECHECK);
         loop {
             tokio::select! {

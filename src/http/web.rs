@@ -4,13 +4,13 @@
 //!
 //! `EventSource` cannot send an `Authorization` header and a token must never sit in a URL,
 //! so the pages sign in once: `POST /signin` takes the token pasted into a form and answers
-//! with a session cookie (`HttpOnly`, `SameSite=Strict`, `Secure` behind https). The session
-//! id is 256 random bits; the server keeps only its SHA-256, in memory, with the token it
-//! stands for and an expiry. Every request authenticates that token afresh, so revoking the
+//! with a session cookie (`HttpOnly`, `SameSite=Strict`, and `Secure` unless configured off,
+//! as `--demo` does on loopback; always behind https). The session id is 256 random bits;
+//! the server keeps only its SHA-256, in memory, with the token it stands for and an expiry. Every request authenticates that token afresh, so revoking the
 //! token ends its sessions at once; a restart ends them all. A request that changes anything
 //! with the cookie must also say it comes from these pages (`Sec-Fetch-Site: same-origin`, or
-//! an `Origin` naming this host): [`same_origin`]. Failed sign-ins from one address are slowed
-//! down, doubling up to [`MAX_BACKOFF`].
+//! an `Origin` naming this host): [`same_origin`]. Failed sign-ins are limited per address and
+//! per token id and answered at once, 429 past the limit (`super::session`).
 //!
 //! # Pages
 //!
@@ -31,10 +31,8 @@
 //! saying why, with 403, 413 or 400. Sign-out posts no fields and checks the origin itself.
 //! The audit finding form is sent as JSON by `qa.js` to the API, which answers problem+json.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use askama::Template;
 use axum::body::{Body, Bytes};
@@ -48,22 +46,20 @@ use eventlog::Actor;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio_stream::StreamExt as _;
 use ulid::Ulid;
 
-use super::AppState;
 use super::error::ApiError;
+use super::extract::ContactPath;
 use super::figures::parse_date;
+use super::session::{clear_cookie, is_https, same_origin, session_cookie, session_id, token_id};
+use super::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::app::{AppError, Read};
 use crate::auth::{self, ReadKind};
 
-/// The session cookie's name.
-pub const COOKIE: &str = "frontdoor_session";
-/// How long a session lasts from sign-in (a long shift); the token's revocation ends it sooner.
-pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// The longest a failed sign-in is made to wait.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// The pages' policy: their own script, style and images, their own API, nothing else.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -72,144 +68,6 @@ const BOARD_JS: &str = include_str!("../../web/board.js");
 const QA_JS: &str = include_str!("../../web/qa.js");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 const ICON_SVG: &str = include_str!("../../web/icon.svg");
-
-// ---------------------------------------------------------------------------------------
-// Sessions
-
-/// The sessions, keyed by the SHA-256 of their id; and the recent failed sign-ins by address.
-#[derive(Default)]
-pub struct Sessions {
-    sessions: Mutex<HashMap<[u8; 32], Session>>,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
-}
-
-impl std::fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sessions").finish_non_exhaustive()
-    }
-}
-
-struct Session {
-    token: Arc<str>,
-    expires: Instant,
-}
-
-#[derive(Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
-}
-
-/// Put in a request's extensions when its caller came by session cookie: the session id.
-#[derive(Debug, Clone)]
-pub struct SessionCaller(pub String);
-
-fn key(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
-}
-
-impl Sessions {
-    /// Starts a session for `token`; returns its id (64 hex digits), for the cookie only.
-    pub fn start(&self, token: &str) -> Option<String> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).ok()?;
-        let id = hex::encode(bytes);
-        let now = Instant::now();
-        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        sessions.retain(|_, s| s.expires > now);
-        sessions.insert(key(&id), Session { token: token.into(), expires: now + SESSION_LIFETIME });
-        Some(id)
-    }
-
-    /// The token a live session stands for.
-    pub fn token(&self, id: &str) -> Option<Arc<str>> {
-        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let k = key(id);
-        match sessions.get(&k) {
-            Some(s) if s.expires > Instant::now() => Some(s.token.clone()),
-            Some(_) => {
-                sessions.remove(&k);
-                None
-            }
-            None => None,
-        }
-    }
-
-    pub fn end(&self, id: &str) {
-        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key(id));
-    }
-
-    /// How long a sign-in from `client` must wait: nothing at first, then 250 ms doubling with
-    /// each failure in the last quarter of an hour, up to [`MAX_BACKOFF`].
-    fn backoff(&self, client: IpAddr) -> Duration {
-        let failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match failures.get(&client) {
-            Some(f) if f.last.elapsed() < FAILURE_MEMORY && f.count > 0 => {
-                Duration::from_millis(250u64.saturating_mul(1u64 << f.count.min(6).saturating_sub(1))).min(MAX_BACKOFF)
-            }
-            _ => Duration::ZERO,
-        }
-    }
-
-    fn failed(&self, client: IpAddr) {
-        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if failures.len() > 10_000 {
-            failures.retain(|_, f| f.last.elapsed() < FAILURE_MEMORY);
-        }
-        let entry = failures.entry(client).or_insert(Failures { count: 0, last: Instant::now() });
-        if entry.last.elapsed() >= FAILURE_MEMORY {
-            entry.count = 0;
-        }
-        entry.count = entry.count.saturating_add(1);
-        entry.last = Instant::now();
-    }
-
-    fn succeeded(&self, client: IpAddr) {
-        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&client);
-    }
-}
-
-const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
-
-/// The session id in the request's cookie, if it has one of the right shape.
-pub fn session_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim().to_owned())
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Whether a request comes from this site's own pages: `Sec-Fetch-Site: same-origin` where
-/// the browser sends it, else an `Origin` whose host is this request's `Host`. Neither: no.
-pub fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return site.as_bytes() == b"same-origin";
-    }
-    let (Some(origin), Some(host)) = (headers.get(header::ORIGIN), headers.get(header::HOST)) else {
-        return false;
-    };
-    let (Ok(origin), Ok(host)) = (origin.to_str(), host.to_str()) else { return false };
-    origin.split_once("://").is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
-}
-
-fn is_https(headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
-}
-
-fn session_cookie(id: &str, https: bool) -> String {
-    let secure = if https { "; Secure" } else { "" };
-    format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", SESSION_LIFETIME.as_secs())
-}
-
-fn clear_cookie(https: bool) -> String {
-    let secure = if https { "; Secure" } else { "" };
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
-}
 
 /// The signed-in actor of a page request (cookie only: browsers send no bearer tokens).
 fn page_actor(app: &AppState, headers: &HeaderMap) -> Option<(String, Actor)> {
@@ -227,20 +85,22 @@ fn page_actor(app: &AppState, headers: &HeaderMap) -> Option<(String, Actor)> {
 // ---------------------------------------------------------------------------------------
 // Routes and headers
 
-pub fn router(state: AppState) -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/", get(board))
-        .route("/signin", get(signin_page).post(signin).layer(DefaultBodyLimit::max(FORM_LIMIT)))
-        .route("/signout", axum::routing::post(signout))
-        .route("/qa", get(qa))
-        .route("/qa/contacts/{id}", get(qa_contact))
-        .route("/assets/board.js", get(board_js))
-        .route("/assets/qa.js", get(qa_js))
-        .route("/assets/style.css", get(style_css))
-        .route("/assets/icon.svg", get(icon_svg))
+/// The pages and their assets, each with its OpenAPI path; the sign-in and sign-out form
+/// posts are the pages' own, not part of the API, and are left out of the document.
+pub fn routes() -> OpenApiRouter<AppState> {
+    use axum::routing::post;
+    OpenApiRouter::new()
+        .routes(routes!(board))
+        .routes(routes!(signin_page))
+        .route("/signin", post(signin).layer(DefaultBodyLimit::max(FORM_LIMIT)))
+        .route("/signout", post(signout))
+        .routes(routes!(qa))
+        .routes(routes!(qa_contact))
+        .routes(routes!(board_js))
+        .routes(routes!(qa_js))
+        .routes(routes!(style_css))
+        .routes(routes!(icon_svg))
         .layer(middleware::from_fn(page_headers))
-        .with_state(state)
 }
 
 /// The security headers of every page and asset.
@@ -299,12 +159,12 @@ fn to_signin(next: &str) -> Response {
     Redirect::to(&format!("/signin?next={next}")).into_response()
 }
 
-/// For the live queue opened with a session cookie: the stream also ends when the session does
-/// (sign-out, expiry) and after [`stream_lifetime`], and tells the browser to come back after
+/// For a stream (the live queue, the global log) opened with a session cookie: it also ends
+/// when the session does (sign-out, expiry) and after `stream_lifetime`, and tells the browser to come back after
 /// a second. `EventSource` then reconnects by itself with `Last-Event-ID` and gets exactly what
 /// it missed, so a long-open board is re-authorised regularly and never falls behind.
 pub async fn session_streams(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let is_stream = request.uri().path() == "/v1/queue/stream";
+    let is_stream = matches!(request.uri().path(), "/v1/queue/stream" | "/v1/events/stream");
     let by_cookie = !request.headers().contains_key(header::AUTHORIZATION);
     let session = if is_stream && by_cookie { session_id(request.headers()) } else { None };
     let response = next.run(request).await;
@@ -449,7 +309,7 @@ fn signin_form(status: StatusCode, next: &str, problem: Option<&str>) -> Respons
     operation_id = "signin_page",
     summary = "The sign-in page",
     description = "A form to paste a token into. `POST /signin` (a form post from this page, not part of the API) \
-        exchanges it for a session cookie (HttpOnly, SameSite=Strict); repeated failures from one address are slowed down.",
+        exchanges it for a session cookie (HttpOnly, SameSite=Strict); failed sign-ins are limited per address and per token id (429 with Retry-After past the limit).",
     params(("next" = Option<String>, Query, description = "`/` or `/qa`: where to go once signed in.")),
     responses((status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String))
 )]
@@ -518,22 +378,26 @@ async fn signin(
 ) -> Response {
     let client = connection.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
     let next = safe_next(form.next.as_deref());
-    let wait = app.sessions().backoff(client);
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+    if let Some(wait) = app.sessions().address_refused(client) {
+        tracing::warn!(address = %client, "sign-in refused: too many failures from this address");
+        return too_many(next, wait);
     }
     let token = form.token.trim();
     let actor = (!token.is_empty() && token.len() <= 256).then(|| app.tokens().authenticate(token)).flatten();
     let Some(actor) = actor else {
-        app.sessions().failed(client);
+        let id = token_id(token);
+        // The address and the token's id, never the secret.
+        tracing::warn!(address = %client, token_id = id.unwrap_or("-"), "failed sign-in");
         app.metrics().failed_auth.inc();
+        if let Some(wait) = app.sessions().failed(client, id) {
+            return too_many(next, wait);
+        }
         return signin_form(
             StatusCode::UNAUTHORIZED,
             next,
             Some("That token is unknown or has been revoked. Check it and try again."),
         );
     };
-    app.sessions().succeeded(client);
     if !auth::may_read(actor.role, ReadKind::Board) {
         let problem = format!("A {} token cannot open the duty board.", actor.role);
         return signin_form(StatusCode::FORBIDDEN, next, Some(&problem));
@@ -543,9 +407,18 @@ async fn signin(
     };
     tracing::info!(actor = %actor.id, "signed in to the pages");
     let mut response = Redirect::to(next).into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&session_cookie(&id, is_https(&headers))) {
+    if let Ok(cookie) = HeaderValue::from_str(&session_cookie(&id, is_https(&headers) || app.config().secure_cookie)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
+    response
+}
+
+/// 429 with `Retry-After`: too many failed sign-ins from this address or for this token.
+fn too_many(next: &str, wait: Duration) -> Response {
+    let seconds = wait.as_secs().max(1);
+    let problem = format!("Too many failed sign-ins. Wait {seconds} seconds, then try again.");
+    let mut response = signin_form(StatusCode::TOO_MANY_REQUESTS, next, Some(&problem));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
@@ -558,7 +431,7 @@ async fn signout(State(app): State<AppState>, headers: HeaderMap) -> Response {
         app.sessions().end(&id);
     }
     let mut response = Redirect::to("/signin").into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&clear_cookie(is_https(&headers))) {
+    if let Ok(cookie) = HeaderValue::from_str(&clear_cookie(is_https(&headers) || app.config().secure_cookie)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
@@ -1152,7 +1025,7 @@ struct TrailRow {
         (sent by the page's script to `POST /v1/contacts/{id}/events`). Auditors and admins only; the read is \
         recorded in the access log. Without a session it sends the browser to `/signin`; other roles and unknown \
         contacts get a page saying so (403, 404).",
-    params(crate::http::openapi::ContactPath),
+    params(ContactPath),
     responses(
         (status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String),
         (status = 303, description = "Not signed in: to `/signin`."),
@@ -1246,62 +1119,6 @@ fn readable(data: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
-
-    #[test]
-    fn same_origin_needs_the_browsers_word_or_a_matching_origin() {
-        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site"), ("origin", "http://a:1"), ("host", "a:1")])));
-        assert!(same_origin(&headers(&[("origin", "http://a:1"), ("host", "a:1")])));
-        assert!(!same_origin(&headers(&[("origin", "http://evil:1"), ("host", "a:1")])));
-        assert!(!same_origin(&headers(&[("origin", "null"), ("host", "a:1")])));
-        assert!(!same_origin(&headers(&[("host", "a:1")])));
-    }
-
-    #[test]
-    fn the_session_cookie_is_found_among_others_and_must_be_64_hex_digits() {
-        let id = "ab".repeat(32);
-        let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_str(&format!("x=1; {COOKIE}={id}; y=2")).unwrap());
-        assert_eq!(session_id(&h), Some(id));
-        h.insert(header::COOKIE, HeaderValue::from_str(&format!("{COOKIE}=short")).unwrap());
-        assert_eq!(session_id(&h), None);
-    }
-
-    #[test]
-    fn sessions_end_and_only_their_hash_is_kept() {
-        let sessions = Sessions::default();
-        let id = sessions.start("fd_token").unwrap();
-        assert_eq!(id.len(), 64);
-        assert_eq!(sessions.token(&id).as_deref(), Some("fd_token"));
-        assert!(!sessions.sessions.lock().unwrap().contains_key(&[0u8; 32]));
-        assert!(sessions.sessions.lock().unwrap().contains_key(&key(&id)));
-        sessions.end(&id);
-        assert_eq!(sessions.token(&id), None);
-    }
-
-    #[test]
-    fn failed_sign_ins_wait_longer_each_time_up_to_a_limit() {
-        let sessions = Sessions::default();
-        let client = IpAddr::from([10, 0, 0, 1]);
-        assert_eq!(sessions.backoff(client), Duration::ZERO);
-        let mut waits = Vec::new();
-        for _ in 0..8 {
-            sessions.failed(client);
-            waits.push(sessions.backoff(client).as_millis());
-        }
-        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 8000, 8000, 8000]);
-        assert_eq!(sessions.backoff(IpAddr::from([10, 0, 0, 2])), Duration::ZERO, "per client");
-        sessions.succeeded(client);
-        assert_eq!(sessions.backoff(client), Duration::ZERO);
-    }
 
     #[test]
     fn next_is_only_ever_our_own_page() {

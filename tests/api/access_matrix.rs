@@ -44,9 +44,7 @@ enum Need {
 fn need(method: &str, path: &str) -> Option<Need> {
     use ReadKind as K;
     Some(match (method, path) {
-        ("GET", "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/docs" | "/docs/style.css" | "/signin") => {
-            Need::Public
-        }
+        ("GET", "/healthz" | "/readyz" | "/openapi.json" | "/docs" | "/docs/style.css" | "/signin") => Need::Public,
         ("GET", p) if p.starts_with("/assets/") => Need::Public,
         ("GET", "/") => Need::Page(K::Board),
         ("GET", "/qa") => Need::Page(K::Metrics),
@@ -59,6 +57,7 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/v1/metrics/timeliness" | "/v1/metrics/volumes" | "/v1/metrics/practice") => Need::Read(K::Metrics),
         ("GET", "/v1/audit/sample") => Need::Read(K::AuditSample),
         ("GET", "/v1/as-of") => Need::Read(K::AsOf),
+        ("GET", "/metrics") => Need::Read(K::ServiceMetrics),
         ("POST", "/v1/contacts") => Need::Create,
         ("POST", "/v1/contacts/{id}/events") => Need::Append(EventType::NoteAdded),
         _ => return None,

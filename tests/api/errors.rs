@@ -85,7 +85,13 @@ async fn every_error_status_of_the_contract() {
         let resp = app.client.get(format!("{}{path}", app.url)).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{path}");
     }
+    // The metrics need a monitor's or an admin's token.
     let resp = app.client.get(format!("{}/metrics", app.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp =
+        app.client.get(format!("{}/metrics", app.url)).bearer_auth(app.token("practitioner")).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = app.client.get(format!("{}/metrics", app.url)).bearer_auth(app.token("admin")).send().await.unwrap();
     let text = resp.text().await.unwrap();
     assert!(text.contains("frontdoor_http_requests_total"), "{text}");
     assert!(text.contains("frontdoor_events_appended_total"), "{text}");

@@ -524,6 +524,7 @@ async fn disk_full_answers_503_keeps_reads_and_recovers_once_space_returns() {
         ("referrer", "referrer", "education"),
         ("practitioner", "practitioner", "childrens_social_care"),
         ("auditor", "auditor", "childrens_social_care"),
+        ("monitor", "monitor", "other"),
     ]
     .iter()
     .map(|(n, r, a)| (*n, crate::harness::create_token(&data, r, n, a)))
@@ -611,7 +612,15 @@ async fn disk_full_answers_503_keeps_reads_and_recovers_once_space_returns() {
     println!("disk full: the first append after the filler was deleted: {status}");
     assert_eq!(status, 201, "appends resume once space is freed: {body}");
     acks.push((body["event_id"].as_str().unwrap().to_owned(), body["position"].as_u64().unwrap()));
-    let metrics = client.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client
+        .get(format!("{url}/metrics"))
+        .bearer_auth(&tokens["monitor"])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("frontdoor_disk_free_bytes "), "{metrics}");
 
     // Nothing half-written: a stop, a restart, every acknowledged append in place and the

@@ -50,9 +50,38 @@ pub fn create_token(dir: &Path, role: &str, actor: &str, agency: &str) -> String
     create_token_for(dir, role, actor, agency, None)
 }
 
+/// The `frontdoor` binary as a command, started under `umask` (through
+/// `sh -c 'umask …; exec …'`, so the child is the binary itself) when one is given.
+fn frontdoor(umask: Option<&str>) -> Command {
+    match umask {
+        None => Command::new(BIN),
+        Some(umask) => {
+            let mut command = Command::new("sh");
+            command.arg("-c").arg(format!("umask {umask}; exec \"$0\" \"$@\"")).arg(BIN);
+            command
+        }
+    }
+}
+
 /// Creates a token with the real CLI, with `--team` when `team` is given.
 pub fn create_token_for(dir: &Path, role: &str, actor: &str, agency: &str, team: Option<&str>) -> String {
-    let mut command = Command::new(BIN);
+    create_token_with(None, dir, role, actor, agency, team)
+}
+
+/// Creates a token with the real CLI started under `umask` (e.g. "022", a login shell's).
+pub fn create_token_under_umask(umask: &str, dir: &Path, role: &str, actor: &str, agency: &str) -> String {
+    create_token_with(Some(umask), dir, role, actor, agency, None)
+}
+
+fn create_token_with(
+    umask: Option<&str>,
+    dir: &Path,
+    role: &str,
+    actor: &str,
+    agency: &str,
+    team: Option<&str>,
+) -> String {
+    let mut command = frontdoor(umask);
     command
         .args(["token", "create", "--data-dir"])
         .arg(dir)
@@ -72,12 +101,17 @@ pub fn spawn_app() -> TestApp {
 }
 
 pub fn spawn_app_with(extra: &[&str]) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(tempfile::tempdir().unwrap(), None, extra)
+}
+
+/// Like [`spawn_app`], in `dir`, with the tokens created and the server started under `umask`
+/// when one is given.
+pub fn spawn_app_in(dir: tempfile::TempDir, umask: Option<&str>, extra: &[&str]) -> TestApp {
     let tokens = ACTORS
         .iter()
-        .map(|(name, role, agency)| (*name, create_token_for(dir.path(), role, name, agency, team_of(name))))
+        .map(|(name, role, agency)| (*name, create_token_with(umask, dir.path(), role, name, agency, team_of(name))))
         .collect();
-    let (child, url) = start(dir.path(), extra);
+    let (child, url, _) = start_with(umask, dir.path(), extra, 0);
     TestApp { url, dir, tokens, client: reqwest::Client::new(), child }
 }
 
@@ -89,8 +123,18 @@ pub fn start(dir: &Path, extra: &[&str]) -> (Child, String) {
 
 /// Like [`start`], also returning the first `banner_lines` lines printed after the address.
 pub fn start_capturing(dir: &Path, extra: &[&str], banner_lines: usize) -> (Child, String, Vec<String>) {
+    start_with(None, dir, extra, banner_lines)
+}
+
+/// Like [`start`], under `umask` (e.g. "022", a login shell's).
+pub fn start_under_umask(umask: &str, dir: &Path) -> (Child, String) {
+    let (child, url, _) = start_with(Some(umask), dir, &[], 0);
+    (child, url)
+}
+
+fn start_with(umask: Option<&str>, dir: &Path, extra: &[&str], banner_lines: usize) -> (Child, String, Vec<String>) {
     let quiet = std::env::var_os("TEST_LOG").is_none();
-    let mut child = Command::new(BIN)
+    let mut child = frontdoor(umask)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(extra)

@@ -1,8 +1,8 @@
 //! The pages' sign-in over plain HTTP: the session cookie, its CSRF defence, revocation,
-//! sign-out, the slowed-down failures and the security headers. (tests/browser drives the
+//! sign-out and the security headers (the limits on failed sign-ins: hardening.rs). (tests/browser drives the
 //! same pages in Chromium.)
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -51,7 +51,6 @@ async fn a_token_is_exchanged_for_a_strict_httponly_cookie_that_reads_the_api() 
     for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
         assert!(set.contains(part), "{set}");
     }
-    assert!(!set.contains("Secure"), "plain http: no Secure: {set}");
     assert!(!set.contains(&token) && !set.contains(token.rsplit('_').next().unwrap()), "the cookie is not the token");
     let cookie = cookie_of(&resp);
     let id = cookie.strip_prefix("frontdoor_session=").unwrap();
@@ -157,32 +156,6 @@ async fn revoking_the_token_ends_its_sessions_at_once() {
     assert!(revoked.success());
     assert_eq!(status(http.get(format!("{}/v1/queue", app.url)).header("cookie", &cookie)).await, 401);
     assert_eq!(status(http.get(format!("{}/", app.url)).header("cookie", &cookie)).await, 303);
-}
-
-#[tokio::test]
-async fn failed_sign_ins_are_slowed_down_and_a_referrer_cannot_open_the_board() {
-    let app = spawn_app();
-    ready(&app).await;
-    let started = Instant::now();
-    for _ in 0..4 {
-        let resp = sign_in(&app, "fd_wrong_token", &[]).await;
-        assert_eq!(resp.status(), 401);
-        assert!(resp.headers().get("set-cookie").is_none());
-        assert!(resp.text().await.unwrap().contains("unknown or has been revoked"));
-    }
-    // No wait, then 250 ms, 500 ms, 1 s.
-    let took = started.elapsed();
-    assert!(took >= Duration::from_millis(1700), "four failures took {took:?}");
-    // The right token still gets in (after its wait), and the slate is wiped.
-    let resp = sign_in(&app, app.token("auditor"), &[]).await;
-    assert_eq!(resp.status(), 303);
-    let quick = Instant::now();
-    assert_eq!(sign_in(&app, app.token("auditor"), &[]).await.status(), 303);
-    assert!(quick.elapsed() < Duration::from_millis(500));
-    // A referrer's token is real but opens nothing here.
-    let resp = sign_in(&app, app.token("referrer"), &[]).await;
-    assert_eq!(resp.status(), 403);
-    assert!(resp.headers().get("set-cookie").is_none());
 }
 
 #[tokio::test]

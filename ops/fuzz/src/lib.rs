@@ -9,16 +9,15 @@
 //! - [`near_json`]: near-valid JSON built from the schema's own vocabulary (the `arbitrary`
 //!   crate), so the validators are reached past the JSON parser.
 //!
-//! The schema and the envelope come from the pure `events` crate; the record framing from
-//! `eventlog` and the validators from `frontdoor`, so the crate still compiles sled until the
-//! validators leave the service (a later stage of the architecture issue).
+//! The schema, the envelope and the request validators come from the pure `events` crate; the
+//! record framing from `eventlog`.
 
 use chrono::{DateTime, Utc};
 use eventlog::record::{decode_record, encode_record_parts};
 use events::envelope::{Envelope, Hash};
 use events::schema::{self, CURRENT_SCHEMA_VERSION};
 use events::{Event, EventType};
-use frontdoor::validate::{self, Invalid, MAX_ERRORS};
+use events::validate::{self, Invalid, MAX_ERRORS};
 use serde_json::value::RawValue;
 
 pub mod near_json;

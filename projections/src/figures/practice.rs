@@ -16,6 +16,7 @@ pub const LEVELS: [&str; 5] = ["1", "2", "3", "4", "unknown"];
 
 /// Practice figures over a period (by receipt).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Practice {
     /// The period, London dates by receipt, both included.
     pub from: NaiveDate,
@@ -26,6 +27,7 @@ pub struct Practice {
     pub referrer_informed: ReferrerInformed,
     /// Decided contacts by the level of need of the decision in force, each with its
     /// outcomes: `{"1": {"decisions": n, "outcomes": {...}}, ..., "unknown": {...}}`.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, LevelRow>))]
     pub by_level_of_need: Keyed<LevelRow>,
     pub action_plans: ActionPlans,
     pub revised: Revised,
@@ -33,12 +35,14 @@ pub struct Practice {
 
 /// Consent as it stands on each contact (given at receipt or recorded since).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsentFigures {
     /// Contacts whose consent is known: given, not given or overridden (not `unknown`).
     pub recorded: u64,
     /// `recorded / contacts`.
     pub share_recorded: Option<f64>,
     /// Contacts by consent as it stands: given, not_given, overridden, unknown.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub by_consent: Tally,
     /// Contacts where consent was overridden (asking would have put the child at risk).
     pub overridden: u64,
@@ -48,6 +52,7 @@ pub struct ConsentFigures {
 
 /// The referrer told the outcome (first `referrer_informed`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ReferrerInformedFigures))]
 pub struct ReferrerInformed {
     /// Contacts whose referrer has been informed, at any time.
     pub informed: u64,
@@ -61,15 +66,18 @@ pub struct ReferrerInformed {
 
 /// One level of need of [`Practice::by_level_of_need`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LevelRow {
     /// Decided contacts at this level.
     pub decisions: u64,
     /// Those contacts by the decision in force.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub outcomes: Tally,
 }
 
 /// Action plans agreed by the duty team.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionPlans {
     /// Contacts with at least one action plan.
     pub contacts: u64,
@@ -81,6 +89,7 @@ pub struct ActionPlans {
 
 /// Decisions changed after they were made.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Revised {
     /// Decided contacts whose decision was revised at least once.
     pub count: u64,

@@ -11,6 +11,7 @@ use crate::time::{DuePolicy, hours_between};
 
 /// Timeliness over a period (by receipt), with the same figures week by week.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Timeliness {
     /// The period, London dates by receipt, both included.
     pub from: NaiveDate,
@@ -55,6 +56,7 @@ pub struct Timeliness {
 
 /// One ISO week of [`Timeliness`] (contacts received that week, within the period).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelinessWeek {
     #[serde(flatten)]
     pub week: Week,
@@ -71,6 +73,7 @@ pub struct TimelinessWeek {
 
 /// Undecided contacts past the deadline of each share, at the moment judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UndecidedPastDue {
     /// More than 24 real hours since receipt.
     pub within_24h: u64,
@@ -83,6 +86,7 @@ pub struct UndecidedPastDue {
 /// Contacts whose first decision, or whose acceptance by the Assessment Team, was recorded
 /// late (more than `late_entry_hours` after it happened) or dated back by a correction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordedLate {
     pub decisions: u64,
     pub acceptances: u64,
@@ -114,6 +118,7 @@ pub fn is_recorded_late(contact: &ContactFacts, policy: &DuePolicy) -> bool {
 /// Received → accepted by the Assessment Team, for referrals (decision in force
 /// `strategy_discussion` or `assessment`), in real hours.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToAssessmentTeam {
     /// Referrals the Assessment Team has accepted.
     pub count: u64,
@@ -128,6 +133,7 @@ pub struct ToAssessmentTeam {
 
 /// The immediate or the other half of [`ToAssessmentTeam`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamGroup {
     pub count: u64,
     pub hours: Spread,

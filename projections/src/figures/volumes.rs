@@ -15,6 +15,7 @@ pub const UNDECIDED: &str = "undecided";
 
 /// Volumes over a period (by receipt): week by week and in total.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Volumes {
     /// The period, London dates by receipt, both included.
     pub from: NaiveDate,
@@ -27,6 +28,7 @@ pub struct Volumes {
 
 /// One ISO week of [`Volumes`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VolumeWeek {
     #[serde(flatten)]
     pub week: Week,
@@ -37,17 +39,22 @@ pub struct VolumeWeek {
 /// The volume figures of a set of contacts. Every count is of contacts unless it says
 /// otherwise; every tally lists all its keys, zeros included, in a fixed order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VolumeCounts {
     pub contacts: u64,
     /// Children named, summed over the contacts (a contact about three siblings adds 3).
     pub children: u64,
     /// Contacts by channel, in the schema's order (phone, online_form, ...).
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub by_channel: Tally,
     /// Contacts by CIN census referral source code, in the census order (1A ... 10).
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub by_source: Tally,
     /// Contacts by London weekday of receipt, Monday to Sunday.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub by_weekday: Tally,
     /// Contacts by the decision in force, in the schema's order, then `undecided`.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub outcomes: Tally,
     /// Contacts with a decision.
     pub decided: u64,

@@ -243,3 +243,52 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
 }
+
+/// Runs `frontdoor-replay` with `args` under `umask` (e.g. "022", a login shell's), through
+/// `sh -c 'umask …; exec …'`.
+pub fn run_with_umask(umask: &str, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(args)
+        .output()
+        .expect("run frontdoor-replay under sh")
+}
+
+/// The permission bits of `path`.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// `path` and everything under it, with the permission bits of each.
+pub fn modes_under(path: &Path) -> Vec<(PathBuf, u32)> {
+    let mut out = vec![(path.to_path_buf(), mode(path))];
+    if std::fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            out.extend(modes_under(&entry.unwrap().path()));
+        }
+    }
+    out
+}
+
+/// The names in a directory, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+/// "Yesterday's backup": a shorter export that verifies (the fixture's export without its
+/// last 50 events), written to `path` with mode 0644 as a shell would have left it.
+pub fn older_backup(path: &Path) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt;
+    let text = std::fs::read_to_string(fixture_file()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let older = lines[..lines.len() - 50].join("\n") + "\n";
+    std::fs::write(path, &older).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    older.into_bytes()
+}

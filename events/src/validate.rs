@@ -10,7 +10,7 @@
 //!    winning, so that no two readers of the same bytes can disagree about what was sent.
 //! 2. **A JSON object.** Both bodies must be objects; an array, a string, a number or `null` at
 //!    the top level is [`Invalid::Malformed`] ("body must be a JSON object"): HTTP 400.
-//! 3. **JSON to typed values.** A walk over the schema's own shapes ([`events::shape`], declared
+//! 3. **JSON to typed values.** A walk over the schema's own shapes ([`crate::shape`], declared
 //!    with each `data` struct) first collects *every*
 //!    shape error (unknown field, missing field, wrong type, unknown enum value) with its path,
 //!    rather than only the first one serde would meet: [`Invalid::Fields`], HTTP 422. The walk
@@ -50,12 +50,12 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, Utc};
-use eventlog::{Event, EventType};
-use events::schema::{
+use crate::schema::{
     Channel, Child, Consent, ContactReceived, CorrectionRecorded, DataVisitor, EventData, Outcome, Sex,
 };
-use events::shape::{Presence, Shape, Shaped};
+use crate::shape::{Presence, Shape, Shaped};
+use crate::{Event, EventType};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, Utc};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
@@ -64,7 +64,9 @@ use serde_path_to_error::Segment;
 
 /// One problem with one field of a request body, named by its path (`children[0].name`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
+    /// The field's path: `children[0].date_of_birth`, `data.rationale`, `Idempotency-Key`.
     pub field: String,
     pub message: String,
 }
@@ -75,7 +77,7 @@ impl FieldError {
     }
 }
 
-pub use events::shape::{EMAIL_MAX, LONG_MAX, MAX_CALL_SECONDS, MAX_CHILDREN, MAX_ITEMS, SHORT_MAX};
+pub use crate::shape::{EMAIL_MAX, LONG_MAX, MAX_CALL_SECONDS, MAX_CHILDREN, MAX_ITEMS, SHORT_MAX};
 /// Most bytes in a correction's `value`, serialised as compact JSON.
 pub const MAX_VALUE_BYTES: usize = 10_000;
 /// How far in the future a timestamp may be, for clock skew between client and server.
@@ -530,7 +532,7 @@ fn typed_event(event_type: EventType, data: &Value, errors: &mut Vec<FieldError>
     event_type.with_data(Typed { data, errors })
 }
 
-/// Checks one JSON value against a shape ([`events::shape`]), naming every problem. Mirrors
+/// Checks one JSON value against a shape ([`crate::shape`]), naming every problem. Mirrors
 /// the schema's serde, a little stricter (tests hold the two together).
 fn walk(value: &Value, shape: &Shape, path: &str, errors: &mut Vec<FieldError>) {
     match shape {
@@ -830,7 +832,7 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
 /// correctable on it is the case rules' to refuse, so it is not reported here. Paths are
 /// relative to the data (`value`).
 pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: DateTime<Utc>) -> Vec<FieldError> {
-    use events::correction::{ChildField, Field};
+    use crate::correction::{ChildField, Field};
     let Some(field) = Field::parse(target, &c.field) else { return Vec::new() };
     let mut checker = Checker::new(now);
     if let Value::String(text) = &mut c.value {
@@ -853,7 +855,7 @@ pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: Date
         Ok(value) => value,
         Err(message) => return vec![FieldError::new("value", message)],
     };
-    use events::correction::Value as V;
+    use crate::correction::Value as V;
     match (field, value) {
         (Field::Child(_, ChildField::Name), V::Text(name)) => checker.short("value", &name),
         (Field::Child(_, ChildField::DateOfBirth), V::Date(Some(dob))) => checker.date_of_birth("value", dob),
@@ -1083,9 +1085,9 @@ fn text_problem(value: &str, kind: Text) -> Option<String> {
 /// compared; a name of invisible characters (zero-width spaces, joiners, byte order marks, ...)
 /// names no one.
 fn name_problem(name: &str) -> Option<&'static str> {
-    if name.chars().any(projections::names::is_bidi_control) {
+    if name.chars().any(crate::text::is_bidi_control) {
         Some("must not contain bidirectional override or isolate characters (U+202A to U+202E, U+2066 to U+2069)")
-    } else if projections::names::is_blank(name) {
+    } else if crate::text::is_blank(name) {
         Some("must contain a visible character, not only invisible ones (such as zero-width spaces)")
     } else {
         None
@@ -1212,13 +1214,13 @@ fn check_upn(upn: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-    use events::schema::{
+    use crate::schema::{
         ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith,
         ChecksRequested, ChecksReturned, ConsentRecorded, ContactClosed, DecisionMade, DutyDiscussionHeld,
         HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Participant,
         PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Revises, SourceCode, TriageRated,
     };
+    use chrono::TimeZone;
     use serde_json::json;
 
     const ULID_A: &str = "01J5Z8Y3W1QK4N9T2V6X7B8C9D";
@@ -2274,7 +2276,7 @@ mod tests {
     /// the rules enforce, at the same number.
     #[test]
     fn the_rules_enforce_the_limits_of_the_shapes() {
-        use events::shape::Text;
+        use crate::shape::Text;
         fn limits(value: &Value, shape: &Shape, pointer: &str, path: &str, out: &mut Vec<(String, String, usize)>) {
             let Shape::Object { fields, .. } = shape else { return };
             for f in *fields {
