@@ -20,22 +20,34 @@
 //! events (the projections, the fuzz targets) depends on `events` and never compiles sled.
 //! The crate knows nothing of HTTP; the service and the replay tool read the log through it.
 
+#[cfg(feature = "storage")]
 pub mod access;
+#[cfg(feature = "storage")]
 pub mod crash;
+#[cfg(feature = "storage")]
 pub mod error;
+#[cfg(feature = "storage")]
 pub mod import;
+#[cfg(feature = "storage")]
 mod keys;
+#[cfg(feature = "storage")]
 mod legacy;
+#[cfg(feature = "storage")]
 pub mod log;
 pub mod record;
 pub mod segment;
+#[cfg(feature = "storage")]
 pub mod subscribe;
 
+#[cfg(feature = "storage")]
 pub use access::AccessEntry;
+#[cfg(feature = "storage")]
 pub use error::{AppendError, LogError};
 pub use events::{Actor, DecodeError, Envelope, Event, EventType, Hash, Role, correction, schema};
+#[cfg(feature = "storage")]
 pub use log::{
     AppendRequest, Appended, DEFAULT_MIN_FREE_BYTES, DEFAULT_SEGMENT_BYTES, EventLog, Head, Idempotency, NewEvent,
     Options, VerifyReport,
 };
+#[cfg(feature = "storage")]
 pub use subscribe::Subscription;

@@ -20,6 +20,9 @@
 //! `prev_hash` in the header is the hash of the event before the segment's first (all zeros
 //! for position 1), so one segment can be checked on its own. See `eventlog/README.md`.
 
+// Without the `storage` feature only the framing is used (by the fuzz targets).
+#![cfg_attr(not(feature = "storage"), allow(dead_code))]
+
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -363,6 +366,7 @@ pub struct FilesRead {
     pub torn_tail: Option<(PathBuf, u64)>,
 }
 
+#[cfg(feature = "storage")]
 /// Reads segment files offline, in the order given, without an index: each header, each
 /// frame's and record's checksum, each record's position, and that each file starts where the
 /// one before ended (position and `prev_hash`). Calls `f` with every envelope in order until it

@@ -10,7 +10,7 @@
 //!   crate), so the validators are reached past the JSON parser.
 //!
 //! The schema, the envelope and the request validators come from the pure `events` crate; the
-//! record framing from `eventlog`.
+//! record framing from `eventlog` without its storage (no sled, no tokio).
 
 use chrono::{DateTime, Utc};
 use eventlog::record::{decode_record, encode_record_parts};
