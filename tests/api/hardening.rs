@@ -155,6 +155,7 @@ async fn failed_sign_ins_are_limited_per_address_and_per_token_id_and_answered_a
     let refused = answers.iter().filter(|(status, _)| *status == 429).count();
     let unknown = answers.iter().filter(|(status, _)| *status == 401).count();
     assert_eq!((unknown, refused), (10, 10), "{answers:?}");
+    println!("20 failed sign-ins at once from one address: answered in {took:?}, {unknown} × 401, {refused} × 429");
     assert!(
         answers
             .iter()
