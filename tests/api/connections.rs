@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::harness::{TestApp, read, ready, spawn_app, spawn_app_with};
+use crate::sse::SseReader;
 
 fn address(app: &TestApp) -> String {
     app.url.strip_prefix("http://").unwrap().to_owned()
@@ -62,6 +63,18 @@ async fn a_client_that_never_finishes_its_headers_is_closed_after_the_header_tim
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
     let answer = until_closed(&mut idle, Duration::from_secs(8)).await.expect("an idle connection left open");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_event_stream_outlives_the_header_and_body_timeouts() {
+    let app = spawn_app_with(&["--header-read-timeout-secs", "1", "--body-timeout-secs", "1"]);
+    ready(&app).await;
+    let mut stream = SseReader::connect(&format!("{}/v1/queue/stream", app.url), app.token("practitioner"), None).await;
+    assert_eq!(stream.next(Duration::from_secs(5)).await.expect("a snapshot").event, "snapshot");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let id = app.new_contact("referrer").await;
+    let upsert = stream.next(Duration::from_secs(5)).await.expect("the stream was cut by a timeout");
+    assert_eq!((upsert.event.as_str(), upsert.data["contact_id"].as_str()), ("upsert", Some(id.as_str())));
 }
 
 #[tokio::test]
