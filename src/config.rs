@@ -15,6 +15,15 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// cache and ~160 MiB at 16, at the same speed: ops/bench/README.md, `rebuild --cache-mb`.)
 pub const DEFAULT_CACHE_MB: u64 = 16;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// How long a client has to send a request's headers, in seconds: from the connection's
+/// opening, and again from the end of each response on a kept-alive connection (so it is the
+/// idle keep-alive timeout too).
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// How long a client has to send a request's whole body, in seconds, from the moment its
+/// headers are read.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
+/// Connections open at once; past it a new one is closed as soon as it is accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// The default free-space reserve, in MiB (see [`eventlog::Options::min_free_bytes`]).
 pub const DEFAULT_MIN_FREE_MB: u64 = eventlog::DEFAULT_MIN_FREE_BYTES / (1024 * 1024);
 
@@ -55,6 +64,13 @@ pub struct Config {
     /// Whether the session cookie is `Secure` (sent by browsers over https only). On by
     /// default; off by default with `--demo`, which serves plain http on loopback.
     pub secure_cookie: bool,
+    /// How long a client has to send a request's headers (and how long a kept-alive connection
+    /// may wait idle for its next request).
+    pub header_read_timeout: std::time::Duration,
+    /// How long a client has to send a request's whole body, once its headers are read.
+    pub body_timeout: std::time::Duration,
+    /// Connections open at once; past it, new ones are closed at once, never queued.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -72,6 +88,9 @@ impl Config {
             receiving_team_sees_restricted: false,
             allowed_hosts: Vec::new(),
             secure_cookie: false,
+            header_read_timeout: std::time::Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            body_timeout: std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -90,6 +109,9 @@ struct FileConfig {
     receiving_team_sees_restricted: Option<bool>,
     allowed_hosts: Option<Vec<String>>,
     secure_cookie: Option<bool>,
+    header_read_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// `frontdoor serve` flags; each also reads its environment variable.
@@ -131,6 +153,16 @@ pub struct ServeArgs {
     /// Whether the session cookie is Secure (https only): default true, false with --demo.
     #[arg(long, env = "FRONTDOOR_SECURE_COOKIE")]
     pub secure_cookie: Option<bool>,
+    /// Seconds a client has to send a request's headers (and a kept-alive connection may
+    /// wait idle). Default 10.
+    #[arg(long, env = "FRONTDOOR_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's whole body once its headers are read. Default 30.
+    #[arg(long, env = "FRONTDOOR_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Connections open at once; past it new ones are closed at once. Default 4096.
+    #[arg(long, env = "FRONTDOOR_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Fill an empty log with four weeks of synthetic contacts and print a token per role.
     #[arg(long)]
     pub demo: bool,
@@ -159,6 +191,13 @@ impl ServeArgs {
         }
         let body_limit = self.body_limit.or(file.body_limit).unwrap_or(DEFAULT_BODY_LIMIT);
         anyhow::ensure!((1024..=16 * 1024 * 1024).contains(&body_limit), "body_limit must be 1 KiB to 16 MiB");
+        let header_read_timeout =
+            self.header_read_timeout_secs.or(file.header_read_timeout_secs).unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECS);
+        anyhow::ensure!((1..=3600).contains(&header_read_timeout), "header_read_timeout_secs must be 1 to 3600");
+        let body_timeout = self.body_timeout_secs.or(file.body_timeout_secs).unwrap_or(DEFAULT_BODY_TIMEOUT_SECS);
+        anyhow::ensure!((1..=3600).contains(&body_timeout), "body_timeout_secs must be 1 to 3600");
+        let max_connections = self.max_connections.or(file.max_connections).unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        anyhow::ensure!((1..=1_000_000).contains(&max_connections), "max_connections must be 1 to 1,000,000");
         Ok(Config {
             data_dir,
             listen: self.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
@@ -171,6 +210,9 @@ impl ServeArgs {
             receiving_team_sees_restricted: file.receiving_team_sees_restricted.unwrap_or(false),
             allowed_hosts: allowed_hosts(self.allowed_hosts.clone().or(file.allowed_hosts).unwrap_or_default())?,
             secure_cookie: self.secure_cookie.or(file.secure_cookie).unwrap_or(!self.demo),
+            header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
+            body_timeout: std::time::Duration::from_secs(body_timeout),
+            max_connections,
         })
     }
 }
@@ -253,5 +295,8 @@ mod tests {
         assert!(!config.receiving_team_sees_restricted, "restricted checks stay hidden from receiving teams");
         let args = ServeArgs { config: Some(example.into()), min_free_mb: Some(2), ..ServeArgs::default() };
         assert_eq!(args.resolve().unwrap().min_free_mb, 2);
+        assert_eq!(config.header_read_timeout, std::time::Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS));
+        assert_eq!(config.body_timeout, std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS));
+        assert_eq!(config.max_connections, DEFAULT_MAX_CONNECTIONS);
     }
 }

@@ -99,11 +99,43 @@ fn run() -> anyhow::Result<ExitCode> {
                      by default); the directory's 0700 keeps other users out, `chmod -R go= DIR` tidies them"
                 );
             }
+            open_files_for(config.max_connections);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(frontdoor::server::run(config, args.demo))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(command) => token(command),
+    }
+}
+
+/// File descriptors kept for the log, the token store and the rest, besides connections.
+const SPARE_FILES: u64 = 256;
+
+/// Raises the open-file limit (`RLIMIT_NOFILE`) from its soft value to the hard one, so that
+/// `max_connections` connections can be open at once (a shell's soft limit is often 1,024,
+/// and past it `accept` fails and slow clients starve everyone). Warns when even the hard
+/// limit is too low.
+fn open_files_for(max_connections: usize) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let needed = max_connections as u64 + SPARE_FILES;
+    let limit = getrlimit(Resource::Nofile);
+    // No hard limit: ask for what is needed (the kernel's nr_open still caps it).
+    let target = limit.maximum.unwrap_or(needed.max(limit.current.unwrap_or(0)));
+    let mut current = limit.current;
+    if current.is_some_and(|c| c < target) {
+        match setrlimit(Resource::Nofile, Rlimit { current: Some(target), maximum: limit.maximum }) {
+            Ok(()) => current = Some(target),
+            Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+        }
+    }
+    match current {
+        Some(files) if files < needed => tracing::warn!(
+            open_files = files,
+            max_connections,
+            "the open-file limit is below max_connections plus what the log needs: raise LimitNOFILE \
+             (systemd) or `ulimit -Hn`, or lower max_connections"
+        ),
+        _ => tracing::debug!(open_files = ?current, max_connections, "open-file limit"),
     }
 }
 

@@ -1,5 +1,7 @@
 //! The REST API (axum): `app(state)` builds the router, `serve(listener, state, shutdown)`
-//! runs it until `shutdown` resolves, finishing requests in flight (and so their appends).
+//! runs it until `shutdown` resolves, finishing requests in flight (and so their appends),
+//! with the connection limits of [`crate::config::Config`] (header and body timeouts, a cap
+//! on open connections).
 //!
 //! # Layout
 //!
@@ -43,11 +45,14 @@ pub mod views;
 pub mod web;
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -100,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .layer(Extension(document()))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), body_limits))
         .layer(middleware::from_fn_with_state(state.clone(), web::session_streams))
         .layer(middleware::from_fn(guard::no_store))
         .layer(middleware::from_fn_with_state(state.clone(), track))
@@ -139,6 +145,71 @@ async fn track(State(app): State<AppState>, request: Request, next: Next) -> Res
         .inc();
     metrics.latency.get_or_create(&metrics::RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// Middleware: a request whose `Content-Length` is over the body limit is refused (413) before
+/// a byte of its body is read, and a body still arriving [`Config::body_timeout`] after the
+/// headers fails the request (the connection is then closed) however slowly it trickles.
+///
+/// [`Config::body_timeout`]: crate::config::Config::body_timeout
+async fn body_limits(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = app.config().body_limit;
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return ApiError::PayloadTooLarge { limit }.into_response();
+    }
+    if axum::body::HttpBody::is_end_stream(request.body()) {
+        return next.run(request).await;
+    }
+    let timeout = app.config().body_timeout;
+    let request = request.map(|body| Body::new(BodyDeadline::new(body, timeout)));
+    next.run(request).await
+}
+
+/// A request body that fails once its deadline passes before it has ended.
+struct BodyDeadline {
+    body: Body,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl BodyDeadline {
+    fn new(body: Body, timeout: Duration) -> BodyDeadline {
+        BodyDeadline { body, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+    }
+}
+
+impl http_body::Body for BodyDeadline {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                let seconds = self.timeout.as_secs();
+                let error = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the request body did not arrive whole within {seconds} s"),
+                );
+                Poll::Ready(Some(Err(axum::Error::new(error))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -196,16 +267,82 @@ async fn rewrite_status(response: Response, status: StatusCode) -> Response {
     Response::from_parts(parts, Body::from(problem.to_string()))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; requests in flight are finished.
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, ends every
+/// event stream ([`AppState::shutdown`]) and lets requests in flight finish, waiting at most
+/// [`SHUTDOWN_GRACE`].
+///
+/// HTTP/1.1 through hyper's own connection builder rather than `axum::serve`, for the limits
+/// it lacks: a client has [`Config::header_read_timeout`] to send a request's headers (hyper
+/// starts that clock again whenever a kept-alive connection waits for its next request, so
+/// idle connections close after it too); at most [`Config::max_connections`] are open at
+/// once, and one accepted past that is closed at once rather than queued, so slow clients
+/// cannot take every file descriptor and `/healthz` keeps answering. Handlers still get the
+/// peer's address as `ConnectInfo<SocketAddr>`.
+///
+/// [`Config::header_read_timeout`]: crate::config::Config::header_read_timeout
+/// [`Config::max_connections`]: crate::config::Config::max_connections
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let config = state.config().clone();
+    let streams_end = state.shutdown().clone();
+    let router = app(state);
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut refused: u64 = 0;
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors or memory: wait a moment instead of spinning.
+                    tracing::warn!(error = %e, "accept error");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Past the cap: closed at once, so the client learns now rather than waiting in a queue.
+            drop(stream);
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(max_connections = config.max_connections, refused, "connection refused: too many open");
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = router.clone().map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            request
+        });
+        let connection = graceful
+            .watch(http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service)));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tracing::info!(connections = graceful.count(), "shutting down: no new connections; ending event streams");
+    streams_end.cancel();
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
+    }
+    Ok(())
 }
 
-/// How long a graceful shutdown waits for requests in flight.
+/// How long a graceful shutdown waits for requests in flight. Well inside systemd's
+/// `TimeoutStopSec` (30 s in ops/frontdoor.service), which also covers closing the log.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

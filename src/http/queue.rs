@@ -303,10 +303,22 @@ pub(crate) async fn queue_stream(
                     }
                 }
                 () = tx.closed() => return,
+                () = app.shutdown().cancelled() => {
+                    // Not awaited: a client that has stopped reading must not hold the shutdown up.
+                    let _ = tx.try_send(Ok(shutting_down()));
+                    return;
+                }
             }
         }
     });
     Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+/// The last thing an event stream sends when the service shuts down: a comment (clients skip
+/// it), then the stream ends and the client reconnects, with `Last-Event-ID`, to the next
+/// instance.
+pub(crate) fn shutting_down() -> SseEvent {
+    SseEvent::default().comment("shutting down")
 }
 
 /// Where a queue stream's client stands: the position its snapshot (or resumed changes) brought

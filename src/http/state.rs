@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use eventlog::EventLog;
+use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
 use super::session::Sessions;
@@ -26,6 +27,8 @@ struct Shared {
     config: Config,
     metrics: Metrics,
     ready: AtomicBool,
+    /// Cancelled when the service begins to shut down: every event stream ends on it.
+    shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {
@@ -45,6 +48,7 @@ impl AppState {
                 config,
                 metrics: Metrics::default(),
                 ready: AtomicBool::new(false),
+                shutdown: CancellationToken::new(),
             }),
         }
     }
@@ -90,5 +94,11 @@ impl AppState {
 
     pub fn set_ready(&self) {
         self.shared.ready.store(true, Ordering::Release);
+    }
+
+    /// Cancelled when the service begins to shut down ([`super::serve`]): a long-lived
+    /// response (an event stream) selects on it and ends, so the shutdown is not held up.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shared.shutdown
     }
 }

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::extract::{Caller, PresentedToken};
 use super::problem::LiveReadErrors;
-use super::queue::{TOKEN_RECHECK, last_event_id};
+use super::queue::{TOKEN_RECHECK, last_event_id, shutting_down};
 use super::state::AppState;
 use crate::auth::{self, ReadKind};
 
@@ -100,6 +100,10 @@ pub(crate) async fn events_stream(
                     }
                 }
                 () = tx.closed() => return,
+                () = app.shutdown().cancelled() => {
+                    let _ = tx.try_send(Ok(shutting_down()));
+                    return;
+                }
             }
         }
     });
