@@ -196,8 +196,8 @@ pub struct SampleQuery {
     summary = "A reproducible case-audit sample",
     description = "A random sample of decided contacts received in the period: the same period, `n`, `seed` and `recorded_late` always draw the same contacts (SplitMix64 and Fisher-Yates, documented in docs/FIGURES.md). With `recorded_late=true`, only from the contacts whose first decision or acceptance by the Assessment Team was recorded late.",
     params(
-        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27 days before `to`)."),
-        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31 (default: today)."),
+        ("from" = Option<String>, Query, format = Date, description = "First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27 days before `to`)."),
+        ("to" = Option<String>, Query, format = Date, description = "Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31 (default: today)."),
         ("n" = Option<u32>, Query, description = "How many contacts: 1 to 500, default 10."),
         ("seed" = u64, Query, description = "The seed of the draw (required)."),
         ("recorded_late" = Option<bool>, Query, description = "`true`: draw only from the contacts whose first decision or acceptance by the Assessment Team was recorded late (more than the late-entry window after it happened) or moved back by a correction; `false` (the default): from all decided contacts."),
@@ -273,9 +273,11 @@ pub(crate) async fn audit_sample(
 pub struct Period {
     /// First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27
     /// days before `to`).
+    #[param(format = Date)]
     from: Option<String>,
     /// Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31
     /// (default: today).
+    #[param(format = Date)]
     to: Option<String>,
 }
 
@@ -353,7 +355,7 @@ fn fold_until(
     summary = "The queue and timeliness as they stood at a past moment",
     description = "Folds the log up to `position`, or up to the last event recorded at or before `at`, and answers with the duty queue as it stood then (overdue as it was then) and the timeliness of the 28 days before, its undecided contacts judged at that moment (`judged_at`).",
     params(
-        ("at" = Option<String>, Query, description = "An RFC 3339 timestamp."),
+        ("at" = Option<String>, Query, format = DateTime, description = "An RFC 3339 timestamp."),
         ("position" = Option<u64>, Query, description = "A log position (give one of `at` and `position`)."),
     ),
     responses(

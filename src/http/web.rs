@@ -538,8 +538,8 @@ struct LateRow {
         auditors and admins the case-audit sample with links to each contact's audit trail. Without a session it \
         sends the browser to `/signin`; a role that may not read the figures gets a page saying so (403).",
     params(
-        ("from" = Option<String>, Query, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
-        ("to" = Option<String>, Query, description = "Last London date of receipt, YYYY-MM-DD (default: today)."),
+        ("from" = Option<String>, Query, format = Date, description = "First London date of receipt, YYYY-MM-DD (default: 27 days before `to`)."),
+        ("to" = Option<String>, Query, format = Date, description = "Last London date of receipt, YYYY-MM-DD (default: today)."),
         ("n" = Option<u32>, Query, description = "Audit sample size, 1 to 50 (default 10)."),
         ("seed" = Option<u64>, Query, description = "Audit sample seed (default: the `to` date as YYYYMMDD)."),
         ("recorded_late" = Option<bool>, Query, description = "`true`: draw the audit sample only from the contacts whose decision or acceptance was recorded late (as `GET /v1/audit/sample`)."),
