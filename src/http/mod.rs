@@ -147,15 +147,23 @@ async fn track(State(app): State<AppState>, request: Request, next: Next) -> Res
     response
 }
 
-/// Middleware: a request whose `Content-Length` is over the body limit is refused (413) before
-/// a byte of its body is read, and a body still arriving [`Config::body_timeout`] after the
+/// Middleware: a request whose `Content-Length` is over the body limit is refused (413) without
+/// its body being buffered or parsed (a body over 1 MiB is not even read), and a body still arriving [`Config::body_timeout`] after the
 /// headers fails the request (the connection is then closed) however slowly it trickles.
 ///
 /// [`Config::body_timeout`]: crate::config::Config::body_timeout
 async fn body_limits(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let limit = app.config().body_limit;
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    if let Some(length) = declared.filter(|length| *length > limit as u64) {
+        // A client still sending would see the connection reset rather than the 413 if it
+        // were closed under it: a body of at most `DRAIN_MAX` is read and thrown away (never
+        // buffered or parsed) within the body deadline first; a larger one is refused at once.
+        if length <= DRAIN_MAX {
+            let mut body = request.into_body().into_data_stream();
+            let drain = async { while let Some(Ok(_)) = tokio_stream::StreamExt::next(&mut body).await {} };
+            let _ = tokio::time::timeout(app.config().body_timeout, drain).await;
+        }
         return ApiError::PayloadTooLarge { limit }.into_response();
     }
     if axum::body::HttpBody::is_end_stream(request.body()) {
@@ -165,6 +173,9 @@ async fn body_limits(State(app): State<AppState>, request: Request, next: Next) 
     let request = request.map(|body| Body::new(BodyDeadline::new(body, timeout)));
     next.run(request).await
 }
+
+/// The largest refused body that is read through (and thrown away) before its 413 is sent.
+const DRAIN_MAX: u64 = 1024 * 1024;
 
 /// A request body that fails once its deadline passes before it has ended.
 struct BodyDeadline {
