@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -89,6 +90,8 @@ pub struct AccessHead {
 pub(crate) struct AccessLog {
     path: PathBuf,
     file: Arc<File>,
+    /// The byte offset up to which the access segment is durable (written and synced).
+    durable_end: Arc<AtomicU64>,
     tree: sled::Tree,
     jobs: Mutex<Option<SyncSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -125,14 +128,17 @@ fn head_value(head: AccessHead) -> [u8; 40] {
 
 /// Walks the access segment from its header: every frame's and record's checksum, each
 /// position, each `prev_hash` link and hash. Calls `f(position, offset, contact, entry)`.
-/// A torn last frame is cut off when `repair`, else refused.
+/// A torn last frame is cut off when `repair` and the entries before it reach `durable` (the
+/// head the index recorded), else refused.
 fn walk(
     path: &Path,
     file: &File,
     repair: bool,
+    durable: u64,
+    limit: Option<u64>,
     f: &mut dyn FnMut(u64, u64, Hash, Ulid, AccessEntry),
 ) -> Result<(AccessHead, u64), LogError> {
-    let len = file.metadata()?.len();
+    let len = limit.map_or_else(|| file.metadata().map(|m| m.len()), Ok)?;
     if len < HEADER_LEN {
         return Err(corrupt_at(path, 0, 1, "the access segment is shorter than a segment header"));
     }
@@ -152,7 +158,7 @@ fn walk(
             Ok(frame) => frame,
             Err(e) => {
                 if segment::valid_frame_after(file, at, len)?.is_none() {
-                    if repair {
+                    if repair && head.position >= durable {
                         tracing::warn!(
                             segment = %path.display(),
                             offset = at,
@@ -163,7 +169,9 @@ fn walk(
                         file.sync_all()?;
                         return Ok((head, at));
                     }
-                    return Err(fail(&format!("a partial entry at the end ({e})")));
+                    return Err(fail(&format!(
+                        "a partial entry at the end ({e}), before entry {durable}, which the index recorded as durable"
+                    )));
                 }
                 return Err(fail(&e.to_string()));
             }
@@ -225,7 +233,7 @@ impl AccessLog {
         let from = indexed.map_or(0, |h| h.position);
         let mut batch = sled::Batch::default();
         let mut at_indexed = None;
-        let (head, end) = walk(&path, &file, true, &mut |position, offset, hash, contact, _| {
+        let (head, end) = walk(&path, &file, true, from, None, &mut |position, offset, hash, contact, _| {
             if position == from {
                 at_indexed = Some(hash);
             }
@@ -262,9 +270,24 @@ impl AccessLog {
         }
         let file = Arc::new(file);
         let (jobs_tx, jobs_rx) = sync_channel(4096);
-        let writer = Writer { file: Arc::clone(&file), tree: tree.clone(), head, end, buf: Vec::new() };
+        let durable_end = Arc::new(AtomicU64::new(end));
+        let writer = Writer {
+            file: Arc::clone(&file),
+            durable_end: Arc::clone(&durable_end),
+            tree: tree.clone(),
+            head,
+            end,
+            buf: Vec::new(),
+        };
         let handle = std::thread::Builder::new().name("access-writer".into()).spawn(move || writer.run(&jobs_rx))?;
-        let log = AccessLog { path, file, tree, jobs: Mutex::new(Some(jobs_tx)), writer: Mutex::new(Some(handle)) };
+        let log = AccessLog {
+            path,
+            file,
+            durable_end,
+            tree,
+            jobs: Mutex::new(Some(jobs_tx)),
+            writer: Mutex::new(Some(handle)),
+        };
         if db.tree_names().iter().any(|n| &n[..] == b"access") {
             let old = db.open_tree("access")?;
             let copied = log.copy_old(&old)?;
@@ -336,9 +359,12 @@ impl AccessLog {
     /// the number of entries.
     pub(crate) fn verify(&self) -> Result<AccessHead, LogError> {
         let mut index: BTreeMap<[u8; 24], u64> = BTreeMap::new();
-        let (head, _) = walk(&self.path, &self.file, false, &mut |position, offset, _, contact, _| {
-            index.insert(index_key(contact, position), offset);
-        })?;
+        // Up to the end of the last group made durable: a group being written is not checked.
+        let durable_end = self.durable_end.load(Ordering::Acquire);
+        let (head, _) =
+            walk(&self.path, &self.file, false, 0, Some(durable_end), &mut |position, offset, _, contact, _| {
+                index.insert(index_key(contact, position), offset);
+            })?;
         let mut stored = 0u64;
         for item in self.tree.iter() {
             let (k, v) = item?;
@@ -378,6 +404,7 @@ fn bad_index(position: u64) -> LogError {
 /// The access writer: owns the chain's next position and last hash.
 struct Writer {
     file: Arc<File>,
+    durable_end: Arc<AtomicU64>,
     tree: sled::Tree,
     head: AccessHead,
     end: u64,
@@ -437,7 +464,9 @@ impl Writer {
         self.end += self.buf.len() as u64;
         self.head = head;
         batch.insert(HEAD_KEY, &head_value(head)[..]);
-        self.tree.apply_batch(batch)?;
-        Ok(())
+        let indexed = self.tree.apply_batch(batch);
+        // After the index, so that `verify` never finds durable entries it cannot find indexed.
+        self.durable_end.store(self.end, Ordering::Release);
+        Ok(indexed?)
     }
 }
