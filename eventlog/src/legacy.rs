@@ -166,13 +166,7 @@ pub(crate) fn finish(log: &EventLog) -> Result<(), LogError> {
         ));
     }
     let old_access = db.open_tree("access")?;
-    let access = log.access_tree()?;
-    let mut copied = 0u64;
-    for item in old_access.iter() {
-        let (k, v) = item?;
-        access.insert(k, v)?;
-        copied += 1;
-    }
+    let copied = log.copy_old_access(&old_access)?;
     log.flush()?;
     drop(old_access);
     drop(db);

@@ -161,6 +161,8 @@ pub struct VerifyReport {
     pub events: u64,
     pub contacts: u64,
     pub head: Head,
+    /// Entries in the access log's chain (checked too).
+    pub access_entries: u64,
 }
 
 struct Job {
@@ -267,7 +269,7 @@ impl EventLog {
         let db = open_index(&dir, options.cache_capacity)?;
         let tree = db.open_tree("log")?;
         let recovered = recover(&segments_dir, &db, &tree)?;
-        let access = AccessLog::open(&db)?;
+        let access = AccessLog::open(&dir, &db)?;
         let head = recovered.head;
         let (head_tx, head_rx) = watch::channel(head);
         let (live, _) = broadcast::channel(options.broadcast_capacity.max(1));
@@ -431,7 +433,9 @@ impl EventLog {
     /// every hash link, every per-contact index entry and version. Returns the first bad
     /// position.
     pub fn verify(&self) -> Result<VerifyReport, LogError> {
-        self.inner.store.verify(self.head())
+        let mut report = self.inner.store.verify(self.head())?;
+        report.access_entries = self.inner.access.verify()?.position;
+        Ok(report)
     }
 
     /// The result stored for an idempotency key, read without writing anything: `Ok(None)` when
@@ -457,7 +461,9 @@ impl EventLog {
         Ok(Some(Appended { envelopes, replayed: true }))
     }
 
-    /// Records a read of a contact's record (not fsynced: see [`crate::access`]). Refused, with
+    /// Records a read of a contact's record in the access log's chain and returns once the entry
+    /// is written and `fdatasync`ed (group-committed with the reads recorded at the same time:
+    /// see [`crate::access`]); call it before answering the read. Refused, with
     /// nothing written, while the file system has less than a quarter of the free-space
     /// reserve left (see [`Options::min_free_bytes`]).
     pub fn record_access(&self, contact_id: Ulid, entry: &AccessEntry) -> Result<(), LogError> {
@@ -482,9 +488,9 @@ impl EventLog {
         self.inner.access.read(contact_id)
     }
 
-    /// The access log's tree (for the migration, which copies the old one into it).
-    pub(crate) fn access_tree(&self) -> Result<sled::Tree, LogError> {
-        Ok(self.inner.db.open_tree("access")?)
+    /// Copies an old, unchained access tree into the access chain (for the migration).
+    pub(crate) fn copy_old_access(&self, old: &sled::Tree) -> Result<u64, LogError> {
+        self.inner.access.copy_old(old)
     }
 
     /// Forces the index (sled) to write out everything (used by tests and shutdown; appends
@@ -674,7 +680,12 @@ impl Store {
                 reason: format!("contact index has {index_entries} entries for {events} events"),
             });
         }
-        Ok(VerifyReport { events, contacts: versions.len() as u64, head: Head { position: events, hash: prev } })
+        Ok(VerifyReport {
+            events,
+            contacts: versions.len() as u64,
+            head: Head { position: events, hash: prev },
+            access_entries: 0,
+        })
     }
 }
 

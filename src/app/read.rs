@@ -49,6 +49,17 @@ impl FrontDoor {
         now: DateTime<Utc>,
     ) -> Result<ContactRead, AppError> {
         if !auth::may_read(caller.role, read.kind) {
+            // A refused read is recorded too (when the id names a contact at all), before the
+            // 403 is sent.
+            if let Ok(contact) = contact_id(id) {
+                let refused = AccessEntry {
+                    at: now,
+                    actor: caller.clone(),
+                    action: format!("{}_refused", read.action),
+                    endpoint: read.endpoint.into(),
+                };
+                self.record_access(contact, &refused)?;
+            }
             return Err(AppError::Forbidden(format!("a {} may not read this", caller.role)));
         }
         let contact = contact_id(id)?;
@@ -66,7 +77,13 @@ impl FrontDoor {
         let access = if read.kind == ReadKind::ContactAudit { self.log().read_access(contact)? } else { Vec::new() };
         let logged =
             AccessEntry { at: now, actor: caller.clone(), action: read.action.into(), endpoint: read.endpoint.into() };
-        self.log().record_access(contact, &logged).map_err(|e| match e {
+        self.record_access(contact, &logged)?;
+        Ok(ContactRead { contact, events, state, access, logged })
+    }
+
+    /// Records an entry in the access log, durably; the disk refusing writes is a 503.
+    fn record_access(&self, contact: Ulid, entry: &AccessEntry) -> Result<(), AppError> {
+        self.log().record_access(contact, entry).map_err(|e| match e {
             // The disk refusing writes (e.g. full) is a 503 like an append's, not a 500: the read
             // is refused because it could not be recorded.
             eventlog::LogError::Storage(message) => {
@@ -78,7 +95,6 @@ impl FrontDoor {
                 )
             }
             other => other.into(),
-        })?;
-        Ok(ContactRead { contact, events, state, access, logged })
+        })
     }
 }

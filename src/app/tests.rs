@@ -114,7 +114,7 @@ async fn refusals_come_in_the_order_the_api_answers_them() {
 }
 
 #[tokio::test]
-async fn every_read_is_logged_once_and_a_refused_read_not_at_all() {
+async fn every_read_is_logged_once_and_a_refused_read_as_refused() {
     let (_dir, front_door) = front_door();
     let id = received(&front_door).await;
     let contact = id.parse().unwrap();
@@ -133,7 +133,7 @@ async fn every_read_is_logged_once_and_a_refused_read_not_at_all() {
     assert_eq!(front_door.log().read_access(contact).unwrap(), vec![first.logged, audit.logged]);
 
     // A receiving team not named by a handover does not learn the contact exists; a role that
-    // may not read audits is refused; neither read is logged.
+    // may not read audits is refused (403), and that refusal is logged as such.
     let team = Actor { team: Some("Early Help South".into()), ..actor("eh-1", Role::ReceivingTeam) };
     let refused = front_door.read_contact_logged(&team, read(ReadKind::Contact, "read_contact"), &id, Utc::now());
     assert!(matches!(refused, Err(AppError::NotFound(_))), "{refused:?}");
@@ -141,5 +141,7 @@ async fn every_read_is_logged_once_and_a_refused_read_not_at_all() {
     let refused =
         front_door.read_contact_logged(&referrer, read(ReadKind::ContactAudit, "read_audit"), &id, Utc::now());
     assert!(matches!(refused, Err(AppError::Forbidden(_))), "{refused:?}");
-    assert_eq!(front_door.log().read_access(contact).unwrap().len(), 2);
+    let logged = front_door.log().read_access(contact).unwrap();
+    assert_eq!(logged.len(), 3);
+    assert_eq!((logged[2].action.as_str(), logged[2].actor.id.as_str()), ("read_audit_refused", "referrer-1"));
 }

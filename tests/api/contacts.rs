@@ -340,11 +340,16 @@ async fn every_read_of_a_contact_is_in_its_access_log() {
     // The trail interleaves events and reads in time order.
     let kinds: Vec<&str> = audit["trail"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["event", "access", "access"]);
-    // A refused read is not a read.
+    // A refused read (403) is recorded too, as refused.
     let (s, _) = app.get("referrer", &format!("/v1/contacts/{id}")).await;
     assert_eq!(s, 403);
     let (_, audit) = app.get("auditor", &format!("/v1/contacts/{id}/audit")).await;
-    assert_eq!(audit["access"].as_array().unwrap().len(), 3, "the two reads and the auditor's own");
+    let access = audit["access"].as_array().unwrap();
+    assert_eq!(access.len(), 4, "the two reads, the auditor's own and the refused one");
+    assert_eq!(
+        (access[3]["actor"]["id"].as_str(), access[3]["action"].as_str()),
+        (Some("referrer"), Some("read_contact_refused"))
+    );
 }
 
 /// An auditor holding any envelope from the API can recompute its hash with stock tools:
