@@ -153,11 +153,9 @@ impl SignInLimits {
             }
             refused.insert(client, Instant::now() + wait);
         }
-        for limiter_len in [self.by_address.len(), self.by_token.len()] {
-            if limiter_len >= REMEMBERED {
-                self.by_address.retain_recent();
-                self.by_token.retain_recent();
-            }
+        if self.by_address.len().max(self.by_token.len()) >= REMEMBERED {
+            self.by_address.retain_recent();
+            self.by_token.retain_recent();
         }
         by_address.max(by_token)
     }

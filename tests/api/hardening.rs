@@ -3,7 +3,6 @@
 //! session cookie is `Secure` by configuration, and failed sign-ins are limited per address
 //! and per token id, answered at once.
 
-use std::future::Future;
 use std::io::Read as _;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
@@ -148,8 +147,16 @@ async fn failed_sign_ins_are_limited_per_address_and_per_token_id_and_answered_a
     let noisy = from([127, 0, 0, 1]);
     let started = Instant::now();
     // Each a different token id, so only the address's allowance counts.
-    let wrong: Vec<String> = (0..20).map(|n| format!("fd_{n:012}_wrong")).collect();
-    let answers = futures_join(20, |n| sign_in_from(&noisy, &app.url, &wrong[n])).await;
+    let mut pending = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let (noisy, url) = (noisy.clone(), app.url.clone());
+        pending.spawn(async move {
+            let response = sign_in_from(&noisy, &url, &format!("fd_{n:012}_wrong")).await;
+            let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (response.status().as_u16(), retry)
+        });
+    }
+    let answers = pending.join_all().await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "20 failed sign-ins took {took:?}");
     let refused = answers.iter().filter(|(status, _)| *status == 429).count();
@@ -181,45 +188,6 @@ async fn failed_sign_ins_are_limited_per_address_and_per_token_id_and_answered_a
     let resp = sign_in_from(&from([127, 0, 2, 2]), &app.url, app.token("referrer")).await;
     assert_eq!(resp.status(), 403);
     assert!(resp.headers().get("set-cookie").is_none());
-}
-
-/// Runs `n` requests at once; their statuses and `Retry-After`s.
-async fn futures_join<F, Fut>(n: usize, request: F) -> Vec<(u16, Option<String>)>
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = reqwest::Response>,
-{
-    let mut pending = Vec::new();
-    for i in 0..n {
-        pending.push(request(i));
-    }
-    let mut out = Vec::new();
-    for response in futures_util_join_all(pending).await {
-        let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-        out.push((response.status().as_u16(), retry));
-    }
-    out
-}
-
-/// Polls every future to completion concurrently, in order (tokio's `JoinSet` would need
-/// `'static` futures).
-async fn futures_util_join_all<Fut: Future>(futures: Vec<Fut>) -> Vec<Fut::Output> {
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<Fut::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all = true;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => all = false,
-                }
-            }
-        }
-        if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-    })
-    .await;
-    outputs.into_iter().map(Option::unwrap).collect()
 }
 
 #[test]
