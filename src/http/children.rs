@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::Caller;
-use super::problem::ChildReadErrors;
+use super::problem::{ChildReadErrors, ChildSearchErrors};
 use super::queue::require_current;
 use super::state::AppState;
 use crate::app::command::fold;
@@ -188,7 +188,7 @@ fn may_read_children(caller: &eventlog::Actor) -> Result<(), ApiError> {
     params(ChildSearch),
     responses(
         (status = 200, description = "The candidates, best first.", body = ChildSearchResult),
-        ChildReadErrors,
+        ChildSearchErrors,
     ),
     security(("bearer" = []))
 )]

@@ -102,6 +102,17 @@ log and the export; auditors see both). Checks are corrected by the returning ag
 makers; making a check unrestricted, and moving the time of a decision or an acceptance, by decision makers \
 (admins may do both).
 
+Children are records of their own: the child index gives each child frontdoor has seen a child id (1 to 20 \
+letters and digits, pseudonymous, stable; Annex A's Child Unique ID). A child named on a new contact is linked to \
+a child already seen when they share an NHS number, a UPN or a `child_ref`, or the same name (compared with case, \
+diacritics and invisible characters folded) and date of birth, unless an NHS number, UPN or `child_ref` of one \
+conflicts with the other's. Names that only sound alike and partial dates are offered by `GET /v1/children`, never \
+linked. A practitioner or decision maker links a contact's child to a child id with `children_linked` (the older \
+child keeps its id) and separates it with `children_unlinked` (it gets a new id and is not linked back \
+automatically); both are allowed after the contact is closed. The queue's `previous_contacts`, the re-contact \
+figures and Annex A follow the links as they stand. A search is recorded, with its terms, in the access log of \
+every contact about each candidate, and a child's record in the access log of every contact it shows.
+
 A contact is closed only once decided (rule `close-needs-decision`): a duplicate, wrong-service or withdrawn \
 contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationale` and, for a duplicate, \
 `duplicate_of`.";
@@ -797,6 +808,8 @@ mod tests {
             ("/v1/metrics/practice", "get", &[200, 400, 401, 403, 500, 503]),
             ("/v1/audit/sample", "get", &[200, 400, 401, 403, 500, 503]),
             ("/v1/as-of", "get", &[200, 400, 401, 403, 500, 503]),
+            ("/v1/children", "get", &[200, 400, 401, 403, 500, 503]),
+            ("/v1/children/{child_id}", "get", &[200, 400, 401, 403, 404, 500, 503]),
             ("/healthz", "get", &[200]),
             ("/readyz", "get", &[200, 503]),
             ("/metrics", "get", &[200, 401, 403, 500]),

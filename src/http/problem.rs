@@ -265,26 +265,48 @@ impl IntoResponses for ReadContactErrors {
     }
 }
 
-/// Errors of the reads of the child index.
+const CHILD_READ_FORBIDDEN: (u16, &str, &[&str]) =
+    (403, "The role may not read children's records (referrers, receiving teams).", &["forbidden"]);
+const CHILD_READ_UNAVAILABLE: (u16, &str, &[&str]) = (
+    503,
+    "The read models are still being rebuilt from the log after a start, or the read cannot be recorded in the \
+     access log.",
+    &["unavailable"],
+);
+
+/// Errors of `GET /v1/children`.
+#[derive(Debug)]
+pub struct ChildSearchErrors;
+
+impl IntoResponses for ChildSearchErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            (
+                400,
+                "A query parameter is malformed (a date not YYYY-MM-DD, a term over 200 characters, an NHS number \
+                 with other than digits and spaces) or nothing was given to search by; `errors` names the parameter.",
+                &["bad-request"],
+            ),
+            NO_TOKEN,
+            CHILD_READ_FORBIDDEN,
+            CHILD_READ_UNAVAILABLE,
+            INTERNAL,
+        ])
+    }
+}
+
+/// Errors of `GET /v1/children/{child_id}`.
 #[derive(Debug)]
 pub struct ChildReadErrors;
 
 impl IntoResponses for ChildReadErrors {
     fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
         problem_responses(&[
-            (
-                400,
-                "A query parameter is malformed (a date not YYYY-MM-DD, a term over 200 characters), nothing was given                  to search by, or the child id is not 1 to 20 letters and digits; `errors` names the parameter.",
-                &["bad-request"],
-            ),
+            (400, "The child id is not 1 to 20 letters and digits; `errors` names `child_id`.", &["bad-request"]),
             NO_TOKEN,
-            (403, "The role may not read children's records (referrers, receiving teams).", &["forbidden"]),
+            CHILD_READ_FORBIDDEN,
             (404, "No such child.", &["not-found"]),
-            (
-                503,
-                "The read models are still being rebuilt from the log after a start, or the read cannot be recorded                  in the access log.",
-                &["unavailable"],
-            ),
+            CHILD_READ_UNAVAILABLE,
             INTERNAL,
         ])
     }

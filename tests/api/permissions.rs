@@ -21,6 +21,8 @@ const EVENT_TYPES: &[&str] = &[
     "note_added",
     "correction_recorded",
     "audit_finding_recorded",
+    "children_linked",
+    "children_unlinked",
 ];
 
 /// API.md: who may append what.
@@ -58,7 +60,28 @@ async fn ready_for(app: &TestApp, event_type: &str, agency: &str) -> (String, Va
         let (s, b) = app.append("admin", &id, t, data).await;
         assert_eq!(s, 201, "{b}");
     }
-    let mut data = data_for(event_type);
+    let mut data = match event_type {
+        // Linked to another child (every contact here names the same Sam, linked by NHS number),
+        // unlinked from the child it is linked to.
+        "children_linked" => {
+            // A child of its own each time (a link joins the two, and the next with the same
+            // name and date of birth would join them too).
+            static OTHER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = OTHER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut other = crate::harness::contact_body();
+            other["children"] = json!([{"name": format!("Other Child {n}"), "date_of_birth": "2019-01-02"}]);
+            let (s, b) = app.post("admin", "/v1/contacts", &other).await;
+            assert_eq!(s, 201, "{b}");
+            let other: ulid::Ulid = b["contact_id"].as_str().unwrap().parse().unwrap();
+            let child_id = projections::children::child_id_for(other, 0);
+            json!({"child_index": 0, "child_id": child_id, "reason": "The same child"})
+        }
+        "children_unlinked" => {
+            let child_id = projections::children::child_id_for(id.parse().unwrap(), 0);
+            json!({"child_index": 0, "child_id": child_id, "reason": "Not the same child"})
+        }
+        _ => data_for(event_type),
+    };
     match event_type {
         "checks_returned" => data["agency"] = json!(agency),
         "correction_recorded" => {
