@@ -105,6 +105,8 @@ struct Ids {
     name: Box<str>,
     dob: Option<NaiveDate>,
     postcode: Option<Box<str>>,
+    /// The Double Metaphone codes of each word of `name`, computed once.
+    codes: Vec<Vec<Box<str>>>,
 }
 
 impl Ids {
@@ -115,11 +117,13 @@ impl Ids {
                 .filter(|v| !v.is_empty())
                 .map(Into::into)
         };
+        let name = fold(&child.name);
         Ids {
             nhs: clean(&child.nhs_number, |c| c.is_ascii_digit()),
             upn: clean(&child.upn, |c| !c.is_whitespace()),
             child_ref: clean(&child.child_ref, |c| !c.is_whitespace()),
-            name: fold(&child.name).into(),
+            codes: codes(&name),
+            name: name.into(),
             dob: child.date_of_birth,
             postcode: postcode_of(child.address.as_ref()),
         }
@@ -162,9 +166,7 @@ struct Group {
 struct AdultMention {
     contact: Ulid,
     name: String,
-    folded: Box<str>,
-    dob: Option<NaiveDate>,
-    postcode: Option<Box<str>>,
+    ids: Ids,
 }
 
 /// Exact keys to the mentions that have them.
@@ -226,9 +228,9 @@ impl Keys {
         if let Some(p) = &ids.postcode {
             key!(self.postcode, p.clone());
         }
-        for word in codes(&ids.name) {
+        for word in &ids.codes {
             for code in word {
-                key!(self.code, code);
+                key!(self.code, code.clone());
             }
         }
     }
@@ -588,26 +590,26 @@ impl ChildIndex {
 
     fn add_adult(&mut self, contact: Ulid, adult: &Adult) {
         let a = u32::try_from(self.adults.len()).expect("fewer than 4 billion adults indexed");
-        let folded: Box<str> = fold(&adult.name).into();
-        for word in codes(&folded) {
+        let name = fold(&adult.name);
+        let ids = Ids {
+            codes: codes(&name),
+            name: name.into(),
+            dob: adult.date_of_birth,
+            postcode: postcode_of(adult.address.as_ref()),
+            ..Ids::default()
+        };
+        for word in &ids.codes {
             for code in word {
-                put(&mut self.adult_codes, code, a);
+                put(&mut self.adult_codes, code.clone(), a);
             }
         }
-        if let Some(d) = adult.date_of_birth {
+        if let Some(d) = ids.dob {
             put(&mut self.adult_dob, d, a);
         }
-        let postcode = postcode_of(adult.address.as_ref());
-        if let Some(p) = &postcode {
+        if let Some(p) = &ids.postcode {
             put(&mut self.adult_postcode, p.clone(), a);
         }
-        self.adults.push(AdultMention {
-            contact,
-            name: adult.name.clone(),
-            folded,
-            dob: adult.date_of_birth,
-            postcode,
-        });
+        self.adults.push(AdultMention { contact, name: adult.name.clone(), ids });
     }
 
     /// The record of the child `child_id` names (a merged id names the child it was merged
@@ -680,8 +682,8 @@ impl ChildIndex {
             from(self.keys.dob.get(&day));
         }
         if let Some(words) = &q.codes {
-            // Every word of the name must sound like a word of the child's: the rarest word's
-            // children are the only ones that can.
+            // Every word of the name must sound like a word of the child's: only the children in
+            // every word's bucket can, so the buckets are intersected, smallest first.
             let bucket = |word: &Vec<Box<str>>| -> Vec<u32> {
                 let mut v: Vec<u32> =
                     word.iter().flat_map(|c| self.keys.code.get(c).into_iter().flatten().copied()).collect();
@@ -689,21 +691,38 @@ impl ChildIndex {
                 v.dedup();
                 v
             };
-            if let Some(smallest) = words.iter().map(bucket).min_by_key(Vec::len) {
-                pool.extend(smallest);
+            let mut buckets: Vec<Vec<u32>> = words.iter().map(bucket).collect();
+            buckets.sort_by_key(Vec::len);
+            let mut buckets = buckets.into_iter();
+            if let Some(mut common) = buckets.next() {
+                for other in buckets {
+                    common.retain(|m| other.binary_search(m).is_ok());
+                }
+                pool.extend(common);
             }
         }
-        let mut best: Map<u32, Candidate> = Map::default();
+        // The best reasons of each child; the candidates are built for the best only.
+        let mut best: Map<u32, (f64, Vec<&'static str>)> = Map::default();
         for m in pool {
-            let mention = &self.mentions[m as usize];
-            let reasons = q.reasons(&mention.ids);
+            let reasons = q.reasons(&self.mentions[m as usize].ids);
             if reasons.is_empty() {
                 continue;
             }
-            let g = self.group_of(m);
-            let entry = best.entry(g).or_insert_with(|| {
+            let score = score_of(&reasons);
+            let entry = best.entry(self.group_of(m)).or_insert((0.0, Vec::new()));
+            if score > entry.0 {
+                *entry = (score, reasons);
+            }
+        }
+        let mut ranked: Vec<(u32, f64, Vec<&'static str>)> = best.into_iter().map(|(g, (s, r))| (g, s, r)).collect();
+        let id = |g: u32| &self.groups[g as usize].id;
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| id(a.0).cmp(id(b.0))));
+        ranked.truncate(MAX_CANDIDATES);
+        ranked
+            .into_iter()
+            .map(|(g, score, matched_on)| {
                 let group = &self.groups[g as usize];
-                let latest = group.members.last().map_or(m, |&l| l);
+                let latest = group.members.last().copied().unwrap_or(group.order);
                 let mut contacts: Vec<Ulid> =
                     group.members.iter().map(|&x| self.mentions[x as usize].contact).collect();
                 contacts.sort_unstable();
@@ -712,21 +731,12 @@ impl ChildIndex {
                     child_id: group.id.to_string(),
                     name: self.mentions[latest as usize].name.clone(),
                     date_of_birth: self.latest_dob(g),
-                    matched_on: Vec::new(),
-                    score: 0.0,
+                    matched_on,
+                    score,
                     contacts: u32::try_from(contacts.len()).unwrap_or(u32::MAX),
                 }
-            });
-            let score = score_of(&reasons);
-            if score > entry.score {
-                entry.score = score;
-                entry.matched_on = reasons;
-            }
-        }
-        let mut out: Vec<Candidate> = best.into_values().collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.child_id.cmp(&b.child_id)));
-        out.truncate(MAX_CANDIDATES);
-        out
+            })
+            .collect()
     }
 
     /// The adults matching the query's name, date of birth or postcode, best first.
@@ -754,17 +764,11 @@ impl ChildIndex {
             .into_iter()
             .filter_map(|a| {
                 let adult = &self.adults[a as usize];
-                let ids = Ids {
-                    name: adult.folded.clone(),
-                    dob: adult.dob,
-                    postcode: adult.postcode.clone(),
-                    ..Ids::default()
-                };
-                let reasons = q.reasons(&ids);
+                let reasons = q.reasons(&adult.ids);
                 (!reasons.is_empty()).then(|| AdultCandidate {
                     contact_id: adult.contact,
                     name: adult.name.clone(),
-                    date_of_birth: adult.dob,
+                    date_of_birth: adult.ids.dob,
                     score: score_of(&reasons),
                     matched_on: reasons,
                 })
@@ -850,7 +854,7 @@ impl Terms {
             if **name == *ids.name {
                 out.push("name");
             } else if let Some(words) = &self.codes
-                && sounds_like(words, &codes(&ids.name))
+                && sounds_like(words, &ids.codes)
             {
                 out.push("name_phonetic");
             }

@@ -244,3 +244,111 @@ fn partial_dates() {
     assert!(!partial_date(d("2015-03-04"), d("2015-03-04")));
     assert!(!partial_date(d("2015-03-04"), d("2016-03-04")));
 }
+
+/// Search at 100,000 children: run with
+/// `cargo test -p projections --release -- --ignored search_at_100k --nocapture`.
+#[test]
+#[ignore = "a measurement: run in release"]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+fn search_at_100k_children() {
+    const FIRST: &[&str] = &[
+        "Amy", "Ben", "Cara", "Dan", "Ella", "Finn", "Gina", "Harry", "Isla", "Jack", "Kira", "Leo", "Mia", "Noah",
+        "Olivia", "Pete", "Quinn", "Rosa", "Sam", "Tia", "Umar", "Vera", "Will", "Xena", "Yusuf", "Zoe", "Aisha",
+        "Bilal", "Chloe", "Dylan", "Erin", "Freya", "George", "Hana", "Ivan", "Jade", "Kai", "Lily", "Max", "Nia",
+    ];
+    const LAST: &[&str] = &[
+        "Smith",
+        "Jones",
+        "Taylor",
+        "Brown",
+        "Williams",
+        "Wilson",
+        "Johnson",
+        "Davies",
+        "Robinson",
+        "Wright",
+        "Thompson",
+        "Evans",
+        "Walker",
+        "White",
+        "Roberts",
+        "Green",
+        "Hall",
+        "Wood",
+        "Jackson",
+        "Clarke",
+        "Patel",
+        "Khan",
+        "Lewis",
+        "James",
+        "Phillips",
+        "Mason",
+        "Mitchell",
+        "Rose",
+        "Davis",
+        "Rodriguez",
+        "Cox",
+        "Alexander",
+        "Garden",
+        "Campbell",
+        "Johnston",
+        "Moore",
+        "Smyth",
+        "Doherty",
+        "Kaur",
+        "Begum",
+    ];
+    let mut index = ChildIndex::default();
+    let mut seed: u64 = 42;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let start = at("2020-01-01T00:00:00Z");
+    let mut names = Vec::new();
+    for n in 0..100_000u64 {
+        // 40 common surnames for a fifth of the children, 1,600 made-up ones for the rest.
+        let last = if next() % 5 == 0 {
+            LAST[(next() % 40) as usize].to_owned()
+        } else {
+            format!("{}{}", LAST[(next() % 40) as usize], FIRST[(next() % 40) as usize].to_lowercase())
+        };
+        let name = format!("{} {} {last}", FIRST[(next() % 40) as usize], FIRST[(next() % 40) as usize]);
+        let dob = NaiveDate::from_ymd_opt(2008, 1, 1).unwrap() + Duration::days((next() % 6500) as i64);
+        let c = child(&name, Some(&dob.to_string()), None, None);
+        index.receive(id(n + 1), start + Duration::minutes(n as i64), &[c], &[]);
+        names.push((name, dob));
+    }
+    let (mut times, mut by_surname) = (Vec::new(), Vec::new());
+    for k in 0..2000 {
+        let (name, dob) = &names[(next() % 100_000) as usize];
+        let q = if k % 2 == 0 {
+            Query { name: Some(name.clone()), date_of_birth: Some(*dob), ..Query::default() }
+        } else {
+            Query { name: Some(name.split(' ').next_back().unwrap().to_owned()), ..Query::default() }
+        };
+        let t = std::time::Instant::now();
+        let found = index.search(&q);
+        if k % 2 == 0 { &mut times } else { &mut by_surname }.push(t.elapsed());
+        assert!(!found.is_empty());
+    }
+    times.sort();
+    by_surname.sort();
+    let p = |t: &[std::time::Duration], q: f64| t[((t.len() as f64) * q) as usize - 1];
+    println!(
+        "{:?} children; name and date of birth: p50 {:?}, p99 {:?}; a surname alone: p50 {:?}, p99 {:?}",
+        index.len(),
+        p(&times, 0.5),
+        p(&times, 0.99),
+        p(&by_surname, 0.5),
+        p(&by_surname, 0.99)
+    );
+    assert!(p(&times, 0.99) < std::time::Duration::from_millis(20));
+}
