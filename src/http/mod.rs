@@ -302,6 +302,7 @@ pub async fn serve(
 
     let config = state.config().clone();
     let streams_end = state.shutdown().clone();
+    let metrics = state.clone();
     let router = app(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -325,6 +326,7 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             // Past the cap: closed at once, so the client learns now rather than waiting in a queue.
             drop(stream);
+            metrics.metrics().connections_refused.inc();
             refused += 1;
             if refused.is_power_of_two() {
                 tracing::warn!(max_connections = config.max_connections, refused, "connection refused: too many open");
@@ -338,11 +340,12 @@ pub async fn serve(
         });
         let connection = graceful
             .watch(http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service)));
+        let open = OpenConnection::counted(&metrics.metrics().connections_open);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-            drop(slot);
+            drop((slot, open));
         });
     }
     drop(listener);
@@ -352,6 +355,22 @@ pub async fn serve(
         tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
     }
     Ok(())
+}
+
+/// One open connection, counted in `frontdoor_connections_open` until dropped.
+struct OpenConnection(prometheus_client::metrics::gauge::Gauge);
+
+impl OpenConnection {
+    fn counted(gauge: &prometheus_client::metrics::gauge::Gauge) -> OpenConnection {
+        gauge.inc();
+        OpenConnection(gauge.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// How long a graceful shutdown waits for requests in flight. Well inside systemd's

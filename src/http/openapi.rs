@@ -766,8 +766,8 @@ mod tests {
     #[test]
     fn each_path_documents_the_contracts_statuses() {
         let contract: &[(&str, &str, &[u16])] = &[
-            ("/v1/contacts", "post", &[201, 400, 401, 403, 413, 415, 422, 500, 503]),
-            ("/v1/contacts/{id}/events", "post", &[201, 400, 401, 403, 404, 409, 413, 415, 422, 500, 503]),
+            ("/v1/contacts", "post", &[201, 400, 401, 403, 408, 413, 415, 422, 500, 503]),
+            ("/v1/contacts/{id}/events", "post", &[201, 400, 401, 403, 404, 408, 409, 413, 415, 422, 500, 503]),
             ("/v1/contacts/{id}", "get", &[200, 401, 403, 404, 500]),
             ("/v1/contacts/{id}/events", "get", &[200, 401, 403, 404, 500]),
             ("/v1/contacts/{id}/audit", "get", &[200, 401, 403, 404, 500]),
@@ -835,13 +835,14 @@ mod tests {
     }
 
     /// Every slug the brief lists, which `ApiError::slug` produces.
-    const SLUGS: [&str; 13] = [
+    const SLUGS: [&str; 14] = [
         "bad-request",
         "unauthenticated",
         "forbidden",
         "not-found",
         "method-not-allowed",
         "version-conflict",
+        "request-timeout",
         "payload-too-large",
         "unsupported-media-type",
         "validation",
@@ -860,6 +861,7 @@ mod tests {
             | ApiError::Forbidden(_)
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed
+            | ApiError::RequestTimeout(_)
             | ApiError::Conflict { .. }
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType(_)
