@@ -405,3 +405,25 @@ impl UnwrapErrLog for Result<EventLog, LogError> {
         }
     }
 }
+
+#[test]
+fn an_index_from_before_bulk_entries_is_rebuilt_and_serves_positional_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let contacts = log_with_reads(dir.path(), 5);
+    // The index as the version before wrote it: no format key, no position keys.
+    {
+        let db = sled::open(dir.path().join("index")).unwrap();
+        let tree = db.open_tree("access-index").unwrap();
+        let old: Vec<sled::IVec> =
+            tree.iter().keys().map(Result::unwrap).filter(|k| k.len() == 9 || &k[..] == b"v").collect();
+        assert!(!old.is_empty());
+        for key in old {
+            tree.remove(key).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let log = EventLog::open(dir.path()).unwrap();
+    assert_eq!(log.read_access_after(0, 10).unwrap().len(), 5);
+    assert_eq!(log.read_access(contacts[0]).unwrap().len(), 3);
+    assert_eq!(log.verify().unwrap().access_entries, 5);
+}
