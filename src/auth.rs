@@ -764,6 +764,8 @@ pub enum ReadKind {
     /// `GET /metrics`: the service's own Prometheus metrics (no case data): admins and
     /// monitors.
     ServiceMetrics,
+    /// `GET /v1/access`: the access log, every entry (who read what).
+    AccessLog,
 }
 
 impl ReadKind {
@@ -779,6 +781,7 @@ impl ReadKind {
         ReadKind::AsOf,
         ReadKind::Board,
         ReadKind::ServiceMetrics,
+        ReadKind::AccessLog,
     ];
 }
 
@@ -814,7 +817,9 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
         ReadKind::Board => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
         ReadKind::Metrics => matches!(role, Practitioner | DecisionMaker | Auditor | Admin),
         ReadKind::AsOf => matches!(role, DecisionMaker | Auditor | Admin),
-        ReadKind::ContactAudit | ReadKind::GlobalEvents | ReadKind::AuditSample => matches!(role, Auditor | Admin),
+        ReadKind::ContactAudit | ReadKind::GlobalEvents | ReadKind::AuditSample | ReadKind::AccessLog => {
+            matches!(role, Auditor | Admin)
+        }
         ReadKind::ServiceMetrics => matches!(role, Role::Monitor | Admin),
     }
 }
@@ -1409,6 +1414,7 @@ mod tests {
             (ReadKind::AsOf, [N, N, Y, N, Y, Y, N, N]),
             (ReadKind::Board, [N, Y, Y, Y, Y, Y, N, N]),
             (ReadKind::ServiceMetrics, [N, N, N, N, N, Y, N, Y]),
+            (ReadKind::AccessLog, [N, N, N, N, Y, Y, N, N]),
         ];
         // A new kind of read fails to compile here until it has a row.
         let row = |kind: ReadKind| match kind {
@@ -1422,6 +1428,7 @@ mod tests {
             ReadKind::AsOf => 7,
             ReadKind::Board => 8,
             ReadKind::ServiceMetrics => 9,
+            ReadKind::AccessLog => 10,
         };
         assert_eq!(ReadKind::ALL.len(), expected.len());
         for kind in ReadKind::ALL {

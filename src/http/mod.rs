@@ -26,13 +26,14 @@
 //! - [`metrics`], [`session`]: the Prometheus registry; the pages' sign-in sessions.
 //! - [`error`]: the one error type, and [`error::Problem`], the body it is sent as.
 
+pub mod access;
 pub mod contacts;
 pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod figures;
 pub mod guard;
-pub mod log;
+mod log;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -71,6 +72,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(contacts::routes())
         .merge(log::routes())
+        .merge(access::routes())
         .merge(stream::routes())
         .merge(queue::routes())
         .merge(figures::routes())

@@ -283,6 +283,22 @@ impl IntoResponses for ReadContactErrors {
 #[derive(Debug)]
 pub struct ReadLogErrors;
 
+/// Errors of `GET /v1/access`.
+#[derive(Debug)]
+pub struct ReadAccessErrors;
+
+impl IntoResponses for ReadAccessErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            (400, "`after` or `limit` is not a number in range.", &["bad-request"]),
+            NO_TOKEN,
+            (403, "Only auditors and admins may read the access log.", &["forbidden"]),
+            INTERNAL,
+            UNAVAILABLE,
+        ])
+    }
+}
+
 impl IntoResponses for ReadLogErrors {
     fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
         problem_responses(&[
@@ -290,6 +306,7 @@ impl IntoResponses for ReadLogErrors {
             NO_TOKEN,
             (403, "The role may not read the global log.", &["forbidden"]),
             INTERNAL,
+            UNAVAILABLE,
         ])
     }
 }

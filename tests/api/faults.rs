@@ -402,7 +402,8 @@ async fn a_damaged_data_directory_is_refused_and_the_last_export_restores_it() {
     let restored = scratch.path().join("restored");
     let path = export_file.clone();
     let target_dir = restored.clone();
-    let v = tokio::task::spawn_blocking(move || ::replay::export::import(&path, &target_dir)).await.unwrap().unwrap();
+    let (v, _) =
+        tokio::task::spawn_blocking(move || ::replay::export::import(&path, &target_dir)).await.unwrap().unwrap();
     assert_eq!(v.events, head);
     let auditor = crate::harness::create_token(&restored, "auditor", "auditor", "childrens_social_care");
     let (child, url) = crate::harness::start(&restored, &[]);
@@ -459,7 +460,7 @@ async fn online_backup_while_appending_is_a_consistent_prefix_that_restores_and_
     std::fs::write(&file, &bytes).unwrap();
     let restored = scratch.path().join("restored");
     let (f, d) = (file.clone(), restored.clone());
-    let imported = tokio::task::spawn_blocking(move || ::replay::export::import(&f, &d)).await.unwrap().unwrap();
+    let (imported, _) = tokio::task::spawn_blocking(move || ::replay::export::import(&f, &d)).await.unwrap().unwrap();
     assert_eq!(imported.events, verified.events);
     let d = restored.clone();
     let offline =
