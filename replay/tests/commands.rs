@@ -648,7 +648,7 @@ fn what_the_tool_writes_is_private_whatever_the_umask() {
 fn data_with_reads(into: &std::path::Path, n: usize) -> (std::path::PathBuf, ulid::Ulid) {
     let data = fixture_copy(into);
     let options = eventlog::Options { segment_bytes: 1024, ..eventlog::Options::default() };
-    let log = eventlog::EventLog::open_with(&data, &options).unwrap();
+    let log = EventLog::open_with(&data, &options).unwrap();
     let contact = log.read_all(0, 1).unwrap()[0].contact_id;
     let actor = eventlog::Actor::new("auditor-1", eventlog::Role::Auditor, events::schema::Agency::ChildrensSocialCare);
     let entry = |action: &str| eventlog::AccessEntry {
@@ -693,7 +693,7 @@ fn export_and_import_carry_the_access_log_and_verify_checks_its_files() {
     let out = run(&["import", "--file", &dir_arg(&file), "--data-dir", &dir_arg(&restored)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("imported 30 access entries"), "{}", stdout(&out));
-    let log = eventlog::EventLog::open(&restored).unwrap();
+    let log = EventLog::open(&restored).unwrap();
     assert_eq!(log.read_access(contact).unwrap().len(), 29);
     assert_eq!(log.read_access_after(0, 100).unwrap().last().unwrap().scope.range.map(|r| r.to), Some(100));
     log.shutdown();

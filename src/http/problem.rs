@@ -202,6 +202,13 @@ const UNAVAILABLE: (u16, &str, &[&str]) = (
     &["unavailable"],
 );
 
+const UNRECORDABLE: (u16, &str, &[&str]) = (
+    503,
+    "The read cannot be recorded in the access log just now (the disk refuses writes), so it is not served; \
+     nothing was read. Retry later.",
+    &["unavailable"],
+);
+
 /// Errors of `POST /v1/contacts`.
 #[derive(Debug)]
 pub struct CreateContactErrors;
@@ -275,6 +282,7 @@ impl IntoResponses for ReadContactErrors {
             (403, "The role may not read this.", &["forbidden"]),
             (404, "No such contact.", &["not-found"]),
             INTERNAL,
+            UNRECORDABLE,
         ])
     }
 }
@@ -294,7 +302,7 @@ impl IntoResponses for ReadAccessErrors {
             NO_TOKEN,
             (403, "Only auditors and admins may read the access log.", &["forbidden"]),
             INTERNAL,
-            UNAVAILABLE,
+            UNRECORDABLE,
         ])
     }
 }
@@ -306,7 +314,7 @@ impl IntoResponses for ReadLogErrors {
             NO_TOKEN,
             (403, "The role may not read the global log.", &["forbidden"]),
             INTERNAL,
-            UNAVAILABLE,
+            UNRECORDABLE,
         ])
     }
 }
