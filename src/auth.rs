@@ -770,6 +770,8 @@ pub enum ReadKind {
     /// `GET /v1/children` and `GET /v1/children/{child_id}`: the child index, search and
     /// records.
     Children,
+    /// `GET /v1/access`: the access log, every entry (who read what).
+    AccessLog,
 }
 
 impl ReadKind {
@@ -786,6 +788,7 @@ impl ReadKind {
         ReadKind::Board,
         ReadKind::ServiceMetrics,
         ReadKind::Children,
+        ReadKind::AccessLog,
     ];
 }
 
@@ -825,7 +828,9 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
         ReadKind::Board => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
         ReadKind::Metrics => matches!(role, Practitioner | DecisionMaker | Auditor | Admin),
         ReadKind::AsOf => matches!(role, DecisionMaker | Auditor | Admin),
-        ReadKind::ContactAudit | ReadKind::GlobalEvents | ReadKind::AuditSample => matches!(role, Auditor | Admin),
+        ReadKind::ContactAudit | ReadKind::GlobalEvents | ReadKind::AuditSample | ReadKind::AccessLog => {
+            matches!(role, Auditor | Admin)
+        }
         ReadKind::ServiceMetrics => matches!(role, Role::Monitor | Admin),
         ReadKind::Children => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
     }
@@ -1424,6 +1429,7 @@ mod tests {
             (ReadKind::Board, [N, Y, Y, Y, Y, Y, N, N]),
             (ReadKind::ServiceMetrics, [N, N, N, N, N, Y, N, Y]),
             (ReadKind::Children, [N, Y, Y, Y, Y, Y, N, N]),
+            (ReadKind::AccessLog, [N, N, N, N, Y, Y, N, N]),
         ];
         // A new kind of read fails to compile here until it has a row.
         let row = |kind: ReadKind| match kind {
@@ -1438,6 +1444,7 @@ mod tests {
             ReadKind::Board => 8,
             ReadKind::ServiceMetrics => 9,
             ReadKind::Children => 10,
+            ReadKind::AccessLog => 11,
         };
         assert_eq!(ReadKind::ALL.len(), expected.len());
         for kind in ReadKind::ALL {

@@ -1,32 +1,36 @@
-//! The access log: who read which contact's record, when and how, as a second hash-chained log.
+//! The access log: who read what of the children's records, when and how, as a second
+//! hash-chained log.
 //!
 //! Entries are records in segment files of their own, in `access/` beside `segments/`, with the
 //! same header, frame and record format as the events (see `eventlog/README.md`): each body is
 //! compact JSON starting `{"position":N,"prev_hash":"…",` and
-//! `hash = SHA-256(prev_hash ‖ body)`, so the same tools check both chains. An access writer
-//! thread takes every waiting entry as a group, writes the group with one `write` and makes it
-//! durable with one `fdatasync` before any of its callers returns: an entry is durable before
-//! the read it records is answered. The index (sled tree `access-index`: contact ‖ position →
-//! byte offset, and the indexed head) can be rebuilt from the access segments.
-//!
-//! The access log has one segment (`access/00000000000000000001.seg`); it does not roll yet.
+//! `hash = SHA-256(prev_hash ‖ body)`, so the same tools check both chains. An entry names one
+//! contact (`contact_id`, a read of its record), or a bulk read by its scope (a range of log
+//! positions, the contacts of a sample, a moment asked for, search terms), or both. An access
+//! writer thread takes every waiting entry as a group, writes the group with one `write` and
+//! makes it durable with one `fdatasync` before any of its callers returns: an entry is durable
+//! before the read it records is answered. The access segments roll at the log's segment size,
+//! like the event segments; a sealed one never changes. The index (sled tree `access-index`:
+//! contact ‖ position → byte offset for the entry's contact and every contact of its scope, a
+//! sparse position → byte offset, and the indexed head) can be rebuilt from the access
+//! segments.
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
 use events::envelope::{Actor, Hash, chain_hash, timestamp};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 use ulid::Ulid;
 
 use crate::error::LogError;
-use crate::log::{corrupt_at, create_segment, sync_dir};
+use crate::log::{Segment, corrupt_at, create_segment, sync_dir};
 use crate::segment::{self, Cursor, HEADER_LEN, HEADER_SIZE, SegmentHeader};
 
 /// The access log's segments' directory inside a data directory.
@@ -35,10 +39,20 @@ pub const ACCESS_DIR: &str = "access";
 const INDEX_TREE: &str = "access-index";
 /// The index key of the indexed head: position (8) ‖ hash (32).
 const HEAD_KEY: &[u8] = b"h";
+/// The index key of the index's format (the value [`INDEX_FORMAT`]); an index without it is
+/// from before the sparse position keys and is rebuilt.
+const FORMAT_KEY: &[u8] = b"v";
+const INDEX_FORMAT: &[u8] = &[2];
+/// The first byte of a sparse position key: `p` ‖ position (8) → byte offset.
+const POSITION_KEY: u8 = b'p';
+/// One position key every this many entries.
+const SPARSE: u64 = 64;
 /// No more entries than this in one group.
 const MAX_GROUP: usize = 1024;
+/// Entries waiting for the writer before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 4096;
 
-/// One read of a contact's record.
+/// One read, as the caller describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessEntry {
@@ -46,37 +60,186 @@ pub struct AccessEntry {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: DateTime<Utc>,
     pub actor: Actor,
-    /// What was done, e.g. `read_contact`, `read_events`, `read_audit`, `read_refused`.
+    /// What was done, e.g. `read_contact`, `read_events`, `read_audit`, `read_log`,
+    /// `read_refused`.
     pub action: String,
     /// The request path.
     pub endpoint: String,
 }
 
-/// The stored body of an access record, fields in this order.
-#[derive(Debug, Serialize, Deserialize)]
-struct AccessBody {
+/// A range of log positions read: the events after `after`, up to and including `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PositionRange {
+    pub after: u64,
+    pub to: u64,
+}
+
+/// What a bulk read covered. Every field is optional and left out of the stored body when
+/// empty, so an entry of a single contact's read has none of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessScope {
+    /// The log positions read (a page of `GET /v1/events`, a stream from `after` on (`to`
+    /// being the head when it opened), a fold up to a position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<PositionRange>,
+    /// The contacts read as a set (an audit sample). The entry is indexed under each, so each
+    /// contact's audit trail shows it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Ulid>,
+    /// The moment asked for (as-of).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_timestamp")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Search terms, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}
+
+impl AccessScope {
+    /// A range of log positions.
+    pub fn range(after: u64, to: u64) -> Self {
+        AccessScope { range: Some(PositionRange { after, to }), ..AccessScope::default() }
+    }
+
+    /// A set of contacts.
+    pub fn contacts(contacts: Vec<Ulid>) -> Self {
+        AccessScope { contacts, ..AccessScope::default() }
+    }
+}
+
+mod opt_timestamp {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&events::envelope::timestamp::format(t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// One stored entry with its place in the access chain (what `GET /v1/access` and the access
+/// export show).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessRecord {
+    /// Position in the access chain: gapless, from 1.
+    pub position: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub prev_hash: Hash,
+    /// `SHA-256(prev_hash ‖ body)` of the stored body.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub hash: Hash,
+    /// The contact whose record was read, for a read of one contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub contact_id: Option<Ulid>,
+    #[serde(flatten)]
+    pub entry: AccessEntry,
+    #[serde(flatten)]
+    pub scope: AccessScope,
+}
+
+impl AccessRecord {
+    /// Whether the entry concerns `contact`: it names it, or its scope lists it.
+    pub fn concerns(&self, contact: Ulid) -> bool {
+        self.contact_id == Some(contact) || self.scope.contacts.contains(&contact)
+    }
+}
+
+/// The stored body of an access record, written with the fields in this order (scope fields
+/// only when set).
+#[derive(Serialize)]
+struct BodyOut<'a> {
     position: u64,
     prev_hash: String,
-    contact_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact_id: Option<String>,
+    #[serde(with = "timestamp")]
+    at: DateTime<Utc>,
+    actor: &'a Actor,
+    action: &'a str,
+    endpoint: &'a str,
+    #[serde(flatten)]
+    scope: &'a AccessScope,
+}
+
+/// The stored body read back (older bodies always have `contact_id` and no scope).
+#[derive(Deserialize)]
+struct BodyIn {
+    position: u64,
+    prev_hash: Hash,
+    #[serde(default)]
+    contact_id: Option<Ulid>,
     #[serde(with = "timestamp")]
     at: DateTime<Utc>,
     actor: Actor,
     action: String,
     endpoint: String,
+    #[serde(flatten)]
+    scope: AccessScope,
 }
 
-impl AccessBody {
-    fn decode(bytes: &[u8]) -> Result<(Ulid, AccessEntry, u64, String), String> {
-        let b: AccessBody = serde_json::from_slice(bytes).map_err(|e| format!("not an access entry: {e}"))?;
-        let contact = b.contact_id.parse::<Ulid>().map_err(|e| format!("contact id: {e}"))?;
-        let entry = AccessEntry { at: b.at, actor: b.actor, action: b.action, endpoint: b.endpoint };
-        Ok((contact, entry, b.position, b.prev_hash))
-    }
+/// The body an entry is stored with.
+pub(crate) fn encode_body(
+    position: u64,
+    prev: &Hash,
+    contact: Option<Ulid>,
+    entry: &AccessEntry,
+    scope: &AccessScope,
+) -> Result<Vec<u8>, LogError> {
+    let body = BodyOut {
+        position,
+        prev_hash: prev.to_hex(),
+        contact_id: contact.map(|c| c.to_string()),
+        at: entry.at,
+        actor: &entry.actor,
+        action: &entry.action,
+        endpoint: &entry.endpoint,
+        scope,
+    };
+    serde_json::to_vec(&body).map_err(|e| LogError::Storage(e.to_string()))
 }
+
+/// Decodes a stored body (whose hash is `hash`), without checking the chain.
+///
+/// # Errors
+/// What is wrong with it, as text.
+pub fn decode_body(body: &[u8], hash: Hash) -> Result<AccessRecord, String> {
+    let b: BodyIn = serde_json::from_slice(body).map_err(|e| format!("not an access entry: {e}"))?;
+    Ok(AccessRecord {
+        position: b.position,
+        prev_hash: b.prev_hash,
+        hash,
+        contact_id: b.contact_id,
+        entry: AccessEntry { at: b.at, actor: b.actor, action: b.action, endpoint: b.endpoint },
+        scope: b.scope,
+    })
+}
+
+/// The contacts an entry is indexed under: its own and its scope's, each once.
+fn indexed_contacts(contact: Option<Ulid>, scope: &AccessScope) -> Vec<Ulid> {
+    let mut out: Vec<Ulid> = contact.into_iter().chain(scope.contacts.iter().copied()).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// One entry to append.
+type NewEntry = (Option<Ulid>, AccessEntry, AccessScope);
 
 struct Job {
-    entries: Vec<(Ulid, AccessEntry)>,
-    reply: SyncSender<Result<(), LogError>>,
+    entries: Vec<NewEntry>,
+    reply: oneshot::Sender<Result<(), LogError>>,
 }
 
 /// The chain's head: position and hash of the last entry.
@@ -86,20 +249,22 @@ pub struct AccessHead {
     pub hash: Hash,
 }
 
+type Segments = Arc<RwLock<Vec<Arc<Segment>>>>;
+
 /// Appends (durably) and reads access entries.
 pub(crate) struct AccessLog {
-    path: PathBuf,
-    file: Arc<File>,
-    /// The byte offset up to which the access segment is durable (written and synced).
-    durable_end: Arc<AtomicU64>,
+    dir: PathBuf,
+    segments: Segments,
+    /// The position up to which the access chain is durable and indexed.
+    durable: Arc<AtomicU64>,
     tree: sled::Tree,
-    jobs: Mutex<Option<SyncSender<Job>>>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for AccessLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessLog").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("AccessLog").field("dir", &self.dir).finish_non_exhaustive()
     }
 }
 
@@ -119,6 +284,12 @@ fn index_key(contact: Ulid, position: u64) -> [u8; 24] {
     key
 }
 
+fn position_key(position: u64) -> [u8; 9] {
+    let mut key = [POSITION_KEY; 9];
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
 fn head_value(head: AccessHead) -> [u8; 40] {
     let mut v = [0u8; 40];
     v[..8].copy_from_slice(&head.position.to_be_bytes());
@@ -126,104 +297,200 @@ fn head_value(head: AccessHead) -> [u8; 40] {
     v
 }
 
-/// Walks the access segment from its header: every frame's and record's checksum, each
-/// position, each `prev_hash` link and hash. Calls `f(position, offset, contact, entry)`.
-/// A torn last frame is cut off when `repair` and the entries before it reach `durable` (the
-/// head the index recorded), else refused.
-fn walk(
-    path: &Path,
-    file: &File,
-    repair: bool,
-    durable: u64,
+/// The index entries of one access entry at `offset`.
+fn index_entry(batch: &mut sled::Batch, position: u64, offset: u64, contacts: &[Ulid]) {
+    for contact in contacts {
+        batch.insert(&index_key(*contact, position)[..], &offset.to_be_bytes()[..]);
+    }
+    if (position - 1) % SPARSE == 0 {
+        batch.insert(&position_key(position)[..], &offset.to_be_bytes()[..]);
+    }
+}
+
+/// What [`walk`] found at the end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Walked {
+    pub(crate) head: AccessHead,
+    /// The end of the last entry in the last segment walked.
+    pub(crate) end: u64,
+    /// A partial last entry left out (file index, offset), when it was not cut off.
+    pub(crate) torn: Option<(usize, u64)>,
+}
+
+/// How [`walk`] treats a torn last entry of the newest segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// Cut it off when the entries before it reach this position (the indexed head), else refuse.
+    Repair(u64),
+    /// Refuse it.
+    Refuse,
+    /// Leave it out and report it (a copy taken during a write).
+    Report,
+}
+
+/// Walks access segments in order from the first one's header: every header's link to the
+/// segment before, every frame's and record's checksum, each position, each `prev_hash` link
+/// and hash. Calls `f(offset, record)`. Stops after position `limit` if given. The first
+/// segment must start the chain unless `partial`.
+pub(crate) fn walk(
+    segments: &[(PathBuf, &File)],
+    tail: Tail,
+    partial: bool,
     limit: Option<u64>,
-    f: &mut dyn FnMut(u64, u64, Hash, Ulid, AccessEntry),
-) -> Result<(AccessHead, u64), LogError> {
-    let len = limit.map_or_else(|| file.metadata().map(|m| m.len()), Ok)?;
-    if len < HEADER_LEN {
-        return Err(corrupt_at(path, 0, 1, "the access segment is shorter than a segment header"));
-    }
-    let mut header = [0u8; HEADER_SIZE];
-    file.read_exact_at(&mut header, 0)?;
-    let header = SegmentHeader::decode(&header).map_err(|e| corrupt_at(path, 0, 1, &e))?;
-    if header.first_position != 1 || header.prev_hash != Hash::GENESIS {
-        return Err(corrupt_at(path, 0, 1, "the access segment does not start the access chain"));
-    }
-    let mut head = AccessHead { position: 0, hash: Hash::GENESIS };
-    let mut cursor = Cursor::new(file, HEADER_LEN, len);
+    f: &mut dyn FnMut(u64, &AccessRecord),
+) -> Result<Walked, LogError> {
+    let mut head: Option<AccessHead> = None;
     let mut end = HEADER_LEN;
-    while let Some((at, frame)) = cursor.next()? {
-        let position = head.position + 1;
-        let fail = |what: &str| corrupt_at(path, at, position, &format!("access log: {what}"));
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(e) => {
-                if segment::valid_frame_after(file, at, len)?.is_none() {
-                    if repair && head.position >= durable {
-                        tracing::warn!(
-                            segment = %path.display(),
-                            offset = at,
-                            bytes = len - at,
-                            "cut off a torn access-log entry at the end of the access segment (never acknowledged)"
-                        );
-                        file.set_len(at)?;
-                        file.sync_all()?;
-                        return Ok((head, at));
-                    }
-                    return Err(fail(&format!(
-                        "a partial entry at the end ({e}), before entry {durable}, which the index recorded as durable"
-                    )));
+    let mut torn = None;
+    for (index, (path, file)) in segments.iter().enumerate() {
+        let newest = index + 1 == segments.len();
+        let len = file.metadata()?.len();
+        let expected_first = head.map_or(1, |h| h.position + 1);
+        if len < HEADER_LEN {
+            return Err(corrupt_at(path, 0, expected_first, "the access segment is shorter than a segment header"));
+        }
+        let mut header = [0u8; HEADER_SIZE];
+        file.read_exact_at(&mut header, 0)?;
+        let header = SegmentHeader::decode(&header).map_err(|e| corrupt_at(path, 0, expected_first, &e))?;
+        let mut at_head = match head {
+            Some(h) => {
+                if header.first_position != h.position + 1 || header.prev_hash != h.hash {
+                    return Err(corrupt_at(
+                        path,
+                        0,
+                        h.position + 1,
+                        "the access segment does not follow the access segment before it",
+                    ));
                 }
-                return Err(fail(&e.to_string()));
+                h
+            }
+            None if partial => AccessHead { position: header.first_position.saturating_sub(1), hash: header.prev_hash },
+            None => {
+                if header.first_position != 1 || header.prev_hash != Hash::GENESIS {
+                    return Err(corrupt_at(path, 0, 1, "the first access segment does not start the access chain"));
+                }
+                AccessHead { position: 0, hash: Hash::GENESIS }
             }
         };
-        let hash = frame.hash();
-        let body = &frame.record[36..];
-        let (contact, entry, stored_position, prev_hex) = AccessBody::decode(body).map_err(|e| fail(&e))?;
-        if stored_position != position {
-            return Err(fail(&format!("the record says it is position {stored_position}")));
+        let mut cursor = Cursor::new(file, HEADER_LEN, len);
+        end = HEADER_LEN;
+        loop {
+            if limit.is_some_and(|l| at_head.position >= l) {
+                break;
+            }
+            let Some((at, frame)) = cursor.next()? else { break };
+            let position = at_head.position + 1;
+            let fail = |what: &str| corrupt_at(path, at, position, &format!("access log: {what}"));
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(e) => {
+                    if newest && segment::valid_frame_after(file, at, len)?.is_none() {
+                        match tail {
+                            Tail::Repair(durable) if at_head.position >= durable => {
+                                tracing::warn!(
+                                    segment = %path.display(),
+                                    offset = at,
+                                    bytes = len - at,
+                                    "cut off a torn access-log entry at the end of the newest access segment (never acknowledged)"
+                                );
+                                file.set_len(at)?;
+                                file.sync_all()?;
+                                return Ok(Walked { head: at_head, end: at, torn: None });
+                            }
+                            Tail::Repair(durable) => {
+                                return Err(fail(&format!(
+                                    "a partial entry at the end ({e}), before entry {durable}, which the index recorded as durable"
+                                )));
+                            }
+                            Tail::Report => {
+                                torn = Some((index, at));
+                                break;
+                            }
+                            Tail::Refuse => {}
+                        }
+                    }
+                    return Err(fail(&e.to_string()));
+                }
+            };
+            let hash = frame.hash();
+            let body = &frame.record[36..];
+            let record = decode_body(body, hash).map_err(|e| fail(&e))?;
+            if record.position != position {
+                return Err(fail(&format!("the record says it is position {}", record.position)));
+            }
+            if record.prev_hash != at_head.hash {
+                return Err(fail("prev_hash does not link to the entry before"));
+            }
+            if chain_hash(&at_head.hash, body) != hash {
+                return Err(fail("hash does not match the record's contents"));
+            }
+            let frame_len = frame.len as u64;
+            f(at, &record);
+            at_head = AccessHead { position, hash };
+            end = at + frame_len;
         }
-        if prev_hex != head.hash.to_hex() {
-            return Err(fail("prev_hash does not link to the entry before"));
+        head = Some(at_head);
+        if limit.is_some_and(|l| at_head.position >= l) {
+            break;
         }
-        if chain_hash(&head.hash, body) != hash {
-            return Err(fail("hash does not match the record's contents"));
-        }
-        f(position, at, hash, contact, entry);
-        head = AccessHead { position, hash };
-        end = at + frame.len as u64;
     }
-    Ok((head, end))
+    Ok(Walked { head: head.unwrap_or(AccessHead { position: 0, hash: Hash::GENESIS }), end, torn })
+}
+
+/// Checks access segment files given on their own (a copy, without the index), in order;
+/// the first may start after position 1 (later segments of a backup). Calls `f` with every
+/// entry. A partial entry at the very end of the last file is left out and reported.
+///
+/// # Errors
+/// [`LogError::Corrupt`] naming the file, byte offset and position of the first damage.
+pub fn verify_files(
+    files: &[PathBuf],
+    f: &mut dyn FnMut(&AccessRecord),
+) -> Result<(AccessHead, Option<(PathBuf, u64)>), LogError> {
+    let opened = files.iter().map(|p| File::open(p).map(|file| (p.clone(), file))).collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<(PathBuf, &File)> = opened.iter().map(|(p, file)| (p.clone(), file)).collect();
+    let walked = walk(&refs, Tail::Report, true, None, &mut |_, r| f(r))?;
+    Ok((walked.head, walked.torn.map(|(i, at)| (files[i].clone(), at))))
+}
+
+/// Whether the file is an access segment (its first entry, if any, is an access entry). An
+/// access segment without entries is taken as one when it lies in an `access/` directory.
+pub fn is_access_segment(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else { return false };
+    let Ok(len) = file.metadata().map(|m| m.len()) else { return false };
+    let mut cursor = Cursor::with_chunk(&file, HEADER_LEN, len, 64 * 1024);
+    match cursor.next() {
+        Ok(Some((_, Ok(frame)))) => decode_body(&frame.record[36..], frame.hash()).is_ok(),
+        _ => path.parent().and_then(|p| p.file_name()).is_some_and(|n| n == ACCESS_DIR),
+    }
 }
 
 impl AccessLog {
-    /// Opens (or creates) the access log of the data directory `dir`: checks the whole chain,
-    /// cuts off a torn last entry, refuses other damage, refuses a chain that ends before the
-    /// indexed head, indexes what the index lacks, and copies the entries of the old,
-    /// unchained `access` tree (if any) into the chain once.
-    pub(crate) fn open(dir: &Path, db: &sled::Db) -> Result<AccessLog, LogError> {
+    /// Opens (or creates) the access log of the data directory `dir`: checks the whole chain
+    /// over every access segment, cuts off a torn last entry, refuses other damage, refuses a
+    /// chain that ends before the indexed head, indexes what the index lacks, and copies the
+    /// entries of the old, unchained `access` tree (if any) into the chain once.
+    pub(crate) fn open(dir: &Path, db: &sled::Db, segment_bytes: u64) -> Result<AccessLog, LogError> {
         let access_dir = dir.join(ACCESS_DIR);
         if !access_dir.exists() {
             std::fs::DirBuilder::new().mode(0o700).create(&access_dir)?;
             sync_dir(dir)?;
         }
-        let segments = segment::list(&access_dir)?;
-        let (path, file) = match segments.as_slice() {
-            [] => {
-                let header = SegmentHeader { first_position: 1, prev_hash: Hash::GENESIS };
-                let file = create_segment(&access_dir, &header)?;
-                (access_dir.join(segment::file_name(1)), file)
-            }
-            [(1, path)] => (path.clone(), std::fs::OpenOptions::new().read(true).write(true).open(path)?),
-            _ => {
-                return Err(corrupt_at(
-                    &access_dir,
-                    0,
-                    1,
-                    "the access log has one segment, 00000000000000000001.seg; other or more files were found",
-                ));
-            }
-        };
+        let mut segments = Vec::new();
+        for (first, path) in segment::list(&access_dir)? {
+            let file = OpenOptions::new().read(true).write(true).open(&path)?;
+            segments.push(Arc::new(Segment { first, path, file }));
+        }
+        if segments.is_empty() {
+            let header = SegmentHeader { first_position: 1, prev_hash: Hash::GENESIS };
+            let file = create_segment(&access_dir, &header)?;
+            segments.push(Arc::new(Segment { first: 1, path: access_dir.join(segment::file_name(1)), file }));
+        }
         let tree = db.open_tree(INDEX_TREE)?;
+        if tree.get(FORMAT_KEY)?.as_deref() != Some(INDEX_FORMAT) && !tree.is_empty() {
+            tracing::info!("rebuilding the access log's index in its current format");
+            tree.clear()?;
+        }
         let indexed = tree.get(HEAD_KEY)?.and_then(|v| {
             (v.len() == 40).then(|| AccessHead {
                 position: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
@@ -233,57 +500,63 @@ impl AccessLog {
         let from = indexed.map_or(0, |h| h.position);
         let mut batch = sled::Batch::default();
         let mut at_indexed = None;
-        let (head, end) = walk(&path, &file, true, from, None, &mut |position, offset, hash, contact, _| {
-            if position == from {
-                at_indexed = Some(hash);
+        let refs: Vec<(PathBuf, &File)> = segments.iter().map(|s| (s.path.clone(), &s.file)).collect();
+        let walked = walk(&refs, Tail::Repair(from), false, None, &mut |offset, record| {
+            if record.position == from {
+                at_indexed = Some(record.hash);
             }
-            if position > from {
-                batch.insert(&index_key(contact, position)[..], &offset.to_be_bytes()[..]);
+            if record.position > from {
+                index_entry(&mut batch, record.position, offset, &indexed_contacts(record.contact_id, &record.scope));
             }
         })?;
+        let (head, end) = (walked.head, walked.end);
+        let newest_path = segments.last().map(|s| s.path.clone()).unwrap_or_default();
         if let Some(indexed) = indexed {
             if head.position < indexed.position {
                 return Err(corrupt_at(
-                    &path,
+                    &newest_path,
                     end,
                     head.position + 1,
                     &format!(
-                        "the access log ends at entry {} but its index recorded entry {} as durable (the access \
-                         segment was cut short or replaced)",
+                        "the access log ends at entry {} but its index recorded entry {} as durable (an access \
+                         segment was cut short, removed or replaced)",
                         head.position, indexed.position
                     ),
                 ));
             }
             if indexed.position > 0 && at_indexed != Some(indexed.hash) {
                 return Err(corrupt_at(
-                    &path,
+                    &newest_path,
                     0,
                     indexed.position,
-                    "the access log's entry at its indexed head has another hash (the access segment was replaced)",
+                    "the access log's entry at its indexed head has another hash (an access segment was replaced)",
                 ));
             }
         }
+        batch.insert(FORMAT_KEY, INDEX_FORMAT);
         if head.position > from {
             batch.insert(HEAD_KEY, &head_value(head)[..]);
-            tree.apply_batch(batch)?;
             tracing::info!(entries = head.position - from, "indexed access-log entries");
         }
-        let file = Arc::new(file);
-        let (jobs_tx, jobs_rx) = sync_channel(4096);
-        let durable_end = Arc::new(AtomicU64::new(end));
+        tree.apply_batch(batch)?;
+        let segments: Segments = Arc::new(RwLock::new(segments));
+        let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
+        let durable = Arc::new(AtomicU64::new(head.position));
         let writer = Writer {
-            file: Arc::clone(&file),
-            durable_end: Arc::clone(&durable_end),
+            access_dir,
+            segment_bytes: segment_bytes.max(HEADER_LEN + 1),
+            segments: Arc::clone(&segments),
+            durable: Arc::clone(&durable),
             tree: tree.clone(),
             head,
             end,
             buf: Vec::new(),
         };
-        let handle = std::thread::Builder::new().name("access-writer".into()).spawn(move || writer.run(&jobs_rx))?;
+        let handle = std::thread::Builder::new().name("access-writer".into()).spawn(move || writer.run(jobs_rx))?;
         let log = AccessLog {
-            path,
-            file,
-            durable_end,
+            dir: dir.to_path_buf(),
+            segments,
+            durable,
             tree,
             jobs: Mutex::new(Some(jobs_tx)),
             writer: Mutex::new(Some(handle)),
@@ -313,79 +586,171 @@ impl AccessLog {
                 .ok_or_else(|| LogError::Corrupt { position: 0, reason: "old access log key too short".into() })?;
             let entry: AccessEntry = serde_json::from_slice(&v)
                 .map_err(|e| LogError::Corrupt { position: 0, reason: format!("old access log entry: {e}") })?;
-            entries.push((contact, entry));
+            entries.push((Some(contact), entry, AccessScope::default()));
         }
         let n = entries.len() as u64;
         for chunk in entries.chunks(MAX_GROUP) {
-            self.append(chunk.to_vec())?;
+            self.append_blocking(chunk.to_vec())?;
         }
         Ok(n)
     }
 
-    /// Appends entries and returns once they are written and `fdatasync`ed.
-    pub(crate) fn append(&self, entries: Vec<(Ulid, AccessEntry)>) -> Result<(), LogError> {
-        let (reply, wait) = sync_channel(1);
-        let sender = self.jobs.lock().map_err(|_| LogError::Closed)?.clone().ok_or(LogError::Closed)?;
-        sender.send(Job { entries, reply }).map_err(|_| LogError::Closed)?;
-        wait.recv().map_err(|_| LogError::Closed)?
+    fn sender(&self) -> Result<mpsc::Sender<Job>, LogError> {
+        self.jobs.lock().map_err(|_| LogError::Closed)?.clone().ok_or(LogError::Closed)
     }
 
-    pub(crate) fn record(&self, contact_id: Ulid, entry: &AccessEntry) -> Result<(), LogError> {
-        self.append(vec![(contact_id, entry.clone())])
+    /// Appends entries and returns once they are written and `fdatasync`ed, waiting without
+    /// holding a thread.
+    pub(crate) async fn append(&self, entries: Vec<NewEntry>) -> Result<(), LogError> {
+        let (reply, wait) = oneshot::channel();
+        self.sender()?.send(Job { entries, reply }).await.map_err(|_| LogError::Closed)?;
+        wait.await.map_err(|_| LogError::Closed)?
     }
 
-    pub(crate) fn read(&self, contact_id: Ulid) -> Result<Vec<AccessEntry>, LogError> {
-        let len = self.file.metadata()?.len();
+    /// [`append`](Self::append) for callers outside an async runtime.
+    pub(crate) fn append_blocking(&self, entries: Vec<NewEntry>) -> Result<(), LogError> {
+        let (reply, wait) = oneshot::channel();
+        self.sender()?.blocking_send(Job { entries, reply }).map_err(|_| LogError::Closed)?;
+        wait.blocking_recv().map_err(|_| LogError::Closed)?
+    }
+
+    /// The segment holding `position`.
+    fn segment_for(&self, position: u64) -> Result<Arc<Segment>, LogError> {
+        let segments = self.segments.read().map_err(|_| LogError::Closed)?;
+        let i = segments.partition_point(|s| s.first <= position);
+        i.checked_sub(1).map(|i| Arc::clone(&segments[i])).ok_or_else(|| bad_index(position))
+    }
+
+    /// The record at `offset` of the segment holding `position`.
+    fn read_at(&self, position: u64, offset: u64) -> Result<AccessRecord, LogError> {
+        let seg = self.segment_for(position)?;
+        let len = seg.file.metadata()?.len();
+        let mut cursor = Cursor::with_chunk(&seg.file, offset, len, 4096);
+        let fail = |what: &str| corrupt_at(&seg.path, offset, position, &format!("access log: {what}"));
+        let Some((_, frame)) = cursor.next()? else { return Err(fail("the index points past the end")) };
+        let frame = frame.map_err(|e| fail(&e.to_string()))?;
+        let record = decode_body(&frame.record[36..], frame.hash()).map_err(|e| fail(&e))?;
+        if record.position != position {
+            return Err(fail("the index points to another entry"));
+        }
+        Ok(record)
+    }
+
+    /// Every entry concerning `contact_id` (its own reads and the bulk reads that listed it).
+    pub(crate) fn read(&self, contact_id: Ulid) -> Result<Vec<AccessRecord>, LogError> {
         self.tree
             .scan_prefix(contact_id.0.to_be_bytes())
             .map(|item| {
                 let (k, v) = item?;
-                let position = u64::from_be_bytes(k[16..24].try_into().map_err(|_| bad_index(0))?);
+                let position = u64::from_be_bytes(k.get(16..24).and_then(|b| b.try_into().ok()).ok_or(bad_index(0))?);
                 let offset = u64::from_be_bytes(v[..].try_into().map_err(|_| bad_index(position))?);
-                let mut cursor = Cursor::with_chunk(&self.file, offset, len, 4096);
-                let fail = |what: &str| corrupt_at(&self.path, offset, position, &format!("access log: {what}"));
-                let Some((_, frame)) = cursor.next()? else { return Err(fail("the index points past the end")) };
-                let frame = frame.map_err(|e| fail(&e.to_string()))?;
-                let (contact, entry, stored, _) = AccessBody::decode(&frame.record[36..]).map_err(|e| fail(&e))?;
-                if contact != contact_id || stored != position {
-                    return Err(fail("the index points to another entry"));
+                let record = self.read_at(position, offset)?;
+                if !record.concerns(contact_id) {
+                    return Err(bad_index(position));
                 }
-                Ok(entry)
+                Ok(record)
             })
             .collect()
     }
 
-    /// Recomputes the whole access chain and checks every index entry. Returns the head and
-    /// the number of entries.
+    /// The durable head's position.
+    pub(crate) fn head_position(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Up to `limit` entries after position `after`, in order, never past the durable head.
+    pub(crate) fn read_after(&self, after: u64, limit: usize) -> Result<Vec<AccessRecord>, LogError> {
+        let head = self.head_position();
+        if after >= head || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let last = head.min(after.saturating_add(limit as u64));
+        // The nearest sparse key at or before the first position wanted.
+        let want = after + 1;
+        let start = (want - 1) / SPARSE * SPARSE + 1;
+        let offset = self
+            .tree
+            .get(position_key(start))?
+            .and_then(|v| v[..].try_into().ok().map(u64::from_be_bytes))
+            .ok_or_else(|| bad_index(start))?;
+        let segments: Vec<Arc<Segment>> = self.segments.read().map_err(|_| LogError::Closed)?.clone();
+        let mut out = Vec::with_capacity(usize::try_from(last - after).unwrap_or(0));
+        let mut i = segments.partition_point(|s| s.first <= start).saturating_sub(1);
+        let mut position = start;
+        let mut from = offset;
+        while position <= last && i < segments.len() {
+            let seg = &segments[i];
+            let len = seg.file.metadata()?.len();
+            let mut cursor = Cursor::new(&seg.file, from, len);
+            while position <= last {
+                let Some((at, frame)) = cursor.next()? else { break };
+                let fail = |what: &str| corrupt_at(&seg.path, at, position, &format!("access log: {what}"));
+                let frame = frame.map_err(|e| fail(&e.to_string()))?;
+                let record = decode_body(&frame.record[36..], frame.hash()).map_err(|e| fail(&e))?;
+                if record.position != position {
+                    return Err(fail(&format!("the record says it is position {}", record.position)));
+                }
+                if position >= want {
+                    out.push(record);
+                }
+                position += 1;
+            }
+            i += 1;
+            from = HEADER_LEN;
+        }
+        if position <= last {
+            return Err(LogError::Corrupt { position, reason: "access entry missing from the access log".into() });
+        }
+        Ok(out)
+    }
+
+    /// Recomputes the whole access chain (up to the durable head) and checks every index entry.
     pub(crate) fn verify(&self) -> Result<AccessHead, LogError> {
-        let mut index: BTreeMap<[u8; 24], u64> = BTreeMap::new();
-        // Up to the end of the last group made durable: a group being written is not checked.
-        let durable_end = self.durable_end.load(Ordering::Acquire);
-        let (head, _) =
-            walk(&self.path, &self.file, false, 0, Some(durable_end), &mut |position, offset, _, contact, _| {
-                index.insert(index_key(contact, position), offset);
-            })?;
-        let mut stored = 0u64;
+        let mut index: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        // Up to the last group made durable: a group being written is not checked.
+        let durable = self.head_position();
+        let segments: Vec<Arc<Segment>> = self.segments.read().map_err(|_| LogError::Closed)?.clone();
+        let refs: Vec<(PathBuf, &File)> = segments.iter().map(|s| (s.path.clone(), &s.file)).collect();
+        let walked = walk(&refs, Tail::Refuse, false, Some(durable), &mut |offset, record| {
+            for contact in indexed_contacts(record.contact_id, &record.scope) {
+                index.insert(index_key(contact, record.position).to_vec(), offset);
+            }
+            if (record.position - 1) % SPARSE == 0 {
+                index.insert(position_key(record.position).to_vec(), offset);
+            }
+        })?;
+        let head = walked.head;
+        if head.position < durable {
+            return Err(LogError::Corrupt {
+                position: head.position + 1,
+                reason: format!("the access log ends at entry {} before its durable head {durable}", head.position),
+            });
+        }
+        let mut stored = 0usize;
         for item in self.tree.iter() {
             let (k, v) = item?;
-            if &k[..] == HEAD_KEY {
-                continue;
-            }
-            let position = k.get(16..24).map_or(0, |b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+            let position = match k.len() {
+                24 => u64::from_be_bytes(k[16..24].try_into().expect("8 bytes")),
+                9 if k[0] == POSITION_KEY => u64::from_be_bytes(k[1..9].try_into().expect("8 bytes")),
+                _ => continue,
+            };
             if position > head.position {
                 continue;
             }
-            let key: Option<[u8; 24]> = k[..].try_into().ok();
             let offset = v[..].try_into().ok().map(u64::from_be_bytes);
-            if key.and_then(|k| index.get(&k).copied()) != offset || offset.is_none() {
+            if offset.is_none() || index.get(&k[..]).copied() != offset {
                 return Err(bad_index(position));
             }
             stored += 1;
         }
-        if stored != head.position {
+        if stored != index.len() {
             return Err(LogError::Corrupt {
                 position: head.position,
-                reason: format!("access log index has {stored} entries for {} access entries", head.position),
+                reason: format!(
+                    "access log index has {stored} entries where the {} access entries need {}",
+                    head.position,
+                    index.len()
+                ),
             });
         }
         Ok(head)
@@ -395,7 +760,7 @@ impl AccessLog {
 fn bad_index(position: u64) -> LogError {
     LogError::Corrupt {
         position,
-        reason: "access log index entry is missing or wrong (the index is rebuilt from the access segment if its \
+        reason: "access log index entry is missing or wrong (the index is rebuilt from the access segments if its \
                  directory is removed)"
             .into(),
     }
@@ -403,17 +768,20 @@ fn bad_index(position: u64) -> LogError {
 
 /// The access writer: owns the chain's next position and last hash.
 struct Writer {
-    file: Arc<File>,
-    durable_end: Arc<AtomicU64>,
+    access_dir: PathBuf,
+    segment_bytes: u64,
+    segments: Segments,
+    durable: Arc<AtomicU64>,
     tree: sled::Tree,
     head: AccessHead,
+    /// The end of the newest segment.
     end: u64,
     buf: Vec<u8>,
 }
 
 impl Writer {
-    fn run(mut self, jobs: &Receiver<Job>) {
-        while let Ok(first) = jobs.recv() {
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(first) = jobs.blocking_recv() {
             let mut group = vec![first];
             let mut count = group[0].entries.len();
             while count < MAX_GROUP {
@@ -432,41 +800,128 @@ impl Writer {
         }
     }
 
+    /// Seals the newest segment and starts the next one, when it is full.
+    fn roll_if_full(&mut self) -> Result<Arc<Segment>, LogError> {
+        let newest = self.segments.read().map_err(|_| LogError::Closed)?.last().cloned().ok_or(LogError::Closed)?;
+        if self.end < self.segment_bytes || self.end <= HEADER_LEN {
+            return Ok(newest);
+        }
+        let header = SegmentHeader { first_position: self.head.position + 1, prev_hash: self.head.hash };
+        let file = create_segment(&self.access_dir, &header)?;
+        let seg = Arc::new(Segment {
+            first: header.first_position,
+            path: self.access_dir.join(segment::file_name(header.first_position)),
+            file,
+        });
+        self.segments.write().map_err(|_| LogError::Closed)?.push(Arc::clone(&seg));
+        self.end = HEADER_LEN;
+        Ok(seg)
+    }
+
     /// One `write` and one `fdatasync` for the whole group, then the index (not flushed).
     fn commit(&mut self, group: &[Job]) -> Result<(), LogError> {
+        let seg = self.roll_if_full()?;
         self.buf.clear();
         let mut head = self.head;
         let mut batch = sled::Batch::default();
-        for (contact, entry) in group.iter().flat_map(|j| j.entries.iter()) {
+        for (contact, entry, scope) in group.iter().flat_map(|j| j.entries.iter()) {
             let position = head.position + 1;
-            let body = AccessBody {
-                position,
-                prev_hash: head.hash.to_hex(),
-                contact_id: contact.to_string(),
-                at: entry.at,
-                actor: entry.actor.clone(),
-                action: entry.action.clone(),
-                endpoint: entry.endpoint.clone(),
-            };
-            let body = serde_json::to_vec(&body).map_err(|e| LogError::Storage(e.to_string()))?;
+            let body = encode_body(position, &head.hash, *contact, entry, scope)?;
             let hash = chain_hash(&head.hash, &body);
             let record = crate::record::encode_record_parts(&hash, &body);
             let offset = self.end + self.buf.len() as u64;
             segment::encode_frame(&mut self.buf, &record, true, None);
-            batch.insert(&index_key(*contact, position)[..], &offset.to_be_bytes()[..]);
+            index_entry(&mut batch, position, offset, &indexed_contacts(*contact, scope));
             head = AccessHead { position, hash };
         }
-        if let Err(e) = self.file.write_all_at(&self.buf, self.end).and_then(|()| self.file.sync_data()) {
+        if let Err(e) = seg.file.write_all_at(&self.buf, self.end).and_then(|()| seg.file.sync_data()) {
             // Nothing of the group is acknowledged; cut off whatever reached the file.
-            let _ = self.file.set_len(self.end);
+            let _ = seg.file.set_len(self.end);
             return Err(e.into());
         }
         self.end += self.buf.len() as u64;
         self.head = head;
         batch.insert(HEAD_KEY, &head_value(head)[..]);
         let indexed = self.tree.apply_batch(batch);
-        // After the index, so that `verify` never finds durable entries it cannot find indexed.
-        self.durable_end.store(self.end, Ordering::Release);
+        // After the index, so that readers and `verify` never find durable entries unindexed.
+        self.durable.store(head.position, Ordering::Release);
         Ok(indexed?)
+    }
+}
+
+/// The line of an access export for `record`: its stored body, byte for byte, with
+/// `,"hash":"<hex>"` put before the closing brace (see `eventlog/README.md`).
+///
+/// # Errors
+/// When the body does not hash to the record's hash (the record was not read from a chain
+/// that verifies).
+pub fn export_line(record: &AccessRecord) -> Result<String, String> {
+    let body = encode_body(record.position, &record.prev_hash, record.contact_id, &record.entry, &record.scope)
+        .map_err(|e| e.to_string())?;
+    if chain_hash(&record.prev_hash, &body) != record.hash {
+        return Err(format!("access entry {}: hash does not match the entry's contents", record.position));
+    }
+    let mut line = String::from_utf8(body).map_err(|e| e.to_string())?;
+    line.pop();
+    line.push_str(",\"hash\":\"");
+    line.push_str(&record.hash.to_hex());
+    line.push_str("\"}");
+    Ok(line)
+}
+
+/// The stored body and hash of a line of an access export, the entry decoded (the chain is
+/// not checked here: see [`ExportChecker`]).
+///
+/// # Errors
+/// What is wrong with the line.
+pub fn parse_export_line(line: &str) -> Result<(Vec<u8>, AccessRecord), String> {
+    const SUFFIX: usize = ",\"hash\":\"".len() + 64 + "\"}".len();
+    let cut = line.len().checked_sub(SUFFIX).filter(|&c| line.is_char_boundary(c));
+    let Some(cut) = cut.filter(|&c| line[c..].starts_with(",\"hash\":\"") && line.ends_with("\"}")) else {
+        return Err("an access export line ends with ,\"hash\":\"<64 hex>\"}".into());
+    };
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(&line[cut + 9..line.len() - 2], &mut digest).map_err(|e| format!("hash: {e}"))?;
+    let mut body = line.as_bytes()[..cut].to_vec();
+    body.push(b'}');
+    let record = decode_body(&body, Hash(digest))?;
+    Ok((body, record))
+}
+
+/// Checks an access export's lines in order: positions gapless from 1, each `prev_hash`
+/// linking to the hash before, each hash recomputed from the body.
+#[derive(Debug, Default)]
+pub struct ExportChecker {
+    head: Option<AccessHead>,
+}
+
+impl ExportChecker {
+    pub fn new() -> Self {
+        ExportChecker::default()
+    }
+
+    /// Checks the next line's body and record.
+    ///
+    /// # Errors
+    /// The position expected and what is wrong.
+    pub fn check(&mut self, body: &[u8], record: &AccessRecord) -> Result<(), (u64, String)> {
+        let head = self.head.unwrap_or(AccessHead { position: 0, hash: Hash::GENESIS });
+        let expected = head.position + 1;
+        if record.position != expected {
+            return Err((expected, format!("expected access entry {expected}, found {}", record.position)));
+        }
+        if record.prev_hash != head.hash {
+            return Err((expected, "prev_hash does not link to the access entry before".into()));
+        }
+        if chain_hash(&head.hash, body) != record.hash {
+            return Err((expected, "hash does not match the access entry's contents".into()));
+        }
+        self.head = Some(AccessHead { position: expected, hash: record.hash });
+        Ok(())
+    }
+
+    /// The head checked so far.
+    pub fn head(&self) -> AccessHead {
+        self.head.unwrap_or(AccessHead { position: 0, hash: Hash::GENESIS })
     }
 }

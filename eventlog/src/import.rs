@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use ulid::Ulid;
 
+use crate::access::{ACCESS_DIR, AccessRecord, ExportChecker};
 use crate::error::LogError;
 use crate::log::{EventLog, Head, Options, VerifyReport, create_segment, sync_dir};
 use crate::record::encode_record_parts;
@@ -161,7 +162,29 @@ pub fn verify_chain(envelopes: &[Envelope]) -> Result<(), ImportError> {
 /// # Errors
 /// [`ImportError::NotEmpty`] and [`ImportError::Chain`] write nothing.
 pub fn import_envelopes(dir: &Path, envelopes: &[Envelope]) -> Result<VerifyReport, ImportError> {
+    import_log(dir, envelopes, &[])
+}
+
+/// [`import_envelopes`], and the access log: `access` holds each access entry's stored body
+/// and hash, in order (as [`crate::access::parse_export_line`] reads them from an access
+/// export). Both chains are verified before anything is written; the access entries are
+/// written verbatim into `access/`, so the restored access chain is the same chain.
+///
+/// # Errors
+/// [`ImportError::NotEmpty`] and [`ImportError::Chain`] write nothing (a broken access chain is
+/// named with its access position and "access" in the reason).
+pub fn import_log(
+    dir: &Path,
+    envelopes: &[Envelope],
+    access: &[(Vec<u8>, AccessRecord)],
+) -> Result<VerifyReport, ImportError> {
     verify_chain(envelopes)?;
+    let mut checker = ExportChecker::new();
+    for (body, record) in access {
+        checker
+            .check(body, record)
+            .map_err(|(position, reason)| ImportError::Chain { position, reason: format!("access log: {reason}") })?;
+    }
     if dir.exists() {
         let mut entries = std::fs::read_dir(dir).map_err(LogError::from)?;
         if entries.next().is_some() {
@@ -171,6 +194,8 @@ pub fn import_envelopes(dir: &Path, envelopes: &[Envelope]) -> Result<VerifyRepo
     std::fs::create_dir_all(dir).map_err(LogError::from)?;
     let segments_dir = dir.join(segment::SEGMENTS_DIR);
     std::fs::DirBuilder::new().mode(0o700).create(&segments_dir).map_err(LogError::from)?;
+    let access_dir = dir.join(ACCESS_DIR);
+    std::fs::DirBuilder::new().mode(0o700).create(&access_dir).map_err(LogError::from)?;
     sync_dir(dir)?;
     let options = Options::default();
     let mut writer = BulkWriter::new(&segments_dir, options.segment_bytes);
@@ -179,10 +204,32 @@ pub fn import_envelopes(dir: &Path, envelopes: &[Envelope]) -> Result<VerifyRepo
         writer.push(env.position, env.hash, &encode_record_parts(&env.hash, &body), true, None)?;
     }
     writer.finish()?;
+    let mut writer = BulkWriter::new(&access_dir, options.segment_bytes);
+    for (body, record) in access {
+        writer.push(record.position, record.hash, &encode_record_parts(&record.hash, body), true, None)?;
+    }
+    if access.is_empty() {
+        // An empty access log still has its first segment.
+        let header = SegmentHeader { first_position: 1, prev_hash: Hash::GENESIS };
+        create_segment(&access_dir, &header)?;
+    } else {
+        writer.finish()?;
+    }
     let log = EventLog::open_with(dir, &options)?;
     let report = log.verify();
     log.shutdown();
-    Ok(report?)
+    let report = report?;
+    if report.access_entries != access.len() as u64 {
+        return Err(ImportError::Storage(LogError::Corrupt {
+            position: report.access_entries,
+            reason: format!(
+                "the restored access log has {} entries, not the {} imported",
+                report.access_entries,
+                access.len()
+            ),
+        }));
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub mod segment;
 pub mod subscribe;
 
 #[cfg(feature = "storage")]
-pub use access::AccessEntry;
+pub use access::{AccessEntry, AccessRecord, AccessScope, PositionRange};
 #[cfg(feature = "storage")]
 pub use error::{AppendError, LogError};
 pub use events::{Actor, DecodeError, Envelope, Event, EventType, Hash, Role, correction, schema};

@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use ulid::Ulid;
 
-use crate::access::{AccessEntry, AccessLog};
+use crate::access::{AccessEntry, AccessLog, AccessRecord, AccessScope};
 use crate::error::{AppendError, LogError};
 use crate::keys;
 use crate::record::{decode_record, encode_record_parts};
@@ -269,7 +269,7 @@ impl EventLog {
         let db = open_index(&dir, options.cache_capacity)?;
         let tree = db.open_tree("log")?;
         let recovered = recover(&segments_dir, &db, &tree)?;
-        let access = AccessLog::open(&dir, &db)?;
+        let access = AccessLog::open(&dir, &db, options.segment_bytes)?;
         let head = recovered.head;
         let (head_tx, head_rx) = watch::channel(head);
         let (live, _) = broadcast::channel(options.broadcast_capacity.max(1));
@@ -463,10 +463,49 @@ impl EventLog {
 
     /// Records a read of a contact's record in the access log's chain and returns once the entry
     /// is written and `fdatasync`ed (group-committed with the reads recorded at the same time:
-    /// see [`crate::access`]); call it before answering the read. Refused, with
-    /// nothing written, while the file system has less than a quarter of the free-space
-    /// reserve left (see [`Options::min_free_bytes`]).
-    pub fn record_access(&self, contact_id: Ulid, entry: &AccessEntry) -> Result<(), LogError> {
+    /// see [`crate::access`]); call it before answering the read. The wait holds no thread (an
+    /// async task waits on the writer's reply). Refused, with nothing written, while the file
+    /// system has less than a quarter of the free-space reserve left (see
+    /// [`Options::min_free_bytes`]).
+    pub async fn record_access(&self, contact_id: Ulid, entry: &AccessEntry) -> Result<(), LogError> {
+        self.access_space()?;
+        self.inner.access.append(vec![(Some(contact_id), entry.clone(), AccessScope::default())]).await
+    }
+
+    /// Records a bulk read (a page or stream of the global log, an export, as-of, an audit
+    /// sample, a search), described by its scope and, if it concerns one contact, that
+    /// contact: one entry for the whole read, durable before this returns. The entry is indexed
+    /// under `contact_id` and every contact of `scope.contacts`, so their audit trails show it.
+    pub async fn record_bulk_access(
+        &self,
+        contact_id: Option<Ulid>,
+        entry: &AccessEntry,
+        scope: AccessScope,
+    ) -> Result<(), LogError> {
+        self.access_space()?;
+        self.inner.access.append(vec![(contact_id, entry.clone(), scope)]).await
+    }
+
+    /// [`record_access`](Self::record_access) for callers outside an async runtime (tools,
+    /// tests).
+    pub fn record_access_blocking(&self, contact_id: Ulid, entry: &AccessEntry) -> Result<(), LogError> {
+        self.access_space()?;
+        self.inner.access.append_blocking(vec![(Some(contact_id), entry.clone(), AccessScope::default())])
+    }
+
+    /// [`record_bulk_access`](Self::record_bulk_access) for callers outside an async runtime.
+    pub fn record_bulk_access_blocking(
+        &self,
+        contact_id: Option<Ulid>,
+        entry: &AccessEntry,
+        scope: AccessScope,
+    ) -> Result<(), LogError> {
+        self.access_space()?;
+        self.inner.access.append_blocking(vec![(contact_id, entry.clone(), scope)])
+    }
+
+    /// Refuses an access entry while less than a quarter of the reserve is free.
+    fn access_space(&self) -> Result<(), LogError> {
         let floor = self.inner.min_free_bytes / 4;
         if let Some(free) = self.free_space()
             && free < floor
@@ -475,7 +514,7 @@ impl EventLog {
                 "no space: {free} bytes free on the log's file system, under the {floor} bytes kept for the access log"
             )));
         }
-        self.inner.access.record(contact_id, entry)
+        Ok(())
     }
 
     /// Bytes free for the log on its file system (`None` when the file system cannot say).
@@ -483,9 +522,26 @@ impl EventLog {
         free_space(&self.inner.dir)
     }
 
-    /// Every recorded read of a contact's record, oldest first.
+    /// Every recorded read concerning a contact (its own reads, and bulk reads that listed
+    /// it), oldest first.
     pub fn read_access(&self, contact_id: Ulid) -> Result<Vec<AccessEntry>, LogError> {
+        Ok(self.inner.access.read(contact_id)?.into_iter().map(|r| r.entry).collect())
+    }
+
+    /// [`read_access`](Self::read_access) with each entry's place in the chain and scope.
+    pub fn read_access_records(&self, contact_id: Ulid) -> Result<Vec<AccessRecord>, LogError> {
         self.inner.access.read(contact_id)
+    }
+
+    /// Up to `limit` access entries after position `after`, in order, never past the access
+    /// chain's durable head.
+    pub fn read_access_after(&self, after: u64, limit: usize) -> Result<Vec<AccessRecord>, LogError> {
+        self.inner.access.read_after(after, limit)
+    }
+
+    /// The position of the access chain's durable head.
+    pub fn access_head(&self) -> u64 {
+        self.inner.access.head_position()
     }
 
     /// Copies an old, unchained access tree into the access chain (for the migration).

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use eventlog::segment;
-use eventlog::{AccessEntry, EventLog, LogError};
+use eventlog::{AccessEntry, AccessScope, EventLog, LogError, PositionRange};
 use ulid::Ulid;
 
 fn entry(action: &str) -> AccessEntry {
@@ -26,7 +26,7 @@ fn log_with_reads(dir: &Path, n: usize) -> [Ulid; 2] {
     let log = EventLog::open(dir).unwrap();
     let contacts = [Ulid::new(), Ulid::new()];
     for i in 0..n {
-        log.record_access(contacts[i % 2], &entry(&format!("read_{i}"))).unwrap();
+        log.record_access_blocking(contacts[i % 2], &entry(&format!("read_{i}"))).unwrap();
     }
     assert_eq!(log.verify().unwrap().access_entries, n as u64);
     contacts
@@ -52,7 +52,7 @@ fn entries_are_chained_in_their_own_segment_and_read_back_after_reopen_and_rebui
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
     let log = EventLog::open(dir.path()).unwrap();
     assert_eq!(log.read_access(contacts[1]).unwrap().len(), 3);
-    log.record_access(contacts[1], &entry("after")).unwrap();
+    log.record_access_blocking(contacts[1], &entry("after")).unwrap();
     assert_eq!(log.verify().unwrap().access_entries, 8);
 }
 
@@ -189,7 +189,8 @@ fn record_access_latency_at_500_per_second() {
                     std::thread::sleep(wait);
                 }
                 let begin = Instant::now();
-                log.record_access(contacts[fastrand::usize(..contacts.len())], &entry("read_contact")).unwrap();
+                log.record_access_blocking(contacts[fastrand::usize(..contacts.len())], &entry("read_contact"))
+                    .unwrap();
                 out.push(begin.elapsed());
             }
             out
@@ -236,7 +237,7 @@ fn verify_runs_while_reads_are_recorded() {
             std::thread::spawn(move || {
                 let contact = Ulid::new();
                 for _ in 0..100 {
-                    log.record_access(contact, &entry("read_contact")).unwrap();
+                    log.record_access_blocking(contact, &entry("read_contact")).unwrap();
                 }
             })
         })
@@ -248,4 +249,181 @@ fn verify_runs_while_reads_are_recorded() {
         w.join().unwrap();
     }
     assert_eq!(log.verify().unwrap().access_entries, 400);
+}
+
+/// A log whose segments (events and access) roll at `bytes`.
+fn open_rolling(dir: &Path, bytes: u64) -> EventLog {
+    EventLog::open_with(dir, &eventlog::Options { segment_bytes: bytes, ..eventlog::Options::default() }).unwrap()
+}
+
+#[test]
+fn bulk_entries_carry_their_scope_and_are_indexed_under_each_contact_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let [a, b, c] = [Ulid::new(), Ulid::new(), Ulid::new()];
+    log.record_access_blocking(a, &entry("read_contact")).unwrap();
+    log.record_bulk_access_blocking(None, &entry("read_log"), AccessScope::range(10, 20)).unwrap();
+    log.record_bulk_access_blocking(None, &entry("audit_sample"), AccessScope::contacts(vec![a, b])).unwrap();
+    let actions = |contact| log.read_access(contact).unwrap().into_iter().map(|e| e.action).collect::<Vec<_>>();
+    assert_eq!(actions(a), ["read_contact", "audit_sample"]);
+    assert_eq!(actions(b), ["audit_sample"]);
+    assert!(actions(c).is_empty());
+    let all = log.read_access_after(0, 100).unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!((all[0].contact_id, &all[0].scope), (Some(a), &AccessScope::default()));
+    assert_eq!((all[1].contact_id, all[1].scope.range), (None, Some(PositionRange { after: 10, to: 20 })));
+    assert_eq!(all[2].scope.contacts, [a, b]);
+    assert_eq!(all[1].prev_hash, all[0].hash);
+    assert_eq!(log.read_access_after(1, 1).unwrap()[0].entry.action, "read_log");
+    assert_eq!(log.verify().unwrap().access_entries, 3);
+    // A single contact's read stores no scope fields: its body is as before bulk entries.
+    let bytes = std::fs::read(access_segment(dir.path())).unwrap();
+    let first = segment::parse_frame(&bytes[64..]).unwrap();
+    let body = std::str::from_utf8(&first.record[36..]).unwrap();
+    assert!(body.contains("\"contact_id\"") && !body.contains("\"range\"") && !body.contains("\"contacts\""), "{body}");
+    drop(log);
+    // Rebuilt from the segment, the index has the sampled contacts again.
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    assert_eq!(log.read_access(b).unwrap().len(), 1);
+    assert_eq!(log.verify().unwrap().access_entries, 3);
+}
+
+#[test]
+fn access_segments_roll_stay_sealed_and_serve_every_entry_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_rolling(dir.path(), 1024);
+    let contacts = [Ulid::new(), Ulid::new()];
+    for i in 0..40 {
+        log.record_access_blocking(contacts[i % 2], &entry(&format!("read_{i}"))).unwrap();
+    }
+    let list = segment::list(&dir.path().join("access")).unwrap();
+    assert!(list.len() > 3, "rolled into {} segments", list.len());
+    let sealed: Vec<Vec<u8>> = list[..list.len() - 1].iter().map(|(_, p)| std::fs::read(p).unwrap()).collect();
+    for i in 40..60 {
+        log.record_access_blocking(contacts[i % 2], &entry(&format!("read_{i}"))).unwrap();
+    }
+    for ((_, path), before) in list.iter().zip(&sealed) {
+        assert_eq!(&std::fs::read(path).unwrap(), before, "{} changed after it was sealed", path.display());
+    }
+    drop(log);
+    let log = open_rolling(dir.path(), 1024);
+    assert_eq!(log.verify().unwrap().access_entries, 60);
+    let all = log.read_access_after(0, 1000).unwrap();
+    let actions: Vec<String> = all.iter().map(|r| r.entry.action.clone()).collect();
+    assert_eq!(actions, (0..60).map(|i| format!("read_{i}")).collect::<Vec<_>>());
+    // A page that starts and ends in the middle of segments.
+    let page = log.read_access_after(37, 15).unwrap();
+    assert_eq!(page.iter().map(|r| r.position).collect::<Vec<_>>(), (38..=52).collect::<Vec<_>>());
+    assert_eq!(log.read_access(contacts[1]).unwrap().len(), 30);
+    drop(log);
+    // Offline, the access segments verify as one chain.
+    let files: Vec<PathBuf> = segment::list(&dir.path().join("access")).unwrap().into_iter().map(|(_, p)| p).collect();
+    let (head, torn) = eventlog::access::verify_files(&files, &mut |_| {}).unwrap();
+    assert_eq!((head.position, torn), (60, None));
+    assert!(eventlog::access::is_access_segment(&files[0]));
+    assert!(!eventlog::access::is_access_segment(&dir.path().join("segments").join(segment::file_name(1))));
+}
+
+#[test]
+fn a_flipped_byte_in_a_sealed_access_segment_is_refused_naming_segment_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_rolling(dir.path(), 1024);
+    for i in 0..30 {
+        log.record_access_blocking(Ulid::new(), &entry(&format!("read_{i}"))).unwrap();
+    }
+    drop(log);
+    let files: Vec<PathBuf> = segment::list(&dir.path().join("access")).unwrap().into_iter().map(|(_, p)| p).collect();
+    assert!(files.len() > 2);
+    let sealed = &files[1];
+    let clean = std::fs::read(sealed).unwrap();
+    let second = 64 + segment::parse_frame(&clean[64..]).unwrap().len;
+    let mut bad = clean.clone();
+    bad[second + 12 + 50] ^= 0x01;
+    std::fs::write(sealed, &bad).unwrap();
+    let err = eventlog::access::verify_files(&files, &mut |_| {}).unwrap_err();
+    let reason = err.to_string();
+    let name = sealed.file_name().unwrap().to_str().unwrap();
+    assert!(reason.contains(name) && reason.contains(&format!("byte offset {second}")), "{reason}");
+    let options = eventlog::Options { segment_bytes: 1024, ..eventlog::Options::default() };
+    let err = EventLog::open_with(dir.path(), &options).unwrap_err_log();
+    assert!(err.contains(name) && err.contains(&format!("byte offset {second}")), "{err}");
+    std::fs::write(sealed, &clean).unwrap();
+    assert_eq!(open_rolling(dir.path(), 1024).verify().unwrap().access_entries, 30);
+}
+
+#[test]
+fn export_lines_round_trip_and_an_import_restores_the_same_access_chain() {
+    let src = tempfile::tempdir().unwrap();
+    let log = EventLog::open(src.path()).unwrap();
+    let contact = Ulid::new();
+    log.append_blocking(common::notes(contact, 1, Some(0))).unwrap();
+    log.record_access_blocking(contact, &entry("read_contact")).unwrap();
+    log.record_bulk_access_blocking(None, &entry("audit_sample"), AccessScope::contacts(vec![contact])).unwrap();
+    let envelopes = log.read_all(0, 10).unwrap();
+    let records = log.read_access_after(0, 10).unwrap();
+    log.shutdown();
+    drop(log);
+    let lines: Vec<String> = records.iter().map(|r| eventlog::access::export_line(r).unwrap()).collect();
+    let mut checker = eventlog::access::ExportChecker::new();
+    let mut parsed = Vec::new();
+    for line in &lines {
+        let (body, record) = eventlog::access::parse_export_line(line).unwrap();
+        checker.check(&body, &record).unwrap();
+        parsed.push((body, record));
+    }
+    assert_eq!(parsed.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(), records);
+    // A changed entry no longer checks.
+    let mut forged = parsed[1].clone();
+    forged.1.entry.action = "read_contact".into();
+    let forged_line = eventlog::access::export_line(&forged.1);
+    assert!(forged_line.is_err(), "a changed entry no longer hashes to its hash");
+    let mut tampered = parsed.clone();
+    tampered[0].0[20] ^= 1;
+    let dst = tempfile::tempdir().unwrap();
+    let target = dst.path().join("restored");
+    assert!(eventlog::import::import_log(&target, &envelopes, &tampered).is_err());
+    assert!(!target.exists(), "nothing written for a broken access chain");
+
+    let report = eventlog::import::import_log(&target, &envelopes, &parsed).unwrap();
+    assert_eq!((report.events, report.access_entries), (1, 2));
+    let log = EventLog::open(&target).unwrap();
+    assert_eq!(log.read_access_after(0, 10).unwrap(), records);
+    let actions: Vec<String> = log.read_access(contact).unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["read_contact", "audit_sample"]);
+}
+
+trait UnwrapErrLog {
+    fn unwrap_err_log(self) -> String;
+}
+
+impl UnwrapErrLog for Result<EventLog, LogError> {
+    fn unwrap_err_log(self) -> String {
+        match self {
+            Ok(_) => panic!("the log opened"),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+#[test]
+fn an_index_from_before_bulk_entries_is_rebuilt_and_serves_positional_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let contacts = log_with_reads(dir.path(), 5);
+    // The index as the version before wrote it: no format key, no position keys.
+    {
+        let db = sled::open(dir.path().join("index")).unwrap();
+        let tree = db.open_tree("access-index").unwrap();
+        let old: Vec<sled::IVec> =
+            tree.iter().keys().map(Result::unwrap).filter(|k| k.len() == 9 || &k[..] == b"v").collect();
+        assert!(!old.is_empty());
+        for key in old {
+            tree.remove(key).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let log = EventLog::open(dir.path()).unwrap();
+    assert_eq!(log.read_access_after(0, 10).unwrap().len(), 5);
+    assert_eq!(log.read_access(contacts[0]).unwrap().len(), 3);
+    assert_eq!(log.verify().unwrap().access_entries, 5);
 }

@@ -180,7 +180,7 @@ async fn reads_of_a_contact_are_kept_in_time_order_across_a_restart() {
                 action: (*action).into(),
                 endpoint: format!("/v1/contacts/{contact}"),
             };
-            log.record_access(contact, &entry).unwrap();
+            log.record_access(contact, &entry).await.unwrap();
         }
         log.record_access(
             other,
@@ -191,6 +191,7 @@ async fn reads_of_a_contact_are_kept_in_time_order_across_a_restart() {
                 endpoint: String::new(),
             },
         )
+        .await
         .unwrap();
         log.shutdown();
     }

@@ -43,7 +43,7 @@ fn below_the_reserve_nothing_is_written_and_repeats_still_answer() {
         action: "read_contact".into(),
         endpoint: "/v1/contacts".into(),
     };
-    assert!(matches!(log.record_access(contact, &entry), Err(eventlog::LogError::Storage(_))));
+    assert!(matches!(log.record_access_blocking(contact, &entry), Err(eventlog::LogError::Storage(_))));
     log.shutdown();
     drop(log);
 
@@ -52,6 +52,6 @@ fn below_the_reserve_nothing_is_written_and_repeats_still_answer() {
     let done = log.append_blocking(common::notes(contact, 1, Some(2))).unwrap();
     assert_eq!(done.envelopes[0].version, 3);
     assert_eq!(done.envelopes[0].position, head.position + 1);
-    log.record_access(contact, &entry).unwrap();
+    log.record_access_blocking(contact, &entry).unwrap();
     assert_eq!(log.verify().unwrap().events, 3);
 }

@@ -10,7 +10,9 @@ use std::io::Write;
 use std::path::Path;
 
 use eventlog::Envelope;
-use eventlog::import::{ImportError, import_envelopes};
+use eventlog::import::{ImportError, import_log};
+
+use crate::access::{AccessVerified, access_path, export_access, read_access_file};
 
 use crate::error::ReplayError;
 use crate::files::{make_dir_private, replace_atomically};
@@ -43,11 +45,17 @@ pub fn export(source: &Source, out: &mut dyn Write) -> Result<Verified, ReplayEr
 /// verify, the disk is full), the temporary file is removed and an existing `path` is left
 /// exactly as it was.
 ///
+/// A data directory's or a running service's access log is exported too, the same way, to
+/// `<path>.access.jsonl` ([`crate::access::access_path`]), after the events (so a service's
+/// entries for the pages of this export are in it): both files are written and verified
+/// before either is renamed. The second value is `None` for a source without an access log.
+///
 /// # Errors
 /// As [`export`]; [`ReplayError::Invalid`] when the written file does not verify when read
 /// back; [`ReplayError::Io`] when the file cannot be written, fsynced or renamed.
-pub fn export_to_file(source: &Source, path: &Path) -> Result<Verified, ReplayError> {
-    replace_atomically(
+pub fn export_to_file(source: &Source, path: &Path) -> Result<(Verified, Option<AccessVerified>), ReplayError> {
+    let mut access = None;
+    let verified = replace_atomically(
         path,
         |out| export(source, out),
         |written, exported| {
@@ -72,20 +80,48 @@ pub fn export_to_file(source: &Source, path: &Path) -> Result<Verified, ReplayEr
                     exported.head
                 )));
             }
+            if matches!(source, Source::DataDir(_) | Source::Url { .. }) {
+                access = Some(export_access_to_file(source, &access_path(path))?);
+            }
+            Ok(())
+        },
+    )?;
+    Ok((verified, access))
+}
+
+/// The access log of `source` to `path`, through a temporary file, read back and verified.
+fn export_access_to_file(source: &Source, path: &Path) -> Result<AccessVerified, ReplayError> {
+    replace_atomically(
+        path,
+        |out| {
+            export_access(source, out)?
+                .ok_or_else(|| ReplayError::Usage(format!("{} has no access log", source.describe())))
+        },
+        |written, exported| {
+            let (_, read_back) = read_access_file(written)?;
+            if read_back != *exported {
+                return Err(ReplayError::Io(format!(
+                    "the access export written to {} reads back as {} entries, not the {} written",
+                    written.display(),
+                    read_back.entries,
+                    exported.entries
+                )));
+            }
             Ok(())
         },
     )
 }
 
-/// Restores an export into `dir`, which must be missing or empty. The file's whole chain is
-/// verified before anything is written. The directory is made private to its owner (0700)
+/// Restores an export into `dir`, which must be missing or empty, with the access log of
+/// `<file>.access.jsonl` beside it if there is one. Both chains are verified before anything is
+/// written. The directory is made private to its owner (0700)
 /// if it was not; the files in it are as private as the process umask makes them (the binary
 /// sets 0o077).
 ///
 /// # Errors
 /// [`ReplayError::Invalid`] when the file does not verify (nothing written),
 /// [`ReplayError::Usage`] when `dir` is not empty, [`ReplayError::Io`] on read/write failures.
-pub fn import(file: &Path, dir: &Path) -> Result<Verified, ReplayError> {
+pub fn import(file: &Path, dir: &Path) -> Result<(Verified, Option<AccessVerified>), ReplayError> {
     if dir.exists() && std::fs::read_dir(dir).map_err(|e| ReplayError::io("read the directory", e))?.next().is_some() {
         return Err(ReplayError::Usage(format!(
             "{} is not empty: import only restores into an empty directory",
@@ -96,10 +132,17 @@ pub fn import(file: &Path, dir: &Path) -> Result<Verified, ReplayError> {
     if envelopes.is_empty() {
         return Err(ReplayError::Data(format!("{} holds no events", file.display())));
     }
+    // The access export beside it, if there is one: verified before anything is written.
+    let access_file = access_path(file);
+    let (access, access_verified) = if access_file.exists() {
+        read_access_file(&access_file).map(|(a, v)| (a, Some(v)))?
+    } else {
+        (Vec::new(), None)
+    };
     if dir.exists() {
         make_dir_private(dir)?;
     }
-    let report = import_envelopes(dir, &envelopes).map_err(|e| match e {
+    let report = import_log(dir, &envelopes, &access).map_err(|e| match e {
         ImportError::NotEmpty(d) => {
             ReplayError::Usage(format!("{d} is not empty: import only restores into an empty directory"))
         }
@@ -107,5 +150,5 @@ pub fn import(file: &Path, dir: &Path) -> Result<Verified, ReplayError> {
         ImportError::Storage(e) => ReplayError::from(e),
     })?;
     make_dir_private(dir)?;
-    Ok(Verified { events: report.events, contacts: report.contacts, head: report.head.hash })
+    Ok((Verified { events: report.events, contacts: report.contacts, head: report.head.hash }, access_verified))
 }

@@ -20,6 +20,7 @@
 //! - [`annex`]: Ofsted ILACS Annex A List 1 (contacts) and List 3 (referrals) as CSV.
 //! - [`report`]: timeliness and volumes for a period, as Markdown or CSV.
 
+pub mod access;
 pub mod annex;
 pub mod asof;
 pub mod case;

@@ -35,7 +35,8 @@ struct SourceArgs {
     data_dir: Option<PathBuf>,
     /// An export written by `frontdoor-replay export` (one envelope per line), or a segment
     /// file of a data directory (`segments/*.seg`), read without the index (`verify` takes
-    /// more segment files after it, in order).
+    /// more segment files after it, in order). `verify` also takes an access segment
+    /// (`access/*.seg`, more after it) or an access export (`FILE.access.jsonl`).
     #[arg(long, value_name = "EXPORT.jsonl|SEGMENT", group = "source")]
     file: Option<PathBuf>,
     /// A running service's base URL (reads GET /v1/events; needs --token).
@@ -264,7 +265,28 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
                 }
                 source => source,
             };
+            // An access log's segments or export: the access chain.
+            let access = match &source {
+                Source::Segments(files) if files.first().is_some_and(|f| eventlog::access::is_access_segment(f)) => {
+                    Some(replay::access::verify_access_segments(files)?)
+                }
+                Source::File(f) if replay::access::is_access_export(f) => Some(replay::access::read_access_file(f)?.1),
+                _ => None,
+            };
+            if let Some(a) = access {
+                println!(
+                    "verified {} access entries from {}; access head hash {}",
+                    a.entries,
+                    source.describe(),
+                    a.head
+                );
+                return Ok(());
+            }
             let v = replay::verify::verify(&source)?;
+            if matches!(source, Source::DataDir(_)) {
+                // `EventLog::verify` checks the access chain and its index as well.
+                println!("verified the access log of {}", source.describe());
+            }
             println!(
                 "verified {} events of {} contacts from {}; head hash {}",
                 v.events,
@@ -330,14 +352,26 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
         }
         Command::Export { source, format: ExportFormat::Jsonl, out } => {
             let source = source.source()?;
-            let v = match &out {
+            let (v, access) = match &out {
                 Some(path) => replay::export::export_to_file(&source, path)?,
-                None => replay::export::export(&source, &mut std::io::BufWriter::new(std::io::stdout().lock()))?,
+                None => {
+                    (replay::export::export(&source, &mut std::io::BufWriter::new(std::io::stdout().lock()))?, None)
+                }
             };
             eprintln!("exported {} events of {} contacts; head hash {}", v.events, v.contacts, v.head);
+            match (access, &out) {
+                (Some(a), Some(path)) => eprintln!(
+                    "exported {} access entries to {}; access head hash {}",
+                    a.entries,
+                    replay::access::access_path(path).display(),
+                    a.head
+                ),
+                (None, Some(_)) => eprintln!("note: {} has no access log; none exported", source.describe()),
+                (_, None) => eprintln!("note: the access log is exported only with --out (to FILE.access.jsonl)"),
+            }
         }
         Command::Import { file, data_dir } => {
-            let v = replay::export::import(&file, &data_dir)?;
+            let (v, access) = replay::export::import(&file, &data_dir)?;
             println!(
                 "imported {} events of {} contacts into {}; verified; head hash {}",
                 v.events,
@@ -345,6 +379,13 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
                 data_dir.display(),
                 v.head
             );
+            match access {
+                Some(a) => println!("imported {} access entries; verified; access head hash {}", a.entries, a.head),
+                None => println!(
+                    "no access export ({}) beside it: the access log starts empty",
+                    replay::access::access_path(&file).display()
+                ),
+            }
         }
         Command::AnnexA { source, list, from, to, out } => {
             let source = source.source()?;

@@ -576,7 +576,9 @@ fn a_failed_export_never_harms_the_last_good_backup_and_a_good_one_replaces_it()
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(std::fs::read(&backup).unwrap(), std::fs::read(fixture_file()).unwrap(), "replaced by the new export");
     assert_eq!(mode(&backup), 0o600);
-    assert_eq!(names_in(&backups), ["frontdoor.jsonl"]);
+    // The data directory's access log beside it, as private.
+    assert_eq!(names_in(&backups), ["frontdoor.jsonl", "frontdoor.jsonl.access.jsonl"]);
+    assert_eq!(mode(&backups.join("frontdoor.jsonl.access.jsonl")), 0o600);
     let out = run(&["verify", "--file", &out_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
@@ -587,7 +589,8 @@ fn a_failed_export_never_harms_the_last_good_backup_and_a_good_one_replaces_it()
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(names_in(&backups), ["frontdoor.jsonl", "relative.jsonl"]);
+    // From an export file there is no access log to write.
+    assert_eq!(names_in(&backups), ["frontdoor.jsonl", "frontdoor.jsonl.access.jsonl", "relative.jsonl"]);
 }
 
 #[test]
@@ -737,4 +740,86 @@ fn annex_a_follows_the_child_links() {
     let id = row.split(',').next().unwrap();
     assert!(id != ben && id != own && id.len() == 16 && id.bytes().all(|b| b.is_ascii_alphanumeric()), "{row}");
     assert!(row.ends_with(",12/03/2026,3A,No,1,,"), "{row}");
+}
+
+/// A copy of the fixture's data directory with `n` access entries, one a bulk read, in
+/// access segments that roll every 1 KiB.
+fn data_with_reads(into: &std::path::Path, n: usize) -> (std::path::PathBuf, ulid::Ulid) {
+    let data = fixture_copy(into);
+    let options = eventlog::Options { segment_bytes: 1024, ..eventlog::Options::default() };
+    let log = EventLog::open_with(&data, &options).unwrap();
+    let contact = log.read_all(0, 1).unwrap()[0].contact_id;
+    let actor = eventlog::Actor::new("auditor-1", eventlog::Role::Auditor, events::schema::Agency::ChildrensSocialCare);
+    let entry = |action: &str| eventlog::AccessEntry {
+        at: chrono::Utc::now(),
+        actor: actor.clone(),
+        action: action.into(),
+        endpoint: format!("/v1/contacts/{contact}"),
+    };
+    for _ in 1..n {
+        log.record_access_blocking(contact, &entry("read_contact")).unwrap();
+    }
+    log.record_bulk_access_blocking(None, &entry("read_log"), eventlog::AccessScope::range(0, 100)).unwrap();
+    log.shutdown();
+    (data, contact)
+}
+
+#[test]
+fn export_and_import_carry_the_access_log_and_verify_checks_its_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, contact) = data_with_reads(tmp.path(), 30);
+    let access_segments: Vec<String> =
+        eventlog::segment::list(&data.join("access")).unwrap().into_iter().map(|(_, p)| dir_arg(&p)).collect();
+    assert!(access_segments.len() > 2, "the access log rolled: {access_segments:?}");
+
+    // Access segments verify offline, on their own.
+    let mut args = vec!["verify", "--file"];
+    args.extend(access_segments.iter().map(String::as_str));
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("verified 30 access entries"), "{}", stdout(&out));
+
+    let file = tmp.path().join("backup.jsonl");
+    let out = run(&["export", "--data-dir", &dir_arg(&data), "--out", &dir_arg(&file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("exported 30 access entries"), "{}", stderr(&out));
+    let access_file = tmp.path().join("backup.jsonl.access.jsonl");
+    let out = run(&["verify", "--file", &dir_arg(&access_file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("verified 30 access entries"), "{}", stdout(&out));
+
+    let restored = tmp.path().join("restored");
+    let out = run(&["import", "--file", &dir_arg(&file), "--data-dir", &dir_arg(&restored)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("imported 30 access entries"), "{}", stdout(&out));
+    let log = EventLog::open(&restored).unwrap();
+    assert_eq!(log.read_access(contact).unwrap().len(), 29);
+    assert_eq!(log.read_access_after(0, 100).unwrap().last().unwrap().scope.range.map(|r| r.to), Some(100));
+    log.shutdown();
+    drop(log);
+
+    // An edited access line: verify fails at its position, import writes nothing.
+    let text = std::fs::read_to_string(&access_file).unwrap();
+    let edited = text.replacen("read_contact", "read_events", 1);
+    std::fs::write(&access_file, edited).unwrap();
+    let out = run(&["verify", "--file", &dir_arg(&access_file)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("position 1"), "{}", stderr(&out));
+    let refused = tmp.path().join("refused");
+    let out = run(&["import", "--file", &dir_arg(&file), "--data-dir", &dir_arg(&refused)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!refused.exists());
+
+    // A flipped byte in a sealed access segment: refused, naming the segment and offset.
+    let sealed = std::path::PathBuf::from(&access_segments[1]);
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    bytes[64 + 12 + 40] ^= 0x01;
+    std::fs::write(&sealed, &bytes).unwrap();
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let name = sealed.file_name().unwrap().to_str().unwrap();
+    assert!(stderr(&out).contains(name) && stderr(&out).contains("byte offset 64"), "{}", stderr(&out));
+    let out = run(&["verify", "--data-dir", &dir_arg(&data)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(name), "{}", stderr(&out));
 }

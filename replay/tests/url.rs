@@ -131,7 +131,12 @@ fn an_export_over_http_that_fails_keeps_the_last_good_backup() {
     let out = run(&["export", "--url", &served.url, "--token", &served.auditor, "--out", &out_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(std::fs::read(&backup).unwrap(), std::fs::read(fixture_file()).unwrap(), "replaced by the new export");
-    assert_eq!(names_in(&backups), ["frontdoor.jsonl"]);
+    // With the service's access log beside it, which holds the export's own pages of the log.
+    assert_eq!(names_in(&backups), ["frontdoor.jsonl", "frontdoor.jsonl.access.jsonl"]);
+    let access = std::fs::read_to_string(backups.join("frontdoor.jsonl.access.jsonl")).unwrap();
+    assert!(access.lines().any(|l| l.contains("\"action\":\"read_log\"")), "{access}");
+    let out = run(&["verify", "--file", &dir_string(&backups.join("frontdoor.jsonl.access.jsonl"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// A stand-in for the service that answers the first page of `GET /v1/events` (the fixture's

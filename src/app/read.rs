@@ -2,7 +2,7 @@
 //! for the API and the pages alike. An unlogged read of a child's record must not happen.
 
 use chrono::{DateTime, Utc};
-use eventlog::{AccessEntry, Actor, Envelope};
+use eventlog::{AccessEntry, AccessScope, Actor, Envelope};
 use projections::contact::ContactState;
 use ulid::Ulid;
 
@@ -39,9 +39,9 @@ pub struct ContactRead {
 impl FrontDoor {
     /// Reads a contact for `caller`: the role (403), the id and the stream (404, also for any
     /// contact a receiving team may not read ([`auth::reads_contact`]), so that it does not learn
-    /// the contact exists), then records the read in the access log. A read that cannot be
-    /// recorded is refused (503 when the disk refuses writes).
-    pub fn read_contact_logged(
+    /// the contact exists, though that refusal is recorded as one), then records the read in the
+    /// access log. A read that cannot be recorded is refused (503 when the disk refuses writes).
+    pub async fn read_contact_logged(
         &self,
         caller: &Actor,
         read: Read<'_>,
@@ -52,13 +52,7 @@ impl FrontDoor {
             // A refused read is recorded too (when the id names a contact at all), before the
             // 403 is sent.
             if let Ok(contact) = contact_id(id) {
-                let refused = AccessEntry {
-                    at: now,
-                    actor: caller.clone(),
-                    action: format!("{}_refused", read.action),
-                    endpoint: read.endpoint.into(),
-                };
-                self.record_access(contact, &refused)?;
+                self.record_access(contact, &refused_entry(caller, read, now)).await?;
             }
             return Err(AppError::Forbidden(format!("a {} may not read this", caller.role)));
         }
@@ -72,19 +66,22 @@ impl FrontDoor {
         if caller.role == eventlog::Role::ReceivingTeam
             && !state.as_ref().is_some_and(|s| auth::reads_contact(caller, s))
         {
+            // The contact exists but is not this team's: recorded as a refused read (the team
+            // is told only that there is no such contact).
+            self.record_access(contact, &refused_entry(caller, read, now)).await?;
             return Err(AppError::NotFound(format!("no contact {contact}")));
         }
         let access = if read.kind == ReadKind::ContactAudit { self.log().read_access(contact)? } else { Vec::new() };
         let logged =
             AccessEntry { at: now, actor: caller.clone(), action: read.action.into(), endpoint: read.endpoint.into() };
-        self.record_access(contact, &logged)?;
+        self.record_access(contact, &logged).await?;
         Ok(ContactRead { contact, events, state, access, logged })
     }
 
-    /// Records a read of children's records (`GET /v1/children`, `GET /v1/children/{id}`) in
-    /// the access log of each of `contacts`, as `action` of `endpoint` (which, for a search,
-    /// holds its terms), before anything is shown. A read that cannot be recorded is refused.
-    pub fn record_reads(
+    /// Records a read of a child's record (`GET /v1/children/{id}`) in the access log of each
+    /// of `contacts` it shows, as `action` of `endpoint`, before anything is shown. A read that
+    /// cannot be recorded is refused.
+    pub async fn record_reads(
         &self,
         caller: &Actor,
         contacts: &[Ulid],
@@ -94,25 +91,53 @@ impl FrontDoor {
     ) -> Result<(), AppError> {
         let entry = AccessEntry { at: now, actor: caller.clone(), action: action.into(), endpoint: endpoint.into() };
         for contact in contacts {
-            self.record_access(*contact, &entry)?;
+            self.record_access(*contact, &entry).await?;
         }
         Ok(())
     }
 
+    /// Records a bulk read (a page or stream of the global log, as-of, an audit sample, a read
+    /// of the access log itself) as one entry naming its scope, durably, before the read is
+    /// answered. A read that cannot be recorded is refused (503 when the disk refuses writes).
+    pub async fn record_bulk_read(
+        &self,
+        caller: &Actor,
+        action: &str,
+        endpoint: &str,
+        now: DateTime<Utc>,
+        scope: AccessScope,
+    ) -> Result<(), AppError> {
+        let entry = AccessEntry { at: now, actor: caller.clone(), action: action.into(), endpoint: endpoint.into() };
+        self.log().record_bulk_access(None, &entry, scope).await.map_err(access_error)
+    }
+
     /// Records an entry in the access log, durably; the disk refusing writes is a 503.
-    fn record_access(&self, contact: Ulid, entry: &AccessEntry) -> Result<(), AppError> {
-        self.log().record_access(contact, entry).map_err(|e| match e {
-            // The disk refusing writes (e.g. full) is a 503 like an append's, not a 500: the read
-            // is refused because it could not be recorded.
-            eventlog::LogError::Storage(message) => {
-                tracing::error!(%message, "recording a read in the access log failed");
-                AppError::Unavailable(
-                    "this read of a child's record cannot be recorded in the access log (the disk refuses writes), \
-                     so it is not shown; other reads still work"
-                        .into(),
-                )
-            }
-            other => other.into(),
-        })
+    async fn record_access(&self, contact: Ulid, entry: &AccessEntry) -> Result<(), AppError> {
+        self.log().record_access(contact, entry).await.map_err(access_error)
+    }
+}
+
+/// The entry of a refused read: the action with `_refused` appended.
+fn refused_entry(caller: &Actor, read: Read<'_>, now: DateTime<Utc>) -> AccessEntry {
+    AccessEntry {
+        at: now,
+        actor: caller.clone(),
+        action: format!("{}_refused", read.action),
+        endpoint: read.endpoint.into(),
+    }
+}
+
+/// The disk refusing an access entry is a 503 like an append's, not a 500.
+fn access_error(e: eventlog::LogError) -> AppError {
+    match e {
+        eventlog::LogError::Storage(message) => {
+            tracing::error!(%message, "recording a read in the access log failed");
+            AppError::Unavailable(
+                "this read of a child's record cannot be recorded in the access log (the disk refuses writes), \
+                 so it is not shown; other reads still work"
+                    .into(),
+            )
+        }
+        other => other.into(),
     }
 }

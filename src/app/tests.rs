@@ -121,13 +121,15 @@ async fn every_read_is_logged_once_and_a_refused_read_as_refused() {
     let auditor = actor("auditor-1", Role::Auditor);
     let read = |kind, action| Read { kind, action, endpoint: "/somewhere" };
 
-    let first = front_door.read_contact_logged(&auditor, read(ReadKind::Contact, "read_contact"), &id, Utc::now());
+    let first =
+        front_door.read_contact_logged(&auditor, read(ReadKind::Contact, "read_contact"), &id, Utc::now()).await;
     let first = first.unwrap();
     assert_eq!(first.state.map(|s| s.version), Some(1));
     assert_eq!(front_door.log().read_access(contact).unwrap(), vec![first.logged.clone()]);
 
     // An audit read shows the access log as it was before it, and adds itself.
-    let audit = front_door.read_contact_logged(&auditor, read(ReadKind::ContactAudit, "read_audit"), &id, Utc::now());
+    let audit =
+        front_door.read_contact_logged(&auditor, read(ReadKind::ContactAudit, "read_audit"), &id, Utc::now()).await;
     let audit = audit.unwrap();
     assert_eq!(audit.access, vec![first.logged.clone()]);
     assert_eq!(front_door.log().read_access(contact).unwrap(), vec![first.logged, audit.logged]);
@@ -135,13 +137,14 @@ async fn every_read_is_logged_once_and_a_refused_read_as_refused() {
     // A receiving team not named by a handover does not learn the contact exists; a role that
     // may not read audits is refused (403), and that refusal is logged as such.
     let team = Actor { team: Some("Early Help South".into()), ..actor("eh-1", Role::ReceivingTeam) };
-    let refused = front_door.read_contact_logged(&team, read(ReadKind::Contact, "read_contact"), &id, Utc::now());
+    let refused = front_door.read_contact_logged(&team, read(ReadKind::Contact, "read_contact"), &id, Utc::now()).await;
     assert!(matches!(refused, Err(AppError::NotFound(_))), "{refused:?}");
     let referrer = actor("referrer-1", Role::Referrer);
     let refused =
-        front_door.read_contact_logged(&referrer, read(ReadKind::ContactAudit, "read_audit"), &id, Utc::now());
+        front_door.read_contact_logged(&referrer, read(ReadKind::ContactAudit, "read_audit"), &id, Utc::now()).await;
     assert!(matches!(refused, Err(AppError::Forbidden(_))), "{refused:?}");
     let logged = front_door.log().read_access(contact).unwrap();
-    assert_eq!(logged.len(), 3);
-    assert_eq!((logged[2].action.as_str(), logged[2].actor.id.as_str()), ("read_audit_refused", "referrer-1"));
+    assert_eq!(logged.len(), 4);
+    assert_eq!((logged[2].action.as_str(), logged[2].actor.id.as_str()), ("read_contact_refused", "eh-1"));
+    assert_eq!((logged[3].action.as_str(), logged[3].actor.id.as_str()), ("read_audit_refused", "referrer-1"));
 }

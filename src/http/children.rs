@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{OriginalUri, Path, Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
+use eventlog::AccessScope;
 use events::schema::{HandoverTo, Outcome, SourceCode};
 use projections::children;
 use projections::contact::HandoverStatus;
@@ -183,8 +184,9 @@ fn may_read_children(caller: &eventlog::Actor) -> Result<(), ApiError> {
     summary = "Search for a child",
     description = "Children frontdoor has seen who match any of the terms, scored: an NHS number or UPN, a name \
         (the same once folded, or one that sounds the same), a date of birth (exact, or partial with a name), a \
-        postcode. Candidates are offered, never linked. The search is recorded, with its terms, in the access log \
-        of every contact about each candidate (action `search_children`). No restricted check is ever shown.",
+        postcode. Candidates are offered, never linked. The search is recorded as one entry of the access log, with \
+        its terms (`scope.query`), listing every contact about each candidate (action `search_children`), so each \
+        of their audit trails shows it. No restricted check is ever shown.",
     params(ChildSearch),
     responses(
         (status = 200, description = "The candidates, best first.", body = ChildSearchResult),
@@ -216,8 +218,11 @@ async fn search_children(
         contacts.dedup();
         (found, contacts)
     };
+    // One entry for the search, with its terms, indexed under every contact about each
+    // candidate (so each contact's audit trail shows who searched their way to it).
     let endpoint = uri.0.path_and_query().map_or_else(|| uri.0.path().to_owned(), |p| p.as_str().to_owned());
-    app.front_door().record_reads(&caller, &contacts, "search_children", &endpoint, Utc::now())?;
+    let scope = AccessScope { contacts, query: uri.0.query().map(str::to_owned), ..AccessScope::default() };
+    app.front_door().record_bulk_read(&caller, "search_children", &endpoint, Utc::now(), scope).await?;
     let candidates = found
         .into_iter()
         .map(|c| ChildCandidate {
@@ -290,7 +295,7 @@ async fn read_child(
         });
     }
     let ids: Vec<Ulid> = contacts.iter().map(|c| c.contact_id).collect();
-    app.front_door().record_reads(&caller, &ids, "read_child", uri.0.path(), Utc::now())?;
+    app.front_door().record_reads(&caller, &ids, "read_child", uri.0.path(), Utc::now()).await?;
     Ok(Json(ChildRecord {
         child_id: record.child_id,
         names: record.names,

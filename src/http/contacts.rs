@@ -254,7 +254,7 @@ async fn check_child_link(
 }
 
 /// Reads a contact for the caller and records the read in its access log ([`crate::app::read`]).
-fn read_logged(
+async fn read_logged(
     app: &AppState,
     caller: &Actor,
     kind: ReadKind,
@@ -263,7 +263,7 @@ fn read_logged(
     uri: &OriginalUri,
 ) -> Result<ContactRead, ApiError> {
     let read = Read { kind, action, endpoint: uri.0.path() };
-    Ok(app.front_door().read_contact_logged(caller, read, id, Utc::now())?)
+    Ok(app.front_door().read_contact_logged(caller, read, id, Utc::now()).await?)
 }
 
 /// The caller as the configuration lets them see restricted checks.
@@ -294,7 +294,7 @@ async fn read_contact(
     Path(id): Path<String>,
     uri: OriginalUri,
 ) -> Result<Json<Contact>, ApiError> {
-    let read = read_logged(&app, &caller, ReadKind::Contact, "read_contact", &id, &uri)?;
+    let read = read_logged(&app, &caller, ReadKind::Contact, "read_contact", &id, &uri).await?;
     let state = read.state.ok_or_else(|| ApiError::NotFound(format!("no contact {}", read.contact)))?;
     let viewer = viewer(&app, &caller);
     let hidden = hidden_events(&read.events, &viewer);
@@ -324,7 +324,7 @@ async fn read_contact_events(
     Path(id): Path<String>,
     uri: OriginalUri,
 ) -> Result<Json<Vec<Envelope>>, ApiError> {
-    let read = read_logged(&app, &caller, ReadKind::ContactEvents, "read_events", &id, &uri)?;
+    let read = read_logged(&app, &caller, ReadKind::ContactEvents, "read_events", &id, &uri).await?;
     Ok(Json(visible_events(read.events, &viewer(&app, &caller))))
 }
 
@@ -352,7 +352,7 @@ async fn read_contact_audit(
     uri: OriginalUri,
 ) -> Result<Json<AuditTrail>, ApiError> {
     let ContactRead { contact, events, access, .. } =
-        read_logged(&app, &caller, ReadKind::ContactAudit, "read_audit", &id, &uri)?;
+        read_logged(&app, &caller, ReadKind::ContactAudit, "read_audit", &id, &uri).await?;
     let events = visible_events(events, &viewer(&app, &caller));
     let mut trail: Vec<(DateTime<Utc>, u8, TrailEntry)> = Vec::with_capacity(events.len() + access.len());
     for env in &events {

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 405
     #[error("this endpoint does not take that method")]
     MethodNotAllowed,
+    /// 408: the request body did not arrive whole within the body timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 409: expected_version did not match.
     #[error("expected version {expected} but the contact is at version {current_version}")]
     Conflict { expected: u32, current_version: u32 },
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -94,6 +98,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::RequestTimeout(_) => "request-timeout",
             ApiError::Conflict { .. } => "version-conflict",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -112,6 +117,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Not allowed for this role",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::RequestTimeout(_) => "Request body too slow",
             ApiError::Conflict { .. } => "Version conflict",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",

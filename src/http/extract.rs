@@ -104,9 +104,24 @@ impl FromRequest<AppState> for JsonBytes {
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError::PayloadTooLarge { limit })
             }
+            // The body's deadline passed (see `BodyDeadline`): 408, not a malformed request.
+            Err(rejection) if timed_out(&rejection) => Err(ApiError::RequestTimeout(rejection.body_text())),
             Err(rejection) => Err(ApiError::BadRequest { detail: rejection.body_text(), errors: vec![] }),
         }
     }
+}
+
+/// Whether reading the body failed because its deadline passed (an `io::ErrorKind::TimedOut`
+/// somewhere in the error's chain).
+fn timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.

@@ -194,7 +194,7 @@ pub struct SampleQuery {
     tag = "figures",
     operation_id = "audit_sample",
     summary = "A reproducible case-audit sample",
-    description = "A random sample of decided contacts received in the period: the same period, `n`, `seed` and `recorded_late` always draw the same contacts (SplitMix64 and Fisher-Yates, documented in docs/FIGURES.md). With `recorded_late=true`, only from the contacts whose first decision or acceptance by the Assessment Team was recorded late.",
+    description = "A random sample of decided contacts received in the period: the same period, `n`, `seed` and `recorded_late` always draw the same contacts (SplitMix64 and Fisher-Yates, documented in docs/FIGURES.md). With `recorded_late=true`, only from the contacts whose first decision or acceptance by the Assessment Team was recorded late. The draw is recorded in the access log as one entry naming the contacts sampled, which each of their audit trails shows (`audit_sample`).",
     params(
         ("from" = Option<String>, Query, format = Date, description = "First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27 days before `to`)."),
         ("to" = Option<String>, Query, format = Date, description = "Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31 (default: today)."),
@@ -240,30 +240,43 @@ pub(crate) async fn audit_sample(
         Some("true") => true,
         Some(_) => return Err(ApiError::bad_param("recorded_late", "must be true or false")),
     };
-    let model = app.live().model();
-    let policy = app.live().policy();
-    let ids = projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| {
-        !only_late || projections::figures::timeliness::is_recorded_late(f, policy)
-    });
-    let contacts = ids
-        .iter()
-        .filter_map(|id| model.contact_facts(*id))
-        .map(|f| {
-            let (decision, acceptance) = projections::figures::timeliness::recorded_late(f, policy);
-            SampleContact {
-                contact_id: f.contact_id,
-                received_at: f.received_at,
-                channel: f.channel,
-                source: f.source,
-                outcome: f.outcome,
-                first_decision_at: f.first_decision_at,
-                level_of_need: f.level_of_need,
-                revisions: f.revisions,
-                closed: f.closed_at.is_some(),
-                recorded_late: SampleRecordedLate { decision, acceptance },
-            }
-        })
-        .collect();
+    let contacts = {
+        let model = app.live().model();
+        let policy = app.live().policy();
+        let ids = projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| {
+            !only_late || projections::figures::timeliness::is_recorded_late(f, policy)
+        });
+        ids.iter()
+            .filter_map(|id| model.contact_facts(*id))
+            .map(|f| {
+                let (decision, acceptance) = projections::figures::timeliness::recorded_late(f, policy);
+                SampleContact {
+                    contact_id: f.contact_id,
+                    received_at: f.received_at,
+                    channel: f.channel,
+                    source: f.source,
+                    outcome: f.outcome,
+                    first_decision_at: f.first_decision_at,
+                    level_of_need: f.level_of_need,
+                    revisions: f.revisions,
+                    closed: f.closed_at.is_some(),
+                    recorded_late: SampleRecordedLate { decision, acceptance },
+                }
+            })
+            .collect::<Vec<SampleContact>>()
+    };
+    // One access entry naming every contact sampled, indexed under each of them, so each
+    // one's audit trail shows it was sampled; durable before the sample is sent.
+    let sampled = contacts.iter().map(|c| c.contact_id).collect();
+    app.front_door()
+        .record_bulk_read(
+            &caller,
+            "audit_sample",
+            "/v1/audit/sample",
+            Utc::now(),
+            eventlog::AccessScope::contacts(sampled),
+        )
+        .await?;
     Ok(Json(AuditSample { from, to, n, seed, recorded_late: only_late, contacts }))
 }
 
@@ -353,7 +366,7 @@ fn fold_until(
     tag = "figures",
     operation_id = "as_of",
     summary = "The queue and timeliness as they stood at a past moment",
-    description = "Folds the log up to `position`, or up to the last event recorded at or before `at`, and answers with the duty queue as it stood then (overdue as it was then) and the timeliness of the 28 days before, its undecided contacts judged at that moment (`judged_at`).",
+    description = "Folds the log up to `position`, or up to the last event recorded at or before `at`, and answers with the duty queue as it stood then (overdue as it was then) and the timeliness of the 28 days before, its undecided contacts judged at that moment (`judged_at`). The read is recorded in the access log (`read_as_of`, the positions folded and the moment asked for).",
     params(
         ("at" = Option<String>, Query, format = DateTime, description = "An RFC 3339 timestamp."),
         ("position" = Option<u64>, Query, description = "A log position (give one of `at` and `position`)."),
@@ -390,6 +403,9 @@ pub(crate) async fn as_of(
         }
     };
     let (model, moment) = tokio::task::block_in_place(|| fold_until(&app, position, at))?;
+    // One access entry: the positions folded and the moment asked for.
+    let scope = eventlog::AccessScope { as_of: at, ..eventlog::AccessScope::range(0, model.position()) };
+    app.front_door().record_bulk_read(&caller, "read_as_of", "/v1/as-of", Utc::now(), scope).await?;
     let policy = app.live().policy();
     Ok(Json(AsOf {
         as_of_position: model.position(),

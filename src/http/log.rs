@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use eventlog::Envelope;
+use chrono::Utc;
+use eventlog::{AccessScope, Envelope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -49,7 +50,8 @@ pub(crate) fn parse_after(raw: Option<&str>) -> Result<u64, ApiError> {
     summary = "Read the global log",
     description = "Every contact's events in log order, a page at a time. Start with `after=0` and pass each page's \
         `next_after` as the next `after`; a page shorter than `limit` means you have caught up. \
-        Restricted checks are left out for roles that may not see them.",
+        Restricted checks are left out for roles that may not see them. Each page is recorded in the access \
+        log as one entry naming the positions it returns (`read_log`).",
     params(
         ("after" = Option<u64>, Query, description = "Return events after this position (default 0: from the start).", minimum = 0),
         ("limit" = Option<u32>, Query, description = "The most events to return: 1 to 1000, default 100.", minimum = 1, maximum = 1000),
@@ -81,6 +83,10 @@ async fn read_events(
     };
     let events = app.log().read_all(after, limit)?;
     let next_after = events.last().map_or(after, |e| e.position);
+    // One access entry for the page, naming the positions it returns, durable before it is sent.
+    app.front_door()
+        .record_bulk_read(&caller, "read_log", "/v1/events", Utc::now(), AccessScope::range(after, next_after))
+        .await?;
     // Restricted checks are filtered per contact, with each contact's whole stream in view so
     // a correction of a hidden check is hidden too.
     let mut visible = Vec::with_capacity(events.len());

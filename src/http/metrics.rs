@@ -84,6 +84,10 @@ pub struct Metrics {
     /// Open event streams, by stream: see [`Metrics::sse_client`].
     sse_clients: Family<StreamLabels, Gauge>,
     pub disk_free: Gauge,
+    /// HTTP connections open now (at most `max_connections`).
+    pub connections_open: Gauge,
+    /// Connections closed at once because `max_connections` were already open.
+    pub connections_refused: Counter,
     pub queue_contacts: Gauge,
     pub decisions_overdue: Gauge,
     pub handovers_overdue: Gauge,
@@ -105,6 +109,8 @@ impl Default for Metrics {
             let _ = sse_clients.get_or_create(&stream.label());
         }
         let disk_free = Gauge::default();
+        let connections_open = Gauge::default();
+        let connections_refused = Counter::default();
         let queue_contacts = Gauge::default();
         let decisions_overdue = Gauge::default();
         let handovers_overdue = Gauge::default();
@@ -125,6 +131,16 @@ impl Default for Metrics {
             "disk_free_bytes",
             "Bytes free on the log's file system (appends are refused below the reserve, min_free_mb)",
             disk_free.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "HTTP connections open now (at most max_connections; slow clients included)",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed at once, unanswered, because max_connections were already open",
+            connections_refused.clone(),
         );
         registry.register(
             "queue_contacts",
@@ -156,6 +172,8 @@ impl Default for Metrics {
             ready,
             sse_clients,
             disk_free,
+            connections_open,
+            connections_refused,
             queue_contacts,
             decisions_overdue,
             handovers_overdue,

@@ -26,6 +26,7 @@
 //! - [`metrics`], [`session`]: the Prometheus registry; the pages' sign-in sessions.
 //! - [`error`]: the one error type, and [`error::Problem`], the body it is sent as.
 
+pub mod access;
 pub mod children;
 pub mod contacts;
 pub mod docs;
@@ -33,7 +34,7 @@ pub mod error;
 pub mod extract;
 pub mod figures;
 pub mod guard;
-pub mod log;
+mod log;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -73,6 +74,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(contacts::routes())
         .merge(children::routes())
         .merge(log::routes())
+        .merge(access::routes())
         .merge(stream::routes())
         .merge(queue::routes())
         .merge(figures::routes())
@@ -304,6 +306,7 @@ pub async fn serve(
 
     let config = state.config().clone();
     let streams_end = state.shutdown().clone();
+    let metrics = state.clone();
     let router = app(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -327,6 +330,7 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             // Past the cap: closed at once, so the client learns now rather than waiting in a queue.
             drop(stream);
+            metrics.metrics().connections_refused.inc();
             refused += 1;
             if refused.is_power_of_two() {
                 tracing::warn!(max_connections = config.max_connections, refused, "connection refused: too many open");
@@ -340,11 +344,12 @@ pub async fn serve(
         });
         let connection = graceful
             .watch(http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service)));
+        let open = OpenConnection::counted(&metrics.metrics().connections_open);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-            drop(slot);
+            drop((slot, open));
         });
     }
     drop(listener);
@@ -354,6 +359,22 @@ pub async fn serve(
         tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
     }
     Ok(())
+}
+
+/// One open connection, counted in `frontdoor_connections_open` until dropped.
+struct OpenConnection(prometheus_client::metrics::gauge::Gauge);
+
+impl OpenConnection {
+    fn counted(gauge: &prometheus_client::metrics::gauge::Gauge) -> OpenConnection {
+        gauge.inc();
+        OpenConnection(gauge.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// How long a graceful shutdown waits for requests in flight. Well inside systemd's

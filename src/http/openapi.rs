@@ -124,7 +124,7 @@ contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationa
     tags(
         (name = "contacts", description = "Receive contacts, record what happens to them, and read them back."),
         (name = "children", description = "The child index: every child frontdoor has seen, with a stable child id, found by search and read with every contact about them. Matching, links and unlinks in the API reference."),
-        (name = "log", description = "The global event log, for integrating tools and auditors."),
+        (name = "log", description = "The global event log, for integrating tools and auditors, and the access log (who read what), for auditors."),
         (name = "queue", description = "The live duty queue: open contacts awaiting a decision or a handover's acceptance."),
         (name = "figures", description = "Timeliness, volumes and practice figures (definitions in docs/FIGURES.md), the case-audit sample, and the state as of a past moment."),
         (name = "service", description = "Health, readiness and metrics, for operators and load balancers."),
@@ -250,6 +250,7 @@ fn roles(doc: &mut Document) {
         ("/v1/contacts/{id}/audit", ReadKind::ContactAudit),
         ("/v1/events", ReadKind::GlobalEvents),
         ("/v1/events/stream", ReadKind::GlobalEvents),
+        ("/v1/access", ReadKind::AccessLog),
         ("/v1/queue", ReadKind::Queue),
         ("/v1/queue/stream", ReadKind::Queue),
         ("/v1/metrics/timeliness", ReadKind::Metrics),
@@ -794,12 +795,13 @@ mod tests {
     #[test]
     fn each_path_documents_the_contracts_statuses() {
         let contract: &[(&str, &str, &[u16])] = &[
-            ("/v1/contacts", "post", &[201, 400, 401, 403, 413, 415, 422, 500, 503]),
-            ("/v1/contacts/{id}/events", "post", &[201, 400, 401, 403, 404, 409, 413, 415, 422, 500, 503]),
-            ("/v1/contacts/{id}", "get", &[200, 401, 403, 404, 500]),
-            ("/v1/contacts/{id}/events", "get", &[200, 401, 403, 404, 500]),
-            ("/v1/contacts/{id}/audit", "get", &[200, 401, 403, 404, 500]),
-            ("/v1/events", "get", &[200, 400, 401, 403, 500]),
+            ("/v1/contacts", "post", &[201, 400, 401, 403, 408, 413, 415, 422, 500, 503]),
+            ("/v1/contacts/{id}/events", "post", &[201, 400, 401, 403, 404, 408, 409, 413, 415, 422, 500, 503]),
+            ("/v1/contacts/{id}", "get", &[200, 401, 403, 404, 500, 503]),
+            ("/v1/contacts/{id}/events", "get", &[200, 401, 403, 404, 500, 503]),
+            ("/v1/contacts/{id}/audit", "get", &[200, 401, 403, 404, 500, 503]),
+            ("/v1/events", "get", &[200, 400, 401, 403, 500, 503]),
+            ("/v1/access", "get", &[200, 400, 401, 403, 500, 503]),
             ("/v1/events/stream", "get", &[200, 400, 401, 403, 500, 503]),
             ("/v1/queue", "get", &[200, 304, 400, 401, 403, 500, 503]),
             ("/v1/queue/stream", "get", &[200, 400, 401, 403, 500, 503]),
@@ -865,13 +867,14 @@ mod tests {
     }
 
     /// Every slug the brief lists, which `ApiError::slug` produces.
-    const SLUGS: [&str; 13] = [
+    const SLUGS: [&str; 14] = [
         "bad-request",
         "unauthenticated",
         "forbidden",
         "not-found",
         "method-not-allowed",
         "version-conflict",
+        "request-timeout",
         "payload-too-large",
         "unsupported-media-type",
         "validation",
@@ -890,6 +893,7 @@ mod tests {
             | ApiError::Forbidden(_)
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed
+            | ApiError::RequestTimeout(_)
             | ApiError::Conflict { .. }
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType(_)

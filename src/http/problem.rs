@@ -59,6 +59,13 @@ pub const PROBLEMS: &[ProblemType] = &[
         example: || ApiError::MethodNotAllowed,
     },
     ProblemType {
+        slug: "request-timeout",
+        explanation: "The request body did not arrive whole within the body timeout (30 s unless the service is \
+            configured otherwise, counted from the end of the headers). Nothing was written and the connection is \
+            closed. Send the body at once; a client on a slow link should retry.",
+        example: || ApiError::RequestTimeout("the request body did not arrive whole within 30 s".into()),
+    },
+    ProblemType {
         slug: "version-conflict",
         explanation: "`expected_version` did not match the contact's version: someone else recorded something on \
             the contact since you read it. Nothing was written. `current_version` gives the version now: read the \
@@ -182,11 +189,23 @@ const BAD_BODY: (u16, &str, &[&str]) = (
 const NO_TOKEN: (u16, &str, &[&str]) = (401, "No token, or an unknown one.", &["unauthenticated"]);
 const TOO_LARGE: (u16, &str, &[&str]) =
     (413, "The body is over the limit (64 KiB by default).", &["payload-too-large"]);
+const TOO_SLOW: (u16, &str, &[&str]) = (
+    408,
+    "The body did not arrive whole within the body timeout (30 s by default); nothing was written.",
+    &["request-timeout"],
+);
 const NOT_JSON: (u16, &str, &[&str]) = (415, "The Content-Type is not JSON.", &["unsupported-media-type"]);
 const INTERNAL: (u16, &str, &[&str]) = (500, "Something failed inside the service; it is logged.", &["internal"]);
 const UNAVAILABLE: (u16, &str, &[&str]) = (
     503,
     "The log cannot take writes just now; nothing was written. Retry with the same Idempotency-Key.",
+    &["unavailable"],
+);
+
+const UNRECORDABLE: (u16, &str, &[&str]) = (
+    503,
+    "The read cannot be recorded in the access log just now (the disk refuses writes), so it is not served; \
+     nothing was read. Retry later.",
     &["unavailable"],
 );
 
@@ -200,6 +219,7 @@ impl IntoResponses for CreateContactErrors {
             BAD_BODY,
             NO_TOKEN,
             (403, "The role may not create contacts.", &["forbidden"]),
+            TOO_SLOW,
             TOO_LARGE,
             NOT_JSON,
             (
@@ -236,6 +256,7 @@ impl IntoResponses for AppendEventErrors {
                  was written.",
                 &["version-conflict"],
             ),
+            TOO_SLOW,
             TOO_LARGE,
             NOT_JSON,
             (
@@ -261,6 +282,7 @@ impl IntoResponses for ReadContactErrors {
             (403, "The role may not read this.", &["forbidden"]),
             (404, "No such contact.", &["not-found"]),
             INTERNAL,
+            UNRECORDABLE,
         ])
     }
 }
@@ -316,6 +338,22 @@ impl IntoResponses for ChildReadErrors {
 #[derive(Debug)]
 pub struct ReadLogErrors;
 
+/// Errors of `GET /v1/access`.
+#[derive(Debug)]
+pub struct ReadAccessErrors;
+
+impl IntoResponses for ReadAccessErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            (400, "`after` or `limit` is not a number in range.", &["bad-request"]),
+            NO_TOKEN,
+            (403, "Only auditors and admins may read the access log.", &["forbidden"]),
+            INTERNAL,
+            UNRECORDABLE,
+        ])
+    }
+}
+
 impl IntoResponses for ReadLogErrors {
     fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
         problem_responses(&[
@@ -323,6 +361,7 @@ impl IntoResponses for ReadLogErrors {
             NO_TOKEN,
             (403, "The role may not read the global log.", &["forbidden"]),
             INTERNAL,
+            UNRECORDABLE,
         ])
     }
 }

@@ -37,7 +37,8 @@ pub struct After {
     summary = "The global log, live (Server-Sent Events)",
     description = "Every stored event after `after`, then each new one as it becomes durable: `id:` is the \
         position, `event:` the type, `data:` the envelope. No gap, no duplicate; reconnect with `Last-Event-ID` \
-        to resume. The stream ends when the token is revoked.",
+        to resume. The stream ends when the token is revoked. Each connection is recorded in the access log \
+        before the stream starts (`read_log_stream`, from `after` to the head as it opened).",
     params(
         ("after" = Option<u64>, Query, description = "Start after this position (default 0)."),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position (wins over `after`)."),
@@ -65,6 +66,18 @@ pub(crate) async fn events_stream(
         Some(p) => p,
         None => super::log::parse_after(query.after.as_deref())?,
     };
+    // One access entry for the connection, durable before the first byte of the stream: from
+    // `after` on, `to` being the head as it opened.
+    let head = app.log().head().position;
+    app.front_door()
+        .record_bulk_read(
+            &caller,
+            "read_log_stream",
+            "/v1/events/stream",
+            chrono::Utc::now(),
+            eventlog::AccessScope::range(after, head),
+        )
+        .await?;
     let sees_all = auth::sees_all_restricted(caller.role);
     let mut subscription = app.log().subscribe(after);
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);

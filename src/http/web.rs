@@ -1037,7 +1037,7 @@ pub async fn qa_contact(State(app): State<AppState>, headers: HeaderMap, Path(id
     // The path with the id as the log writes it, whatever case the address used.
     let endpoint = format!("/qa/contacts/{}", id.parse::<Ulid>().map(|u| u.to_string()).unwrap_or_else(|_| id.clone()));
     let read = Read { kind: ReadKind::ContactAudit, action: "read_audit", endpoint: &endpoint };
-    let (contact, events, access) = match app.front_door().read_contact_logged(&actor, read, &id, Utc::now()) {
+    let (contact, events, access) = match app.front_door().read_contact_logged(&actor, read, &id, Utc::now()).await {
         Ok(read) => {
             // This page's own read is the last of the access log it shows.
             let mut access = read.access;

@@ -103,6 +103,29 @@ async fn slow_clients_up_to_the_cap_do_not_starve_healthz_and_past_it_connection
         assert!(Instant::now() < deadline, "slots freed by 24 clients leaving were never reused");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // An on-call person sees both on /metrics: the 40 slow connections (and this request's
+    // own) open, and the refusal counted.
+    let text = client
+        .get(format!("{}/metrics", app.url))
+        .bearer_auth(app.token("admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let open = value("frontdoor_connections_open");
+    assert!((41.0..=64.0).contains(&open), "connections open: {open}");
+    assert!(value("frontdoor_connections_refused_total") >= 1.0, "the 65th connection was not counted");
 }
 
 #[tokio::test]
@@ -138,7 +161,9 @@ async fn a_body_trickled_past_the_body_timeout_fails_the_request() {
     stream.write_all(&body.as_bytes()[..10]).await.unwrap();
     let answer =
         until_closed(&mut stream, Duration::from_secs(8)).await.expect("a trickled body held the request open");
-    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("content-type: application/problem+json"), "{answer}");
+    assert!(answer.contains("/docs#problem-request-timeout") && answer.contains("within 1 s"), "{answer}");
     let (_, events) = app.get("admin", &format!("/v1/contacts/{id}/events")).await;
     assert_eq!(events.as_array().unwrap().len(), 1, "nothing appended from half a body: {events}");
 }

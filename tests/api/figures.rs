@@ -5,7 +5,12 @@ use serde_json::{Value, json};
 use crate::harness::{TestApp, contact_body, ready, spawn_app};
 
 /// A contact received at `received` (UTC), decided at `decided` with `outcome`.
-async fn decided_contact(app: &TestApp, received: &str, decided: Option<(&str, &str)>, channel: &str) -> String {
+pub(crate) async fn decided_contact(
+    app: &TestApp,
+    received: &str,
+    decided: Option<(&str, &str)>,
+    channel: &str,
+) -> String {
     let mut body = contact_body();
     body["occurred_at"] = json!(received);
     body["late_entry_reason"] = json!("entered from the paper log");

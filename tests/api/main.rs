@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `frontdoor` binary on port 0 with a fresh data directory,
 //! driven over HTTP exactly as the API contract is written.
 
+mod access_log;
 mod access_matrix;
 mod bad_bodies;
 mod children;

@@ -19,6 +19,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/contacts/{id}/audit"),
     ("get", "/v1/events"),
     ("get", "/v1/events/stream"),
+    ("get", "/v1/access"),
     ("get", "/v1/queue"),
     ("get", "/v1/queue/stream"),
     ("get", "/v1/metrics/timeliness"),
@@ -399,6 +400,12 @@ async fn requests_and_responses_fit_their_schemas() {
     assert_eq!(status, 200);
     check_response(&doc, "get", "/v1/events", status, &page);
 
+    // The access log, with single-contact and bulk entries in it by now.
+    let (status, access) = app.get("auditor", "/v1/access?after=0&limit=1000").await;
+    assert_eq!(status, 200);
+    assert!(access["entries"].as_array().unwrap().iter().any(|e| e["range"].is_object()), "{access}");
+    check_response(&doc, "get", "/v1/access", status, &access);
+
     for path in ["/healthz", "/readyz"] {
         let resp = app.client.get(format!("{}{path}", app.url)).send().await.unwrap();
         let (status, body) = read(resp).await;
@@ -474,6 +481,8 @@ async fn errors_are_documented_where_they_happen() {
     expect("get", "/v1/events", app.get("auditor", "/v1/events?limit=0").await, 400);
     expect("get", "/v1/events", app.get("auditor", "/v1/events?after=-1").await, 400);
     expect("get", "/v1/events", app.get("practitioner", "/v1/events").await, 403);
+    expect("get", "/v1/access", app.get("auditor", "/v1/access?limit=0").await, 400);
+    expect("get", "/v1/access", app.get("practitioner", "/v1/access").await, 403);
 
     let expected: BTreeSet<String> = [
         "bad-request",

@@ -4,6 +4,10 @@
 //! Without `chromium` and `chromedriver` on the PATH the test prints a loud SKIPPED line and
 //! passes, unless `FRONTDOOR_REQUIRE_BROWSER` is set (CI sets it, after installing both):
 //! then their absence fails. Screenshots go to `target/browser-screenshots/`.
+//!
+//! Every page the test visits is also checked by axe-core (Deque's accessibility engine, the
+//! npm package, pinned and installed by `ops/axe-install.sh` into `target/axe/`, or the file
+//! `FRONTDOOR_AXE_JS` names) for WCAG 2.1 A and AA: any violation fails the test.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -151,6 +155,44 @@ fn screenshots() -> PathBuf {
     dir
 }
 
+/// axe-core's script (the npm package, installed by `ops/axe-install.sh`), or `None` (SKIPPED)
+/// when it is missing and not required (`FRONTDOOR_REQUIRE_BROWSER` requires it too).
+fn axe_script() -> Option<String> {
+    let path = std::env::var_os("FRONTDOOR_AXE_JS").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/axe/node_modules/axe-core/axe.min.js")
+    });
+    match std::fs::read_to_string(&path) {
+        Ok(script) => Some(script),
+        Err(e) => {
+            let required = std::env::var_os("FRONTDOOR_REQUIRE_BROWSER").is_some();
+            let text = format!("{}: {e}; run ops/axe-install.sh", path.display());
+            assert!(!required, "FRONTDOOR_REQUIRE_BROWSER is set but axe-core is missing: {text}");
+            let line =
+                format!("\n!!!!!!!! SKIPPED: the accessibility checks (axe-core) did not run ({text}) !!!!!!!!\n\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+            None
+        }
+    }
+}
+
+/// Runs axe-core on the page as it is now, for WCAG 2.1 A and AA, and fails on any violation,
+/// naming the rule, its impact and the first elements it found.
+async fn axe(client: &Client, page: &str) {
+    let Some(script) = axe_script() else { return };
+    client.execute(&script, vec![]).await.unwrap();
+    let run = "const done = arguments[arguments.length - 1];
+        axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+          .then(r => done({checked: r.passes.length, violations: r.violations.map(v => ({
+              id: v.id, impact: v.impact, help: v.help,
+              nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))}))
+          .catch(e => done({error: String(e)}));";
+    let result = client.execute_async(run, vec![]).await.unwrap();
+    assert!(result.get("error").is_none(), "axe-core did not run on {page}: {result}");
+    let violations = result["violations"].as_array().cloned().unwrap_or_default();
+    println!("axe-core on {page}: {} rules passed, {} violations", result["checked"], violations.len());
+    assert!(violations.is_empty(), "axe-core found WCAG 2.1 A/AA violations on {page}: {violations:#?}");
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     let path = screenshots().join(name);
@@ -241,6 +283,7 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
         Err(e) => panic!("{e}: {}", client.source().await.unwrap()),
     };
     assert!(error.contains("unknown or has been revoked"), "{error}");
+    axe(client, "the sign-in page with its error").await;
 
     // Sign in as a practitioner: the demo queue appears.
     sign_in(client, url, "/", &token("practitioner")).await;
@@ -257,6 +300,7 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
     let first = client.find(Locator::Css("#queue-body tr.item")).await.unwrap().text().await.unwrap();
     assert!(first.contains("OVERDUE") && first.contains("Overdue by"), "the first row: {first}");
     screenshot(client, "board.png").await;
+    axe(client, "the duty board").await;
 
     // A contact posted through the API appears within a second, and is announced.
     let sent = Instant::now();
@@ -334,6 +378,7 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
         "{timeline}"
     );
     screenshot(client, "timeline.png").await;
+    axe(client, "the board with a timeline open").await;
     client.find(Locator::Css("#detail-close")).await.unwrap().send_keys("\u{E00C}").await.unwrap(); // Escape
     wait_for(client, "!document.getElementById('detail').open", Duration::from_secs(3)).await;
     wait_for(client, &format!("document.activeElement.dataset.id === '{id}'"), Duration::from_secs(3)).await;
@@ -360,6 +405,7 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
     let sample = js(client, "document.querySelectorAll('#sample tbody tr').length").await.as_u64().unwrap();
     assert_eq!(sample, 10, "the default sample");
     screenshot(client, "qa.png").await;
+    axe(client, "the QA page").await;
     client.set_window_size(1600, 1200).await.unwrap();
 
     let link = client.find(Locator::Css("#sample tbody tr a")).await.unwrap();
@@ -388,6 +434,7 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
     assert!(done.contains("Finding recorded as event"), "{done}");
     client.set_window_size(1600, 2200).await.unwrap();
     screenshot(client, "audit-trail.png").await;
+    axe(client, "a contact's audit trail").await;
     // And the API agrees: the finding is the contact's last event, by the auditor.
     let events: Value = http
         .get(format!("{url}/v1/contacts/{audited}/events"))

@@ -12,6 +12,8 @@
 //! - `load`: minutes of steady appends and reads with hundreds of open SSE clients against the
 //!   demo on the real server binary, watching its memory ([`load`]); it reports to
 //!   `ops/RELIABILITY.md`.
+//! - `summary`: the log's speed and memory table (issue 14) from the CSVs `append`, `rebuild`
+//!   and `reads` wrote, beside the sled-based log's figures ([`summary`]).
 //!
 //! Every benchmark waits for a quiet machine before each measurement, repeats the whole set
 //! `--runs` times and reports medians, and writes its own section of `ops/bench/RESULTS.md`
@@ -25,6 +27,7 @@ mod rebuild;
 mod rebuild_pg;
 mod report;
 mod sse;
+mod summary;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,6 +62,8 @@ enum Command {
     Reads(reads::ReadsArgs),
     /// Minutes of steady appends, reads and open SSE streams against the demo on the real server.
     Load(load::LoadArgs),
+    /// The log's speed and memory table (issue 14) from this run's append, rebuild and reads figures.
+    Summary(summary::SummaryArgs),
     /// One measurement of `rebuild` in a fresh process (run by `rebuild` itself).
     #[command(hide = true)]
     RebuildPhase(rebuild::PhaseArgs),
@@ -137,6 +142,7 @@ fn main() -> Result<()> {
         Command::Sse(args) => sse::run(&args),
         Command::Reads(args) => reads::run(&args),
         Command::Load(args) => load::run(&args),
+        Command::Summary(args) => summary::run(&args),
         Command::RebuildPhase(args) => rebuild::run_phase(&args),
     }
 }

@@ -218,7 +218,14 @@ pub fn run(args: &ReadsArgs) -> Result<()> {
             server.ready(&client).await?;
             open_contacts(&client, &server.url, &template.duty).await
         })?;
-        ensure!(!ids.is_empty(), "the queue is empty");
+        // The load is stated for `--open` contacts on the queue: the server must see them all.
+        ensure!(
+            ids.len() == template.open && template.open == args.open,
+            "the server's queue holds {} contacts, the data was written with {} open ({} wanted)",
+            ids.len(),
+            template.open,
+            args.open
+        );
         queue_len = ids.len();
         for &load in &args.loads {
             let m = session.measure(|| {

@@ -193,6 +193,22 @@ impl Output {
     }
 }
 
+impl Output {
+    /// Writes `markdown` as the section `name` of `RESULTS.md`, with no CSV of its own.
+    pub fn write_section(&self, name: &str, markdown: &str) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        let md_path = self.dir.join("RESULTS.md");
+        let existing = match std::fs::read_to_string(&md_path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", md_path.display())),
+        };
+        write_file(&md_path, &replace_section(&existing, name, markdown))?;
+        eprintln!("wrote the {name} section of {}", md_path.display());
+        Ok(())
+    }
+}
+
 fn write_file(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
