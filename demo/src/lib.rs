@@ -15,7 +15,8 @@
 //! # How it is built
 //!
 //! 1. Plan every contact in receipt order: who, about whom (a tenth are re-contacts about
-//!    children already seen), what the duty team will decide, and when it is triaged and
+//!    children already seen, some of them one sibling alone, without the NHS number, with a
+//!    name spelt another way or the day and month of birth swapped), what the duty team will decide, and when it is triaged and
 //!    decided (against [`DuePolicy::due_by`], so the timeliness figures come out as intended).
 //! 2. Keep only a handful of contacts overdue at `now`; the others that would be were
 //!    decided late but before `now`.
@@ -436,7 +437,10 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
             let i = seen.contacts.iter().position(|(id, _)| *id == of).expect("a planned contact");
             seen.families[i].clone()
         }
-        (_, n) if n > 0 && chance(&mut rng, 10) => seen.families[rng.usize(..n)].clone(),
+        (_, n) if n > 0 && chance(&mut rng, 10) => {
+            let family = seen.families[rng.usize(..n)].clone();
+            recorded_again(&mut rng, &family, time::london_date(received_at), seen)
+        }
         _ => new_family(&mut rng, time::london_date(received_at), seen),
     };
     seen.families.push(children.clone());

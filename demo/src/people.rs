@@ -55,12 +55,12 @@ pub(crate) const ADULT_NAMES: &[&str] = &[
 pub(crate) const GIRL_NAMES: &[&str] = &[
     "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Freya", "Florence", "Poppy", "Evie", "Ella", "Sophie", "Grace",
     "Ruby", "Millie", "Layla", "Maisie", "Daisy", "Harper", "Zara", "Maja", "Hollie", "Chloe", "Erin", "Jessica",
-    "Amber", "Megan", "Leah", "Skye", "Aaliyah",
+    "Amber", "Megan", "Leah", "Skye", "Aaliyah", "Zoe",
 ];
 pub(crate) const BOY_NAMES: &[&str] = &[
     "Oliver", "Noah", "George", "Leo", "Arthur", "Oscar", "Theo", "Jack", "Charlie", "Freddie", "Alfie", "Archie",
     "Henry", "Finley", "Jacob", "Reuben", "Tyler", "Kai", "Riley", "Logan", "Mason", "Ethan", "Lewis", "Jayden",
-    "Kian", "Ibrahim", "Dylan", "Connor", "Rhys", "Zain",
+    "Kian", "Ibrahim", "Dylan", "Connor", "Rhys", "Zain", "Mohammed",
 ];
 pub(crate) const SURNAMES: &[&str] = &[
     "Smith",
@@ -192,6 +192,117 @@ pub(crate) fn first_name_of(children: &[Child]) -> String {
         Some(child) => child.name.split(' ').next().unwrap_or("the child").to_owned(),
         None => "the child".to_owned(),
     }
+}
+
+/// Names as another record spells them: a re-contact now and then has the child's name
+/// spelt another way, so matching by name has to see through it.
+pub(crate) const SPELLINGS: &[(&str, &str)] = &[
+    ("Zoe", "Zoë"),
+    ("Mohammed", "Muhammad"),
+    ("Sophie", "Sofie"),
+    ("Freddie", "Freddy"),
+    ("Layla", "Leila"),
+    ("Jayden", "Jaden"),
+    ("Hollie", "Holly"),
+    ("Zain", "Zayn"),
+    ("Connor", "Conor"),
+    ("Finley", "Finlay"),
+    ("Millie", "Milly"),
+    ("Rhys", "Reece"),
+    ("Smith", "Smyth"),
+    ("Davies", "Davis"),
+    ("Clarke", "Clark"),
+    ("Hussain", "Hussein"),
+    ("Ahmed", "Ahmad"),
+    ("Thompson", "Thomson"),
+];
+
+/// `word` as [`SPELLINGS`] spells it otherwise, either way round.
+pub(crate) fn respelt(word: &str) -> Option<&'static str> {
+    SPELLINGS.iter().find_map(|&(a, b)| {
+        if a == word {
+            Some(b)
+        } else if b == word {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
+/// How a later contact records children already known, as front doors see it happen:
+/// mostly the same record; sometimes one sibling of the household alone; sometimes without
+/// the NHS number and reference (the referrer did not have them), with a name spelt another
+/// way (the surname for all the siblings, or a first name), or with a date of birth whose
+/// day and month were swapped. `today` is the re-contact's date: a swapped date of birth is
+/// never in the future or 18 years back.
+pub(crate) fn recorded_again(rng: &mut Rng, family: &[Child], today: NaiveDate, seen: &mut Children) -> Vec<Child> {
+    let mut children = family.to_vec();
+    if children.len() > 1 && chance(rng, 20) {
+        let one = children.swap_remove(rng.usize(..children.len()));
+        children = vec![one];
+    }
+    if chance(rng, 65) {
+        return children;
+    }
+    let forget_ids = |children: &mut Vec<Child>| {
+        for child in children.iter_mut() {
+            child.nhs_number = None;
+            child.child_ref = None;
+        }
+    };
+    match rng.u32(0..100) {
+        // Spelt another way: the shared surname if it has another spelling, else a first name.
+        0..45 => {
+            let surname = surname_of(&children[0].name).to_owned();
+            let changed = match respelt(&surname) {
+                Some(other) => {
+                    for child in &mut children {
+                        child.name = format!("{} {other}", child.name.trim_end_matches(surname.as_str()).trim_end());
+                    }
+                    true
+                }
+                None => {
+                    let mut any = false;
+                    for child in &mut children {
+                        let first = child.name.split(' ').next().unwrap_or_default().to_owned();
+                        if let Some(other) = respelt(&first) {
+                            child.name = format!("{other}{}", &child.name[first.len()..]);
+                            any = true;
+                        }
+                    }
+                    any
+                }
+            };
+            // Mostly without the identifiers, so only the name and date of birth can match.
+            if changed && chance(rng, 70) {
+                forget_ids(&mut children);
+            }
+        }
+        // Day and month of birth swapped on one child, identifiers not given.
+        45..65 => {
+            let i = rng.usize(..children.len());
+            if let Some(swapped) = children[i].date_of_birth.and_then(swap_day_and_month) {
+                // Under 18 for as long as the demo's window lasts, so no later re-contact is 18.
+                let window_end = today.checked_add_days(Days::new(WINDOW_DAYS.unsigned_abs())).unwrap_or(today);
+                if swapped <= today && window_end.years_since(swapped).is_some_and(|age| age <= 17) {
+                    children[i].date_of_birth = Some(swapped);
+                    forget_ids(&mut children);
+                }
+            }
+        }
+        // The same children, no identifiers.
+        _ => forget_ids(&mut children),
+    }
+    for child in &children {
+        seen.known.insert((child.name.clone(), child.date_of_birth));
+    }
+    children
+}
+
+/// The date with day and month swapped (4 March for 3 April), when that is another date.
+pub(crate) fn swap_day_and_month(date: NaiveDate) -> Option<NaiveDate> {
+    (date.day() != date.month()).then(|| NaiveDate::from_ymd_opt(date.year(), date.day(), date.month())).flatten()
 }
 
 /// 1-3 siblings sharing a surname, aged 0-17 on `today`, none of them already known;

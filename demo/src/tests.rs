@@ -417,6 +417,53 @@ fn children_are_aged_0_to_17_and_siblings_share_a_surname() {
 }
 
 #[test]
+fn re_contacts_sometimes_spell_a_name_otherwise_forget_the_nhs_number_or_swap_day_and_month() {
+    let children: Vec<&Child> = demo().cases.iter().flat_map(|c| &c.received().children).collect();
+    let records: HashSet<(&str, Option<NaiveDate>)> =
+        children.iter().map(|c| (c.name.as_str(), c.date_of_birth)).collect();
+    let with_number: HashSet<(&str, Option<NaiveDate>)> =
+        children.iter().filter(|c| c.nhs_number.is_some()).map(|c| (c.name.as_str(), c.date_of_birth)).collect();
+    // The name with one word spelt as SPELLINGS spells it otherwise.
+    let respellings = |name: &str| -> Vec<String> {
+        let words: Vec<&str> = name.split(' ').collect();
+        (0..words.len())
+            .filter_map(|i| {
+                respelt(words[i]).map(|other| {
+                    let mut w = words.clone();
+                    w[i] = other;
+                    w.join(" ")
+                })
+            })
+            .collect()
+    };
+    let mut spelt = HashSet::new();
+    let mut swapped = 0;
+    let mut without_number = 0;
+    for child in &children {
+        for other in respellings(&child.name) {
+            if records.contains(&(other.as_str(), child.date_of_birth)) {
+                let mut pair = [child.name.clone(), other];
+                pair.sort();
+                spelt.insert(pair);
+            }
+        }
+        if let Some(dob) = child.date_of_birth.and_then(swap_day_and_month)
+            && records.contains(&(child.name.as_str(), Some(dob)))
+        {
+            swapped += 1;
+        }
+        without_number += usize::from(
+            child.nhs_number.is_none() && with_number.contains(&(child.name.as_str(), child.date_of_birth)),
+        );
+    }
+    assert!(spelt.len() >= 3, "{spelt:?}: names spelt two ways");
+    assert!(swapped >= 2, "{swapped} children with day and month of birth swapped");
+    assert!(without_number >= 10, "{without_number} records of a numbered child without the number");
+    // Siblings: some contacts name several children.
+    assert!(demo().cases.iter().filter(|c| c.received().children.len() > 1).count() > 200);
+}
+
+#[test]
 fn about_a_tenth_of_children_come_back_with_the_same_record() {
     let mut records: HashMap<(String, Option<NaiveDate>), HashSet<String>> = HashMap::new();
     for case in &demo().cases {
@@ -427,9 +474,16 @@ fn about_a_tenth_of_children_come_back_with_the_same_record() {
                 .insert(serde_json::to_string(child).unwrap());
         }
     }
-    // A child seen twice is the same record: name, date of birth, NHS number, reference.
+    // A child seen twice under the same name and date of birth is the same record, or that
+    // record without its NHS number and reference.
     for r in records.values() {
-        assert!(r.len() == 1, "{r:?}");
+        let with_ids: HashSet<String> = r
+            .iter()
+            .map(|json| serde_json::from_str::<Child>(json).unwrap())
+            .filter(|c| c.nhs_number.is_some() || c.child_ref.is_some())
+            .map(|c| serde_json::to_string(&c).unwrap())
+            .collect();
+        assert!(r.len() <= 2 && with_ids.len() <= 1, "{r:?}");
     }
     let s = &demo().summary;
     assert_between("re-contacted children", share(s.recontacted_children, records.len()), 6.0, 15.0);
@@ -565,7 +619,7 @@ fn events_are_recorded_in_order_minutes_to_hours_after_they_occur_and_late_ones_
     assert!(median >= TimeDelta::minutes(3) && median <= TimeDelta::hours(3), "median delay {median}");
     let p90 = delays[delays.len() * 9 / 10];
     assert!(p90 >= TimeDelta::hours(1) && p90 <= TimeDelta::hours(24), "p90 delay {p90}");
-    assert!(next_morning > 100, "{next_morning} written up the next morning");
+    assert!(next_morning > 80, "{next_morning} written up the next morning");
     assert!(online.iter().all(|d| *d <= TimeDelta::minutes(2)), "online forms are recorded as submitted");
 }
 
