@@ -464,6 +464,59 @@ fn re_contacts_sometimes_spell_a_name_otherwise_forget_the_nhs_number_or_swap_da
 }
 
 #[test]
+fn households_have_an_address_and_the_adults_around_the_children() {
+    let mut relationships: HashMap<Relationship, usize> = HashMap::new();
+    let mut with_adults = 0;
+    let cases = &demo().cases;
+    for case in cases {
+        let c = case.received();
+        // Siblings live together, at an address with a postcode in the UK's format (in an area
+        // the UK does not use).
+        let homes: HashSet<String> = c.children.iter().map(|ch| serde_json::to_string(&ch.address).unwrap()).collect();
+        assert_eq!(homes.len(), 1, "{:?}", c.children);
+        for child in &c.children {
+            let postcode = child.address.as_ref().and_then(|a| a.postcode.as_deref()).expect("a postcode");
+            assert!(postcode.starts_with("WQ"), "{postcode}");
+            assert_eq!(events::validate::check_postcode(postcode), Ok(()), "{postcode}");
+        }
+        with_adults += usize::from(!c.adults.is_empty());
+        let today = time::london_date(case.received_at());
+        for adult in &c.adults {
+            *relationships.entry(adult.relationship).or_default() += 1;
+            if let Some(born) = adult.date_of_birth {
+                assert!(today.years_since(born).is_some_and(|age| age >= 18), "{} born {born}", adult.name);
+            }
+            if adult.relationship == Relationship::Parent {
+                assert!(adult.address == c.children[0].address || adult.address.is_none());
+            }
+        }
+    }
+    assert_between("contacts naming adults", share(with_adults, cases.len()), 70.0, 90.0);
+    for r in [
+        Relationship::Parent,
+        Relationship::Carer,
+        Relationship::HouseholdMember,
+        Relationship::PersonCausingConcern,
+        Relationship::Other,
+    ] {
+        assert!(relationships.get(&r).is_some_and(|&n| n >= 10), "{r:?}: {relationships:?}");
+    }
+    // A re-contact names the same household: the adults of a child's contacts are the same people.
+    let mut adults_of: HashMap<String, HashSet<String>> = HashMap::new();
+    for case in cases {
+        let c = case.received();
+        if c.adults.is_empty() {
+            continue;
+        }
+        for child in c.children.iter().filter_map(|ch| ch.nhs_number.clone()) {
+            adults_of.entry(child).or_default().insert(serde_json::to_string(&c.adults).unwrap());
+        }
+    }
+    let differ: Vec<_> = adults_of.iter().filter(|(_, a)| a.len() > 1).collect();
+    assert!(differ.is_empty(), "a child's household is the same on every contact: {differ:?}");
+}
+
+#[test]
 fn about_a_tenth_of_children_come_back_with_the_same_record() {
     let mut records: HashMap<(String, Option<NaiveDate>), HashSet<String>> = HashMap::new();
     for case in &demo().cases {
