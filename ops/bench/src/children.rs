@@ -68,8 +68,14 @@ pub struct ChildrenArgs {
 }
 
 /// The kinds of search, drawn at random for every request in these shares (percent).
-const KINDS: [(Kind, u32); 5] =
-    [(Kind::NameDob, 35), (Kind::Respelt, 15), (Kind::Nhs, 20), (Kind::Name, 20), (Kind::Surname, 10)];
+const KINDS: [(Kind, u32); 6] = [
+    (Kind::NameDob, 30),
+    (Kind::Respelt, 15),
+    (Kind::Nhs, 20),
+    (Kind::Name, 15),
+    (Kind::Surname, 10),
+    (Kind::Postcode, 10),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -84,6 +90,8 @@ enum Kind {
     Name,
     /// A surname alone: the widest search a worker types.
     Surname,
+    /// The postcode of a stored child's home: the household and its neighbours.
+    Postcode,
 }
 
 impl Kind {
@@ -94,6 +102,7 @@ impl Kind {
             Kind::Nhs => "nhs_number",
             Kind::Name => "name",
             Kind::Surname => "surname",
+            Kind::Postcode => "postcode",
         }
     }
 }
@@ -303,8 +312,8 @@ fn write_template(runtime: &tokio::runtime::Runtime, bin: &Path, parent: &Path, 
     let now = Utc::now();
     let mut numbers = NhsNumbers(0);
     let mut children: HashSet<ChildKey> = HashSet::new();
-    // (name, date of birth, NHS number) of every child named, for the searches.
-    let mut named: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    // Every child named, for the searches.
+    let mut named: Vec<Named> = Vec::new();
     let mut windows: Vec<Vec<AppendRequest>> = Vec::new();
     let mut contacts = 0;
     for window in 0..MAX_WINDOWS {
@@ -345,7 +354,12 @@ fn write_template(runtime: &tokio::runtime::Runtime, bin: &Path, parent: &Path, 
                         }
                     };
                     if children.insert(key) {
-                        named.push((text("name").unwrap_or_default(), text("date_of_birth"), text("nhs_number")));
+                        named.push(Named {
+                            name: text("name").unwrap_or_default(),
+                            date_of_birth: text("date_of_birth"),
+                            nhs_number: text("nhs_number"),
+                            postcode: child["address"]["postcode"].as_str().map(str::to_owned),
+                        });
                     }
                 }
                 event.data = RawValue::from_string(serde_json::to_string(&data)?)?;
@@ -363,35 +377,54 @@ fn write_template(runtime: &tokio::runtime::Runtime, bin: &Path, parent: &Path, 
     Ok(Template { dir, contacts, children: children.len(), events, seconds, duty, queries: queries(&named) })
 }
 
+/// One of `from`, at random.
+fn any<'a>(rng: &mut fastrand::Rng, from: &[(&'a str, &'a str)]) -> Option<(&'a str, &'a str)> {
+    (!from.is_empty()).then(|| from[rng.usize(..from.len())])
+}
+
+/// A child as the searches are made from it.
+struct Named {
+    name: String,
+    date_of_birth: Option<String>,
+    nhs_number: Option<String>,
+    postcode: Option<String>,
+}
+
 /// 2,000 searches of each kind, drawn (deterministically) from the children named.
-fn queries(named: &[(String, Option<String>, Option<String>)]) -> Vec<(Kind, Vec<Query>)> {
+fn queries(named: &[Named]) -> Vec<(Kind, Vec<Query>)> {
     let mut rng = fastrand::Rng::with_seed(16);
-    let with_dob: Vec<&(String, Option<String>, Option<String>)> = named.iter().filter(|c| c.1.is_some()).collect();
-    let with_nhs: Vec<&(String, Option<String>, Option<String>)> = named.iter().filter(|c| c.2.is_some()).collect();
+    let having = |f: fn(&Named) -> Option<&String>| -> Vec<(&str, &str)> {
+        named.iter().filter_map(|c| f(c).map(|v| (c.name.as_str(), v.as_str()))).collect()
+    };
+    let with_dob = having(|c| c.date_of_birth.as_ref());
+    let with_nhs = having(|c| c.nhs_number.as_ref());
+    let with_postcode = having(|c| c.postcode.as_ref());
     let mut out = Vec::new();
     for (kind, _) in KINDS {
         let qs = (0..2000)
-            .map(|_| match kind {
-                Kind::NameDob => {
-                    let (name, dob, _) = with_dob[rng.usize(..with_dob.len())];
-                    vec![("name", name.clone()), ("date_of_birth", dob.clone().unwrap_or_default())]
-                }
-                Kind::Respelt => {
-                    let (name, dob, _) = with_dob[rng.usize(..with_dob.len())];
-                    vec![("name", respell(&mut rng, name)), ("date_of_birth", dob.clone().unwrap_or_default())]
-                }
-                Kind::Nhs => {
-                    let (_, _, nhs) = with_nhs[rng.usize(..with_nhs.len())];
-                    vec![("nhs_number", nhs.clone().unwrap_or_default())]
-                }
-                Kind::Name => vec![("name", named[rng.usize(..named.len())].0.clone())],
-                Kind::Surname => {
-                    let name = &named[rng.usize(..named.len())].0;
-                    vec![("name", name.rsplit(' ').next().unwrap_or(name).to_owned())]
-                }
+            .filter_map(|_| {
+                Some(match kind {
+                    Kind::NameDob => {
+                        let (name, dob) = any(&mut rng, &with_dob)?;
+                        vec![("name", name.to_owned()), ("date_of_birth", dob.to_owned())]
+                    }
+                    Kind::Respelt => {
+                        let (name, dob) = any(&mut rng, &with_dob)?;
+                        vec![("name", respell(&mut rng, name)), ("date_of_birth", dob.to_owned())]
+                    }
+                    Kind::Nhs => vec![("nhs_number", any(&mut rng, &with_nhs)?.1.to_owned())],
+                    Kind::Postcode => vec![("postcode", any(&mut rng, &with_postcode)?.1.to_owned())],
+                    Kind::Name => vec![("name", named.get(rng.usize(..named.len()))?.name.clone())],
+                    Kind::Surname => {
+                        let name = &named.get(rng.usize(..named.len()))?.name;
+                        vec![("name", name.rsplit(' ').next().unwrap_or(name).to_owned())]
+                    }
+                })
             })
-            .collect();
-        out.push((kind, qs));
+            .collect::<Vec<Query>>();
+        if !qs.is_empty() {
+            out.push((kind, qs));
+        }
     }
     out
 }
@@ -471,9 +504,12 @@ async fn measure(
     let url: Arc<str> = server.url.as_str().into();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
     let pick = |rng: &mut fastrand::Rng| -> (Kind, Query) {
-        let kind = draw_kind(rng);
-        let list = &queries.iter().find(|(k, _)| *k == kind).expect("every kind has searches").1;
-        (kind, list[rng.usize(..list.len())].clone())
+        loop {
+            let kind = draw_kind(rng);
+            if let Some((_, list)) = queries.iter().find(|(k, _)| *k == kind) {
+                return (kind, list[rng.usize(..list.len())].clone());
+            }
+        }
     };
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
     let measured_from;
@@ -688,7 +724,7 @@ impl Report<'_> {
             "- searches, drawn at random in these shares from 2,000 of each kind made from the \
              stored children: {}. Name and date of birth of a stored child; the same lower-cased \
              with a letter of the surname doubled or dropped (\"respelt\"); an NHS number; a full \
-             name alone; a surname alone",
+             name alone; a surname alone; the postcode of a child's home",
             KINDS.iter().map(|(k, s)| format!("{} {s}%", k.name())).collect::<Vec<_>>().join(", ")
         );
         let _ = writeln!(
