@@ -790,3 +790,79 @@ fn the_summary_reads_well_in_the_banner() {
     assert!(text.contains(&format!("{} contacts", demo().summary.contacts)), "{text}");
     assert!(text.contains("assessment") && text.contains("phone"), "{text}");
 }
+
+/// The child index (the projection the service searches) over the demo: re-contacts are
+/// linked into one child, and a name spelt another way is offered as a candidate but not
+/// linked, so the search and the links have something to show.
+#[test]
+fn the_child_index_links_the_re_contacts_and_offers_a_name_spelt_otherwise() {
+    use projections::children::{ChildIndex, Query};
+    let mut index = ChildIndex::default();
+    let ids: HashMap<Ulid, Ulid> = demo().appends.iter().map(|a| (a.events[0].event_id, a.contact_id)).collect();
+    let mut mentions: Vec<(Ulid, usize, Child)> = Vec::new();
+    for case in &demo().cases {
+        let id = ids[&case.events[0].0.event_id];
+        let c = case.received();
+        index.receive(id, case.received_at(), &c.children, &c.adults);
+        mentions.extend(c.children.iter().cloned().enumerate().map(|(i, ch)| (id, i, ch)));
+    }
+    // Children with several contacts, linked by the index.
+    let mut contacts_of: HashMap<String, HashSet<Ulid>> = HashMap::new();
+    for (contact, i, _) in &mentions {
+        let child = index.child_id_of(*contact, *i).expect("every child has an id").to_owned();
+        contacts_of.entry(child).or_default().insert(*contact);
+    }
+    let again = contacts_of.values().filter(|c| c.len() > 1).count();
+    assert!(again > 100, "{again} children with several contacts");
+    // A name spelt another way: the same date of birth, a word respelt as SPELLINGS has it.
+    let mut offered = Vec::new();
+    for (contact, i, child) in &mentions {
+        let words: Vec<&str> = child.name.split(' ').collect();
+        for (w, word) in words.iter().enumerate() {
+            let Some(other) = respelt(word) else { continue };
+            let mut respelt_name = words.clone();
+            respelt_name[w] = other;
+            let respelt_name = respelt_name.join(" ");
+            let Some((o_contact, o_i, _)) =
+                mentions.iter().find(|(_, _, c)| c.name == respelt_name && c.date_of_birth == child.date_of_birth)
+            else {
+                continue;
+            };
+            let (mine, theirs) =
+                (index.child_id_of(*contact, *i).unwrap(), index.child_id_of(*o_contact, *o_i).unwrap());
+            if mine == theirs {
+                continue; // linked by an NHS number or reference, or spelt the same once folded (Zoë, Zoe)
+            }
+            let found = index.search(&Query {
+                name: Some(child.name.clone()),
+                date_of_birth: child.date_of_birth,
+                ..Query::default()
+            });
+            if found.iter().any(|c| c.child_id == theirs) {
+                offered.push((child.name.clone(), respelt_name));
+            }
+        }
+    }
+    assert!(!offered.is_empty(), "no spelling variant offered as a candidate");
+    // A date of birth with day and month swapped: the child is offered too.
+    let mut swapped = 0;
+    for (contact, i, child) in &mentions {
+        let Some(other_dob) = child.date_of_birth.and_then(swap_day_and_month) else { continue };
+        let Some((o_contact, o_i, _)) =
+            mentions.iter().find(|(_, _, c)| c.name == child.name && c.date_of_birth == Some(other_dob))
+        else {
+            continue;
+        };
+        let theirs = index.child_id_of(*o_contact, *o_i).unwrap();
+        if index.child_id_of(*contact, *i) == Some(theirs) {
+            continue;
+        }
+        let found = index.search(&Query {
+            name: Some(child.name.clone()),
+            date_of_birth: child.date_of_birth,
+            ..Query::default()
+        });
+        swapped += usize::from(found.iter().any(|c| c.child_id == theirs));
+    }
+    assert!(swapped > 0, "no child with day and month of birth swapped offered as a candidate");
+}
