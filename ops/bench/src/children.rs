@@ -365,7 +365,20 @@ fn write_template(runtime: &tokio::runtime::Runtime, bin: &Path, parent: &Path, 
                 event.data = RawValue::from_string(serde_json::to_string(&data)?)?;
             }
         }
-        windows.push(appends);
+        // One append per contact, its whole history (the demo writes each contact in several
+        // appends, which must not race each other when written many at a time).
+        let mut order: Vec<ulid::Ulid> = Vec::new();
+        let mut streams: std::collections::HashMap<ulid::Ulid, AppendRequest> = std::collections::HashMap::new();
+        for append in appends {
+            match streams.get_mut(&append.contact_id) {
+                Some(whole) => whole.events.extend(append.events),
+                None => {
+                    order.push(append.contact_id);
+                    streams.insert(append.contact_id, AppendRequest { expected_version: Some(0), ..append });
+                }
+            }
+        }
+        windows.push(order.iter().filter_map(|id| streams.remove(id)).collect());
     }
     ensure!(children.len() >= target, "the demo's {MAX_WINDOWS} windows name only {} children", children.len());
     // Oldest window first, so the log reads as the county's years of contacts did.
