@@ -97,7 +97,8 @@
       el("td", {}, STAGES[i.stage] || i.stage),
       el("td", {}, CHANNELS[i.channel] || i.channel),
       el("td", {}, source, " ", el("span", { class: "source-text" }, SOURCES[i.source] || "")),
-      el("td", { class: "num" }, String(i.previous_contacts ?? 0)),
+      el("td", { class: "num" }, el("a", { href: "/children?contact=" + encodeURIComponent(i.contact_id), class: "matches" },
+        String(i.previous_contacts ?? 0), el("span", { class: "visually-hidden" }, " previous contacts: possible matches of " + who))),
       el("td", {}, i.assigned_to || "Unassigned"),
       el("td", {}, button));
   }
@@ -259,6 +260,10 @@
   }
   large.addEventListener("click", () => setLarge(large.getAttribute("aria-pressed") !== "true"));
   try { setLarge(localStorage.getItem("frontdoor-large") === "1"); } catch (_) { /* private mode */ }
+
+  // `/?contact=ID` (a link from a child's page): that contact's timeline, opened at once.
+  const wanted = new URLSearchParams(location.search).get("contact");
+  if (wanted) openTimeline(wanted, null);
 
   connect();
 })();

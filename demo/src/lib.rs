@@ -15,7 +15,9 @@
 //! # How it is built
 //!
 //! 1. Plan every contact in receipt order: who, about whom (a tenth are re-contacts about
-//!    children already seen), what the duty team will decide, and when it is triaged and
+//!    children already seen, some of them one sibling alone, without the NHS number, with a
+//!    name spelt another way or the day and month of birth swapped; every household with an
+//!    address and the adults around the children), what the duty team will decide, and when it is triaged and
 //!    decided (against [`DuePolicy::due_by`], so the timeliness figures come out as intended).
 //! 2. Keep only a handful of contacts overdue at `now`; the others that would be were
 //!    decided late but before `now`.
@@ -57,10 +59,11 @@ use std::collections::HashSet;
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 use eventlog::{Actor, AppendRequest, Event, EventType, NewEvent, Role};
 use events::schema::{
-    ActionPlanAgreed, Agency, CallDirection, CallLogged, CallWith, Channel, ChecksRequested, ChecksReturned, Child,
-    Consent, ConsentRecorded, ContactClosed, ContactReceived, DecisionMade, DutyDiscussionHeld, HandoverAccepted,
-    HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Outcome, Participant, PlannedAction, PpnGrade,
-    PrimaryNeed, Rating, Referrer, ReferrerInformed, Revises, Sex, SourceCode, TriageRated,
+    ActionPlanAgreed, Address, Adult, Agency, CallDirection, CallLogged, CallWith, Channel, ChecksRequested,
+    ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived, DecisionMade, DutyDiscussionHeld,
+    HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Outcome, Participant,
+    PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Relationship, Revises, Sex, SourceCode,
+    TriageRated,
 };
 use fastrand::Rng;
 use projections::time::{self, Calendar, DuePolicy};
@@ -204,6 +207,8 @@ pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &Due
     // 1. Plan every contact, in receipt order so re-contacts follow the first contact.
     let mut children = Children {
         families: Vec::new(),
+        households: Vec::new(),
+        numbers: HashSet::new(),
         contacts: Vec::new(),
         known: HashSet::new(),
         next_ref: rng.u32(100_000..900_000),
@@ -388,9 +393,13 @@ enum NotAccepted {
 /// never confused with an earlier one (same name and date of birth).
 struct Children {
     families: Vec<Vec<Child>>,
+    /// The adults around each of those contacts' children (parallel to `families`).
+    households: Vec<Vec<Adult>>,
     /// Every contact planned so far and when it was received (parallel to `families`).
     contacts: Vec<(Ulid, DateTime<Utc>)>,
     known: HashSet<(String, Option<NaiveDate>)>,
+    /// Every NHS number given so far.
+    numbers: HashSet<String>,
     next_ref: u32,
 }
 
@@ -431,14 +440,32 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
     });
 
     // A tenth of contacts are about children already known from an earlier contact.
-    let children = match (not_accepted, seen.families.len()) {
+    let today = time::london_date(received_at);
+    let (children, household) = match (not_accepted, seen.families.len()) {
         (Some(NotAccepted::DuplicateOf(of)), _) => {
             let i = seen.contacts.iter().position(|(id, _)| *id == of).expect("a planned contact");
-            seen.families[i].clone()
+            (seen.families[i].clone(), seen.households[i].clone())
         }
-        (_, n) if n > 0 && chance(&mut rng, 10) => seen.families[rng.usize(..n)].clone(),
-        _ => new_family(&mut rng, time::london_date(received_at), seen),
+        (_, n) if n > 0 && chance(&mut rng, 10) => {
+            let i = rng.usize(..n);
+            let family = seen.families[i].clone();
+            (recorded_again(&mut rng, &family, today, seen), seen.households[i].clone())
+        }
+        _ => {
+            // A new household: the children's home, and the adults around them.
+            let mut family = new_family(&mut rng, today, seen);
+            let home = address(&mut rng);
+            for child in &mut family {
+                child.address = Some(home.clone());
+            }
+            let adults = household_adults(&mut rng, &family, &home, today);
+            (family, adults)
+        }
     };
+    // Most contacts name the adults around the children; some (a short police notification,
+    // an anonymous call) none.
+    let adults = if chance(&mut rng, 80) { household.clone() } else { Vec::new() };
+    seen.households.push(household);
     seen.families.push(children.clone());
     seen.contacts.push((id, received_at));
 
@@ -464,7 +491,7 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
         consent,
         consent_override_reason,
         ppn_grade,
-        adults: Vec::new(),
+        adults,
     };
 
     let urgent = immediate_risk || rating == Rating::Red;

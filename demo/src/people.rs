@@ -1,4 +1,5 @@
-//! The invented people: children, families, referrers, NHS numbers from the range never issued.
+//! The invented people: children, families and the adults around them, their addresses (postcodes
+//! in an area the UK does not use), referrers, NHS numbers from the range never issued.
 
 use super::*;
 
@@ -55,12 +56,12 @@ pub(crate) const ADULT_NAMES: &[&str] = &[
 pub(crate) const GIRL_NAMES: &[&str] = &[
     "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Freya", "Florence", "Poppy", "Evie", "Ella", "Sophie", "Grace",
     "Ruby", "Millie", "Layla", "Maisie", "Daisy", "Harper", "Zara", "Maja", "Hollie", "Chloe", "Erin", "Jessica",
-    "Amber", "Megan", "Leah", "Skye", "Aaliyah",
+    "Amber", "Megan", "Leah", "Skye", "Aaliyah", "Zoe",
 ];
 pub(crate) const BOY_NAMES: &[&str] = &[
     "Oliver", "Noah", "George", "Leo", "Arthur", "Oscar", "Theo", "Jack", "Charlie", "Freddie", "Alfie", "Archie",
     "Henry", "Finley", "Jacob", "Reuben", "Tyler", "Kai", "Riley", "Logan", "Mason", "Ethan", "Lewis", "Jayden",
-    "Kian", "Ibrahim", "Dylan", "Connor", "Rhys", "Zain",
+    "Kian", "Ibrahim", "Dylan", "Connor", "Rhys", "Zain", "Mohammed",
 ];
 pub(crate) const SURNAMES: &[&str] = &[
     "Smith",
@@ -194,15 +195,129 @@ pub(crate) fn first_name_of(children: &[Child]) -> String {
     }
 }
 
-/// 1-3 siblings sharing a surname, aged 0-17 on `today`, none of them already known;
+/// Names as another record spells them: a re-contact now and then has the child's name
+/// spelt another way, so matching by name has to see through it.
+pub(crate) const SPELLINGS: &[(&str, &str)] = &[
+    ("Zoe", "Zoë"),
+    ("Mohammed", "Muhammad"),
+    ("Sophie", "Sofie"),
+    ("Freddie", "Freddy"),
+    ("Layla", "Leila"),
+    ("Jayden", "Jaden"),
+    ("Hollie", "Holly"),
+    ("Zain", "Zayn"),
+    ("Connor", "Conor"),
+    ("Finley", "Finlay"),
+    ("Millie", "Milly"),
+    ("Rhys", "Reece"),
+    ("Smith", "Smyth"),
+    ("Davies", "Davis"),
+    ("Clarke", "Clark"),
+    ("Hussain", "Hussein"),
+    ("Ahmed", "Ahmad"),
+    ("Thompson", "Thomson"),
+];
+
+/// `word` as [`SPELLINGS`] spells it otherwise, either way round.
+pub(crate) fn respelt(word: &str) -> Option<&'static str> {
+    SPELLINGS.iter().find_map(|&(a, b)| {
+        if a == word {
+            Some(b)
+        } else if b == word {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
+/// How a later contact records children already known, as front doors see it happen:
+/// mostly the same record; sometimes one sibling of the household alone; sometimes without
+/// the NHS number and reference (the referrer did not have them), with a name spelt another
+/// way (the surname for all the siblings, or a first name), or with a date of birth whose
+/// day and month were swapped. `today` is the re-contact's date: a swapped date of birth is
+/// never in the future or 18 years back.
+pub(crate) fn recorded_again(rng: &mut Rng, family: &[Child], today: NaiveDate, seen: &mut Children) -> Vec<Child> {
+    let mut children = family.to_vec();
+    if children.len() > 1 && chance(rng, 20) {
+        let one = children.swap_remove(rng.usize(..children.len()));
+        children = vec![one];
+    }
+    if chance(rng, 65) {
+        return children;
+    }
+    let forget_ids = |children: &mut Vec<Child>| {
+        for child in children.iter_mut() {
+            child.nhs_number = None;
+            child.child_ref = None;
+        }
+    };
+    match rng.u32(0..100) {
+        // Spelt another way: the shared surname if it has another spelling, else a first name.
+        0..45 => {
+            let surname = surname_of(&children[0].name).to_owned();
+            let changed = match respelt(&surname) {
+                Some(other) => {
+                    for child in &mut children {
+                        child.name = format!("{} {other}", child.name.trim_end_matches(surname.as_str()).trim_end());
+                    }
+                    true
+                }
+                None => {
+                    let mut any = false;
+                    for child in &mut children {
+                        let first = child.name.split(' ').next().unwrap_or_default().to_owned();
+                        if let Some(other) = respelt(&first) {
+                            child.name = format!("{other}{}", &child.name[first.len()..]);
+                            any = true;
+                        }
+                    }
+                    any
+                }
+            };
+            // Mostly without the identifiers, so only the name and date of birth can match.
+            if changed && chance(rng, 70) {
+                forget_ids(&mut children);
+            }
+        }
+        // Day and month of birth swapped on one child, identifiers not given.
+        45..65 => {
+            let i = rng.usize(..children.len());
+            if let Some(swapped) = children[i].date_of_birth.and_then(swap_day_and_month) {
+                // Under 18 for as long as the demo's window lasts, so no later re-contact is 18.
+                let window_end = today.checked_add_days(Days::new(WINDOW_DAYS.unsigned_abs())).unwrap_or(today);
+                if swapped <= today && window_end.years_since(swapped).is_some_and(|age| age <= 17) {
+                    children[i].date_of_birth = Some(swapped);
+                    forget_ids(&mut children);
+                }
+            }
+        }
+        // The same children, no identifiers.
+        _ => forget_ids(&mut children),
+    }
+    for child in &children {
+        seen.known.insert((child.name.clone(), child.date_of_birth));
+    }
+    children
+}
+
+/// The date with day and month swapped (4 March for 3 April), when that is another date.
+pub(crate) fn swap_day_and_month(date: NaiveDate) -> Option<NaiveDate> {
+    (date.day() != date.month()).then(|| NaiveDate::from_ymd_opt(date.year(), date.day(), date.month())).flatten()
+}
+
+/// 1-3 siblings sharing a surname, aged 0-17 on `today`, none of them already known (by name
+/// and date of birth, or by an NHS number: two children never share one);
 /// now and then an unborn baby.
 pub(crate) fn new_family(rng: &mut Rng, today: NaiveDate, seen: &mut Children) -> Vec<Child> {
     loop {
         let mut family = draw_family(rng, today);
         let key = |c: &Child| (c.name.clone(), c.date_of_birth);
-        if family.iter().all(|c| !seen.known.contains(&key(c))) {
+        let numbered = |c: &Child| c.nhs_number.as_ref().is_some_and(|n| seen.numbers.contains(n));
+        if family.iter().all(|c| !seen.known.contains(&key(c)) && !numbered(c)) {
             for child in &mut family {
                 seen.known.insert(key(child));
+                seen.numbers.extend(child.nhs_number.clone());
                 // The unborn always get a reference: there is nothing else to find them by.
                 if child.date_of_birth.is_none() || chance(rng, 55) {
                     seen.next_ref += 1;
@@ -346,6 +461,88 @@ pub(crate) const TOWNS: &[&str] = &[
     "Yarrow Bay",
 ];
 pub(crate) const AREAS: &[&str] = &["North", "South", "East", "West", "Central"];
+
+/// Streets of the invented towns.
+pub(crate) const STREETS: &[&str] = &[
+    "Mill Lane",
+    "Church Street",
+    "Station Road",
+    "Orchard Close",
+    "Meadow View",
+    "Victoria Road",
+    "The Green",
+    "Chapel Row",
+    "Beech Avenue",
+    "Kingsway",
+    "Brook Street",
+    "Willow Drive",
+    "Castle Hill",
+    "Park Terrace",
+    "Rowan Way",
+    "Quarry Road",
+];
+
+/// A postcode in the format of a UK one, in the area `WQ`, which the UK does not use: a
+/// district of 1-19, a sector digit and two letters of those an inward code may have.
+pub(crate) fn postcode(rng: &mut Rng) -> String {
+    const UNIT: &[u8] = b"ABDEFGHJLNPQRSTUWXYZ";
+    let letter = |rng: &mut Rng| char::from(UNIT[rng.usize(..UNIT.len())]);
+    format!("WQ{} {}{}{}", rng.u32(1..20), rng.u32(0..10), letter(rng), letter(rng))
+}
+
+/// A household's address in one of the invented towns.
+pub(crate) fn address(rng: &mut Rng) -> Address {
+    Address {
+        line1: Some(format!("{} {}", rng.u32(1..140), pick(rng, STREETS))),
+        line2: chance(rng, 15).then(|| format!("Flat {}", rng.u32(1..30))),
+        town: Some((*pick(rng, TOWNS)).to_owned()),
+        postcode: Some(postcode(rng)),
+    }
+}
+
+/// The adults around a family's children: a parent (two in half the households), sometimes
+/// a carer or another member of the household, and now and then a person causing concern
+/// from outside it. Parents and household members live at the children's address; their
+/// dates of birth put them 18 to 40 years older than the eldest child.
+pub(crate) fn household_adults(rng: &mut Rng, children: &[Child], home: &Address, today: NaiveDate) -> Vec<Adult> {
+    let surname = children.first().map_or("Smith", |c| surname_of(&c.name)).to_owned();
+    let eldest = children.iter().filter_map(|c| c.date_of_birth).min().unwrap_or(today);
+    let born = |rng: &mut Rng, min_years: u64, max_years: u64| {
+        eldest.checked_sub_days(Days::new(rng.u64(min_years * 365..max_years * 365)))
+    };
+    let mut adults = vec![Adult {
+        name: person_name(rng, ADULT_NAMES, Some(&surname)),
+        date_of_birth: chance(rng, 85).then(|| born(rng, 18, 40)).flatten(),
+        relationship: Relationship::Parent,
+        address: Some(home.clone()),
+    }];
+    if chance(rng, 50) {
+        let own_name = chance(rng, 40);
+        adults.push(Adult {
+            name: person_name(rng, ADULT_NAMES, (!own_name).then_some(surname.as_str())),
+            date_of_birth: chance(rng, 70).then(|| born(rng, 18, 40)).flatten(),
+            relationship: if own_name { Relationship::HouseholdMember } else { Relationship::Parent },
+            address: Some(home.clone()),
+        });
+    }
+    if chance(rng, 10) {
+        adults.push(Adult {
+            name: person_name(rng, ADULT_NAMES, None),
+            date_of_birth: chance(rng, 60).then(|| born(rng, 40, 60)).flatten(),
+            relationship: Relationship::Carer,
+            address: chance(rng, 50).then(|| address(rng)),
+        });
+    }
+    if chance(rng, 15) {
+        adults.push(Adult {
+            name: person_name(rng, ADULT_NAMES, None),
+            date_of_birth: chance(rng, 50).then(|| born(rng, 18, 35)).flatten(),
+            relationship: weighted(rng, &[(Relationship::PersonCausingConcern, 80), (Relationship::Other, 20)]),
+            address: chance(rng, 40).then(|| address(rng)),
+        });
+    }
+    adults
+}
 
 pub(crate) fn referrer_for(rng: &mut Rng, source: SourceCode, children: &[Child], today: NaiveDate) -> Referrer {
     use SourceCode as S;

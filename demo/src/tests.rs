@@ -417,6 +417,106 @@ fn children_are_aged_0_to_17_and_siblings_share_a_surname() {
 }
 
 #[test]
+fn re_contacts_sometimes_spell_a_name_otherwise_forget_the_nhs_number_or_swap_day_and_month() {
+    let children: Vec<&Child> = demo().cases.iter().flat_map(|c| &c.received().children).collect();
+    let records: HashSet<(&str, Option<NaiveDate>)> =
+        children.iter().map(|c| (c.name.as_str(), c.date_of_birth)).collect();
+    let with_number: HashSet<(&str, Option<NaiveDate>)> =
+        children.iter().filter(|c| c.nhs_number.is_some()).map(|c| (c.name.as_str(), c.date_of_birth)).collect();
+    // The name with one word spelt as SPELLINGS spells it otherwise.
+    let respellings = |name: &str| -> Vec<String> {
+        let words: Vec<&str> = name.split(' ').collect();
+        (0..words.len())
+            .filter_map(|i| {
+                respelt(words[i]).map(|other| {
+                    let mut w = words.clone();
+                    w[i] = other;
+                    w.join(" ")
+                })
+            })
+            .collect()
+    };
+    let mut spelt = HashSet::new();
+    let mut swapped = 0;
+    let mut without_number = 0;
+    for child in &children {
+        for other in respellings(&child.name) {
+            if records.contains(&(other.as_str(), child.date_of_birth)) {
+                let mut pair = [child.name.clone(), other];
+                pair.sort();
+                spelt.insert(pair);
+            }
+        }
+        if let Some(dob) = child.date_of_birth.and_then(swap_day_and_month)
+            && records.contains(&(child.name.as_str(), Some(dob)))
+        {
+            swapped += 1;
+        }
+        without_number += usize::from(
+            child.nhs_number.is_none() && with_number.contains(&(child.name.as_str(), child.date_of_birth)),
+        );
+    }
+    assert!(spelt.len() >= 3, "{spelt:?}: names spelt two ways");
+    assert!(swapped >= 2, "{swapped} children with day and month of birth swapped");
+    assert!(without_number >= 10, "{without_number} records of a numbered child without the number");
+    // Siblings: some contacts name several children.
+    assert!(demo().cases.iter().filter(|c| c.received().children.len() > 1).count() > 200);
+}
+
+#[test]
+fn households_have_an_address_and_the_adults_around_the_children() {
+    let mut relationships: HashMap<Relationship, usize> = HashMap::new();
+    let mut with_adults = 0;
+    let cases = &demo().cases;
+    for case in cases {
+        let c = case.received();
+        // Siblings live together, at an address with a postcode in the UK's format (in an area
+        // the UK does not use).
+        let homes: HashSet<String> = c.children.iter().map(|ch| serde_json::to_string(&ch.address).unwrap()).collect();
+        assert_eq!(homes.len(), 1, "{:?}", c.children);
+        for child in &c.children {
+            let postcode = child.address.as_ref().and_then(|a| a.postcode.as_deref()).expect("a postcode");
+            assert!(postcode.starts_with("WQ"), "{postcode}");
+            assert_eq!(events::validate::check_postcode(postcode), Ok(()), "{postcode}");
+        }
+        with_adults += usize::from(!c.adults.is_empty());
+        let today = time::london_date(case.received_at());
+        for adult in &c.adults {
+            *relationships.entry(adult.relationship).or_default() += 1;
+            if let Some(born) = adult.date_of_birth {
+                assert!(today.years_since(born).is_some_and(|age| age >= 18), "{} born {born}", adult.name);
+            }
+            if adult.relationship == Relationship::Parent {
+                assert!(adult.address == c.children[0].address || adult.address.is_none());
+            }
+        }
+    }
+    assert_between("contacts naming adults", share(with_adults, cases.len()), 70.0, 90.0);
+    for r in [
+        Relationship::Parent,
+        Relationship::Carer,
+        Relationship::HouseholdMember,
+        Relationship::PersonCausingConcern,
+        Relationship::Other,
+    ] {
+        assert!(relationships.get(&r).is_some_and(|&n| n >= 10), "{r:?}: {relationships:?}");
+    }
+    // A re-contact names the same household: the adults of a child's contacts are the same people.
+    let mut adults_of: HashMap<String, HashSet<String>> = HashMap::new();
+    for case in cases {
+        let c = case.received();
+        if c.adults.is_empty() {
+            continue;
+        }
+        for child in c.children.iter().filter_map(|ch| ch.nhs_number.clone()) {
+            adults_of.entry(child).or_default().insert(serde_json::to_string(&c.adults).unwrap());
+        }
+    }
+    let differ: Vec<_> = adults_of.iter().filter(|(_, a)| a.len() > 1).collect();
+    assert!(differ.is_empty(), "a child's household is the same on every contact: {differ:?}");
+}
+
+#[test]
 fn about_a_tenth_of_children_come_back_with_the_same_record() {
     let mut records: HashMap<(String, Option<NaiveDate>), HashSet<String>> = HashMap::new();
     for case in &demo().cases {
@@ -427,9 +527,16 @@ fn about_a_tenth_of_children_come_back_with_the_same_record() {
                 .insert(serde_json::to_string(child).unwrap());
         }
     }
-    // A child seen twice is the same record: name, date of birth, NHS number, reference.
+    // A child seen twice under the same name and date of birth is the same record, or that
+    // record without its NHS number and reference.
     for r in records.values() {
-        assert!(r.len() == 1, "{r:?}");
+        let with_ids: HashSet<String> = r
+            .iter()
+            .map(|json| serde_json::from_str::<Child>(json).unwrap())
+            .filter(|c| c.nhs_number.is_some() || c.child_ref.is_some())
+            .map(|c| serde_json::to_string(&c).unwrap())
+            .collect();
+        assert!(r.len() <= 2 && with_ids.len() <= 1, "{r:?}");
     }
     let s = &demo().summary;
     assert_between("re-contacted children", share(s.recontacted_children, records.len()), 6.0, 15.0);
@@ -565,7 +672,7 @@ fn events_are_recorded_in_order_minutes_to_hours_after_they_occur_and_late_ones_
     assert!(median >= TimeDelta::minutes(3) && median <= TimeDelta::hours(3), "median delay {median}");
     let p90 = delays[delays.len() * 9 / 10];
     assert!(p90 >= TimeDelta::hours(1) && p90 <= TimeDelta::hours(24), "p90 delay {p90}");
-    assert!(next_morning > 100, "{next_morning} written up the next morning");
+    assert!(next_morning > 80, "{next_morning} written up the next morning");
     assert!(online.iter().all(|d| *d <= TimeDelta::minutes(2)), "online forms are recorded as submitted");
 }
 
@@ -682,4 +789,80 @@ fn the_summary_reads_well_in_the_banner() {
     println!("{text}");
     assert!(text.contains(&format!("{} contacts", demo().summary.contacts)), "{text}");
     assert!(text.contains("assessment") && text.contains("phone"), "{text}");
+}
+
+/// The child index (the projection the service searches) over the demo: re-contacts are
+/// linked into one child, and a name spelt another way is offered as a candidate but not
+/// linked, so the search and the links have something to show.
+#[test]
+fn the_child_index_links_the_re_contacts_and_offers_a_name_spelt_otherwise() {
+    use projections::children::{ChildIndex, Query};
+    let mut index = ChildIndex::default();
+    let ids: HashMap<Ulid, Ulid> = demo().appends.iter().map(|a| (a.events[0].event_id, a.contact_id)).collect();
+    let mut mentions: Vec<(Ulid, usize, Child)> = Vec::new();
+    for case in &demo().cases {
+        let id = ids[&case.events[0].0.event_id];
+        let c = case.received();
+        index.receive(id, case.received_at(), &c.children, &c.adults);
+        mentions.extend(c.children.iter().cloned().enumerate().map(|(i, ch)| (id, i, ch)));
+    }
+    // Children with several contacts, linked by the index.
+    let mut contacts_of: HashMap<String, HashSet<Ulid>> = HashMap::new();
+    for (contact, i, _) in &mentions {
+        let child = index.child_id_of(*contact, *i).expect("every child has an id").to_owned();
+        contacts_of.entry(child).or_default().insert(*contact);
+    }
+    let again = contacts_of.values().filter(|c| c.len() > 1).count();
+    assert!(again > 100, "{again} children with several contacts");
+    // A name spelt another way: the same date of birth, a word respelt as SPELLINGS has it.
+    let mut offered = Vec::new();
+    for (contact, i, child) in &mentions {
+        let words: Vec<&str> = child.name.split(' ').collect();
+        for (w, word) in words.iter().enumerate() {
+            let Some(other) = respelt(word) else { continue };
+            let mut respelt_name = words.clone();
+            respelt_name[w] = other;
+            let respelt_name = respelt_name.join(" ");
+            let Some((o_contact, o_i, _)) =
+                mentions.iter().find(|(_, _, c)| c.name == respelt_name && c.date_of_birth == child.date_of_birth)
+            else {
+                continue;
+            };
+            let (mine, theirs) =
+                (index.child_id_of(*contact, *i).unwrap(), index.child_id_of(*o_contact, *o_i).unwrap());
+            if mine == theirs {
+                continue; // linked by an NHS number or reference, or spelt the same once folded (Zoë, Zoe)
+            }
+            let found = index.search(&Query {
+                name: Some(child.name.clone()),
+                date_of_birth: child.date_of_birth,
+                ..Query::default()
+            });
+            if found.iter().any(|c| c.child_id == theirs) {
+                offered.push((child.name.clone(), respelt_name));
+            }
+        }
+    }
+    assert!(!offered.is_empty(), "no spelling variant offered as a candidate");
+    // A date of birth with day and month swapped: the child is offered too.
+    let mut swapped = 0;
+    for (contact, i, child) in &mentions {
+        let Some(other_dob) = child.date_of_birth.and_then(swap_day_and_month) else { continue };
+        let Some((o_contact, o_i, _)) =
+            mentions.iter().find(|(_, _, c)| c.name == child.name && c.date_of_birth == Some(other_dob))
+        else {
+            continue;
+        };
+        let theirs = index.child_id_of(*o_contact, *o_i).unwrap();
+        if index.child_id_of(*contact, *i) == Some(theirs) {
+            continue;
+        }
+        let found = index.search(&Query {
+            name: Some(child.name.clone()),
+            date_of_birth: child.date_of_birth,
+            ..Query::default()
+        });
+        swapped += usize::from(found.iter().any(|c| c.child_id == theirs));
+    }
+    assert!(swapped > 0, "no child with day and month of birth swapped offered as a candidate");
 }

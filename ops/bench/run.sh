@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Every benchmark in one go: installs PostgreSQL from Debian's packages if its server is
 # missing, starts a temporary cluster on loopback, runs `frontdoor-bench append`, `rebuild`,
-# `sse` and `reads` in turn against it, then `summary` (the log's speed and memory table from
-# their figures), and stops and removes the cluster on exit. Any failure
+# `sse`, `reads` and `children` in turn against it, then `summary` (the log's speed and memory
+# table from their figures), and stops and removes the cluster on exit. Any failure
 # stops the run with a non-zero exit. Extra arguments go to every subcommand (flags all of
 # them take, e.g. `--quick`, `--runs 5`, `--quiet-wait-s 300`). See ops/bench/README.md.
 #
 #   ops/bench/run.sh            # the official run: writes ops/bench/RESULTS.md and the CSVs
 #   ops/bench/run.sh --quick    # smoke test: reports go to target/bench-tmp/quick/
 #
-# Environment: FRONTDOOR_BENCH_SUBCOMMANDS (default "append rebuild sse reads summary") picks the
+# Environment: FRONTDOOR_BENCH_SUBCOMMANDS (default "append rebuild sse reads children summary") picks the
 # subcommands; FRONTDOOR_BENCH_PG_PARENT (default <workspace>/target/bench-tmp, the disk the
 # benchmarks measure) is where the cluster's temporary directory goes; CARGO_TARGET_DIR as cargo.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SUBCOMMANDS=${FRONTDOOR_BENCH_SUBCOMMANDS:-append rebuild sse reads summary}
+SUBCOMMANDS=${FRONTDOOR_BENCH_SUBCOMMANDS:-append rebuild sse reads children summary}
 PG_PARENT=${FRONTDOOR_BENCH_PG_PARENT:-$ROOT/target/bench-tmp}
 
 say() { printf 'run.sh: %s\n' "$*" >&2; }

@@ -196,7 +196,7 @@ fn may_read_children(caller: &eventlog::Actor) -> Result<(), ApiError> {
 )]
 /// `GET /v1/children`
 #[tracing::instrument(skip_all, fields(actor))]
-async fn search_children(
+pub(crate) async fn search_children(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Query(search): Query<ChildSearch>,
@@ -256,7 +256,7 @@ async fn search_children(
 )]
 /// `GET /v1/children/{child_id}`
 #[tracing::instrument(skip_all, fields(actor, child = %child_id))]
-async fn read_child(
+pub(crate) async fn read_child(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path(child_id): Path<String>,

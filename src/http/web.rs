@@ -1,4 +1,5 @@
-//! The pages: the duty board (`/`), the quality assurance pages (`/qa`), and sign-in.
+//! The pages: the duty board (`/`), the quality assurance pages (`/qa`), the children pages
+//! (`/children`, in `children`), and sign-in.
 //!
 //! # Sessions
 //!
@@ -15,9 +16,10 @@
 //! # Pages
 //!
 //! Server-rendered HTML from askama templates in `web/templates/` (`layout.html` around
-//! `signin.html`, `board.html`, `qa.html` with `charts.html`, `contact.html` and
-//! `message.html`), compiled into the binary and checked by the compiler against the structs
-//! here (`SigninPage`, `BoardPage`, `QaPage`, `ContactPage`, `MessagePage`). Every `{{ value }}`
+//! `signin.html`, `board.html`, `qa.html` with `charts.html`, `contact.html`, `children.html`,
+//! `child.html` and `message.html`), compiled into the binary and checked by the compiler
+//! against the structs here and in `children` (`SigninPage`, `BoardPage`, `QaPage`,
+//! `ContactPage`, `ChildrenPage`, `ChildPage`, `MessagePage`). Every `{{ value }}`
 //! is HTML-escaped by the engine; nothing here writes markup by hand. The board's one script
 //! (`/assets/board.js`) draws the live queue from `GET /v1/queue/stream`; the QA page's charts
 //! are SVG whose geometry is computed here (`BarChart`, `AcrossChart`) and drawn by
@@ -30,6 +32,8 @@
 //! `Form`, its refusals (not from this site, too long, not a form) answered as the sign-in page
 //! saying why, with 403, 413 or 400. Sign-out posts no fields and checks the origin itself.
 //! The audit finding form is sent as JSON by `qa.js` to the API, which answers problem+json.
+
+mod children;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -96,6 +100,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .route("/signout", post(signout))
         .routes(routes!(qa))
         .routes(routes!(qa_contact))
+        .routes(routes!(children::children_page))
+        .routes(routes!(children::child_page))
         .routes(routes!(board_js))
         .routes(routes!(qa_js))
         .routes(routes!(style_css))
@@ -216,6 +222,7 @@ struct Chrome {
     who: Option<Who>,
     on_board: bool,
     on_qa: bool,
+    on_children: bool,
 }
 
 struct Who {
@@ -223,12 +230,15 @@ struct Who {
     role: String,
     /// May open the QA page (read the figures).
     qa: bool,
+    /// May search for children.
+    children: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Nav {
     Board,
     Qa,
+    Children,
     None,
 }
 
@@ -240,9 +250,11 @@ impl Chrome {
                 id: a.id.clone(),
                 role: a.role.to_string().replace('_', " "),
                 qa: auth::may_read(a.role, ReadKind::Metrics),
+                children: auth::may_read(a.role, ReadKind::Children),
             }),
             on_board: nav == Nav::Board,
             on_qa: nav == Nav::Qa,
+            on_children: nav == Nav::Children,
         }
     }
 }
@@ -285,6 +297,7 @@ pub struct NextQuery {
 fn safe_next(next: Option<&str>) -> &'static str {
     match next {
         Some("/qa") => "/qa",
+        Some("/children") => "/children",
         _ => "/",
     }
 }

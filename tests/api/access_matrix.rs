@@ -49,6 +49,7 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/") => Need::Page(K::Board),
         ("GET", "/qa") => Need::Page(K::Metrics),
         ("GET", "/qa/contacts/{id}") => Need::Page(K::ContactAudit),
+        ("GET", "/children" | "/children/{child_id}") => Need::Page(K::Children),
         ("GET", "/v1/queue" | "/v1/queue/stream") => Need::Read(K::Queue),
         ("GET", "/v1/contacts/{id}") => Need::Read(K::Contact),
         ("GET", "/v1/contacts/{id}/events") => Need::Read(K::ContactEvents),
@@ -116,10 +117,11 @@ fn concrete(method: &str, path: &str, contact: &str) -> (String, Option<Value>) 
     match path {
         "/v1/audit/sample" => url.push_str("?seed=1&n=50"),
         "/v1/as-of" => url.push_str("?position=2"),
-        "/v1/children" => url.push_str("?name=Sam%20Example&date_of_birth=2017-05-04"),
+        "/v1/children" | "/children" => url.push_str("?name=Sam%20Example&date_of_birth=2017-05-04"),
         // The id the contact's child was first given (merged ids name the child they joined).
-        "/v1/children/{child_id}" => {
-            url = format!("/v1/children/{}", projections::children::child_id_for(contact.parse().unwrap(), 0));
+        "/v1/children/{child_id}" | "/children/{child_id}" => {
+            let child = projections::children::child_id_for(contact.parse().unwrap(), 0);
+            url = url.replace("{child_id}", &child);
         }
         _ => {}
     }

@@ -41,6 +41,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/signin"),
     ("get", "/qa"),
     ("get", "/qa/contacts/{id}"),
+    ("get", "/children"),
+    ("get", "/children/{child_id}"),
     ("get", "/assets/board.js"),
     ("get", "/assets/qa.js"),
     ("get", "/assets/style.css"),

@@ -270,3 +270,80 @@ async fn the_start_up_message_and_the_board_agree_on_open_and_overdue() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Issue 16: the children pages for the duty team. A practitioner searches by name and date of
+/// birth and finds the child two contacts named with the same NHS number, and the same child
+/// spelt another way as a second, weaker candidate (never linked); the child's page lists both
+/// contacts in receipt order, each opening the board's timeline (an auditor's, the audit
+/// trail); both reads are in the contacts' access logs with the page's address; a bad date is
+/// named; a referrer cannot sign in to the pages at all.
+#[tokio::test]
+async fn the_children_pages_find_a_child_and_list_their_contacts() {
+    let app = spawn_app();
+    ready(&app).await;
+    let http = no_redirects();
+    let first = app.new_contact("referrer").await;
+    let second = app.new_contact("referrer").await;
+    let mut variant = contact_body();
+    variant["children"][0] = json!({"name": "Sam Exampel", "date_of_birth": "2017-05-04", "sex": "M"});
+    let (code, created) = app.post("referrer", "/v1/contacts", &variant).await;
+    assert_eq!(code, 201, "{created}");
+    let spelt = created["contact_id"].as_str().unwrap().to_owned();
+
+    let practitioner = cookie_of(&sign_in(&app, app.token("practitioner"), &[]).await);
+    let get = |path: &str, cookie: &str| http.get(format!("{}{path}", app.url)).header("cookie", cookie.to_owned());
+    let empty = get("/children", &practitioner).send().await.unwrap();
+    assert_eq!(empty.status(), 200);
+    assert!(empty.text().await.unwrap().contains("id=\"date_of_birth\""), "the search form");
+    let found = get("/children?name=Sam+Example&date_of_birth=2017-05-04", &practitioner).send().await.unwrap();
+    assert_eq!(found.status(), 200);
+    let html = found.text().await.unwrap();
+    let rows: Vec<&str> = html.split("<tr data-child=\"").skip(1).collect();
+    assert_eq!(rows.len(), 2, "the child and the one spelt otherwise: {html}");
+    assert!(rows[0].contains("Sam Example") && rows[0].contains("name, date of birth") && rows[0].contains("90%"));
+    assert!(rows[0].contains("<td class=\"num\">2</td>"), "two contacts about the child: {}", rows[0]);
+    assert!(rows[1].contains("Sam Exampel") && rows[1].contains("name sounds alike"), "{}", rows[1]);
+    let child = rows[0].split('"').next().unwrap().to_owned();
+    assert_ne!(child, rows[1].split('"').next().unwrap(), "offered, not linked");
+
+    let page = get(&format!("/children/{child}"), &practitioner).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let (at_first, at_second) = (html.find(&format!("/?contact={first}")), html.find(&format!("/?contact={second}")));
+    assert!(at_first.is_some() && at_second.is_some() && at_first < at_second, "in receipt order: {html}");
+    assert!(!html.contains(&spelt) && !html.contains("/qa/contacts/"), "{html}");
+    let auditor = cookie_of(&sign_in(&app, app.token("auditor"), &[]).await);
+    let trail = get(&format!("/children/{child}"), &auditor).send().await.unwrap().text().await.unwrap();
+    assert!(trail.contains(&format!("href=\"/qa/contacts/{first}\"")), "{trail}");
+
+    // Both reads are in the access log, with the page's address.
+    let (_, audit) = app.get("admin", &format!("/v1/contacts/{first}/audit")).await;
+    let endpoints: Vec<&str> = audit["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["actor"]["id"] == "practitioner")
+        .filter_map(|a| a["endpoint"].as_str())
+        .collect();
+    assert!(endpoints.contains(&"/children?name=Sam%20Example&date_of_birth=2017-05-04"), "{endpoints:?}");
+    assert!(endpoints.contains(&format!("/children/{child}").as_str()), "{endpoints:?}");
+
+    // The likely matches of a contact's children, from the board's queue row.
+    let matches = get(&format!("/children?contact={spelt}"), &practitioner).send().await.unwrap();
+    assert_eq!(matches.status(), 200);
+    let html = matches.text().await.unwrap();
+    assert!(
+        html.contains("Possible matches for Sam Exampel") && html.contains(&format!("/children/{child}")),
+        "{html}"
+    );
+
+    let bad = get("/children?date_of_birth=2017-13-01", &practitioner).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("date_of_birth"), "the field is named");
+    assert_eq!(get("/children/nope-", &practitioner).send().await.unwrap().status(), 400);
+    assert_eq!(get("/children/NOSUCHCHILD", &practitioner).send().await.unwrap().status(), 404);
+    // Not signed in: to the sign-in page; a referrer cannot sign in to the pages.
+    let anonymous = http.get(format!("{}/children", app.url)).send().await.unwrap();
+    assert_eq!(anonymous.headers()["location"], "/signin?next=/children");
+    assert_eq!(sign_in(&app, app.token("referrer"), &[]).await.status(), 403);
+}

@@ -389,6 +389,8 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
     screenshot(client, "board-large.png").await;
     client.find(Locator::Css("#large")).await.unwrap().click().await.unwrap();
 
+    children_pages(client, http, url, &token("practitioner")).await;
+
     // Sign out: the session ends and the board's stream with it.
     client.find(Locator::Css("form.who button")).await.unwrap().click().await.unwrap();
     wait_path(client, "/signin").await;
@@ -449,4 +451,97 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
     assert_eq!(last["type"], "audit_finding_recorded");
     assert_eq!(last["data"]["grade"], "requires_improvement");
     assert_eq!(last["actor"]["id"], "demo-auditor");
+}
+
+/// The children pages, signed in as a practitioner: a demo child who came back is searched for
+/// by name and date of birth, found with why and how well it matched, and the child's page
+/// lists the contacts about them in receipt order, each opening the board's timeline; the
+/// queue row's previous contacts open the likely matches of its children.
+async fn children_pages(client: &Client, http: &reqwest::Client, url: &str, practitioner: &str) {
+    let get = |path: String| async move {
+        let resp = http.get(format!("{url}{path}")).bearer_auth(practitioner).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        resp.json::<Value>().await.unwrap()
+    };
+    // A contact on the queue about a child seen before, and that child's name and birth date.
+    let queue = get("/v1/queue".into()).await;
+    let again = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["previous_contacts"].as_u64().unwrap_or(0) > 0)
+        .expect("the demo queue has a re-contact");
+    let contact = again["contact_id"].as_str().unwrap().to_owned();
+    let read = get(format!("/v1/contacts/{contact}")).await;
+    let child = read["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["date_of_birth"].is_string())
+        .expect("a child with a date of birth")
+        .clone();
+    let (name, born) = (child["name"].as_str().unwrap(), child["date_of_birth"].as_str().unwrap());
+
+    // The search form, typed in.
+    client.find(Locator::Css("nav a[href='/children']")).await.unwrap().click().await.unwrap();
+    wait_path(client, "/children").await;
+    axe(client, "the children search page").await;
+    client.find(Locator::Css("#name")).await.unwrap().send_keys(name).await.unwrap();
+    client.execute(&format!("document.getElementById('date_of_birth').value = '{born}'"), vec![]).await.unwrap();
+    client.find(Locator::Css("form[action='/children'] button[type='submit']")).await.unwrap().click().await.unwrap();
+    wait_for(client, "document.querySelector('table.candidates tbody tr')", Duration::from_secs(5)).await;
+    let rows = client.find_all(Locator::Css("table.candidates tbody tr")).await.unwrap();
+    let first = rows[0].text().await.unwrap();
+    assert!(first.contains(name), "the child is the first candidate: {first}");
+    assert!(first.contains("name") && first.contains("date of birth"), "why it matched: {first}");
+    assert!(first.contains('%'), "its score: {first}");
+    screenshot(client, "children-search.png").await;
+    axe(client, "the children search results").await;
+
+    // The child's page: every contact about them, oldest first, the queue's contact among them.
+    client.find(Locator::Css("table.candidates tbody tr a")).await.unwrap().click().await.unwrap();
+    wait_for(client, "document.getElementById('child-contacts')", Duration::from_secs(5)).await;
+    let listed: Vec<String> =
+        js(client, "[...document.querySelectorAll('#child-contacts tbody tr')].map(r => r.dataset.contact)")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+    assert!(listed.len() >= 2, "a child who came back has several contacts: {listed:?}");
+    assert!(listed.contains(&contact), "{contact} in {listed:?}");
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted, "in receipt order (a contact id starts with its receipt time)");
+    let heading = client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(heading, name);
+    screenshot(client, "child.png").await;
+    axe(client, "a child's page").await;
+    // A practitioner opens the board's timeline of a contact from there.
+    let link = client.find(Locator::Css(&format!("#child-contacts tr[data-contact='{contact}'] a"))).await.unwrap();
+    assert_eq!(link.attr("href").await.unwrap().unwrap(), format!("/?contact={contact}"));
+    link.click().await.unwrap();
+    wait_for(
+        client,
+        "document.getElementById('detail').open && document.getElementById('detail').dataset.loaded",
+        Duration::from_secs(5),
+    )
+    .await;
+    client.find(Locator::Css("#detail-close")).await.unwrap().click().await.unwrap();
+
+    // From the queue row, its previous contacts open its children's likely matches.
+    wait_for(
+        client,
+        &format!("document.querySelector('tr[data-id=\"{contact}\"] a.matches')"),
+        Duration::from_secs(10),
+    )
+    .await;
+    client.find(Locator::Css(&format!("tr[data-id=\"{contact}\"] a.matches"))).await.unwrap().click().await.unwrap();
+    wait_path(client, "/children").await;
+    wait_for(client, "document.querySelector('table.candidates tbody tr')", Duration::from_secs(5)).await;
+    let matches = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(matches.contains(name), "the row's child among the matches: {matches}");
+    axe(client, "a contact's possible matches").await;
+    client.goto(&format!("{url}/")).await.unwrap();
 }

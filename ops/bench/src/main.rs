@@ -9,6 +9,9 @@
 //!   Server-Sent Events client of the real server binary ([`sse`]).
 //! - `reads`: `GET /v1/queue` and `GET /v1/contacts/{id}` latency under an open-loop load on
 //!   the real server binary holding thousands of open contacts ([`reads`]).
+//! - `children`: `GET /v1/children` searches on the real server binary holding the contacts of
+//!   100,000 children, open loop for the latency and closed loop for the searches a second
+//!   ([`children`]).
 //! - `load`: minutes of steady appends and reads with hundreds of open SSE clients against the
 //!   demo on the real server binary, watching its memory ([`load`]); it reports to
 //!   `ops/RELIABILITY.md`.
@@ -20,6 +23,7 @@
 //! and its own CSV file. See `ops/bench/README.md`.
 
 mod append;
+mod children;
 mod load;
 mod machine;
 mod reads;
@@ -60,6 +64,8 @@ enum Command {
     Sse(sse::SseArgs),
     /// GET /v1/queue and GET /v1/contacts/{id} latency under an open-loop load, on the real server binary.
     Reads(reads::ReadsArgs),
+    /// GET /v1/children latency and searches/s at 100,000 children, on the real server binary.
+    Children(children::ChildrenArgs),
     /// Minutes of steady appends, reads and open SSE streams against the demo on the real server.
     Load(load::LoadArgs),
     /// The log's speed and memory table (issue 14) from this run's append, rebuild and reads figures.
@@ -141,6 +147,7 @@ fn main() -> Result<()> {
         Command::Rebuild(args) => rebuild::run(&args),
         Command::Sse(args) => sse::run(&args),
         Command::Reads(args) => reads::run(&args),
+        Command::Children(args) => children::run(&args),
         Command::Load(args) => load::run(&args),
         Command::Summary(args) => summary::run(&args),
         Command::RebuildPhase(args) => rebuild::run_phase(&args),

@@ -421,7 +421,7 @@ fn queued(id: Ulid, events: &[NewEvent]) -> Result<bool> {
 }
 
 /// Appends every contact's events (one append each) to a new log in `dir`, many in flight.
-async fn store(dir: &Path, appends: Vec<AppendRequest>) -> Result<()> {
+pub(crate) async fn store(dir: &Path, appends: Vec<AppendRequest>) -> Result<()> {
     let log = EventLog::open(dir).with_context(|| format!("creating the log in {}", dir.display()))?;
     let mut in_flight = tokio::task::JoinSet::new();
     let mut result = Ok(());
@@ -442,7 +442,7 @@ async fn store(dir: &Path, appends: Vec<AppendRequest>) -> Result<()> {
 }
 
 /// Copies a data directory (files and directories only).
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
