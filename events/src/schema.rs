@@ -21,7 +21,9 @@ use serde_json::value::RawValue;
 ///   data as it stands (every addition is optional), so its upcaster is the identity; the bump
 ///   exists so that an older build meeting version 2 data names the version instead of
 ///   refusing an unknown field.
-pub const CURRENT_SCHEMA_VERSION: u16 = 2;
+/// - 3: adds the event types `contact_allocated` and `referrer_feedback_given`. Version 2 data
+///   is version 3 data as it stands; the upcaster is the identity, for the same reason.
+pub const CURRENT_SCHEMA_VERSION: u16 = 3;
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -474,6 +476,27 @@ shaped_struct! {
 }
 
 shaped_struct! {
+    /// Who works the contact now: a decision maker allocating it, a practitioner taking it
+    /// themselves, or a receiving team allocating its own worker once the handover is its.
+    pub struct ContactAllocated {
+        /// The worker's actor id (as on their token, e.g. `sw-ana`).
+        pub worker: String = Required SHORT,
+    }
+}
+
+shaped_struct! {
+    /// The referrer's answers to the short survey after the outcome (once per contact).
+    pub struct ReferrerFeedbackGiven {
+        /// Did you feel listened to? 1 (not at all) to 5 (completely).
+        pub listened_to: u8 = Required Shape::Score,
+        /// Do you know what happens next? 1 (not at all) to 5 (completely).
+        pub knows_next_steps: u8 = Required Shape::Score,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub comment: Option<String> = Optional LONG,
+    }
+}
+
+shaped_struct! {
     pub struct AuditFindingRecorded {
         pub grade: AuditGrade = Required Shape::Choice(AuditGrade::NAMES),
         pub findings: String = Required LONG,
@@ -609,6 +632,8 @@ event_list! {
     NoteAdded => "note_added",
     CorrectionRecorded => "correction_recorded",
     AuditFindingRecorded => "audit_finding_recorded",
+    ContactAllocated => "contact_allocated",
+    ReferrerFeedbackGiven => "referrer_feedback_given",
 }
 
 /// A stored event that cannot be read as any known schema.
@@ -631,8 +656,8 @@ pub enum DecodeError {
 /// covers them).
 pub fn decode(event_type: EventType, schema_version: u16, data: &RawValue) -> Result<Event, DecodeError> {
     match schema_version {
-        // Version 1 is version 2 without its optional additions: it reads as it stands.
-        1 | CURRENT_SCHEMA_VERSION => {
+        // Versions 1 and 2 are version 3 without its additions: they read as they stand.
+        1 | 2 | CURRENT_SCHEMA_VERSION => {
             Event::from_data(event_type, data.get()).map_err(|source| DecodeError::Data { event_type, source })
         }
         version => Err(DecodeError::UnknownSchemaVersion { event_type, version }),
@@ -650,7 +675,7 @@ mod tests {
             let json = serde_json::to_string(t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
-        assert_eq!(EventType::ALL.len(), 17);
+        assert_eq!(EventType::ALL.len(), 19);
     }
 
     #[test]
@@ -677,7 +702,7 @@ mod tests {
         let raw = RawValue::from_string(r#"{"outcome":"early_help","rationale":"r"}"#.into()).unwrap();
         let Event::DecisionMade(d) = decode(EventType::DecisionMade, 1, &raw).unwrap() else { panic!("wrong variant") };
         assert_eq!((d.outcome, d.duplicate_of), (Outcome::EarlyHelp, None));
-        assert!(matches!(decode(EventType::DecisionMade, 3, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
+        assert!(matches!(decode(EventType::DecisionMade, 4, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub enum Shape {
     Seconds,
     /// A level of need, 1 to 4.
     LevelOfNeed,
+    /// A survey answer, 1 to 5.
+    Score,
     /// One of an enumeration's wire names.
     Choice(&'static [&'static str]),
     /// Any JSON (a correction's `value`).

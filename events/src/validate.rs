@@ -498,6 +498,7 @@ const MUST_BE_DATE: &str = "must be a date, YYYY-MM-DD";
 const MUST_BE_TIMESTAMP: &str = "must be an RFC 3339 timestamp with a time zone, e.g. 2026-03-02T10:15:00Z";
 const MUST_BE_ULID: &str = "must be a ULID (26 characters, Crockford base32)";
 const LEVEL_OF_NEED: &str = "must be a whole number from 1 to 4";
+const SCORE: &str = "must be a whole number from 1 to 5";
 
 /// Walks `T`'s shape over `value`, naming every shape error; if there are none, deserialises
 /// `value` with `T`'s own serde implementation.
@@ -587,6 +588,7 @@ fn leaf_problem(shape: &Shape, v: &Value) -> Result<(), String> {
         Shape::Ulid => ulid(v),
         Shape::Seconds => seconds(v),
         Shape::LevelOfNeed => level_of_need(v),
+        Shape::Score => score(v),
         Shape::Choice(names) => choice(names, v),
         Shape::Any | Shape::Object { .. } | Shape::List { .. } => Ok(()),
     }
@@ -627,6 +629,10 @@ fn seconds(v: &Value) -> Result<(), String> {
 
 fn level_of_need(v: &Value) -> Result<(), String> {
     u8::deserialize(v).map(|_| ()).map_err(|_| LEVEL_OF_NEED.to_owned())
+}
+
+fn score(v: &Value) -> Result<(), String> {
+    u8::deserialize(v).map(|_| ()).map_err(|_| SCORE.to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -688,6 +694,8 @@ pub fn normalise(event: &mut Event) {
             tidy(&mut d.reason);
         }
         Event::AuditFindingRecorded(d) => tidy(&mut d.findings),
+        Event::ContactAllocated(d) => tidy(&mut d.worker),
+        Event::ReferrerFeedbackGiven(d) => tidy_opt(&mut d.comment),
     }
 }
 
@@ -822,6 +830,15 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
             c.long("reason", &d.reason);
         }
         Event::AuditFindingRecorded(d) => c.long("findings", &d.findings),
+        Event::ContactAllocated(d) => c.short("worker", &d.worker),
+        Event::ReferrerFeedbackGiven(d) => {
+            for (field, score) in [("listened_to", d.listened_to), ("knows_next_steps", d.knows_next_steps)] {
+                if !(1..=5).contains(&score) {
+                    c.push(field, SCORE);
+                }
+            }
+            c.long_opt("comment", d.comment.as_deref());
+        }
     }
     c.errors
 }
@@ -1216,9 +1233,10 @@ mod tests {
     use super::*;
     use crate::schema::{
         ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith,
-        ChecksRequested, ChecksReturned, ConsentRecorded, ContactClosed, DecisionMade, DutyDiscussionHeld,
-        HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Participant,
-        PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Revises, SourceCode, TriageRated,
+        ChecksRequested, ChecksReturned, ConsentRecorded, ContactAllocated, ContactClosed, DecisionMade,
+        DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded,
+        Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerFeedbackGiven, ReferrerInformed,
+        Revises, SourceCode, TriageRated,
     };
     use chrono::TimeZone;
     use serde_json::json;
@@ -1297,6 +1315,10 @@ mod tests {
                 "value": {"date_of_birth": "2018-05-02", "source": [1, null, true]}, "reason": " Typo "
             }),
             EventType::AuditFindingRecorded => json!({"grade": "good", "findings": " Timely and well reasoned "}),
+            EventType::ContactAllocated => json!({"worker": " sw-ana "}),
+            EventType::ReferrerFeedbackGiven => {
+                json!({"listened_to": 4, "knows_next_steps": 2, "comment": " Quick call back "})
+            }
         }
     }
 
@@ -1596,6 +1618,13 @@ mod tests {
             ("unknown top-level field", set(note(), "/actor", json!("me")), &["actor"]),
             ("unknown data field", e(T::NoteAdded, "/extra", json!(1)), &["data.extra"]),
             ("text missing", d(T::NoteAdded, "/text"), &["data.text"]),
+            ("worker missing", d(T::ContactAllocated, "/worker"), &["data.worker"]),
+            ("worker blank", e(T::ContactAllocated, "/worker", json!("  ")), &["data.worker"]),
+            ("score of 0", e(T::ReferrerFeedbackGiven, "/listened_to", json!(0)), &["data.listened_to"]),
+            ("score of 6", e(T::ReferrerFeedbackGiven, "/knows_next_steps", json!(6)), &["data.knows_next_steps"]),
+            ("score a string", e(T::ReferrerFeedbackGiven, "/listened_to", json!("5")), &["data.listened_to"]),
+            ("score a fraction", e(T::ReferrerFeedbackGiven, "/listened_to", json!(4.5)), &["data.listened_to"]),
+            ("score missing", d(T::ReferrerFeedbackGiven, "/knows_next_steps"), &["data.knows_next_steps"]),
             ("text blank", e(T::NoteAdded, "/text", json!(" \n\t ")), &["data.text"]),
             ("text too long", e(T::NoteAdded, "/text", json!("x".repeat(10_001))), &["data.text"]),
             ("NUL in text", e(T::NoteAdded, "/text", json!("Mum\u{0}called")), &["data.text"]),
@@ -2236,6 +2265,12 @@ mod tests {
                 reason: s("r"),
             }),
             Event::AuditFindingRecorded(AuditFindingRecorded { grade: AuditGrade::Inadequate, findings: s("f") }),
+            Event::ContactAllocated(ContactAllocated { worker: s("w") }),
+            Event::ReferrerFeedbackGiven(ReferrerFeedbackGiven {
+                listened_to: 5,
+                knows_next_steps: 1,
+                comment: Some(s("c")),
+            }),
         ]
     }
 

@@ -26,8 +26,10 @@
 //! - **Number of Referrals in Last 12 Months**: per child, the listed referrals of the same
 //!   child (same Child Unique ID) with a Date of Referral in the 365 days up to and including
 //!   this one's, this one included, over the whole log (not only the period).
-//! - **Allocated Team / Worker**: from the latest `handover_accepted` (`team`, `worker`);
-//!   blank until a team has accepted.
+//! - **Allocated Team / Worker**: the receiving team's: from the latest `handover_accepted`
+//!   (`team`, `worker`), then the latest `contact_allocated` by that receiving team (its own
+//!   worker); blank until a team has accepted. The front door's own allocations are not the
+//!   allocated worker.
 
 use std::collections::BTreeMap;
 
@@ -170,8 +172,10 @@ fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
     let mut records: BTreeMap<Ulid, ContactRecord> = BTreeMap::new();
     source.for_each(&mut |env| {
         use eventlog::EventType as T;
-        if !matches!(env.event_type, T::ContactReceived | T::DecisionMade | T::HandoverAccepted | T::CorrectionRecorded)
-        {
+        if !matches!(
+            env.event_type,
+            T::ContactReceived | T::DecisionMade | T::HandoverAccepted | T::CorrectionRecorded | T::ContactAllocated
+        ) {
             return Ok(Flow::Continue);
         }
         let event = env.event().map_err(|e| ReplayError::Data(format!("position {}: {e}", env.position)))?;
@@ -205,6 +209,14 @@ fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
             Event::CorrectionRecorded(c) => {
                 if let Some(r) = records.get_mut(&env.contact_id) {
                     r.correct(c.corrects_event_id, &c.field, &c.value);
+                }
+            }
+            Event::ContactAllocated(a) if env.actor.role == eventlog::Role::ReceivingTeam => {
+                if let Some(r) = records.get_mut(&env.contact_id) {
+                    if r.team.is_none() {
+                        r.team.clone_from(&env.actor.team);
+                    }
+                    r.worker = Some(a.worker);
                 }
             }
             _ => {}

@@ -50,6 +50,7 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/qa") => Need::Page(K::Metrics),
         ("GET", "/qa/contacts/{id}") => Need::Page(K::ContactAudit),
         ("GET", "/v1/queue" | "/v1/queue/stream") => Need::Read(K::Queue),
+        ("GET", "/v1/contacts") => Need::Read(K::OwnContacts),
         ("GET", "/v1/contacts/{id}") => Need::Read(K::Contact),
         ("GET", "/v1/contacts/{id}/events") => Need::Read(K::ContactEvents),
         ("GET", "/v1/contacts/{id}/audit") => Need::Read(K::ContactAudit),
@@ -115,6 +116,7 @@ fn concrete(method: &str, path: &str, contact: &str) -> (String, Option<Value>) 
     match path {
         "/v1/audit/sample" => url.push_str("?seed=1&n=50"),
         "/v1/as-of" => url.push_str("?position=2"),
+        "/v1/contacts" if method == "GET" => url.push_str("?made_by=me"),
         _ => {}
     }
     let body = match (method, path) {

@@ -3,6 +3,7 @@
 
 mod access_log;
 mod access_matrix;
+mod allocation;
 mod bad_bodies;
 mod connections;
 mod contacts;
@@ -20,6 +21,7 @@ mod operations;
 mod pages;
 mod permissions;
 mod previous_contacts;
+mod referrers;
 mod replay;
 mod safe_rules;
 mod service;
