@@ -94,6 +94,7 @@ pub fn field_of(rule: &str) -> Option<&'static str> {
         "duplicate-of-unknown-contact" => Some("data.duplicate_of"),
         "correction-field-not-correctable" => Some("data.field"),
         "correction-unknown-event" => Some("data.corrects_event_id"),
+        "allocation-to-self-only" => Some("data.worker"),
         _ => None,
     }
 }

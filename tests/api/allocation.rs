@@ -61,6 +61,7 @@ async fn a_practitioner_takes_a_contact_but_does_not_give_it_away() {
     let (status, body) = app.append("practitioner", &id, "contact_allocated", json!({"worker": "sw-lee"})).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["rule"], "allocation-to-self-only", "{body}");
+    assert_eq!(body["errors"][0]["field"], "data.worker", "{body}");
     let (_, events) = app.get("admin", &format!("/v1/contacts/{id}/events")).await;
     assert_eq!(events.as_array().unwrap().len(), 1, "nothing written: {events}");
 
