@@ -33,13 +33,18 @@
 //!
 //! | role             | create contact | append (events endpoint)                                   | read |
 //! |------------------|:---:|----------------------------------------------------------------------|------|
-//! | `referrer`       | yes | nothing                                                              | nothing |
-//! | `practitioner`   | yes | all but `contact_received`, `decision_made`, `audit_finding_recorded` | queue, contact, contact events, metrics, board |
+//! | `referrer`       | yes | `note_added`, `referrer_feedback_given` (its own contacts only)      | its own contacts (a referrer's view) |
+//! | `practitioner`   | yes | all but `contact_received`, `decision_made`, `audit_finding_recorded`, `referrer_feedback_given` (`contact_allocated` to itself only) | queue, contact, contact events, metrics, board |
 //! | `decision_maker` | yes | a practitioner's, plus `decision_made`                              | a practitioner's, plus as-of |
 //! | `partner`        | no  | `checks_returned` (own agency only), `duty_discussion_held`, `note_added` | queue, contact, contact events, board |
 //! | `auditor`        | no  | `audit_finding_recorded`                                            | everything |
-//! | `admin`          | yes | all but `contact_received`                                          | everything |
-//! | `receiving_team` | no  | `handover_accepted`, `handover_returned` (its own handovers)        | queue, contact, contact events (its own handovers only) |
+//! | `admin`          | yes | all but `contact_received`                                          | everything but a referrer's list |
+//! | `receiving_team` | no  | `handover_accepted`, `handover_returned`, `contact_allocated` (its own handovers) | queue, contact, contact events (its own handovers only) |
+//!
+//! A referrer reads, and adds notes and feedback to, only the contacts it made
+//! ([`reads_contact`]; any other is a 404): `GET /v1/contacts?made_by=me` and
+//! `GET /v1/contacts/{id}` show it a referrer's view (stage and outcome in plain words, the next
+//! step), nothing of checks, discussions or other contacts.
 //!
 //! A receiving team's token names its team (`--team "AT North"`): it reads only the contacts
 //! whose latest handover names that team ([`reads_contact`]; any other is a 404, so it does not
@@ -713,11 +718,17 @@ pub fn may_create_contact(role: Role) -> bool {
 ///   referrer, handovers, closing, corrections, linking and unlinking a child in the child
 ///   index): practitioners, decision makers and admins.
 ///
-/// Referrers append nothing; auditors append only their findings. A receiving team appends only
-/// `handover_accepted` and `handover_returned`, and only to its own handovers
-/// ([`reads_contact`], [`may_answer_handover`]).
+/// - `contact_allocated`: decision makers and admins (to anyone), practitioners (to themselves
+///   only: rule `allocation-to-self-only`) and receiving teams (their own worker, once they
+///   accepted the handover).
+/// - `referrer_feedback_given`: referrers (on their own contacts) and admins.
+///
+/// Referrers append only notes (to their own open contacts) and their feedback; auditors append
+/// only their findings. A receiving team appends only `handover_accepted`, `handover_returned`
+/// and `contact_allocated`, and only to its own handovers ([`reads_contact`],
+/// [`may_answer_handover`]).
 pub fn may_append(role: Role, event_type: EventType) -> bool {
-    use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner, ReceivingTeam};
+    use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner, ReceivingTeam, Referrer};
     match event_type {
         EventType::HandoverAccepted | EventType::HandoverReturned => {
             matches!(role, Practitioner | DecisionMaker | Admin | ReceivingTeam)
@@ -725,9 +736,12 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
         EventType::ContactReceived => false,
         EventType::DecisionMade => matches!(role, DecisionMaker | Admin),
         EventType::AuditFindingRecorded => matches!(role, Auditor | Admin),
-        EventType::ChecksReturned | EventType::DutyDiscussionHeld | EventType::NoteAdded => {
+        EventType::ChecksReturned | EventType::DutyDiscussionHeld => {
             matches!(role, Practitioner | DecisionMaker | Partner | Admin)
         }
+        EventType::NoteAdded => matches!(role, Referrer | Practitioner | DecisionMaker | Partner | Admin),
+        EventType::ContactAllocated => matches!(role, Practitioner | DecisionMaker | Admin | ReceivingTeam),
+        EventType::ReferrerFeedbackGiven => matches!(role, Referrer | Admin),
         // Partners correct only their own agency's checks: see `may_correct`.
         EventType::CorrectionRecorded => matches!(role, Practitioner | DecisionMaker | Partner | Admin),
         EventType::TriageRated
@@ -772,6 +786,8 @@ pub enum ReadKind {
     Children,
     /// `GET /v1/access`: the access log, every entry (who read what).
     AccessLog,
+    /// `GET /v1/contacts?made_by=me`: the contacts a referrer made, in a referrer's view.
+    OwnContacts,
 }
 
 impl ReadKind {
@@ -789,6 +805,7 @@ impl ReadKind {
         ReadKind::ServiceMetrics,
         ReadKind::Children,
         ReadKind::AccessLog,
+        ReadKind::OwnContacts,
     ];
 }
 
@@ -811,18 +828,23 @@ impl ReadKind {
 /// - Children (the child index's search and records): practitioners, decision makers,
 ///   partners, auditors, admins. Not referrers (a search would tell them about other
 ///   contacts) and not receiving teams (who read only their own handovers).
+/// - Own contacts (`GET /v1/contacts?made_by=me`): referrers only, the one list made for them.
 ///
-/// Referrers read nothing, not even the contact they created (they get its id and event back
-/// from `POST /v1/contacts`).
+/// A referrer reads a contact (`GET /v1/contacts/{id}`) only if it made it ([`reads_contact`];
+/// any other is a 404), and then sees a referrer's view of it, never the duty team's record.
 ///
 /// A receiving team reads the queue, a contact and its events, scoped to its own handovers: its
 /// queue is its pending handovers ([`awaits_team`]) and it reads only the contacts whose latest
 /// handover names its team ([`reads_contact`]; others are 404). It has no board: the duty
 /// board is the front door's.
 pub fn may_read(role: Role, what: ReadKind) -> bool {
-    use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner, ReceivingTeam};
+    use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner, ReceivingTeam, Referrer};
     match what {
-        ReadKind::Queue | ReadKind::Contact | ReadKind::ContactEvents => {
+        ReadKind::Contact => {
+            matches!(role, Referrer | Practitioner | DecisionMaker | Partner | Auditor | Admin | ReceivingTeam)
+        }
+        ReadKind::OwnContacts => role == Referrer,
+        ReadKind::Queue | ReadKind::ContactEvents => {
             matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin | ReceivingTeam)
         }
         ReadKind::Board => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
@@ -922,12 +944,13 @@ fn names_team_of(handover: &Handover, actor: &Actor) -> bool {
 
 /// Whether `viewer`, who [`may_read`] contacts, may read this one: every role that may read
 /// contacts reads them all, except a receiving team, which reads only the contacts whose latest
-/// handover names its team (pending, accepted or returned). Anything else is answered as if
-/// the contact did not exist (404).
+/// handover names its team (pending, accepted or returned), and a referrer, which reads only
+/// the contacts it made. Anything else is answered as if the contact did not exist (404).
 pub fn reads_contact(viewer: &Actor, state: &ContactState) -> bool {
     match viewer.role {
         Role::ReceivingTeam => state.handover.as_ref().is_some_and(|h| names_team_of(h, viewer)),
-        Role::Referrer | Role::Practitioner | Role::DecisionMaker | Role::Partner | Role::Auditor | Role::Admin => true,
+        Role::Referrer => state.made_by == viewer.id,
+        Role::Practitioner | Role::DecisionMaker | Role::Partner | Role::Auditor | Role::Admin => true,
         Role::Monitor => false,
     }
 }
@@ -1370,7 +1393,7 @@ mod tests {
     #[test]
     fn the_append_matrix() {
         // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team, monitor.
-        let expected: [(&str, [bool; 8]); 19] = [
+        let expected: [(&str, [bool; 8]); 21] = [
             ("contact_received", [N, N, N, N, N, N, N, N]),
             ("triage_rated", [N, Y, Y, N, N, Y, N, N]),
             ("call_logged", [N, Y, Y, N, N, Y, N, N]),
@@ -1387,11 +1410,16 @@ mod tests {
             ("handover_accepted", [N, Y, Y, N, N, Y, Y, N]),
             ("handover_returned", [N, Y, Y, N, N, Y, Y, N]),
             ("contact_closed", [N, Y, Y, N, N, Y, N, N]),
-            ("note_added", [N, Y, Y, Y, N, Y, N, N]),
+            // A referrer's on its own open contacts only (reads_contact, rules::decide_by_actor).
+            ("note_added", [Y, Y, Y, Y, N, Y, N, N]),
             ("correction_recorded", [N, Y, Y, Y, N, Y, N, N]),
             ("audit_finding_recorded", [N, N, N, N, Y, Y, N, N]),
             ("children_linked", [N, Y, Y, N, N, Y, N, N]),
             ("children_unlinked", [N, Y, Y, N, N, Y, N, N]),
+            // A practitioner to themselves only, a receiving team its own worker on its own
+            // accepted handovers (rules::decide_by_actor).
+            ("contact_allocated", [N, Y, Y, N, N, Y, Y, N]),
+            ("referrer_feedback_given", [Y, N, N, N, N, Y, N, N]),
         ];
         let covered: HashSet<EventType> = expected.iter().map(|(t, _)| t.parse().unwrap()).collect();
         assert_eq!(
@@ -1419,7 +1447,8 @@ mod tests {
         let expected = [
             // The receiving team's: its own handovers only (reads_contact, awaits_team).
             (ReadKind::Queue, [N, Y, Y, Y, Y, Y, Y, N]),
-            (ReadKind::Contact, [N, Y, Y, Y, Y, Y, Y, N]),
+            // The referrer's: its own contacts only, in a referrer's view.
+            (ReadKind::Contact, [Y, Y, Y, Y, Y, Y, Y, N]),
             (ReadKind::ContactEvents, [N, Y, Y, Y, Y, Y, Y, N]),
             (ReadKind::ContactAudit, [N, N, N, N, Y, Y, N, N]),
             (ReadKind::GlobalEvents, [N, N, N, N, Y, Y, N, N]),
@@ -1430,6 +1459,7 @@ mod tests {
             (ReadKind::ServiceMetrics, [N, N, N, N, N, Y, N, Y]),
             (ReadKind::Children, [N, Y, Y, Y, Y, Y, N, N]),
             (ReadKind::AccessLog, [N, N, N, N, Y, Y, N, N]),
+            (ReadKind::OwnContacts, [Y, N, N, N, N, N, N, N]),
         ];
         // A new kind of read fails to compile here until it has a row.
         let row = |kind: ReadKind| match kind {
@@ -1445,6 +1475,7 @@ mod tests {
             ReadKind::ServiceMetrics => 9,
             ReadKind::Children => 10,
             ReadKind::AccessLog => 11,
+            ReadKind::OwnContacts => 12,
         };
         assert_eq!(ReadKind::ALL.len(), expected.len());
         for kind in ReadKind::ALL {
@@ -1596,10 +1627,13 @@ mod tests {
         // A handover naming no team is nobody's.
         let unnamed = handed_over(HandoverTo::Community, None, None);
         assert!(!reads_contact(&north, &unnamed) && !awaits_team(&north, &unnamed));
-        // Every other role that may read contacts reads them all.
-        for role in ROLES.into_iter().filter(|r| *r != Role::ReceivingTeam && may_read(*r, ReadKind::Contact)) {
+        // Every other role that may read contacts reads them all, but a referrer: its own only.
+        let others = ROLES.into_iter().filter(|r| !matches!(r, Role::ReceivingTeam | Role::Referrer));
+        for role in others.filter(|r| may_read(*r, ReadKind::Contact)) {
             assert!(reads_contact(&actor("x", role, Agency::Police), &pending), "{role}");
         }
+        assert!(!reads_contact(&actor("x", Role::Referrer, Agency::Police), &pending));
+        assert!(reads_contact(&actor(&pending.made_by, Role::Referrer, Agency::Police), &pending));
     }
 
     #[test]

@@ -33,14 +33,15 @@ pub const RULES: &[(&str, &str)] = &[
     ("contact-received-once", "a contact is received once: contact_received starts a stream and never follows"),
     (
         "contact-closed",
-        "nothing follows contact_closed except note_added, correction_recorded, audit_finding_recorded, \
-         children_linked and children_unlinked",
+        "nothing follows contact_closed except note_added (not by its referrer), correction_recorded, \
+         audit_finding_recorded, children_linked, children_unlinked, referrer_feedback_given and a receiving \
+         team's contact_allocated",
     ),
     ("occurred-before-received", "an event cannot have occurred before its contact was received"),
     ("revision-needs-revises", "a second decision must say which decision it revises and why (data.revises)"),
     ("nothing-to-revise", "a first decision cannot revise anything"),
     ("revises-current-decision", "data.revises.event_id must be the decision currently in force"),
-    ("needs-decision", "action plans, informing the referrer and handovers follow a decision"),
+    ("needs-decision", "action plans, informing the referrer, handovers and the referrer's feedback follow a decision"),
     ("referral-to-assessment-team", "strategy_discussion and assessment are handed over to the assessment_team"),
     ("handover-pending", "a contact has one pending handover at a time"),
     ("needs-pending-handover", "handover_accepted and handover_returned answer a pending handover_sent"),
@@ -80,6 +81,16 @@ pub const RULES: &[(&str, &str)] = &[
     ("child-id-unknown", "children_linked and children_unlinked name a child id the child index knows"),
     ("child-already-linked", "children_linked links a child to a child id it is not already linked to"),
     ("child-not-linked", "children_unlinked separates a child from the child id it is linked to"),
+    ("feedback-once", "a referrer gives feedback on a contact once (referrer_feedback_given)"),
+    (
+        "allocation-to-self-only",
+        "a practitioner allocates a contact to themselves only (data.worker is their own actor id); a decision \
+         maker allocates it to anyone",
+    ),
+    (
+        "allocation-after-acceptance",
+        "a receiving team allocates its own worker once it has accepted the handover of the contact",
+    ),
 ];
 
 /// The request field a rule is about, for rules on one field of the request (the 422 then
@@ -93,6 +104,7 @@ pub fn field_of(rule: &str) -> Option<&'static str> {
         "correction-unknown-event" => Some("data.corrects_event_id"),
         "child-index-unknown" => Some("data.child_index"),
         "child-id-unknown" | "child-already-linked" | "child-not-linked" => Some("data.child_id"),
+        "allocation-to-self-only" => Some("data.worker"),
         _ => None,
     }
 }
@@ -196,7 +208,9 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
         return broken("contact-received-once", "this contact has already been received");
     }
     // Linking and unlinking a child corrects the child index, never the case: it may follow a
-    // closed contact as corrections do.
+    // closed contact as corrections do. The referrer's feedback and a receiving team's
+    // allocation may follow closure too (the duty team's allocation may not:
+    // [`decide_by_actor`]), as notes, corrections and audits do.
     let late_ok = matches!(
         event,
         Event::NoteAdded(_)
@@ -204,6 +218,8 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
             | Event::AuditFindingRecorded(_)
             | Event::ChildrenLinked(_)
             | Event::ChildrenUnlinked(_)
+            | Event::ReferrerFeedbackGiven(_)
+            | Event::ContactAllocated(_)
     );
     if let Some(closed) = &state.closed
         && !late_ok
@@ -251,6 +267,16 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
             ),
             (Some(_), Some(_)) => Ok(()),
         },
+        Event::ReferrerFeedbackGiven(_) if state.decision.is_none() => {
+            broken("needs-decision", "the referrer's feedback follows the outcome; the contact is not decided yet")
+        }
+        Event::ReferrerFeedbackGiven(_) if state.referrer_feedback_at.is_some() => broken(
+            "feedback-once",
+            format!(
+                "the referrer already gave feedback on this contact (at {})",
+                state.referrer_feedback_at.as_ref().map(events::envelope::timestamp::format).unwrap_or_default()
+            ),
+        ),
         Event::ActionPlanAgreed(_) | Event::ReferrerInformed(_) if state.decision.is_none() => {
             broken("needs-decision", format!("{} follows a decision; the contact is undecided", event.event_type()))
         }
@@ -370,6 +396,58 @@ pub fn decide_handover(event: &Event, actor: &Actor) -> Result<(), RuleBroken> {
             ),
             _ => Ok(()),
         },
+        _ => Ok(()),
+    }
+}
+
+/// The rules on allocation and on a referrer's additions, which depend on who records the event
+/// (the append path calls this after [`decide`] and [`decide_handover`]):
+/// - `allocation-to-self-only`: a practitioner allocates a contact to themselves, never to
+///   someone else (a decision maker or an admin allocates it to anyone);
+/// - `allocation-after-acceptance`: a receiving team allocates its own worker once it has
+///   accepted the contact's handover (which it alone may read: [`crate::auth::reads_contact`]);
+/// - `contact-closed`: the duty team does not allocate a closed contact, and a referrer adds
+///   information to an open contact only (a closed one needs a new contact).
+pub fn decide_by_actor(state: &ContactState, event: &Event, actor: &Actor) -> Result<(), RuleBroken> {
+    let closed = |what: &str| {
+        broken(
+            "contact-closed",
+            format!(
+                "the contact was closed at {}: {what}",
+                state.closed.as_ref().map(|c| events::envelope::timestamp::format(&c.at)).unwrap_or_default()
+            ),
+        )
+    };
+    match event {
+        Event::ContactAllocated(a) => match actor.role {
+            Role::ReceivingTeam => {
+                let accepted_by_team = state.handover.as_ref().is_some_and(|h| {
+                    h.status == HandoverStatus::Accepted
+                        && actor.team.as_deref().is_some_and(|own| h.team.as_deref().is_some_and(|t| same_team(own, t)))
+                });
+                if accepted_by_team {
+                    Ok(())
+                } else {
+                    broken(
+                        "allocation-after-acceptance",
+                        "a receiving team allocates its worker once it has accepted the handover: accept it first",
+                    )
+                }
+            }
+            _ if state.closed.is_some() => closed("the front door no longer allocates it"),
+            Role::Practitioner if a.worker != actor.id => broken(
+                "allocation-to-self-only",
+                format!(
+                    "a practitioner takes a contact themselves (data.worker {:?}); a decision maker allocates it to \
+                     someone else",
+                    actor.id
+                ),
+            ),
+            _ => Ok(()),
+        },
+        Event::NoteAdded(_) if actor.role == Role::Referrer && state.closed.is_some() => {
+            closed("add the new information as a new contact instead")
+        }
         _ => Ok(()),
     }
 }
@@ -760,5 +838,63 @@ mod tests {
         for rule in ["handover-needs-team", "acceptance-needs-evidence", "acceptance-names-own-team"] {
             assert!(names.contains(&rule), "{rule}");
         }
+    }
+
+    fn allocated(worker: &str) -> Event {
+        Event::ContactAllocated(ContactAllocated { worker: worker.into() })
+    }
+
+    fn feedback() -> Event {
+        Event::ReferrerFeedbackGiven(ReferrerFeedbackGiven { listened_to: 4, knows_next_steps: 5, comment: None })
+    }
+
+    #[test]
+    fn feedback_follows_the_outcome_once_even_after_closure() {
+        assert_eq!(when(&given(&[]), &feedback()), Err("needs-decision"));
+        assert_eq!(when(&given(&[decided(Outcome::NoFurtherAction)]), &feedback()), Ok(()));
+        assert_eq!(when(&given(&[decided(Outcome::NoFurtherAction), closed()]), &feedback()), Ok(()));
+        let given_once = given(&[decided(Outcome::NoFurtherAction), closed(), feedback()]);
+        assert_eq!(when(&given_once, &feedback()), Err("feedback-once"));
+    }
+
+    #[test]
+    fn who_may_allocate_a_contact_to_whom() {
+        let open = given(&[]);
+        let mut practitioner = by(Role::Practitioner, None);
+        practitioner.id = "sw-1".into();
+        let rule = |state: &ContactState, event: &Event, actor: &Actor| {
+            decide_by_actor(state, event, actor).map_err(|e| e.rule)
+        };
+        assert_eq!(rule(&open, &allocated("sw-1"), &practitioner), Ok(()));
+        assert_eq!(rule(&open, &allocated("sw-2"), &practitioner), Err("allocation-to-self-only"));
+        assert_eq!(rule(&open, &allocated("sw-2"), &by(Role::DecisionMaker, None)), Ok(()));
+        let done = given(&[decided(Outcome::NoFurtherAction), closed()]);
+        assert_eq!(rule(&done, &allocated("sw-2"), &by(Role::DecisionMaker, None)), Err("contact-closed"));
+        // A receiving team allocates its own worker once it has accepted the handover, even
+        // after the front door closed the contact.
+        let team = by(Role::ReceivingTeam, Some("AT North"));
+        let to_north = Event::HandoverSent(HandoverSent {
+            to: HandoverTo::AssessmentTeam,
+            team: Some("AT North".into()),
+            notes: None,
+        });
+        let pending = given(&[decided(Outcome::Assessment), to_north.clone()]);
+        assert_eq!(rule(&pending, &allocated("at-jo"), &team), Err("allocation-after-acceptance"));
+        let accepted = given(&[decided(Outcome::Assessment), to_north, accepted_with("AT North", None), closed()]);
+        assert_eq!(when(&accepted, &allocated("at-jo")), Ok(()));
+        assert_eq!(rule(&accepted, &allocated("at-jo"), &team), Ok(()));
+        assert_eq!(
+            rule(&accepted, &allocated("at-jo"), &by(Role::ReceivingTeam, Some("AT South"))),
+            Err("allocation-after-acceptance")
+        );
+    }
+
+    #[test]
+    fn a_referrer_adds_to_an_open_contact_only() {
+        let referrer = by(Role::Referrer, None);
+        assert_eq!(decide_by_actor(&given(&[]), &note(), &referrer), Ok(()));
+        let done = given(&[decided(Outcome::NoFurtherAction), closed()]);
+        assert_eq!(decide_by_actor(&done, &note(), &referrer).map_err(|e| e.rule), Err("contact-closed"));
+        assert_eq!(decide_by_actor(&done, &note(), &by(Role::Practitioner, None)), Ok(()));
     }
 }

@@ -22,8 +22,9 @@ use serde_json::value::RawValue;
 ///   exists so that an older build meeting version 2 data names the version instead of
 ///   refusing an unknown field.
 /// - 3: adds optional fields (`address` on a child, `adults` on `contact_received`) and the
-///   event types `children_linked` and `children_unlinked`. Version 2 data is version 3 data
-///   as it stands; the upcaster is the identity, for the same reason.
+///   event types `children_linked`, `children_unlinked`, `contact_allocated` and
+///   `referrer_feedback_given`. Version 2 data is version 3 data as it stands; the upcaster is
+///   the identity, for the same reason.
 pub const CURRENT_SCHEMA_VERSION: u16 = 3;
 
 macro_rules! string_enum {
@@ -520,6 +521,27 @@ shaped_struct! {
 }
 
 shaped_struct! {
+    /// Who works the contact now: a decision maker allocating it, a practitioner taking it
+    /// themselves, or a receiving team allocating its own worker once the handover is its.
+    pub struct ContactAllocated {
+        /// The worker's actor id (as on their token, e.g. `sw-ana`).
+        pub worker: String = Required SHORT,
+    }
+}
+
+shaped_struct! {
+    /// The referrer's answers to the short survey after the outcome (once per contact).
+    pub struct ReferrerFeedbackGiven {
+        /// Did you feel listened to? 1 (not at all) to 5 (completely).
+        pub listened_to: u8 = Required Shape::Score,
+        /// Do you know what happens next? 1 (not at all) to 5 (completely).
+        pub knows_next_steps: u8 = Required Shape::Score,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub comment: Option<String> = Optional LONG,
+    }
+}
+
+shaped_struct! {
     pub struct AuditFindingRecorded {
         pub grade: AuditGrade = Required Shape::Choice(AuditGrade::NAMES),
         pub findings: String = Required LONG,
@@ -677,6 +699,8 @@ event_list! {
     AuditFindingRecorded => "audit_finding_recorded",
     ChildrenLinked => "children_linked",
     ChildrenUnlinked => "children_unlinked",
+    ContactAllocated => "contact_allocated",
+    ReferrerFeedbackGiven => "referrer_feedback_given",
 }
 
 /// A stored event that cannot be read as any known schema.

@@ -64,6 +64,8 @@ pub enum Shape {
     LevelOfNeed,
     /// The index of a child in its contact's `children`, from 0 (less than [`MAX_CHILDREN`]).
     ChildIndex,
+    /// A survey answer, 1 to 5.
+    Score,
     /// One of an enumeration's wire names.
     Choice(&'static [&'static str]),
     /// Any JSON (a correction's `value`).

@@ -499,6 +499,7 @@ const MUST_BE_TIMESTAMP: &str = "must be an RFC 3339 timestamp with a time zone,
 const MUST_BE_ULID: &str = "must be a ULID (26 characters, Crockford base32)";
 const LEVEL_OF_NEED: &str = "must be a whole number from 1 to 4";
 const CHILD_INDEX: &str = "must be a whole number from 0 to 19: the index of a child in the contact's children";
+const SCORE: &str = "must be a whole number from 1 to 5";
 
 /// Walks `T`'s shape over `value`, naming every shape error; if there are none, deserialises
 /// `value` with `T`'s own serde implementation.
@@ -589,6 +590,7 @@ fn leaf_problem(shape: &Shape, v: &Value) -> Result<(), String> {
         Shape::Seconds => seconds(v),
         Shape::LevelOfNeed => level_of_need(v),
         Shape::ChildIndex => child_index(v),
+        Shape::Score => score(v),
         Shape::Choice(names) => choice(names, v),
         Shape::Any | Shape::Object { .. } | Shape::List { .. } => Ok(()),
     }
@@ -633,6 +635,10 @@ fn child_index(v: &Value) -> Result<(), String> {
 
 fn level_of_need(v: &Value) -> Result<(), String> {
     u8::deserialize(v).map(|_| ()).map_err(|_| LEVEL_OF_NEED.to_owned())
+}
+
+fn score(v: &Value) -> Result<(), String> {
+    u8::deserialize(v).map(|_| ()).map_err(|_| SCORE.to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,6 +708,8 @@ pub fn normalise(event: &mut Event) {
             tidy(&mut d.child_id);
             tidy(&mut d.reason);
         }
+        Event::ContactAllocated(d) => tidy(&mut d.worker),
+        Event::ReferrerFeedbackGiven(d) => tidy_opt(&mut d.comment),
     }
 }
 
@@ -871,6 +879,15 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
         Event::AuditFindingRecorded(d) => c.long("findings", &d.findings),
         Event::ChildrenLinked(d) => check_link(&mut c, d.child_index, &d.child_id, &d.reason),
         Event::ChildrenUnlinked(d) => check_link(&mut c, d.child_index, &d.child_id, &d.reason),
+        Event::ContactAllocated(d) => c.short("worker", &d.worker),
+        Event::ReferrerFeedbackGiven(d) => {
+            for (field, score) in [("listened_to", d.listened_to), ("knows_next_steps", d.knows_next_steps)] {
+                if !(1..=5).contains(&score) {
+                    c.push(field, SCORE);
+                }
+            }
+            c.long_opt("comment", d.comment.as_deref());
+        }
     }
     c.errors
 }
@@ -1353,10 +1370,10 @@ mod tests {
     use super::*;
     use crate::schema::{
         ActionPlanAgreed, Adult, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith,
-        ChecksRequested, ChecksReturned, ChildrenLinked, ChildrenUnlinked, ConsentRecorded, ContactClosed,
-        DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod,
-        NoteAdded, Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Relationship,
-        Revises, SourceCode, TriageRated,
+        ChecksRequested, ChecksReturned, ChildrenLinked, ChildrenUnlinked, ConsentRecorded, ContactAllocated,
+        ContactClosed, DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo,
+        InformMethod, NoteAdded, Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer,
+        ReferrerFeedbackGiven, ReferrerInformed, Relationship, Revises, SourceCode, TriageRated,
     };
     use chrono::TimeZone;
     use serde_json::json;
@@ -1440,6 +1457,10 @@ mod tests {
             }
             EventType::ChildrenUnlinked => {
                 json!({"child_index": 0, "child_id": "K7QX2M9D4TB3", "reason": " Different mother, different school "})
+            }
+            EventType::ContactAllocated => json!({"worker": " sw-ana "}),
+            EventType::ReferrerFeedbackGiven => {
+                json!({"listened_to": 4, "knows_next_steps": 2, "comment": " Quick call back "})
             }
         }
     }
@@ -1792,6 +1813,13 @@ mod tests {
             ("link without a reason", d(T::ChildrenLinked, "/reason"), &["data.reason"]),
             ("unlink with a blank reason", e(T::ChildrenUnlinked, "/reason", json!(" ")), &["data.reason"]),
             ("text missing", d(T::NoteAdded, "/text"), &["data.text"]),
+            ("worker missing", d(T::ContactAllocated, "/worker"), &["data.worker"]),
+            ("worker blank", e(T::ContactAllocated, "/worker", json!("  ")), &["data.worker"]),
+            ("score of 0", e(T::ReferrerFeedbackGiven, "/listened_to", json!(0)), &["data.listened_to"]),
+            ("score of 6", e(T::ReferrerFeedbackGiven, "/knows_next_steps", json!(6)), &["data.knows_next_steps"]),
+            ("score a string", e(T::ReferrerFeedbackGiven, "/listened_to", json!("5")), &["data.listened_to"]),
+            ("score a fraction", e(T::ReferrerFeedbackGiven, "/listened_to", json!(4.5)), &["data.listened_to"]),
+            ("score missing", d(T::ReferrerFeedbackGiven, "/knows_next_steps"), &["data.knows_next_steps"]),
             ("text blank", e(T::NoteAdded, "/text", json!(" \n\t ")), &["data.text"]),
             ("text too long", e(T::NoteAdded, "/text", json!("x".repeat(10_001))), &["data.text"]),
             ("NUL in text", e(T::NoteAdded, "/text", json!("Mum\u{0}called")), &["data.text"]),
@@ -2507,6 +2535,12 @@ mod tests {
             Event::AuditFindingRecorded(AuditFindingRecorded { grade: AuditGrade::Inadequate, findings: s("f") }),
             Event::ChildrenLinked(ChildrenLinked { child_index: 0, child_id: s("C1"), reason: s("r") }),
             Event::ChildrenUnlinked(ChildrenUnlinked { child_index: 1, child_id: s("C1"), reason: s("r") }),
+            Event::ContactAllocated(ContactAllocated { worker: s("w") }),
+            Event::ReferrerFeedbackGiven(ReferrerFeedbackGiven {
+                listened_to: 5,
+                knows_next_steps: 1,
+                comment: Some(s("c")),
+            }),
         ]
     }
 

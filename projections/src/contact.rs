@@ -156,9 +156,18 @@ pub struct ContactState {
     pub assessment_team_accepted_recorded_at: Option<DateTime<Utc>>,
     pub acceptance_backdated: bool,
     pub assessment_team_accepted_id: Option<Ulid>,
-    /// The worker on it: the accepting team's worker once handed over, else whoever last
-    /// worked the contact on the duty team.
+    /// The front door's worker on it: the latest `contact_allocated` by the duty team (a
+    /// decision maker, a practitioner taking it, an admin). Nothing else changes it: working on
+    /// a contact (a note, a call, a decision) does not make anyone its worker.
     pub assigned_to: Option<String>,
+    /// The receiving team's worker on it: the `worker` of the latest `handover_accepted` that
+    /// names one, or the latest `contact_allocated` by the receiving team itself.
+    pub team_worker: Option<String>,
+    /// The actor who made the contact (its `contact_received`): a referrer reads and adds to
+    /// its own contacts only.
+    pub made_by: String,
+    /// When the referrer answered the feedback survey (once per contact).
+    pub referrer_feedback_at: Option<DateTime<Utc>>,
     /// Every event in the stream (for corrections and revisions).
     pub events: Vec<EventRef>,
 }
@@ -232,6 +241,9 @@ impl ContactState {
             acceptance_backdated: false,
             assessment_team_accepted_id: None,
             assigned_to: None,
+            team_worker: None,
+            made_by: env.actor.id.clone(),
+            referrer_feedback_at: None,
             events: vec![EventRef { event_id: env.event_id, event_type: env.event_type, occurred_at: env.occurred_at }],
         }
     }
@@ -245,23 +257,16 @@ impl ContactState {
         let by = &env.actor.id;
         match event {
             Event::ContactReceived(_) => {}
-            Event::TriageRated(t) => {
-                self.rating = Some(t.rating);
-                self.work_by(by, env);
-            }
-            Event::CallLogged(_) | Event::NoteAdded(_) => self.work_by(by, env),
+            Event::TriageRated(t) => self.rating = Some(t.rating),
+            Event::CallLogged(_) | Event::NoteAdded(_) => {}
             Event::CorrectionRecorded(c) => {
                 if let Some(target) = self.event(c.corrects_event_id)
                     && let Some(correction) = Correction::read(target.event_type, &c.field, &c.value)
                 {
                     self.correct(target, &correction);
                 }
-                self.work_by(by, env);
             }
-            Event::ChecksRequested(c) => {
-                self.checks_requested.push(c.agency);
-                self.work_by(by, env);
-            }
+            Event::ChecksRequested(c) => self.checks_requested.push(c.agency),
             Event::ChecksReturned(c) => self.checks.push(Check {
                 event_id: env.event_id,
                 agency: c.agency,
@@ -297,7 +302,6 @@ impl ContactState {
                     decided_by: by.clone(),
                     revisions,
                 });
-                self.work_by(by, env);
             }
             Event::ActionPlanAgreed(_) => self.action_plans += 1,
             Event::ReferrerInformed(_) => {
@@ -334,7 +338,7 @@ impl ContactState {
                     h.worker = a.worker.clone();
                 }
                 if let Some(worker) = &a.worker {
-                    self.assigned_to = Some(worker.clone());
+                    self.team_worker = Some(worker.clone());
                 }
             }
             Event::HandoverReturned(r) => {
@@ -350,19 +354,16 @@ impl ContactState {
             }
             // The child index's business ([`crate::children`]): the case itself is unchanged.
             Event::AuditFindingRecorded(_) | Event::ChildrenLinked(_) | Event::ChildrenUnlinked(_) => {}
-        }
-    }
-
-    /// Duty-team work by a practitioner or decision maker makes them the assigned worker,
-    /// until a receiving team's worker takes over.
-    fn work_by(&mut self, by: &str, env: &Envelope) {
-        use events::Role::{Admin, DecisionMaker, Practitioner};
-        let handed_over = self.handover.as_ref().is_some_and(|h| h.status == HandoverStatus::Accepted);
-        if !handed_over
-            && matches!(env.actor.role, Practitioner | DecisionMaker | Admin)
-            && self.assigned_to.as_deref() != Some(by)
-        {
-            self.assigned_to = Some(by.to_owned());
+            Event::ContactAllocated(a) => {
+                if env.actor.role == events::Role::ReceivingTeam {
+                    self.team_worker = Some(a.worker.clone());
+                } else {
+                    self.assigned_to = Some(a.worker.clone());
+                }
+            }
+            Event::ReferrerFeedbackGiven(_) => {
+                self.referrer_feedback_at.get_or_insert(at);
+            }
         }
     }
 
@@ -558,7 +559,7 @@ mod tests {
         assert_eq!(s.stage(), Stage::Decided);
         assert!(s.is_referral());
         assert_eq!(s.rating, Some(Rating::Amber));
-        assert_eq!(s.assigned_to.as_deref(), Some("dm-1"));
+        assert_eq!(s.assigned_to, None, "working on a contact does not allocate it");
         assert_eq!(s.first_decision_at, Some("2026-03-02T11:00:00Z".parse().unwrap()));
 
         let mut s = s;
@@ -584,8 +585,32 @@ mod tests {
         );
         s.apply(&accepted, &accepted.event().unwrap());
         assert_eq!(s.stage(), Stage::HandoverAccepted);
-        assert_eq!(s.assigned_to.as_deref(), Some("at-jo"));
+        assert_eq!(s.team_worker.as_deref(), Some("at-jo"));
+        assert_eq!(s.assigned_to, None, "the receiving team's worker is not the front door's");
         assert_eq!(s.version, 5);
+    }
+
+    /// Found on the duty board: whoever last touched a contact became its worker, so a manager
+    /// adding a note took the contact from the practitioner allocated to it.
+    #[test]
+    fn bug_a_manager_adding_a_note_became_the_assigned_worker() {
+        let allocated = |worker: &str| Event::ContactAllocated(ContactAllocated { worker: worker.into() });
+        let note = Event::NoteAdded(NoteAdded { text: "spoke to the school".into() });
+        let events = [
+            env(1, &received(), "2026-03-02T09:00:00Z", Role::Referrer, "school"),
+            env(2, &allocated("sw-1"), "2026-03-02T09:05:00Z", Role::Practitioner, "sw-1"),
+            env(3, &note, "2026-03-02T09:10:00Z", Role::DecisionMaker, "dm-1"),
+            env(4, &decision(Outcome::Assessment), "2026-03-02T10:00:00Z", Role::DecisionMaker, "dm-1"),
+        ];
+        let mut s = ContactState::fold(&events).unwrap().unwrap();
+        assert_eq!(s.assigned_to.as_deref(), Some("sw-1"));
+        assert_eq!(s.made_by, "school");
+        let moved = env(5, &allocated("sw-2"), "2026-03-02T10:05:00Z", Role::DecisionMaker, "dm-1");
+        s.apply(&moved, &moved.event().unwrap());
+        assert_eq!(s.assigned_to.as_deref(), Some("sw-2"));
+        let team = env(6, &allocated("at-jo"), "2026-03-03T10:05:00Z", Role::ReceivingTeam, "at-north");
+        s.apply(&team, &team.event().unwrap());
+        assert_eq!((s.assigned_to.as_deref(), s.team_worker.as_deref()), (Some("sw-2"), Some("at-jo")));
     }
 
     #[test]

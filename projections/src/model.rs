@@ -24,12 +24,50 @@ pub struct QueueChild {
     pub age: Option<u32>,
 }
 
+/// Which of the duty queue's two lists a line belongs to: what the duty team does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum QueueList {
+    /// Undecided: a decision is due.
+    DecisionDue,
+    /// Decided: a handover is to be sent, or was sent and awaits the receiving team's
+    /// acceptance (or came back and is to be sent again).
+    HandoverAwaitingAcceptance,
+}
+
+impl QueueList {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueList::DecisionDue => "decision_due",
+            QueueList::HandoverAwaitingAcceptance => "handover_awaiting_acceptance",
+        }
+    }
+}
+
+/// Most characters of the concerns' first line a queue line shows.
+pub const CONCERNS_SUMMARY_MAX: usize = 120;
+
+/// The first non-blank line of `concerns`, cut to [`CONCERNS_SUMMARY_MAX`] characters (with
+/// `…` when cut), so a queue line says what the contact is about without the whole text.
+pub fn concerns_summary(concerns: &str) -> String {
+    let line = concerns.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    if line.chars().count() <= CONCERNS_SUMMARY_MAX {
+        return line.to_owned();
+    }
+    let cut: String = line.chars().take(CONCERNS_SUMMARY_MAX - 1).collect();
+    format!("{}…", cut.trim_end())
+}
+
 /// One line of the duty queue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueItem {
     pub contact_id: Ulid,
     pub stage: Stage,
+    /// Which list the line is on: `decision_due` (undecided) or `handover_awaiting_acceptance`
+    /// (decided, its handover not yet accepted).
+    pub list: QueueList,
     #[serde(with = "events::envelope::timestamp")]
     pub received_at: DateTime<Utc>,
     /// Undecided: when the decision is due. Decided: when the handover is due to be accepted.
@@ -42,7 +80,10 @@ pub struct QueueItem {
     pub source: SourceCode,
     pub children: Vec<QueueChild>,
     pub previous_contacts: u32,
+    /// The front door's worker: the latest `contact_allocated` by the duty team.
     pub assigned_to: Option<String>,
+    /// The concerns' first line, at most 120 characters.
+    pub concerns_summary: String,
     /// The decision in force, once decided.
     pub outcome: Option<Outcome>,
     pub version: u32,
@@ -135,6 +176,7 @@ pub fn queue_item(state: &ContactState, previous_contacts: u32, policy: &DuePoli
     QueueItem {
         contact_id: state.contact_id,
         stage: state.stage(),
+        list: if state.decision.is_some() { QueueList::HandoverAwaitingAcceptance } else { QueueList::DecisionDue },
         received_at: state.received_at,
         due_by,
         overdue: policy.is_overdue(due_by, now),
@@ -149,6 +191,7 @@ pub fn queue_item(state: &ContactState, previous_contacts: u32, policy: &DuePoli
             .collect(),
         previous_contacts,
         assigned_to: state.assigned_to.clone(),
+        concerns_summary: concerns_summary(&state.concerns),
         outcome: state.decision.as_ref().map(|d| d.outcome),
         version: state.version,
     }
@@ -189,6 +232,8 @@ pub struct ReadModel {
     open: HashMap<Ulid, ContactState, foldhash::fast::RandomState>,
     facts: HashMap<Ulid, ContactFacts, foldhash::fast::RandomState>,
     children: ChildIndex,
+    /// The contacts each referrer made, in receipt order of the log (`GET /v1/contacts?made_by=me`).
+    made_by_referrer: HashMap<String, Vec<Ulid>, foldhash::fast::RandomState>,
     /// The contacts other than the event's own whose previous contacts the last `apply`
     /// changed (a contact entered after later-received ones about the same child).
     also_changed: Vec<Ulid>,
@@ -221,6 +266,9 @@ impl ReadModel {
             };
             let adults = received.adults.clone();
             let state = ContactState::from_received(env, received);
+            if env.actor.role == events::Role::Referrer {
+                self.made_by_referrer.entry(env.actor.id.clone()).or_default().push(id);
+            }
             let touched = self.children.receive(id, state.received_at, &state.children, &adults);
             self.facts.insert(id, ContactFacts::of(&state, self.children.previous_contacts(id)));
             self.count_again(id, &touched);
@@ -325,6 +373,11 @@ impl ReadModel {
             model.apply(env)?;
         }
         Ok(model)
+    }
+
+    /// The contacts the referrer `actor_id` made, in the order they were recorded.
+    pub fn made_by_referrer(&self, actor_id: &str) -> &[Ulid] {
+        self.made_by_referrer.get(actor_id).map_or(&[], Vec::as_slice)
     }
 
     /// The open contact's state.

@@ -28,8 +28,10 @@
 //! - **Number of Referrals in Last 12 Months**: per child, the listed referrals of the same
 //!   child (same Child Unique ID, so following the index's current links) with a Date of Referral in the 365 days up to and including
 //!   this one's, this one included, over the whole log (not only the period).
-//! - **Allocated Team / Worker**: from the latest `handover_accepted` (`team`, `worker`);
-//!   blank until a team has accepted.
+//! - **Allocated Team / Worker**: the receiving team's: from the latest `handover_accepted`
+//!   (`team`, `worker`), then the latest `contact_allocated` by that receiving team (its own
+//!   worker); blank until a team has accepted. The front door's own allocations are not the
+//!   allocated worker.
 
 use std::collections::BTreeMap;
 
@@ -174,6 +176,7 @@ fn collect(source: &Source) -> Result<(Vec<ContactRecord>, ChildIndex), ReplayEr
                 | T::CorrectionRecorded
                 | T::ChildrenLinked
                 | T::ChildrenUnlinked
+                | T::ContactAllocated
         ) {
             return Ok(Flow::Continue);
         }
@@ -218,6 +221,14 @@ fn collect(source: &Source) -> Result<(Vec<ContactRecord>, ChildIndex), ReplayEr
                     if c.corrects_event_id == r.received_event {
                         children.update(r.id, r.received_at, &r.children);
                     }
+                }
+            }
+            Event::ContactAllocated(a) if env.actor.role == eventlog::Role::ReceivingTeam => {
+                if let Some(r) = records.get_mut(&env.contact_id) {
+                    if r.team.is_none() {
+                        r.team.clone_from(&env.actor.team);
+                    }
+                    r.worker = Some(a.worker);
                 }
             }
             _ => {}

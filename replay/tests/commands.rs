@@ -293,7 +293,7 @@ fn case_shows_the_timeline_and_what_the_decider_could_see() {
     let out = run(&["case", "--file", &dir_arg(&fixture_file()), &REFERRAL.to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.starts_with(&format!("Contact {REFERRAL}: 6 events")), "{text}");
+    assert!(text.starts_with(&format!("Contact {REFERRAL}: 8 events")), "{text}");
     let before = text.find("before this decision").expect("the state before the decision");
     let decision = text.find("decision_made").unwrap();
     assert!(before < decision, "{text}");
@@ -303,7 +303,7 @@ fn case_shows_the_timeline_and_what_the_decider_could_see() {
     assert!(seen.contains("duty discussions: 0"), "{seen}");
     assert!(seen.contains("previous contacts about these children (12 months before receipt): 0"), "{seen}");
     assert!(text.contains("by dm-bo (decision_maker, childrens_social_care)"), "{text}");
-    assert!(text.contains("Now: handover_accepted, version 6"), "{text}");
+    assert!(text.contains("Now: handover_accepted, version 8"), "{text}");
 
     // The revised referral: one state before each decision; the second shows the first.
     let out = run(&["case", "--file", &dir_arg(&fixture_file()), &REVISED.to_string()]);
@@ -399,11 +399,11 @@ fn annex_a_lists_use_ofsteds_columns_and_hand_checked_rows() {
         )
     );
     assert!(
-        text.contains(&format!("\n{ada},F,WBRI,10/06/2015,10,10/03/2026,2A,No,1,Assessment Team North,at-jo\n")),
+        text.contains(&format!("\n{ada},F,WBRI,10/06/2015,10,10/03/2026,2A,No,1,Assessment Team North,at-max\n")),
         "{text}"
     );
     assert!(text.contains(&format!("\n{ada},F,WBRI,10/06/2015,10,11/03/2026,2A,Yes,2,,\n")), "{text}");
-    assert!(text.contains(&format!("\n{ben},U,,,,10/03/2026,2A,No,1,Assessment Team North,at-jo\n")), "{text}");
+    assert!(text.contains(&format!("\n{ben},U,,,,10/03/2026,2A,No,1,Assessment Team North,at-max\n")), "{text}");
 
     assert_eq!(
         run(&["annex-a", "--data-dir", &data, "--list", "2", "--from", "2026-03-01", "--to", "2026-03-02"])

@@ -165,8 +165,8 @@ impl FrontDoor {
         for attempt in 0.. {
             let events = self.log().read_contact(contact)?;
             let state = fold(&events)?.ok_or_else(|| not_found(contact))?;
-            // A receiving team answers only its own handovers; of any other contact it does not
-            // learn even that it exists.
+            // A receiving team answers only its own handovers, a referrer adds only to its own
+            // contacts; of any other contact they do not learn even that it exists.
             if !auth::reads_contact(caller, &state) {
                 return Err(not_found(contact));
             }
@@ -239,7 +239,8 @@ fn check_correction(
 /// Why `event` may not be appended now, by `caller`, to the contact whose state is `state`: the
 /// case rules ([`rules::decide`], 422), then who may answer a pending handover
 /// ([`auth::may_answer_handover`], 403), then the handover rules that depend on who records it
-/// ([`rules::decide_handover`], 422).
+/// ([`rules::decide_handover`], 422), and the allocation and referrer rules that do
+/// ([`rules::decide_by_actor`], 422).
 fn refusal(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>, caller: &Actor) -> Result<(), AppError> {
     rules::decide(state, event, occurred_at)?;
     if let Event::HandoverAccepted(_) | Event::HandoverReturned(_) = event
@@ -255,5 +256,6 @@ fn refusal(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>, call
             role => format!("a {role} may not answer this handover"),
         }));
     }
-    Ok(rules::decide_handover(event, caller)?)
+    rules::decide_handover(event, caller)?;
+    Ok(rules::decide_by_actor(state, event, caller)?)
 }

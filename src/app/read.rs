@@ -38,9 +38,9 @@ pub struct ContactRead {
 
 impl FrontDoor {
     /// Reads a contact for `caller`: the role (403), the id and the stream (404, also for any
-    /// contact a receiving team may not read ([`auth::reads_contact`]), so that it does not learn
-    /// the contact exists, though that refusal is recorded as one), then records the read in the
-    /// access log. A read that cannot be recorded is refused (503 when the disk refuses writes).
+    /// contact a receiving team or a referrer may not read ([`auth::reads_contact`]), so that it
+    /// does not learn the contact exists, though that refusal is recorded as one), then records
+    /// the read in the access log. A read that cannot be recorded is refused (503 when the disk refuses writes).
     pub async fn read_contact_logged(
         &self,
         caller: &Actor,
@@ -61,13 +61,13 @@ impl FrontDoor {
         if events.is_empty() {
             return Err(AppError::NotFound(format!("no contact {contact}")));
         }
-        let needs_state = read.kind == ReadKind::Contact || caller.role == eventlog::Role::ReceivingTeam;
+        // A receiving team reads only its own handovers, a referrer only the contacts it made.
+        let scoped = matches!(caller.role, eventlog::Role::ReceivingTeam | eventlog::Role::Referrer);
+        let needs_state = read.kind == ReadKind::Contact || scoped;
         let state = if needs_state { fold(&events)? } else { None };
-        if caller.role == eventlog::Role::ReceivingTeam
-            && !state.as_ref().is_some_and(|s| auth::reads_contact(caller, s))
-        {
-            // The contact exists but is not this team's: recorded as a refused read (the team
-            // is told only that there is no such contact).
+        if scoped && !state.as_ref().is_some_and(|s| auth::reads_contact(caller, s)) {
+            // The contact exists but is not this team's (or referrer's): recorded as a refused
+            // read (the caller is told only that there is no such contact).
             self.record_access(contact, &refused_entry(caller, read, now)).await?;
             return Err(AppError::NotFound(format!("no contact {contact}")));
         }
@@ -94,6 +94,39 @@ impl FrontDoor {
             self.record_access(*contact, &entry).await?;
         }
         Ok(())
+    }
+
+    /// Reads the contacts a referrer made (`contacts`, as the read model lists them), newest
+    /// first: the role (403), then each contact's state, each read recorded in that contact's
+    /// access log (as `action` of `endpoint`) before any is shown. A contact the caller did not
+    /// make is left out ([`auth::reads_contact`]).
+    pub async fn read_own_contacts_logged(
+        &self,
+        caller: &Actor,
+        contacts: &[Ulid],
+        action: &str,
+        endpoint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ContactState>, AppError> {
+        if !auth::may_read(caller.role, ReadKind::OwnContacts) {
+            return Err(AppError::Forbidden(format!(
+                "a {} has no list of its own contacts: made_by=me lists the contacts a referrer made",
+                caller.role
+            )));
+        }
+        let mut states = Vec::with_capacity(contacts.len());
+        for contact in contacts {
+            let events = self.log().read_contact(*contact)?;
+            if let Some(state) = fold(&events)?.filter(|s| auth::reads_contact(caller, s)) {
+                states.push(state);
+            }
+        }
+        states.sort_by(|a, b| b.received_at.cmp(&a.received_at).then(b.contact_id.cmp(&a.contact_id)));
+        let entry = AccessEntry { at: now, actor: caller.clone(), action: action.into(), endpoint: endpoint.into() };
+        for state in &states {
+            self.record_access(state.contact_id, &entry).await?;
+        }
+        Ok(states)
     }
 
     /// Records a bulk read (a page or stream of the global log, as-of, an audit sample, a read

@@ -98,7 +98,7 @@ async fn refusals_come_in_the_order_the_api_answers_them() {
     let dm = actor("dm-1", Role::DecisionMaker);
 
     // A role that may append nothing is refused before its contact id or body is looked at.
-    let parsed = RecordEvent::parse(&actor("referrer-1", Role::Referrer), "not-a-ulid", b"{", None, Utc::now());
+    let parsed = RecordEvent::parse(&actor("monitor-1", Role::Monitor), "not-a-ulid", b"{", None, Utc::now());
     assert!(matches!(parsed, Err(AppError::Forbidden(_))), "{parsed:?}");
     assert!(matches!(RecordEvent::parse(&dm, "not-a-ulid", b"{", None, Utc::now()), Err(AppError::NotFound(_))));
     assert!(matches!(RecordEvent::parse(&dm, &id, b"{", None, Utc::now()), Err(AppError::Malformed(_))));

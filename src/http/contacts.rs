@@ -18,16 +18,16 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::{Caller, ContactPath, IdempotencyKey, IdempotencyKeyHeader, JsonBytes};
-use super::problem::{AppendEventErrors, CreateContactErrors, ReadContactErrors};
+use super::problem::{AppendEventErrors, CreateContactErrors, OwnContactsErrors, ReadContactErrors};
 use super::state::AppState;
-use super::views::{Contact, contact_view, hidden_events, visible_events};
+use super::views::{Contact, ReferrerContact, contact_view, hidden_events, referrer_view, visible_events};
 use crate::app::{ContactRead, CreateContact, Read, RecordEvent};
 use crate::auth::{self, ReadKind};
 
 /// The routes of `/v1/contacts`, each with its OpenAPI path.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_contact))
+        .routes(routes!(create_contact, list_own_contacts))
         .routes(routes!(read_contact))
         .routes(routes!(append_event, read_contact_events))
         .routes(routes!(read_contact_audit))
@@ -271,6 +271,75 @@ fn viewer<'a>(app: &AppState, caller: &'a Actor) -> auth::Viewer<'a> {
     auth::Viewer { actor: caller, receiving_team_sees_restricted: app.config().receiving_team_sees_restricted }
 }
 
+/// `GET /v1/contacts/{id}`: the duty team's record, or, for a referrer, a referrer's view of a
+/// contact it made.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ContactAnswer {
+    /// Every role but a referrer: the contact's state, filtered for the viewer.
+    Record(Box<Contact>),
+    /// A referrer, of a contact it made.
+    Referrer(ReferrerContact),
+}
+
+/// `GET /v1/contacts?made_by=me`: which contacts.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OwnContactsQuery {
+    /// `me`: the contacts the caller (a referrer) made. Required; no other value is served.
+    pub made_by: Option<String>,
+}
+
+/// `GET /v1/contacts?made_by=me`: a referrer's contacts, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OwnContacts {
+    /// Newest first (by when they were received), each in a referrer's view.
+    pub contacts: Vec<ReferrerContact>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/contacts",
+    tag = "contacts",
+    operation_id = "list_own_contacts",
+    summary = "A referrer's own contacts",
+    description = "`made_by=me` (required): the contacts the calling referrer made, newest first, each as a \
+        referrer sees it: when it was received, its stage and outcome in plain words and the next step; nothing of \
+        the duty team's record (no checks, discussion or other contacts). Referrers only (403 for any other role). \
+        The read of each contact is recorded in its access log (`read_own_contacts`).",
+    params(OwnContactsQuery),
+    responses(
+        (status = 200, description = "The referrer's contacts.", body = OwnContacts),
+        OwnContactsErrors,
+    ),
+    security(("bearer" = []))
+)]
+/// `GET /v1/contacts?made_by=me`
+#[tracing::instrument(skip_all, fields(actor))]
+async fn list_own_contacts(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    query: Result<axum::extract::Query<OwnContactsQuery>, axum::extract::rejection::QueryRejection>,
+    uri: OriginalUri,
+) -> Result<Json<OwnContacts>, ApiError> {
+    if !auth::may_read(caller.role, ReadKind::OwnContacts) {
+        return Err(ApiError::Forbidden(format!(
+            "a {} has no list of its own contacts: made_by=me lists the contacts a referrer made",
+            caller.role
+        )));
+    }
+    let made_by = query.ok().and_then(|q| q.0.made_by);
+    if made_by.as_deref() != Some("me") {
+        return Err(ApiError::bad_param("made_by", "must be `me`: the contacts you made"));
+    }
+    super::queue::require_current(&app).await?;
+    let ids = app.live().model().made_by_referrer(&caller.id).to_vec();
+    let endpoint = uri.0.path_and_query().map_or("/v1/contacts", |p| p.as_str());
+    let states =
+        app.front_door().read_own_contacts_logged(&caller, &ids, "read_own_contacts", endpoint, Utc::now()).await?;
+    Ok(Json(OwnContacts { contacts: states.iter().map(referrer_view).collect() }))
+}
+
 #[utoipa::path(
     get,
     path = "/v1/contacts/{id}",
@@ -278,10 +347,12 @@ fn viewer<'a>(app: &AppState, caller: &'a Actor) -> auth::Viewer<'a> {
     operation_id = "read_contact",
     summary = "Read a contact",
     description = "The contact's current state, folded from its events. Restricted checks are left out for roles \
-        that may not see them. The read is recorded in the contact's access log.",
+        that may not see them. A referrer reads only a contact it made (any other is 404, recorded as a refused \
+        read) and gets a referrer's view of it (`ReferrerContact`: stage and outcome in plain words, the next \
+        step; nothing of checks, discussion or other contacts). The read is recorded in the contact's access log.",
     params(ContactPath),
     responses(
-        (status = 200, description = "The contact as this caller may see it.", body = Contact),
+        (status = 200, description = "The contact as this caller may see it: a referrer's view for a referrer.", body = ContactAnswer),
         ReadContactErrors,
     ),
     security(("bearer" = []))
@@ -293,12 +364,15 @@ async fn read_contact(
     Caller(caller): Caller,
     Path(id): Path<String>,
     uri: OriginalUri,
-) -> Result<Json<Contact>, ApiError> {
+) -> Result<Json<ContactAnswer>, ApiError> {
     let read = read_logged(&app, &caller, ReadKind::Contact, "read_contact", &id, &uri).await?;
     let state = read.state.ok_or_else(|| ApiError::NotFound(format!("no contact {}", read.contact)))?;
+    if caller.role == eventlog::Role::Referrer {
+        return Ok(Json(ContactAnswer::Referrer(referrer_view(&state))));
+    }
     let viewer = viewer(&app, &caller);
     let hidden = hidden_events(&read.events, &viewer);
-    Ok(Json(contact_view(&state, &hidden, &viewer, &app.config().policy, Utc::now())))
+    Ok(Json(ContactAnswer::Record(Box::new(contact_view(&state, &hidden, &viewer, &app.config().policy, Utc::now())))))
 }
 
 #[utoipa::path(

@@ -51,10 +51,16 @@ Send `Authorization: Bearer <token>`. A token maps to an actor (an id, a role an
 recorded as the actor of every event it appends; the actor is never taken from a body. No token, or an unknown \
 one: 401. A known token without the right: 403. The roles:
 
-- `referrer`: creates contacts, nothing else.
+- `referrer`: creates contacts, and follows the contacts it made: `GET /v1/contacts?made_by=me` lists them \
+(newest first) and `GET /v1/contacts/{id}` shows one (any other contact is a 404), each in a referrer's view: \
+received, being looked at, decided or closed, the outcome in plain words and the next step, nothing of checks, \
+the duty discussion or other contacts. It may add information to its own open contact (`note_added`) instead \
+of making a duplicate, and once the contact is decided answer a short survey once (`referrer_feedback_given`: \
+`listened_to` and `knows_next_steps` from 1 to 5, and a `comment`), also after it is closed.
 - `practitioner`: everything on a contact except `decision_made`, and accepting or returning a handover to the \
-`assessment_team` or `early_help` (the receiving team's); reads contacts.
-- `decision_maker`: what a practitioner may, plus `decision_made`.
+`assessment_team` or `early_help` (the receiving team's); reads contacts. Takes a contact itself \
+(`contact_allocated` with its own actor id as `worker`), never allocates it to someone else.
+- `decision_maker`: what a practitioner may, plus `decision_made`, and allocating a contact to anyone.
 - `partner`: `checks_returned` (for their own agency), `duty_discussion_held`, `note_added`, corrections of their own agency's checks; reads contacts.
 - `auditor`: reads everything, appends `audit_finding_recorded`, nothing else.
 - `admin`: everything.
@@ -62,8 +68,9 @@ one: 401. A known token without the right: 403. The roles:
 - `receiving_team`: a team that accepts handovers (the Assessment Team, Early Help); its token names its team \
 (`frontdoor token create --role receiving_team --actor at-sam --team \"AT North\"`). It reads only the contacts \
 whose latest handover names its team (any other is a 404, as if it did not exist), sees its pending handovers as \
-its queue (`GET /v1/queue`, `/v1/queue/stream`), and appends only `handover_accepted` (for its own team) and \
-`handover_returned` to them. A handover to the `assessment_team` or `early_help` must name the team, and nobody \
+its queue (`GET /v1/queue`, `/v1/queue/stream`), and appends only `handover_accepted` (for its own team), \
+`handover_returned` and, once it accepted, `contact_allocated` (its own worker, also after the front door closed \
+the contact; Annex A's allocated worker) to them. A handover to the `assessment_team` or `early_help` must name the team, and nobody \
 but that team and admins may accept or return it. A handover to `community`, `tafso`, an `allocated_worker` or \
 `other` is answered by a practitioner or decision maker, whose acceptance says how it was confirmed \
 (`evidence`). Restricted checks stay hidden from receiving teams unless the service is configured otherwise \
@@ -112,6 +119,11 @@ child keeps its id) and separates it with `children_unlinked` (it gets a new id 
 automatically); both are allowed after the contact is closed. The queue's `previous_contacts`, the re-contact \
 figures and Annex A follow the links as they stand. A search is recorded, with its terms, in the access log of \
 every contact about each candidate, and a child's record in the access log of every contact it shows.
+
+The duty queue's `assigned_to` is the front door's latest allocation (`contact_allocated` by the duty team), \
+never whoever last recorded something on the contact; `GET /v1/queue?worker=me` is the caller's own work. Each \
+line says which list it is on (`list`: `decision_due` or `handover_awaiting_acceptance`), the concerns' first \
+line and, once decided, the outcome.
 
 A contact is closed only once decided (rule `close-needs-decision`): a duplicate, wrong-service or withdrawn \
 contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationale` and, for a duplicate, \
@@ -241,10 +253,16 @@ fn roles(doc: &mut Document) {
         "\n\nA `partner` returns checks only for their own agency. A `receiving_team` appends only to the contacts \
          whose latest handover names its team (others: 404). A handover to the `assessment_team` or `early_help` \
          is accepted or returned only by the `receiving_team` it names or an `admin` (others: 403); a `practitioner` \
-         or `decision_maker` answers the other handovers, an acceptance with `evidence`.",
+         or `decision_maker` answers the other handovers, an acceptance with `evidence`. A `practitioner` allocates \
+         a contact (`contact_allocated`) to themselves only (rule `allocation-to-self-only`), a `receiving_team` \
+         its own worker once it accepted the handover (rule `allocation-after-acceptance`). A `referrer` appends \
+         only to the contacts it made (others: 404): `note_added` while the contact is open (rule \
+         `contact-closed`), `referrer_feedback_given` once the contact is decided (rule `needs-decision`), once \
+         (rule `feedback-once`), also after it is closed.",
     );
     add_description(doc, "/v1/contacts/{id}/events", true, &by_type);
     for (path, what) in [
+        ("/v1/contacts", ReadKind::OwnContacts),
         ("/v1/contacts/{id}", ReadKind::Contact),
         ("/v1/contacts/{id}/events", ReadKind::ContactEvents),
         ("/v1/contacts/{id}/audit", ReadKind::ContactAudit),
@@ -263,7 +281,11 @@ fn roles(doc: &mut Document) {
         ("/v1/children/{child_id}", ReadKind::Children),
     ] {
         let scoped = match what {
-            ReadKind::Contact | ReadKind::ContactEvents => {
+            ReadKind::Contact => {
+                " A `receiving_team` reads only the contacts whose latest handover names its team (others: 404); a \
+                 `referrer` only the contacts it made (others: 404), in a referrer's view."
+            }
+            ReadKind::ContactEvents => {
                 " A `receiving_team` reads only the contacts whose latest handover names its team (others: 404)."
             }
             ReadKind::Queue => " A `receiving_team` sees its own pending handovers, and only those.",
@@ -492,6 +514,7 @@ fn shape_limits(shape: &Shape, out: &mut Vec<(&'static str, String, Limit)>) {
                 "The child's index in the contact's `children`, from 0.",
                 || json!({"minimum": 0, "maximum": validate::MAX_CHILDREN - 1}),
             ),
+            Shape::Score => Limit::Other("1 to 5.", || json!({"minimum": 1, "maximum": 5})),
             Shape::List { item, min, max } => {
                 out.push((name, field.name.to_owned(), Limit::Items(min, max)));
                 if let Shape::Text(text) = *item {
@@ -796,6 +819,7 @@ mod tests {
     fn each_path_documents_the_contracts_statuses() {
         let contract: &[(&str, &str, &[u16])] = &[
             ("/v1/contacts", "post", &[201, 400, 401, 403, 408, 413, 415, 422, 500, 503]),
+            ("/v1/contacts", "get", &[200, 400, 401, 403, 500, 503]),
             ("/v1/contacts/{id}/events", "post", &[201, 400, 401, 403, 404, 408, 409, 413, 415, 422, 500, 503]),
             ("/v1/contacts/{id}", "get", &[200, 401, 403, 404, 500, 503]),
             ("/v1/contacts/{id}/events", "get", &[200, 401, 403, 404, 500, 503]),

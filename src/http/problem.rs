@@ -334,6 +334,27 @@ impl IntoResponses for ChildReadErrors {
     }
 }
 
+/// Errors of `GET /v1/contacts?made_by=me`.
+#[derive(Debug)]
+pub struct OwnContactsErrors;
+
+impl IntoResponses for OwnContactsErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            (400, "`made_by` is missing or not `me`; `errors` names it.", &["bad-request"]),
+            NO_TOKEN,
+            (403, "Only referrers have a list of their own contacts.", &["forbidden"]),
+            (
+                503,
+                "The read models are still being rebuilt from the log after a start (see /readyz), or the reads \
+                 cannot be recorded in the access log just now, so nothing is served.",
+                &["unavailable"],
+            ),
+            INTERNAL,
+        ])
+    }
+}
+
 /// Errors of `GET /v1/events`.
 #[derive(Debug)]
 pub struct ReadLogErrors;

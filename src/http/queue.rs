@@ -28,6 +28,13 @@ use super::state::AppState;
 use crate::auth::{self, ReadKind};
 use crate::live::{ChangeKind, QueueBody, QueueChange};
 
+/// `GET /v1/queue`'s query.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct QueueQuery {
+    /// Only the items allocated to this worker; `me`: the caller.
+    worker: Option<String>,
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read_queue)).routes(routes!(queue_stream))
 }
@@ -72,10 +79,19 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     summary = "The duty queue",
     description = "Every open contact without a decision, plus decided ones awaiting a handover's acceptance, in the \
         contract's order: overdue first, then immediate-risk or red, then by `due_by`, then by `received_at`. \
+        Each item's `list` says what is to be done next: `decision_due` (undecided) or \
+        `handover_awaiting_acceptance` (decided, the handover to be sent or accepted); a client shows the two \
+        lists apart by filtering on it, each in the same order. `concerns_summary` is the concerns' first line, \
+        `outcome` the decision in force. `assigned_to` is the latest allocation by the front door \
+        (`contact_allocated`), never whoever last recorded something. `worker=<actor id>` lists only the items \
+        allocated to that worker, `worker=me` the caller's own (\"My work\"). \
         `previous_contacts`: the other contacts about the same children received in the 12 months before this \
         one, whatever order they were entered in (names compared as they look). \
         Exact rules in docs/FIGURES.md, \"The duty queue\".",
-    params(("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: 304 if the queue is still exactly that.")),
+    params(
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: 304 if the queue is still exactly that."),
+        ("worker" = Option<String>, Query, description = "Only the items allocated to this worker (an actor id), or `me`: the caller's own."),
+    ),
     responses(
         (
             status = 200,
@@ -96,13 +112,29 @@ pub(crate) async fn read_queue(
     State(app): State<AppState>,
     Caller(caller): Caller,
     headers: HeaderMap,
+    query: Result<axum::extract::Query<QueueQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     if !auth::may_read(caller.role, ReadKind::Queue) {
         return Err(ApiError::Forbidden(format!("a {} may not read the duty queue", caller.role)));
     }
+    let query = query.map_err(|_| ApiError::bad_param("worker", "must be an actor id or `me`"))?.0;
+    let worker = match query.worker.as_deref().map(str::trim) {
+        None => None,
+        Some("") => return Err(ApiError::bad_param("worker", "must be an actor id or `me`, not empty")),
+        Some("me") => Some(caller.id.clone()),
+        Some(id) => Some(id.to_owned()),
+    };
     require_current(&app).await?;
-    let (etag_text, json) = if caller.role == Role::ReceivingTeam {
-        let (position, items) = team_queue(&app, &caller, Utc::now());
+    let (etag_text, json) = if caller.role == Role::ReceivingTeam || worker.is_some() {
+        let (position, mut items) = if caller.role == Role::ReceivingTeam {
+            team_queue(&app, &caller, Utc::now())
+        } else {
+            let model = app.live().model();
+            (model.position(), model.queue(app.live().policy(), Utc::now()))
+        };
+        if let Some(worker) = &worker {
+            items.retain(|item| item.assigned_to.as_deref() == Some(worker.as_str()));
+        }
         let json = team_queue_json(position, &items);
         // A strong validator of exactly these bytes.
         (format!("\"t{}\"", &hex::encode(Sha256::digest(&json))[..32]), axum::body::Bytes::from(json))
@@ -125,7 +157,7 @@ fn team_queue(app: &AppState, team: &Actor, now: DateTime<Utc>) -> (u64, Vec<Que
     (model.position(), model.queue_of(app.live().policy(), now, |state| auth::awaits_team(team, state)))
 }
 
-/// The body of `GET /v1/queue` for these items.
+/// The body of `GET /v1/queue` for these items (a receiving team's, or one worker's).
 fn team_queue_json(position: u64, items: &[QueueItem]) -> Vec<u8> {
     serde_json::to_vec(&Queue { as_of_position: position, items: items.into() }).unwrap_or_default()
 }
@@ -424,6 +456,7 @@ mod tests {
         let item = QueueItem {
             contact_id: Ulid::from_parts(position, 2),
             stage: Stage::AwaitingDecision,
+            list: projections::model::QueueList::DecisionDue,
             received_at: at,
             due_by: at,
             overdue,
@@ -434,6 +467,7 @@ mod tests {
             children: Vec::new(),
             previous_contacts: 0,
             assigned_to: None,
+            concerns_summary: "bruising".into(),
             outcome: None,
             version: 1,
         };

@@ -144,6 +144,7 @@ pub fn contact_view(
         action_plans: state.action_plans,
         referrer_informed_at: state.referrer_informed_at,
         assigned_to: state.assigned_to.clone(),
+        team_worker: state.team_worker.clone(),
     }
 }
 
@@ -192,9 +193,12 @@ pub struct Contact {
     pub action_plans: u32,
     #[schema(required = true)]
     pub referrer_informed_at: Option<DateTime<Utc>>,
-    /// The worker on it.
+    /// The front door's worker on it: the latest `contact_allocated` by the duty team.
     #[schema(required = true)]
     pub assigned_to: Option<String>,
+    /// The receiving team's worker on it: from its acceptance, or its own `contact_allocated`.
+    #[schema(required = true)]
+    pub team_worker: Option<String>,
 }
 
 /// The decision in force.
@@ -258,4 +262,158 @@ pub struct Check {
 pub struct Closure {
     pub at: DateTime<Utc>,
     pub reason: String,
+}
+
+/// Where a contact is, as a referrer is told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferrerStage {
+    /// Received; nobody on the duty team has worked on it yet.
+    Received,
+    /// The duty team is looking at it (rated, calls, checks, a discussion, allocated).
+    BeingLookedAt,
+    /// Decided; the outcome is being carried out.
+    Decided,
+    /// Finished at the front door.
+    Closed,
+}
+
+/// `GET /v1/contacts/{id}` for a referrer (of a contact it made), and each line of
+/// `GET /v1/contacts?made_by=me`: what happens next, in plain words. Nothing of the duty
+/// team's record: no checks, discussion, rationale, workers or other contacts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferrerContact {
+    pub contact_id: Ulid,
+    /// When the contact was received.
+    pub received_at: DateTime<Utc>,
+    /// The children's names, as the contact gave them.
+    pub children: Vec<String>,
+    pub stage: ReferrerStage,
+    /// The stage in plain words.
+    pub stage_text: String,
+    /// The decision in force, once decided.
+    #[schema(required = true)]
+    pub outcome: Option<Outcome>,
+    /// The outcome in plain words, once decided.
+    #[schema(required = true)]
+    pub outcome_text: Option<String>,
+    /// What happens next, and what the referrer may do.
+    pub next_step: String,
+    /// Whether the referrer may still add information (`note_added`): the contact is open.
+    pub open: bool,
+    /// Whether the referrer may answer the feedback survey (`referrer_feedback_given`): decided,
+    /// and not answered yet.
+    pub feedback_open: bool,
+    /// Whether the referrer answered the feedback survey.
+    pub feedback_given: bool,
+}
+
+/// An outcome in plain words, for the referrer.
+pub fn outcome_in_plain_words(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::StrategyDiscussion => {
+            "Children's social care will hold a strategy discussion with the police and other agencies about \
+             the child's safety."
+        }
+        Outcome::Assessment => "A social worker will assess the child's needs and the family's circumstances.",
+        Outcome::EarlyHelp => "The family will be offered early help: support from a family worker, if they agree.",
+        Outcome::AdviceAndSignpost => "The family will be given advice and told about services that can help.",
+        Outcome::NoFurtherAction => "Children's social care will take no further action on this contact.",
+        Outcome::ExistingCase => {
+            "The child already has a worker from children's social care, who has been given the information."
+        }
+        Outcome::NotAccepted => {
+            "This contact is not taken forward on its own (for example, it repeats a contact already received)."
+        }
+    }
+}
+
+/// Where a handover goes, in plain words.
+fn handover_in_plain_words(to: HandoverTo) -> &'static str {
+    match to {
+        HandoverTo::AssessmentTeam => "the social work assessment team",
+        HandoverTo::EarlyHelp => "the early help service",
+        HandoverTo::Tafso => "the team around the family",
+        HandoverTo::Community => "a community service",
+        HandoverTo::AllocatedWorker => "the child's allocated worker",
+        HandoverTo::Other => "the service that will help the family",
+    }
+}
+
+/// A referrer's view of a contact it made ([`ReferrerContact`]).
+pub fn referrer_view(state: &ContactState) -> ReferrerContact {
+    let looked_at = state.rating.is_some()
+        || state.assigned_to.is_some()
+        || !state.checks_requested.is_empty()
+        || !state.checks.is_empty()
+        || state.discussions > 0
+        || state.consent_recorded
+        || state.events.iter().any(|e| e.event_type == EventType::CallLogged);
+    let stage = match (&state.closed, &state.decision) {
+        (Some(_), _) => ReferrerStage::Closed,
+        (None, Some(_)) => ReferrerStage::Decided,
+        (None, None) if looked_at => ReferrerStage::BeingLookedAt,
+        (None, None) => ReferrerStage::Received,
+    };
+    let stage_text = match stage {
+        ReferrerStage::Received => "Received: the duty team has your contact and will look at it.",
+        ReferrerStage::BeingLookedAt => "Being looked at: the duty team is finding out more before deciding.",
+        ReferrerStage::Decided => "Decided: the duty team has decided what happens next.",
+        ReferrerStage::Closed => "Closed: the front door's work on this contact is finished.",
+    };
+    let outcome = state.decision.as_ref().map(|d| d.outcome);
+    let feedback_given = state.referrer_feedback_at.is_some();
+    let feedback_open = outcome.is_some() && !feedback_given;
+    let handover = state.handover.as_ref();
+    let mut next_step = match (stage, handover) {
+        (ReferrerStage::Received | ReferrerStage::BeingLookedAt, _) => {
+            "The duty team will decide what happens next, usually within one working day. If you learn more, \
+             add it to this contact rather than making a new one. If a child is in immediate danger, call 999."
+                .to_owned()
+        }
+        (ReferrerStage::Decided, Some(h)) if h.status == HandoverStatus::Pending => format!(
+            "The contact is being passed to {}, who will contact the family. You may be asked to help.",
+            handover_in_plain_words(h.to)
+        ),
+        (ReferrerStage::Decided, Some(h)) if h.status == HandoverStatus::Accepted => format!(
+            "{} has taken it on and will contact the family. You may be asked to help.",
+            capitalised(handover_in_plain_words(h.to))
+        ),
+        (ReferrerStage::Decided, _) if outcome.is_some_and(needs_no_handover) => {
+            "Nothing more is needed from you for now. If you have new concerns, make a new contact.".to_owned()
+        }
+        (ReferrerStage::Decided, _) => {
+            "The duty team is arranging who will work with the family. If you learn more, add it to this contact."
+                .to_owned()
+        }
+        (ReferrerStage::Closed, _) => {
+            "Nothing more is needed from you. If you have new concerns, make a new contact.".to_owned()
+        }
+    };
+    if feedback_open {
+        next_step.push_str(" Please tell us how this contact went: two questions, once.");
+    }
+    ReferrerContact {
+        contact_id: state.contact_id,
+        received_at: state.received_at,
+        children: state.children.iter().map(|c| c.name.clone()).collect(),
+        stage,
+        stage_text: stage_text.to_owned(),
+        outcome,
+        outcome_text: outcome.map(|o| outcome_in_plain_words(o).to_owned()),
+        next_step,
+        open: state.closed.is_none(),
+        feedback_open,
+        feedback_given,
+    }
+}
+
+/// Outcomes that hand nothing over.
+fn needs_no_handover(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::AdviceAndSignpost | Outcome::NoFurtherAction | Outcome::NotAccepted)
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

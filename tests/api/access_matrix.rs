@@ -51,6 +51,7 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/qa/contacts/{id}") => Need::Page(K::ContactAudit),
         ("GET", "/children" | "/children/{child_id}") => Need::Page(K::Children),
         ("GET", "/v1/queue" | "/v1/queue/stream") => Need::Read(K::Queue),
+        ("GET", "/v1/contacts") => Need::Read(K::OwnContacts),
         ("GET", "/v1/contacts/{id}") => Need::Read(K::Contact),
         ("GET", "/v1/contacts/{id}/events") => Need::Read(K::ContactEvents),
         ("GET", "/v1/contacts/{id}/audit") => Need::Read(K::ContactAudit),
@@ -123,6 +124,7 @@ fn concrete(method: &str, path: &str, contact: &str) -> (String, Option<Value>) 
             let child = projections::children::child_id_for(contact.parse().unwrap(), 0);
             url = url.replace("{child_id}", &child);
         }
+        "/v1/contacts" if method == "GET" => url.push_str("?made_by=me"),
         _ => {}
     }
     let body = match (method, path) {

@@ -27,7 +27,7 @@ async fn every_error_status_of_the_contract() {
     assert_eq!(read(resp).await.0, 401);
 
     // 403: a known token without the right.
-    let (s, p) = app.append("referrer", &id, "note_added", json!({"text": "x"})).await;
+    let (s, p) = app.append("referrer", &id, "triage_rated", json!({"rating": "red"})).await;
     assert_eq!(s, 403, "{p}");
     let (s, p) =
         app.append("partner_police", &id, "decision_made", json!({"outcome": "assessment", "rationale": "r"})).await;

@@ -308,6 +308,8 @@ pub fn data_for(event_type: &str) -> Value {
             json!({"corrects_event_id": "01J00000000000000000000000", "field": "children[0].name", "value": "Sam Sample", "reason": "typo"})
         }
         "audit_finding_recorded" => json!({"grade": "good", "findings": "Timely, well-reasoned decision."}),
+        "contact_allocated" => json!({"worker": "practitioner"}),
+        "referrer_feedback_given" => json!({"listened_to": 4, "knows_next_steps": 3, "comment": "Clear letter."}),
         other => panic!("no sample data for {other}"),
     }
 }

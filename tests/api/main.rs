@@ -3,6 +3,7 @@
 
 mod access_log;
 mod access_matrix;
+mod allocation;
 mod bad_bodies;
 mod children;
 mod connections;
@@ -21,6 +22,7 @@ mod operations;
 mod pages;
 mod permissions;
 mod previous_contacts;
+mod referrers;
 mod replay;
 mod safe_rules;
 mod service;

@@ -13,6 +13,7 @@ use crate::harness::{TestApp, contact_body, data_for, read, spawn_app};
 /// the document.
 const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/contacts"),
+    ("get", "/v1/contacts"),
     ("get", "/v1/contacts/{id}"),
     ("post", "/v1/contacts/{id}/events"),
     ("get", "/v1/contacts/{id}/events"),
@@ -351,6 +352,7 @@ async fn requests_and_responses_fit_their_schemas() {
         ),
         ("practitioner", "duty_discussion_held", data_for("duty_discussion_held")),
         ("practitioner", "consent_recorded", data_for("consent_recorded")),
+        ("practitioner", "contact_allocated", data_for("contact_allocated")),
         ("decision_maker", "decision_made", data_for("decision_made")),
         ("practitioner", "action_plan_agreed", data_for("action_plan_agreed")),
         ("practitioner", "referrer_informed", data_for("referrer_informed")),
@@ -362,9 +364,11 @@ async fn requests_and_responses_fit_their_schemas() {
         ("practitioner", "correction_recorded", correction),
         ("practitioner", "contact_closed", data_for("contact_closed")),
         ("auditor", "audit_finding_recorded", data_for("audit_finding_recorded")),
+        ("receiving_team", "contact_allocated", json!({"worker": "eh-kim"})),
+        ("referrer", "referrer_feedback_given", data_for("referrer_feedback_given")),
     ];
     let appended: BTreeSet<&str> = steps.iter().map(|(_, t, _)| *t).collect();
-    assert_eq!(appended.len(), 16, "every type but contact_received");
+    assert_eq!(appended.len(), 18, "every type but contact_received");
     for (i, (who, event_type, data)) in steps.into_iter().enumerate() {
         let mut request = json!({"type": event_type, "data": data});
         if i % 2 == 0 {
@@ -382,6 +386,18 @@ async fn requests_and_responses_fit_their_schemas() {
     check_response(&doc, "get", "/v1/contacts/{id}", status, &contact);
     assert!(!contact["decision"].is_null() && !contact["handover"].is_null() && !contact["closure"].is_null());
     assert_eq!(contact["checks"].as_array().unwrap().len(), 1);
+
+    // A referrer's view of the contact it made, alone and in its list.
+    let (status, seen) = app.get("referrer", &format!("/v1/contacts/{id}")).await;
+    assert_eq!(status, 200, "{seen}");
+    check_response(&doc, "get", "/v1/contacts/{id}", status, &seen);
+    assert_eq!(seen["feedback_given"], true, "{seen}");
+    let (status, list) = app.get("referrer", "/v1/contacts?made_by=me").await;
+    assert_eq!(status, 200, "{list}");
+    check_response(&doc, "get", "/v1/contacts", status, &list);
+    let (status, queue) = app.get("practitioner", "/v1/queue").await;
+    assert_eq!(status, 200, "{queue}");
+    check_response(&doc, "get", "/v1/queue", status, &queue);
 
     let (status, stream) = app.get("auditor", &events).await;
     assert_eq!(status, 200);
@@ -418,7 +434,9 @@ async fn requests_and_responses_fit_their_schemas() {
 /// Every kind of error the API gives, checked against the operation's documented responses.
 #[tokio::test]
 async fn errors_are_documented_where_they_happen() {
-    let app = spawn_app();
+    let mut app = spawn_app();
+    let monitor = crate::harness::create_token_for(app.dir.path(), "monitor", "monitor", "other", None);
+    app.tokens.insert("monitor", monitor);
     let doc = fetch_doc(&app).await;
     let id = app.new_contact("referrer").await;
     let events = format!("/v1/contacts/{id}/events");
@@ -434,7 +452,8 @@ async fn errors_are_documented_where_they_happen() {
     let note = json!({"type": "note_added", "data": {"text": "x"}});
     expect("post", templated, app.post_raw(Some("practitioner"), &events, b"{\"type\":".to_vec(), &json_ct).await, 400);
     expect("post", templated, app.post_raw(None, &events, serde_json::to_vec(&note).unwrap(), &json_ct).await, 401);
-    expect("post", templated, app.post("referrer", &events, &note).await, 403);
+    let triage = json!({"type": "triage_rated", "data": {"rating": "red"}});
+    expect("post", templated, app.post("referrer", &events, &triage).await, 403);
     expect("post", "/v1/contacts", app.post("partner_police", "/v1/contacts", &contact_body()).await, 403);
     expect(
         "post",
@@ -477,7 +496,9 @@ async fn errors_are_documented_where_they_happen() {
         422,
     );
 
-    expect("get", "/v1/contacts/{id}", app.get("referrer", &format!("/v1/contacts/{id}")).await, 403);
+    expect("get", "/v1/contacts/{id}", app.get("monitor", &format!("/v1/contacts/{id}")).await, 403);
+    expect("get", "/v1/contacts", app.get("practitioner", "/v1/contacts?made_by=me").await, 403);
+    expect("get", "/v1/contacts", app.get("referrer", "/v1/contacts?made_by=you").await, 400);
     expect("get", "/v1/contacts/{id}", app.get("practitioner", "/v1/contacts/not-a-ulid").await, 404);
     expect("get", "/v1/contacts/{id}/audit", app.get("practitioner", &format!("/v1/contacts/{id}/audit")).await, 403);
     expect("get", "/v1/events", app.get("auditor", "/v1/events?limit=0").await, 400);

@@ -23,23 +23,33 @@ const EVENT_TYPES: &[&str] = &[
     "audit_finding_recorded",
     "children_linked",
     "children_unlinked",
+    "contact_allocated",
+    "referrer_feedback_given",
 ];
 
 /// API.md: who may append what.
 fn allowed(role: &str, event_type: &str) -> bool {
     match role {
-        "referrer" => false,
+        // On the contacts it made (these are the referrer's).
+        "referrer" => matches!(event_type, "note_added" | "referrer_feedback_given"),
         // The handover they answer is to early help: its receiving team's alone (issue 12).
         "practitioner" => !matches!(
             event_type,
-            "decision_made" | "audit_finding_recorded" | "handover_accepted" | "handover_returned"
+            "decision_made"
+                | "audit_finding_recorded"
+                | "handover_accepted"
+                | "handover_returned"
+                | "referrer_feedback_given"
         ),
-        "decision_maker" => !matches!(event_type, "audit_finding_recorded" | "handover_accepted" | "handover_returned"),
+        "decision_maker" => !matches!(
+            event_type,
+            "audit_finding_recorded" | "handover_accepted" | "handover_returned" | "referrer_feedback_given"
+        ),
         "partner" => matches!(event_type, "checks_returned" | "duty_discussion_held" | "note_added"),
         "auditor" => event_type == "audit_finding_recorded",
         "admin" => true,
         // Its own handovers only (this one names its team).
-        "receiving_team" => matches!(event_type, "handover_accepted" | "handover_returned"),
+        "receiving_team" => matches!(event_type, "handover_accepted" | "handover_returned" | "contact_allocated"),
         other => panic!("unknown role {other}"),
     }
 }
@@ -53,7 +63,13 @@ async fn ready_for(app: &TestApp, event_type: &str, agency: &str) -> (String, Va
         "handover_accepted" | "handover_returned" => {
             vec![("decision_made", decide("early_help")), ("handover_sent", data_for("handover_sent"))]
         }
-        "contact_closed" => vec![("decision_made", decide("no_further_action"))],
+        "contact_closed" | "referrer_feedback_given" => vec![("decision_made", decide("no_further_action"))],
+        // Handed over to the receiving team and accepted, so that it may allocate its worker.
+        "contact_allocated" => vec![
+            ("decision_made", decide("early_help")),
+            ("handover_sent", data_for("handover_sent")),
+            ("handover_accepted", data_for("handover_accepted")),
+        ],
         _ => vec![],
     };
     for (t, data) in given {
@@ -135,7 +151,8 @@ async fn reads_follow_the_role_table() {
         (
             &format!("/v1/contacts/{id}"),
             &[
-                ("referrer", 403),
+                // Its own contact, in a referrer's view.
+                ("referrer", 200),
                 ("practitioner", 200),
                 ("decision_maker", 200),
                 ("partner_police", 200),

@@ -71,6 +71,12 @@ pub fn hand_made() -> Vec<AppendRequest> {
     let pr = actor("sw-ana", Role::Practitioner);
     let dm = actor("dm-bo", Role::DecisionMaker);
     let police = Actor { id: "pc-cy".into(), role: Role::Partner, agency: Agency::Police, team: None };
+    let team = Actor {
+        id: "at-north".into(),
+        role: Role::ReceivingTeam,
+        agency: Agency::ChildrensSocialCare,
+        team: Some("Assessment Team North".into()),
+    };
     let child_a = Child {
         name: "Ada Example".into(),
         date_of_birth: Some("2015-06-10".parse().unwrap()),
@@ -124,6 +130,9 @@ pub fn hand_made() -> Vec<AppendRequest> {
             &pr,
             6,
         ),
+        // The front door's allocation is not Annex A's allocated worker; the team's own is.
+        ev(&Event::ContactAllocated(ContactAllocated { worker: "sw-ana".into() }), "2026-03-10T15:10:00Z", &dm, 7),
+        ev(&Event::ContactAllocated(ContactAllocated { worker: "at-max".into() }), "2026-03-10T15:30:00Z", &team, 8),
     ];
     // The same child again on Wednesday 11 March, a referral revised to no further action.
     let first = Ulid::from_parts(at("2026-03-11T12:00:00Z").timestamp_millis().try_into().unwrap(), 2);

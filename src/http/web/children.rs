@@ -258,7 +258,7 @@ async fn possible_matches(
         return Err(ApiError::Forbidden(format!("a {} may not read children's records", actor.role)));
     }
     let read = Read { kind: ReadKind::Contact, action: "read_contact", endpoint };
-    let read = app.front_door().read_contact_logged(actor, read, contact, Utc::now()).map_err(|e| match e {
+    let read = app.front_door().read_contact_logged(actor, read, contact, Utc::now()).await.map_err(|e| match e {
         AppError::NotFound(what) => ApiError::NotFound(what),
         AppError::Forbidden(why) => ApiError::Forbidden(why),
         other => ApiError::from(other),
