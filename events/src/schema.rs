@@ -742,7 +742,7 @@ mod tests {
             let json = serde_json::to_string(t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
-        assert_eq!(EventType::ALL.len(), 19);
+        assert_eq!(EventType::ALL.len(), 21);
     }
 
     #[test]
