@@ -710,7 +710,8 @@ pub fn may_create_contact(role: Role) -> bool {
 ///   partners and admins. These are how partner agencies take part in a contact; a partner
 ///   returns checks only for its own agency ([`partner_may_return_checks_for`]).
 /// - every other type (triage, calls, check requests, consent, action plans, informing the
-///   referrer, handovers, closing, corrections): practitioners, decision makers and admins.
+///   referrer, handovers, closing, corrections, linking and unlinking a child in the child
+///   index): practitioners, decision makers and admins.
 ///
 /// Referrers append nothing; auditors append only their findings. A receiving team appends only
 /// `handover_accepted` and `handover_returned`, and only to its own handovers
@@ -736,7 +737,9 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
         | EventType::ActionPlanAgreed
         | EventType::ReferrerInformed
         | EventType::HandoverSent
-        | EventType::ContactClosed => matches!(role, Practitioner | DecisionMaker | Admin),
+        | EventType::ContactClosed
+        | EventType::ChildrenLinked
+        | EventType::ChildrenUnlinked => matches!(role, Practitioner | DecisionMaker | Admin),
     }
 }
 
@@ -1353,7 +1356,7 @@ mod tests {
     #[test]
     fn the_append_matrix() {
         // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team, monitor.
-        let expected: [(&str, [bool; 8]); 17] = [
+        let expected: [(&str, [bool; 8]); 19] = [
             ("contact_received", [N, N, N, N, N, N, N, N]),
             ("triage_rated", [N, Y, Y, N, N, Y, N, N]),
             ("call_logged", [N, Y, Y, N, N, Y, N, N]),
@@ -1373,6 +1376,8 @@ mod tests {
             ("note_added", [N, Y, Y, Y, N, Y, N, N]),
             ("correction_recorded", [N, Y, Y, Y, N, Y, N, N]),
             ("audit_finding_recorded", [N, N, N, N, Y, Y, N, N]),
+            ("children_linked", [N, Y, Y, N, N, Y, N, N]),
+            ("children_unlinked", [N, Y, Y, N, N, Y, N, N]),
         ];
         let covered: HashSet<EventType> = expected.iter().map(|(t, _)| t.parse().unwrap()).collect();
         assert_eq!(
@@ -1511,6 +1516,7 @@ mod tests {
             consent: Consent::Unknown,
             consent_override_reason: None,
             ppn_grade: None,
+            adults: Vec::new(),
         });
         let decided = Event::DecisionMade(DecisionMade {
             outcome: Outcome::Assessment,

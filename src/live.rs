@@ -553,12 +553,14 @@ mod tests {
                     upn: None,
                     ethnicity: None,
                     expected_date_of_birth: None,
+                    address: None,
                 }],
                 concerns: "concern".into(),
                 immediate_risk: false,
                 consent: Consent::Unknown,
                 consent_override_reason: None,
                 ppn_grade: None,
+                adults: Vec::new(),
             });
             Envelope {
                 position,

@@ -33,7 +33,8 @@ pub const RULES: &[(&str, &str)] = &[
     ("contact-received-once", "a contact is received once: contact_received starts a stream and never follows"),
     (
         "contact-closed",
-        "nothing follows contact_closed except note_added, correction_recorded and audit_finding_recorded",
+        "nothing follows contact_closed except note_added, correction_recorded, audit_finding_recorded, \
+         children_linked and children_unlinked",
     ),
     ("occurred-before-received", "an event cannot have occurred before its contact was received"),
     ("revision-needs-revises", "a second decision must say which decision it revises and why (data.revises)"),
@@ -72,6 +73,13 @@ pub const RULES: &[(&str, &str)] = &[
          allocated_worker or other) says how it was confirmed (data.evidence)",
     ),
     ("acceptance-names-own-team", "a receiving team accepts a handover for itself: data.team is its own team"),
+    (
+        "child-index-unknown",
+        "children_linked and children_unlinked name a child of the contact by its index in children (from 0)",
+    ),
+    ("child-id-unknown", "children_linked and children_unlinked name a child id the child index knows"),
+    ("child-already-linked", "children_linked links a child to a child id it is not already linked to"),
+    ("child-not-linked", "children_unlinked separates a child from the child id it is linked to"),
 ];
 
 /// The request field a rule is about, for rules on one field of the request (the 422 then
@@ -83,6 +91,8 @@ pub fn field_of(rule: &str) -> Option<&'static str> {
         "duplicate-of-unknown-contact" => Some("data.duplicate_of"),
         "correction-field-not-correctable" => Some("data.field"),
         "correction-unknown-event" => Some("data.corrects_event_id"),
+        "child-index-unknown" => Some("data.child_index"),
+        "child-id-unknown" | "child-already-linked" | "child-not-linked" => Some("data.child_id"),
         _ => None,
     }
 }
@@ -185,14 +195,23 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
     if let Event::ContactReceived(_) = event {
         return broken("contact-received-once", "this contact has already been received");
     }
-    let late_ok = matches!(event, Event::NoteAdded(_) | Event::CorrectionRecorded(_) | Event::AuditFindingRecorded(_));
+    // Linking and unlinking a child corrects the child index, never the case: it may follow a
+    // closed contact as corrections do.
+    let late_ok = matches!(
+        event,
+        Event::NoteAdded(_)
+            | Event::CorrectionRecorded(_)
+            | Event::AuditFindingRecorded(_)
+            | Event::ChildrenLinked(_)
+            | Event::ChildrenUnlinked(_)
+    );
     if let Some(closed) = &state.closed
         && !late_ok
     {
         return broken(
             "contact-closed",
             format!(
-                "the contact was closed at {} ({}); only notes, corrections and audit findings may follow",
+                "the contact was closed at {} ({}); only notes, corrections, audit findings and child links may follow",
                 events::envelope::timestamp::format(&closed.at),
                 closed.reason
             ),
@@ -273,6 +292,18 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
             broken(
                 "referral-closed-before-acceptance",
                 "this contact is a referral: it is closed once the Assessment Team has accepted the handover",
+            )
+        }
+        Event::ChildrenLinked(events::schema::ChildrenLinked { child_index, .. })
+        | Event::ChildrenUnlinked(events::schema::ChildrenUnlinked { child_index, .. })
+            if usize::from(*child_index) >= state.children.len() =>
+        {
+            broken(
+                "child-index-unknown",
+                format!(
+                    "data.child_index {child_index} names no child: the contact names {} (from 0)",
+                    state.children.len()
+                ),
             )
         }
         Event::CorrectionRecorded(c) => {
@@ -405,12 +436,14 @@ mod tests {
                 upn: None,
                 ethnicity: None,
                 expected_date_of_birth: None,
+                address: None,
             }],
             concerns: "domestic abuse incident".into(),
             immediate_risk: false,
             consent: Consent::Unknown,
             consent_override_reason: None,
             ppn_grade: None,
+            adults: Vec::new(),
         })
     }
 

@@ -385,12 +385,14 @@ fn the_checker_refuses_broken_histories() {
             upn: None,
             ethnicity: None,
             expected_date_of_birth: None,
+            address: None,
         }],
         concerns: "test".into(),
         immediate_risk: false,
         consent: Consent::Unknown,
         consent_override_reason: None,
         ppn_grade: None,
+        adults: Vec::new(),
     });
     let decision = |outcome, revises| {
         Event::DecisionMade(DecisionMade {

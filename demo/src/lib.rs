@@ -464,6 +464,7 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
         consent,
         consent_override_reason,
         ppn_grade,
+        adults: Vec::new(),
     };
 
     let urgent = immediate_risk || rating == Rating::Red;

@@ -229,6 +229,7 @@ pub(crate) fn draw_family(rng: &mut Rng, today: NaiveDate) -> Vec<Child> {
             ethnicity: None,
             // Due at least five weeks on, so no re-contact in the four weeks comes after it.
             expected_date_of_birth: today.checked_add_days(Days::new(rng.u64(35..200))),
+            address: None,
         }];
     }
     let ethnicity = chance(rng, 70).then(|| weighted(rng, &ETHNICITIES).to_owned());
@@ -264,6 +265,7 @@ pub(crate) fn draw_family(rng: &mut Rng, today: NaiveDate) -> Vec<Child> {
             upn: None,
             ethnicity: ethnicity.clone(),
             expected_date_of_birth: None,
+            address: None,
         });
     }
     children

@@ -273,6 +273,7 @@ mod tests {
             upn: None,
             ethnicity: None,
             expected_date_of_birth: None,
+            address: None,
         };
         let mut children = vec![child("Ann Example"), child("Ben Example")];
         let c = Correction::read(EventType::ContactReceived, "children[1].sex", &json!("M")).unwrap();

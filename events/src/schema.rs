@@ -21,7 +21,10 @@ use serde_json::value::RawValue;
 ///   data as it stands (every addition is optional), so its upcaster is the identity; the bump
 ///   exists so that an older build meeting version 2 data names the version instead of
 ///   refusing an unknown field.
-pub const CURRENT_SCHEMA_VERSION: u16 = 2;
+/// - 3: adds optional fields (`address` on a child, `adults` on `contact_received`) and the
+///   event types `children_linked` and `children_unlinked`. Version 2 data is version 3 data
+///   as it stands; the upcaster is the identity, for the same reason.
+pub const CURRENT_SCHEMA_VERSION: u16 = 3;
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -254,6 +257,44 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// How an adult named on a contact is related to its children.
+    Relationship {
+        Parent => "parent",
+        Carer => "carer",
+        HouseholdMember => "household_member",
+        PersonCausingConcern => "person_causing_concern",
+        Other => "other",
+    }
+}
+
+shaped_struct! {
+    /// A postal address. The postcode is a UK postcode, stored upper case with one space
+    /// before its inward code (`NG1 1AA`).
+    pub struct Address {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub line1: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub line2: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub town: Option<String> = Optional SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub postcode: Option<String> = Optional Shape::Text(Text::Postcode),
+    }
+}
+
+shaped_struct! {
+    /// An adult around the children of a contact (a parent, a carer, a person causing concern).
+    pub struct Adult {
+        pub name: String = Required NAME,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub date_of_birth: Option<NaiveDate> = Optional Shape::Date,
+        pub relationship: Relationship = Required Shape::Choice(Relationship::NAMES),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub address: Option<Address> = Optional Address::SHAPE,
+    }
+}
+
 shaped_struct! {
     /// The person who made the contact.
     pub struct Referrer {
@@ -289,6 +330,8 @@ shaped_struct! {
         /// the CIN census records it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub expected_date_of_birth: Option<NaiveDate> = Optional Shape::Date,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub address: Option<Address> = Optional Address::SHAPE,
     }
 }
 
@@ -307,6 +350,9 @@ shaped_struct! {
         pub consent_override_reason: Option<String> = Optional LONG,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub ppn_grade: Option<PpnGrade> = Optional Shape::Choice(PpnGrade::NAMES),
+        /// The adults around the children (parents, carers, people causing concern).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub adults: Vec<Adult> = Defaulted Shape::List { item: &Adult::SHAPE, min: 0, max: MAX_ITEMS },
     }
 }
 
@@ -480,6 +526,26 @@ shaped_struct! {
     }
 }
 
+shaped_struct! {
+    /// Links a child of this contact (`child_index` in its `children`) to the child index's
+    /// child `child_id`: the two are the same child. The older child id survives.
+    pub struct ChildrenLinked {
+        pub child_index: u8 = Required Shape::ChildIndex,
+        pub child_id: String = Required Shape::Text(Text::ChildId),
+        pub reason: String = Required LONG,
+    }
+}
+
+shaped_struct! {
+    /// Separates a child of this contact (`child_index` in its `children`) from the child
+    /// index's child `child_id`: they are not the same child, and are not matched again.
+    pub struct ChildrenUnlinked {
+        pub child_index: u8 = Required Shape::ChildIndex,
+        pub child_id: String = Required Shape::Text(Text::ChildId),
+        pub reason: String = Required LONG,
+    }
+}
+
 /// The `data` of one event type, for code that treats every type alike (the request
 /// validator): it reads and writes as serde says, has its [`Shaped::SHAPE`], and becomes its
 /// [`Event`].
@@ -609,6 +675,8 @@ event_list! {
     NoteAdded => "note_added",
     CorrectionRecorded => "correction_recorded",
     AuditFindingRecorded => "audit_finding_recorded",
+    ChildrenLinked => "children_linked",
+    ChildrenUnlinked => "children_unlinked",
 }
 
 /// A stored event that cannot be read as any known schema.
@@ -631,8 +699,8 @@ pub enum DecodeError {
 /// covers them).
 pub fn decode(event_type: EventType, schema_version: u16, data: &RawValue) -> Result<Event, DecodeError> {
     match schema_version {
-        // Version 1 is version 2 without its optional additions: it reads as it stands.
-        1 | CURRENT_SCHEMA_VERSION => {
+        // Versions 1 and 2 are version 3 without its optional additions: they read as they stand.
+        1 | 2 | CURRENT_SCHEMA_VERSION => {
             Event::from_data(event_type, data.get()).map_err(|source| DecodeError::Data { event_type, source })
         }
         version => Err(DecodeError::UnknownSchemaVersion { event_type, version }),
@@ -650,7 +718,7 @@ mod tests {
             let json = serde_json::to_string(t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
-        assert_eq!(EventType::ALL.len(), 17);
+        assert_eq!(EventType::ALL.len(), 19);
     }
 
     #[test]
@@ -677,7 +745,7 @@ mod tests {
         let raw = RawValue::from_string(r#"{"outcome":"early_help","rationale":"r"}"#.into()).unwrap();
         let Event::DecisionMade(d) = decode(EventType::DecisionMade, 1, &raw).unwrap() else { panic!("wrong variant") };
         assert_eq!((d.outcome, d.duplicate_of), (Outcome::EarlyHelp, None));
-        assert!(matches!(decode(EventType::DecisionMade, 3, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
+        assert!(matches!(decode(EventType::DecisionMade, 4, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub const LONG_MAX: usize = 10_000;
 pub const EMAIL_MAX: usize = 254;
 /// Most children on one contact.
 pub const MAX_CHILDREN: usize = 20;
+/// Most characters in a child id (the CIN census's LA child id).
+pub const CHILD_ID_MAX: usize = 20;
 /// Most items in a list of participants, actions or needs.
 pub const MAX_ITEMS: usize = 50;
 /// Longest call, in seconds (a day).
@@ -37,6 +39,10 @@ pub enum Text {
     NhsNumber,
     /// A Unique Pupil Number: 13 characters with the DfE check letter (upper-cased).
     Upn,
+    /// A UK postcode in the official format (upper-cased, one space before the inward code).
+    Postcode,
+    /// A child id of the child index: 1 to [`CHILD_ID_MAX`] ASCII letters and digits.
+    ChildId,
 }
 
 /// The shape of one value.
@@ -56,6 +62,8 @@ pub enum Shape {
     Seconds,
     /// A level of need, 1 to 4.
     LevelOfNeed,
+    /// The index of a child in its contact's `children`, from 0 (less than [`MAX_CHILDREN`]).
+    ChildIndex,
     /// One of an enumeration's wire names.
     Choice(&'static [&'static str]),
     /// Any JSON (a correction's `value`).

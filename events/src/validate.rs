@@ -51,7 +51,7 @@
 use std::fmt;
 
 use crate::schema::{
-    Channel, Child, Consent, ContactReceived, CorrectionRecorded, DataVisitor, EventData, Outcome, Sex,
+    Address, Channel, Child, Consent, ContactReceived, CorrectionRecorded, DataVisitor, EventData, Outcome, Sex,
 };
 use crate::shape::{Presence, Shape, Shaped};
 use crate::{Event, EventType};
@@ -77,7 +77,7 @@ impl FieldError {
     }
 }
 
-pub use crate::shape::{EMAIL_MAX, LONG_MAX, MAX_CALL_SECONDS, MAX_CHILDREN, MAX_ITEMS, SHORT_MAX};
+pub use crate::shape::{CHILD_ID_MAX, EMAIL_MAX, LONG_MAX, MAX_CALL_SECONDS, MAX_CHILDREN, MAX_ITEMS, SHORT_MAX};
 /// Most bytes in a correction's `value`, serialised as compact JSON.
 pub const MAX_VALUE_BYTES: usize = 10_000;
 /// How far in the future a timestamp may be, for clock skew between client and server.
@@ -498,6 +498,7 @@ const MUST_BE_DATE: &str = "must be a date, YYYY-MM-DD";
 const MUST_BE_TIMESTAMP: &str = "must be an RFC 3339 timestamp with a time zone, e.g. 2026-03-02T10:15:00Z";
 const MUST_BE_ULID: &str = "must be a ULID (26 characters, Crockford base32)";
 const LEVEL_OF_NEED: &str = "must be a whole number from 1 to 4";
+const CHILD_INDEX: &str = "must be a whole number from 0 to 19: the index of a child in the contact's children";
 
 /// Walks `T`'s shape over `value`, naming every shape error; if there are none, deserialises
 /// `value` with `T`'s own serde implementation.
@@ -587,6 +588,7 @@ fn leaf_problem(shape: &Shape, v: &Value) -> Result<(), String> {
         Shape::Ulid => ulid(v),
         Shape::Seconds => seconds(v),
         Shape::LevelOfNeed => level_of_need(v),
+        Shape::ChildIndex => child_index(v),
         Shape::Choice(names) => choice(names, v),
         Shape::Any | Shape::Object { .. } | Shape::List { .. } => Ok(()),
     }
@@ -623,6 +625,10 @@ fn seconds(v: &Value) -> Result<(), String> {
     u32::deserialize(v)
         .map(|_| ())
         .map_err(|_| format!("must be a whole number of seconds, at most {MAX_CALL_SECONDS}"))
+}
+
+fn child_index(v: &Value) -> Result<(), String> {
+    u8::deserialize(v).map(|_| ()).map_err(|_| CHILD_INDEX.to_owned())
 }
 
 fn level_of_need(v: &Value) -> Result<(), String> {
@@ -688,6 +694,14 @@ pub fn normalise(event: &mut Event) {
             tidy(&mut d.reason);
         }
         Event::AuditFindingRecorded(d) => tidy(&mut d.findings),
+        Event::ChildrenLinked(d) => {
+            tidy(&mut d.child_id);
+            tidy(&mut d.reason);
+        }
+        Event::ChildrenUnlinked(d) => {
+            tidy(&mut d.child_id);
+            tidy(&mut d.reason);
+        }
     }
 }
 
@@ -701,8 +715,40 @@ fn normalise_contact(d: &mut ContactReceived) {
     for child in &mut d.children {
         normalise_child(child);
     }
+    for adult in &mut d.adults {
+        tidy(&mut adult.name);
+        normalise_address(&mut adult.address);
+    }
     tidy(&mut d.concerns);
     tidy_opt(&mut d.consent_override_reason);
+}
+
+/// An address's lines trimmed, and its postcode as the official format writes it: upper case,
+/// with one space before the inward code (the last three characters). An address left empty is
+/// absent.
+fn normalise_address(address: &mut Option<Address>) {
+    let Some(a) = address else { return };
+    tidy_opt(&mut a.line1);
+    tidy_opt(&mut a.line2);
+    tidy_opt(&mut a.town);
+    tidy_opt(&mut a.postcode);
+    if let Some(postcode) = &mut a.postcode {
+        *postcode = normal_postcode(postcode);
+    }
+    if a.line1.is_none() && a.line2.is_none() && a.town.is_none() && a.postcode.is_none() {
+        *address = None;
+    }
+}
+
+/// `postcode` upper-cased, its white space removed, and one space put before its last three
+/// characters (when it has more than three).
+pub fn normal_postcode(postcode: &str) -> String {
+    let mut compact: String = postcode.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.make_ascii_uppercase();
+    if compact.len() > 3 && compact.is_ascii() {
+        compact.insert(compact.len() - 3, ' ');
+    }
+    compact
 }
 
 fn normalise_child(child: &mut Child) {
@@ -717,6 +763,7 @@ fn normalise_child(child: &mut Child) {
     if let Some(upn) = &mut child.upn {
         upn.make_ascii_uppercase();
     }
+    normalise_address(&mut child.address);
 }
 
 fn tidy(s: &mut String) {
@@ -822,8 +869,26 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
             c.long("reason", &d.reason);
         }
         Event::AuditFindingRecorded(d) => c.long("findings", &d.findings),
+        Event::ChildrenLinked(d) => check_link(&mut c, d.child_index, &d.child_id, &d.reason),
+        Event::ChildrenUnlinked(d) => check_link(&mut c, d.child_index, &d.child_id, &d.reason),
     }
     c.errors
+}
+
+fn check_link(c: &mut Checker, child_index: u8, child_id: &str, reason: &str) {
+    if usize::from(child_index) >= MAX_CHILDREN {
+        c.push("child_index", CHILD_INDEX);
+    }
+    if !is_child_id(child_id) {
+        c.push("child_id", format!("must be 1 to {CHILD_ID_MAX} letters and digits (A-Z, a-z, 0-9)"));
+    }
+    c.long("reason", reason);
+}
+
+/// Whether `id` can be a child id: 1 to [`CHILD_ID_MAX`] ASCII letters and digits (the CIN
+/// census's rule for an LA child id).
+pub fn is_child_id(id: &str) -> bool {
+    (1..=CHILD_ID_MAX).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Normalises a correction's `value` as the corrected field's own value is normalised, and
@@ -902,6 +967,16 @@ fn check_contact(c: &mut Checker, d: &ContactReceived) {
     for (i, child) in d.children.iter().enumerate() {
         check_child(c, &format!("children[{i}]"), child);
     }
+    c.count("adults", d.adults.len(), 0, MAX_ITEMS);
+    for (i, adult) in d.adults.iter().enumerate() {
+        c.name(&format!("adults[{i}].name"), &adult.name);
+        if let Some(dob) = adult.date_of_birth {
+            c.adult_date_of_birth(&format!("adults[{i}].date_of_birth"), dob);
+        }
+        if let Some(address) = &adult.address {
+            check_address(c, &format!("adults[{i}].address"), address);
+        }
+    }
     c.long("concerns", &d.concerns);
     match (d.consent, d.consent_override_reason.as_deref()) {
         (Consent::Overridden, None) => c.push("consent_override_reason", "required when consent is overridden"),
@@ -944,6 +1019,59 @@ fn check_child(c: &mut Checker, at: &str, child: &Child) {
         }
     }
     c.short_opt(&format!("{at}.ethnicity"), child.ethnicity.as_deref());
+    if let Some(address) = &child.address {
+        check_address(c, &format!("{at}.address"), address);
+    }
+}
+
+fn check_address(c: &mut Checker, at: &str, a: &Address) {
+    c.short_opt(&format!("{at}.line1"), a.line1.as_deref());
+    c.short_opt(&format!("{at}.line2"), a.line2.as_deref());
+    c.short_opt(&format!("{at}.town"), a.town.as_deref());
+    if let Some(postcode) = a.postcode.as_deref() {
+        if let Err(message) = check_postcode(postcode) {
+            c.push(format!("{at}.postcode"), message);
+        }
+    }
+}
+
+/// Checks a normalised UK postcode (see [`normal_postcode`]) against the official format (the
+/// Government Data Standards Catalogue's postcode pattern, as BS 7666 describes it):
+///
+/// - the outward code is one of `A9`, `A99`, `AA9`, `AA99`, `A9A`, `AA9A` (A a letter, 9 a
+///   digit), and the inward code `9AA`, with one space between them;
+/// - the first letter is not Q, V or X; the second (in `AA..`) not I, J or Z; the third (in
+///   `A9A`) one of A B C D E F G H J K P S T U W; the fourth (in `AA9A`) one of A B E H M N P R
+///   V W X Y; the inward letters not C, I, K, M, O or V;
+/// - `GIR 0AA` (Girobank) is also valid.
+///
+/// Whether the postcode is in use is not checked (that needs the Postcode Address File).
+pub fn check_postcode(postcode: &str) -> Result<(), String> {
+    const FORMAT: &str = "must be a UK postcode, e.g. NG1 1AA or SW1A 2AA";
+    if postcode != normal_postcode(postcode) {
+        return Err(format!("{FORMAT}, upper case with one space before the last three characters"));
+    }
+    if postcode == "GIR 0AA" {
+        return Ok(());
+    }
+    let Some((outward, inward)) = postcode.split_once(' ') else { return Err(FORMAT.to_owned()) };
+    let o = outward.as_bytes();
+    let i = inward.as_bytes();
+    let letter = |b: u8, not: &[u8]| b.is_ascii_uppercase() && !not.contains(&b);
+    let digit = |b: u8| b.is_ascii_digit();
+    let first = |b: u8| letter(b, b"QVX");
+    let second = |b: u8| letter(b, b"IJZ");
+    let third = |b: u8| b"ABCDEFGHJKPSTUW".contains(&b);
+    let fourth = |b: u8| b"ABEHMNPRVWXY".contains(&b);
+    let outward_ok = match *o {
+        [a, n] => first(a) && digit(n),
+        [a, n, m] => first(a) && ((digit(n) && digit(m)) || (second(n) && digit(m)) || (digit(n) && third(m))),
+        [a, b, n, m] => first(a) && second(b) && digit(n) && (digit(m) || fourth(m)),
+        _ => false,
+    };
+    let inward_letter = |b: u8| letter(b, b"CIKMOV");
+    let inward_ok = matches!(*i, [n, x, y] if digit(n) && inward_letter(x) && inward_letter(y));
+    if outward_ok && inward_ok { Ok(()) } else { Err(FORMAT.to_owned()) }
 }
 
 #[derive(Clone, Copy)]
@@ -1034,6 +1162,15 @@ impl Checker {
             self.push(field, "must not be in the future: an unborn child has expected_date_of_birth instead");
         } else if earliest.is_some_and(|earliest| dob < earliest) {
             self.push(field, format!("must not be more than {DOB_MAX_PAST_YEARS} years in the past"));
+        }
+    }
+
+    /// An adult's date of birth: not in the future, not before 1900.
+    fn adult_date_of_birth(&mut self, field: &str, dob: NaiveDate) {
+        if dob > self.now.date_naive() {
+            self.push(field, "must not be in the future");
+        } else if dob.year() < 1900 {
+            self.push(field, "must not be before 1900-01-01");
         }
     }
 
@@ -1215,10 +1352,11 @@ fn check_upn(upn: &str) -> Result<(), &'static str> {
 mod tests {
     use super::*;
     use crate::schema::{
-        ActionPlanAgreed, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith,
-        ChecksRequested, ChecksReturned, ConsentRecorded, ContactClosed, DecisionMade, DutyDiscussionHeld,
-        HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Participant,
-        PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Revises, SourceCode, TriageRated,
+        ActionPlanAgreed, Adult, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith,
+        ChecksRequested, ChecksReturned, ChildrenLinked, ChildrenUnlinked, ConsentRecorded, ContactClosed,
+        DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod,
+        NoteAdded, Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Relationship,
+        Revises, SourceCode, TriageRated,
     };
     use chrono::TimeZone;
     use serde_json::json;
@@ -1297,6 +1435,12 @@ mod tests {
                 "value": {"date_of_birth": "2018-05-02", "source": [1, null, true]}, "reason": " Typo "
             }),
             EventType::AuditFindingRecorded => json!({"grade": "good", "findings": " Timely and well reasoned "}),
+            EventType::ChildrenLinked => {
+                json!({"child_index": 1, "child_id": " K7QX2M9D4TB3 ", "reason": " Same NHS number on the GP letter "})
+            }
+            EventType::ChildrenUnlinked => {
+                json!({"child_index": 0, "child_id": "K7QX2M9D4TB3", "reason": " Different mother, different school "})
+            }
         }
     }
 
@@ -1408,6 +1552,50 @@ mod tests {
         let c = good_contact;
         let cases: Vec<(&str, Value, &[&str])> = vec![
             ("unknown child field", set(c(), "/children/0/nickname", json!("Ames")), &["children[0].nickname"]),
+            (
+                "postcode not a UK one",
+                set(c(), "/children/1/address", json!({"postcode": "90210"})),
+                &["children[1].address.postcode"],
+            ),
+            (
+                "postcode with a letter not used there",
+                set(c(), "/children/1/address", json!({"town": "Nowhere", "postcode": "QA1 1AA"})),
+                &["children[1].address.postcode"],
+            ),
+            (
+                "unknown address field",
+                set(c(), "/children/1/address", json!({"county": "Notts"})),
+                &["children[1].address.county"],
+            ),
+            (
+                "adult without a relationship",
+                set(c(), "/adults", json!([{"name": "Pat Smith"}])),
+                &["adults[0].relationship"],
+            ),
+            (
+                "adult's relationship unknown",
+                set(c(), "/adults", json!([{"name": "Pat Smith", "relationship": "uncle"}])),
+                &["adults[0].relationship"],
+            ),
+            (
+                "adult without a name, born in the future",
+                set(c(), "/adults", json!([{"relationship": "carer", "date_of_birth": "2027-01-01"}])),
+                &["adults[0].name"],
+            ),
+            (
+                "adult born in the future",
+                set(c(), "/adults", json!([{"name": "Pat", "relationship": "carer", "date_of_birth": "2027-01-01"}])),
+                &["adults[0].date_of_birth"],
+            ),
+            (
+                "adult's postcode",
+                set(
+                    c(),
+                    "/adults",
+                    json!([{"name": "Pat", "relationship": "parent", "address": {"postcode": "NG1 1A"}}]),
+                ),
+                &["adults[0].address.postcode"],
+            ),
             (
                 "date of birth not a date",
                 set(c(), "/children/0/date_of_birth", json!("01/05/2018")),
@@ -1595,6 +1783,14 @@ mod tests {
             ("data an array", set(note(), "/data", json!([{"text": "x"}])), &["data"]),
             ("unknown top-level field", set(note(), "/actor", json!("me")), &["actor"]),
             ("unknown data field", e(T::NoteAdded, "/extra", json!(1)), &["data.extra"]),
+            ("child index negative", e(T::ChildrenLinked, "/child_index", json!(-1)), &["data.child_index"]),
+            ("child index 20", e(T::ChildrenLinked, "/child_index", json!(20)), &["data.child_index"]),
+            ("child index missing", d(T::ChildrenUnlinked, "/child_index"), &["data.child_index"]),
+            ("child id with a hyphen", e(T::ChildrenLinked, "/child_id", json!("FD-12")), &["data.child_id"]),
+            ("child id too long", e(T::ChildrenUnlinked, "/child_id", json!("A".repeat(21))), &["data.child_id"]),
+            ("child id empty", e(T::ChildrenLinked, "/child_id", json!("  ")), &["data.child_id"]),
+            ("link without a reason", d(T::ChildrenLinked, "/reason"), &["data.reason"]),
+            ("unlink with a blank reason", e(T::ChildrenUnlinked, "/reason", json!(" ")), &["data.reason"]),
             ("text missing", d(T::NoteAdded, "/text"), &["data.text"]),
             ("text blank", e(T::NoteAdded, "/text", json!(" \n\t ")), &["data.text"]),
             ("text too long", e(T::NoteAdded, "/text", json!("x".repeat(10_001))), &["data.text"]),
@@ -1897,6 +2093,7 @@ mod tests {
                 upn: Some("B801200005001".into()),
                 ethnicity: Some("WBRI".into()),
                 expected_date_of_birth: None,
+                address: None,
             }
         );
         assert_eq!(d.children[1].name, "Ben Smith");
@@ -1969,6 +2166,59 @@ mod tests {
     }
 
     #[test]
+    fn uk_postcodes_in_the_official_format() {
+        for good in
+            ["NG1 1AA", "SW1A 2AA", "M1 1AE", "B33 8TH", "CR2 6XH", "DN55 1PT", "W1A 0AX", "EC1A 1BB", "GIR 0AA"]
+        {
+            assert_eq!(check_postcode(good), Ok(()), "{good}");
+        }
+        for (given, normal) in [("ng11aa", "NG1 1AA"), (" sw1a  2aa ", "SW1A 2AA"), ("m1\t1ae", "M1 1AE")] {
+            let normal_form = normal_postcode(given.trim());
+            assert_eq!(normal_form, normal, "{given:?}");
+        }
+        for bad in [
+            "NG11AA",   // not normalised: no space
+            "ng1 1aa",  // not normalised: lower case
+            "QA1 1AA",  // Q never first
+            "AJ1 1AA",  // J never second
+            "A1I 1AA",  // I not a third letter in A9A
+            "AA1C 1AA", // C not a fourth letter in AA9A
+            "NG1 1AC",  // C never in the inward code
+            "NG1 AAA",  // the inward code starts with a digit
+            "NG123 1AA",
+            "90210",
+            "",
+            "N 1AA",
+        ] {
+            assert!(check_postcode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_contact_with_adults_and_addresses_is_normalised() {
+        let body = set(
+            set(good_contact(), "/children/1/address", json!({"line1": " 2 Mill Lane ", "postcode": " ng7  2rd "})),
+            "/adults",
+            json!([
+                {"name": " Pat Smith ", "relationship": "parent", "date_of_birth": "1988-04-02",
+                 "address": {"postcode": "ng72rd", "town": " "}},
+                {"name": "Lee Brown", "relationship": "person_causing_concern", "address": {"town": " "}}
+            ]),
+        );
+        let contact = parse_new_contact(body.to_string().as_bytes(), now()).unwrap();
+        let d = contact.data;
+        let address = d.children[1].address.as_ref().unwrap();
+        assert_eq!((address.line1.as_deref(), address.postcode.as_deref()), (Some("2 Mill Lane"), Some("NG7 2RD")));
+        assert_eq!(d.adults.len(), 2);
+        assert_eq!(d.adults[0].name, "Pat Smith");
+        assert_eq!(d.adults[0].relationship, Relationship::Parent);
+        let pat = d.adults[0].address.as_ref().unwrap();
+        assert_eq!((pat.postcode.as_deref(), pat.town.as_deref()), (Some("NG7 2RD"), None));
+        // An address with nothing in it is no address.
+        assert_eq!(d.adults[1].address, None);
+    }
+
+    #[test]
     fn nhs_numbers() {
         for good in ["9434765919", "4010232137"] {
             assert!(nhs_number_is_valid(good), "{good}");
@@ -2020,12 +2270,14 @@ mod tests {
                 upn: None,
                 ethnicity: Some(" ".into()),
                 expected_date_of_birth: None,
+                address: None,
             }],
             concerns: "Weight loss".into(),
             immediate_risk: false,
             consent: Consent::NotGiven,
             consent_override_reason: None,
             ppn_grade: None,
+            adults: Vec::new(),
         });
         assert_eq!(sorted_fields(&check_event(&event, now())), ["children[0].ethnicity", "children[0].nhs_number"]);
         normalise(&mut event);
@@ -2183,12 +2435,29 @@ mod tests {
                     upn: Some(s("B801200005001")),
                     ethnicity: Some(s("WBRI")),
                     expected_date_of_birth: None,
+                    address: Some(Address {
+                        line1: Some(s("1 High Street")),
+                        line2: Some(s("Flat 2")),
+                        town: Some(s("Nottingham")),
+                        postcode: Some(s("NG1 1AA")),
+                    }),
                 }],
                 concerns: s("DA incident"),
                 immediate_risk: true,
                 consent: Consent::Overridden,
                 consent_override_reason: Some(s("risk")),
                 ppn_grade: Some(PpnGrade::High),
+                adults: vec![Adult {
+                    name: s("Pat"),
+                    date_of_birth: NaiveDate::from_ymd_opt(1990, 1, 2),
+                    relationship: Relationship::Parent,
+                    address: Some(Address {
+                        line1: Some(s("1 High Street")),
+                        line2: Some(s("Flat 2")),
+                        town: Some(s("Nottingham")),
+                        postcode: Some(s("NG1 1AA")),
+                    }),
+                }],
             }),
             Event::TriageRated(TriageRated { rating: Rating::Red, reason: Some(s("r")) }),
             Event::CallLogged(CallLogged {
@@ -2236,6 +2505,8 @@ mod tests {
                 reason: s("r"),
             }),
             Event::AuditFindingRecorded(AuditFindingRecorded { grade: AuditGrade::Inadequate, findings: s("f") }),
+            Event::ChildrenLinked(ChildrenLinked { child_index: 0, child_id: s("C1"), reason: s("r") }),
+            Event::ChildrenUnlinked(ChildrenUnlinked { child_index: 1, child_id: s("C1"), reason: s("r") }),
         ]
     }
 

@@ -305,6 +305,7 @@ mod tests {
             upn: None,
             ethnicity: None,
             expected_date_of_birth: None,
+            address: None,
         }
     }
 

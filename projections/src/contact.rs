@@ -348,7 +348,8 @@ impl ContactState {
             Event::ContactClosed(c) => {
                 self.closed = Some(Closure { event_id: env.event_id, at, reason: c.reason.clone() });
             }
-            Event::AuditFindingRecorded(_) => {}
+            // The child index's business ([`crate::children`]): the case itself is unchanged.
+            Event::AuditFindingRecorded(_) | Event::ChildrenLinked(_) | Event::ChildrenUnlinked(_) => {}
         }
     }
 
@@ -518,12 +519,14 @@ mod tests {
                 upn: None,
                 ethnicity: None,
                 expected_date_of_birth: None,
+                address: None,
             }],
             concerns: "bruising".into(),
             immediate_risk: false,
             consent: Consent::Given,
             consent_override_reason: None,
             ppn_grade: None,
+            adults: Vec::new(),
         })
     }
 

@@ -57,6 +57,7 @@ fn received(immediate_risk: bool, children: Vec<Child>) -> Event {
         consent: Consent::Unknown,
         consent_override_reason: None,
         ppn_grade: None,
+        adults: Vec::new(),
     })
 }
 
@@ -70,6 +71,7 @@ fn child(name: &str, nhs: Option<&str>) -> Child {
         upn: None,
         ethnicity: None,
         expected_date_of_birth: None,
+        address: None,
     }
 }
 

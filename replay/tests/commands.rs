@@ -387,6 +387,7 @@ fn annex_a_lists_use_ofsteds_columns_and_hand_checked_rows() {
             upn: None,
             ethnicity: None,
             expected_date_of_birth: None,
+            address: None,
         },
     );
     assert!(ben.starts_with("FD-") && ben.len() == 19, "{ben}");

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use eventlog::{Actor, Envelope, EventType, Role};
 use events::schema::{
     Agency, AuditGrade, CallDirection, CallWith, Channel, Consent, DataVisitor, Event, EventData, HandoverTo,
-    InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Sex, SourceCode,
+    InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Relationship, Sex, SourceCode,
 };
 use events::shape::{Shape, Text};
 use serde_json::{Map, Value, json};
@@ -334,6 +334,7 @@ fn wire_enums() -> Vec<(&'static str, Vec<Value>)> {
         InformMethod,
         HandoverTo,
         AuditGrade,
+        Relationship,
         Role,
     )
 }
@@ -472,6 +473,10 @@ fn shape_limits(shape: &Shape, out: &mut Vec<(&'static str, String, Limit)>) {
             Shape::Text(text) => text_limit(text),
             Shape::Seconds => Limit::Other("At most a day.", || json!({"maximum": validate::MAX_CALL_SECONDS})),
             Shape::LevelOfNeed => Limit::Other("1 to 4.", || json!({"minimum": 1, "maximum": 4})),
+            Shape::ChildIndex => Limit::Other(
+                "The child's index in the contact's `children`, from 0.",
+                || json!({"minimum": 0, "maximum": validate::MAX_CHILDREN - 1}),
+            ),
             Shape::List { item, min, max } => {
                 out.push((name, field.name.to_owned(), Limit::Items(min, max)));
                 if let Shape::Text(text) = *item {
@@ -509,6 +514,15 @@ fn text_limit(text: Text) -> Limit {
         Text::Upn => Limit::Other(
             "A Unique Pupil Number: 13 characters, upper case, starting with the DfE check letter.",
             || json!({"pattern": "^[A-Z][0-9]{11}[0-9A-Z]$"}),
+        ),
+        Text::Postcode => Limit::Other(
+            "A UK postcode in the official format (e.g. `NG1 1AA`, `SW1A 2AA`); stored upper case with one space \
+             before the last three characters.",
+            || json!({"maxLength": 8}),
+        ),
+        Text::ChildId => Limit::Other(
+            "A child id of the child index: 1 to 20 letters and digits.",
+            || json!({"pattern": "^[A-Za-z0-9]{1,20}$"}),
         ),
     }
 }

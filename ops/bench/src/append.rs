@@ -959,6 +959,7 @@ impl Workload {
                     upn: None,
                     ethnicity: None,
                     expected_date_of_birth: None,
+                    address: None,
                 },
                 Child {
                     name: "Robin Example".into(),
@@ -969,6 +970,7 @@ impl Workload {
                     upn: None,
                     ethnicity: None,
                     expected_date_of_birth: None,
+                    address: None,
                 },
             ],
             concerns: "Sam arrived at school hungry for the third day this week and said there was \
@@ -980,6 +982,7 @@ impl Workload {
             consent: Consent::Given,
             consent_override_reason: None,
             ppn_grade: None,
+            adults: Vec::new(),
         });
         let follow_ups = vec![
             Event::CallLogged(CallLogged {

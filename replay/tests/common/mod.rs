@@ -51,6 +51,7 @@ fn received(children: Vec<Child>) -> Event {
         consent: Consent::Given,
         consent_override_reason: None,
         ppn_grade: None,
+        adults: Vec::new(),
     })
 }
 
@@ -79,6 +80,7 @@ pub fn hand_made() -> Vec<AppendRequest> {
         upn: None,
         ethnicity: Some("WBRI".into()),
         expected_date_of_birth: None,
+        address: None,
     };
     let child_b = Child {
         name: "Ben Example".into(),
@@ -89,6 +91,7 @@ pub fn hand_made() -> Vec<AppendRequest> {
         upn: None,
         ethnicity: None,
         expected_date_of_birth: None,
+        address: None,
     };
     // Tuesday 10 March 2026, 09:00 GMT.
     let a = vec![
