@@ -767,6 +767,9 @@ pub enum ReadKind {
     /// `GET /metrics`: the service's own Prometheus metrics (no case data): admins and
     /// monitors.
     ServiceMetrics,
+    /// `GET /v1/children` and `GET /v1/children/{child_id}`: the child index, search and
+    /// records.
+    Children,
 }
 
 impl ReadKind {
@@ -782,6 +785,7 @@ impl ReadKind {
         ReadKind::AsOf,
         ReadKind::Board,
         ReadKind::ServiceMetrics,
+        ReadKind::Children,
     ];
 }
 
@@ -801,6 +805,10 @@ impl ReadKind {
 ///   case-audit sample could know which decisions will be audited, and the access log is the
 ///   record of the team's own reading.
 ///
+/// - Children (the child index's search and records): practitioners, decision makers,
+///   partners, auditors, admins. Not referrers (a search would tell them about other
+///   contacts) and not receiving teams (who read only their own handovers).
+///
 /// Referrers read nothing, not even the contact they created (they get its id and event back
 /// from `POST /v1/contacts`).
 ///
@@ -819,6 +827,7 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
         ReadKind::AsOf => matches!(role, DecisionMaker | Auditor | Admin),
         ReadKind::ContactAudit | ReadKind::GlobalEvents | ReadKind::AuditSample => matches!(role, Auditor | Admin),
         ReadKind::ServiceMetrics => matches!(role, Role::Monitor | Admin),
+        ReadKind::Children => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
     }
 }
 
@@ -1414,6 +1423,7 @@ mod tests {
             (ReadKind::AsOf, [N, N, Y, N, Y, Y, N, N]),
             (ReadKind::Board, [N, Y, Y, Y, Y, Y, N, N]),
             (ReadKind::ServiceMetrics, [N, N, N, N, N, Y, N, Y]),
+            (ReadKind::Children, [N, Y, Y, Y, Y, Y, N, N]),
         ];
         // A new kind of read fails to compile here until it has a row.
         let row = |kind: ReadKind| match kind {
@@ -1427,6 +1437,7 @@ mod tests {
             ReadKind::AsOf => 7,
             ReadKind::Board => 8,
             ReadKind::ServiceMetrics => 9,
+            ReadKind::Children => 10,
         };
         assert_eq!(ReadKind::ALL.len(), expected.len());
         for kind in ReadKind::ALL {

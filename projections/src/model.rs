@@ -219,13 +219,35 @@ impl ReadModel {
             let Event::ContactReceived(received) = env.event()? else {
                 return Err(FoldError::NotReceivedFirst(env.event_type));
             };
+            let adults = received.adults.clone();
             let state = ContactState::from_received(env, received);
-            let received = self.children.receive(id, state.received_at, &state.children);
-            count_again(&mut self.facts, &mut self.also_changed, &[], &received.later);
-            self.facts.insert(id, ContactFacts::of(&state, received.previous));
+            let touched = self.children.receive(id, state.received_at, &state.children, &adults);
+            self.facts.insert(id, ContactFacts::of(&state, self.children.previous_contacts(id)));
+            self.count_again(id, &touched);
             let change = if on_queue(&state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
             self.open.insert(id, state);
             return Ok(change);
+        }
+        // Links and unlinks change the child index, on open and closed contacts alike.
+        if matches!(env.event_type, EventType::ChildrenLinked | EventType::ChildrenUnlinked) {
+            let touched = match env.event()? {
+                Event::ChildrenLinked(l) => self.children.link(id, usize::from(l.child_index), &l.child_id),
+                Event::ChildrenUnlinked(u) => {
+                    self.children.unlink(id, usize::from(u.child_index), &u.child_id, env.event_id)
+                }
+                _ => Vec::new(),
+            };
+            if let Some(facts) = self.facts.get_mut(&id) {
+                facts.previous_contacts = self.children.previous_contacts(id);
+            }
+            self.count_again(id, &touched);
+            let Some(state) = self.open.get_mut(&id) else { return Ok(Change::Nothing) };
+            state.apply(env, &placeholder(env.event_type));
+            let previous = self.children.previous_contacts(id);
+            if let Some(facts) = self.facts.get_mut(&id) {
+                *facts = ContactFacts::of(state, previous);
+            }
+            return Ok(if on_queue(state) { Change::OnQueue(id) } else { Change::OffQueue(id) });
         }
         let Some(state) = self.open.get_mut(&id) else {
             // A closed contact: only notes, corrections and audit findings may follow. A
@@ -244,26 +266,41 @@ impl ReadModel {
         let before =
             (env.event_type == EventType::CorrectionRecorded).then(|| (state.received_at, state.children.clone()));
         state.apply(env, &event);
-        let mut previous = None;
-        if let Some((received_at, children)) = before {
-            if received_at != state.received_at || children != state.children {
-                let fewer = self.children.forget(id, received_at, &children);
-                let received = self.children.receive(id, state.received_at, &state.children);
-                previous = Some(received.previous);
-                count_again(&mut self.facts, &mut self.also_changed, &fewer, &received.later);
-            }
+        let mut touched = Vec::new();
+        if let Some((received_at, children)) = before
+            && (received_at != state.received_at || children != state.children)
+        {
+            touched = self.children.update(id, state.received_at, &state.children);
         }
-        match self.facts.get_mut(&id) {
-            Some(facts) => *facts = ContactFacts::of(state, previous.unwrap_or(facts.previous_contacts)),
-            None => {
-                self.facts.insert(id, ContactFacts::of(state, previous.unwrap_or(0)));
-            }
-        }
+        let previous = self.children.previous_contacts(id);
+        self.facts.insert(id, ContactFacts::of(state, previous));
         let change = if on_queue(state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
         if state.closed.is_some() {
             self.open.remove(&id);
         }
+        self.count_again(id, &touched);
         Ok(change)
+    }
+
+    /// Counts again the previous contacts of each of `touched` other than `id` (after the child
+    /// index changed), noting in `also_changed` those whose count changed.
+    fn count_again(&mut self, id: Ulid, touched: &[Ulid]) {
+        for other in touched.iter().filter(|&&c| c != id) {
+            let count = self.children.previous_contacts(*other);
+            if let Some(f) = self.facts.get_mut(other)
+                && f.previous_contacts != count
+            {
+                f.previous_contacts = count;
+                self.also_changed.push(*other);
+            }
+        }
+        self.also_changed.sort_unstable();
+        self.also_changed.dedup();
+    }
+
+    /// The child index: every child seen, linked as it stands now.
+    pub fn children(&self) -> &ChildIndex {
+        &self.children
     }
 
     /// The contacts other than the last event's own whose previous contacts that event
@@ -273,10 +310,12 @@ impl ReadModel {
         &self.also_changed
     }
 
-    /// The contacts received in the 12 months after open contact `id` that named one of its
-    /// children: their previous contacts count it. Empty once it is closed.
-    pub fn later_contacts_about(&self, id: Ulid) -> Vec<Ulid> {
-        self.open.get(&id).map(|s| self.children.later(id, s.received_at, &s.children)).unwrap_or_default()
+    /// The other contacts about any child of contact `id`, as the child index links them now:
+    /// the contacts whose previous contacts a change to `id`'s children may have changed.
+    pub fn contacts_sharing_children(&self, id: Ulid) -> Vec<Ulid> {
+        let mut out = self.children.contacts_sharing(id);
+        out.retain(|c| *c != id);
+        out
     }
 
     /// Folds events from scratch.
@@ -354,27 +393,6 @@ impl ReadModel {
         items.sort_by(queue_order);
         items
     }
-}
-
-/// One previous contact fewer for each of `fewer` and one more for each of `more` (after a
-/// contact was received, or forgotten and received again), noted in `also_changed`.
-fn count_again(
-    facts: &mut HashMap<Ulid, ContactFacts, foldhash::fast::RandomState>,
-    also_changed: &mut Vec<Ulid>,
-    fewer: &[Ulid],
-    more: &[Ulid],
-) {
-    for (ids, more) in [(fewer, false), (more, true)] {
-        for id in ids {
-            if let Some(f) = facts.get_mut(id) {
-                f.previous_contacts =
-                    if more { f.previous_contacts.saturating_add(1) } else { f.previous_contacts.saturating_sub(1) };
-                also_changed.push(*id);
-            }
-        }
-    }
-    also_changed.sort_unstable();
-    also_changed.dedup();
 }
 
 /// Event types whose `data` the fold reads. The others only move the version (and the

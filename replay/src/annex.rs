@@ -9,9 +9,11 @@
 //!
 //! Choices, documented in replay/README.md:
 //!
-//! - **Child Unique ID**: the council's `child_ref`, else the NHS number, else a stable
-//!   pseudonymous id `FD-` + the first 16 hex digits of SHA-256(`<contact id>:<child index>`)
-//!   (child index from 0 in the contact's list), so the same log always gives the same id.
+//! - **Child Unique ID**: the child index's child id ([`projections::children`]): 16 letters
+//!   and digits, pseudonymous (never the NHS number), the same for every contact about the
+//!   same child as the index links them at the end of the log (matches, `children_linked`,
+//!   `children_unlinked`), and the same for the same log. It meets the DfE's rule for an LA
+//!   child id (alphanumeric, at most 20 characters).
 //! - **Gender**: `M`, `F` or `U` from the recorded sex (`U` when none was recorded). Ofsted's
 //!   2026 templates call this column "Sex"; the values are the same.
 //! - **Dates** are London dates as `DD/MM/YYYY`; **Age of Child (Years)** is whole years on the
@@ -24,7 +26,7 @@
 //!   or an existing case is no longer a referral and is not listed.)
 //! - **Referral Source**: the CIN source code of the contact, as Contact Source.
 //! - **Number of Referrals in Last 12 Months**: per child, the listed referrals of the same
-//!   child (same Child Unique ID) with a Date of Referral in the 365 days up to and including
+//!   child (same Child Unique ID, so following the index's current links) with a Date of Referral in the 365 days up to and including
 //!   this one's, this one included, over the whole log (not only the period).
 //! - **Allocated Team / Worker**: from the latest `handover_accepted` (`team`, `worker`);
 //!   blank until a team has accepted.
@@ -34,7 +36,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use eventlog::Event;
 use events::schema::{Child, Outcome, Sex, SourceCode};
-use sha2::{Digest, Sha256};
+use projections::children::{ChildIndex, child_id_for};
 use ulid::Ulid;
 
 use crate::error::ReplayError;
@@ -129,19 +131,11 @@ impl ContactRecord {
     }
 }
 
-/// The Child Unique ID (see the module documentation).
-pub fn child_unique_id(contact: Ulid, index: usize, child: &Child) -> String {
-    if let Some(r) = child.child_ref.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-        return r.to_owned();
-    }
-    if let Some(n) = child.nhs_number.as_deref() {
-        let digits: String = n.chars().filter(char::is_ascii_digit).collect();
-        if !digits.is_empty() {
-            return digits;
-        }
-    }
-    let digest = Sha256::digest(format!("{contact}:{index}").as_bytes());
-    format!("FD-{}", &hex::encode(digest)[..16])
+/// The Child Unique ID of child `index` of `contact` (see the module documentation): the
+/// child index's id, or (for a child the index has not seen, which a log read whole cannot
+/// hold) the id it would be given.
+pub fn child_unique_id(children: &ChildIndex, contact: Ulid, index: usize) -> String {
+    children.child_id_of(contact, index).map_or_else(|| child_id_for(contact, index), str::to_owned)
 }
 
 fn gender(sex: Option<Sex>) -> &'static str {
@@ -165,18 +159,34 @@ fn london(t: DateTime<Utc>) -> NaiveDate {
     projections::time::london_date(t)
 }
 
-/// Folds what Annex A needs from every contact, in receipt order (then id).
-fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
+/// Folds what Annex A needs from every contact, in receipt order (then id), with the child
+/// index as the whole log leaves it.
+fn collect(source: &Source) -> Result<(Vec<ContactRecord>, ChildIndex), ReplayError> {
     let mut records: BTreeMap<Ulid, ContactRecord> = BTreeMap::new();
+    let mut children = ChildIndex::default();
     source.for_each(&mut |env| {
         use eventlog::EventType as T;
-        if !matches!(env.event_type, T::ContactReceived | T::DecisionMade | T::HandoverAccepted | T::CorrectionRecorded)
-        {
+        if !matches!(
+            env.event_type,
+            T::ContactReceived
+                | T::DecisionMade
+                | T::HandoverAccepted
+                | T::CorrectionRecorded
+                | T::ChildrenLinked
+                | T::ChildrenUnlinked
+        ) {
             return Ok(Flow::Continue);
         }
         let event = env.event().map_err(|e| ReplayError::Data(format!("position {}: {e}", env.position)))?;
         match event {
+            Event::ChildrenLinked(l) => {
+                children.link(env.contact_id, usize::from(l.child_index), &l.child_id);
+            }
+            Event::ChildrenUnlinked(u) => {
+                children.unlink(env.contact_id, usize::from(u.child_index), &u.child_id, env.event_id);
+            }
             Event::ContactReceived(c) => {
+                children.receive(env.contact_id, env.occurred_at, &c.children, &c.adults);
                 records.insert(
                     env.contact_id,
                     ContactRecord {
@@ -205,6 +215,9 @@ fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
             Event::CorrectionRecorded(c) => {
                 if let Some(r) = records.get_mut(&env.contact_id) {
                     r.correct(c.corrects_event_id, &c.field, &c.value);
+                    if c.corrects_event_id == r.received_event {
+                        children.update(r.id, r.received_at, &r.children);
+                    }
                 }
             }
             _ => {}
@@ -213,7 +226,7 @@ fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
     })?;
     let mut out: Vec<ContactRecord> = records.into_values().collect();
     out.sort_by(|a, b| a.received_at.cmp(&b.received_at).then(a.id.cmp(&b.id)));
-    Ok(out)
+    Ok((out, children))
 }
 
 /// The list as CSV bytes, rows in order of the contact's (or referral's) date, then contact
@@ -222,7 +235,7 @@ fn collect(source: &Source) -> Result<Vec<ContactRecord>, ReplayError> {
 /// # Errors
 /// Read failures; an event that does not decode.
 pub fn annex_a(source: &Source, list: List, from: NaiveDate, to: NaiveDate) -> Result<Vec<u8>, ReplayError> {
-    let records = collect(source)?;
+    let (records, children) = collect(source)?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| ReplayError::Data(e.to_string());
     match list {
@@ -235,7 +248,7 @@ pub fn annex_a(source: &Source, list: List, from: NaiveDate, to: NaiveDate) -> R
                 }
                 for (i, child) in r.children.iter().enumerate() {
                     w.write_record([
-                        child_unique_id(r.id, i, child),
+                        child_unique_id(&children, r.id, i),
                         gender(child.sex).to_owned(),
                         child.ethnicity.clone().unwrap_or_default(),
                         child.date_of_birth.map(ofsted_date).unwrap_or_default(),
@@ -270,14 +283,14 @@ pub fn annex_a(source: &Source, list: List, from: NaiveDate, to: NaiveDate) -> R
             });
             let mut by_child: BTreeMap<String, Vec<NaiveDate>> = BTreeMap::new();
             for row in &rows {
-                for (i, child) in row.record.children.iter().enumerate() {
-                    by_child.entry(child_unique_id(row.record.id, i, child)).or_default().push(row.date);
+                for i in 0..row.record.children.len() {
+                    by_child.entry(child_unique_id(&children, row.record.id, i)).or_default().push(row.date);
                 }
             }
             for row in rows.iter().filter(|row| (from..=to).contains(&row.date)) {
                 let r = row.record;
                 for (i, child) in r.children.iter().enumerate() {
-                    let id = child_unique_id(r.id, i, child);
+                    let id = child_unique_id(&children, r.id, i);
                     let since = row.date - Duration::days(365);
                     let count = by_child
                         .get(&id)

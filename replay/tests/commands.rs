@@ -9,6 +9,7 @@ use std::process::Command;
 
 use common::*;
 use eventlog::EventLog;
+use projections::children::child_id_for;
 
 fn dir_arg(p: &std::path::Path) -> String {
     p.to_str().unwrap().to_owned()
@@ -356,9 +357,12 @@ fn bug_annex_a_ignored_corrections() {
     let out = run(&["annex-a", "--data-dir", &data, "--list", "1", "--from", "2026-03-09", "--to", "2026-03-10"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    let ben = |rest: &str| text.lines().any(|l| l.starts_with("FD-") && l.ends_with(rest));
-    assert!(ben(",F,,02/01/2016,10,09/03/2026,2A"), "Ben's corrected sex, date of birth and date of contact: {text}");
-    assert!(text.contains("\nHC-TEST-0001,F,WBRI,10/06/2015,10,09/03/2026,2A\n"), "{text}");
+    let (ada, ben) = (child_id_for(REFERRAL, 0), child_id_for(REFERRAL, 1));
+    assert!(
+        text.contains(&format!("\n{ben},F,,02/01/2016,10,09/03/2026,2A\n")),
+        "Ben's corrected sex, date of birth and date of contact: {text}"
+    );
+    assert!(text.contains(&format!("\n{ada},F,WBRI,10/06/2015,10,09/03/2026,2A\n")), "{text}");
 }
 
 #[test]
@@ -373,24 +377,13 @@ fn annex_a_lists_use_ofsteds_columns_and_hand_checked_rows() {
         lines.next(),
         Some("Child Unique ID,Gender,Ethnicity,Date of Birth,Age of Child (Years),Date of Contact,Contact Source")
     );
-    assert!(text.contains("\nHC-TEST-0001,F,WBRI,10/06/2015,10,10/03/2026,2A\n"), "{text}");
-    // The child with no identifier gets a stable pseudonymous id.
-    let ben = replay::annex::child_unique_id(
-        REFERRAL,
-        1,
-        &events::schema::Child {
-            name: "Ben Example".into(),
-            date_of_birth: None,
-            sex: None,
-            child_ref: None,
-            nhs_number: None,
-            upn: None,
-            ethnicity: None,
-            expected_date_of_birth: None,
-            address: None,
-        },
-    );
-    assert!(ben.starts_with("FD-") && ben.len() == 19, "{ben}");
+    // Each child's id is the child index's: Ada's (her child_ref matched on the second contact)
+    // and Ben's, each from the contact that first named them, letters and digits only.
+    let (ada, ben) = (child_id_for(REFERRAL, 0), child_id_for(REFERRAL, 1));
+    for id in [&ada, &ben] {
+        assert!(id.len() <= 20 && id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+    }
+    assert!(text.contains(&format!("\n{ada},F,WBRI,10/06/2015,10,10/03/2026,2A\n")), "{text}");
     assert!(text.contains(&format!("\n{ben},U,,,,10/03/2026,2A\n")), "{text}");
     // One row per child per contact, every row dated in the period.
     assert!(text.lines().skip(1).all(|l| l.contains(",10/03/2026,")), "{text}");
@@ -406,10 +399,10 @@ fn annex_a_lists_use_ofsteds_columns_and_hand_checked_rows() {
         )
     );
     assert!(
-        text.contains("\nHC-TEST-0001,F,WBRI,10/06/2015,10,10/03/2026,2A,No,1,Assessment Team North,at-jo\n"),
+        text.contains(&format!("\n{ada},F,WBRI,10/06/2015,10,10/03/2026,2A,No,1,Assessment Team North,at-jo\n")),
         "{text}"
     );
-    assert!(text.contains("\nHC-TEST-0001,F,WBRI,10/06/2015,10,11/03/2026,2A,Yes,2,,\n"), "{text}");
+    assert!(text.contains(&format!("\n{ada},F,WBRI,10/06/2015,10,11/03/2026,2A,Yes,2,,\n")), "{text}");
     assert!(text.contains(&format!("\n{ben},U,,,,10/03/2026,2A,No,1,Assessment Team North,at-jo\n")), "{text}");
 
     assert_eq!(
@@ -639,4 +632,109 @@ fn what_the_tool_writes_is_private_whatever_the_umask() {
         }
         assert_eq!(mode(dir), 0o700);
     }
+}
+
+/// Issue 16: the Child Unique ID is the child index's, and a link or an unlink changes the
+/// child a referral is counted for in "Number of Referrals in Last 12 Months".
+#[test]
+fn annex_a_follows_the_child_links() {
+    use eventlog::{Actor, AppendRequest, NewEvent, Role};
+    use events::schema::{
+        Channel, Child, ChildrenLinked, ChildrenUnlinked, Consent, ContactReceived, DecisionMade, Event, Outcome,
+        Referrer, SourceCode,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture_copy(tmp.path());
+    let dm = Actor::new("dm-bo", Role::DecisionMaker, events::schema::Agency::ChildrensSocialCare);
+    let contact = ulid::Ulid::from_parts(at("2026-03-12T09:00:00Z").timestamp_millis().try_into().unwrap(), 0xBE11);
+    let received = Event::ContactReceived(ContactReceived {
+        channel: Channel::Phone,
+        source: SourceCode::Gp,
+        referrer: Referrer { name: "Dr Example".into(), organisation: None, role: None, phone: None, email: None },
+        children: vec![Child {
+            name: "Benjamin Example".into(),
+            date_of_birth: None,
+            sex: None,
+            child_ref: None,
+            nhs_number: None,
+            upn: None,
+            ethnicity: None,
+            expected_date_of_birth: None,
+            address: None,
+        }],
+        concerns: "Unexplained injury.".into(),
+        immediate_risk: false,
+        consent: Consent::Given,
+        consent_override_reason: None,
+        ppn_grade: None,
+        adults: Vec::new(),
+    });
+    let decided = Event::DecisionMade(DecisionMade {
+        outcome: Outcome::Assessment,
+        rationale: "Threshold met.".into(),
+        level_of_need: Some(4),
+        primary_need: None,
+        revises: None,
+        duplicate_of: None,
+    });
+    let ben = child_id_for(REFERRAL, 1);
+    let list3 = |dir: &std::path::Path| {
+        let out =
+            run(&["annex-a", "--data-dir", &dir_arg(dir), "--list", "3", "--from", "2026-03-12", "--to", "2026-03-12"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        // The demo's referrals of that day are listed too: this contact's row is the one of a
+        // child without sex or date of birth, referred by a GP.
+        let text = stdout(&out);
+        let rows: Vec<String> =
+            text.lines().filter(|l| l.contains(",U,,,,12/03/2026,3A,")).map(str::to_owned).collect();
+        assert_eq!(rows.len(), 1, "{text}");
+        rows[0].clone()
+    };
+    let append = |version: u32, event: Event| {
+        let log = EventLog::open(&dir).unwrap();
+        append_all(
+            &log,
+            vec![AppendRequest {
+                contact_id: contact,
+                events: vec![NewEvent::new(&event, at("2026-03-12T10:00:00Z"), dm.clone())],
+                expected_version: Some(version),
+                idempotency: None,
+            }],
+        );
+        log.shutdown();
+    };
+    {
+        let log = EventLog::open(&dir).unwrap();
+        append_all(
+            &log,
+            vec![AppendRequest {
+                contact_id: contact,
+                events: vec![
+                    NewEvent::new(&received, at("2026-03-12T09:00:00Z"), dm.clone()),
+                    NewEvent::new(&decided, at("2026-03-12T09:30:00Z"), dm.clone()),
+                ],
+                expected_version: Some(0),
+                idempotency: None,
+            }],
+        );
+        log.shutdown();
+    }
+    // A child of its own: its own id, one referral.
+    let own = child_id_for(contact, 0);
+    assert!(list3(&dir).starts_with(&format!("{own},U,,,,12/03/2026,3A,No,1,")), "{}", list3(&dir));
+    // Linked to Ben: Ben's id, and Ben's referral of the 10th counts.
+    append(
+        2,
+        Event::ChildrenLinked(ChildrenLinked { child_index: 0, child_id: ben.clone(), reason: "GP letter".into() }),
+    );
+    assert!(list3(&dir).starts_with(&format!("{ben},U,,,,12/03/2026,3A,No,2,")), "{}", list3(&dir));
+    // Unlinked again: a new id of its own, one referral.
+    append(
+        3,
+        Event::ChildrenUnlinked(ChildrenUnlinked { child_index: 0, child_id: ben.clone(), reason: "Wrong Ben".into() }),
+    );
+    let row = list3(&dir);
+    let id = row.split(',').next().unwrap();
+    assert!(id != ben && id != own && id.len() == 16 && id.bytes().all(|b| b.is_ascii_alphanumeric()), "{row}");
+    assert!(row.ends_with(",12/03/2026,3A,No,1,,"), "{row}");
 }

@@ -85,7 +85,7 @@ fn not_found(contact: Ulid) -> AppError {
     AppError::NotFound(format!("no contact {contact}"))
 }
 
-pub(super) fn fold(events: &[eventlog::Envelope]) -> Result<Option<ContactState>, AppError> {
+pub(crate) fn fold(events: &[eventlog::Envelope]) -> Result<Option<ContactState>, AppError> {
     ContactState::fold(events).map_err(|e| AppError::Internal(e.to_string()))
 }
 

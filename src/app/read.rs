@@ -81,6 +81,24 @@ impl FrontDoor {
         Ok(ContactRead { contact, events, state, access, logged })
     }
 
+    /// Records a read of children's records (`GET /v1/children`, `GET /v1/children/{id}`) in
+    /// the access log of each of `contacts`, as `action` of `endpoint` (which, for a search,
+    /// holds its terms), before anything is shown. A read that cannot be recorded is refused.
+    pub fn record_reads(
+        &self,
+        caller: &Actor,
+        contacts: &[Ulid],
+        action: &str,
+        endpoint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let entry = AccessEntry { at: now, actor: caller.clone(), action: action.into(), endpoint: endpoint.into() };
+        for contact in contacts {
+            self.record_access(*contact, &entry)?;
+        }
+        Ok(())
+    }
+
     /// Records an entry in the access log, durably; the disk refusing writes is a 503.
     fn record_access(&self, contact: Ulid, entry: &AccessEntry) -> Result<(), AppError> {
         self.log().record_access(contact, entry).map_err(|e| match e {

@@ -203,11 +203,54 @@ async fn append_event(
     let now = Utc::now();
     let command = RecordEvent::parse(&caller, &id, &body, key.0.as_deref(), now)?;
     let contact = command.contact;
+    check_child_link(&app, &caller, contact, &command.request.event).await?;
     let recorded = app.front_door().record_event(&caller, command, now).await?;
     if !recorded.replayed {
         app.metrics().appended(&recorded.envelope);
     }
     Ok(created(recorded.envelope, &format!("/v1/contacts/{contact}/events"), recorded.replayed))
+}
+
+/// The rules of `children_linked` and `children_unlinked` that need the child index: the
+/// child id is one the index knows (`child-id-unknown`), a link joins two children
+/// (`child-already-linked`), an unlink separates the contact's child from the id it is linked
+/// to (`child-not-linked`). A child index the contact does not have is the case rules' to
+/// refuse (`child-index-unknown`), and who may append either is [`auth::may_append`]'s.
+async fn check_child_link(
+    app: &AppState,
+    caller: &Actor,
+    contact: Ulid,
+    event: &events::schema::Event,
+) -> Result<(), ApiError> {
+    use events::schema::Event;
+    let (index, child_id, linking) = match event {
+        Event::ChildrenLinked(l) => (l.child_index, l.child_id.as_str(), true),
+        Event::ChildrenUnlinked(u) => (u.child_index, u.child_id.as_str(), false),
+        _ => return Ok(()),
+    };
+    if !auth::may_append(caller.role, event.event_type()) {
+        return Ok(()); // refused (403) by the command
+    }
+    super::queue::require_current(app).await?;
+    let model = app.live().model();
+    let children = model.children();
+    let broken = |rule: &'static str, detail: String| Err(ApiError::RuleBroken { rule, detail });
+    let Some(current) = children.child_id_of(contact, usize::from(index)) else { return Ok(()) };
+    if !children.knows(child_id) {
+        return broken("child-id-unknown", format!("data.child_id {child_id} names no child the index knows"));
+    }
+    let named = children.child(child_id).map(|c| c.child_id).unwrap_or_default();
+    match (linking, current == named) {
+        (true, true) => broken(
+            "child-already-linked",
+            format!("child {index} of this contact is already the child {named} (data.child_id {child_id})"),
+        ),
+        (false, false) => broken(
+            "child-not-linked",
+            format!("child {index} of this contact is the child {current}, not {named} (data.child_id {child_id})"),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Reads a contact for the caller and records the read in its access log ([`crate::app::read`]).

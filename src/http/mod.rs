@@ -11,7 +11,7 @@
 //!   OpenAPI paths registered beside them (utoipa-axum), and the layers around them.
 //! - [`web`]: the duty board (`/`), the QA pages (`/qa`), sign-in; HTML from askama templates
 //!   in `web/templates/`.
-//! - [`contacts`], [`log`], [`stream`], [`queue`], [`figures`], [`service`]: the resources.
+//! - [`contacts`], [`children`], [`log`], [`stream`], [`queue`], [`figures`], [`service`]: the resources.
 //!   Each handler parses, calls one function of [`crate::app`] or a read model, and returns a
 //!   typed body (a type deriving `Serialize` and `ToSchema`, so the document describes
 //!   exactly what is sent).
@@ -26,6 +26,7 @@
 //! - [`metrics`], [`session`]: the Prometheus registry; the pages' sign-in sessions.
 //! - [`error`]: the one error type, and [`error::Problem`], the body it is sent as.
 
+pub mod children;
 pub mod contacts;
 pub mod docs;
 pub mod error;
@@ -70,6 +71,7 @@ pub use state::AppState;
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(contacts::routes())
+        .merge(children::routes())
         .merge(log::routes())
         .merge(stream::routes())
         .merge(queue::routes())

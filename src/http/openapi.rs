@@ -112,6 +112,7 @@ contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationa
     components(schemas(Problem, FieldError, Event, EventType, Envelope, Actor, Role)),
     tags(
         (name = "contacts", description = "Receive contacts, record what happens to them, and read them back."),
+        (name = "children", description = "The child index: every child frontdoor has seen, with a stable child id, found by search and read with every contact about them. Matching, links and unlinks in the API reference."),
         (name = "log", description = "The global event log, for integrating tools and auditors."),
         (name = "queue", description = "The live duty queue: open contacts awaiting a decision or a handover's acceptance."),
         (name = "figures", description = "Timeliness, volumes and practice figures (definitions in docs/FIGURES.md), the case-audit sample, and the state as of a past moment."),
@@ -246,6 +247,8 @@ fn roles(doc: &mut Document) {
         ("/v1/audit/sample", ReadKind::AuditSample),
         ("/v1/as-of", ReadKind::AsOf),
         ("/metrics", ReadKind::ServiceMetrics),
+        ("/v1/children", ReadKind::Children),
+        ("/v1/children/{child_id}", ReadKind::Children),
     ] {
         let scoped = match what {
             ReadKind::Contact | ReadKind::ContactEvents => {

@@ -279,6 +279,31 @@ impl IntoResponses for ReadContactErrors {
     }
 }
 
+/// Errors of the reads of the child index.
+#[derive(Debug)]
+pub struct ChildReadErrors;
+
+impl IntoResponses for ChildReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            (
+                400,
+                "A query parameter is malformed (a date not YYYY-MM-DD, a term over 200 characters), nothing was given                  to search by, or the child id is not 1 to 20 letters and digits; `errors` names the parameter.",
+                &["bad-request"],
+            ),
+            NO_TOKEN,
+            (403, "The role may not read children's records (referrers, receiving teams).", &["forbidden"]),
+            (404, "No such child.", &["not-found"]),
+            (
+                503,
+                "The read models are still being rebuilt from the log after a start, or the read cannot be recorded                  in the access log.",
+                &["unavailable"],
+            ),
+            INTERNAL,
+        ])
+    }
+}
+
 /// Errors of `GET /v1/events`.
 #[derive(Debug)]
 pub struct ReadLogErrors;

@@ -381,10 +381,19 @@ fn missed_since(app: &AppState, from: u64) -> Result<(u64, Vec<SseEvent>), ApiEr
         let Some(last) = page.last() else { break };
         after = last.position;
         touched.extend(page.iter().map(|e| e.contact_id));
-        // A contact received before others about the same child, entered after them, changed
-        // their previous contacts too.
-        let received = page.iter().filter(|e| e.event_type == eventlog::EventType::ContactReceived);
-        touched.extend(received.flat_map(|e| model.later_contacts_about(e.contact_id)));
+        // A contact received before others about the same child, entered after them, a child
+        // linked or unlinked, or a child's identifiers corrected, changed the previous contacts
+        // of the other contacts about the child too (those it is still linked with, and those
+        // an unlink separated it from).
+        use eventlog::EventType as T;
+        for e in page.iter().filter(|e| {
+            matches!(e.event_type, T::ContactReceived | T::ChildrenLinked | T::ChildrenUnlinked | T::CorrectionRecorded)
+        }) {
+            touched.extend(model.contacts_sharing_children(e.contact_id));
+            if let Ok(eventlog::Event::ChildrenUnlinked(u)) = e.event() {
+                touched.extend(model.children().child(&u.child_id).into_iter().flat_map(|c| c.contacts).map(|c| c.0));
+            }
+        }
     }
     let events = touched
         .into_iter()

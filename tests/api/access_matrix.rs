@@ -57,6 +57,7 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/v1/metrics/timeliness" | "/v1/metrics/volumes" | "/v1/metrics/practice") => Need::Read(K::Metrics),
         ("GET", "/v1/audit/sample") => Need::Read(K::AuditSample),
         ("GET", "/v1/as-of") => Need::Read(K::AsOf),
+        ("GET", "/v1/children" | "/v1/children/{child_id}") => Need::Read(K::Children),
         ("GET", "/metrics") => Need::Read(K::ServiceMetrics),
         ("POST", "/v1/contacts") => Need::Create,
         ("POST", "/v1/contacts/{id}/events") => Need::Append(EventType::NoteAdded),
@@ -114,6 +115,11 @@ fn concrete(method: &str, path: &str, contact: &str) -> (String, Option<Value>) 
     match path {
         "/v1/audit/sample" => url.push_str("?seed=1&n=50"),
         "/v1/as-of" => url.push_str("?position=2"),
+        "/v1/children" => url.push_str("?name=Sam%20Example&date_of_birth=2017-05-04"),
+        // The id the contact's child was first given (merged ids name the child they joined).
+        "/v1/children/{child_id}" => {
+            url = format!("/v1/children/{}", projections::children::child_id_for(contact.parse().unwrap(), 0));
+        }
         _ => {}
     }
     let body = match (method, path) {

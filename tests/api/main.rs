@@ -3,6 +3,7 @@
 
 mod access_matrix;
 mod bad_bodies;
+mod children;
 mod connections;
 mod contacts;
 mod errors;

@@ -26,6 +26,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/metrics/practice"),
     ("get", "/v1/audit/sample"),
     ("get", "/v1/as-of"),
+    ("get", "/v1/children"),
+    ("get", "/v1/children/{child_id}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -607,6 +609,7 @@ async fn the_figures_fit_their_documented_schemas() {
         ("practitioner", "/v1/metrics/volumes", "/v1/metrics/volumes"),
         ("auditor", "/v1/audit/sample?seed=1", "/v1/audit/sample"),
         ("auditor", "/v1/audit/sample?seed=1&recorded_late=true", "/v1/audit/sample"),
+        ("practitioner", "/v1/children?name=Sam%20Example", "/v1/children"),
     ] {
         let (status, body) = app.get(who, path).await;
         assert_eq!(status, 200, "{path}: {body}");

@@ -47,7 +47,7 @@ async fn bug_previous_contacts_depended_on_entry_order() {
     let a = contact_about(&app, "Zo\u{EB} Example", 10).await;
     let b = contact_about(&app, "Zoe\u{308} Example", 5).await;
     let c = contact_about(&app, "\u{FEFF}Zo\u{200B}\u{EB} Example", 1).await;
-    let other = contact_about(&app, "Zoe Example", 3).await;
+    let other = contact_about(&app, "Zoey Example", 3).await;
     let q = queue(&app).await;
     assert_eq!([q[&a], q[&b], q[&c], q[&other]], [0, 1, 2, 0], "{q:?}");
     let before_late_entry = app.head().await;

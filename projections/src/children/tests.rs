@@ -1,0 +1,246 @@
+use super::*;
+
+fn child(name: &str, dob: Option<&str>, nhs: Option<&str>, child_ref: Option<&str>) -> Child {
+    Child {
+        name: name.into(),
+        date_of_birth: dob.map(|d| d.parse().unwrap()),
+        sex: None,
+        child_ref: child_ref.map(Into::into),
+        nhs_number: nhs.map(Into::into),
+        upn: None,
+        ethnicity: None,
+        expected_date_of_birth: None,
+        address: None,
+    }
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn id(n: u64) -> Ulid {
+    Ulid::from_parts(n, u128::from(n))
+}
+
+fn query(name: Option<&str>, dob: Option<&str>) -> Query {
+    Query { name: name.map(Into::into), date_of_birth: dob.map(|d| d.parse().unwrap()), ..Query::default() }
+}
+
+#[test]
+fn names_fold_form_invisible_characters_case_and_diacritics() {
+    for same in ["Zo\u{EB} Smith", "Zoe\u{308} Smith", "\u{FEFF}ZO\u{200B}E  smith", "zoe smith", "Zo\u{EB}\u{A0}Smith"]
+    {
+        assert_eq!(fold(same), "zoe smith", "{same:?}");
+    }
+    assert_eq!(fold("Ren\u{E9}e \u{C5}berg"), "renee aberg");
+    assert_ne!(fold("Zoe Smyth"), fold("Zoe Smith"));
+}
+
+#[test]
+fn child_ids_are_stable_letters_and_digits_not_the_nhs_number() {
+    let a = child_id_for(id(1), 0);
+    assert_eq!(a, child_id_for(id(1), 0));
+    assert_ne!(a, child_id_for(id(1), 1));
+    assert_ne!(a, child_id_for(id(2), 0));
+    assert_eq!(a.len(), 16);
+    assert!(a.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()), "{a}");
+    let mut index = ChildIndex::default();
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Sam Example", None, Some("9434765919"), None)], &[]);
+    let given = index.child_id_of(id(1), 0).unwrap();
+    assert_eq!(given, a);
+    assert!(!given.contains("9434765919"));
+}
+
+#[test]
+fn a_different_spelling_is_offered_not_linked() {
+    let mut index = ChildIndex::default();
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Zoe Smyth", Some("2016-08-09"), None, None)], &[]);
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &[child("Zo\u{EB} Smith", Some("2016-08-09"), None, None)], &[]);
+    assert_ne!(index.child_id_of(id(1), 0), index.child_id_of(id(2), 0));
+    assert_eq!(index.previous_contacts(id(2)), 0);
+    let found = index.search(&query(Some("Zoë Smith"), Some("2016-08-09")));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].child_id, index.child_id_of(id(2), 0).unwrap());
+    assert_eq!(found[0].matched_on, ["name", "date_of_birth"]);
+    assert_eq!(found[0].score, 0.9);
+    assert_eq!(found[1].child_id, index.child_id_of(id(1), 0).unwrap());
+    assert_eq!(found[1].matched_on, ["name_phonetic", "date_of_birth"]);
+    assert_eq!(found[1].score, 0.75);
+    assert_eq!(found[1].name, "Zoe Smyth");
+}
+
+#[test]
+fn the_same_nhs_number_upn_or_child_ref_links() {
+    let mut index = ChildIndex::default();
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Sam Example", None, Some("9434765919"), None)], &[]);
+    // Another name entirely: the NHS number says it is Sam.
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &[child("Samuel Ex", None, Some("943 476 5919"), None)], &[]);
+    index.receive(id(3), at("2026-03-05T10:00:00Z"), &[child("A Other", None, None, Some(" ws1 "))], &[]);
+    index.receive(id(4), at("2026-03-06T10:00:00Z"), &[child("B Other", None, None, Some("WS1"))], &[]);
+    assert_eq!(index.child_id_of(id(2), 0), index.child_id_of(id(1), 0));
+    assert_eq!(index.child_id_of(id(4), 0), index.child_id_of(id(3), 0));
+    assert_eq!(index.previous_contacts(id(2)), 1);
+    let record = index.child(index.child_id_of(id(1), 0).unwrap()).unwrap();
+    assert_eq!(record.names, ["Sam Example", "Samuel Ex"]);
+    assert_eq!(record.nhs_numbers, ["9434765919"]);
+    assert_eq!(record.contacts.iter().map(|c| c.0).collect::<Vec<_>>(), [id(1), id(2)]);
+}
+
+#[test]
+fn a_conflicting_identifier_blocks_a_name_and_birth_date_link() {
+    let mut index = ChildIndex::default();
+    let dob = Some("2017-05-04");
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Sam Example", dob, Some("9434765919"), None)], &[]);
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &[child("Sam Example", dob, Some("4010232137"), None)], &[]);
+    assert_ne!(index.child_id_of(id(1), 0), index.child_id_of(id(2), 0));
+    // Without an NHS number the name and date of birth link it (to the older child).
+    index.receive(id(3), at("2026-03-05T10:00:00Z"), &[child("SAM  example", dob, None, None)], &[]);
+    assert_eq!(index.child_id_of(id(3), 0), index.child_id_of(id(1), 0));
+    // A different child_ref blocks it too.
+    index.receive(id(4), at("2026-03-06T10:00:00Z"), &[child("Ali One", dob, None, Some("C1"))], &[]);
+    index.receive(id(5), at("2026-03-07T10:00:00Z"), &[child("Ali One", dob, None, Some("C2"))], &[]);
+    assert_ne!(index.child_id_of(id(4), 0), index.child_id_of(id(5), 0));
+}
+
+#[test]
+fn links_and_unlinks_change_the_child_and_the_previous_contacts() {
+    let mut index = ChildIndex::default();
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Zoe Smyth", Some("2016-08-09"), None, None)], &[]);
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &[child("Zoë Smith", Some("2016-08-09"), None, None)], &[]);
+    let first = index.child_id_of(id(1), 0).unwrap().to_owned();
+    let second = index.child_id_of(id(2), 0).unwrap().to_owned();
+    // Linked by hand, from either side: the older id survives, the other names it too.
+    let touched = index.link(id(1), 0, &second);
+    assert_eq!(touched, [id(1), id(2)]);
+    assert_eq!(index.child_id_of(id(2), 0), Some(first.as_str()));
+    assert_eq!(index.child(&second).unwrap().child_id, first);
+    assert_eq!(index.previous_contacts(id(2)), 1);
+    assert!(index.link(id(2), 0, &first).is_empty(), "already linked");
+    // Unlinked: a child of its own again, under a new id.
+    let touched = index.unlink(id(2), 0, &first, id(99));
+    assert_eq!(touched, [id(1), id(2)]);
+    let third = index.child_id_of(id(2), 0).unwrap().to_owned();
+    assert!(third != first && third != second && third.len() == 16);
+    assert_eq!(index.previous_contacts(id(2)), 0);
+    assert_eq!(index.child(&first).unwrap().contacts.len(), 1);
+    // Another contact with the same name and date of birth as the unlinked one links to it,
+    // not through it to the child it was separated from.
+    index.receive(id(3), at("2026-03-05T10:00:00Z"), &[child("Zoë Smith", Some("2016-08-09"), None, None)], &[]);
+    assert_eq!(index.child_id_of(id(3), 0), Some(third.as_str()));
+    assert_eq!(index.previous_contacts(id(3)), 1);
+}
+
+#[test]
+fn an_unlinked_child_is_not_linked_back_automatically() {
+    let mut index = ChildIndex::default();
+    let sam = || [child("Sam Example", Some("2017-05-04"), None, None)];
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &sam(), &[]);
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &sam(), &[]);
+    let first = index.child_id_of(id(1), 0).unwrap().to_owned();
+    assert_eq!(index.child_id_of(id(2), 0), Some(first.as_str()));
+    index.unlink(id(2), 0, &first, id(99));
+    // A third Sam Example links to the first, and the second stays apart.
+    index.receive(id(3), at("2026-03-05T10:00:00Z"), &sam(), &[]);
+    assert_eq!(index.child_id_of(id(3), 0), Some(first.as_str()));
+    assert_ne!(index.child_id_of(id(2), 0), Some(first.as_str()));
+    assert_eq!(index.previous_contacts(id(3)), 1);
+    // Linked again by hand, it is.
+    index.link(id(2), 0, &first);
+    assert_eq!(index.previous_contacts(id(3)), 2);
+}
+
+#[test]
+fn only_the_twelve_months_before_count_in_any_order_of_entry() {
+    let sam = || [child("Sam Example", None, None, Some("WS1"))];
+    let contacts = [
+        (id(1), "2025-01-01T10:00:00Z"),
+        (id(2), "2025-06-01T10:00:00Z"),
+        (id(3), "2025-12-01T10:00:00Z"),
+        (id(4), "2026-02-01T10:00:00Z"),
+    ];
+    for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]] {
+        let mut index = ChildIndex::default();
+        for k in order {
+            index.receive(contacts[k].0, at(contacts[k].1), &sam(), &[]);
+        }
+        let counts: Vec<u32> = contacts.iter().map(|c| index.previous_contacts(c.0)).collect();
+        assert_eq!(counts, [0, 1, 2, 2], "{order:?}");
+        // The oldest by entry keeps its id, whichever was received first.
+        let first_entered = contacts[order[0]].0;
+        assert_eq!(index.child_id_of(id(1), 0).unwrap(), child_id_for(first_entered, 0));
+    }
+}
+
+#[test]
+fn a_corrected_identifier_links_the_child() {
+    let mut index = ChildIndex::default();
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Sam Example", None, Some("9434765919"), None)], &[]);
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &[child("Sam Ex", None, None, None)], &[]);
+    assert_eq!(index.previous_contacts(id(2)), 0);
+    let touched = index.update(id(2), at("2026-02-05T10:00:00Z"), &[child("Sam Ex", None, Some("9434765919"), None)]);
+    assert_eq!(touched, [id(1), id(2)]);
+    assert_eq!(index.previous_contacts(id(2)), 1);
+}
+
+#[test]
+fn search_scores_identifiers_dates_and_postcodes() {
+    let mut index = ChildIndex::default();
+    let mut amy = child("Amy Brown", Some("2015-03-04"), Some("9434765919"), None);
+    amy.address =
+        Some(events::schema::Address { line1: None, line2: None, town: None, postcode: Some("NG7 2RD".into()) });
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[amy], &[]);
+    index.receive(id(2), at("2026-01-06T10:00:00Z"), &[child("Amy Browne", Some("2015-04-03"), None, None)], &[]);
+    index.receive(id(3), at("2026-01-07T10:00:00Z"), &[child("Amy Brown", Some("2015-03-28"), None, None)], &[]);
+    let nhs = index.search(&Query { nhs_number: Some("943 476 5919".into()), ..Query::default() });
+    assert_eq!(nhs.len(), 1);
+    assert_eq!((nhs[0].matched_on.as_slice(), nhs[0].score), (["nhs_number"].as_slice(), 1.0));
+    let postcode = index.search(&Query { postcode: Some("ng72rd".into()), ..Query::default() });
+    assert_eq!(postcode.iter().map(|c| c.matched_on.clone()).collect::<Vec<_>>(), [vec!["postcode"]]);
+    // Day and month swapped, and the same year and month: partial, with a name that sounds alike.
+    let found = index.search(&query(Some("Amy Brown"), Some("2015-03-04")));
+    let reasons: Vec<(String, Vec<&str>)> = found.iter().map(|c| (c.name.clone(), c.matched_on.clone())).collect();
+    assert_eq!(
+        reasons,
+        [
+            ("Amy Brown".to_owned(), vec!["name", "date_of_birth"]),
+            ("Amy Brown".to_owned(), vec!["name", "date_of_birth_partial"]),
+            ("Amy Browne".to_owned(), vec!["name_phonetic", "date_of_birth_partial"]),
+        ]
+    );
+    // A date alone finds only that date (and its swap), never a scan.
+    let by_date = index.search(&query(None, Some("2015-04-03")));
+    assert_eq!(by_date.len(), 1);
+    assert_eq!(by_date[0].name, "Amy Browne");
+    assert!(index.search(&query(Some("Zed Nobody"), None)).is_empty());
+}
+
+#[test]
+fn adults_are_searchable_by_name_birth_date_and_postcode() {
+    let mut index = ChildIndex::default();
+    let adult = Adult {
+        name: "Pat Smyth".into(),
+        date_of_birth: Some("1988-04-02".parse().unwrap()),
+        relationship: events::schema::Relationship::Parent,
+        address: Some(events::schema::Address {
+            line1: None,
+            line2: None,
+            town: None,
+            postcode: Some("NG7 2RD".into()),
+        }),
+    };
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Amy Smyth", None, None, None)], &[adult]);
+    let found = index.search_adults(&query(Some("Pat Smith"), None));
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].contact_id, found[0].matched_on.as_slice()), (id(1), ["name_phonetic"].as_slice()));
+    let by_postcode = index.search_adults(&Query { postcode: Some("NG7 2RD".into()), ..Query::default() });
+    assert_eq!(by_postcode.len(), 1);
+}
+
+#[test]
+fn partial_dates() {
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    assert!(partial_date(d("2015-03-04"), d("2015-04-03")));
+    assert!(partial_date(d("2015-03-04"), d("2015-03-28")));
+    assert!(!partial_date(d("2015-03-04"), d("2015-03-04")));
+    assert!(!partial_date(d("2015-03-04"), d("2016-03-04")));
+}

@@ -1,0 +1,243 @@
+//! The child index over HTTP (issue 16): search, a child's record, links and unlinks, the
+//! queue's previous contacts following them, who may read, and what is never shown.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, contact_body, ready, spawn_app};
+
+/// A contact about one child (`child`, merged over a plain one), received `hours_ago` hours ago.
+async fn contact_about(app: &TestApp, child: Value, hours_ago: i64) -> String {
+    let mut body = contact_body();
+    let mut c = json!({"name": "Someone", "sex": "F"});
+    for (k, v) in child.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    body["children"] = json!([c]);
+    body["occurred_at"] = json!((Utc::now() - chrono::Duration::hours(hours_ago)).to_rfc3339());
+    let (status, created) = app.post("practitioner", "/v1/contacts", &body).await;
+    assert_eq!(status, 201, "{created}");
+    created["contact_id"].as_str().unwrap().to_owned()
+}
+
+async fn search(app: &TestApp, who: &str, query: &str) -> Vec<Value> {
+    let (status, body) = app.get(who, &format!("/v1/children?{query}")).await;
+    assert_eq!(status, 200, "{query}: {body}");
+    body["candidates"].as_array().unwrap().clone()
+}
+
+async fn previous(app: &TestApp) -> HashMap<String, u64> {
+    let (status, body) = app.get("practitioner", "/v1/queue").await;
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["contact_id"].as_str().unwrap().to_owned(), i["previous_contacts"].as_u64().unwrap()))
+        .collect()
+}
+
+/// The child id of the candidate named `name`.
+fn id_of(candidates: &[Value], name: &str) -> String {
+    let found = candidates.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name}: {candidates:?}"));
+    found["child_id"].as_str().unwrap().to_owned()
+}
+
+async fn record(app: &TestApp, who: &str, child_id: &str) -> Value {
+    let (status, body) = app.get(who, &format!("/v1/children/{child_id}")).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn contact_ids(record: &Value) -> Vec<String> {
+    record["contacts"].as_array().unwrap().iter().map(|c| c["contact_id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_different_spelling_is_offered_not_linked_and_the_same_nhs_number_is_linked() {
+    let app = spawn_app();
+    ready(&app).await;
+    let smyth = contact_about(&app, json!({"name": "Zoe Smyth", "date_of_birth": "2016-08-09"}), 10).await;
+    let smith = contact_about(&app, json!({"name": "Zo\u{EB} Smith", "date_of_birth": "2016-08-09"}), 5).await;
+    let found = search(&app, "practitioner", "name=Zo%C3%AB%20Smith&date_of_birth=2016-08-09").await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0]["name"], "Zo\u{EB} Smith");
+    assert_eq!(found[0]["matched_on"], json!(["name", "date_of_birth"]));
+    assert_eq!(found[1]["name"], "Zoe Smyth");
+    assert_eq!(found[1]["matched_on"], json!(["name_phonetic", "date_of_birth"]));
+    assert!(found[0]["score"].as_f64().unwrap() > found[1]["score"].as_f64().unwrap());
+    assert_eq!((found[0]["contacts"].as_u64(), found[1]["contacts"].as_u64()), (Some(1), Some(1)));
+    assert_ne!(found[0]["child_id"], found[1]["child_id"], "offered, not linked");
+    let q = previous(&app).await;
+    assert_eq!((q[&smyth], q[&smith]), (0, 0), "{q:?}");
+
+    // The same NHS number, spelled another way and with another name: the same child.
+    let sam = contact_about(&app, json!({"name": "Sam Example", "nhs_number": "9434765919"}), 4).await;
+    let samuel = contact_about(&app, json!({"name": "Samuel Exampel", "nhs_number": "943 476 5919"}), 2).await;
+    let found = search(&app, "decision_maker", "nhs_number=9434765919").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0]["matched_on"].clone(), found[0]["score"].as_f64()), (json!(["nhs_number"]), Some(1.0)));
+    assert_eq!(found[0]["contacts"], 2);
+    let child = record(&app, "practitioner", found[0]["child_id"].as_str().unwrap()).await;
+    assert_eq!(contact_ids(&child), [sam.clone(), samuel.clone()], "in order of receipt");
+    assert_eq!(child["names"], json!(["Sam Example", "Samuel Exampel"]));
+    let id = child["child_id"].as_str().unwrap();
+    assert!(id.len() <= 20 && id.bytes().all(|b| b.is_ascii_alphanumeric()) && !id.contains("9434765919"), "{id}");
+    assert_eq!(previous(&app).await[&samuel], 1);
+}
+
+#[tokio::test]
+async fn a_link_and_an_unlink_change_the_record_and_the_queue() {
+    let app = spawn_app();
+    ready(&app).await;
+    let first = contact_about(&app, json!({"name": "Zoe Smyth", "date_of_birth": "2016-08-09"}), 10).await;
+    let second = contact_about(&app, json!({"name": "Zo\u{EB} Smith", "date_of_birth": "2016-08-09"}), 5).await;
+    let found = search(&app, "practitioner", "name=Zoe%20Smith&date_of_birth=2016-08-09").await;
+    let (older, newer) = (id_of(&found, "Zoe Smyth"), id_of(&found, "Zo\u{EB} Smith"));
+    let head = app.head().await;
+
+    // Refused: an id nobody has, a child the contact does not have, a referrer.
+    let link = |child_index: u64, child_id: &str| json!({"child_index": child_index, "child_id": child_id, "reason": "Same school, same mother"});
+    let (status, problem) = app.append("practitioner", &second, "children_linked", link(0, "NOSUCHCHILD1")).await;
+    assert_eq!((status, problem["rule"].as_str()), (422, Some("child-id-unknown")), "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "data.child_id", "{problem}");
+    let (status, problem) = app.append("practitioner", &second, "children_linked", link(1, &older)).await;
+    assert_eq!((status, problem["rule"].as_str()), (422, Some("child-index-unknown")), "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "data.child_index", "{problem}");
+    let (status, problem) = app.append("practitioner", &second, "children_linked", link(0, "FD-12")).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "data.child_id", "{problem}");
+    let (status, _) = app.append("referrer", &second, "children_linked", link(0, &older)).await;
+    assert_eq!(status, 403);
+    let (status, _) = app.append("partner_police", &second, "children_linked", link(0, &older)).await;
+    assert_eq!(status, 403);
+    assert_eq!(app.head().await, head, "nothing refused reached the log");
+
+    // Linked: one child, the older id, both contacts; the newer id names it too.
+    let (status, appended) = app.append("practitioner", &second, "children_linked", link(0, &older)).await;
+    assert_eq!(status, 201, "{appended}");
+    let child = record(&app, "practitioner", &older).await;
+    assert_eq!(contact_ids(&child), [first.clone(), second.clone()]);
+    assert_eq!(child["names"], json!(["Zoe Smyth", "Zo\u{EB} Smith"]));
+    assert_eq!(record(&app, "practitioner", &newer).await["child_id"], older.as_str());
+    assert_eq!(previous(&app).await[&second], 1);
+    let (status, problem) = app.append("decision_maker", &first, "children_linked", link(0, &newer)).await;
+    assert_eq!((status, problem["rule"].as_str()), (422, Some("child-already-linked")), "{problem}");
+    let found = search(&app, "practitioner", "name=Zoe%20Smith&date_of_birth=2016-08-09").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["contacts"], 2);
+
+    // Unlinked: apart again, the second under a new id; the queue's count goes back.
+    let unlink = json!({"child_index": 0, "child_id": older, "reason": "Different child: another school"});
+    let (status, appended) = app.append("decision_maker", &second, "children_unlinked", unlink.clone()).await;
+    assert_eq!(status, 201, "{appended}");
+    assert_eq!(contact_ids(&record(&app, "practitioner", &older).await), [first.as_str()]);
+    assert_eq!(previous(&app).await[&second], 0);
+    let found = search(&app, "practitioner", "name=Zoe%20Smith&date_of_birth=2016-08-09").await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    let apart = id_of(&found, "Zo\u{EB} Smith");
+    assert!(apart != older && apart != newer, "{apart}");
+    let (status, problem) = app.append("decision_maker", &second, "children_unlinked", unlink).await;
+    assert_eq!((status, problem["rule"].as_str()), (422, Some("child-not-linked")), "{problem}");
+
+    // Every read is in the access log of the contacts it showed.
+    let (status, audit) = app.get("auditor", &format!("/v1/contacts/{first}/audit")).await;
+    assert_eq!(status, 200, "{audit}");
+    let actions: Vec<(&str, &str)> = audit["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["action"].as_str().unwrap(), a["endpoint"].as_str().unwrap()))
+        .collect();
+    assert!(actions.contains(&("read_child", &*format!("/v1/children/{older}"))), "{actions:?}");
+    assert!(
+        actions.contains(&("search_children", "/v1/children?name=Zoe%20Smith&date_of_birth=2016-08-09")),
+        "the search with its terms: {actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_search_never_shows_a_restricted_check_and_referrers_and_teams_may_not_search() {
+    let app = spawn_app();
+    ready(&app).await;
+    let contact = contact_about(&app, json!({"name": "Ada Restricted", "date_of_birth": "2014-02-03"}), 3).await;
+    let check = json!({"agency": "police", "summary": "SECRET-INTEL about the stepfather", "restricted": true});
+    let (status, body) = app.append("partner_police", &contact, "checks_returned", check).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) =
+        app.append("practitioner", &contact, "note_added", json!({"text": "Called the school."})).await;
+    assert_eq!(status, 201, "{body}");
+    for who in ["practitioner", "partner_health", "decision_maker", "auditor", "admin", "partner_police"] {
+        let (status, found) = app.get(who, "/v1/children?name=Ada%20Restricted").await;
+        assert_eq!(status, 200, "{who}: {found}");
+        assert!(!found.to_string().contains("SECRET-INTEL"), "{who}: {found}");
+        let id = found["candidates"][0]["child_id"].as_str().unwrap().to_owned();
+        let child = record(&app, who, &id).await;
+        assert!(!child.to_string().contains("SECRET-INTEL"), "{who}: {child}");
+        assert_eq!(child["contacts"][0]["concerns"], "Bruising on the upper arm, explanation inconsistent.");
+    }
+    let (_, found) = app.get("practitioner", "/v1/children?date_of_birth=2014-02-03").await;
+    let id = found["candidates"][0]["child_id"].as_str().unwrap().to_owned();
+    for who in ["referrer", "receiving_team"] {
+        let (status, problem) = app.get(who, "/v1/children?name=Ada").await;
+        assert_eq!(status, 403, "{who}: {problem}");
+        let (status, problem) = app.get(who, &format!("/v1/children/{id}")).await;
+        assert_eq!(status, 403, "{who}: {problem}");
+    }
+    // Bad queries name the parameter; an unknown child is a 404.
+    for (query, field) in [
+        ("", "name"),
+        ("name=%20", "name"),
+        ("date_of_birth=2014-13-01", "date_of_birth"),
+        ("nhs_number=94x", "nhs_number"),
+    ] {
+        let (status, problem) = app.get("practitioner", &format!("/v1/children?{query}")).await;
+        assert_eq!(status, 400, "{query}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+    let (status, problem) = app.get("practitioner", "/v1/children/FD-1234").await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("child_id")), "{problem}");
+    let (status, _) = app.get("practitioner", "/v1/children/NOSUCHCHILD1").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn adults_and_addresses_are_validated_and_stored() {
+    let app = spawn_app();
+    ready(&app).await;
+    let head = app.head().await;
+    for (pointer, value, field) in [
+        ("/adults", json!([{"name": "Pat Example"}]), "adults[0].relationship"),
+        ("/adults", json!([{"name": "Pat Example", "relationship": "uncle"}]), "adults[0].relationship"),
+        ("/children/0/address", json!({"postcode": "NOT A POSTCODE"}), "children[0].address.postcode"),
+        (
+            "/adults",
+            json!([{"name": "Pat", "relationship": "carer", "address": {"postcode": "QQ1 1AA"}}]),
+            "adults[0].address.postcode",
+        ),
+    ] {
+        let mut body = contact_body();
+        match pointer {
+            "/adults" => body["adults"] = value,
+            _ => body["children"][0]["address"] = value,
+        }
+        let (status, problem) = app.post("practitioner", "/v1/contacts", &body).await;
+        assert_eq!(status, 422, "{field}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    assert_eq!(app.head().await, head, "nothing refused reached the log");
+    let mut body = contact_body();
+    body["children"][0]["address"] = json!({"line1": "1 Mill Lane", "postcode": "ng7 2rd"});
+    body["adults"] = json!([{"name": "Pat Example", "relationship": "person_causing_concern",
+                             "address": {"postcode": "ng72rd"}}]);
+    let (status, created) = app.post("practitioner", "/v1/contacts", &body).await;
+    assert_eq!(status, 201, "{created}");
+    let data = &created["event"]["data"];
+    assert_eq!(data["children"][0]["address"]["postcode"], "NG7 2RD");
+    assert_eq!(data["adults"][0]["address"]["postcode"], "NG7 2RD");
+    let found = search(&app, "practitioner", "postcode=NG7%202RD").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["matched_on"], json!(["postcode"]));
+}
