@@ -538,6 +538,7 @@ mod tests {
             primary_need: None,
             revises: None,
             duplicate_of: None,
+            children: Vec::new(),
         })
     }
 

@@ -21,6 +21,7 @@ mod pages;
 mod permissions;
 mod previous_contacts;
 mod replay;
+mod returns;
 mod safe_rules;
 mod service;
 mod sse;
