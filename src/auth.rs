@@ -1574,6 +1574,7 @@ mod tests {
             primary_need: None,
             revises: None,
             duplicate_of: None,
+            children: Vec::new(),
         });
         let sent = Event::HandoverSent(HandoverSent { to, team: team.map(Into::into), notes: None });
         let envs: Vec<eventlog::Envelope> = [Some(received), Some(decided), Some(sent), then]

@@ -6,7 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use eventlog::EventType;
 use eventlog::{Actor, Role};
 use events::correction::{self, Correction, Field, Value};
-use events::schema::{Event, HandoverTo};
+use events::schema::{DecisionMade, Event, HandoverTo};
+use events::validate::FieldError;
 use projections::contact::{ContactState, EventRef, HandoverStatus};
 use projections::time::DuePolicy;
 
@@ -358,6 +359,47 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
     }
 }
 
+/// A referral decision's children, against the contact's: `data.children` names no more
+/// children than the contact, and every school-age child (see
+/// [`events::validate::is_school_age`], on the London date of the decision) without a UPN on
+/// record gets `data.children[i].upn` or `data.children[i].upn_unknown_reason`. Paths are the
+/// request's (`data.children[1].upn_unknown_reason`); empty when the decision may stand.
+pub fn decision_children(state: &ContactState, d: &DecisionMade, occurred_at: DateTime<Utc>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if d.children.len() > state.children.len() {
+        errors.push(FieldError::new(
+            "data.children",
+            format!(
+                "names {} children; the contact names {} (data.children[i] is the contact's children[i])",
+                d.children.len(),
+                state.children.len()
+            ),
+        ));
+        return errors;
+    }
+    if !d.outcome.is_referral() {
+        return errors;
+    }
+    let on = projections::time::london_date(occurred_at);
+    for (i, child) in state.children.iter().enumerate() {
+        let Some(dob) = child.date_of_birth else { continue };
+        let given = d.children.get(i);
+        if events::validate::is_school_age(dob, on)
+            && child.upn.is_none()
+            && given.is_none_or(|g| g.upn.is_none() && g.upn_unknown_reason.is_none())
+        {
+            errors.push(FieldError::new(
+                format!("data.children[{i}].upn_unknown_reason"),
+                format!(
+                    "children[{i}] is of school age and has no UPN on record: give data.children[{i}].upn, or \
+                     data.children[{i}].upn_unknown_reason (a CIN census code, UN1-UN10)"
+                ),
+            ));
+        }
+    }
+    errors
+}
+
 /// The handover rules that depend on who records the event, beside [`decide`] (the append path
 /// calls this once `decide` has accepted the event and [`crate::auth::may_answer_handover`] has
 /// let `actor` answer the handover):
@@ -533,6 +575,7 @@ mod tests {
             primary_need: None,
             revises: None,
             duplicate_of: None,
+            children: Vec::new(),
         })
     }
 
@@ -544,6 +587,7 @@ mod tests {
             primary_need: None,
             revises: Some(Revises { event_id: of, reason: "police checks returned".into() }),
             duplicate_of: None,
+            children: Vec::new(),
         })
     }
 
@@ -752,6 +796,37 @@ mod tests {
             Err("revision-predates-decision")
         );
         assert_eq!(when(&revised, &correct(id(2), "occurred_at", time("2026-03-02T09:02:30Z"))), Ok(()));
+    }
+
+    #[test]
+    fn a_school_age_child_on_a_referral_needs_a_upn_or_a_reason() {
+        let mut state = given(&[]);
+        state.children[0].date_of_birth = Some(chrono::NaiveDate::from_ymd_opt(2016, 1, 1).unwrap());
+        let Event::DecisionMade(mut d) = decided(Outcome::Assessment) else { unreachable!() };
+        d.primary_need = Some(PrimaryNeed::N1);
+        let fields = |d: &DecisionMade, state: &ContactState| {
+            decision_children(state, d, at(5)).into_iter().map(|e| e.field).collect::<Vec<_>>()
+        };
+        assert_eq!(fields(&d, &state), ["data.children[0].upn_unknown_reason"]);
+        d.children = vec![DecisionChild { upn: None, upn_unknown_reason: Some(UpnUnknownReason::Un2) }];
+        assert!(fields(&d, &state).is_empty());
+        d.children = vec![DecisionChild { upn: Some("B801200005001".into()), upn_unknown_reason: None }];
+        assert!(fields(&d, &state).is_empty());
+        d.children.push(DecisionChild { upn: None, upn_unknown_reason: None });
+        assert_eq!(fields(&d, &state), ["data.children"]);
+        // A UPN on record, a child under school age, or no date of birth: nothing to give.
+        d.children.clear();
+        state.children[0].upn = Some("B801200005001".into());
+        assert!(fields(&d, &state).is_empty());
+        state.children[0].upn = None;
+        state.children[0].date_of_birth = Some(chrono::NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
+        assert!(fields(&d, &state).is_empty());
+        state.children[0].date_of_birth = None;
+        assert!(fields(&d, &state).is_empty());
+        // Not a referral: nothing asked.
+        state.children[0].date_of_birth = Some(chrono::NaiveDate::from_ymd_opt(2016, 1, 1).unwrap());
+        d.outcome = Outcome::EarlyHelp;
+        assert!(fields(&d, &state).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use demo::{DemoActors, DemoSummary, generate, summarise};
 use eventlog::{Actor, AppendRequest, Envelope, Event, NewEvent, Role};
 use events::schema::{
     Channel, Child, Consent, ContactClosed, ContactReceived, DecisionMade, HandoverAccepted, HandoverSent, HandoverTo,
-    Outcome, Referrer, Sex, SourceCode,
+    Outcome, PrimaryNeed, Referrer, Sex, SourceCode,
 };
 use projections::contact::ContactState;
 use projections::time::{self, DuePolicy};
@@ -399,9 +399,10 @@ fn the_checker_refuses_broken_histories() {
             outcome,
             rationale: "test".into(),
             level_of_need: Some(4),
-            primary_need: None,
+            primary_need: Some(PrimaryNeed::N1),
             revises,
             duplicate_of: None,
+            children: Vec::new(),
         })
     };
     let sent = |to| Event::HandoverSent(HandoverSent { to, team: Some("AT North".into()), notes: None });

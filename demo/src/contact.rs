@@ -60,7 +60,7 @@ pub(crate) fn write_contact(
     before_decision(&draft, rng, &mut tl, cal, &child);
 
     // The decision, and for a few a revised one.
-    let decision = |rng: &mut Rng, outcome: Outcome, revises: Option<Revises>| {
+    let decision = |rng: &mut Rng, outcome: Outcome, revises: Option<Revises>, at: DateTime<Utc>| {
         let event = match (outcome, draft.not_accepted) {
             (Outcome::NotAccepted, Some(why)) => DecisionMade {
                 outcome,
@@ -72,6 +72,7 @@ pub(crate) fn write_contact(
                     NotAccepted::DuplicateOf(of) => Some(of),
                     _ => None,
                 },
+                children: Vec::new(),
             },
             _ => DecisionMade {
                 outcome,
@@ -80,18 +81,19 @@ pub(crate) fn write_contact(
                 primary_need: Some(draft.need),
                 revises,
                 duplicate_of: None,
+                children: if outcome.is_referral() { upn_reasons(&draft.contact.children, at) } else { Vec::new() },
             },
         };
         Event::DecisionMade(event)
     };
-    let first = decision(rng, draft.first_outcome, None);
+    let first = decision(rng, draft.first_outcome, None, draft.decision_at);
     let first_id = tl.push(rng, &first, draft.decision_at, &actors.decision_maker);
     let mut decided_at = draft.decision_at;
     if draft.first_outcome != draft.outcome {
         // Never dated before the decision it revises.
         decided_at = later(cal, rng, decided_at, draft.urgent, 30, 360);
         let reason = (*pick(rng, &REVISION_REASONS)).to_owned();
-        let revised = decision(rng, draft.outcome, Some(Revises { event_id: first_id, reason }));
+        let revised = decision(rng, draft.outcome, Some(Revises { event_id: first_id, reason }), decided_at);
         tl.push(rng, &revised, decided_at, &actors.decision_maker);
     }
 
@@ -503,5 +505,30 @@ pub(crate) fn group_into_appends(contact_id: Ulid, events: Vec<NewEvent>, rng: &
             version += u32::try_from(events.len()).expect("a handful of events");
             AppendRequest { contact_id, events, expected_version, idempotency: None }
         })
+        .collect()
+}
+
+/// What a referral decision records of the children's UPNs: for every school-age child without
+/// a UPN, a CIN census reason it is unknown (one of those the census accepts for a school-age
+/// child, UN2-UN6, taken in turn, so the demo's random sequence is left as it was); empty when
+/// no child needs one.
+fn upn_reasons(children: &[Child], at: DateTime<Utc>) -> Vec<DecisionChild> {
+    const REASONS: [UpnUnknownReason; 5] = [
+        UpnUnknownReason::Un2,
+        UpnUnknownReason::Un3,
+        UpnUnknownReason::Un4,
+        UpnUnknownReason::Un5,
+        UpnUnknownReason::Un6,
+    ];
+    let on = time::london_date(at);
+    let needs =
+        |c: &Child| c.upn.is_none() && c.date_of_birth.is_some_and(|dob| events::validate::is_school_age(dob, on));
+    if !children.iter().any(needs) {
+        return Vec::new();
+    }
+    children
+        .iter()
+        .enumerate()
+        .map(|(i, c)| DecisionChild { upn: None, upn_unknown_reason: needs(c).then_some(REASONS[i % REASONS.len()]) })
         .collect()
 }

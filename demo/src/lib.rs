@@ -60,10 +60,10 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc, Wee
 use eventlog::{Actor, AppendRequest, Event, EventType, NewEvent, Role};
 use events::schema::{
     ActionPlanAgreed, Address, Adult, Agency, CallDirection, CallLogged, CallWith, Channel, ChecksRequested,
-    ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived, DecisionMade, DutyDiscussionHeld,
-    HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Outcome, Participant,
-    PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Relationship, Revises, Sex, SourceCode,
-    TriageRated,
+    ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived, DecisionChild, DecisionMade,
+    DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Outcome,
+    Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Relationship, Revises, Sex,
+    SourceCode, TriageRated, UpnUnknownReason,
 };
 use fastrand::Rng;
 use projections::time::{self, Calendar, DuePolicy};

@@ -25,7 +25,11 @@ use serde_json::value::RawValue;
 ///   event types `children_linked`, `children_unlinked`, `contact_allocated` and
 ///   `referrer_feedback_given`. Version 2 data is version 3 data as it stands; the upcaster is
 ///   the identity, for the same reason.
-pub const CURRENT_SCHEMA_VERSION: u16 = 3;
+/// - 4: adds `decision_made.children` (per child of the contact, its `upn` or
+///   `upn_unknown_reason`). Version 3 data is version 4 data as it stands (the addition is
+///   optional); `ethnicity` stays a string in the log, so free text written before the edge
+///   checked it for a DfE code still decodes.
+pub const CURRENT_SCHEMA_VERSION: u16 = 4;
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -231,6 +235,52 @@ string_enum! {
     }
 }
 
+/// The DfE's ethnicity codes (CIN census, Annex A), with their descriptions. `NOBT`:
+/// information not yet obtained; `REFU`: refused.
+pub const ETHNICITY_CODES: [(&str, &str); 20] = [
+    ("WBRI", "White British"),
+    ("WIRI", "White Irish"),
+    ("WIRT", "Traveller of Irish heritage"),
+    ("WOTH", "Any other White background"),
+    ("WROM", "Gypsy/Roma"),
+    ("MWBC", "White and Black Caribbean"),
+    ("MWBA", "White and Black African"),
+    ("MWAS", "White and Asian"),
+    ("MOTH", "Any other Mixed background"),
+    ("AIND", "Indian"),
+    ("APKN", "Pakistani"),
+    ("ABAN", "Bangladeshi"),
+    ("AOTH", "Any other Asian background"),
+    ("BCRB", "Caribbean"),
+    ("BAFR", "African"),
+    ("BOTH", "Any other Black background"),
+    ("CHNE", "Chinese"),
+    ("OOTH", "Any other ethnic group"),
+    ("REFU", "Refused"),
+    ("NOBT", "Information not yet obtained"),
+];
+
+/// Whether `code` is one of the DfE's ethnicity codes (exactly, upper case).
+pub fn is_ethnicity_code(code: &str) -> bool {
+    ETHNICITY_CODES.iter().any(|(c, _)| *c == code)
+}
+
+/// The ethnicity a return reports for a recorded value: the DfE code when it is one, else
+/// `NOBT` (not yet obtained). Events written before the edge checked codes may hold free text;
+/// returns report it as not obtained rather than inventing a code.
+pub fn ethnicity_for_returns(recorded: Option<&str>) -> &'static str {
+    let recorded = recorded.map(str::trim).unwrap_or_default();
+    ETHNICITY_CODES.iter().find(|(c, _)| c.eq_ignore_ascii_case(recorded)).map_or("NOBT", |(c, _)| c)
+}
+
+string_enum! {
+    /// The CIN census's reasons a child's Unique Pupil Number is unknown.
+    UpnUnknownReason {
+        Un1 => "UN1", Un2 => "UN2", Un3 => "UN3", Un4 => "UN4", Un5 => "UN5",
+        Un6 => "UN6", Un7 => "UN7", Un8 => "UN8", Un9 => "UN9", Un10 => "UN10",
+    }
+}
+
 string_enum! {
     /// How the referrer was told of the decision.
     InformMethod { Phone => "phone", Email => "email", Letter => "letter", Portal => "portal" }
@@ -432,6 +482,17 @@ shaped_struct! {
 }
 
 shaped_struct! {
+    /// What a referral decision records of one child of the contact (by its place in the
+    /// contact's `children`): the UPN, or the CIN census's reason it is unknown.
+    pub struct DecisionChild {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub upn: Option<String> = Optional Shape::Text(Text::Upn),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub upn_unknown_reason: Option<UpnUnknownReason> = Optional Shape::Choice(UpnUnknownReason::NAMES),
+    }
+}
+
+shaped_struct! {
     pub struct DecisionMade {
         pub outcome: Outcome = Required Shape::Choice(Outcome::NAMES),
         pub rationale: String = Required LONG,
@@ -444,6 +505,10 @@ shaped_struct! {
         /// For `not_accepted`: the contact this one duplicates.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub duplicate_of: Option<ulid::Ulid> = Optional Shape::Ulid,
+        /// Per child of the contact, in the order of its `children`: the UPN or why it is
+        /// unknown (required of school-age children on `assessment` and `strategy_discussion`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub children: Vec<DecisionChild> = Defaulted Shape::List { item: &DecisionChild::SHAPE, min: 0, max: MAX_CHILDREN },
     }
 }
 
@@ -723,8 +788,8 @@ pub enum DecodeError {
 /// covers them).
 pub fn decode(event_type: EventType, schema_version: u16, data: &RawValue) -> Result<Event, DecodeError> {
     match schema_version {
-        // Versions 1 and 2 are version 3 without its optional additions: they read as they stand.
-        1 | 2 | CURRENT_SCHEMA_VERSION => {
+        // Versions 1 to 3 are version 4 without its optional additions: they read as they stand.
+        1..=3 | CURRENT_SCHEMA_VERSION => {
             Event::from_data(event_type, data.get()).map_err(|source| DecodeError::Data { event_type, source })
         }
         version => Err(DecodeError::UnknownSchemaVersion { event_type, version }),
@@ -769,7 +834,7 @@ mod tests {
         let raw = RawValue::from_string(r#"{"outcome":"early_help","rationale":"r"}"#.into()).unwrap();
         let Event::DecisionMade(d) = decode(EventType::DecisionMade, 1, &raw).unwrap() else { panic!("wrong variant") };
         assert_eq!((d.outcome, d.duplicate_of), (Outcome::EarlyHelp, None));
-        assert!(matches!(decode(EventType::DecisionMade, 4, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
+        assert!(matches!(decode(EventType::DecisionMade, 5, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
     }
 
     #[test]
@@ -842,6 +907,7 @@ mod tests {
             primary_need: Some(PrimaryNeed::N1),
             revises: None,
             duplicate_of: None,
+            children: Vec::new(),
         });
         let raw = ev.data_json();
         assert_eq!(decode(ev.event_type(), CURRENT_SCHEMA_VERSION, &raw).unwrap(), ev);

@@ -90,6 +90,9 @@ pub const EXPECTED_DOB_MAX_PAST_DAYS: u64 = 366;
 pub const DOB_MAX_PAST_YEARS: u32 = 25;
 /// No timestamp or date in the log is before 1 January of this year.
 pub const EARLIEST_YEAR: i32 = 2000;
+/// The message for an ethnicity that is not a DfE code.
+pub const ETHNICITY: &str = "must be a DfE ethnicity code: WBRI, WIRI, WIRT, WOTH, WROM, MWBC, MWBA, MWAS, MOTH, AIND, \
+     APKN, ABAN, AOTH, BCRB, BAFR, BOTH, CHNE, OOTH, REFU (refused) or NOBT (not yet obtained)";
 /// Most field errors reported for one body; the rest are left off.
 pub const MAX_ERRORS: usize = 100;
 
@@ -675,6 +678,12 @@ pub fn normalise(event: &mut Event) {
             if let Some(revises) = &mut d.revises {
                 tidy(&mut revises.reason);
             }
+            for child in &mut d.children {
+                tidy_opt(&mut child.upn);
+                if let Some(upn) = &mut child.upn {
+                    upn.make_ascii_uppercase();
+                }
+            }
         }
         Event::ActionPlanAgreed(d) => {
             for a in &mut d.actions {
@@ -763,6 +772,9 @@ fn normalise_child(child: &mut Child) {
     tidy(&mut child.name);
     tidy_opt(&mut child.child_ref);
     tidy_opt(&mut child.ethnicity);
+    if let Some(ethnicity) = &mut child.ethnicity {
+        ethnicity.make_ascii_uppercase();
+    }
     tidy_opt(&mut child.nhs_number);
     if let Some(nhs) = &mut child.nhs_number {
         nhs.retain(|c| c != ' ');
@@ -844,6 +856,25 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
             if d.duplicate_of.is_some() && d.outcome != Outcome::NotAccepted {
                 c.push("duplicate_of", "only allowed when outcome is not_accepted");
             }
+            if d.outcome.is_referral() && d.primary_need.is_none() {
+                c.push(
+                    "primary_need",
+                    "required when outcome is assessment or strategy_discussion (a CIN primary need code, N0-N9)",
+                );
+            }
+            c.count("children", d.children.len(), 0, MAX_CHILDREN);
+            for (i, child) in d.children.iter().enumerate() {
+                if let Some(upn) = child.upn.as_deref() {
+                    if let Err(message) = check_upn(upn) {
+                        c.push(format!("children[{i}].upn"), message);
+                    } else if child.upn_unknown_reason.is_some() {
+                        c.push(
+                            format!("children[{i}].upn_unknown_reason"),
+                            "only allowed without a upn: give the UPN or the reason it is unknown, not both",
+                        );
+                    }
+                }
+            }
         }
         Event::ActionPlanAgreed(d) => {
             c.count("actions", d.actions.len(), 1, MAX_ITEMS);
@@ -902,6 +933,16 @@ fn check_link(c: &mut Checker, child_index: u8, child_id: &str, reason: &str) {
     c.long("reason", reason);
 }
 
+/// Whether a child born on `dob` is of school age in the CIN census year (1 April to 31 March)
+/// that holds the date `on`, as the census's own rule reads it (8770Q: born on or before 31
+/// August six years before the 31 August after the census year's reference date, i.e. five
+/// years old by the 31 August before the census year starts). A school-age child on a
+/// referral needs a UPN or the reason it is unknown.
+pub fn is_school_age(dob: NaiveDate, on: NaiveDate) -> bool {
+    let census_year_start = if on.month() >= 4 { on.year() } else { on.year() - 1 };
+    NaiveDate::from_ymd_opt(census_year_start - 5, 8, 31).is_some_and(|last| dob <= last)
+}
+
 /// Whether `id` can be a child id: 1 to [`CHILD_ID_MAX`] ASCII letters and digits (the CIN
 /// census's rule for an LA child id).
 pub fn is_child_id(id: &str) -> bool {
@@ -930,8 +971,8 @@ pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: Date
     if let (Field::Child(_, ChildField::NhsNumber), Value::String(nhs)) = (field, &mut c.value) {
         nhs.retain(|ch| ch != ' ');
     }
-    if let (Field::Child(_, ChildField::Upn), Value::String(upn)) = (field, &mut c.value) {
-        upn.make_ascii_uppercase();
+    if let (Field::Child(_, ChildField::Upn | ChildField::Ethnicity), Value::String(text)) = (field, &mut c.value) {
+        text.make_ascii_uppercase();
     }
     let value = match field.read(&c.value) {
         Ok(value) => value,
@@ -951,7 +992,7 @@ pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: Date
                 checker.push("value", message);
             }
         }
-        (Field::Child(_, ChildField::Ethnicity), V::OptText(Some(text))) => checker.short("value", &text),
+        (Field::Child(_, ChildField::Ethnicity), V::OptText(Some(text))) => checker.ethnicity("value", &text),
         (Field::Summary, V::Text(text)) => checker.long("value", &text),
         (Field::OccurredAt, V::Timestamp(at)) => checker.timestamp("value", at),
         _ => {}
@@ -1035,7 +1076,9 @@ fn check_child(c: &mut Checker, at: &str, child: &Child) {
             c.push(format!("{at}.upn"), message);
         }
     }
-    c.short_opt(&format!("{at}.ethnicity"), child.ethnicity.as_deref());
+    if let Some(ethnicity) = child.ethnicity.as_deref() {
+        c.ethnicity(&format!("{at}.ethnicity"), ethnicity);
+    }
     if let Some(address) = &child.address {
         check_address(c, &format!("{at}.address"), address);
     }
@@ -1138,6 +1181,13 @@ impl Checker {
 
     fn long(&mut self, field: &str, value: &str) {
         self.text(field, value, Text::Long);
+    }
+
+    /// A DfE ethnicity code (`NOBT` not yet obtained, `REFU` refused).
+    fn ethnicity(&mut self, field: &str, value: &str) {
+        if self.text(field, value, Text::Short) && !crate::schema::is_ethnicity_code(value) {
+            self.push(field, ETHNICITY);
+        }
     }
 
     fn short_opt(&mut self, field: &str, value: Option<&str>) {
@@ -1379,6 +1429,104 @@ mod tests {
     use serde_json::json;
 
     const ULID_A: &str = "01J5Z8Y3W1QK4N9T2V6X7B8C9D";
+
+    fn fields_of(result: Result<impl fmt::Debug, Invalid>) -> Vec<String> {
+        match result {
+            Err(Invalid::Fields(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ethnicity_must_be_a_dfe_code() {
+        for bad in ["purple", "White British", "WBR", "XXXX"] {
+            let mut body = good_contact();
+            body["children"][0]["ethnicity"] = json!(bad);
+            let fields = fields_of(parse_new_contact(body.to_string().as_bytes(), now()));
+            assert_eq!(fields, ["children[0].ethnicity"], "{bad}");
+        }
+        for (given, stored) in [("WBRI", "WBRI"), (" nobt ", "NOBT"), ("REFU", "REFU"), ("mwbc", "MWBC")] {
+            let mut body = good_contact();
+            body["children"][0]["ethnicity"] = json!(given);
+            let contact = parse_new_contact(body.to_string().as_bytes(), now()).unwrap();
+            assert_eq!(contact.data.children[0].ethnicity.as_deref(), Some(stored), "{given}");
+        }
+        // Nothing new is asked of a contact: no ethnicity at all is still taken.
+        let mut body = good_contact();
+        body["children"][0].as_object_mut().unwrap().remove("ethnicity");
+        assert!(parse_new_contact(body.to_string().as_bytes(), now()).is_ok());
+        // Every code the CIN census knows, and no other.
+        let codes: Vec<&str> = crate::schema::ETHNICITY_CODES.iter().map(|(c, _)| *c).collect();
+        assert_eq!(codes.len(), 20);
+        assert!(codes.contains(&"NOBT") && codes.contains(&"REFU"));
+    }
+
+    #[test]
+    fn a_correction_of_ethnicity_is_checked_as_a_code() {
+        let mut c = CorrectionRecorded {
+            corrects_event_id: ULID_A.parse().unwrap(),
+            field: "children[0].ethnicity".into(),
+            value: json!("purple"),
+            reason: "typo".into(),
+        };
+        let errors = check_correction(&mut c, EventType::ContactReceived, now());
+        assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["value"]);
+        c.value = json!("aoth");
+        assert!(check_correction(&mut c, EventType::ContactReceived, now()).is_empty());
+        assert_eq!(c.value, json!("AOTH"));
+    }
+
+    fn decision(data: &Value) -> Result<EventRequest, Invalid> {
+        parse_event_request(json!({"type": "decision_made", "data": data}).to_string().as_bytes(), now())
+    }
+
+    #[test]
+    fn a_referral_decision_needs_a_primary_need() {
+        for outcome in ["assessment", "strategy_discussion"] {
+            let fields = fields_of(decision(&json!({"outcome": outcome, "rationale": "r"})));
+            assert_eq!(fields, ["data.primary_need"], "{outcome}");
+            assert!(decision(&json!({"outcome": outcome, "rationale": "r", "primary_need": "N1"})).is_ok());
+        }
+        for outcome in ["early_help", "no_further_action", "advice_and_signpost", "existing_case"] {
+            assert!(decision(&json!({"outcome": outcome, "rationale": "r"})).is_ok(), "{outcome}");
+        }
+        let fields = fields_of(decision(&json!({"outcome": "assessment", "rationale": "r", "primary_need": "N10"})));
+        assert_eq!(fields, ["data.primary_need"]);
+    }
+
+    #[test]
+    fn a_decision_names_each_childs_upn_or_why_it_is_unknown() {
+        let with = |children: Value| {
+            decision(&json!({"outcome": "assessment", "rationale": "r", "primary_need": "N4", "children": children}))
+        };
+        let ok = with(json!([{}, {"upn": "b801200005001"}, {"upn_unknown_reason": "UN4"}])).unwrap();
+        let Event::DecisionMade(d) = ok.event else { panic!("not a decision") };
+        assert_eq!(d.children[1].upn.as_deref(), Some("B801200005001"));
+        assert_eq!(d.children[2].upn_unknown_reason, Some(crate::schema::UpnUnknownReason::Un4));
+        assert_eq!(
+            fields_of(with(json!([{}, {"upn_unknown_reason": "UN11"}]))),
+            ["data.children[1].upn_unknown_reason"]
+        );
+        assert_eq!(fields_of(with(json!([{"upn": "A801200005001"}]))), ["data.children[0].upn"]);
+        assert_eq!(
+            fields_of(with(json!([{}, {"upn": "B801200005001", "upn_unknown_reason": "UN2"}]))),
+            ["data.children[1].upn_unknown_reason"]
+        );
+        assert_eq!(fields_of(with(json!([{"upn_unknown": "UN2"}]))), ["data.children[0].upn_unknown"]);
+    }
+
+    #[test]
+    fn school_age_is_the_census_rule() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        // Census year 2026-27 (1 April 2026 to 31 March 2027): born on or before 31 August 2021.
+        assert!(is_school_age(d(2021, 8, 31), d(2026, 4, 1)));
+        assert!(!is_school_age(d(2021, 9, 1), d(2026, 4, 1)));
+        assert!(!is_school_age(d(2021, 9, 1), d(2027, 3, 31)));
+        // From 1 April 2027 the next census year: a year later.
+        assert!(is_school_age(d(2022, 8, 31), d(2027, 4, 1)));
+        assert!(!is_school_age(d(2022, 9, 1), d(2027, 4, 1)));
+        assert!(is_school_age(d(2010, 1, 1), d(2026, 12, 1)));
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
@@ -2061,7 +2209,7 @@ mod tests {
     #[test]
     fn a_good_event_body_spelled_out() {
         let body = br#"{"type":"decision_made","data":{"outcome":"assessment","rationale":"  s17 needed \n",
-            "revises":{"event_id":"01J5Z8Y3W1QK4N9T2V6X7B8C9D","reason":" new info "}}}"#;
+            "primary_need":"N4","revises":{"event_id":"01J5Z8Y3W1QK4N9T2V6X7B8C9D","reason":" new info "}}}"#;
         let req = parse_event_request(body, now()).unwrap();
         assert_eq!(
             req,
@@ -2070,9 +2218,10 @@ mod tests {
                     outcome: Outcome::Assessment,
                     rationale: "s17 needed".into(),
                     level_of_need: None,
-                    primary_need: None,
+                    primary_need: Some(PrimaryNeed::N4),
                     revises: Some(Revises { event_id: ULID_A.parse().unwrap(), reason: "new info".into() }),
                     duplicate_of: None,
+                    children: Vec::new(),
                 }),
                 occurred_at: None,
                 expected_version: None,
@@ -2511,6 +2660,7 @@ mod tests {
                 primary_need: Some(PrimaryNeed::N1),
                 revises: Some(Revises { event_id: id, reason: s("r") }),
                 duplicate_of: None,
+                children: Vec::new(),
             }),
             Event::ActionPlanAgreed(ActionPlanAgreed {
                 actions: vec![PlannedAction {

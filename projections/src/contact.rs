@@ -539,6 +539,7 @@ mod tests {
             primary_need: None,
             revises: None,
             duplicate_of: None,
+            children: Vec::new(),
         })
     }
 

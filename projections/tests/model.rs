@@ -83,6 +83,7 @@ fn decided(outcome: Outcome) -> Event {
         primary_need: None,
         revises: None,
         duplicate_of: None,
+        children: Vec::new(),
     })
 }
 

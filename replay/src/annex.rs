@@ -82,15 +82,19 @@ pub const LIST3_COLUMNS: [&str; 11] = [
 
 /// What Annex A needs of one contact.
 #[derive(Debug, Clone)]
-struct ContactRecord {
-    id: Ulid,
+pub(crate) struct ContactRecord {
+    pub(crate) id: Ulid,
     /// The `contact_received` event (corrections of the children and the time name it).
     received_event: Ulid,
-    received_at: DateTime<Utc>,
-    source: SourceCode,
-    children: Vec<Child>,
+    pub(crate) received_at: DateTime<Utc>,
+    pub(crate) source: SourceCode,
+    pub(crate) children: Vec<Child>,
     /// Every decision, in order: its event, when and what.
-    decisions: Vec<(Ulid, DateTime<Utc>, Outcome)>,
+    pub(crate) decisions: Vec<(Ulid, DateTime<Utc>, Outcome)>,
+    /// Every decision's data, in the same order.
+    pub(crate) decided: Vec<events::schema::DecisionMade>,
+    /// When a receiving team first accepted a handover of the contact.
+    pub(crate) accepted_at: Option<DateTime<Utc>>,
     team: Option<String>,
     worker: Option<String>,
 }
@@ -100,7 +104,7 @@ impl ContactRecord {
         self.decisions.last().map(|(_, _, o)| *o)
     }
 
-    fn first_referral(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn first_referral(&self) -> Option<DateTime<Utc>> {
         self.decisions.iter().find(|(_, _, o)| o.is_referral()).map(|(_, at, _)| *at)
     }
 
@@ -163,7 +167,7 @@ fn london(t: DateTime<Utc>) -> NaiveDate {
 
 /// Folds what Annex A needs from every contact, in receipt order (then id), with the child
 /// index as the whole log leaves it.
-fn collect(source: &Source) -> Result<(Vec<ContactRecord>, ChildIndex), ReplayError> {
+pub(crate) fn collect(source: &Source) -> Result<(Vec<ContactRecord>, ChildIndex), ReplayError> {
     let mut records: BTreeMap<Ulid, ContactRecord> = BTreeMap::new();
     let mut children = ChildIndex::default();
     source.for_each(&mut |env| {
@@ -199,6 +203,8 @@ fn collect(source: &Source) -> Result<(Vec<ContactRecord>, ChildIndex), ReplayEr
                         source: c.source,
                         children: c.children,
                         decisions: Vec::new(),
+                        decided: Vec::new(),
+                        accepted_at: None,
                         team: None,
                         worker: None,
                     },
@@ -207,10 +213,12 @@ fn collect(source: &Source) -> Result<(Vec<ContactRecord>, ChildIndex), ReplayEr
             Event::DecisionMade(d) => {
                 if let Some(r) = records.get_mut(&env.contact_id) {
                     r.decisions.push((env.event_id, env.occurred_at, d.outcome));
+                    r.decided.push(d);
                 }
             }
             Event::HandoverAccepted(a) => {
                 if let Some(r) = records.get_mut(&env.contact_id) {
+                    r.accepted_at.get_or_insert(env.occurred_at);
                     r.team = Some(a.team);
                     r.worker = a.worker;
                 }
@@ -240,8 +248,105 @@ fn collect(source: &Source) -> Result<(Vec<ContactRecord>, ChildIndex), ReplayEr
     Ok((out, children))
 }
 
-/// The list as CSV bytes, rows in order of the contact's (or referral's) date, then contact
-/// id, then the child's place in the contact.
+/// One row of List 1 or List 3, before it is written as CSV or in the workbook.
+#[derive(Debug, Clone)]
+struct Row {
+    id: String,
+    sex: Option<Sex>,
+    ethnicity: Option<String>,
+    date_of_birth: Option<NaiveDate>,
+    age: Option<i32>,
+    /// Date of Contact (List 1) or Date of Referral (List 3).
+    date: NaiveDate,
+    source: SourceCode,
+    /// List 3 only: Referral NFA?, Number of Referrals in Last 12 Months, Allocated Team and
+    /// Worker.
+    referral: Option<(bool, usize, Option<String>, Option<String>)>,
+}
+
+fn age_years(dob: Option<NaiveDate>, on: NaiveDate) -> Option<i32> {
+    age_on(dob, on).parse().ok()
+}
+
+/// The rows of a list, in order of the contact's (or referral's) date, then contact id, then
+/// the child's place in the contact.
+fn rows(records: &[ContactRecord], children: &ChildIndex, list: List, from: NaiveDate, to: NaiveDate) -> Vec<Row> {
+    let mut out = Vec::new();
+    match list {
+        List::Contacts => {
+            for r in records {
+                let date = london(r.received_at);
+                if !(from..=to).contains(&date) {
+                    continue;
+                }
+                for (i, child) in r.children.iter().enumerate() {
+                    out.push(Row {
+                        id: child_unique_id(children, r.id, i),
+                        sex: child.sex,
+                        ethnicity: child.ethnicity.clone(),
+                        date_of_birth: child.date_of_birth,
+                        age: age_years(child.date_of_birth, date),
+                        date,
+                        source: r.source,
+                        referral: None,
+                    });
+                }
+            }
+        }
+        List::Referrals => {
+            // Every listed referral of the log, by child, for the 12-month count.
+            struct Listed<'a> {
+                record: &'a ContactRecord,
+                date: NaiveDate,
+                nfa: bool,
+            }
+            let mut listed: Vec<Listed> = records
+                .iter()
+                .filter_map(|r| {
+                    let nfa = r.referral_nfa()?;
+                    Some(Listed { record: r, date: london(r.first_referral()?), nfa })
+                })
+                .collect();
+            listed.sort_by(|a, b| {
+                a.date
+                    .cmp(&b.date)
+                    .then(a.record.received_at.cmp(&b.record.received_at))
+                    .then(a.record.id.cmp(&b.record.id))
+            });
+            let mut by_child: BTreeMap<String, Vec<NaiveDate>> = BTreeMap::new();
+            for l in &listed {
+                for i in 0..l.record.children.len() {
+                    by_child.entry(child_unique_id(children, l.record.id, i)).or_default().push(l.date);
+                }
+            }
+            for l in listed.iter().filter(|l| (from..=to).contains(&l.date)) {
+                let r = l.record;
+                for (i, child) in r.children.iter().enumerate() {
+                    let id = child_unique_id(children, r.id, i);
+                    let since = l.date - Duration::days(365);
+                    let count = by_child
+                        .get(&id)
+                        .map_or(0, |dates| dates.iter().filter(|d| **d > since && **d <= l.date).count());
+                    out.push(Row {
+                        id,
+                        sex: child.sex,
+                        ethnicity: child.ethnicity.clone(),
+                        date_of_birth: child.date_of_birth,
+                        age: age_years(child.date_of_birth, l.date),
+                        date: l.date,
+                        source: r.source,
+                        referral: Some((l.nfa, count, r.team.clone(), r.worker.clone())),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The list as CSV bytes (values as recorded: `M`/`F`/`U`, the ethnicity as recorded, `Yes` /
+/// `No`), rows in order of the contact's (or referral's) date, then contact id, then the
+/// child's place in the contact.
 ///
 /// # Errors
 /// Read failures; an event that does not decode.
@@ -250,79 +355,333 @@ pub fn annex_a(source: &Source, list: List, from: NaiveDate, to: NaiveDate) -> R
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| ReplayError::Data(e.to_string());
     match list {
-        List::Contacts => {
-            w.write_record(LIST1_COLUMNS).map_err(csv_err)?;
-            for r in &records {
-                let date = london(r.received_at);
-                if !(from..=to).contains(&date) {
-                    continue;
-                }
-                for (i, child) in r.children.iter().enumerate() {
-                    w.write_record([
-                        child_unique_id(&children, r.id, i),
-                        gender(child.sex).to_owned(),
-                        child.ethnicity.clone().unwrap_or_default(),
-                        child.date_of_birth.map(ofsted_date).unwrap_or_default(),
-                        age_on(child.date_of_birth, date),
-                        ofsted_date(date),
-                        r.source.as_str().to_owned(),
-                    ])
-                    .map_err(csv_err)?;
-                }
-            }
+        List::Contacts => w.write_record(LIST1_COLUMNS).map_err(csv_err)?,
+        List::Referrals => w.write_record(LIST3_COLUMNS).map_err(csv_err)?,
+    }
+    for row in rows(&records, &children, list, from, to) {
+        let mut record = vec![
+            row.id,
+            gender(row.sex).to_owned(),
+            row.ethnicity.unwrap_or_default(),
+            row.date_of_birth.map(ofsted_date).unwrap_or_default(),
+            row.age.map(|a| a.to_string()).unwrap_or_default(),
+            ofsted_date(row.date),
+            row.source.as_str().to_owned(),
+        ];
+        if let Some((nfa, count, team, worker)) = row.referral {
+            record.extend([
+                if nfa { "Yes" } else { "No" }.to_owned(),
+                count.to_string(),
+                team.unwrap_or_default(),
+                worker.unwrap_or_default(),
+            ]);
         }
-        List::Referrals => {
-            w.write_record(LIST3_COLUMNS).map_err(csv_err)?;
-            // Every listed referral of the log, by child, for the 12-month count.
-            struct Row<'a> {
-                record: &'a ContactRecord,
-                date: NaiveDate,
-                nfa: bool,
+        w.write_record(&record).map_err(csv_err)?;
+    }
+    w.into_inner().map_err(|e| ReplayError::Data(e.to_string()))
+}
+
+/// The name of the sex column in the workbook: Ofsted's current (2026) Annex A template calls
+/// it "Sex" (earlier templates: "Gender"); the values are the template's.
+pub const SEX_COLUMN: &str = "Sex";
+
+/// Ofsted's coded value for a recorded sex: `a) Male`, `b) Female`, or `c) Not stated/recorded`
+/// (also for no sex recorded). The template's `d) Neither` is never recorded by the front door.
+pub fn ofsted_sex(sex: Option<Sex>) -> &'static str {
+    match sex {
+        Some(Sex::Male) => "a) Male",
+        Some(Sex::Female) => "b) Female",
+        Some(Sex::Unknown) | None => "c) Not stated/recorded",
+    }
+}
+
+/// Every sheet of Ofsted's Annex A workbook: its name and columns (the template's, in order;
+/// the sex column is [`SEX_COLUMN`]). Lists 1 and 3 are filled from the log; the others belong
+/// to the case management system and are written with their headers only, so the workbook has
+/// every list a reader of Ofsted's template expects.
+pub const WORKBOOK: [(&str, &[&str]); 11] = [
+    (
+        "List 1",
+        &[
+            "Child Unique ID",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Date of Contact",
+            "Contact Source",
+        ],
+    ),
+    (
+        "List 2",
+        &[
+            "Child Unique ID",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Assessment start date",
+            "Assessment completion date",
+            "Organisation completing assessment",
+        ],
+    ),
+    (
+        "List 3",
+        &[
+            "Child Unique ID",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Date of Referral",
+            "Referral Source",
+            "Referral NFA?",
+            "Number of Referrals in Last 12 Months",
+            "Allocated Team",
+            "Allocated Worker",
+        ],
+    ),
+    (
+        "List 4",
+        &[
+            "Child Unique ID",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Does the Child have a Disability",
+            "Continuous Assessment Start Date",
+            "Child Seen During Continuous Assessment",
+            "Continuous Assessment Date of Authorisation",
+            "Was the child assessed as requiring LA children's social care support?",
+            "Allocated Team",
+            "Allocated Worker",
+        ],
+    ),
+    (
+        "List 5",
+        &[
+            "Child Unique ID",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Does the Child have a Disability",
+            "Strategy discussion initiating Section 47 Enquiry Start Date",
+            "Was an Initial Child Protection Conference deemed unnecessary?",
+            "Date of Initial Child Protection Conference",
+            "Did the Initial Child Protection Conference Result in a Child Protection Plan",
+            "Number of Section 47 Enquiries in the last 12 months",
+            "Number of ICPCs in the last 12 months",
+            "Allocated Team",
+            "Allocated Worker",
+        ],
+    ),
+    (
+        "List 6",
+        &[
+            "Child Unique ID",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Does the Child have a Disability",
+            "CIN Start Date",
+            "Primary Need Code",
+            "Date Child Was Last Seen",
+            "CIN Closure Date",
+            "Reason for Closure",
+            "Case Status",
+            "Allocated Team",
+            "Allocated Worker",
+        ],
+    ),
+    (
+        "List 7",
+        &[
+            "Child Unique ID",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Does the Child have a Disability",
+            "Child Protection Plan Start Date",
+            "Initial Category of Abuse",
+            "Latest Category of Abuse",
+            "Date of the Last Statutory Visit",
+            "Was the Child Seen Alone?",
+            "Date of latest review conference",
+            "Child Protection Plan End Date",
+            "Subject to Emergency Protection Order or Protected Under Police Powers in Last Six Months (Y/N)",
+            "Number of Previous Child Protection Plans",
+            "Allocated Team",
+            "Allocated Worker",
+        ],
+    ),
+    (
+        "List 8",
+        &[
+            "Child Unique ID",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Unaccompanied Asylum Seeking Child (UASC) within the Last 12 Months (Y/N)",
+            "Does the Child have a Disability",
+            "Date Started to be Looked After",
+            "Child's Category of Need",
+            "Is this a second or subsequent period of being a Looked After Child within the last 12 months (Y/N)",
+            "Start date of current legal status",
+            "Child's Legal Status",
+            "Date of Latest Statutory Review",
+            "Date of Last Social Work Visit",
+            "What is the permanence plan for this child?",
+            "Date of Last IRO Visit / Contact to the Child",
+            "Date of Last Health Assessment",
+            "Date of Last Dental Check",
+            "Number of Placements in the Last 12 months",
+            "Date Ceased to be Looked After",
+            "Reason Ceased to be Looked After",
+            "Start Date of Most Recent Placement",
+            "Placement Type",
+            "Placement Provider",
+            "Placement postcode",
+            "URN of Placement",
+            "Placement Location",
+            "LA of Placement",
+            "Number of Episodes the Child has been 'Missing' from their Placement in the last 12 months",
+            "Number of Episodes the Child has been 'Absent' from their Placement in the last 12 months",
+            "Was the child offered a Return Interview after their last missing episode (Y/N)?",
+            "Did the child accept a Return Interview after their last missing episode (Y/N)?",
+            "Allocated Team",
+            "Allocated Worker",
+        ],
+    ),
+    (
+        "List 9",
+        &[
+            "Child Unique ID",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Does the Child have a Disability",
+            "Allocated Team",
+            "Allocated Worker",
+            "Eligibility Category",
+            "LA in Touch",
+            "Type of Accommodation",
+            "Suitability of Accommodation",
+            "Activity Status",
+        ],
+    ),
+    (
+        "List 10",
+        &[
+            "Child Unique ID",
+            "Family identifier",
+            "Sex",
+            "Ethnicity",
+            "Date of Birth",
+            "Age of Child (Years)",
+            "Does the Child have a Disability",
+            "Date the Child Entered Care",
+            "Date of Decision that Child Should be Placed for Adoption",
+            "Date of Placement Order",
+            "Date of Matching Child and Prospective Adopters",
+            "Date Placed for Adoption",
+            "Date of Adoption Order",
+            "Date of Decision that Child Should No Longer be Placed for Adoption",
+            "Reason Why Child No Longer Placed for Adoption",
+            "Date the child was placed for fostering in FFA or concurrent planning placement",
+        ],
+    ),
+    (
+        "List 11",
+        &[
+            "Individual adopter identifier",
+            "Family identifier",
+            "Sex",
+            "Ethnicity",
+            "Disability",
+            "Is the (prospective) adopter fostering for adoption?",
+            "Date enquiry received",
+            "Date Stage 1 started",
+            "Date Stage 1 ended",
+            "Date Stage 2 started",
+            "Date Stage 2 ended",
+            "Date application submitted",
+            "Date application approved",
+            "Date adopter matched with child(ren)",
+            "Date child/children placed with adopter(s)",
+            "No. of children placed",
+            "Date of Adoption Order",
+            "Date of leaving adoption process",
+            "Reason for leaving adoption process",
+        ],
+    ),
+];
+
+/// Ofsted's Annex A workbook (`.xlsx` bytes): a sheet per list with the template's headers
+/// ([`WORKBOOK`]), Lists 1 and 3 filled for the period. Values in Ofsted's coded form: sex as
+/// [`ofsted_sex`], ethnicity the DfE code ([`events::schema::ethnicity_for_returns`]: `NOBT` when
+/// none or no code was recorded), source the CIN code, `a) Yes` / `b) No`; dates are Excel dates
+/// shown `DD/MM/YYYY`, ages and counts numbers.
+///
+/// # Errors
+/// Read failures; an event that does not decode; the writer failing.
+pub fn workbook(source: &Source, from: NaiveDate, to: NaiveDate) -> Result<Vec<u8>, ReplayError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let (records, children) = collect(source)?;
+    let xlsx = |e: rust_xlsxwriter::XlsxError| ReplayError::Data(format!("workbook: {e}"));
+    let mut book = Workbook::new();
+    let bold = Format::new().set_bold();
+    let date_format = Format::new().set_num_format("dd/mm/yyyy");
+    for (name, columns) in WORKBOOK {
+        let sheet = book.add_worksheet();
+        sheet.set_name(name).map_err(xlsx)?;
+        for (c, header) in columns.iter().enumerate() {
+            let c = u16::try_from(c).map_err(|_| ReplayError::Data("too many columns".into()))?;
+            sheet.write_string_with_format(0, c, *header, &bold).map_err(xlsx)?;
+            sheet.set_column_width(c, 18).map_err(xlsx)?;
+        }
+        let list = match name {
+            "List 1" => List::Contacts,
+            "List 3" => List::Referrals,
+            _ => continue,
+        };
+        for (i, row) in rows(&records, &children, list, from, to).into_iter().enumerate() {
+            let r = u32::try_from(i + 1).map_err(|_| ReplayError::Data("too many rows for a worksheet".into()))?;
+            sheet.write_string(r, 0, &row.id).map_err(xlsx)?;
+            sheet.write_string(r, 1, ofsted_sex(row.sex)).map_err(xlsx)?;
+            sheet.write_string(r, 2, events::schema::ethnicity_for_returns(row.ethnicity.as_deref())).map_err(xlsx)?;
+            if let Some(dob) = row.date_of_birth {
+                sheet.write_date_with_format(r, 3, excel_date(dob)?, &date_format).map_err(xlsx)?;
             }
-            let mut rows: Vec<Row> = records
-                .iter()
-                .filter_map(|r| {
-                    let nfa = r.referral_nfa()?;
-                    Some(Row { record: r, date: london(r.first_referral()?), nfa })
-                })
-                .collect();
-            rows.sort_by(|a, b| {
-                a.date
-                    .cmp(&b.date)
-                    .then(a.record.received_at.cmp(&b.record.received_at))
-                    .then(a.record.id.cmp(&b.record.id))
-            });
-            let mut by_child: BTreeMap<String, Vec<NaiveDate>> = BTreeMap::new();
-            for row in &rows {
-                for i in 0..row.record.children.len() {
-                    by_child.entry(child_unique_id(&children, row.record.id, i)).or_default().push(row.date);
+            if let Some(age) = row.age {
+                sheet.write_number(r, 4, f64::from(age)).map_err(xlsx)?;
+            }
+            sheet.write_date_with_format(r, 5, excel_date(row.date)?, &date_format).map_err(xlsx)?;
+            sheet.write_string(r, 6, row.source.as_str()).map_err(xlsx)?;
+            if let Some((nfa, count, team, worker)) = row.referral {
+                sheet.write_string(r, 7, if nfa { "a) Yes" } else { "b) No" }).map_err(xlsx)?;
+                let count = u32::try_from(count).map_err(|_| ReplayError::Data("count out of range".into()))?;
+                sheet.write_number(r, 8, f64::from(count)).map_err(xlsx)?;
+                if let Some(team) = team {
+                    sheet.write_string(r, 9, &team).map_err(xlsx)?;
                 }
-            }
-            for row in rows.iter().filter(|row| (from..=to).contains(&row.date)) {
-                let r = row.record;
-                for (i, child) in r.children.iter().enumerate() {
-                    let id = child_unique_id(&children, r.id, i);
-                    let since = row.date - Duration::days(365);
-                    let count = by_child
-                        .get(&id)
-                        .map_or(0, |dates| dates.iter().filter(|d| **d > since && **d <= row.date).count());
-                    w.write_record([
-                        id,
-                        gender(child.sex).to_owned(),
-                        child.ethnicity.clone().unwrap_or_default(),
-                        child.date_of_birth.map(ofsted_date).unwrap_or_default(),
-                        age_on(child.date_of_birth, row.date),
-                        ofsted_date(row.date),
-                        r.source.as_str().to_owned(),
-                        if row.nfa { "Yes" } else { "No" }.to_owned(),
-                        count.to_string(),
-                        r.team.clone().unwrap_or_default(),
-                        r.worker.clone().unwrap_or_default(),
-                    ])
-                    .map_err(csv_err)?;
+                if let Some(worker) = worker {
+                    sheet.write_string(r, 10, &worker).map_err(xlsx)?;
                 }
             }
         }
     }
-    w.into_inner().map_err(|e| ReplayError::Data(e.to_string()))
+    book.save_to_buffer().map_err(xlsx)
+}
+
+fn excel_date(d: NaiveDate) -> Result<rust_xlsxwriter::ExcelDateTime, ReplayError> {
+    let month = u8::try_from(d.month()).map_err(|_| ReplayError::Data(format!("bad date {d}")))?;
+    let day = u8::try_from(d.day()).map_err(|_| ReplayError::Data(format!("bad date {d}")))?;
+    let year = u16::try_from(d.year()).map_err(|_| ReplayError::Data(format!("bad date {d}")))?;
+    rust_xlsxwriter::ExcelDateTime::from_ymd(year, month, day).map_err(|e| ReplayError::Data(format!("date {d}: {e}")))
 }

@@ -17,13 +17,16 @@
 //! - [`case`]: one contact's timeline and the state before each decision.
 //! - [`export`]: the whole log as JSON lines, and the restore into an empty directory.
 //! - [`files`]: private files (the umask), and output put in place only once whole.
-//! - [`annex`]: Ofsted ILACS Annex A List 1 (contacts) and List 3 (referrals) as CSV.
+//! - [`annex`]: Ofsted ILACS Annex A: List 1 (contacts) and List 3 (referrals) as CSV, and
+//!   Ofsted's whole workbook (.xlsx).
+//! - [`census`]: the DfE's CIN census, referral part, as its XML.
 //! - [`report`]: timeliness and volumes for a period, as Markdown or CSV.
 
 pub mod access;
 pub mod annex;
 pub mod asof;
 pub mod case;
+pub mod census;
 pub mod error;
 pub mod export;
 pub mod files;

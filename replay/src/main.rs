@@ -180,21 +180,40 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
     },
-    /// Ofsted ILACS Annex A as CSV: List 1 (contacts, one row per child per contact) or
-    /// List 3 (referrals); see replay/README.md for each column.
+    /// Ofsted ILACS Annex A: without --list, Ofsted's whole workbook (.xlsx, every list's sheet
+    /// and header, Lists 1 and 3 filled, Ofsted's coded values; needs --out); with --list, one
+    /// list as CSV. See replay/README.md for each column.
     #[command(name = "annex-a", after_help = EXIT_CODES)]
     AnnexA {
         #[command(flatten)]
         source: SourceArgs,
-        /// 1 (contacts) or 3 (referrals).
+        /// 1 (contacts) or 3 (referrals): that list alone, as CSV.
         #[arg(long, value_parser = ["1", "3"])]
-        list: String,
+        list: Option<String>,
         /// First London date, YYYY-MM-DD (date of contact, or of referral for List 3).
         #[arg(long)]
         from: NaiveDate,
         /// Last London date, YYYY-MM-DD, included.
         #[arg(long)]
         to: NaiveDate,
+        /// Write here instead of stdout (required for the workbook).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// The DfE's Children in Need census, referral part, as the census's XML: every child the
+    /// front door referred in the census year (1 April to 31 March), with identifiers,
+    /// characteristics, referral date, source, primary need and ReferralNFA. See
+    /// docs/FIGURES.md for what the front door does not own.
+    #[command(name = "cin-census", after_help = EXIT_CODES)]
+    CinCensus {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// The census year, e.g. 2026-27 (referrals from 1 April 2026 to 31 March 2027).
+        #[arg(long, value_name = "YYYY-YY")]
+        year: String,
+        /// The local authority's DfE LA number (three digits) for the header.
+        #[arg(long, default_value = "000")]
+        la: String,
         /// Write here instead of stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -388,9 +407,26 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
             }
         }
         Command::AnnexA { source, list, from, to, out } => {
+            if from > to {
+                return Err(ReplayError::Usage("--from must not be after --to".into()));
+            }
             let source = source.source()?;
-            let list = if list == "1" { replay::annex::List::Contacts } else { replay::annex::List::Referrals };
-            let bytes = replay::annex::annex_a(&source, list, from, to)?;
+            let bytes = match list.as_deref() {
+                Some("1") => replay::annex::annex_a(&source, replay::annex::List::Contacts, from, to)?,
+                Some(_) => replay::annex::annex_a(&source, replay::annex::List::Referrals, from, to)?,
+                None if out.is_none() => {
+                    return Err(ReplayError::Usage(
+                        "the workbook needs --out FILE.xlsx (or give --list for CSV)".into(),
+                    ));
+                }
+                None => replay::annex::workbook(&source, from, to)?,
+            };
+            write_out(out.as_ref(), &bytes)?;
+        }
+        Command::CinCensus { source, year, la, out } => {
+            let year = replay::census::CensusYear::parse(&year)?;
+            let source = source.source()?;
+            let bytes = replay::census::cin_census(&source, year, &la)?;
             write_out(out.as_ref(), &bytes)?;
         }
         Command::Report { source, policy, from, to, judged_at, format } => {

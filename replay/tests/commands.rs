@@ -679,6 +679,7 @@ fn annex_a_follows_the_child_links() {
         primary_need: None,
         revises: None,
         duplicate_of: None,
+        children: Vec::new(),
     });
     let ben = child_id_for(REFERRAL, 1);
     let list3 = |dir: &std::path::Path| {
@@ -822,4 +823,122 @@ fn export_and_import_carry_the_access_log_and_verify_checks_its_files() {
     let out = run(&["verify", "--data-dir", &dir_arg(&data)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains(name), "{}", stderr(&out));
+}
+
+/// The files of an `.xlsx`, by name.
+fn xlsx_parts(path: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut parts = std::collections::BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut file = zip.by_index(i).unwrap();
+        let mut text = String::new();
+        if file.read_to_string(&mut text).is_ok() {
+            parts.insert(file.name().to_owned(), text);
+        }
+    }
+    parts
+}
+
+#[test]
+fn annex_a_workbook_has_every_list_and_ofsteds_coded_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let out = tmp.path().join("annex-a.xlsx");
+    // The workbook is binary: it is written to a file, never to the terminal.
+    let refused = run(&["annex-a", "--data-dir", &data, "--from", "2026-03-10", "--to", "2026-03-11"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let done =
+        run(&["annex-a", "--data-dir", &data, "--from", "2026-03-10", "--to", "2026-03-11", "--out", &dir_arg(&out)]);
+    assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
+    let parts = xlsx_parts(&out);
+    let book = &parts["xl/workbook.xml"];
+    for n in 1..=11 {
+        assert!(book.contains(&format!("name=\"List {n}\"")), "List {n}: {book}");
+    }
+    let strings = &parts["xl/sharedStrings.xml"];
+    // Ofsted's current template: "Sex", coded; Ada is F, Ben has none recorded.
+    for wanted in [
+        ">Sex<",
+        ">b) Female<",
+        ">c) Not stated/recorded<",
+        ">WBRI<",
+        ">NOBT<",
+        ">a) Yes<",
+        ">b) No<",
+        ">Assessment Team North<",
+        ">Date of Referral<",
+        ">Organisation completing assessment<",
+        ">Reason for leaving adoption process<",
+    ] {
+        assert!(strings.contains(wanted), "{wanted} in {strings}");
+    }
+    assert!(!strings.contains(">Gender<") && !strings.contains(">U<") && !strings.contains(">F<"), "{strings}");
+    // Dates are Excel dates shown DD/MM/YYYY, not text.
+    assert!(parts["xl/styles.xml"].contains("dd/mm/yyyy"));
+    assert!(!strings.contains("10/03/2026"), "dates are not strings");
+    // Lists 1 and 3 hold the rows the CSV lists hold (the demo's of those days too), plus headers.
+    for (list, sheet) in [("1", "sheet1"), ("3", "sheet3")] {
+        let csv = stdout(&run(&[
+            "annex-a",
+            "--data-dir",
+            &data,
+            "--list",
+            list,
+            "--from",
+            "2026-03-10",
+            "--to",
+            "2026-03-11",
+        ]));
+        let rows = parts[&format!("xl/worksheets/{sheet}.xml")].matches("<row ").count();
+        assert_eq!(rows, csv.lines().count(), "List {list}");
+        assert!(rows > 3, "List {list}");
+    }
+    assert_eq!(parts["xl/worksheets/sheet2.xml"].matches("<row ").count(), 1, "List 2: headers only");
+}
+
+#[test]
+fn cin_census_exports_referrals_open_unless_nfa_before_acceptance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let bad = run(&["cin-census", "--data-dir", &data, "--year", "2025-2026"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let out = run(&["cin-census", "--data-dir", &data, "--year", "2025-26"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let xml = stdout(&out);
+    assert!(xml.contains("<ReferenceDate>2026-03-31</ReferenceDate>"), "{xml}");
+    // Ada (child_ref HC-TEST-0001): one child, two referrals: the first went on to the
+    // Assessment Team (open), the second was revised to no further action before acceptance.
+    let ada = xml
+        .split("<Child>")
+        .find(|c| {
+            c.contains("<PersonBirthDate>2015-06-10</PersonBirthDate>")
+                && c.contains("<CINreferralDate>2026-03-11</CINreferralDate>")
+        })
+        .unwrap();
+    let id = ada.split("<LAchildID>").nth(1).unwrap().split('<').next().unwrap();
+    assert!(id.len() <= 20 && id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+    assert!(ada.contains("<Sex>F</Sex>") && ada.contains("<Ethnicity>WBRI</Ethnicity>"), "{ada}");
+    let details: Vec<&str> = ada.split("<CINdetails>").skip(1).collect();
+    assert_eq!(details.len(), 2, "{ada}");
+    assert!(details[0].contains("<CINreferralDate>2026-03-10</CINreferralDate>"), "{ada}");
+    assert!(details[0].contains("<ReferralSource>2A</ReferralSource>"));
+    assert!(details[0].contains("<PrimaryNeedCode>N1</PrimaryNeedCode>"));
+    assert!(details[0].contains("<ReferralNFA>false</ReferralNFA>") && !details[0].contains("CINclosureDate"));
+    assert!(details[1].contains("<CINreferralDate>2026-03-11</CINreferralDate>"), "{ada}");
+    assert!(details[1].contains("<CINclosureDate>2026-03-12</CINclosureDate>"), "{ada}");
+    assert!(details[1].contains("<ReasonForClosure>RC8</ReasonForClosure>"));
+    assert!(details[1].contains("<ReferralNFA>true</ReferralNFA>"));
+    // Ben: nothing recorded but his name: sex U, ethnicity not obtained, no date of birth.
+    let ben = xml
+        .split("<Child>")
+        .find(|c| {
+            c.contains("<CINreferralDate>2026-03-10</CINreferralDate>")
+                && c.contains("<ReferralSource>2A</ReferralSource>")
+                && !c.contains("PersonBirthDate")
+        })
+        .unwrap();
+    assert!(ben.contains("<Sex>U</Sex>") && ben.contains("<Ethnicity>NOBT</Ethnicity>"), "{ben}");
+    // The same log gives the same bytes.
+    assert_eq!(stdout(&run(&["cin-census", "--data-dir", &data, "--year", "2025-26"])), xml);
 }

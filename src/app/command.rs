@@ -243,6 +243,12 @@ fn check_correction(
 /// ([`rules::decide_by_actor`], 422).
 fn refusal(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>, caller: &Actor) -> Result<(), AppError> {
     rules::decide(state, event, occurred_at)?;
+    if let Event::DecisionMade(d) = event {
+        let errors = rules::decision_children(state, d, occurred_at);
+        if !errors.is_empty() {
+            return Err(Invalid::Fields(errors).into());
+        }
+    }
     if let Event::HandoverAccepted(_) | Event::HandoverReturned(_) = event
         && let Some(handover) = projections::model::pending_handover(state)
         && !auth::may_answer_handover(caller, handover)

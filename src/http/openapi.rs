@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use eventlog::{Actor, Envelope, EventType, Role};
 use events::schema::{
     Agency, AuditGrade, CallDirection, CallWith, Channel, Consent, DataVisitor, Event, EventData, HandoverTo,
-    InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Relationship, Sex, SourceCode,
+    InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Relationship, Sex, SourceCode, UpnUnknownReason,
 };
 use events::shape::{Shape, Text};
 use serde_json::{Map, Value, json};
@@ -127,7 +127,17 @@ line and, once decided, the outcome.
 
 A contact is closed only once decided (rule `close-needs-decision`): a duplicate, wrong-service or withdrawn \
 contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationale` and, for a duplicate, \
-`duplicate_of`.";
+`duplicate_of`.
+
+The statutory returns' codes are checked where they are entered. A child's `ethnicity` is a DfE ethnicity code \
+(`WBRI`, `WIRI`, `WIRT`, `WOTH`, `WROM`, `MWBC`, `MWBA`, `MWAS`, `MOTH`, `AIND`, `APKN`, `ABAN`, `AOTH`, `BCRB`, \
+`BAFR`, `BOTH`, `CHNE`, `OOTH`, `REFU` refused, `NOBT` not yet obtained; lower case is taken and stored upper \
+case). Nothing new is required when a contact is received. A `decision_made` whose `outcome` is `assessment` or \
+`strategy_discussion` (a referral) needs `primary_need` (CIN code `N0`-`N9`) and, for each child of school age \
+(the CIN census's rule: five by the 31 August before the census year, 1 April to 31 March, of the decision) \
+without a UPN on record, `children[i].upn` or `children[i].upn_unknown_reason` (CIN code `UN1`-`UN10`), where \
+`children[i]` is the contact's `children[i]` (`{}` for a child who needs nothing); a 422 names the field, e.g. \
+`data.children[1].upn_unknown_reason`. `data.children` may not name more children than the contact.";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -372,6 +382,7 @@ fn wire_enums() -> Vec<(&'static str, Vec<Value>)> {
         HandoverTo,
         AuditGrade,
         Relationship,
+        UpnUnknownReason,
         Role,
     )
 }
@@ -1046,8 +1057,15 @@ mod tests {
                 enums.extend(values.iter().filter_map(Value::as_str));
             }
         }
+        // A wire value may be upper case (CIN codes such as `UN10`); a Rust name never is one.
+        let wire: Vec<Value> = wire_enums().into_iter().flat_map(|(_, values)| values).collect();
         for value in enums {
-            assert!(!value.chars().next().unwrap().is_ascii_uppercase() || value.len() <= 2, "{value}");
+            assert!(
+                !value.chars().next().unwrap().is_ascii_uppercase()
+                    || value.len() <= 2
+                    || wire.contains(&Value::from(value)),
+                "{value}"
+            );
         }
     }
 

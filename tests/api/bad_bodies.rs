@@ -96,15 +96,15 @@ fn bodies_for_events() -> Vec<(&'static str, serde_json::Value)> {
         ),
         (
             "level of need out of range",
-            json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "level_of_need": 5}}),
+            json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "primary_need": "N1", "level_of_need": 5}}),
         ),
         (
             "revises without reason",
-            json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "revises": {"event_id": "01J00000000000000000000000"}}}),
+            json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "primary_need": "N1", "revises": {"event_id": "01J00000000000000000000000"}}}),
         ),
         (
             "revises with a bad id",
-            json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "revises": {"event_id": "123", "reason": "x"}}}),
+            json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "primary_need": "N1", "revises": {"event_id": "123", "reason": "x"}}}),
         ),
         ("empty note", json!({"type": "note_added", "data": {"text": ""}})),
         ("bad audit grade", json!({"type": "audit_finding_recorded", "data": {"grade": "meh", "findings": "f"}})),

@@ -153,7 +153,7 @@ async fn concurrent_writers_with_the_same_expected_version_one_wins_the_rest_get
 #[tokio::test]
 async fn every_case_rule_is_enforced_with_a_422_naming_it() {
     let app = spawn_app();
-    let decide = |outcome: &str| json!({"outcome": outcome, "rationale": "because"});
+    let decide = |outcome: &str| json!({"outcome": outcome, "rationale": "because", "primary_need": "N1"});
     struct Case {
         given: Vec<(&'static str, &'static str, Value)>,
         when: (&'static str, &'static str, Value),
@@ -178,7 +178,7 @@ async fn every_case_rule_is_enforced_with_a_422_naming_it() {
             when: (
                 "decision_maker",
                 "decision_made",
-                json!({"outcome": "assessment", "rationale": "r", "revises": {"event_id": "01J00000000000000000000000", "reason": "x"}}),
+                json!({"outcome": "assessment", "rationale": "r", "primary_need": "N1", "revises": {"event_id": "01J00000000000000000000000", "reason": "x"}}),
             ),
             rule: "nothing-to-revise",
         },
@@ -187,7 +187,7 @@ async fn every_case_rule_is_enforced_with_a_422_naming_it() {
             when: (
                 "decision_maker",
                 "decision_made",
-                json!({"outcome": "assessment", "rationale": "r", "revises": {"event_id": "01J00000000000000000000000", "reason": "x"}}),
+                json!({"outcome": "assessment", "rationale": "r", "primary_need": "N1", "revises": {"event_id": "01J00000000000000000000000", "reason": "x"}}),
             ),
             rule: "revises-current-decision",
         },

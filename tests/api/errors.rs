@@ -29,8 +29,14 @@ async fn every_error_status_of_the_contract() {
     // 403: a known token without the right.
     let (s, p) = app.append("referrer", &id, "triage_rated", json!({"rating": "red"})).await;
     assert_eq!(s, 403, "{p}");
-    let (s, p) =
-        app.append("partner_police", &id, "decision_made", json!({"outcome": "assessment", "rationale": "r"})).await;
+    let (s, p) = app
+        .append(
+            "partner_police",
+            &id,
+            "decision_made",
+            json!({"outcome": "assessment", "rationale": "r", "primary_need": "N1"}),
+        )
+        .await;
     assert_eq!(s, 403, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("decision_made"), "{p}");
 

@@ -19,12 +19,16 @@ pub(crate) async fn decided_contact(
     assert_eq!(s, 201, "{created}");
     let id = created["contact_id"].as_str().unwrap().to_owned();
     if let Some((at, outcome)) = decided {
+        let mut data = json!({"outcome": outcome, "rationale": "r", "level_of_need": 3});
+        if matches!(outcome, "assessment" | "strategy_discussion") {
+            data["primary_need"] = json!("N4");
+        }
         let (s, b) = app
             .post(
                 "decision_maker",
                 &format!("/v1/contacts/{id}/events"),
                 &json!({"type": "decision_made", "occurred_at": at, "late_entry_reason": "entered from the paper log",
-                    "data": {"outcome": outcome, "rationale": "r", "level_of_need": 3}}),
+                    "data": data}),
             )
             .await;
         assert_eq!(s, 201, "{b}");

@@ -273,7 +273,7 @@ pub fn contact_body() -> Value {
         "channel": "phone",
         "source": "2A",
         "referrer": {"name": "Jo Teacher", "organisation": "Hillside Primary", "role": "DSL"},
-        "children": [{"name": "Sam Example", "date_of_birth": "2017-05-04", "sex": "M", "nhs_number": "9434765919"}],
+        "children": [{"name": "Sam Example", "date_of_birth": "2017-05-04", "sex": "M", "nhs_number": "9434765919", "upn": "B801200005001", "ethnicity": "WBRI"}],
         "concerns": "Bruising on the upper arm, explanation inconsistent.",
         "consent": "given"
     })

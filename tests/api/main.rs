@@ -24,6 +24,7 @@ mod permissions;
 mod previous_contacts;
 mod referrers;
 mod replay;
+mod returns;
 mod safe_rules;
 mod service;
 mod sse;

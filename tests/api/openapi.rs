@@ -608,8 +608,7 @@ async fn the_schema_checker_catches_mismatches() {
     assert!(!broken(&|c| c["children"][0]["sex"] = json!("X")).is_empty(), "a bad nested enum in a oneOf");
     assert!(!broken(&|c| c["version"] = json!(-1)).is_empty(), "below the minimum");
     assert!(!broken(&|c| c["rating"] = json!(3)).is_empty(), "a wrong type");
-    let mut event =
-        json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "level_of_need": 5}});
+    let mut event = json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "primary_need": "N1", "level_of_need": 5}});
     assert!(!errors_of(&doc, &component("NewEvent"), &event, false).is_empty(), "level_of_need 5");
     event["data"]["level_of_need"] = json!(4);
     assert!(errors_of(&doc, &component("NewEvent"), &event, false).is_empty());

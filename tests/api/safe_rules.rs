@@ -53,7 +53,7 @@ async fn bug_an_undecided_police_notification_could_be_closed() {
         &app,
         "decision_maker",
         &id,
-        json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "duplicate_of": other}}),
+        json!({"type": "decision_made", "data": {"outcome": "assessment", "rationale": "r", "primary_need": "N1", "duplicate_of": other}}),
     )
     .await;
     assert_eq!((s, p["errors"][0]["field"].as_str()), (422, Some("data.duplicate_of")), "{p}");
@@ -242,7 +242,7 @@ async fn bug_time_could_be_rewritten_silently() {
         "decision_maker",
         &id,
         json!({"type": "decision_made", "occurred_at": (decided_at - Duration::minutes(10)).to_rfc3339(),
-            "data": {"outcome": "assessment", "rationale": "r", "revises": {"event_id": d["event_id"], "reason": "checks back"}}}),
+            "data": {"outcome": "assessment", "rationale": "r", "primary_need": "N1", "revises": {"event_id": d["event_id"], "reason": "checks back"}}}),
         "revision-predates-decision",
     )
     .await;

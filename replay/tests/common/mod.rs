@@ -63,6 +63,7 @@ fn decision(outcome: Outcome, revises: Option<Ulid>) -> Event {
         primary_need: Some(PrimaryNeed::N1),
         revises: revises.map(|event_id| Revises { event_id, reason: "New information".into() }),
         duplicate_of: None,
+        children: Vec::new(),
     })
 }
 
