@@ -705,7 +705,7 @@ impl ChildIndex {
         let mut best: Map<u32, (f64, Vec<&'static str>)> = Map::default();
         for m in pool {
             let reasons = q.reasons(&self.mentions[m as usize].ids);
-            if reasons.is_empty() {
+            if !q.enough(&reasons) {
                 continue;
             }
             let score = score_of(&reasons);
@@ -765,7 +765,7 @@ impl ChildIndex {
             .filter_map(|a| {
                 let adult = &self.adults[a as usize];
                 let reasons = q.reasons(&adult.ids);
-                (!reasons.is_empty()).then(|| AdultCandidate {
+                q.enough(&reasons).then(|| AdultCandidate {
                     contact_id: adult.contact,
                     name: adult.name.clone(),
                     date_of_birth: adult.ids.dob,
@@ -788,6 +788,19 @@ impl ChildIndex {
 fn score_of(reasons: &[&str]) -> f64 {
     let total: f64 = reasons.iter().map(|r| weight(r)).sum();
     (total.min(1.0) * 100.0).round() / 100.0
+}
+
+/// Whether `reasons` make someone a candidate for the query `q`: any reason at all, except
+/// that once a name is asked for, the name (or its sound) or an identifier must match. A shared
+/// date of birth or postcode alone would otherwise offer every child born that day or living
+/// there, show their names to the searcher and record a read of their contacts.
+impl Terms {
+    fn enough(&self, reasons: &[&str]) -> bool {
+        if self.codes.is_none() {
+            return !reasons.is_empty();
+        }
+        reasons.iter().any(|r| matches!(*r, "name" | "name_phonetic" | "nhs_number" | "upn"))
+    }
 }
 
 /// A query, normalised as the index's keys are.

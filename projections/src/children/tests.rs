@@ -215,6 +215,27 @@ fn search_scores_identifiers_dates_and_postcodes() {
 }
 
 #[test]
+fn a_named_search_never_offers_someone_else_born_the_same_day_or_living_at_the_same_postcode() {
+    let mut index = ChildIndex::default();
+    let mut other = child("Noah Jones", Some("2015-03-04"), None, None);
+    other.address =
+        Some(events::schema::Address { line1: None, line2: None, town: None, postcode: Some("NG7 2RD".into()) });
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[other], &[]);
+    index.receive(id(2), at("2026-01-06T10:00:00Z"), &[child("Amy Brown", Some("2015-03-04"), None, None)], &[]);
+    // Asked for Amy Brown born that day at that postcode: Amy, not Noah.
+    let named = index.search(&Query {
+        name: Some("Amy Brown".into()),
+        date_of_birth: Some("2015-03-04".parse().unwrap()),
+        postcode: Some("NG7 2RD".into()),
+        ..Query::default()
+    });
+    assert_eq!(named.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["Amy Brown"], "{named:?}");
+    // Without a name, the date and the postcode are what was asked for: both are offered.
+    let unnamed = index.search(&query(None, Some("2015-03-04")));
+    assert_eq!(unnamed.len(), 2, "{unnamed:?}");
+}
+
+#[test]
 fn adults_are_searchable_by_name_birth_date_and_postcode() {
     let mut index = ChildIndex::default();
     let adult = Adult {
