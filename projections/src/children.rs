@@ -65,7 +65,11 @@ fn codes(folded: &str) -> Vec<Vec<Box<str>>> {
             .split(' ')
             .filter(|w| !w.is_empty())
             .map(|word| {
-                let r = dm.double_metaphone(word);
+                // Double Metaphone is for Latin letters, and `rphonetic` slices its input by
+                // bytes (a name such as "S¡" made it panic): it only ever sees the word's ASCII
+                // letters, which folding has already made of every accented Latin letter.
+                let letters: String = word.chars().filter(char::is_ascii_alphabetic).collect();
+                let r = dm.double_metaphone(&letters);
                 let (p, a) = (r.primary(), r.alternate());
                 let mut out: Vec<Box<str>> = Vec::with_capacity(2);
                 // A word of no letters Double Metaphone knows (digits, other scripts) is its

@@ -236,6 +236,27 @@ fn a_named_search_never_offers_someone_else_born_the_same_day_or_living_at_the_s
 }
 
 #[test]
+fn names_in_any_script_or_with_symbols_are_indexed_and_searched_without_panicking() {
+    let mut index = ChildIndex::default();
+    let names = [
+        "S\u{A1}",
+        "c\u{F2}\u{97}\u{82}\u{B8};)\u{CF}\u{D7}",
+        "\u{C5}\u{F8}",
+        "\u{41C}\u{430}\u{448}\u{430}",
+        "\u{674E}\u{534E}",
+        "\u{1F600}x",
+        "O'Neil-Smith",
+    ];
+    for (n, name) in names.iter().enumerate() {
+        let contact = id(n as u64 + 1);
+        index.receive(contact, at("2026-01-05T10:00:00Z"), &[child(name, Some("2016-01-01"), None, None)], &[]);
+        assert!(index.child_id_of(contact, 0).is_some(), "{name:?}");
+        let found = index.search(&query(Some(name), Some("2016-01-01")));
+        assert!(found.iter().any(|c| c.name == *name), "{name:?}: {found:?}");
+    }
+}
+
+#[test]
 fn adults_are_searchable_by_name_birth_date_and_postcode() {
     let mut index = ChildIndex::default();
     let adult = Adult {
