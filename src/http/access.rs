@@ -11,13 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Caller, MAX_LIMIT};
-use super::log::parse_after;
+use super::extract::Caller;
+use super::log::{parse_after, parse_limit};
 use super::problem::ReadAccessErrors;
 use super::state::AppState;
 use crate::auth::{self, ReadKind};
-
-const DEFAULT_LIMIT: usize = 100;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read_access))
@@ -73,14 +71,7 @@ async fn read_access(
         return Err(ApiError::Forbidden(format!("a {} may not read the access log", caller.role)));
     }
     let after = parse_after(page.after.as_deref())?;
-    let limit = match page.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::bad_param("limit", format!("must be 1 to {MAX_LIMIT}")))?,
-    };
+    let limit = parse_limit(page.limit.as_deref())?;
     let entries = tokio::task::block_in_place(|| app.log().read_access_after(after, limit))?;
     let next_after = entries.last().map_or(after, |e| e.position);
     // The read of the access log is itself recorded; for this action the range names the

@@ -42,6 +42,16 @@ pub(crate) fn parse_after(raw: Option<&str>) -> Result<u64, ApiError> {
     raw.map_or(Ok(0), |v| v.parse().map_err(|_| ApiError::bad_param("after", "must be a position: 0 or more")))
 }
 
+/// A page's `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub(crate) fn parse_limit(raw: Option<&str>) -> Result<usize, ApiError> {
+    raw.map_or(Ok(DEFAULT_LIMIT), |v| {
+        v.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::bad_param("limit", format!("must be 1 to {MAX_LIMIT}")))
+    })
+}
+
 #[utoipa::path(
     get,
     path = "/v1/events",
@@ -73,14 +83,7 @@ async fn read_events(
         return Err(ApiError::Forbidden(format!("a {} may not read the global log", caller.role)));
     }
     let after = parse_after(page.after.as_deref())?;
-    let limit = match page.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::bad_param("limit", format!("must be 1 to {MAX_LIMIT}")))?,
-    };
+    let limit = parse_limit(page.limit.as_deref())?;
     let events = app.log().read_all(after, limit)?;
     let next_after = events.last().map_or(after, |e| e.position);
     // One access entry for the page, naming the positions it returns, durable before it is sent.
