@@ -77,28 +77,12 @@ pub fn export_access(source: &Source, out: &mut dyn Write) -> Result<Option<Acce
             result?;
         }
         Source::Url { url, token } => {
-            let client = reqwest::blocking::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
-                .build()
-                .map_err(|e| ReplayError::io("cannot start an HTTP client", e))?;
+            let client = crate::source::http_client()?;
             let base = url.trim_end_matches('/');
             let mut after = 0u64;
             loop {
                 let page_url = format!("{base}/v1/access?after={after}&limit={URL_PAGE}");
-                let response = client
-                    .get(&page_url)
-                    .bearer_auth(token)
-                    .send()
-                    .map_err(|e| ReplayError::io(&format!("GET {page_url}"), e))?;
-                let status = response.status();
-                let body = response.bytes().map_err(|e| ReplayError::io(&format!("GET {page_url}"), e))?;
-                if !status.is_success() {
-                    let detail = serde_json::from_slice::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v["detail"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    return Err(ReplayError::Io(format!("GET {page_url}: {status} {detail}")));
-                }
+                let body = crate::source::get_page(&client, &page_url, token)?;
                 let page: Page = serde_json::from_slice(&body)
                     .map_err(|e| ReplayError::Io(format!("GET {page_url}: not a page of the access log: {e}")))?;
                 for record in &page.entries {

@@ -182,28 +182,12 @@ fn for_each_from_url(
     token: &str,
     f: &mut dyn FnMut(&Envelope) -> Result<Flow, ReplayError>,
 ) -> Result<(), ReplayError> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .map_err(|e| ReplayError::io("cannot start an HTTP client", e))?;
+    let client = http_client()?;
     let base = url.trim_end_matches('/');
     let mut after = 0u64;
     loop {
         let page_url = format!("{base}/v1/events?after={after}&limit={URL_PAGE}");
-        let response = client
-            .get(&page_url)
-            .bearer_auth(token)
-            .send()
-            .map_err(|e| ReplayError::io(&format!("GET {page_url}"), e))?;
-        let status = response.status();
-        let body = response.bytes().map_err(|e| ReplayError::io(&format!("GET {page_url}"), e))?;
-        if !status.is_success() {
-            let detail = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["detail"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            return Err(ReplayError::Io(format!("GET {page_url}: {status} {detail}")));
-        }
+        let body = get_page(&client, &page_url, token)?;
         let page: Page = serde_json::from_slice(&body)
             .map_err(|e| ReplayError::Io(format!("GET {page_url}: not a page of events: {e}")))?;
         if page.events.is_empty() {
@@ -219,4 +203,33 @@ fn for_each_from_url(
         }
         after = page.next_after;
     }
+}
+
+/// The HTTP client the commands read a service with (a minute per request).
+pub(crate) fn http_client() -> Result<reqwest::blocking::Client, ReplayError> {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| ReplayError::io("cannot start an HTTP client", e))
+}
+
+/// The body of `GET page_url` with the bearer `token`; a refusal is an error carrying the
+/// status and the problem's `detail`.
+pub(crate) fn get_page(
+    client: &reqwest::blocking::Client,
+    page_url: &str,
+    token: &str,
+) -> Result<Vec<u8>, ReplayError> {
+    let response =
+        client.get(page_url).bearer_auth(token).send().map_err(|e| ReplayError::io(&format!("GET {page_url}"), e))?;
+    let status = response.status();
+    let body = response.bytes().map_err(|e| ReplayError::io(&format!("GET {page_url}"), e))?;
+    if !status.is_success() {
+        let detail = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        return Err(ReplayError::Io(format!("GET {page_url}: {status} {detail}")));
+    }
+    Ok(body.to_vec())
 }
