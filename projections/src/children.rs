@@ -185,9 +185,13 @@ struct Keys {
     postcode: Map<Box<str>, Vec<u32>>,
 }
 
+/// Adds mention `m` under `key`. A mention's keys are added in one go (after its old ones are
+/// taken away), so a repeat (two words of a name with the same code) can only be the last one
+/// added: checking the end keeps this O(1) for keys thousands of mentions share (a common code,
+/// a date of birth, a busy child's NHS number).
 fn put<K: std::hash::Hash + Eq>(map: &mut Map<K, Vec<u32>>, key: K, m: u32) {
     let v = map.entry(key).or_default();
-    if !v.contains(&m) {
+    if v.last() != Some(&m) {
         v.push(m);
     }
 }
@@ -380,22 +384,47 @@ impl ChildIndex {
         let Some(first) = range.clone().next() else { return 0 };
         let at = self.mentions[first as usize].received_at;
         let earliest = at.checked_sub_signed(lookback()).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let mut found: Vec<Ulid> = Vec::new();
+        let when = |i: u32| self.mentions[i as usize].received_at;
+        // Each child's mentions in the year before, by receipt.
+        let mut groups: Vec<u32> = Vec::new();
+        let mut slices: Vec<&[u32]> = Vec::new();
         for m in range {
-            let members = &self.groups[self.group_of(m) as usize].members;
-            let when = |i: &u32| self.mentions[*i as usize].received_at;
-            let from = members.partition_point(|i| when(i) < earliest);
-            let to = members.partition_point(|i| when(i) < at);
-            found.extend(
-                members[from..to.max(from)]
-                    .iter()
-                    .map(|&i| self.mentions[i as usize].contact)
-                    .filter(|c| *c != contact),
-            );
+            let g = self.group_of(m);
+            if groups.contains(&g) {
+                continue;
+            }
+            groups.push(g);
+            let members = &self.groups[g as usize].members;
+            let from = members.partition_point(|&i| when(i) < earliest);
+            let to = members.partition_point(|&i| when(i) < at);
+            slices.push(&members[from..to.max(from)]);
         }
-        found.sort_unstable();
-        found.dedup();
-        u32::try_from(found.len()).unwrap_or(u32::MAX)
+        // Walked together in receipt order. A contact's mentions all have its receipt time, so
+        // a contact named twice (siblings, or one child entered twice) shows up only among
+        // mentions received at the same moment: counting distinct contacts per moment is
+        // exact, with no sort of the whole year.
+        let mut count = 0usize;
+        let mut moment: Vec<Ulid> = Vec::new();
+        let mut heads = vec![0usize; slices.len()];
+        loop {
+            let next = slices.iter().zip(&heads).filter_map(|(slice, &h)| slice.get(h).map(|&i| when(i))).min();
+            let Some(t) = next else { break };
+            moment.clear();
+            for (slice, h) in slices.iter().zip(heads.iter_mut()) {
+                while let Some(&i) = slice.get(*h)
+                    && when(i) == t
+                {
+                    moment.push(self.mentions[i as usize].contact);
+                    *h += 1;
+                }
+            }
+            if moment.len() > 1 {
+                moment.sort_unstable();
+                moment.dedup();
+            }
+            count += moment.len();
+        }
+        u32::try_from(count).unwrap_or(u32::MAX)
     }
 
     /// A contact received: its children and adults indexed, each child linked where the rules
@@ -533,18 +562,38 @@ impl ChildIndex {
         if let Some(d) = ids.dob {
             look(self.keys.name_dob.get(&(ids.name.clone(), d)));
         }
-        let mut groups: Vec<u32> = found.into_iter().filter(|&x| x != m).map(|x| self.group_of(x)).collect();
+        // The distinct groups found: mostly one (a child seen before), however many contacts
+        // it has, so a short list beats sorting every mention found.
+        let mut groups: Vec<u32> = Vec::new();
+        for x in found.into_iter().filter(|&x| x != m) {
+            let g = self.group_of(x);
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
         groups.sort_unstable_by_key(|&g| self.groups[g as usize].order);
-        groups.dedup();
         for other in groups {
             let mine = self.group_of(m);
             let other = self.resolve(other);
             if mine == other || !self.may_auto_link(mine, other) {
                 continue;
             }
-            self.contacts_in(mine, touched);
-            self.contacts_in(other, touched);
+            self.contacts_counting_anew(mine, other, touched);
             self.merge(mine, other);
+        }
+    }
+
+    /// The contacts whose previous contacts may change when groups `a` and `b` are merged: those
+    /// of each received after the other's first mention (a contact counts only what came before
+    /// it). A new contact about a child seen before touches itself only, not the child's every
+    /// contact.
+    fn contacts_counting_anew(&self, a: u32, b: u32, out: &mut Vec<Ulid>) {
+        for (this, other) in [(a, b), (b, a)] {
+            let Some(&first) = self.groups[other as usize].members.first() else { continue };
+            let since = self.mentions[first as usize].received_at;
+            let members = &self.groups[this as usize].members;
+            let from = members.partition_point(|&i| self.mentions[i as usize].received_at <= since);
+            out.extend(members[from..].iter().map(|&i| self.mentions[i as usize].contact));
         }
     }
 
@@ -559,9 +608,31 @@ impl ChildIndex {
                 .collect()
         };
         let fields: [Field; 3] = [|i| &i.nhs, |i| &i.upn, |i| &i.child_ref];
+        // The smaller group's values against the larger's members, stopping at the first shared
+        // value: a new contact about a child seen before, by its NHS number, costs one look, not
+        // one per contact the child has.
+        let (small, large) = if self.groups[a as usize].members.len() <= self.groups[b as usize].members.len() {
+            (a, b)
+        } else {
+            (b, a)
+        };
         for f in fields {
-            let (x, y) = (values(a, f), values(b, f));
-            if !x.is_empty() && !y.is_empty() && !x.iter().any(|v| y.contains(v)) {
+            let y = values(small, f);
+            if y.is_empty() {
+                continue;
+            }
+            let mut has_any = false;
+            let mut shares = false;
+            for &m in &self.groups[large as usize].members {
+                if let Some(v) = f(&self.mentions[m as usize].ids).as_deref() {
+                    has_any = true;
+                    if y.contains(&v) {
+                        shares = true;
+                        break;
+                    }
+                }
+            }
+            if has_any && !shares {
                 return false;
             }
         }
@@ -582,8 +653,15 @@ impl ChildIndex {
             self.mentions[m as usize].group = keep;
         }
         self.groups[gone as usize].merged_into = Some(keep);
-        self.groups[keep as usize].members.extend(moved);
-        self.sort_members(keep);
+        if let [one] = moved[..] {
+            // The usual merge, a new mention joining a child seen before: put in its place.
+            let key = |m: u32| (self.mentions[m as usize].received_at, m);
+            let at = self.groups[keep as usize].members.partition_point(|&x| key(x) < key(one));
+            self.groups[keep as usize].members.insert(at, one);
+        } else {
+            self.groups[keep as usize].members.extend(moved);
+            self.sort_members(keep);
+        }
     }
 
     fn sort_members(&mut self, g: u32) {

@@ -320,7 +320,12 @@ impl ReadModel {
         {
             touched = self.children.update(id, state.received_at, &state.children);
         }
-        let previous = self.children.previous_contacts(id);
+        // The count changes only when the index does (it counts the year before the contact's
+        // own receipt, not before now): otherwise the one the facts hold stands.
+        let previous = match self.facts.get(&id) {
+            Some(f) if touched.is_empty() => f.previous_contacts,
+            _ => self.children.previous_contacts(id),
+        };
         self.facts.insert(id, ContactFacts::of(state, previous));
         let change = if on_queue(state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
         if state.closed.is_some() {

@@ -178,8 +178,37 @@ fn a_corrected_identifier_links_the_child() {
     index.receive(id(2), at("2026-02-05T10:00:00Z"), &[child("Sam Ex", None, None, None)], &[]);
     assert_eq!(index.previous_contacts(id(2)), 0);
     let touched = index.update(id(2), at("2026-02-05T10:00:00Z"), &[child("Sam Ex", None, Some("9434765919"), None)]);
-    assert_eq!(touched, [id(1), id(2)]);
+    // Contact 1 came before contact 2: its own count cannot change, so only 2 is counted again.
+    assert_eq!(touched, [id(2)]);
     assert_eq!(index.previous_contacts(id(2)), 1);
+}
+
+#[test]
+fn a_contact_entered_late_touches_the_contacts_received_after_it_only() {
+    let nhs = Some("9434765919");
+    let mut index = ChildIndex::default();
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Sam Example", None, nhs, None)], &[]);
+    index.receive(id(3), at("2026-03-05T10:00:00Z"), &[child("Sam Example", None, nhs, None)], &[]);
+    // A newest contact changes no other contact's count.
+    let touched = index.receive(id(4), at("2026-04-05T10:00:00Z"), &[child("Sam Example", None, nhs, None)], &[]);
+    assert_eq!(touched, [id(4)]);
+    // One entered late, received in February: contacts 3 and 4 now have one more before them.
+    let touched = index.receive(id(2), at("2026-02-05T10:00:00Z"), &[child("Sam Example", None, nhs, None)], &[]);
+    assert_eq!(touched, [id(2), id(3), id(4)]);
+    let counts: Vec<u32> = (1..=4).map(|n| index.previous_contacts(id(n))).collect();
+    assert_eq!(counts, [0, 1, 2, 3]);
+}
+
+#[test]
+fn two_children_of_one_contact_taken_as_one_are_counted_once() {
+    let nhs = Some("9434765919");
+    let mut index = ChildIndex::default();
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Sam Example", None, nhs, None)], &[]);
+    // The same child entered twice on one contact (a slip), then a later contact about them.
+    let twice = [child("Sam Example", None, nhs, None), child("Sam Example", None, nhs, None)];
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &twice, &[]);
+    index.receive(id(3), at("2026-03-05T10:00:00Z"), &[child("Sam Example", None, nhs, None)], &[]);
+    assert_eq!(index.previous_contacts(id(3)), 2, "contacts 1 and 2, contact 2 once");
 }
 
 #[test]
@@ -393,4 +422,73 @@ fn search_at_100k_children() {
         p(&by_surname, 0.99)
     );
     assert!(p(&times, 0.99) < std::time::Duration::from_millis(20));
+}
+
+/// Every count, worked out the long way: the distinct other contacts sharing a child (as linked
+/// now) received in the year before.
+fn counted_the_long_way(index: &ChildIndex, contacts: &[(Ulid, DateTime<Utc>, usize)]) -> Vec<u32> {
+    contacts
+        .iter()
+        .map(|&(c, at_c, n_c)| {
+            let mine: Vec<&str> = (0..n_c).filter_map(|i| index.child_id_of(c, i)).collect();
+            let n = contacts
+                .iter()
+                .filter(|&&(o, at_o, n_o)| {
+                    o != c
+                        && at_o < at_c
+                        && at_o >= at_c - lookback()
+                        && (0..n_o).any(|i| index.child_id_of(o, i).is_some_and(|x| mine.contains(&x)))
+                })
+                .count();
+            u32::try_from(n).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn counts_and_the_contacts_touched_agree_with_counting_the_long_way() {
+    // A small deterministic generator (no dependency): contacts about a few children, some
+    // siblings, some a child named twice, received over two years in an order unlike entry.
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let pool = [
+        ("Sam Example", Some("9434765919")),
+        ("Robin Example", None),
+        ("Alex Sample", Some("4010232137")),
+        ("Jo Sample", None),
+        ("Kim Trial", None),
+    ];
+    for round in 0..20 {
+        let mut index = ChildIndex::default();
+        let mut contacts: Vec<(Ulid, DateTime<Utc>, usize)> = Vec::new();
+        let mut before: Vec<u32> = Vec::new();
+        for k in 0..40u64 {
+            let c = id(round * 1000 + k + 1);
+            let received = at("2025-01-01T09:00:00Z") + Duration::days(i64::try_from(next(730)).unwrap());
+            let n = 1 + usize::try_from(next(3)).unwrap();
+            let children: Vec<Child> = (0..n)
+                .map(|_| {
+                    let (name, nhs) = pool[usize::try_from(next(5)).unwrap()];
+                    child(name, Some("2016-05-14"), nhs, None)
+                })
+                .collect();
+            let touched = index.receive(c, received, &children, &[]);
+            contacts.push((c, received, n));
+            let expected = counted_the_long_way(&index, &contacts);
+            let counts: Vec<u32> = contacts.iter().map(|x| index.previous_contacts(x.0)).collect();
+            assert_eq!(counts, expected, "round {round}, contact {k}");
+            for (i, (old, new)) in before.iter().zip(&counts).enumerate() {
+                assert!(
+                    old == new || touched.contains(&contacts[i].0),
+                    "round {round}: contact {i}'s count changed untouched"
+                );
+            }
+            before = counts;
+        }
+    }
 }
