@@ -161,10 +161,9 @@ impl FrontDoor {
             ..NewEvent::new(event, occurred_at, caller.clone())
         };
 
-        let _serialised = self.lock_contact(contact).await;
+        let mut recent = self.lock_contact(contact).await;
         for attempt in 0.. {
-            let events = self.log().read_contact(contact)?;
-            let state = fold(&events)?.ok_or_else(|| not_found(contact))?;
+            let state = self.state_of(&recent, contact)?.ok_or_else(|| not_found(contact))?;
             // A receiving team answers only its own handovers, a referrer adds only to its own
             // contacts; of any other contact they do not learn even that it exists.
             if !auth::reads_contact(caller, &state) {
@@ -197,7 +196,17 @@ impl FrontDoor {
                 idempotency: idempotency.clone(),
             };
             match self.log().append(append).await {
-                Ok(appended) => return last(appended.envelopes, appended.replayed),
+                Ok(appended) => {
+                    if let [envelope] = &appended.envelopes[..]
+                        && !appended.replayed
+                        && envelope.version == state.version + 1
+                    {
+                        let mut next = state;
+                        next.apply(envelope, &event);
+                        recent.keep(next);
+                    }
+                    return last(appended.envelopes, appended.replayed);
+                }
                 Err(eventlog::AppendError::Conflict { .. })
                     if request.expected_version.is_none() && attempt < RETRIES =>
                 {
@@ -207,6 +216,22 @@ impl FrontDoor {
             }
         }
         unreachable!("the retry loop returns")
+    }
+}
+
+impl FrontDoor {
+    /// A contact's current state: the one its lock stripe kept, when the log's version of the
+    /// contact is still the kept state's (nothing appended since), else every event read and
+    /// folded. `None` for a contact never received.
+    fn state_of(&self, recent: &super::Recent, contact: Ulid) -> Result<Option<ContactState>, AppError> {
+        let version = self.log().contact_version(contact)?;
+        if version == 0 {
+            return Ok(None);
+        }
+        if let Some(state) = recent.at(contact, version) {
+            return Ok(Some(state.clone()));
+        }
+        fold(&self.log().read_contact(contact)?)
     }
 }
 

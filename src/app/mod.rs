@@ -125,7 +125,35 @@ pub struct FrontDoor {
 struct Shared {
     log: EventLog,
     policy: DuePolicy,
-    contact_locks: Vec<tokio::sync::Mutex<()>>,
+    contact_locks: Vec<tokio::sync::Mutex<Recent>>,
+}
+
+/// The states of the contacts a lock stripe last wrote to, newest last: the next command on
+/// one of them starts from its state instead of reading and folding every event again, when
+/// the log's version of the contact shows nothing was appended since (see
+/// [`FrontDoor::state_of`]).
+#[derive(Default)]
+pub(crate) struct Recent {
+    states: Vec<projections::contact::ContactState>,
+}
+
+/// Contact states kept per lock stripe (1,024 stripes: about 4,000 contacts).
+const RECENT_PER_STRIPE: usize = 4;
+
+impl Recent {
+    /// The state kept for `contact`, if it is at `version`.
+    fn at(&self, contact: ulid::Ulid, version: u32) -> Option<&projections::contact::ContactState> {
+        self.states.iter().find(|s| s.contact_id == contact && s.version == version)
+    }
+
+    /// Keeps `state` as its contact's newest, forgetting the least recently kept beyond the limit.
+    fn keep(&mut self, state: projections::contact::ContactState) {
+        self.states.retain(|s| s.contact_id != state.contact_id);
+        if self.states.len() >= RECENT_PER_STRIPE {
+            self.states.remove(0);
+        }
+        self.states.push(state);
+    }
 }
 
 impl std::fmt::Debug for FrontDoor {
@@ -144,7 +172,7 @@ impl FrontDoor {
             shared: Arc::new(Shared {
                 log,
                 policy,
-                contact_locks: (0..CONTACT_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
+                contact_locks: (0..CONTACT_LOCKS).map(|_| tokio::sync::Mutex::new(Recent::default())).collect(),
             }),
         }
     }
@@ -156,7 +184,7 @@ impl FrontDoor {
     /// Serialises read → decide → append for one contact within this process, so writers to
     /// the same contact never race each other into a conflict and an fsync is never wasted on
     /// a write that then fails. Striped: contacts share a lock only by hash collision.
-    async fn lock_contact(&self, contact: ulid::Ulid) -> tokio::sync::MutexGuard<'_, ()> {
+    async fn lock_contact(&self, contact: ulid::Ulid) -> tokio::sync::MutexGuard<'_, Recent> {
         let stripe = usize::try_from(contact.random() % CONTACT_LOCKS as u128).unwrap_or(0);
         self.shared.contact_locks[stripe].lock().await
     }

@@ -148,3 +148,47 @@ async fn every_read_is_logged_once_and_a_refused_read_as_refused() {
     assert_eq!((logged[2].action.as_str(), logged[2].actor.id.as_str()), ("read_contact_refused", "eh-1"));
     assert_eq!((logged[3].action.as_str(), logged[3].actor.id.as_str()), ("read_audit_refused", "referrer-1"));
 }
+
+#[tokio::test]
+async fn a_command_starts_from_the_logs_state_even_after_a_write_that_bypassed_it() {
+    let (_dir, front_door) = front_door();
+    let id = received(&front_door).await;
+    let dm = actor("dm-1", Role::DecisionMaker);
+    let note = |text: &str| json!({"type": "note_added", "data": {"text": text}}).to_string().into_bytes();
+
+    // The first command folds the log; its result is kept for the next.
+    let first = record(&front_door, &dm, &id, &note("one"), None).await.unwrap();
+    assert_eq!(first.envelope.version, 2);
+
+    // A decision appended to the log directly, not through the commands.
+    let contact = id.parse().unwrap();
+    let decided = events::schema::Event::DecisionMade(
+        serde_json::from_slice::<serde_json::Value>(&decision())
+            .map(|v| serde_json::from_value(v["data"].clone()).unwrap())
+            .unwrap(),
+    );
+    front_door
+        .log()
+        .append(eventlog::AppendRequest {
+            contact_id: contact,
+            events: vec![eventlog::NewEvent::new(&decided, Utc::now(), dm.clone())],
+            expected_version: Some(2),
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+
+    // The next command sees it: a stale expected version is a conflict, and a second decision
+    // breaks the rule, so the kept state (undecided, version 2) was not used.
+    let stale = json!({"type": "note_added", "expected_version": 2, "data": {"text": "two"}}).to_string().into_bytes();
+    match record(&front_door, &dm, &id, &stale, None).await {
+        Err(AppError::Conflict { expected: 2, current_version: 3 }) => {}
+        other => panic!("expected a conflict at version 3, got {other:?}"),
+    }
+    match record(&front_door, &dm, &id, &decision(), None).await {
+        Err(AppError::RuleBroken { .. }) => {}
+        other => panic!("expected the rule against a second decision, got {other:?}"),
+    }
+    let next = record(&front_door, &dm, &id, &note("three"), None).await.unwrap();
+    assert_eq!(next.envelope.version, 4);
+}
