@@ -1,5 +1,6 @@
-//! The pages: the duty board (`/`), the quality assurance pages (`/qa`), the children pages
-//! (`/children`, in `children`), and sign-in.
+//! The pages: the duty board (`/`) and a contact's page on it (`/contacts/{id}`, in `contact`),
+//! the quality assurance pages (`/qa`), the children pages (`/children`, in `children`), and
+//! sign-in.
 //!
 //! # Sessions
 //!
@@ -31,9 +32,12 @@
 //! The sign-in form arrives through [`PageForm`]: the same-origin check first, then axum's
 //! `Form`, its refusals (not from this site, too long, not a form) answered as the sign-in page
 //! saying why, with 403, 413 or 400. Sign-out posts no fields and checks the origin itself.
-//! The audit finding form is sent as JSON by `qa.js` to the API, which answers problem+json.
+//! The audit finding form is sent as JSON by `qa.js` to the API, which answers problem+json;
+//! so is every action on a contact's page, by `contact.js`, with the version the page shows as
+//! `expected_version` (one command path: the API's).
 
 mod children;
+mod contact;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -70,6 +74,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 
 const BOARD_JS: &str = include_str!("../../web/board.js");
 const QA_JS: &str = include_str!("../../web/qa.js");
+const CONTACT_JS: &str = include_str!("../../web/contact.js");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 const ICON_SVG: &str = include_str!("../../web/icon.svg");
 
@@ -100,10 +105,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .route("/signout", post(signout))
         .routes(routes!(qa))
         .routes(routes!(qa_contact))
+        .routes(routes!(contact::contact_page))
         .routes(routes!(children::children_page))
         .routes(routes!(children::child_page))
         .routes(routes!(board_js))
         .routes(routes!(qa_js))
+        .routes(routes!(contact_js))
         .routes(routes!(style_css))
         .routes(routes!(icon_svg))
         .layer(middleware::from_fn(page_headers))
@@ -136,6 +143,14 @@ pub async fn board_js() -> Response {
     responses((status = 200, description = "JavaScript.", content_type = "text/javascript; charset=utf-8", body = String)))]
 pub async fn qa_js() -> Response {
     asset(QA_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /assets/contact.js`
+#[utoipa::path(get, path = "/assets/contact.js", tag = "pages", operation_id = "contact_js",
+    summary = "The contact page's script", description = "From the binary. No token needed.",
+    responses((status = 200, description = "JavaScript.", content_type = "text/javascript; charset=utf-8", body = String)))]
+pub async fn contact_js() -> Response {
+    asset(CONTACT_JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /assets/style.css`

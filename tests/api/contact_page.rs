@@ -1,0 +1,243 @@
+//! A contact's page on the duty board (`/contacts/{id}`, issue 17 points 1 and 2): the record
+//! as the role may see it, its read in the access log, the actions the role may take, and the
+//! page's writes through `POST /v1/contacts/{id}/events` with the version it was drawn at.
+//! (tests/browser drives the same page in Chromium.)
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, ready, spawn_app};
+use crate::pages::{cookie_of, no_redirects, sign_in};
+
+/// The page as `who` sees it: (status, body).
+async fn page(app: &TestApp, cookie: &str, contact: &str) -> (u16, String) {
+    let resp =
+        no_redirects().get(format!("{}/contacts/{contact}", app.url)).header("cookie", cookie).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+async fn cookie(app: &TestApp, who: &str) -> String {
+    cookie_of(&sign_in(app, app.token(who), &[]).await)
+}
+
+/// The version the page was drawn at (`data-version` of `#record`).
+fn version_of(html: &str) -> u32 {
+    let at = html.find("data-version=\"").expect("the page carries its version") + "data-version=\"".len();
+    html[at..].split('"').next().unwrap().parse().unwrap()
+}
+
+/// The names of the fields of the action form for `event` on the page.
+fn form_fields(html: &str, event: &str) -> Vec<String> {
+    let start = html.find(&format!("data-event=\"{event}\"")).unwrap_or_else(|| panic!("no {event} form"));
+    let form = &html[start..start + html[start..].find("</form>").unwrap()];
+    form.split("name=\"").skip(1).map(|s| s.split('"').next().unwrap().to_owned()).collect()
+}
+
+const MARKER: &str = "Restricted police intelligence Kq4Zt";
+
+async fn seeded(app: &TestApp) -> String {
+    let contact = app.new_contact("referrer").await;
+    let check = json!({"agency": "police", "summary": MARKER, "restricted": true});
+    assert_eq!(app.append("partner_police", &contact, "checks_returned", check).await.0, 201);
+    let open = json!({"agency": "health", "summary": "Health visitor saw the family in March.", "restricted": false});
+    assert_eq!(app.append("partner_health", &contact, "checks_returned", open).await.0, 201);
+    let call = json!({"direction": "outbound", "with": "referrer", "started_at": "2026-01-05T10:00:00Z",
+        "duration_seconds": 300, "summary": "Spoke with the DSL about the bruising."});
+    assert_eq!(app.append("practitioner", &contact, "call_logged", call).await.0, 201);
+    assert_eq!(
+        app.append("practitioner", &contact, "note_added", json!({"text": "School to call back."})).await.0,
+        201
+    );
+    contact
+}
+
+#[tokio::test]
+async fn a_contacts_page_shows_the_record_restricted_checks_only_to_those_entitled() {
+    let app = spawn_app();
+    ready(&app).await;
+    let contact = seeded(&app).await;
+
+    for (who, sees) in [
+        ("practitioner", false),
+        ("partner_health", false),
+        ("partner_police", true),
+        ("decision_maker", true),
+        ("auditor", true),
+        ("admin", true),
+    ] {
+        let (status, html) = page(&app, &cookie(&app, who).await, &contact).await;
+        assert_eq!(status, 200, "{who}: {html}");
+        assert_eq!(html.contains(MARKER), sees, "{who} sees the restricted check: {sees}");
+        // What everyone on the duty board sees of the record.
+        for shown in [
+            "Sam Example",
+            "NHS 9434765919",
+            "Hillside Primary",
+            "Bruising on the upper arm, explanation inconsistent.",
+            "Health visitor saw the family in March.",
+            "Spoke with the DSL about the bruising.",
+            "School to call back.",
+            "2A Schools",
+        ] {
+            assert!(html.contains(shown), "{who} sees {shown:?}");
+        }
+        assert_eq!(version_of(&html), 5, "{who}");
+    }
+}
+
+#[tokio::test]
+async fn opening_a_contacts_page_is_a_logged_read() {
+    let app = spawn_app();
+    ready(&app).await;
+    let contact = app.new_contact("referrer").await;
+    let (status, _) = page(&app, &cookie(&app, "practitioner").await, &contact).await;
+    assert_eq!(status, 200);
+    let (_, audit) = app.get("admin", &format!("/v1/contacts/{contact}/audit")).await;
+    let read = audit["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["endpoint"] == format!("/contacts/{contact}"))
+        .unwrap_or_else(|| panic!("the page's read is in the access log: {audit}"))
+        .clone();
+    assert_eq!(read["actor"]["id"], "practitioner");
+    assert_eq!(read["action"], "read_contact");
+}
+
+#[tokio::test]
+async fn a_contacts_page_is_for_the_signed_in_duty_board_and_says_when_there_is_no_such_contact() {
+    let app = spawn_app();
+    ready(&app).await;
+    let contact = app.new_contact("referrer").await;
+    // Not signed in (a bearer token is not a session): to the sign-in page.
+    let resp = no_redirects()
+        .get(format!("{}/contacts/{contact}", app.url))
+        .bearer_auth(app.token("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    // Referrers and receiving teams have no board: they get no session to open it with.
+    for who in ["referrer", "receiving_team"] {
+        let resp = sign_in(&app, app.token(who), &[]).await;
+        assert_eq!(resp.status(), 403, "{who}");
+        assert!(resp.headers().get("set-cookie").is_none(), "{who}");
+    }
+    let practitioner = cookie(&app, "practitioner").await;
+    let (status, html) = page(&app, &practitioner, "01J00000000000000000000000").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("No such contact."), "{html}");
+    assert_eq!(page(&app, &practitioner, "nonsense").await.0, 404);
+}
+
+#[tokio::test]
+async fn a_contacts_page_offers_only_the_actions_the_role_may_take() {
+    let app = spawn_app();
+    ready(&app).await;
+    let contact = app.new_contact("referrer").await;
+    let forms = |html: &str| -> Vec<String> {
+        html.split("data-event=\"").skip(1).map(|s| s.split('"').next().unwrap().to_owned()).collect()
+    };
+    let (_, html) = page(&app, &cookie(&app, "practitioner").await, &contact).await;
+    let practitioner = forms(&html);
+    for t in
+        ["triage_rated", "call_logged", "note_added", "contact_allocated", "checks_requested", "duty_discussion_held"]
+    {
+        assert!(practitioner.iter().any(|f| f == t), "a practitioner may {t}: {practitioner:?}");
+    }
+    assert!(!practitioner.iter().any(|f| f == "decision_made"), "a practitioner does not decide");
+    // A practitioner takes a contact only for themselves.
+    assert!(html.contains("Take it myself"));
+    assert_eq!(form_fields(&html, "contact_allocated"), ["worker"]);
+    assert!(html.contains("name=\"worker\" value=\"practitioner\""), "{html}");
+
+    let (_, html) = page(&app, &cookie(&app, "decision_maker").await, &contact).await;
+    assert!(forms(&html).iter().any(|f| f == "decision_made"));
+
+    let (_, html) = page(&app, &cookie(&app, "partner_health").await, &contact).await;
+    let mut partner = forms(&html);
+    partner.sort();
+    assert_eq!(partner, ["checks_returned", "correction_recorded", "duty_discussion_held", "note_added"]);
+    // A partner returns checks for its own agency only.
+    let start = html.find("name=\"agency\"").unwrap();
+    let select = &html[start..start + html[start..].find("</select>").unwrap()];
+    assert!(select.contains("value=\"health\"") && !select.contains("value=\"police\""), "{select}");
+
+    let (_, html) = page(&app, &cookie(&app, "auditor").await, &contact).await;
+    assert!(forms(&html).is_empty(), "an auditor records nothing here: {:?}", forms(&html));
+}
+
+/// Every field the API names in its 422 has its input on the page, so the page can show each
+/// message beside its field.
+#[tokio::test]
+async fn the_apis_field_errors_name_the_pages_fields() {
+    let app = spawn_app();
+    ready(&app).await;
+    let contact = app.new_contact("referrer").await;
+    let (_, html) = page(&app, &cookie(&app, "decision_maker").await, &contact).await;
+    let empty_participant = json!({"participants": [{}], "needs": [""]});
+    for (event, data) in [
+        ("triage_rated", json!({"rating": "purple"})),
+        ("call_logged", json!({})),
+        ("checks_requested", json!({"agency": "nobody"})),
+        ("duty_discussion_held", empty_participant),
+        ("decision_made", json!({"level_of_need": 7})),
+        ("handover_sent", json!({})),
+        ("contact_closed", json!({})),
+    ] {
+        let (status, problem) = app.append("decision_maker", &contact, event, data).await;
+        assert_eq!(status, 422, "{event}: {problem}");
+        let fields = form_fields(&html, event);
+        for error in problem["errors"].as_array().unwrap() {
+            let path = error["field"].as_str().unwrap().trim_start_matches("data.");
+            let path = path.strip_suffix("[0]").unwrap_or(path);
+            assert!(fields.iter().any(|f| f == path), "{event}: the page has no field {path}: {fields:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stale_page_gets_a_conflict_and_writes_nothing() {
+    let app = spawn_app();
+    ready(&app).await;
+    let contact = app.new_contact("referrer").await;
+    let practitioner = cookie(&app, "practitioner").await;
+    let (_, html) = page(&app, &practitioner, &contact).await;
+    let drawn_at = version_of(&html);
+    assert_eq!(drawn_at, 1);
+    // Someone else records meanwhile.
+    assert_eq!(app.append("decision_maker", &contact, "triage_rated", json!({"rating": "red"})).await.0, 201);
+    // The page's script sends its rating with the version it was drawn at.
+    let body = json!({"type": "triage_rated", "data": {"rating": "green"}, "expected_version": drawn_at});
+    let resp = no_redirects()
+        .post(format!("{}/v1/contacts/{contact}/events", app.url))
+        .header("cookie", &practitioner)
+        .header("origin", &app.url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let problem: Value = resp.json().await.unwrap();
+    assert_eq!(problem["current_version"], 2, "{problem}");
+    // Nothing was overwritten: the record and the fresh page still say red.
+    let (_, record) = app.get("admin", &format!("/v1/contacts/{contact}")).await;
+    assert_eq!(record["rating"], "red");
+    assert_eq!(record["version"], 2);
+    let (_, html) = page(&app, &practitioner, &contact).await;
+    assert_eq!(version_of(&html), 2);
+    assert!(html.contains("<dd id=\"rating\">RED</dd>"), "the fresh state");
+    // Sent again from the fresh page, it is recorded.
+    let body = json!({"type": "triage_rated", "data": {"rating": "green"}, "expected_version": 2});
+    let resp = no_redirects()
+        .post(format!("{}/v1/contacts/{contact}/events", app.url))
+        .header("cookie", &practitioner)
+        .header("origin", &app.url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let (_, html) = page(&app, &practitioner, &contact).await;
+    assert!(html.contains("<dd id=\"rating\">GREEN</dd>"), "the new state");
+}
