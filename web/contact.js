@@ -185,5 +185,8 @@
     const done = document.getElementById("done");
     done.textContent = note.message;
     done.hidden = false;
+    // The reload keeps the scroll position: bring the news into view (and to a screen reader).
+    done.setAttribute("tabindex", "-1");
+    done.focus();
   }
 })();

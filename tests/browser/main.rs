@@ -689,17 +689,14 @@ async fn children_pages(client: &Client, http: &reqwest::Client, url: &str, prac
     assert_eq!(heading, name);
     screenshot(client, "child.png").await;
     axe(client, "a child's page").await;
-    // A practitioner opens the board's timeline of a contact from there.
+    // A practitioner opens a contact's page from there.
     let link = client.find(Locator::Css(&format!("#child-contacts tr[data-contact='{contact}'] a"))).await.unwrap();
-    assert_eq!(link.attr("href").await.unwrap().unwrap(), format!("/?contact={contact}"));
+    assert_eq!(link.attr("href").await.unwrap().unwrap(), format!("/contacts/{contact}"));
     link.click().await.unwrap();
-    wait_for(
-        client,
-        "document.getElementById('detail').open && document.getElementById('detail').dataset.loaded",
-        Duration::from_secs(5),
-    )
-    .await;
-    client.find(Locator::Css("#detail-close")).await.unwrap().click().await.unwrap();
+    wait_path(client, &format!("/contacts/{contact}")).await;
+    let children = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(children.contains(name), "the contact's page names the child: {children}");
+    client.goto(&format!("{url}/")).await.unwrap();
 
     // From the queue row, its previous contacts open its children's likely matches.
     wait_for(
