@@ -241,3 +241,51 @@ async fn a_stale_page_gets_a_conflict_and_writes_nothing() {
     let (_, html) = page(&app, &practitioner, &contact).await;
     assert!(html.contains("<dd id=\"rating\">GREEN</dd>"), "the new state");
 }
+
+/// The page is a template that escapes every value: a script in a child's name, the concerns
+/// or a note is shown as text, never run.
+#[tokio::test]
+async fn a_script_on_a_contact_is_shown_as_text() {
+    let app = spawn_app();
+    ready(&app).await;
+    let mut body = crate::harness::contact_body();
+    body["children"][0]["name"] = json!("<script>alert('child')</script>");
+    body["concerns"] = json!("<img src=x onerror=alert(1)> & more");
+    let (code, created) = app.post("referrer", "/v1/contacts", &body).await;
+    assert_eq!(code, 201, "{created}");
+    let contact = created["contact_id"].as_str().unwrap().to_owned();
+    let note = json!({"text": "\"><script>alert('note')</script>"});
+    assert_eq!(app.append("practitioner", &contact, "note_added", note).await.0, 201);
+    let (status, html) = page(&app, &cookie(&app, "practitioner").await, &contact).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("&#60;script&#62;alert(&#39;child&#39;)&#60;/script&#62;"), "the name, as text: {html}");
+    assert!(html.contains("&#60;img src=x onerror=alert(1)&#62; &#38; more"), "the concerns, as text");
+    assert!(html.contains("&#34;&#62;&#60;script&#62;alert(&#39;note&#39;)"), "the note, as text");
+    assert_eq!(html.matches("<script").count(), 1, "only the page's own script");
+    assert!(!html.contains("<img"), "{html}");
+}
+
+/// Every action's fields have ids of their own on the page (a label names one field only, and
+/// the page's script finds the place for each error by the field's id), for the role offered
+/// the most: an admin, on a decided contact with a pending handover.
+#[tokio::test]
+async fn every_field_on_the_page_has_an_id_of_its_own() {
+    let app = spawn_app();
+    ready(&app).await;
+    let contact = seeded(&app).await;
+    for event in ["decision_made", "handover_sent"] {
+        let (code, body) = app.append("decision_maker", &contact, event, crate::harness::data_for(event)).await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let (_, html) = page(&app, &cookie(&app, "admin").await, &contact).await;
+    let ids: Vec<&str> = html.split(" id=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    let mut seen = std::collections::HashSet::new();
+    for id in &ids {
+        assert!(seen.insert(*id), "the id {id} is used twice");
+    }
+    for event in ["handover_accepted", "handover_returned", "contact_closed", "correction_recorded"] {
+        assert!(html.contains(&format!("data-event=\"{event}\"")), "an admin may {event}");
+    }
+    assert!(html.contains("Revise the decision"), "a second decision revises the first");
+    assert!(form_fields(&html, "decision_made").iter().any(|f| f == "revises.reason"));
+}

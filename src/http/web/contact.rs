@@ -736,3 +736,30 @@ fn page(
         actions: action_forms(actor, record, events),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_childs_age_turns_on_the_birthday() {
+        let born = Some(day("2017-05-04"));
+        assert_eq!(age(born, None, day("2026-05-03")), "8 (born 4 May 2017)");
+        assert_eq!(age(born, None, day("2026-05-04")), "9 (born 4 May 2017)");
+        assert_eq!(age(Some(day("2026-01-10")), None, day("2026-05-04")), "under 1 (born 10 Jan 2026)");
+        assert_eq!(age(None, Some(day("2026-08-01")), day("2026-05-04")), "unborn (expected 1 Aug 2026)");
+        assert_eq!(age(None, None, day("2026-05-04")), "age not known");
+    }
+
+    #[test]
+    fn a_fields_id_is_its_path_in_words() {
+        let f = FormField::new("duty_discussion_held", "participants[2].agency", "Agency", "select");
+        assert_eq!(f.id, "duty-discussion-held-participants-2-agency");
+        assert_eq!(f.name, "participants[2].agency");
+        assert_eq!(words("adult_social_care"), "Adult social care");
+    }
+}
