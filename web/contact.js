@@ -116,6 +116,9 @@
     const status = form.querySelector(".form-status");
     const button = form.querySelector("button[type=submit]");
     clearErrors(form);
+    // What the last reload said is about an earlier action: not this one.
+    document.getElementById("done").hidden = true;
+    document.getElementById("conflict").hidden = true;
     button.disabled = true;
     status.textContent = "Recording…";
     let r, body;

@@ -545,6 +545,7 @@ async fn contact_page(
     client.find(Locator::Css("#call-logged-duration-seconds")).await.unwrap().send_keys("12").await.unwrap();
     client.find(Locator::Css("#action-call_logged button[type=submit]")).await.unwrap().click().await.unwrap();
     wait_for(client, "!document.getElementById('err-call-logged-summary').hidden", Duration::from_secs(10)).await;
+    assert_eq!(js(client, "document.getElementById('done').hidden").await, true, "the last action's news is gone");
     assert_eq!(js(client, "document.getElementById('call-logged-summary').getAttribute('aria-invalid')").await, "true");
     screenshot(client, "contact-field-error.png").await;
     axe(client, "a contact's page with a field error").await;
