@@ -308,12 +308,17 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only this site's own pages may be a `next`.
-fn safe_next(next: Option<&str>) -> &'static str {
+/// Only this site's own pages may be a `next`: the board, the QA and children pages, and a
+/// contact's page (`/contacts/` and a ULID, written back as the ULID reads).
+fn safe_next(next: Option<&str>) -> std::borrow::Cow<'static, str> {
     match next {
-        Some("/qa") => "/qa",
-        Some("/children") => "/children",
-        _ => "/",
+        Some("/qa") => "/qa".into(),
+        Some("/children") => "/children".into(),
+        Some(path) => match path.strip_prefix("/contacts/").map(str::parse::<Ulid>) {
+            Some(Ok(id)) => format!("/contacts/{id}").into(),
+            _ => "/".into(),
+        },
+        None => "/".into(),
     }
 }
 
@@ -338,11 +343,11 @@ fn signin_form(status: StatusCode, next: &str, problem: Option<&str>) -> Respons
     summary = "The sign-in page",
     description = "A form to paste a token into. `POST /signin` (a form post from this page, not part of the API) \
         exchanges it for a session cookie (HttpOnly, SameSite=Strict); failed sign-ins are limited per address and per token id (429 with Retry-After past the limit).",
-    params(("next" = Option<String>, Query, description = "`/` or `/qa`: where to go once signed in.")),
+    params(("next" = Option<String>, Query, description = "`/`, `/qa`, `/children` or a contact's page `/contacts/{id}`: where to go once signed in (anything else: `/`).")),
     responses((status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String))
 )]
 pub async fn signin_page(Query(q): Query<NextQuery>) -> Response {
-    signin_form(StatusCode::OK, safe_next(q.next.as_deref()), None)
+    signin_form(StatusCode::OK, &safe_next(q.next.as_deref()), None)
 }
 
 /// A form posted by the pages: refused unless it comes from this site (the CSRF defence, before
@@ -405,7 +410,7 @@ async fn signin(
     PageForm(form): PageForm<SigninForm>,
 ) -> Response {
     let client = connection.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    let next = safe_next(form.next.as_deref());
+    let next = &*safe_next(form.next.as_deref());
     if let Some(wait) = app.sessions().address_refused(client) {
         tracing::warn!(address = %client, "sign-in refused: too many failures from this address");
         return too_many(next, wait);
@@ -1154,6 +1159,11 @@ mod tests {
         assert_eq!(safe_next(None), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("//evil.example")), "/");
+        let id = "01J00000000000000000000000";
+        assert_eq!(safe_next(Some(&format!("/contacts/{id}"))), format!("/contacts/{id}"));
+        assert_eq!(safe_next(Some(&format!("/contacts/{}", id.to_lowercase()))), format!("/contacts/{id}"));
+        assert_eq!(safe_next(Some("/contacts/x\"><script>")), "/");
+        assert_eq!(safe_next(Some("/contacts//evil.example")), "/");
     }
 
     #[test]

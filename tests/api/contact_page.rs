@@ -117,6 +117,17 @@ async fn a_contacts_page_is_for_the_signed_in_duty_board_and_says_when_there_is_
         .await
         .unwrap();
     assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], format!("/signin?next=/contacts/{contact}"), "and back here once signed in");
+    let resp = no_redirects()
+        .post(format!("{}/signin", app.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &app.url)
+        .body(format!("token={}&next=%2Fcontacts%2F{contact}", app.token("practitioner")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], format!("/contacts/{contact}"));
     // Referrers and receiving teams have no board: they get no session to open it with.
     for who in ["referrer", "receiving_team"] {
         let resp = sign_in(&app, app.token(who), &[]).await;

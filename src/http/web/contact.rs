@@ -451,7 +451,7 @@ fn action_forms(actor: &Actor, record: &Contact, events: &[Envelope]) -> Vec<Act
         checks only for those who may see them), what was done on it, the previous contacts about its children, and \
         forms for the actions the viewer's role may take (sent by the page's script to \
         `POST /v1/contacts/{id}/events` with `expected_version`). The read is recorded in the access log. Without a \
-        session it sends the browser to `/signin`; unknown contacts get a page saying so (404).",
+        session it sends the browser to `/signin`, and back here once signed in; unknown contacts get a page saying so (404).",
     params(ContactPath),
     responses(
         (status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String),
@@ -459,9 +459,12 @@ fn action_forms(actor: &Actor, record: &Contact, events: &[Envelope]) -> Vec<Act
     )
 )]
 pub async fn contact_page(State(app): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let Some((_, actor)) = page_actor(&app, &headers) else { return to_signin("/") };
-    let chrome = || Chrome::new("Contact", Some(&actor), Nav::Board);
     let endpoint = format!("/contacts/{}", id.parse::<Ulid>().map(|u| u.to_string()).unwrap_or_else(|_| id.clone()));
+    // Signed in, the browser comes back here; only a well-formed contact address goes into
+    // the redirect (the sign-in page's `safe_next` checks it again).
+    let back = if id.parse::<Ulid>().is_ok() { endpoint.as_str() } else { "/" };
+    let Some((_, actor)) = page_actor(&app, &headers) else { return to_signin(back) };
+    let chrome = || Chrome::new("Contact", Some(&actor), Nav::Board);
     let read = Read { kind: ReadKind::Contact, action: "read_contact", endpoint: &endpoint };
     let now = Utc::now();
     let read = match app.front_door().read_contact_logged(&actor, read, &id, now).await {
