@@ -499,6 +499,11 @@ async fn contact_page(
     client.find(Locator::Css("#f-worker")).await.unwrap().select_by_value("").await.unwrap();
     screenshot(client, "board-1366.png").await;
     axe(client, "the board's two lists").await;
+    // Large text fits too.
+    client.find(Locator::Css("#large")).await.unwrap().click().await.unwrap();
+    screenshot(client, "board-1366-large.png").await;
+    fits_the_width(client, "the board in large text").await;
+    client.find(Locator::Css("#large")).await.unwrap().click().await.unwrap();
 
     // Opened from its row.
     client
