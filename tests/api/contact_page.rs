@@ -300,3 +300,39 @@ async fn every_field_on_the_page_has_an_id_of_its_own() {
     assert!(html.contains("Revise the decision"), "a second decision revises the first");
     assert!(form_fields(&html, "decision_made").iter().any(|f| f == "revises.reason"));
 }
+
+/// The other contacts about the same child (the child index links them by NHS number) are
+/// on the page, linked to the child's record and to each contact's page; showing them is in
+/// those contacts' access logs.
+#[tokio::test]
+async fn a_contacts_page_links_the_other_contacts_about_its_children() {
+    let app = spawn_app();
+    ready(&app).await;
+    let first = app.new_contact("referrer").await;
+    let second = app.new_contact("referrer").await;
+    let practitioner = cookie(&app, "practitioner").await;
+    let mut html = String::new();
+    for _ in 0..200 {
+        html = page(&app, &practitioner, &second).await.1;
+        if html.contains(&format!("href=\"/contacts/{first}\"")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let section = &html[html.find("id=\"previous\"").unwrap()..];
+    assert!(section.contains(&format!("href=\"/contacts/{first}\"")), "the first contact, linked: {section}");
+    assert!(section.contains("href=\"/children/"), "the child's record, linked");
+    assert!(!section.contains("(after this contact)"), "the first came before");
+    let (_, html) = page(&app, &practitioner, &first).await;
+    let section = &html[html.find("id=\"previous\"").unwrap()..];
+    assert!(section.contains(&format!("href=\"/contacts/{second}\"")) && section.contains("(after this contact)"));
+    let (_, audit) = app.get("admin", &format!("/v1/contacts/{first}/audit")).await;
+    assert!(
+        audit["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "read_previous_contacts" && a["endpoint"] == format!("/contacts/{second}")),
+        "{audit}"
+    );
+}

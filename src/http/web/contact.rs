@@ -99,6 +99,8 @@ struct PreviousRow {
     child_id: String,
     contact: Ulid,
     received: String,
+    /// Received after this contact.
+    later: bool,
 }
 
 /// An action on the contact: a form whose fields become one event's `data`.
@@ -513,6 +515,7 @@ fn previous_contacts(app: &AppState, record: &Contact) -> (Vec<Option<String>>, 
                     child_id: found.child_id.clone(),
                     contact,
                     received: london(received),
+                    later: received > record.received_at,
                 });
             }
         }
