@@ -255,6 +255,7 @@
     const dialog = $("detail"), list = $("timeline");
     const item = items.get(id);
     $("detail-title").textContent = "Timeline: " + (item ? children(item) : id);
+    $("detail-open").href = "/contacts/" + encodeURIComponent(id);
     list.replaceChildren(el("li", {}, "Loading…"));
     dialog.showModal();
     try {

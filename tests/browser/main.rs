@@ -377,6 +377,8 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
         timeline.to_lowercase().contains("contact received") && timeline.contains("Hillside Primary"),
         "{timeline}"
     );
+    let open = client.find(Locator::Css("#detail-open")).await.unwrap().attr("href").await.unwrap().unwrap();
+    assert_eq!(open, format!("/contacts/{id}"), "the timeline leads to the contact's page");
     screenshot(client, "timeline.png").await;
     axe(client, "the board with a timeline open").await;
     client.find(Locator::Css("#detail-close")).await.unwrap().send_keys("\u{E00C}").await.unwrap(); // Escape
