@@ -20,12 +20,21 @@
     awaiting_decision: "Awaiting decision", decided: "Decided", handover_sent: "Handover sent",
     handover_accepted: "Handover accepted", handover_returned: "Handover returned", closed: "Closed",
   };
+  const OUTCOMES = {
+    strategy_discussion: "Strategy discussion", assessment: "Assessment", early_help: "Early help",
+    advice_and_signpost: "Advice and signposting", no_further_action: "No further action",
+    existing_case: "Existing case", not_accepted: "Not accepted",
+  };
 
   const items = new Map();
   const fresh = new Map(); // contact id -> when it arrived live
   let snapshots = 0, reconnects = 0, opened = false, position = null;
   const $ = (id) => document.getElementById(id);
   const body = $("queue-body");
+  const handovers = $("handovers-body");
+  const me = $("filters").dataset.me || "";
+  // Which list an item is on (the server's `list`; older servers sent none: by its stage).
+  const onHandovers = (i) => (i.list ? i.list === "handover_awaiting_acceptance" : i.stage !== "awaiting_decision");
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -89,17 +98,20 @@
     const who = children(i);
     const source = el("abbr", { title: SOURCES[i.source] || "CIN source code " + i.source }, i.source);
     const button = el("button", { type: "button", class: "open", "data-id": i.contact_id, "aria-label": "Timeline of the contact about " + who }, "Timeline");
+    const stage = (STAGES[i.stage] || i.stage) + (i.outcome ? ": " + (OUTCOMES[i.outcome] || i.outcome) : "");
     return el("tr", { class: cls.join(" "), "data-id": i.contact_id },
       el("td", { class: "due" }, el("span", { class: "countdown", "data-due": i.due_by }, dueText(i)), el("br"),
         el("small", {}, (i.stage === "awaiting_decision" ? "Decision due " : "Handover due ") + clock(i.due_by))),
       el("td", {}, badges(i)),
-      el("th", { scope: "row", class: "children" }, who),
-      el("td", {}, STAGES[i.stage] || i.stage),
+      el("th", { scope: "row", class: "children" },
+        el("a", { href: "/contacts/" + encodeURIComponent(i.contact_id), class: "contact-link" }, who),
+        i.concerns_summary ? el("span", { class: "concerns" }, i.concerns_summary) : null),
+      el("td", { class: "stage" }, stage),
       el("td", {}, CHANNELS[i.channel] || i.channel),
       el("td", {}, source, " ", el("span", { class: "source-text" }, SOURCES[i.source] || "")),
       el("td", { class: "num" }, el("a", { href: "/children?contact=" + encodeURIComponent(i.contact_id), class: "matches" },
         String(i.previous_contacts ?? 0), el("span", { class: "visually-hidden" }, " previous contacts: possible matches of " + who))),
-      el("td", {}, i.assigned_to || "Unassigned"),
+      el("td", { class: "worker" }, i.assigned_to || "Unallocated"),
       el("td", {}, button));
   }
 
@@ -110,21 +122,46 @@
     if (rating === "none" && i.rating) return false;
     if (rating && rating !== "urgent" && rating !== "none" && i.rating !== rating) return false;
     if ($("f-overdue").checked && !isOverdue(i)) return false;
+    const worker = $("f-worker").value;
+    if (worker === "me" && i.assigned_to !== me) return false;
+    if (worker === "none" && i.assigned_to) return false;
+    if (worker && worker !== "me" && worker !== "none" && i.assigned_to !== worker.slice(2)) return false;
     return true;
+  }
+
+  // The worker filter offers every worker allocated on the queue (as `w:` + id).
+  function workers(all) {
+    const select = $("f-worker"), chosen = select.value;
+    const names = [...new Set(all.map((i) => i.assigned_to).filter((w) => w && w !== me))].sort();
+    const have = [...select.options].slice(3).map((o) => o.value);
+    const want = names.map((n) => "w:" + n);
+    if (chosen.startsWith("w:") && !want.includes(chosen)) want.push(chosen);
+    if (have.join("\n") === want.join("\n")) return;
+    for (const o of [...select.options].slice(3)) o.remove();
+    for (const v of want) select.append(el("option", { value: v }, v.slice(2)));
+    select.value = chosen;
   }
 
   function render() {
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.id : null;
     const all = [...items.values()].sort(order);
+    workers(all);
     const shown = all.filter(matches);
-    body.replaceChildren(...shown.map(row));
-    if (shown.length === 0) body.append(el("tr", {}, el("td", { colspan: "9", class: "empty" }, all.length ? "Nothing matches these filters." : "The queue is empty.")));
+    const lists = [[body, all.filter((i) => !onHandovers(i)), "No decisions due."], [handovers, all.filter(onHandovers), "No handovers awaiting acceptance."]];
+    const counts = [];
+    for (const [tbody, list, none] of lists) {
+      const visible = list.filter(matches);
+      tbody.replaceChildren(...visible.map(row));
+      if (visible.length === 0) tbody.append(el("tr", {}, el("td", { colspan: "9", class: "empty" }, list.length ? "Nothing matches these filters." : none)));
+      counts.push(list.length + " (" + list.filter(isOverdue).length + " overdue)");
+    }
     const overdue = all.filter(isOverdue).length, urgentCount = all.filter(urgent).length;
-    $("summary").textContent = all.length + " contacts on the queue: " + overdue + " overdue, " + urgentCount + " immediate risk or red" +
+    $("summary").textContent = all.length + " contacts on the queue: " + overdue + " overdue, " + urgentCount + " immediate risk or red. " +
+      "Decisions due: " + counts[0] + "; handovers awaiting acceptance: " + counts[1] +
       (shown.length !== all.length ? ". Showing " + shown.length + "." : ".");
     document.body.dataset.items = String(all.length);
     if (focused) {
-      const again = body.querySelector('button[data-id="' + CSS.escape(focused) + '"]');
+      const again = document.querySelector('.queue button[data-id="' + CSS.escape(focused) + '"]');
       if (again) again.focus();
     }
   }
@@ -201,7 +238,7 @@
   setInterval(() => {
     let reorder = false;
     for (const [id, at] of fresh) if (Date.now() - at > 120000) { fresh.delete(id); reorder = true; }
-    for (const node of body.querySelectorAll(".countdown")) {
+    for (const node of document.querySelectorAll(".queue .countdown")) {
       const item = items.get(node.closest("tr").dataset.id);
       if (!item) continue;
       const text = dueText(item);
@@ -218,6 +255,7 @@
     const dialog = $("detail"), list = $("timeline");
     const item = items.get(id);
     $("detail-title").textContent = "Timeline: " + (item ? children(item) : id);
+    $("detail-open").href = "/contacts/" + encodeURIComponent(id);
     list.replaceChildren(el("li", {}, "Loading…"));
     dialog.showModal();
     try {
@@ -244,13 +282,15 @@
     }
   }
 
-  body.addEventListener("click", (e) => {
-    const button = e.target.closest("button.open");
-    if (button) openTimeline(button.dataset.id, button);
-  });
+  for (const tbody of [body, handovers]) {
+    tbody.addEventListener("click", (e) => {
+      const button = e.target.closest("button.open");
+      if (button) openTimeline(button.dataset.id, button);
+    });
+  }
   $("detail-close").addEventListener("click", () => $("detail").close());
   $("detail").addEventListener("close", () => { if (opener) opener.focus(); });
-  for (const id of ["f-stage", "f-rating", "f-overdue"]) $(id).addEventListener("change", render);
+  for (const id of ["f-worker", "f-stage", "f-rating", "f-overdue"]) $(id).addEventListener("change", render);
 
   const large = $("large");
   function setLarge(on) {

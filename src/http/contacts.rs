@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use eventlog::{AccessEntry, Actor, Envelope};
 use events::envelope::timestamp;
 use events::schema::{AppendableEvent, ContactReceived};
+use projections::contact::ContactState;
 use serde::Serialize;
 use ulid::Ulid;
 use utoipa::ToSchema;
@@ -370,9 +371,24 @@ async fn read_contact(
     if caller.role == eventlog::Role::Referrer {
         return Ok(Json(ContactAnswer::Referrer(referrer_view(&state))));
     }
-    let viewer = viewer(&app, &caller);
-    let hidden = hidden_events(&read.events, &viewer);
-    Ok(Json(ContactAnswer::Record(Box::new(contact_view(&state, &hidden, &viewer, &app.config().policy, Utc::now())))))
+    let (record, _) = duty_record(&app, &caller, &state, read.events, Utc::now());
+    Ok(Json(ContactAnswer::Record(Box::new(record))))
+}
+
+/// The duty team's record of a contact as `caller` may see it, and its events as they may see
+/// them: the one filter of restricted checks for `GET /v1/contacts/{id}` and the contact's page.
+pub(crate) fn duty_record(
+    app: &AppState,
+    caller: &Actor,
+    state: &ContactState,
+    events: Vec<Envelope>,
+    now: DateTime<Utc>,
+) -> (Contact, Vec<Envelope>) {
+    let viewer = viewer(app, caller);
+    let hidden = hidden_events(&events, &viewer);
+    let record = contact_view(state, &hidden, &viewer, &app.config().policy, now);
+    let events = events.into_iter().filter(|e| !hidden.contains(&e.event_id)).collect();
+    (record, events)
 }
 
 #[utoipa::path(

@@ -857,10 +857,12 @@ mod tests {
             ("/signin", "get", &[200]),
             ("/qa", "get", &[200, 303]),
             ("/qa/contacts/{id}", "get", &[200, 303]),
+            ("/contacts/{id}", "get", &[200, 303]),
             ("/children", "get", &[200, 303]),
             ("/children/{child_id}", "get", &[200, 303]),
             ("/assets/board.js", "get", &[200]),
             ("/assets/qa.js", "get", &[200]),
+            ("/assets/contact.js", "get", &[200]),
             ("/assets/style.css", "get", &[200]),
             ("/assets/icon.svg", "get", &[200]),
         ];

@@ -1,5 +1,6 @@
-//! The pages: the duty board (`/`), the quality assurance pages (`/qa`), the children pages
-//! (`/children`, in `children`), and sign-in.
+//! The pages: the duty board (`/`) and a contact's page on it (`/contacts/{id}`, in `contact`),
+//! the quality assurance pages (`/qa`), the children pages (`/children`, in `children`), and
+//! sign-in.
 //!
 //! # Sessions
 //!
@@ -31,9 +32,12 @@
 //! The sign-in form arrives through [`PageForm`]: the same-origin check first, then axum's
 //! `Form`, its refusals (not from this site, too long, not a form) answered as the sign-in page
 //! saying why, with 403, 413 or 400. Sign-out posts no fields and checks the origin itself.
-//! The audit finding form is sent as JSON by `qa.js` to the API, which answers problem+json.
+//! The audit finding form is sent as JSON by `qa.js` to the API, which answers problem+json;
+//! so is every action on a contact's page, by `contact.js`, with the version the page shows as
+//! `expected_version` (one command path: the API's).
 
 mod children;
+mod contact;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -70,6 +74,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 
 const BOARD_JS: &str = include_str!("../../web/board.js");
 const QA_JS: &str = include_str!("../../web/qa.js");
+const CONTACT_JS: &str = include_str!("../../web/contact.js");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 const ICON_SVG: &str = include_str!("../../web/icon.svg");
 
@@ -100,10 +105,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .route("/signout", post(signout))
         .routes(routes!(qa))
         .routes(routes!(qa_contact))
+        .routes(routes!(contact::contact_page))
         .routes(routes!(children::children_page))
         .routes(routes!(children::child_page))
         .routes(routes!(board_js))
         .routes(routes!(qa_js))
+        .routes(routes!(contact_js))
         .routes(routes!(style_css))
         .routes(routes!(icon_svg))
         .layer(middleware::from_fn(page_headers))
@@ -136,6 +143,14 @@ pub async fn board_js() -> Response {
     responses((status = 200, description = "JavaScript.", content_type = "text/javascript; charset=utf-8", body = String)))]
 pub async fn qa_js() -> Response {
     asset(QA_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /assets/contact.js`
+#[utoipa::path(get, path = "/assets/contact.js", tag = "pages", operation_id = "contact_js",
+    summary = "The contact page's script", description = "From the binary. No token needed.",
+    responses((status = 200, description = "JavaScript.", content_type = "text/javascript; charset=utf-8", body = String)))]
+pub async fn contact_js() -> Response {
+    asset(CONTACT_JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /assets/style.css`
@@ -293,12 +308,17 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only this site's own pages may be a `next`.
-fn safe_next(next: Option<&str>) -> &'static str {
+/// Only this site's own pages may be a `next`: the board, the QA and children pages, and a
+/// contact's page (`/contacts/` and a ULID, written back as the ULID reads).
+fn safe_next(next: Option<&str>) -> std::borrow::Cow<'static, str> {
     match next {
-        Some("/qa") => "/qa",
-        Some("/children") => "/children",
-        _ => "/",
+        Some("/qa") => "/qa".into(),
+        Some("/children") => "/children".into(),
+        Some(path) => match path.strip_prefix("/contacts/").map(str::parse::<Ulid>) {
+            Some(Ok(id)) => format!("/contacts/{id}").into(),
+            _ => "/".into(),
+        },
+        None => "/".into(),
     }
 }
 
@@ -323,11 +343,11 @@ fn signin_form(status: StatusCode, next: &str, problem: Option<&str>) -> Respons
     summary = "The sign-in page",
     description = "A form to paste a token into. `POST /signin` (a form post from this page, not part of the API) \
         exchanges it for a session cookie (HttpOnly, SameSite=Strict); failed sign-ins are limited per address and per token id (429 with Retry-After past the limit).",
-    params(("next" = Option<String>, Query, description = "`/` or `/qa`: where to go once signed in.")),
+    params(("next" = Option<String>, Query, description = "`/`, `/qa`, `/children` or a contact's page `/contacts/{id}`: where to go once signed in (anything else: `/`).")),
     responses((status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String))
 )]
 pub async fn signin_page(Query(q): Query<NextQuery>) -> Response {
-    signin_form(StatusCode::OK, safe_next(q.next.as_deref()), None)
+    signin_form(StatusCode::OK, &safe_next(q.next.as_deref()), None)
 }
 
 /// A form posted by the pages: refused unless it comes from this site (the CSRF defence, before
@@ -390,7 +410,7 @@ async fn signin(
     PageForm(form): PageForm<SigninForm>,
 ) -> Response {
     let client = connection.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    let next = safe_next(form.next.as_deref());
+    let next = &*safe_next(form.next.as_deref());
     if let Some(wait) = app.sessions().address_refused(client) {
         tracing::warn!(address = %client, "sign-in refused: too many failures from this address");
         return too_many(next, wait);
@@ -1139,6 +1159,11 @@ mod tests {
         assert_eq!(safe_next(None), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("//evil.example")), "/");
+        let id = "01J00000000000000000000000";
+        assert_eq!(safe_next(Some(&format!("/contacts/{id}"))), format!("/contacts/{id}"));
+        assert_eq!(safe_next(Some(&format!("/contacts/{}", id.to_lowercase()))), format!("/contacts/{id}"));
+        assert_eq!(safe_next(Some("/contacts/x\"><script>")), "/");
+        assert_eq!(safe_next(Some("/contacts//evil.example")), "/");
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/") => Need::Page(K::Board),
         ("GET", "/qa") => Need::Page(K::Metrics),
         ("GET", "/qa/contacts/{id}") => Need::Page(K::ContactAudit),
+        ("GET", "/contacts/{id}") => Need::Page(K::Contact),
         ("GET", "/children" | "/children/{child_id}") => Need::Page(K::Children),
         ("GET", "/v1/queue" | "/v1/queue/stream") => Need::Read(K::Queue),
         ("GET", "/v1/contacts") => Need::Read(K::OwnContacts),

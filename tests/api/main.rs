@@ -7,6 +7,7 @@ mod allocation;
 mod bad_bodies;
 mod children;
 mod connections;
+mod contact_page;
 mod contacts;
 mod errors;
 mod faults;

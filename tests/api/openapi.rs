@@ -42,10 +42,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/signin"),
     ("get", "/qa"),
     ("get", "/qa/contacts/{id}"),
+    ("get", "/contacts/{id}"),
     ("get", "/children"),
     ("get", "/children/{child_id}"),
     ("get", "/assets/board.js"),
     ("get", "/assets/qa.js"),
+    ("get", "/assets/contact.js"),
     ("get", "/assets/style.css"),
     ("get", "/assets/icon.svg"),
 ];

@@ -309,7 +309,8 @@ async fn the_children_pages_find_a_child_and_list_their_contacts() {
     let page = get(&format!("/children/{child}"), &practitioner).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    let (at_first, at_second) = (html.find(&format!("/?contact={first}")), html.find(&format!("/?contact={second}")));
+    let (at_first, at_second) =
+        (html.find(&format!("/contacts/{first}\"")), html.find(&format!("/contacts/{second}\"")));
     assert!(at_first.is_some() && at_second.is_some() && at_first < at_second, "in receipt order: {html}");
     assert!(!html.contains(&spelt) && !html.contains("/qa/contacts/"), "{html}");
     let auditor = cookie_of(&sign_in(&app, app.token("auditor"), &[]).await);

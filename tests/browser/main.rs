@@ -377,6 +377,8 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
         timeline.to_lowercase().contains("contact received") && timeline.contains("Hillside Primary"),
         "{timeline}"
     );
+    let open = client.find(Locator::Css("#detail-open")).await.unwrap().attr("href").await.unwrap().unwrap();
+    assert_eq!(open, format!("/contacts/{id}"), "the timeline leads to the contact's page");
     screenshot(client, "timeline.png").await;
     axe(client, "the board with a timeline open").await;
     client.find(Locator::Css("#detail-close")).await.unwrap().send_keys("\u{E00C}").await.unwrap(); // Escape
@@ -390,6 +392,7 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
     client.find(Locator::Css("#large")).await.unwrap().click().await.unwrap();
 
     children_pages(client, http, url, &token("practitioner")).await;
+    contact_page(client, http, url, &id, token).await;
 
     // Sign out: the session ends and the board's stream with it.
     client.find(Locator::Css("form.who button")).await.unwrap().click().await.unwrap();
@@ -451,6 +454,182 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
     assert_eq!(last["type"], "audit_finding_recorded");
     assert_eq!(last["data"]["grade"], "requires_improvement");
     assert_eq!(last["actor"]["id"], "demo-auditor");
+}
+
+/// No sideways scrolling: the page fits the window's width.
+async fn fits_the_width(client: &Client, page: &str) {
+    let (scroll, inner) = (
+        js(client, "document.documentElement.scrollWidth").await.as_u64().unwrap(),
+        js(client, "window.innerWidth").await.as_u64().unwrap(),
+    );
+    assert!(scroll <= inner, "{page} scrolls sideways: {scroll} wide in a {inner} window");
+}
+
+/// Issue 17: the duty team works on a contact from the board, on a laptop's 1366 × 768: the
+/// board's two lists fit with their Timeline buttons in view; a contact opened from its row is
+/// rated and has a call logged (a field left empty is shown the API's message beside it, and a
+/// page gone stale meanwhile says so and keeps what was typed), then a decision maker decides it
+/// and the board shows it among the handovers with its outcome.
+async fn contact_page(
+    client: &Client,
+    http: &reqwest::Client,
+    url: &str,
+    id: &str,
+    token: &(dyn Fn(&str) -> String + Send + Sync),
+) {
+    client.set_window_size(1366, 768).await.unwrap();
+    client.goto(&format!("{url}/")).await.unwrap();
+    wait_for(client, &format!("document.querySelector('#queue-body tr[data-id=\"{id}\"]')"), Duration::from_secs(10))
+        .await;
+    wait_for(client, "document.querySelectorAll('#handovers-body tr.item').length > 0", Duration::from_secs(5)).await;
+    fits_the_width(client, "the board").await;
+    let cut = js(
+        client,
+        "[...document.querySelectorAll('.queue button.open')].filter(b => b.getBoundingClientRect().right > window.innerWidth).length",
+    )
+    .await;
+    assert_eq!(cut, 0, "Timeline buttons cut off at 1366 wide");
+    // The handovers are a list of their own, each row with its outcome and the concerns' first line.
+    let handover = client.find(Locator::Css("#handovers-body tr.item")).await.unwrap().text().await.unwrap();
+    assert!(handover.contains("Decided") || handover.contains("Handover"), "{handover}");
+    let row =
+        client.find(Locator::Css(&format!("#queue-body tr[data-id=\"{id}\"]"))).await.unwrap().text().await.unwrap();
+    assert!(row.contains("Seen by the browser test."), "the concerns' first line: {row}");
+    // "My work": nothing of the practitioner's yet, then the contact once taken.
+    client.find(Locator::Css("#f-worker")).await.unwrap().select_by_value("me").await.unwrap();
+    assert_eq!(js(client, "document.querySelectorAll('#queue-body tr.item').length").await, 0);
+    client.find(Locator::Css("#f-worker")).await.unwrap().select_by_value("").await.unwrap();
+    screenshot(client, "board-1366.png").await;
+    axe(client, "the board's two lists").await;
+    // Large text fits too.
+    client.find(Locator::Css("#large")).await.unwrap().click().await.unwrap();
+    screenshot(client, "board-1366-large.png").await;
+    fits_the_width(client, "the board in large text").await;
+    client.find(Locator::Css("#large")).await.unwrap().click().await.unwrap();
+
+    // Opened from its row.
+    client
+        .find(Locator::Css(&format!("#queue-body tr[data-id=\"{id}\"] a.contact-link")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_path(client, &format!("/contacts/{id}")).await;
+    wait_for(client, "document.getElementById('record')", Duration::from_secs(5)).await;
+    fits_the_width(client, "a contact's page").await;
+    axe(client, "a contact's page").await;
+
+    // Rate it.
+    client.find(Locator::Css("#action-triage_rated summary")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css("#triage-rated-rating")).await.unwrap().select_by_value("amber").await.unwrap();
+    client
+        .find(Locator::Css("#triage-rated-reason"))
+        .await
+        .unwrap()
+        .send_keys("Bruising, explanation given.")
+        .await
+        .unwrap();
+    client.find(Locator::Css("#action-triage_rated button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(client, "!document.getElementById('done').hidden", Duration::from_secs(10)).await;
+    let rating = client.find(Locator::Css("#rating")).await.unwrap().text().await.unwrap();
+    assert!(rating.contains("AMBER"), "{rating}");
+
+    // Take it myself: the board's "My work" then shows it.
+    client.find(Locator::Css("#action-contact_allocated summary")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css("#action-contact_allocated button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(
+        client,
+        "document.getElementById('assigned').textContent.includes('demo-practitioner')",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // Log a call: the summary left empty is refused, with the API's message beside it.
+    client.find(Locator::Css("#action-call_logged summary")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css("#call-logged-direction")).await.unwrap().select_by_value("outbound").await.unwrap();
+    client.find(Locator::Css("#call-logged-with")).await.unwrap().select_by_value("referrer").await.unwrap();
+    client.find(Locator::Css("#call-logged-duration-seconds")).await.unwrap().send_keys("12").await.unwrap();
+    client.find(Locator::Css("#action-call_logged button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(client, "!document.getElementById('err-call-logged-summary').hidden", Duration::from_secs(10)).await;
+    assert_eq!(js(client, "document.getElementById('done').hidden").await, true, "the last action's news is gone");
+    assert_eq!(js(client, "document.getElementById('call-logged-summary').getAttribute('aria-invalid')").await, "true");
+    screenshot(client, "contact-field-error.png").await;
+    axe(client, "a contact's page with a field error").await;
+    // Meanwhile someone else records on the contact: the page is stale.
+    let version = js(client, "Number(document.getElementById('record').dataset.version)").await.as_u64().unwrap();
+    post(
+        http,
+        url,
+        &token("decision_maker"),
+        &format!("/v1/contacts/{id}/events"),
+        &json!({"type": "note_added", "data": {"text": "Manager: please call the school."}}),
+    )
+    .await;
+    client
+        .find(Locator::Css("#call-logged-summary"))
+        .await
+        .unwrap()
+        .send_keys("Spoke with the DSL; mother aware.")
+        .await
+        .unwrap();
+    client.find(Locator::Css("#action-call_logged button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(client, "!document.getElementById('conflict').hidden", Duration::from_secs(10)).await;
+    let conflict = client.find(Locator::Css("#conflict")).await.unwrap().text().await.unwrap();
+    assert!(conflict.contains("someone else recorded"), "{conflict}");
+    let notes = client.find(Locator::Css("#notes")).await.unwrap().text().await.unwrap();
+    assert!(notes.contains("please call the school"), "the fresh state: {notes}");
+    assert_eq!(
+        js(client, "document.getElementById('record').dataset.version").await,
+        (version + 1).to_string(),
+        "the fresh version"
+    );
+    let kept = js(client, "document.getElementById('call-logged-summary').value").await;
+    assert_eq!(kept, "Spoke with the DSL; mother aware.", "what was typed is kept");
+    screenshot(client, "contact-conflict.png").await;
+    // Sent again from the fresh page, it is recorded.
+    client.find(Locator::Css("#action-call_logged button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(client, "!document.getElementById('done').hidden", Duration::from_secs(10)).await;
+    let calls = client.find(Locator::Css("#calls")).await.unwrap().text().await.unwrap();
+    assert!(calls.contains("mother aware") && calls.contains("12 min"), "{calls}");
+    assert!(client.find(Locator::Css("#action-decision_made")).await.is_err(), "a practitioner is offered no decision");
+
+    // A decision maker decides it.
+    client.find(Locator::Css("form.who button")).await.unwrap().click().await.unwrap();
+    wait_path(client, "/signin").await;
+    sign_in(client, url, "/", &token("decision_maker")).await;
+    client.goto(&format!("{url}/contacts/{id}")).await.unwrap();
+    client.find(Locator::Css("#action-decision_made summary")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css("#decision-made-outcome")).await.unwrap().select_by_value("early_help").await.unwrap();
+    client
+        .find(Locator::Css("#decision-made-rationale"))
+        .await
+        .unwrap()
+        .send_keys("Needs are below the threshold for an assessment; the family agree to early help.")
+        .await
+        .unwrap();
+    client.find(Locator::Css("#decision-made-level-of-need")).await.unwrap().select_by_value("2").await.unwrap();
+    client.find(Locator::Css("#decision-made-primary-need")).await.unwrap().select_by_value("N4").await.unwrap();
+    client.find(Locator::Css("#action-decision_made button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for(
+        client,
+        "!document.getElementById('done').hidden && document.getElementById('decision')",
+        Duration::from_secs(10),
+    )
+    .await;
+    let decision = client.find(Locator::Css("#decision")).await.unwrap().text().await.unwrap();
+    assert!(decision.contains("Early help") && decision.contains("below the threshold"), "{decision}");
+    fits_the_width(client, "a decided contact's page").await;
+    screenshot(client, "contact-decided.png").await;
+    axe(client, "a decided contact's page").await;
+
+    // The board now lists it among the handovers awaiting acceptance, with its outcome.
+    client.goto(&format!("{url}/")).await.unwrap();
+    let selector = format!("#handovers-body tr[data-id=\"{id}\"]");
+    wait_for(client, &format!("document.querySelector('{selector}')"), Duration::from_secs(10)).await;
+    let row = client.find(Locator::Css(&selector)).await.unwrap().text().await.unwrap();
+    assert!(row.contains("Early help") && row.contains("demo-practitioner"), "{row}");
+    client.set_window_size(1600, 1000).await.unwrap();
 }
 
 /// The children pages, signed in as a practitioner: a demo child who came back is searched for
@@ -518,17 +697,14 @@ async fn children_pages(client: &Client, http: &reqwest::Client, url: &str, prac
     assert_eq!(heading, name);
     screenshot(client, "child.png").await;
     axe(client, "a child's page").await;
-    // A practitioner opens the board's timeline of a contact from there.
+    // A practitioner opens a contact's page from there.
     let link = client.find(Locator::Css(&format!("#child-contacts tr[data-contact='{contact}'] a"))).await.unwrap();
-    assert_eq!(link.attr("href").await.unwrap().unwrap(), format!("/?contact={contact}"));
+    assert_eq!(link.attr("href").await.unwrap().unwrap(), format!("/contacts/{contact}"));
     link.click().await.unwrap();
-    wait_for(
-        client,
-        "document.getElementById('detail').open && document.getElementById('detail').dataset.loaded",
-        Duration::from_secs(5),
-    )
-    .await;
-    client.find(Locator::Css("#detail-close")).await.unwrap().click().await.unwrap();
+    wait_path(client, &format!("/contacts/{contact}")).await;
+    let children = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(children.contains(name), "the contact's page names the child: {children}");
+    client.goto(&format!("{url}/")).await.unwrap();
 
     // From the queue row, its previous contacts open its children's likely matches.
     wait_for(

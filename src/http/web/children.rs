@@ -2,7 +2,7 @@
 //! (or, with `?contact=ID`, the likely matches of each child a contact names, so the worker
 //! links instead of starting a new story), and `/children/{child_id}`, a child's contacts in
 //! receipt order, each linking to what the viewer may open of it (the audit trail for
-//! auditors and admins, the board's timeline for the others).
+//! auditors and admins, the contact's page for the others).
 //!
 //! Both call the same application functions as `GET /v1/children` and
 //! `GET /v1/children/{child_id}`, so the search, the roles allowed and the access log's
@@ -98,7 +98,7 @@ struct ChildContactRow {
     concerns: String,
     outcome: String,
     handover: String,
-    /// The contact's audit trail (auditors, admins) or the board's timeline of it.
+    /// The contact's audit trail (auditors, admins) or its page on the board.
     href: String,
     link_text: &'static str,
 }
@@ -169,7 +169,7 @@ fn candidate_rows(answer: &Value) -> Vec<CandidateRow> {
 }
 
 /// A contact of a child's record as a row; `trail` says whether the viewer may open audit
-/// trails (else the link opens the board's timeline of it).
+/// trails (else the link opens the contact's page, `/contacts/{id}`).
 fn contact_row(c: &Value, trail: bool) -> ChildContactRow {
     let id = text(&c["contact_id"]);
     let received = c["received_at"]
@@ -177,7 +177,7 @@ fn contact_row(c: &Value, trail: bool) -> ChildContactRow {
         .and_then(|s| s.parse::<DateTime<Utc>>().ok())
         .map_or_else(|| text(&c["received_at"]), london);
     let (href, link_text) =
-        if trail { (format!("/qa/contacts/{id}"), "Audit trail") } else { (format!("/?contact={id}"), "Timeline") };
+        if trail { (format!("/qa/contacts/{id}"), "Audit trail") } else { (format!("/contacts/{id}"), "Open") };
     let handover = match &c["handover"] {
         Value::Object(h) if h.is_empty() => String::new(),
         Value::Object(h) => {
@@ -385,7 +385,7 @@ pub async fn children_page(
     summary = "A child's contacts, for people",
     description = "The child's contacts in receipt order (received, source, the concerns' first line, outcome, \
         handover), as `GET /v1/children/{child_id}` gives them, each linking to its audit trail for auditors and \
-        admins and to the board's timeline for the others. A logged read, as the API's. The duty team only: \
+        admins and to the contact's page (`/contacts/{id}`) for the others. A logged read, as the API's. The duty team only: \
         without a session it sends the browser to `/signin`; other roles and unknown children get a page saying \
         so (403, 404).",
     params(("child_id" = String, Path, description = "The child index's id: 1 to 20 letters and digits.")),
@@ -459,7 +459,7 @@ mod tests {
     }
 
     #[test]
-    fn a_childs_contacts_link_to_the_trail_or_the_timeline() {
+    fn a_childs_contacts_link_to_the_trail_or_the_contacts_page() {
         let c = serde_json::json!({"contact_id": "01J0000000000000000000000A", "received_at": "2026-02-02T10:00:00Z",
             "source": "2A", "concerns": "First line\nsecond line", "outcome": "early_help",
             "handover": {"to": "early_help", "team": "Early Help East", "state": "accepted"}});
@@ -470,7 +470,7 @@ mod tests {
         assert_eq!(auditor.handover, "early help (Early Help East): accepted");
         assert_eq!(auditor.received, "Mon 2 Feb 2026 10:00");
         let worker = contact_row(&c, false);
-        assert_eq!(worker.href, "/?contact=01J0000000000000000000000A");
+        assert_eq!(worker.href, "/contacts/01J0000000000000000000000A");
         let undecided = contact_row(&serde_json::json!({"contact_id": "x", "outcome": null}), false);
         assert_eq!((undecided.outcome.as_str(), undecided.handover.as_str()), ("Not yet decided", "–"));
     }
