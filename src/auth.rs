@@ -722,6 +722,8 @@ pub fn may_create_contact(role: Role) -> bool {
 ///   only: rule `allocation-to-self-only`) and receiving teams (their own worker, once they
 ///   accepted the handover).
 /// - `referrer_feedback_given`: referrers (on their own contacts) and admins.
+/// - `strategy_discussion_held`: practitioners, decision makers and admins (also after the
+///   contact is closed: the discussion may be held after the duty team's part ended).
 ///
 /// Referrers append only notes (to their own open contacts) and their feedback; auditors append
 /// only their findings. A receiving team appends only `handover_accepted`, `handover_returned`
@@ -742,6 +744,7 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
         EventType::NoteAdded => matches!(role, Referrer | Practitioner | DecisionMaker | Partner | Admin),
         EventType::ContactAllocated => matches!(role, Practitioner | DecisionMaker | Admin | ReceivingTeam),
         EventType::ReferrerFeedbackGiven => matches!(role, Referrer | Admin),
+        EventType::StrategyDiscussionHeld => matches!(role, Practitioner | DecisionMaker | Admin),
         // Partners correct only their own agency's checks: see `may_correct`.
         EventType::CorrectionRecorded => matches!(role, Practitioner | DecisionMaker | Partner | Admin),
         EventType::TriageRated
@@ -1393,7 +1396,7 @@ mod tests {
     #[test]
     fn the_append_matrix() {
         // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team, monitor.
-        let expected: [(&str, [bool; 8]); 21] = [
+        let expected: [(&str, [bool; 8]); 22] = [
             ("contact_received", [N, N, N, N, N, N, N, N]),
             ("triage_rated", [N, Y, Y, N, N, Y, N, N]),
             ("call_logged", [N, Y, Y, N, N, Y, N, N]),
@@ -1420,6 +1423,7 @@ mod tests {
             // accepted handovers (rules::decide_by_actor).
             ("contact_allocated", [N, Y, Y, N, N, Y, Y, N]),
             ("referrer_feedback_given", [Y, N, N, N, N, Y, N, N]),
+            ("strategy_discussion_held", [N, Y, Y, N, N, Y, N, N]),
         ];
         let covered: HashSet<EventType> = expected.iter().map(|(t, _)| t.parse().unwrap()).collect();
         assert_eq!(

@@ -35,14 +35,19 @@ pub const RULES: &[(&str, &str)] = &[
     (
         "contact-closed",
         "nothing follows contact_closed except note_added (not by its referrer), correction_recorded, \
-         audit_finding_recorded, children_linked, children_unlinked, referrer_feedback_given and a receiving \
-         team's contact_allocated",
+         audit_finding_recorded, children_linked, children_unlinked, referrer_feedback_given, \
+         strategy_discussion_held and a receiving team's contact_allocated",
     ),
     ("occurred-before-received", "an event cannot have occurred before its contact was received"),
     ("revision-needs-revises", "a second decision must say which decision it revises and why (data.revises)"),
     ("nothing-to-revise", "a first decision cannot revise anything"),
     ("revises-current-decision", "data.revises.event_id must be the decision currently in force"),
-    ("needs-decision", "action plans, informing the referrer, handovers and the referrer's feedback follow a decision"),
+    (
+        "needs-decision",
+        "action plans, informing the referrer, handovers, strategy discussions held and the referrer's feedback \
+         follow a decision",
+    ),
+    ("discussion-after-decision", "a strategy discussion is held (data.held_at) no earlier than the decision in force"),
     ("referral-to-assessment-team", "strategy_discussion and assessment are handed over to the assessment_team"),
     ("handover-pending", "a contact has one pending handover at a time"),
     ("needs-pending-handover", "handover_accepted and handover_returned answer a pending handover_sent"),
@@ -106,6 +111,7 @@ pub fn field_of(rule: &str) -> Option<&'static str> {
         "child-index-unknown" => Some("data.child_index"),
         "child-id-unknown" | "child-already-linked" | "child-not-linked" => Some("data.child_id"),
         "allocation-to-self-only" => Some("data.worker"),
+        "discussion-after-decision" => Some("data.held_at"),
         _ => None,
     }
 }
@@ -221,6 +227,7 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
             | Event::ChildrenUnlinked(_)
             | Event::ReferrerFeedbackGiven(_)
             | Event::ContactAllocated(_)
+            | Event::StrategyDiscussionHeld(_)
     );
     if let Some(closed) = &state.closed
         && !late_ok
@@ -228,7 +235,7 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
         return broken(
             "contact-closed",
             format!(
-                "the contact was closed at {} ({}); only notes, corrections, audit findings and child links may follow",
+                "the contact was closed at {} ({}); only notes, corrections, audit findings, child links, feedback and strategy discussions may follow",
                 events::envelope::timestamp::format(&closed.at),
                 closed.reason
             ),
@@ -278,6 +285,17 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
                 state.referrer_feedback_at.as_ref().map(events::envelope::timestamp::format).unwrap_or_default()
             ),
         ),
+        Event::StrategyDiscussionHeld(held) => match &state.decision {
+            None => broken("needs-decision", "a strategy discussion follows a decision; the contact is undecided"),
+            Some(d) if held.held_at < d.decided_at => broken(
+                "discussion-after-decision",
+                format!(
+                    "data.held_at is before the decision in force ({})",
+                    events::envelope::timestamp::format(&d.decided_at)
+                ),
+            ),
+            Some(_) => Ok(()),
+        },
         Event::ActionPlanAgreed(_) | Event::ReferrerInformed(_) if state.decision.is_none() => {
             broken("needs-decision", format!("{} follows a decision; the contact is undecided", event.event_type()))
         }
@@ -930,6 +948,26 @@ mod tests {
         assert_eq!(when(&given(&[decided(Outcome::NoFurtherAction), closed()]), &feedback()), Ok(()));
         let given_once = given(&[decided(Outcome::NoFurtherAction), closed(), feedback()]);
         assert_eq!(when(&given_once, &feedback()), Err("feedback-once"));
+    }
+
+    fn discussion_held_at(minutes: i64) -> Event {
+        Event::StrategyDiscussionHeld(StrategyDiscussionHeld {
+            held_at: at(minutes),
+            agencies: vec![Agency::Police, Agency::Health],
+            outcome: StrategyOutcome::S47Enquiry,
+        })
+    }
+
+    #[test]
+    fn a_strategy_discussion_follows_the_decision_even_after_closure() {
+        assert_eq!(when(&given(&[]), &discussion_held_at(30)), Err("needs-decision"));
+        // The decision is version 2, at minute 2: a discussion held at minute 1 predates it.
+        let decided_sd = given(&[decided(Outcome::StrategyDiscussion)]);
+        assert_eq!(when(&decided_sd, &discussion_held_at(1)), Err("discussion-after-decision"));
+        assert_eq!(when(&decided_sd, &discussion_held_at(2)), Ok(()));
+        let closed_after = given(&[decided(Outcome::NoFurtherAction), closed()]);
+        assert_eq!(when(&closed_after, &discussion_held_at(30)), Ok(()));
+        assert_eq!(field_of("discussion-after-decision"), Some("data.held_at"));
     }
 
     #[test]

@@ -29,7 +29,9 @@ use serde_json::value::RawValue;
 ///   `upn_unknown_reason`). Version 3 data is version 4 data as it stands (the addition is
 ///   optional); `ethnicity` stays a string in the log, so free text written before the edge
 ///   checked it for a DfE code still decodes.
-pub const CURRENT_SCHEMA_VERSION: u16 = 4;
+/// - 5: adds the event type `strategy_discussion_held`. Version 4 data is version 5 data as it
+///   stands; the upcaster is the identity.
+pub const CURRENT_SCHEMA_VERSION: u16 = 5;
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -278,6 +280,16 @@ string_enum! {
     UpnUnknownReason {
         Un1 => "UN1", Un2 => "UN2", Un3 => "UN3", Un4 => "UN4", Un5 => "UN5",
         Un6 => "UN6", Un7 => "UN7", Un8 => "UN8", Un9 => "UN9", Un10 => "UN10",
+    }
+}
+
+string_enum! {
+    /// What a strategy discussion decided (Working Together 2023): a section 47 enquiry, no
+    /// further action, or something else (recorded in the case system).
+    StrategyOutcome {
+        S47Enquiry => "s47_enquiry",
+        NoFurtherAction => "no_further_action",
+        Other => "other",
     }
 }
 
@@ -607,6 +619,16 @@ shaped_struct! {
 }
 
 shaped_struct! {
+    /// A strategy discussion that was held (after a decision; also after the contact is
+    /// closed): when, which agencies took part, and what it decided.
+    pub struct StrategyDiscussionHeld {
+        pub held_at: DateTime<Utc> = Required Shape::Timestamp,
+        pub agencies: Vec<Agency> = Required Shape::List { item: &Shape::Choice(Agency::NAMES), min: 1, max: MAX_ITEMS },
+        pub outcome: StrategyOutcome = Required Shape::Choice(StrategyOutcome::NAMES),
+    }
+}
+
+shaped_struct! {
     pub struct AuditFindingRecorded {
         pub grade: AuditGrade = Required Shape::Choice(AuditGrade::NAMES),
         pub findings: String = Required LONG,
@@ -766,6 +788,7 @@ event_list! {
     ChildrenUnlinked => "children_unlinked",
     ContactAllocated => "contact_allocated",
     ReferrerFeedbackGiven => "referrer_feedback_given",
+    StrategyDiscussionHeld => "strategy_discussion_held",
 }
 
 /// A stored event that cannot be read as any known schema.
@@ -788,8 +811,8 @@ pub enum DecodeError {
 /// covers them).
 pub fn decode(event_type: EventType, schema_version: u16, data: &RawValue) -> Result<Event, DecodeError> {
     match schema_version {
-        // Versions 1 to 3 are version 4 without its optional additions: they read as they stand.
-        1..=3 | CURRENT_SCHEMA_VERSION => {
+        // Versions 1 to 4 are version 5 without its additions: they read as they stand.
+        1..=4 | CURRENT_SCHEMA_VERSION => {
             Event::from_data(event_type, data.get()).map_err(|source| DecodeError::Data { event_type, source })
         }
         version => Err(DecodeError::UnknownSchemaVersion { event_type, version }),
@@ -807,7 +830,7 @@ mod tests {
             let json = serde_json::to_string(t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
-        assert_eq!(EventType::ALL.len(), 21);
+        assert_eq!(EventType::ALL.len(), 22);
     }
 
     #[test]
@@ -834,7 +857,7 @@ mod tests {
         let raw = RawValue::from_string(r#"{"outcome":"early_help","rationale":"r"}"#.into()).unwrap();
         let Event::DecisionMade(d) = decode(EventType::DecisionMade, 1, &raw).unwrap() else { panic!("wrong variant") };
         assert_eq!((d.outcome, d.duplicate_of), (Outcome::EarlyHelp, None));
-        assert!(matches!(decode(EventType::DecisionMade, 5, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
+        assert!(matches!(decode(EventType::DecisionMade, 6, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
     }
 
     #[test]

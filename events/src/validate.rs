@@ -719,6 +719,7 @@ pub fn normalise(event: &mut Event) {
         }
         Event::ContactAllocated(d) => tidy(&mut d.worker),
         Event::ReferrerFeedbackGiven(d) => tidy_opt(&mut d.comment),
+        Event::StrategyDiscussionHeld(_) => {}
     }
 }
 
@@ -918,6 +919,10 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
                 }
             }
             c.long_opt("comment", d.comment.as_deref());
+        }
+        Event::StrategyDiscussionHeld(d) => {
+            c.timestamp("held_at", d.held_at);
+            c.count("agencies", d.agencies.len(), 1, MAX_ITEMS);
         }
     }
     c.errors
@@ -1423,7 +1428,8 @@ mod tests {
         ChecksRequested, ChecksReturned, ChildrenLinked, ChildrenUnlinked, ConsentRecorded, ContactAllocated,
         ContactClosed, DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo,
         InformMethod, NoteAdded, Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer,
-        ReferrerFeedbackGiven, ReferrerInformed, Relationship, Revises, SourceCode, TriageRated,
+        ReferrerFeedbackGiven, ReferrerInformed, Relationship, Revises, SourceCode, StrategyDiscussionHeld,
+        StrategyOutcome, TriageRated,
     };
     use chrono::TimeZone;
     use serde_json::json;
@@ -1610,6 +1616,9 @@ mod tests {
             EventType::ReferrerFeedbackGiven => {
                 json!({"listened_to": 4, "knows_next_steps": 2, "comment": " Quick call back "})
             }
+            EventType::StrategyDiscussionHeld => json!({
+                "held_at": "2026-03-02T09:30:00Z", "agencies": ["police", "health"], "outcome": "s47_enquiry"
+            }),
         }
     }
 
@@ -1968,6 +1977,21 @@ mod tests {
             ("score a string", e(T::ReferrerFeedbackGiven, "/listened_to", json!("5")), &["data.listened_to"]),
             ("score a fraction", e(T::ReferrerFeedbackGiven, "/listened_to", json!(4.5)), &["data.listened_to"]),
             ("score missing", d(T::ReferrerFeedbackGiven, "/knows_next_steps"), &["data.knows_next_steps"]),
+            ("held_at missing", d(T::StrategyDiscussionHeld, "/held_at"), &["data.held_at"]),
+            ("held_at not a time", e(T::StrategyDiscussionHeld, "/held_at", json!("tuesday")), &["data.held_at"]),
+            (
+                "held_at in the future",
+                e(T::StrategyDiscussionHeld, "/held_at", json!("2099-01-01T00:00:00Z")),
+                &["data.held_at"],
+            ),
+            ("no agencies", e(T::StrategyDiscussionHeld, "/agencies", json!([])), &["data.agencies"]),
+            ("unknown agency", e(T::StrategyDiscussionHeld, "/agencies/1", json!("mi5")), &["data.agencies[1]"]),
+            ("outcome missing", d(T::StrategyDiscussionHeld, "/outcome"), &["data.outcome"]),
+            (
+                "discussion outcome not a discussion's",
+                e(T::StrategyDiscussionHeld, "/outcome", json!("assessment")),
+                &["data.outcome"],
+            ),
             ("text blank", e(T::NoteAdded, "/text", json!(" \n\t ")), &["data.text"]),
             ("text too long", e(T::NoteAdded, "/text", json!("x".repeat(10_001))), &["data.text"]),
             ("NUL in text", e(T::NoteAdded, "/text", json!("Mum\u{0}called")), &["data.text"]),
@@ -2690,6 +2714,11 @@ mod tests {
                 listened_to: 5,
                 knows_next_steps: 1,
                 comment: Some(s("c")),
+            }),
+            Event::StrategyDiscussionHeld(StrategyDiscussionHeld {
+                held_at: now(),
+                agencies: vec![Agency::Police],
+                outcome: StrategyOutcome::Other,
             }),
         ]
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use events::correction::{Correction, Field, Value};
 use events::schema::{
     Agency, Channel, Child, Consent, ContactReceived, Event, HandoverTo, Outcome, PpnGrade, PrimaryNeed, Rating,
-    Referrer, SourceCode,
+    Referrer, SourceCode, StrategyOutcome,
 };
 use events::{DecodeError, Envelope, EventType};
 use serde::Serialize;
@@ -102,6 +102,16 @@ pub struct Check {
     pub returned_by: String,
 }
 
+/// The first strategy discussion held on a contact, and the decision it followed (the figure
+/// "decision to strategy discussion" counts from that decision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StrategyDiscussion {
+    pub held_at: DateTime<Utc>,
+    pub outcome: StrategyOutcome,
+    /// When the decision in force when the discussion was recorded was made.
+    pub decided_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Closure {
     pub event_id: Ulid,
@@ -168,6 +178,9 @@ pub struct ContactState {
     pub made_by: String,
     /// When the referrer answered the feedback survey (once per contact).
     pub referrer_feedback_at: Option<DateTime<Utc>>,
+    /// The first strategy discussion held, and how many were held.
+    pub strategy_discussion: Option<StrategyDiscussion>,
+    pub strategy_discussions: u32,
     /// Every event in the stream (for corrections and revisions).
     pub events: Vec<EventRef>,
 }
@@ -244,6 +257,8 @@ impl ContactState {
             team_worker: None,
             made_by: env.actor.id.clone(),
             referrer_feedback_at: None,
+            strategy_discussion: None,
+            strategy_discussions: 0,
             events: vec![EventRef { event_id: env.event_id, event_type: env.event_type, occurred_at: env.occurred_at }],
         }
     }
@@ -363,6 +378,15 @@ impl ContactState {
             }
             Event::ReferrerFeedbackGiven(_) => {
                 self.referrer_feedback_at.get_or_insert(at);
+            }
+            Event::StrategyDiscussionHeld(s) => {
+                self.strategy_discussions += 1;
+                if self.strategy_discussion.is_none()
+                    && let Some(d) = &self.decision
+                {
+                    self.strategy_discussion =
+                        Some(StrategyDiscussion { held_at: s.held_at, outcome: s.outcome, decided_at: d.decided_at });
+                }
             }
         }
     }

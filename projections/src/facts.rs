@@ -9,7 +9,7 @@ use ulid::Ulid;
 use events::EventType;
 use events::correction::{Correction, Field, Value};
 
-use crate::contact::ContactState;
+use crate::contact::{ContactState, StrategyDiscussion};
 
 /// What the timeliness, volume and practice figures are computed from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,6 +38,10 @@ pub struct ContactFacts {
     pub level_of_need: Option<u8>,
     /// How many times the decision was revised.
     pub revisions: u32,
+    /// When the decision in force was made.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The first strategy discussion held (also after closing), and the decision it followed.
+    pub strategy_discussion: Option<StrategyDiscussion>,
     /// When the Assessment Team first accepted the handover (referrals only).
     pub assessment_team_accepted_at: Option<DateTime<Utc>>,
     /// When that acceptance was recorded, and whether a correction moved its time.
@@ -100,6 +104,8 @@ impl ContactFacts {
             outcome: state.decision.as_ref().map(|d| d.outcome),
             level_of_need: state.decision.as_ref().and_then(|d| d.level_of_need),
             revisions: state.decision.as_ref().map_or(0, |d| d.revisions),
+            decided_at: state.decision.as_ref().map(|d| d.decided_at),
+            strategy_discussion: state.strategy_discussion,
             assessment_team_accepted_at: state.assessment_team_accepted_at,
             assessment_team_accepted_recorded_at: state.assessment_team_accepted_recorded_at,
             acceptance_backdated: state.acceptance_backdated,
@@ -171,6 +177,17 @@ impl ContactFacts {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Records a strategy discussion held on a closed contact (an open contact's facts are
+    /// recomputed from its state instead): the first one counts, from the decision in force.
+    pub fn discussion_held(&mut self, held: &events::schema::StrategyDiscussionHeld) {
+        if self.strategy_discussion.is_none()
+            && let Some(decided_at) = self.decided_at
+        {
+            self.strategy_discussion =
+                Some(StrategyDiscussion { held_at: held.held_at, outcome: held.outcome, decided_at });
         }
     }
 

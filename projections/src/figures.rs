@@ -289,6 +289,8 @@ pub(crate) mod testing {
             outcome: None,
             level_of_need: None,
             revisions: 0,
+            decided_at: None,
+            strategy_discussion: None,
             assessment_team_accepted_at: None,
             assessment_team_accepted_recorded_at: None,
             acceptance_backdated: false,
@@ -312,6 +314,16 @@ pub(crate) mod testing {
             self.first_decision_recorded_at = Some(at(when));
             self.first_outcome = Some(outcome);
             self.outcome = Some(outcome);
+            self.decided_at = Some(at(when));
+            self
+        }
+
+        /// A strategy discussion held at `when` with `outcome` (the first one counts), after the
+        /// decision in force.
+        pub fn discussed(mut self, when: &str, outcome: events::schema::StrategyOutcome) -> Self {
+            let decided_at = self.decided_at.expect("a discussion follows a decision");
+            self.strategy_discussion =
+                Some(crate::contact::StrategyDiscussion { held_at: at(when), outcome, decided_at });
             self
         }
 

@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use eventlog::{Actor, Envelope, EventType, Role};
 use events::schema::{
     Agency, AuditGrade, CallDirection, CallWith, Channel, Consent, DataVisitor, Event, EventData, HandoverTo,
-    InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Relationship, Sex, SourceCode, UpnUnknownReason,
+    InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Relationship, Sex, SourceCode, StrategyOutcome,
+    UpnUnknownReason,
 };
 use events::shape::{Shape, Text};
 use serde_json::{Map, Value, json};
@@ -124,6 +125,12 @@ The duty queue's `assigned_to` is the front door's latest allocation (`contact_a
 never whoever last recorded something on the contact; `GET /v1/queue?worker=me` is the caller's own work. Each \
 line says which list it is on (`list`: `decision_due` or `handover_awaiting_acceptance`), the concerns' first \
 line and, once decided, the outcome.
+
+A strategy discussion held after the decision is recorded with `strategy_discussion_held` (`held_at`, the \
+`agencies` that took part, and its `outcome`: `s47_enquiry`, `no_further_action` or `other`) by a practitioner, \
+a decision maker or an admin, also after the contact is closed; it follows a decision (rule `needs-decision`) and \
+is not held before the decision in force (rule `discussion-after-decision`, naming `data.held_at`). The \
+timeliness figures time the first one from that decision (`strategy_discussions`).
 
 A contact is closed only once decided (rule `close-needs-decision`): a duplicate, wrong-service or withdrawn \
 contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationale` and, for a duplicate, \
@@ -383,6 +390,7 @@ fn wire_enums() -> Vec<(&'static str, Vec<Value>)> {
         AuditGrade,
         Relationship,
         UpnUnknownReason,
+        StrategyOutcome,
         Role,
     )
 }

@@ -8,6 +8,7 @@ mod bad_bodies;
 mod children;
 mod connections;
 mod contacts;
+mod councils;
 mod errors;
 mod faults;
 mod figures;

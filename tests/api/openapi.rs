@@ -366,9 +366,10 @@ async fn requests_and_responses_fit_their_schemas() {
         ("auditor", "audit_finding_recorded", data_for("audit_finding_recorded")),
         ("receiving_team", "contact_allocated", json!({"worker": "eh-kim"})),
         ("referrer", "referrer_feedback_given", data_for("referrer_feedback_given")),
+        ("decision_maker", "strategy_discussion_held", data_for("strategy_discussion_held")),
     ];
     let appended: BTreeSet<&str> = steps.iter().map(|(_, t, _)| *t).collect();
-    assert_eq!(appended.len(), 18, "every type but contact_received");
+    assert_eq!(appended.len(), 19, "every type but contact_received");
     for (i, (who, event_type, data)) in steps.into_iter().enumerate() {
         let mut request = json!({"type": event_type, "data": data});
         if i % 2 == 0 {

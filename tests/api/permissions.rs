@@ -25,6 +25,7 @@ const EVENT_TYPES: &[&str] = &[
     "children_unlinked",
     "contact_allocated",
     "referrer_feedback_given",
+    "strategy_discussion_held",
 ];
 
 /// API.md: who may append what.
@@ -45,6 +46,7 @@ fn allowed(role: &str, event_type: &str) -> bool {
             event_type,
             "audit_finding_recorded" | "handover_accepted" | "handover_returned" | "referrer_feedback_given"
         ),
+        // A strategy discussion is recorded by the duty team, whoever took part.
         "partner" => matches!(event_type, "checks_returned" | "duty_discussion_held" | "note_added"),
         "auditor" => event_type == "audit_finding_recorded",
         "admin" => true,
@@ -63,7 +65,9 @@ async fn ready_for(app: &TestApp, event_type: &str, agency: &str) -> (String, Va
         "handover_accepted" | "handover_returned" => {
             vec![("decision_made", decide("early_help")), ("handover_sent", data_for("handover_sent"))]
         }
-        "contact_closed" | "referrer_feedback_given" => vec![("decision_made", decide("no_further_action"))],
+        "contact_closed" | "referrer_feedback_given" | "strategy_discussion_held" => {
+            vec![("decision_made", decide("no_further_action"))]
+        }
         // Handed over to the receiving team and accepted, so that it may allocate its worker.
         "contact_allocated" => vec![
             ("decision_made", decide("early_help")),
