@@ -724,6 +724,8 @@ pub fn may_create_contact(role: Role) -> bool {
 /// - `referrer_feedback_given`: referrers (on their own contacts) and admins.
 /// - `strategy_discussion_held`: practitioners, decision makers and admins (also after the
 ///   contact is closed: the discussion may be held after the duty team's part ended).
+/// - `action_completed`: practitioners, decision makers, admins, and partners for their own
+///   agency's actions ([`partner_may_complete`]).
 ///
 /// Referrers append only notes (to their own open contacts) and their feedback; auditors append
 /// only their findings. A receiving team appends only `handover_accepted`, `handover_returned`
@@ -745,6 +747,8 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
         EventType::ContactAllocated => matches!(role, Practitioner | DecisionMaker | Admin | ReceivingTeam),
         EventType::ReferrerFeedbackGiven => matches!(role, Referrer | Admin),
         EventType::StrategyDiscussionHeld => matches!(role, Practitioner | DecisionMaker | Admin),
+        // Partners complete only their own agency's actions: see `partner_may_complete`.
+        EventType::ActionCompleted => matches!(role, Practitioner | DecisionMaker | Partner | Admin),
         // Partners correct only their own agency's checks: see `may_correct`.
         EventType::CorrectionRecorded => matches!(role, Practitioner | DecisionMaker | Partner | Admin),
         EventType::TriageRated
@@ -1016,6 +1020,13 @@ impl RestrictedViewer for Viewer<'_> {
             _ => may_see_restricted(self.actor, returning_agency),
         }
     }
+}
+
+/// Whether `actor` may complete an action owned by `owner` (`action_completed`): a partner
+/// only its own agency's actions; the duty team (and admins) any, as they record what an
+/// agency told them.
+pub fn partner_may_complete(actor: &Actor, owner: Agency) -> bool {
+    partner_may_return_checks_for(actor, owner)
 }
 
 /// Whether `actor` may append `checks_returned` for `agency`: a partner only for its own agency
@@ -1396,7 +1407,7 @@ mod tests {
     #[test]
     fn the_append_matrix() {
         // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team, monitor.
-        let expected: [(&str, [bool; 8]); 22] = [
+        let expected: [(&str, [bool; 8]); 23] = [
             ("contact_received", [N, N, N, N, N, N, N, N]),
             ("triage_rated", [N, Y, Y, N, N, Y, N, N]),
             ("call_logged", [N, Y, Y, N, N, Y, N, N]),
@@ -1424,6 +1435,8 @@ mod tests {
             ("contact_allocated", [N, Y, Y, N, N, Y, Y, N]),
             ("referrer_feedback_given", [Y, N, N, N, N, Y, N, N]),
             ("strategy_discussion_held", [N, Y, Y, N, N, Y, N, N]),
+            // A partner completes its own agency's actions only (partner_may_complete).
+            ("action_completed", [N, Y, Y, Y, N, Y, N, N]),
         ];
         let covered: HashSet<EventType> = expected.iter().map(|(t, _)| t.parse().unwrap()).collect();
         assert_eq!(

@@ -29,8 +29,8 @@ use serde_json::value::RawValue;
 ///   `upn_unknown_reason`). Version 3 data is version 4 data as it stands (the addition is
 ///   optional); `ethnicity` stays a string in the log, so free text written before the edge
 ///   checked it for a DfE code still decodes.
-/// - 5: adds the event type `strategy_discussion_held`. Version 4 data is version 5 data as it
-///   stands; the upcaster is the identity.
+/// - 5: adds the event types `strategy_discussion_held` and `action_completed`. Version 4 data
+///   is version 5 data as it stands; the upcaster is the identity.
 pub const CURRENT_SCHEMA_VERSION: u16 = 5;
 
 macro_rules! string_enum {
@@ -629,6 +629,18 @@ shaped_struct! {
 }
 
 shaped_struct! {
+    /// One action of an agreed action plan done: the plan (`plan_event_id`, an
+    /// `action_plan_agreed` of this contact) and the action's index in its `actions`, from 0.
+    /// When it was done is the event's `occurred_at`; each action is completed once.
+    pub struct ActionCompleted {
+        pub plan_event_id: ulid::Ulid = Required Shape::Ulid,
+        pub action_index: u8 = Required Shape::ActionIndex,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub note: Option<String> = Optional LONG,
+    }
+}
+
+shaped_struct! {
     pub struct AuditFindingRecorded {
         pub grade: AuditGrade = Required Shape::Choice(AuditGrade::NAMES),
         pub findings: String = Required LONG,
@@ -789,6 +801,7 @@ event_list! {
     ContactAllocated => "contact_allocated",
     ReferrerFeedbackGiven => "referrer_feedback_given",
     StrategyDiscussionHeld => "strategy_discussion_held",
+    ActionCompleted => "action_completed",
 }
 
 /// A stored event that cannot be read as any known schema.
@@ -830,7 +843,7 @@ mod tests {
             let json = serde_json::to_string(t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
-        assert_eq!(EventType::ALL.len(), 22);
+        assert_eq!(EventType::ALL.len(), 23);
     }
 
     #[test]

@@ -502,6 +502,7 @@ const MUST_BE_TIMESTAMP: &str = "must be an RFC 3339 timestamp with a time zone,
 const MUST_BE_ULID: &str = "must be a ULID (26 characters, Crockford base32)";
 const LEVEL_OF_NEED: &str = "must be a whole number from 1 to 4";
 const CHILD_INDEX: &str = "must be a whole number from 0 to 19: the index of a child in the contact's children";
+const ACTION_INDEX: &str = "must be a whole number from 0 to 49: the index of an action in the plan's actions";
 const SCORE: &str = "must be a whole number from 1 to 5";
 
 /// Walks `T`'s shape over `value`, naming every shape error; if there are none, deserialises
@@ -594,6 +595,7 @@ fn leaf_problem(shape: &Shape, v: &Value) -> Result<(), String> {
         Shape::LevelOfNeed => level_of_need(v),
         Shape::ChildIndex => child_index(v),
         Shape::Score => score(v),
+        Shape::ActionIndex => action_index(v),
         Shape::Choice(names) => choice(names, v),
         Shape::Any | Shape::Object { .. } | Shape::List { .. } => Ok(()),
     }
@@ -638,6 +640,10 @@ fn child_index(v: &Value) -> Result<(), String> {
 
 fn level_of_need(v: &Value) -> Result<(), String> {
     u8::deserialize(v).map(|_| ()).map_err(|_| LEVEL_OF_NEED.to_owned())
+}
+
+fn action_index(v: &Value) -> Result<(), String> {
+    u8::deserialize(v).map(|_| ()).map_err(|_| ACTION_INDEX.to_owned())
 }
 
 fn score(v: &Value) -> Result<(), String> {
@@ -720,6 +726,7 @@ pub fn normalise(event: &mut Event) {
         Event::ContactAllocated(d) => tidy(&mut d.worker),
         Event::ReferrerFeedbackGiven(d) => tidy_opt(&mut d.comment),
         Event::StrategyDiscussionHeld(_) => {}
+        Event::ActionCompleted(d) => tidy_opt(&mut d.note),
     }
 }
 
@@ -923,6 +930,12 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
         Event::StrategyDiscussionHeld(d) => {
             c.timestamp("held_at", d.held_at);
             c.count("agencies", d.agencies.len(), 1, MAX_ITEMS);
+        }
+        Event::ActionCompleted(d) => {
+            if usize::from(d.action_index) >= MAX_ITEMS {
+                c.push("action_index", ACTION_INDEX);
+            }
+            c.long_opt("note", d.note.as_deref());
         }
     }
     c.errors
@@ -1424,8 +1437,8 @@ fn check_upn(upn: &str) -> Result<(), &'static str> {
 mod tests {
     use super::*;
     use crate::schema::{
-        ActionPlanAgreed, Adult, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith,
-        ChecksRequested, ChecksReturned, ChildrenLinked, ChildrenUnlinked, ConsentRecorded, ContactAllocated,
+        ActionCompleted, ActionPlanAgreed, Adult, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged,
+        CallWith, ChecksRequested, ChecksReturned, ChildrenLinked, ChildrenUnlinked, ConsentRecorded, ContactAllocated,
         ContactClosed, DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo,
         InformMethod, NoteAdded, Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer,
         ReferrerFeedbackGiven, ReferrerInformed, Relationship, Revises, SourceCode, StrategyDiscussionHeld,
@@ -1616,6 +1629,9 @@ mod tests {
             EventType::ReferrerFeedbackGiven => {
                 json!({"listened_to": 4, "knows_next_steps": 2, "comment": " Quick call back "})
             }
+            EventType::ActionCompleted => json!({
+                "plan_event_id": "01JQ0000000000000000000000", "action_index": 1, "note": " Sessions started "
+            }),
             EventType::StrategyDiscussionHeld => json!({
                 "held_at": "2026-03-02T09:30:00Z", "agencies": ["police", "health"], "outcome": "s47_enquiry"
             }),
@@ -1978,6 +1994,12 @@ mod tests {
             ("score a fraction", e(T::ReferrerFeedbackGiven, "/listened_to", json!(4.5)), &["data.listened_to"]),
             ("score missing", d(T::ReferrerFeedbackGiven, "/knows_next_steps"), &["data.knows_next_steps"]),
             ("held_at missing", d(T::StrategyDiscussionHeld, "/held_at"), &["data.held_at"]),
+            ("plan missing", d(T::ActionCompleted, "/plan_event_id"), &["data.plan_event_id"]),
+            ("plan not a ULID", e(T::ActionCompleted, "/plan_event_id", json!("plan-1")), &["data.plan_event_id"]),
+            ("action index missing", d(T::ActionCompleted, "/action_index"), &["data.action_index"]),
+            ("action index negative", e(T::ActionCompleted, "/action_index", json!(-1)), &["data.action_index"]),
+            ("action index 50", e(T::ActionCompleted, "/action_index", json!(50)), &["data.action_index"]),
+            ("action index a string", e(T::ActionCompleted, "/action_index", json!("1")), &["data.action_index"]),
             ("held_at not a time", e(T::StrategyDiscussionHeld, "/held_at", json!("tuesday")), &["data.held_at"]),
             (
                 "held_at in the future",
@@ -2714,6 +2736,11 @@ mod tests {
                 listened_to: 5,
                 knows_next_steps: 1,
                 comment: Some(s("c")),
+            }),
+            Event::ActionCompleted(ActionCompleted {
+                plan_event_id: ulid::Ulid::nil(),
+                action_index: 0,
+                note: Some(s("n")),
             }),
             Event::StrategyDiscussionHeld(StrategyDiscussionHeld {
                 held_at: now(),

@@ -112,6 +112,19 @@ pub struct StrategyDiscussion {
     pub decided_at: DateTime<Utc>,
 }
 
+/// One action of an agreed action plan: when it is due, and when it was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PlanAction {
+    /// The `action_plan_agreed` event it belongs to, and its index in that plan's `actions`.
+    pub plan_event_id: Ulid,
+    pub index: u8,
+    /// The agency whose action it is.
+    pub owner_agency: Agency,
+    pub due: Option<chrono::NaiveDate>,
+    /// The `occurred_at` of its `action_completed`.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Closure {
     pub event_id: Ulid,
@@ -181,8 +194,19 @@ pub struct ContactState {
     /// The first strategy discussion held, and how many were held.
     pub strategy_discussion: Option<StrategyDiscussion>,
     pub strategy_discussions: u32,
+    /// Every action of every action plan agreed, in plan and action order.
+    pub actions: Vec<PlanAction>,
     /// Every event in the stream (for corrections and revisions).
     pub events: Vec<EventRef>,
+}
+
+/// Marks the action an `action_completed` names as done at `at` (the first completion stands).
+pub fn complete_action(actions: &mut [PlanAction], done: &events::schema::ActionCompleted, at: DateTime<Utc>) {
+    if let Some(action) =
+        actions.iter_mut().find(|a| a.plan_event_id == done.plan_event_id && a.index == done.action_index)
+    {
+        action.completed_at.get_or_insert(at);
+    }
 }
 
 /// A contact's events did not fold.
@@ -259,6 +283,7 @@ impl ContactState {
             referrer_feedback_at: None,
             strategy_discussion: None,
             strategy_discussions: 0,
+            actions: Vec::new(),
             events: vec![EventRef { event_id: env.event_id, event_type: env.event_type, occurred_at: env.occurred_at }],
         }
     }
@@ -318,7 +343,19 @@ impl ContactState {
                     revisions,
                 });
             }
-            Event::ActionPlanAgreed(_) => self.action_plans += 1,
+            Event::ActionPlanAgreed(plan) => {
+                self.action_plans += 1;
+                for (index, action) in plan.actions.iter().enumerate() {
+                    self.actions.push(PlanAction {
+                        plan_event_id: env.event_id,
+                        index: u8::try_from(index).unwrap_or(u8::MAX),
+                        owner_agency: action.owner_agency,
+                        due: action.due,
+                        completed_at: None,
+                    });
+                }
+            }
+            Event::ActionCompleted(done) => complete_action(&mut self.actions, done, at),
             Event::ReferrerInformed(_) => {
                 if self.referrer_informed_at.is_none() {
                     self.referrer_informed_at = Some(at);
@@ -389,6 +426,11 @@ impl ContactState {
                 }
             }
         }
+    }
+
+    /// The action `index` of the plan `plan_event_id`, if the contact has it.
+    pub fn action(&self, plan_event_id: Ulid, index: u8) -> Option<&PlanAction> {
+        self.actions.iter().find(|a| a.plan_event_id == plan_event_id && a.index == index)
     }
 
     pub fn stage(&self) -> Stage {

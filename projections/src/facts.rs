@@ -9,7 +9,7 @@ use ulid::Ulid;
 use events::EventType;
 use events::correction::{Correction, Field, Value};
 
-use crate::contact::{ContactState, StrategyDiscussion};
+use crate::contact::{ContactState, PlanAction, StrategyDiscussion};
 
 /// What the timeliness, volume and practice figures are computed from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,6 +49,8 @@ pub struct ContactFacts {
     pub acceptance_backdated: bool,
     pub referrer_informed_at: Option<DateTime<Utc>>,
     pub action_plans: u32,
+    /// Every action of the contact's action plans, with its due date and completion.
+    pub actions: Vec<PlanAction>,
     pub closed_at: Option<DateTime<Utc>>,
     /// How many earlier contacts, received in the 12 months before this one, named one of
     /// the same children (matched by NHS number, else child_ref, else name and date of birth).
@@ -111,6 +113,7 @@ impl ContactFacts {
             acceptance_backdated: state.acceptance_backdated,
             referrer_informed_at: state.referrer_informed_at,
             action_plans: state.action_plans,
+            actions: state.actions.clone(),
             closed_at: state.closed.as_ref().map(|c| c.at),
             previous_contacts,
             sources: FactSources {

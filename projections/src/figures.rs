@@ -296,6 +296,7 @@ pub(crate) mod testing {
             acceptance_backdated: false,
             referrer_informed_at: None,
             action_plans: 0,
+            actions: Vec::new(),
             closed_at: None,
             previous_contacts: 0,
             sources: crate::facts::FactSources::default(),

@@ -132,6 +132,12 @@ a decision maker or an admin, also after the contact is closed; it follows a dec
 is not held before the decision in force (rule `discussion-after-decision`, naming `data.held_at`). The \
 timeliness figures time the first one from that decision (`strategy_discussions`).
 
+An action of an agreed plan is marked done with `action_completed` (`plan_event_id`, the `action_plan_agreed` of \
+the same contact, rule `action-plan-unknown`; `action_index`, the action's place in its `actions` from 0, rule \
+`action-index-unknown`), once per action (rule `action-completed-once`), also after the contact is closed. The \
+duty team records any action; a partner only its own agency's (403). The practice figures count the actions \
+done on time, late and overdue (`action_plans.actions`).
+
 A contact is closed only once decided (rule `close-needs-decision`): a duplicate, wrong-service or withdrawn \
 contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationale` and, for a duplicate, \
 `duplicate_of`.
@@ -534,6 +540,10 @@ fn shape_limits(shape: &Shape, out: &mut Vec<(&'static str, String, Limit)>) {
                 || json!({"minimum": 0, "maximum": validate::MAX_CHILDREN - 1}),
             ),
             Shape::Score => Limit::Other("1 to 5.", || json!({"minimum": 1, "maximum": 5})),
+            Shape::ActionIndex => Limit::Other(
+                "The action's index in the plan's `actions`, from 0.",
+                || json!({"minimum": 0, "maximum": validate::MAX_ITEMS - 1}),
+            ),
             Shape::List { item, min, max } => {
                 out.push((name, field.name.to_owned(), Limit::Items(min, max)));
                 if let Shape::Text(text) = *item {

@@ -161,3 +161,104 @@ async fn a_strategy_discussion_refused_names_its_field_or_rule_and_writes_nothin
     }
     assert_eq!(events_of(&app, &decided).await, 2, "nothing written");
 }
+
+#[tokio::test]
+async fn actions_are_completed_once_by_the_duty_team_or_their_agency_and_counted_on_time_late_or_overdue() {
+    let app = spawn_app();
+    ready(&app).await;
+    let id = decided_contact(&app, "2026-03-02T09:00:00Z", Some(("2026-03-02T10:00:00Z", "early_help")), "phone").await;
+    let plan = json!({"actions": [
+        {"owner_agency": "education", "description": "Offer ELSA sessions", "due": "2026-03-04"},
+        {"owner_agency": "health", "description": "Health visitor to visit", "due": "2026-03-05"},
+        {"owner_agency": "police", "description": "Share the incident log", "due": "2026-03-06"},
+        {"owner_agency": "housing", "description": "Review the tenancy"}
+    ]});
+    let (status, planned) =
+        append_at(&app, "practitioner", &id, "action_plan_agreed", "2026-03-02T12:00:00Z", plan).await;
+    assert_eq!(status, 201, "{planned}");
+    let plan_id = planned["event_id"].as_str().unwrap().to_owned();
+    let done = |index: u64| json!({"plan_event_id": plan_id, "action_index": index});
+
+    // Education's, on the day it was due (late afternoon): on time.
+    let (status, body) =
+        append_at(&app, "practitioner", &id, "action_completed", "2026-03-04T16:00:00Z", done(0)).await;
+    assert_eq!(status, 201, "{body}");
+    // Once per action.
+    let (status, body) =
+        append_at(&app, "practitioner", &id, "action_completed", "2026-03-04T17:00:00Z", done(0)).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["rule"], "action-completed-once", "{body}");
+    assert_eq!(body["errors"][0]["field"], "data.action_index", "{body}");
+    // An action the plan does not have, a plan that is not one, an id that is no ULID.
+    let (status, body) =
+        append_at(&app, "practitioner", &id, "action_completed", "2026-03-04T17:00:00Z", done(4)).await;
+    assert_eq!(
+        (status, &body["rule"], &body["errors"][0]["field"]),
+        (422, &json!("action-index-unknown"), &json!("data.action_index")),
+        "{body}"
+    );
+    let (_, events) = app.get("admin", &format!("/v1/contacts/{id}/events")).await;
+    let decision_id = events[1]["event_id"].clone();
+    let (status, body) = append_at(
+        &app,
+        "practitioner",
+        &id,
+        "action_completed",
+        "2026-03-04T17:00:00Z",
+        json!({"plan_event_id": decision_id, "action_index": 0}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["rule"], &body["errors"][0]["field"]),
+        (422, &json!("action-plan-unknown"), &json!("data.plan_event_id")),
+        "{body}"
+    );
+    for (data, field) in [
+        (json!({"plan_event_id": "plan-1", "action_index": 0}), "data.plan_event_id"),
+        (json!({"plan_event_id": plan_id, "action_index": -1}), "data.action_index"),
+        (json!({"plan_event_id": plan_id}), "data.action_index"),
+    ] {
+        let (status, body) =
+            append_at(&app, "practitioner", &id, "action_completed", "2026-03-04T17:00:00Z", data).await;
+        assert_eq!(status, 422, "{field}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+    // A partner completes its own agency's actions only; a referrer or an auditor none.
+    let (status, body) =
+        append_at(&app, "partner_police", &id, "action_completed", "2026-03-05T09:00:00Z", done(1)).await;
+    assert_eq!(status, 403, "{body}");
+    for who in ["referrer", "auditor"] {
+        let (status, body) = append_at(&app, who, &id, "action_completed", "2026-03-05T09:00:00Z", done(1)).await;
+        assert_eq!(status, 403, "{who}: {body}");
+    }
+    assert_eq!(events_of(&app, &id).await, 4, "only the plan and one completion written");
+
+    // Closed; health's action done the day after it was due, after the closure: late.
+    let (status, body) = append_at(
+        &app,
+        "practitioner",
+        &id,
+        "contact_closed",
+        "2026-03-05T10:00:00Z",
+        json!({"reason": "Plan agreed"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) =
+        append_at(&app, "partner_health", &id, "action_completed", "2026-03-06T09:00:00Z", done(1)).await;
+    assert_eq!(status, 201, "after closing too: {body}");
+
+    // Police's (due 6 March) was never done: overdue now; housing's has no due date: open.
+    ready(&app).await;
+    let (status, p) = app.get("practitioner", "/v1/metrics/practice?from=2026-03-02&to=2026-03-08").await;
+    assert_eq!(status, 200, "{p}");
+    let a = &p["action_plans"]["actions"];
+    assert_eq!(
+        (&a["agreed"], &a["done"], &a["done_on_time"], &a["done_late"], &a["overdue"], &a["open"]),
+        (&json!(4), &json!(2), &json!(1), &json!(1), &json!(1), &json!(1)),
+        "{a}"
+    );
+    let third = 1.0 / 3.0;
+    assert_eq!(a["share_done_on_time"], json!(third), "{a}");
+    assert_eq!(a["share_overdue"], json!(third), "{a}");
+}

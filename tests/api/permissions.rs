@@ -26,6 +26,7 @@ const EVENT_TYPES: &[&str] = &[
     "contact_allocated",
     "referrer_feedback_given",
     "strategy_discussion_held",
+    "action_completed",
 ];
 
 /// API.md: who may append what.
@@ -47,7 +48,10 @@ fn allowed(role: &str, event_type: &str) -> bool {
             "audit_finding_recorded" | "handover_accepted" | "handover_returned" | "referrer_feedback_given"
         ),
         // A strategy discussion is recorded by the duty team, whoever took part.
-        "partner" => matches!(event_type, "checks_returned" | "duty_discussion_held" | "note_added"),
+        // A partner's own agency's actions (the action here is the partner's agency's).
+        "partner" => {
+            matches!(event_type, "checks_returned" | "duty_discussion_held" | "note_added" | "action_completed")
+        }
         "auditor" => event_type == "audit_finding_recorded",
         "admin" => true,
         // Its own handovers only (this one names its team).
@@ -73,6 +77,14 @@ async fn ready_for(app: &TestApp, event_type: &str, agency: &str) -> (String, Va
             ("decision_made", decide("early_help")),
             ("handover_sent", data_for("handover_sent")),
             ("handover_accepted", data_for("handover_accepted")),
+        ],
+        // A plan whose one action is the agency's of the actor (a partner completes its own).
+        "action_completed" => vec![
+            ("decision_made", decide("early_help")),
+            (
+                "action_plan_agreed",
+                json!({"actions": [{"owner_agency": agency, "description": "Offer a family support worker"}]}),
+            ),
         ],
         _ => vec![],
     };
@@ -107,6 +119,10 @@ async fn ready_for(app: &TestApp, event_type: &str, agency: &str) -> (String, Va
         "correction_recorded" => {
             let (_, events) = app.get("admin", &format!("/v1/contacts/{id}/events")).await;
             data["corrects_event_id"] = events[0]["event_id"].clone();
+        }
+        "action_completed" => {
+            let (_, events) = app.get("admin", &format!("/v1/contacts/{id}/events")).await;
+            data["plan_event_id"] = events[2]["event_id"].clone();
         }
         _ => {}
     }
