@@ -1583,6 +1583,7 @@ mod tests {
             consent_override_reason: None,
             ppn_grade: None,
             adults: Vec::new(),
+            concern_categories: Vec::new(),
         });
         let decided = Event::DecisionMade(DecisionMade {
             outcome: Outcome::Assessment,
@@ -1592,6 +1593,7 @@ mod tests {
             revises: None,
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         });
         let sent = Event::HandoverSent(HandoverSent { to, team: team.map(Into::into), notes: None });
         let envs: Vec<eventlog::Envelope> = [Some(received), Some(decided), Some(sent), then]

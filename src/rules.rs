@@ -615,6 +615,7 @@ mod tests {
             consent_override_reason: None,
             ppn_grade: None,
             adults: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 
@@ -627,6 +628,7 @@ mod tests {
             revises: None,
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 
@@ -639,6 +641,7 @@ mod tests {
             revises: Some(Revises { event_id: of, reason: "police checks returned".into() }),
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 

@@ -393,6 +393,7 @@ fn the_checker_refuses_broken_histories() {
         consent_override_reason: None,
         ppn_grade: None,
         adults: Vec::new(),
+        concern_categories: Vec::new(),
     });
     let decision = |outcome, revises| {
         Event::DecisionMade(DecisionMade {
@@ -403,6 +404,7 @@ fn the_checker_refuses_broken_histories() {
             revises,
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         })
     };
     let sent = |to| Event::HandoverSent(HandoverSent { to, team: Some("AT North".into()), notes: None });

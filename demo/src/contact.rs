@@ -73,6 +73,7 @@ pub(crate) fn write_contact(
                     _ => None,
                 },
                 children: Vec::new(),
+                concern_categories: Vec::new(),
             },
             _ => DecisionMade {
                 outcome,
@@ -82,6 +83,7 @@ pub(crate) fn write_contact(
                 revises,
                 duplicate_of: None,
                 children: if outcome.is_referral() { upn_reasons(&draft.contact.children, at) } else { Vec::new() },
+                concern_categories: Vec::new(),
             },
         };
         Event::DecisionMade(event)

@@ -492,6 +492,7 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
         consent_override_reason,
         ppn_grade,
         adults,
+        concern_categories: Vec::new(),
     };
 
     let urgent = immediate_risk || rating == Rating::Red;

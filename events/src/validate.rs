@@ -854,6 +854,7 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
             c.long_opt("reason", d.reason.as_deref());
         }
         Event::DecisionMade(d) => {
+            check_categories(&mut c, &d.concern_categories);
             c.long("rationale", &d.rationale);
             if d.level_of_need.is_some_and(|level| !(1..=4).contains(&level)) {
                 c.push("level_of_need", LEVEL_OF_NEED);
@@ -1018,7 +1019,20 @@ pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: Date
     checker.errors
 }
 
+/// Concern categories: CIN assessment factor codes, each at most once.
+fn check_categories(c: &mut Checker, categories: &[String]) {
+    c.count("concern_categories", categories.len(), 0, crate::schema::MAX_CONCERN_CATEGORIES);
+    for (i, code) in categories.iter().enumerate() {
+        if !crate::schema::CONCERN_CATEGORY_CODES.contains(&code.as_str()) {
+            c.push(format!("concern_categories[{i}]"), "must be a CIN assessment factor code (1A-24A, e.g. 3A)");
+        } else if categories[..i].contains(code) {
+            c.push(format!("concern_categories[{i}]"), "is listed twice");
+        }
+    }
+}
+
 fn check_contact(c: &mut Checker, d: &ContactReceived) {
+    check_categories(c, &d.concern_categories);
     let r = &d.referrer;
     c.name("referrer.name", &r.name);
     c.short_opt("referrer.organisation", r.organisation.as_deref());
@@ -1994,6 +2008,21 @@ mod tests {
             ("score a fraction", e(T::ReferrerFeedbackGiven, "/listened_to", json!(4.5)), &["data.listened_to"]),
             ("score missing", d(T::ReferrerFeedbackGiven, "/knows_next_steps"), &["data.knows_next_steps"]),
             ("held_at missing", d(T::StrategyDiscussionHeld, "/held_at"), &["data.held_at"]),
+            (
+                "unknown concern category",
+                e(T::DecisionMade, "/concern_categories", json!(["3A", "99Z"])),
+                &["data.concern_categories[1]"],
+            ),
+            (
+                "concern category twice",
+                e(T::DecisionMade, "/concern_categories", json!(["3A", "16A", "3A"])),
+                &["data.concern_categories[2]"],
+            ),
+            (
+                "concern categories not a list",
+                e(T::DecisionMade, "/concern_categories", json!("3A")),
+                &["data.concern_categories"],
+            ),
             ("plan missing", d(T::ActionCompleted, "/plan_event_id"), &["data.plan_event_id"]),
             ("plan not a ULID", e(T::ActionCompleted, "/plan_event_id", json!("plan-1")), &["data.plan_event_id"]),
             ("action index missing", d(T::ActionCompleted, "/action_index"), &["data.action_index"]),
@@ -2268,6 +2297,7 @@ mod tests {
                     revises: Some(Revises { event_id: ULID_A.parse().unwrap(), reason: "new info".into() }),
                     duplicate_of: None,
                     children: Vec::new(),
+                    concern_categories: Vec::new(),
                 }),
                 occurred_at: None,
                 expected_version: None,
@@ -2501,6 +2531,7 @@ mod tests {
             consent_override_reason: None,
             ppn_grade: None,
             adults: Vec::new(),
+            concern_categories: Vec::new(),
         });
         assert_eq!(sorted_fields(&check_event(&event, now())), ["children[0].ethnicity", "children[0].nhs_number"]);
         normalise(&mut event);
@@ -2681,6 +2712,7 @@ mod tests {
                         postcode: Some(s("NG1 1AA")),
                     }),
                 }],
+                concern_categories: Vec::new(),
             }),
             Event::TriageRated(TriageRated { rating: Rating::Red, reason: Some(s("r")) }),
             Event::CallLogged(CallLogged {
@@ -2707,6 +2739,7 @@ mod tests {
                 revises: Some(Revises { event_id: id, reason: s("r") }),
                 duplicate_of: None,
                 children: Vec::new(),
+                concern_categories: Vec::new(),
             }),
             Event::ActionPlanAgreed(ActionPlanAgreed {
                 actions: vec![PlannedAction {

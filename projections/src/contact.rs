@@ -196,6 +196,9 @@ pub struct ContactState {
     pub strategy_discussions: u32,
     /// Every action of every action plan agreed, in plan and action order.
     pub actions: Vec<PlanAction>,
+    /// The concern categories in force: the latest decision's that gives any, else the
+    /// contact's.
+    pub concern_categories: Vec<String>,
     /// Every event in the stream (for corrections and revisions).
     pub events: Vec<EventRef>,
 }
@@ -284,6 +287,7 @@ impl ContactState {
             strategy_discussion: None,
             strategy_discussions: 0,
             actions: Vec::new(),
+            concern_categories: c.concern_categories,
             events: vec![EventRef { event_id: env.event_id, event_type: env.event_type, occurred_at: env.occurred_at }],
         }
     }
@@ -332,6 +336,9 @@ impl ContactState {
                     self.first_decision_recorded_at = Some(env.recorded_at);
                 }
                 self.first_outcome.get_or_insert(d.outcome);
+                if !d.concern_categories.is_empty() {
+                    self.concern_categories.clone_from(&d.concern_categories);
+                }
                 self.decision = Some(Decision {
                     event_id: env.event_id,
                     outcome: d.outcome,
@@ -594,6 +601,7 @@ mod tests {
             consent_override_reason: None,
             ppn_grade: None,
             adults: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 
@@ -606,6 +614,7 @@ mod tests {
             revises: None,
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 

@@ -51,6 +51,9 @@ pub struct ContactFacts {
     pub action_plans: u32,
     /// Every action of the contact's action plans, with its due date and completion.
     pub actions: Vec<PlanAction>,
+    /// The concern categories in force (CIN assessment factor codes): the decision's when it
+    /// gives any, else the contact's.
+    pub concern_categories: Vec<&'static str>,
     pub closed_at: Option<DateTime<Utc>>,
     /// How many earlier contacts, received in the 12 months before this one, named one of
     /// the same children (matched by NHS number, else child_ref, else name and date of birth).
@@ -114,6 +117,11 @@ impl ContactFacts {
             referrer_informed_at: state.referrer_informed_at,
             action_plans: state.action_plans,
             actions: state.actions.clone(),
+            concern_categories: state
+                .concern_categories
+                .iter()
+                .filter_map(|c| events::schema::CONCERN_CATEGORY_CODES.iter().copied().find(|k| k == c))
+                .collect(),
             closed_at: state.closed.as_ref().map(|c| c.at),
             previous_contacts,
             sources: FactSources {

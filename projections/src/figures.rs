@@ -179,7 +179,7 @@ impl<T> Keyed<T> {
         self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
-    fn get_mut(&mut self, key: &str) -> Option<&mut T> {
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut T> {
         self.0.iter_mut().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
@@ -297,6 +297,7 @@ pub(crate) mod testing {
             referrer_informed_at: None,
             action_plans: 0,
             actions: Vec::new(),
+            concern_categories: Vec::new(),
             closed_at: None,
             previous_contacts: 0,
             sources: crate::facts::FactSources::default(),
@@ -338,6 +339,12 @@ pub(crate) mod testing {
             assert!(self.first_decision_at.is_some(), "only a decided contact is revised");
             self.outcome = Some(outcome);
             self.revisions += 1;
+            self
+        }
+
+        /// The concern categories in force.
+        pub fn categories(mut self, codes: &[&'static str]) -> Self {
+            self.concern_categories = codes.to_vec();
             self
         }
 

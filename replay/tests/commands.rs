@@ -678,6 +678,7 @@ fn annex_a_follows_the_child_links() {
         consent_override_reason: None,
         ppn_grade: None,
         adults: Vec::new(),
+        concern_categories: Vec::new(),
     });
     let decided = Event::DecisionMade(DecisionMade {
         outcome: Outcome::Assessment,
@@ -687,6 +688,7 @@ fn annex_a_follows_the_child_links() {
         revises: None,
         duplicate_of: None,
         children: Vec::new(),
+        concern_categories: Vec::new(),
     });
     let ben = child_id_for(REFERRAL, 1);
     let list3 = |dir: &std::path::Path| {

@@ -132,6 +132,10 @@ a decision maker or an admin, also after the contact is closed; it follows a dec
 is not held before the decision in force (rule `discussion-after-decision`, naming `data.held_at`). The \
 timeliness figures time the first one from that decision (`strategy_discussions`).
 
+A contact and a decision may record `concern_categories`: the CIN census's assessment factor codes (`1A` to \
+`24A`, e.g. `3A` domestic abuse, the child the subject; each at most once, at most 20). A decision's categories, \
+when it gives any, replace the contact's in the figures (`GET /v1/metrics/volumes`, `by_concern_category`).
+
 An action of an agreed plan is marked done with `action_completed` (`plan_event_id`, the `action_plan_agreed` of \
 the same contact, rule `action-plan-unknown`; `action_index`, the action's place in its `actions` from 0, rule \
 `action-index-unknown`), once per action (rule `action-completed-once`), also after the contact is closed. The \

@@ -262,3 +262,86 @@ async fn actions_are_completed_once_by_the_duty_team_or_their_agency_and_counted
     assert_eq!(a["share_done_on_time"], json!(third), "{a}");
     assert_eq!(a["share_overdue"], json!(third), "{a}");
 }
+
+#[tokio::test]
+async fn concern_categories_are_census_codes_and_the_volumes_split_contacts_and_outcomes_by_them() {
+    let app = spawn_app();
+    ready(&app).await;
+    let mut body = crate::harness::contact_body();
+    body["occurred_at"] = json!("2026-03-02T09:00:00Z");
+    body["late_entry_reason"] = json!("entered from the paper log");
+    // Bad codes are refused at the edge, naming the entry; nothing is written.
+    for (categories, field) in [
+        (json!(["3A", "3Z"]), "concern_categories[1]"),
+        (json!(["3A", "16A", "3A"]), "concern_categories[2]"),
+        (json!("3A"), "concern_categories"),
+    ] {
+        let mut bad = body.clone();
+        bad["concern_categories"] = categories;
+        let (status, problem) = app.post("practitioner", "/v1/contacts", &bad).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    assert_eq!(app.head().await, 0, "nothing written");
+
+    // Domestic abuse (child the subject) and a parent's mental health, then an assessment.
+    body["concern_categories"] = json!(["3A", "4B"]);
+    let (status, created) = app.post("practitioner", "/v1/contacts", &body).await;
+    assert_eq!(status, 201, "{created}");
+    let first = created["contact_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["event"]["data"]["concern_categories"], json!(["3A", "4B"]));
+    let (status, decided) = append_at(
+        &app,
+        "decision_maker",
+        &first,
+        "decision_made",
+        "2026-03-02T11:00:00Z",
+        json!({"outcome": "assessment", "rationale": "r", "primary_need": "N1"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{decided}");
+    // A second contact, domestic abuse; the decision finds neglect instead, and its
+    // categories replace the contact's.
+    body["concern_categories"] = json!(["3A"]);
+    body["occurred_at"] = json!("2026-03-03T09:00:00Z");
+    let (status, created) = app.post("practitioner", "/v1/contacts", &body).await;
+    assert_eq!(status, 201, "{created}");
+    let second = created["contact_id"].as_str().unwrap().to_owned();
+    let (status, problem) = append_at(
+        &app,
+        "decision_maker",
+        &second,
+        "decision_made",
+        "2026-03-03T11:00:00Z",
+        json!({"outcome": "early_help", "rationale": "r", "concern_categories": ["99"]}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "data.concern_categories[0]", "{problem}");
+    let (status, decided) = append_at(
+        &app,
+        "decision_maker",
+        &second,
+        "decision_made",
+        "2026-03-03T11:00:00Z",
+        json!({"outcome": "early_help", "rationale": "r", "concern_categories": ["16A"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{decided}");
+    // A third with none recorded, undecided.
+    body.as_object_mut().unwrap().remove("concern_categories");
+    body["occurred_at"] = json!("2026-03-04T09:00:00Z");
+    let (status, created) = app.post("practitioner", "/v1/contacts", &body).await;
+    assert_eq!(status, 201, "{created}");
+
+    ready(&app).await;
+    let (status, v) = app.get("practitioner", "/v1/metrics/volumes?from=2026-03-02&to=2026-03-08").await;
+    assert_eq!(status, 200, "{v}");
+    let c = &v["by_concern_category"];
+    assert_eq!((&c["3A"]["contacts"], &c["3A"]["referrals"]), (&json!(1), &json!(1)), "{c}");
+    assert_eq!(c["3A"]["outcomes"]["assessment"], 1, "{c}");
+    assert_eq!((&c["4B"]["contacts"], &c["16A"]["contacts"]), (&json!(1), &json!(1)), "{c}");
+    assert_eq!(c["16A"]["outcomes"]["early_help"], 1, "{c}");
+    assert_eq!((&c["none"]["contacts"], &c["none"]["outcomes"]["undecided"]), (&json!(1), &json!(1)), "{c}");
+    assert_eq!(c["1A"]["contacts"], 0, "{c}");
+}
