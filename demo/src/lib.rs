@@ -63,7 +63,7 @@ use events::schema::{
     ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived, DecisionChild, DecisionMade,
     DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Outcome,
     Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Relationship, Revises, Sex,
-    SourceCode, TriageRated, UpnUnknownReason,
+    SourceCode, StrategyDiscussionHeld, StrategyOutcome, TriageRated, UpnUnknownReason,
 };
 use fastrand::Rng;
 use projections::time::{self, Calendar, DuePolicy};
