@@ -83,6 +83,10 @@ async fn a_strategy_discussion_is_recorded_after_the_decision_even_once_closed_a
     .await;
     assert_eq!(status, 201, "{body}");
 
+    let (status, contact) = app.get("practitioner", &format!("/v1/contacts/{second}")).await;
+    assert_eq!(status, 200, "{contact}");
+    assert_eq!(contact["strategy_discussions"], 1, "{contact}");
+
     ready(&app).await;
     let (status, t) = app.get("practitioner", "/v1/metrics/timeliness?from=2026-03-02&to=2026-03-08").await;
     assert_eq!(status, 200, "{t}");
@@ -249,6 +253,10 @@ async fn actions_are_completed_once_by_the_duty_team_or_their_agency_and_counted
     assert_eq!(status, 201, "after closing too: {body}");
 
     // Police's (due 6 March) was never done: overdue now; housing's has no due date: open.
+    let (status, contact) = app.get("practitioner", &format!("/v1/contacts/{id}")).await;
+    assert_eq!(status, 200, "{contact}");
+    assert_eq!((&contact["actions_agreed"], &contact["actions_done"]), (&json!(4), &json!(2)), "{contact}");
+
     ready(&app).await;
     let (status, p) = app.get("practitioner", "/v1/metrics/practice?from=2026-03-02&to=2026-03-08").await;
     assert_eq!(status, 200, "{p}");
@@ -328,6 +336,9 @@ async fn concern_categories_are_census_codes_and_the_volumes_split_contacts_and_
     )
     .await;
     assert_eq!(status, 201, "{decided}");
+    let (status, contact) = app.get("practitioner", &format!("/v1/contacts/{second}")).await;
+    assert_eq!(status, 200, "{contact}");
+    assert_eq!(contact["concern_categories"], json!(["16A"]), "the decision's replace the contact's: {contact}");
     // A third with none recorded, undecided.
     body.as_object_mut().unwrap().remove("concern_categories");
     body["occurred_at"] = json!("2026-03-04T09:00:00Z");
