@@ -722,6 +722,10 @@ pub fn may_create_contact(role: Role) -> bool {
 ///   only: rule `allocation-to-self-only`) and receiving teams (their own worker, once they
 ///   accepted the handover).
 /// - `referrer_feedback_given`: referrers (on their own contacts) and admins.
+/// - `strategy_discussion_held`: practitioners, decision makers and admins (also after the
+///   contact is closed: the discussion may be held after the duty team's part ended).
+/// - `action_completed`: practitioners, decision makers, admins, and partners for their own
+///   agency's actions ([`partner_may_complete`]).
 ///
 /// Referrers append only notes (to their own open contacts) and their feedback; auditors append
 /// only their findings. A receiving team appends only `handover_accepted`, `handover_returned`
@@ -742,6 +746,9 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
         EventType::NoteAdded => matches!(role, Referrer | Practitioner | DecisionMaker | Partner | Admin),
         EventType::ContactAllocated => matches!(role, Practitioner | DecisionMaker | Admin | ReceivingTeam),
         EventType::ReferrerFeedbackGiven => matches!(role, Referrer | Admin),
+        EventType::StrategyDiscussionHeld => matches!(role, Practitioner | DecisionMaker | Admin),
+        // Partners complete only their own agency's actions: see `partner_may_complete`.
+        EventType::ActionCompleted => matches!(role, Practitioner | DecisionMaker | Partner | Admin),
         // Partners correct only their own agency's checks: see `may_correct`.
         EventType::CorrectionRecorded => matches!(role, Practitioner | DecisionMaker | Partner | Admin),
         EventType::TriageRated
@@ -1013,6 +1020,13 @@ impl RestrictedViewer for Viewer<'_> {
             _ => may_see_restricted(self.actor, returning_agency),
         }
     }
+}
+
+/// Whether `actor` may complete an action owned by `owner` (`action_completed`): a partner
+/// only its own agency's actions; the duty team (and admins) any, as they record what an
+/// agency told them.
+pub fn partner_may_complete(actor: &Actor, owner: Agency) -> bool {
+    partner_may_return_checks_for(actor, owner)
 }
 
 /// Whether `actor` may append `checks_returned` for `agency`: a partner only for its own agency
@@ -1393,7 +1407,7 @@ mod tests {
     #[test]
     fn the_append_matrix() {
         // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team, monitor.
-        let expected: [(&str, [bool; 8]); 21] = [
+        let expected: [(&str, [bool; 8]); 23] = [
             ("contact_received", [N, N, N, N, N, N, N, N]),
             ("triage_rated", [N, Y, Y, N, N, Y, N, N]),
             ("call_logged", [N, Y, Y, N, N, Y, N, N]),
@@ -1420,6 +1434,9 @@ mod tests {
             // accepted handovers (rules::decide_by_actor).
             ("contact_allocated", [N, Y, Y, N, N, Y, Y, N]),
             ("referrer_feedback_given", [Y, N, N, N, N, Y, N, N]),
+            ("strategy_discussion_held", [N, Y, Y, N, N, Y, N, N]),
+            // A partner completes its own agency's actions only (partner_may_complete).
+            ("action_completed", [N, Y, Y, Y, N, Y, N, N]),
         ];
         let covered: HashSet<EventType> = expected.iter().map(|(t, _)| t.parse().unwrap()).collect();
         assert_eq!(
@@ -1566,6 +1583,7 @@ mod tests {
             consent_override_reason: None,
             ppn_grade: None,
             adults: Vec::new(),
+            concern_categories: Vec::new(),
         });
         let decided = Event::DecisionMade(DecisionMade {
             outcome: Outcome::Assessment,
@@ -1575,6 +1593,7 @@ mod tests {
             revises: None,
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         });
         let sent = Event::HandoverSent(HandoverSent { to, team: team.map(Into::into), notes: None });
         let envs: Vec<eventlog::Envelope> = [Some(received), Some(decided), Some(sent), then]

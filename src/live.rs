@@ -561,6 +561,7 @@ mod tests {
                 consent_override_reason: None,
                 ppn_grade: None,
                 adults: Vec::new(),
+                concern_categories: Vec::new(),
             });
             Envelope {
                 position,

@@ -35,14 +35,22 @@ pub const RULES: &[(&str, &str)] = &[
     (
         "contact-closed",
         "nothing follows contact_closed except note_added (not by its referrer), correction_recorded, \
-         audit_finding_recorded, children_linked, children_unlinked, referrer_feedback_given and a receiving \
-         team's contact_allocated",
+         audit_finding_recorded, children_linked, children_unlinked, referrer_feedback_given, \
+         strategy_discussion_held, action_completed and a receiving team's contact_allocated",
     ),
     ("occurred-before-received", "an event cannot have occurred before its contact was received"),
     ("revision-needs-revises", "a second decision must say which decision it revises and why (data.revises)"),
     ("nothing-to-revise", "a first decision cannot revise anything"),
     ("revises-current-decision", "data.revises.event_id must be the decision currently in force"),
-    ("needs-decision", "action plans, informing the referrer, handovers and the referrer's feedback follow a decision"),
+    (
+        "needs-decision",
+        "action plans, informing the referrer, handovers, strategy discussions held and the referrer's feedback \
+         follow a decision",
+    ),
+    ("discussion-after-decision", "a strategy discussion is held (data.held_at) no earlier than the decision in force"),
+    ("action-plan-unknown", "action_completed names an action_plan_agreed of the same contact (data.plan_event_id)"),
+    ("action-index-unknown", "action_completed names an action of the plan by its index in actions, from 0"),
+    ("action-completed-once", "an action is completed once"),
     ("referral-to-assessment-team", "strategy_discussion and assessment are handed over to the assessment_team"),
     ("handover-pending", "a contact has one pending handover at a time"),
     ("needs-pending-handover", "handover_accepted and handover_returned answer a pending handover_sent"),
@@ -106,6 +114,9 @@ pub fn field_of(rule: &str) -> Option<&'static str> {
         "child-index-unknown" => Some("data.child_index"),
         "child-id-unknown" | "child-already-linked" | "child-not-linked" => Some("data.child_id"),
         "allocation-to-self-only" => Some("data.worker"),
+        "discussion-after-decision" => Some("data.held_at"),
+        "action-plan-unknown" => Some("data.plan_event_id"),
+        "action-index-unknown" | "action-completed-once" => Some("data.action_index"),
         _ => None,
     }
 }
@@ -221,6 +232,8 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
             | Event::ChildrenUnlinked(_)
             | Event::ReferrerFeedbackGiven(_)
             | Event::ContactAllocated(_)
+            | Event::StrategyDiscussionHeld(_)
+            | Event::ActionCompleted(_)
     );
     if let Some(closed) = &state.closed
         && !late_ok
@@ -228,7 +241,7 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
         return broken(
             "contact-closed",
             format!(
-                "the contact was closed at {} ({}); only notes, corrections, audit findings and child links may follow",
+                "the contact was closed at {} ({}); only notes, corrections, audit findings, child links, feedback, strategy discussions and completed actions may follow",
                 events::envelope::timestamp::format(&closed.at),
                 closed.reason
             ),
@@ -278,6 +291,44 @@ pub fn decide(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>) -
                 state.referrer_feedback_at.as_ref().map(events::envelope::timestamp::format).unwrap_or_default()
             ),
         ),
+        Event::StrategyDiscussionHeld(held) => match &state.decision {
+            None => broken("needs-decision", "a strategy discussion follows a decision; the contact is undecided"),
+            Some(d) if held.held_at < d.decided_at => broken(
+                "discussion-after-decision",
+                format!(
+                    "data.held_at is before the decision in force ({})",
+                    events::envelope::timestamp::format(&d.decided_at)
+                ),
+            ),
+            Some(_) => Ok(()),
+        },
+        Event::ActionCompleted(done) => {
+            let is_plan = |e: &EventRef| e.event_type == EventType::ActionPlanAgreed;
+            if !state.event(done.plan_event_id).is_some_and(|e| is_plan(&e)) {
+                return broken(
+                    "action-plan-unknown",
+                    format!("data.plan_event_id {} is not an action_plan_agreed of this contact", done.plan_event_id),
+                );
+            }
+            let actions = state.actions.iter().filter(|a| a.plan_event_id == done.plan_event_id).count();
+            match state.action(done.plan_event_id, done.action_index) {
+                None => broken(
+                    "action-index-unknown",
+                    format!("data.action_index {} names no action: the plan has {actions} (from 0)", done.action_index),
+                ),
+                Some(action) => match action.completed_at {
+                    Some(at) => broken(
+                        "action-completed-once",
+                        format!(
+                            "action {} of this plan was completed at {}",
+                            done.action_index,
+                            events::envelope::timestamp::format(&at)
+                        ),
+                    ),
+                    None => Ok(()),
+                },
+            }
+        }
         Event::ActionPlanAgreed(_) | Event::ReferrerInformed(_) if state.decision.is_none() => {
             broken("needs-decision", format!("{} follows a decision; the contact is undecided", event.event_type()))
         }
@@ -564,6 +615,7 @@ mod tests {
             consent_override_reason: None,
             ppn_grade: None,
             adults: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 
@@ -576,6 +628,7 @@ mod tests {
             revises: None,
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 
@@ -588,6 +641,7 @@ mod tests {
             revises: Some(Revises { event_id: of, reason: "police checks returned".into() }),
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 
@@ -733,6 +787,35 @@ mod tests {
         });
         assert_eq!(when(&given(&[]), &plan), Err("needs-decision"));
         assert_eq!(when(&given(&[decided(Outcome::EarlyHelp)]), &plan), Ok(()));
+    }
+
+    #[test]
+    fn an_action_of_a_plan_of_the_contact_is_completed_once_even_after_closure() {
+        let plan = Event::ActionPlanAgreed(ActionPlanAgreed {
+            actions: vec![
+                PlannedAction { owner_agency: Agency::Education, description: "d".into(), due: None },
+                PlannedAction { owner_agency: Agency::Health, description: "e".into(), due: None },
+            ],
+            referrer_role: None,
+        });
+        // Versions: received 1, decided 2, the plan 3 (event ids are made from versions).
+        let plan_id = Ulid::from_parts(3, 7);
+        let done = |plan_event_id: Ulid, action_index: u8| {
+            Event::ActionCompleted(ActionCompleted { plan_event_id, action_index, note: None })
+        };
+        let planned = given(&[decided(Outcome::EarlyHelp), plan.clone()]);
+        assert_eq!(when(&planned, &done(plan_id, 0)), Ok(()));
+        assert_eq!(when(&planned, &done(plan_id, 1)), Ok(()));
+        assert_eq!(when(&planned, &done(plan_id, 2)), Err("action-index-unknown"));
+        // The decision is an event of the contact, but not a plan; another id is nothing.
+        assert_eq!(when(&planned, &done(Ulid::from_parts(2, 7), 0)), Err("action-plan-unknown"));
+        assert_eq!(when(&planned, &done(Ulid::from_parts(99, 7), 0)), Err("action-plan-unknown"));
+        let completed = given(&[decided(Outcome::EarlyHelp), plan.clone(), done(plan_id, 1)]);
+        assert_eq!(when(&completed, &done(plan_id, 1)), Err("action-completed-once"));
+        assert_eq!(when(&completed, &done(plan_id, 0)), Ok(()));
+        let closed_after = given(&[decided(Outcome::EarlyHelp), plan, closed()]);
+        assert_eq!(when(&closed_after, &done(plan_id, 0)), Ok(()));
+        assert_eq!(field_of("action-completed-once"), Some("data.action_index"));
     }
 
     #[test]
@@ -930,6 +1013,26 @@ mod tests {
         assert_eq!(when(&given(&[decided(Outcome::NoFurtherAction), closed()]), &feedback()), Ok(()));
         let given_once = given(&[decided(Outcome::NoFurtherAction), closed(), feedback()]);
         assert_eq!(when(&given_once, &feedback()), Err("feedback-once"));
+    }
+
+    fn discussion_held_at(minutes: i64) -> Event {
+        Event::StrategyDiscussionHeld(StrategyDiscussionHeld {
+            held_at: at(minutes),
+            agencies: vec![Agency::Police, Agency::Health],
+            outcome: StrategyOutcome::S47Enquiry,
+        })
+    }
+
+    #[test]
+    fn a_strategy_discussion_follows_the_decision_even_after_closure() {
+        assert_eq!(when(&given(&[]), &discussion_held_at(30)), Err("needs-decision"));
+        // The decision is version 2, at minute 2: a discussion held at minute 1 predates it.
+        let decided_sd = given(&[decided(Outcome::StrategyDiscussion)]);
+        assert_eq!(when(&decided_sd, &discussion_held_at(1)), Err("discussion-after-decision"));
+        assert_eq!(when(&decided_sd, &discussion_held_at(2)), Ok(()));
+        let closed_after = given(&[decided(Outcome::NoFurtherAction), closed()]);
+        assert_eq!(when(&closed_after, &discussion_held_at(30)), Ok(()));
+        assert_eq!(field_of("discussion-after-decision"), Some("data.held_at"));
     }
 
     #[test]

@@ -233,7 +233,14 @@ fn check_event(state: &mut CaseState, new: &NewEvent, now: DateTime<Utc>) -> Res
     if state.received_at.is_some_and(|r| t < r) || state.last_at.is_some_and(|l| t < l) {
         return Err(format!("{} out of time order", new.event_type));
     }
-    if state.closed && !matches!(event, Event::NoteAdded(_) | Event::CorrectionRecorded(_)) {
+    let late_ok = matches!(
+        event,
+        Event::NoteAdded(_)
+            | Event::CorrectionRecorded(_)
+            | Event::ActionCompleted(_)
+            | Event::StrategyDiscussionHeld(_)
+    );
+    if state.closed && !late_ok {
         return Err(format!("{} after contact_closed", new.event_type));
     }
     let needs_role = |allowed: &[Role]| {
@@ -322,7 +329,7 @@ fn check_event(state: &mut CaseState, new: &NewEvent, now: DateTime<Utc>) -> Res
             }
         }
         Event::DutyDiscussionHeld(_) | Event::NoteAdded(_) => needs_role(&[Role::Practitioner, Role::Partner])?,
-        Event::ActionPlanAgreed(_) | Event::ReferrerInformed(_) => {
+        Event::ActionPlanAgreed(_) | Event::ReferrerInformed(_) | Event::StrategyDiscussionHeld(_) => {
             needs_role(&[Role::Practitioner])?;
             if state.outcome.is_none() {
                 return Err(format!("{} before a decision", new.event_type));
@@ -393,6 +400,7 @@ fn the_checker_refuses_broken_histories() {
         consent_override_reason: None,
         ppn_grade: None,
         adults: Vec::new(),
+        concern_categories: Vec::new(),
     });
     let decision = |outcome, revises| {
         Event::DecisionMade(DecisionMade {
@@ -403,6 +411,7 @@ fn the_checker_refuses_broken_histories() {
             revises,
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         })
     };
     let sent = |to| Event::HandoverSent(HandoverSent { to, team: Some("AT North".into()), notes: None });

@@ -43,8 +43,13 @@ pub(crate) fn write_contact(
     now: DateTime<Utc>,
 ) -> Vec<AppendRequest> {
     let cal = &policy.calendar;
-    let Draft { mut rng, plan: draft } = draft;
+    let Draft { mut rng, plan: mut draft } = draft;
     let rng = &mut rng;
+    // The councils' additions (concern categories, strategy discussions, completed actions)
+    // draw from a generator of their own, seeded from the contact's id, so that every other
+    // event of the demo stays as it was.
+    let mut extra = Rng::with_seed(additions_seed(draft.id));
+    draft.contact.concern_categories = categories_for(&mut extra, draft.need);
     let mut tl = Timeline { events: Vec::new(), actors };
     let practitioner = &actors.practitioner;
     let received_by = if draft.online { &actors.referrer } else { practitioner };
@@ -60,7 +65,7 @@ pub(crate) fn write_contact(
     before_decision(&draft, rng, &mut tl, cal, &child);
 
     // The decision, and for a few a revised one.
-    let decision = |rng: &mut Rng, outcome: Outcome, revises: Option<Revises>, at: DateTime<Utc>| {
+    let decision = |rng: &mut Rng, extra: &mut Rng, outcome: Outcome, revises: Option<Revises>, at: DateTime<Utc>| {
         let event = match (outcome, draft.not_accepted) {
             (Outcome::NotAccepted, Some(why)) => DecisionMade {
                 outcome,
@@ -73,6 +78,7 @@ pub(crate) fn write_contact(
                     _ => None,
                 },
                 children: Vec::new(),
+                concern_categories: Vec::new(),
             },
             _ => DecisionMade {
                 outcome,
@@ -82,22 +88,29 @@ pub(crate) fn write_contact(
                 revises,
                 duplicate_of: None,
                 children: if outcome.is_referral() { upn_reasons(&draft.contact.children, at) } else { Vec::new() },
+                // A referral's decision often records what the duty team found.
+                concern_categories: if outcome.is_referral() && chance(extra, 50) {
+                    found_categories(extra, &draft.contact.concern_categories)
+                } else {
+                    Vec::new()
+                },
             },
         };
         Event::DecisionMade(event)
     };
-    let first = decision(rng, draft.first_outcome, None, draft.decision_at);
+    let first = decision(rng, &mut extra, draft.first_outcome, None, draft.decision_at);
     let first_id = tl.push(rng, &first, draft.decision_at, &actors.decision_maker);
     let mut decided_at = draft.decision_at;
     if draft.first_outcome != draft.outcome {
         // Never dated before the decision it revises.
         decided_at = later(cal, rng, decided_at, draft.urgent, 30, 360);
         let reason = (*pick(rng, &REVISION_REASONS)).to_owned();
-        let revised = decision(rng, draft.outcome, Some(Revises { event_id: first_id, reason }), decided_at);
+        let revised =
+            decision(rng, &mut extra, draft.outcome, Some(Revises { event_id: first_id, reason }), decided_at);
         tl.push(rng, &revised, decided_at, &actors.decision_maker);
     }
 
-    after_decision(&draft, decided_at, rng, &mut tl, policy, &child);
+    after_decision(&draft, decided_at, rng, &mut extra, &mut tl, policy, &child);
 
     // Written as clients would have written them, each append recorded minutes to hours
     // after its events occurred; then cut at `now`: what was not yet recorded is not in the
@@ -325,6 +338,7 @@ pub(crate) fn after_decision(
     draft: &Plan,
     decided_at: DateTime<Utc>,
     rng: &mut Rng,
+    extra: &mut Rng,
     tl: &mut Timeline<'_>,
     policy: &DuePolicy,
     child: &str,
@@ -372,8 +386,47 @@ pub(crate) fn after_decision(
             })
             .collect();
         let referrer_role = chance(rng, 50).then(|| (*pick(rng, &REFERRER_ROLES)).to_owned());
-        tl.push(rng, &Event::ActionPlanAgreed(ActionPlanAgreed { actions, referrer_role }), at, practitioner);
+        let plan = ActionPlanAgreed { actions, referrer_role };
+        let plan_id = tl.push(rng, &Event::ActionPlanAgreed(plan.clone()), at, practitioner);
         last = last.max(at);
+        // Most actions are done, most of them by the day they were due; the front door
+        // records each as the agency reports it, often after it closed the contact.
+        for (index, action) in plan.actions.iter().enumerate() {
+            let Some(due) = action.due else { continue };
+            if !chance(extra, 75) {
+                continue;
+            }
+            let days_before_due = (due - time::london_date(at)).num_days();
+            let day = if chance(extra, 80) {
+                extra.i64(1..=days_before_due.max(1))
+            } else {
+                days_before_due + extra.i64(1..=4)
+            };
+            let done_at = add_office_time(cal, at, TimeDelta::hours(8 * day) + minutes(extra, 0, 300));
+            let done = events::schema::ActionCompleted {
+                plan_event_id: plan_id,
+                action_index: u8::try_from(index).unwrap_or(u8::MAX),
+                note: None,
+            };
+            tl.push(extra, &Event::ActionCompleted(done), done_at, practitioner);
+        }
+    }
+
+    // A strategy discussion follows most decisions to hold one: within hours when urgent,
+    // else within a working day or two; mostly a section 47 enquiry.
+    if outcome == Outcome::StrategyDiscussion && chance(extra, 90) {
+        let held_at = later(cal, extra, decided_at, draft.urgent, 60, 900);
+        let mut agencies = vec![Agency::ChildrensSocialCare, Agency::Police, Agency::Health];
+        if chance(extra, 60) {
+            agencies.push(Agency::Education);
+        }
+        let outcome = weighted(
+            extra,
+            &[(StrategyOutcome::S47Enquiry, 72), (StrategyOutcome::NoFurtherAction, 18), (StrategyOutcome::Other, 10)],
+        );
+        let recorded_at = held_at + minutes(extra, 30, 120);
+        let held = StrategyDiscussionHeld { held_at, agencies, outcome };
+        tl.push(extra, &Event::StrategyDiscussionHeld(held), recorded_at, practitioner);
     }
 
     let handover_to = match outcome {
@@ -512,6 +565,45 @@ pub(crate) fn group_into_appends(contact_id: Ulid, events: Vec<NewEvent>, rng: &
 /// a UPN, a CIN census reason it is unknown (one of those the census accepts for a school-age
 /// child, UN2-UN6, taken in turn, so the demo's random sequence is left as it was); empty when
 /// no child needs one.
+/// The seed of a contact's councils' additions, from its id.
+fn additions_seed(id: Ulid) -> u64 {
+    // The random low half of the id, mixed with a constant of this use.
+    #[allow(clippy::cast_possible_truncation)]
+    let low = id.0 as u64;
+    low ^ 0xc18c_a7e6_0d1e_5eed
+}
+
+/// Concern categories (CIN assessment factor codes) fitting a primary need, recorded on most
+/// contacts: e.g. domestic abuse (`3A`, `3B`) for family dysfunction, neglect (`16A`) for abuse
+/// or neglect.
+fn categories_for(rng: &mut Rng, need: PrimaryNeed) -> Vec<String> {
+    if !chance(rng, 75) {
+        return Vec::new();
+    }
+    let choices: &[&[&str]] = match need {
+        PrimaryNeed::N1 => &[&["16A"], &["17A"], &["18B"], &["3A", "17A"], &["19B"]],
+        PrimaryNeed::N2 => &[&["6A"], &["5A"]],
+        PrimaryNeed::N3 => &[&["4B"], &["6B"], &["1B"], &["2B", "4B"]],
+        PrimaryNeed::N4 => &[&["3B"], &["4B"], &["2B"]],
+        PrimaryNeed::N5 => &[&["3A"], &["3A", "3B"], &["1B", "3A"], &["3C"]],
+        PrimaryNeed::N6 => &[&["14A"], &["10A", "14A"], &["15A"], &["11A"]],
+        PrimaryNeed::N7 | PrimaryNeed::N8 => &[&["16A"]],
+        PrimaryNeed::N0 | PrimaryNeed::N9 => &[&[]],
+    };
+    pick(rng, choices).iter().map(|c| (*c).to_owned()).collect()
+}
+
+/// The categories a referral's decision records: the contact's, and now and then one more the
+/// duty team found (emotional abuse, a parent's mental health).
+fn found_categories(rng: &mut Rng, contact: &[String]) -> Vec<String> {
+    let mut found = contact.to_vec();
+    let more = *pick(rng, &["17A", "4B", "16A"]);
+    if found.is_empty() || (chance(rng, 40) && !found.iter().any(|c| c == more)) {
+        found.push(more.to_owned());
+    }
+    found
+}
+
 fn upn_reasons(children: &[Child], at: DateTime<Utc>) -> Vec<DecisionChild> {
     const REASONS: [UpnUnknownReason; 5] = [
         UpnUnknownReason::Un2,

@@ -63,7 +63,7 @@ use events::schema::{
     ChecksReturned, Child, Consent, ConsentRecorded, ContactClosed, ContactReceived, DecisionChild, DecisionMade,
     DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo, InformMethod, NoteAdded, Outcome,
     Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer, ReferrerInformed, Relationship, Revises, Sex,
-    SourceCode, TriageRated, UpnUnknownReason,
+    SourceCode, StrategyDiscussionHeld, StrategyOutcome, TriageRated, UpnUnknownReason,
 };
 use fastrand::Rng;
 use projections::time::{self, Calendar, DuePolicy};
@@ -492,6 +492,7 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
         consent_override_reason,
         ppn_grade,
         adults,
+        concern_categories: Vec::new(),
     };
 
     let urgent = immediate_risk || rating == Rating::Red;

@@ -372,6 +372,43 @@ fn the_handover_flow_has_returns_and_restricted_checks() {
     }
 }
 
+#[test]
+fn the_councils_figures_have_something_to_show() {
+    let events = || demo().cases.iter().flat_map(|c| c.events.iter().map(|(_, e)| e));
+    // Strategy discussions, after most strategy-discussion decisions, mostly s47 enquiries.
+    let held: Vec<&StrategyDiscussionHeld> = events()
+        .filter_map(|e| match e {
+            Event::StrategyDiscussionHeld(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    assert!(held.len() >= 20, "{} strategy discussions", held.len());
+    let s47 = held.iter().filter(|h| h.outcome == StrategyOutcome::S47Enquiry).count();
+    assert_between("s47 enquiries of discussions", share(s47, held.len()), 50.0, 90.0);
+    // Completed actions: some done on time, some late (the figure splits them).
+    let completed = events().filter(|e| matches!(e, Event::ActionCompleted(_))).count();
+    assert!(completed >= 100, "{completed} completed actions");
+    // Concern categories on most contacts, domestic abuse among them, every code valid.
+    let categorised = demo()
+        .cases
+        .iter()
+        .filter(|c| match &c.events[0].1 {
+            Event::ContactReceived(r) => !r.concern_categories.is_empty(),
+            _ => false,
+        })
+        .count();
+    assert_between("contacts with categories", share(categorised, demo().cases.len()), 55.0, 85.0);
+    let codes: Vec<&String> = events()
+        .flat_map(|e| match e {
+            Event::ContactReceived(r) => r.concern_categories.iter().collect::<Vec<_>>(),
+            Event::DecisionMade(d) => d.concern_categories.iter().collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert!(codes.iter().any(|c| c.as_str() == "3A"), "no domestic abuse");
+    assert!(codes.iter().all(|c| events::schema::CONCERN_CATEGORY_CODES.contains(&c.as_str())));
+}
+
 // --- Children and people -----------------------------------------------------------
 
 #[test]

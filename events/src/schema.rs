@@ -29,7 +29,10 @@ use serde_json::value::RawValue;
 ///   `upn_unknown_reason`). Version 3 data is version 4 data as it stands (the addition is
 ///   optional); `ethnicity` stays a string in the log, so free text written before the edge
 ///   checked it for a DfE code still decodes.
-pub const CURRENT_SCHEMA_VERSION: u16 = 4;
+/// - 5: adds the event types `strategy_discussion_held` and `action_completed`, and
+///   `concern_categories` on `contact_received` and `decision_made`. Version 4 data is version 5
+///   data as it stands (the addition is optional); the upcaster is the identity.
+pub const CURRENT_SCHEMA_VERSION: u16 = 5;
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -260,6 +263,25 @@ pub const ETHNICITY_CODES: [(&str, &str); 20] = [
     ("NOBT", "Information not yet obtained"),
 ];
 
+/// The CIN census's assessment factor codes ("factors identified at the end of assessment"),
+/// the concern categories a contact or a decision records: `1A`-`6C` (alcohol, drugs, domestic
+/// abuse, mental health, learning disability, physical disability or illness; `A` the child,
+/// `B` a parent or carer, `C` another person in the household, e.g. `3A` domestic abuse, the
+/// child the subject), `7A` young carer, `8B`-`8F` privately fostered, `9A` unaccompanied
+/// asylum-seeking child, `10A` missing, `11A` child sexual exploitation, `12A` trafficking,
+/// `13A` gangs, `14A` socially unacceptable behaviour, `15A` self-harm, `16A` neglect, `17A`
+/// emotional abuse, `18A`-`18C` physical abuse, `19A`-`19C` sexual abuse, `20` female genital
+/// mutilation, `21` abuse linked to faith or belief, `22A`-`24A` the newer factors. The list is
+/// the one the DfE's validator checks (csc-validator-be-cin 0.1.13, rule 8897Q).
+pub const CONCERN_CATEGORY_CODES: [&str; 44] = [
+    "1A", "1B", "1C", "2A", "2B", "2C", "3A", "3B", "3C", "4A", "4B", "4C", "5A", "5B", "5C", "6A", "6B", "6C", "7A",
+    "8B", "8C", "8D", "8E", "8F", "9A", "10A", "11A", "12A", "13A", "14A", "15A", "16A", "17A", "18A", "18B", "18C",
+    "19A", "19B", "19C", "20", "21", "22A", "23A", "24A",
+];
+
+/// Most concern categories on one contact or decision.
+pub const MAX_CONCERN_CATEGORIES: usize = 20;
+
 /// Whether `code` is one of the DfE's ethnicity codes (exactly, upper case).
 pub fn is_ethnicity_code(code: &str) -> bool {
     ETHNICITY_CODES.iter().any(|(c, _)| *c == code)
@@ -278,6 +300,16 @@ string_enum! {
     UpnUnknownReason {
         Un1 => "UN1", Un2 => "UN2", Un3 => "UN3", Un4 => "UN4", Un5 => "UN5",
         Un6 => "UN6", Un7 => "UN7", Un8 => "UN8", Un9 => "UN9", Un10 => "UN10",
+    }
+}
+
+string_enum! {
+    /// What a strategy discussion decided (Working Together 2023): a section 47 enquiry, no
+    /// further action, or something else (recorded in the case system).
+    StrategyOutcome {
+        S47Enquiry => "s47_enquiry",
+        NoFurtherAction => "no_further_action",
+        Other => "other",
     }
 }
 
@@ -404,6 +436,9 @@ shaped_struct! {
         /// The adults around the children (parents, carers, people causing concern).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub adults: Vec<Adult> = Defaulted Shape::List { item: &Adult::SHAPE, min: 0, max: MAX_ITEMS },
+        /// What the concerns are about, as CIN assessment factor codes ([`CONCERN_CATEGORY_CODES`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub concern_categories: Vec<String> = Defaulted Shape::List { item: &Shape::Choice(&CONCERN_CATEGORY_CODES), min: 0, max: MAX_CONCERN_CATEGORIES },
     }
 }
 
@@ -509,6 +544,10 @@ shaped_struct! {
         /// unknown (required of school-age children on `assessment` and `strategy_discussion`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub children: Vec<DecisionChild> = Defaulted Shape::List { item: &DecisionChild::SHAPE, min: 0, max: MAX_CHILDREN },
+        /// The concern categories as the decision found them (CIN assessment factor codes);
+        /// when given, they replace the contact's in the figures.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub concern_categories: Vec<String> = Defaulted Shape::List { item: &Shape::Choice(&CONCERN_CATEGORY_CODES), min: 0, max: MAX_CONCERN_CATEGORIES },
     }
 }
 
@@ -603,6 +642,28 @@ shaped_struct! {
         pub knows_next_steps: u8 = Required Shape::Score,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub comment: Option<String> = Optional LONG,
+    }
+}
+
+shaped_struct! {
+    /// A strategy discussion that was held (after a decision; also after the contact is
+    /// closed): when, which agencies took part, and what it decided.
+    pub struct StrategyDiscussionHeld {
+        pub held_at: DateTime<Utc> = Required Shape::Timestamp,
+        pub agencies: Vec<Agency> = Required Shape::List { item: &Shape::Choice(Agency::NAMES), min: 1, max: MAX_ITEMS },
+        pub outcome: StrategyOutcome = Required Shape::Choice(StrategyOutcome::NAMES),
+    }
+}
+
+shaped_struct! {
+    /// One action of an agreed action plan done: the plan (`plan_event_id`, an
+    /// `action_plan_agreed` of this contact) and the action's index in its `actions`, from 0.
+    /// When it was done is the event's `occurred_at`; each action is completed once.
+    pub struct ActionCompleted {
+        pub plan_event_id: ulid::Ulid = Required Shape::Ulid,
+        pub action_index: u8 = Required Shape::ActionIndex,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub note: Option<String> = Optional LONG,
     }
 }
 
@@ -766,6 +827,8 @@ event_list! {
     ChildrenUnlinked => "children_unlinked",
     ContactAllocated => "contact_allocated",
     ReferrerFeedbackGiven => "referrer_feedback_given",
+    StrategyDiscussionHeld => "strategy_discussion_held",
+    ActionCompleted => "action_completed",
 }
 
 /// A stored event that cannot be read as any known schema.
@@ -788,8 +851,8 @@ pub enum DecodeError {
 /// covers them).
 pub fn decode(event_type: EventType, schema_version: u16, data: &RawValue) -> Result<Event, DecodeError> {
     match schema_version {
-        // Versions 1 to 3 are version 4 without its optional additions: they read as they stand.
-        1..=3 | CURRENT_SCHEMA_VERSION => {
+        // Versions 1 to 4 are version 5 without its additions: they read as they stand.
+        1..=4 | CURRENT_SCHEMA_VERSION => {
             Event::from_data(event_type, data.get()).map_err(|source| DecodeError::Data { event_type, source })
         }
         version => Err(DecodeError::UnknownSchemaVersion { event_type, version }),
@@ -807,7 +870,7 @@ mod tests {
             let json = serde_json::to_string(t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
-        assert_eq!(EventType::ALL.len(), 21);
+        assert_eq!(EventType::ALL.len(), 23);
     }
 
     #[test]
@@ -834,7 +897,7 @@ mod tests {
         let raw = RawValue::from_string(r#"{"outcome":"early_help","rationale":"r"}"#.into()).unwrap();
         let Event::DecisionMade(d) = decode(EventType::DecisionMade, 1, &raw).unwrap() else { panic!("wrong variant") };
         assert_eq!((d.outcome, d.duplicate_of), (Outcome::EarlyHelp, None));
-        assert!(matches!(decode(EventType::DecisionMade, 5, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
+        assert!(matches!(decode(EventType::DecisionMade, 6, &raw), Err(DecodeError::UnknownSchemaVersion { .. })));
     }
 
     #[test]
@@ -908,6 +971,7 @@ mod tests {
             revises: None,
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         });
         let raw = ev.data_json();
         assert_eq!(decode(ev.event_type(), CURRENT_SCHEMA_VERSION, &raw).unwrap(), ev);

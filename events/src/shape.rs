@@ -66,6 +66,8 @@ pub enum Shape {
     ChildIndex,
     /// A survey answer, 1 to 5.
     Score,
+    /// The index of an action in its plan's `actions`, from 0 (less than [`MAX_ITEMS`]).
+    ActionIndex,
     /// One of an enumeration's wire names.
     Choice(&'static [&'static str]),
     /// Any JSON (a correction's `value`).

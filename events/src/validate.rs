@@ -502,6 +502,7 @@ const MUST_BE_TIMESTAMP: &str = "must be an RFC 3339 timestamp with a time zone,
 const MUST_BE_ULID: &str = "must be a ULID (26 characters, Crockford base32)";
 const LEVEL_OF_NEED: &str = "must be a whole number from 1 to 4";
 const CHILD_INDEX: &str = "must be a whole number from 0 to 19: the index of a child in the contact's children";
+const ACTION_INDEX: &str = "must be a whole number from 0 to 49: the index of an action in the plan's actions";
 const SCORE: &str = "must be a whole number from 1 to 5";
 
 /// Walks `T`'s shape over `value`, naming every shape error; if there are none, deserialises
@@ -594,6 +595,7 @@ fn leaf_problem(shape: &Shape, v: &Value) -> Result<(), String> {
         Shape::LevelOfNeed => level_of_need(v),
         Shape::ChildIndex => child_index(v),
         Shape::Score => score(v),
+        Shape::ActionIndex => action_index(v),
         Shape::Choice(names) => choice(names, v),
         Shape::Any | Shape::Object { .. } | Shape::List { .. } => Ok(()),
     }
@@ -638,6 +640,10 @@ fn child_index(v: &Value) -> Result<(), String> {
 
 fn level_of_need(v: &Value) -> Result<(), String> {
     u8::deserialize(v).map(|_| ()).map_err(|_| LEVEL_OF_NEED.to_owned())
+}
+
+fn action_index(v: &Value) -> Result<(), String> {
+    u8::deserialize(v).map(|_| ()).map_err(|_| ACTION_INDEX.to_owned())
 }
 
 fn score(v: &Value) -> Result<(), String> {
@@ -719,6 +725,8 @@ pub fn normalise(event: &mut Event) {
         }
         Event::ContactAllocated(d) => tidy(&mut d.worker),
         Event::ReferrerFeedbackGiven(d) => tidy_opt(&mut d.comment),
+        Event::StrategyDiscussionHeld(_) => {}
+        Event::ActionCompleted(d) => tidy_opt(&mut d.note),
     }
 }
 
@@ -846,6 +854,7 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
             c.long_opt("reason", d.reason.as_deref());
         }
         Event::DecisionMade(d) => {
+            check_categories(&mut c, &d.concern_categories);
             c.long("rationale", &d.rationale);
             if d.level_of_need.is_some_and(|level| !(1..=4).contains(&level)) {
                 c.push("level_of_need", LEVEL_OF_NEED);
@@ -918,6 +927,16 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
                 }
             }
             c.long_opt("comment", d.comment.as_deref());
+        }
+        Event::StrategyDiscussionHeld(d) => {
+            c.timestamp("held_at", d.held_at);
+            c.count("agencies", d.agencies.len(), 1, MAX_ITEMS);
+        }
+        Event::ActionCompleted(d) => {
+            if usize::from(d.action_index) >= MAX_ITEMS {
+                c.push("action_index", ACTION_INDEX);
+            }
+            c.long_opt("note", d.note.as_deref());
         }
     }
     c.errors
@@ -1000,7 +1019,20 @@ pub fn check_correction(c: &mut CorrectionRecorded, target: EventType, now: Date
     checker.errors
 }
 
+/// Concern categories: CIN assessment factor codes, each at most once.
+fn check_categories(c: &mut Checker, categories: &[String]) {
+    c.count("concern_categories", categories.len(), 0, crate::schema::MAX_CONCERN_CATEGORIES);
+    for (i, code) in categories.iter().enumerate() {
+        if !crate::schema::CONCERN_CATEGORY_CODES.contains(&code.as_str()) {
+            c.push(format!("concern_categories[{i}]"), "must be a CIN assessment factor code (1A-24A, e.g. 3A)");
+        } else if categories[..i].contains(code) {
+            c.push(format!("concern_categories[{i}]"), "is listed twice");
+        }
+    }
+}
+
 fn check_contact(c: &mut Checker, d: &ContactReceived) {
+    check_categories(c, &d.concern_categories);
     let r = &d.referrer;
     c.name("referrer.name", &r.name);
     c.short_opt("referrer.organisation", r.organisation.as_deref());
@@ -1419,11 +1451,12 @@ fn check_upn(upn: &str) -> Result<(), &'static str> {
 mod tests {
     use super::*;
     use crate::schema::{
-        ActionPlanAgreed, Adult, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged, CallWith,
-        ChecksRequested, ChecksReturned, ChildrenLinked, ChildrenUnlinked, ConsentRecorded, ContactAllocated,
+        ActionCompleted, ActionPlanAgreed, Adult, Agency, AuditFindingRecorded, AuditGrade, CallDirection, CallLogged,
+        CallWith, ChecksRequested, ChecksReturned, ChildrenLinked, ChildrenUnlinked, ConsentRecorded, ContactAllocated,
         ContactClosed, DecisionMade, DutyDiscussionHeld, HandoverAccepted, HandoverReturned, HandoverSent, HandoverTo,
         InformMethod, NoteAdded, Participant, PlannedAction, PpnGrade, PrimaryNeed, Rating, Referrer,
-        ReferrerFeedbackGiven, ReferrerInformed, Relationship, Revises, SourceCode, TriageRated,
+        ReferrerFeedbackGiven, ReferrerInformed, Relationship, Revises, SourceCode, StrategyDiscussionHeld,
+        StrategyOutcome, TriageRated,
     };
     use chrono::TimeZone;
     use serde_json::json;
@@ -1610,6 +1643,12 @@ mod tests {
             EventType::ReferrerFeedbackGiven => {
                 json!({"listened_to": 4, "knows_next_steps": 2, "comment": " Quick call back "})
             }
+            EventType::ActionCompleted => json!({
+                "plan_event_id": "01JQ0000000000000000000000", "action_index": 1, "note": " Sessions started "
+            }),
+            EventType::StrategyDiscussionHeld => json!({
+                "held_at": "2026-03-02T09:30:00Z", "agencies": ["police", "health"], "outcome": "s47_enquiry"
+            }),
         }
     }
 
@@ -1968,6 +2007,42 @@ mod tests {
             ("score a string", e(T::ReferrerFeedbackGiven, "/listened_to", json!("5")), &["data.listened_to"]),
             ("score a fraction", e(T::ReferrerFeedbackGiven, "/listened_to", json!(4.5)), &["data.listened_to"]),
             ("score missing", d(T::ReferrerFeedbackGiven, "/knows_next_steps"), &["data.knows_next_steps"]),
+            ("held_at missing", d(T::StrategyDiscussionHeld, "/held_at"), &["data.held_at"]),
+            (
+                "unknown concern category",
+                e(T::DecisionMade, "/concern_categories", json!(["3A", "99Z"])),
+                &["data.concern_categories[1]"],
+            ),
+            (
+                "concern category twice",
+                e(T::DecisionMade, "/concern_categories", json!(["3A", "16A", "3A"])),
+                &["data.concern_categories[2]"],
+            ),
+            (
+                "concern categories not a list",
+                e(T::DecisionMade, "/concern_categories", json!("3A")),
+                &["data.concern_categories"],
+            ),
+            ("plan missing", d(T::ActionCompleted, "/plan_event_id"), &["data.plan_event_id"]),
+            ("plan not a ULID", e(T::ActionCompleted, "/plan_event_id", json!("plan-1")), &["data.plan_event_id"]),
+            ("action index missing", d(T::ActionCompleted, "/action_index"), &["data.action_index"]),
+            ("action index negative", e(T::ActionCompleted, "/action_index", json!(-1)), &["data.action_index"]),
+            ("action index 50", e(T::ActionCompleted, "/action_index", json!(50)), &["data.action_index"]),
+            ("action index a string", e(T::ActionCompleted, "/action_index", json!("1")), &["data.action_index"]),
+            ("held_at not a time", e(T::StrategyDiscussionHeld, "/held_at", json!("tuesday")), &["data.held_at"]),
+            (
+                "held_at in the future",
+                e(T::StrategyDiscussionHeld, "/held_at", json!("2099-01-01T00:00:00Z")),
+                &["data.held_at"],
+            ),
+            ("no agencies", e(T::StrategyDiscussionHeld, "/agencies", json!([])), &["data.agencies"]),
+            ("unknown agency", e(T::StrategyDiscussionHeld, "/agencies/1", json!("mi5")), &["data.agencies[1]"]),
+            ("outcome missing", d(T::StrategyDiscussionHeld, "/outcome"), &["data.outcome"]),
+            (
+                "discussion outcome not a discussion's",
+                e(T::StrategyDiscussionHeld, "/outcome", json!("assessment")),
+                &["data.outcome"],
+            ),
             ("text blank", e(T::NoteAdded, "/text", json!(" \n\t ")), &["data.text"]),
             ("text too long", e(T::NoteAdded, "/text", json!("x".repeat(10_001))), &["data.text"]),
             ("NUL in text", e(T::NoteAdded, "/text", json!("Mum\u{0}called")), &["data.text"]),
@@ -2222,6 +2297,7 @@ mod tests {
                     revises: Some(Revises { event_id: ULID_A.parse().unwrap(), reason: "new info".into() }),
                     duplicate_of: None,
                     children: Vec::new(),
+                    concern_categories: Vec::new(),
                 }),
                 occurred_at: None,
                 expected_version: None,
@@ -2455,6 +2531,7 @@ mod tests {
             consent_override_reason: None,
             ppn_grade: None,
             adults: Vec::new(),
+            concern_categories: Vec::new(),
         });
         assert_eq!(sorted_fields(&check_event(&event, now())), ["children[0].ethnicity", "children[0].nhs_number"]);
         normalise(&mut event);
@@ -2635,6 +2712,7 @@ mod tests {
                         postcode: Some(s("NG1 1AA")),
                     }),
                 }],
+                concern_categories: Vec::new(),
             }),
             Event::TriageRated(TriageRated { rating: Rating::Red, reason: Some(s("r")) }),
             Event::CallLogged(CallLogged {
@@ -2661,6 +2739,7 @@ mod tests {
                 revises: Some(Revises { event_id: id, reason: s("r") }),
                 duplicate_of: None,
                 children: Vec::new(),
+                concern_categories: Vec::new(),
             }),
             Event::ActionPlanAgreed(ActionPlanAgreed {
                 actions: vec![PlannedAction {
@@ -2690,6 +2769,16 @@ mod tests {
                 listened_to: 5,
                 knows_next_steps: 1,
                 comment: Some(s("c")),
+            }),
+            Event::ActionCompleted(ActionCompleted {
+                plan_event_id: ulid::Ulid::nil(),
+                action_index: 0,
+                note: Some(s("n")),
+            }),
+            Event::StrategyDiscussionHeld(StrategyDiscussionHeld {
+                held_at: now(),
+                agencies: vec![Agency::Police],
+                outcome: StrategyOutcome::Other,
             }),
         ]
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use events::correction::{Correction, Field, Value};
 use events::schema::{
     Agency, Channel, Child, Consent, ContactReceived, Event, HandoverTo, Outcome, PpnGrade, PrimaryNeed, Rating,
-    Referrer, SourceCode,
+    Referrer, SourceCode, StrategyOutcome,
 };
 use events::{DecodeError, Envelope, EventType};
 use serde::Serialize;
@@ -102,6 +102,29 @@ pub struct Check {
     pub returned_by: String,
 }
 
+/// The first strategy discussion held on a contact, and the decision it followed (the figure
+/// "decision to strategy discussion" counts from that decision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StrategyDiscussion {
+    pub held_at: DateTime<Utc>,
+    pub outcome: StrategyOutcome,
+    /// When the decision in force when the discussion was recorded was made.
+    pub decided_at: DateTime<Utc>,
+}
+
+/// One action of an agreed action plan: when it is due, and when it was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PlanAction {
+    /// The `action_plan_agreed` event it belongs to, and its index in that plan's `actions`.
+    pub plan_event_id: Ulid,
+    pub index: u8,
+    /// The agency whose action it is.
+    pub owner_agency: Agency,
+    pub due: Option<chrono::NaiveDate>,
+    /// The `occurred_at` of its `action_completed`.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Closure {
     pub event_id: Ulid,
@@ -168,8 +191,25 @@ pub struct ContactState {
     pub made_by: String,
     /// When the referrer answered the feedback survey (once per contact).
     pub referrer_feedback_at: Option<DateTime<Utc>>,
+    /// The first strategy discussion held, and how many were held.
+    pub strategy_discussion: Option<StrategyDiscussion>,
+    pub strategy_discussions: u32,
+    /// Every action of every action plan agreed, in plan and action order.
+    pub actions: Vec<PlanAction>,
+    /// The concern categories in force: the latest decision's that gives any, else the
+    /// contact's.
+    pub concern_categories: Vec<String>,
     /// Every event in the stream (for corrections and revisions).
     pub events: Vec<EventRef>,
+}
+
+/// Marks the action an `action_completed` names as done at `at` (the first completion stands).
+pub fn complete_action(actions: &mut [PlanAction], done: &events::schema::ActionCompleted, at: DateTime<Utc>) {
+    if let Some(action) =
+        actions.iter_mut().find(|a| a.plan_event_id == done.plan_event_id && a.index == done.action_index)
+    {
+        action.completed_at.get_or_insert(at);
+    }
 }
 
 /// A contact's events did not fold.
@@ -244,6 +284,10 @@ impl ContactState {
             team_worker: None,
             made_by: env.actor.id.clone(),
             referrer_feedback_at: None,
+            strategy_discussion: None,
+            strategy_discussions: 0,
+            actions: Vec::new(),
+            concern_categories: c.concern_categories,
             events: vec![EventRef { event_id: env.event_id, event_type: env.event_type, occurred_at: env.occurred_at }],
         }
     }
@@ -292,6 +336,9 @@ impl ContactState {
                     self.first_decision_recorded_at = Some(env.recorded_at);
                 }
                 self.first_outcome.get_or_insert(d.outcome);
+                if !d.concern_categories.is_empty() {
+                    self.concern_categories.clone_from(&d.concern_categories);
+                }
                 self.decision = Some(Decision {
                     event_id: env.event_id,
                     outcome: d.outcome,
@@ -303,7 +350,19 @@ impl ContactState {
                     revisions,
                 });
             }
-            Event::ActionPlanAgreed(_) => self.action_plans += 1,
+            Event::ActionPlanAgreed(plan) => {
+                self.action_plans += 1;
+                for (index, action) in plan.actions.iter().enumerate() {
+                    self.actions.push(PlanAction {
+                        plan_event_id: env.event_id,
+                        index: u8::try_from(index).unwrap_or(u8::MAX),
+                        owner_agency: action.owner_agency,
+                        due: action.due,
+                        completed_at: None,
+                    });
+                }
+            }
+            Event::ActionCompleted(done) => complete_action(&mut self.actions, done, at),
             Event::ReferrerInformed(_) => {
                 if self.referrer_informed_at.is_none() {
                     self.referrer_informed_at = Some(at);
@@ -364,7 +423,21 @@ impl ContactState {
             Event::ReferrerFeedbackGiven(_) => {
                 self.referrer_feedback_at.get_or_insert(at);
             }
+            Event::StrategyDiscussionHeld(s) => {
+                self.strategy_discussions += 1;
+                if self.strategy_discussion.is_none()
+                    && let Some(d) = &self.decision
+                {
+                    self.strategy_discussion =
+                        Some(StrategyDiscussion { held_at: s.held_at, outcome: s.outcome, decided_at: d.decided_at });
+                }
+            }
         }
+    }
+
+    /// The action `index` of the plan `plan_event_id`, if the contact has it.
+    pub fn action(&self, plan_event_id: Ulid, index: u8) -> Option<&PlanAction> {
+        self.actions.iter().find(|a| a.plan_event_id == plan_event_id && a.index == index)
     }
 
     pub fn stage(&self) -> Stage {
@@ -528,6 +601,7 @@ mod tests {
             consent_override_reason: None,
             ppn_grade: None,
             adults: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 
@@ -540,6 +614,7 @@ mod tests {
             revises: None,
             duplicate_of: None,
             children: Vec::new(),
+            concern_categories: Vec::new(),
         })
     }
 

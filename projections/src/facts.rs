@@ -9,7 +9,7 @@ use ulid::Ulid;
 use events::EventType;
 use events::correction::{Correction, Field, Value};
 
-use crate::contact::ContactState;
+use crate::contact::{ContactState, PlanAction, StrategyDiscussion};
 
 /// What the timeliness, volume and practice figures are computed from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,6 +38,10 @@ pub struct ContactFacts {
     pub level_of_need: Option<u8>,
     /// How many times the decision was revised.
     pub revisions: u32,
+    /// When the decision in force was made.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The first strategy discussion held (also after closing), and the decision it followed.
+    pub strategy_discussion: Option<StrategyDiscussion>,
     /// When the Assessment Team first accepted the handover (referrals only).
     pub assessment_team_accepted_at: Option<DateTime<Utc>>,
     /// When that acceptance was recorded, and whether a correction moved its time.
@@ -45,6 +49,11 @@ pub struct ContactFacts {
     pub acceptance_backdated: bool,
     pub referrer_informed_at: Option<DateTime<Utc>>,
     pub action_plans: u32,
+    /// Every action of the contact's action plans, with its due date and completion.
+    pub actions: Vec<PlanAction>,
+    /// The concern categories in force (CIN assessment factor codes): the decision's when it
+    /// gives any, else the contact's.
+    pub concern_categories: Vec<&'static str>,
     pub closed_at: Option<DateTime<Utc>>,
     /// How many earlier contacts, received in the 12 months before this one, named one of
     /// the same children (matched by NHS number, else child_ref, else name and date of birth).
@@ -100,11 +109,19 @@ impl ContactFacts {
             outcome: state.decision.as_ref().map(|d| d.outcome),
             level_of_need: state.decision.as_ref().and_then(|d| d.level_of_need),
             revisions: state.decision.as_ref().map_or(0, |d| d.revisions),
+            decided_at: state.decision.as_ref().map(|d| d.decided_at),
+            strategy_discussion: state.strategy_discussion,
             assessment_team_accepted_at: state.assessment_team_accepted_at,
             assessment_team_accepted_recorded_at: state.assessment_team_accepted_recorded_at,
             acceptance_backdated: state.acceptance_backdated,
             referrer_informed_at: state.referrer_informed_at,
             action_plans: state.action_plans,
+            actions: state.actions.clone(),
+            concern_categories: state
+                .concern_categories
+                .iter()
+                .filter_map(|c| events::schema::CONCERN_CATEGORY_CODES.iter().copied().find(|k| k == c))
+                .collect(),
             closed_at: state.closed.as_ref().map(|c| c.at),
             previous_contacts,
             sources: FactSources {
@@ -171,6 +188,17 @@ impl ContactFacts {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Records a strategy discussion held on a closed contact (an open contact's facts are
+    /// recomputed from its state instead): the first one counts, from the decision in force.
+    pub fn discussion_held(&mut self, held: &events::schema::StrategyDiscussionHeld) {
+        if self.strategy_discussion.is_none()
+            && let Some(decided_at) = self.decided_at
+        {
+            self.strategy_discussion =
+                Some(StrategyDiscussion { held_at: held.held_at, outcome: held.outcome, decided_at });
         }
     }
 

@@ -179,7 +179,7 @@ impl<T> Keyed<T> {
         self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
-    fn get_mut(&mut self, key: &str) -> Option<&mut T> {
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut T> {
         self.0.iter_mut().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
@@ -289,11 +289,15 @@ pub(crate) mod testing {
             outcome: None,
             level_of_need: None,
             revisions: 0,
+            decided_at: None,
+            strategy_discussion: None,
             assessment_team_accepted_at: None,
             assessment_team_accepted_recorded_at: None,
             acceptance_backdated: false,
             referrer_informed_at: None,
             action_plans: 0,
+            actions: Vec::new(),
+            concern_categories: Vec::new(),
             closed_at: None,
             previous_contacts: 0,
             sources: crate::facts::FactSources::default(),
@@ -312,6 +316,16 @@ pub(crate) mod testing {
             self.first_decision_recorded_at = Some(at(when));
             self.first_outcome = Some(outcome);
             self.outcome = Some(outcome);
+            self.decided_at = Some(at(when));
+            self
+        }
+
+        /// A strategy discussion held at `when` with `outcome` (the first one counts), after the
+        /// decision in force.
+        pub fn discussed(mut self, when: &str, outcome: events::schema::StrategyOutcome) -> Self {
+            let decided_at = self.decided_at.expect("a discussion follows a decision");
+            self.strategy_discussion =
+                Some(crate::contact::StrategyDiscussion { held_at: at(when), outcome, decided_at });
             self
         }
 
@@ -325,6 +339,12 @@ pub(crate) mod testing {
             assert!(self.first_decision_at.is_some(), "only a decided contact is revised");
             self.outcome = Some(outcome);
             self.revisions += 1;
+            self
+        }
+
+        /// The concern categories in force.
+        pub fn categories(mut self, codes: &[&'static str]) -> Self {
+            self.concern_categories = codes.to_vec();
             self
         }
 

@@ -298,13 +298,24 @@ impl ReadModel {
             return Ok(if on_queue(state) { Change::OnQueue(id) } else { Change::OffQueue(id) });
         }
         let Some(state) = self.open.get_mut(&id) else {
-            // A closed contact: only notes, corrections and audit findings may follow. A
-            // correction may change a figure (never the queue).
-            if env.event_type == EventType::CorrectionRecorded
-                && let Event::CorrectionRecorded(c) = env.event()?
-                && let Some(facts) = self.facts.get_mut(&id)
-            {
-                facts.correct(c.corrects_event_id, &c.field, &c.value);
+            // A closed contact: only notes, corrections, audit findings, feedback, strategy
+            // discussions and completed actions may follow. A correction, a discussion or a
+            // completed action may change a figure (never the queue).
+            match env.event_type {
+                EventType::CorrectionRecorded | EventType::StrategyDiscussionHeld | EventType::ActionCompleted => {
+                    let event = env.event()?;
+                    if let Some(facts) = self.facts.get_mut(&id) {
+                        match &event {
+                            Event::CorrectionRecorded(c) => facts.correct(c.corrects_event_id, &c.field, &c.value),
+                            Event::StrategyDiscussionHeld(held) => facts.discussion_held(held),
+                            Event::ActionCompleted(done) => {
+                                crate::contact::complete_action(&mut facts.actions, done, env.occurred_at);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
             }
             return Ok(Change::Nothing);
         };

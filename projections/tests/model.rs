@@ -58,6 +58,7 @@ fn received(immediate_risk: bool, children: Vec<Child>) -> Event {
         consent_override_reason: None,
         ppn_grade: None,
         adults: Vec::new(),
+        concern_categories: Vec::new(),
     })
 }
 
@@ -84,6 +85,7 @@ fn decided(outcome: Outcome) -> Event {
         revises: None,
         duplicate_of: None,
         children: Vec::new(),
+        concern_categories: Vec::new(),
     })
 }
 

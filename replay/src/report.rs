@@ -127,6 +127,21 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(o, "| Other | {} | {} | {} |", at.other.count, at.other.awaiting, spread_md(&at.other.hours));
     let _ = writeln!(o);
+    let _ = writeln!(o, "## Strategy discussions (decision → first discussion held)");
+    let _ = writeln!(o);
+    let sd = &t.strategy_discussions;
+    let _ = writeln!(o, "| Held | Awaiting | Hours (median / p90 / max) | Outcomes |");
+    let _ = writeln!(o, "|---:|---:|---:|---|");
+    let outcomes: Vec<String> = sd.outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(
+        o,
+        "| {} | {} | {} | {} |",
+        sd.held,
+        sd.awaiting,
+        spread_md(&sd.hours_from_decision),
+        outcomes.join(", ")
+    );
+    let _ = writeln!(o);
     let _ = writeln!(o, "## By week");
     let _ = writeln!(o);
     let _ = writeln!(
@@ -251,6 +266,15 @@ pub fn csv(r: &Report) -> Vec<u8> {
     row("timeliness", "", "share_within_24h", f(t.share_within_24h));
     row("timeliness", "", "share_within_one_working_day", f(t.share_within_one_working_day));
     row("timeliness", "", "share_within_policy", f(t.share_within_policy));
+    let sd = &t.strategy_discussions;
+    row("timeliness", "", "strategy_discussions_held", sd.held.to_string());
+    row("timeliness", "", "strategy_discussions_awaiting", sd.awaiting.to_string());
+    row("timeliness", "", "strategy_discussion_hours_median", f(sd.hours_from_decision.median));
+    row("timeliness", "", "strategy_discussion_hours_p90", f(sd.hours_from_decision.p90));
+    row("timeliness", "", "strategy_discussion_hours_max", f(sd.hours_from_decision.max));
+    for (k, n) in sd.outcomes.iter() {
+        row("timeliness", "", &format!("strategy_discussion_outcome:{k}"), n.to_string());
+    }
     let weeks = std::iter::once(("", &r.volumes.totals))
         .chain(r.volumes.by_week.iter().map(|w| (w.week.week.as_str(), &w.counts)));
     for (week, c) in weeks {

@@ -421,8 +421,13 @@ fn report_gives_markdown_and_csv() {
     assert_eq!(md.status.code(), Some(0), "{}", stderr(&md));
     let text = stdout(&md);
     assert!(text.starts_with("# Front door: 2026-02-23 to 2026-03-20"), "{text}");
-    for heading in ["## Summary", "## Time to the Assessment Team", "## By week", "## Contacts by CIN referral source"]
-    {
+    for heading in [
+        "## Summary",
+        "## Time to the Assessment Team",
+        "## Strategy discussions",
+        "## By week",
+        "## Contacts by CIN referral source",
+    ] {
         assert!(text.contains(heading), "{heading}");
     }
     assert!(text.contains("| 2026-W09 | 2026-02-23 | 2026-03-01 |"), "{text}");
@@ -462,6 +467,8 @@ fn report_gives_markdown_and_csv() {
         "\nperiod,,judged_at,",
         "\ntimeliness,,undecided_past_due_one_working_day,",
         "\ntimeliness,,recorded_late_decisions,",
+        "\ntimeliness,,strategy_discussions_held,",
+        "\ntimeliness,,strategy_discussion_outcome:s47_enquiry,",
         "\nvolumes,,threshold_met_share,",
         "\nvolumes,,level_3_or_4_share,",
     ] {
@@ -671,6 +678,7 @@ fn annex_a_follows_the_child_links() {
         consent_override_reason: None,
         ppn_grade: None,
         adults: Vec::new(),
+        concern_categories: Vec::new(),
     });
     let decided = Event::DecisionMade(DecisionMade {
         outcome: Outcome::Assessment,
@@ -680,6 +688,7 @@ fn annex_a_follows_the_child_links() {
         revises: None,
         duplicate_of: None,
         children: Vec::new(),
+        concern_categories: Vec::new(),
     });
     let ben = child_id_for(REFERRAL, 1);
     let list3 = |dir: &std::path::Path| {

@@ -262,12 +262,22 @@ fn check_correction(
 }
 
 /// Why `event` may not be appended now, by `caller`, to the contact whose state is `state`: the
-/// case rules ([`rules::decide`], 422), then who may answer a pending handover
+/// case rules ([`rules::decide`], 422), then whether a partner may complete the action it names
+/// ([`auth::partner_may_complete`], 403), then who may answer a pending handover
 /// ([`auth::may_answer_handover`], 403), then the handover rules that depend on who records it
 /// ([`rules::decide_handover`], 422), and the allocation and referrer rules that do
 /// ([`rules::decide_by_actor`], 422).
 fn refusal(state: &ContactState, event: &Event, occurred_at: DateTime<Utc>, caller: &Actor) -> Result<(), AppError> {
     rules::decide(state, event, occurred_at)?;
+    if let Event::ActionCompleted(done) = event
+        && let Some(action) = state.action(done.plan_event_id, done.action_index)
+        && !auth::partner_may_complete(caller, action.owner_agency)
+    {
+        return Err(AppError::Forbidden(format!(
+            "a {} partner completes its own agency's actions; this action is {}'s",
+            caller.agency, action.owner_agency
+        )));
+    }
     if let Event::DecisionMade(d) = event {
         let errors = rules::decision_children(state, d, occurred_at);
         if !errors.is_empty() {

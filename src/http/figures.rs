@@ -157,7 +157,7 @@ pub(crate) async fn volumes(
     tag = "figures",
     operation_id = "metrics_practice",
     summary = "Practice figures",
-    description = "Consent recorded, referrer informed within one working day, decisions by level of need and outcome, action plans, revised decisions.",
+    description = "Consent recorded, referrer informed within one working day, decisions by level of need and outcome, action plans and their actions done on time, late or overdue (judged now), revised decisions. Definitions: docs/FIGURES.md.",
     params(Period),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Practice),
@@ -174,7 +174,7 @@ pub(crate) async fn practice(
     Query(p): Query<Period>,
 ) -> Result<Json<Practice>, ApiError> {
     period_figures(&app, &caller, &p, |model, from, to| {
-        projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar)
+        projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar, Utc::now())
     })
     .await
 }

@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use eventlog::{Actor, Envelope, EventType, Role};
 use events::schema::{
     Agency, AuditGrade, CallDirection, CallWith, Channel, Consent, DataVisitor, Event, EventData, HandoverTo,
-    InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Relationship, Sex, SourceCode, UpnUnknownReason,
+    InformMethod, Outcome, PpnGrade, PrimaryNeed, Rating, Relationship, Sex, SourceCode, StrategyOutcome,
+    UpnUnknownReason,
 };
 use events::shape::{Shape, Text};
 use serde_json::{Map, Value, json};
@@ -124,6 +125,22 @@ The duty queue's `assigned_to` is the front door's latest allocation (`contact_a
 never whoever last recorded something on the contact; `GET /v1/queue?worker=me` is the caller's own work. Each \
 line says which list it is on (`list`: `decision_due` or `handover_awaiting_acceptance`), the concerns' first \
 line and, once decided, the outcome.
+
+A strategy discussion held after the decision is recorded with `strategy_discussion_held` (`held_at`, the \
+`agencies` that took part, and its `outcome`: `s47_enquiry`, `no_further_action` or `other`) by a practitioner, \
+a decision maker or an admin, also after the contact is closed; it follows a decision (rule `needs-decision`) and \
+is not held before the decision in force (rule `discussion-after-decision`, naming `data.held_at`). The \
+timeliness figures time the first one from that decision (`strategy_discussions`).
+
+A contact and a decision may record `concern_categories`: the CIN census's assessment factor codes (`1A` to \
+`24A`, e.g. `3A` domestic abuse, the child the subject; each at most once, at most 20). A decision's categories, \
+when it gives any, replace the contact's in the figures (`GET /v1/metrics/volumes`, `by_concern_category`).
+
+An action of an agreed plan is marked done with `action_completed` (`plan_event_id`, the `action_plan_agreed` of \
+the same contact, rule `action-plan-unknown`; `action_index`, the action's place in its `actions` from 0, rule \
+`action-index-unknown`), once per action (rule `action-completed-once`), also after the contact is closed. The \
+duty team records any action; a partner only its own agency's (403). The practice figures count the actions \
+done on time, late and overdue (`action_plans.actions`).
 
 A contact is closed only once decided (rule `close-needs-decision`): a duplicate, wrong-service or withdrawn \
 contact is decided `not_accepted` (Devon's \"None / Rejected\"), with a `rationale` and, for a duplicate, \
@@ -383,6 +400,7 @@ fn wire_enums() -> Vec<(&'static str, Vec<Value>)> {
         AuditGrade,
         Relationship,
         UpnUnknownReason,
+        StrategyOutcome,
         Role,
     )
 }
@@ -526,6 +544,10 @@ fn shape_limits(shape: &Shape, out: &mut Vec<(&'static str, String, Limit)>) {
                 || json!({"minimum": 0, "maximum": validate::MAX_CHILDREN - 1}),
             ),
             Shape::Score => Limit::Other("1 to 5.", || json!({"minimum": 1, "maximum": 5})),
+            Shape::ActionIndex => Limit::Other(
+                "The action's index in the plan's `actions`, from 0.",
+                || json!({"minimum": 0, "maximum": validate::MAX_ITEMS - 1}),
+            ),
             Shape::List { item, min, max } => {
                 out.push((name, field.name.to_owned(), Limit::Items(min, max)));
                 if let Shape::Text(text) = *item {

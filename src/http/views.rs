@@ -142,6 +142,11 @@ pub fn contact_view(
         checks,
         duty_discussions: state.discussions,
         action_plans: state.action_plans,
+        actions_agreed: u32::try_from(state.actions.len()).unwrap_or(u32::MAX),
+        actions_done: u32::try_from(state.actions.iter().filter(|a| a.completed_at.is_some()).count())
+            .unwrap_or(u32::MAX),
+        strategy_discussions: state.strategy_discussions,
+        concern_categories: state.concern_categories.clone(),
         referrer_informed_at: state.referrer_informed_at,
         assigned_to: state.assigned_to.clone(),
         team_worker: state.team_worker.clone(),
@@ -191,6 +196,14 @@ pub struct Contact {
     pub duty_discussions: u32,
     /// How many action plans were agreed.
     pub action_plans: u32,
+    /// How many actions those plans hold, and how many were done (`action_completed`).
+    pub actions_agreed: u32,
+    pub actions_done: u32,
+    /// How many strategy discussions were held (`strategy_discussion_held`).
+    pub strategy_discussions: u32,
+    /// The concern categories in force (CIN assessment factor codes): the latest decision's that
+    /// gives any, else the contact's.
+    pub concern_categories: Vec<String>,
     #[schema(required = true)]
     pub referrer_informed_at: Option<DateTime<Utc>>,
     /// The front door's worker on it: the latest `contact_allocated` by the duty team.

@@ -310,6 +310,15 @@ pub fn data_for(event_type: &str) -> Value {
         "audit_finding_recorded" => json!({"grade": "good", "findings": "Timely, well-reasoned decision."}),
         "contact_allocated" => json!({"worker": "practitioner"}),
         "referrer_feedback_given" => json!({"listened_to": 4, "knows_next_steps": 3, "comment": "Clear letter."}),
+        // The plan's id is the caller's to fill in (the action_plan_agreed of the contact).
+        "action_completed" => json!({"plan_event_id": "01J00000000000000000000000", "action_index": 0}),
+        // Held a minute after now: after a decision made just before, not in the future beyond
+        // the clock skew allowed.
+        "strategy_discussion_held" => json!({
+            "held_at": (chrono::Utc::now() + chrono::TimeDelta::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "agencies": ["police", "health"],
+            "outcome": "s47_enquiry"
+        }),
         other => panic!("no sample data for {other}"),
     }
 }

@@ -9,6 +9,7 @@ mod children;
 mod connections;
 mod contact_page;
 mod contacts;
+mod councils;
 mod errors;
 mod faults;
 mod figures;

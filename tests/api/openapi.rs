@@ -368,18 +368,27 @@ async fn requests_and_responses_fit_their_schemas() {
         ("auditor", "audit_finding_recorded", data_for("audit_finding_recorded")),
         ("receiving_team", "contact_allocated", json!({"worker": "eh-kim"})),
         ("referrer", "referrer_feedback_given", data_for("referrer_feedback_given")),
+        ("decision_maker", "strategy_discussion_held", data_for("strategy_discussion_held")),
+        ("practitioner", "action_completed", data_for("action_completed")),
     ];
     let appended: BTreeSet<&str> = steps.iter().map(|(_, t, _)| *t).collect();
-    assert_eq!(appended.len(), 18, "every type but contact_received");
+    assert_eq!(appended.len(), 20, "every type but contact_received");
+    let mut plan_event_id = Value::Null;
     for (i, (who, event_type, data)) in steps.into_iter().enumerate() {
         let mut request = json!({"type": event_type, "data": data});
         if i % 2 == 0 {
             request["expected_version"] = json!(i + 1);
         }
+        if event_type == "action_completed" {
+            request["data"]["plan_event_id"] = plan_event_id.clone();
+        }
         check_request(&doc, "post", templated, &request);
         let (status, env) = app.post(who, &events, &request).await;
         assert_eq!(status, 201, "{event_type}: {env}");
         check_response(&doc, "post", templated, status, &env);
+        if event_type == "action_plan_agreed" {
+            plan_event_id = env["event_id"].clone();
+        }
     }
 
     // The reads, by the roles that see the most.

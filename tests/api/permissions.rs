@@ -25,6 +25,8 @@ const EVENT_TYPES: &[&str] = &[
     "children_unlinked",
     "contact_allocated",
     "referrer_feedback_given",
+    "strategy_discussion_held",
+    "action_completed",
 ];
 
 /// API.md: who may append what.
@@ -45,7 +47,11 @@ fn allowed(role: &str, event_type: &str) -> bool {
             event_type,
             "audit_finding_recorded" | "handover_accepted" | "handover_returned" | "referrer_feedback_given"
         ),
-        "partner" => matches!(event_type, "checks_returned" | "duty_discussion_held" | "note_added"),
+        // A strategy discussion is recorded by the duty team, whoever took part.
+        // A partner's own agency's actions (the action here is the partner's agency's).
+        "partner" => {
+            matches!(event_type, "checks_returned" | "duty_discussion_held" | "note_added" | "action_completed")
+        }
         "auditor" => event_type == "audit_finding_recorded",
         "admin" => true,
         // Its own handovers only (this one names its team).
@@ -63,12 +69,22 @@ async fn ready_for(app: &TestApp, event_type: &str, agency: &str) -> (String, Va
         "handover_accepted" | "handover_returned" => {
             vec![("decision_made", decide("early_help")), ("handover_sent", data_for("handover_sent"))]
         }
-        "contact_closed" | "referrer_feedback_given" => vec![("decision_made", decide("no_further_action"))],
+        "contact_closed" | "referrer_feedback_given" | "strategy_discussion_held" => {
+            vec![("decision_made", decide("no_further_action"))]
+        }
         // Handed over to the receiving team and accepted, so that it may allocate its worker.
         "contact_allocated" => vec![
             ("decision_made", decide("early_help")),
             ("handover_sent", data_for("handover_sent")),
             ("handover_accepted", data_for("handover_accepted")),
+        ],
+        // A plan whose one action is the agency's of the actor (a partner completes its own).
+        "action_completed" => vec![
+            ("decision_made", decide("early_help")),
+            (
+                "action_plan_agreed",
+                json!({"actions": [{"owner_agency": agency, "description": "Offer a family support worker"}]}),
+            ),
         ],
         _ => vec![],
     };
@@ -103,6 +119,10 @@ async fn ready_for(app: &TestApp, event_type: &str, agency: &str) -> (String, Va
         "correction_recorded" => {
             let (_, events) = app.get("admin", &format!("/v1/contacts/{id}/events")).await;
             data["corrects_event_id"] = events[0]["event_id"].clone();
+        }
+        "action_completed" => {
+            let (_, events) = app.get("admin", &format!("/v1/contacts/{id}/events")).await;
+            data["plan_event_id"] = events[2]["event_id"].clone();
         }
         _ => {}
     }

@@ -983,6 +983,7 @@ impl Workload {
             consent_override_reason: None,
             ppn_grade: None,
             adults: Vec::new(),
+            concern_categories: Vec::new(),
         });
         let follow_ups = vec![
             Event::CallLogged(CallLogged {

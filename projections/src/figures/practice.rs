@@ -3,7 +3,7 @@
 //! not consistently obtained and thresholds applied inconsistently; Nottinghamshire counts
 //! action plans and decisions; these are the figures that show whether that changed.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use events::schema::{Consent, Outcome};
 use serde::Serialize;
 
@@ -21,6 +21,8 @@ pub struct Practice {
     /// The period, London dates by receipt, both included.
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The moment actions were judged overdue at: now for live figures.
+    pub judged_at: DateTime<Utc>,
     pub contacts: u64,
     pub decided: u64,
     pub consent: ConsentFigures,
@@ -85,6 +87,59 @@ pub struct ActionPlans {
     pub share_of_decided: Option<f64>,
     /// Action plans agreed in all.
     pub plans: u64,
+    /// The plans' actions: done on time, done late, overdue.
+    pub actions: PlanActions,
+}
+
+/// The actions of the action plans agreed (every action of every plan), by whether they were
+/// done (`action_completed`) by the London date they were due.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanActions {
+    /// Actions agreed in all.
+    pub agreed: u64,
+    /// Of those, actions done (at any time).
+    pub done: u64,
+    /// Done on or before the day they were due (London date of completion).
+    pub done_on_time: u64,
+    /// Done after the day they were due.
+    pub done_late: u64,
+    /// Not done, and the day they were due has passed at `judged_at`.
+    pub overdue: u64,
+    /// Not done: not due yet, or without a due date.
+    pub open: u64,
+    /// `done_on_time / (done_on_time + done_late + overdue)`: of the actions with a due date
+    /// that were done or are past it, the share done in time.
+    pub share_done_on_time: Option<f64>,
+    /// `overdue / (done_on_time + done_late + overdue)`.
+    pub share_overdue: Option<f64>,
+}
+
+impl PlanActions {
+    fn add(&mut self, action: &crate::contact::PlanAction, today: NaiveDate) {
+        self.agreed += 1;
+        let done_on = action.completed_at.map(crate::time::london_date);
+        match (done_on, action.due) {
+            (Some(on), Some(due)) => {
+                self.done += 1;
+                if on <= due {
+                    self.done_on_time += 1;
+                } else {
+                    self.done_late += 1;
+                }
+            }
+            (Some(_), None) => self.done += 1,
+            (None, Some(due)) if due < today => self.overdue += 1,
+            (None, _) => self.open += 1,
+        }
+    }
+
+    fn finish(mut self) -> PlanActions {
+        let judged = self.done_on_time + self.done_late + self.overdue;
+        self.share_done_on_time = share(self.done_on_time, judged);
+        self.share_overdue = share(self.overdue, judged);
+        self
+    }
 }
 
 /// Decisions changed after they were made.
@@ -100,14 +155,17 @@ pub struct Revised {
 }
 
 /// Practice figures of the contacts in `facts` received from `from` to `to` (London dates,
-/// both included); `calendar` decides what "one working day" is. Each figure is defined
-/// in `docs/FIGURES.md`.
+/// both included); `calendar` decides what "one working day" is, `now` which actions are
+/// overdue. Each figure is defined in `docs/FIGURES.md`.
 pub fn practice<'a>(
     facts: impl IntoIterator<Item = &'a ContactFacts>,
     from: NaiveDate,
     to: NaiveDate,
     calendar: &Calendar,
+    now: DateTime<Utc>,
 ) -> Practice {
+    let today = crate::time::london_date(now);
+    let mut actions = PlanActions::default();
     let one_day = OneWorkingDay::on(calendar);
     let outcomes = || Tally::zeros(Outcome::ALL.iter().map(|o| o.as_str()));
     let mut contacts = 0;
@@ -132,6 +190,9 @@ pub fn practice<'a>(
         }
         with_plans += u64::from(contact.action_plans > 0);
         plans += u64::from(contact.action_plans);
+        for action in &contact.actions {
+            actions.add(action, today);
+        }
         if let Some(outcome) = contact.outcome {
             decided += 1;
             let row = levels.get_mut(level_key(contact.level_of_need)).expect("every level key is listed");
@@ -145,6 +206,7 @@ pub fn practice<'a>(
     Practice {
         from,
         to,
+        judged_at: now,
         contacts,
         decided,
         consent: ConsentFigures {
@@ -161,7 +223,12 @@ pub fn practice<'a>(
             not_informed: contacts - informed,
         },
         by_level_of_need: levels,
-        action_plans: ActionPlans { contacts: with_plans, share_of_decided: share(with_plans, decided), plans },
+        action_plans: ActionPlans {
+            contacts: with_plans,
+            share_of_decided: share(with_plans, decided),
+            plans,
+            actions: actions.finish(),
+        },
         revised: Revised { count: revised, share_of_decided: share(revised, decided), revisions },
     }
 }
@@ -184,10 +251,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::figures::testing::{contact, d};
+    use crate::contact::PlanAction;
+    use crate::figures::testing::{at, contact, d};
 
     fn figures(facts: &[ContactFacts]) -> Practice {
-        practice(facts, d(2026, 1, 12), d(2026, 1, 18), &Calendar::default())
+        practice(facts, d(2026, 1, 12), d(2026, 1, 18), &Calendar::default(), at("2026-01-20T12:00:00Z"))
     }
 
     #[test]
@@ -266,8 +334,46 @@ mod tests {
             contact("2026-01-14T09:00:00Z"),
         ];
         let p = figures(&facts);
-        assert_eq!(p.action_plans, ActionPlans { contacts: 2, share_of_decided: Some(0.5), plans: 3 });
+        assert_eq!((p.action_plans.contacts, p.action_plans.share_of_decided, p.action_plans.plans), (2, Some(0.5), 3));
         assert_eq!(p.revised, Revised { count: 1, share_of_decided: Some(0.25), revisions: 2 });
+    }
+
+    fn action(due: Option<NaiveDate>, done: Option<&str>) -> PlanAction {
+        PlanAction {
+            plan_event_id: ulid::Ulid(1),
+            index: 0,
+            owner_agency: events::schema::Agency::Education,
+            due,
+            completed_at: done.map(at),
+        }
+    }
+
+    #[test]
+    fn actions_done_on_time_late_or_overdue_judged_on_london_dates() {
+        // Judged Tuesday 20 January 2026 at noon.
+        let mut with_plan = contact("2026-01-12T09:00:00Z").decided("2026-01-12T10:00:00Z").plans(1);
+        with_plan.actions = vec![
+            // Done on the day it was due, late in the evening: on time.
+            action(Some(d(2026, 1, 14)), Some("2026-01-14T23:30:00Z")),
+            // Done the day after: late.
+            action(Some(d(2026, 1, 14)), Some("2026-01-15T08:00:00Z")),
+            // Due yesterday, not done: overdue.
+            action(Some(d(2026, 1, 19)), None),
+            // Due today, not done: open (not overdue until the day is over).
+            action(Some(d(2026, 1, 20)), None),
+            // No due date: done counts, open counts, never late.
+            action(None, Some("2026-01-16T10:00:00Z")),
+            action(None, None),
+        ];
+        // Outside the period: not counted.
+        let mut outside = contact("2026-01-19T09:00:00Z").decided("2026-01-19T10:00:00Z").plans(1);
+        outside.actions = vec![action(Some(d(2026, 1, 19)), None)];
+        let a = figures(&[with_plan, outside]).action_plans.actions;
+        assert_eq!((a.agreed, a.done, a.done_on_time, a.done_late, a.overdue, a.open), (6, 3, 1, 1, 1, 2), "{a:?}");
+        assert_eq!(a.share_done_on_time, Some(1.0 / 3.0));
+        assert_eq!(a.share_overdue, Some(1.0 / 3.0));
+        let none = figures(&[contact("2026-01-12T09:00:00Z")]).action_plans.actions;
+        assert_eq!((none.agreed, none.share_done_on_time, none.share_overdue), (0, None, None));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{OneWorkingDay, Spread, Week, received_in, share, week_index, weeks_of, within_24_hours};
+use events::schema::{Outcome, StrategyOutcome};
+
+use super::{OneWorkingDay, Spread, Tally, Week, received_in, share, week_index, weeks_of, within_24_hours};
 use crate::facts::ContactFacts;
 use crate::time::{DuePolicy, hours_between};
 
@@ -50,6 +52,8 @@ pub struct Timeliness {
     /// Decisions and acceptances recorded late or moved back by a correction.
     pub recorded_late: RecordedLate,
     pub to_assessment_team: ToAssessmentTeam,
+    /// Decision → first strategy discussion held, for the contacts with a discussion.
+    pub strategy_discussions: StrategyDiscussions,
     /// Every ISO week of receipt overlapping the period, ascending.
     pub by_week: Vec<TimelinessWeek>,
 }
@@ -131,6 +135,49 @@ pub struct ToAssessmentTeam {
     pub other: TeamGroup,
 }
 
+/// Strategy discussions held on the contacts received in the period: how long after the
+/// decision the first one was held, and what it decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StrategyDiscussions {
+    /// Contacts with a strategy discussion held (the first one counts).
+    pub held: u64,
+    /// Real hours from the decision in force when it was recorded to when the first discussion
+    /// was held.
+    pub hours_from_decision: Spread,
+    /// The first discussion's outcome: `s47_enquiry`, `no_further_action`, `other`.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
+    pub outcomes: Tally,
+    /// Contacts whose decision in force is `strategy_discussion` and that have no discussion
+    /// held yet.
+    pub awaiting: u64,
+}
+
+impl Default for StrategyDiscussions {
+    fn default() -> Self {
+        StrategyDiscussions {
+            held: 0,
+            hours_from_decision: Spread::default(),
+            outcomes: Tally::zeros(StrategyOutcome::NAMES.iter().copied()),
+            awaiting: 0,
+        }
+    }
+}
+
+impl StrategyDiscussions {
+    fn add(&mut self, contact: &ContactFacts, hours: &mut Vec<f64>) {
+        match &contact.strategy_discussion {
+            Some(held) => {
+                self.held += 1;
+                self.outcomes.add(held.outcome.as_str(), 1);
+                hours.push(hours_between(held.decided_at, held.held_at));
+            }
+            None if contact.outcome == Some(Outcome::StrategyDiscussion) => self.awaiting += 1,
+            None => {}
+        }
+    }
+}
+
 /// The immediate or the other half of [`ToAssessmentTeam`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -155,7 +202,10 @@ pub fn timeliness<'a>(
     let one_day = OneWorkingDay::on(&policy.calendar);
     let mut total = Acc::default();
     let mut weeks = weeks_of(from, to, Acc::default);
+    let mut discussions = StrategyDiscussions::default();
+    let mut discussion_hours = Vec::new();
     for contact in received_in(facts, from, to) {
+        discussions.add(contact, &mut discussion_hours);
         let measured = Measured::of(contact, policy, &one_day, now);
         total.add(&measured);
         weeks[week_index(from, contact.received_on())].1.add(&measured);
@@ -197,6 +247,7 @@ pub fn timeliness<'a>(
         decision_working_days: Spread::of(total.working_days),
         recorded_late: total.recorded_late,
         to_assessment_team: total.team.finish(),
+        strategy_discussions: StrategyDiscussions { hours_from_decision: Spread::of(discussion_hours), ..discussions },
         by_week,
     }
 }
@@ -354,6 +405,47 @@ mod tests {
     fn verdicts(t: &Timeliness) -> (u64, u64, u64) {
         assert_eq!(t.decided, 1);
         (t.decided_within_24h, t.decided_within_one_working_day, t.decided_within_policy)
+    }
+
+    #[test]
+    fn strategy_discussions_count_from_the_decision_to_the_first_held() {
+        use events::schema::StrategyOutcome::{NoFurtherAction, S47Enquiry};
+        let sd = Outcome::StrategyDiscussion;
+        let facts = [
+            // 3 hours after the decision: a section 47 enquiry.
+            contact("2026-03-02T09:00:00Z")
+                .decided_as("2026-03-02T10:00:00Z", sd)
+                .discussed("2026-03-02T13:00:00Z", S47Enquiry),
+            // 26 hours after: no further action.
+            contact("2026-03-03T09:00:00Z")
+                .decided_as("2026-03-03T10:00:00Z", sd)
+                .discussed("2026-03-04T12:00:00Z", NoFurtherAction),
+            // 10 hours after an assessment decision revised to a discussion.
+            contact("2026-03-04T09:00:00Z")
+                .decided_as("2026-03-04T09:30:00Z", Outcome::Assessment)
+                .discussed("2026-03-04T19:30:00Z", S47Enquiry),
+            // Decided for a discussion, none held yet.
+            contact("2026-03-05T09:00:00Z").decided_as("2026-03-05T10:00:00Z", sd),
+            // Neither: not counted.
+            contact("2026-03-05T11:00:00Z").decided("2026-03-05T12:00:00Z"),
+            // Outside the period.
+            contact("2026-03-20T09:00:00Z")
+                .decided_as("2026-03-20T10:00:00Z", sd)
+                .discussed("2026-03-20T11:00:00Z", S47Enquiry),
+        ];
+        let t = figures(&facts, d(2026, 3, 2), d(2026, 3, 8));
+        let s = &t.strategy_discussions;
+        assert_eq!((s.held, s.awaiting), (2 + 1, 1));
+        assert_eq!(s.hours_from_decision, Spread { median: Some(10.0), p90: Some(26.0), max: Some(26.0) });
+        let v = serde_json::to_value(s).unwrap();
+        assert_eq!(v["outcomes"], json!({"s47_enquiry": 2, "no_further_action": 1, "other": 0}));
+        // No contacts: nothing held, every outcome present and 0, no spread.
+        let empty = figures(&[], d(2026, 3, 2), d(2026, 3, 8));
+        assert_eq!(
+            serde_json::to_value(&empty.strategy_discussions).unwrap()["hours_from_decision"]["median"],
+            json!(null)
+        );
+        assert_eq!(empty.strategy_discussions.outcomes.total(), 0);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use events::schema::{Channel, Outcome, SourceCode};
 use serde::Serialize;
 
-use super::{Tally, WEEKDAYS, Week, received_in, share, week_index, weeks_of};
+use super::{Keyed, Tally, WEEKDAYS, Week, received_in, share, week_index, weeks_of};
 use crate::facts::ContactFacts;
 use crate::time::weekday_name;
 
@@ -24,6 +24,28 @@ pub struct Volumes {
     pub by_week: Vec<VolumeWeek>,
     /// The whole period, in the same shape as a week.
     pub totals: VolumeCounts,
+    /// The period's contacts by concern category (CIN assessment factor code, in the census
+    /// order), each with its contacts and their outcomes; a contact counts under each of its
+    /// categories, and `none` holds the contacts with none recorded.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, CategoryRow>))]
+    pub by_concern_category: Keyed<CategoryRow>,
+}
+
+/// The key of "by concern category" for contacts with no category recorded.
+pub const NO_CATEGORY: &str = "none";
+
+/// One concern category of [`Volumes::by_concern_category`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CategoryRow {
+    /// Contacts with this category (the decision's categories when it gives any, else the
+    /// contact's).
+    pub contacts: u64,
+    /// Those contacts by the decision in force, in the schema's order, then `undecided`.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
+    pub outcomes: Tally,
+    /// Those whose decision in force is `strategy_discussion` or `assessment`.
+    pub referrals: u64,
 }
 
 /// One ISO week of [`Volumes`].
@@ -136,7 +158,25 @@ impl VolumeCounts {
 pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: NaiveDate, to: NaiveDate) -> Volumes {
     let mut totals = VolumeCounts::default();
     let mut weeks = weeks_of(from, to, VolumeCounts::default);
+    let outcomes = || Tally::zeros(Outcome::ALL.iter().map(|o| o.as_str()).chain(std::iter::once(UNDECIDED)));
+    let mut categories = Keyed(
+        events::schema::CONCERN_CATEGORY_CODES
+            .iter()
+            .copied()
+            .chain(std::iter::once(NO_CATEGORY))
+            .map(|code| (code, CategoryRow { contacts: 0, outcomes: outcomes(), referrals: 0 }))
+            .collect(),
+    );
     for contact in received_in(facts, from, to) {
+        let keys: Vec<&str> =
+            if contact.concern_categories.is_empty() { vec![NO_CATEGORY] } else { contact.concern_categories.clone() };
+        for key in keys {
+            if let Some(row) = categories.get_mut(key) {
+                row.contacts += 1;
+                row.outcomes.add(contact.outcome.map_or(UNDECIDED, Outcome::as_str), 1);
+                row.referrals += u64::from(contact.is_referral());
+            }
+        }
         totals.add(contact);
         weeks[week_index(from, contact.received_on())].1.add(contact);
     }
@@ -145,6 +185,7 @@ pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: Naiv
         to,
         by_week: weeks.into_iter().map(|(week, counts)| VolumeWeek { week, counts: counts.finish() }).collect(),
         totals: totals.finish(),
+        by_concern_category: categories,
     }
 }
 
@@ -154,6 +195,31 @@ mod tests {
 
     use super::*;
     use crate::figures::testing::{contact, d};
+
+    #[test]
+    fn contacts_and_outcomes_by_concern_category_count_a_contact_under_each_of_its_categories() {
+        let facts = [
+            contact("2026-03-02T09:00:00Z")
+                .categories(&["3A", "4B"])
+                .decided_as("2026-03-02T12:00:00Z", Outcome::Assessment),
+            contact("2026-03-03T09:00:00Z").categories(&["3A"]).decided_as("2026-03-03T12:00:00Z", Outcome::EarlyHelp),
+            contact("2026-03-04T09:00:00Z").categories(&["16A"]),
+            contact("2026-03-04T10:00:00Z").decided("2026-03-04T12:00:00Z"),
+            // Outside the period.
+            contact("2026-03-20T09:00:00Z").categories(&["3A"]),
+        ];
+        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8));
+        let row = |code: &str| v.by_concern_category.get(code).unwrap();
+        assert_eq!((row("3A").contacts, row("3A").referrals), (2, 1));
+        assert_eq!((row("3A").outcomes.get("assessment"), row("3A").outcomes.get("early_help")), (1, 1));
+        assert_eq!((row("4B").contacts, row("4B").referrals), (1, 1));
+        assert_eq!((row("16A").contacts, row("16A").outcomes.get("undecided")), (1, 1));
+        assert_eq!((row("none").contacts, row("none").outcomes.get("no_further_action")), (1, 1));
+        assert_eq!(row("1A").contacts, 0);
+        // Every code, in the census order, then none.
+        let keys: Vec<&str> = v.by_concern_category.0.iter().map(|(k, _)| *k).collect();
+        assert_eq!((keys.len(), keys[0], keys[6], keys[44]), (45, "1A", "3A", "none"));
+    }
 
     fn week_of_contacts() -> Vec<ContactFacts> {
         vec![

@@ -52,6 +52,7 @@ fn received(children: Vec<Child>) -> Event {
         consent_override_reason: None,
         ppn_grade: None,
         adults: Vec::new(),
+        concern_categories: Vec::new(),
     })
 }
 
@@ -64,6 +65,7 @@ fn decision(outcome: Outcome, revises: Option<Ulid>) -> Event {
         revises: revises.map(|event_id| Revises { event_id, reason: "New information".into() }),
         duplicate_of: None,
         children: Vec::new(),
+        concern_categories: Vec::new(),
     })
 }
 
