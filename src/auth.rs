@@ -858,6 +858,19 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
     }
 }
 
+/// Whether `role` may sign in to the pages: the duty board's readers; referrers, to their own
+/// pages ("My referrals", the referral form); receiving teams, to the board of their
+/// handovers. Monitors read only the service's metrics and have no pages.
+pub fn may_sign_in(role: Role) -> bool {
+    may_read(role, ReadKind::Board) || matches!(role, Role::Referrer | Role::ReceivingTeam)
+}
+
+/// Whether `role` may open the board page (`/`): the duty board's readers, and a receiving team,
+/// for which it is the live list of the handovers to its team (its queue: [`awaits_team`]).
+pub fn may_open_board_page(role: Role) -> bool {
+    may_read(role, ReadKind::Board) || role == Role::ReceivingTeam
+}
+
 /// Whether `actor` may record a correction of `field` on the contact's event `target`
 /// (`check` is the corrected check when `target` is a `checks_returned`); the `Err` says why
 /// not (403).

@@ -168,6 +168,8 @@ pub struct ContactState {
     pub made_by: String,
     /// When the referrer answered the feedback survey (once per contact).
     pub referrer_feedback_at: Option<DateTime<Utc>>,
+    /// The referrer's answers: (listened to, knows the next steps), each 1 to 5.
+    pub referrer_feedback: Option<(u8, u8)>,
     /// Every event in the stream (for corrections and revisions).
     pub events: Vec<EventRef>,
 }
@@ -244,6 +246,7 @@ impl ContactState {
             team_worker: None,
             made_by: env.actor.id.clone(),
             referrer_feedback_at: None,
+            referrer_feedback: None,
             events: vec![EventRef { event_id: env.event_id, event_type: env.event_type, occurred_at: env.occurred_at }],
         }
     }
@@ -361,8 +364,11 @@ impl ContactState {
                     self.assigned_to = Some(a.worker.clone());
                 }
             }
-            Event::ReferrerFeedbackGiven(_) => {
-                self.referrer_feedback_at.get_or_insert(at);
+            Event::ReferrerFeedbackGiven(f) => {
+                if self.referrer_feedback_at.is_none() {
+                    self.referrer_feedback_at = Some(at);
+                    self.referrer_feedback = Some((f.listened_to, f.knows_next_steps));
+                }
             }
         }
     }
