@@ -835,8 +835,8 @@ impl ReadKind {
 ///
 /// A receiving team reads the queue, a contact and its events, scoped to its own handovers: its
 /// queue is its pending handovers ([`awaits_team`]) and it reads only the contacts whose latest
-/// handover names its team ([`reads_contact`]; others are 404). It has no board: the duty
-/// board is the front door's.
+/// handover names its team ([`reads_contact`]; others are 404). It has no duty board: its
+/// board page is its handovers ([`may_open_board_page`]).
 pub fn may_read(role: Role, what: ReadKind) -> bool {
     use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner, ReceivingTeam, Referrer};
     match what {

@@ -392,7 +392,7 @@ fn signin_form(status: StatusCode, next: &str, problem: Option<&str>) -> Respons
     summary = "The sign-in page",
     description = "A form to paste a token into. `POST /signin` (a form post from this page, not part of the API) \
         exchanges it for a session cookie (HttpOnly, SameSite=Strict); failed sign-ins are limited per address and per token id (429 with Retry-After past the limit).",
-    params(("next" = Option<String>, Query, description = "`/`, `/qa`, `/children` or a contact's page `/contacts/{id}`: where to go once signed in (anything else: `/`).")),
+    params(("next" = Option<String>, Query, description = "`/`, `/qa`, `/children`, a contact's page `/contacts/{id}`, or a referrer's `/referrals`, `/referrals/new` or `/referrals/{id}`: where to go once signed in (anything else: `/`; a referrer goes only to its own pages, `/referrals` by default).")),
     responses((status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String))
 )]
 pub async fn signin_page(Query(q): Query<NextQuery>) -> Response {
