@@ -862,17 +862,23 @@ async fn walk(
     .await;
     screenshot(a, "walk-06-contact-checks-requested.png").await;
     axe(a, "a contact with checks requested").await;
-    // The police return the check (a partner, through the API's same command path).
-    post(
-        http,
-        url,
-        &token("demo-police"),
-        &format!("/v1/contacts/{id}/events"),
-        &json!({"type": "checks_returned", "data": {"agency": "police", "summary": "Domestic incident at the address last month.", "restricted": false}}),
+    // The police return the check from the contact's page, signed in as the partner.
+    sign_out(a).await;
+    sign_in(a, url, &format!("/contacts/{id}"), &token("demo-police")).await;
+    wait_for(a, "document.getElementById('record')", Duration::from_secs(5)).await;
+    act(
+        a,
+        "checks_returned",
+        &[
+            ("checks-returned-agency", "police"),
+            ("checks-returned-summary", "Domestic incident at the address last month."),
+        ],
     )
     .await;
-    // The practitioner's page is a version behind now: opened afresh.
-    a.goto(&format!("{url}/contacts/{id}")).await.unwrap();
+    screenshot(a, "walk-07a-partner-returned-checks.png").await;
+    axe(a, "a contact with the partner's check returned").await;
+    sign_out(a).await;
+    sign_in(a, url, &format!("/contacts/{id}"), &token("practitioner")).await;
     wait_for(a, "document.getElementById('record')", Duration::from_secs(5)).await;
     act(
         a,
