@@ -849,8 +849,7 @@ async fn walk(
     // The decision maker opens the contact now (and leaves it open).
     b.goto(&format!("{url}/contacts/{id}")).await.unwrap();
     wait_for(b, "document.getElementById('record')", Duration::from_secs(5)).await;
-    // The practitioner rates it: the decision maker's board... is its page now; the practitioner's
-    // own board shows it when back. Rate, request checks.
+    // The practitioner rates it and requests checks (the decision maker's page is now behind).
     a.goto(&format!("{url}/contacts/{id}")).await.unwrap();
     wait_for(a, "document.getElementById('record')", Duration::from_secs(5)).await;
     act(a, "triage_rated", &[("triage-rated-rating", "red"), ("triage-rated-reason", "Fear of going home.")]).await;
