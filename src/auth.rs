@@ -842,8 +842,8 @@ impl ReadKind {
 ///
 /// A receiving team reads the queue, a contact and its events, scoped to its own handovers: its
 /// queue is its pending handovers ([`awaits_team`]) and it reads only the contacts whose latest
-/// handover names its team ([`reads_contact`]; others are 404). It has no board: the duty
-/// board is the front door's.
+/// handover names its team ([`reads_contact`]; others are 404). It has no duty board: its
+/// board page is its handovers ([`may_open_board_page`]).
 pub fn may_read(role: Role, what: ReadKind) -> bool {
     use Role::{Admin, Auditor, DecisionMaker, Partner, Practitioner, ReceivingTeam, Referrer};
     match what {
@@ -863,6 +863,19 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
         ReadKind::ServiceMetrics => matches!(role, Role::Monitor | Admin),
         ReadKind::Children => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
     }
+}
+
+/// Whether `role` may sign in to the pages: the duty board's readers; referrers, to their own
+/// pages ("My referrals", the referral form); receiving teams, to the board of their
+/// handovers. Monitors read only the service's metrics and have no pages.
+pub fn may_sign_in(role: Role) -> bool {
+    may_read(role, ReadKind::Board) || matches!(role, Role::Referrer | Role::ReceivingTeam)
+}
+
+/// Whether `role` may open the board page (`/`): the duty board's readers, and a receiving team,
+/// for which it is the live list of the handovers to its team (its queue: [`awaits_team`]).
+pub fn may_open_board_page(role: Role) -> bool {
+    may_read(role, ReadKind::Board) || role == Role::ReceivingTeam
 }
 
 /// Whether `actor` may record a correction of `field` on the contact's event `target`

@@ -199,6 +199,8 @@ pub struct ContactState {
     /// The concern categories in force: the latest decision's that gives any, else the
     /// contact's.
     pub concern_categories: Vec<String>,
+    /// The referrer's answers: (listened to, knows the next steps), each 1 to 5.
+    pub referrer_feedback: Option<(u8, u8)>,
     /// Every event in the stream (for corrections and revisions).
     pub events: Vec<EventRef>,
 }
@@ -288,6 +290,7 @@ impl ContactState {
             strategy_discussions: 0,
             actions: Vec::new(),
             concern_categories: c.concern_categories,
+            referrer_feedback: None,
             events: vec![EventRef { event_id: env.event_id, event_type: env.event_type, occurred_at: env.occurred_at }],
         }
     }
@@ -420,8 +423,11 @@ impl ContactState {
                     self.assigned_to = Some(a.worker.clone());
                 }
             }
-            Event::ReferrerFeedbackGiven(_) => {
-                self.referrer_feedback_at.get_or_insert(at);
+            Event::ReferrerFeedbackGiven(f) => {
+                if self.referrer_feedback_at.is_none() {
+                    self.referrer_feedback_at = Some(at);
+                    self.referrer_feedback = Some((f.listened_to, f.knows_next_steps));
+                }
             }
             Event::StrategyDiscussionHeld(s) => {
                 self.strategy_discussions += 1;

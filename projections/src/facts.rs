@@ -58,10 +58,23 @@ pub struct ContactFacts {
     /// How many earlier contacts, received in the 12 months before this one, named one of
     /// the same children (matched by NHS number, else child_ref, else name and date of birth).
     pub previous_contacts: u32,
+    /// The referrer's answers to the feedback survey, if it gave them.
+    pub referrer_feedback: Option<Feedback>,
     /// Which events the times and values above come from, so that a correction of a closed
     /// contact (whose full state is no longer kept) still reaches the figures.
     #[serde(skip)]
     pub sources: FactSources,
+}
+
+/// A referrer's answers to the feedback survey (`referrer_feedback_given`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Feedback {
+    /// When it was given (its `occurred_at`): the week it counts in.
+    pub at: DateTime<Utc>,
+    /// Did the referrer feel listened to, 1 to 5.
+    pub listened_to: u8,
+    /// Does the referrer know what happens next, 1 to 5.
+    pub knows_next_steps: u8,
 }
 
 /// The events a contact's facts come from, each as the low 64 bits of its id (the random
@@ -124,6 +137,10 @@ impl ContactFacts {
                 .collect(),
             closed_at: state.closed.as_ref().map(|c| c.at),
             previous_contacts,
+            referrer_feedback: state
+                .referrer_feedback_at
+                .zip(state.referrer_feedback)
+                .map(|(at, (listened_to, knows_next_steps))| Feedback { at, listened_to, knows_next_steps }),
             sources: FactSources {
                 received: key(state.events.first().map_or(Ulid::nil(), |e| e.event_id)),
                 consent: if state.consent_event_id.is_some() {

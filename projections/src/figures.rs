@@ -25,6 +25,7 @@
 //! - [`practice`](mod@practice): consent, referrer informed, threshold consistency, action plans, revisions.
 //! - [`sample`]: the reproducible random sample of decided contacts for case audit.
 
+pub mod feedback;
 pub mod practice;
 pub mod sample;
 pub mod timeliness;
@@ -300,6 +301,7 @@ pub(crate) mod testing {
             concern_categories: Vec::new(),
             closed_at: None,
             previous_contacts: 0,
+            referrer_feedback: None,
             sources: crate::facts::FactSources::default(),
         }
     }

@@ -317,6 +317,18 @@ impl ReadModel {
                 }
                 _ => {}
             }
+            // The referrer's feedback may come after closing (once): it counts in the figures.
+            if env.event_type == EventType::ReferrerFeedbackGiven
+                && let Event::ReferrerFeedbackGiven(f) = env.event()?
+                && let Some(facts) = self.facts.get_mut(&id)
+                && facts.referrer_feedback.is_none()
+            {
+                facts.referrer_feedback = Some(crate::facts::Feedback {
+                    at: env.occurred_at,
+                    listened_to: f.listened_to,
+                    knows_next_steps: f.knows_next_steps,
+                });
+            }
             return Ok(Change::Nothing);
         };
         let event = if needs_data(env.event_type) { env.event()? } else { placeholder(env.event_type) };

@@ -882,9 +882,13 @@ mod tests {
             ("/contacts/{id}", "get", &[200, 303]),
             ("/children", "get", &[200, 303]),
             ("/children/{child_id}", "get", &[200, 303]),
+            ("/referrals", "get", &[200, 303]),
+            ("/referrals/new", "get", &[200, 303]),
+            ("/referrals/{id}", "get", &[200, 303]),
             ("/assets/board.js", "get", &[200]),
             ("/assets/qa.js", "get", &[200]),
             ("/assets/contact.js", "get", &[200]),
+            ("/assets/referral.js", "get", &[200]),
             ("/assets/style.css", "get", &[200]),
             ("/assets/icon.svg", "get", &[200]),
         ];

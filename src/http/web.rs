@@ -1,6 +1,10 @@
 //! The pages: the duty board (`/`) and a contact's page on it (`/contacts/{id}`, in `contact`),
-//! the quality assurance pages (`/qa`), the children pages (`/children`, in `children`), and
-//! sign-in.
+//! the quality assurance pages (`/qa`), the children pages (`/children`, in `children`), a
+//! referrer's pages (`/referrals`, in `referrer`), and sign-in.
+//!
+//! Who signs in ([`auth::may_sign_in`]): the duty board's readers; referrers, who land on
+//! "My referrals" and open only their own pages; receiving teams, whose board (`/`) is the live
+//! list of the handovers to their team and who answer them on the contact's page.
 //!
 //! # Sessions
 //!
@@ -38,6 +42,7 @@
 
 mod children;
 mod contact;
+mod referrer;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -50,7 +55,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
-use eventlog::Actor;
+use eventlog::{Actor, Role};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -75,6 +80,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 const BOARD_JS: &str = include_str!("../../web/board.js");
 const QA_JS: &str = include_str!("../../web/qa.js");
 const CONTACT_JS: &str = include_str!("../../web/contact.js");
+const REFERRAL_JS: &str = include_str!("../../web/referral.js");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 const ICON_SVG: &str = include_str!("../../web/icon.svg");
 
@@ -111,6 +117,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(board_js))
         .routes(routes!(qa_js))
         .routes(routes!(contact_js))
+        .routes(routes!(referral_js))
+        .routes(routes!(referrer::my_referrals))
+        .routes(routes!(referrer::referral_form))
+        .routes(routes!(referrer::referral_page))
         .routes(routes!(style_css))
         .routes(routes!(icon_svg))
         .layer(middleware::from_fn(page_headers))
@@ -151,6 +161,14 @@ pub async fn qa_js() -> Response {
     responses((status = 200, description = "JavaScript.", content_type = "text/javascript; charset=utf-8", body = String)))]
 pub async fn contact_js() -> Response {
     asset(CONTACT_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /assets/referral.js`
+#[utoipa::path(get, path = "/assets/referral.js", tag = "pages", operation_id = "referral_js",
+    summary = "The referrer pages' script", description = "From the binary. No token needed.",
+    responses((status = 200, description = "JavaScript.", content_type = "text/javascript; charset=utf-8", body = String)))]
+pub async fn referral_js() -> Response {
+    asset(REFERRAL_JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /assets/style.css`
@@ -238,6 +256,8 @@ struct Chrome {
     on_board: bool,
     on_qa: bool,
     on_children: bool,
+    on_referrals: bool,
+    on_new_referral: bool,
 }
 
 struct Who {
@@ -247,6 +267,10 @@ struct Who {
     qa: bool,
     /// May search for children.
     children: bool,
+    /// A referrer: its pages are "My referrals" and the referral form, not the board.
+    referrer: bool,
+    /// A receiving team: the board is its handovers.
+    receiving_team: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -254,6 +278,8 @@ enum Nav {
     Board,
     Qa,
     Children,
+    Referrals,
+    NewReferral,
     None,
 }
 
@@ -266,10 +292,14 @@ impl Chrome {
                 role: a.role.to_string().replace('_', " "),
                 qa: auth::may_read(a.role, ReadKind::Metrics),
                 children: auth::may_read(a.role, ReadKind::Children),
+                referrer: a.role == Role::Referrer,
+                receiving_team: a.role == Role::ReceivingTeam,
             }),
             on_board: nav == Nav::Board,
             on_qa: nav == Nav::Qa,
             on_children: nav == Nav::Children,
+            on_referrals: nav == Nav::Referrals,
+            on_new_referral: nav == Nav::NewReferral,
         }
     }
 }
@@ -308,17 +338,36 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only this site's own pages may be a `next`: the board, the QA and children pages, and a
-/// contact's page (`/contacts/` and a ULID, written back as the ULID reads).
+/// Only this site's own pages may be a `next`: the board, the QA and children pages, a
+/// contact's page (`/contacts/` and a ULID, written back as the ULID reads), and a referrer's
+/// pages (`/referrals`, `/referrals/new`, `/referrals/` and a ULID).
 fn safe_next(next: Option<&str>) -> std::borrow::Cow<'static, str> {
     match next {
         Some("/qa") => "/qa".into(),
         Some("/children") => "/children".into(),
-        Some(path) => match path.strip_prefix("/contacts/").map(str::parse::<Ulid>) {
-            Some(Ok(id)) => format!("/contacts/{id}").into(),
-            _ => "/".into(),
-        },
+        Some("/referrals") => "/referrals".into(),
+        Some("/referrals/new") => "/referrals/new".into(),
+        Some(path) => {
+            if let Some(Ok(id)) = path.strip_prefix("/contacts/").map(str::parse::<Ulid>) {
+                format!("/contacts/{id}").into()
+            } else if let Some(Ok(id)) = path.strip_prefix("/referrals/").map(str::parse::<Ulid>) {
+                format!("/referrals/{id}").into()
+            } else {
+                "/".into()
+            }
+        }
         None => "/".into(),
+    }
+}
+
+/// Where a signed-in `role` goes after sign-in, given the safe `next`: a referrer only to its
+/// own pages ("My referrals" unless it asked for one of them), everyone else anywhere but those.
+fn landing(role: Role, next: &str) -> String {
+    let referrer_page = next == "/referrals" || next.starts_with("/referrals/");
+    match (role == Role::Referrer, referrer_page) {
+        (true, true) | (false, false) => next.to_owned(),
+        (true, false) => "/referrals".to_owned(),
+        (false, true) => "/".to_owned(),
     }
 }
 
@@ -343,7 +392,7 @@ fn signin_form(status: StatusCode, next: &str, problem: Option<&str>) -> Respons
     summary = "The sign-in page",
     description = "A form to paste a token into. `POST /signin` (a form post from this page, not part of the API) \
         exchanges it for a session cookie (HttpOnly, SameSite=Strict); failed sign-ins are limited per address and per token id (429 with Retry-After past the limit).",
-    params(("next" = Option<String>, Query, description = "`/`, `/qa`, `/children` or a contact's page `/contacts/{id}`: where to go once signed in (anything else: `/`).")),
+    params(("next" = Option<String>, Query, description = "`/`, `/qa`, `/children`, a contact's page `/contacts/{id}`, or a referrer's `/referrals`, `/referrals/new` or `/referrals/{id}`: where to go once signed in (anything else: `/`; a referrer goes only to its own pages, `/referrals` by default).")),
     responses((status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String))
 )]
 pub async fn signin_page(Query(q): Query<NextQuery>) -> Response {
@@ -431,10 +480,11 @@ async fn signin(
             Some("That token is unknown or has been revoked. Check it and try again."),
         );
     };
-    if !auth::may_read(actor.role, ReadKind::Board) {
-        let problem = format!("A {} token cannot open the duty board.", actor.role);
+    if !auth::may_sign_in(actor.role) {
+        let problem = format!("A {} token cannot open these pages.", actor.role);
         return signin_form(StatusCode::FORBIDDEN, next, Some(&problem));
     }
+    let next = &*landing(actor.role, next);
     let Some(id) = app.sessions().start(token) else {
         return signin_form(StatusCode::INTERNAL_SERVER_ERROR, next, Some("No session could be made; try again."));
     };
@@ -495,8 +545,17 @@ struct BoardPage {
 )]
 pub async fn board(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let Some((_, actor)) = page_actor(&app, &headers) else { return to_signin("/") };
-    render(StatusCode::OK, &BoardPage { chrome: Chrome::new("Duty board", Some(&actor), Nav::Board) })
+    if !auth::may_open_board_page(actor.role) {
+        let chrome = Chrome::new("Duty board", Some(&actor), Nav::None);
+        return message(StatusCode::FORBIDDEN, chrome, REFERRER_ELSEWHERE);
+    }
+    let title = if actor.role == Role::ReceivingTeam { "Handovers to your team" } else { "Duty board" };
+    render(StatusCode::OK, &BoardPage { chrome: Chrome::new(title, Some(&actor), Nav::Board) })
 }
+
+/// What a referrer is told on the duty team's pages.
+const REFERRER_ELSEWHERE: &str =
+    "This page is the duty team's. Your contacts are under \"My referrals\"; a new one is \"Make a referral\".";
 
 // ---------------------------------------------------------------------------------------
 // Quality assurance
@@ -529,6 +588,11 @@ struct QaPage {
     /// Whether the viewer may open each late contact's audit trail.
     late_links: bool,
     late_window_hours: u32,
+    /// Referrer feedback per week: (week, answers, listened to, knows next steps), the
+    /// averages to one decimal place ("–" without answers).
+    feedback: Vec<(String, u64, String, String)>,
+    /// The period's (answers, listened to, knows next steps).
+    feedback_total: (u64, String, String),
 }
 
 struct Sample {
@@ -629,7 +693,25 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
         let late = late.into_iter().map(|f| LateRow::of(f, policy)).collect();
         qa_page(chrome(), from, to, &timeliness, &volumes, &hours, sample, late, policy.late_entry_hours)
     };
-    let page = QaPage { late_links: auth::may_read(actor.role, ReadKind::ContactAudit), ..page };
+    let feedback = projections::figures::feedback::referrer_feedback(app.live().model().facts(), from, to);
+    let average = |a: Option<f64>| a.map_or_else(|| "–".to_owned(), |a| format!("{a:.1}"));
+    let page = QaPage {
+        late_links: auth::may_read(actor.role, ReadKind::ContactAudit),
+        feedback: feedback
+            .by_week
+            .iter()
+            .map(|w| {
+                let a = &w.answers;
+                (w.week.week.clone(), a.answers, average(a.listened_to_average), average(a.knows_next_steps_average))
+            })
+            .collect(),
+        feedback_total: (
+            feedback.totals.answers,
+            average(feedback.totals.listened_to_average),
+            average(feedback.totals.knows_next_steps_average),
+        ),
+        ..page
+    };
     render(StatusCode::OK, &page)
 }
 
@@ -809,6 +891,8 @@ fn qa_page(
         late,
         late_links: false,
         late_window_hours,
+        feedback: Vec::new(),
+        feedback_total: (0, String::new(), String::new()),
     }
 }
 
@@ -1164,6 +1248,19 @@ mod tests {
         assert_eq!(safe_next(Some(&format!("/contacts/{}", id.to_lowercase()))), format!("/contacts/{id}"));
         assert_eq!(safe_next(Some("/contacts/x\"><script>")), "/");
         assert_eq!(safe_next(Some("/contacts//evil.example")), "/");
+        assert_eq!(safe_next(Some("/referrals")), "/referrals");
+        assert_eq!(safe_next(Some(&format!("/referrals/{}", id.to_lowercase()))), format!("/referrals/{id}"));
+        assert_eq!(safe_next(Some("/referrals/x\"><script>")), "/");
+    }
+
+    #[test]
+    fn a_referrer_lands_only_on_its_own_pages_and_no_one_else_on_them() {
+        assert_eq!(landing(Role::Referrer, "/"), "/referrals");
+        assert_eq!(landing(Role::Referrer, "/qa"), "/referrals");
+        assert_eq!(landing(Role::Referrer, "/referrals/new"), "/referrals/new");
+        assert_eq!(landing(Role::Practitioner, "/referrals"), "/");
+        assert_eq!(landing(Role::ReceivingTeam, "/"), "/");
+        assert_eq!(landing(Role::Auditor, "/qa"), "/qa");
     }
 
     #[test]

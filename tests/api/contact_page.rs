@@ -128,12 +128,14 @@ async fn a_contacts_page_is_for_the_signed_in_duty_board_and_says_when_there_is_
         .unwrap();
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], format!("/contacts/{contact}"));
-    // Referrers and receiving teams have no board: they get no session to open it with.
-    for who in ["referrer", "receiving_team"] {
-        let resp = sign_in(&app, app.token(who), &[]).await;
-        assert_eq!(resp.status(), 403, "{who}");
-        assert!(resp.headers().get("set-cookie").is_none(), "{who}");
-    }
+    // A referrer has its own page of its contact, not the duty team's record; a receiving team
+    // reads only its own handovers, and this contact is none (as if it did not exist).
+    let referrer = cookie(&app, "referrer").await;
+    let (status, html) = page(&app, &referrer, &contact).await;
+    assert_eq!(status, 403, "{html}");
+    assert!(!html.contains("Hillside"), "{html}");
+    let team = cookie(&app, "receiving_team").await;
+    assert_eq!(page(&app, &team, &contact).await.0, 404);
     let practitioner = cookie(&app, "practitioner").await;
     let (status, html) = page(&app, &practitioner, "01J00000000000000000000000").await;
     assert_eq!(status, 404);

@@ -184,8 +184,9 @@ async fn failed_sign_ins_are_limited_per_address_and_per_token_id_and_answered_a
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
     // ... but the holder, with the right secret, still signs in: knowing an id locks no one out.
     assert_eq!(sign_in_from(&from([127, 0, 2, 1]), &app.url, app.token("auditor")).await.status(), 303);
-    // A referrer's token is real but opens nothing here.
-    let resp = sign_in_from(&from([127, 0, 2, 2]), &app.url, app.token("referrer")).await;
+    // A monitor's token is real but opens no page (it reads the service's metrics only).
+    let monitor = crate::harness::create_token_for(app.dir.path(), "monitor", "monitor", "other", None);
+    let resp = sign_in_from(&from([127, 0, 2, 2]), &app.url, &monitor).await;
     assert_eq!(resp.status(), 403);
     assert!(resp.headers().get("set-cookie").is_none());
 }

@@ -24,6 +24,7 @@ mod operations;
 mod pages;
 mod permissions;
 mod previous_contacts;
+mod referrer_pages;
 mod referrers;
 mod replay;
 mod returns;

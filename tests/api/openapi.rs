@@ -45,9 +45,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/contacts/{id}"),
     ("get", "/children"),
     ("get", "/children/{child_id}"),
+    ("get", "/referrals"),
+    ("get", "/referrals/new"),
+    ("get", "/referrals/{id}"),
     ("get", "/assets/board.js"),
     ("get", "/assets/qa.js"),
     ("get", "/assets/contact.js"),
+    ("get", "/assets/referral.js"),
     ("get", "/assets/style.css"),
     ("get", "/assets/icon.svg"),
 ];

@@ -276,7 +276,7 @@ async fn the_start_up_message_and_the_board_agree_on_open_and_overdue() {
 /// spelt another way as a second, weaker candidate (never linked); the child's page lists both
 /// contacts in receipt order, each opening the board's timeline (an auditor's, the audit
 /// trail); both reads are in the contacts' access logs with the page's address; a bad date is
-/// named; a referrer cannot sign in to the pages at all.
+/// named; a referrer, signed in to its own pages, cannot open these.
 #[tokio::test]
 async fn the_children_pages_find_a_child_and_list_their_contacts() {
     let app = spawn_app();
@@ -343,8 +343,10 @@ async fn the_children_pages_find_a_child_and_list_their_contacts() {
     assert!(bad.text().await.unwrap().contains("date_of_birth"), "the field is named");
     assert_eq!(get("/children/nope-", &practitioner).send().await.unwrap().status(), 400);
     assert_eq!(get("/children/NOSUCHCHILD", &practitioner).send().await.unwrap().status(), 404);
-    // Not signed in: to the sign-in page; a referrer cannot sign in to the pages.
+    // Not signed in: to the sign-in page; a referrer signs in to its own pages, not these.
     let anonymous = http.get(format!("{}/children", app.url)).send().await.unwrap();
     assert_eq!(anonymous.headers()["location"], "/signin?next=/children");
-    assert_eq!(sign_in(&app, app.token("referrer"), &[]).await.status(), 403);
+    let referrer = cookie_of(&sign_in(&app, app.token("referrer"), &[]).await);
+    assert_eq!(get("/children", &referrer).send().await.unwrap().status(), 403);
+    assert_eq!(get(&format!("/children/{child}"), &referrer).send().await.unwrap().status(), 403);
 }

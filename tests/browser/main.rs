@@ -3,7 +3,7 @@
 //!
 //! Without `chromium` and `chromedriver` on the PATH the test prints a loud SKIPPED line and
 //! passes, unless `FRONTDOOR_REQUIRE_BROWSER` is set (CI sets it, after installing both):
-//! then their absence fails. Screenshots go to `target/browser-screenshots/`.
+//! then their absence fails. Screenshots (1366 × 768 for issue 17's walk) go to `target/screenshots/`.
 //!
 //! Every page the test visits is also checked by axe-core (Deque's accessibility engine, the
 //! npm package, pinned and installed by `ops/axe-install.sh` into `target/axe/`, or the file
@@ -84,6 +84,7 @@ fn start_server(dir: &std::path::Path) -> (Killed, String, HashMap<String, Strin
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() == 3 && words[2].starts_with("fd_") {
             tokens.entry(words[0].to_owned()).or_insert_with(|| words[2].to_owned());
+            tokens.insert(words[1].to_owned(), words[2].to_owned());
         }
     }
     std::thread::spawn(move || for _ in lines {});
@@ -150,7 +151,7 @@ async fn js(client: &Client, expression: &str) -> Value {
 }
 
 fn screenshots() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("browser-screenshots");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -259,12 +260,19 @@ async fn the_duty_board_and_the_qa_pages_in_chromium() {
     let client = browser(&driver_url, &chromium, profile.path()).await;
     // Run the steps in a task so that the browser is closed even when one fails (a killed
     // chromedriver would leave its Chromium behind).
+    // A second browser (its own profile, so its own session): the second duty worker.
+    let profile2 = tempfile::tempdir().unwrap();
+    let second = browser(&driver_url, &chromium, profile2.path()).await;
     let steps = {
-        let client = client.clone();
-        tokio::spawn(async move { run(&client, &http, &url, &token).await })
+        let (client, second) = (client.clone(), second.clone());
+        tokio::spawn(async move {
+            run(&client, &http, &url, &token).await;
+            walk(&client, &second, &http, &url, &token).await;
+        })
     };
     let outcome = steps.await;
     let _ = client.close().await;
+    let _ = second.close().await;
     if let Err(failure) = outcome {
         std::panic::resume_unwind(failure.into_panic());
     }
@@ -720,4 +728,267 @@ async fn children_pages(client: &Client, http: &reqwest::Client, url: &str, prac
     assert!(matches.contains(name), "the row's child among the matches: {matches}");
     axe(client, "a contact's possible matches").await;
     client.goto(&format!("{url}/")).await.unwrap();
+}
+
+/// Fills the field `id` of a contact page's or referrer page's form.
+async fn fill(client: &Client, id: &str, text: &str) {
+    client.find(Locator::Css(&format!("#{id}"))).await.unwrap().send_keys(text).await.unwrap();
+}
+
+async fn choose(client: &Client, id: &str, value: &str) {
+    client.find(Locator::Css(&format!("#{id}"))).await.unwrap().select_by_value(value).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+/// Opens an action's form on a contact's page, sends it, and waits for the page to say it
+/// was recorded.
+async fn act(client: &Client, event: &str, fields: &[(&str, &str)]) {
+    click(client, &format!("#action-{event} summary")).await;
+    for (id, value) in fields {
+        let tag = js(client, &format!("document.getElementById('{id}').tagName")).await;
+        if tag == "SELECT" { choose(client, id, value).await } else { fill(client, id, value).await }
+    }
+    click(client, &format!("#action-{event} button[type=submit]")).await;
+    let status = format!("document.querySelector('#action-{event} .form-status')");
+    wait_for(
+        client,
+        &format!(
+            "!document.getElementById('done').hidden || ({status} && {status}.textContent.startsWith('Not recorded'))"
+        ),
+        Duration::from_secs(10),
+    )
+    .await;
+    let done = js(client, "!document.getElementById('done').hidden").await;
+    let said = js(client, &format!("{status} ? {status}.textContent : ''")).await;
+    assert_eq!(done, true, "{event} not recorded: {said}");
+}
+
+async fn sign_out(client: &Client) {
+    click(client, "form.who button").await;
+    wait_path(client, "/signin").await;
+}
+
+/// Issue 17, the whole walk at 1366 × 768: a referrer makes a referral through the online
+/// form (its 422 shown beside the field, then the confirmation with the reference); two duty
+/// workers in two browsers see each other's changes live on the board; the practitioner rates
+/// it, requests checks, a police partner returns them, the duty discussion is recorded; the
+/// decision maker's page has gone stale meanwhile and says so, then decides and hands over;
+/// the receiving team accepts; the referrer sees the outcome and answers the survey, which the
+/// QA page then counts. Every page state is checked by axe-core and photographed.
+async fn walk(
+    a: &Client,
+    b: &Client,
+    http: &reqwest::Client,
+    url: &str,
+    token: &(dyn Fn(&str) -> String + Send + Sync),
+) {
+    a.set_window_size(1366, 768).await.unwrap();
+    b.set_window_size(1366, 768).await.unwrap();
+    sign_out(a).await;
+
+    // The referrer, signed in, makes a referral.
+    sign_in(a, url, "/referrals/new", &token("referrer")).await;
+    let guidance = a.find(Locator::Css("#immediate-help")).await.unwrap().text().await.unwrap();
+    assert!(guidance.contains("Call 999 now") && guidance.contains("MASH"), "{guidance}");
+    fits_the_width(a, "the referral form").await;
+    screenshot(a, "walk-01-referral-form.png").await;
+    axe(a, "the referral form").await;
+    fill(a, "r-referrer-name", "Pat Example").await;
+    fill(a, "r-referrer-organisation", "Brookside Academy").await;
+    fill(a, "r-referrer-role", "Designated safeguarding lead").await;
+    choose(a, "r-source", "2A").await;
+    fill(a, "r-concerns", "Wren said she is scared to go home; a new bruise on her cheek today.").await;
+    click(a, "#r-consent-given").await;
+    // The child's name left out: the API's 422 beside the field.
+    click(a, "#referral-submit").await;
+    wait_for(a, "!document.getElementById('err-r-children-0-name').hidden", Duration::from_secs(10)).await;
+    assert_eq!(js(a, "document.getElementById('r-children-0-name').getAttribute('aria-invalid')").await, "true");
+    screenshot(a, "walk-02-referral-form-error.png").await;
+    axe(a, "the referral form with a field error").await;
+    fill(a, "r-children-0-name", "Wren Walkthrough").await;
+    a.execute("document.getElementById('r-children-0-date-of-birth').value = '2016-02-11'", vec![]).await.unwrap();
+    choose(a, "r-children-0-sex", "F").await;
+    click(a, "#referral-submit").await;
+    wait_for(a, "!document.getElementById('referral-done').hidden", Duration::from_secs(10)).await;
+    let id = js(a, "document.getElementById('referral-reference').textContent").await.as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 26, "the reference is the contact's id: {id}");
+    screenshot(a, "walk-03-referral-confirmation.png").await;
+    axe(a, "the referral's confirmation").await;
+    click(a, "#referral-open").await;
+    wait_path(a, &format!("/referrals/{id}")).await;
+    let stage = a.find(Locator::Css("#stage")).await.unwrap().text().await.unwrap();
+    assert!(stage.contains("Received"), "{stage}");
+    screenshot(a, "walk-04-referral-received.png").await;
+    axe(a, "a referral just received").await;
+    // The API agrees: an online form contact by the referrer.
+    let seen: Value = http
+        .get(format!("{url}/v1/contacts/{id}"))
+        .bearer_auth(token("admin"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["channel"], "online_form");
+    assert_eq!(seen["children"][0]["name"], "Wren Walkthrough");
+
+    // Two duty workers, two browsers: each sees the other's changes live on the board.
+    sign_out(a).await;
+    sign_in(a, url, "/", &token("practitioner")).await;
+    sign_in(b, url, "/", &token("decision_maker")).await;
+    let row = format!("#queue-body tr[data-id=\"{id}\"]");
+    for client in [a, b] {
+        wait_for(client, &format!("document.querySelector('{row}')"), Duration::from_secs(10)).await;
+    }
+    screenshot(b, "walk-05-board-second-worker.png").await;
+    axe(b, "the second worker's board").await;
+    // The decision maker opens the contact now (and leaves it open).
+    b.goto(&format!("{url}/contacts/{id}")).await.unwrap();
+    wait_for(b, "document.getElementById('record')", Duration::from_secs(5)).await;
+    // The practitioner rates it and requests checks (the decision maker's page is now behind).
+    a.goto(&format!("{url}/contacts/{id}")).await.unwrap();
+    wait_for(a, "document.getElementById('record')", Duration::from_secs(5)).await;
+    act(a, "triage_rated", &[("triage-rated-rating", "red"), ("triage-rated-reason", "Fear of going home.")]).await;
+    act(
+        a,
+        "checks_requested",
+        &[("checks-requested-agency", "police"), ("checks-requested-request", "Any incidents at the home address?")],
+    )
+    .await;
+    screenshot(a, "walk-06-contact-checks-requested.png").await;
+    axe(a, "a contact with checks requested").await;
+    // The police return the check from the contact's page, signed in as the partner.
+    sign_out(a).await;
+    sign_in(a, url, &format!("/contacts/{id}"), &token("demo-police")).await;
+    wait_for(a, "document.getElementById('record')", Duration::from_secs(5)).await;
+    act(
+        a,
+        "checks_returned",
+        &[
+            ("checks-returned-agency", "police"),
+            ("checks-returned-summary", "Domestic incident at the address last month."),
+        ],
+    )
+    .await;
+    screenshot(a, "walk-07a-partner-returned-checks.png").await;
+    axe(a, "a contact with the partner's check returned").await;
+    sign_out(a).await;
+    sign_in(a, url, &format!("/contacts/{id}"), &token("practitioner")).await;
+    wait_for(a, "document.getElementById('record')", Duration::from_secs(5)).await;
+    act(
+        a,
+        "duty_discussion_held",
+        &[
+            ("duty-discussion-held-participants-0-name", "A Duty Social Worker"),
+            ("duty-discussion-held-participants-0-role", "social worker"),
+            ("duty-discussion-held-participants-0-agency", "childrens_social_care"),
+            ("duty-discussion-held-participants-1-name", "A Police Officer"),
+            ("duty-discussion-held-participants-1-role", "PPU officer"),
+            ("duty-discussion-held-participants-1-agency", "police"),
+            ("duty-discussion-held-summary", "Disclosure plus recent domestic incident."),
+            ("duty-discussion-held-recommendation", "early_help"),
+        ],
+    )
+    .await;
+    let checks = a.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(checks.contains("Domestic incident at the address"), "the returned check is on the page");
+    screenshot(a, "walk-07-contact-discussion.png").await;
+    axe(a, "a contact after the duty discussion").await;
+
+    // The decision maker's page is stale: deciding says so, shows the fresh record, keeps
+    // what was typed; sent again, it is recorded.
+    click(b, "#action-decision_made summary").await;
+    choose(b, "decision-made-outcome", "early_help").await;
+    fill(b, "decision-made-rationale", "Family agree to early help; police aware; no s47 threshold.").await;
+    choose(b, "decision-made-level-of-need", "2").await;
+    choose(b, "decision-made-primary-need", "N4").await;
+    click(b, "#action-decision_made button[type=submit]").await;
+    wait_for(b, "!document.getElementById('conflict').hidden", Duration::from_secs(10)).await;
+    let conflict = b.find(Locator::Css("#conflict")).await.unwrap().text().await.unwrap();
+    assert!(conflict.contains("someone else recorded"), "{conflict}");
+    let fresh = b.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(fresh.contains("Disclosure plus recent domestic incident"), "the fresh record");
+    screenshot(b, "walk-08-contact-conflict.png").await;
+    axe(b, "a contact page gone stale").await;
+    click(b, "#action-decision_made button[type=submit]").await;
+    wait_for(
+        b,
+        "!document.getElementById('done').hidden && document.getElementById('decision')",
+        Duration::from_secs(10),
+    )
+    .await;
+    // The practitioner's board shows the decision live: the row moves to the handovers.
+    a.goto(&format!("{url}/")).await.unwrap();
+    wait_for(a, &format!("document.querySelector('#handovers-body tr[data-id=\"{id}\"]')"), Duration::from_secs(10))
+        .await;
+    act(b, "handover_sent", &[("handover-sent-to", "early_help"), ("handover-sent-team", "Early Help East")]).await;
+    screenshot(b, "walk-09-contact-handed-over.png").await;
+    axe(b, "a contact handed over").await;
+    let handover = format!("#handovers-body tr[data-id=\"{id}\"]");
+    wait_for(
+        a,
+        &format!("document.querySelector('{handover}') && document.querySelector('{handover}').textContent.includes('Early help')"),
+        Duration::from_secs(10),
+    )
+    .await;
+    screenshot(a, "walk-10-board-handover-live.png").await;
+
+    // The receiving team: its handovers, accepted from the contact's page.
+    sign_out(b).await;
+    sign_in(b, url, "/", &token("demo-early-help-east")).await;
+    wait_for(b, &format!("document.querySelector('tr[data-id=\"{id}\"]')"), Duration::from_secs(10)).await;
+    let heading = b.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(heading, "Handovers to your team");
+    screenshot(b, "walk-11-receiving-team-board.png").await;
+    axe(b, "the receiving team's board").await;
+    b.goto(&format!("{url}/contacts/{id}")).await.unwrap();
+    wait_for(b, "document.getElementById('record')", Duration::from_secs(5)).await;
+    act(b, "handover_accepted", &[("handover-accepted-worker", "eh-worker-1")]).await;
+    screenshot(b, "walk-12-receiving-team-accepted.png").await;
+    axe(b, "a handover accepted").await;
+    // Accepted: off the practitioner's board, live.
+    wait_for(a, &format!("!document.querySelector('tr[data-id=\"{id}\"]')"), Duration::from_secs(10)).await;
+
+    // The referrer sees the outcome and tells how it went.
+    sign_out(a).await;
+    sign_in(a, url, "/referrals", &token("referrer")).await;
+    let listed = a.find(Locator::Css(&format!("tr[data-contact=\"{id}\"]"))).await.unwrap().text().await.unwrap();
+    assert!(listed.contains("Decided") && listed.contains("early help"), "{listed}");
+    screenshot(a, "walk-13-my-referrals.png").await;
+    axe(a, "My referrals").await;
+    click(a, &format!("a[href=\"/referrals/{id}\"]")).await;
+    wait_path(a, &format!("/referrals/{id}")).await;
+    let next = a.find(Locator::Css("#next-step")).await.unwrap().text().await.unwrap();
+    assert!(next.contains("early help service has taken it on"), "{next}");
+    let whole = a.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(!whole.contains("Domestic incident") && !whole.contains("Disclosure plus"), "nothing of the record");
+    screenshot(a, "walk-14-referral-decided.png").await;
+    axe(a, "a referral decided").await;
+    click(a, "#feedback-listened-to-5").await;
+    click(a, "#feedback-knows-next-steps-4").await;
+    fill(a, "feedback-comment", "Quick call back from the duty worker.").await;
+    click(a, "#feedback-submit").await;
+    wait_for(
+        a,
+        "document.getElementById('feedback-thanks') && !document.getElementById('done').hidden",
+        Duration::from_secs(10),
+    )
+    .await;
+    screenshot(a, "walk-15-referral-feedback-given.png").await;
+    axe(a, "a referral with feedback given").await;
+
+    // The QA page counts the answer.
+    sign_out(b).await;
+    sign_in(b, url, "/qa", &token("auditor")).await;
+    // This week's row (the last before the period's total) counts it.
+    let this_week =
+        js(b, "Number([...document.querySelectorAll('#feedback tbody tr')].slice(-2)[0].cells[1].textContent)").await;
+    assert!(this_week.as_u64().unwrap_or(0) >= 1, "this week's answers: {this_week}");
+    b.execute("document.getElementById('referrer-feedback').scrollIntoView()", vec![]).await.unwrap();
+    screenshot(b, "walk-16-qa-referrer-feedback.png").await;
+    axe(b, "the QA page with referrer feedback").await;
 }
