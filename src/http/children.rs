@@ -103,6 +103,8 @@ pub struct ChildContact {
     /// The latest handover, if any.
     pub handover: Option<ChildHandover>,
     pub closed: bool,
+    /// The contact's version now: the `expected_version` of a `children_unlinked` on it.
+    pub version: u32,
 }
 
 /// `200` from `GET /v1/children/{child_id}`: the child's record.
@@ -292,6 +294,7 @@ pub(crate) async fn read_child(
             outcome: state.decision.as_ref().map(|d| d.outcome),
             handover,
             closed: state.closed.is_some(),
+            version: state.version,
         });
     }
     let ids: Vec<Ulid> = contacts.iter().map(|c| c.contact_id).collect();

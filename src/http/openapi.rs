@@ -861,6 +861,7 @@ mod tests {
             ("/children/{child_id}", "get", &[200, 303]),
             ("/assets/board.js", "get", &[200]),
             ("/assets/qa.js", "get", &[200]),
+            ("/assets/children.js", "get", &[200]),
             ("/assets/style.css", "get", &[200]),
             ("/assets/icon.svg", "get", &[200]),
         ];

@@ -241,3 +241,108 @@ async fn adults_and_addresses_are_validated_and_stored() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["matched_on"], json!(["postcode"]));
 }
+
+/// The value of attribute `name` of the first element at or after `from` in `html`.
+fn attr(html: &str, from: usize, name: &str) -> String {
+    let at = from + html[from..].find(&format!(" {name}=\"")).unwrap_or_else(|| panic!("{name}: {html}"));
+    let rest = &html[at + name.len() + 3..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// Posts an event to a contact as the children pages' script does: JSON, with the session
+/// cookie and the page's origin.
+async fn post_as_page(app: &TestApp, cookie: &str, contact: &str, body: &Value) -> (u16, Value) {
+    let resp = crate::pages::no_redirects()
+        .post(format!("{}/v1/contacts/{contact}/events", app.url))
+        .header("cookie", cookie)
+        .header("origin", &app.url)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    crate::harness::read(resp).await
+}
+
+/// A link and an unlink made from the pages, as `web/children.js` makes them from the forms'
+/// data: the candidates of a contact offer to link its child to the other spelling (not to
+/// itself); a link without a reason is refused naming `data.reason`; a stale page is 409; the
+/// link changes the child's record and the queue's count; the child's page then offers to
+/// unlink, which undoes it. A partner and an auditor see no controls, and the API refuses them.
+#[tokio::test]
+async fn a_child_is_linked_and_unlinked_from_the_pages() {
+    use crate::pages::{cookie_of, no_redirects, sign_in};
+    let app = spawn_app();
+    ready(&app).await;
+    let first = contact_about(&app, json!({"name": "Zoe Smyth", "date_of_birth": "2016-08-09"}), 10).await;
+    let second = contact_about(&app, json!({"name": "Zo\u{EB} Smith", "date_of_birth": "2016-08-09"}), 5).await;
+    let http = no_redirects();
+    let practitioner = cookie_of(&sign_in(&app, app.token("practitioner"), &[]).await);
+    let page = |path: String, cookie: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", app.url);
+        async move {
+            let resp = http.get(url).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+
+    let html = page(format!("/children?contact={second}"), practitioner.clone()).await;
+    assert!(html.contains("src=\"/assets/children.js\""), "{html}");
+    let forms: Vec<usize> = html.match_indices("<form class=\"link-child\"").map(|(i, _)| i).collect();
+    assert_eq!(forms.len(), 1, "one other candidate to link to; its own child is not offered: {html}");
+    assert!(html.contains("This contact's child"), "{html}");
+    let at = forms[0];
+    assert_eq!(attr(&html, at, "data-type"), "children_linked");
+    assert_eq!(attr(&html, at, "data-contact"), second);
+    let older = attr(&html, at, "data-child-id");
+    let version: u64 = attr(&html, at, "data-version").parse().unwrap();
+    let link = |reason: &str, version: u64| {
+        json!({"type": attr(&html, at, "data-type"), "expected_version": version,
+               "data": {"child_index": attr(&html, at, "data-child-index").parse::<u64>().unwrap(),
+                        "child_id": older, "reason": reason}})
+    };
+    let head = app.head().await;
+    let (status, problem) = post_as_page(&app, &practitioner, &second, &link(" ", version)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "data.reason", "{problem}");
+    let (status, problem) = post_as_page(&app, &practitioner, &second, &link("Same mother", version - 1)).await;
+    assert_eq!((status, problem["current_version"].as_u64()), (409, Some(version)), "{problem}");
+    assert_eq!(app.head().await, head, "nothing refused reached the log");
+    let partner = cookie_of(&sign_in(&app, app.token("partner_police"), &[]).await);
+    let seen = page(format!("/children?contact={second}"), partner.clone()).await;
+    assert!(seen.contains("Possible matches for") && !seen.contains("link-child") && !seen.contains("children.js"));
+    let (status, _) = post_as_page(&app, &partner, &second, &link("Same mother", version)).await;
+    assert_eq!(status, 403);
+
+    let (status, appended) = post_as_page(&app, &practitioner, &second, &link("Same mother", version)).await;
+    assert_eq!(status, 201, "{appended}");
+    assert_eq!(appended["actor"]["id"], "practitioner");
+    assert_eq!(contact_ids(&record(&app, "practitioner", &older).await), [first.clone(), second.clone()]);
+    assert_eq!(previous(&app).await[&second], 1);
+    let html = page(format!("/children?contact={second}"), practitioner.clone()).await;
+    assert!(!html.contains("<form class=\"link-child\""), "linked: nothing left to link: {html}");
+
+    // The child's page offers to unlink each contact; the second's undoes the link.
+    let html = page(format!("/children/{older}"), practitioner.clone()).await;
+    let at = html
+        .match_indices("<form class=\"link-child\"")
+        .map(|(i, _)| i)
+        .find(|&i| attr(&html, i, "data-contact") == second)
+        .unwrap_or_else(|| panic!("an unlink form for the second contact: {html}"));
+    assert_eq!(attr(&html, at, "data-type"), "children_unlinked");
+    assert_eq!(attr(&html, at, "data-child-id"), older);
+    let unlink = json!({"type": "children_unlinked",
+        "expected_version": attr(&html, at, "data-version").parse::<u64>().unwrap(),
+        "data": {"child_index": attr(&html, at, "data-child-index").parse::<u64>().unwrap(),
+                 "child_id": older, "reason": "Another school, another mother"}});
+    let auditor = cookie_of(&sign_in(&app, app.token("auditor"), &[]).await);
+    let seen = page(format!("/children/{older}"), auditor.clone()).await;
+    assert!(seen.contains(&second) && !seen.contains("link-child"), "{seen}");
+    let (status, _) = post_as_page(&app, &auditor, &second, &unlink).await;
+    assert_eq!(status, 403);
+    let (status, appended) = post_as_page(&app, &practitioner, &second, &unlink).await;
+    assert_eq!(status, 201, "{appended}");
+    assert_eq!(contact_ids(&record(&app, "practitioner", &older).await), [first.as_str()]);
+    assert_eq!(previous(&app).await[&second], 0);
+}

@@ -46,6 +46,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/children/{child_id}"),
     ("get", "/assets/board.js"),
     ("get", "/assets/qa.js"),
+    ("get", "/assets/children.js"),
     ("get", "/assets/style.css"),
     ("get", "/assets/icon.svg"),
 ];

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use eventlog::Actor;
+use events::EventType;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,6 +61,8 @@ struct ChildrenPage {
     form: SearchForm,
     problem: Option<String>,
     groups: Vec<Group>,
+    /// The viewer may link a contact's child to a candidate (`children_linked`).
+    can_link: bool,
 }
 
 /// One list of candidates: the search's, or one child's of a contact.
@@ -67,9 +70,21 @@ struct Group {
     title: String,
     for_contact: bool,
     candidates: Vec<CandidateRow>,
+    /// For a contact's child: what a link from this list appends to.
+    link: Option<LinkTarget>,
+}
+
+/// A contact's child, as a `children_linked` or `children_unlinked` names it.
+struct LinkTarget {
+    contact: String,
+    child_index: u8,
+    /// The contact's version when the page was made (`expected_version`).
+    version: u32,
 }
 
 struct CandidateRow {
+    /// The contact's own child, as linked now (for a contact's candidates).
+    is_current: bool,
     child_id: String,
     name: String,
     date_of_birth: String,
@@ -89,10 +104,16 @@ struct ChildPage {
     also: String,
     date_of_birth: String,
     contacts: Vec<ChildContactRow>,
+    /// The viewer may unlink a contact from the child (`children_unlinked`).
+    can_link: bool,
 }
 
 struct ChildContactRow {
     id: String,
+    /// The child's index in the contact's `children`.
+    child_index: String,
+    /// The contact's version when the page was made (`expected_version`).
+    version: String,
     received: String,
     source: String,
     concerns: String,
@@ -158,6 +179,7 @@ fn candidate_rows(answer: &Value) -> Vec<CandidateRow> {
         .into_iter()
         .flatten()
         .map(|c| CandidateRow {
+            is_current: false,
             child_id: text(&c["child_id"]),
             name: text(&c["name"]),
             date_of_birth: date(&c["date_of_birth"]),
@@ -207,7 +229,15 @@ fn contact_row(c: &Value, trail: bool) -> ChildContactRow {
         href,
         link_text,
         id,
+        child_index: text(&c["child_index"]),
+        version: text(&c["version"]),
     }
+}
+
+/// Whether the viewer may link and unlink children (`children_linked`, `children_unlinked`):
+/// only then do the pages show the controls (the API refuses the others anyway).
+fn may_link(actor: &Actor) -> bool {
+    auth::may_append(actor.role, EventType::ChildrenLinked) && auth::may_append(actor.role, EventType::ChildrenUnlinked)
 }
 
 /// How a refusal of the API's own functions reads on these pages.
@@ -263,9 +293,9 @@ async fn possible_matches(
         AppError::Forbidden(why) => ApiError::Forbidden(why),
         other => ApiError::from(other),
     })?;
-    let children = read.state.map(|s| s.children).unwrap_or_default();
+    let Some(state) = read.state else { return Ok(Vec::new()) };
     let mut groups = Vec::new();
-    for child in &children {
+    for (index, child) in state.children.iter().enumerate() {
         let terms = json!({
             "name": child.name,
             "date_of_birth": child.date_of_birth,
@@ -274,10 +304,20 @@ async fn possible_matches(
             "postcode": child.address.as_ref().and_then(|a| a.postcode.clone()),
         });
         let answer = search(app, actor, terms, endpoint).await?;
+        let current = app.live().model().children().child_id_of(state.contact_id, index).map(str::to_owned);
+        let mut candidates = candidate_rows(&answer);
+        for c in &mut candidates {
+            c.is_current = current.as_deref() == Some(c.child_id.as_str());
+        }
         groups.push(Group {
             title: format!("Possible matches for {}", child.name),
             for_contact: true,
-            candidates: candidate_rows(&answer),
+            candidates,
+            link: current.map(|_| LinkTarget {
+                contact: state.contact_id.to_string(),
+                child_index: u8::try_from(index).unwrap_or(u8::MAX),
+                version: state.version,
+            }),
         });
     }
     Ok(groups)
@@ -323,7 +363,8 @@ fn urlencoding(value: &str) -> String {
     summary = "Find a child, for people",
     description = "A search form (name, date of birth, NHS number, UPN, postcode) and the children frontdoor has \
         seen that match, with why and how well, as `GET /v1/children` finds them; with `contact`, the likely matches \
-        of each child that contact names. Every search is a logged read, as the API's. The duty team only: \
+        of each child that contact names (with a form to link the contact's child to one, for those who may). \
+        Every search is a logged read, as the API's. The duty team only: \
         without a session it sends the browser to `/signin`; other roles get a page saying so (403); a bad field \
         is named on the page (400).",
     params(
@@ -347,6 +388,8 @@ pub async fn children_page(
     let Some((_, actor)) = page_actor(&app, &headers) else { return to_signin("/children") };
     let chrome = || Chrome::new("Children", Some(&actor), Nav::Children);
     let endpoint = endpoint(&form);
+    let can_link = may_link(&actor);
+    let page = |form, problem, groups| ChildrenPage { chrome: chrome(), form, problem, groups, can_link };
     let groups = if !form.contact.trim().is_empty() {
         match possible_matches(&app, &actor, form.contact.trim(), &endpoint).await {
             Ok(groups) => groups,
@@ -364,16 +407,16 @@ pub async fn children_page(
                     title: "Children found".to_owned(),
                     for_contact: false,
                     candidates: candidate_rows(&answer),
+                    link: None,
                 }]
             }
             Err(ApiError::BadRequest { detail, .. }) => {
-                let page = ChildrenPage { chrome: chrome(), form, problem: Some(detail), groups: Vec::new() };
-                return render(StatusCode::BAD_REQUEST, &page);
+                return render(StatusCode::BAD_REQUEST, &page(form, Some(detail), Vec::new()));
             }
             Err(e) => return refused(e, chrome()),
         }
     };
-    render(StatusCode::OK, &ChildrenPage { chrome: chrome(), form, problem: None, groups })
+    render(StatusCode::OK, &page(form, None, groups))
 }
 
 /// `GET /children/{child_id}`
@@ -416,6 +459,7 @@ pub async fn child_page(State(app): State<AppState>, headers: HeaderMap, Path(ch
         also: names.iter().rev().skip(1).cloned().collect::<Vec<_>>().join(", "),
         date_of_birth: date(&record["date_of_birth"]),
         contacts: record["contacts"].as_array().into_iter().flatten().map(|c| contact_row(c, trail)).collect(),
+        can_link: may_link(&actor),
     };
     render(StatusCode::OK, &page)
 }
@@ -444,7 +488,9 @@ mod tests {
                 title: "Children found".into(),
                 for_contact: false,
                 candidates: candidate_rows(&answer),
+                link: None,
             }],
+            can_link: false,
         };
         let html = page.render().unwrap();
         assert!(html.contains("href=\"/children/C7K2Q9\""), "{html}");
