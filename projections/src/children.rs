@@ -319,6 +319,9 @@ pub struct ChildIndex {
     keys: Keys,
     /// A mention separated from a group by hand is not linked to it again automatically.
     blocked: HashSet<(u32, u32)>,
+    /// The contacts with a child the index offers a possible match for (see
+    /// [`ChildIndex::has_possible_match`]), kept as contacts and links change.
+    possible: HashSet<Ulid, foldhash::fast::RandomState>,
     adults: Vec<AdultMention>,
     adult_codes: Map<Box<str>, Vec<u32>>,
     adult_dob: Map<NaiveDate, Vec<u32>>,
@@ -396,6 +399,99 @@ impl ChildIndex {
         found.sort_unstable();
         found.dedup();
         u32::try_from(found.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether a child of `contact` has a possible match: another child of the index, not
+    /// linked to it, whose name sounds the same (or is the same) and whose date of birth is the
+    /// same or has day and month swapped, with no NHS number, UPN or `child_ref` in conflict and
+    /// not separated from it by hand. Kept per contact, recomputed when its children or links
+    /// change, so a queue line reads it without a search.
+    pub fn has_possible_match(&self, contact: Ulid) -> bool {
+        self.possible.contains(&contact)
+    }
+
+    /// The mentions of other children that `m` possibly matches (name and date, as
+    /// [`ChildIndex::has_possible_match`] says), found through the date of birth's keys only.
+    fn possible_matches_of(&self, m: u32) -> Vec<u32> {
+        let ids = &self.mentions[m as usize].ids;
+        let Some(dob) = ids.dob else { return Vec::new() };
+        let terms = Terms {
+            nhs: None,
+            upn: None,
+            postcode: None,
+            dob: Some(dob),
+            name: Some(ids.name.clone()),
+            codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
+        };
+        let mine = self.group_of(m);
+        let mut out = Vec::new();
+        for day in terms.dob_variants() {
+            for &x in self.keys.dob.get(&day).into_iter().flatten() {
+                if x == m {
+                    continue;
+                }
+                let reasons = terms.reasons(&self.mentions[x as usize].ids);
+                let named = reasons.iter().any(|r| matches!(*r, "name" | "name_phonetic"));
+                let dated = reasons.iter().any(|r| matches!(*r, "date_of_birth" | "date_of_birth_partial"));
+                if named && dated {
+                    out.push(x);
+                }
+            }
+        }
+        out.retain(|&x| {
+            let other = self.group_of(x);
+            other != mine && self.may_auto_link(mine, other)
+        });
+        out
+    }
+
+    /// The contacts whose possible matches a change to `contact`'s children may have changed:
+    /// those about a child its children sound like (linked or not).
+    pub fn possible_neighbours(&self, contact: Ulid) -> Vec<Ulid> {
+        let mut out: Vec<Ulid> = Vec::new();
+        for m in self.mentions_of(contact) {
+            let ids = &self.mentions[m as usize].ids;
+            let Some(dob) = ids.dob else { continue };
+            let terms = Terms {
+                nhs: None,
+                upn: None,
+                postcode: None,
+                dob: Some(dob),
+                name: Some(ids.name.clone()),
+                codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
+            };
+            for day in terms.dob_variants() {
+                for &x in self.keys.dob.get(&day).into_iter().flatten() {
+                    let reasons = terms.reasons(&self.mentions[x as usize].ids);
+                    if reasons.iter().any(|r| matches!(*r, "name" | "name_phonetic")) {
+                        out.push(self.mentions[x as usize].contact);
+                    }
+                }
+            }
+        }
+        out.retain(|c| *c != contact);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Works out again whether each of `contacts` has a possible match; returns those whose
+    /// answer changed.
+    pub fn refresh_possible(&mut self, contacts: &[Ulid]) -> Vec<Ulid> {
+        let mut changed = Vec::new();
+        for &c in contacts {
+            let now = self.mentions_of(c).any(|m| !self.possible_matches_of(m).is_empty());
+            let was = self.possible.contains(&c);
+            if now != was {
+                if now {
+                    self.possible.insert(c);
+                } else {
+                    self.possible.remove(&c);
+                }
+                changed.push(c);
+            }
+        }
+        changed
     }
 
     /// A contact received: its children and adults indexed, each child linked where the rules

@@ -118,7 +118,9 @@ linked. A practitioner or decision maker links a contact's child to a child id w
 child keeps its id) and separates it with `children_unlinked` (it gets a new id and is not linked back \
 automatically); both are allowed after the contact is closed. The queue's `previous_contacts`, the re-contact \
 figures and Annex A follow the links as they stand. A search is recorded, with its terms, in the access log of \
-every contact about each candidate, and a child's record in the access log of every contact it shows.
+every contact about each candidate, and a child's record in the access log of every contact it shows. The duty \
+team's queue lines carry `possible_match` (never a receiving team's): a child of the contact sounds like a child \
+of the index not linked to it, with the same date of birth (or day and month swapped).
 
 The duty queue's `assigned_to` is the front door's latest allocation (`contact_allocated` by the duty team), \
 never whoever last recorded something on the contact; `GET /v1/queue?worker=me` is the caller's own work. Each \

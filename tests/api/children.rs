@@ -346,3 +346,58 @@ async fn a_child_is_linked_and_unlinked_from_the_pages() {
     assert_eq!(contact_ids(&record(&app, "practitioner", &older).await), [first.as_str()]);
     assert_eq!(previous(&app).await[&second], 0);
 }
+
+/// The duty team's queue marks a contact whose child sounds like a child of the index, with
+/// the same date of birth, that is not linked to it (both ways); a link takes the mark away.
+/// A receiving team's queue never carries the field.
+#[tokio::test]
+async fn a_possible_match_is_marked_on_the_queue_until_it_is_linked() {
+    let mut app = spawn_app();
+    app.add_team_token("at-sam", "AT North");
+    ready(&app).await;
+    let marks = |queue: &Value| -> HashMap<String, Option<bool>> {
+        queue["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (i["contact_id"].as_str().unwrap().to_owned(), i.get("possible_match").map(|v| v.as_bool().unwrap()))
+            })
+            .collect()
+    };
+    let first = contact_about(&app, json!({"name": "Zoe Smyth", "date_of_birth": "2016-08-09"}), 10).await;
+    let (_, queue) = app.get("practitioner", "/v1/queue").await;
+    assert_eq!(marks(&queue)[&first], Some(false), "alone, nothing to match");
+    let second = contact_about(&app, json!({"name": "Zo\u{EB} Smith", "date_of_birth": "2016-08-09"}), 5).await;
+    let other = contact_about(&app, json!({"name": "Zoe Smyth", "date_of_birth": "2015-01-02"}), 4).await;
+    let (_, queue) = app.get("decision_maker", "/v1/queue").await;
+    let m = marks(&queue);
+    assert_eq!((m[&second], m[&first], m[&other]), (Some(true), Some(true), Some(false)), "{queue}");
+
+    // A receiving team's queue does not carry it.
+    let handed = app.new_contact("referrer").await;
+    for (who, event_type, data) in [
+        (
+            "decision_maker",
+            "decision_made",
+            json!({"outcome": "assessment", "rationale": "Threshold met.", "level_of_need": 4, "primary_need": "N1"}),
+        ),
+        ("practitioner", "handover_sent", json!({"to": "assessment_team", "team": "AT North"})),
+    ] {
+        let (status, body) = app.append(who, &handed, event_type, data).await;
+        assert_eq!(status, 201, "{event_type}: {body}");
+    }
+    let (status, team) = app.get("at-sam", "/v1/queue").await;
+    assert_eq!(status, 200, "{team}");
+    assert_eq!(marks(&team), HashMap::from([(handed.clone(), None)]), "{team}");
+
+    // Linked: no longer a possible match, on either.
+    let found = search(&app, "practitioner", "name=Zoe%20Smyth&date_of_birth=2016-08-09").await;
+    let older = id_of(&found, "Zoe Smyth");
+    let link = json!({"child_index": 0, "child_id": older, "reason": "Same mother, same school"});
+    let (status, body) = app.append("practitioner", &second, "children_linked", link).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, queue) = app.get("practitioner", "/v1/queue").await;
+    let m = marks(&queue);
+    assert_eq!((m[&second], m[&first]), (Some(false), Some(false)), "{queue}");
+}

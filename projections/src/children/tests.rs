@@ -394,3 +394,56 @@ fn search_at_100k_children() {
     );
     assert!(p(&times, 0.99) < std::time::Duration::from_millis(20));
 }
+
+/// What the queue marks as a possible match: the index's refresh after each change, as the
+/// read model calls it.
+fn receive_and_refresh(index: &mut ChildIndex, contact: Ulid, when: &str, children: &[Child]) -> Vec<Ulid> {
+    let mut touched = index.receive(contact, at(when), children, &[]);
+    touched.extend(index.possible_neighbours(contact));
+    touched.push(contact);
+    touched.sort_unstable();
+    touched.dedup();
+    index.refresh_possible(&touched)
+}
+
+#[test]
+fn a_sound_alike_with_the_same_birth_date_is_a_possible_match_until_linked_or_unlinked() {
+    let mut index = ChildIndex::default();
+    let (smyth, smith, apart) = (id(1), id(2), id(3));
+    receive_and_refresh(
+        &mut index,
+        smyth,
+        "2026-01-05T10:00:00Z",
+        &[child("Zoe Smyth", Some("2016-08-09"), None, None)],
+    );
+    assert!(!index.has_possible_match(smyth), "alone");
+    let changed = receive_and_refresh(
+        &mut index,
+        smith,
+        "2026-02-05T10:00:00Z",
+        &[child("Zo\u{EB} Smith", Some("2016-08-09"), None, None)],
+    );
+    assert_eq!(changed, [smyth, smith], "both ways");
+    assert!(index.has_possible_match(smith) && index.has_possible_match(smyth));
+    // Another date of birth (not the same with day and month swapped): not a match.
+    receive_and_refresh(
+        &mut index,
+        apart,
+        "2026-02-06T10:00:00Z",
+        &[child("Zoe Smith", Some("2016-09-10"), None, None)],
+    );
+    assert!(!index.has_possible_match(apart));
+
+    // Linked: no longer possible, on either side.
+    let older = index.child_id_of(smyth, 0).unwrap().to_owned();
+    let mut touched = index.link(smith, 0, &older);
+    touched.extend(index.possible_neighbours(smith));
+    index.refresh_possible(&touched);
+    assert!(!index.has_possible_match(smith) && !index.has_possible_match(smyth));
+    // Unlinked by hand: separated and not offered again.
+    let mut touched = index.unlink(smith, 0, &older, id(99));
+    touched.push(smith);
+    index.refresh_possible(&touched);
+    assert_ne!(index.child_id_of(smith, 0), Some(older.as_str()));
+    assert!(!index.has_possible_match(smith) && !index.has_possible_match(smyth));
+}
