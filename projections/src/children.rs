@@ -28,7 +28,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use events::schema::{Adult, Child};
+use events::schema::{Adult, Child, Relationship};
 use rphonetic::DoubleMetaphone;
 use sha2::{Digest, Sha256};
 use ulid::Ulid;
@@ -170,6 +170,7 @@ struct Group {
 struct AdultMention {
     contact: Ulid,
     name: String,
+    relationship: Relationship,
     ids: Ids,
 }
 
@@ -280,14 +281,31 @@ pub struct Candidate {
     pub contacts: u32,
 }
 
-/// An adult a search found (by name, date of birth or postcode).
+/// An adult a search found (by name, date of birth or postcode): the adults of every contact
+/// with the same name (once folded) and date of birth, taken as one person.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdultCandidate {
-    pub contact_id: Ulid,
+    /// The name as most recently written.
     pub name: String,
     pub date_of_birth: Option<NaiveDate>,
+    /// How the contacts name them, each once, in the order first seen.
+    pub relationships: Vec<Relationship>,
+    /// Why they matched, in [`MATCH_WEIGHTS`]' order (the best of their mentions).
     pub matched_on: Vec<&'static str>,
     pub score: f64,
+    /// The contacts naming them, in the order recorded, each with its children's child ids as linked now.
+    pub contacts: Vec<AdultContact>,
+}
+
+/// An adult as a search groups them: the folded name and the date of birth.
+type Person = (Box<str>, Option<NaiveDate>);
+
+/// A contact naming an adult a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdultContact {
+    pub contact_id: Ulid,
+    /// The child ids of the contact's children, in the contact's order.
+    pub child_ids: Vec<String>,
 }
 
 /// A child's record in the index.
@@ -709,7 +727,7 @@ impl ChildIndex {
         if let Some(p) = &ids.postcode {
             put(&mut self.adult_postcode, p.clone(), a);
         }
-        self.adults.push(AdultMention { contact, name: adult.name.clone(), ids });
+        self.adults.push(AdultMention { contact, name: adult.name.clone(), relationship: adult.relationship, ids });
     }
 
     /// The record of the child `child_id` names (a merged id names the child it was merged
@@ -839,15 +857,17 @@ impl ChildIndex {
             .collect()
     }
 
-    /// The adults matching the query's name, date of birth or postcode, best first.
+    /// The adults matching the query's name, date of birth or postcode, best first (then by
+    /// name), at most [`MAX_CANDIDATES`]. The adults of several contacts with the same name
+    /// (once folded) and date of birth are one candidate, listing each contact.
     pub fn search_adults(&self, query: &Query) -> Vec<AdultCandidate> {
         let q = Terms::of(query);
         let mut pool: Vec<u32> = Vec::new();
         if let Some(p) = &q.postcode {
             pool.extend(self.adult_postcode.get(p).into_iter().flatten());
         }
-        if let Some(d) = q.dob {
-            pool.extend(self.adult_dob.get(&d).into_iter().flatten());
+        for day in q.dob_variants() {
+            pool.extend(self.adult_dob.get(&day).into_iter().flatten());
         }
         if let Some(words) = &q.codes {
             let smallest = words
@@ -860,21 +880,58 @@ impl ChildIndex {
         }
         pool.sort_unstable();
         pool.dedup();
-        let mut out: Vec<AdultCandidate> = pool
+        // One person per folded name and date of birth: their best reasons, their mentions.
+        let mut people: Map<Person, (f64, Vec<&'static str>, Vec<u32>)> = Map::default();
+        for a in pool {
+            let adult = &self.adults[a as usize];
+            let reasons = q.reasons(&adult.ids);
+            if !q.enough(&reasons) {
+                continue;
+            }
+            let score = score_of(&reasons);
+            let entry = people.entry((adult.ids.name.clone(), adult.ids.dob)).or_insert((0.0, Vec::new(), Vec::new()));
+            if score > entry.0 {
+                entry.0 = score;
+                entry.1 = reasons;
+            }
+            entry.2.push(a);
+        }
+        let mut out: Vec<AdultCandidate> = people
             .into_iter()
-            .filter_map(|a| {
-                let adult = &self.adults[a as usize];
-                let reasons = q.reasons(&adult.ids);
-                q.enough(&reasons).then(|| AdultCandidate {
-                    contact_id: adult.contact,
-                    name: adult.name.clone(),
-                    date_of_birth: adult.ids.dob,
-                    score: score_of(&reasons),
-                    matched_on: reasons,
-                })
+            .map(|((_, dob), (score, matched_on, mut found))| {
+                found.sort_unstable();
+                let latest = &self.adults[*found.last().unwrap_or(&0) as usize];
+                let mut relationships: Vec<Relationship> = Vec::new();
+                let mut contacts: Vec<AdultContact> = Vec::new();
+                for &a in &found {
+                    let adult = &self.adults[a as usize];
+                    if !relationships.contains(&adult.relationship) {
+                        relationships.push(adult.relationship);
+                    }
+                    if !contacts.iter().any(|c| c.contact_id == adult.contact) {
+                        let child_ids = self
+                            .mentions_of(adult.contact)
+                            .map(|m| self.groups[self.group_of(m) as usize].id.to_string())
+                            .collect();
+                        contacts.push(AdultContact { contact_id: adult.contact, child_ids });
+                    }
+                }
+                AdultCandidate {
+                    name: latest.name.clone(),
+                    date_of_birth: dob,
+                    relationships,
+                    matched_on,
+                    score,
+                    contacts,
+                }
             })
             .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.contact_id.cmp(&b.contact_id)));
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| a.contacts.first().map(|c| c.contact_id).cmp(&b.contacts.first().map(|c| c.contact_id)))
+        });
         out.truncate(MAX_CANDIDATES);
         out
     }

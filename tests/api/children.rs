@@ -401,3 +401,79 @@ async fn a_possible_match_is_marked_on_the_queue_until_it_is_linked() {
     let m = marks(&queue);
     assert_eq!((m[&second], m[&first]), (Some(false), Some(false)), "{queue}");
 }
+
+/// `GET /v1/adults`: the adults contacts name, found by a name that sounds the same, a date of
+/// birth or a postcode; the same person on two contacts is one candidate listing both, each
+/// with its children's ids; a logged read with its terms; never a check's text; referrers and
+/// receiving teams refused; bad parameters named.
+#[tokio::test]
+async fn adults_are_found_with_their_contacts_and_children() {
+    let app = spawn_app();
+    ready(&app).await;
+    let with_adult = |child: &str, adult: Value| {
+        let mut body = contact_body();
+        body["children"] = json!([{"name": child, "date_of_birth": "2015-03-04", "sex": "F"}]);
+        body["adults"] = json!([adult]);
+        body
+    };
+    let mother = json!({"name": "Dana Kowalska", "date_of_birth": "1989-06-07", "relationship": "parent",
+                        "address": {"line1": "2 Mill Lane", "postcode": "NG7 2RD"}});
+    let (status, first) = app.post("practitioner", "/v1/contacts", &with_adult("Mia Kowalska", mother.clone())).await;
+    assert_eq!(status, 201, "{first}");
+    let first = first["contact_id"].as_str().unwrap().to_owned();
+    let mut carer = mother.clone();
+    carer["relationship"] = json!("carer");
+    carer["name"] = json!("Dana KOWALSKA");
+    let (status, second) = app.post("practitioner", "/v1/contacts", &with_adult("Leo Nowak", carer)).await;
+    assert_eq!(status, 201, "{second}");
+    let second = second["contact_id"].as_str().unwrap().to_owned();
+    let check = json!({"agency": "police", "summary": "SECRET-INTEL about Dana", "restricted": true});
+    let (status, body) = app.append("partner_police", &second, "checks_returned", check).await;
+    assert_eq!(status, 201, "{body}");
+
+    let (status, found) = app.get("practitioner", "/v1/adults?name=Dana%20Kowalski&date_of_birth=1989-06-07").await;
+    assert_eq!(status, 200, "{found}");
+    let candidates = found["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 1, "one person on two contacts: {found}");
+    let dana = &candidates[0];
+    assert_eq!(dana["name"], "Dana KOWALSKA");
+    assert_eq!(dana["date_of_birth"], "1989-06-07");
+    assert_eq!(dana["relationships"], json!(["parent", "carer"]));
+    assert_eq!(dana["matched_on"], json!(["name_phonetic", "date_of_birth"]));
+    let contacts: Vec<&str> =
+        dana["contacts"].as_array().unwrap().iter().map(|c| c["contact_id"].as_str().unwrap()).collect();
+    assert_eq!(contacts, [first.as_str(), second.as_str()]);
+    let mia = dana["contacts"][0]["child_ids"][0].as_str().unwrap();
+    assert_eq!(contact_ids(&record(&app, "practitioner", mia).await), [first.as_str()], "the child id reads the child");
+    for who in ["practitioner", "decision_maker", "partner_police", "partner_health", "auditor", "admin"] {
+        let (status, found) = app.get(who, "/v1/adults?postcode=ng72rd").await;
+        assert_eq!(status, 200, "{who}: {found}");
+        assert_eq!(found["candidates"].as_array().unwrap().len(), 1, "{who}: {found}");
+        assert!(!found.to_string().contains("SECRET-INTEL"), "{who}: {found}");
+    }
+    let (_, none) = app.get("practitioner", "/v1/adults?name=Someone%20Else&date_of_birth=1989-06-07").await;
+    assert_eq!(none["candidates"], json!([]), "a date alone does not offer whoever was born that day");
+
+    // A logged read, with its terms, in the trail of each contact shown.
+    let (_, audit) = app.get("auditor", &format!("/v1/contacts/{second}/audit")).await;
+    let searches: Vec<&str> = audit["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "search_adults" && a["actor"]["id"] == "practitioner")
+        .map(|a| a["endpoint"].as_str().unwrap())
+        .collect();
+    assert!(searches.contains(&"/v1/adults?name=Dana%20Kowalski&date_of_birth=1989-06-07"), "{searches:?}");
+
+    for who in ["referrer", "receiving_team"] {
+        let (status, problem) = app.get(who, "/v1/adults?name=Dana").await;
+        assert_eq!(status, 403, "{who}: {problem}");
+    }
+    let head = app.head().await;
+    for (query, field) in [("", "name"), ("name=%20", "name"), ("date_of_birth=1989-13-01", "date_of_birth")] {
+        let (status, problem) = app.get("practitioner", &format!("/v1/adults?{query}")).await;
+        assert_eq!(status, 400, "{query}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+    assert_eq!(app.head().await, head, "nothing written");
+}

@@ -262,7 +262,7 @@ fn adults_are_searchable_by_name_birth_date_and_postcode() {
     let adult = Adult {
         name: "Pat Smyth".into(),
         date_of_birth: Some("1988-04-02".parse().unwrap()),
-        relationship: events::schema::Relationship::Parent,
+        relationship: Relationship::Parent,
         address: Some(events::schema::Address {
             line1: None,
             line2: None,
@@ -270,12 +270,38 @@ fn adults_are_searchable_by_name_birth_date_and_postcode() {
             postcode: Some("NG7 2RD".into()),
         }),
     };
-    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Amy Smyth", None, None, None)], &[adult]);
+    index.receive(
+        id(1),
+        at("2026-01-05T10:00:00Z"),
+        &[child("Amy Smyth", None, None, None)],
+        std::slice::from_ref(&adult),
+    );
     let found = index.search_adults(&query(Some("Pat Smith"), None));
     assert_eq!(found.len(), 1);
-    assert_eq!((found[0].contact_id, found[0].matched_on.as_slice()), (id(1), ["name_phonetic"].as_slice()));
+    assert_eq!(found[0].matched_on, ["name_phonetic"]);
+    let amy = index.child_id_of(id(1), 0).unwrap().to_owned();
+    assert_eq!(found[0].contacts, [AdultContact { contact_id: id(1), child_ids: vec![amy.clone()] }]);
     let by_postcode = index.search_adults(&Query { postcode: Some("NG7 2RD".into()), ..Query::default() });
     assert_eq!(by_postcode.len(), 1);
+
+    // Named again on another contact, as a carer: one person, both contacts, both roles.
+    let carer = Adult { name: "PAT SMYTH".into(), relationship: Relationship::Carer, ..adult };
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &[child("Ben Jones", None, None, None)], &[carer]);
+    let found = index.search_adults(&query(Some("Pat Smyth"), Some("1988-04-02")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].name.as_str(), found[0].score), ("PAT SMYTH", 0.9));
+    assert_eq!(found[0].matched_on, ["name", "date_of_birth"]);
+    assert_eq!(found[0].relationships, [Relationship::Parent, Relationship::Carer]);
+    let ben = index.child_id_of(id(2), 0).unwrap().to_owned();
+    assert_eq!(
+        found[0].contacts,
+        [
+            AdultContact { contact_id: id(1), child_ids: vec![amy] },
+            AdultContact { contact_id: id(2), child_ids: vec![ben] }
+        ]
+    );
+    // A date of birth alone with a name that does not sound alike finds nobody.
+    assert!(index.search_adults(&query(Some("Kim Lee"), Some("1988-04-02"))).is_empty());
 }
 
 #[test]
