@@ -110,7 +110,10 @@
       el("td", {}, CHANNELS[i.channel] || i.channel),
       el("td", {}, source, " ", el("span", { class: "source-text" }, SOURCES[i.source] || "")),
       el("td", { class: "num" }, el("a", { href: "/children?contact=" + encodeURIComponent(i.contact_id), class: "matches" },
-        String(i.previous_contacts ?? 0), el("span", { class: "visually-hidden" }, " previous contacts: possible matches of " + who))),
+        String(i.previous_contacts ?? 0), el("span", { class: "visually-hidden" }, " previous contacts: possible matches of " + who)),
+        // A child of the contact sounds like a child the index has not linked to it.
+        i.possible_match ? el("a", { href: "/children?contact=" + encodeURIComponent(i.contact_id), class: "possible-match" },
+          el("span", { "aria-hidden": "true" }, "? "), "possible match", el("span", { class: "visually-hidden" }, " for " + who)) : null),
       el("td", { class: "worker" }, i.assigned_to || "Unallocated"),
       el("td", {}, button));
   }

@@ -473,7 +473,8 @@ pub(crate) fn after_decision(
 
     // Every decided contact is closed once its handover (if any) is accepted; a few advice
     // and no-further-action contacts are left open (off the queue all the same).
-    let left_open = handover_to.is_none()
+    let left_open = !draft.earlier
+        && handover_to.is_none()
         && matches!(outcome, Outcome::AdviceAndSignpost | Outcome::NoFurtherAction)
         && chance(rng, 8);
     if !left_open {

@@ -19,6 +19,13 @@
 //!    name spelt another way or the day and month of birth swapped; every household with an
 //!    address and the adults around the children), what the duty team will decide, and when it is triaged and
 //!    decided (against [`DuePolicy::due_by`], so the timeliness figures come out as intended).
+//!    Before them, [`EARLIER_CONTACTS`] contacts 3 to 10 months before the window, all decided
+//!    and closed, each about children who come back once in the window (half in its last
+//!    three days), alternately with the same NHS number and only by name and date of birth,
+//!    a name spelt another way where it has another spelling: the children's pages then show
+//!    a history, and the queue's previous contacts (12 months) count them. They draw from an
+//!    rng of their own, so the window is what it would be without them but for those
+//!    re-contacts.
 //! 2. Keep only a handful of contacts overdue at `now`; the others that would be were
 //!    decided late but before `now`.
 //! 3. Write each contact's events in time order, as the service's rules require
@@ -213,13 +220,48 @@ pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &Due
         known: HashSet::new(),
         next_ref: rng.u32(100_000..900_000),
     };
-    let mut drafts: Vec<Draft> = receipts
+    // 1a. A handful of contacts months before the window, all closed, whose children come
+    //     back in it: planned with an rng of their own and kept apart from the window's
+    //     families, so the window draws what it would without them.
+    let mut erng = Rng::with_seed(seed ^ 0x0EA7_11E2_C0DE_5EED);
+    let earlier = earlier_receipts(&mut erng, now, cal);
+    let mut earlier_drafts: Vec<Draft> = earlier
         .iter()
-        .map(|receipt| {
-            let crng = rng.fork();
-            plan_contact(crng, receipt, policy, &mut children)
+        .enumerate()
+        .map(|(k, receipt)| {
+            let crng = erng.fork();
+            plan_contact(crng, receipt, policy, &mut children, Some(&Recontact::Earlier { spelt: k % 2 == 1 }))
         })
         .collect();
+    let families = std::mem::take(&mut children.families);
+    let households = std::mem::take(&mut children.households);
+    children.contacts.clear();
+    // Each comes back once in the window: half of them in its last three days (so the board
+    // shows them), half at any time; alternately by NHS number and by name and date of birth.
+    let recent_from = receipts.partition_point(|r| r.at < now - TimeDelta::days(3));
+    let mut comebacks: std::collections::HashMap<usize, Comeback> = std::collections::HashMap::new();
+    for (k, (family, adults)) in families.into_iter().zip(households).enumerate() {
+        if receipts.is_empty() {
+            break;
+        }
+        let pick_from = if k % 2 == 0 && recent_from < receipts.len() { recent_from } else { 0 };
+        let mut at = erng.usize(pick_from..receipts.len());
+        while comebacks.contains_key(&at) {
+            at = (at + 1) % receipts.len();
+        }
+        comebacks.insert(at, Comeback { children: family, adults, by_nhs_number: k % 2 == 0 });
+    }
+    let mut drafts: Vec<Draft> = receipts
+        .iter()
+        .enumerate()
+        .map(|(i, receipt)| {
+            let crng = rng.fork();
+            let again = comebacks.remove(&i).map(Recontact::Comeback);
+            plan_contact(crng, receipt, policy, &mut children, again.as_ref())
+        })
+        .collect();
+    earlier_drafts.append(&mut drafts);
+    let mut drafts = earlier_drafts;
 
     // 2. Only a handful overdue at `now`.
     limit_overdue(&mut rng, &mut drafts, now, cal);
@@ -238,6 +280,38 @@ struct Receipt {
     at: DateTime<Utc>,
     source: SourceCode,
     channel: Channel,
+}
+
+/// How many earlier contacts, months before the window, whose children come back in it.
+pub const EARLIER_CONTACTS: usize = 8;
+
+/// Contacts received 3 to 10 months before the window (working days, in office hours), about
+/// children contacted again in it: with their own rng, so the window's draws do not move.
+fn earlier_receipts(rng: &mut Rng, now: DateTime<Utc>, cal: &Calendar) -> Vec<Receipt> {
+    let start = time::london_date(now - TimeDelta::days(WINDOW_DAYS));
+    let mut out = Vec::with_capacity(EARLIER_CONTACTS);
+    while out.len() < EARLIER_CONTACTS {
+        let mut day = start - Days::new(rng.u64(91..=304));
+        while !cal.is_working_day(day) {
+            day = day.pred_opt().expect("date in range");
+        }
+        let source = weighted(rng, &SOURCES);
+        let channel = channel_for(rng, source);
+        let at = london_at_secs(day, rng.u32(9 * 3600..17 * 3600));
+        out.push(Receipt { at, source, channel });
+    }
+    out.sort_by_key(|r| r.at);
+    out
+}
+
+/// A child of an earlier contact come back in the window: `by_nhs_number` recorded with the
+/// same identifiers, otherwise only by name and date of birth, a name spelt another way where
+/// one has another spelling.
+#[derive(Debug, Clone)]
+struct Comeback {
+    children: Vec<Child>,
+    adults: Vec<Adult>,
+    by_nhs_number: bool,
 }
 
 /// Contacts received in the four weeks ending at `now`, unordered.
@@ -378,6 +452,8 @@ struct Plan {
     /// Its events are written up within a minute (so a decision made just before `now`,
     /// after the contact was due, is in the log at `now`).
     prompt: bool,
+    /// One of the contacts months before the window: always closed.
+    earlier: bool,
 }
 
 /// Devon's "None / Rejected".
@@ -403,7 +479,26 @@ struct Children {
     next_ref: u32,
 }
 
-fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut Children) -> Draft {
+/// What a contact is planned as, besides a contact of the window.
+#[derive(Debug, Clone)]
+enum Recontact {
+    /// One of the earlier contacts: a new household, decided and closed; `spelt`: one whose
+    /// children come back with a name spelt another way, so a child's name has another
+    /// spelling that sounds the same.
+    Earlier { spelt: bool },
+    /// A window contact about the children of an earlier contact.
+    Comeback(Comeback),
+}
+
+fn plan_contact(
+    mut rng: Rng,
+    receipt: &Receipt,
+    policy: &DuePolicy,
+    seen: &mut Children,
+    recontact: Option<&Recontact>,
+) -> Draft {
+    let earlier = matches!(recontact, Some(Recontact::Earlier { .. }));
+    let spelt = matches!(recontact, Some(Recontact::Earlier { spelt: true }));
     let cal = &policy.calendar;
     let received_at = receipt.at;
     let id = Ulid::from_parts(millis(received_at), rng.u128(..));
@@ -426,7 +521,7 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
 
     // Not accepted: a duplicate of a contact received in the last few days (about the same
     // children), the wrong service, or withdrawn.
-    let not_accepted = (outcome == Outcome::NotAccepted).then(|| {
+    let mut not_accepted = (outcome == Outcome::NotAccepted).then(|| {
         let recent: Vec<usize> = (0..seen.contacts.len())
             .rev()
             .take_while(|&i| received_at - seen.contacts[i].1 <= TimeDelta::days(5))
@@ -439,27 +534,62 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
         }
     });
 
+    // A comeback is about its earlier contact's children, never a duplicate of a recent one.
+    if let Some(Recontact::Comeback(_)) = recontact
+        && let Some(NotAccepted::DuplicateOf(_)) = not_accepted
+    {
+        not_accepted = Some(NotAccepted::WrongService);
+    }
+
     // A tenth of contacts are about children already known from an earlier contact.
     let today = time::london_date(received_at);
-    let (children, household) = match (not_accepted, seen.families.len()) {
-        (Some(NotAccepted::DuplicateOf(of)), _) => {
-            let i = seen.contacts.iter().position(|(id, _)| *id == of).expect("a planned contact");
-            (seen.families[i].clone(), seen.households[i].clone())
-        }
-        (_, n) if n > 0 && chance(&mut rng, 10) => {
-            let i = rng.usize(..n);
-            let family = seen.families[i].clone();
-            (recorded_again(&mut rng, &family, today, seen), seen.households[i].clone())
-        }
-        _ => {
-            // A new household: the children's home, and the adults around them.
-            let mut family = new_family(&mut rng, today, seen);
-            let home = address(&mut rng);
-            for child in &mut family {
-                child.address = Some(home.clone());
+    let comeback = match recontact {
+        Some(Recontact::Comeback(back)) => Some(back),
+        _ => None,
+    };
+    let (children, household) = if let Some(back) = comeback {
+        (came_back(&mut rng, back), back.adults.clone())
+    } else {
+        match (not_accepted, seen.families.len()) {
+            (Some(NotAccepted::DuplicateOf(of)), _) => {
+                let i = seen.contacts.iter().position(|(id, _)| *id == of).expect("a planned contact");
+                (seen.families[i].clone(), seen.households[i].clone())
             }
-            let adults = household_adults(&mut rng, &family, &home, today);
-            (family, adults)
+            (_, n) if n > 0 && !earlier && chance(&mut rng, 10) => {
+                let i = rng.usize(..n);
+                let family = seen.families[i].clone();
+                (recorded_again(&mut rng, &family, today, seen), seen.households[i].clone())
+            }
+            _ => {
+                // A new household: the children's home, and the adults around them.
+                let mut family = new_family(&mut rng, today, seen);
+                // An earlier contact's children are born, and under 17 for the months until
+                // the window and through it.
+                let young =
+                    |c: &Child| c.date_of_birth.is_some_and(|d| today.years_since(d).is_some_and(|age| age < 16));
+                let respellable = |c: &Child| {
+                    let words: Vec<&str> = c.name.split(' ').collect();
+                    (0..words.len()).any(|at| {
+                        respelt(words[at]).is_some_and(|other| {
+                            let mut name = words.clone();
+                            name[at] = other;
+                            sounds_the_same(c, &name.join(" "))
+                        })
+                    })
+                };
+                while earlier && !family.iter().any(|c| young(c) && (!spelt || respellable(c))) {
+                    family = new_family(&mut rng, today, seen);
+                }
+                if earlier {
+                    family.retain(young);
+                }
+                let home = address(&mut rng);
+                for child in &mut family {
+                    child.address = Some(home.clone());
+                }
+                let adults = household_adults(&mut rng, &family, &home, today);
+                (family, adults)
+            }
         }
     };
     // Most contacts name the adults around the children; some (a short police notification,
@@ -543,8 +673,50 @@ fn plan_contact(mut rng: Rng, receipt: &Receipt, policy: &DuePolicy, seen: &mut 
         decision_at,
         not_accepted,
         prompt: false,
+        earlier,
     };
     Draft { rng, plan }
+}
+
+/// The children of an earlier contact as a window contact records them: with the same
+/// identifiers, or without any, a name spelt another way where one has another spelling that
+/// the child index offers as sounding the same (else as it was, so the name and date of birth
+/// link it).
+fn came_back(rng: &mut Rng, back: &Comeback) -> Vec<Child> {
+    let mut children = back.children.clone();
+    if back.by_nhs_number {
+        return children;
+    }
+    for child in &mut children {
+        child.nhs_number = None;
+        child.child_ref = None;
+        child.upn = None;
+        if !chance(rng, 80) {
+            continue;
+        }
+        let words: Vec<&str> = child.name.split(' ').collect();
+        let respelt_name = (0..words.len()).rev().find_map(|at| {
+            let other = respelt(words[at])?;
+            let mut name: Vec<&str> = words.clone();
+            name[at] = other;
+            let name = name.join(" ");
+            sounds_the_same(child, &name).then_some(name)
+        });
+        if let Some(name) = respelt_name {
+            child.name = name;
+        }
+    }
+    children
+}
+
+/// Whether the child index offers `child` to a search for `name` and its date of birth as a
+/// name that sounds the same.
+fn sounds_the_same(child: &Child, name: &str) -> bool {
+    use projections::children::{ChildIndex, Query};
+    let mut index = ChildIndex::default();
+    index.receive(Ulid::nil(), DateTime::<Utc>::UNIX_EPOCH, std::slice::from_ref(child), &[]);
+    let query = Query { name: Some(name.to_owned()), date_of_birth: child.date_of_birth, ..Query::default() };
+    index.search(&query).iter().any(|c| c.matched_on.contains(&"name_phonetic"))
 }
 
 /// What a revised decision to `outcome` most plausibly replaced.

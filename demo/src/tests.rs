@@ -903,3 +903,68 @@ fn the_child_index_links_the_re_contacts_and_offers_a_name_spelt_otherwise() {
     }
     assert!(swapped > 0, "no child with day and month of birth swapped offered as a candidate");
 }
+
+/// The contacts months before the window: a handful, all closed, each about children who come
+/// back in the window; half of them by NHS number (linked by the child index, so the
+/// re-contact's previous contacts count it), the others by name and date of birth only (linked
+/// when spelt the same, else a possible match the duty team is shown).
+#[test]
+fn earlier_contacts_months_before_the_window_come_back_in_it() {
+    use projections::children::ChildIndex;
+    let start = now() - TimeDelta::days(WINDOW_DAYS);
+    let ids: HashMap<Ulid, Ulid> = demo().appends.iter().map(|a| (a.events[0].event_id, a.contact_id)).collect();
+    let id_of = |case: &Case| ids[&case.events[0].0.event_id];
+    let earlier: Vec<&Case> = demo().cases.iter().filter(|c| c.received_at() < start).collect();
+    assert_eq!(earlier.len(), EARLIER_CONTACTS);
+    for case in &earlier {
+        let days = (start - case.received_at()).num_days();
+        assert!((90..=310).contains(&days), "{days} days before the window");
+        assert!(case.events.iter().any(|(_, e)| matches!(e, Event::ContactClosed(_))), "closed");
+        assert!(!case.decisions().is_empty(), "decided");
+    }
+    let mut index = ChildIndex::default();
+    let mut previous: HashMap<Ulid, u32> = HashMap::new();
+    for case in &demo().cases {
+        let c = case.received();
+        index.receive(id_of(case), case.received_at(), &c.children, &c.adults);
+    }
+    for case in &demo().cases {
+        previous.insert(id_of(case), index.previous_contacts(id_of(case)));
+    }
+    let (mut linked, mut offered) = (0, 0);
+    for case in &earlier {
+        let child = &case.received().children[0];
+        let back = demo()
+            .cases
+            .iter()
+            .filter(|c| c.received_at() >= start)
+            .find(|c| {
+                c.received().children.iter().any(|ch| {
+                    ch.date_of_birth == child.date_of_birth
+                        && (ch.nhs_number.is_some() && ch.nhs_number == child.nhs_number
+                            || projections::children::fold(&ch.name).split(' ').next_back()
+                                == projections::children::fold(&child.name).split(' ').next_back()
+                            || ch.name.split(' ').next() == child.name.split(' ').next())
+                })
+            })
+            .unwrap_or_else(|| panic!("{} comes back in the window", child.name));
+        let (then, again) = (id_of(case), id_of(back));
+        if index.child_id_of(then, 0) == index.child_id_of(again, 0) || index.contacts_sharing(again).contains(&then) {
+            linked += 1;
+            assert!(previous[&again] >= 1, "the re-contact counts the earlier contact");
+        } else {
+            offered += 1;
+            let mut touched = index.contacts_sharing(again);
+            touched.extend(index.possible_neighbours(again));
+            touched.push(again);
+            index.refresh_possible(&touched);
+            assert!(
+                index.has_possible_match(again),
+                "{:?} then, {:?} again: offered as a possible match",
+                case.received().children,
+                back.received().children
+            );
+        }
+    }
+    assert!(linked >= EARLIER_CONTACTS / 2 && offered >= 1, "{linked} linked, {offered} offered");
+}

@@ -28,7 +28,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use events::schema::{Adult, Child};
+use events::schema::{Adult, Child, Relationship};
 use rphonetic::DoubleMetaphone;
 use sha2::{Digest, Sha256};
 use ulid::Ulid;
@@ -170,6 +170,7 @@ struct Group {
 struct AdultMention {
     contact: Ulid,
     name: String,
+    relationship: Relationship,
     ids: Ids,
 }
 
@@ -284,14 +285,31 @@ pub struct Candidate {
     pub contacts: u32,
 }
 
-/// An adult a search found (by name, date of birth or postcode).
+/// An adult a search found (by name, date of birth or postcode): the adults of every contact
+/// with the same name (once folded) and date of birth, taken as one person.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdultCandidate {
-    pub contact_id: Ulid,
+    /// The name as most recently written.
     pub name: String,
     pub date_of_birth: Option<NaiveDate>,
+    /// How the contacts name them, each once, in the order first seen.
+    pub relationships: Vec<Relationship>,
+    /// Why they matched, in [`MATCH_WEIGHTS`]' order (the best of their mentions).
     pub matched_on: Vec<&'static str>,
     pub score: f64,
+    /// The contacts naming them, in the order recorded, each with its children's child ids as linked now.
+    pub contacts: Vec<AdultContact>,
+}
+
+/// An adult as a search groups them: the folded name and the date of birth.
+type Person = (Box<str>, Option<NaiveDate>);
+
+/// A contact naming an adult a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdultContact {
+    pub contact_id: Ulid,
+    /// The child ids of the contact's children, in the contact's order.
+    pub child_ids: Vec<String>,
 }
 
 /// A child's record in the index.
@@ -323,6 +341,9 @@ pub struct ChildIndex {
     keys: Keys,
     /// A mention separated from a group by hand is not linked to it again automatically.
     blocked: HashSet<(u32, u32)>,
+    /// The contacts with a child the index offers a possible match for (see
+    /// [`ChildIndex::has_possible_match`]), kept as contacts and links change.
+    possible: HashSet<Ulid, foldhash::fast::RandomState>,
     adults: Vec<AdultMention>,
     adult_codes: Map<Box<str>, Vec<u32>>,
     adult_dob: Map<NaiveDate, Vec<u32>>,
@@ -427,6 +448,99 @@ impl ChildIndex {
         u32::try_from(count).unwrap_or(u32::MAX)
     }
 
+    /// Whether a child of `contact` has a possible match: another child of the index, not
+    /// linked to it, whose name sounds the same (or is the same) and whose date of birth is the
+    /// same or has day and month swapped, with no NHS number, UPN or `child_ref` in conflict and
+    /// not separated from it by hand. Kept per contact, recomputed when its children or links
+    /// change, so a queue line reads it without a search.
+    pub fn has_possible_match(&self, contact: Ulid) -> bool {
+        self.possible.contains(&contact)
+    }
+
+    /// The mentions of other children that `m` possibly matches (name and date, as
+    /// [`ChildIndex::has_possible_match`] says), found through the date of birth's keys only.
+    fn possible_matches_of(&self, m: u32) -> Vec<u32> {
+        let ids = &self.mentions[m as usize].ids;
+        let Some(dob) = ids.dob else { return Vec::new() };
+        let terms = Terms {
+            nhs: None,
+            upn: None,
+            postcode: None,
+            dob: Some(dob),
+            name: Some(ids.name.clone()),
+            codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
+        };
+        let mine = self.group_of(m);
+        let mut out = Vec::new();
+        for day in terms.dob_variants() {
+            for &x in self.keys.dob.get(&day).into_iter().flatten() {
+                if x == m {
+                    continue;
+                }
+                let reasons = terms.reasons(&self.mentions[x as usize].ids);
+                let named = reasons.iter().any(|r| matches!(*r, "name" | "name_phonetic"));
+                let dated = reasons.iter().any(|r| matches!(*r, "date_of_birth" | "date_of_birth_partial"));
+                if named && dated {
+                    out.push(x);
+                }
+            }
+        }
+        out.retain(|&x| {
+            let other = self.group_of(x);
+            other != mine && self.may_auto_link(mine, other)
+        });
+        out
+    }
+
+    /// The contacts whose possible matches a change to `contact`'s children may have changed:
+    /// those about a child its children sound like (linked or not).
+    pub fn possible_neighbours(&self, contact: Ulid) -> Vec<Ulid> {
+        let mut out: Vec<Ulid> = Vec::new();
+        for m in self.mentions_of(contact) {
+            let ids = &self.mentions[m as usize].ids;
+            let Some(dob) = ids.dob else { continue };
+            let terms = Terms {
+                nhs: None,
+                upn: None,
+                postcode: None,
+                dob: Some(dob),
+                name: Some(ids.name.clone()),
+                codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
+            };
+            for day in terms.dob_variants() {
+                for &x in self.keys.dob.get(&day).into_iter().flatten() {
+                    let reasons = terms.reasons(&self.mentions[x as usize].ids);
+                    if reasons.iter().any(|r| matches!(*r, "name" | "name_phonetic")) {
+                        out.push(self.mentions[x as usize].contact);
+                    }
+                }
+            }
+        }
+        out.retain(|c| *c != contact);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Works out again whether each of `contacts` has a possible match; returns those whose
+    /// answer changed.
+    pub fn refresh_possible(&mut self, contacts: &[Ulid]) -> Vec<Ulid> {
+        let mut changed = Vec::new();
+        for &c in contacts {
+            let now = self.mentions_of(c).any(|m| !self.possible_matches_of(m).is_empty());
+            let was = self.possible.contains(&c);
+            if now != was {
+                if now {
+                    self.possible.insert(c);
+                } else {
+                    self.possible.remove(&c);
+                }
+                changed.push(c);
+            }
+        }
+        changed
+    }
+
     /// A contact received: its children and adults indexed, each child linked where the rules
     /// say. Returns the contacts whose previous contacts may have changed (itself included).
     pub fn receive(
@@ -490,6 +604,7 @@ impl ChildIndex {
             self.contacts_in(g, &mut touched);
             self.auto_link(m, &mut touched);
         }
+        self.and_their_neighbours(&mut touched, 0);
         touched.sort_unstable();
         touched.dedup();
         touched
@@ -511,6 +626,7 @@ impl ChildIndex {
         self.contacts_in(other, &mut touched);
         self.blocked.retain(|&(x, g)| !(x == m && (g == other || g == mine)));
         self.merge(mine, other);
+        self.and_their_neighbours(&mut touched, 0);
         touched.sort_unstable();
         touched.dedup();
         touched
@@ -540,6 +656,7 @@ impl ChildIndex {
             self.groups.push(Group { id, order: m, members: vec![m], merged_into: None });
             self.mentions[m as usize].group = new;
         }
+        self.and_their_neighbours(&mut touched, 0);
         touched.sort_unstable();
         touched.dedup();
         touched
@@ -583,18 +700,54 @@ impl ChildIndex {
         }
     }
 
-    /// The contacts whose previous contacts may change when groups `a` and `b` are merged: those
-    /// of each received after the other's first mention (a contact counts only what came before
-    /// it). A new contact about a child seen before touches itself only, not the child's every
-    /// contact.
+    /// The contacts whose previous contacts or possible matches may change when groups `a` and
+    /// `b` are merged. A contact counts only what came before it, so for the counts those of
+    /// each received after the other's first mention; but a group that gains an NHS number, UPN
+    /// or `child_ref` it did not have may now conflict with a child that was a possible match
+    /// of any of its contacts, so then all of them. A new contact about a child seen before, by
+    /// an identifier the child already has (or none), touches itself only, not the child's
+    /// every contact.
     fn contacts_counting_anew(&self, a: u32, b: u32, out: &mut Vec<Ulid>) {
         for (this, other) in [(a, b), (b, a)] {
-            let Some(&first) = self.groups[other as usize].members.first() else { continue };
-            let since = self.mentions[first as usize].received_at;
             let members = &self.groups[this as usize].members;
-            let from = members.partition_point(|&i| self.mentions[i as usize].received_at <= since);
-            out.extend(members[from..].iter().map(|&i| self.mentions[i as usize].contact));
+            let Some(&first) = self.groups[other as usize].members.first() else { continue };
+            if self.brings_new_identifiers(other, this) {
+                let start = out.len();
+                out.extend(members.iter().map(|&i| self.mentions[i as usize].contact));
+                self.and_their_neighbours(out, start);
+            } else {
+                let since = self.mentions[first as usize].received_at;
+                let from = members.partition_point(|&i| self.mentions[i as usize].received_at <= since);
+                out.extend(members[from..].iter().map(|&i| self.mentions[i as usize].contact));
+            }
         }
+    }
+
+    /// Adds to `out` the sound-alike neighbours ([`ChildIndex::possible_neighbours`]) of the
+    /// contacts in `out[start..]`: when a child gains or loses identifiers, a child that
+    /// sounded like any of its mentions may gain or lose it as a possible match.
+    fn and_their_neighbours(&self, out: &mut Vec<Ulid>, start: usize) {
+        let mut contacts = out[start..].to_vec();
+        contacts.sort_unstable();
+        contacts.dedup();
+        for c in contacts {
+            out.extend(self.possible_neighbours(c));
+        }
+    }
+
+    /// Whether group `from` holds an NHS number, UPN or `child_ref` that group `into` does not.
+    /// Cheap for the usual merge, a single mention joining a child (a look in the key's list
+    /// until a mention of `into` is found); two larger groups are taken to (a link by hand or a
+    /// correction: rare).
+    fn brings_new_identifiers(&self, from: u32, into: u32) -> bool {
+        let [m] = self.groups[from as usize].members[..] else { return true };
+        let ids = &self.mentions[m as usize].ids;
+        let lists = [
+            ids.nhs.as_ref().map(|v| self.keys.nhs.get(v)),
+            ids.upn.as_ref().map(|v| self.keys.upn.get(v)),
+            ids.child_ref.as_ref().map(|v| self.keys.child_ref.get(v)),
+        ];
+        lists.into_iter().flatten().any(|list| !list.into_iter().flatten().any(|&x| x != m && self.group_of(x) == into))
     }
 
     /// Whether two groups may be linked automatically: no NHS number, UPN or `child_ref` of one
@@ -691,7 +844,7 @@ impl ChildIndex {
         if let Some(p) = &ids.postcode {
             put(&mut self.adult_postcode, p.clone(), a);
         }
-        self.adults.push(AdultMention { contact, name: adult.name.clone(), ids });
+        self.adults.push(AdultMention { contact, name: adult.name.clone(), relationship: adult.relationship, ids });
     }
 
     /// The record of the child `child_id` names (a merged id names the child it was merged
@@ -821,15 +974,17 @@ impl ChildIndex {
             .collect()
     }
 
-    /// The adults matching the query's name, date of birth or postcode, best first.
+    /// The adults matching the query's name, date of birth or postcode, best first (then by
+    /// name), at most [`MAX_CANDIDATES`]. The adults of several contacts with the same name
+    /// (once folded) and date of birth are one candidate, listing each contact.
     pub fn search_adults(&self, query: &Query) -> Vec<AdultCandidate> {
         let q = Terms::of(query);
         let mut pool: Vec<u32> = Vec::new();
         if let Some(p) = &q.postcode {
             pool.extend(self.adult_postcode.get(p).into_iter().flatten());
         }
-        if let Some(d) = q.dob {
-            pool.extend(self.adult_dob.get(&d).into_iter().flatten());
+        for day in q.dob_variants() {
+            pool.extend(self.adult_dob.get(&day).into_iter().flatten());
         }
         if let Some(words) = &q.codes {
             let smallest = words
@@ -842,21 +997,58 @@ impl ChildIndex {
         }
         pool.sort_unstable();
         pool.dedup();
-        let mut out: Vec<AdultCandidate> = pool
+        // One person per folded name and date of birth: their best reasons, their mentions.
+        let mut people: Map<Person, (f64, Vec<&'static str>, Vec<u32>)> = Map::default();
+        for a in pool {
+            let adult = &self.adults[a as usize];
+            let reasons = q.reasons(&adult.ids);
+            if !q.enough(&reasons) {
+                continue;
+            }
+            let score = score_of(&reasons);
+            let entry = people.entry((adult.ids.name.clone(), adult.ids.dob)).or_insert((0.0, Vec::new(), Vec::new()));
+            if score > entry.0 {
+                entry.0 = score;
+                entry.1 = reasons;
+            }
+            entry.2.push(a);
+        }
+        let mut out: Vec<AdultCandidate> = people
             .into_iter()
-            .filter_map(|a| {
-                let adult = &self.adults[a as usize];
-                let reasons = q.reasons(&adult.ids);
-                q.enough(&reasons).then(|| AdultCandidate {
-                    contact_id: adult.contact,
-                    name: adult.name.clone(),
-                    date_of_birth: adult.ids.dob,
-                    score: score_of(&reasons),
-                    matched_on: reasons,
-                })
+            .map(|((_, dob), (score, matched_on, mut found))| {
+                found.sort_unstable();
+                let latest = &self.adults[*found.last().unwrap_or(&0) as usize];
+                let mut relationships: Vec<Relationship> = Vec::new();
+                let mut contacts: Vec<AdultContact> = Vec::new();
+                for &a in &found {
+                    let adult = &self.adults[a as usize];
+                    if !relationships.contains(&adult.relationship) {
+                        relationships.push(adult.relationship);
+                    }
+                    if !contacts.iter().any(|c| c.contact_id == adult.contact) {
+                        let child_ids = self
+                            .mentions_of(adult.contact)
+                            .map(|m| self.groups[self.group_of(m) as usize].id.to_string())
+                            .collect();
+                        contacts.push(AdultContact { contact_id: adult.contact, child_ids });
+                    }
+                }
+                AdultCandidate {
+                    name: latest.name.clone(),
+                    date_of_birth: dob,
+                    relationships,
+                    matched_on,
+                    score,
+                    contacts,
+                }
             })
             .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.contact_id.cmp(&b.contact_id)));
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| a.contacts.first().map(|c| c.contact_id).cmp(&b.contacts.first().map(|c| c.contact_id)))
+        });
         out.truncate(MAX_CANDIDATES);
         out
     }

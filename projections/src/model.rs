@@ -80,6 +80,12 @@ pub struct QueueItem {
     pub source: SourceCode,
     pub children: Vec<QueueChild>,
     pub previous_contacts: u32,
+    /// For the duty team only (absent for a receiving team): whether a child of the contact has
+    /// a possible match in the child index that is not linked to it (a name that sounds the
+    /// same, the same date of birth or with day and month swapped, nothing in conflict, not
+    /// unlinked by hand). The board marks it, linking to `/children?contact=ID`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub possible_match: Option<bool>,
     /// The front door's worker: the latest `contact_allocated` by the duty team.
     pub assigned_to: Option<String>,
     /// The concerns' first line, at most 120 characters.
@@ -170,7 +176,13 @@ pub fn queue_due_by(state: &ContactState, policy: &DuePolicy) -> DateTime<Utc> {
 }
 
 /// The queue line for a contact, as of `now`.
-pub fn queue_item(state: &ContactState, previous_contacts: u32, policy: &DuePolicy, now: DateTime<Utc>) -> QueueItem {
+pub fn queue_item(
+    state: &ContactState,
+    previous_contacts: u32,
+    possible_match: Option<bool>,
+    policy: &DuePolicy,
+    now: DateTime<Utc>,
+) -> QueueItem {
     let due_by = queue_due_by(state, policy);
     let today = crate::time::london_date(now);
     QueueItem {
@@ -190,6 +202,7 @@ pub fn queue_item(state: &ContactState, previous_contacts: u32, policy: &DuePoli
             .map(|c| QueueChild { name: c.name.clone(), age: age_on(c.date_of_birth, today) })
             .collect(),
         previous_contacts,
+        possible_match,
         assigned_to: state.assigned_to.clone(),
         concerns_summary: concerns_summary(&state.concerns),
         outcome: state.decision.as_ref().map(|d| d.outcome),
@@ -272,6 +285,7 @@ impl ReadModel {
             let touched = self.children.receive(id, state.received_at, &state.children, &adults);
             self.facts.insert(id, ContactFacts::of(&state, self.children.previous_contacts(id)));
             self.count_again(id, &touched);
+            self.refresh_possible(id, &touched);
             let change = if on_queue(&state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
             self.open.insert(id, state);
             return Ok(change);
@@ -289,6 +303,7 @@ impl ReadModel {
                 facts.previous_contacts = self.children.previous_contacts(id);
             }
             self.count_again(id, &touched);
+            self.refresh_possible(id, &touched);
             let Some(state) = self.open.get_mut(&id) else { return Ok(Change::Nothing) };
             state.apply(env, &placeholder(env.event_type));
             let previous = self.children.previous_contacts(id);
@@ -341,7 +356,9 @@ impl ReadModel {
         if let Some((received_at, children)) = before
             && (received_at != state.received_at || children != state.children)
         {
+            let before = self.children.possible_neighbours(id);
             touched = self.children.update(id, state.received_at, &state.children);
+            touched.extend(before);
         }
         // The count changes only when the index does (it counts the year before the contact's
         // own receipt, not before now): otherwise the one the facts hold stands.
@@ -355,7 +372,25 @@ impl ReadModel {
             self.open.remove(&id);
         }
         self.count_again(id, &touched);
+        if !touched.is_empty() {
+            self.refresh_possible(id, &touched);
+        }
         Ok(change)
+    }
+
+    /// Works out again the possible matches of `id`, of `touched` and of the contacts about a
+    /// child `id`'s children sound like (after the child index changed), noting in
+    /// `also_changed` the others whose answer changed.
+    fn refresh_possible(&mut self, id: Ulid, touched: &[Ulid]) {
+        let mut around: Vec<Ulid> = touched.to_vec();
+        around.push(id);
+        around.extend(self.children.possible_neighbours(id));
+        around.sort_unstable();
+        around.dedup();
+        let changed = self.children.refresh_possible(&around);
+        self.also_changed.extend(changed.into_iter().filter(|c| *c != id));
+        self.also_changed.sort_unstable();
+        self.also_changed.dedup();
     }
 
     /// Counts again the previous contacts of each of `touched` other than `id` (after the child
@@ -431,7 +466,7 @@ impl ReadModel {
     pub fn queue_item(&self, id: Ulid, policy: &DuePolicy, now: DateTime<Utc>) -> Option<QueueItem> {
         let state = self.open.get(&id).filter(|s| on_queue(s))?;
         let previous = self.facts.get(&id).map_or(0, |f| f.previous_contacts);
-        Some(queue_item(state, previous, policy, now))
+        Some(queue_item(state, previous, Some(self.children.has_possible_match(id)), policy, now))
     }
 
     /// The duty queue in the contract's order.
@@ -469,7 +504,10 @@ impl ReadModel {
             .open
             .values()
             .filter(|s| keep(s))
-            .map(|s| queue_item(s, self.facts.get(&s.contact_id).map_or(0, |f| f.previous_contacts), policy, now))
+            .map(|s| {
+                let previous = self.facts.get(&s.contact_id).map_or(0, |f| f.previous_contacts);
+                queue_item(s, previous, Some(self.children.has_possible_match(s.contact_id)), policy, now)
+            })
             .collect();
         items.sort_by(queue_order);
         items

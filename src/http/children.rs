@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{OriginalUri, Path, Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use eventlog::AccessScope;
-use events::schema::{HandoverTo, Outcome, SourceCode};
+use events::schema::{HandoverTo, Outcome, Relationship, SourceCode};
 use projections::children;
 use projections::contact::HandoverStatus;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::Caller;
-use super::problem::{ChildReadErrors, ChildSearchErrors};
+use super::problem::{AdultSearchErrors, ChildReadErrors, ChildSearchErrors};
 use super::queue::require_current;
 use super::state::AppState;
 use crate::app::command::fold;
@@ -25,7 +25,7 @@ use crate::auth::{self, ReadKind};
 
 /// The routes of `/v1/children`, each with its OpenAPI path.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(search_children)).routes(routes!(read_child))
+    OpenApiRouter::new().routes(routes!(search_children)).routes(routes!(read_child)).routes(routes!(search_adults))
 }
 
 /// `GET /v1/children`: what to search for. At least one term; a child matching any of them
@@ -103,6 +103,8 @@ pub struct ChildContact {
     /// The latest handover, if any.
     pub handover: Option<ChildHandover>,
     pub closed: bool,
+    /// The contact's version now: the `expected_version` of a `children_unlinked` on it.
+    pub version: u32,
 }
 
 /// `200` from `GET /v1/children/{child_id}`: the child's record.
@@ -292,6 +294,7 @@ pub(crate) async fn read_child(
             outcome: state.decision.as_ref().map(|d| d.outcome),
             handover,
             closed: state.closed.is_some(),
+            version: state.version,
         });
     }
     let ids: Vec<Ulid> = contacts.iter().map(|c| c.contact_id).collect();
@@ -305,4 +308,132 @@ pub(crate) async fn read_child(
         child_refs: record.child_refs,
         contacts,
     }))
+}
+
+/// `GET /v1/adults`: what to search for. At least one term; an adult matching any of them is a
+/// candidate, scored by all (once a name is given, the name must match or sound alike).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdultSearch {
+    /// A name, or part of one (each word must sound like a word of the adult's name). Compared
+    /// with case, diacritics and invisible characters folded, and by Double Metaphone codes.
+    name: Option<String>,
+    /// A date of birth, YYYY-MM-DD (the day and month swapped is a partial match, with a name
+    /// that matches).
+    #[param(format = Date)]
+    date_of_birth: Option<String>,
+    /// A UK postcode (any case and spacing) of the adult's address.
+    postcode: Option<String>,
+}
+
+impl AdultSearch {
+    fn query(&self) -> Result<children::Query, ApiError> {
+        let date_of_birth = super::figures::parse_date(
+            "date_of_birth",
+            term("date_of_birth", self.date_of_birth.as_ref())?.as_deref(),
+        )?;
+        let q = children::Query {
+            name: term("name", self.name.as_ref())?,
+            date_of_birth,
+            postcode: term("postcode", self.postcode.as_ref())?,
+            ..children::Query::default()
+        };
+        if q.name.is_none() && q.date_of_birth.is_none() && q.postcode.is_none() {
+            return Err(ApiError::bad_param(
+                "name",
+                "give at least one of name, date_of_birth and postcode to search by",
+            ));
+        }
+        Ok(q)
+    }
+}
+
+/// A contact naming an adult a search found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdultContact {
+    pub contact_id: Ulid,
+    /// The child ids of the contact's children (as the child index links them now), in the
+    /// contact's order: `GET /v1/children/{child_id}` reads each.
+    pub child_ids: Vec<String>,
+}
+
+/// An adult a search found: the adults of every contact with the same name (once folded) and
+/// date of birth, taken as one person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdultCandidate {
+    /// The name as most recently written.
+    pub name: String,
+    pub date_of_birth: Option<NaiveDate>,
+    /// How the contacts name them (`parent`, `carer`, `household_member`,
+    /// `person_causing_concern`, `other`), each once, first seen first.
+    pub relationships: Vec<Relationship>,
+    /// Why they matched: `name`, `name_phonetic`, `date_of_birth`, `date_of_birth_partial`,
+    /// `postcode` (as for children).
+    pub matched_on: Vec<&'static str>,
+    /// 0 to 1, weighted as for children.
+    pub score: f64,
+    /// The contacts naming them, in the order recorded, each with its children's ids.
+    pub contacts: Vec<AdultContact>,
+}
+
+/// `200` from `GET /v1/adults`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdultSearchResult {
+    /// Best first, at most 50.
+    pub candidates: Vec<AdultCandidate>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/adults",
+    tag = "children",
+    operation_id = "search_adults",
+    summary = "Search for an adult named on contacts",
+    description = "The adults contacts name (parents, carers, household members, people causing concern) who match \
+        any of the terms, scored as children are: a name (the same once folded, or one that sounds the same), a date \
+        of birth, a postcode. The adults of several contacts with the same name and date of birth are one candidate, \
+        listing each contact with its children's child ids. Who may search is who may search for children. The \
+        search is recorded as one entry of the access log, with its terms (`scope.query`), listing every contact \
+        shown (action `search_adults`). No check is ever shown, restricted or not.",
+    params(AdultSearch),
+    responses(
+        (status = 200, description = "The candidates, best first.", body = AdultSearchResult),
+        AdultSearchErrors,
+    ),
+    security(("bearer" = []))
+)]
+/// `GET /v1/adults`
+#[tracing::instrument(skip_all, fields(actor))]
+pub(crate) async fn search_adults(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Query(search): Query<AdultSearch>,
+    uri: OriginalUri,
+) -> Result<Json<AdultSearchResult>, ApiError> {
+    may_read_children(&caller)?;
+    let query = search.query()?;
+    require_current(&app).await?;
+    let found = app.live().model().children().search_adults(&query);
+    let mut contacts: Vec<Ulid> = found.iter().flat_map(|a| a.contacts.iter().map(|c| c.contact_id)).collect();
+    contacts.sort_unstable();
+    contacts.dedup();
+    let endpoint = uri.0.path_and_query().map_or_else(|| uri.0.path().to_owned(), |p| p.as_str().to_owned());
+    let scope = AccessScope { contacts, query: uri.0.query().map(str::to_owned), ..AccessScope::default() };
+    app.front_door().record_bulk_read(&caller, "search_adults", &endpoint, Utc::now(), scope).await?;
+    let candidates = found
+        .into_iter()
+        .map(|a| AdultCandidate {
+            name: a.name,
+            date_of_birth: a.date_of_birth,
+            relationships: a.relationships,
+            matched_on: a.matched_on,
+            score: a.score,
+            contacts: a
+                .contacts
+                .into_iter()
+                .map(|c| AdultContact { contact_id: c.contact_id, child_ids: c.child_ids })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(AdultSearchResult { candidates }))
 }

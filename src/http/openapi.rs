@@ -119,7 +119,11 @@ linked. A practitioner or decision maker links a contact's child to a child id w
 child keeps its id) and separates it with `children_unlinked` (it gets a new id and is not linked back \
 automatically); both are allowed after the contact is closed. The queue's `previous_contacts`, the re-contact \
 figures and Annex A follow the links as they stand. A search is recorded, with its terms, in the access log of \
-every contact about each candidate, and a child's record in the access log of every contact it shows.
+every contact about each candidate, and a child's record in the access log of every contact it shows. The duty \
+team's queue lines carry `possible_match` (never a receiving team's): a child of the contact sounds like a child \
+of the index not linked to it, with the same date of birth (or day and month swapped). Adults named on contacts \
+are found with `GET /v1/adults` (name, date of birth, postcode; the same roles and logging as the children's \
+search), each with the contacts naming them and those contacts' child ids.
 
 The duty queue's `assigned_to` is the front door's latest allocation (`contact_allocated` by the duty team), \
 never whoever last recorded something on the contact; `GET /v1/queue?worker=me` is the caller's own work. Each \
@@ -306,6 +310,7 @@ fn roles(doc: &mut Document) {
         ("/metrics", ReadKind::ServiceMetrics),
         ("/v1/children", ReadKind::Children),
         ("/v1/children/{child_id}", ReadKind::Children),
+        ("/v1/adults", ReadKind::Children),
     ] {
         let scoped = match what {
             ReadKind::Contact => {
@@ -869,6 +874,7 @@ mod tests {
             ("/v1/as-of", "get", &[200, 400, 401, 403, 500, 503]),
             ("/v1/children", "get", &[200, 400, 401, 403, 500, 503]),
             ("/v1/children/{child_id}", "get", &[200, 400, 401, 403, 404, 500, 503]),
+            ("/v1/adults", "get", &[200, 400, 401, 403, 500, 503]),
             ("/healthz", "get", &[200]),
             ("/readyz", "get", &[200, 503]),
             ("/metrics", "get", &[200, 401, 403, 500]),
@@ -889,6 +895,7 @@ mod tests {
             ("/assets/qa.js", "get", &[200]),
             ("/assets/contact.js", "get", &[200]),
             ("/assets/referral.js", "get", &[200]),
+            ("/assets/children.js", "get", &[200]),
             ("/assets/style.css", "get", &[200]),
             ("/assets/icon.svg", "get", &[200]),
         ];

@@ -317,6 +317,27 @@ impl IntoResponses for ChildSearchErrors {
     }
 }
 
+/// Errors of `GET /v1/adults`.
+#[derive(Debug)]
+pub struct AdultSearchErrors;
+
+impl IntoResponses for AdultSearchErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            (
+                400,
+                "A query parameter is malformed (a date not YYYY-MM-DD, a term over 200 characters) or nothing was \
+                 given to search by; `errors` names the parameter.",
+                &["bad-request"],
+            ),
+            NO_TOKEN,
+            CHILD_READ_FORBIDDEN,
+            CHILD_READ_UNAVAILABLE,
+            INTERNAL,
+        ])
+    }
+}
+
 /// Errors of `GET /v1/children/{child_id}`.
 #[derive(Debug)]
 pub struct ChildReadErrors;

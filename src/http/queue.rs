@@ -154,7 +154,17 @@ pub(crate) async fn read_queue(
 /// order, with the position they reflect.
 fn team_queue(app: &AppState, team: &Actor, now: DateTime<Utc>) -> (u64, Vec<QueueItem>) {
     let model = app.live().model();
-    (model.position(), model.queue_of(app.live().policy(), now, |state| auth::awaits_team(team, state)))
+    let mut items = model.queue_of(app.live().policy(), now, |state| auth::awaits_team(team, state));
+    for item in &mut items {
+        for_team(item);
+    }
+    (model.position(), items)
+}
+
+/// A queue line as a receiving team sees it: without what only the duty team is told (the
+/// child index's possible matches).
+fn for_team(item: &mut QueueItem) {
+    item.possible_match = None;
 }
 
 /// The body of `GET /v1/queue` for these items (a receiving team's, or one worker's).
@@ -200,7 +210,10 @@ impl Scope {
             && app.live().model().contact(id).is_some_and(|state| auth::awaits_team(team, state));
         if awaits {
             listed.insert(id);
-            Some(sse_change(change))
+            let ChangeKind::Upsert(item) = &change.kind else { return None };
+            let mut item = item.clone();
+            for_team(&mut item);
+            Some(sse_change(&QueueChange::new(change.position, ChangeKind::Upsert(item))))
         } else if listed.remove(&id) {
             Some(sse_change(&QueueChange::new(change.position, ChangeKind::Remove(id))))
         } else {
@@ -422,6 +435,8 @@ fn missed_since(app: &AppState, from: u64) -> Result<(u64, Vec<SseEvent>), ApiEr
             matches!(e.event_type, T::ContactReceived | T::ChildrenLinked | T::ChildrenUnlinked | T::CorrectionRecorded)
         }) {
             touched.extend(model.contacts_sharing_children(e.contact_id));
+            // And the possible matches of the contacts about a child that sounds the same.
+            touched.extend(model.children().possible_neighbours(e.contact_id));
             if let Ok(eventlog::Event::ChildrenUnlinked(u)) = e.event() {
                 touched.extend(model.children().child(&u.child_id).into_iter().flat_map(|c| c.contacts).map(|c| c.0));
             }
@@ -466,6 +481,7 @@ mod tests {
             source: SourceCode::Police,
             children: Vec::new(),
             previous_contacts: 0,
+            possible_match: Some(false),
             assigned_to: None,
             concerns_summary: "bruising".into(),
             outcome: None,

@@ -81,6 +81,7 @@ const BOARD_JS: &str = include_str!("../../web/board.js");
 const QA_JS: &str = include_str!("../../web/qa.js");
 const CONTACT_JS: &str = include_str!("../../web/contact.js");
 const REFERRAL_JS: &str = include_str!("../../web/referral.js");
+const CHILDREN_JS: &str = include_str!("../../web/children.js");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 const ICON_SVG: &str = include_str!("../../web/icon.svg");
 
@@ -121,6 +122,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(referrer::my_referrals))
         .routes(routes!(referrer::referral_form))
         .routes(routes!(referrer::referral_page))
+        .routes(routes!(children_js))
         .routes(routes!(style_css))
         .routes(routes!(icon_svg))
         .layer(middleware::from_fn(page_headers))
@@ -145,6 +147,14 @@ async fn page_headers(request: Request, next: Next) -> Response {
     responses((status = 200, description = "JavaScript.", content_type = "text/javascript; charset=utf-8", body = String)))]
 pub async fn board_js() -> Response {
     asset(BOARD_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /assets/children.js`
+#[utoipa::path(get, path = "/assets/children.js", tag = "pages", operation_id = "children_js",
+    summary = "The children pages' link and unlink script", description = "From the binary. No token needed.",
+    responses((status = 200, description = "JavaScript.", content_type = "text/javascript; charset=utf-8", body = String)))]
+pub async fn children_js() -> Response {
+    asset(CHILDREN_JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /assets/qa.js`

@@ -66,7 +66,7 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/v1/metrics/timeliness" | "/v1/metrics/volumes" | "/v1/metrics/practice") => Need::Read(K::Metrics),
         ("GET", "/v1/audit/sample") => Need::Read(K::AuditSample),
         ("GET", "/v1/as-of") => Need::Read(K::AsOf),
-        ("GET", "/v1/children" | "/v1/children/{child_id}") => Need::Read(K::Children),
+        ("GET", "/v1/children" | "/v1/children/{child_id}" | "/v1/adults") => Need::Read(K::Children),
         ("GET", "/metrics") => Need::Read(K::ServiceMetrics),
         ("POST", "/v1/contacts") => Need::Create,
         ("POST", "/v1/contacts/{id}/events") => Need::Append(EventType::NoteAdded),
@@ -125,6 +125,7 @@ fn concrete(method: &str, path: &str, contact: &str) -> (String, Option<Value>) 
         "/v1/audit/sample" => url.push_str("?seed=1&n=50"),
         "/v1/as-of" => url.push_str("?position=2"),
         "/v1/children" | "/children" => url.push_str("?name=Sam%20Example&date_of_birth=2017-05-04"),
+        "/v1/adults" => url.push_str("?name=Alex%20Example"),
         // The id the contact's child was first given (merged ids name the child they joined).
         "/v1/children/{child_id}" | "/children/{child_id}" => {
             let child = projections::children::child_id_for(contact.parse().unwrap(), 0);

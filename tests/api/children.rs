@@ -241,3 +241,239 @@ async fn adults_and_addresses_are_validated_and_stored() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["matched_on"], json!(["postcode"]));
 }
+
+/// The value of attribute `name` of the first element at or after `from` in `html`.
+fn attr(html: &str, from: usize, name: &str) -> String {
+    let at = from + html[from..].find(&format!(" {name}=\"")).unwrap_or_else(|| panic!("{name}: {html}"));
+    let rest = &html[at + name.len() + 3..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// Posts an event to a contact as the children pages' script does: JSON, with the session
+/// cookie and the page's origin.
+async fn post_as_page(app: &TestApp, cookie: &str, contact: &str, body: &Value) -> (u16, Value) {
+    let resp = crate::pages::no_redirects()
+        .post(format!("{}/v1/contacts/{contact}/events", app.url))
+        .header("cookie", cookie)
+        .header("origin", &app.url)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    crate::harness::read(resp).await
+}
+
+/// A link and an unlink made from the pages, as `web/children.js` makes them from the forms'
+/// data: the candidates of a contact offer to link its child to the other spelling (not to
+/// itself); a link without a reason is refused naming `data.reason`; a stale page is 409; the
+/// link changes the child's record and the queue's count; the child's page then offers to
+/// unlink, which undoes it. A partner and an auditor see no controls, and the API refuses them.
+#[tokio::test]
+async fn a_child_is_linked_and_unlinked_from_the_pages() {
+    use crate::pages::{cookie_of, no_redirects, sign_in};
+    let app = spawn_app();
+    ready(&app).await;
+    let first = contact_about(&app, json!({"name": "Zoe Smyth", "date_of_birth": "2016-08-09"}), 10).await;
+    let second = contact_about(&app, json!({"name": "Zo\u{EB} Smith", "date_of_birth": "2016-08-09"}), 5).await;
+    let http = no_redirects();
+    let practitioner = cookie_of(&sign_in(&app, app.token("practitioner"), &[]).await);
+    let page = |path: String, cookie: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", app.url);
+        async move {
+            let resp = http.get(url).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+
+    let html = page(format!("/children?contact={second}"), practitioner.clone()).await;
+    assert!(html.contains("src=\"/assets/children.js\""), "{html}");
+    let forms: Vec<usize> = html.match_indices("<form class=\"link-child\"").map(|(i, _)| i).collect();
+    assert_eq!(forms.len(), 1, "one other candidate to link to; its own child is not offered: {html}");
+    assert!(html.contains("This contact's child"), "{html}");
+    let at = forms[0];
+    assert_eq!(attr(&html, at, "data-type"), "children_linked");
+    assert_eq!(attr(&html, at, "data-contact"), second);
+    let older = attr(&html, at, "data-child-id");
+    let version: u64 = attr(&html, at, "data-version").parse().unwrap();
+    let link = |reason: &str, version: u64| {
+        json!({"type": attr(&html, at, "data-type"), "expected_version": version,
+               "data": {"child_index": attr(&html, at, "data-child-index").parse::<u64>().unwrap(),
+                        "child_id": older, "reason": reason}})
+    };
+    let head = app.head().await;
+    let (status, problem) = post_as_page(&app, &practitioner, &second, &link(" ", version)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "data.reason", "{problem}");
+    let (status, problem) = post_as_page(&app, &practitioner, &second, &link("Same mother", version - 1)).await;
+    assert_eq!((status, problem["current_version"].as_u64()), (409, Some(version)), "{problem}");
+    assert_eq!(app.head().await, head, "nothing refused reached the log");
+    let partner = cookie_of(&sign_in(&app, app.token("partner_police"), &[]).await);
+    let seen = page(format!("/children?contact={second}"), partner.clone()).await;
+    assert!(seen.contains("Possible matches for") && !seen.contains("link-child") && !seen.contains("children.js"));
+    let (status, _) = post_as_page(&app, &partner, &second, &link("Same mother", version)).await;
+    assert_eq!(status, 403);
+
+    let (status, appended) = post_as_page(&app, &practitioner, &second, &link("Same mother", version)).await;
+    assert_eq!(status, 201, "{appended}");
+    assert_eq!(appended["actor"]["id"], "practitioner");
+    assert_eq!(contact_ids(&record(&app, "practitioner", &older).await), [first.clone(), second.clone()]);
+    assert_eq!(previous(&app).await[&second], 1);
+    let html = page(format!("/children?contact={second}"), practitioner.clone()).await;
+    assert!(!html.contains("<form class=\"link-child\""), "linked: nothing left to link: {html}");
+
+    // The child's page offers to unlink each contact; the second's undoes the link.
+    let html = page(format!("/children/{older}"), practitioner.clone()).await;
+    let at = html
+        .match_indices("<form class=\"link-child\"")
+        .map(|(i, _)| i)
+        .find(|&i| attr(&html, i, "data-contact") == second)
+        .unwrap_or_else(|| panic!("an unlink form for the second contact: {html}"));
+    assert_eq!(attr(&html, at, "data-type"), "children_unlinked");
+    assert_eq!(attr(&html, at, "data-child-id"), older);
+    let unlink = json!({"type": "children_unlinked",
+        "expected_version": attr(&html, at, "data-version").parse::<u64>().unwrap(),
+        "data": {"child_index": attr(&html, at, "data-child-index").parse::<u64>().unwrap(),
+                 "child_id": older, "reason": "Another school, another mother"}});
+    let auditor = cookie_of(&sign_in(&app, app.token("auditor"), &[]).await);
+    let seen = page(format!("/children/{older}"), auditor.clone()).await;
+    assert!(seen.contains(&second) && !seen.contains("link-child"), "{seen}");
+    let (status, _) = post_as_page(&app, &auditor, &second, &unlink).await;
+    assert_eq!(status, 403);
+    let (status, appended) = post_as_page(&app, &practitioner, &second, &unlink).await;
+    assert_eq!(status, 201, "{appended}");
+    assert_eq!(contact_ids(&record(&app, "practitioner", &older).await), [first.as_str()]);
+    assert_eq!(previous(&app).await[&second], 0);
+}
+
+/// The duty team's queue marks a contact whose child sounds like a child of the index, with
+/// the same date of birth, that is not linked to it (both ways); a link takes the mark away.
+/// A receiving team's queue never carries the field.
+#[tokio::test]
+async fn a_possible_match_is_marked_on_the_queue_until_it_is_linked() {
+    let mut app = spawn_app();
+    app.add_team_token("at-sam", "AT North");
+    ready(&app).await;
+    let marks = |queue: &Value| -> HashMap<String, Option<bool>> {
+        queue["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (i["contact_id"].as_str().unwrap().to_owned(), i.get("possible_match").map(|v| v.as_bool().unwrap()))
+            })
+            .collect()
+    };
+    let first = contact_about(&app, json!({"name": "Zoe Smyth", "date_of_birth": "2016-08-09"}), 10).await;
+    let (_, queue) = app.get("practitioner", "/v1/queue").await;
+    assert_eq!(marks(&queue)[&first], Some(false), "alone, nothing to match");
+    let second = contact_about(&app, json!({"name": "Zo\u{EB} Smith", "date_of_birth": "2016-08-09"}), 5).await;
+    let other = contact_about(&app, json!({"name": "Zoe Smyth", "date_of_birth": "2015-01-02"}), 4).await;
+    let (_, queue) = app.get("decision_maker", "/v1/queue").await;
+    let m = marks(&queue);
+    assert_eq!((m[&second], m[&first], m[&other]), (Some(true), Some(true), Some(false)), "{queue}");
+
+    // A receiving team's queue does not carry it.
+    let handed = app.new_contact("referrer").await;
+    for (who, event_type, data) in [
+        (
+            "decision_maker",
+            "decision_made",
+            json!({"outcome": "assessment", "rationale": "Threshold met.", "level_of_need": 4, "primary_need": "N1"}),
+        ),
+        ("practitioner", "handover_sent", json!({"to": "assessment_team", "team": "AT North"})),
+    ] {
+        let (status, body) = app.append(who, &handed, event_type, data).await;
+        assert_eq!(status, 201, "{event_type}: {body}");
+    }
+    let (status, team) = app.get("at-sam", "/v1/queue").await;
+    assert_eq!(status, 200, "{team}");
+    assert_eq!(marks(&team), HashMap::from([(handed.clone(), None)]), "{team}");
+
+    // Linked: no longer a possible match, on either.
+    let found = search(&app, "practitioner", "name=Zoe%20Smyth&date_of_birth=2016-08-09").await;
+    let older = id_of(&found, "Zoe Smyth");
+    let link = json!({"child_index": 0, "child_id": older, "reason": "Same mother, same school"});
+    let (status, body) = app.append("practitioner", &second, "children_linked", link).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, queue) = app.get("practitioner", "/v1/queue").await;
+    let m = marks(&queue);
+    assert_eq!((m[&second], m[&first]), (Some(false), Some(false)), "{queue}");
+}
+
+/// `GET /v1/adults`: the adults contacts name, found by a name that sounds the same, a date of
+/// birth or a postcode; the same person on two contacts is one candidate listing both, each
+/// with its children's ids; a logged read with its terms; never a check's text; referrers and
+/// receiving teams refused; bad parameters named.
+#[tokio::test]
+async fn adults_are_found_with_their_contacts_and_children() {
+    let app = spawn_app();
+    ready(&app).await;
+    let with_adult = |child: &str, adult: Value| {
+        let mut body = contact_body();
+        body["children"] = json!([{"name": child, "date_of_birth": "2015-03-04", "sex": "F"}]);
+        body["adults"] = json!([adult]);
+        body
+    };
+    let mother = json!({"name": "Dana Kowalska", "date_of_birth": "1989-06-07", "relationship": "parent",
+                        "address": {"line1": "2 Mill Lane", "postcode": "NG7 2RD"}});
+    let (status, first) = app.post("practitioner", "/v1/contacts", &with_adult("Mia Kowalska", mother.clone())).await;
+    assert_eq!(status, 201, "{first}");
+    let first = first["contact_id"].as_str().unwrap().to_owned();
+    let mut carer = mother.clone();
+    carer["relationship"] = json!("carer");
+    carer["name"] = json!("Dana KOWALSKA");
+    let (status, second) = app.post("practitioner", "/v1/contacts", &with_adult("Leo Nowak", carer)).await;
+    assert_eq!(status, 201, "{second}");
+    let second = second["contact_id"].as_str().unwrap().to_owned();
+    let check = json!({"agency": "police", "summary": "SECRET-INTEL about Dana", "restricted": true});
+    let (status, body) = app.append("partner_police", &second, "checks_returned", check).await;
+    assert_eq!(status, 201, "{body}");
+
+    let (status, found) = app.get("practitioner", "/v1/adults?name=Dana%20Kowalski&date_of_birth=1989-06-07").await;
+    assert_eq!(status, 200, "{found}");
+    let candidates = found["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 1, "one person on two contacts: {found}");
+    let dana = &candidates[0];
+    assert_eq!(dana["name"], "Dana KOWALSKA");
+    assert_eq!(dana["date_of_birth"], "1989-06-07");
+    assert_eq!(dana["relationships"], json!(["parent", "carer"]));
+    assert_eq!(dana["matched_on"], json!(["name_phonetic", "date_of_birth"]));
+    let contacts: Vec<&str> =
+        dana["contacts"].as_array().unwrap().iter().map(|c| c["contact_id"].as_str().unwrap()).collect();
+    assert_eq!(contacts, [first.as_str(), second.as_str()]);
+    let mia = dana["contacts"][0]["child_ids"][0].as_str().unwrap();
+    assert_eq!(contact_ids(&record(&app, "practitioner", mia).await), [first.as_str()], "the child id reads the child");
+    for who in ["practitioner", "decision_maker", "partner_police", "partner_health", "auditor", "admin"] {
+        let (status, found) = app.get(who, "/v1/adults?postcode=ng72rd").await;
+        assert_eq!(status, 200, "{who}: {found}");
+        assert_eq!(found["candidates"].as_array().unwrap().len(), 1, "{who}: {found}");
+        assert!(!found.to_string().contains("SECRET-INTEL"), "{who}: {found}");
+    }
+    let (_, none) = app.get("practitioner", "/v1/adults?name=Someone%20Else&date_of_birth=1989-06-07").await;
+    assert_eq!(none["candidates"], json!([]), "a date alone does not offer whoever was born that day");
+
+    // A logged read, with its terms, in the trail of each contact shown.
+    let (_, audit) = app.get("auditor", &format!("/v1/contacts/{second}/audit")).await;
+    let searches: Vec<&str> = audit["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "search_adults" && a["actor"]["id"] == "practitioner")
+        .map(|a| a["endpoint"].as_str().unwrap())
+        .collect();
+    assert!(searches.contains(&"/v1/adults?name=Dana%20Kowalski&date_of_birth=1989-06-07"), "{searches:?}");
+
+    for who in ["referrer", "receiving_team"] {
+        let (status, problem) = app.get(who, "/v1/adults?name=Dana").await;
+        assert_eq!(status, 403, "{who}: {problem}");
+    }
+    let head = app.head().await;
+    for (query, field) in [("", "name"), ("name=%20", "name"), ("date_of_birth=1989-13-01", "date_of_birth")] {
+        let (status, problem) = app.get("practitioner", &format!("/v1/adults?{query}")).await;
+        assert_eq!(status, 400, "{query}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+    assert_eq!(app.head().await, head, "nothing written");
+}

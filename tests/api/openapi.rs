@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/as-of"),
     ("get", "/v1/children"),
     ("get", "/v1/children/{child_id}"),
+    ("get", "/v1/adults"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -52,6 +53,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/assets/qa.js"),
     ("get", "/assets/contact.js"),
     ("get", "/assets/referral.js"),
+    ("get", "/assets/children.js"),
     ("get", "/assets/style.css"),
     ("get", "/assets/icon.svg"),
 ];
@@ -649,13 +651,17 @@ async fn the_figures_fit_their_documented_schemas() {
     let decided = app.new_contact("practitioner").await;
     let (s, b) = app.append("decision_maker", &decided, "decision_made", data_for("decision_made")).await;
     assert_eq!(s, 201, "{b}");
-    app.new_contact("practitioner").await;
+    let mut with_adult = contact_body();
+    with_adult["adults"] = json!([{"name": "Alex Example", "date_of_birth": "1990-01-02", "relationship": "parent"}]);
+    let (s, b) = app.post("practitioner", "/v1/contacts", &with_adult).await;
+    assert_eq!(s, 201, "{b}");
     for (who, path, templated) in [
         ("practitioner", "/v1/metrics/timeliness", "/v1/metrics/timeliness"),
         ("practitioner", "/v1/metrics/volumes", "/v1/metrics/volumes"),
         ("auditor", "/v1/audit/sample?seed=1", "/v1/audit/sample"),
         ("auditor", "/v1/audit/sample?seed=1&recorded_late=true", "/v1/audit/sample"),
         ("practitioner", "/v1/children?name=Sam%20Example", "/v1/children"),
+        ("practitioner", "/v1/adults?name=Alex%20Example", "/v1/adults"),
     ] {
         let (status, body) = app.get(who, path).await;
         assert_eq!(status, 200, "{path}: {body}");

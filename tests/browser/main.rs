@@ -728,6 +728,56 @@ async fn children_pages(client: &Client, http: &reqwest::Client, url: &str, prac
     assert!(matches.contains(name), "the row's child among the matches: {matches}");
     axe(client, "a contact's possible matches").await;
     client.goto(&format!("{url}/")).await.unwrap();
+    link_from_the_pages(client, &get, url).await;
+}
+
+/// A queue row marked "possible match" opens its children's candidates; the practitioner links
+/// the contact's child to one of them from the page: without a reason the API's message shows
+/// beside the field; with one, the page comes back saying so and the API's child record lists
+/// the contact.
+async fn link_from_the_pages<F, Fut>(client: &Client, get: &F, url: &str)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Value>,
+{
+    let queue = get("/v1/queue".into()).await;
+    let marked = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["possible_match"] == true)
+        .expect("the demo queue has a possible match");
+    let contact = marked["contact_id"].as_str().unwrap().to_owned();
+    let marker = format!("tr[data-id=\"{contact}\"] a.possible-match");
+    wait_for(client, &format!("document.querySelector('{marker}')"), Duration::from_secs(10)).await;
+    client.find(Locator::Css(&marker)).await.unwrap().click().await.unwrap();
+    wait_path(client, "/children").await;
+    wait_for(client, "document.querySelector('form.link-child')", Duration::from_secs(5)).await;
+    let form = client.find(Locator::Css("form.link-child")).await.unwrap();
+    let child_id = form.attr("data-child-id").await.unwrap().unwrap();
+    assert_eq!(form.attr("data-contact").await.unwrap().unwrap(), contact);
+    // No reason: the API's 422 names data.reason, shown beside the field.
+    form.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    wait_for(client, "document.querySelector('form.link-child .field-error').textContent", Duration::from_secs(5))
+        .await;
+    assert_eq!(
+        js(client, "document.querySelector('form.link-child input').getAttribute('aria-invalid')").await,
+        "true"
+    );
+    axe(client, "a link refused for want of a reason").await;
+    let reason = form.find(Locator::Css("input[name='reason']")).await.unwrap();
+    reason.send_keys("Same mother and school; the name is spelt two ways").await.unwrap();
+    form.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    wait_for(client, "!document.getElementById('link-done').hidden", Duration::from_secs(10)).await;
+    let done = client.find(Locator::Css("#link-done")).await.unwrap().text().await.unwrap();
+    assert!(done.contains("Linked") && done.contains(&child_id), "{done}");
+    screenshot(client, "children-linked.png").await;
+    axe(client, "a contact's candidates after a link").await;
+    let record = get(format!("/v1/children/{child_id}")).await;
+    let contacts: Vec<&str> =
+        record["contacts"].as_array().unwrap().iter().map(|c| c["contact_id"].as_str().unwrap()).collect();
+    assert!(contacts.contains(&contact.as_str()), "{contact} in {contacts:?}");
+    client.goto(&format!("{url}/")).await.unwrap();
 }
 
 /// Fills the field `id` of a contact page's or referrer page's form.

@@ -291,7 +291,7 @@ fn adults_are_searchable_by_name_birth_date_and_postcode() {
     let adult = Adult {
         name: "Pat Smyth".into(),
         date_of_birth: Some("1988-04-02".parse().unwrap()),
-        relationship: events::schema::Relationship::Parent,
+        relationship: Relationship::Parent,
         address: Some(events::schema::Address {
             line1: None,
             line2: None,
@@ -299,12 +299,38 @@ fn adults_are_searchable_by_name_birth_date_and_postcode() {
             postcode: Some("NG7 2RD".into()),
         }),
     };
-    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[child("Amy Smyth", None, None, None)], &[adult]);
+    index.receive(
+        id(1),
+        at("2026-01-05T10:00:00Z"),
+        &[child("Amy Smyth", None, None, None)],
+        std::slice::from_ref(&adult),
+    );
     let found = index.search_adults(&query(Some("Pat Smith"), None));
     assert_eq!(found.len(), 1);
-    assert_eq!((found[0].contact_id, found[0].matched_on.as_slice()), (id(1), ["name_phonetic"].as_slice()));
+    assert_eq!(found[0].matched_on, ["name_phonetic"]);
+    let amy = index.child_id_of(id(1), 0).unwrap().to_owned();
+    assert_eq!(found[0].contacts, [AdultContact { contact_id: id(1), child_ids: vec![amy.clone()] }]);
     let by_postcode = index.search_adults(&Query { postcode: Some("NG7 2RD".into()), ..Query::default() });
     assert_eq!(by_postcode.len(), 1);
+
+    // Named again on another contact, as a carer: one person, both contacts, both roles.
+    let carer = Adult { name: "PAT SMYTH".into(), relationship: Relationship::Carer, ..adult };
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &[child("Ben Jones", None, None, None)], &[carer]);
+    let found = index.search_adults(&query(Some("Pat Smyth"), Some("1988-04-02")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].name.as_str(), found[0].score), ("PAT SMYTH", 0.9));
+    assert_eq!(found[0].matched_on, ["name", "date_of_birth"]);
+    assert_eq!(found[0].relationships, [Relationship::Parent, Relationship::Carer]);
+    let ben = index.child_id_of(id(2), 0).unwrap().to_owned();
+    assert_eq!(
+        found[0].contacts,
+        [
+            AdultContact { contact_id: id(1), child_ids: vec![amy] },
+            AdultContact { contact_id: id(2), child_ids: vec![ben] }
+        ]
+    );
+    // A date of birth alone with a name that does not sound alike finds nobody.
+    assert!(index.search_adults(&query(Some("Kim Lee"), Some("1988-04-02"))).is_empty());
 }
 
 #[test]
@@ -456,13 +482,21 @@ fn counts_and_the_contacts_touched_agree_with_counting_the_long_way() {
         seed ^= seed << 17;
         seed % n
     };
+    // Sound-alikes with and without identifiers, some in conflict, so that possible matches
+    // come and go as children are linked.
     let pool = [
-        ("Sam Example", Some("9434765919")),
-        ("Robin Example", None),
-        ("Alex Sample", Some("4010232137")),
-        ("Jo Sample", None),
-        ("Kim Trial", None),
+        ("Sam Example", Some("9434765919"), None),
+        ("Robin Example", None, None),
+        ("Alex Sample", Some("4010232137"), None),
+        ("Zoe Smyth", None, None),
+        ("Zo\u{EB} Smith", None, Some("C1")),
+        ("Zoe Smyth", Some("9434765919"), None),
+        ("Zoey Smith", None, Some("C2")),
+        ("Zoe Smith", Some("4010232137"), Some("C1")),
+        // Linked by NHS number to children it does not sound like, bringing a child_ref.
+        ("Zed Smith", Some("9434765919"), Some("C3")),
     ];
+    let mut marked = 0;
     for round in 0..20 {
         let mut index = ChildIndex::default();
         let mut contacts: Vec<(Ulid, DateTime<Utc>, usize)> = Vec::new();
@@ -473,8 +507,8 @@ fn counts_and_the_contacts_touched_agree_with_counting_the_long_way() {
             let n = 1 + usize::try_from(next(3)).unwrap();
             let children: Vec<Child> = (0..n)
                 .map(|_| {
-                    let (name, nhs) = pool[usize::try_from(next(5)).unwrap()];
-                    child(name, Some("2016-05-14"), nhs, None)
+                    let (name, nhs, child_ref) = pool[usize::try_from(next(9)).unwrap()];
+                    child(name, Some("2016-05-14"), nhs, child_ref)
                 })
                 .collect();
             let touched = index.receive(c, received, &children, &[]);
@@ -488,7 +522,72 @@ fn counts_and_the_contacts_touched_agree_with_counting_the_long_way() {
                     "round {round}: contact {i}'s count changed untouched"
                 );
             }
+            // The possible-match marks, refreshed as the read model does (the contacts touched,
+            // the sound-alikes' and the new one), agree with working each one out afresh.
+            let mut around = touched.clone();
+            around.extend(index.possible_neighbours(c));
+            around.push(c);
+            index.refresh_possible(&around);
+            marked += contacts.iter().filter(|x| index.has_possible_match(x.0)).count();
+            for &(o, _, _) in &contacts {
+                let fresh = index.mentions_of(o).any(|m| !index.possible_matches_of(m).is_empty());
+                assert_eq!(index.has_possible_match(o), fresh, "round {round}: contact {o}'s possible match is stale");
+            }
             before = counts;
         }
     }
+    assert!(marked > 0, "the generated contacts never had a possible match");
+}
+
+/// What the queue marks as a possible match: the index's refresh after each change, as the
+/// read model calls it.
+fn receive_and_refresh(index: &mut ChildIndex, contact: Ulid, when: &str, children: &[Child]) -> Vec<Ulid> {
+    let mut touched = index.receive(contact, at(when), children, &[]);
+    touched.extend(index.possible_neighbours(contact));
+    touched.push(contact);
+    touched.sort_unstable();
+    touched.dedup();
+    index.refresh_possible(&touched)
+}
+
+#[test]
+fn a_sound_alike_with_the_same_birth_date_is_a_possible_match_until_linked_or_unlinked() {
+    let mut index = ChildIndex::default();
+    let (smyth, smith, apart) = (id(1), id(2), id(3));
+    receive_and_refresh(
+        &mut index,
+        smyth,
+        "2026-01-05T10:00:00Z",
+        &[child("Zoe Smyth", Some("2016-08-09"), None, None)],
+    );
+    assert!(!index.has_possible_match(smyth), "alone");
+    let changed = receive_and_refresh(
+        &mut index,
+        smith,
+        "2026-02-05T10:00:00Z",
+        &[child("Zo\u{EB} Smith", Some("2016-08-09"), None, None)],
+    );
+    assert_eq!(changed, [smyth, smith], "both ways");
+    assert!(index.has_possible_match(smith) && index.has_possible_match(smyth));
+    // Another date of birth (not the same with day and month swapped): not a match.
+    receive_and_refresh(
+        &mut index,
+        apart,
+        "2026-02-06T10:00:00Z",
+        &[child("Zoe Smith", Some("2016-09-10"), None, None)],
+    );
+    assert!(!index.has_possible_match(apart));
+
+    // Linked: no longer possible, on either side.
+    let older = index.child_id_of(smyth, 0).unwrap().to_owned();
+    let mut touched = index.link(smith, 0, &older);
+    touched.extend(index.possible_neighbours(smith));
+    index.refresh_possible(&touched);
+    assert!(!index.has_possible_match(smith) && !index.has_possible_match(smyth));
+    // Unlinked by hand: separated and not offered again.
+    let mut touched = index.unlink(smith, 0, &older, id(99));
+    touched.push(smith);
+    index.refresh_possible(&touched);
+    assert_ne!(index.child_id_of(smith, 0), Some(older.as_str()));
+    assert!(!index.has_possible_match(smith) && !index.has_possible_match(smyth));
 }

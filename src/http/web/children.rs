@@ -15,13 +15,14 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use eventlog::Actor;
+use events::EventType;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Chrome, Nav, london, message, page_actor, render, to_signin};
 use crate::app::{AppError, Read};
 use crate::auth::{self, ReadKind};
-use crate::http::children::{ChildSearch, read_child, search_children};
+use crate::http::children::{AdultSearch, ChildSearch, read_child, search_adults, search_children};
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::state::AppState;
@@ -42,6 +43,13 @@ pub struct SearchForm {
     /// The likely matches of each child this contact names.
     #[serde(default)]
     pub contact: String,
+    /// The adults search's fields (`GET /v1/adults`).
+    #[serde(default)]
+    pub adult_name: String,
+    #[serde(default)]
+    pub adult_date_of_birth: String,
+    #[serde(default)]
+    pub adult_postcode: String,
 }
 
 impl SearchForm {
@@ -49,6 +57,10 @@ impl SearchForm {
         [&self.name, &self.date_of_birth, &self.nhs_number, &self.upn, &self.postcode]
             .iter()
             .all(|f| f.trim().is_empty())
+    }
+
+    fn adults_asked(&self) -> bool {
+        [&self.adult_name, &self.adult_date_of_birth, &self.adult_postcode].iter().any(|f| !f.trim().is_empty())
     }
 }
 
@@ -60,6 +72,23 @@ struct ChildrenPage {
     form: SearchForm,
     problem: Option<String>,
     groups: Vec<Group>,
+    /// The viewer may link a contact's child to a candidate (`children_linked`).
+    can_link: bool,
+    /// The adults search's answer, when one was asked for.
+    adults: Option<Vec<AdultRow>>,
+    /// A bad field of the adults search.
+    adult_problem: Option<String>,
+}
+
+/// An adult the adults search found.
+struct AdultRow {
+    name: String,
+    date_of_birth: String,
+    relationships: String,
+    matched_on: String,
+    score: String,
+    /// Each contact naming them: its id and its children's ids.
+    contacts: Vec<(String, Vec<String>)>,
 }
 
 /// One list of candidates: the search's, or one child's of a contact.
@@ -67,9 +96,21 @@ struct Group {
     title: String,
     for_contact: bool,
     candidates: Vec<CandidateRow>,
+    /// For a contact's child: what a link from this list appends to.
+    link: Option<LinkTarget>,
+}
+
+/// A contact's child, as a `children_linked` or `children_unlinked` names it.
+struct LinkTarget {
+    contact: String,
+    child_index: u8,
+    /// The contact's version when the page was made (`expected_version`).
+    version: u32,
 }
 
 struct CandidateRow {
+    /// The contact's own child, as linked now (for a contact's candidates).
+    is_current: bool,
     child_id: String,
     name: String,
     date_of_birth: String,
@@ -89,10 +130,16 @@ struct ChildPage {
     also: String,
     date_of_birth: String,
     contacts: Vec<ChildContactRow>,
+    /// The viewer may unlink a contact from the child (`children_unlinked`).
+    can_link: bool,
 }
 
 struct ChildContactRow {
     id: String,
+    /// The child's index in the contact's `children`.
+    child_index: String,
+    /// The contact's version when the page was made (`expected_version`).
+    version: String,
     received: String,
     source: String,
     concerns: String,
@@ -158,6 +205,7 @@ fn candidate_rows(answer: &Value) -> Vec<CandidateRow> {
         .into_iter()
         .flatten()
         .map(|c| CandidateRow {
+            is_current: false,
             child_id: text(&c["child_id"]),
             name: text(&c["name"]),
             date_of_birth: date(&c["date_of_birth"]),
@@ -207,7 +255,15 @@ fn contact_row(c: &Value, trail: bool) -> ChildContactRow {
         href,
         link_text,
         id,
+        child_index: text(&c["child_index"]),
+        version: text(&c["version"]),
     }
+}
+
+/// Whether the viewer may link and unlink children (`children_linked`, `children_unlinked`):
+/// only then do the pages show the controls (the API refuses the others anyway).
+fn may_link(actor: &Actor) -> bool {
+    auth::may_append(actor.role, EventType::ChildrenLinked) && auth::may_append(actor.role, EventType::ChildrenUnlinked)
 }
 
 /// How a refusal of the API's own functions reads on these pages.
@@ -227,6 +283,51 @@ async fn search(app: &AppState, actor: &Actor, terms: Value, endpoint: &str) -> 
     let uri: Uri = endpoint.parse().map_err(ApiError::internal)?;
     let found = search_children(State(app.clone()), Caller(actor.clone()), Query(search), OriginalUri(uri)).await?;
     serde_json::to_value(found.0).map_err(ApiError::internal)
+}
+
+/// The adults search, as `GET /v1/adults` makes it, in the API's shape, as rows.
+async fn adult_search(
+    app: &AppState,
+    actor: &Actor,
+    form: &SearchForm,
+    endpoint: &str,
+) -> Result<Vec<AdultRow>, ApiError> {
+    let mut terms = serde_json::Map::new();
+    for (key, value) in
+        [("name", &form.adult_name), ("date_of_birth", &form.adult_date_of_birth), ("postcode", &form.adult_postcode)]
+    {
+        if !value.trim().is_empty() {
+            terms.insert(key.to_owned(), Value::String(value.trim().to_owned()));
+        }
+    }
+    let search: AdultSearch = serde_json::from_value(Value::Object(terms)).map_err(ApiError::internal)?;
+    let uri: Uri = endpoint.parse().map_err(ApiError::internal)?;
+    let found = search_adults(State(app.clone()), Caller(actor.clone()), Query(search), OriginalUri(uri)).await?;
+    let answer = serde_json::to_value(found.0).map_err(ApiError::internal)?;
+    Ok(answer["candidates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| AdultRow {
+            name: text(&a["name"]),
+            date_of_birth: date(&a["date_of_birth"]),
+            relationships: a["relationships"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| text(r).replace('_', " "))
+                .collect::<Vec<_>>()
+                .join(", "),
+            matched_on: matched_on(&a["matched_on"]),
+            score: score(&a["score"]),
+            contacts: a["contacts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| (text(&c["contact_id"]), c["child_ids"].as_array().into_iter().flatten().map(text).collect()))
+                .collect(),
+        })
+        .collect())
 }
 
 /// The form's terms, as the API's query takes them (empty fields left out).
@@ -263,9 +364,9 @@ async fn possible_matches(
         AppError::Forbidden(why) => ApiError::Forbidden(why),
         other => ApiError::from(other),
     })?;
-    let children = read.state.map(|s| s.children).unwrap_or_default();
+    let Some(state) = read.state else { return Ok(Vec::new()) };
     let mut groups = Vec::new();
-    for child in &children {
+    for (index, child) in state.children.iter().enumerate() {
         let terms = json!({
             "name": child.name,
             "date_of_birth": child.date_of_birth,
@@ -274,10 +375,20 @@ async fn possible_matches(
             "postcode": child.address.as_ref().and_then(|a| a.postcode.clone()),
         });
         let answer = search(app, actor, terms, endpoint).await?;
+        let current = app.live().model().children().child_id_of(state.contact_id, index).map(str::to_owned);
+        let mut candidates = candidate_rows(&answer);
+        for c in &mut candidates {
+            c.is_current = current.as_deref() == Some(c.child_id.as_str());
+        }
         groups.push(Group {
             title: format!("Possible matches for {}", child.name),
             for_contact: true,
-            candidates: candidate_rows(&answer),
+            candidates,
+            link: current.map(|_| LinkTarget {
+                contact: state.contact_id.to_string(),
+                child_index: u8::try_from(index).unwrap_or(u8::MAX),
+                version: state.version,
+            }),
         });
     }
     Ok(groups)
@@ -293,6 +404,9 @@ fn endpoint(form: &SearchForm) -> String {
         ("upn", &form.upn),
         ("postcode", &form.postcode),
         ("contact", &form.contact),
+        ("adult_name", &form.adult_name),
+        ("adult_date_of_birth", &form.adult_date_of_birth),
+        ("adult_postcode", &form.adult_postcode),
     ] {
         if !value.trim().is_empty() {
             pairs.push(format!("{key}={}", urlencoding(value.trim())));
@@ -323,7 +437,9 @@ fn urlencoding(value: &str) -> String {
     summary = "Find a child, for people",
     description = "A search form (name, date of birth, NHS number, UPN, postcode) and the children frontdoor has \
         seen that match, with why and how well, as `GET /v1/children` finds them; with `contact`, the likely matches \
-        of each child that contact names. Every search is a logged read, as the API's. The duty team only: \
+        of each child that contact names (with a form to link the contact's child to one, for those who may); with \
+        `adult_name`, `adult_date_of_birth` or `adult_postcode`, the adults contacts name, as `GET /v1/adults` finds \
+        them. Every search is a logged read, as the API's. The duty team only: \
         without a session it sends the browser to `/signin`; other roles get a page saying so (403); a bad field \
         is named on the page (400).",
     params(
@@ -333,6 +449,9 @@ fn urlencoding(value: &str) -> String {
         ("upn" = Option<String>, Query, description = "Unique pupil number."),
         ("postcode" = Option<String>, Query, description = "A UK postcode."),
         ("contact" = Option<String>, Query, description = "A contact id: the likely matches of each of its children."),
+        ("adult_name" = Option<String>, Query, description = "The adults search (`GET /v1/adults`): a name, or part of it."),
+        ("adult_date_of_birth" = Option<String>, Query, format = Date, description = "The adults search: YYYY-MM-DD."),
+        ("adult_postcode" = Option<String>, Query, description = "The adults search: a UK postcode."),
     ),
     responses(
         (status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String),
@@ -347,6 +466,25 @@ pub async fn children_page(
     let Some((_, actor)) = page_actor(&app, &headers) else { return to_signin("/children") };
     let chrome = || Chrome::new("Children", Some(&actor), Nav::Children);
     let endpoint = endpoint(&form);
+    let can_link = may_link(&actor);
+    let page = |form, problem, groups, adults, adult_problem| ChildrenPage {
+        chrome: chrome(),
+        form,
+        problem,
+        groups,
+        can_link,
+        adults,
+        adult_problem,
+    };
+    if form.adults_asked() {
+        return match adult_search(&app, &actor, &form, &endpoint).await {
+            Ok(rows) => render(StatusCode::OK, &page(form, None, Vec::new(), Some(rows), None)),
+            Err(ApiError::BadRequest { detail, .. }) => {
+                render(StatusCode::BAD_REQUEST, &page(form, None, Vec::new(), None, Some(detail)))
+            }
+            Err(e) => refused(e, chrome()),
+        };
+    }
     let groups = if !form.contact.trim().is_empty() {
         match possible_matches(&app, &actor, form.contact.trim(), &endpoint).await {
             Ok(groups) => groups,
@@ -364,16 +502,16 @@ pub async fn children_page(
                     title: "Children found".to_owned(),
                     for_contact: false,
                     candidates: candidate_rows(&answer),
+                    link: None,
                 }]
             }
             Err(ApiError::BadRequest { detail, .. }) => {
-                let page = ChildrenPage { chrome: chrome(), form, problem: Some(detail), groups: Vec::new() };
-                return render(StatusCode::BAD_REQUEST, &page);
+                return render(StatusCode::BAD_REQUEST, &page(form, Some(detail), Vec::new(), None, None));
             }
             Err(e) => return refused(e, chrome()),
         }
     };
-    render(StatusCode::OK, &ChildrenPage { chrome: chrome(), form, problem: None, groups })
+    render(StatusCode::OK, &page(form, None, groups, None, None))
 }
 
 /// `GET /children/{child_id}`
@@ -416,6 +554,7 @@ pub async fn child_page(State(app): State<AppState>, headers: HeaderMap, Path(ch
         also: names.iter().rev().skip(1).cloned().collect::<Vec<_>>().join(", "),
         date_of_birth: date(&record["date_of_birth"]),
         contacts: record["contacts"].as_array().into_iter().flatten().map(|c| contact_row(c, trail)).collect(),
+        can_link: may_link(&actor),
     };
     render(StatusCode::OK, &page)
 }
@@ -444,7 +583,11 @@ mod tests {
                 title: "Children found".into(),
                 for_contact: false,
                 candidates: candidate_rows(&answer),
+                link: None,
             }],
+            can_link: false,
+            adults: None,
+            adult_problem: None,
         };
         let html = page.render().unwrap();
         assert!(html.contains("href=\"/children/C7K2Q9\""), "{html}");
@@ -456,6 +599,40 @@ mod tests {
         assert!(html.contains("<td>NHS number</td><td class=\"num\">100%</td><td class=\"num\">1</td>"), "{html}");
         assert!(html.contains("3 Apr 2015"), "{html}");
         assert!(html.contains("value=\"Zoe &#34;Smyth&#34;\""), "the search is shown again, escaped: {html}");
+    }
+
+    #[test]
+    fn adults_show_their_roles_and_each_contacts_children() {
+        let answer = serde_json::json!({"name": "Dana <i>K</i>", "date_of_birth": "1989-06-07",
+            "relationships": ["parent", "person_causing_concern"], "matched_on": ["name_phonetic"], "score": 0.35,
+            "contacts": [{"contact_id": "01J0000000000000000000000A", "child_ids": ["C1", "C2"]}]});
+        let row = AdultRow {
+            name: text(&answer["name"]),
+            date_of_birth: date(&answer["date_of_birth"]),
+            relationships: "parent, person causing concern".into(),
+            matched_on: matched_on(&answer["matched_on"]),
+            score: score(&answer["score"]),
+            contacts: vec![("01J0000000000000000000000A".into(), vec!["C1".into(), "C2".into()])],
+        };
+        let page = ChildrenPage {
+            chrome: chrome(),
+            form: SearchForm { adult_name: "Dana".into(), ..SearchForm::default() },
+            problem: None,
+            groups: Vec::new(),
+            can_link: false,
+            adults: Some(vec![row]),
+            adult_problem: None,
+        };
+        let html = page.render().unwrap();
+        assert!(html.contains("Dana &#60;i&#62;K&#60;/i&#62;") && !html.contains("<i>K"), "{html}");
+        assert!(
+            html.contains(
+                "<td>parent, person causing concern</td><td>name sounds alike</td><td class=\"num\">35%</td>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("href=\"/children/C1\"") && html.contains("href=\"/children/C2\""), "{html}");
+        assert!(html.contains("id=\"adult_name\"") && html.contains("value=\"Dana\""), "{html}");
     }
 
     #[test]
