@@ -63,6 +63,9 @@ pub struct Decision {
     pub decided_by: String,
     /// How many earlier decisions this one replaced.
     pub revisions: u32,
+    /// The recommendation of the latest duty discussion held before this decision, if any
+    /// gave one.
+    pub recommended: Option<Outcome>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -168,6 +171,8 @@ pub struct ContactState {
     pub checks_requested: Vec<Agency>,
     pub checks: Vec<Check>,
     pub discussions: u32,
+    /// The recommendation of the latest duty discussion that gave one.
+    pub recommendation: Option<Outcome>,
     pub referrer_informed_at: Option<DateTime<Utc>>,
     pub referrer_informed_id: Option<Ulid>,
     pub action_plans: u32,
@@ -272,6 +277,7 @@ impl ContactState {
             checks_requested: Vec::new(),
             checks: Vec::new(),
             discussions: 0,
+            recommendation: None,
             referrer_informed_at: None,
             referrer_informed_id: None,
             action_plans: 0,
@@ -319,7 +325,12 @@ impl ContactState {
                 returned_at: at,
                 returned_by: by.clone(),
             }),
-            Event::DutyDiscussionHeld(_) => self.discussions += 1,
+            Event::DutyDiscussionHeld(d) => {
+                self.discussions += 1;
+                if d.recommendation.is_some() {
+                    self.recommendation = d.recommendation;
+                }
+            }
             Event::ConsentRecorded(c) => {
                 self.consent = c.consent;
                 self.consent_event_id = Some(env.event_id);
@@ -348,6 +359,7 @@ impl ContactState {
                     decided_at: at,
                     decided_by: by.clone(),
                     revisions,
+                    recommended: self.recommendation,
                 });
             }
             Event::ActionPlanAgreed(plan) => {

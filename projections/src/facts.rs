@@ -38,6 +38,8 @@ pub struct ContactFacts {
     pub level_of_need: Option<u8>,
     /// How many times the decision was revised.
     pub revisions: u32,
+    /// The recommendation of the latest duty discussion held before the decision in force.
+    pub recommended: Option<Outcome>,
     /// When the decision in force was made.
     pub decided_at: Option<DateTime<Utc>>,
     /// The first strategy discussion held (also after closing), and the decision it followed.
@@ -109,6 +111,7 @@ impl ContactFacts {
             outcome: state.decision.as_ref().map(|d| d.outcome),
             level_of_need: state.decision.as_ref().and_then(|d| d.level_of_need),
             revisions: state.decision.as_ref().map_or(0, |d| d.revisions),
+            recommended: state.decision.as_ref().and_then(|d| d.recommended),
             decided_at: state.decision.as_ref().map(|d| d.decided_at),
             strategy_discussion: state.strategy_discussion,
             assessment_team_accepted_at: state.assessment_team_accepted_at,

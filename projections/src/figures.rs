@@ -23,8 +23,10 @@
 //! - [`timeliness`](mod@timeliness): received → first decision, received → accepted by the Assessment Team.
 //! - [`volumes`](mod@volumes): contacts, channels, sources, weekdays, outcomes, referrals, re-contacts.
 //! - [`practice`](mod@practice): consent, referrer informed, threshold consistency, action plans, revisions.
+//! - [`devon`]: Devon's appendix table, children by weekday and channel and the outcome split.
 //! - [`sample`]: the reproducible random sample of decided contacts for case audit.
 
+pub mod devon;
 pub mod practice;
 pub mod sample;
 pub mod timeliness;
@@ -37,6 +39,7 @@ use serde::ser::SerializeMap;
 use crate::facts::ContactFacts;
 use crate::time::{Calendar, DuePolicy};
 
+pub use devon::{DevonTable, devon_table};
 pub use practice::{Practice, practice};
 pub use sample::{SplitMix64, audit_sample, audit_sample_of};
 pub use timeliness::{Timeliness, timeliness};
@@ -289,6 +292,7 @@ pub(crate) mod testing {
             outcome: None,
             level_of_need: None,
             revisions: 0,
+            recommended: None,
             decided_at: None,
             strategy_discussion: None,
             assessment_team_accepted_at: None,
@@ -345,6 +349,12 @@ pub(crate) mod testing {
         /// The concern categories in force.
         pub fn categories(mut self, codes: &[&'static str]) -> Self {
             self.concern_categories = codes.to_vec();
+            self
+        }
+
+        /// A duty discussion recommended `outcome` before the decision in force.
+        pub fn recommended(mut self, outcome: Outcome) -> Self {
+            self.recommended = Some(outcome);
             self
         }
 

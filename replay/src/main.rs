@@ -252,6 +252,8 @@ enum ExportFormat {
 enum ReportFormat {
     Markdown,
     Csv,
+    /// Devon's appendix table: children by weekday and channel, and the outcome split.
+    Devon,
 }
 
 fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> Result<(), ReplayError> {
@@ -448,6 +450,10 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
             match format {
                 ReportFormat::Markdown => write_out(None, replay::report::markdown(&r).as_bytes())?,
                 ReportFormat::Csv => write_out(None, &replay::report::csv(&r))?,
+                ReportFormat::Devon => {
+                    let table = projections::figures::devon_table(model.facts(), from, to);
+                    write_out(None, replay::report::devon_markdown(&table, r.position).as_bytes())?;
+                }
             }
         }
     }
