@@ -24,12 +24,14 @@
 //! - [`volumes`](mod@volumes): contacts, channels, sources, weekdays, outcomes, referrals, re-contacts.
 //! - [`practice`](mod@practice): consent, referrer informed, threshold consistency, action plans, revisions.
 //! - [`devon`]: Devon's appendix table, children by weekday and channel and the outcome split.
+//! - [`trends`]: partners' trends, by source and week, small counts suppressed.
 //! - [`sample`]: the reproducible random sample of decided contacts for case audit.
 
 pub mod devon;
 pub mod practice;
 pub mod sample;
 pub mod timeliness;
+pub mod trends;
 pub mod volumes;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeDelta, Utc};
@@ -43,6 +45,7 @@ pub use devon::{DevonTable, devon_table};
 pub use practice::{Practice, practice};
 pub use sample::{SplitMix64, audit_sample, audit_sample_of};
 pub use timeliness::{Timeliness, timeliness};
+pub use trends::{Trends, trends};
 pub use volumes::{Volumes, volumes};
 
 /// Whether a contact was received on a London date from `from` to `to`, both included.
