@@ -1018,3 +1018,80 @@ fn report_rebuilds_devons_table_from_a_small_log_worked_by_hand() {
         assert!(text.contains(row), "{row}\n{text}");
     }
 }
+
+/// Every string under `keys` anywhere in `v`.
+fn strings_under(v: &serde_json::Value, keys: &[&str], out: &mut HashSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                if keys.contains(&k.as_str())
+                    && let Some(s) = v.as_str()
+                {
+                    out.insert(s.to_owned());
+                }
+                strings_under(v, keys, out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| strings_under(v, keys, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn contacts_csv_has_one_pseudonymised_row_per_contact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let out = run(&["contacts-csv", "--data-dir", &data, "--from", "2026-02-01", "--to", "2026-03-31"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "date_of_contact,week,weekday,channel,source,immediate_risk,rating,children,child_ids,child_ages,consent,\
+             concern_categories,first_decision_hours,first_outcome,outcome,level_of_need,referral,revisions,\
+             recommendation_followed,assessment_team_hours,referrer_informed_within_one_working_day,previous_contacts"
+        )
+    );
+    // The hand-made referral, worked by hand: Tuesday 10 March 09:00, amber, two children (one
+    // aged 10, one without a date of birth), decided an assessment at 11:00 (2 hours),
+    // accepted by the Assessment Team at 15:00 (6 hours), the referrer not told.
+    let args = ["annex-a", "--data-dir", data.as_str(), "--list", "1", "--from", "2026-03-10", "--to", "2026-03-10"];
+    let annex = stdout(&run(&args));
+    let ids: Vec<&str> =
+        annex.lines().filter(|l| l.ends_with(",10/03/2026,2A")).filter_map(|l| l.split(',').next()).collect();
+    let (ada, ben) = (ids[0], ids[1]);
+    let row = format!(
+        "2026-03-10,2026-W11,Tuesday,phone,2A,no,amber,2,{ada};{ben},10;,given,,2,assessment,assessment,4,yes,0,,6,no,0"
+    );
+    assert!(text.lines().any(|l| l == row), "{row}\n{text}");
+    assert_eq!(text.lines().count() - 1, text.lines().filter(|l| l.starts_with("2026-0")).count());
+
+    // No name, identifier or free text of any event of the log appears.
+    let mut secrets = HashSet::new();
+    for line in std::fs::read_to_string(fixture_file()).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        strings_under(
+            &v,
+            &[
+                "name",
+                "nhs_number",
+                "upn",
+                "child_ref",
+                "concerns",
+                "summary",
+                "rationale",
+                "phone",
+                "email",
+                "organisation",
+                "text",
+                "reason",
+                "description",
+            ],
+            &mut secrets,
+        );
+    }
+    assert!(secrets.contains("Ada Example") && secrets.iter().any(|s| s.starts_with("Bruising")), "the log's text");
+    let leaked: Vec<&String> = secrets.iter().filter(|s| s.len() >= 4 && text.contains(s.as_str())).collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+}
