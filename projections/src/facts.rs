@@ -49,6 +49,8 @@ pub struct ContactFacts {
     /// When that acceptance was recorded, and whether a correction moved its time.
     pub assessment_team_accepted_recorded_at: Option<DateTime<Utc>>,
     pub acceptance_backdated: bool,
+    /// Handovers to the Assessment Team and to Early Help: sent, first accepted, returned.
+    pub handed_over: crate::contact::HandedOver,
     pub referrer_informed_at: Option<DateTime<Utc>>,
     pub action_plans: u32,
     /// Every action of the contact's action plans, with its due date and completion.
@@ -117,6 +119,7 @@ impl ContactFacts {
             assessment_team_accepted_at: state.assessment_team_accepted_at,
             assessment_team_accepted_recorded_at: state.assessment_team_accepted_recorded_at,
             acceptance_backdated: state.acceptance_backdated,
+            handed_over: state.handed_over,
             referrer_informed_at: state.referrer_informed_at,
             action_plans: state.action_plans,
             actions: state.actions.clone(),

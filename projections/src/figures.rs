@@ -301,6 +301,7 @@ pub(crate) mod testing {
             assessment_team_accepted_at: None,
             assessment_team_accepted_recorded_at: None,
             acceptance_backdated: false,
+            handed_over: crate::contact::HandedOver::default(),
             referrer_informed_at: None,
             action_plans: 0,
             actions: Vec::new(),

@@ -129,6 +129,26 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(o, "| Other | {} | {} | {} |", at.other.count, at.other.awaiting, spread_md(&at.other.hours));
     let _ = writeln!(o);
+    let _ = writeln!(o, "## Handovers (received → first accepted)");
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "| Team | Handed over | Accepted | Awaiting | Returned (contacts / returns) | Hours (median / p90 / max) |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
+    for (team, h) in [("Assessment Team", &t.handovers.assessment_team), ("Early Help", &t.handovers.early_help)] {
+        let _ = writeln!(
+            o,
+            "| {team} | {} | {} | {} | {} / {} | {} |",
+            h.handed_over,
+            h.accepted,
+            h.awaiting,
+            h.returned,
+            h.returns,
+            spread_md(&h.hours_to_acceptance)
+        );
+    }
+    let _ = writeln!(o);
     let _ = writeln!(o, "## Strategy discussions (decision → first discussion held)");
     let _ = writeln!(o);
     let sd = &t.strategy_discussions;
@@ -336,6 +356,16 @@ pub fn csv(r: &Report) -> Vec<u8> {
     row("timeliness", "", "share_within_24h", f(t.share_within_24h));
     row("timeliness", "", "share_within_one_working_day", f(t.share_within_one_working_day));
     row("timeliness", "", "share_within_policy", f(t.share_within_policy));
+    for (team, h) in [("assessment_team", &t.handovers.assessment_team), ("early_help", &t.handovers.early_help)] {
+        row("handovers", "", &format!("{team}:handed_over"), h.handed_over.to_string());
+        row("handovers", "", &format!("{team}:accepted"), h.accepted.to_string());
+        row("handovers", "", &format!("{team}:awaiting"), h.awaiting.to_string());
+        row("handovers", "", &format!("{team}:returned"), h.returned.to_string());
+        row("handovers", "", &format!("{team}:returns"), h.returns.to_string());
+        row("handovers", "", &format!("{team}:hours_median"), f(h.hours_to_acceptance.median));
+        row("handovers", "", &format!("{team}:hours_p90"), f(h.hours_to_acceptance.p90));
+        row("handovers", "", &format!("{team}:hours_max"), f(h.hours_to_acceptance.max));
+    }
     let sd = &t.strategy_discussions;
     row("timeliness", "", "strategy_discussions_held", sd.held.to_string());
     row("timeliness", "", "strategy_discussions_awaiting", sd.awaiting.to_string());

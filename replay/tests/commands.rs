@@ -1012,6 +1012,10 @@ fn report_rebuilds_devons_table_from_a_small_log_worked_by_hand() {
         "| Revisions in all | 1 |",
         "| 4 | 2 | 1 |",
         "| unknown | 0 | 0 |",
+        // The referral handed over to the Assessment Team at 11:30, accepted at 15:00: 6 hours
+        // from receipt; nothing to Early Help.
+        "| Assessment Team | 1 | 1 | 0 | 0 / 0 | 6.0 / 6.0 / 6.0 |",
+        "| Early Help | 0 | 0 | 0 | 0 / 0 |  /  /  |",
         // Both from a school (2A), consent given, one a referral.
         "| 2A | 2 | 2 | 1 | 50.0% | 2 (100.0%) | 0 / 0 |",
     ] {
