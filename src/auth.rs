@@ -779,6 +779,9 @@ pub enum ReadKind {
     GlobalEvents,
     /// `GET /v1/metrics/timeliness` and `GET /v1/metrics/volumes`.
     Metrics,
+    /// `GET /v1/metrics/trends`: contacts, outcomes and categories by source and week, small
+    /// counts suppressed, no child-level data: partners too.
+    Trends,
     /// `GET /v1/audit/sample`: the case-audit sample.
     AuditSample,
     /// `GET /v1/as-of`: the queue and timeliness as they stood at a past moment.
@@ -806,6 +809,7 @@ impl ReadKind {
         ReadKind::ContactAudit,
         ReadKind::GlobalEvents,
         ReadKind::Metrics,
+        ReadKind::Trends,
         ReadKind::AuditSample,
         ReadKind::AsOf,
         ReadKind::Board,
@@ -823,6 +827,8 @@ impl ReadKind {
 ///   ([`may_see_restricted`]).
 /// - Metrics: practitioners, decision makers, auditors, admins. Partners are not told the team's
 ///   performance figures.
+/// - Trends: as metrics, and partners (Warwickshire shares its trends with them): counts by
+///   source and week with counts under 5 suppressed, a partner's own agency and overall.
 /// - As-of: decision makers, auditors, admins. It shows only what the queue and timeliness
 ///   showed at the time, which a decision maker reads live anyway; managers use it to review
 ///   the queue as it stood when something went wrong. Practitioners work the live queue.
@@ -856,6 +862,7 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
         }
         ReadKind::Board => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
         ReadKind::Metrics => matches!(role, Practitioner | DecisionMaker | Auditor | Admin),
+        ReadKind::Trends => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
         ReadKind::AsOf => matches!(role, DecisionMaker | Auditor | Admin),
         ReadKind::ContactAudit | ReadKind::GlobalEvents | ReadKind::AuditSample | ReadKind::AccessLog => {
             matches!(role, Auditor | Admin)
@@ -1483,6 +1490,7 @@ mod tests {
             (ReadKind::ContactAudit, [N, N, N, N, Y, Y, N, N]),
             (ReadKind::GlobalEvents, [N, N, N, N, Y, Y, N, N]),
             (ReadKind::Metrics, [N, Y, Y, N, Y, Y, N, N]),
+            (ReadKind::Trends, [N, Y, Y, Y, Y, Y, N, N]),
             (ReadKind::AuditSample, [N, N, N, N, Y, Y, N, N]),
             (ReadKind::AsOf, [N, N, Y, N, Y, Y, N, N]),
             (ReadKind::Board, [N, Y, Y, Y, Y, Y, N, N]),
@@ -1499,13 +1507,14 @@ mod tests {
             ReadKind::ContactAudit => 3,
             ReadKind::GlobalEvents => 4,
             ReadKind::Metrics => 5,
-            ReadKind::AuditSample => 6,
-            ReadKind::AsOf => 7,
-            ReadKind::Board => 8,
-            ReadKind::ServiceMetrics => 9,
-            ReadKind::Children => 10,
-            ReadKind::AccessLog => 11,
-            ReadKind::OwnContacts => 12,
+            ReadKind::Trends => 6,
+            ReadKind::AuditSample => 7,
+            ReadKind::AsOf => 8,
+            ReadKind::Board => 9,
+            ReadKind::ServiceMetrics => 10,
+            ReadKind::Children => 11,
+            ReadKind::AccessLog => 12,
+            ReadKind::OwnContacts => 13,
         };
         assert_eq!(ReadKind::ALL.len(), expected.len());
         for kind in ReadKind::ALL {

@@ -51,6 +51,34 @@ pub struct EventRef {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// A contact's handovers to one receiving team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct TeamHandover {
+    /// Whether a handover to the team was sent.
+    pub sent: bool,
+    /// When the team first accepted one.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// How many handovers the team returned.
+    pub returns: u32,
+}
+
+/// A contact's handovers to the Assessment Team and to Early Help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct HandedOver {
+    pub assessment_team: TeamHandover,
+    pub early_help: TeamHandover,
+}
+
+impl HandedOver {
+    fn to_mut(&mut self, to: HandoverTo) -> Option<&mut TeamHandover> {
+        match to {
+            HandoverTo::AssessmentTeam => Some(&mut self.assessment_team),
+            HandoverTo::EarlyHelp => Some(&mut self.early_help),
+            _ => None,
+        }
+    }
+}
+
 /// The decision in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -63,6 +91,9 @@ pub struct Decision {
     pub decided_by: String,
     /// How many earlier decisions this one replaced.
     pub revisions: u32,
+    /// The recommendation of the latest duty discussion held before this decision, if any
+    /// gave one.
+    pub recommended: Option<Outcome>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -168,6 +199,10 @@ pub struct ContactState {
     pub checks_requested: Vec<Agency>,
     pub checks: Vec<Check>,
     pub discussions: u32,
+    /// The recommendation of the latest duty discussion that gave one.
+    pub recommendation: Option<Outcome>,
+    /// Handovers to the Assessment Team and to Early Help: sent, first accepted, returned.
+    pub handed_over: HandedOver,
     pub referrer_informed_at: Option<DateTime<Utc>>,
     pub referrer_informed_id: Option<Ulid>,
     pub action_plans: u32,
@@ -274,6 +309,8 @@ impl ContactState {
             checks_requested: Vec::new(),
             checks: Vec::new(),
             discussions: 0,
+            recommendation: None,
+            handed_over: HandedOver::default(),
             referrer_informed_at: None,
             referrer_informed_id: None,
             action_plans: 0,
@@ -322,7 +359,12 @@ impl ContactState {
                 returned_at: at,
                 returned_by: by.clone(),
             }),
-            Event::DutyDiscussionHeld(_) => self.discussions += 1,
+            Event::DutyDiscussionHeld(d) => {
+                self.discussions += 1;
+                if d.recommendation.is_some() {
+                    self.recommendation = d.recommendation;
+                }
+            }
             Event::ConsentRecorded(c) => {
                 self.consent = c.consent;
                 self.consent_event_id = Some(env.event_id);
@@ -351,6 +393,7 @@ impl ContactState {
                     decided_at: at,
                     decided_by: by.clone(),
                     revisions,
+                    recommended: self.recommendation,
                 });
             }
             Event::ActionPlanAgreed(plan) => {
@@ -373,6 +416,9 @@ impl ContactState {
                 }
             }
             Event::HandoverSent(h) => {
+                if let Some(t) = self.handed_over.to_mut(h.to) {
+                    t.sent = true;
+                }
                 self.handover = Some(Handover {
                     sent_event_id: env.event_id,
                     answer_event_id: None,
@@ -388,6 +434,9 @@ impl ContactState {
             }
             Event::HandoverAccepted(a) => {
                 if let Some(h) = self.handover.as_mut() {
+                    if let Some(t) = self.handed_over.to_mut(h.to) {
+                        t.accepted_at.get_or_insert(at);
+                    }
                     if h.to == HandoverTo::AssessmentTeam && self.assessment_team_accepted_at.is_none() {
                         self.assessment_team_accepted_at = Some(at);
                         self.assessment_team_accepted_id = Some(env.event_id);
@@ -405,6 +454,9 @@ impl ContactState {
             }
             Event::HandoverReturned(r) => {
                 if let Some(h) = self.handover.as_mut() {
+                    if let Some(t) = self.handed_over.to_mut(h.to) {
+                        t.returns += 1;
+                    }
                     h.answer_event_id = Some(env.event_id);
                     h.status = HandoverStatus::Returned;
                     h.answered_at = Some(at);
@@ -670,6 +722,41 @@ mod tests {
         assert_eq!(s.team_worker.as_deref(), Some("at-jo"));
         assert_eq!(s.assigned_to, None, "the receiving team's worker is not the front door's");
         assert_eq!(s.version, 5);
+    }
+
+    #[test]
+    fn handovers_to_early_help_are_counted_sent_returned_and_accepted() {
+        let sent = || Event::HandoverSent(HandoverSent { to: HandoverTo::EarlyHelp, team: None, notes: None });
+        let events = [
+            env(1, &received(), "2026-03-02T09:00:00Z", Role::Referrer, "school"),
+            env(2, &decision(Outcome::EarlyHelp), "2026-03-02T11:00:00Z", Role::DecisionMaker, "dm-1"),
+            env(3, &sent(), "2026-03-02T11:30:00Z", Role::Practitioner, "sw-1"),
+            env(
+                4,
+                &Event::HandoverReturned(events::schema::HandoverReturned { reason: "Not known to us".into() }),
+                "2026-03-02T13:00:00Z",
+                Role::ReceivingTeam,
+                "eh-1",
+            ),
+            env(5, &sent(), "2026-03-02T14:00:00Z", Role::Practitioner, "sw-1"),
+            env(
+                6,
+                &Event::HandoverAccepted(HandoverAccepted {
+                    team: "Early Help West".into(),
+                    worker: None,
+                    evidence: None,
+                }),
+                "2026-03-02T16:00:00Z",
+                Role::ReceivingTeam,
+                "eh-1",
+            ),
+        ];
+        let s = ContactState::fold(&events).unwrap().unwrap();
+        let eh = s.handed_over.early_help;
+        assert!(eh.sent);
+        assert_eq!((eh.returns, eh.accepted_at), (1, Some("2026-03-02T16:00:00Z".parse().unwrap())));
+        assert_eq!(s.handed_over.assessment_team, TeamHandover::default());
+        assert_eq!(s.assessment_team_accepted_at, None, "Early Help is not the Assessment Team");
     }
 
     /// Found on the duty board: whoever last touched a contact became its worker, so a manager

@@ -38,6 +38,8 @@ pub struct ContactFacts {
     pub level_of_need: Option<u8>,
     /// How many times the decision was revised.
     pub revisions: u32,
+    /// The recommendation of the latest duty discussion held before the decision in force.
+    pub recommended: Option<Outcome>,
     /// When the decision in force was made.
     pub decided_at: Option<DateTime<Utc>>,
     /// The first strategy discussion held (also after closing), and the decision it followed.
@@ -47,6 +49,8 @@ pub struct ContactFacts {
     /// When that acceptance was recorded, and whether a correction moved its time.
     pub assessment_team_accepted_recorded_at: Option<DateTime<Utc>>,
     pub acceptance_backdated: bool,
+    /// Handovers to the Assessment Team and to Early Help: sent, first accepted, returned.
+    pub handed_over: crate::contact::HandedOver,
     pub referrer_informed_at: Option<DateTime<Utc>>,
     pub action_plans: u32,
     /// Every action of the contact's action plans, with its due date and completion.
@@ -122,11 +126,13 @@ impl ContactFacts {
             outcome: state.decision.as_ref().map(|d| d.outcome),
             level_of_need: state.decision.as_ref().and_then(|d| d.level_of_need),
             revisions: state.decision.as_ref().map_or(0, |d| d.revisions),
+            recommended: state.decision.as_ref().and_then(|d| d.recommended),
             decided_at: state.decision.as_ref().map(|d| d.decided_at),
             strategy_discussion: state.strategy_discussion,
             assessment_team_accepted_at: state.assessment_team_accepted_at,
             assessment_team_accepted_recorded_at: state.assessment_team_accepted_recorded_at,
             acceptance_backdated: state.acceptance_backdated,
+            handed_over: state.handed_over,
             referrer_informed_at: state.referrer_informed_at,
             action_plans: state.action_plans,
             actions: state.actions.clone(),

@@ -23,12 +23,16 @@
 //! - [`timeliness`](mod@timeliness): received → first decision, received → accepted by the Assessment Team.
 //! - [`volumes`](mod@volumes): contacts, channels, sources, weekdays, outcomes, referrals, re-contacts.
 //! - [`practice`](mod@practice): consent, referrer informed, threshold consistency, action plans, revisions.
+//! - [`devon`]: Devon's appendix table, children by weekday and channel and the outcome split.
+//! - [`trends`]: partners' trends, by source and week, small counts suppressed.
 //! - [`sample`]: the reproducible random sample of decided contacts for case audit.
 
 pub mod feedback;
+pub mod devon;
 pub mod practice;
 pub mod sample;
 pub mod timeliness;
+pub mod trends;
 pub mod volumes;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeDelta, Utc};
@@ -38,9 +42,11 @@ use serde::ser::SerializeMap;
 use crate::facts::ContactFacts;
 use crate::time::{Calendar, DuePolicy};
 
+pub use devon::{DevonTable, devon_table};
 pub use practice::{Practice, practice};
 pub use sample::{SplitMix64, audit_sample, audit_sample_of};
 pub use timeliness::{Timeliness, timeliness};
+pub use trends::{Trends, trends};
 pub use volumes::{Volumes, volumes};
 
 /// Whether a contact was received on a London date from `from` to `to`, both included.
@@ -290,11 +296,13 @@ pub(crate) mod testing {
             outcome: None,
             level_of_need: None,
             revisions: 0,
+            recommended: None,
             decided_at: None,
             strategy_discussion: None,
             assessment_team_accepted_at: None,
             assessment_team_accepted_recorded_at: None,
             acceptance_backdated: false,
+            handed_over: crate::contact::HandedOver::default(),
             referrer_informed_at: None,
             action_plans: 0,
             actions: Vec::new(),
@@ -347,6 +355,12 @@ pub(crate) mod testing {
         /// The concern categories in force.
         pub fn categories(mut self, codes: &[&'static str]) -> Self {
             self.concern_categories = codes.to_vec();
+            self
+        }
+
+        /// A duty discussion recommended `outcome` before the decision in force.
+        pub fn recommended(mut self, outcome: Outcome) -> Self {
+            self.recommended = Some(outcome);
             self
         }
 

@@ -264,7 +264,7 @@ struct Row {
     referral: Option<(bool, usize, Option<String>, Option<String>)>,
 }
 
-fn age_years(dob: Option<NaiveDate>, on: NaiveDate) -> Option<i32> {
+pub(crate) fn age_years(dob: Option<NaiveDate>, on: NaiveDate) -> Option<i32> {
     age_on(dob, on).parse().ok()
 }
 

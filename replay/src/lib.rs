@@ -19,6 +19,7 @@
 //! - [`files`]: private files (the umask), and output put in place only once whole.
 //! - [`annex`]: Ofsted ILACS Annex A: List 1 (contacts) and List 3 (referrals) as CSV, and
 //!   Ofsted's whole workbook (.xlsx).
+//! - [`contacts_csv`]: one pseudonymised row per contact for data teams.
 //! - [`census`]: the DfE's CIN census, referral part, as its XML.
 //! - [`report`]: timeliness and volumes for a period, as Markdown or CSV.
 
@@ -27,6 +28,7 @@ pub mod annex;
 pub mod asof;
 pub mod case;
 pub mod census;
+pub mod contacts_csv;
 pub mod error;
 pub mod export;
 pub mod files;

@@ -200,6 +200,24 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// One row per contact received in the period, for data teams: pseudonymised (the child
+    /// index's child ids and ages, no names, identifiers or free text). Columns: docs/FIGURES.md.
+    #[command(name = "contacts-csv", after_help = EXIT_CODES)]
+    ContactsCsv {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// First London date of receipt, YYYY-MM-DD.
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last London date of receipt, YYYY-MM-DD, included.
+        #[arg(long)]
+        to: NaiveDate,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// The DfE's Children in Need census, referral part, as the census's XML: every child the
     /// front door referred in the census year (1 April to 31 March), with identifiers,
     /// characteristics, referral date, source, primary need and ReferralNFA. See
@@ -252,6 +270,8 @@ enum ExportFormat {
 enum ReportFormat {
     Markdown,
     Csv,
+    /// Devon's appendix table: children by weekday and channel, and the outcome split.
+    Devon,
 }
 
 fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> Result<(), ReplayError> {
@@ -423,6 +443,16 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
             };
             write_out(out.as_ref(), &bytes)?;
         }
+        Command::ContactsCsv { source, policy, from, to, out } => {
+            if from > to {
+                return Err(ReplayError::Usage("--from must not be after --to".into()));
+            }
+            let source = source.source()?;
+            let policy = policy.policy()?;
+            let (model, _) = replay::rebuild::rebuild(&source, &policy, &mut |_| {})?;
+            let bytes = replay::contacts_csv::contacts_csv(&source, &model, &policy, from, to)?;
+            write_out(out.as_ref(), &bytes)?;
+        }
         Command::CinCensus { source, year, la, out } => {
             let year = replay::census::CensusYear::parse(&year)?;
             let source = source.source()?;
@@ -448,6 +478,10 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
             match format {
                 ReportFormat::Markdown => write_out(None, replay::report::markdown(&r).as_bytes())?,
                 ReportFormat::Csv => write_out(None, &replay::report::csv(&r))?,
+                ReportFormat::Devon => {
+                    let table = projections::figures::devon_table(model.facts(), from, to);
+                    write_out(None, replay::report::devon_markdown(&table, r.position).as_bytes())?;
+                }
             }
         }
     }

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use projections::figures::{Spread, Timeliness, Volumes};
+use projections::figures::{Practice, Spread, Timeliness, Volumes};
 use projections::model::ReadModel;
 use projections::time::DuePolicy;
 
@@ -24,6 +24,7 @@ pub struct Report {
     pub position: u64,
     pub timeliness: Timeliness,
     pub volumes: Volumes,
+    pub practice: Practice,
 }
 
 /// The figures of the period from a folded model, undecided contacts judged at `judged_at`.
@@ -38,6 +39,7 @@ pub fn report(
         position: model.position(),
         timeliness: projections::figures::timeliness(model.facts(), from, to, policy, judged_at),
         volumes: projections::figures::volumes(model.facts(), from, to),
+        practice: projections::figures::practice(model.facts(), from, to, &policy.calendar, judged_at),
     }
 }
 
@@ -127,6 +129,26 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(o, "| Other | {} | {} | {} |", at.other.count, at.other.awaiting, spread_md(&at.other.hours));
     let _ = writeln!(o);
+    let _ = writeln!(o, "## Handovers (received → first accepted)");
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "| Team | Handed over | Accepted | Awaiting | Returned (contacts / returns) | Hours (median / p90 / max) |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
+    for (team, h) in [("Assessment Team", &t.handovers.assessment_team), ("Early Help", &t.handovers.early_help)] {
+        let _ = writeln!(
+            o,
+            "| {team} | {} | {} | {} | {} / {} | {} |",
+            h.handed_over,
+            h.accepted,
+            h.awaiting,
+            h.returned,
+            h.returns,
+            spread_md(&h.hours_to_acceptance)
+        );
+    }
+    let _ = writeln!(o);
     let _ = writeln!(o, "## Strategy discussions (decision → first discussion held)");
     let _ = writeln!(o);
     let sd = &t.strategy_discussions;
@@ -166,6 +188,74 @@ pub fn markdown(r: &Report) -> String {
             tw.to_assessment_team.count,
             num(tw.to_assessment_team.hours.median)
         );
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## By referral source");
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "| Source | Contacts | Decided | Referrals | Conversion | Consent given | After a duty discussion: followed / departed |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
+    for (code, s) in r.volumes.by_referral_source.0.iter().filter(|(_, s)| s.contacts > 0) {
+        let _ = writeln!(
+            o,
+            "| {code} | {} | {} | {} | {} | {} | {} / {} |",
+            s.contacts,
+            s.decided,
+            s.referrals,
+            pct(s.conversion_rate),
+            count_pct(s.consent.get("given"), s.consent_given_share),
+            s.recommendations.followed,
+            s.recommendations.departed
+        );
+    }
+    let rec = &r.volumes.recommendations;
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "Decisions after a duty discussion that recommended an outcome: {}; followed {} ({}), departed {}.",
+        rec.after_discussion,
+        rec.followed,
+        pct(rec.share_followed),
+        rec.departed
+    );
+    let p = &r.practice;
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## Practice");
+    let _ = writeln!(o);
+    let _ = writeln!(o, "| Measure | Value |");
+    let _ = writeln!(o, "|---|---:|");
+    let practice_rows: Vec<(&str, String)> = vec![
+        (
+            "Consent recorded (given, not given or overridden; of contacts)",
+            count_pct(p.consent.recorded, p.consent.share_recorded),
+        ),
+        ("Consent overridden", p.consent.overridden.to_string()),
+        ("Consent recorded after receipt", p.consent.recorded_after_receipt.to_string()),
+        (
+            "Referrer informed within one working day (of contacts)",
+            count_pct(p.referrer_informed.within_one_working_day, p.referrer_informed.share_within_one_working_day),
+        ),
+        ("Referrer not yet informed", p.referrer_informed.not_informed.to_string()),
+        ("Decisions revised (of decided)", count_pct(p.revised.count, p.revised.share_of_decided)),
+        ("Revisions in all", p.revised.revisions.to_string()),
+        (
+            "Action plans agreed (contacts, of decided)",
+            count_pct(p.action_plans.contacts, p.action_plans.share_of_decided),
+        ),
+    ];
+    for (k, val) in practice_rows {
+        let _ = writeln!(o, "| {k} | {val} |");
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## Decisions by level of need (decision in force)");
+    let _ = writeln!(o);
+    let _ = writeln!(o, "| Level of need | Decisions | Referrals |");
+    let _ = writeln!(o, "|---|---:|---:|");
+    for (level, row) in &p.by_level_of_need.0 {
+        let referrals = row.outcomes.get("strategy_discussion") + row.outcomes.get("assessment");
+        let _ = writeln!(o, "| {level} | {} | {referrals} |", row.decisions);
     }
     for (title, tally) in [
         ("Contacts by channel", &v.by_channel),
@@ -266,6 +356,16 @@ pub fn csv(r: &Report) -> Vec<u8> {
     row("timeliness", "", "share_within_24h", f(t.share_within_24h));
     row("timeliness", "", "share_within_one_working_day", f(t.share_within_one_working_day));
     row("timeliness", "", "share_within_policy", f(t.share_within_policy));
+    for (team, h) in [("assessment_team", &t.handovers.assessment_team), ("early_help", &t.handovers.early_help)] {
+        row("handovers", "", &format!("{team}:handed_over"), h.handed_over.to_string());
+        row("handovers", "", &format!("{team}:accepted"), h.accepted.to_string());
+        row("handovers", "", &format!("{team}:awaiting"), h.awaiting.to_string());
+        row("handovers", "", &format!("{team}:returned"), h.returned.to_string());
+        row("handovers", "", &format!("{team}:returns"), h.returns.to_string());
+        row("handovers", "", &format!("{team}:hours_median"), f(h.hours_to_acceptance.median));
+        row("handovers", "", &format!("{team}:hours_p90"), f(h.hours_to_acceptance.p90));
+        row("handovers", "", &format!("{team}:hours_max"), f(h.hours_to_acceptance.max));
+    }
     let sd = &t.strategy_discussions;
     row("timeliness", "", "strategy_discussions_held", sd.held.to_string());
     row("timeliness", "", "strategy_discussions_awaiting", sd.awaiting.to_string());
@@ -296,5 +396,118 @@ pub fn csv(r: &Report) -> Vec<u8> {
             }
         }
     }
+    for (code, s) in &r.volumes.by_referral_source.0 {
+        let m = |name: &str| format!("{name}:{code}");
+        row("by_source", "", &m("contacts"), s.contacts.to_string());
+        row("by_source", "", &m("decided"), s.decided.to_string());
+        row("by_source", "", &m("referrals"), s.referrals.to_string());
+        row("by_source", "", &m("conversion_rate"), f(s.conversion_rate));
+        row("by_source", "", &m("consent_given"), s.consent.get("given").to_string());
+        row("by_source", "", &m("consent_given_share"), f(s.consent_given_share));
+        row("by_source", "", &m("recommendation_followed"), s.recommendations.followed.to_string());
+        row("by_source", "", &m("recommendation_departed"), s.recommendations.departed.to_string());
+        for (k, n) in s.outcomes.iter() {
+            row("by_source", "", &format!("outcome:{code}:{k}"), n.to_string());
+        }
+    }
+    let rec = &r.volumes.recommendations;
+    row("recommendations", "", "after_discussion", rec.after_discussion.to_string());
+    row("recommendations", "", "followed", rec.followed.to_string());
+    row("recommendations", "", "departed", rec.departed.to_string());
+    row("recommendations", "", "share_followed", f(rec.share_followed));
+    let p = &r.practice;
+    row("practice", "", "consent_recorded", p.consent.recorded.to_string());
+    row("practice", "", "consent_share_recorded", f(p.consent.share_recorded));
+    row("practice", "", "consent_overridden", p.consent.overridden.to_string());
+    row("practice", "", "consent_recorded_after_receipt", p.consent.recorded_after_receipt.to_string());
+    row("practice", "", "referrer_informed", p.referrer_informed.informed.to_string());
+    row(
+        "practice",
+        "",
+        "referrer_informed_within_one_working_day",
+        p.referrer_informed.within_one_working_day.to_string(),
+    );
+    row(
+        "practice",
+        "",
+        "referrer_informed_share_within_one_working_day",
+        f(p.referrer_informed.share_within_one_working_day),
+    );
+    row("practice", "", "revised", p.revised.count.to_string());
+    row("practice", "", "revised_share_of_decided", f(p.revised.share_of_decided));
+    row("practice", "", "revisions", p.revised.revisions.to_string());
+    row("practice", "", "action_plan_contacts", p.action_plans.contacts.to_string());
+    for (level, lr) in &p.by_level_of_need.0 {
+        row("practice", "", &format!("level_of_need:{level}"), lr.decisions.to_string());
+    }
     w.into_inner().expect("CSV to memory")
+}
+
+/// Devon's appendix table ("average weekly contacts and outcomes") as Markdown: children and
+/// siblings as weekly averages by weekday and channel, then the outcome split by weekday,
+/// the period's totals and each outcome's share. Averages to one decimal place.
+pub fn devon_markdown(t: &projections::figures::DevonTable, position: u64) -> String {
+    let mut o = String::new();
+    let avg = |v: f64| format!("{v:.1}");
+    let _ = writeln!(o, "# Average weekly contacts and outcomes: {} to {}", t.from, t.to);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "Children named in contacts received {} to {} (London dates, both included; {} weeks), as the log stood at \
+         position {}. A contact about siblings counts each child. Each weekday's figure is its count divided by the \
+         number of times that weekday falls in the period; the weekly average is the period's count divided by its \
+         weeks. Definitions: docs/FIGURES.md, \"Devon's table\".",
+        t.from,
+        t.to,
+        avg(t.weeks),
+        position
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## Children and siblings by weekday and channel (weekly average)");
+    let _ = writeln!(o);
+    let channels: Vec<&str> = t.weekly_average.children_by_channel.0.iter().map(|(k, _)| *k).collect();
+    let _ = writeln!(o, "| Weekday | {} | Children | Contacts |", channels.join(" | "));
+    let _ = writeln!(o, "|---|{}---:|---:|", "---:|".repeat(channels.len()));
+    for r in t.by_weekday.iter().chain(std::iter::once(&t.weekly_average)) {
+        let label = if r.weekday == "all" { "Weekly average" } else { r.weekday };
+        let cells: Vec<String> = r.children_by_channel.0.iter().map(|(_, v)| avg(*v)).collect();
+        let _ = writeln!(o, "| {label} | {} | {} | {} |", cells.join(" | "), avg(r.children), avg(r.contacts));
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## Outcomes (decision in force), children (weekly average)");
+    let _ = writeln!(o);
+    let outcomes: Vec<&str> = t.totals.outcomes.iter().map(|(k, _)| k).collect();
+    let _ = writeln!(o, "| Weekday | {} |", outcomes.join(" | "));
+    let _ = writeln!(o, "|---|{}", "---:|".repeat(outcomes.len()));
+    for r in t.by_weekday.iter().chain(std::iter::once(&t.weekly_average)) {
+        let label = if r.weekday == "all" { "Weekly average" } else { r.weekday };
+        let cells: Vec<String> = r.outcomes.0.iter().map(|(_, v)| avg(*v)).collect();
+        let _ = writeln!(o, "| {label} | {} |", cells.join(" | "));
+    }
+    let totals: Vec<String> = t.totals.outcomes.iter().map(|(_, n)| n.to_string()).collect();
+    let _ = writeln!(o, "| Total in period | {} |", totals.join(" | "));
+    let shares: Vec<String> = t.totals.outcome_shares.0.iter().map(|(_, s)| pct(*s)).collect();
+    let _ = writeln!(o, "| Share of children | {} |", shares.join(" | "));
+    let _ = writeln!(o);
+    let _ = writeln!(o, "Children: {}. Contacts: {}.", t.totals.children, t.totals.contacts);
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use projections::figures::devon_table;
+
+    #[test]
+    fn devons_table_prints_weekday_rows_the_weekly_average_and_shares() {
+        let from = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        let to = chrono::NaiveDate::from_ymd_opt(2026, 3, 8).unwrap();
+        let t = devon_table(std::iter::empty(), from, to);
+        let md = super::devon_markdown(&t, 0);
+        assert!(md.contains(
+            "| Weekday | phone | online_form | email | police_notification | in_person | other | Children | Contacts |"
+        ));
+        assert!(md.contains("| Monday | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 |"));
+        assert!(md.contains("| Weekly average | 0.0 |"));
+        assert!(md.contains("| Share of children |  |  |"), "no shares without children:\n{md}");
+    }
 }

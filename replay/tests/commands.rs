@@ -427,6 +427,8 @@ fn report_gives_markdown_and_csv() {
         "## Strategy discussions",
         "## By week",
         "## Contacts by CIN referral source",
+        "## Practice",
+        "## Decisions by level of need",
     ] {
         assert!(text.contains(heading), "{heading}");
     }
@@ -471,6 +473,10 @@ fn report_gives_markdown_and_csv() {
         "\ntimeliness,,strategy_discussion_outcome:s47_enquiry,",
         "\nvolumes,,threshold_met_share,",
         "\nvolumes,,level_3_or_4_share,",
+        "\npractice,,consent_recorded,",
+        "\npractice,,referrer_informed_within_one_working_day,",
+        "\npractice,,revised,",
+        "\npractice,,level_of_need:4,",
     ] {
         assert!(text.contains(measure), "{measure}");
     }
@@ -950,4 +956,146 @@ fn cin_census_exports_referrals_open_unless_nfa_before_acceptance() {
     assert!(ben.contains("<Sex>U</Sex>") && ben.contains("<Ethnicity>NOBT</Ethnicity>"), "{ben}");
     // The same log gives the same bytes.
     assert_eq!(stdout(&run(&["cin-census", "--data-dir", &data, "--year", "2025-26"])), xml);
+}
+
+#[test]
+fn report_rebuilds_devons_table_from_a_small_log_worked_by_hand() {
+    // The two hand-made contacts alone: both by phone on Tuesday 10 March 2026, one about
+    // two children (an assessment), one about one child (a strategy discussion revised to no
+    // further action). Over the week of Monday 9 March, each weekday falls once, so the
+    // weekly averages are the counts: Tuesday 3 children by phone from 2 contacts; outcomes
+    // 2 children assessment (66.7%), 1 no further action (33.3%).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let log = EventLog::open(&dir).unwrap();
+    append_all(&log, hand_made());
+    log.shutdown();
+    drop(log);
+    let data = dir_arg(&dir);
+    let out = run(&["report", "--data-dir", &data, "--from", "2026-03-09", "--to", "2026-03-15", "--format", "devon"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let expected = "\
+| Weekday | phone | online_form | email | police_notification | in_person | other | Children | Contacts |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| Monday | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 |
+| Tuesday | 3.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 3.0 | 2.0 |
+| Wednesday | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 |
+| Thursday | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 |
+| Friday | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 |
+| Saturday | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 |
+| Sunday | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 |
+| Weekly average | 3.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 3.0 | 2.0 |
+";
+    assert!(text.contains(expected), "{text}");
+    let outcomes = "\
+| Weekday | strategy_discussion | assessment | early_help | advice_and_signpost | no_further_action | existing_case | not_accepted | undecided |
+";
+    assert!(text.contains(outcomes), "{text}");
+    assert!(text.contains("| Tuesday | 0.0 | 2.0 | 0.0 | 0.0 | 1.0 | 0.0 | 0.0 | 0.0 |\n"), "{text}");
+    assert!(text.contains("| Total in period | 0 | 2 | 0 | 0 | 1 | 0 | 0 | 0 |\n"), "{text}");
+    assert!(
+        text.contains("| Share of children | 0.0% | 66.7% | 0.0% | 0.0% | 33.3% | 0.0% | 0.0% | 0.0% |\n"),
+        "{text}"
+    );
+    assert!(text.contains("Children: 3. Contacts: 2."), "{text}");
+
+    // The practice figures of the same two contacts: consent given on both; the second
+    // decision revised once; no referrer told yet; both decided at level 4, one a referral.
+    let out = run(&["report", "--data-dir", &data, "--from", "2026-03-09", "--to", "2026-03-15"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for row in [
+        "| Consent recorded (given, not given or overridden; of contacts) | 2 (100.0%) |",
+        "| Referrer informed within one working day (of contacts) | 0 (0.0%) |",
+        "| Decisions revised (of decided) | 1 (50.0%) |",
+        "| Revisions in all | 1 |",
+        "| 4 | 2 | 1 |",
+        "| unknown | 0 | 0 |",
+        // The referral handed over to the Assessment Team at 11:30, accepted at 15:00: 6 hours
+        // from receipt; nothing to Early Help.
+        "| Assessment Team | 1 | 1 | 0 | 0 / 0 | 6.0 / 6.0 / 6.0 |",
+        "| Early Help | 0 | 0 | 0 | 0 / 0 |  /  /  |",
+        // Both from a school (2A), consent given, one a referral.
+        "| 2A | 2 | 2 | 1 | 50.0% | 2 (100.0%) | 0 / 0 |",
+    ] {
+        assert!(text.contains(row), "{row}\n{text}");
+    }
+}
+
+/// Every string under `keys` anywhere in `v`.
+fn strings_under(v: &serde_json::Value, keys: &[&str], out: &mut HashSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                if keys.contains(&k.as_str())
+                    && let Some(s) = v.as_str()
+                {
+                    out.insert(s.to_owned());
+                }
+                strings_under(v, keys, out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| strings_under(v, keys, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn contacts_csv_has_one_pseudonymised_row_per_contact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let out = run(&["contacts-csv", "--data-dir", &data, "--from", "2026-02-01", "--to", "2026-03-31"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "date_of_contact,week,weekday,channel,source,immediate_risk,rating,children,child_ids,child_ages,consent,\
+             concern_categories,first_decision_hours,first_outcome,outcome,level_of_need,referral,revisions,\
+             recommendation_followed,assessment_team_hours,referrer_informed_within_one_working_day,previous_contacts"
+        )
+    );
+    // The hand-made referral, worked by hand: Tuesday 10 March 09:00, amber, two children (one
+    // aged 10, one without a date of birth), decided an assessment at 11:00 (2 hours),
+    // accepted by the Assessment Team at 15:00 (6 hours), the referrer not told.
+    let args = ["annex-a", "--data-dir", data.as_str(), "--list", "1", "--from", "2026-03-10", "--to", "2026-03-10"];
+    let annex = stdout(&run(&args));
+    let ids: Vec<&str> =
+        annex.lines().filter(|l| l.ends_with(",10/03/2026,2A")).filter_map(|l| l.split(',').next()).collect();
+    let (ada, ben) = (ids[0], ids[1]);
+    let row = format!(
+        "2026-03-10,2026-W11,Tuesday,phone,2A,no,amber,2,{ada};{ben},10;,given,,2,assessment,assessment,4,yes,0,,6,no,0"
+    );
+    assert!(text.lines().any(|l| l == row), "{row}\n{text}");
+    assert_eq!(text.lines().count() - 1, text.lines().filter(|l| l.starts_with("2026-0")).count());
+
+    // No name, identifier or free text of any event of the log appears.
+    let mut secrets = HashSet::new();
+    for line in std::fs::read_to_string(fixture_file()).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        strings_under(
+            &v,
+            &[
+                "name",
+                "nhs_number",
+                "upn",
+                "child_ref",
+                "concerns",
+                "summary",
+                "rationale",
+                "phone",
+                "email",
+                "organisation",
+                "text",
+                "reason",
+                "description",
+            ],
+            &mut secrets,
+        );
+    }
+    assert!(secrets.contains("Ada Example") && secrets.iter().any(|s| s.starts_with("Bruising")), "the log's text");
+    let leaked: Vec<&String> = secrets.iter().filter(|s| s.len() >= 4 && text.contains(s.as_str())).collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
 }

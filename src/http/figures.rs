@@ -4,9 +4,11 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
+use events::schema::Agency;
 use events::schema::{Channel, Outcome, SourceCode};
 use projections::figures::practice::Practice;
 use projections::figures::timeliness::Timeliness;
+use projections::figures::trends::Trends;
 use projections::figures::volumes::Volumes;
 use projections::model::{Queue, ReadModel};
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(timeliness))
         .routes(routes!(volumes))
         .routes(routes!(practice))
+        .routes(routes!(trends))
         .routes(routes!(audit_sample))
         .routes(routes!(as_of))
 }
@@ -177,6 +180,66 @@ pub(crate) async fn practice(
         projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar, Utc::now())
     })
     .await
+}
+
+/// `GET /v1/metrics/trends`'s query: a period and, for roles other than a partner, an agency.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrendsQuery {
+    /// First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27
+    /// days before `to`).
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31
+    /// (default: today).
+    #[param(format = Date)]
+    to: Option<String>,
+    /// The agency whose own sources `own` covers (`police`, `health`, `education`, ...). A
+    /// partner always reads its own agency's; naming another is a 403.
+    agency: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/metrics/trends",
+    tag = "figures",
+    operation_id = "metrics_trends",
+    summary = "Trends partners may read",
+    description = "Contacts, outcomes (decision in force) and concern categories by CIN referral source and ISO week, for the agency's own sources (`own`: a partner's own agency, or the `agency` asked for) and for every source (`overall`). No child-level data; every count from 1 to 4 is `null` (suppressed). Definitions: docs/FIGURES.md, \"Partner trends\".",
+    params(TrendsQuery),
+    responses(
+        (status = 200, description = "The figures.", content_type = "application/json", body = Trends),
+        LiveReadErrors,
+    ),
+    security(("bearer" = []))
+)]
+/// `GET /v1/metrics/trends?from=&to=&agency=`
+#[tracing::instrument(skip_all, fields(actor))]
+pub(crate) async fn trends(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<TrendsQuery>,
+) -> Result<Json<Trends>, ApiError> {
+    if !auth::may_read(caller.role, ReadKind::Trends) {
+        return Err(ApiError::Forbidden(format!("a {} may not read the trends", caller.role)));
+    }
+    let asked = q
+        .agency
+        .as_deref()
+        .map(|a| a.parse::<Agency>().map_err(|_| ApiError::bad_param("agency", "must be an agency, e.g. police")))
+        .transpose()?;
+    let agency = if caller.role == eventlog::Role::Partner {
+        if asked.is_some_and(|a| a != caller.agency) {
+            return Err(ApiError::Forbidden("a partner reads its own agency's trends".into()));
+        }
+        Some(caller.agency)
+    } else {
+        asked
+    };
+    require_current(&app).await?;
+    let (from, to) = Period { from: q.from, to: q.to }.resolve()?;
+    let model = app.live().model();
+    Ok(Json(projections::figures::trends(model.facts(), from, to, agency)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -603,7 +603,92 @@ struct QaPage {
     feedback: Vec<(String, u64, String, String)>,
     /// The period's (answers, listened to, knows next steps).
     feedback_total: (u64, String, String),
+    /// Practice figures: (label, value).
+    practice: Vec<(String, String)>,
+    /// Decisions by level of need: (level, decisions, referrals among them).
+    levels: Vec<(String, u64, u64)>,
+    devon: DevonView,
 }
+
+/// Devon's appendix table (docs/FIGURES.md, "Devon's table"), formatted: weekly averages of
+/// children by weekday and channel, and the outcome split.
+struct DevonView {
+    weeks: String,
+    channels: Vec<&'static str>,
+    /// (weekday, children by channel, children, contacts)
+    rows: Vec<(&'static str, Vec<String>, String, String)>,
+    outcomes: Vec<&'static str>,
+    /// (weekday, children by outcome)
+    outcome_rows: Vec<(&'static str, Vec<String>)>,
+    totals: Vec<u64>,
+    shares: Vec<String>,
+}
+
+impl DevonView {
+    fn of(t: &projections::figures::DevonTable) -> DevonView {
+        let avg = |v: f64| format!("{v:.1}");
+        let all = std::iter::once(&t.weekly_average);
+        let label =
+            |r: &projections::figures::devon::DevonRow| if r.weekday == "all" { "Weekly average" } else { r.weekday };
+        DevonView {
+            weeks: avg(t.weeks),
+            channels: CHANNELS.iter().map(|(_, l)| *l).collect(),
+            rows: t
+                .by_weekday
+                .iter()
+                .chain(all.clone())
+                .map(|r| {
+                    (
+                        label(r),
+                        CHANNELS
+                            .iter()
+                            .map(|(k, _)| avg(r.children_by_channel.get(k).copied().unwrap_or(0.0)))
+                            .collect(),
+                        avg(r.children),
+                        avg(r.contacts),
+                    )
+                })
+                .collect(),
+            outcomes: DEVON_OUTCOMES.iter().map(|(_, l)| *l).collect(),
+            outcome_rows: t
+                .by_weekday
+                .iter()
+                .chain(all)
+                .map(|r| {
+                    (
+                        label(r),
+                        DEVON_OUTCOMES.iter().map(|(k, _)| avg(r.outcomes.get(k).copied().unwrap_or(0.0))).collect(),
+                    )
+                })
+                .collect(),
+            totals: DEVON_OUTCOMES.iter().map(|(k, _)| t.totals.outcomes.get(k)).collect(),
+            shares: DEVON_OUTCOMES
+                .iter()
+                .map(|(k, _)| {
+                    t.totals
+                        .outcome_shares
+                        .get(k)
+                        .copied()
+                        .flatten()
+                        .map_or("–".to_owned(), |f| format!("{:.0}%", f * 100.0))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The outcomes of Devon's table, in the schema's order, `not_accepted` ("None / Rejected")
+/// included.
+const DEVON_OUTCOMES: &[(&str, &str)] = &[
+    ("strategy_discussion", "Strategy discussion (s47)"),
+    ("assessment", "Assessment (s17)"),
+    ("early_help", "Early help"),
+    ("advice_and_signpost", "Advice and signposting"),
+    ("no_further_action", "No further action"),
+    ("existing_case", "Existing case"),
+    ("not_accepted", "Not accepted"),
+    ("undecided", "Not yet decided"),
+];
 
 struct Sample {
     rows: Vec<SampleRow>,
@@ -680,6 +765,8 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
             serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy, Utc::now()))
                 .unwrap_or_default();
         let volumes = serde_json::to_value(projections::figures::volumes(model.facts(), from, to)).unwrap_or_default();
+        let practice = projections::figures::practice(model.facts(), from, to, &policy.calendar, Utc::now());
+        let devon = DevonView::of(&projections::figures::devon_table(model.facts(), from, to));
         let hours: Vec<f64> = model
             .facts()
             .filter(|f| (from..=to).contains(&projections::time::london_date(f.received_at)))
@@ -701,7 +788,8 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
             model.facts().filter(|f| projections::figures::in_period(f, from, to) && is_late(f)).collect();
         late.sort_by_key(|f| (f.received_at, f.contact_id));
         let late = late.into_iter().map(|f| LateRow::of(f, policy)).collect();
-        qa_page(chrome(), from, to, &timeliness, &volumes, &hours, sample, late, policy.late_entry_hours)
+        let page = qa_page(chrome(), from, to, &timeliness, &volumes, &hours, sample, late, policy.late_entry_hours);
+        QaPage { practice: practice_rows(&practice), levels: level_rows(&practice), devon, ..page }
     };
     let feedback = projections::figures::feedback::referrer_feedback(app.live().model().facts(), from, to);
     let average = |a: Option<f64>| a.map_or_else(|| "–".to_owned(), |a| format!("{a:.1}"));
@@ -723,6 +811,48 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
         ..page
     };
     render(StatusCode::OK, &page)
+}
+
+/// The practice figures as (label, value) rows (docs/FIGURES.md, "Practice").
+fn practice_rows(p: &projections::figures::Practice) -> Vec<(String, String)> {
+    let share = |v: Option<f64>| v.map_or("–".to_owned(), |f| format!("{:.0}%", f * 100.0));
+    vec![
+        (
+            format!("Consent recorded (given, not given or overridden; of {} contacts)", p.contacts),
+            format!("{} ({})", p.consent.recorded, share(p.consent.share_recorded)),
+        ),
+        ("Consent overridden".to_owned(), p.consent.overridden.to_string()),
+        (
+            "Referrer informed within one working day (of contacts)".to_owned(),
+            format!(
+                "{} ({})",
+                p.referrer_informed.within_one_working_day,
+                share(p.referrer_informed.share_within_one_working_day)
+            ),
+        ),
+        ("Referrer not yet informed".to_owned(), p.referrer_informed.not_informed.to_string()),
+        (
+            format!("Decisions revised (of {} decided)", p.decided),
+            format!("{} ({}), {} revisions", p.revised.count, share(p.revised.share_of_decided), p.revised.revisions),
+        ),
+        (
+            "Action plans agreed (contacts, of decided)".to_owned(),
+            format!("{} ({})", p.action_plans.contacts, share(p.action_plans.share_of_decided)),
+        ),
+    ]
+}
+
+/// Decisions by level of need, each with how many were referrals.
+fn level_rows(p: &projections::figures::Practice) -> Vec<(String, u64, u64)> {
+    p.by_level_of_need
+        .0
+        .iter()
+        .map(|(level, row)| {
+            let referrals = row.outcomes.get("strategy_discussion") + row.outcomes.get("assessment");
+            let label = if *level == "unknown" { "Not recorded".to_owned() } else { format!("Level {level}") };
+            (label, row.decisions, referrals)
+        })
+        .collect()
 }
 
 /// As the figures' own period: the 28 days up to `to` (default today), at most three years.
@@ -803,6 +933,20 @@ fn qa_page(
         (format!("Decided within 24 hours {}", of_due("within_24h")), pct(&t["share_within_24h"])),
         ("Median hours to decision".to_owned(), hrs(&t["decision_hours"]["median"])),
         ("Median hours to the Assessment Team".to_owned(), hrs(&t["to_assessment_team"]["hours"]["median"])),
+        (
+            format!(
+                "Median hours to the Assessment Team, immediate referrals ({} accepted)",
+                num(&t["to_assessment_team"]["immediate"]["count"])
+            ),
+            hrs(&t["to_assessment_team"]["immediate"]["hours"]["median"]),
+        ),
+        (
+            format!(
+                "Median hours to the Assessment Team, other referrals ({} accepted)",
+                num(&t["to_assessment_team"]["other"]["count"])
+            ),
+            hrs(&t["to_assessment_team"]["other"]["hours"]["median"]),
+        ),
         ("Became referrals".to_owned(), pct(&v["conversion_rate"])),
         ("Threshold met (referrals of decided contacts)".to_owned(), pct(&v["threshold_met_share"])),
         ("Level of need 3 or 4 (of decided contacts)".to_owned(), pct(&v["level_3_or_4_share"])),
@@ -903,6 +1047,9 @@ fn qa_page(
         late_window_hours,
         feedback: Vec::new(),
         feedback_total: (0, String::new(), String::new()),
+        practice: Vec::new(),
+        levels: Vec::new(),
+        devon: DevonView::of(&projections::figures::devon_table(std::iter::empty(), from, to)),
     }
 }
 

@@ -64,6 +64,7 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/v1/events" | "/v1/events/stream") => Need::Read(K::GlobalEvents),
         ("GET", "/v1/access") => Need::Read(K::AccessLog),
         ("GET", "/v1/metrics/timeliness" | "/v1/metrics/volumes" | "/v1/metrics/practice") => Need::Read(K::Metrics),
+        ("GET", "/v1/metrics/trends") => Need::Read(K::Trends),
         ("GET", "/v1/audit/sample") => Need::Read(K::AuditSample),
         ("GET", "/v1/as-of") => Need::Read(K::AsOf),
         ("GET", "/v1/children" | "/v1/children/{child_id}" | "/v1/adults") => Need::Read(K::Children),

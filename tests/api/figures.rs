@@ -411,3 +411,86 @@ async fn no_panic_on_a_date_at_the_edge_of_the_calendar() {
     assert_eq!(s, 200);
     assert_eq!(app.client.get(format!("{}/healthz", app.url)).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn partners_read_trends_by_source_and_week_with_small_counts_suppressed() {
+    let app = spawn_app();
+    ready(&app).await;
+    // Week of Monday 2 March 2026: 6 police notifications and 2 school contacts.
+    let mut police = contact_body();
+    police["channel"] = json!("police_notification");
+    police["source"] = json!("6");
+    police["late_entry_reason"] = json!("entered from the paper log");
+    for hour in 10..16 {
+        police["occurred_at"] = json!(format!("2026-03-02T{hour}:00:00Z"));
+        let (s, b) = app.post("practitioner", "/v1/contacts", &police).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let school = decided_contact(&app, "2026-03-03T09:00:00Z", None, "phone").await;
+    decided_contact(&app, "2026-03-04T09:00:00Z", None, "phone").await;
+    // The duty discussion recommended an assessment; the decision was early help.
+    let (s, b) = app
+        .post(
+            "practitioner",
+            &format!("/v1/contacts/{school}/events"),
+            &json!({"type": "duty_discussion_held", "data": {
+                "participants": [{"name": "A Social Worker", "role": "social worker", "agency": "childrens_social_care"}],
+                "summary": "Discussed.", "recommendation": "assessment"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = app
+        .post(
+            "decision_maker",
+            &format!("/v1/contacts/{school}/events"),
+            &json!({"type": "decision_made", "data": {"outcome": "early_help", "rationale": "r", "level_of_need": 2}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+
+    let period = "from=2026-03-02&to=2026-03-08";
+    let (s, t) = app.get("partner_police", &format!("/v1/metrics/trends?{period}")).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["agency"], "police");
+    assert_eq!(t["suppressed_below"], 5);
+    assert_eq!(t["own"]["sources"], json!(["6"]));
+    assert_eq!(t["own"]["totals"]["contacts"], 6);
+    assert_eq!(t["own"]["totals"]["by_source"], json!({"6": 6}));
+    assert_eq!(t["own"]["totals"]["outcomes"]["undecided"], 6);
+    assert_eq!(t["own"]["by_week"][0]["week"], "2026-W10");
+    assert_eq!(t["overall"]["totals"]["contacts"], 8);
+    assert_eq!(t["overall"]["totals"]["by_source"]["2A"], Value::Null, "2 school contacts: suppressed");
+    assert_eq!(t["overall"]["totals"]["outcomes"]["early_help"], Value::Null, "1 is suppressed");
+    assert_eq!(t["overall"]["totals"]["by_source"]["1A"], 0);
+    let text = t.to_string();
+    assert!(!text.contains("contact_id") && !text.contains("Sam Example") && !text.contains("9434765919"), "{text}");
+
+    // A partner reads its own agency's trends only; the team's figures stay closed to it.
+    let (s, _) = app.get("partner_police", &format!("/v1/metrics/trends?{period}&agency=health")).await;
+    assert_eq!(s, 403);
+    let (s, _) = app.get("partner_police", "/v1/metrics/volumes").await;
+    assert_eq!(s, 403);
+    let (s, _) = app.get("referrer", "/v1/metrics/trends").await;
+    assert_eq!(s, 403);
+    // The duty team may ask for any agency, or none.
+    let (s, t) = app.get("practitioner", &format!("/v1/metrics/trends?{period}&agency=education")).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["own"]["sources"], json!(["2A", "2B"]));
+    assert_eq!(t["own"]["totals"]["contacts"], Value::Null);
+    let (_, t) = app.get("practitioner", &format!("/v1/metrics/trends?{period}")).await;
+    assert_eq!(t["own"], Value::Null);
+    let (s, p) = app.get("practitioner", "/v1/metrics/trends?agency=purple").await;
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(p["errors"][0]["field"], "agency");
+
+    // By referral source, with the decision that departed from the recommendation.
+    let (s, v) = app.get("practitioner", &format!("/v1/metrics/volumes?{period}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["by_referral_source"]["6"]["contacts"], 6);
+    assert_eq!(v["by_referral_source"]["2A"]["contacts"], 2);
+    assert_eq!(v["by_referral_source"]["2A"]["consent"]["given"], 2);
+    assert_eq!(
+        v["recommendations"],
+        json!({"after_discussion": 1, "followed": 0, "departed": 1, "share_followed": 0.0})
+    );
+}

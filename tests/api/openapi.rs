@@ -26,6 +26,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/metrics/timeliness"),
     ("get", "/v1/metrics/volumes"),
     ("get", "/v1/metrics/practice"),
+    ("get", "/v1/metrics/trends"),
     ("get", "/v1/audit/sample"),
     ("get", "/v1/as-of"),
     ("get", "/v1/children"),

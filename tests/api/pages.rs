@@ -350,3 +350,41 @@ async fn the_children_pages_find_a_child_and_list_their_contacts() {
     assert_eq!(get("/children", &referrer).send().await.unwrap().status(), 403);
     assert_eq!(get(&format!("/children/{child}"), &referrer).send().await.unwrap().status(), 403);
 }
+
+#[tokio::test]
+async fn qa_shows_devons_table_and_the_practice_figures() {
+    let app = spawn_app();
+    ready(&app).await;
+    let http = no_redirects();
+    // Two phone contacts about one child each, consent given, not yet decided. Over the
+    // default period (the 28 days to today) each weekday falls 4 times, so the weekly
+    // average is 2 ÷ 4 = 0.5 children and contacts, all by phone, all undecided.
+    app.new_contact("referrer").await;
+    app.new_contact("referrer").await;
+    let auditor = cookie_of(&sign_in(&app, app.token("auditor"), &[]).await);
+    let page = http.get(format!("{}/qa", app.url)).header("cookie", auditor).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let devon = &html[html.find("id=\"devon-channels\"").expect("Devon's table")..];
+    assert!(
+        devon.contains(
+            "<tr><th scope=\"row\">Weekly average</th><td>0.5</td><td>0.0</td><td>0.0</td><td>0.0</td><td>0.0</td>\
+             <td>0.0</td><td>0.5</td><td>0.5</td></tr>"
+        ),
+        "{devon}"
+    );
+    assert!(
+        devon.contains(
+            "<tr><th scope=\"row\">Total in period</th><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td>\
+             <td>0</td><td>2</td></tr>"
+        ),
+        "{devon}"
+    );
+    assert!(devon.contains("<td>0%</td><td>100%</td></tr>"), "{devon}");
+    assert!(
+        html.contains("Consent recorded (given, not given or overridden; of 2 contacts)</th><td>2 (100%)</td>"),
+        "{html}"
+    );
+    assert!(html.contains("Referrer informed within one working day (of contacts)</th><td>0 (0%)</td>"), "{html}");
+    assert!(html.contains("Median hours to the Assessment Team, immediate referrals (0 accepted)"), "{html}");
+}

@@ -52,10 +52,79 @@ pub struct Timeliness {
     /// Decisions and acceptances recorded late or moved back by a correction.
     pub recorded_late: RecordedLate,
     pub to_assessment_team: ToAssessmentTeam,
+    /// Handovers to the Assessment Team and to Early Help counted alike: sent, accepted,
+    /// awaiting, returned, hours from receipt to the first acceptance.
+    pub handovers: Handovers,
     /// Decision → first strategy discussion held, for the contacts with a discussion.
     pub strategy_discussions: StrategyDiscussions,
     /// Every ISO week of receipt overlapping the period, ascending.
     pub by_week: Vec<TimelinessWeek>,
+}
+
+/// [`Timeliness::handovers`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Handovers {
+    pub assessment_team: TeamHandovers,
+    pub early_help: TeamHandovers,
+}
+
+/// The handovers of the period's contacts to one receiving team.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamHandovers {
+    /// Contacts with at least one handover sent to the team.
+    pub handed_over: u64,
+    /// Of those, contacts the team has accepted.
+    pub accepted: u64,
+    /// Of those, contacts not (yet) accepted.
+    pub awaiting: u64,
+    /// Contacts with at least one handover the team returned.
+    pub returned: u64,
+    /// Returns in all (a contact returned twice counts 2).
+    pub returns: u64,
+    /// Real hours from receipt to the team's first acceptance, accepted contacts only.
+    pub hours_to_acceptance: Spread,
+}
+
+fn team_handovers<'a>(
+    contacts: impl Iterator<Item = (&'a ContactFacts, crate::contact::TeamHandover, Option<DateTime<Utc>>)>,
+) -> TeamHandovers {
+    let (mut handed_over, mut accepted, mut returned, mut returns, mut hours) = (0, 0, 0, 0, Vec::new());
+    for (contact, team, accepted_at) in contacts {
+        if !team.sent {
+            continue;
+        }
+        handed_over += 1;
+        if let Some(at) = accepted_at {
+            accepted += 1;
+            hours.push(hours_between(contact.received_at, at));
+        }
+        returned += u64::from(team.returns > 0);
+        returns += u64::from(team.returns);
+    }
+    TeamHandovers {
+        handed_over,
+        accepted,
+        awaiting: handed_over - accepted,
+        returned,
+        returns,
+        hours_to_acceptance: Spread::of(hours),
+    }
+}
+
+/// The handovers of the contacts received in the period to the Assessment Team (its
+/// acceptance time as corrected) and to Early Help.
+pub fn handovers<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: NaiveDate, to: NaiveDate) -> Handovers {
+    let contacts: Vec<&ContactFacts> = received_in(facts, from, to).collect();
+    Handovers {
+        assessment_team: team_handovers(
+            contacts.iter().map(|c| (*c, c.handed_over.assessment_team, c.assessment_team_accepted_at)),
+        ),
+        early_help: team_handovers(
+            contacts.iter().map(|c| (*c, c.handed_over.early_help, c.handed_over.early_help.accepted_at)),
+        ),
+    }
 }
 
 /// One ISO week of [`Timeliness`] (contacts received that week, within the period).
@@ -204,6 +273,8 @@ pub fn timeliness<'a>(
     let mut weeks = weeks_of(from, to, Acc::default);
     let mut discussions = StrategyDiscussions::default();
     let mut discussion_hours = Vec::new();
+    let facts: Vec<&ContactFacts> = facts.into_iter().collect();
+    let handovers = handovers(facts.iter().copied(), from, to);
     for contact in received_in(facts, from, to) {
         discussions.add(contact, &mut discussion_hours);
         let measured = Measured::of(contact, policy, &one_day, now);
@@ -247,6 +318,7 @@ pub fn timeliness<'a>(
         decision_working_days: Spread::of(total.working_days),
         recorded_late: total.recorded_late,
         to_assessment_team: total.team.finish(),
+        handovers,
         strategy_discussions: StrategyDiscussions { hours_from_decision: Spread::of(discussion_hours), ..discussions },
         by_week,
     }
@@ -569,6 +641,30 @@ mod tests {
         let t = one(&c.revised_to(Outcome::NoFurtherAction));
         assert_eq!((t.to_assessment_team.count, t.to_assessment_team.awaiting), (0, 0));
         assert_close(t.decision_hours.max, 25.0);
+    }
+
+    #[test]
+    fn handovers_to_early_help_are_counted_like_those_to_the_assessment_team() {
+        use crate::contact::TeamHandover;
+        // Worked by hand: two early help handovers, one accepted 5 hours after receipt, one
+        // returned twice and still awaiting; one Assessment Team handover accepted in 3 hours.
+        let mut a = contact("2026-03-02T09:00:00Z").decided_as("2026-03-02T10:00:00Z", Outcome::EarlyHelp);
+        a.handed_over.early_help =
+            TeamHandover { sent: true, accepted_at: Some(at("2026-03-02T14:00:00Z")), returns: 0 };
+        let mut b = contact("2026-03-03T09:00:00Z").decided_as("2026-03-03T10:00:00Z", Outcome::EarlyHelp);
+        b.handed_over.early_help = TeamHandover { sent: true, accepted_at: None, returns: 2 };
+        let mut c = contact("2026-03-04T09:00:00Z")
+            .decided_as("2026-03-04T10:00:00Z", Outcome::Assessment)
+            .accepted("2026-03-04T12:00:00Z");
+        c.handed_over.assessment_team =
+            TeamHandover { sent: true, accepted_at: Some(at("2026-03-04T12:00:00Z")), returns: 0 };
+        let h = handovers(&[a, b, c, contact("2026-03-05T09:00:00Z")], d(2026, 3, 2), d(2026, 3, 8));
+        let eh = &h.early_help;
+        assert_eq!((eh.handed_over, eh.accepted, eh.awaiting, eh.returned, eh.returns), (2, 1, 1, 1, 2));
+        assert_eq!(eh.hours_to_acceptance, Spread { median: Some(5.0), p90: Some(5.0), max: Some(5.0) });
+        let at_team = &h.assessment_team;
+        assert_eq!((at_team.handed_over, at_team.accepted, at_team.awaiting, at_team.returns), (1, 1, 0, 0));
+        assert_eq!(at_team.hours_to_acceptance.max, Some(3.0));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! and re-contacts (Devon's weekly figures; Warwickshire's sources and trends).
 
 use chrono::NaiveDate;
-use events::schema::{Channel, Outcome, SourceCode};
+use events::schema::{Channel, Consent, Outcome, SourceCode};
 use serde::Serialize;
 
 use super::{Keyed, Tally, WEEKDAYS, Week, received_in, share, week_index, weeks_of};
@@ -29,6 +29,99 @@ pub struct Volumes {
     /// categories, and `none` holds the contacts with none recorded.
     #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, CategoryRow>))]
     pub by_concern_category: Keyed<CategoryRow>,
+    /// The period's contacts by CIN census referral source code (in the census order): their
+    /// outcomes, consent and conversion, and how their decisions stood to the duty
+    /// discussion's recommendation.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, SourceRow>))]
+    pub by_referral_source: Keyed<SourceRow>,
+    /// Decided contacts whose decision in force followed a duty discussion that gave a
+    /// recommendation: whether the decision followed it or departed from it.
+    pub recommendations: Recommendations,
+}
+
+/// One referral source of [`Volumes::by_referral_source`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourceRow {
+    pub contacts: u64,
+    pub decided: u64,
+    /// By the decision in force, in the schema's order, then `undecided`.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
+    pub outcomes: Tally,
+    /// Decision in force `strategy_discussion` or `assessment`.
+    pub referrals: u64,
+    /// `referrals / contacts` (`null` without contacts).
+    pub conversion_rate: Option<f64>,
+    /// By consent as it stands: given, not_given, overridden, unknown.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
+    pub consent: Tally,
+    /// `given / contacts` (`null` without contacts).
+    pub consent_given_share: Option<f64>,
+    pub recommendations: Recommendations,
+}
+
+/// Decisions after a duty discussion that recommended an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Recommendations {
+    /// Decided contacts whose decision in force came after a duty discussion recommending an
+    /// outcome (the latest such discussion before that decision).
+    pub after_discussion: u64,
+    /// Of those, the decision in force is the outcome recommended.
+    pub followed: u64,
+    /// Of those, the decision in force is another outcome.
+    pub departed: u64,
+    /// `followed / after_discussion` (`null` when none).
+    pub share_followed: Option<f64>,
+}
+
+impl Recommendations {
+    fn add(&mut self, contact: &ContactFacts) {
+        if let (Some(outcome), Some(recommended)) = (contact.outcome, contact.recommended) {
+            self.after_discussion += 1;
+            if outcome == recommended {
+                self.followed += 1;
+            } else {
+                self.departed += 1;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        self.share_followed = share(self.followed, self.after_discussion);
+        self
+    }
+}
+
+impl SourceRow {
+    fn new() -> SourceRow {
+        SourceRow {
+            contacts: 0,
+            decided: 0,
+            outcomes: Tally::zeros(Outcome::ALL.iter().map(|o| o.as_str()).chain([UNDECIDED])),
+            referrals: 0,
+            conversion_rate: None,
+            consent: Tally::zeros(Consent::ALL.iter().map(|c| c.as_str())),
+            consent_given_share: None,
+            recommendations: Recommendations::default(),
+        }
+    }
+
+    fn add(&mut self, contact: &ContactFacts) {
+        self.contacts += 1;
+        self.decided += u64::from(contact.outcome.is_some());
+        self.outcomes.add(contact.outcome.map_or(UNDECIDED, Outcome::as_str), 1);
+        self.referrals += u64::from(contact.is_referral());
+        self.consent.add(contact.consent.as_str(), 1);
+        self.recommendations.add(contact);
+    }
+
+    fn finish(mut self) -> Self {
+        self.conversion_rate = share(self.referrals, self.contacts);
+        self.consent_given_share = share(self.consent.get(Consent::Given.as_str()), self.contacts);
+        self.recommendations = self.recommendations.finish();
+        self
+    }
 }
 
 /// The key of "by concern category" for contacts with no category recorded.
@@ -167,7 +260,13 @@ pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: Naiv
             .map(|code| (code, CategoryRow { contacts: 0, outcomes: outcomes(), referrals: 0 }))
             .collect(),
     );
+    let mut sources = Keyed(SourceCode::ALL.iter().map(|s| (s.as_str(), SourceRow::new())).collect());
+    let mut recommendations = Recommendations::default();
     for contact in received_in(facts, from, to) {
+        if let Some(row) = sources.get_mut(contact.source.as_str()) {
+            row.add(contact);
+        }
+        recommendations.add(contact);
         let keys: Vec<&str> =
             if contact.concern_categories.is_empty() { vec![NO_CATEGORY] } else { contact.concern_categories.clone() };
         for key in keys {
@@ -186,12 +285,14 @@ pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: Naiv
         by_week: weeks.into_iter().map(|(week, counts)| VolumeWeek { week, counts: counts.finish() }).collect(),
         totals: totals.finish(),
         by_concern_category: categories,
+        by_referral_source: Keyed(sources.0.into_iter().map(|(k, row)| (k, row.finish())).collect()),
+        recommendations: recommendations.finish(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use events::schema::{Channel, Outcome, SourceCode};
+    use events::schema::{Channel, Consent, Outcome, SourceCode};
 
     use super::*;
     use crate::figures::testing::{contact, d};
@@ -219,6 +320,50 @@ mod tests {
         // Every code, in the census order, then none.
         let keys: Vec<&str> = v.by_concern_category.0.iter().map(|(k, _)| *k).collect();
         assert_eq!((keys.len(), keys[0], keys[6], keys[44]), (45, "1A", "3A", "none"));
+    }
+
+    #[test]
+    fn outcomes_consent_conversion_and_recommendations_by_referral_source() {
+        // Worked by hand: three school contacts (one referral after a discussion that
+        // recommended it, one early help against a recommended assessment, one undecided
+        // without consent), one police contact (no further action, no discussion).
+        let facts = [
+            contact("2026-03-02T09:00:00Z")
+                .consent(Consent::Given, false)
+                .recommended(Outcome::Assessment)
+                .decided_as("2026-03-02T12:00:00Z", Outcome::Assessment),
+            contact("2026-03-03T09:00:00Z")
+                .consent(Consent::Given, false)
+                .recommended(Outcome::Assessment)
+                .decided_as("2026-03-03T12:00:00Z", Outcome::EarlyHelp),
+            contact("2026-03-04T09:00:00Z").consent(Consent::NotGiven, true),
+            contact("2026-03-04T10:00:00Z")
+                .via(Channel::PoliceNotification, SourceCode::Police)
+                .consent(Consent::Overridden, false)
+                .decided("2026-03-04T12:00:00Z"),
+        ];
+        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8));
+        let school = v.by_referral_source.get("2A").unwrap();
+        assert_eq!((school.contacts, school.decided, school.referrals), (3, 2, 1));
+        assert_eq!(
+            (school.outcomes.get("assessment"), school.outcomes.get("early_help"), school.outcomes.get("undecided")),
+            (1, 1, 1)
+        );
+        crate::figures::testing::assert_close(school.conversion_rate, 1.0 / 3.0);
+        assert_eq!((school.consent.get("given"), school.consent.get("not_given")), (2, 1));
+        crate::figures::testing::assert_close(school.consent_given_share, 2.0 / 3.0);
+        assert_eq!(
+            (school.recommendations.after_discussion, school.recommendations.followed, school.recommendations.departed),
+            (2, 1, 1)
+        );
+        let police = v.by_referral_source.get("6").unwrap();
+        assert_eq!((police.contacts, police.referrals, police.consent.get("overridden")), (1, 0, 1));
+        assert_eq!((police.recommendations.after_discussion, police.recommendations.share_followed), (0, None));
+        assert_eq!(v.by_referral_source.get("1A").unwrap().conversion_rate, None);
+        assert_eq!((v.recommendations.after_discussion, v.recommendations.followed), (2, 1));
+        crate::figures::testing::assert_close(v.recommendations.share_followed, 0.5);
+        let keys: Vec<&str> = v.by_referral_source.0.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, SourceCode::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>());
     }
 
     fn week_of_contacts() -> Vec<ContactFacts> {
