@@ -35,6 +35,8 @@ enum Need {
     Read(ReadKind),
     /// `POST /v1/contacts`.
     Create,
+    /// `POST /v1/duty-debriefs`.
+    RecordDebrief,
     /// `POST /v1/contacts/{id}/events` with a body of this type.
     Append(EventType),
     /// A page, by session cookie only.
@@ -63,6 +65,8 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/v1/children" | "/v1/children/{child_id}") => Need::Read(K::Children),
         ("GET", "/metrics") => Need::Read(K::ServiceMetrics),
         ("POST", "/v1/contacts") => Need::Create,
+        ("GET", "/v1/duty-debriefs") => Need::Read(K::DutyDebriefs),
+        ("POST", "/v1/duty-debriefs") => Need::RecordDebrief,
         ("POST", "/v1/contacts/{id}/events") => Need::Append(EventType::NoteAdded),
         _ => return None,
     })
@@ -129,6 +133,7 @@ fn concrete(method: &str, path: &str, contact: &str) -> (String, Option<Value>) 
     }
     let body = match (method, path) {
         ("POST", "/v1/contacts") => Some(contact_body()),
+        ("POST", "/v1/duty-debriefs") => Some(json!({"date": "2026-03-02", "team": "Duty A"})),
         ("POST", "/v1/contacts/{id}/events") => Some(json!({"type": "note_added", "data": {"text": "matrix"}})),
         _ => None,
     };
@@ -211,6 +216,7 @@ fn expected(need: Need, cred: Cred, callers: &[Caller]) -> bool {
         (Need::Page(k), _) => auth::may_read(role, k),
         (Need::Read(k), _) => auth::may_read(role, k),
         (Need::Create, _) => auth::may_create_contact(role),
+        (Need::RecordDebrief, _) => auth::may_record_duty_debrief(role),
         (Need::Append(t), _) => auth::may_append(role, t),
     }
 }

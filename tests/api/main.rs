@@ -9,6 +9,7 @@ mod children;
 mod connections;
 mod contacts;
 mod councils;
+mod debriefs;
 mod errors;
 mod faults;
 mod figures;
