@@ -509,6 +509,40 @@ struct QaPage {
     /// Whether the viewer may open each late contact's audit trail.
     late_links: bool,
     late_window_hours: u32,
+    /// The duty debriefs of the period's days, by day; `None` for a viewer who may not read
+    /// them.
+    debriefs: Option<Vec<DebriefRow>>,
+}
+
+/// One duty debrief on the QA page.
+struct DebriefRow {
+    date: NaiveDate,
+    team: String,
+    capacity: String,
+    recorded: String,
+    multi_agency_value: String,
+    notes: String,
+}
+
+impl DebriefRow {
+    fn of(d: &projections::model::DutyDebrief) -> DebriefRow {
+        let data = &d.data;
+        let text = |t: &Option<String>| t.clone().unwrap_or_else(|| "–".to_owned());
+        let capacity = match (data.staff_on_duty, data.staff_expected) {
+            (Some(on), Some(expected)) => format!("{on} of {expected}"),
+            (Some(on), None) => format!("{on}"),
+            (None, Some(expected)) => format!("? of {expected}"),
+            (None, None) => "–".to_owned(),
+        };
+        DebriefRow {
+            date: data.date,
+            team: data.team.clone(),
+            capacity,
+            recorded: text(&data.recorded),
+            multi_agency_value: text(&data.multi_agency_value),
+            notes: text(&data.notes),
+        }
+    }
 }
 
 struct Sample {
@@ -607,7 +641,10 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
             model.facts().filter(|f| projections::figures::in_period(f, from, to) && is_late(f)).collect();
         late.sort_by_key(|f| (f.received_at, f.contact_id));
         let late = late.into_iter().map(|f| LateRow::of(f, policy)).collect();
-        qa_page(chrome(), from, to, &timeliness, &volumes, &hours, sample, late, policy.late_entry_hours)
+        let page = qa_page(chrome(), from, to, &timeliness, &volumes, &hours, sample, late, policy.late_entry_hours);
+        let debriefs = auth::may_read(actor.role, ReadKind::DutyDebriefs)
+            .then(|| model.duty_debriefs(Some(from), Some(to)).into_iter().map(DebriefRow::of).collect());
+        QaPage { debriefs, ..page }
     };
     let page = QaPage { late_links: auth::may_read(actor.role, ReadKind::ContactAudit), ..page };
     render(StatusCode::OK, &page)
@@ -789,6 +826,7 @@ fn qa_page(
         late,
         late_links: false,
         late_window_hours,
+        debriefs: None,
     }
 }
 

@@ -132,3 +132,37 @@ async fn a_debrief_is_never_a_contact_in_the_queue_the_figures_or_the_contact_en
     assert_eq!(fields(&body), ["type"], "{body}");
     assert_eq!(app.head().await, before, "nothing was written");
 }
+
+#[tokio::test]
+async fn the_qa_page_lists_the_periods_debriefs() {
+    use crate::pages::{cookie_of, no_redirects, sign_in};
+    let app = spawn_app();
+    ready(&app).await;
+    let (status, body) = record(&app, "practitioner", &debrief("2026-03-02", "MASH duty <A>")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = record(&app, "practitioner", &debrief("2026-02-01", "Outside the period")).await;
+    assert_eq!(status, 201, "{body}");
+    ready(&app).await;
+    let page = |who: &'static str| {
+        let app = &app;
+        async move {
+            let cookie = cookie_of(&sign_in(app, app.token(who), &[]).await);
+            let resp = no_redirects()
+                .get(format!("{}/qa?from=2026-03-01&to=2026-03-31", app.url))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "{who}");
+            resp.text().await.unwrap()
+        }
+    };
+    let html = page("auditor").await;
+    let table = &html[html.find("id=\"duty-debriefs\"").expect("the debriefs' table")..];
+    assert!(
+        table.contains("<th scope=\"row\">2026-03-02</th><td>MASH duty &#60;A&#62;</td><td>4 of 6</td>"),
+        "{table}"
+    );
+    assert!(!html.contains("Outside the period"), "only the period's days");
+    assert!(html.contains("27 contacts, 11 decisions"));
+}
