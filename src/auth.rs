@@ -737,7 +737,8 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
         EventType::HandoverAccepted | EventType::HandoverReturned => {
             matches!(role, Practitioner | DecisionMaker | Admin | ReceivingTeam)
         }
-        EventType::ContactReceived => false,
+        // Streams' first events: each is created by its own endpoint, never appended.
+        EventType::ContactReceived | EventType::DutyDebriefRecorded => false,
         EventType::DecisionMade => matches!(role, DecisionMaker | Admin),
         EventType::AuditFindingRecorded => matches!(role, Auditor | Admin),
         EventType::ChecksReturned | EventType::DutyDiscussionHeld => {
@@ -798,6 +799,8 @@ pub enum ReadKind {
     AccessLog,
     /// `GET /v1/contacts?made_by=me`: the contacts a referrer made, in a referrer's view.
     OwnContacts,
+    /// `GET /v1/duty-debriefs` and the debriefs on the QA page.
+    DutyDebriefs,
 }
 
 impl ReadKind {
@@ -817,6 +820,7 @@ impl ReadKind {
         ReadKind::Children,
         ReadKind::AccessLog,
         ReadKind::OwnContacts,
+        ReadKind::DutyDebriefs,
     ];
 }
 
@@ -842,6 +846,8 @@ impl ReadKind {
 ///   partners, auditors, admins. Not referrers (a search would tell them about other
 ///   contacts) and not receiving teams (who read only their own handovers).
 /// - Own contacts (`GET /v1/contacts?made_by=me`): referrers only, the one list made for them.
+/// - Duty debriefs (`GET /v1/duty-debriefs`): the duty team (practitioners, decision makers),
+///   auditors and admins. A debrief is the team's account of its own day, not a partner's.
 ///
 /// A referrer reads a contact (`GET /v1/contacts/{id}`) only if it made it ([`reads_contact`];
 /// any other is a 404), and then sees a referrer's view of it, never the duty team's record.
@@ -869,6 +875,7 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
         }
         ReadKind::ServiceMetrics => matches!(role, Role::Monitor | Admin),
         ReadKind::Children => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
+        ReadKind::DutyDebriefs => matches!(role, Practitioner | DecisionMaker | Auditor | Admin),
     }
 }
 
@@ -883,6 +890,13 @@ pub fn may_sign_in(role: Role) -> bool {
 /// for which it is the live list of the handovers to its team (its queue: [`awaits_team`]).
 pub fn may_open_board_page(role: Role) -> bool {
     may_read(role, ReadKind::Board) || role == Role::ReceivingTeam
+}
+
+/// Whether `role` may record a duty debrief (`POST /v1/duty-debriefs`): the duty team
+/// (practitioners, decision makers) and admins. Auditors read them; partners, referrers,
+/// receiving teams and monitors neither write nor read them.
+pub fn may_record_duty_debrief(role: Role) -> bool {
+    matches!(role, Role::Practitioner | Role::DecisionMaker | Role::Admin)
 }
 
 /// Whether `actor` may record a correction of `field` on the contact's event `target`
@@ -1427,8 +1441,10 @@ mod tests {
     #[test]
     fn the_append_matrix() {
         // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team, monitor.
-        let expected: [(&str, [bool; 8]); 23] = [
+        let expected: [(&str, [bool; 8]); 24] = [
             ("contact_received", [N, N, N, N, N, N, N, N]),
+            // Recorded by `POST /v1/duty-debriefs` (`may_record_duty_debrief`), never appended.
+            ("duty_debrief_recorded", [N, N, N, N, N, N, N, N]),
             ("triage_rated", [N, Y, Y, N, N, Y, N, N]),
             ("call_logged", [N, Y, Y, N, N, Y, N, N]),
             ("checks_requested", [N, Y, Y, N, N, Y, N, N]),
@@ -1498,6 +1514,8 @@ mod tests {
             (ReadKind::Children, [N, Y, Y, Y, Y, Y, N, N]),
             (ReadKind::AccessLog, [N, N, N, N, Y, Y, N, N]),
             (ReadKind::OwnContacts, [Y, N, N, N, N, N, N, N]),
+            // The duty team's account of its day: not partners', referrers' or receiving teams'.
+            (ReadKind::DutyDebriefs, [N, Y, Y, N, Y, Y, N, N]),
         ];
         // A new kind of read fails to compile here until it has a row.
         let row = |kind: ReadKind| match kind {
@@ -1515,6 +1533,7 @@ mod tests {
             ReadKind::Children => 11,
             ReadKind::AccessLog => 12,
             ReadKind::OwnContacts => 13,
+            ReadKind::DutyDebriefs => 14,
         };
         assert_eq!(ReadKind::ALL.len(), expected.len());
         for kind in ReadKind::ALL {

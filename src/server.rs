@@ -96,15 +96,20 @@ async fn fill_demo(log: &EventLog, tokens: &TokenStore, config: &Config) -> anyh
     let mut lines = Vec::new();
     if log.head().position == 0 {
         let now = chrono::Utc::now();
-        let appends = demo::generate(now, 1, &actors, &config.policy);
+        let mut appends = demo::generate(now, 1, &actors, &config.policy);
         let summary = demo::summarise(&appends, now, &config.policy);
+        let debriefs = demo::duty_debriefs(now, 1, &actors, &config.policy);
+        let debrief_count = debriefs.len();
+        appends.extend(debriefs);
+        // Stable: each contact's own appends stay in order.
+        appends.sort_by_key(|a| a.events.first().and_then(|e| e.recorded_at));
         append_all(log, appends).await?;
         // Counted as the board counts: the duty queue's items and those of them overdue.
         let log = log.clone();
         let policy = config.policy.clone();
         let queue = tokio::task::spawn_blocking(move || QueueCounts::of(&log, &policy, chrono::Utc::now())).await??;
         lines.push(format!(
-            "demo data: {} contacts, {} events over four weeks ({})",
+            "demo data: {} contacts, {} events over four weeks, {debrief_count} duty debriefs ({})",
             summary.contacts, summary.events, queue
         ));
     } else {

@@ -274,6 +274,58 @@ pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &Due
     appends
 }
 
+/// The duty team's end-of-day debriefs over the same four weeks: one per working day up to
+/// `now`, held at 17:15 London time by the decision maker and recorded then. Each is a stream of
+/// its own (`duty_debrief_recorded`), never a contact; merge them with [`generate`]'s appends
+/// by `recorded_at`. The same arguments always give the same appends, ids included.
+pub fn duty_debriefs(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &DuePolicy) -> Vec<AppendRequest> {
+    use events::schema::DutyDebriefRecorded;
+    const GAINS: [&str; 4] = [
+        "Police checks back within the hour for the immediate-risk contacts.",
+        "Health visitor joined the discussion of the two babies and shared the birth history.",
+        "School safeguarding leads answered every call before 15:00.",
+        "Early help coordinator took three families straight from the duty discussion.",
+    ];
+    let mut rng = Rng::with_seed(seed ^ 0xDEB1EF);
+    let cal = &policy.calendar;
+    let mut out = Vec::new();
+    let mut day = time::london_date(now - TimeDelta::days(WINDOW_DAYS));
+    while day <= time::london_date(now) {
+        let at = london_at_secs(day, (17 * 60 + 15) * 60);
+        if cal.is_working_day(day) && at <= now {
+            let expected = 6;
+            let on_duty = expected - rng.u8(0..=2);
+            let team = if chance(&mut rng, 50) { "MASH duty A" } else { "MASH duty B" };
+            let data = DutyDebriefRecorded {
+                date: day,
+                team: team.to_owned(),
+                staff_on_duty: Some(on_duty),
+                staff_expected: Some(expected),
+                recorded: Some(format!(
+                    "{} contacts taken, {} decided, {} handed over.",
+                    rng.u32(80..=120),
+                    rng.u32(60..=100),
+                    rng.u32(5..=20)
+                )),
+                multi_agency_value: Some(GAINS[rng.usize(0..GAINS.len())].to_owned()),
+                notes: (on_duty < expected).then(|| format!("{} of {expected} on duty: the queue ran late.", on_duty)),
+            };
+            let mut event = NewEvent::new(&Event::DutyDebriefRecorded(data), at, actors.decision_maker.clone());
+            let millis = u64::try_from(at.timestamp_millis()).expect("after 1970");
+            event.event_id = Ulid::from_parts(millis, rng.u128(..));
+            event.recorded_at = Some(at);
+            out.push(AppendRequest {
+                contact_id: Ulid::from_parts(millis, rng.u128(..)),
+                events: vec![event],
+                expected_version: Some(0),
+                idempotency: None,
+            });
+        }
+        day = day.succ_opt().expect("date in range");
+    }
+    out
+}
+
 /// A contact's arrival: when, from whom, by which channel.
 #[derive(Debug, Clone, Copy)]
 struct Receipt {

@@ -968,3 +968,35 @@ fn earlier_contacts_months_before_the_window_come_back_in_it() {
     }
     assert!(linked >= EARLIER_CONTACTS / 2 && offered >= 1, "{linked} linked, {offered} offered");
 }
+
+#[test]
+fn duty_debriefs_are_one_per_working_day_valid_and_never_contacts() {
+    let policy = DuePolicy::default();
+    let debriefs = duty_debriefs(now(), 1, &DemoActors::standard(), &policy);
+    let ids = |appends: &[AppendRequest]| -> Vec<(Ulid, Ulid)> {
+        appends.iter().map(|a| (a.contact_id, a.events[0].event_id)).collect()
+    };
+    assert_eq!(ids(&debriefs), ids(&duty_debriefs(now(), 1, &DemoActors::standard(), &policy)), "reproducible");
+    let days: Vec<NaiveDate> = debriefs
+        .iter()
+        .map(|a| {
+            assert_eq!((a.events.len(), a.expected_version), (1, Some(0)));
+            let e = &a.events[0];
+            assert_eq!(e.event_type, EventType::DutyDebriefRecorded);
+            assert!(e.recorded_at.is_some_and(|r| r >= e.occurred_at && r <= now()));
+            let event = events::schema::decode(e.event_type, events::schema::CURRENT_SCHEMA_VERSION, &e.data).unwrap();
+            assert!(events::validate::check_event(&event, now()).is_empty(), "{event:?}");
+            let Event::DutyDebriefRecorded(d) = event else { panic!("not a debrief") };
+            assert!(d.staff_on_duty <= d.staff_expected);
+            d.date
+        })
+        .collect();
+    let working: Vec<NaiveDate> = (0..=WINDOW_DAYS)
+        .map(|n| time::london_date(now()) - TimeDelta::days(WINDOW_DAYS - n))
+        .filter(|d| policy.calendar.is_working_day(*d) && london_at_secs(*d, (17 * 60 + 15) * 60) <= now())
+        .collect();
+    assert_eq!(days, working, "one per working day, by day");
+    let contacts: HashSet<Ulid> =
+        generate(now(), 1, &DemoActors::standard(), &policy).iter().map(|a| a.contact_id).collect();
+    assert!(debriefs.iter().all(|a| !contacts.contains(&a.contact_id)), "streams of their own");
+}

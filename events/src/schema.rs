@@ -31,7 +31,9 @@ use serde_json::value::RawValue;
 ///   checked it for a DfE code still decodes.
 /// - 5: adds the event types `strategy_discussion_held` and `action_completed`, and
 ///   `concern_categories` on `contact_received` and `decision_made`. Version 4 data is version 5
-///   data as it stands (the addition is optional); the upcaster is the identity.
+///   data as it stands (the addition is optional); the upcaster is the identity. Also
+///   `duty_debrief_recorded`, the first event of a stream that is not a contact (a new type
+///   changes no older data).
 pub const CURRENT_SCHEMA_VERSION: u16 = 5;
 
 macro_rules! string_enum {
@@ -668,6 +670,27 @@ shaped_struct! {
 }
 
 shaped_struct! {
+    /// A duty team's end-of-day debrief: a stream of its own, never a contact. `date` is the
+    /// duty day; the capacity is the staff on duty against the staff expected.
+    pub struct DutyDebriefRecorded {
+        pub date: NaiveDate = Required Shape::Date,
+        pub team: String = Required SHORT,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub staff_on_duty: Option<u8> = Optional Shape::Staff,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub staff_expected: Option<u8> = Optional Shape::Staff,
+        /// What the day's duty recorded (contacts, decisions, anything left for tomorrow).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub recorded: Option<String> = Optional LONG,
+        /// What the multi-agency team added that day.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub multi_agency_value: Option<String> = Optional LONG,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub notes: Option<String> = Optional LONG,
+    }
+}
+
+shaped_struct! {
     pub struct AuditFindingRecorded {
         pub grade: AuditGrade = Required Shape::Choice(AuditGrade::NAMES),
         pub findings: String = Required LONG,
@@ -711,10 +734,14 @@ pub trait DataVisitor {
 /// [`Event`], the dispatch between them, [`EventType::with_data`], and (with the `openapi`
 /// feature) [`AppendableEvent`], the events but the first, which `POST /v1/contacts` creates.
 macro_rules! event_list {
-    ($first:ident => $first_text:literal; $($variant:ident => $text:literal),+ $(,)?) => {
+    (
+        $first:ident => $first_text:literal;
+        $($variant:ident => $text:literal),+;
+        opens $($opener:ident => $opener_text:literal),+ $(,)?
+    ) => {
         string_enum! {
             /// The type of an event: the `type` of an envelope.
-            EventType { $first => $first_text, $($variant => $text),+ }
+            EventType { $first => $first_text, $($variant => $text),+, $($opener => $opener_text),+ }
         }
 
         /// One event: its type and its typed `data`.
@@ -726,7 +753,8 @@ macro_rules! event_list {
         #[serde(tag = "type", content = "data", rename_all = "snake_case")]
         pub enum Event {
             $first($first),
-            $($variant($variant)),+
+            $($variant($variant)),+,
+            $($opener($opener)),+
         }
 
         /// An event that may be appended to an existing contact: `type` names it and `data`
@@ -748,6 +776,16 @@ macro_rules! event_list {
             impl EventData for $variant {}
         )+
 
+        $(
+            impl From<$opener> for Event {
+                fn from(data: $opener) -> Event {
+                    Event::$opener(data)
+                }
+            }
+
+            impl EventData for $opener {}
+        )+
+
         impl From<$first> for Event {
             fn from(data: $first) -> Event {
                 Event::$first(data)
@@ -761,7 +799,18 @@ macro_rules! event_list {
             pub fn with_data<V: DataVisitor>(self, visitor: V) -> V::Output {
                 match self {
                     EventType::$first => visitor.visit::<$first>(),
-                    $(EventType::$variant => visitor.visit::<$variant>()),+
+                    $(EventType::$variant => visitor.visit::<$variant>()),+,
+                    $(EventType::$opener => visitor.visit::<$opener>()),+
+                }
+            }
+
+            /// Whether `POST /v1/contacts/{id}/events` may append this type: every type but
+            /// those that open a stream.
+            pub fn is_appendable(self) -> bool {
+                match self {
+                    EventType::$first => false,
+                    $(EventType::$variant => true),+,
+                    $(EventType::$opener => false),+
                 }
             }
         }
@@ -771,7 +820,8 @@ macro_rules! event_list {
             pub fn event_type(&self) -> EventType {
                 match self {
                     Event::$first(_) => EventType::$first,
-                    $(Event::$variant(_) => EventType::$variant),+
+                    $(Event::$variant(_) => EventType::$variant),+,
+                    $(Event::$opener(_) => EventType::$opener),+
                 }
             }
 
@@ -779,7 +829,8 @@ macro_rules! event_list {
             pub fn data_json(&self) -> Box<RawValue> {
                 let text = match self {
                     Event::$first(d) => serde_json::to_string(d),
-                    $(Event::$variant(d) => serde_json::to_string(d)),+
+                    $(Event::$variant(d) => serde_json::to_string(d)),+,
+                    $(Event::$opener(d) => serde_json::to_string(d)),+
                 };
                 // Serialising these plain structs cannot fail: no maps with non-string keys,
                 // no custom serialisers that error.
@@ -828,7 +879,30 @@ event_list! {
     ContactAllocated => "contact_allocated",
     ReferrerFeedbackGiven => "referrer_feedback_given",
     StrategyDiscussionHeld => "strategy_discussion_held",
-    ActionCompleted => "action_completed",
+    ActionCompleted => "action_completed";
+    // The first events of streams that are not contacts, each created by its own endpoint
+    // and never appended: `POST /v1/duty-debriefs`.
+    opens
+    DutyDebriefRecorded => "duty_debrief_recorded",
+}
+
+/// What a stream is, told by its first event: a contact (`contact_received`) or one of the
+/// records that are streams of their own and never contacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    Contact,
+    DutyDebrief,
+}
+
+impl StreamKind {
+    /// The kind of stream an event of this type opens, if it is a stream's first event.
+    pub fn opened_by(event_type: EventType) -> Option<StreamKind> {
+        match event_type {
+            EventType::ContactReceived => Some(StreamKind::Contact),
+            EventType::DutyDebriefRecorded => Some(StreamKind::DutyDebrief),
+            _ => None,
+        }
+    }
 }
 
 /// A stored event that cannot be read as any known schema.
@@ -870,7 +944,7 @@ mod tests {
             let json = serde_json::to_string(t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
-        assert_eq!(EventType::ALL.len(), 23);
+        assert_eq!(EventType::ALL.len(), 24);
     }
 
     #[test]

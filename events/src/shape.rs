@@ -19,6 +19,8 @@ pub const MAX_CHILDREN: usize = 20;
 pub const CHILD_ID_MAX: usize = 20;
 /// Most items in a list of participants, actions or needs.
 pub const MAX_ITEMS: usize = 50;
+/// Most staff in a duty team's capacity.
+pub const MAX_STAFF: u8 = 200;
 /// Longest call, in seconds (a day).
 pub const MAX_CALL_SECONDS: u32 = 86_400;
 
@@ -68,6 +70,8 @@ pub enum Shape {
     Score,
     /// The index of an action in its plan's `actions`, from 0 (less than [`MAX_ITEMS`]).
     ActionIndex,
+    /// A number of staff, 0 to [`MAX_STAFF`].
+    Staff,
     /// One of an enumeration's wire names.
     Choice(&'static [&'static str]),
     /// Any JSON (a correction's `value`).

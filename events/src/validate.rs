@@ -51,7 +51,8 @@
 use std::fmt;
 
 use crate::schema::{
-    Address, Channel, Child, Consent, ContactReceived, CorrectionRecorded, DataVisitor, EventData, Outcome, Sex,
+    Address, Channel, Child, Consent, ContactReceived, CorrectionRecorded, DataVisitor, DutyDebriefRecorded, EventData,
+    Outcome, Sex,
 };
 use crate::shape::{Presence, Shape, Shaped};
 use crate::{Event, EventType};
@@ -77,7 +78,9 @@ impl FieldError {
     }
 }
 
-pub use crate::shape::{CHILD_ID_MAX, EMAIL_MAX, LONG_MAX, MAX_CALL_SECONDS, MAX_CHILDREN, MAX_ITEMS, SHORT_MAX};
+pub use crate::shape::{
+    CHILD_ID_MAX, EMAIL_MAX, LONG_MAX, MAX_CALL_SECONDS, MAX_CHILDREN, MAX_ITEMS, MAX_STAFF, SHORT_MAX,
+};
 /// Most bytes in a correction's `value`, serialised as compact JSON.
 pub const MAX_VALUE_BYTES: usize = 10_000;
 /// How far in the future a timestamp may be, for clock skew between client and server.
@@ -196,6 +199,38 @@ pub fn parse_new_contact(body: &[u8], now: DateTime<Utc>) -> Result<NewContact, 
     Err(fields(errors))
 }
 
+/// A validated `POST /v1/duty-debriefs` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDutyDebrief {
+    /// The `duty_debrief_recorded` data, normalised.
+    pub data: DutyDebriefRecorded,
+    /// When the debrief was held, if the body said (the caller defaults it to now).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// Why it is recorded late (see the case rule `late-entry-needs-reason`).
+    pub late_entry_reason: Option<String>,
+}
+
+/// POST /v1/duty-debriefs body: the `duty_debrief_recorded` data plus optional `occurred_at`
+/// and `late_entry_reason`, read as a contact's body is.
+pub fn parse_new_duty_debrief(body: &[u8], now: DateTime<Utc>) -> Result<NewDutyDebrief, Invalid> {
+    let mut map = parse_object(body)?;
+    let mut errors = Vec::new();
+    let occurred_at = map.remove("occurred_at").and_then(|v| read_occurred_at(&v, &mut errors));
+    let late_entry_reason = map.remove("late_entry_reason").and_then(|v| read_late_entry_reason(&v, &mut errors));
+    let value = Value::Object(map);
+    if let Some(data) = typed::<DutyDebriefRecorded>(&value, "", &mut errors) {
+        let mut event = Event::DutyDebriefRecorded(data);
+        normalise(&mut event);
+        errors.extend(check_event(&event, now));
+        if let Event::DutyDebriefRecorded(data) = event
+            && errors.is_empty()
+        {
+            return Ok(NewDutyDebrief { data, occurred_at, late_entry_reason });
+        }
+    }
+    Err(fields(errors))
+}
+
 /// The keys of an event request body.
 const ENVELOPE_KEYS: [&str; 5] = ["type", "data", "occurred_at", "late_entry_reason", "expected_version"];
 
@@ -221,6 +256,10 @@ pub fn parse_event_request(body: &[u8], now: DateTime<Utc>) -> Result<EventReque
         Some(Value::String(name)) => match name.parse::<EventType>() {
             Ok(EventType::ContactReceived) => {
                 errors.push(FieldError::new("type", "contacts are created with POST /v1/contacts"));
+                None
+            }
+            Ok(EventType::DutyDebriefRecorded) => {
+                errors.push(FieldError::new("type", "duty debriefs are recorded with POST /v1/duty-debriefs"));
                 None
             }
             Ok(t) => Some(t),
@@ -285,8 +324,7 @@ fn fields(mut errors: Vec<FieldError>) -> Invalid {
 }
 
 fn unknown_type_message() -> String {
-    let names: Vec<&str> =
-        EventType::ALL.iter().filter(|t| **t != EventType::ContactReceived).map(|t| t.as_str()).collect();
+    let names: Vec<&str> = EventType::ALL.iter().filter(|t| t.is_appendable()).map(|t| t.as_str()).collect();
     format!("unknown event type; must be one of: {}", names.join(", "))
 }
 
@@ -596,6 +634,7 @@ fn leaf_problem(shape: &Shape, v: &Value) -> Result<(), String> {
         Shape::ChildIndex => child_index(v),
         Shape::Score => score(v),
         Shape::ActionIndex => action_index(v),
+        Shape::Staff => staff(v),
         Shape::Choice(names) => choice(names, v),
         Shape::Any | Shape::Object { .. } | Shape::List { .. } => Ok(()),
     }
@@ -644,6 +683,13 @@ fn level_of_need(v: &Value) -> Result<(), String> {
 
 fn action_index(v: &Value) -> Result<(), String> {
     u8::deserialize(v).map(|_| ()).map_err(|_| ACTION_INDEX.to_owned())
+}
+
+fn staff(v: &Value) -> Result<(), String> {
+    match u8::deserialize(v) {
+        Ok(n) if n <= MAX_STAFF => Ok(()),
+        _ => Err(format!("must be a whole number of staff from 0 to {MAX_STAFF}")),
+    }
 }
 
 fn score(v: &Value) -> Result<(), String> {
@@ -727,6 +773,12 @@ pub fn normalise(event: &mut Event) {
         Event::ReferrerFeedbackGiven(d) => tidy_opt(&mut d.comment),
         Event::StrategyDiscussionHeld(_) => {}
         Event::ActionCompleted(d) => tidy_opt(&mut d.note),
+        Event::DutyDebriefRecorded(d) => {
+            tidy(&mut d.team);
+            tidy_opt(&mut d.recorded);
+            tidy_opt(&mut d.multi_agency_value);
+            tidy_opt(&mut d.notes);
+        }
     }
 }
 
@@ -937,6 +989,22 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
                 c.push("action_index", ACTION_INDEX);
             }
             c.long_opt("note", d.note.as_deref());
+        }
+        Event::DutyDebriefRecorded(d) => {
+            // The duty day is a UK date: a day ahead of UTC's is the most the clocks differ by.
+            if c.now.date_naive().succ_opt().is_some_and(|tomorrow| d.date > tomorrow) {
+                c.push("date", "must not be in the future");
+            }
+            c.short("team", &d.team);
+            if d.staff_on_duty.is_some_and(|n| n > MAX_STAFF) {
+                c.push("staff_on_duty", format!("must be a whole number of staff from 0 to {MAX_STAFF}"));
+            }
+            if d.staff_expected.is_some_and(|n| n > MAX_STAFF) {
+                c.push("staff_expected", format!("must be a whole number of staff from 0 to {MAX_STAFF}"));
+            }
+            c.long_opt("recorded", d.recorded.as_deref());
+            c.long_opt("multi_agency_value", d.multi_agency_value.as_deref());
+            c.long_opt("notes", d.notes.as_deref());
         }
     }
     c.errors
@@ -1594,6 +1662,53 @@ mod tests {
         })
     }
 
+    fn good_debrief() -> Value {
+        json!({
+            "date": "2026-03-02", "team": " MASH duty A ", "staff_on_duty": 4, "staff_expected": 6,
+            "recorded": "31 contacts, 9 decisions", "multi_agency_value": "Police checks same day", "notes": ""
+        })
+    }
+
+    #[test]
+    fn a_duty_debrief_is_read_normalised() {
+        let body = serde_json::to_vec(&good_debrief()).unwrap();
+        let new = parse_new_duty_debrief(&body, now()).unwrap();
+        assert_eq!(new.data.team, "MASH duty A");
+        assert_eq!((new.data.staff_on_duty, new.data.staff_expected), (Some(4), Some(6)));
+        assert_eq!(new.data.notes, None, "an empty optional text is left out");
+        assert_eq!(new.occurred_at, None);
+    }
+
+    #[test]
+    fn a_bad_duty_debrief_names_its_fields() {
+        let cases: &[(&str, Value, &[&str])] = &[
+            ("no date", json!({"team": "A"}), &["date"]),
+            ("no team", json!({"date": "2026-03-02"}), &["team"]),
+            ("blank team", json!({"date": "2026-03-02", "team": "  "}), &["team"]),
+            ("date in the future", json!({"date": "2099-01-01", "team": "A"}), &["date"]),
+            ("date not a date", json!({"date": "monday", "team": "A"}), &["date"]),
+            ("staff too many", json!({"date": "2026-03-02", "team": "A", "staff_on_duty": 201}), &["staff_on_duty"]),
+            ("staff negative", json!({"date": "2026-03-02", "team": "A", "staff_expected": -1}), &["staff_expected"]),
+            ("unknown field", json!({"date": "2026-03-02", "team": "A", "children": []}), &["children"]),
+        ];
+        for (what, body, expected) in cases {
+            let err = parse_new_duty_debrief(&serde_json::to_vec(body).unwrap(), now()).unwrap_err();
+            let Invalid::Fields(errors) = err else { panic!("{what}: not a field error") };
+            let named: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(named, *expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_duty_debrief_is_never_appended_to_a_contact() {
+        let body = json!({"type": "duty_debrief_recorded", "data": good_debrief()});
+        let Err(Invalid::Fields(errors)) = parse_event_request(&serde_json::to_vec(&body).unwrap(), now()) else {
+            panic!("accepted")
+        };
+        assert_eq!(errors[0].field, "type");
+        assert!(errors[0].message.contains("POST /v1/duty-debriefs"), "{}", errors[0].message);
+    }
+
     fn good_data(t: EventType) -> Value {
         match t {
             EventType::ContactReceived => good_contact(),
@@ -1649,6 +1764,7 @@ mod tests {
             EventType::StrategyDiscussionHeld => json!({
                 "held_at": "2026-03-02T09:30:00Z", "agencies": ["police", "health"], "outcome": "s47_enquiry"
             }),
+            EventType::DutyDebriefRecorded => good_debrief(),
         }
     }
 
@@ -2264,7 +2380,7 @@ mod tests {
     #[test]
     fn good_bodies_for_every_event_type_parse_trimmed() {
         let mut seen = Vec::new();
-        for &t in EventType::ALL.iter().filter(|t| **t != EventType::ContactReceived) {
+        for &t in EventType::ALL.iter().filter(|t| t.is_appendable()) {
             let body =
                 set(set(good_ev(t), "/occurred_at", json!("2026-03-02T09:55:00Z")), "/expected_version", json!(3));
             let req = parse_event_request(body.to_string().as_bytes(), now()).unwrap_or_else(|e| panic!("{t}: {e}"));
@@ -2278,7 +2394,7 @@ mod tests {
             assert!(check_event(&req.event, now()).is_empty(), "{t}");
             seen.push(t);
         }
-        assert_eq!(seen.len(), EventType::ALL.len() - 1);
+        assert_eq!(seen.len(), EventType::ALL.len() - 2, "all but the types that open a stream");
     }
 
     #[test]
@@ -2774,6 +2890,15 @@ mod tests {
                 plan_event_id: ulid::Ulid::nil(),
                 action_index: 0,
                 note: Some(s("n")),
+            }),
+            Event::DutyDebriefRecorded(DutyDebriefRecorded {
+                date: now().date_naive(),
+                team: s("MASH duty A"),
+                staff_on_duty: Some(4),
+                staff_expected: Some(6),
+                recorded: Some(s("r")),
+                multi_agency_value: Some(s("m")),
+                notes: Some(s("n")),
             }),
             Event::StrategyDiscussionHeld(StrategyDiscussionHeld {
                 held_at: now(),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use events::correction::{Correction, Field, Value};
 use events::schema::{
     Agency, Channel, Child, Consent, ContactReceived, Event, HandoverTo, Outcome, PpnGrade, PrimaryNeed, Rating,
-    Referrer, SourceCode, StrategyOutcome,
+    Referrer, SourceCode, StrategyOutcome, StreamKind,
 };
 use events::{DecodeError, Envelope, EventType};
 use serde::Serialize;
@@ -259,10 +259,15 @@ pub enum FoldError {
 }
 
 impl ContactState {
-    /// Folds a contact's envelopes (in version order). `None` for an empty stream.
+    /// Folds a contact's envelopes (in version order). `None` for an empty stream, and for a
+    /// stream that is not a contact (its first event opens another kind of stream, such as a
+    /// duty debrief): no contact has that id.
     pub fn fold<'a>(envelopes: impl IntoIterator<Item = &'a Envelope>) -> Result<Option<ContactState>, FoldError> {
         let mut state: Option<ContactState> = None;
         for env in envelopes {
+            if state.is_none() && StreamKind::opened_by(env.event_type).is_some_and(|k| k != StreamKind::Contact) {
+                return Ok(None);
+            }
             let event = env.event()?;
             match state.as_mut() {
                 Some(s) => s.apply(env, &event),
@@ -340,7 +345,8 @@ impl ContactState {
         let at = env.occurred_at;
         let by = &env.actor.id;
         match event {
-            Event::ContactReceived(_) => {}
+            // A stream's first event: never one of a contact's later events.
+            Event::ContactReceived(_) | Event::DutyDebriefRecorded(_) => {}
             Event::TriageRated(t) => self.rating = Some(t.rating),
             Event::CallLogged(_) | Event::NoteAdded(_) => {}
             Event::CorrectionRecorded(c) => {
@@ -733,7 +739,7 @@ mod tests {
             env(3, &sent(), "2026-03-02T11:30:00Z", Role::Practitioner, "sw-1"),
             env(
                 4,
-                &Event::HandoverReturned(events::schema::HandoverReturned { reason: "Not known to us".into() }),
+                &Event::HandoverReturned(HandoverReturned { reason: "Not known to us".into() }),
                 "2026-03-02T13:00:00Z",
                 Role::ReceivingTeam,
                 "eh-1",

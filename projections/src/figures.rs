@@ -27,8 +27,8 @@
 //! - [`trends`]: partners' trends, by source and week, small counts suppressed.
 //! - [`sample`]: the reproducible random sample of decided contacts for case audit.
 
-pub mod feedback;
 pub mod devon;
+pub mod feedback;
 pub mod practice;
 pub mod sample;
 pub mod timeliness;

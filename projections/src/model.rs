@@ -45,6 +45,21 @@ impl QueueList {
     }
 }
 
+/// A duty team's end-of-day debrief as recorded: a stream of its own, never a contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DutyDebrief {
+    /// The debrief's stream id.
+    pub debrief_id: Ulid,
+    pub recorded_at: DateTime<Utc>,
+    /// When the debrief was held.
+    pub occurred_at: DateTime<Utc>,
+    /// The actor id of who recorded it.
+    pub recorded_by: String,
+    #[serde(flatten)]
+    pub data: events::schema::DutyDebriefRecorded,
+}
+
 /// Most characters of the concerns' first line a queue line shows.
 pub const CONCERNS_SUMMARY_MAX: usize = 120;
 
@@ -247,6 +262,8 @@ pub struct ReadModel {
     children: ChildIndex,
     /// The contacts each referrer made, in receipt order of the log (`GET /v1/contacts?made_by=me`).
     made_by_referrer: HashMap<String, Vec<Ulid>, foldhash::fast::RandomState>,
+    /// Every duty debrief, in log order: streams of their own, never contacts.
+    duty_debriefs: Vec<DutyDebrief>,
     /// The contacts other than the event's own whose previous contacts the last `apply`
     /// changed (a contact entered after later-received ones about the same child).
     also_changed: Vec<Ulid>,
@@ -273,6 +290,17 @@ impl ReadModel {
         self.last_recorded_at = Some(env.recorded_at);
         self.also_changed.clear();
         let id = env.contact_id;
+        if env.event_type == EventType::DutyDebriefRecorded {
+            let Event::DutyDebriefRecorded(data) = env.event()? else { return Ok(Change::Nothing) };
+            self.duty_debriefs.push(DutyDebrief {
+                debrief_id: id,
+                recorded_at: env.recorded_at,
+                occurred_at: env.occurred_at,
+                recorded_by: env.actor.id.clone(),
+                data,
+            });
+            return Ok(Change::Nothing);
+        }
         if env.event_type == EventType::ContactReceived {
             let Event::ContactReceived(received) = env.event()? else {
                 return Err(FoldError::NotReceivedFirst(env.event_type));
@@ -441,6 +469,18 @@ impl ReadModel {
     /// The contacts the referrer `actor_id` made, in the order they were recorded.
     pub fn made_by_referrer(&self, actor_id: &str) -> &[Ulid] {
         self.made_by_referrer.get(actor_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The duty debriefs whose duty day is from `from` to `to` (both included, either open),
+    /// by day, then as recorded.
+    pub fn duty_debriefs(&self, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Vec<&DutyDebrief> {
+        let mut out: Vec<&DutyDebrief> = self
+            .duty_debriefs
+            .iter()
+            .filter(|d| from.is_none_or(|f| d.data.date >= f) && to.is_none_or(|t| d.data.date <= t))
+            .collect();
+        out.sort_by_key(|d| (d.data.date, d.occurred_at, d.debrief_id));
+        out
     }
 
     /// The open contact's state.

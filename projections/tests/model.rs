@@ -314,6 +314,45 @@ fn bug_a_contact_not_accepted_stayed_on_the_queue() {
 /// A correction recorded after a contact is closed still reaches the figures, though the read
 /// model keeps only the facts of closed contacts; and as of a position before the correction,
 /// the figures are as they were.
+fn debrief(date: &str, team: &str) -> Event {
+    Event::DutyDebriefRecorded(DutyDebriefRecorded {
+        date: date.parse().unwrap(),
+        team: team.into(),
+        staff_on_duty: Some(3),
+        staff_expected: Some(5),
+        recorded: Some("24 contacts".into()),
+        multi_agency_value: None,
+        notes: None,
+    })
+}
+
+#[test]
+fn a_duty_debrief_is_its_own_stream_never_a_contact() {
+    let mut log = Log::default();
+    let contact = Ulid::from_parts(1, 1);
+    log.push(
+        contact,
+        t("2026-03-02T09:00:00Z"),
+        Role::Practitioner,
+        &received(false, vec![child("Amy Example", None)]),
+    );
+    let (monday, tuesday) = (Ulid::from_parts(2, 2), Ulid::from_parts(3, 3));
+    log.push(tuesday, t("2026-03-03T17:00:00Z"), Role::DecisionMaker, &debrief("2026-03-03", "Duty B"));
+    log.push(monday, t("2026-03-03T17:30:00Z"), Role::Practitioner, &debrief("2026-03-02", "Duty A"));
+    let model = ReadModel::rebuild(&log.events).unwrap();
+    let queue = model.queue(&DuePolicy::default(), t("2026-03-03T18:00:00Z"));
+    assert_eq!(queue.iter().map(|q| q.contact_id).collect::<Vec<_>>(), [contact]);
+    assert_eq!(model.counts(), (1, 1), "only the contact is a contact");
+    assert!(model.contact_facts(monday).is_none());
+    let all: Vec<_> = model.duty_debriefs(None, None).iter().map(|d| (d.debrief_id, d.data.team.clone())).collect();
+    assert_eq!(all, [(monday, "Duty A".to_owned()), (tuesday, "Duty B".to_owned())], "by duty day");
+    let one = model.duty_debriefs(Some("2026-03-03".parse().unwrap()), None);
+    assert_eq!(one.len(), 1);
+    assert_eq!((one[0].recorded_by.as_str(), one[0].data.staff_on_duty), ("decision_maker-1", Some(3)));
+    let stream: Vec<Envelope> = log.events.iter().filter(|e| e.contact_id == monday).cloned().collect();
+    assert!(projections::contact::ContactState::fold(&stream).unwrap().is_none(), "no contact has a debrief's id");
+}
+
 #[test]
 fn a_correction_of_a_closed_contact_reaches_its_facts() {
     let mut log = Log::default();

@@ -1099,3 +1099,46 @@ fn contacts_csv_has_one_pseudonymised_row_per_contact() {
     let leaked: Vec<&String> = secrets.iter().filter(|s| s.len() >= 4 && text.contains(s.as_str())).collect();
     assert!(leaked.is_empty(), "{leaked:?}");
 }
+
+/// The fixture's log holds the demo's duty debriefs (streams of their own): the returns count
+/// only contacts, so Annex A's List 1 has one row per child of the contacts received that day,
+/// and nothing of a debrief reaches any return or report.
+#[test]
+fn duty_debriefs_in_the_log_reach_no_return() {
+    let export = std::fs::read_to_string(fixture_file()).unwrap();
+    let lines: Vec<serde_json::Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let day: chrono::NaiveDate = "2026-03-10".parse().unwrap();
+    let debriefs: Vec<&str> = lines
+        .iter()
+        .filter(|e| e["type"] == "duty_debrief_recorded")
+        .map(|e| e["contact_id"].as_str().unwrap())
+        .collect();
+    assert!(debriefs.len() >= 15, "the fixture holds a debrief per working day: {}", debriefs.len());
+    assert!(lines.iter().any(|e| e["type"] == "duty_debrief_recorded" && e["data"]["date"] == "2026-03-10"));
+    let children: usize = lines
+        .iter()
+        .filter(|e| e["type"] == "contact_received")
+        .filter(|e| projections::time::london_date(e["occurred_at"].as_str().unwrap().parse().unwrap()) == day)
+        .map(|e| e["data"]["children"].as_array().unwrap().len())
+        .sum();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let out = run(&["annex-a", "--data-dir", &data, "--list", "1", "--from", "2026-03-10", "--to", "2026-03-10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count() - 1, children, "one row per child of each contact, none for a debrief");
+    for args in [
+        vec!["annex-a", "--list", "3", "--from", "2026-02-20", "--to", "2026-03-20"],
+        vec!["report", "--from", "2026-02-20", "--to", "2026-03-20"],
+    ] {
+        let mut full = args.clone();
+        full.extend(["--data-dir", &data]);
+        let out = run(&full);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(!text.contains("MASH duty"), "{args:?}");
+        assert!(debriefs.iter().all(|id| !text.contains(id)), "{args:?}");
+    }
+    let out = run(&["verify", "--data-dir", &data]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

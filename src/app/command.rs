@@ -5,14 +5,14 @@
 
 use chrono::{DateTime, Utc};
 use eventlog::{Actor, AppendRequest, Idempotency, NewEvent};
-use events::schema::Event;
+use events::schema::{Event, StreamKind};
 use projections::contact::ContactState;
 use ulid::Ulid;
 
 use super::{AppError, FrontDoor, Recorded};
 use crate::auth;
 use crate::rules;
-use crate::validate::{self, EventRequest, Invalid, NewContact};
+use crate::validate::{self, EventRequest, Invalid, NewContact, NewDutyDebrief};
 
 /// How often a write without `expected_version` is retried when another write to the same
 /// contact lands between reading it and appending (only possible from outside this process's
@@ -33,6 +33,22 @@ impl CreateContact {
         may_create(caller)?;
         let new = validate::parse_new_contact(body, now)?;
         Ok(CreateContact { new, idempotency: idempotency(key, caller, "contacts", body) })
+    }
+}
+
+/// `POST /v1/duty-debriefs`: a duty team's end-of-day debrief, a stream of its own.
+#[derive(Debug, Clone)]
+pub struct CreateDutyDebrief {
+    pub new: NewDutyDebrief,
+    pub idempotency: Option<Idempotency>,
+}
+
+impl CreateDutyDebrief {
+    /// The role first (403), then the body (400, 422).
+    pub fn parse(caller: &Actor, body: &[u8], key: Option<&str>, now: DateTime<Utc>) -> Result<Self, AppError> {
+        may_record_debrief(caller)?;
+        let new = validate::parse_new_duty_debrief(body, now)?;
+        Ok(CreateDutyDebrief { new, idempotency: idempotency(key, caller, "duty-debriefs", body) })
     }
 }
 
@@ -81,8 +97,27 @@ fn may_create(caller: &Actor) -> Result<(), AppError> {
     }
 }
 
+fn may_record_debrief(caller: &Actor) -> Result<(), AppError> {
+    if auth::may_record_duty_debrief(caller.role) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!("a {} may not record duty debriefs", caller.role)))
+    }
+}
+
 fn not_found(contact: Ulid) -> AppError {
     AppError::NotFound(format!("no contact {contact}"))
+}
+
+/// Refuses a stream that is not a contact (a duty debrief) as a contact this id does not name
+/// (404), saying what the id is instead.
+pub(crate) fn contact_stream(contact: Ulid, events: &[eventlog::Envelope]) -> Result<(), AppError> {
+    match events.first().and_then(|e| StreamKind::opened_by(e.event_type)) {
+        Some(StreamKind::DutyDebrief) => {
+            Err(AppError::NotFound(format!("no contact {contact}: {contact} is a duty debrief, not a contact")))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn fold(events: &[eventlog::Envelope]) -> Result<Option<ContactState>, AppError> {
@@ -103,6 +138,32 @@ impl FrontDoor {
         let occurred_at = new.occurred_at.unwrap_or(now);
         rules::check_time(occurred_at, new.late_entry_reason.as_deref(), now, &self.shared.policy)?;
         let event = Event::ContactReceived(new.data);
+        let mut new_event = NewEvent::new(&event, occurred_at, caller.clone());
+        new_event.late_entry_reason = new.late_entry_reason;
+        let request =
+            AppendRequest { contact_id: Ulid::new(), events: vec![new_event], expected_version: Some(0), idempotency };
+        let appended = self.log().append(request).await?;
+        let envelope = appended
+            .envelopes
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::Internal("append returned no event".into()))?;
+        Ok(Recorded { envelope, replayed: appended.replayed })
+    }
+
+    /// Records a duty debrief: the role (403), the time rules (422), then its
+    /// `duty_debrief_recorded`, appended as version 1 of a new stream that is never a contact.
+    pub async fn record_duty_debrief(
+        &self,
+        caller: &Actor,
+        command: CreateDutyDebrief,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, AppError> {
+        may_record_debrief(caller)?;
+        let CreateDutyDebrief { new, idempotency } = command;
+        let occurred_at = new.occurred_at.unwrap_or(now);
+        rules::check_time(occurred_at, new.late_entry_reason.as_deref(), now, &self.shared.policy)?;
+        let event = Event::DutyDebriefRecorded(new.data);
         let mut new_event = NewEvent::new(&event, occurred_at, caller.clone());
         new_event.late_entry_reason = new.late_entry_reason;
         let request =
@@ -231,7 +292,9 @@ impl FrontDoor {
         if let Some(state) = recent.at(contact, version) {
             return Ok(Some(state.clone()));
         }
-        fold(&self.log().read_contact(contact)?)
+        let events = self.log().read_contact(contact)?;
+        contact_stream(contact, &events)?;
+        fold(&events)
     }
 }
 

@@ -6,7 +6,7 @@ use eventlog::{AccessEntry, AccessScope, Actor, Envelope};
 use projections::contact::ContactState;
 use ulid::Ulid;
 
-use super::command::{contact_id, fold};
+use super::command::{contact_id, contact_stream, fold};
 use super::{AppError, FrontDoor};
 use crate::auth::{self, ReadKind};
 
@@ -61,6 +61,7 @@ impl FrontDoor {
         if events.is_empty() {
             return Err(AppError::NotFound(format!("no contact {contact}")));
         }
+        contact_stream(contact, &events)?;
         // A receiving team reads only its own handovers, a referrer only the contacts it made.
         let scoped = matches!(caller.role, eventlog::Role::ReceivingTeam | eventlog::Role::Referrer);
         let needs_state = read.kind == ReadKind::Contact || scoped;

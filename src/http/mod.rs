@@ -29,6 +29,7 @@
 pub mod access;
 pub mod children;
 pub mod contacts;
+pub mod debriefs;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -72,6 +73,7 @@ pub use state::AppState;
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(contacts::routes())
+        .merge(debriefs::routes())
         .merge(children::routes())
         .merge(log::routes())
         .merge(access::routes())

@@ -166,6 +166,7 @@ without a UPN on record, `children[i].upn` or `children[i].upn_unknown_reason` (
     components(schemas(Problem, FieldError, Event, EventType, Envelope, Actor, Role)),
     tags(
         (name = "contacts", description = "Receive contacts, record what happens to them, and read them back."),
+        (name = "duty debriefs", description = "Duty teams' end-of-day debriefs: streams of their own, never contacts, never in the queue or the contact figures."),
         (name = "children", description = "The child index: every child frontdoor has seen, with a stable child id, found by search and read with every contact about them. Matching, links and unlinks in the API reference."),
         (name = "log", description = "The global event log, for integrating tools and auditors, and the access log (who read what), for auditors."),
         (name = "queue", description = "The live duty queue: open contacts awaiting a decision or a handover's acceptance."),
@@ -276,8 +277,9 @@ fn add_description(doc: &mut Document, path: &str, post: bool, text: &str) {
 /// Adds who may call each operation that needs a token, from [`crate::auth`].
 fn roles(doc: &mut Document) {
     add_description(doc, "/v1/contacts", true, &format!("Roles: {}.", role_list(auth::may_create_contact)));
+    add_description(doc, "/v1/duty-debriefs", true, &format!("Roles: {}.", role_list(auth::may_record_duty_debrief)));
     let mut by_type = String::from("Roles, by event type:\n");
-    for t in EventType::ALL.iter().filter(|t| **t != EventType::ContactReceived) {
+    for t in EventType::ALL.iter().filter(|t| t.is_appendable()) {
         by_type.push_str(&format!("\n- `{t}`: {}", role_list(|r| auth::may_append(r, *t))));
     }
     by_type.push_str(
@@ -297,6 +299,7 @@ fn roles(doc: &mut Document) {
         ("/v1/contacts/{id}", ReadKind::Contact),
         ("/v1/contacts/{id}/events", ReadKind::ContactEvents),
         ("/v1/contacts/{id}/audit", ReadKind::ContactAudit),
+        ("/v1/duty-debriefs", ReadKind::DutyDebriefs),
         ("/v1/events", ReadKind::GlobalEvents),
         ("/v1/events/stream", ReadKind::GlobalEvents),
         ("/v1/access", ReadKind::AccessLog),
@@ -861,6 +864,8 @@ mod tests {
             ("/v1/contacts", "get", &[200, 400, 401, 403, 500, 503]),
             ("/v1/contacts/{id}/events", "post", &[201, 400, 401, 403, 404, 408, 409, 413, 415, 422, 500, 503]),
             ("/v1/contacts/{id}", "get", &[200, 401, 403, 404, 500, 503]),
+            ("/v1/duty-debriefs", "post", &[201, 400, 401, 403, 408, 413, 415, 422, 500, 503]),
+            ("/v1/duty-debriefs", "get", &[200, 400, 401, 403, 500, 503]),
             ("/v1/contacts/{id}/events", "get", &[200, 401, 403, 404, 500, 503]),
             ("/v1/contacts/{id}/audit", "get", &[200, 401, 403, 404, 500, 503]),
             ("/v1/events", "get", &[200, 400, 401, 403, 500, 503]),
@@ -1040,13 +1045,11 @@ mod tests {
         };
         let event = mapping(&schemas["Event"]["oneOf"]);
         let appendable = mapping(&schemas["NewEvent"]["oneOf"]);
-        let expected: Vec<(String, String)> = event.into_iter().filter(|(t, _)| t != "contact_received").collect();
+        let expected: Vec<(String, String)> =
+            event.into_iter().filter(|(t, _)| t.parse::<EventType>().unwrap().is_appendable()).collect();
         assert_eq!(appendable, expected);
-        let types: Vec<String> = EventType::ALL
-            .iter()
-            .filter(|t| **t != EventType::ContactReceived)
-            .map(|t| t.as_str().to_owned())
-            .collect();
+        let types: Vec<String> =
+            EventType::ALL.iter().filter(|t| t.is_appendable()).map(|t| t.as_str().to_owned()).collect();
         assert_eq!(appendable.into_iter().map(|(t, _)| t).collect::<Vec<_>>(), types);
         for alt in schemas["NewEvent"]["oneOf"].as_array().unwrap().iter().map(resolve) {
             assert_eq!(alt["additionalProperties"], false);

@@ -234,6 +234,31 @@ impl IntoResponses for CreateContactErrors {
     }
 }
 
+/// Errors of `POST /v1/duty-debriefs`.
+#[derive(Debug)]
+pub struct CreateDutyDebriefErrors;
+
+impl IntoResponses for CreateDutyDebriefErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            BAD_BODY,
+            NO_TOKEN,
+            (403, "Only practitioners, decision makers and admins record duty debriefs.", &["forbidden"]),
+            TOO_SLOW,
+            TOO_LARGE,
+            NOT_JSON,
+            (
+                422,
+                "A field is invalid, unknown or missing (`errors` lists them all), a time rule is broken, or the \
+                 Idempotency-Key was used before with another body.",
+                &["validation", "case-rule", "idempotency-key-reused"],
+            ),
+            INTERNAL,
+            UNAVAILABLE,
+        ])
+    }
+}
+
 /// Errors of `POST /v1/contacts/{id}/events`.
 #[derive(Debug)]
 pub struct AppendEventErrors;

@@ -608,6 +608,40 @@ struct QaPage {
     /// Decisions by level of need: (level, decisions, referrals among them).
     levels: Vec<(String, u64, u64)>,
     devon: DevonView,
+    /// The duty debriefs of the period's days, by day; `None` for a viewer who may not read
+    /// them.
+    debriefs: Option<Vec<DebriefRow>>,
+}
+
+/// One duty debrief on the QA page.
+struct DebriefRow {
+    date: NaiveDate,
+    team: String,
+    capacity: String,
+    recorded: String,
+    multi_agency_value: String,
+    notes: String,
+}
+
+impl DebriefRow {
+    fn of(d: &projections::model::DutyDebrief) -> DebriefRow {
+        let data = &d.data;
+        let text = |t: &Option<String>| t.clone().unwrap_or_else(|| "–".to_owned());
+        let capacity = match (data.staff_on_duty, data.staff_expected) {
+            (Some(on), Some(expected)) => format!("{on} of {expected}"),
+            (Some(on), None) => format!("{on}"),
+            (None, Some(expected)) => format!("? of {expected}"),
+            (None, None) => "–".to_owned(),
+        };
+        DebriefRow {
+            date: data.date,
+            team: data.team.clone(),
+            capacity,
+            recorded: text(&data.recorded),
+            multi_agency_value: text(&data.multi_agency_value),
+            notes: text(&data.notes),
+        }
+    }
 }
 
 /// Devon's appendix table (docs/FIGURES.md, "Devon's table"), formatted: weekly averages of
@@ -789,7 +823,9 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
         late.sort_by_key(|f| (f.received_at, f.contact_id));
         let late = late.into_iter().map(|f| LateRow::of(f, policy)).collect();
         let page = qa_page(chrome(), from, to, &timeliness, &volumes, &hours, sample, late, policy.late_entry_hours);
-        QaPage { practice: practice_rows(&practice), levels: level_rows(&practice), devon, ..page }
+        let debriefs = auth::may_read(actor.role, ReadKind::DutyDebriefs)
+            .then(|| model.duty_debriefs(Some(from), Some(to)).into_iter().map(DebriefRow::of).collect());
+        QaPage { practice: practice_rows(&practice), levels: level_rows(&practice), devon, debriefs, ..page }
     };
     let feedback = projections::figures::feedback::referrer_feedback(app.live().model().facts(), from, to);
     let average = |a: Option<f64>| a.map_or_else(|| "–".to_owned(), |a| format!("{a:.1}"));
@@ -1050,6 +1086,7 @@ fn qa_page(
         practice: Vec::new(),
         levels: Vec::new(),
         devon: DevonView::of(&projections::figures::devon_table(std::iter::empty(), from, to)),
+        debriefs: None,
     }
 }
 

@@ -35,6 +35,8 @@ enum Need {
     Read(ReadKind),
     /// `POST /v1/contacts`.
     Create,
+    /// `POST /v1/duty-debriefs`.
+    RecordDebrief,
     /// `POST /v1/contacts/{id}/events` with a body of this type.
     Append(EventType),
     /// A page, by session cookie only: the roles it lets in.
@@ -70,6 +72,8 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/v1/children" | "/v1/children/{child_id}" | "/v1/adults") => Need::Read(K::Children),
         ("GET", "/metrics") => Need::Read(K::ServiceMetrics),
         ("POST", "/v1/contacts") => Need::Create,
+        ("GET", "/v1/duty-debriefs") => Need::Read(K::DutyDebriefs),
+        ("POST", "/v1/duty-debriefs") => Need::RecordDebrief,
         ("POST", "/v1/contacts/{id}/events") => Need::Append(EventType::NoteAdded),
         _ => return None,
     })
@@ -137,6 +141,7 @@ fn concrete(method: &str, path: &str, contact: &str) -> (String, Option<Value>) 
     }
     let body = match (method, path) {
         ("POST", "/v1/contacts") => Some(contact_body()),
+        ("POST", "/v1/duty-debriefs") => Some(json!({"date": "2026-03-02", "team": "Duty A"})),
         ("POST", "/v1/contacts/{id}/events") => Some(json!({"type": "note_added", "data": {"text": "matrix"}})),
         _ => None,
     };
@@ -221,6 +226,7 @@ fn expected(need: Need, cred: Cred, callers: &[Caller]) -> bool {
         (Need::Page(lets_in), _) => lets_in(role),
         (Need::Read(k), _) => auth::may_read(role, k),
         (Need::Create, _) => auth::may_create_contact(role),
+        (Need::RecordDebrief, _) => auth::may_record_duty_debrief(role),
         (Need::Append(t), _) => auth::may_append(role, t),
     }
 }

@@ -10,6 +10,7 @@ mod connections;
 mod contact_page;
 mod contacts;
 mod councils;
+mod debriefs;
 mod errors;
 mod faults;
 mod figures;

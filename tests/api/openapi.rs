@@ -18,6 +18,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/contacts/{id}/events"),
     ("get", "/v1/contacts/{id}/events"),
     ("get", "/v1/contacts/{id}/audit"),
+    ("post", "/v1/duty-debriefs"),
+    ("get", "/v1/duty-debriefs"),
     ("get", "/v1/events"),
     ("get", "/v1/events/stream"),
     ("get", "/v1/access"),

@@ -199,6 +199,8 @@ pub fn build_fixture(dir: &Path) {
     let actors = demo::DemoActors::standard();
     let mut appends = demo::generate(at(NOW), 1, &actors, &policy);
     appends.extend(hand_made());
+    // Duty debriefs: streams of their own in the same log, which no return may count.
+    appends.extend(demo::duty_debriefs(at(NOW), 1, &actors, &policy));
     let log = EventLog::open(dir).unwrap();
     append_all(&log, appends);
     log.shutdown();
