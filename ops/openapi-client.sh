@@ -101,7 +101,8 @@ def leftovers(obj, path="body"):
     extra = getattr(obj, "additional_properties", None)
     # Objects documented as maps (counts by channel, ...) keep their keys here by design.
     if extra and not type(obj).__name__.endswith(("ByChannel", "BySource", "ByWeekday", "Outcomes",
-                                                      "ByConsent", "ByLevelOfNeed", "Policy", "Data")):
+                                                      "ByConsent", "ByLevelOfNeed", "ByConcernCategory", "ByReferralSource",
+                                                      "Policy", "Data")):
         found.append(f"{path}: {sorted(extra)}")
     if hasattr(obj, "__attrs_attrs__"):
         for a in obj.__attrs_attrs__:
