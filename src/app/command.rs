@@ -135,20 +135,8 @@ impl FrontDoor {
     ) -> Result<Recorded, AppError> {
         may_create(caller)?;
         let CreateContact { new, idempotency } = command;
-        let occurred_at = new.occurred_at.unwrap_or(now);
-        rules::check_time(occurred_at, new.late_entry_reason.as_deref(), now, &self.shared.policy)?;
         let event = Event::ContactReceived(new.data);
-        let mut new_event = NewEvent::new(&event, occurred_at, caller.clone());
-        new_event.late_entry_reason = new.late_entry_reason;
-        let request =
-            AppendRequest { contact_id: Ulid::new(), events: vec![new_event], expected_version: Some(0), idempotency };
-        let appended = self.log().append(request).await?;
-        let envelope = appended
-            .envelopes
-            .into_iter()
-            .next()
-            .ok_or_else(|| AppError::Internal("append returned no event".into()))?;
-        Ok(Recorded { envelope, replayed: appended.replayed })
+        self.open_stream(caller, &event, new.occurred_at, new.late_entry_reason, idempotency, now).await
     }
 
     /// Records a duty debrief: the role (403), the time rules (422), then its
@@ -161,11 +149,25 @@ impl FrontDoor {
     ) -> Result<Recorded, AppError> {
         may_record_debrief(caller)?;
         let CreateDutyDebrief { new, idempotency } = command;
-        let occurred_at = new.occurred_at.unwrap_or(now);
-        rules::check_time(occurred_at, new.late_entry_reason.as_deref(), now, &self.shared.policy)?;
         let event = Event::DutyDebriefRecorded(new.data);
-        let mut new_event = NewEvent::new(&event, occurred_at, caller.clone());
-        new_event.late_entry_reason = new.late_entry_reason;
+        self.open_stream(caller, &event, new.occurred_at, new.late_entry_reason, idempotency, now).await
+    }
+
+    /// A new stream opened by `event`: the time rules (422), then the event appended as version
+    /// 1 of a stream with a new id. One path for contacts and duty debriefs alike.
+    async fn open_stream(
+        &self,
+        caller: &Actor,
+        event: &Event,
+        occurred_at: Option<DateTime<Utc>>,
+        late_entry_reason: Option<String>,
+        idempotency: Option<Idempotency>,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, AppError> {
+        let occurred_at = occurred_at.unwrap_or(now);
+        rules::check_time(occurred_at, late_entry_reason.as_deref(), now, &self.shared.policy)?;
+        let mut new_event = NewEvent::new(event, occurred_at, caller.clone());
+        new_event.late_entry_reason = late_entry_reason;
         let request =
             AppendRequest { contact_id: Ulid::new(), events: vec![new_event], expected_version: Some(0), idempotency };
         let appended = self.log().append(request).await?;
