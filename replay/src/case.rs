@@ -42,6 +42,14 @@ pub fn load(source: &Source, contact_id: Ulid) -> Result<CaseRecord, ReplayError
         }
         Ok(Flow::Continue)
     })?;
+    if let Some(first) = events.first()
+        && first.event_type != EventType::ContactReceived
+    {
+        return Err(ReplayError::Data(format!(
+            "{contact_id} is a stream opened by {}, not a contact: `case` replays contacts only",
+            first.event_type.as_str()
+        )));
+    }
     let facts = model
         .contact_facts(contact_id)
         .ok_or_else(|| ReplayError::Data(format!("contact {contact_id} is not in the log")))?;

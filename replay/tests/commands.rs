@@ -1139,6 +1139,10 @@ fn duty_debriefs_in_the_log_reach_no_return() {
         assert!(!text.contains("MASH duty"), "{args:?}");
         assert!(debriefs.iter().all(|id| !text.contains(id)), "{args:?}");
     }
+    // `case` on a debrief's id says what the stream is rather than reading it as a contact.
+    let out = run(&["case", "--data-dir", &data, debriefs[0]]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("opened by duty_debrief_recorded, not a contact"), "{}", stderr(&out));
     let out = run(&["verify", "--data-dir", &data]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
