@@ -310,7 +310,10 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
     screenshot(client, "board.png").await;
     axe(client, "the duty board").await;
 
-    // A contact posted through the API appears within a second, and is announced.
+    // A contact posted through the API appears without a reload, and is announced. How fast the
+    // push is (POST to the stream's upsert) is measured by `frontdoor-bench sse` on a quiet
+    // machine; here the bound only tells a live push from a reload or a poll, with room for a
+    // loaded test machine and the WebDriver round trips (a reconnect would take 3 s).
     let sent = Instant::now();
     let created = post(http, url, &token("referrer"), "/v1/contacts", &contact("Zora Arrival", false, None)).await;
     let id = created["contact_id"].as_str().unwrap().to_owned();
@@ -318,7 +321,7 @@ async fn run(client: &Client, http: &reqwest::Client, url: &str, token: &(dyn Fn
         .await;
     let latency = sent.elapsed();
     println!("POST /v1/contacts → row on the board: {latency:?}");
-    assert!(latency < Duration::from_secs(1), "appeared after {latency:?}");
+    assert!(latency < Duration::from_millis(2500), "appeared after {latency:?}");
     let arrivals = js(client, "document.getElementById('arrivals').textContent").await;
     assert!(arrivals.as_str().unwrap().contains("Zora"), "announced: {arrivals}");
     let row = client.find(Locator::Css(&format!("tr[data-id=\"{id}\"]"))).await.unwrap().text().await.unwrap();
