@@ -277,7 +277,8 @@ pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &Due
 /// Westshire's locality hubs, by the districts of the invented postcode area `WQ` the demo's
 /// addresses are in (`WQ1` to `WQ19`): Northmoor WQ1-WQ6, Central WQ7-WQ12, Southvale
 /// WQ13-WQ16. WQ17 to WQ19 are in no locality, so the split's `other` shows something too
-/// (and `unknown` holds the contacts whose first child has no address).
+/// (and `unknown` holds the households first made known by an anonymous caller or an
+/// acquaintance, who gave no postcode).
 pub fn localities() -> projections::locality::Localities {
     let districts = |range: std::ops::RangeInclusive<u32>| range.map(|n| format!("WQ{n}")).collect();
     projections::locality::Localities::new([
@@ -649,7 +650,13 @@ fn plan_contact(
                 if earlier {
                     family.retain(young);
                 }
-                let home = address(&mut rng);
+                let mut home = address(&mut rng);
+                // An anonymous caller or an acquaintance (a neighbour) knows the street, not
+                // the postcode: the household is known without one (the figures' `unknown`
+                // locality), until and unless the council records it.
+                if matches!(receipt.source, SourceCode::Anonymous | SourceCode::Acquaintance) {
+                    home.postcode = None;
+                }
                 for child in &mut family {
                     child.address = Some(home.clone());
                 }
