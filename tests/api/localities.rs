@@ -186,6 +186,40 @@ async fn the_qa_page_chooses_a_locality_with_a_plain_form() {
     assert!(html.contains("locality: must be one of the localities: North, South, other, unknown"), "{html}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_something_in_every_locality() {
+    let app = spawn_app_with(&["--demo"]);
+    ready(&app).await;
+    let (s, v) = app.get("auditor", "/v1/metrics/volumes").await;
+    assert_eq!(s, 200, "{v}");
+    let rows = v["by_locality"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["locality"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Central", "Northmoor", "Southvale", "other", "unknown"]);
+    for row in rows {
+        assert!(row["contacts"].as_u64().unwrap() > 0, "{row}");
+        let name = row["locality"].as_str().unwrap();
+        let (s, one) = app.get("auditor", &format!("/v1/metrics/volumes?locality={name}")).await;
+        assert_eq!(s, 200, "{one}");
+        assert_eq!(one["totals"]["contacts"], row["contacts"], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_gives_the_locality_parameter_and_the_split() {
+    let (app, _config) = spawn_devon();
+    let doc: Value = app.client.get(format!("{}/openapi.json", app.url)).send().await.unwrap().json().await.unwrap();
+    for path in ["/v1/metrics/timeliness", "/v1/metrics/volumes", "/v1/metrics/practice", "/v1/metrics/trends"] {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let locality = params.iter().find(|p| p["name"] == "locality").unwrap_or_else(|| panic!("{path}"));
+        assert_eq!(locality["in"], "query");
+        assert!(locality["description"].as_str().unwrap().contains("`unknown`"), "{path}");
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["Volumes"]["properties"]["by_locality"].is_object());
+    assert_eq!(schemas["LocalityRow"]["properties"]["locality"]["type"], "string");
+    assert!(schemas["VolumeWeek"].to_string().contains("by_referral_source"));
+}
+
 #[test]
 fn a_bad_localities_table_refuses_the_start_naming_it() {
     for (table, said) in [
