@@ -50,12 +50,22 @@ pub fn report(
     scope: Scope<'_>,
 ) -> Report {
     let facts = || scope.localities.filter(model.facts(), scope.locality);
+    let locality = scope.locality.map(str::to_owned);
     Report {
         position: model.position(),
-        locality: scope.locality.map(str::to_owned),
-        timeliness: projections::figures::timeliness(facts(), from, to, policy, judged_at),
-        volumes: projections::figures::volumes(facts(), from, to, scope.localities),
-        practice: projections::figures::practice(facts(), from, to, &policy.calendar, judged_at),
+        timeliness: Timeliness {
+            locality: locality.clone(),
+            ..projections::figures::timeliness(facts(), from, to, policy, judged_at)
+        },
+        volumes: Volumes {
+            locality: locality.clone(),
+            ..projections::figures::volumes(facts(), from, to, scope.localities)
+        },
+        practice: Practice {
+            locality: locality.clone(),
+            ..projections::figures::practice(facts(), from, to, &policy.calendar, judged_at)
+        },
+        locality,
     }
 }
 
@@ -366,6 +376,7 @@ pub fn csv(r: &Report) -> Vec<u8> {
     row("period", "", "from", t.from.to_string());
     row("period", "", "to", t.to.to_string());
     row("period", "", "log_position", r.position.to_string());
+    row("period", "", "locality", r.locality.clone().unwrap_or_default());
     row("period", "", "judged_at", events::envelope::timestamp::format(&t.judged_at));
     let mut timeliness = |week: &str,
                           contacts: u64,

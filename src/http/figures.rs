@@ -98,7 +98,7 @@ async fn period_figures<T>(
     app: &AppState,
     caller: &eventlog::Actor,
     q: &FiguresQuery,
-    figures: impl FnOnce(Counted<'_>, NaiveDate, NaiveDate) -> T,
+    figures: impl FnOnce(Counted<'_>, NaiveDate, NaiveDate, Option<String>) -> T,
 ) -> Result<Json<T>, ApiError> {
     if !auth::may_read(caller.role, ReadKind::Metrics) {
         return Err(ApiError::Forbidden(format!("a {} may not read the figures", caller.role)));
@@ -108,7 +108,7 @@ async fn period_figures<T>(
     let localities = &app.config().localities;
     let locality = locality(localities, q.locality.as_deref())?;
     let model = app.live().model();
-    Ok(Json(figures(Box::new(localities.filter(model.facts(), locality)), from, to)))
+    Ok(Json(figures(Box::new(localities.filter(model.facts(), locality)), from, to, locality.map(str::to_owned))))
 }
 
 /// The locality asked for by `?locality=` (`None`: every contact), one of the configured
@@ -167,8 +167,9 @@ pub(crate) async fn timeliness(
     Caller(caller): Caller,
     Query(q): Query<FiguresQuery>,
 ) -> Result<Json<Timeliness>, ApiError> {
-    period_figures(&app, &caller, &q, |facts, from, to| {
-        projections::figures::timeliness(facts, from, to, app.live().policy(), Utc::now())
+    period_figures(&app, &caller, &q, |facts, from, to, locality| Timeliness {
+        locality,
+        ..projections::figures::timeliness(facts, from, to, app.live().policy(), Utc::now())
     })
     .await
 }
@@ -194,8 +195,9 @@ pub(crate) async fn volumes(
     Caller(caller): Caller,
     Query(q): Query<FiguresQuery>,
 ) -> Result<Json<Volumes>, ApiError> {
-    period_figures(&app, &caller, &q, |facts, from, to| {
-        projections::figures::volumes(facts, from, to, &app.config().localities)
+    period_figures(&app, &caller, &q, |facts, from, to, locality| Volumes {
+        locality,
+        ..projections::figures::volumes(facts, from, to, &app.config().localities)
     })
     .await
 }
@@ -222,8 +224,9 @@ pub(crate) async fn practice(
     Caller(caller): Caller,
     Query(q): Query<FiguresQuery>,
 ) -> Result<Json<Practice>, ApiError> {
-    period_figures(&app, &caller, &q, |facts, from, to| {
-        projections::figures::practice(facts, from, to, &app.live().policy().calendar, Utc::now())
+    period_figures(&app, &caller, &q, |facts, from, to, locality| Practice {
+        locality,
+        ..projections::figures::practice(facts, from, to, &app.live().policy().calendar, Utc::now())
     })
     .await
 }
@@ -291,7 +294,8 @@ pub(crate) async fn trends(
     let localities = &app.config().localities;
     let locality = locality(localities, q.locality.as_deref())?;
     let model = app.live().model();
-    Ok(Json(projections::figures::trends(localities.filter(model.facts(), locality), from, to, agency)))
+    let trends = projections::figures::trends(localities.filter(model.facts(), locality), from, to, agency);
+    Ok(Json(Trends { locality: locality.map(str::to_owned), ..trends }))
 }
 
 #[derive(Debug, Deserialize)]

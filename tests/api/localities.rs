@@ -73,6 +73,7 @@ async fn every_figure_counts_the_locality_asked_for_and_partners_keep_their_supp
     // The split, in the volumes.
     let (s, v) = app.get("practitioner", &format!("/v1/metrics/volumes?{PERIOD}")).await;
     assert_eq!(s, 200, "{v}");
+    assert_eq!(v["locality"], Value::Null, "every contact");
     let split: Vec<(String, u64)> = v["by_locality"]
         .as_array()
         .unwrap()
@@ -93,21 +94,25 @@ async fn every_figure_counts_the_locality_asked_for_and_partners_keep_their_supp
     // Each figure of one locality.
     let (s, v) = app.get("practitioner", &format!("/v1/metrics/volumes?{PERIOD}&locality=North")).await;
     assert_eq!(s, 200, "{v}");
+    assert_eq!(v["locality"], "North", "the answer says which contacts it counts");
     assert_eq!((v["totals"]["contacts"].as_u64(), v["totals"]["referrals"].as_u64()), (Some(7), Some(1)));
     assert_eq!(v["totals"]["by_source"]["6"], 6);
     let (s, t) = app.get("decision_maker", &format!("/v1/metrics/timeliness?{PERIOD}&locality=South")).await;
     assert_eq!(s, 200, "{t}");
-    assert_eq!((t["contacts"].as_u64(), t["decided"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (t["contacts"].as_u64(), t["decided"].as_u64(), t["locality"].as_str()),
+        (Some(2), Some(1), Some("South"))
+    );
     let (s, p) = app.get("auditor", &format!("/v1/metrics/practice?{PERIOD}&locality=unknown")).await;
     assert_eq!(s, 200, "{p}");
-    assert_eq!(p["contacts"], 1);
+    assert_eq!((p["contacts"].as_u64(), p["locality"].as_str()), (Some(1), Some("unknown")));
     let (_, p) = app.get("auditor", &format!("/v1/metrics/practice?{PERIOD}&locality=other")).await;
     assert_eq!(p["contacts"], 1);
 
     // A partner's trends of a locality: 6 of its own in North are shown, 1 in South is not.
     let (s, t) = app.get("partner_police", &format!("/v1/metrics/trends?{PERIOD}&locality=North")).await;
     assert_eq!(s, 200, "{t}");
-    assert_eq!(t["own"]["totals"]["contacts"], 6);
+    assert_eq!((t["own"]["totals"]["contacts"].as_u64(), t["locality"].as_str()), (Some(6), Some("North")));
     assert_eq!(t["overall"]["totals"]["contacts"], 7);
     assert_eq!(t["overall"]["totals"]["by_source"]["2A"], Value::Null, "1 school contact: suppressed");
     let (s, t) = app.get("partner_police", &format!("/v1/metrics/trends?{PERIOD}&locality=South")).await;

@@ -21,6 +21,11 @@ pub struct Volumes {
     /// The period, London dates by receipt, both included.
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The locality whose contacts are counted (`?locality=`, see docs/FIGURES.md,
+    /// "Localities"); `null` for every contact. Left `null` here: whoever chose the contacts
+    /// counted says so.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub locality: Option<String>,
     /// Every ISO week of receipt overlapping the period, ascending.
     pub by_week: Vec<VolumeWeek>,
     /// The whole period, in the same shape as a week.
@@ -355,6 +360,7 @@ pub fn volumes<'a>(
     Volumes {
         from,
         to,
+        locality: None,
         by_week: weeks
             .into_iter()
             .map(|(week, (counts, sources))| VolumeWeek {
