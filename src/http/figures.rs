@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::Caller;
-use super::problem::LiveReadErrors;
+use super::problem::{FigureReadErrors, LiveReadErrors};
 use super::queue::require_current;
 use super::state::AppState;
 use crate::auth::{self, ReadKind};
@@ -156,7 +156,7 @@ impl FiguresQuery {
     params(FiguresQuery),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Timeliness),
-        LiveReadErrors,
+        FigureReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -184,7 +184,7 @@ pub(crate) async fn timeliness(
     params(FiguresQuery),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Volumes),
-        LiveReadErrors,
+        FigureReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -212,7 +212,7 @@ pub(crate) async fn volumes(
     params(FiguresQuery),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Practice),
-        LiveReadErrors,
+        FigureReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -262,7 +262,7 @@ pub struct TrendsQuery {
     params(TrendsQuery),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Trends),
-        LiveReadErrors,
+        FigureReadErrors,
     ),
     security(("bearer" = []))
 )]

@@ -218,6 +218,7 @@ async fn the_openapi_document_gives_the_locality_parameter_and_the_split() {
         let locality = params.iter().find(|p| p["name"] == "locality").unwrap_or_else(|| panic!("{path}"));
         assert_eq!(locality["in"], "query");
         assert!(locality["description"].as_str().unwrap().contains("`unknown`"), "{path}");
+        assert!(doc["paths"][path]["get"]["responses"]["422"].is_object(), "{path} documents its 422");
     }
     let schemas = &doc["components"]["schemas"];
     assert!(schemas["Volumes"]["properties"]["by_locality"].is_object());
