@@ -517,7 +517,18 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
                 ReportFormat::Csv => write_out(None, &replay::report::csv(&r))?,
                 ReportFormat::Devon => {
                     let table = projections::figures::devon_table(localities.filter(model.facts(), locality), from, to);
-                    write_out(None, replay::report::devon_markdown(&table, r.position).as_bytes())?;
+                    let mut text = replay::report::devon_markdown(&table, r.position);
+                    if let Some(locality) = locality {
+                        // Said under the title: only this locality's contacts are counted.
+                        let at = text.find("\n\n").map_or(text.len(), |i| i + 2);
+                        text.insert_str(
+                            at,
+                            &format!(
+                                "Only the contacts of the locality {locality} (of the first child's postcode district) are counted.\n\n"
+                            ),
+                        );
+                    }
+                    write_out(None, text.as_bytes())?;
                 }
             }
         }

@@ -464,6 +464,8 @@ fn report_splits_by_the_localities_of_the_config_and_counts_one_of_them() {
     assert!(csv.contains(&format!("\nvolumes,,contacts,{}\n", split[1])), "{csv}");
     assert!(csv.contains("\nby_locality,,contacts:Northmoor,0\n"), "{csv}");
     assert!(csv.contains("\nperiod,,locality,Central\n"), "{csv}");
+    let devon = stdout(&report(&["--locality", "unknown", "--format", "devon"]));
+    assert!(devon.contains("\n\nOnly the contacts of the locality unknown"), "{devon}");
     // A name the config does not give is refused, naming the ones it does.
     let bad = report(&["--locality", "Westmoor"]);
     assert_eq!(bad.status.code(), Some(2));
