@@ -86,7 +86,11 @@ impl Localities {
         let mut districts: BTreeMap<District, usize> = BTreeMap::new();
         for (name, listed) in table {
             let trimmed = name.trim();
-            if trimmed.is_empty() || trimmed.len() > 60 || trimmed.chars().any(char::is_control) || trimmed != name {
+            if trimmed.is_empty()
+                || trimmed.chars().count() > 60
+                || trimmed.chars().any(char::is_control)
+                || trimmed != name
+            {
                 return Err(format!(
                     "localities: {name:?} is not a locality name (1 to 60 characters, no leading or trailing spaces)"
                 ));

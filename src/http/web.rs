@@ -858,6 +858,7 @@ struct LateRow {
         ("n" = Option<u32>, Query, description = "Audit sample size, 1 to 50 (default 10)."),
         ("seed" = Option<u64>, Query, description = "Audit sample seed (default: the `to` date as YYYYMMDD)."),
         ("recorded_late" = Option<bool>, Query, description = "`true`: draw the audit sample only from the contacts whose decision or acceptance was recorded late (as `GET /v1/audit/sample`)."),
+        ("locality" = Option<String>, Query, description = "Every figure, table and the audit sample of one locality's contacts (a configured locality, `other` or `unknown`, as `?locality=` on the figures); empty or absent: every contact. Any other name: a page saying so (422)."),
     ),
     responses(
         (status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String),
