@@ -1,9 +1,11 @@
 //! Configuration: defaults, then a TOML file (`--config` / `FRONTDOOR_CONFIG`), then
 //! environment variables and flags (clap reads both; a flag beats its variable).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use projections::locality::Localities;
 use projections::time::DuePolicy;
 use serde::Deserialize;
 
@@ -71,6 +73,8 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
     /// Connections open at once; past it, new ones are closed at once, never queued.
     pub max_connections: usize,
+    /// The localities every figure can be split by (`[localities]`: name → postcode districts).
+    pub localities: Localities,
 }
 
 impl Config {
@@ -91,6 +95,7 @@ impl Config {
             header_read_timeout: std::time::Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
             body_timeout: std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            localities: Localities::default(),
         }
     }
 }
@@ -112,6 +117,7 @@ struct FileConfig {
     header_read_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
+    localities: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// `frontdoor serve` flags; each also reads its environment variable.
@@ -198,6 +204,12 @@ impl ServeArgs {
         anyhow::ensure!((1..=3600).contains(&body_timeout), "body_timeout_secs must be 1 to 3600");
         let max_connections = self.max_connections.or(file.max_connections).unwrap_or(DEFAULT_MAX_CONNECTIONS);
         anyhow::ensure!((1..=1_000_000).contains(&max_connections), "max_connections must be 1 to 1,000,000");
+        // The demo county's localities unless the file names some.
+        let localities = match file.localities {
+            Some(table) => Localities::new(table).map_err(anyhow::Error::msg)?,
+            None if self.demo => demo::localities(),
+            None => Localities::default(),
+        };
         Ok(Config {
             data_dir,
             listen: self.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
@@ -213,6 +225,7 @@ impl ServeArgs {
             header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
             body_timeout: std::time::Duration::from_secs(body_timeout),
             max_connections,
+            localities,
         })
     }
 }
@@ -280,6 +293,23 @@ mod tests {
     }
 
     #[test]
+    fn localities_are_read_and_a_bad_table_refuses_the_start_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frontdoor.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&path, format!("data_dir = \"/srv\"\n[localities]\n{text}")).unwrap();
+            ServeArgs { config: Some(path.clone()), ..ServeArgs::default() }.resolve()
+        };
+        let config = resolve("\"North\" = [\"ex31\", \"EX32\"]\n\"Exeter\" = [\"EX1\"]\n").unwrap();
+        assert_eq!(config.localities.configured(), ["Exeter", "North"]);
+        assert_eq!(config.localities.districts_of("North").len(), 2);
+        let err = resolve("\"North\" = [\"EX31\"]\n\"South\" = [\"EX31\"]\n").unwrap_err();
+        assert!(format!("{err:#}").contains("EX31 is listed by both \"North\" and \"South\""), "{err:#}");
+        let err = resolve("\"North\" = [\"EX3!\"]\n").unwrap_err();
+        assert!(format!("{err:#}").contains("localities.North: \"EX3!\""), "{err:#}");
+    }
+
+    #[test]
     fn without_a_data_dir_serve_says_how_to_give_one() {
         let err = ServeArgs::default().resolve().unwrap_err();
         assert!(err.to_string().contains("--data-dir"));
@@ -298,5 +328,6 @@ mod tests {
         assert_eq!(config.header_read_timeout, std::time::Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS));
         assert_eq!(config.body_timeout, std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS));
         assert_eq!(config.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(config.localities.configured(), ["Exeter", "North", "South and West"]);
     }
 }

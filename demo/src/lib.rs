@@ -274,6 +274,21 @@ pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &Due
     appends
 }
 
+/// Westshire's locality hubs, by the districts of the invented postcode area `WQ` the demo's
+/// addresses are in (`WQ1` to `WQ19`): Northmoor WQ1-WQ6, Central WQ7-WQ12, Southvale
+/// WQ13-WQ16. WQ17 to WQ19 are in no locality, so the split's `other` shows something too
+/// (and `unknown` holds the households first made known by an anonymous caller or an
+/// acquaintance, who gave no postcode).
+pub fn localities() -> projections::locality::Localities {
+    let districts = |range: std::ops::RangeInclusive<u32>| range.map(|n| format!("WQ{n}")).collect();
+    projections::locality::Localities::new([
+        ("Northmoor".to_owned(), districts(1..=6)),
+        ("Central".to_owned(), districts(7..=12)),
+        ("Southvale".to_owned(), districts(13..=16)),
+    ])
+    .expect("the demo's localities are well formed")
+}
+
 /// The duty team's end-of-day debriefs over the same four weeks: one per working day up to
 /// `now`, held at 17:15 London time by the decision maker and recorded then. Each is a stream of
 /// its own (`duty_debrief_recorded`), never a contact; merge them with [`generate`]'s appends
@@ -635,7 +650,13 @@ fn plan_contact(
                 if earlier {
                     family.retain(young);
                 }
-                let home = address(&mut rng);
+                let mut home = address(&mut rng);
+                // An anonymous caller or an acquaintance (a neighbour) knows the street, not
+                // the postcode: the household is known without one (the figures' `unknown`
+                // locality), until and unless the council records it.
+                if matches!(receipt.source, SourceCode::Anonymous | SourceCode::Acquaintance) {
+                    home.postcode = None;
+                }
                 for child in &mut family {
                     child.address = Some(home.clone());
                 }

@@ -1215,23 +1215,31 @@ pub fn check_postcode(postcode: &str) -> Result<(), String> {
         return Ok(());
     }
     let Some((outward, inward)) = postcode.split_once(' ') else { return Err(FORMAT.to_owned()) };
-    let o = outward.as_bytes();
     let i = inward.as_bytes();
+    let inward_letter = |b: u8| b.is_ascii_uppercase() && !b"CIKMOV".contains(&b);
+    let inward_ok = matches!(*i, [n, x, y] if n.is_ascii_digit() && inward_letter(x) && inward_letter(y));
+    if outward != "GIR" && is_outward_code(outward) && inward_ok { Ok(()) } else { Err(FORMAT.to_owned()) }
+}
+
+/// Whether `outward` is a UK postcode's outward code (its postcode district) in the official
+/// format, upper case: `A9`, `A99`, `AA9`, `AA99`, `A9A` or `AA9A` with the letter rules of
+/// [`check_postcode`], or `GIR`.
+pub fn is_outward_code(outward: &str) -> bool {
+    if outward == "GIR" {
+        return true;
+    }
     let letter = |b: u8, not: &[u8]| b.is_ascii_uppercase() && !not.contains(&b);
     let digit = |b: u8| b.is_ascii_digit();
     let first = |b: u8| letter(b, b"QVX");
     let second = |b: u8| letter(b, b"IJZ");
     let third = |b: u8| b"ABCDEFGHJKPSTUW".contains(&b);
     let fourth = |b: u8| b"ABEHMNPRVWXY".contains(&b);
-    let outward_ok = match *o {
+    match *outward.as_bytes() {
         [a, n] => first(a) && digit(n),
         [a, n, m] => first(a) && ((digit(n) && digit(m)) || (second(n) && digit(m)) || (digit(n) && third(m))),
         [a, b, n, m] => first(a) && second(b) && digit(n) && (digit(m) || fourth(m)),
         _ => false,
-    };
-    let inward_letter = |b: u8| letter(b, b"CIKMOV");
-    let inward_ok = matches!(*i, [n, x, y] if digit(n) && inward_letter(x) && inward_letter(y));
-    if outward_ok && inward_ok { Ok(()) } else { Err(FORMAT.to_owned()) }
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -10,6 +10,7 @@ use events::EventType;
 use events::correction::{Correction, Field, Value};
 
 use crate::contact::{ContactState, PlanAction, StrategyDiscussion};
+use crate::locality::District;
 
 /// What the timeliness, volume and practice figures are computed from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,6 +20,9 @@ pub struct ContactFacts {
     pub received_at: DateTime<Utc>,
     pub channel: Channel,
     pub source: SourceCode,
+    /// The postcode district of the first child's address, if it has a postcode (the
+    /// contact's locality is worked out from it, see [`crate::locality`]).
+    pub district: Option<District>,
     /// Children named in the contact (figures "per child" count each).
     pub children: u32,
     pub immediate_risk: bool,
@@ -114,6 +118,12 @@ impl ContactFacts {
             received_at: state.received_at,
             channel: state.channel,
             source: state.source,
+            district: state
+                .children
+                .first()
+                .and_then(|c| c.address.as_ref())
+                .and_then(|a| a.postcode.as_deref())
+                .and_then(District::of_postcode),
             children: u32::try_from(state.children.len()).unwrap_or(u32::MAX),
             immediate_risk: state.immediate_risk,
             rating: state.rating,

@@ -284,6 +284,7 @@ pub(crate) mod testing {
             received_at,
             channel: Channel::Phone,
             source: SourceCode::School,
+            district: None,
             children: 1,
             immediate_risk: false,
             rating: None,
@@ -415,6 +416,12 @@ pub(crate) mod testing {
         pub fn via(mut self, channel: Channel, source: SourceCode) -> Self {
             self.channel = channel;
             self.source = source;
+            self
+        }
+
+        /// The first child's postcode is in `district` (e.g. `EX31`).
+        pub fn in_district(mut self, district: &str) -> Self {
+            self.district = Some(crate::locality::District::parse(district).expect("a postcode district"));
             self
         }
 

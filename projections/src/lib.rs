@@ -17,6 +17,7 @@ pub mod children;
 pub mod contact;
 pub mod facts;
 pub mod figures;
+pub mod locality;
 pub mod model;
 pub mod names;
 pub mod time;

@@ -78,6 +78,25 @@ struct PolicyArgs {
 }
 
 impl PolicyArgs {
+    /// The config file's `[localities]` (none without a file or the table), refused as the
+    /// service refuses it at start.
+    fn localities(&self) -> Result<projections::locality::Localities, ReplayError> {
+        let Some(path) = &self.config else { return Ok(projections::locality::Localities::default()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ReplayError::Io(format!("cannot read {}: {e}", path.display())))?;
+        let value: toml::Table = toml::from_str(&text)
+            .map_err(|e| ReplayError::Usage(format!("{} is not valid TOML: {e}", path.display())))?;
+        let table: std::collections::BTreeMap<String, Vec<String>> = match value.get("localities") {
+            None => std::collections::BTreeMap::new(),
+            Some(t) => t
+                .clone()
+                .try_into()
+                .map_err(|e| ReplayError::Usage(format!("{}: bad [localities]: {e}", path.display())))?,
+        };
+        projections::locality::Localities::new(table)
+            .map_err(|e| ReplayError::Usage(format!("{}: {e}", path.display())))
+    }
+
     fn policy(&self) -> Result<DuePolicy, ReplayError> {
         let mut policy = match &self.config {
             None => DuePolicy::default(),
@@ -258,6 +277,11 @@ enum Command {
         judged_at: Option<String>,
         #[arg(long, value_enum, default_value = "markdown")]
         format: ReportFormat,
+        /// Count only this locality's contacts (of the first child's postcode district): a
+        /// locality of the --config file's [localities], `other` (a district none lists) or
+        /// `unknown` (no postcode).
+        #[arg(long, value_name = "NAME")]
+        locality: Option<String>,
     },
 }
 
@@ -459,7 +483,7 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
             let bytes = replay::census::cin_census(&source, year, &la)?;
             write_out(out.as_ref(), &bytes)?;
         }
-        Command::Report { source, policy, from, to, judged_at, format } => {
+        Command::Report { source, policy, from, to, judged_at, format, locality } => {
             if from > to {
                 return Err(ReplayError::Usage("--from must not be after --to".into()));
             }
@@ -470,17 +494,41 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
                         .map_err(|e| ReplayError::Usage(format!("--judged-at must be an RFC 3339 time: {e}")))
                 })
                 .transpose()?;
+            let localities = policy.localities()?;
+            let locality = locality
+                .map(|name| {
+                    localities.find(&name).ok_or_else(|| {
+                        let names: Vec<&str> = localities.names().collect();
+                        ReplayError::Usage(format!(
+                            "--locality: {name:?} is not a locality; give one of {} (the localities come from --config)",
+                            names.join(", ")
+                        ))
+                    })
+                })
+                .transpose()?;
             let source = source.source()?;
             let policy = policy.policy()?;
             let (model, _) = replay::rebuild::rebuild(&source, &policy, &mut |_| {})?;
             let judged_at = judged_at.or_else(|| model.last_recorded_at()).unwrap_or_else(Utc::now);
-            let r = replay::report::report(&model, from, to, &policy, judged_at);
+            let scope = replay::report::Scope { localities: &localities, locality };
+            let r = replay::report::report(&model, from, to, &policy, judged_at, scope);
             match format {
                 ReportFormat::Markdown => write_out(None, replay::report::markdown(&r).as_bytes())?,
                 ReportFormat::Csv => write_out(None, &replay::report::csv(&r))?,
                 ReportFormat::Devon => {
-                    let table = projections::figures::devon_table(model.facts(), from, to);
-                    write_out(None, replay::report::devon_markdown(&table, r.position).as_bytes())?;
+                    let table = projections::figures::devon_table(localities.filter(model.facts(), locality), from, to);
+                    let mut text = replay::report::devon_markdown(&table, r.position);
+                    if let Some(locality) = locality {
+                        // Said under the title: only this locality's contacts are counted.
+                        let at = text.find("\n\n").map_or(text.len(), |i| i + 2);
+                        text.insert_str(
+                            at,
+                            &format!(
+                                "Only the contacts of the locality {locality} (of the first child's postcode district) are counted.\n\n"
+                            ),
+                        );
+                    }
+                    write_out(None, text.as_bytes())?;
                 }
             }
         }

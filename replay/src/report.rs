@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use projections::figures::{Practice, Spread, Timeliness, Volumes};
+use projections::locality::Localities;
 use projections::model::ReadModel;
 use projections::time::DuePolicy;
 
@@ -22,24 +23,49 @@ pub enum Format {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub position: u64,
+    /// The locality the figures count (`None`: every contact).
+    pub locality: Option<String>,
     pub timeliness: Timeliness,
     pub volumes: Volumes,
     pub practice: Practice,
 }
 
-/// The figures of the period from a folded model, undecided contacts judged at `judged_at`.
+/// Which contacts a report counts: the localities configured, and one of them (or every
+/// contact).
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub localities: &'a Localities,
+    /// A name [`Localities::find`] knows, or `None` for every contact.
+    pub locality: Option<&'a str>,
+}
+
+/// The figures of the period from a folded model, undecided contacts judged at `judged_at`,
+/// over the contacts of `scope`.
 pub fn report(
     model: &ReadModel,
     from: NaiveDate,
     to: NaiveDate,
     policy: &DuePolicy,
     judged_at: DateTime<Utc>,
+    scope: Scope<'_>,
 ) -> Report {
+    let facts = || scope.localities.filter(model.facts(), scope.locality);
+    let locality = scope.locality.map(str::to_owned);
     Report {
         position: model.position(),
-        timeliness: projections::figures::timeliness(model.facts(), from, to, policy, judged_at),
-        volumes: projections::figures::volumes(model.facts(), from, to),
-        practice: projections::figures::practice(model.facts(), from, to, &policy.calendar, judged_at),
+        timeliness: Timeliness {
+            locality: locality.clone(),
+            ..projections::figures::timeliness(facts(), from, to, policy, judged_at)
+        },
+        volumes: Volumes {
+            locality: locality.clone(),
+            ..projections::figures::volumes(facts(), from, to, scope.localities)
+        },
+        practice: Practice {
+            locality: locality.clone(),
+            ..projections::figures::practice(facts(), from, to, &policy.calendar, judged_at)
+        },
+        locality,
     }
 }
 
@@ -67,7 +93,19 @@ pub fn markdown(r: &Report) -> String {
     let t = &r.timeliness;
     let v = &r.volumes.totals;
     let mut o = String::new();
-    let _ = writeln!(o, "# Front door: {} to {}", t.from, t.to);
+    match &r.locality {
+        Some(locality) => {
+            let _ = writeln!(o, "# Front door: {} to {}, locality {locality}", t.from, t.to);
+            let _ = writeln!(o);
+            let _ = writeln!(
+                o,
+                "Only the contacts of the locality {locality} (of the first child's postcode district) are counted."
+            );
+        }
+        None => {
+            let _ = writeln!(o, "# Front door: {} to {}", t.from, t.to);
+        }
+    }
     let _ = writeln!(o);
     let _ = writeln!(
         o,
@@ -210,6 +248,53 @@ pub fn markdown(r: &Report) -> String {
             s.recommendations.departed
         );
     }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## By referral source, week by week");
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "| Week | Source | Contacts | Decided | Referrals | Conversion | Consent given | Consent not given | Consent overridden | Outcomes |"
+    );
+    let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    for w in &r.volumes.by_week {
+        for (code, s) in w.by_referral_source.0.iter().filter(|(_, s)| s.contacts > 0) {
+            let outcomes: Vec<String> =
+                s.outcomes.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(
+                o,
+                "| {} | {code} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                w.week.week,
+                s.contacts,
+                s.decided,
+                s.referrals,
+                pct(s.conversion_rate),
+                count_pct(s.consent.get("given"), s.consent_given_share),
+                s.consent.get("not_given"),
+                s.consent.get("overridden"),
+                outcomes.join(", ")
+            );
+        }
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "## By locality (first child's postcode district)");
+    let _ = writeln!(o);
+    let _ = writeln!(o, "| Locality | Contacts | Children | Decided | Referrals | Conversion | Outcomes |");
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---|");
+    for l in &r.volumes.by_locality {
+        let outcomes: Vec<String> =
+            l.outcomes.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            l.locality,
+            l.contacts,
+            l.children,
+            l.decided,
+            l.referrals,
+            pct(l.conversion_rate),
+            outcomes.join(", ")
+        );
+    }
     let rec = &r.volumes.recommendations;
     let _ = writeln!(o);
     let _ = writeln!(
@@ -291,6 +376,7 @@ pub fn csv(r: &Report) -> Vec<u8> {
     row("period", "", "from", t.from.to_string());
     row("period", "", "to", t.to.to_string());
     row("period", "", "log_position", r.position.to_string());
+    row("period", "", "locality", r.locality.clone().unwrap_or_default());
     row("period", "", "judged_at", events::envelope::timestamp::format(&t.judged_at));
     let mut timeliness = |week: &str,
                           contacts: u64,
@@ -396,18 +482,36 @@ pub fn csv(r: &Report) -> Vec<u8> {
             }
         }
     }
-    for (code, s) in &r.volumes.by_referral_source.0 {
-        let m = |name: &str| format!("{name}:{code}");
-        row("by_source", "", &m("contacts"), s.contacts.to_string());
-        row("by_source", "", &m("decided"), s.decided.to_string());
-        row("by_source", "", &m("referrals"), s.referrals.to_string());
-        row("by_source", "", &m("conversion_rate"), f(s.conversion_rate));
-        row("by_source", "", &m("consent_given"), s.consent.get("given").to_string());
-        row("by_source", "", &m("consent_given_share"), f(s.consent_given_share));
-        row("by_source", "", &m("recommendation_followed"), s.recommendations.followed.to_string());
-        row("by_source", "", &m("recommendation_departed"), s.recommendations.departed.to_string());
-        for (k, n) in s.outcomes.iter() {
-            row("by_source", "", &format!("outcome:{code}:{k}"), n.to_string());
+    let source_weeks = std::iter::once(("", &r.volumes.by_referral_source))
+        .chain(r.volumes.by_week.iter().map(|w| (w.week.week.as_str(), &w.by_referral_source)));
+    for (week, sources) in source_weeks {
+        for (code, s) in &sources.0 {
+            let m = |name: &str| format!("{name}:{code}");
+            row("by_source", week, &m("contacts"), s.contacts.to_string());
+            row("by_source", week, &m("decided"), s.decided.to_string());
+            row("by_source", week, &m("referrals"), s.referrals.to_string());
+            row("by_source", week, &m("conversion_rate"), f(s.conversion_rate));
+            row("by_source", week, &m("consent_given"), s.consent.get("given").to_string());
+            for (k, n) in s.consent.iter() {
+                row("by_source", week, &format!("consent:{code}:{k}"), n.to_string());
+            }
+            row("by_source", week, &m("consent_given_share"), f(s.consent_given_share));
+            row("by_source", week, &m("recommendation_followed"), s.recommendations.followed.to_string());
+            row("by_source", week, &m("recommendation_departed"), s.recommendations.departed.to_string());
+            for (k, n) in s.outcomes.iter() {
+                row("by_source", week, &format!("outcome:{code}:{k}"), n.to_string());
+            }
+        }
+    }
+    for l in &r.volumes.by_locality {
+        let name = &l.locality;
+        row("by_locality", "", &format!("contacts:{name}"), l.contacts.to_string());
+        row("by_locality", "", &format!("children:{name}"), l.children.to_string());
+        row("by_locality", "", &format!("decided:{name}"), l.decided.to_string());
+        row("by_locality", "", &format!("referrals:{name}"), l.referrals.to_string());
+        row("by_locality", "", &format!("conversion_rate:{name}"), f(l.conversion_rate));
+        for (k, n) in l.outcomes.iter() {
+            row("by_locality", "", &format!("outcome:{name}:{k}"), n.to_string());
         }
     }
     let rec = &r.volumes.recommendations;

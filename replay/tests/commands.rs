@@ -413,6 +413,68 @@ fn annex_a_lists_use_ofsteds_columns_and_hand_checked_rows() {
     );
 }
 
+/// The number in a Markdown table row starting `| {label} |`, first column.
+fn row_count(text: &str, label: &str) -> u64 {
+    let start = format!("| {label} | ");
+    let line = text.lines().find(|l| l.starts_with(&start)).unwrap_or_else(|| panic!("no row {label}: {text}"));
+    line[start.len()..].split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn report_splits_by_the_localities_of_the_config_and_counts_one_of_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let config = tmp.path().join("frontdoor.toml");
+    // The demo county's hubs (WQ17 to WQ19 in none of them).
+    let hubs: Vec<String> = [("Northmoor", 1..=6), ("Central", 7..=12), ("Southvale", 13..=16)]
+        .into_iter()
+        .map(|(name, range)| {
+            let districts: Vec<String> = range.map(|n| format!("\"WQ{n}\"")).collect();
+            format!("\"{name}\" = [{}]", districts.join(", "))
+        })
+        .collect();
+    std::fs::write(&config, format!("[localities]\n{}\n", hubs.join("\n"))).unwrap();
+    let config = config.to_str().unwrap();
+    let period = ["--from", "2026-02-02", "--to", "2026-03-20"];
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", "--data-dir", &data, "--config", config];
+        args.extend_from_slice(&period);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let all = report(&[]);
+    assert_eq!(all.status.code(), Some(0), "{}", stderr(&all));
+    let all = stdout(&all);
+    assert!(all.contains("## By locality (first child's postcode district)"), "{all}");
+    assert!(all.contains("## By referral source, week by week"), "{all}");
+    let names = ["Northmoor", "Central", "Southvale", "other", "unknown"];
+    let split: Vec<u64> = names.iter().map(|name| row_count(&all, name)).collect();
+    assert!(split.iter().all(|n| *n > 0), "{split:?}");
+    assert_eq!(split.iter().sum::<u64>(), row_count(&all, "Contacts"), "the split adds up");
+    // One locality's report counts its contacts only, as the whole report's split said.
+    for (name, n) in names.iter().zip(&split) {
+        let one = report(&["--locality", name]);
+        assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+        let one = stdout(&one);
+        assert!(one.starts_with(&format!("# Front door: 2026-02-02 to 2026-03-20, locality {name}")), "{one}");
+        assert_eq!(row_count(&one, "Contacts"), *n, "{name}");
+    }
+    let csv = report(&["--locality", "Central", "--format", "csv"]);
+    let csv = stdout(&csv);
+    assert!(csv.contains(&format!("\nvolumes,,contacts,{}\n", split[1])), "{csv}");
+    assert!(csv.contains("\nby_locality,,contacts:Northmoor,0\n"), "{csv}");
+    assert!(csv.contains("\nperiod,,locality,Central\n"), "{csv}");
+    let devon = stdout(&report(&["--locality", "unknown", "--format", "devon"]));
+    assert!(devon.contains("\n\nOnly the contacts of the locality unknown"), "{devon}");
+    // A name the config does not give is refused, naming the ones it does.
+    let bad = report(&["--locality", "Westmoor"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("Central, Northmoor, Southvale, other, unknown"), "{}", stderr(&bad));
+    let without =
+        run(&["report", "--data-dir", &data, "--from", "2026-02-02", "--to", "2026-03-20", "--locality", "Central"]);
+    assert_eq!(without.status.code(), Some(2), "no --config: no Central");
+}
+
 #[test]
 fn report_gives_markdown_and_csv() {
     let tmp = tempfile::tempdir().unwrap();

@@ -6,10 +6,12 @@ use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use events::schema::Agency;
 use events::schema::{Channel, Outcome, SourceCode};
+use projections::facts::ContactFacts;
 use projections::figures::practice::Practice;
 use projections::figures::timeliness::Timeliness;
 use projections::figures::trends::Trends;
 use projections::figures::volumes::Volumes;
+use projections::locality::Localities;
 use projections::model::{Queue, ReadModel};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
@@ -19,10 +21,11 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::Caller;
-use super::problem::LiveReadErrors;
+use super::problem::{FigureReadErrors, LiveReadErrors};
 use super::queue::require_current;
 use super::state::AppState;
 use crate::auth::{self, ReadKind};
+use crate::validate::FieldError;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -86,21 +89,61 @@ pub struct AsOf {
     pub timeliness: Timeliness,
 }
 
-/// The shared path of the figure endpoints: role, readiness, period, then `figures` over
-/// the live model's facts.
+/// The contacts a figure counts: every one, or one locality's.
+type Counted<'a> = Box<dyn Iterator<Item = &'a ContactFacts> + 'a>;
+
+/// The shared path of the figure endpoints: role, readiness, period and locality, then
+/// `figures` over the live model's facts (of the locality asked for).
 async fn period_figures<T>(
     app: &AppState,
     caller: &eventlog::Actor,
-    period: &Period,
-    figures: impl FnOnce(&ReadModel, NaiveDate, NaiveDate) -> T,
+    q: &FiguresQuery,
+    figures: impl FnOnce(Counted<'_>, NaiveDate, NaiveDate, Option<String>) -> T,
 ) -> Result<Json<T>, ApiError> {
     if !auth::may_read(caller.role, ReadKind::Metrics) {
         return Err(ApiError::Forbidden(format!("a {} may not read the figures", caller.role)));
     }
     require_current(app).await?;
-    let (from, to) = period.resolve()?;
+    let (from, to) = q.period().resolve()?;
+    let localities = &app.config().localities;
+    let locality = locality(localities, q.locality.as_deref())?;
     let model = app.live().model();
-    Ok(Json(figures(&model, from, to)))
+    Ok(Json(figures(Box::new(localities.filter(model.facts(), locality)), from, to, locality.map(str::to_owned))))
+}
+
+/// The locality asked for by `?locality=` (`None`: every contact), one of the configured
+/// localities, `other` or `unknown`; any other name is a 422 naming `locality`.
+pub(crate) fn locality<'a>(localities: &'a Localities, asked: Option<&str>) -> Result<Option<&'a str>, ApiError> {
+    let Some(asked) = asked else { return Ok(None) };
+    localities.find(asked).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = localities.names().collect();
+        let message = format!("must be one of the localities: {}", names.join(", "));
+        ApiError::fields(format!("locality: {message}"), vec![FieldError::new("locality", message)])
+    })
+}
+
+/// The query of the figure endpoints: a period by receipt and, optionally, a locality.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FiguresQuery {
+    /// First London date of receipt, YYYY-MM-DD, from 1900-01-01 to 9999-12-31 (default: 27
+    /// days before `to`).
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Last London date of receipt, YYYY-MM-DD, inclusive, from 1900-01-01 to 9999-12-31
+    /// (default: today).
+    #[param(format = Date)]
+    to: Option<String>,
+    /// Count only the contacts of this locality (of the first child's postcode district): a
+    /// configured locality's name, `other` (a district no locality lists) or `unknown` (no
+    /// postcode). Any other name is a 422 naming `locality`. Default: every contact.
+    locality: Option<String>,
+}
+
+impl FiguresQuery {
+    fn period(&self) -> Period {
+        Period { from: self.from.clone(), to: self.to.clone() }
+    }
 }
 
 #[utoipa::path(
@@ -110,10 +153,10 @@ async fn period_figures<T>(
     operation_id = "metrics_timeliness",
     summary = "Decision timeliness and time to the Assessment Team",
     description = "Contacts received in the period: decided within 24 hours, within one working day and within policy, each share over the decided contacts plus the undecided ones already past that share's own deadline at the moment asked (`judged_at`: now; `undecided_past_due`), decision hours (median, p90, max), decisions and acceptances recorded late (`recorded_late`: entered more than the late-entry window after they happened, or moved back by a correction), time to the Assessment Team for referrals (immediate and other apart), by ISO week. Definitions: docs/FIGURES.md.",
-    params(Period),
+    params(FiguresQuery),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Timeliness),
-        LiveReadErrors,
+        FigureReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -122,10 +165,11 @@ async fn period_figures<T>(
 pub(crate) async fn timeliness(
     State(app): State<AppState>,
     Caller(caller): Caller,
-    Query(p): Query<Period>,
+    Query(q): Query<FiguresQuery>,
 ) -> Result<Json<Timeliness>, ApiError> {
-    period_figures(&app, &caller, &p, |model, from, to| {
-        projections::figures::timeliness(model.facts(), from, to, app.live().policy(), Utc::now())
+    period_figures(&app, &caller, &q, |facts, from, to, locality| Timeliness {
+        locality,
+        ..projections::figures::timeliness(facts, from, to, app.live().policy(), Utc::now())
     })
     .await
 }
@@ -136,11 +180,11 @@ pub(crate) async fn timeliness(
     tag = "figures",
     operation_id = "metrics_volumes",
     summary = "Weekly volumes",
-    description = "Per ISO week and in total: contacts by channel, CIN source code and weekday, outcomes, referrals, conversion rate, the threshold met (`threshold_met_share`: referrals over decided contacts, `not_accepted` included), the level 3-4 share (`level_3_or_4_share`), re-contacts within 12 months.",
-    params(Period),
+    description = "Per ISO week and in total: contacts by channel, CIN source code and weekday, outcomes, referrals, conversion rate, the threshold met (`threshold_met_share`: referrals over decided contacts, `not_accepted` included), the level 3-4 share (`level_3_or_4_share`), re-contacts within 12 months; each week's and the period's outcomes, consent and conversion by referral source (`by_referral_source`); the period's contacts and outcomes by locality (`by_locality`: each configured locality, then `other` and `unknown`). With `locality`, only that locality's contacts are counted. Definitions: docs/FIGURES.md.",
+    params(FiguresQuery),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Volumes),
-        LiveReadErrors,
+        FigureReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -149,9 +193,13 @@ pub(crate) async fn timeliness(
 pub(crate) async fn volumes(
     State(app): State<AppState>,
     Caller(caller): Caller,
-    Query(p): Query<Period>,
+    Query(q): Query<FiguresQuery>,
 ) -> Result<Json<Volumes>, ApiError> {
-    period_figures(&app, &caller, &p, |model, from, to| projections::figures::volumes(model.facts(), from, to)).await
+    period_figures(&app, &caller, &q, |facts, from, to, locality| Volumes {
+        locality,
+        ..projections::figures::volumes(facts, from, to, &app.config().localities)
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -161,10 +209,10 @@ pub(crate) async fn volumes(
     operation_id = "metrics_practice",
     summary = "Practice figures",
     description = "Consent recorded, referrer informed within one working day, decisions by level of need and outcome, action plans and their actions done on time, late or overdue (judged now), revised decisions. Definitions: docs/FIGURES.md.",
-    params(Period),
+    params(FiguresQuery),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Practice),
-        LiveReadErrors,
+        FigureReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -174,10 +222,11 @@ pub(crate) async fn volumes(
 pub(crate) async fn practice(
     State(app): State<AppState>,
     Caller(caller): Caller,
-    Query(p): Query<Period>,
+    Query(q): Query<FiguresQuery>,
 ) -> Result<Json<Practice>, ApiError> {
-    period_figures(&app, &caller, &p, |model, from, to| {
-        projections::figures::practice(model.facts(), from, to, &app.live().policy().calendar, Utc::now())
+    period_figures(&app, &caller, &q, |facts, from, to, locality| Practice {
+        locality,
+        ..projections::figures::practice(facts, from, to, &app.live().policy().calendar, Utc::now())
     })
     .await
 }
@@ -197,6 +246,10 @@ pub struct TrendsQuery {
     /// The agency whose own sources `own` covers (`police`, `health`, `education`, ...). A
     /// partner always reads its own agency's; naming another is a 403.
     agency: Option<String>,
+    /// Count only the contacts of this locality, as on the other figures (a configured
+    /// locality, `other` or `unknown`; any other name is a 422). Counts from 1 to 4 stay
+    /// suppressed within a locality.
+    locality: Option<String>,
 }
 
 #[utoipa::path(
@@ -209,7 +262,7 @@ pub struct TrendsQuery {
     params(TrendsQuery),
     responses(
         (status = 200, description = "The figures.", content_type = "application/json", body = Trends),
-        LiveReadErrors,
+        FigureReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -238,8 +291,11 @@ pub(crate) async fn trends(
     };
     require_current(&app).await?;
     let (from, to) = Period { from: q.from, to: q.to }.resolve()?;
+    let localities = &app.config().localities;
+    let locality = locality(localities, q.locality.as_deref())?;
     let model = app.live().model();
-    Ok(Json(projections::figures::trends(model.facts(), from, to, agency)))
+    let trends = projections::figures::trends(localities.filter(model.facts(), locality), from, to, agency);
+    Ok(Json(Trends { locality: locality.map(str::to_owned), ..trends }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -453,6 +453,32 @@ impl IntoResponses for LiveReadErrors {
     }
 }
 
+/// Errors of the figure endpoints (timeliness, volumes, practice, trends): those of the read
+/// models', and a 422 for a `locality` the service does not know.
+#[derive(Debug)]
+pub struct FigureReadErrors;
+
+impl IntoResponses for FigureReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            (400, "A query parameter is malformed; `errors` names it.", &["bad-request"]),
+            NO_TOKEN,
+            (403, "The role may not read this.", &["forbidden"]),
+            (
+                422,
+                "`locality` is not one of the configured localities, `other` or `unknown`; `errors` names it.",
+                &["validation"],
+            ),
+            (
+                503,
+                "The read models are still being rebuilt from the log after a start (see /readyz).",
+                &["unavailable"],
+            ),
+            INTERNAL,
+        ])
+    }
+}
+
 /// Errors of `GET /metrics`.
 #[derive(Debug)]
 pub struct MetricsErrors;

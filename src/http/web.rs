@@ -574,6 +574,8 @@ const REFERRER_ELSEWHERE: &str =
 pub struct QaQuery {
     from: Option<String>,
     to: Option<String>,
+    /// One locality's contacts only (empty or absent: every contact).
+    locality: Option<String>,
     n: Option<String>,
     seed: Option<String>,
     recorded_late: Option<String>,
@@ -611,6 +613,93 @@ struct QaPage {
     /// The duty debriefs of the period's days, by day; `None` for a viewer who may not read
     /// them.
     debriefs: Option<Vec<DebriefRow>>,
+    /// The locality shown ("" for every contact) and those that may be chosen.
+    locality: String,
+    /// The outcome columns' headings (see [`table_outcomes`]).
+    outcome_labels: Vec<String>,
+    localities: Vec<String>,
+    /// The period's contacts by locality.
+    by_locality: Vec<LocalityView>,
+    /// Outcomes, consent and conversion by referral source, week by week then the period;
+    /// only the sources with contacts.
+    by_source: Vec<SourceWeekView>,
+}
+
+/// One row of the QA page's locality table.
+struct LocalityView {
+    locality: String,
+    contacts: u64,
+    children: u64,
+    decided: u64,
+    /// Counts in [`table_outcomes`] order.
+    outcomes: Vec<u64>,
+    referrals: u64,
+    conversion: String,
+}
+
+impl LocalityView {
+    fn of(row: &projections::figures::volumes::LocalityRow) -> LocalityView {
+        LocalityView {
+            locality: row.locality.clone(),
+            contacts: row.contacts,
+            children: row.children,
+            decided: row.decided,
+            outcomes: table_outcomes().map(|k| row.outcomes.get(k)).collect(),
+            referrals: row.referrals,
+            conversion: share_text(row.conversion_rate),
+        }
+    }
+}
+
+/// One (week, referral source) row of the QA page's by-source table.
+struct SourceWeekView {
+    /// The ISO week, or "The period".
+    week: String,
+    source: &'static str,
+    source_description: &'static str,
+    contacts: u64,
+    /// Counts in [`table_outcomes`] order.
+    outcomes: Vec<u64>,
+    referrals: u64,
+    conversion: String,
+    consent_given: String,
+    consent_not_given: u64,
+    consent_overridden: u64,
+}
+
+impl SourceWeekView {
+    /// The rows of one week (or of the period) with contacts, in the census order.
+    fn rows(week: &str, sources: &projections::figures::Keyed<projections::figures::volumes::SourceRow>) -> Vec<Self> {
+        sources
+            .0
+            .iter()
+            .filter(|(_, row)| row.contacts > 0)
+            .map(|(code, row)| SourceWeekView {
+                week: week.to_owned(),
+                source: code,
+                source_description: events::schema::SourceCode::ALL
+                    .iter()
+                    .find(|s| s.as_str() == *code)
+                    .map_or("", |s| s.description()),
+                contacts: row.contacts,
+                outcomes: table_outcomes().map(|k| row.outcomes.get(k)).collect(),
+                referrals: row.referrals,
+                conversion: share_text(row.conversion_rate),
+                consent_given: format!("{} ({})", row.consent.get("given"), share_text(row.consent_given_share)),
+                consent_not_given: row.consent.get("not_given"),
+                consent_overridden: row.consent.get("overridden"),
+            })
+            .collect()
+    }
+}
+
+/// The outcome columns of the locality and source tables: every outcome, then `undecided`.
+fn table_outcomes() -> impl Iterator<Item = &'static str> {
+    events::schema::Outcome::ALL.iter().map(|o| o.as_str()).chain([projections::figures::volumes::UNDECIDED])
+}
+
+fn share_text(v: Option<f64>) -> String {
+    v.map_or("–".to_owned(), |f| format!("{:.0}%", f * 100.0))
 }
 
 /// One duty debrief on the QA page.
@@ -769,6 +858,7 @@ struct LateRow {
         ("n" = Option<u32>, Query, description = "Audit sample size, 1 to 50 (default 10)."),
         ("seed" = Option<u64>, Query, description = "Audit sample seed (default: the `to` date as YYYYMMDD)."),
         ("recorded_late" = Option<bool>, Query, description = "`true`: draw the audit sample only from the contacts whose decision or acceptance was recorded late (as `GET /v1/audit/sample`)."),
+        ("locality" = Option<String>, Query, description = "Every figure, table and the audit sample of one locality's contacts (a configured locality, `other` or `unknown`, as `?locality=` on the figures); empty or absent: every contact. Any other name: a page saying so (422)."),
     ),
     responses(
         (status = 200, description = "The page.", content_type = "text/html; charset=utf-8", body = String),
@@ -792,24 +882,36 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
     let default_seed = to.format("%Y%m%d").to_string().parse::<u64>().unwrap_or(1);
     let seed = q.seed.as_deref().and_then(|s| s.parse::<u64>().ok()).unwrap_or(default_seed);
     let only_late = q.recorded_late.as_deref() == Some("true");
+    let localities = &app.config().localities;
+    let locality = match super::figures::locality(localities, q.locality.as_deref().filter(|l| !l.is_empty())) {
+        Ok(l) => l,
+        Err(e) => {
+            let text = e.to_string();
+            return render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &MessagePage { chrome: chrome(), text: &text, period_help: true },
+            );
+        }
+    };
     let page = {
         let model = app.live().model();
         let policy = app.live().policy();
-        let timeliness =
-            serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy, Utc::now()))
-                .unwrap_or_default();
-        let volumes = serde_json::to_value(projections::figures::volumes(model.facts(), from, to)).unwrap_or_default();
-        let practice = projections::figures::practice(model.facts(), from, to, &policy.calendar, Utc::now());
-        let devon = DevonView::of(&projections::figures::devon_table(model.facts(), from, to));
-        let hours: Vec<f64> = model
-            .facts()
+        // Every figure on the page counts the chosen locality's contacts only.
+        let facts = || localities.filter(model.facts(), locality);
+        let timeliness = serde_json::to_value(projections::figures::timeliness(facts(), from, to, policy, Utc::now()))
+            .unwrap_or_default();
+        let volumes_typed = projections::figures::volumes(facts(), from, to, localities);
+        let volumes = serde_json::to_value(&volumes_typed).unwrap_or_default();
+        let practice = projections::figures::practice(facts(), from, to, &policy.calendar, Utc::now());
+        let devon = DevonView::of(&projections::figures::devon_table(facts(), from, to));
+        let hours: Vec<f64> = facts()
             .filter(|f| (from..=to).contains(&projections::time::london_date(f.received_at)))
             .filter_map(|f| f.first_decision_at.map(|d| hours_between(f.received_at, d)))
             .collect();
         let is_late =
             |f: &projections::facts::ContactFacts| projections::figures::timeliness::is_recorded_late(f, policy);
         let sample = auth::may_read(actor.role, ReadKind::AuditSample).then(|| Sample {
-            rows: projections::figures::audit_sample_of(model.facts(), from, to, n, seed, |f| !only_late || is_late(f))
+            rows: projections::figures::audit_sample_of(facts(), from, to, n, seed, |f| !only_late || is_late(f))
                 .iter()
                 .filter_map(|id| model.contact_facts(*id))
                 .map(SampleRow::of)
@@ -819,15 +921,35 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
             only_late,
         });
         let mut late: Vec<&projections::facts::ContactFacts> =
-            model.facts().filter(|f| projections::figures::in_period(f, from, to) && is_late(f)).collect();
+            facts().filter(|f| projections::figures::in_period(f, from, to) && is_late(f)).collect();
         late.sort_by_key(|f| (f.received_at, f.contact_id));
         let late = late.into_iter().map(|f| LateRow::of(f, policy)).collect();
         let page = qa_page(chrome(), from, to, &timeliness, &volumes, &hours, sample, late, policy.late_entry_hours);
         let debriefs = auth::may_read(actor.role, ReadKind::DutyDebriefs)
             .then(|| model.duty_debriefs(Some(from), Some(to)).into_iter().map(DebriefRow::of).collect());
-        QaPage { practice: practice_rows(&practice), levels: level_rows(&practice), devon, debriefs, ..page }
+        let by_source = volumes_typed
+            .by_week
+            .iter()
+            .flat_map(|w| SourceWeekView::rows(&w.week.week, &w.by_referral_source))
+            .chain(SourceWeekView::rows("The period", &volumes_typed.by_referral_source))
+            .collect();
+        QaPage {
+            practice: practice_rows(&practice),
+            levels: level_rows(&practice),
+            devon,
+            debriefs,
+            locality: locality.unwrap_or_default().to_owned(),
+            localities: localities.names().map(str::to_owned).collect(),
+            by_locality: volumes_typed.by_locality.iter().map(LocalityView::of).collect(),
+            by_source,
+            ..page
+        }
     };
-    let feedback = projections::figures::feedback::referrer_feedback(app.live().model().facts(), from, to);
+    let feedback = projections::figures::feedback::referrer_feedback(
+        localities.filter(app.live().model().facts(), locality),
+        from,
+        to,
+    );
     let average = |a: Option<f64>| a.map_or_else(|| "–".to_owned(), |a| format!("{a:.1}"));
     let page = QaPage {
         late_links: auth::may_read(actor.role, ReadKind::ContactAudit),
@@ -1087,6 +1209,11 @@ fn qa_page(
         levels: Vec::new(),
         devon: DevonView::of(&projections::figures::devon_table(std::iter::empty(), from, to)),
         debriefs: None,
+        locality: String::new(),
+        outcome_labels: table_outcomes().map(|k| label_of(OUTCOMES, k)).collect(),
+        localities: Vec::new(),
+        by_locality: Vec::new(),
+        by_source: Vec::new(),
     }
 }
 

@@ -20,6 +20,7 @@ mod hardening;
 mod harness;
 mod headers;
 mod live;
+mod localities;
 mod openapi;
 mod operations;
 mod pages;

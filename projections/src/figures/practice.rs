@@ -21,6 +21,11 @@ pub struct Practice {
     /// The period, London dates by receipt, both included.
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The locality whose contacts are counted (`?locality=`, see docs/FIGURES.md,
+    /// "Localities"); `null` for every contact. Left `null` here: whoever chose the contacts
+    /// counted says so.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub locality: Option<String>,
     /// The moment actions were judged overdue at: now for live figures.
     pub judged_at: DateTime<Utc>,
     pub contacts: u64,
@@ -206,6 +211,7 @@ pub fn practice<'a>(
     Practice {
         from,
         to,
+        locality: None,
         judged_at: now,
         contacts,
         decided,

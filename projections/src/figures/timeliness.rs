@@ -18,6 +18,11 @@ pub struct Timeliness {
     /// The period, London dates by receipt, both included.
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The locality whose contacts are counted (`?locality=`, see docs/FIGURES.md,
+    /// "Localities"); `null` for every contact. Left `null` here: whoever chose the contacts
+    /// counted says so.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub locality: Option<String>,
     /// The due-by policy `decided_within_policy` was judged on.
     pub policy: DuePolicy,
     /// Contacts received in the period.
@@ -299,6 +304,7 @@ pub fn timeliness<'a>(
     Timeliness {
         from,
         to,
+        locality: None,
         policy: policy.clone(),
         contacts: total.contacts,
         decided: total.decided,

@@ -43,6 +43,11 @@ pub fn suppressed(n: u64) -> Option<u64> {
 pub struct Trends {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The locality whose contacts are counted (`?locality=`, see docs/FIGURES.md,
+    /// "Localities"); `null` for every contact. Left `null` here: whoever chose the contacts
+    /// counted says so.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub locality: Option<String>,
     /// Counts from 1 to this minus 1 are `null` (suppressed); 0 is shown.
     pub suppressed_below: u64,
     /// The agency whose own sources `own` covers (a partner's own agency).
@@ -165,6 +170,7 @@ pub fn trends<'a>(
     Trends {
         from,
         to,
+        locality: None,
         suppressed_below: SUPPRESS_BELOW,
         agency,
         own: agency.map(|a| scope(facts.iter().copied(), from, to, agency_sources(a))),

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{Keyed, Tally, WEEKDAYS, Week, received_in, share, week_index, weeks_of};
 use crate::facts::ContactFacts;
+use crate::locality::Localities;
 use crate::time::weekday_name;
 
 /// The key of "outcomes" for contacts with no decision yet.
@@ -20,6 +21,11 @@ pub struct Volumes {
     /// The period, London dates by receipt, both included.
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The locality whose contacts are counted (`?locality=`, see docs/FIGURES.md,
+    /// "Localities"); `null` for every contact. Left `null` here: whoever chose the contacts
+    /// counted says so.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub locality: Option<String>,
     /// Every ISO week of receipt overlapping the period, ascending.
     pub by_week: Vec<VolumeWeek>,
     /// The whole period, in the same shape as a week.
@@ -37,6 +43,51 @@ pub struct Volumes {
     /// Decided contacts whose decision in force followed a duty discussion that gave a
     /// recommendation: whether the decision followed it or departed from it.
     pub recommendations: Recommendations,
+    /// The period's contacts by locality (of the first child's postcode district): every
+    /// configured locality in name order, then `other` (a district no locality lists) and
+    /// `unknown` (no postcode), each with its contacts and their outcomes.
+    pub by_locality: Vec<LocalityRow>,
+}
+
+/// One locality of [`Volumes::by_locality`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LocalityRow {
+    /// A configured locality's name, `other` or `unknown`.
+    pub locality: String,
+    pub contacts: u64,
+    /// Children named, summed over the contacts.
+    pub children: u64,
+    pub decided: u64,
+    /// By the decision in force, in the schema's order, then `undecided`.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
+    pub outcomes: Tally,
+    /// Decision in force `strategy_discussion` or `assessment`.
+    pub referrals: u64,
+    /// `referrals / contacts` (`null` without contacts).
+    pub conversion_rate: Option<f64>,
+}
+
+impl LocalityRow {
+    fn new(locality: &str) -> LocalityRow {
+        LocalityRow {
+            locality: locality.to_owned(),
+            contacts: 0,
+            children: 0,
+            decided: 0,
+            outcomes: Tally::zeros(Outcome::ALL.iter().map(|o| o.as_str()).chain([UNDECIDED])),
+            referrals: 0,
+            conversion_rate: None,
+        }
+    }
+
+    fn add(&mut self, contact: &ContactFacts) {
+        self.contacts += 1;
+        self.children += u64::from(contact.children);
+        self.decided += u64::from(contact.outcome.is_some());
+        self.outcomes.add(contact.outcome.map_or(UNDECIDED, Outcome::as_str), 1);
+        self.referrals += u64::from(contact.is_referral());
+    }
 }
 
 /// One referral source of [`Volumes::by_referral_source`].
@@ -149,6 +200,10 @@ pub struct VolumeWeek {
     pub week: Week,
     #[serde(flatten)]
     pub counts: VolumeCounts,
+    /// The week's contacts by CIN census referral source code, as
+    /// [`Volumes::by_referral_source`] is for the period: outcomes, consent and conversion.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, SourceRow>))]
+    pub by_referral_source: Keyed<SourceRow>,
 }
 
 /// The volume figures of a set of contacts. Every count is of contacts unless it says
@@ -245,12 +300,27 @@ impl VolumeCounts {
     }
 }
 
+/// Every referral source, in the census order, with an empty row.
+fn source_rows() -> Keyed<SourceRow> {
+    Keyed(SourceCode::ALL.iter().map(|s| (s.as_str(), SourceRow::new())).collect())
+}
+
+fn finish_sources(rows: Keyed<SourceRow>) -> Keyed<SourceRow> {
+    Keyed(rows.0.into_iter().map(|(k, row)| (k, row.finish())).collect())
+}
+
 /// Volumes of the contacts in `facts` received from `from` to `to` (London dates, both
-/// included), by ISO week of receipt and in total. Each figure is defined in
-/// `docs/FIGURES.md`.
-pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: NaiveDate, to: NaiveDate) -> Volumes {
+/// included), by ISO week of receipt and in total, split by the `localities` given. Each
+/// figure is defined in `docs/FIGURES.md`.
+pub fn volumes<'a>(
+    facts: impl IntoIterator<Item = &'a ContactFacts>,
+    from: NaiveDate,
+    to: NaiveDate,
+    localities: &Localities,
+) -> Volumes {
     let mut totals = VolumeCounts::default();
-    let mut weeks = weeks_of(from, to, VolumeCounts::default);
+    let mut weeks = weeks_of(from, to, || (VolumeCounts::default(), source_rows()));
+    let mut by_locality: Vec<LocalityRow> = localities.names().map(LocalityRow::new).collect();
     let outcomes = || Tally::zeros(Outcome::ALL.iter().map(|o| o.as_str()).chain(std::iter::once(UNDECIDED)));
     let mut categories = Keyed(
         events::schema::CONCERN_CATEGORY_CODES
@@ -260,7 +330,7 @@ pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: Naiv
             .map(|code| (code, CategoryRow { contacts: 0, outcomes: outcomes(), referrals: 0 }))
             .collect(),
     );
-    let mut sources = Keyed(SourceCode::ALL.iter().map(|s| (s.as_str(), SourceRow::new())).collect());
+    let mut sources = source_rows();
     let mut recommendations = Recommendations::default();
     for contact in received_in(facts, from, to) {
         if let Some(row) = sources.get_mut(contact.source.as_str()) {
@@ -277,16 +347,36 @@ pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: Naiv
             }
         }
         totals.add(contact);
-        weeks[week_index(from, contact.received_on())].1.add(contact);
+        let week = &mut weeks[week_index(from, contact.received_on())].1;
+        week.0.add(contact);
+        if let Some(row) = week.1.get_mut(contact.source.as_str()) {
+            row.add(contact);
+        }
+        let locality = localities.of(contact);
+        if let Some(row) = by_locality.iter_mut().find(|r| r.locality == locality) {
+            row.add(contact);
+        }
     }
     Volumes {
         from,
         to,
-        by_week: weeks.into_iter().map(|(week, counts)| VolumeWeek { week, counts: counts.finish() }).collect(),
+        locality: None,
+        by_week: weeks
+            .into_iter()
+            .map(|(week, (counts, sources))| VolumeWeek {
+                week,
+                counts: counts.finish(),
+                by_referral_source: finish_sources(sources),
+            })
+            .collect(),
         totals: totals.finish(),
         by_concern_category: categories,
-        by_referral_source: Keyed(sources.0.into_iter().map(|(k, row)| (k, row.finish())).collect()),
+        by_referral_source: finish_sources(sources),
         recommendations: recommendations.finish(),
+        by_locality: by_locality
+            .into_iter()
+            .map(|row| LocalityRow { conversion_rate: share(row.referrals, row.contacts), ..row })
+            .collect(),
     }
 }
 
@@ -309,7 +399,7 @@ mod tests {
             // Outside the period.
             contact("2026-03-20T09:00:00Z").categories(&["3A"]),
         ];
-        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8));
+        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8), &Localities::default());
         let row = |code: &str| v.by_concern_category.get(code).unwrap();
         assert_eq!((row("3A").contacts, row("3A").referrals), (2, 1));
         assert_eq!((row("3A").outcomes.get("assessment"), row("3A").outcomes.get("early_help")), (1, 1));
@@ -342,7 +432,7 @@ mod tests {
                 .consent(Consent::Overridden, false)
                 .decided("2026-03-04T12:00:00Z"),
         ];
-        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8));
+        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8), &Localities::default());
         let school = v.by_referral_source.get("2A").unwrap();
         assert_eq!((school.contacts, school.decided, school.referrals), (3, 2, 1));
         assert_eq!(
@@ -364,6 +454,113 @@ mod tests {
         crate::figures::testing::assert_close(v.recommendations.share_followed, 0.5);
         let keys: Vec<&str> = v.by_referral_source.0.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, SourceCode::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    }
+
+    fn north_and_south() -> Localities {
+        Localities::new([
+            ("North".to_owned(), vec!["EX31".to_owned(), "EX32".to_owned()]),
+            ("South".to_owned(), vec!["TQ1".to_owned()]),
+        ])
+        .unwrap()
+    }
+
+    /// Worked by hand: over the fortnight of 2 March 2026, North has 3 contacts (4 children:
+    /// one of two siblings; an assessment, an early help, one undecided), South 1 (no further
+    /// action), `other` 1 (Plymouth, PL1: a strategy discussion) and `unknown` 1 (no postcode,
+    /// undecided). A North contact received before the period is left out.
+    fn split_log() -> Vec<ContactFacts> {
+        vec![
+            contact("2026-02-27T09:00:00Z").in_district("EX31").decided("2026-02-27T12:00:00Z"),
+            contact("2026-03-02T09:00:00Z")
+                .in_district("EX31")
+                .children(2)
+                .decided_as("2026-03-02T12:00:00Z", Outcome::Assessment),
+            contact("2026-03-03T09:00:00Z").in_district("EX32").decided_as("2026-03-03T12:00:00Z", Outcome::EarlyHelp),
+            contact("2026-03-10T09:00:00Z").in_district("EX32"),
+            contact("2026-03-04T09:00:00Z").in_district("TQ1").decided("2026-03-04T10:00:00Z"),
+            contact("2026-03-11T09:00:00Z")
+                .in_district("PL1")
+                .decided_as("2026-03-11T10:00:00Z", Outcome::StrategyDiscussion),
+            contact("2026-03-12T09:00:00Z"),
+        ]
+    }
+
+    #[test]
+    fn contacts_and_outcomes_by_locality_from_the_first_childs_postcode_district() {
+        let facts = split_log();
+        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 15), &north_and_south());
+        let rows: Vec<(&str, u64, u64, u64, u64)> = v
+            .by_locality
+            .iter()
+            .map(|r| (r.locality.as_str(), r.contacts, r.children, r.decided, r.referrals))
+            .collect();
+        assert_eq!(
+            rows,
+            [("North", 3, 4, 2, 1), ("South", 1, 1, 1, 0), ("other", 1, 1, 1, 1), ("unknown", 1, 1, 0, 0)]
+        );
+        let north = &v.by_locality[0];
+        assert_eq!(
+            (north.outcomes.get("assessment"), north.outcomes.get("early_help"), north.outcomes.get("undecided")),
+            (1, 1, 1)
+        );
+        crate::figures::testing::assert_close(north.conversion_rate, 1.0 / 3.0);
+        assert_eq!(v.by_locality[1].outcomes.get("no_further_action"), 1);
+        // The rows add up to the period's contacts.
+        assert_eq!(v.by_locality.iter().map(|r| r.contacts).sum::<u64>(), v.totals.contacts);
+    }
+
+    #[test]
+    fn a_figure_of_one_locality_counts_only_its_contacts() {
+        let facts = split_log();
+        let l = north_and_south();
+        let north = volumes(l.filter(&facts, Some("North")), d(2026, 3, 2), d(2026, 3, 15), &l);
+        assert_eq!((north.totals.contacts, north.totals.children, north.totals.referrals), (3, 4, 1));
+        assert_eq!((north.by_week[0].counts.contacts, north.by_week[1].counts.contacts), (2, 1));
+        assert_eq!(north.by_locality.iter().map(|r| r.contacts).collect::<Vec<_>>(), [3, 0, 0, 0]);
+        let unknown = volumes(l.filter(&facts, Some("unknown")), d(2026, 3, 2), d(2026, 3, 15), &l);
+        assert_eq!((unknown.totals.contacts, unknown.totals.outcomes.get("undecided")), (1, 1));
+        // Changing the map re-splits the same log: with PL1 in South, `other` empties.
+        let moved = Localities::new([
+            ("North".to_owned(), vec!["EX31".to_owned(), "EX32".to_owned()]),
+            ("South".to_owned(), vec!["TQ1".to_owned(), "PL1".to_owned()]),
+        ])
+        .unwrap();
+        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 15), &moved);
+        assert_eq!(v.by_locality.iter().map(|r| r.contacts).collect::<Vec<_>>(), [3, 2, 0, 1]);
+    }
+
+    #[test]
+    fn outcomes_consent_and_conversion_by_referral_source_week_by_week() {
+        // Week 1: two school contacts (an assessment with consent given; one undecided, consent
+        // not given) and one police contact (no further action, consent overridden).
+        // Week 2: one school contact (early help, consent given).
+        let facts = [
+            contact("2026-03-02T09:00:00Z")
+                .consent(Consent::Given, false)
+                .decided_as("2026-03-02T12:00:00Z", Outcome::Assessment),
+            contact("2026-03-03T09:00:00Z").consent(Consent::NotGiven, false),
+            contact("2026-03-04T09:00:00Z")
+                .via(Channel::PoliceNotification, SourceCode::Police)
+                .consent(Consent::Overridden, false)
+                .decided("2026-03-04T10:00:00Z"),
+            contact("2026-03-09T09:00:00Z")
+                .consent(Consent::Given, false)
+                .decided_as("2026-03-09T12:00:00Z", Outcome::EarlyHelp),
+        ];
+        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 15), &Localities::default());
+        let school = |week: usize| v.by_week[week].by_referral_source.get("2A").unwrap();
+        assert_eq!((school(0).contacts, school(0).decided, school(0).referrals), (2, 1, 1));
+        assert_eq!((school(0).outcomes.get("assessment"), school(0).outcomes.get("undecided")), (1, 1));
+        crate::figures::testing::assert_close(school(0).conversion_rate, 0.5);
+        crate::figures::testing::assert_close(school(0).consent_given_share, 0.5);
+        assert_eq!((school(1).contacts, school(1).referrals, school(1).outcomes.get("early_help")), (1, 0, 1));
+        crate::figures::testing::assert_close(school(1).conversion_rate, 0.0);
+        let police = v.by_week[0].by_referral_source.get("6").unwrap();
+        assert_eq!((police.contacts, police.consent.get("overridden"), police.consent_given_share), (1, 1, Some(0.0)));
+        assert_eq!(v.by_week[1].by_referral_source.get("6").unwrap().conversion_rate, None);
+        // The weeks add up to the period's row.
+        let period = v.by_referral_source.get("2A").unwrap();
+        assert_eq!(period.contacts, school(0).contacts + school(1).contacts);
     }
 
     fn week_of_contacts() -> Vec<ContactFacts> {
@@ -403,7 +600,7 @@ mod tests {
 
     #[test]
     fn a_week_of_contacts_counted_every_way() {
-        let v = volumes(&week_of_contacts(), d(2026, 3, 2), d(2026, 3, 8));
+        let v = volumes(&week_of_contacts(), d(2026, 3, 2), d(2026, 3, 8), &Localities::default());
         assert_eq!(v.by_week.len(), 1);
         let w = &v.by_week[0];
         assert_eq!(w.week.week, "2026-W10");
@@ -465,7 +662,7 @@ mod tests {
             contact("2026-06-28T23:00:00Z"), // Monday 00:00 BST, W27
             contact("2026-06-28T23:30:00Z"), // Monday 00:30 BST, W27
         ];
-        let v = volumes(&facts, d(2026, 6, 22), d(2026, 7, 5));
+        let v = volumes(&facts, d(2026, 6, 22), d(2026, 7, 5), &Localities::default());
         let w26 = &v.by_week[0].counts;
         let w27 = &v.by_week[1].counts;
         assert_eq!((w26.contacts, w26.by_weekday.get("Sunday")), (1, 1));
@@ -478,7 +675,7 @@ mod tests {
         let mut facts = week_of_contacts();
         facts.push(contact("2026-03-18T10:00:00Z").decided_as("2026-03-18T12:00:00Z", Outcome::Assessment).level(4));
         facts.push(contact("2026-02-27T10:00:00Z")); // before the period
-        let v = volumes(&facts, d(2026, 3, 1), d(2026, 3, 20));
+        let v = volumes(&facts, d(2026, 3, 1), d(2026, 3, 20), &Localities::default());
         let weeks: Vec<(&str, u64)> = v.by_week.iter().map(|w| (w.week.week.as_str(), w.counts.contacts)).collect();
         assert_eq!(weeks, [("2026-W09", 0), ("2026-W10", 7), ("2026-W11", 0), ("2026-W12", 1)]);
         // The first week is cut to the period: only Sunday 1 March.
@@ -496,7 +693,7 @@ mod tests {
 
     #[test]
     fn json_lists_every_key_in_a_fixed_order() {
-        let v = volumes(&[contact("2026-03-02T09:00:00Z")], d(2026, 3, 2), d(2026, 3, 2));
+        let v = volumes(&[contact("2026-03-02T09:00:00Z")], d(2026, 3, 2), d(2026, 3, 2), &Localities::default());
         let json = serde_json::to_value(&v).unwrap();
         let week = &json["by_week"][0];
         assert_eq!(week["week"], "2026-W10");
@@ -532,7 +729,7 @@ mod tests {
             // Undecided: in neither numerator nor denominator.
             contact("2026-03-06T09:00:00Z"),
         ];
-        let t = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8)).totals;
+        let t = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8), &Localities::default()).totals;
         assert_eq!((t.contacts, t.decided, t.referrals), (8, 7, 2));
         // 2 referrals of 7 decided, the 2 not accepted among them.
         assert_eq!((t.threshold_met, t.threshold_met_share), (2, Some(2.0 / 7.0)));
