@@ -29,6 +29,8 @@ pub mod error;
 #[cfg(feature = "storage")]
 pub mod import;
 #[cfg(feature = "storage")]
+mod index;
+#[cfg(feature = "storage")]
 mod keys;
 #[cfg(feature = "storage")]
 mod legacy;
