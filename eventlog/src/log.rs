@@ -741,8 +741,8 @@ impl Store {
 
     fn verify(&self, head: Head) -> Result<VerifyReport, LogError> {
         let segments: Vec<Arc<Segment>> = self.segments.read().map_err(|_| LogError::Closed)?.clone();
-        let index = Arc::clone(&self.index);
-        let index = index.read().map_err(|_| LogError::Closed)?;
+        // The index's lock is taken for each check, never for the whole walk: appends go on.
+        let index = || self.index.read().map_err(|_| LogError::Closed);
         let mut prev = Hash::GENESIS;
         let mut expected = 1u64;
         let mut versions: HashMap<Ulid, u32> = HashMap::new();
@@ -793,12 +793,16 @@ impl Store {
                     )));
                 }
                 *version = env.version;
-                let indexed = index
-                    .contacts
-                    .get(&env.contact_id)
-                    .and_then(|positions| positions.get(env.version as usize - 1))
-                    .copied();
-                if indexed != Some(position) || index.offset(position) != Some(at) {
+                let (indexed, offset) = {
+                    let index = index()?;
+                    let indexed = index
+                        .contacts
+                        .get(&env.contact_id)
+                        .and_then(|positions| positions.get(env.version as usize - 1))
+                        .copied();
+                    (indexed, index.offset(position))
+                };
+                if indexed != Some(position) || offset != Some(at) {
                     return Err(fail(&format!(
                         "the index's entry for version {} is missing or wrong (the index is rebuilt from the \
                          segments at every start)",
@@ -817,7 +821,7 @@ impl Store {
             });
         }
         let index_entries: u64 =
-            index.contacts.values().map(|positions| positions.partition_point(|&p| p <= events) as u64).sum();
+            index()?.contacts.values().map(|positions| positions.partition_point(|&p| p <= events) as u64).sum();
         if index_entries != events {
             return Err(LogError::Corrupt {
                 position: events,
