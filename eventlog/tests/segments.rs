@@ -266,6 +266,43 @@ fn snapshot_file(dir: &Path) -> PathBuf {
     dir.join(eventlog::log::INDEX_DIR).join("events.snapshot")
 }
 
+/// Copies a data directory's files as they are on disk now (the log may still be open): what a
+/// crash at this moment would leave.
+fn copy_as_crashed(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_as_crashed(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_durable_head_is_kept_within_a_second_without_a_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    let log = EventLog::open_with(dir.path(), &tiny()).unwrap();
+    let contact = Ulid::new();
+    for version in 0..12 {
+        log.append_blocking(common::notes(contact, 1, Some(version))).unwrap();
+    }
+    let head = log.head();
+    // No shutdown: the keeper writes the durable head file within about a second.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    copy_as_crashed(dir.path(), crashed.path());
+    drop(log);
+    // The copy's newest segment loses its last whole append: no torn record gives it away.
+    let newest = segments(crashed.path()).pop().unwrap();
+    let (at, _) = *frames(&newest).last().unwrap();
+    std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(at as u64).unwrap();
+    let (_, reason) = refusal(crashed.path());
+    assert!(reason.contains(&format!("position {} was durable", head.position)), "{reason}");
+}
+
 #[test]
 fn a_missing_or_damaged_index_is_rebuilt_with_the_same_head() {
     let other = tempfile::tempdir().unwrap();
