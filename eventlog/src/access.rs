@@ -13,7 +13,7 @@
 //! like the event segments; a sealed one never changes. The index is in memory, built from the
 //! access segments at open (each entry's byte offset by position, and each contact's positions:
 //! the entry's contact and every contact of its scope); its durable head is kept in the index's
-//! head file with the events' (see [`crate::index`]).
+//! head file with the events' (see `eventlog/README.md`).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};

@@ -1,5 +1,5 @@
 //! The append-only log: segment files, one writer thread doing group commit, durable acks,
-//! and an in-memory index that is always rebuilt from the segments (see [`crate::index`]).
+//! and an in-memory index that is always rebuilt from the segments (see `eventlog/README.md`).
 //!
 //! Appends go through a channel to a single writer thread. It drains whatever is waiting,
 //! checks expected versions and idempotency keys, frames the whole group's records in one
@@ -68,7 +68,7 @@ pub struct Options {
 }
 
 /// The default free-space reserve: far more than one group commit writes (at most
-/// [`MAX_GROUP`] appends) or a snapshot of the index.
+/// `MAX_GROUP`, 1024, appends) or a snapshot of the index.
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
 /// The default segment size: 64 MiB, about 100,000 events.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -172,7 +172,7 @@ struct Job {
 }
 
 /// The index's directory inside a data directory (the durable head file and the index
-/// snapshot; see [`crate::index`]).
+/// snapshot; see `eventlog/README.md`).
 pub use crate::index::INDEX_DIR;
 /// The lock file that keeps a second process off a data directory.
 pub const LOCK_FILE: &str = "eventlog.lock";
@@ -240,7 +240,7 @@ impl Drop for Inner {
     }
 }
 
-/// Writes the durable head file and the index snapshot (see [`crate::index`]).
+/// Writes the durable head file and the index snapshot (see `eventlog/README.md`).
 struct Persist {
     dir: PathBuf,
     store: Store,
