@@ -11,11 +11,6 @@ use serde::Deserialize;
 
 /// The default request body limit: 64 KiB, as the API contract says.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
-/// The log index's (sled's) page cache by default, in MiB. The read model holds what requests
-/// read, in memory; the events themselves are read from the segment files. (When sled held the
-/// events, with a million stored it took ~200 MiB of RSS during the start-up scan at 64 MiB of
-/// cache and ~160 MiB at 16, at the same speed: ops/bench/README.md, `rebuild --cache-mb`.)
-pub const DEFAULT_CACHE_MB: u64 = 16;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// How long a client has to send a request's headers, in seconds: from the connection's
 /// opening, and again from the end of each response on a kept-alive connection (so it is the
@@ -44,8 +39,6 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: String,
     pub body_limit: usize,
-    /// sled's page cache, in MiB ([`DEFAULT_CACHE_MB`] unless configured).
-    pub cache_mb: u64,
     /// Free space (MiB) kept in reserve on the data directory's file system: appends are
     /// refused with a 503 below it, and resume by themselves once space is freed.
     pub min_free_mb: u64,
@@ -84,7 +77,6 @@ impl Config {
             data_dir: data_dir.into(),
             listen: DEFAULT_LISTEN.into(),
             body_limit: DEFAULT_BODY_LIMIT,
-            cache_mb: DEFAULT_CACHE_MB,
             min_free_mb: DEFAULT_MIN_FREE_MB,
             log_format: LogFormat::Text,
             policy: DuePolicy::default(),
@@ -107,6 +99,9 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     body_limit: Option<usize>,
+    /// No longer used (it sized sled's page cache; the log's index is now in memory): still
+    /// accepted so that an older configuration file loads.
+    #[allow(dead_code)]
     cache_mb: Option<u64>,
     min_free_mb: Option<u64>,
     log_format: Option<LogFormat>,
@@ -214,7 +209,6 @@ impl ServeArgs {
             data_dir,
             listen: self.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             body_limit,
-            cache_mb: file.cache_mb.unwrap_or(DEFAULT_CACHE_MB),
             min_free_mb: self.min_free_mb.or(file.min_free_mb).unwrap_or(DEFAULT_MIN_FREE_MB),
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             policy,

@@ -19,7 +19,6 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let log = EventLog::open_with(
         &config.data_dir,
         &Options {
-            cache_capacity: config.cache_mb * 1024 * 1024,
             min_free_bytes: config.min_free_mb.saturating_mul(1024 * 1024),
             ..Options::default()
         },

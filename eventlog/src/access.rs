@@ -10,12 +10,12 @@
 //! writer thread takes every waiting entry as a group, writes the group with one `write` and
 //! makes it durable with one `fdatasync` before any of its callers returns: an entry is durable
 //! before the read it records is answered. The access segments roll at the log's segment size,
-//! like the event segments; a sealed one never changes. The index (sled tree `access-index`:
-//! contact ‖ position → byte offset for the entry's contact and every contact of its scope, a
-//! sparse position → byte offset, and the indexed head) can be rebuilt from the access
-//! segments.
+//! like the event segments; a sealed one never changes. The index is in memory, built from the
+//! access segments at open (each entry's byte offset by position, and each contact's positions:
+//! the entry's contact and every contact of its scope); its durable head is kept in the index's
+//! head file with the events' (see `eventlog/README.md`).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
@@ -35,18 +35,6 @@ use crate::segment::{self, Cursor, HEADER_LEN, HEADER_SIZE, SegmentHeader};
 
 /// The access log's segments' directory inside a data directory.
 pub const ACCESS_DIR: &str = "access";
-/// The sled tree of the access log's index.
-const INDEX_TREE: &str = "access-index";
-/// The index key of the indexed head: position (8) ‖ hash (32).
-const HEAD_KEY: &[u8] = b"h";
-/// The index key of the index's format (the value [`INDEX_FORMAT`]); an index without it is
-/// from before the sparse position keys and is rebuilt.
-const FORMAT_KEY: &[u8] = b"v";
-const INDEX_FORMAT: &[u8] = &[2];
-/// The first byte of a sparse position key: `p` ‖ position (8) → byte offset.
-const POSITION_KEY: u8 = b'p';
-/// One position key every this many entries.
-const SPARSE: u64 = 64;
 /// No more entries than this in one group.
 const MAX_GROUP: usize = 1024;
 /// Entries waiting for the writer before callers wait to enqueue.
@@ -251,13 +239,36 @@ pub struct AccessHead {
 
 type Segments = Arc<RwLock<Vec<Arc<Segment>>>>;
 
+/// The access log's index, in memory.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct AccessIndex {
+    /// The durable head the index reaches.
+    head: Option<AccessHead>,
+    /// Each entry's byte offset in its segment, by position − 1.
+    offsets: Vec<u64>,
+    /// The positions of the entries concerning each contact, in order.
+    contacts: HashMap<Ulid, Vec<u64>>,
+}
+
+impl AccessIndex {
+    fn add(&mut self, position: u64, offset: u64, contacts: &[Ulid]) {
+        self.offsets.push(offset);
+        for contact in contacts {
+            let positions = self.contacts.entry(*contact).or_default();
+            if positions.last() != Some(&position) {
+                positions.push(position);
+            }
+        }
+    }
+}
+
 /// Appends (durably) and reads access entries.
 pub(crate) struct AccessLog {
     dir: PathBuf,
     segments: Segments,
     /// The position up to which the access chain is durable and indexed.
     durable: Arc<AtomicU64>,
-    tree: sled::Tree,
+    index: Arc<RwLock<AccessIndex>>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -270,40 +281,7 @@ impl std::fmt::Debug for AccessLog {
 
 impl Drop for AccessLog {
     fn drop(&mut self) {
-        self.jobs.lock().map(|mut j| j.take()).ok();
-        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
-            let _ = handle.join();
-        }
-    }
-}
-
-fn index_key(contact: Ulid, position: u64) -> [u8; 24] {
-    let mut key = [0u8; 24];
-    key[..16].copy_from_slice(&contact.0.to_be_bytes());
-    key[16..].copy_from_slice(&position.to_be_bytes());
-    key
-}
-
-fn position_key(position: u64) -> [u8; 9] {
-    let mut key = [POSITION_KEY; 9];
-    key[1..].copy_from_slice(&position.to_be_bytes());
-    key
-}
-
-fn head_value(head: AccessHead) -> [u8; 40] {
-    let mut v = [0u8; 40];
-    v[..8].copy_from_slice(&head.position.to_be_bytes());
-    v[8..].copy_from_slice(&head.hash.0);
-    v
-}
-
-/// The index entries of one access entry at `offset`.
-fn index_entry(batch: &mut sled::Batch, position: u64, offset: u64, contacts: &[Ulid]) {
-    for contact in contacts {
-        batch.insert(&index_key(*contact, position)[..], &offset.to_be_bytes()[..]);
-    }
-    if (position - 1) % SPARSE == 0 {
-        batch.insert(&position_key(position)[..], &offset.to_be_bytes()[..]);
+        self.close();
     }
 }
 
@@ -468,9 +446,13 @@ pub fn is_access_segment(path: &Path) -> bool {
 impl AccessLog {
     /// Opens (or creates) the access log of the data directory `dir`: checks the whole chain
     /// over every access segment, cuts off a torn last entry, refuses other damage, refuses a
-    /// chain that ends before the indexed head, indexes what the index lacks, and copies the
-    /// entries of the old, unchained `access` tree (if any) into the chain once.
-    pub(crate) fn open(dir: &Path, db: &sled::Db, segment_bytes: u64) -> Result<AccessLog, LogError> {
+    /// chain that ends before its durable head (from the index's head file) or holds another
+    /// entry there, and builds the index in memory.
+    pub(crate) fn open(
+        dir: &Path,
+        durable: Option<crate::log::Head>,
+        segment_bytes: u64,
+    ) -> Result<AccessLog, LogError> {
         let access_dir = dir.join(ACCESS_DIR);
         if !access_dir.exists() {
             std::fs::DirBuilder::new().mode(0o700).create(&access_dir)?;
@@ -486,28 +468,16 @@ impl AccessLog {
             let file = create_segment(&access_dir, &header)?;
             segments.push(Arc::new(Segment { first: 1, path: access_dir.join(segment::file_name(1)), file }));
         }
-        let tree = db.open_tree(INDEX_TREE)?;
-        if tree.get(FORMAT_KEY)?.as_deref() != Some(INDEX_FORMAT) && !tree.is_empty() {
-            tracing::info!("rebuilding the access log's index in its current format");
-            tree.clear()?;
-        }
-        let indexed = tree.get(HEAD_KEY)?.and_then(|v| {
-            (v.len() == 40).then(|| AccessHead {
-                position: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
-                hash: Hash(v[8..].try_into().expect("32 bytes")),
-            })
-        });
+        let indexed = durable.map(|h| AccessHead { position: h.position, hash: h.hash });
         let from = indexed.map_or(0, |h| h.position);
-        let mut batch = sled::Batch::default();
+        let mut index = AccessIndex::default();
         let mut at_indexed = None;
         let refs: Vec<(PathBuf, &File)> = segments.iter().map(|s| (s.path.clone(), &s.file)).collect();
         let walked = walk(&refs, Tail::Repair(from), false, None, &mut |offset, record| {
             if record.position == from {
                 at_indexed = Some(record.hash);
             }
-            if record.position > from {
-                index_entry(&mut batch, record.position, offset, &indexed_contacts(record.contact_id, &record.scope));
-            }
+            index.add(record.position, offset, &indexed_contacts(record.contact_id, &record.scope));
         })?;
         let (head, end) = (walked.head, walked.end);
         let newest_path = segments.last().map(|s| s.path.clone()).unwrap_or_default();
@@ -529,16 +499,16 @@ impl AccessLog {
                     &newest_path,
                     0,
                     indexed.position,
-                    "the access log's entry at its indexed head has another hash (an access segment was replaced)",
+                    "the access log's entry at its durable head has another hash (an access segment was replaced)",
                 ));
             }
         }
-        batch.insert(FORMAT_KEY, INDEX_FORMAT);
-        if head.position > from {
-            batch.insert(HEAD_KEY, &head_value(head)[..]);
-            tracing::info!(entries = head.position - from, "indexed access-log entries");
+        index.offsets.truncate(usize::try_from(head.position).unwrap_or(usize::MAX));
+        index.head = Some(head);
+        if head.position > 0 {
+            tracing::info!(entries = head.position, "indexed the access log's entries");
         }
-        tree.apply_batch(batch)?;
+        let index = Arc::new(RwLock::new(index));
         let segments: Segments = Arc::new(RwLock::new(segments));
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
         let durable = Arc::new(AtomicU64::new(head.position));
@@ -547,47 +517,40 @@ impl AccessLog {
             segment_bytes: segment_bytes.max(HEADER_LEN + 1),
             segments: Arc::clone(&segments),
             durable: Arc::clone(&durable),
-            tree: tree.clone(),
+            index: Arc::clone(&index),
             head,
             end,
             buf: Vec::new(),
         };
         let handle = std::thread::Builder::new().name("access-writer".into()).spawn(move || writer.run(jobs_rx))?;
-        let log = AccessLog {
+        Ok(AccessLog {
             dir: dir.to_path_buf(),
             segments,
             durable,
-            tree,
+            index,
             jobs: Mutex::new(Some(jobs_tx)),
             writer: Mutex::new(Some(handle)),
-        };
-        if db.tree_names().iter().any(|n| &n[..] == b"access") {
-            let old = db.open_tree("access")?;
-            let copied = log.copy_old(&old)?;
-            drop(old);
-            db.drop_tree("access")?;
-            db.flush()?;
-            if copied > 0 {
-                tracing::info!(entries = copied, "copied the old access log into the chained access log");
-            }
-        }
-        Ok(log)
+        })
     }
 
-    /// Copies the entries of an old, unchained access tree (`contact ‖ millis ‖ sequence →
-    /// JSON entry`) into the chain, durably, in key order. Returns how many.
-    pub(crate) fn copy_old(&self, old: &sled::Tree) -> Result<u64, LogError> {
-        let mut entries = Vec::new();
-        for item in old.iter() {
-            let (k, v) = item?;
-            let contact = k
-                .get(..16)
-                .map(|b| Ulid(u128::from_be_bytes(b.try_into().expect("16 bytes"))))
-                .ok_or_else(|| LogError::Corrupt { position: 0, reason: "old access log key too short".into() })?;
-            let entry: AccessEntry = serde_json::from_slice(&v)
-                .map_err(|e| LogError::Corrupt { position: 0, reason: format!("old access log entry: {e}") })?;
-            entries.push((Some(contact), entry, AccessScope::default()));
+    /// Stops taking entries, lets the writer finish those queued, and waits for it.
+    pub(crate) fn close(&self) {
+        self.jobs.lock().map(|mut j| j.take()).ok();
+        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = handle.join();
         }
+    }
+
+    /// The durable head (position and hash).
+    pub(crate) fn durable_head(&self) -> AccessHead {
+        self.index.read().ok().and_then(|i| i.head).unwrap_or(AccessHead { position: 0, hash: Hash::GENESIS })
+    }
+
+    /// Copies the entries of an old, unchained access log into the chain, durably, in order.
+    /// Returns how many.
+    pub(crate) fn copy_old(&self, old: Vec<(Ulid, AccessEntry)>) -> Result<u64, LogError> {
+        let entries: Vec<NewEntry> =
+            old.into_iter().map(|(contact, entry)| (Some(contact), entry, AccessScope::default())).collect();
         let n = entries.len() as u64;
         for chunk in entries.chunks(MAX_GROUP) {
             self.append_blocking(chunk.to_vec())?;
@@ -638,13 +601,20 @@ impl AccessLog {
 
     /// Every entry concerning `contact_id` (its own reads and the bulk reads that listed it).
     pub(crate) fn read(&self, contact_id: Ulid) -> Result<Vec<AccessRecord>, LogError> {
-        self.tree
-            .scan_prefix(contact_id.0.to_be_bytes())
-            .map(|item| {
-                let (k, v) = item?;
-                let position = u64::from_be_bytes(k.get(16..24).and_then(|b| b.try_into().ok()).ok_or(bad_index(0))?);
-                let offset = u64::from_be_bytes(v[..].try_into().map_err(|_| bad_index(position))?);
-                let record = self.read_at(position, offset)?;
+        let durable = self.head_position();
+        let located: Vec<(u64, Option<u64>)> = {
+            let index = self.index.read().map_err(|_| LogError::Closed)?;
+            let positions = index.contacts.get(&contact_id).map_or(&[][..], Vec::as_slice);
+            positions
+                .iter()
+                .take_while(|&&p| p <= durable)
+                .map(|&p| (p, usize::try_from(p - 1).ok().and_then(|i| index.offsets.get(i).copied())))
+                .collect()
+        };
+        located
+            .into_iter()
+            .map(|(position, offset)| {
+                let record = self.read_at(position, offset.ok_or_else(|| bad_index(position))?)?;
                 if !record.concerns(contact_id) {
                     return Err(bad_index(position));
                 }
@@ -665,13 +635,11 @@ impl AccessLog {
             return Ok(Vec::new());
         }
         let last = head.min(after.saturating_add(limit as u64));
-        // The nearest sparse key at or before the first position wanted.
         let want = after + 1;
-        let start = (want - 1) / SPARSE * SPARSE + 1;
-        let offset = self
-            .tree
-            .get(position_key(start))?
-            .and_then(|v| v[..].try_into().ok().map(u64::from_be_bytes))
+        let start = want;
+        let offset = usize::try_from(want - 1)
+            .ok()
+            .and_then(|i| self.index.read().ok()?.offsets.get(i).copied())
             .ok_or_else(|| bad_index(start))?;
         let segments: Vec<Arc<Segment>> = self.segments.read().map_err(|_| LogError::Closed)?.clone();
         let mut out = Vec::with_capacity(usize::try_from(last - after).unwrap_or(0));
@@ -706,18 +674,13 @@ impl AccessLog {
 
     /// Recomputes the whole access chain (up to the durable head) and checks every index entry.
     pub(crate) fn verify(&self) -> Result<AccessHead, LogError> {
-        let mut index: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        let mut rebuilt = AccessIndex::default();
         // Up to the last group made durable: a group being written is not checked.
         let durable = self.head_position();
         let segments: Vec<Arc<Segment>> = self.segments.read().map_err(|_| LogError::Closed)?.clone();
         let refs: Vec<(PathBuf, &File)> = segments.iter().map(|s| (s.path.clone(), &s.file)).collect();
         let walked = walk(&refs, Tail::Refuse, false, Some(durable), &mut |offset, record| {
-            for contact in indexed_contacts(record.contact_id, &record.scope) {
-                index.insert(index_key(contact, record.position).to_vec(), offset);
-            }
-            if (record.position - 1) % SPARSE == 0 {
-                index.insert(position_key(record.position).to_vec(), offset);
-            }
+            rebuilt.add(record.position, offset, &indexed_contacts(record.contact_id, &record.scope));
         })?;
         let head = walked.head;
         if head.position < durable {
@@ -726,30 +689,27 @@ impl AccessLog {
                 reason: format!("the access log ends at entry {} before its durable head {durable}", head.position),
             });
         }
-        let mut stored = 0usize;
-        for item in self.tree.iter() {
-            let (k, v) = item?;
-            let position = match k.len() {
-                24 => u64::from_be_bytes(k[16..24].try_into().expect("8 bytes")),
-                9 if k[0] == POSITION_KEY => u64::from_be_bytes(k[1..9].try_into().expect("8 bytes")),
-                _ => continue,
-            };
-            if position > head.position {
-                continue;
-            }
-            let offset = v[..].try_into().ok().map(u64::from_be_bytes);
-            if offset.is_none() || index.get(&k[..]).copied() != offset {
-                return Err(bad_index(position));
-            }
-            stored += 1;
+        let index = self.index.read().map_err(|_| LogError::Closed)?;
+        let len = usize::try_from(head.position).unwrap_or(usize::MAX);
+        if let Some(i) = (0..len).find(|&i| index.offsets.get(i) != rebuilt.offsets.get(i)) {
+            return Err(bad_index(i as u64 + 1));
         }
-        if stored != index.len() {
+        for (contact, positions) in &rebuilt.contacts {
+            let stored = index.contacts.get(contact).map_or(&[][..], Vec::as_slice);
+            let stored = &stored[..stored.partition_point(|&p| p <= head.position)];
+            if stored != positions.as_slice() {
+                let at = stored.iter().zip(positions).find(|(a, b)| a != b).map_or(head.position, |(_, b)| *b);
+                return Err(bad_index(at));
+            }
+        }
+        let stored: usize = index.contacts.values().map(|p| p.partition_point(|&p| p <= head.position)).sum();
+        let needed: usize = rebuilt.contacts.values().map(Vec::len).sum();
+        if stored != needed {
             return Err(LogError::Corrupt {
                 position: head.position,
                 reason: format!(
-                    "access log index has {stored} entries where the {} access entries need {}",
-                    head.position,
-                    index.len()
+                    "access log index has {stored} entries where the {} access entries need {needed}",
+                    head.position
                 ),
             });
         }
@@ -760,8 +720,8 @@ impl AccessLog {
 fn bad_index(position: u64) -> LogError {
     LogError::Corrupt {
         position,
-        reason: "access log index entry is missing or wrong (the index is rebuilt from the access segments if its \
-                 directory is removed)"
+        reason: "access log index entry is missing or wrong (the index is rebuilt from the access segments at every \
+                 start)"
             .into(),
     }
 }
@@ -772,7 +732,7 @@ struct Writer {
     segment_bytes: u64,
     segments: Segments,
     durable: Arc<AtomicU64>,
-    tree: sled::Tree,
+    index: Arc<RwLock<AccessIndex>>,
     head: AccessHead,
     /// The end of the newest segment.
     end: u64,
@@ -818,12 +778,12 @@ impl Writer {
         Ok(seg)
     }
 
-    /// One `write` and one `fdatasync` for the whole group, then the index (not flushed).
+    /// One `write` and one `fdatasync` for the whole group, then the index (in memory).
     fn commit(&mut self, group: &[Job]) -> Result<(), LogError> {
         let seg = self.roll_if_full()?;
         self.buf.clear();
         let mut head = self.head;
-        let mut batch = sled::Batch::default();
+        let mut added = Vec::new();
         for (contact, entry, scope) in group.iter().flat_map(|j| j.entries.iter()) {
             let position = head.position + 1;
             let body = encode_body(position, &head.hash, *contact, entry, scope)?;
@@ -831,7 +791,7 @@ impl Writer {
             let record = crate::record::encode_record_parts(&hash, &body);
             let offset = self.end + self.buf.len() as u64;
             segment::encode_frame(&mut self.buf, &record, true, None);
-            index_entry(&mut batch, position, offset, &indexed_contacts(*contact, scope));
+            added.push((position, offset, indexed_contacts(*contact, scope)));
             head = AccessHead { position, hash };
         }
         if let Err(e) = seg.file.write_all_at(&self.buf, self.end).and_then(|()| seg.file.sync_data()) {
@@ -841,11 +801,16 @@ impl Writer {
         }
         self.end += self.buf.len() as u64;
         self.head = head;
-        batch.insert(HEAD_KEY, &head_value(head)[..]);
-        let indexed = self.tree.apply_batch(batch);
+        {
+            let mut index = self.index.write().map_err(|_| LogError::Closed)?;
+            for (position, offset, contacts) in added {
+                index.add(position, offset, &contacts);
+            }
+            index.head = Some(head);
+        }
         // After the index, so that readers and `verify` never find durable entries unindexed.
         self.durable.store(head.position, Ordering::Release);
-        Ok(indexed?)
+        Ok(())
     }
 }
 

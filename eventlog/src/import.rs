@@ -260,7 +260,7 @@ mod tests {
         all
     }
 
-    /// Opens a log just closed in this process, once sled has released its file lock.
+    /// Opens a log just closed in this process, once its lock file is released.
     fn open_when_released(dir: &Path) -> EventLog {
         for _ in 0..200 {
             if let Ok(log) = EventLog::open(dir) {

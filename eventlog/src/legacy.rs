@@ -15,10 +15,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
+use ulid::Ulid;
+
+use crate::access::AccessEntry;
 use crate::error::LogError;
 use crate::import::BulkWriter;
 use crate::keys;
-use crate::log::{EventLog, Head, open_sled, sync_dir};
+use crate::log::{EventLog, Head, LOCK_WAIT, sync_dir};
 use crate::record::decode_record;
 use crate::segment::{self, IdemMeta};
 use events::envelope::Hash;
@@ -165,11 +168,10 @@ pub(crate) fn finish(log: &EventLog) -> Result<(), LogError> {
             ),
         ));
     }
-    let old_access = db.open_tree("access")?;
-    let copied = log.copy_old_access(&old_access)?;
-    log.flush()?;
-    drop(old_access);
+    let old_access = read_old_access(&db.open_tree("access")?)?;
     drop(db);
+    let copied = log.copy_old_access(old_access)?;
+    log.flush()?;
     // The database file first: without it the directory is no longer in the old layout.
     std::fs::remove_file(dir.join(OLD_DB))?;
     sync_dir(&dir)?;
@@ -191,6 +193,68 @@ pub(crate) fn finish(log: &EventLog) -> Result<(), LogError> {
         "the migrated log verifies and has the old head; the old sled files are removed"
     );
     Ok(())
+}
+
+/// Opens a sled database (the old layouts only), waiting a little for a lock that a handle
+/// just dropped in this process still holds.
+pub(crate) fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(dir).cache_capacity(cache_capacity).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if Instant::now() >= deadline {
+                    return Err(LogError::Storage(format!(
+                        "{e}: another process (a running service?) holds the log in {}",
+                        dir.display()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The entries of an old, unchained access tree (`contact ‖ millis ‖ sequence → JSON entry`),
+/// in key order.
+fn read_old_access(old: &sled::Tree) -> Result<Vec<(Ulid, AccessEntry)>, LogError> {
+    let mut entries = Vec::new();
+    for item in old.iter() {
+        let (k, v) = item?;
+        let contact = k
+            .get(..16)
+            .map(|b| Ulid(u128::from_be_bytes(b.try_into().expect("16 bytes"))))
+            .ok_or_else(|| LogError::Corrupt { position: 0, reason: "old access log key too short".into() })?;
+        let entry: AccessEntry = serde_json::from_slice(&v)
+            .map_err(|e| LogError::Corrupt { position: 0, reason: format!("old access log entry: {e}") })?;
+        entries.push((contact, entry));
+    }
+    Ok(entries)
+}
+
+/// The old unchained access log in `<dir>/index` as sled kept the index (between the first
+/// segment-file layout and the in-memory index), if there is one: copied into the access chain
+/// once, before the sled files there are removed.
+pub(crate) fn old_index_access(dir: &Path) -> Result<Option<Vec<(Ulid, AccessEntry)>>, LogError> {
+    let path = dir.join(crate::index::INDEX_DIR);
+    if !path.join(OLD_DB).is_file() {
+        return Ok(None);
+    }
+    let db = match open_sled(&path, CACHE) {
+        Ok(db) => db,
+        Err(LogError::Storage(message)) if message.contains("holds the log") => return Err(LogError::Storage(message)),
+        Err(e) => {
+            // Only a rebuildable index besides the access tree; nothing to copy from a damaged one.
+            tracing::warn!(error = %e, "the old sled index cannot be opened; it is removed and rebuilt from the segments");
+            return Ok(None);
+        }
+    };
+    if !db.tree_names().iter().any(|n| &n[..] == b"access") {
+        return Ok(None);
+    }
+    let entries = read_old_access(&db.open_tree("access")?)?;
+    Ok(Some(entries))
 }
 
 #[cfg(test)]

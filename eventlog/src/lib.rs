@@ -1,15 +1,17 @@
 //! The front door's event log: a durable, tamper-evident, append-only log of the envelopes
-//! the `events` crate defines, in segment files the log owns, with sled as an index that is
-//! rebuilt from them whenever it is missing or damaged.
+//! the `events` crate defines, in segment files the log owns, with an index in memory that is
+//! built from them at open (from a snapshot checked against them, when it matches).
 //!
 //! # Layout
 //!
 //! - [`record`]: the record format (checksum ‖ hash ‖ body) of an envelope.
 //! - [`segment`]: the segment files and the frame around each record (see `README.md`).
-//! - [`log`]: [`EventLog`]: open (checks, torn-tail cut, index catch-up or rebuild), append
+//! - [`log`]: [`EventLog`]: open (checks, torn-tail cut, index from snapshot or rebuilt), append
 //!   (group commit, durable acks), read (events, and an idempotency key's stored result),
 //!   verify.
-//! - `legacy`: the migration of a data directory from the layout before segment files.
+//! - `index`: the in-memory index, its snapshot and the durable head file.
+//! - `legacy`: the migration of a data directory from the layout before segment files (the one
+//!   place sled is still used: to read the old layouts).
 //! - [`subscribe`]: catch-up subscriptions (stored events, then live).
 //! - [`crash`]: the kill-9 crash-test harness, shared by `cargo test` and `ops/crash-test.sh`.
 //! - [`access`], [`import`]: the access log of reads, and loading an export into a new log.
@@ -28,6 +30,8 @@ pub mod crash;
 pub mod error;
 #[cfg(feature = "storage")]
 pub mod import;
+#[cfg(feature = "storage")]
+mod index;
 #[cfg(feature = "storage")]
 mod keys;
 #[cfg(feature = "storage")]

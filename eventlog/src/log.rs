@@ -1,17 +1,21 @@
 //! The append-only log: segment files, one writer thread doing group commit, durable acks,
-//! and sled as an index that can always be rebuilt from the segments.
+//! and an in-memory index that is always rebuilt from the segments (see `eventlog/README.md`).
 //!
 //! Appends go through a channel to a single writer thread. It drains whatever is waiting,
 //! checks expected versions and idempotency keys, frames the whole group's records in one
 //! buffer, writes it to the end of the newest segment with one `write` and makes it durable
-//! with one `fdatasync`. Only then does it update the index (one sled `apply_batch`, not
-//! flushed: sled's own background flush persists it, and `open` re-indexes whatever the index
-//! lacks), publish the new head, broadcast the events and acknowledge every append in the
-//! group. Readers never see past the durable head, so nothing a reader sees can be lost.
+//! with one `fdatasync`. Only then does it update the index (in memory: no further I/O),
+//! publish the new head, broadcast the events and acknowledge every append in the group.
+//! Readers never see past the durable head, so nothing a reader sees can be lost.
+//!
+//! A keeper thread writes the durable head file (both chains' heads) at most once a second
+//! when it has moved, and a snapshot of the index every [`SNAPSHOT_EVERY`] events; a clean
+//! shutdown writes both.
 //!
 //! `open` walks every segment (frame and record checksums), cuts off a torn tail of the newest
 //! segment (a write that was never acknowledged), refuses any other damage, and refuses a log
-//! that ends before the durable head the index recorded. See [`crate::segment`] for the format.
+//! that ends before the durable head file's position or holds another event there. See
+//! [`crate::segment`] for the format.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -28,7 +32,7 @@ use ulid::Ulid;
 
 use crate::access::{AccessEntry, AccessLog, AccessRecord, AccessScope};
 use crate::error::{AppendError, LogError};
-use crate::keys;
+use crate::index::{self, DurableHeads, EventIndex, KeyEntry, SnapshotHead};
 use crate::record::{decode_record, encode_record_parts};
 use crate::segment::{self, Cursor, HEADER_LEN, IdemMeta, SegmentHeader};
 use crate::subscribe::Subscription;
@@ -41,24 +45,22 @@ const MAX_GROUP: usize = 1024;
 const QUEUE_DEPTH: usize = 8192;
 /// The most events one append may carry (a contact and its first steps fit easily).
 pub const MAX_EVENTS_PER_APPEND: u32 = 1000;
-/// Contacts whose current version the writer keeps in memory before it starts afresh.
-const VERSION_CACHE_LIMIT: usize = 200_000;
+/// How often the keeper writes the durable head file when a head has moved.
+const HEAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Events between two snapshots of the index (besides the one at a clean shutdown).
+pub const SNAPSHOT_EVERY: u64 = 500_000;
 
 /// Tuning for [`EventLog::open_with`].
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The index's (sled's) page cache in bytes. sled's own default (1 GiB) is far more than a front door's
-    /// log needs; the projections hold the working set in memory anyway.
-    pub cache_capacity: u64,
     /// How many batches of new events a slow subscriber may fall behind before it goes back
     /// to reading from the log.
     pub broadcast_capacity: usize,
     /// Free space kept in reserve on the log's file system: a group of appends is refused
     /// (nothing written, [`AppendError::Storage`] with `disk_full`) while less than this is
-    /// free, and access-log entries while less than a quarter of it is. sled 0.34 keeps the
-    /// first I/O error and fails every later write until it is reopened, so the log must never
-    /// run the disk out of space itself; with the reserve, appends resume by themselves once
-    /// space is freed.
+    /// free, and access-log entries while less than a quarter of it is. The log never runs the
+    /// disk out of space itself (a snapshot of the index needs room too); with the reserve,
+    /// appends resume by themselves once space is freed.
     pub min_free_bytes: u64,
     /// A segment is sealed, and the next group commit starts a new one, once it holds at least
     /// this many bytes (a group is never split between segments).
@@ -66,7 +68,7 @@ pub struct Options {
 }
 
 /// The default free-space reserve: far more than one group commit writes (at most
-/// [`MAX_GROUP`] appends, and the index's share of them).
+/// `MAX_GROUP`, 1024, appends) or a snapshot of the index.
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
 /// The default segment size: 64 MiB, about 100,000 events.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -74,7 +76,6 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 impl Default for Options {
     fn default() -> Self {
         Options {
-            cache_capacity: 64 * 1024 * 1024,
             broadcast_capacity: 1024,
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
@@ -170,9 +171,9 @@ struct Job {
     reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
-/// The index's directory inside a data directory (sled; rebuilt from the segments when it is
-/// missing or damaged).
-pub const INDEX_DIR: &str = "index";
+/// The index's directory inside a data directory (the durable head file and the index
+/// snapshot; see `eventlog/README.md`).
+pub use crate::index::INDEX_DIR;
 /// The lock file that keeps a second process off a data directory.
 pub const LOCK_FILE: &str = "eventlog.lock";
 
@@ -202,29 +203,92 @@ impl std::fmt::Debug for EventLog {
 #[derive(Clone)]
 pub(crate) struct Store {
     segments: Segments,
-    tree: sled::Tree,
+    index: Arc<RwLock<EventIndex>>,
 }
 
 struct Inner {
     dir: PathBuf,
     min_free_bytes: u64,
-    db: sled::Db,
     store: Store,
-    access: AccessLog,
+    access: Arc<AccessLog>,
+    persist: Arc<Persist>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     head: watch::Receiver<Head>,
     live: broadcast::Sender<Arc<Vec<Envelope>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Stops the keeper (dropping the sender) and waits for it.
+    keeper: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
     /// Held (locked) while the log is open.
     _lock: File,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some((stop, handle)) = self.keeper.lock().ok().and_then(|mut k| k.take()) {
+            drop(stop);
+            let _ = handle.join();
+        }
         // Closing the channel ends the writer after it has finished what is queued.
         self.jobs.lock().map(|mut j| j.take()).ok();
         if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
             let _ = handle.join();
+        }
+        self.access.close();
+        if let Err(e) = self.persist.save(true) {
+            tracing::error!(error = %e, "writing the index snapshot and durable head at shutdown failed");
+        }
+    }
+}
+
+/// Writes the durable head file and the index snapshot (see `eventlog/README.md`).
+struct Persist {
+    dir: PathBuf,
+    store: Store,
+    access: Arc<AccessLog>,
+    /// What was last written: the heads, and the snapshot's position.
+    last: Mutex<(Option<DurableHeads>, u64)>,
+}
+
+impl Persist {
+    /// Writes the head file if a head has moved since it was last written, and a snapshot if
+    /// [`SNAPSHOT_EVERY`] events came since the last one (or, with `snapshot`, any event).
+    fn save(&self, snapshot: bool) -> Result<(), LogError> {
+        let mut last = self.last.lock().map_err(|_| LogError::Closed)?;
+        let access = self.access.durable_head();
+        let (heads, encoded) = {
+            let index = self.store.index.read().map_err(|_| LogError::Closed)?;
+            let heads =
+                DurableHeads { events: index.head, access: Head { position: access.position, hash: access.hash } };
+            let due = index.head.position >= last.1.saturating_add(SNAPSHOT_EVERY)
+                || (snapshot && index.head.position != last.1);
+            let encoded = if due && index.head.position > 0 {
+                let position = index.head.position;
+                let segment = self.store.segment_for(position).map(|s| s.first).ok_or(LogError::Closed)?;
+                let offset = index.offset(position).ok_or(LogError::Closed)?;
+                let at = SnapshotHead { head: index.head, segment, offset };
+                Some((position, index::encode_snapshot(&at, &index)))
+            } else {
+                None
+            };
+            (heads, encoded)
+        };
+        if let Some((position, bytes)) = encoded {
+            index::write_snapshot(&self.dir, &bytes)?;
+            last.1 = position;
+        }
+        if last.0 != Some(heads) {
+            index::write_heads(&self.dir, &heads)?;
+            last.0 = Some(heads);
+        }
+        Ok(())
+    }
+
+    /// The keeper: [`save`](Self::save) every [`HEAD_INTERVAL`] until `stop` is dropped.
+    fn keep(&self, stop: &std::sync::mpsc::Receiver<()>) {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(HEAD_INTERVAL) {
+            if let Err(e) = self.save(false) {
+                tracing::error!(error = %e, "writing the durable head file or the index snapshot failed");
+            }
         }
     }
 }
@@ -250,9 +314,10 @@ impl EventLog {
 
     /// Opens (or creates) the log in `dir`. Walks every segment (checksums), cuts off a torn
     /// tail of the newest one, refuses any other damage naming the segment, byte offset and
-    /// position, refuses a log that ends before the durable head its index recorded, and
-    /// rebuilds the index if it is missing or damaged. A data directory in the layout before
-    /// segment files (events in sled) is migrated first.
+    /// position, refuses a log that ends before the durable head file's position, and builds
+    /// the index in memory (from the snapshot, if it matches the segments, and the events
+    /// after it). A data directory in the layout before segment files (events in sled) is
+    /// migrated first.
     pub fn open_with(dir: impl AsRef<Path>, options: &Options) -> Result<EventLog, LogError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
@@ -266,16 +331,39 @@ impl EventLog {
             std::fs::DirBuilder::new().mode(0o700).create(&segments_dir)?;
             sync_dir(&dir)?;
         }
-        let db = open_index(&dir, options.cache_capacity)?;
-        let tree = db.open_tree("log")?;
-        let recovered = recover(&segments_dir, &db, &tree)?;
-        let access = AccessLog::open(&dir, &db, options.segment_bytes)?;
+        index::ensure_dir(&dir)?;
+        let durable = index::read_heads(&dir)?;
+        // The index as sled kept it (before the in-memory index): an old unchained access log
+        // in it is copied into the access chain below; the rest is rebuilt from the segments.
+        let old_access = crate::legacy::old_index_access(&dir)?;
+        let recovered = recover(&dir, &segments_dir, durable.map(|d| d.events))?;
+        let access = Arc::new(AccessLog::open(&dir, durable.map(|d| d.access), options.segment_bytes)?);
+        if let Some(old) = old_access {
+            let copied = access.copy_old(old)?;
+            if copied > 0 {
+                tracing::info!(entries = copied, "copied the old access log into the chained access log");
+            }
+        }
+        if index::remove_sled_files(&dir)? {
+            tracing::info!("removed the index files sled kept; the index is now built in memory from the segments");
+        }
         let head = recovered.head;
         let (head_tx, head_rx) = watch::channel(head);
         let (live, _) = broadcast::channel(options.broadcast_capacity.max(1));
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
         let newest_first = recovered.segments.last().map_or(1, |s| s.first);
         let segments: Segments = Arc::new(RwLock::new(recovered.segments));
+        let parsed = recovered.parsed;
+        let store_index = Arc::new(RwLock::new(recovered.index));
+        let store = Store { segments: Arc::clone(&segments), index: Arc::clone(&store_index) };
+        let persist = Arc::new(Persist {
+            dir: dir.clone(),
+            store: store.clone(),
+            access: Arc::clone(&access),
+            last: Mutex::new((durable, recovered.snapshot_position)),
+        });
+        // Whatever had to be parsed is saved for the next start; the head file is brought up to date.
+        persist.save(parsed > 0)?;
 
         let writer = Writer {
             dir: dir.clone(),
@@ -288,27 +376,30 @@ impl EventLog {
             head_at: recovered.head_at,
             index_failed: None,
             last_recorded: recovered.last_recorded,
-            db: db.clone(),
-            tree: tree.clone(),
+            index: store_index,
             head,
             head_tx,
             live: live.clone(),
-            versions: HashMap::new(),
             buf: Vec::new(),
         };
         let handle = std::thread::Builder::new().name("eventlog-writer".into()).spawn(move || writer.run(jobs_rx))?;
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let keeping = Arc::clone(&persist);
+        let keeper =
+            std::thread::Builder::new().name("eventlog-keeper".into()).spawn(move || keeping.keep(&stopped))?;
 
         let log = EventLog {
             inner: Arc::new(Inner {
                 dir,
                 min_free_bytes: options.min_free_bytes,
-                db,
-                store: Store { segments, tree },
+                store,
                 access,
+                persist,
                 jobs: Mutex::new(Some(jobs_tx)),
                 head: head_rx,
                 live,
                 writer: Mutex::new(Some(handle)),
+                keeper: Mutex::new(Some((stop, keeper))),
                 _lock: lock,
             }),
         };
@@ -351,12 +442,16 @@ impl EventLog {
         rx.blocking_recv().map_err(|_| AppendError::Closed)?
     }
 
-    /// Stops taking appends, lets the writer finish those already queued, and waits for it.
-    /// Other handles see [`AppendError::Closed`] from then on.
+    /// Stops taking appends, lets the writer finish those already queued, waits for it, and
+    /// writes the index snapshot and the durable head file. Other handles see
+    /// [`AppendError::Closed`] from then on.
     pub fn shutdown(&self) {
         self.inner.jobs.lock().map(|mut j| j.take()).ok();
         if let Some(handle) = self.inner.writer.lock().ok().and_then(|mut w| w.take()) {
             let _ = handle.join();
+        }
+        if let Err(e) = self.inner.persist.save(true) {
+            tracing::error!(error = %e, "writing the index snapshot and durable head at shutdown failed");
         }
     }
 
@@ -391,14 +486,17 @@ impl EventLog {
     /// A contact's events in version order (empty for an unknown contact).
     pub fn read_contact(&self, contact_id: Ulid) -> Result<Vec<Envelope>, LogError> {
         let head = self.head().position;
-        let mut out = Vec::new();
-        for item in self.inner.store.tree.scan_prefix(keys::contact_prefix(contact_id)) {
-            let (key, value) = item?;
-            let (position, offset) = keys::contact_value_parts(&value)
-                .ok_or_else(|| LogError::Corrupt { position: 0, reason: format!("bad index entry {key:?}") })?;
-            if position > head {
-                break;
-            }
+        let located: Vec<(u64, Option<u64>)> = {
+            let index = self.inner.store.index.read().map_err(|_| LogError::Closed)?;
+            let positions = index.contacts.get(&contact_id).map_or(&[][..], Vec::as_slice);
+            positions.iter().take_while(|&&p| p <= head).map(|&p| (p, index.offset(p))).collect()
+        };
+        let mut out = Vec::with_capacity(located.len());
+        for (position, offset) in located {
+            let offset = offset.ok_or_else(|| LogError::Corrupt {
+                position,
+                reason: "the index has no offset for this event".into(),
+            })?;
             let env = self.inner.store.read_at(position, offset)?;
             if env.contact_id != contact_id {
                 return Err(LogError::Corrupt {
@@ -414,13 +512,9 @@ impl EventLog {
     /// The contact's current (durable) version; 0 for a contact never seen.
     pub fn contact_version(&self, contact_id: Ulid) -> Result<u32, LogError> {
         let head = self.head().position;
-        for item in self.inner.store.tree.scan_prefix(keys::contact_prefix(contact_id)).rev() {
-            let (key, value) = item?;
-            if keys::contact_value_parts(&value).is_some_and(|(p, _)| p <= head) {
-                return Ok(keys::contact_parts(&key).map(|(_, v)| v).unwrap_or(0));
-            }
-        }
-        Ok(0)
+        let index = self.inner.store.index.read().map_err(|_| LogError::Closed)?;
+        let durable = index.contacts.get(&contact_id).map_or(0, |positions| positions.partition_point(|&p| p <= head));
+        Ok(u32::try_from(durable).unwrap_or(u32::MAX))
     }
 
     /// A catch-up subscription: every event after `after`, first from the log, then live, in
@@ -445,16 +539,16 @@ impl EventLog {
     /// an append with the key would answer instead of writing, asked before deciding whether the
     /// append could be made now.
     pub fn idempotent_result(&self, idempotency: &Idempotency) -> Result<Option<Appended>, AppendError> {
-        let key = keys::idempotency(&idempotency.key);
-        let Some(stored) = self.inner.store.tree.get(key).map_err(|e| AppendError::storage(&e.into()))? else {
+        let id = index::key_id(&index::key_hash(&idempotency.key));
+        let stored = self.inner.store.index.read().map_err(|_| AppendError::Closed)?.keys.get(&id).copied();
+        let Some(KeyEntry { fingerprint, first, count }) = stored else {
             return Ok(None);
         };
-        let (first, count) = stored_positions(&stored)?;
         // The index only ever holds durable appends; the head may still be about to move.
         if first + u64::from(count) - 1 > self.head().position {
             return Ok(None);
         }
-        if stored[..32] != idempotency.fingerprint.0 {
+        if fingerprint != idempotency.fingerprint {
             return Err(AppendError::IdempotencyMismatch);
         }
         let envelopes = self.inner.store.stored_events(first, count)?;
@@ -544,16 +638,15 @@ impl EventLog {
         self.inner.access.head_position()
     }
 
-    /// Copies an old, unchained access tree into the access chain (for the migration).
-    pub(crate) fn copy_old_access(&self, old: &sled::Tree) -> Result<u64, LogError> {
+    /// Copies an old, unchained access log into the access chain (for the migration).
+    pub(crate) fn copy_old_access(&self, old: Vec<(Ulid, AccessEntry)>) -> Result<u64, LogError> {
         self.inner.access.copy_old(old)
     }
 
-    /// Forces the index (sled) to write out everything (used by tests and shutdown; appends
-    /// are already durable in their segment when acknowledged).
+    /// Writes the durable head file and a snapshot of the index now (appends are already
+    /// durable in their segment when acknowledged; this only saves the next start the work).
     pub fn flush(&self) -> Result<(), LogError> {
-        self.inner.db.flush()?;
-        Ok(())
+        self.inner.persist.save(true)
     }
 }
 
@@ -569,21 +662,17 @@ impl Store {
         segments.binary_search_by_key(&position, |s| s.first).ok().map(|i| Arc::clone(&segments[i]))
     }
 
-    /// Where a walk to `position` starts: its segment, an offset in it and the position of the
-    /// frame there (the nearest sparse offset entry at or before it, or the segment's start).
+    /// Where a walk to `position` starts: its segment, the frame's offset in it and the
+    /// position of the frame there.
     fn locate(&self, position: u64) -> Result<(Arc<Segment>, u64, u64), LogError> {
         let seg = self
             .segment_for(position)
             .ok_or_else(|| LogError::Corrupt { position, reason: "no segment holds this position".into() })?;
-        let sparse = position - (position - 1) % keys::SPARSE;
-        if sparse > seg.first
-            && let Some(v) = self.tree.get(keys::offset(sparse))?
-            && let Some(offset) = keys::u64_value(&v)
-        {
-            return Ok((seg, offset, sparse));
+        let offset = self.index.read().map_err(|_| LogError::Closed)?.offset(position);
+        match offset {
+            Some(offset) => Ok((seg, offset, position)),
+            None => Err(LogError::Corrupt { position, reason: "the index has no offset for this event".into() }),
         }
-        let first = seg.first;
-        Ok((seg, HEADER_LEN, first))
     }
 
     /// Calls `f` with every event from `first` to `last` (both durable), in order.
@@ -652,6 +741,8 @@ impl Store {
 
     fn verify(&self, head: Head) -> Result<VerifyReport, LogError> {
         let segments: Vec<Arc<Segment>> = self.segments.read().map_err(|_| LogError::Closed)?.clone();
+        // The index's lock is taken for each check, never for the whole walk: appends go on.
+        let index = || self.index.read().map_err(|_| LogError::Closed);
         let mut prev = Hash::GENESIS;
         let mut expected = 1u64;
         let mut versions: HashMap<Ulid, u32> = HashMap::new();
@@ -702,15 +793,21 @@ impl Store {
                     )));
                 }
                 *version = env.version;
-                match self.tree.get(keys::contact(env.contact_id, env.version))? {
-                    Some(v) if keys::contact_value_parts(&v) == Some((position, at)) => {}
-                    _ => {
-                        return Err(fail(&format!(
-                            "contact index entry for version {} is missing or wrong (the index is rebuilt \
-                             from the segments if its directory is removed)",
-                            env.version
-                        )));
-                    }
+                let (indexed, offset) = {
+                    let index = index()?;
+                    let indexed = index
+                        .contacts
+                        .get(&env.contact_id)
+                        .and_then(|positions| positions.get(env.version as usize - 1))
+                        .copied();
+                    (indexed, index.offset(position))
+                };
+                if indexed != Some(position) || offset != Some(at) {
+                    return Err(fail(&format!(
+                        "the index's entry for version {} is missing or wrong (the index is rebuilt from the \
+                         segments at every start)",
+                        env.version
+                    )));
                 }
                 prev = env.hash;
                 expected += 1;
@@ -723,13 +820,8 @@ impl Store {
                 reason: "log ends before its acknowledged head".into(),
             });
         }
-        let mut index_entries = 0u64;
-        for item in self.tree.scan_prefix([keys::CONTACT]) {
-            let (_, v) = item?;
-            if keys::contact_value_parts(&v).is_some_and(|(p, _)| p <= events) {
-                index_entries += 1;
-            }
-        }
+        let index_entries: u64 =
+            index()?.contacts.values().map(|positions| positions.partition_point(|&p| p <= events) as u64).sum();
         if index_entries != events {
             return Err(LogError::Corrupt {
                 position: events,
@@ -752,34 +844,10 @@ fn corrupt_reason(e: &LogError) -> String {
     }
 }
 
-/// The first position and the count of an idempotency record (fingerprint (32) ‖ first
-/// position (8) ‖ count (4), see [`keys::idempotency`]).
-fn stored_positions(stored: &[u8]) -> Result<(u64, u32), AppendError> {
-    let malformed =
-        || AppendError::storage(&LogError::Corrupt { position: 0, reason: "malformed idempotency record".into() });
-    if stored.len() != 44 {
-        return Err(malformed());
-    }
-    let first = u64::from_be_bytes(stored[32..40].try_into().map_err(|_| malformed())?);
-    let count = u32::from_be_bytes(stored[40..44].try_into().map_err(|_| malformed())?);
-    if first == 0 || count == 0 {
-        return Err(malformed());
-    }
-    Ok((first, count))
-}
-
-fn idempotency_value(fingerprint: &Hash, first: u64, count: u32) -> [u8; 44] {
-    let mut value = [0u8; 44];
-    value[..32].copy_from_slice(&fingerprint.0);
-    value[32..40].copy_from_slice(&first.to_be_bytes());
-    value[40..].copy_from_slice(&count.to_be_bytes());
-    value
-}
-
 /// How long `open` waits for a lock still held by a handle on the same log that was just
-/// closed (sled lets go of the index's lock from a background thread shortly after the last
-/// handle is dropped). Another process holding the log still fails after this wait.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// closed (its threads finish their work, and the snapshot is written, before the lock file
+/// is closed). Another process holding the log still fails after this wait.
+pub(crate) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Takes the data directory's lock: one process at a time.
 fn lock_dir(dir: &Path) -> Result<File, LogError> {
@@ -808,49 +876,6 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-pub(crate) fn open_sled(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        match sled::Config::new().path(dir).cache_capacity(cache_capacity).open() {
-            Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                if Instant::now() >= deadline {
-                    return Err(LogError::Storage(format!(
-                        "{e}: another process (a running service?) holds the log in {}",
-                        dir.display()
-                    )));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Opens the index; one that sled cannot open is moved aside (`index.damaged-<secs>`, the
-/// access log in it kept for inspection) and rebuilt from the segments.
-fn open_index(dir: &Path, cache_capacity: u64) -> Result<sled::Db, LogError> {
-    let path = dir.join(INDEX_DIR);
-    if !path.exists() {
-        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
-    }
-    match open_sled(&path, cache_capacity) {
-        Ok(db) => Ok(db),
-        Err(LogError::Storage(message)) if message.contains("holds the log") => Err(LogError::Storage(message)),
-        Err(e) => {
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            let aside = dir.join(format!("{INDEX_DIR}.damaged-{secs}"));
-            tracing::warn!(error = %e, moved_to = %aside.display(), "the index cannot be opened; rebuilding it from the segments");
-            std::fs::rename(&path, &aside)?;
-            std::fs::DirBuilder::new().mode(0o700).create(&path)?;
-            open_sled(&path, cache_capacity)
-        }
-    }
-}
-
 /// Bytes available to this process on `dir`'s file system; `None` (and a warning) when the
 /// file system cannot say, in which case no reserve is enforced.
 fn free_space(dir: &Path) -> Option<u64> {
@@ -874,42 +899,7 @@ fn read_record(position: u64, bytes: &[u8]) -> Result<Envelope, LogError> {
     Ok(env)
 }
 
-/// The index's durable head (see [`keys::HEAD`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct IndexedHead {
-    head: Head,
-    segment: u64,
-    offset: u64,
-}
-
-impl IndexedHead {
-    fn encode(&self) -> [u8; 56] {
-        let mut v = [0u8; 56];
-        v[..8].copy_from_slice(&self.head.position.to_be_bytes());
-        v[8..40].copy_from_slice(&self.head.hash.0);
-        v[40..48].copy_from_slice(&self.segment.to_be_bytes());
-        v[48..].copy_from_slice(&self.offset.to_be_bytes());
-        v
-    }
-
-    fn decode(v: &[u8]) -> Option<IndexedHead> {
-        if v.len() != 56 {
-            return None;
-        }
-        Some(IndexedHead {
-            head: Head { position: keys::u64_value(&v[..8])?, hash: Hash(v[8..40].try_into().ok()?) },
-            segment: keys::u64_value(&v[40..48])?,
-            offset: keys::u64_value(&v[48..])?,
-        })
-    }
-}
-
-/// Index entries per sled batch while `open` indexes the segments (one batch of 200,000 took
-/// the process to 880 MiB of RSS; batches of 10,000, about 620 MiB: sled's own, see
-/// docs/DECISIONS.md).
-const INDEX_BATCH: usize = 10_000;
-
-/// What `open` found: the segments, the head and where the next group goes.
+/// What `open` found: the segments, the head, where the next group goes, and the index.
 struct Recovered {
     segments: Vec<Arc<Segment>>,
     head: Head,
@@ -918,6 +908,11 @@ struct Recovered {
     /// The end of the newest segment.
     end: u64,
     last_recorded: Option<DateTime<Utc>>,
+    index: EventIndex,
+    /// The position of the snapshot the index started from (0: none).
+    snapshot_position: u64,
+    /// Events whose bodies were parsed to index them (those after the snapshot).
+    parsed: u64,
 }
 
 /// The fields of a record's body the index needs.
@@ -938,21 +933,58 @@ fn body_position(body: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
-/// Index entries of one append, held until its END frame.
+/// The contacts' entries of one append, held until its END frame.
 #[derive(Default)]
 struct PendingAppend {
-    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    contacts: Vec<(Ulid, u32, u64, u64)>,
     first: u64,
     count: u32,
 }
 
-/// Opens the segments, checks them, cuts a torn tail and brings the index up to date.
-fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Recovered, LogError> {
+/// The snapshot, if it matches the segments: the record at its head (segment, offset) is there,
+/// whole, at that position and with that hash. Otherwise `None` (logged): the index is rebuilt.
+fn checked_snapshot(dir: &Path, segments_dir: &Path) -> Result<Option<index::Snapshot>, LogError> {
+    let Some((at, contacts)) = index::read_snapshot(dir)? else {
+        return Ok(None);
+    };
+    let path = segments_dir.join(segment::file_name(at.segment));
+    let matches = (|| -> Result<bool, LogError> {
+        if at.segment == 0 || at.segment > at.head.position || at.offset < HEADER_LEN || !path.is_file() {
+            return Ok(false);
+        }
+        let file = File::open(&path)?;
+        let len = file.metadata()?.len();
+        let mut cursor = Cursor::with_chunk(&file, at.offset, len, 4096);
+        Ok(match cursor.next()? {
+            Some((_, Ok(frame))) => {
+                frame.is_end()
+                    && frame.hash() == at.head.hash
+                    && body_position(&frame.record[36..]) == Some(at.head.position)
+            }
+            _ => false,
+        })
+    })()?;
+    if !matches {
+        tracing::warn!(
+            position = at.head.position,
+            segment = %path.display(),
+            offset = at.offset,
+            "the index snapshot does not match the segment's record at its head; it is discarded and the index rebuilt from the segments"
+        );
+        return Ok(None);
+    }
+    Ok(Some((at, contacts)))
+}
+
+/// Opens the segments, checks them, cuts a torn tail and builds the index: offsets and
+/// idempotency keys from the frames, the contacts from the snapshot (if it matches) and from
+/// the bodies of the events after it. `durable` is the durable head file's events' head.
+fn recover(dir: &Path, segments_dir: &Path, durable: Option<Head>) -> Result<Recovered, LogError> {
     let started = Instant::now();
     let mut listed = segment::list(segments_dir)?;
     // A newest segment whose header never made it to disk (a crash while it was created) held
     // nothing acknowledged: the header is synced before the first group is written into it.
-    if let Some((first, path)) = listed.last().cloned() {
+    if let Some((_, path)) = listed.last().cloned() {
         let len = std::fs::metadata(&path)?.len();
         let mut bytes = vec![0u8; usize::try_from(len.min(HEADER_LEN)).unwrap_or(0)];
         File::open(&path)?.read_exact_at(&mut bytes, 0)?;
@@ -961,29 +993,18 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
             std::fs::remove_file(&path)?;
             sync_dir(segments_dir)?;
             listed.pop();
-            let _ = first;
         }
     }
 
-    let indexed = match tree.get(keys::HEAD)? {
-        Some(v) => match IndexedHead::decode(&v) {
-            Some(h) => Some(h),
-            None => {
-                tracing::warn!("the index's head entry is unreadable; rebuilding the index from the segments");
-                tree.clear()?;
-                None
-            }
-        },
-        None => {
-            if tree.iter().next().is_some() {
-                tree.clear()?;
-            }
-            None
-        }
-    };
-    let indexed_position = indexed.map_or(0, |h| h.head.position);
-    if indexed.is_none() && !listed.is_empty() {
-        tracing::info!("the index is missing or empty: rebuilding it from the segments");
+    let durable_position = durable.map_or(0, |h| h.position);
+    let snapshot = if listed.is_empty() { None } else { checked_snapshot(dir, segments_dir)? };
+    if snapshot.is_none() && !listed.is_empty() {
+        tracing::info!("no index snapshot to start from: indexing every event of the segments");
+    }
+    let snapshot_position = snapshot.as_ref().map_or(0, |(at, _)| at.head.position);
+    let mut index = EventIndex::default();
+    if let Some((_, contacts)) = snapshot {
+        index.contacts = contacts;
     }
 
     let mut segments = Vec::with_capacity(listed.len());
@@ -991,9 +1012,7 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
     let mut hash = Hash::GENESIS;
     let mut head_at = (1, HEADER_LEN);
     let mut end = HEADER_LEN;
-    let mut batch = sled::Batch::default();
-    let mut batch_len = 0usize;
-    let mut indexed_events = 0u64;
+    let mut parsed = 0u64;
     let last = listed.len().saturating_sub(1);
     for (i, (first, path)) in listed.iter().enumerate() {
         let newest = i == last;
@@ -1035,15 +1054,15 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
             };
             position += 1;
             hash = frame.hash();
-            if let Some(ih) = indexed
-                && ih.head.position == position
-                && (ih.head.hash != hash || ih.segment != *first || ih.offset != at)
+            if let Some(h) = durable
+                && h.position == position
+                && h.hash != hash
             {
                 return Err(corrupt_at(
                     path,
                     at,
                     position,
-                    "this event differs from the durable head the index recorded (hash or place)",
+                    "this event differs from the durable head recorded in the index's head file",
                 ));
             }
             // Every body starts with its own position (`{"position":N,`): a frame removed,
@@ -1059,7 +1078,12 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
                     &format!("the record says it is position {said}: an event is missing, repeated or out of place"),
                 ));
             }
-            if position > indexed_position {
+            index.offsets.push(at);
+            if pending.count == 0 {
+                pending.first = position;
+            }
+            pending.count += 1;
+            if position > snapshot_position {
                 let fields: IndexFields = serde_json::from_slice(body)
                     .map_err(|e| corrupt_at(path, at, position, &format!("record body is not an envelope: {e}")))?;
                 if fields.position != position {
@@ -1070,41 +1094,21 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
                         &format!("the record says it is position {}", fields.position),
                     ));
                 }
-                if pending.count == 0 {
-                    pending.first = position;
-                }
-                pending.count += 1;
-                pending.entries.push((
-                    keys::contact(fields.contact_id, fields.version).to_vec(),
-                    keys::contact_value(position, at).to_vec(),
-                ));
-                if (position - 1) % keys::SPARSE == 0 {
-                    pending.entries.push((keys::offset(position).to_vec(), at.to_be_bytes().to_vec()));
-                }
-                if frame.is_end() {
-                    if let Some(idem) = frame.idem {
-                        pending.entries.push((
-                            keys::idempotency_hashed(&idem.key_hash).to_vec(),
-                            idempotency_value(&idem.fingerprint, pending.first, pending.count).to_vec(),
-                        ));
-                    }
-                    let done = std::mem::take(&mut pending);
-                    indexed_events += u64::from(done.count);
-                    for (k, v) in done.entries {
-                        batch.insert(k, v);
-                        batch_len += 1;
-                    }
-                }
-            } else if frame.is_end() {
-                pending = PendingAppend::default();
+                pending.contacts.push((fields.contact_id, fields.version, position, at));
             }
-            let frame_len = frame.len as u64;
             if frame.is_end() {
-                whole = (position, hash, at + frame_len, (*first, at));
-            }
-            if batch_len >= INDEX_BATCH {
-                tree.apply_batch(std::mem::take(&mut batch))?;
-                batch_len = 0;
+                let done = std::mem::take(&mut pending);
+                for (contact, version, p, at) in done.contacts {
+                    index.push_contact(contact, version, p).map_err(|e| corrupt_at(path, at, p, &e))?;
+                    parsed += 1;
+                }
+                if let Some(idem) = frame.idem {
+                    index.keys.insert(
+                        index::key_id(&idem.key_hash),
+                        KeyEntry { fingerprint: idem.fingerprint, first: done.first, count: done.count },
+                    );
+                }
+                whole = (position, hash, at + frame.len as u64, (*first, at));
             }
         }
         let (whole_position, whole_hash, whole_end, whole_head_at) = whole;
@@ -1125,14 +1129,14 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
             if !newest {
                 return Err(corrupt_at(path, whole_end, whole_position + 1, "a sealed segment ends inside an append"));
             }
-            if whole_position < indexed_position {
+            if whole_position < durable_position {
                 return Err(corrupt_at(
                     path,
                     whole_end,
                     whole_position + 1,
                     &format!(
-                        "the log ends at position {whole_position} but position {indexed_position} was durable \
-                         (recorded in the index)"
+                        "the log ends at position {whole_position} but position {durable_position} was durable \
+                         (recorded in the index's head file)"
                     ),
                 ));
             }
@@ -1153,23 +1157,32 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
             file.sync_all()?;
             position = whole_position;
             hash = whole_hash;
+            index.offsets.truncate(usize::try_from(position).unwrap_or(usize::MAX));
         }
         head_at = whole_head_at;
         end = whole_end;
         segments.push(Arc::new(Segment { first: *first, path: path.clone(), file }));
     }
 
-    if indexed_position > position {
+    if durable_position > position {
         let newest = listed.last().map_or_else(|| segments_dir.to_path_buf(), |(_, p)| p.clone());
         return Err(corrupt_at(
             &newest,
             end,
             position + 1,
             &format!(
-                "the log ends at position {position} but position {indexed_position} was durable (recorded in the \
-                 index): the newest segment was deleted or cut short"
+                "the log ends at position {position} but position {durable_position} was durable (recorded in the \
+                 index's head file): the newest segment was deleted or cut short"
             ),
         ));
+    }
+    if snapshot_position > position {
+        // The snapshot matched the segment's record at its head, so the log is the same chain
+        // up to here: its entries up to the (now shorter) head stand.
+        for positions in index.contacts.values_mut() {
+            positions.truncate(positions.partition_point(|&p| p <= position));
+        }
+        index.contacts.retain(|_, positions| !positions.is_empty());
     }
     if segments.is_empty() {
         let file = create_segment(segments_dir, &SegmentHeader { first_position: 1, prev_hash: Hash::GENESIS })?;
@@ -1178,17 +1191,15 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
         head_at = (1, HEADER_LEN);
     }
     let head = Head { position, hash };
-    if indexed_events > 0 || indexed.is_none() {
-        batch.insert(keys::HEAD, &IndexedHead { head, segment: head_at.0, offset: head_at.1 }.encode()[..]);
-        tree.apply_batch(batch)?;
-        db.flush()?;
-        if indexed.is_none() || indexed_events > 10_000 {
-            tracing::info!(
-                events = indexed_events,
-                seconds = started.elapsed().as_secs_f64(),
-                "indexed the segments' events"
-            );
-        }
+    index.head = head;
+    if parsed > 10_000 || (snapshot_position == 0 && position > 0) {
+        tracing::info!(
+            events = position,
+            parsed,
+            from_snapshot = snapshot_position.min(position),
+            seconds = started.elapsed().as_secs_f64(),
+            "indexed the segments' events"
+        );
     }
     let last_recorded = if position == 0 {
         None
@@ -1201,7 +1212,16 @@ fn recover(segments_dir: &Path, db: &sled::Db, tree: &sled::Tree) -> Result<Reco
             _ => return Err(corrupt_at(&seg.path, head_at.1, position, "the head record cannot be read")),
         }
     };
-    Ok(Recovered { segments, head, head_at, end, last_recorded })
+    Ok(Recovered {
+        segments,
+        head,
+        head_at,
+        end,
+        last_recorded,
+        index,
+        snapshot_position: snapshot_position.min(position),
+        parsed,
+    })
 }
 
 /// Creates a segment file (0600) with its header, synced, and syncs the directory.
@@ -1231,13 +1251,10 @@ struct Writer {
     /// Set when the index could not take a group's entries: appends stop until a restart
     /// re-indexes from the segments.
     index_failed: Option<String>,
-    db: sled::Db,
-    tree: sled::Tree,
+    index: Arc<RwLock<EventIndex>>,
     head: Head,
     head_tx: watch::Sender<Head>,
     live: broadcast::Sender<Arc<Vec<Envelope>>>,
-    /// Current version of recently seen contacts (durable state only).
-    versions: HashMap<Ulid, u32>,
     /// The latest `recorded_at` written: no later event is recorded before it.
     last_recorded: Option<DateTime<Utc>>,
     /// The group's frames, reused.
@@ -1255,9 +1272,11 @@ enum Pending {
 
 /// What the planning of a group gathers.
 struct Plan {
-    batch: sled::Batch,
+    /// The group's index entries: each event's (contact, version, position) and frame offset.
+    events: Vec<(Ulid, u32, u64, u64)>,
+    keys: Vec<([u8; 16], KeyEntry)>,
     in_group_versions: HashMap<Ulid, u32>,
-    in_group_keys: HashMap<[u8; 33], (Hash, usize)>,
+    in_group_keys: HashMap<[u8; 16], (Hash, usize)>,
     recorded_at: DateTime<Utc>,
     wrote: bool,
 }
@@ -1275,24 +1294,31 @@ impl Writer {
             }
             self.commit_group(&mut group);
         }
-        if let Err(e) = self.db.flush() {
-            tracing::error!(error = %e, "final flush of the index failed");
-        }
     }
 
-    fn current_version(&mut self, contact: Ulid, in_group: &HashMap<Ulid, u32>) -> Result<u32, LogError> {
-        if let Some(v) = in_group.get(&contact).or_else(|| self.versions.get(&contact)) {
+    fn current_version(&self, contact: Ulid, in_group: &HashMap<Ulid, u32>) -> Result<u32, LogError> {
+        if let Some(v) = in_group.get(&contact) {
             return Ok(*v);
         }
-        let v = match self.tree.scan_prefix(keys::contact_prefix(contact)).next_back() {
-            Some(item) => keys::contact_parts(&item?.0).map(|(_, v)| v).unwrap_or(0),
-            None => 0,
-        };
-        if self.versions.len() >= VERSION_CACHE_LIMIT {
-            self.versions.clear();
+        Ok(self.index.read().map_err(|_| LogError::Closed)?.version(contact))
+    }
+
+    /// Adds a durable group's entries to the index and moves its head.
+    fn index_group(&self, plan: Plan) -> Result<(), String> {
+        let mut index = self.index.write().map_err(|_| "the index's lock is poisoned".to_string())?;
+        for (contact, version, position, offset) in plan.events {
+            if position != index.offsets.len() as u64 + 1 {
+                return Err(format!(
+                    "the index is at position {} but the group's event is {position}",
+                    index.offsets.len()
+                ));
+            }
+            index.offsets.push(offset);
+            index.push_contact(contact, version, position)?;
         }
-        self.versions.insert(contact, v);
-        Ok(v)
+        index.keys.extend(plan.keys);
+        index.head = self.head;
+        Ok(())
     }
 
     /// Why the group must be refused before anything is written: less free space than the
@@ -1351,7 +1377,8 @@ impl Writer {
         let start_head_at = self.head_at;
         self.buf.clear();
         let mut plan = Plan {
-            batch: sled::Batch::default(),
+            events: Vec::new(),
+            keys: Vec::new(),
             in_group_versions: HashMap::new(),
             in_group_keys: HashMap::new(),
             recorded_at: recorded_now(),
@@ -1388,18 +1415,12 @@ impl Writer {
                 return;
             }
             self.end += self.buf.len() as u64;
-            let mut batch = std::mem::take(&mut plan.batch);
-            batch.insert(
-                keys::HEAD,
-                &IndexedHead { head: self.head, segment: self.head_at.0, offset: self.head_at.1 }.encode()[..],
-            );
-            if let Err(e) = self.tree.apply_batch(batch) {
+            if let Err(e) = self.index_group(plan) {
                 // The group is durable in its segment, so it is acknowledged; the index lacks
                 // it until a restart re-indexes, so no further append is taken until then.
                 tracing::error!(error = %e, "the index could not take a durable group; appends stop until a restart");
                 self.index_failed = Some(format!("the log's index failed ({e}); restart the service to re-index"));
             }
-            self.versions.extend(plan.in_group_versions);
             // Head first, then the broadcast: a subscriber that sees a gap can always read it.
             self.head_tx.send_replace(self.head);
             if self.live.receiver_count() > 0 {
@@ -1444,9 +1465,9 @@ impl Writer {
     }
 
     fn plan(&mut self, index: usize, request: &AppendRequest, plan: &mut Plan) -> Result<Pending, AppendError> {
-        let idem = request.idempotency.as_ref().map(|i| (keys::key_hash(&i.key), i.fingerprint));
+        let idem = request.idempotency.as_ref().map(|i| (index::key_hash(&i.key), i.fingerprint));
         if let Some((key_hash, fingerprint)) = &idem {
-            let key = keys::idempotency_hashed(key_hash);
+            let key = index::key_id(key_hash);
             if let Some((first_fingerprint, first_index)) = plan.in_group_keys.get(&key) {
                 return if first_fingerprint == fingerprint {
                     Ok(Pending::ReplayOf(*first_index))
@@ -1454,7 +1475,8 @@ impl Writer {
                     Err(AppendError::IdempotencyMismatch)
                 };
             }
-            if let Some(stored) = self.tree.get(key).map_err(|e| AppendError::storage(&e.into()))? {
+            let stored = self.index.read().map_err(|_| AppendError::Closed)?.keys.get(&key).copied();
+            if let Some(stored) = stored {
                 return self.replay_stored(&stored, fingerprint).map(Pending::Replayed);
             }
         }
@@ -1507,13 +1529,7 @@ impl Writer {
             let frame_offset = self.end + self.buf.len() as u64;
             let last = offset + 1 == count;
             segment::encode_frame(&mut self.buf, &record, last, if last { idem_meta.as_ref() } else { None });
-            plan.batch.insert(
-                &keys::contact(env.contact_id, env.version)[..],
-                &keys::contact_value(env.position, frame_offset)[..],
-            );
-            if (env.position - 1) % keys::SPARSE == 0 {
-                plan.batch.insert(&keys::offset(env.position)[..], &frame_offset.to_be_bytes()[..]);
-            }
+            plan.events.push((env.contact_id, env.version, env.position, frame_offset));
             self.head = Head { position: env.position, hash: env.hash };
             self.head_at = (segment_first, frame_offset);
             envelopes.push(env);
@@ -1521,21 +1537,21 @@ impl Writer {
         plan.wrote = true;
         plan.in_group_versions.insert(request.contact_id, current + count);
         if let Some((key_hash, fingerprint)) = idem {
-            let key = keys::idempotency_hashed(&key_hash);
-            plan.batch.insert(&key[..], &idempotency_value(&fingerprint, first_position, count)[..]);
+            let key = index::key_id(&key_hash);
+            plan.keys.push((key, KeyEntry { fingerprint, first: first_position, count }));
             plan.in_group_keys.insert(key, (fingerprint, index));
         }
         Ok(Pending::Written(envelopes))
     }
 
     /// The events a stored idempotency record points at, if the fingerprint matches.
-    fn replay_stored(&self, stored: &[u8], fingerprint: &Hash) -> Result<Vec<Envelope>, AppendError> {
-        let (first, count) = stored_positions(stored)?;
-        if stored[..32] != fingerprint.0 {
+    fn replay_stored(&self, stored: &KeyEntry, fingerprint: &Hash) -> Result<Vec<Envelope>, AppendError> {
+        let KeyEntry { fingerprint: first_fingerprint, first, count } = *stored;
+        if first_fingerprint != *fingerprint {
             return Err(AppendError::IdempotencyMismatch);
         }
         let mut out = Vec::with_capacity(count as usize);
-        let store = Store { segments: Arc::clone(&self.segments), tree: self.tree.clone() };
+        let store = Store { segments: Arc::clone(&self.segments), index: Arc::clone(&self.index) };
         store
             .read_range(first, first + u64::from(count) - 1, &mut |env| {
                 out.push(env);

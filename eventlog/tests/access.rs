@@ -407,23 +407,23 @@ impl UnwrapErrLog for Result<EventLog, LogError> {
 }
 
 #[test]
-fn an_index_from_before_bulk_entries_is_rebuilt_and_serves_positional_reads() {
+fn an_index_kept_by_sled_is_removed_and_rebuilt_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let contacts = log_with_reads(dir.path(), 5);
-    // The index as the version before wrote it: no format key, no position keys.
+    // The index as the version before the in-memory index kept it: a sled database in `index/`
+    // with the events' and the access log's trees (here with entries that point nowhere).
+    let index = dir.path().join("index");
     {
-        let db = sled::open(dir.path().join("index")).unwrap();
-        let tree = db.open_tree("access-index").unwrap();
-        let old: Vec<sled::IVec> =
-            tree.iter().keys().map(Result::unwrap).filter(|k| k.len() == 9 || &k[..] == b"v").collect();
-        assert!(!old.is_empty());
-        for key in old {
-            tree.remove(key).unwrap();
-        }
+        let db = sled::open(&index).unwrap();
+        db.open_tree("log").unwrap().insert(b"h", &[1u8; 56][..]).unwrap();
+        db.open_tree("access-index").unwrap().insert(b"p\0\0\0\0\0\0\0\x01", &[9u8; 8][..]).unwrap();
         db.flush().unwrap();
     }
+    assert!(index.join("db").is_file());
     let log = EventLog::open(dir.path()).unwrap();
     assert_eq!(log.read_access_after(0, 10).unwrap().len(), 5);
     assert_eq!(log.read_access(contacts[0]).unwrap().len(), 3);
     assert_eq!(log.verify().unwrap().access_entries, 5);
+    assert!(!index.join("db").exists(), "sled's files are gone");
+    assert!(!index.join("conf").exists(), "sled's files are gone");
 }

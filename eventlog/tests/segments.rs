@@ -1,6 +1,6 @@
 //! The segment files: rolling, a torn tail cut off, damage anywhere else refused and named, a
-//! log cut short refused, the index rebuilt when missing or damaged, and an online copy of
-//! the segments that restores and verifies.
+//! log cut short refused, the index rebuilt when missing or damaged (its snapshot deleted,
+//! damaged or of another log), and an online copy of the segments that restores and verifies.
 
 mod common;
 
@@ -261,12 +261,60 @@ fn a_log_that_ends_before_its_durable_head_is_refused() {
     assert!(reason.contains(&format!("position {} was durable", head.position)), "{reason}");
 }
 
+/// The index snapshot's file.
+fn snapshot_file(dir: &Path) -> PathBuf {
+    dir.join(eventlog::log::INDEX_DIR).join("events.snapshot")
+}
+
+/// Copies a data directory's files as they are on disk now (the log may still be open): what a
+/// crash at this moment would leave.
+fn copy_as_crashed(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_as_crashed(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_durable_head_is_kept_within_a_second_without_a_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    let log = EventLog::open_with(dir.path(), &tiny()).unwrap();
+    let contact = Ulid::new();
+    for version in 0..12 {
+        log.append_blocking(common::notes(contact, 1, Some(version))).unwrap();
+    }
+    let head = log.head();
+    // No shutdown: the keeper writes the durable head file within about a second.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    copy_as_crashed(dir.path(), crashed.path());
+    drop(log);
+    // The copy's newest segment loses its last whole append: no torn record gives it away.
+    let newest = segments(crashed.path()).pop().unwrap();
+    let (at, _) = *frames(&newest).last().unwrap();
+    std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(at as u64).unwrap();
+    let (_, reason) = refusal(crashed.path());
+    assert!(reason.contains(&format!("position {} was durable", head.position)), "{reason}");
+}
+
 #[test]
 fn a_missing_or_damaged_index_is_rebuilt_with_the_same_head() {
-    for damage in ["deleted", "garbage", "emptied"] {
+    let other = tempfile::tempdir().unwrap();
+    log_of(other.path(), 60);
+    for damage in
+        ["deleted", "emptied", "snapshot deleted", "snapshot garbage", "snapshot flipped", "snapshot of another log"]
+    {
         let dir = tempfile::tempdir().unwrap();
         let head = log_of(dir.path(), 60);
         let index = dir.path().join(eventlog::log::INDEX_DIR);
+        let snapshot = snapshot_file(dir.path());
+        assert!(snapshot.is_file(), "a clean shutdown writes the snapshot");
         let (contact, stream) = {
             let log = EventLog::open_with(dir.path(), &tiny()).unwrap();
             let first = log.get(1).unwrap().unwrap();
@@ -276,14 +324,23 @@ fn a_missing_or_damaged_index_is_rebuilt_with_the_same_head() {
         };
         match damage {
             "deleted" => std::fs::remove_dir_all(&index).unwrap(),
-            "garbage" => {
-                let db = index.join("db");
-                let len = usize::try_from(std::fs::metadata(&db).unwrap().len()).unwrap();
-                std::fs::write(&db, vec![0xA5u8; len]).unwrap();
-            }
-            _ => {
+            "emptied" => {
                 std::fs::remove_dir_all(&index).unwrap();
                 std::fs::create_dir(&index).unwrap();
+            }
+            "snapshot deleted" => std::fs::remove_file(&snapshot).unwrap(),
+            "snapshot garbage" => {
+                let len = usize::try_from(std::fs::metadata(&snapshot).unwrap().len()).unwrap();
+                std::fs::write(&snapshot, vec![0xA5u8; len]).unwrap();
+            }
+            "snapshot flipped" => {
+                let len = usize::try_from(std::fs::metadata(&snapshot).unwrap().len()).unwrap();
+                flip(&snapshot, len / 2);
+            }
+            _ => {
+                // Whole and with a good checksum, but taken of another log: the record at its
+                // head has another hash.
+                std::fs::copy(snapshot_file(other.path()), &snapshot).unwrap();
             }
         }
         let log = EventLog::open_with(dir.path(), &tiny()).unwrap();
@@ -297,12 +354,44 @@ fn a_missing_or_damaged_index_is_rebuilt_with_the_same_head() {
         assert_eq!(again.envelopes[0].position, 6, "{damage}");
         let other = Idempotency::new("key-5", b"another request");
         assert!(log.idempotent_result(&other).is_err(), "{damage}");
-        // The rebuilt index survives a restart.
+        // The rebuilt index survives a restart, and the next append follows on.
         log.shutdown();
         drop(log);
+        assert!(snapshot.is_file(), "{damage}: the rebuilt index is saved again");
         let log = EventLog::open_with(dir.path(), &tiny()).unwrap();
         assert_eq!(log.verify().unwrap().head, head, "{damage}");
+        let next = log.append_blocking(common::notes(contact, 1, Some(20))).unwrap();
+        assert_eq!(next.envelopes[0].version, 21, "{damage}");
     }
+}
+
+#[test]
+fn a_snapshot_serves_the_next_start_and_the_events_after_it_are_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = log_of(dir.path(), 30);
+    let contact = {
+        let log = EventLog::open_with(dir.path(), &tiny()).unwrap();
+        log.get(1).unwrap().unwrap().contact_id
+    };
+    let snapshot = std::fs::read(snapshot_file(dir.path())).unwrap();
+    // Events after the snapshot; then the snapshot is put back as it was at `head`.
+    {
+        let log = EventLog::open_with(dir.path(), &tiny()).unwrap();
+        assert_eq!(log.head(), head);
+        for version in 10..15 {
+            log.append_blocking(common::notes(contact, 1, Some(version))).unwrap();
+        }
+        log.shutdown();
+    }
+    std::fs::write(snapshot_file(dir.path()), &snapshot).unwrap();
+    let log = EventLog::open_with(dir.path(), &tiny()).unwrap();
+    assert_eq!(log.head().position, head.position + 5);
+    let stream = log.read_contact(contact).unwrap();
+    assert_eq!(stream.len(), 15);
+    assert!(stream.iter().enumerate().all(|(i, e)| e.version as usize == i + 1));
+    assert_eq!(stream.last().unwrap().position, head.position + 5);
+    assert_eq!(log.contact_version(contact).unwrap(), 15);
+    assert_eq!(log.verify().unwrap().events, head.position + 5);
 }
 
 #[test]

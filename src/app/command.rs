@@ -16,7 +16,7 @@ use crate::validate::{self, EventRequest, Invalid, NewContact, NewDutyDebrief};
 
 /// How often a write without `expected_version` is retried when another write to the same
 /// contact lands between reading it and appending (only possible from outside this process's
-/// per-contact lock, e.g. a second instance, which sled forbids anyway).
+/// per-contact lock, e.g. a second instance, which the log's lock file forbids anyway).
 const RETRIES: usize = 3;
 
 /// `POST /v1/contacts`: a new contact's `contact_received`.

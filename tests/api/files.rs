@@ -43,7 +43,7 @@ async fn everything_the_service_writes_is_private_under_a_login_shells_umask() {
     let data = app.dir.path();
     let modes = modes_under(data);
     let names: Vec<String> = modes.iter().map(|(p, _)| p.strip_prefix(data).unwrap().display().to_string()).collect();
-    for expected in ["tokens.json", "segments", "index", "index/db"] {
+    for expected in ["tokens.json", "segments", "index", "index/head", "index/events.snapshot"] {
         assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
     }
     for (path, mode) in &modes {

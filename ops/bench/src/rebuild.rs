@@ -83,10 +83,6 @@ pub struct RebuildArgs {
     /// it, the PostgreSQL rows are left out of the report.
     #[arg(long, env = "FRONTDOOR_BENCH_PG_URL")]
     pg_url: Option<String>,
-    /// sled's cache in MiB for every measurement of the log (default: the server's default
-    /// `cache_mb`), to see what the cache costs in RSS and buys in speed.
-    #[arg(long)]
-    cache_mb: Option<u64>,
     /// Build the log again even if a cached one is there.
     #[arg(long)]
     fresh: bool,
@@ -196,9 +192,6 @@ pub struct PhaseArgs {
     pg_url: Option<String>,
     #[arg(long)]
     table: Option<String>,
-    /// sled's cache in MiB (default: the server's `cache_mb`).
-    #[arg(long)]
-    cache_mb: Option<u64>,
 }
 
 /// What one measurement found.
@@ -311,14 +304,11 @@ pub fn run(args: &RebuildArgs) -> Result<()> {
             // Unmeasured: read the log's files once, so the first measurement of a size finds
             // the page cache as warm as the others do (the other size's measurements may have
             // pushed this log out of it; the start-up rebuild, measured first, paid for that).
-            let warm = Target { log: &set.built.dir, pg: None, cache_mb: args.cache_mb };
+            let warm = Target { log: &set.built.dir, pg: None };
             measure_phase(run, Phase::Frames, &warm, session.device())?;
             for &phase in &phases {
-                let target = Target {
-                    log: &set.built.dir,
-                    pg: pg_url.zip(set.pg_table.as_ref().map(|t| t.0.as_str())),
-                    cache_mb: args.cache_mb,
-                };
+                let target =
+                    Target { log: &set.built.dir, pg: pg_url.zip(set.pg_table.as_ref().map(|t| t.0.as_str())) };
                 samples.push(session.measure(|| {
                     let s = if phase == Phase::Serve {
                         measure_serve(run, &server, &set.built.dir, session.device())?
@@ -349,17 +339,11 @@ pub fn run(args: &RebuildArgs) -> Result<()> {
             }
         }
     }
-    let profile = if args.perf { Some(perf_profile(&sets[0].built.dir, args.cache_mb)?) } else { None };
+    let profile = if args.perf { Some(perf_profile(&sets[0].built.dir)?) } else { None };
     session.finish();
 
-    let report = Report {
-        session: &session,
-        sets: &sets,
-        samples: &samples,
-        profile: profile.as_ref(),
-        pg: pg_url.is_some(),
-        cache_mb: args.cache_mb,
-    };
+    let report =
+        Report { session: &session, sets: &sets, samples: &samples, profile: profile.as_ref(), pg: pg_url.is_some() };
     session.write("rebuild", &report.markdown(), "results-rebuild.csv", &report.csv())?;
     for set in &sets {
         let one = report.size(set);
@@ -526,7 +510,6 @@ async fn load(log: &EventLog, windows: u64, events: u64) -> Result<()> {
 struct Target<'a> {
     log: &'a Path,
     pg: Option<(&'a str, &'a str)>,
-    cache_mb: Option<u64>,
 }
 
 /// Runs one phase in a child process (this binary's `rebuild-phase`) and reads its result.
@@ -536,9 +519,6 @@ fn measure_phase(run: u32, phase: Phase, target: &Target<'_>, device: Option<&Bl
     command.args(["rebuild-phase", "--phase", phase.arg(), "--log"]).arg(target.log);
     if let Some((url, table)) = target.pg {
         command.args(["--pg-url", url, "--table", table]);
-    }
-    if let Some(mb) = target.cache_mb {
-        command.args(["--cache-mb", &mb.to_string()]);
     }
     let before = Counters::read(device);
     let started = Instant::now();
@@ -631,10 +611,9 @@ fn status_kib(pid: u32, key: &str) -> Option<u64> {
 
 /// The `rebuild-phase` subcommand: one measurement; prints its result as one line of JSON.
 pub fn run_phase(args: &PhaseArgs) -> Result<()> {
-    // The server's own settings: sled's cache and the due policy, from the defaults.
+    // The server's own settings: the log's options and the due policy, from the defaults.
     let config = Config::with_data_dir(&args.log);
-    let cache_mb = args.cache_mb.unwrap_or(config.cache_mb);
-    let options = Options { cache_capacity: cache_mb * 1024 * 1024, ..Options::default() };
+    let options = Options::default();
     let opening = Instant::now();
     let mut result = if args.phase == Phase::Pg {
         let (Some(url), Some(table)) = (&args.pg_url, &args.table) else {
@@ -769,7 +748,7 @@ struct Profile {
 
 /// One more start-up rebuild under `perf record` (cpu-clock samples with DWARF call graphs:
 /// release builds keep no frame pointers), then `perf report` twice: inclusive and own time.
-fn perf_profile(log: &Path, cache_mb: Option<u64>) -> Result<Profile> {
+fn perf_profile(log: &Path) -> Result<Profile> {
     let exe = std::env::current_exe()?;
     let data = log.with_file_name("perf.data");
     eprintln!("profiling one start-up rebuild with perf into {}", data.display());
@@ -780,7 +759,6 @@ fn perf_profile(log: &Path, cache_mb: Option<u64>) -> Result<Profile> {
         .arg(&exe)
         .args(["rebuild-phase", "--phase", "rebuild", "--log"])
         .arg(log)
-        .args(cache_mb.map(|mb| format!("--cache-mb={mb}")))
         .output()
         .context("running perf record (is perf installed?)")?;
     ensure!(recorded.status.success(), "perf record failed: {}", String::from_utf8_lossy(&recorded.stderr).trim());
@@ -850,7 +828,6 @@ struct Report<'a> {
     /// Of a start-up rebuild of the first size.
     profile: Option<&'a Profile>,
     pg: bool,
-    cache_mb: Option<u64>,
 }
 
 /// The report on one log size.
@@ -1217,15 +1194,14 @@ impl Report<'_> {
             out,
             "- method: {} run(s); in each run, for each log size, every measurement runs once, in \
              the order of the table, each in a fresh process (`frontdoor-bench rebuild-phase`) that \
-             opens the log as the server does (sled cache {} MiB{}); \
+             opens the log as the server does (default options); \
              `seconds` excludes opening the log or connecting (`open s`). The OS page cache is \
              warm (before each size's measurements an unmeasured read of the log's files), so this \
              is a service restart, not a cold boot. \
              Figures are medians across runs; peak RSS is the process's VmHWM \
-             (`/proc/self/status`), sled's cache included (for PostgreSQL: the client process only).",
+             (`/proc/self/status`), the log's in-memory index included (for PostgreSQL: the client \
+             process only).",
             self.session.runs,
-            self.cache_mb.unwrap_or(Config::with_data_dir(".").cache_mb),
-            if self.cache_mb.is_some() { ", set by `--cache-mb`" } else { ", the server's default `cache_mb`" }
         );
         if !self.pg {
             let _ = writeln!(out, "- PostgreSQL: not measured (no `--pg-url` or `FRONTDOOR_BENCH_PG_URL`)");
