@@ -416,8 +416,8 @@ fn every_figure_the_councils_asked_for_shows_something_in_the_demo() {
     let policy = DuePolicy::default();
     let log = envelopes(&demo().appends);
     let model = projections::model::ReadModel::rebuild(&log).expect("the demo folds");
-    let to = projections::time::london_date(now());
-    let from = to - chrono::Days::new(27);
+    let to = time::london_date(now());
+    let from = to - Days::new(27);
     let localities = localities();
     let t = projections::figures::timeliness(model.facts(), from, to, &policy, now());
     let v = projections::figures::volumes(model.facts(), from, to, &localities);
