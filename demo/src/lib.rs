@@ -675,6 +675,7 @@ fn plan_contact(
         ppn_grade,
         adults,
         concern_categories: Vec::new(),
+        follows_consultation: None,
     };
 
     let urgent = immediate_risk || rating == Rating::Red;

@@ -685,6 +685,7 @@ fn annex_a_follows_the_child_links() {
         ppn_grade: None,
         adults: Vec::new(),
         concern_categories: Vec::new(),
+        follows_consultation: None,
     });
     let decided = Event::DecisionMade(DecisionMade {
         outcome: Outcome::Assessment,

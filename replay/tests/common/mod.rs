@@ -53,6 +53,7 @@ fn received(children: Vec<Child>) -> Event {
         ppn_grade: None,
         adults: Vec::new(),
         concern_categories: Vec::new(),
+        follows_consultation: None,
     })
 }
 
