@@ -38,7 +38,7 @@ pub fn report(
     Report {
         position: model.position(),
         timeliness: projections::figures::timeliness(model.facts(), from, to, policy, judged_at),
-        volumes: projections::figures::volumes(model.facts(), from, to),
+        volumes: projections::figures::volumes(model.facts(), model.consultations(None, None), from, to),
         practice: projections::figures::practice(model.facts(), from, to, &policy.calendar, judged_at),
     }
 }

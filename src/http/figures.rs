@@ -151,7 +151,10 @@ pub(crate) async fn volumes(
     Caller(caller): Caller,
     Query(p): Query<Period>,
 ) -> Result<Json<Volumes>, ApiError> {
-    period_figures(&app, &caller, &p, |model, from, to| projections::figures::volumes(model.facts(), from, to)).await
+    period_figures(&app, &caller, &p, |model, from, to| {
+        projections::figures::volumes(model.facts(), model.consultations(None, None), from, to)
+    })
+    .await
 }
 
 #[utoipa::path(

@@ -611,6 +611,35 @@ struct QaPage {
     /// The duty debriefs of the period's days, by day; `None` for a viewer who may not read
     /// them.
     debriefs: Option<Vec<DebriefRow>>,
+    consultations: ConsultationsView,
+}
+
+/// The period's professional consultations on the QA page (docs/FIGURES.md, "Professional
+/// consultations"): counts only, no child.
+struct ConsultationsView {
+    total: u64,
+    followed: u64,
+    followed_share: String,
+    /// (week, consultations, followed by a contact)
+    weeks: Vec<(String, u64, u64)>,
+    /// (source code, its census description, consultations), the codes with any.
+    sources: Vec<(&'static str, &'static str, u64)>,
+}
+
+impl ConsultationsView {
+    fn of(f: &projections::figures::ConsultationFigures) -> ConsultationsView {
+        ConsultationsView {
+            total: f.consultations,
+            followed: f.followed_by_contact,
+            followed_share: f.followed_share.map_or("–".to_owned(), |s| format!("{:.0}%", s * 100.0)),
+            weeks: f.by_week.iter().map(|w| (w.week.week.clone(), w.consultations, w.followed_by_contact)).collect(),
+            sources: events::schema::SourceCode::ALL
+                .iter()
+                .map(|c| (c.as_str(), c.description(), f.by_source.get(c.as_str())))
+                .filter(|(_, _, n)| *n > 0)
+                .collect(),
+        }
+    }
 }
 
 /// One duty debrief on the QA page.
@@ -798,7 +827,13 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
         let timeliness =
             serde_json::to_value(projections::figures::timeliness(model.facts(), from, to, policy, Utc::now()))
                 .unwrap_or_default();
-        let volumes = serde_json::to_value(projections::figures::volumes(model.facts(), from, to)).unwrap_or_default();
+        let volumes = serde_json::to_value(projections::figures::volumes(
+            model.facts(),
+            model.consultations(None, None),
+            from,
+            to,
+        ))
+        .unwrap_or_default();
         let practice = projections::figures::practice(model.facts(), from, to, &policy.calendar, Utc::now());
         let devon = DevonView::of(&projections::figures::devon_table(model.facts(), from, to));
         let hours: Vec<f64> = model
@@ -825,7 +860,19 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
         let page = qa_page(chrome(), from, to, &timeliness, &volumes, &hours, sample, late, policy.late_entry_hours);
         let debriefs = auth::may_read(actor.role, ReadKind::DutyDebriefs)
             .then(|| model.duty_debriefs(Some(from), Some(to)).into_iter().map(DebriefRow::of).collect());
-        QaPage { practice: practice_rows(&practice), levels: level_rows(&practice), devon, debriefs, ..page }
+        let consultations = ConsultationsView::of(&projections::figures::consultation_figures(
+            model.consultations(Some(from), Some(to)),
+            from,
+            to,
+        ));
+        QaPage {
+            practice: practice_rows(&practice),
+            levels: level_rows(&practice),
+            devon,
+            debriefs,
+            consultations,
+            ..page
+        }
     };
     let feedback = projections::figures::feedback::referrer_feedback(app.live().model().facts(), from, to);
     let average = |a: Option<f64>| a.map_or_else(|| "–".to_owned(), |a| format!("{a:.1}"));
@@ -1087,6 +1134,7 @@ fn qa_page(
         levels: Vec::new(),
         devon: DevonView::of(&projections::figures::devon_table(std::iter::empty(), from, to)),
         debriefs: None,
+        consultations: ConsultationsView::of(&projections::figures::consultation_figures([], from, to)),
     }
 }
 

@@ -252,3 +252,48 @@ async fn the_child_s_record_lists_a_consultation_as_a_consultation_and_the_searc
     assert!(log.contains(&("read_child".to_owned(), "decision_maker".to_owned())), "{log:?}");
     assert!(log.contains(&("search_children".to_owned(), "practitioner".to_owned())), "{log:?}");
 }
+
+#[tokio::test]
+async fn the_figures_count_consultations_by_week_and_source_and_those_a_contact_followed_on_the_qa_page_too() {
+    use crate::pages::{cookie_of, no_redirects, sign_in};
+    let app = spawn_app();
+    ready(&app).await;
+    let first = recorded(&app, &consultation()).await;
+    let mut from_a_gp = naming_a_child();
+    from_a_gp["source"] = json!("3A");
+    recorded(&app, &from_a_gp).await;
+    let mut follows = contact_body();
+    follows["follows_consultation"] = json!(first);
+    let (status, body) = app.post("practitioner", "/v1/contacts", &follows).await;
+    assert_eq!(status, 201, "{body}");
+    ready(&app).await;
+
+    let (status, v) = app.get("decision_maker", &format!("/v1/metrics/volumes?{}", around_today())).await;
+    assert_eq!(status, 200, "{v}");
+    let c = &v["consultations"];
+    assert_eq!((c["consultations"].as_u64(), c["followed_by_contact"].as_u64()), (Some(2), Some(1)), "{c}");
+    assert_eq!(c["naming_a_child"], 1, "{c}");
+    assert_eq!(c["followed_share"], 0.5, "{c}");
+    assert_eq!((c["by_source"]["2A"].as_u64(), c["by_source"]["3A"].as_u64()), (Some(2 - 1), Some(1)), "{c}");
+    let weekly: u64 = c["by_week"].as_array().unwrap().iter().map(|w| w["consultations"].as_u64().unwrap()).sum();
+    assert_eq!(weekly, 2, "{c}");
+    assert_eq!(v["totals"]["contacts"], 1, "only the contact is a contact: {v}");
+
+    let cookie = cookie_of(&sign_in(&app, app.token("auditor"), &[]).await);
+    let today = chrono::Utc::now().date_naive();
+    let resp = no_redirects()
+        .get(format!("{}/qa?from={}&to={}", app.url, today - chrono::Days::new(7), today))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("2 consultations in the period; 1 followed by a contact (50%)"),
+        "{}",
+        &html[html.find("consultations-title").unwrap_or(0)..]
+    );
+    let by_source = &html[html.find("id=\"consultations-by-source\"").expect("the table by source")..];
+    assert!(by_source.contains("<th scope=\"row\">3A "), "{by_source}");
+}

@@ -6,8 +6,11 @@ use chrono::NaiveDate;
 use events::schema::{Channel, Consent, Outcome, SourceCode};
 use serde::Serialize;
 
-use super::{Keyed, Tally, WEEKDAYS, Week, received_in, share, week_index, weeks_of};
+use super::{
+    ConsultationFigures, Keyed, Tally, WEEKDAYS, Week, consultation_figures, received_in, share, week_index, weeks_of,
+};
 use crate::facts::ContactFacts;
+use crate::model::Consultation;
 use crate::time::weekday_name;
 
 /// The key of "outcomes" for contacts with no decision yet.
@@ -37,6 +40,8 @@ pub struct Volumes {
     /// Decided contacts whose decision in force followed a duty discussion that gave a
     /// recommendation: whether the decision followed it or departed from it.
     pub recommendations: Recommendations,
+    /// Professional consultations taken in the period (never counted as contacts above).
+    pub consultations: ConsultationFigures,
 }
 
 /// One referral source of [`Volumes::by_referral_source`].
@@ -248,7 +253,12 @@ impl VolumeCounts {
 /// Volumes of the contacts in `facts` received from `from` to `to` (London dates, both
 /// included), by ISO week of receipt and in total. Each figure is defined in
 /// `docs/FIGURES.md`.
-pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: NaiveDate, to: NaiveDate) -> Volumes {
+pub fn volumes<'a>(
+    facts: impl IntoIterator<Item = &'a ContactFacts>,
+    consultations: impl IntoIterator<Item = &'a Consultation>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Volumes {
     let mut totals = VolumeCounts::default();
     let mut weeks = weeks_of(from, to, VolumeCounts::default);
     let outcomes = || Tally::zeros(Outcome::ALL.iter().map(|o| o.as_str()).chain(std::iter::once(UNDECIDED)));
@@ -287,6 +297,7 @@ pub fn volumes<'a>(facts: impl IntoIterator<Item = &'a ContactFacts>, from: Naiv
         by_concern_category: categories,
         by_referral_source: Keyed(sources.0.into_iter().map(|(k, row)| (k, row.finish())).collect()),
         recommendations: recommendations.finish(),
+        consultations: consultation_figures(consultations, from, to),
     }
 }
 
@@ -309,7 +320,7 @@ mod tests {
             // Outside the period.
             contact("2026-03-20T09:00:00Z").categories(&["3A"]),
         ];
-        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8));
+        let v = volumes(&facts, [], d(2026, 3, 2), d(2026, 3, 8));
         let row = |code: &str| v.by_concern_category.get(code).unwrap();
         assert_eq!((row("3A").contacts, row("3A").referrals), (2, 1));
         assert_eq!((row("3A").outcomes.get("assessment"), row("3A").outcomes.get("early_help")), (1, 1));
@@ -342,7 +353,7 @@ mod tests {
                 .consent(Consent::Overridden, false)
                 .decided("2026-03-04T12:00:00Z"),
         ];
-        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8));
+        let v = volumes(&facts, [], d(2026, 3, 2), d(2026, 3, 8));
         let school = v.by_referral_source.get("2A").unwrap();
         assert_eq!((school.contacts, school.decided, school.referrals), (3, 2, 1));
         assert_eq!(
@@ -403,7 +414,7 @@ mod tests {
 
     #[test]
     fn a_week_of_contacts_counted_every_way() {
-        let v = volumes(&week_of_contacts(), d(2026, 3, 2), d(2026, 3, 8));
+        let v = volumes(&week_of_contacts(), [], d(2026, 3, 2), d(2026, 3, 8));
         assert_eq!(v.by_week.len(), 1);
         let w = &v.by_week[0];
         assert_eq!(w.week.week, "2026-W10");
@@ -465,7 +476,7 @@ mod tests {
             contact("2026-06-28T23:00:00Z"), // Monday 00:00 BST, W27
             contact("2026-06-28T23:30:00Z"), // Monday 00:30 BST, W27
         ];
-        let v = volumes(&facts, d(2026, 6, 22), d(2026, 7, 5));
+        let v = volumes(&facts, [], d(2026, 6, 22), d(2026, 7, 5));
         let w26 = &v.by_week[0].counts;
         let w27 = &v.by_week[1].counts;
         assert_eq!((w26.contacts, w26.by_weekday.get("Sunday")), (1, 1));
@@ -478,7 +489,7 @@ mod tests {
         let mut facts = week_of_contacts();
         facts.push(contact("2026-03-18T10:00:00Z").decided_as("2026-03-18T12:00:00Z", Outcome::Assessment).level(4));
         facts.push(contact("2026-02-27T10:00:00Z")); // before the period
-        let v = volumes(&facts, d(2026, 3, 1), d(2026, 3, 20));
+        let v = volumes(&facts, [], d(2026, 3, 1), d(2026, 3, 20));
         let weeks: Vec<(&str, u64)> = v.by_week.iter().map(|w| (w.week.week.as_str(), w.counts.contacts)).collect();
         assert_eq!(weeks, [("2026-W09", 0), ("2026-W10", 7), ("2026-W11", 0), ("2026-W12", 1)]);
         // The first week is cut to the period: only Sunday 1 March.
@@ -496,7 +507,7 @@ mod tests {
 
     #[test]
     fn json_lists_every_key_in_a_fixed_order() {
-        let v = volumes(&[contact("2026-03-02T09:00:00Z")], d(2026, 3, 2), d(2026, 3, 2));
+        let v = volumes(&[contact("2026-03-02T09:00:00Z")], [], d(2026, 3, 2), d(2026, 3, 2));
         let json = serde_json::to_value(&v).unwrap();
         let week = &json["by_week"][0];
         assert_eq!(week["week"], "2026-W10");
@@ -532,7 +543,7 @@ mod tests {
             // Undecided: in neither numerator nor denominator.
             contact("2026-03-06T09:00:00Z"),
         ];
-        let t = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8)).totals;
+        let t = volumes(&facts, [], d(2026, 3, 2), d(2026, 3, 8)).totals;
         assert_eq!((t.contacts, t.decided, t.referrals), (8, 7, 2));
         // 2 referrals of 7 decided, the 2 not accepted among them.
         assert_eq!((t.threshold_met, t.threshold_met_share), (2, Some(2.0 / 7.0)));
