@@ -292,6 +292,9 @@ pub struct ReadModel {
     /// Every professional consultation, in log order, and where each is by id.
     consultations: Vec<Consultation>,
     consultation_at: HashMap<Ulid, usize, foldhash::fast::RandomState>,
+    /// Contacts that named a consultation not (yet) in the log, by the id they named: linked
+    /// if it comes (a log imported out of order).
+    follows_unseen: HashMap<Ulid, Vec<Ulid>, foldhash::fast::RandomState>,
     /// The contacts other than the event's own whose previous contacts the last `apply`
     /// changed (a contact entered after later-received ones about the same child).
     also_changed: Vec<Ulid>,
@@ -342,7 +345,7 @@ impl ReadModel {
                 occurred_at: env.occurred_at,
                 recorded_by: env.actor.id.clone(),
                 data,
-                followed_by: Vec::new(),
+                followed_by: self.follows_unseen.remove(&id).unwrap_or_default(),
             });
             return Ok(Change::Nothing);
         }
@@ -350,10 +353,11 @@ impl ReadModel {
             let Event::ContactReceived(received) = env.event()? else {
                 return Err(FoldError::NotReceivedFirst(env.event_type));
             };
-            if let Some(followed) = received.follows_consultation
-                && let Some(&at) = self.consultation_at.get(&followed)
-            {
-                self.consultations[at].followed_by.push(id);
+            if let Some(followed) = received.follows_consultation {
+                match self.consultation_at.get(&followed) {
+                    Some(&at) => self.consultations[at].followed_by.push(id),
+                    None => self.follows_unseen.entry(followed).or_default().push(id),
+                }
             }
             let adults = received.adults.clone();
             let state = ContactState::from_received(env, received);
