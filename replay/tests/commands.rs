@@ -1145,8 +1145,8 @@ fn duty_debriefs_in_the_log_reach_no_return() {
 }
 
 /// The fixture's log holds the demo's professional consultations (streams of their own, some
-/// naming a child): neither Annex A nor the CIN census nor the report counts one, and the
-/// contact that followed one is still exported as the contact it is.
+/// naming a child): neither Annex A, the CIN census, the report nor the contacts CSV counts or
+/// names one.
 #[test]
 fn consultations_in_the_log_reach_no_return() {
     let export = std::fs::read_to_string(fixture_file()).unwrap();
@@ -1189,6 +1189,7 @@ fn consultations_in_the_log_reach_no_return() {
         vec!["annex-a", "--list", "3", "--from", from, "--to", to],
         vec!["report", "--from", from, "--to", to],
         vec!["cin-census", "--year", "2025-26"],
+        vec!["contacts-csv", "--from", from, "--to", to],
     ] {
         let mut full = args.clone();
         full.extend(["--data-dir", &data]);

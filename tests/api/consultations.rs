@@ -248,6 +248,17 @@ async fn the_child_s_record_lists_a_consultation_as_a_consultation_and_the_searc
     assert_eq!(consultation["followed_by"], json!([contact]), "{record}");
     assert_eq!(record["consultations"].as_array().unwrap().len(), 1);
 
+    use crate::pages::{cookie_of, no_redirects, sign_in};
+    let cookie = cookie_of(&sign_in(&app, app.token("practitioner"), &[]).await);
+    let resp =
+        no_redirects().get(format!("{}/children/{child_id}", app.url)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let html = resp.text().await.unwrap();
+    let table = &html[html.find("id=\"child-consultations\"").expect("the page lists the consultation")..];
+    assert!(table.contains("Talk to the parents first") && table.contains("education (2A)"), "{table}");
+    let contacts = &html[html.find("id=\"child-contacts\"").expect("and the contact")..];
+    assert!(!contacts[..contacts.find("</table>").unwrap()].contains("Talk to the parents"), "{contacts}");
+
     let log = access_of(&app, &id).await;
     assert!(log.contains(&("read_child".to_owned(), "decision_maker".to_owned())), "{log:?}");
     assert!(log.contains(&("search_children".to_owned(), "practitioner".to_owned())), "{log:?}");
