@@ -360,9 +360,9 @@ pub struct ChildIndex {
 
 impl ChildIndex {
     /// A professional consultation that named children: indexed as a contact's children are
-    /// (matched and linked by the same rules), and kept apart as a consultation. Returns the
-    /// contacts whose previous contacts may have changed (none: a consultation is no contact,
-    /// but the touched list is the same shape as [`ChildIndex::receive`]'s).
+    /// (matched and linked by the same rules), and kept apart as a consultation. Returns, as
+    /// [`ChildIndex::receive`] does, the streams whose previous contacts may have changed (its
+    /// child may link children of contacts together), itself included.
     pub fn receive_consultation(&mut self, consultation: Ulid, at: DateTime<Utc>, children: &[Child]) -> Vec<Ulid> {
         self.consultations.insert(consultation);
         self.receive(consultation, at, children, &[])

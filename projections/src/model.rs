@@ -335,8 +335,11 @@ impl ReadModel {
         if env.event_type == EventType::ConsultationRecorded {
             let Event::ConsultationRecorded(data) = env.event()? else { return Ok(Change::Nothing) };
             if !data.children.is_empty() {
-                // A consultation is no contact: no contact's previous contacts change.
-                self.children.receive_consultation(id, env.occurred_at, &data.children);
+                // A consultation is never a previous contact, but its child may link children
+                // of contacts together: their counts and possible matches are looked at again.
+                let touched = self.children.receive_consultation(id, env.occurred_at, &data.children);
+                self.count_again(id, &touched);
+                self.refresh_possible(id, &touched);
             }
             self.consultation_at.insert(id, self.consultations.len());
             self.consultations.push(Consultation {
