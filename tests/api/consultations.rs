@@ -68,6 +68,19 @@ async fn a_consultation_is_recorded_read_and_listed_with_the_contact_that_follow
     let contact = contact["contact_id"].as_str().unwrap().to_owned();
     let (_, read) = app.get("practitioner", &format!("/v1/contacts/{contact}")).await;
     assert_eq!(read["follows_consultation"], id.as_str(), "the contact shows what it follows: {read}");
+    {
+        use crate::pages::{cookie_of, no_redirects, sign_in};
+        let cookie = cookie_of(&sign_in(&app, app.token("practitioner"), &[]).await);
+        let resp = no_redirects()
+            .get(format!("{}/contacts/{contact}", app.url))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains(&format!("id=\"follows-consultation\">Professional consultation {id}<")), "{html}");
+    }
 
     ready(&app).await;
     for who in ["practitioner", "decision_maker", "auditor", "admin"] {
