@@ -38,6 +38,15 @@ fn around_today() -> String {
     format!("from={}&to={}", today - chrono::Days::new(7), today + chrono::Days::new(1))
 }
 
+/// A page, signed in as `who`: 200, its HTML.
+async fn page(app: &TestApp, who: &str, path: &str) -> String {
+    use crate::pages::{cookie_of, no_redirects, sign_in};
+    let cookie = cookie_of(&sign_in(app, app.token(who), &[]).await);
+    let resp = no_redirects().get(format!("{}{path}", app.url)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{who} {path}");
+    resp.text().await.unwrap()
+}
+
 /// The access log's entries (as an auditor reads it) for `id`: `(action, actor)`.
 async fn access_of(app: &TestApp, id: &str) -> Vec<(String, String)> {
     let (status, body) = app.get("auditor", "/v1/access?after=0&limit=1000").await;
@@ -68,19 +77,8 @@ async fn a_consultation_is_recorded_read_and_listed_with_the_contact_that_follow
     let contact = contact["contact_id"].as_str().unwrap().to_owned();
     let (_, read) = app.get("practitioner", &format!("/v1/contacts/{contact}")).await;
     assert_eq!(read["follows_consultation"], id.as_str(), "the contact shows what it follows: {read}");
-    {
-        use crate::pages::{cookie_of, no_redirects, sign_in};
-        let cookie = cookie_of(&sign_in(&app, app.token("practitioner"), &[]).await);
-        let resp = no_redirects()
-            .get(format!("{}/contacts/{contact}", app.url))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let html = resp.text().await.unwrap();
-        assert!(html.contains(&format!("id=\"follows-consultation\">Professional consultation {id}<")), "{html}");
-    }
+    let html = page(&app, "practitioner", &format!("/contacts/{contact}")).await;
+    assert!(html.contains(&format!("id=\"follows-consultation\">Professional consultation {id}<")), "{html}");
 
     ready(&app).await;
     for who in ["practitioner", "decision_maker", "auditor", "admin"] {
@@ -261,12 +259,7 @@ async fn the_child_s_record_lists_a_consultation_as_a_consultation_and_the_searc
     assert_eq!(consultation["followed_by"], json!([contact]), "{record}");
     assert_eq!(record["consultations"].as_array().unwrap().len(), 1);
 
-    use crate::pages::{cookie_of, no_redirects, sign_in};
-    let cookie = cookie_of(&sign_in(&app, app.token("practitioner"), &[]).await);
-    let resp =
-        no_redirects().get(format!("{}/children/{child_id}", app.url)).header("cookie", cookie).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let html = resp.text().await.unwrap();
+    let html = page(&app, "practitioner", &format!("/children/{child_id}")).await;
     let table = &html[html.find("id=\"child-consultations\"").expect("the page lists the consultation")..];
     assert!(table.contains("Talk to the parents first") && table.contains("education (2A)"), "{table}");
     let contacts = &html[html.find("id=\"child-contacts\"").expect("and the contact")..];
@@ -279,7 +272,6 @@ async fn the_child_s_record_lists_a_consultation_as_a_consultation_and_the_searc
 
 #[tokio::test]
 async fn the_figures_count_consultations_by_week_and_source_and_those_a_contact_followed_on_the_qa_page_too() {
-    use crate::pages::{cookie_of, no_redirects, sign_in};
     let app = spawn_app();
     ready(&app).await;
     let first = recorded(&app, &consultation()).await;
@@ -303,16 +295,8 @@ async fn the_figures_count_consultations_by_week_and_source_and_those_a_contact_
     assert_eq!(weekly, 2, "{c}");
     assert_eq!(v["totals"]["contacts"], 1, "only the contact is a contact: {v}");
 
-    let cookie = cookie_of(&sign_in(&app, app.token("auditor"), &[]).await);
     let today = chrono::Utc::now().date_naive();
-    let resp = no_redirects()
-        .get(format!("{}/qa?from={}&to={}", app.url, today - chrono::Days::new(7), today))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let html = resp.text().await.unwrap();
+    let html = page(&app, "auditor", &format!("/qa?from={}&to={}", today - chrono::Days::new(7), today)).await;
     assert!(
         html.contains("2 consultations in the period; 1 followed by a contact (50%)"),
         "{}",
