@@ -2932,7 +2932,7 @@ mod tests {
                 agency: Agency::Education,
                 source: SourceCode::Police,
                 advice: s("a"),
-                children: vec![child.clone()],
+                children: vec![child],
                 concern_categories: Vec::new(),
             }),
             Event::TriageRated(TriageRated { rating: Rating::Red, reason: Some(s("r")) }),
