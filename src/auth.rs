@@ -738,7 +738,7 @@ pub fn may_append(role: Role, event_type: EventType) -> bool {
             matches!(role, Practitioner | DecisionMaker | Admin | ReceivingTeam)
         }
         // Streams' first events: each is created by its own endpoint, never appended.
-        EventType::ContactReceived | EventType::DutyDebriefRecorded => false,
+        EventType::ContactReceived | EventType::DutyDebriefRecorded | EventType::ConsultationRecorded => false,
         EventType::DecisionMade => matches!(role, DecisionMaker | Admin),
         EventType::AuditFindingRecorded => matches!(role, Auditor | Admin),
         EventType::ChecksReturned | EventType::DutyDiscussionHeld => {
@@ -801,6 +801,9 @@ pub enum ReadKind {
     OwnContacts,
     /// `GET /v1/duty-debriefs` and the debriefs on the QA page.
     DutyDebriefs,
+    /// `GET /v1/consultations` and `GET /v1/consultations/{id}`: professional consultations,
+    /// which may name children.
+    Consultations,
 }
 
 impl ReadKind {
@@ -821,6 +824,7 @@ impl ReadKind {
         ReadKind::AccessLog,
         ReadKind::OwnContacts,
         ReadKind::DutyDebriefs,
+        ReadKind::Consultations,
     ];
 }
 
@@ -848,6 +852,9 @@ impl ReadKind {
 /// - Own contacts (`GET /v1/contacts?made_by=me`): referrers only, the one list made for them.
 /// - Duty debriefs (`GET /v1/duty-debriefs`): the duty team (practitioners, decision makers),
 ///   auditors and admins. A debrief is the team's account of its own day, not a partner's.
+/// - Consultations (`GET /v1/consultations`, `GET /v1/consultations/{id}`): the duty team,
+///   auditors and admins, as for a child's record: a consultation may name children, and
+///   referrers, receiving teams and partners do not read them.
 ///
 /// A referrer reads a contact (`GET /v1/contacts/{id}`) only if it made it ([`reads_contact`];
 /// any other is a 404), and then sees a referrer's view of it, never the duty team's record.
@@ -876,6 +883,7 @@ pub fn may_read(role: Role, what: ReadKind) -> bool {
         ReadKind::ServiceMetrics => matches!(role, Role::Monitor | Admin),
         ReadKind::Children => matches!(role, Practitioner | DecisionMaker | Partner | Auditor | Admin),
         ReadKind::DutyDebriefs => matches!(role, Practitioner | DecisionMaker | Auditor | Admin),
+        ReadKind::Consultations => matches!(role, Practitioner | DecisionMaker | Auditor | Admin),
     }
 }
 
@@ -896,6 +904,12 @@ pub fn may_open_board_page(role: Role) -> bool {
 /// (practitioners, decision makers) and admins. Auditors read them; partners, referrers,
 /// receiving teams and monitors neither write nor read them.
 pub fn may_record_duty_debrief(role: Role) -> bool {
+    matches!(role, Role::Practitioner | Role::DecisionMaker | Role::Admin)
+}
+
+/// Whether `role` may record a professional consultation (`POST /v1/consultations`): the duty
+/// team that takes the call (practitioners, decision makers) and admins.
+pub fn may_record_consultation(role: Role) -> bool {
     matches!(role, Role::Practitioner | Role::DecisionMaker | Role::Admin)
 }
 
@@ -1441,10 +1455,12 @@ mod tests {
     #[test]
     fn the_append_matrix() {
         // Columns: referrer, practitioner, decision_maker, partner, auditor, admin, receiving_team, monitor.
-        let expected: [(&str, [bool; 8]); 24] = [
+        let expected: [(&str, [bool; 8]); 25] = [
             ("contact_received", [N, N, N, N, N, N, N, N]),
             // Recorded by `POST /v1/duty-debriefs` (`may_record_duty_debrief`), never appended.
             ("duty_debrief_recorded", [N, N, N, N, N, N, N, N]),
+            // Recorded by `POST /v1/consultations` (`may_record_consultation`), never appended.
+            ("consultation_recorded", [N, N, N, N, N, N, N, N]),
             ("triage_rated", [N, Y, Y, N, N, Y, N, N]),
             ("call_logged", [N, Y, Y, N, N, Y, N, N]),
             ("checks_requested", [N, Y, Y, N, N, Y, N, N]),
@@ -1516,6 +1532,9 @@ mod tests {
             (ReadKind::OwnContacts, [Y, N, N, N, N, N, N, N]),
             // The duty team's account of its day: not partners', referrers' or receiving teams'.
             (ReadKind::DutyDebriefs, [N, Y, Y, N, Y, Y, N, N]),
+            // Consultations may name children: read like contacts by the duty team, auditors
+            // and admins; never by referrers, receiving teams or partners.
+            (ReadKind::Consultations, [N, Y, Y, N, Y, Y, N, N]),
         ];
         // A new kind of read fails to compile here until it has a row.
         let row = |kind: ReadKind| match kind {
@@ -1534,6 +1553,7 @@ mod tests {
             ReadKind::AccessLog => 12,
             ReadKind::OwnContacts => 13,
             ReadKind::DutyDebriefs => 14,
+            ReadKind::Consultations => 15,
         };
         assert_eq!(ReadKind::ALL.len(), expected.len());
         for kind in ReadKind::ALL {
@@ -1625,6 +1645,7 @@ mod tests {
             ppn_grade: None,
             adults: Vec::new(),
             concern_categories: Vec::new(),
+            follows_consultation: None,
         });
         let decided = Event::DecisionMade(DecisionMade {
             outcome: Outcome::Assessment,

@@ -616,6 +616,7 @@ mod tests {
             ppn_grade: None,
             adults: Vec::new(),
             concern_categories: Vec::new(),
+            follows_consultation: None,
         })
     }
 

@@ -99,7 +99,10 @@ async fn fill_demo(log: &EventLog, tokens: &TokenStore, config: &Config) -> anyh
         let summary = demo::summarise(&appends, now, &config.policy);
         let debriefs = demo::duty_debriefs(now, 1, &actors, &config.policy);
         let debrief_count = debriefs.len();
+        let consultations = demo::consultations(now, 1, &actors, &config.policy, &mut appends);
+        let consultation_count = consultations.len();
         appends.extend(debriefs);
+        appends.extend(consultations);
         // Stable: each contact's own appends stay in order.
         appends.sort_by_key(|a| a.events.first().and_then(|e| e.recorded_at));
         append_all(log, appends).await?;
@@ -108,7 +111,8 @@ async fn fill_demo(log: &EventLog, tokens: &TokenStore, config: &Config) -> anyh
         let policy = config.policy.clone();
         let queue = tokio::task::spawn_blocking(move || QueueCounts::of(&log, &policy, chrono::Utc::now())).await??;
         lines.push(format!(
-            "demo data: {} contacts, {} events over four weeks, {debrief_count} duty debriefs ({})",
+            "demo data: {} contacts, {} events over four weeks, {debrief_count} duty debriefs, \
+             {consultation_count} professional consultations ({})",
             summary.contacts, summary.events, queue
         ));
     } else {

@@ -401,6 +401,7 @@ fn the_checker_refuses_broken_histories() {
         ppn_grade: None,
         adults: Vec::new(),
         concern_categories: Vec::new(),
+        follows_consultation: None,
     });
     let decision = |outcome, revises| {
         Event::DecisionMade(DecisionMade {

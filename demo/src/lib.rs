@@ -341,6 +341,86 @@ pub fn duty_debriefs(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy:
     out
 }
 
+/// Professional consultations over the same four weeks: on most working days a professional
+/// calls the duty line for advice, taken by the practitioner in the late morning; every third
+/// names the child (drawn like a contact's), the others none. Each is a stream of its own
+/// (`consultation_recorded`), never a contact. The first contact of `contacts` received after the
+/// first consultation that advised a referral names it in `follows_consultation`. Merge the
+/// result with [`generate`]'s appends by `recorded_at`. The same arguments always give the same
+/// appends, ids included.
+pub fn consultations(
+    now: DateTime<Utc>,
+    seed: u64,
+    actors: &DemoActors,
+    policy: &DuePolicy,
+    contacts: &mut [AppendRequest],
+) -> Vec<AppendRequest> {
+    use events::schema::{Agency, ConsultationRecorded};
+    const CALLS: [(Agency, SourceCode, &str); 5] = [
+        (
+            Agency::Education,
+            SourceCode::School,
+            "Advised the school to speak to the parents first and to call back if the marks recur.",
+        ),
+        (
+            Agency::Health,
+            SourceCode::HealthVisitor,
+            "No referral needed yet: shared the early help offer for the health visitor to discuss with the family.",
+        ),
+        (Agency::Police, SourceCode::Police, "Talked through the threshold: a referral if the child discloses again."),
+        (Agency::Housing, SourceCode::Housing, "Signposted the housing officer to the family support line."),
+        (Agency::Health, SourceCode::Gp, "Advised the GP to make a referral today, with the consent of the mother."),
+    ];
+    const REFERRAL_ADVISED: usize = 4;
+    let mut rng = Rng::with_seed(seed ^ 0xC0_4517);
+    let cal = &policy.calendar;
+    let mut out: Vec<(usize, AppendRequest)> = Vec::new();
+    let mut day = time::london_date(now - TimeDelta::days(WINDOW_DAYS));
+    while day <= time::london_date(now) {
+        let at = london_at_secs(day, (10 * 60 + 30) * 60 + rng.u32(0..=240) * 60);
+        if cal.is_working_day(day) && at <= now && chance(&mut rng, 70) {
+            let kind = out.len() % CALLS.len();
+            let (agency, source, advice) = CALLS[kind];
+            let children =
+                if out.len() % 3 == 0 { draw_family(&mut rng, day).into_iter().take(1).collect() } else { Vec::new() };
+            let data = ConsultationRecorded {
+                agency,
+                source,
+                advice: advice.to_owned(),
+                children,
+                concern_categories: Vec::new(),
+            };
+            let mut event = NewEvent::new(&Event::ConsultationRecorded(data), at, actors.practitioner.clone());
+            let millis = u64::try_from(at.timestamp_millis()).expect("after 1970");
+            event.event_id = Ulid::from_parts(millis, rng.u128(..));
+            event.recorded_at = Some(at);
+            let request = AppendRequest {
+                contact_id: Ulid::from_parts(millis, rng.u128(..)),
+                events: vec![event],
+                expected_version: Some(0),
+                idempotency: None,
+            };
+            out.push((kind, request));
+        }
+        day = day.succ_opt().expect("date in range");
+    }
+    if let Some((_, advised)) = out.iter().find(|(kind, _)| *kind == REFERRAL_ADVISED) {
+        let taken = advised.events[0].occurred_at;
+        let next = contacts
+            .iter_mut()
+            .filter_map(|a| a.events.first_mut())
+            .filter(|e| e.event_type == EventType::ContactReceived && e.occurred_at > taken)
+            .min_by_key(|e| e.occurred_at);
+        if let Some(first) = next
+            && let Ok(Event::ContactReceived(mut received)) = Event::from_data(first.event_type, first.data.get())
+        {
+            received.follows_consultation = Some(advised.contact_id);
+            first.data = Event::ContactReceived(received).data_json();
+        }
+    }
+    out.into_iter().map(|(_, request)| request).collect()
+}
+
 /// A contact's arrival: when, from whom, by which channel.
 #[derive(Debug, Clone, Copy)]
 struct Receipt {
@@ -696,6 +776,7 @@ fn plan_contact(
         ppn_grade,
         adults,
         concern_categories: Vec::new(),
+        follows_consultation: None,
     };
 
     let urgent = immediate_risk || rating == Rating::Red;

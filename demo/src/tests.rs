@@ -420,7 +420,8 @@ fn every_figure_the_councils_asked_for_shows_something_in_the_demo() {
     let from = to - Days::new(27);
     let localities = localities();
     let t = projections::figures::timeliness(model.facts(), from, to, &policy, now());
-    let v = projections::figures::volumes(model.facts(), from, to, &localities);
+    let v =
+        projections::figures::volumes(model.facts(), model.consultations(Some(from), Some(to)), from, to, &localities);
     let p = projections::figures::practice(model.facts(), from, to, &policy.calendar, now());
     let eh = &t.handovers.early_help;
     assert!(eh.handed_over > 50 && eh.returned > 0, "Early Help handovers returned: {eh:?}");
@@ -1041,4 +1042,47 @@ fn duty_debriefs_are_one_per_working_day_valid_and_never_contacts() {
     let contacts: HashSet<Ulid> =
         generate(now(), 1, &DemoActors::standard(), &policy).iter().map(|a| a.contact_id).collect();
     assert!(debriefs.iter().all(|a| !contacts.contains(&a.contact_id)), "streams of their own");
+}
+
+#[test]
+fn consultations_are_valid_some_name_a_child_and_one_is_followed_by_a_later_contact() {
+    let policy = DuePolicy::default();
+    let actors = DemoActors::standard();
+    let mut contacts = generate(now(), 1, &actors, &policy);
+    let untouched = contacts.clone();
+    let consultations = consultations(now(), 1, &actors, &policy, &mut contacts);
+    let mut again = untouched.clone();
+    let ids = |appends: &[AppendRequest]| -> Vec<Ulid> { appends.iter().map(|a| a.contact_id).collect() };
+    assert_eq!(ids(&consultations), ids(&super::consultations(now(), 1, &actors, &policy, &mut again)), "reproducible");
+    assert!(consultations.len() >= 8, "most working days of four weeks: {}", consultations.len());
+    let mut naming = 0;
+    for a in &consultations {
+        assert_eq!((a.events.len(), a.expected_version), (1, Some(0)));
+        let e = &a.events[0];
+        assert_eq!(e.event_type, EventType::ConsultationRecorded);
+        assert!(e.recorded_at.is_some_and(|r| r >= e.occurred_at && r <= now()));
+        let event = events::schema::decode(e.event_type, events::schema::CURRENT_SCHEMA_VERSION, &e.data).unwrap();
+        assert!(events::validate::check_event(&event, now()).is_empty(), "{event:?}");
+        let Event::ConsultationRecorded(c) = event else { panic!("not a consultation") };
+        naming += usize::from(!c.children.is_empty());
+    }
+    assert!(naming > 0 && naming < consultations.len(), "some name a child, most none: {naming}");
+    let known: HashSet<Ulid> = untouched.iter().map(|a| a.contact_id).collect();
+    assert!(consultations.iter().all(|a| !known.contains(&a.contact_id)), "streams of their own");
+
+    let followers: Vec<(DateTime<Utc>, Ulid)> = contacts
+        .iter()
+        .filter_map(|a| a.events.first())
+        .filter(|e| e.event_type == EventType::ContactReceived)
+        .filter_map(|e| match Event::from_data(e.event_type, e.data.get()) {
+            Ok(Event::ContactReceived(c)) => c.follows_consultation.map(|id| (e.occurred_at, id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(followers.len(), 1, "one contact follows a consultation");
+    let (received, followed) = followers[0];
+    let taken =
+        consultations.iter().find(|a| a.contact_id == followed).expect("it names one of them").events[0].occurred_at;
+    assert!(taken < received, "the consultation came first");
+    assert_eq!(contacts.len(), untouched.len(), "no contact added");
 }

@@ -32,8 +32,9 @@ use serde_json::value::RawValue;
 /// - 5: adds the event types `strategy_discussion_held` and `action_completed`, and
 ///   `concern_categories` on `contact_received` and `decision_made`. Version 4 data is version 5
 ///   data as it stands (the addition is optional); the upcaster is the identity. Also
-///   `duty_debrief_recorded`, the first event of a stream that is not a contact (a new type
-///   changes no older data).
+///   `duty_debrief_recorded` and `consultation_recorded`, the first events of streams that are
+///   not contacts, and `contact_received.follows_consultation` (new types and an optional field
+///   change no older data).
 pub const CURRENT_SCHEMA_VERSION: u16 = 5;
 
 macro_rules! string_enum {
@@ -441,6 +442,9 @@ shaped_struct! {
         /// What the concerns are about, as CIN assessment factor codes ([`CONCERN_CATEGORY_CODES`]).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub concern_categories: Vec<String> = Defaulted Shape::List { item: &Shape::Choice(&CONCERN_CATEGORY_CODES), min: 0, max: MAX_CONCERN_CATEGORIES },
+        /// The professional consultation this contact follows (a consultation's stream id).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub follows_consultation: Option<ulid::Ulid> = Optional Shape::Ulid,
     }
 }
 
@@ -691,6 +695,25 @@ shaped_struct! {
 }
 
 shaped_struct! {
+    /// A professional consultation: a professional who asks the front door for advice, without
+    /// naming a child or before deciding to refer. A stream of its own, never a contact.
+    pub struct ConsultationRecorded {
+        /// The caller's agency.
+        pub agency: Agency = Required Shape::Choice(Agency::NAMES),
+        /// The referral source, coded as a contact's is.
+        pub source: SourceCode = Required Shape::Choice(SourceCode::NAMES),
+        /// The advice given there and then.
+        pub advice: String = Required LONG,
+        /// The children the call was about, if it named any (none is allowed).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub children: Vec<Child> = Defaulted Shape::List { item: &Child::SHAPE, min: 0, max: MAX_CHILDREN },
+        /// What the concerns are about, as CIN assessment factor codes ([`CONCERN_CATEGORY_CODES`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub concern_categories: Vec<String> = Defaulted Shape::List { item: &Shape::Choice(&CONCERN_CATEGORY_CODES), min: 0, max: MAX_CONCERN_CATEGORIES },
+    }
+}
+
+shaped_struct! {
     pub struct AuditFindingRecorded {
         pub grade: AuditGrade = Required Shape::Choice(AuditGrade::NAMES),
         pub findings: String = Required LONG,
@@ -881,9 +904,10 @@ event_list! {
     StrategyDiscussionHeld => "strategy_discussion_held",
     ActionCompleted => "action_completed";
     // The first events of streams that are not contacts, each created by its own endpoint
-    // and never appended: `POST /v1/duty-debriefs`.
+    // and never appended: `POST /v1/duty-debriefs`, `POST /v1/consultations`.
     opens
     DutyDebriefRecorded => "duty_debrief_recorded",
+    ConsultationRecorded => "consultation_recorded",
 }
 
 /// What a stream is, told by its first event: a contact (`contact_received`) or one of the
@@ -892,6 +916,7 @@ event_list! {
 pub enum StreamKind {
     Contact,
     DutyDebrief,
+    Consultation,
 }
 
 impl StreamKind {
@@ -900,7 +925,27 @@ impl StreamKind {
         match event_type {
             EventType::ContactReceived => Some(StreamKind::Contact),
             EventType::DutyDebriefRecorded => Some(StreamKind::DutyDebrief),
+            EventType::ConsultationRecorded => Some(StreamKind::Consultation),
             _ => None,
+        }
+    }
+
+    /// The stream's kind in words, with its article: `a duty debrief`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            StreamKind::Contact => "a contact",
+            StreamKind::DutyDebrief => "a duty debrief",
+            StreamKind::Consultation => "a consultation",
+        }
+    }
+
+    /// How a stream of this kind is opened, said to a client that tried to append its first
+    /// event instead.
+    pub fn how_opened(self) -> &'static str {
+        match self {
+            StreamKind::Contact => "contacts are created with POST /v1/contacts",
+            StreamKind::DutyDebrief => "duty debriefs are recorded with POST /v1/duty-debriefs",
+            StreamKind::Consultation => "consultations are recorded with POST /v1/consultations",
         }
     }
 }
@@ -944,7 +989,7 @@ mod tests {
             let json = serde_json::to_string(t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
-        assert_eq!(EventType::ALL.len(), 24);
+        assert_eq!(EventType::ALL.len(), 25);
     }
 
     #[test]

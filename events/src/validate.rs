@@ -51,8 +51,8 @@
 use std::fmt;
 
 use crate::schema::{
-    Address, Channel, Child, Consent, ContactReceived, CorrectionRecorded, DataVisitor, DutyDebriefRecorded, EventData,
-    Outcome, Sex,
+    Address, Channel, Child, Consent, ConsultationRecorded, ContactReceived, CorrectionRecorded, DataVisitor,
+    DutyDebriefRecorded, EventData, Outcome, Sex, StreamKind,
 };
 use crate::shape::{Presence, Shape, Shaped};
 use crate::{Event, EventType};
@@ -199,33 +199,61 @@ pub fn parse_new_contact(body: &[u8], now: DateTime<Utc>) -> Result<NewContact, 
     Err(fields(errors))
 }
 
-/// A validated `POST /v1/duty-debriefs` body.
+/// A validated body of an endpoint that opens a stream of its own (`POST /v1/duty-debriefs`,
+/// `POST /v1/consultations`): the first event's data plus the envelope's times.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDutyDebrief {
-    /// The `duty_debrief_recorded` data, normalised.
-    pub data: DutyDebriefRecorded,
-    /// When the debrief was held, if the body said (the caller defaults it to now).
+pub struct NewStream<T> {
+    /// The first event's data, normalised.
+    pub data: T,
+    /// When it happened, if the body said (the caller defaults it to now).
     pub occurred_at: Option<DateTime<Utc>>,
     /// Why it is recorded late (see the case rule `late-entry-needs-reason`).
     pub late_entry_reason: Option<String>,
 }
 
+/// A validated `POST /v1/duty-debriefs` body.
+pub type NewDutyDebrief = NewStream<DutyDebriefRecorded>;
+/// A validated `POST /v1/consultations` body.
+pub type NewConsultation = NewStream<ConsultationRecorded>;
+
 /// POST /v1/duty-debriefs body: the `duty_debrief_recorded` data plus optional `occurred_at`
 /// and `late_entry_reason`, read as a contact's body is.
 pub fn parse_new_duty_debrief(body: &[u8], now: DateTime<Utc>) -> Result<NewDutyDebrief, Invalid> {
+    parse_new_stream(body, now, |event| match event {
+        Event::DutyDebriefRecorded(data) => Some(data),
+        _ => None,
+    })
+}
+
+/// POST /v1/consultations body: the `consultation_recorded` data plus optional `occurred_at`
+/// and `late_entry_reason`; its children are checked as a contact's are, and may be none.
+pub fn parse_new_consultation(body: &[u8], now: DateTime<Utc>) -> Result<NewConsultation, Invalid> {
+    parse_new_stream(body, now, |event| match event {
+        Event::ConsultationRecorded(data) => Some(data),
+        _ => None,
+    })
+}
+
+/// A stream's first event from a body: its times removed, the rest read as `T`, normalised
+/// and checked as the event, then taken back out of the event by `take`.
+fn parse_new_stream<T>(body: &[u8], now: DateTime<Utc>, take: fn(Event) -> Option<T>) -> Result<NewStream<T>, Invalid>
+where
+    T: EventData,
+    Event: From<T>,
+{
     let mut map = parse_object(body)?;
     let mut errors = Vec::new();
     let occurred_at = map.remove("occurred_at").and_then(|v| read_occurred_at(&v, &mut errors));
     let late_entry_reason = map.remove("late_entry_reason").and_then(|v| read_late_entry_reason(&v, &mut errors));
     let value = Value::Object(map);
-    if let Some(data) = typed::<DutyDebriefRecorded>(&value, "", &mut errors) {
-        let mut event = Event::DutyDebriefRecorded(data);
+    if let Some(data) = typed::<T>(&value, "", &mut errors) {
+        let mut event = Event::from(data);
         normalise(&mut event);
         errors.extend(check_event(&event, now));
-        if let Event::DutyDebriefRecorded(data) = event
-            && errors.is_empty()
+        if errors.is_empty()
+            && let Some(data) = take(event)
         {
-            return Ok(NewDutyDebrief { data, occurred_at, late_entry_reason });
+            return Ok(NewStream { data, occurred_at, late_entry_reason });
         }
     }
     Err(fields(errors))
@@ -254,12 +282,9 @@ pub fn parse_event_request(body: &[u8], now: DateTime<Utc>) -> Result<EventReque
             None
         }
         Some(Value::String(name)) => match name.parse::<EventType>() {
-            Ok(EventType::ContactReceived) => {
-                errors.push(FieldError::new("type", "contacts are created with POST /v1/contacts"));
-                None
-            }
-            Ok(EventType::DutyDebriefRecorded) => {
-                errors.push(FieldError::new("type", "duty debriefs are recorded with POST /v1/duty-debriefs"));
+            Ok(t) if !t.is_appendable() => {
+                let how = StreamKind::opened_by(t).map_or("not appendable", StreamKind::how_opened);
+                errors.push(FieldError::new("type", how));
                 None
             }
             Ok(t) => Some(t),
@@ -779,6 +804,10 @@ pub fn normalise(event: &mut Event) {
             tidy_opt(&mut d.multi_agency_value);
             tidy_opt(&mut d.notes);
         }
+        Event::ConsultationRecorded(d) => {
+            d.children.iter_mut().for_each(normalise_child);
+            tidy(&mut d.advice);
+        }
     }
 }
 
@@ -1006,6 +1035,11 @@ pub fn check_event(event: &Event, now: DateTime<Utc>) -> Vec<FieldError> {
             c.long_opt("multi_agency_value", d.multi_agency_value.as_deref());
             c.long_opt("notes", d.notes.as_deref());
         }
+        Event::ConsultationRecorded(d) => {
+            check_categories(&mut c, &d.concern_categories);
+            check_children(&mut c, &d.children, 0);
+            c.long("advice", &d.advice);
+        }
     }
     c.errors
 }
@@ -1117,14 +1151,7 @@ fn check_contact(c: &mut Checker, d: &ContactReceived) {
             c.push("referrer.email", message);
         }
     }
-    if d.children.is_empty() {
-        c.push("children", "must name at least one child");
-    } else if d.children.len() > MAX_CHILDREN {
-        c.push("children", format!("must name at most {MAX_CHILDREN} children"));
-    }
-    for (i, child) in d.children.iter().enumerate() {
-        check_child(c, &format!("children[{i}]"), child);
-    }
+    check_children(c, &d.children, 1);
     c.count("adults", d.adults.len(), 0, MAX_ITEMS);
     for (i, adult) in d.adults.iter().enumerate() {
         c.name(&format!("adults[{i}].name"), &adult.name);
@@ -1144,6 +1171,19 @@ fn check_contact(c: &mut Checker, d: &ContactReceived) {
     }
     if d.ppn_grade.is_some() && d.channel != Channel::PoliceNotification {
         c.push("ppn_grade", "only allowed when channel is police_notification");
+    }
+}
+
+/// `children`: from `min` to [`MAX_CHILDREN`] of them, each checked as a child is, on
+/// contacts and consultations alike.
+fn check_children(c: &mut Checker, children: &[Child], min: usize) {
+    if children.len() < min {
+        c.push("children", "must name at least one child");
+    } else if children.len() > MAX_CHILDREN {
+        c.push("children", format!("must name at most {MAX_CHILDREN} children"));
+    }
+    for (i, child) in children.iter().enumerate() {
+        check_child(c, &format!("children[{i}]"), child);
     }
 }
 
@@ -1687,6 +1727,19 @@ mod tests {
         assert_eq!(new.occurred_at, None);
     }
 
+    /// Each case's body is refused by `parse`, naming exactly the fields expected.
+    fn refuses_naming<T: fmt::Debug>(
+        parse: fn(&[u8], DateTime<Utc>) -> Result<T, Invalid>,
+        cases: &[(&str, Value, &[&str])],
+    ) {
+        for (what, body, expected) in cases {
+            let err = parse(&serde_json::to_vec(body).unwrap(), now()).unwrap_err();
+            let Invalid::Fields(errors) = err else { panic!("{what}: not a field error") };
+            let named: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(named, *expected, "{what}");
+        }
+    }
+
     #[test]
     fn a_bad_duty_debrief_names_its_fields() {
         let cases: &[(&str, Value, &[&str])] = &[
@@ -1699,22 +1752,63 @@ mod tests {
             ("staff negative", json!({"date": "2026-03-02", "team": "A", "staff_expected": -1}), &["staff_expected"]),
             ("unknown field", json!({"date": "2026-03-02", "team": "A", "children": []}), &["children"]),
         ];
-        for (what, body, expected) in cases {
-            let err = parse_new_duty_debrief(&serde_json::to_vec(body).unwrap(), now()).unwrap_err();
-            let Invalid::Fields(errors) = err else { panic!("{what}: not a field error") };
-            let named: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-            assert_eq!(named, *expected, "{what}");
-        }
+        refuses_naming(parse_new_duty_debrief, cases);
+    }
+
+    fn good_consultation() -> Value {
+        json!({
+            "agency": "education", "source": "3A", "advice": "  Speak to the parents first; call back if it recurs ",
+            "concern_categories": ["3A"]
+        })
     }
 
     #[test]
-    fn a_duty_debrief_is_never_appended_to_a_contact() {
-        let body = json!({"type": "duty_debrief_recorded", "data": good_debrief()});
-        let Err(Invalid::Fields(errors)) = parse_event_request(&serde_json::to_vec(&body).unwrap(), now()) else {
-            panic!("accepted")
+    fn a_consultation_without_a_child_is_read_normalised() {
+        let body = serde_json::to_vec(&good_consultation()).unwrap();
+        let new = parse_new_consultation(&body, now()).unwrap();
+        assert_eq!(new.data.advice, "Speak to the parents first; call back if it recurs");
+        assert!(new.data.children.is_empty(), "a consultation need name no child");
+        assert_eq!(new.data.source.as_str(), "3A");
+    }
+
+    #[test]
+    fn a_bad_consultation_names_its_fields_and_its_children_are_checked_as_a_contact_s() {
+        let with = |key: &str, value: Value| {
+            let mut body = good_consultation();
+            body[key] = value;
+            body
         };
-        assert_eq!(errors[0].field, "type");
-        assert!(errors[0].message.contains("POST /v1/duty-debriefs"), "{}", errors[0].message);
+        let cases: &[(&str, Value, &[&str])] = &[
+            ("no advice", json!({"agency": "health", "source": "3A"}), &["advice"]),
+            ("no agency", json!({"source": "3A", "advice": "x"}), &["agency"]),
+            ("blank advice", with("advice", json!("  ")), &["advice"]),
+            ("unknown source", with("source", json!("9Z")), &["source"]),
+            ("child with no name", with("children", json!([{"date_of_birth": "2019-01-01"}])), &["children[0].name"]),
+            (
+                "child born tomorrow",
+                with("children", json!([{"name": "Ann Example", "date_of_birth": "2026-03-03"}])),
+                &["children[0].date_of_birth"],
+            ),
+            ("bad category", with("concern_categories", json!(["99Z"])), &["concern_categories[0]"]),
+            ("unknown field", with("referrer", json!({"name": "X"})), &["referrer"]),
+        ];
+        refuses_naming(parse_new_consultation, cases);
+    }
+
+    #[test]
+    fn a_stream_s_first_event_is_never_appended_to_a_contact() {
+        for (t, data, endpoint) in [
+            ("duty_debrief_recorded", good_debrief(), "POST /v1/duty-debriefs"),
+            ("consultation_recorded", good_consultation(), "POST /v1/consultations"),
+            ("contact_received", good_contact(), "POST /v1/contacts"),
+        ] {
+            let body = json!({"type": t, "data": data});
+            let Err(Invalid::Fields(errors)) = parse_event_request(&serde_json::to_vec(&body).unwrap(), now()) else {
+                panic!("{t} accepted")
+            };
+            assert_eq!(errors[0].field, "type");
+            assert!(errors[0].message.contains(endpoint), "{t}: {}", errors[0].message);
+        }
     }
 
     fn good_data(t: EventType) -> Value {
@@ -1773,6 +1867,7 @@ mod tests {
                 "held_at": "2026-03-02T09:30:00Z", "agencies": ["police", "health"], "outcome": "s47_enquiry"
             }),
             EventType::DutyDebriefRecorded => good_debrief(),
+            EventType::ConsultationRecorded => good_consultation(),
         }
     }
 
@@ -2402,7 +2497,7 @@ mod tests {
             assert!(check_event(&req.event, now()).is_empty(), "{t}");
             seen.push(t);
         }
-        assert_eq!(seen.len(), EventType::ALL.len() - 2, "all but the types that open a stream");
+        assert_eq!(seen.len(), EventType::ALL.len() - 3, "all but the types that open a stream");
     }
 
     #[test]
@@ -2656,6 +2751,7 @@ mod tests {
             ppn_grade: None,
             adults: Vec::new(),
             concern_categories: Vec::new(),
+            follows_consultation: None,
         });
         assert_eq!(sorted_fields(&check_event(&event, now())), ["children[0].ethnicity", "children[0].nhs_number"]);
         normalise(&mut event);
@@ -2793,6 +2889,22 @@ mod tests {
     fn maximal_events() -> Vec<Event> {
         let id: ulid::Ulid = ULID_A.parse().unwrap();
         let s = |text: &str| text.to_owned();
+        let child = Child {
+            name: s("Amy"),
+            date_of_birth: NaiveDate::from_ymd_opt(2018, 5, 1),
+            sex: Some(Sex::Female),
+            child_ref: Some(s("C1")),
+            nhs_number: Some(s("9434765919")),
+            upn: Some(s("B801200005001")),
+            ethnicity: Some(s("WBRI")),
+            expected_date_of_birth: None,
+            address: Some(Address {
+                line1: Some(s("1 High Street")),
+                line2: Some(s("Flat 2")),
+                town: Some(s("Nottingham")),
+                postcode: Some(s("NG1 1AA")),
+            }),
+        };
         vec![
             Event::ContactReceived(ContactReceived {
                 channel: Channel::PoliceNotification,
@@ -2804,22 +2916,7 @@ mod tests {
                     phone: Some(s("+44 115 496 0000")),
                     email: Some(s("pc@police.uk")),
                 },
-                children: vec![Child {
-                    name: s("Amy"),
-                    date_of_birth: NaiveDate::from_ymd_opt(2018, 5, 1),
-                    sex: Some(Sex::Female),
-                    child_ref: Some(s("C1")),
-                    nhs_number: Some(s("9434765919")),
-                    upn: Some(s("B801200005001")),
-                    ethnicity: Some(s("WBRI")),
-                    expected_date_of_birth: None,
-                    address: Some(Address {
-                        line1: Some(s("1 High Street")),
-                        line2: Some(s("Flat 2")),
-                        town: Some(s("Nottingham")),
-                        postcode: Some(s("NG1 1AA")),
-                    }),
-                }],
+                children: vec![child.clone()],
                 concerns: s("DA incident"),
                 immediate_risk: true,
                 consent: Consent::Overridden,
@@ -2836,6 +2933,14 @@ mod tests {
                         postcode: Some(s("NG1 1AA")),
                     }),
                 }],
+                concern_categories: Vec::new(),
+                follows_consultation: Some(id),
+            }),
+            Event::ConsultationRecorded(ConsultationRecorded {
+                agency: Agency::Education,
+                source: SourceCode::Police,
+                advice: s("a"),
+                children: vec![child],
                 concern_categories: Vec::new(),
             }),
             Event::TriageRated(TriageRated { rating: Rating::Red, reason: Some(s("r")) }),

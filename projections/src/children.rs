@@ -283,6 +283,8 @@ pub struct Candidate {
     pub score: f64,
     /// The contacts about the child.
     pub contacts: u32,
+    /// The professional consultations that named the child (never counted as contacts).
+    pub consultations: u32,
 }
 
 /// An adult a search found (by name, date of birth or postcode): the adults of every contact
@@ -324,6 +326,9 @@ pub struct ChildRecord {
     pub child_refs: Vec<String>,
     /// Each contact about the child, by receipt: the contact, the child's index in it, when.
     pub contacts: Vec<(Ulid, u8, DateTime<Utc>)>,
+    /// Each professional consultation that named the child, by when it happened: the
+    /// consultation, the child's index in it, when. Never among `contacts`.
+    pub consultations: Vec<(Ulid, u8, DateTime<Utc>)>,
 }
 
 /// Most candidates a search returns.
@@ -348,9 +353,26 @@ pub struct ChildIndex {
     adult_codes: Map<Box<str>, Vec<u32>>,
     adult_dob: Map<NaiveDate, Vec<u32>>,
     adult_postcode: Map<Box<str>, Vec<u32>>,
+    /// The streams indexed that are professional consultations, not contacts: their children
+    /// are the same children, matched and linked alike, but never counted as contacts.
+    consultations: HashSet<Ulid, foldhash::fast::RandomState>,
 }
 
 impl ChildIndex {
+    /// A professional consultation that named children: indexed as a contact's children are
+    /// (matched and linked by the same rules), and kept apart as a consultation. Returns, as
+    /// [`ChildIndex::receive`] does, the streams whose previous contacts may have changed (its
+    /// child may link children of contacts together), itself included.
+    pub fn receive_consultation(&mut self, consultation: Ulid, at: DateTime<Utc>, children: &[Child]) -> Vec<Ulid> {
+        self.consultations.insert(consultation);
+        self.receive(consultation, at, children, &[])
+    }
+
+    /// Whether `id` is a professional consultation the index holds.
+    pub fn is_consultation(&self, id: Ulid) -> bool {
+        self.consultations.contains(&id)
+    }
+
     fn resolve(&self, mut g: u32) -> u32 {
         while let Some(next) = self.groups[g as usize].merged_into {
             g = next;
@@ -435,7 +457,10 @@ impl ChildIndex {
                 while let Some(&i) = slice.get(*h)
                     && when(i) == t
                 {
-                    moment.push(self.mentions[i as usize].contact);
+                    let about = self.mentions[i as usize].contact;
+                    if !self.consultations.contains(&about) {
+                        moment.push(about);
+                    }
                     *h += 1;
                 }
             }
@@ -861,6 +886,7 @@ impl ChildIndex {
             upns: Vec::new(),
             child_refs: Vec::new(),
             contacts: Vec::new(),
+            consultations: Vec::new(),
         };
         let mut by_order: Vec<u32> = group.members.clone();
         by_order.sort_unstable();
@@ -882,14 +908,16 @@ impl ChildIndex {
         }
         record.names = names;
         record.date_of_birth = self.latest_dob(g);
-        record.contacts = group
+        let (consultations, contacts) = group
             .members
             .iter()
             .map(|&m| {
                 let mention = &self.mentions[m as usize];
                 (mention.contact, mention.index, mention.received_at)
             })
-            .collect();
+            .partition(|(about, _, _)| self.consultations.contains(about));
+        record.contacts = contacts;
+        record.consultations = consultations;
         Some(record)
     }
 
@@ -958,10 +986,19 @@ impl ChildIndex {
             .map(|(g, score, matched_on)| {
                 let group = &self.groups[g as usize];
                 let latest = group.members.last().copied().unwrap_or(group.order);
-                let mut contacts: Vec<Ulid> =
-                    group.members.iter().map(|&x| self.mentions[x as usize].contact).collect();
+                let (consultations, mut contacts): (Vec<Ulid>, Vec<Ulid>) = group
+                    .members
+                    .iter()
+                    .map(|&x| self.mentions[x as usize].contact)
+                    .partition(|about| self.consultations.contains(about));
                 contacts.sort_unstable();
                 contacts.dedup();
+                let consultations = {
+                    let mut c = consultations;
+                    c.sort_unstable();
+                    c.dedup();
+                    c.len()
+                };
                 Candidate {
                     child_id: group.id.to_string(),
                     name: self.mentions[latest as usize].name.clone(),
@@ -969,6 +1006,7 @@ impl ChildIndex {
                     matched_on,
                     score,
                     contacts: u32::try_from(contacts.len()).unwrap_or(u32::MAX),
+                    consultations: u32::try_from(consultations).unwrap_or(u32::MAX),
                 }
             })
             .collect()

@@ -224,6 +224,8 @@ pub struct ContactState {
     /// The actor who made the contact (its `contact_received`): a referrer reads and adds to
     /// its own contacts only.
     pub made_by: String,
+    /// The professional consultation this contact follows, if its `contact_received` named one.
+    pub follows_consultation: Option<Ulid>,
     /// When the referrer answered the feedback survey (once per contact).
     pub referrer_feedback_at: Option<DateTime<Utc>>,
     /// The first strategy discussion held, and how many were held.
@@ -327,6 +329,7 @@ impl ContactState {
             assigned_to: None,
             team_worker: None,
             made_by: env.actor.id.clone(),
+            follows_consultation: c.follows_consultation,
             referrer_feedback_at: None,
             strategy_discussion: None,
             strategy_discussions: 0,
@@ -346,7 +349,7 @@ impl ContactState {
         let by = &env.actor.id;
         match event {
             // A stream's first event: never one of a contact's later events.
-            Event::ContactReceived(_) | Event::DutyDebriefRecorded(_) => {}
+            Event::ContactReceived(_) | Event::DutyDebriefRecorded(_) | Event::ConsultationRecorded(_) => {}
             Event::TriageRated(t) => self.rating = Some(t.rating),
             Event::CallLogged(_) | Event::NoteAdded(_) => {}
             Event::CorrectionRecorded(c) => {
@@ -666,6 +669,7 @@ mod tests {
             ppn_grade: None,
             adults: Vec::new(),
             concern_categories: Vec::new(),
+            follows_consultation: None,
         })
     }
 

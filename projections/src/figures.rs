@@ -23,10 +23,12 @@
 //! - [`timeliness`](mod@timeliness): received → first decision, received → accepted by the Assessment Team.
 //! - [`volumes`](mod@volumes): contacts, channels, sources, weekdays, outcomes, referrals, re-contacts.
 //! - [`practice`](mod@practice): consent, referrer informed, threshold consistency, action plans, revisions.
+//! - [`consultations`]: professional consultations per week and by source, and those a contact followed.
 //! - [`devon`]: Devon's appendix table, children by weekday and channel and the outcome split.
 //! - [`trends`]: partners' trends, by source and week, small counts suppressed.
 //! - [`sample`]: the reproducible random sample of decided contacts for case audit.
 
+pub mod consultations;
 pub mod devon;
 pub mod feedback;
 pub mod practice;
@@ -42,6 +44,7 @@ use serde::ser::SerializeMap;
 use crate::facts::ContactFacts;
 use crate::time::{Calendar, DuePolicy};
 
+pub use consultations::{ConsultationFigures, consultation_figures};
 pub use devon::{DevonTable, devon_table};
 pub use practice::{Practice, practice};
 pub use sample::{SplitMix64, audit_sample, audit_sample_of};

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::facts::ContactFacts;
+use crate::model::Consultation;
 
 /// The locality of a contact whose first child has no postcode.
 pub const UNKNOWN: &str = "unknown";
@@ -157,6 +158,29 @@ impl Localities {
     /// The locality of a contact (of its first child's postcode district).
     pub fn of(&self, contact: &ContactFacts) -> &str {
         self.of_district(contact.district)
+    }
+
+    /// The locality of a professional consultation: of its first named child's postcode
+    /// district, as a contact's ([`UNKNOWN`] when it names no child or no postcode).
+    pub fn of_consultation(&self, consultation: &Consultation) -> &str {
+        self.of_district(
+            consultation
+                .data
+                .children
+                .first()
+                .and_then(|c| c.address.as_ref())
+                .and_then(|a| a.postcode.as_deref())
+                .and_then(District::of_postcode),
+        )
+    }
+
+    /// The consultations of `all` in the locality `name`, or all of them for `None`.
+    pub fn filter_consultations<'a, 'b>(
+        &'b self,
+        all: impl IntoIterator<Item = &'a Consultation> + 'b,
+        name: Option<&'b str>,
+    ) -> impl Iterator<Item = &'a Consultation> + 'b {
+        all.into_iter().filter(move |c| name.is_none_or(|n| self.of_consultation(c) == n))
     }
 
     /// The contacts of `facts` in the locality `name`, or all of them for `None`.

@@ -60,6 +60,31 @@ pub struct DutyDebrief {
     pub data: events::schema::DutyDebriefRecorded,
 }
 
+/// A professional consultation as recorded: a stream of its own, never a contact, with the
+/// contacts that said they followed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Consultation {
+    /// The consultation's stream id.
+    pub consultation_id: Ulid,
+    pub recorded_at: DateTime<Utc>,
+    /// When the call was taken.
+    pub occurred_at: DateTime<Utc>,
+    /// The actor id of who recorded it.
+    pub recorded_by: String,
+    #[serde(flatten)]
+    pub data: events::schema::ConsultationRecorded,
+    /// The contacts whose `follows_consultation` names it, in the order received.
+    pub followed_by: Vec<Ulid>,
+}
+
+impl Consultation {
+    /// The London date of the call.
+    pub fn occurred_on(&self) -> NaiveDate {
+        crate::time::london_date(self.occurred_at)
+    }
+}
+
 /// Most characters of the concerns' first line a queue line shows.
 pub const CONCERNS_SUMMARY_MAX: usize = 120;
 
@@ -264,6 +289,12 @@ pub struct ReadModel {
     made_by_referrer: HashMap<String, Vec<Ulid>, foldhash::fast::RandomState>,
     /// Every duty debrief, in log order: streams of their own, never contacts.
     duty_debriefs: Vec<DutyDebrief>,
+    /// Every professional consultation, in log order, and where each is by id.
+    consultations: Vec<Consultation>,
+    consultation_at: HashMap<Ulid, usize, foldhash::fast::RandomState>,
+    /// Contacts that named a consultation not (yet) in the log, by the id they named: linked
+    /// if it comes (a log imported out of order).
+    follows_unseen: HashMap<Ulid, Vec<Ulid>, foldhash::fast::RandomState>,
     /// The contacts other than the event's own whose previous contacts the last `apply`
     /// changed (a contact entered after later-received ones about the same child).
     also_changed: Vec<Ulid>,
@@ -301,10 +332,36 @@ impl ReadModel {
             });
             return Ok(Change::Nothing);
         }
+        if env.event_type == EventType::ConsultationRecorded {
+            let Event::ConsultationRecorded(data) = env.event()? else { return Ok(Change::Nothing) };
+            if !data.children.is_empty() {
+                // A consultation is never a previous contact, but its child may link children
+                // of contacts together: their counts and possible matches are looked at again.
+                let touched = self.children.receive_consultation(id, env.occurred_at, &data.children);
+                self.count_again(id, &touched);
+                self.refresh_possible(id, &touched);
+            }
+            self.consultation_at.insert(id, self.consultations.len());
+            self.consultations.push(Consultation {
+                consultation_id: id,
+                recorded_at: env.recorded_at,
+                occurred_at: env.occurred_at,
+                recorded_by: env.actor.id.clone(),
+                data,
+                followed_by: self.follows_unseen.remove(&id).unwrap_or_default(),
+            });
+            return Ok(Change::Nothing);
+        }
         if env.event_type == EventType::ContactReceived {
             let Event::ContactReceived(received) = env.event()? else {
                 return Err(FoldError::NotReceivedFirst(env.event_type));
             };
+            if let Some(followed) = received.follows_consultation {
+                match self.consultation_at.get(&followed) {
+                    Some(&at) => self.consultations[at].followed_by.push(id),
+                    None => self.follows_unseen.entry(followed).or_default().push(id),
+                }
+            }
             let adults = received.adults.clone();
             let state = ContactState::from_received(env, received);
             if env.actor.role == events::Role::Referrer {
@@ -481,6 +538,23 @@ impl ReadModel {
             .collect();
         out.sort_by_key(|d| (d.data.date, d.occurred_at, d.debrief_id));
         out
+    }
+
+    /// The professional consultations taken on London dates from `from` to `to` (both
+    /// included, either open), in the order they happened.
+    pub fn consultations(&self, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Vec<&Consultation> {
+        let mut out: Vec<&Consultation> = self
+            .consultations
+            .iter()
+            .filter(|c| from.is_none_or(|f| c.occurred_on() >= f) && to.is_none_or(|t| c.occurred_on() <= t))
+            .collect();
+        out.sort_by_key(|c| (c.occurred_at, c.consultation_id));
+        out
+    }
+
+    /// One professional consultation, by its stream id.
+    pub fn consultation(&self, id: Ulid) -> Option<&Consultation> {
+        self.consultation_at.get(&id).map(|&at| &self.consultations[at])
     }
 
     /// The open contact's state.

@@ -59,6 +59,7 @@ fn received(immediate_risk: bool, children: Vec<Child>) -> Event {
         ppn_grade: None,
         adults: Vec::new(),
         concern_categories: Vec::new(),
+        follows_consultation: None,
     })
 }
 

@@ -59,7 +59,13 @@ pub fn report(
         },
         volumes: Volumes {
             locality: locality.clone(),
-            ..projections::figures::volumes(facts(), from, to, scope.localities)
+            ..projections::figures::volumes(
+                facts(),
+                scope.localities.filter_consultations(model.consultations(Some(from), Some(to)), scope.locality),
+                from,
+                to,
+                scope.localities,
+            )
         },
         practice: Practice {
             locality: locality.clone(),

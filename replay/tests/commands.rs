@@ -747,6 +747,7 @@ fn annex_a_follows_the_child_links() {
         ppn_grade: None,
         adults: Vec::new(),
         concern_categories: Vec::new(),
+        follows_consultation: None,
     });
     let decided = Event::DecisionMade(DecisionMade {
         outcome: Outcome::Assessment,
@@ -1207,4 +1208,64 @@ fn duty_debriefs_in_the_log_reach_no_return() {
     assert!(stderr(&out).contains("opened by duty_debrief_recorded, not a contact"), "{}", stderr(&out));
     let out = run(&["verify", "--data-dir", &data]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// The fixture's log holds the demo's professional consultations (streams of their own, some
+/// naming a child): neither Annex A, the CIN census, the report nor the contacts CSV counts or
+/// names one.
+#[test]
+fn consultations_in_the_log_reach_no_return() {
+    let export = std::fs::read_to_string(fixture_file()).unwrap();
+    let lines: Vec<serde_json::Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let consultations: Vec<&serde_json::Value> =
+        lines.iter().filter(|e| e["type"] == "consultation_recorded").collect();
+    assert!(consultations.len() >= 8, "the fixture holds the demo's consultations: {}", consultations.len());
+    let named: Vec<(&str, String)> = consultations
+        .iter()
+        .filter(|e| e["data"]["children"].as_array().is_some_and(|c| !c.is_empty()))
+        .map(|e| {
+            let id = e["contact_id"].as_str().unwrap();
+            (id, child_id_for(id.parse().unwrap(), 0))
+        })
+        .collect();
+    assert!(!named.is_empty(), "some name a child");
+    assert!(lines.iter().any(|e| e["type"] == "contact_received" && e["data"]["follows_consultation"].is_string()));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dir_arg(&fixture_copy(tmp.path()));
+    let from = "2026-01-01";
+    let to = "2026-03-31";
+    let children: usize = lines
+        .iter()
+        .filter(|e| e["type"] == "contact_received")
+        .filter(|e| {
+            let on = projections::time::london_date(e["occurred_at"].as_str().unwrap().parse().unwrap());
+            (from.parse().unwrap()..=to.parse().unwrap()).contains(&on)
+        })
+        .map(|e| e["data"]["children"].as_array().unwrap().len())
+        .sum();
+    let out = run(&["annex-a", "--data-dir", &data, "--list", "1", "--from", from, "--to", to]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().count() - 1,
+        children,
+        "one row per child of each contact, none for a consultation"
+    );
+    for args in [
+        vec!["annex-a", "--list", "3", "--from", from, "--to", to],
+        vec!["report", "--from", from, "--to", to],
+        vec!["cin-census", "--year", "2025-26"],
+        vec!["contacts-csv", "--from", from, "--to", to],
+    ] {
+        let mut full = args.clone();
+        full.extend(["--data-dir", &data]);
+        let out = run(&full);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        for (id, child) in &named {
+            assert!(!text.contains(id), "{args:?} names consultation {id}");
+            assert!(!text.contains(child.as_str()), "{args:?} has the child {child} only a consultation named");
+        }
+        assert!(!text.contains("Advised the GP"), "{args:?}");
+    }
 }

@@ -5,14 +5,14 @@
 
 use chrono::{DateTime, Utc};
 use eventlog::{Actor, AppendRequest, Idempotency, NewEvent};
-use events::schema::{Event, StreamKind};
+use events::schema::{ConsultationRecorded, DutyDebriefRecorded, Event, StreamKind};
 use projections::contact::ContactState;
 use ulid::Ulid;
 
 use super::{AppError, FrontDoor, Recorded};
 use crate::auth;
 use crate::rules;
-use crate::validate::{self, EventRequest, Invalid, NewContact, NewDutyDebrief};
+use crate::validate::{self, EventRequest, Invalid, NewContact, NewStream};
 
 /// How often a write without `expected_version` is retried when another write to the same
 /// contact lands between reading it and appending (only possible from outside this process's
@@ -36,19 +36,59 @@ impl CreateContact {
     }
 }
 
-/// `POST /v1/duty-debriefs`: a duty team's end-of-day debrief, a stream of its own.
+/// A record that is a stream of its own, opened by its own endpoint and never a contact: what
+/// differs between them (who may record one, how its body is read) and nothing else.
+pub trait OpensStream: Sized + Into<Event> {
+    /// What the records are called, for the 403: `duty debriefs`.
+    const WHAT: &'static str;
+    /// The idempotency keys' scope: the endpoint's last segment.
+    const SCOPE: &'static str;
+    /// Whether `role` may record one.
+    fn may_record(role: eventlog::Role) -> bool;
+    /// The body read and checked (400, 422).
+    fn parse(body: &[u8], now: DateTime<Utc>) -> Result<NewStream<Self>, Invalid>;
+}
+
+impl OpensStream for DutyDebriefRecorded {
+    const WHAT: &'static str = "duty debriefs";
+    const SCOPE: &'static str = "duty-debriefs";
+    fn may_record(role: eventlog::Role) -> bool {
+        auth::may_record_duty_debrief(role)
+    }
+    fn parse(body: &[u8], now: DateTime<Utc>) -> Result<NewStream<Self>, Invalid> {
+        validate::parse_new_duty_debrief(body, now)
+    }
+}
+
+impl OpensStream for ConsultationRecorded {
+    const WHAT: &'static str = "consultations";
+    const SCOPE: &'static str = "consultations";
+    fn may_record(role: eventlog::Role) -> bool {
+        auth::may_record_consultation(role)
+    }
+    fn parse(body: &[u8], now: DateTime<Utc>) -> Result<NewStream<Self>, Invalid> {
+        validate::parse_new_consultation(body, now)
+    }
+}
+
+/// `POST /v1/duty-debriefs`, `POST /v1/consultations`: a record that opens a stream of its own.
 #[derive(Debug, Clone)]
-pub struct CreateDutyDebrief {
-    pub new: NewDutyDebrief,
+pub struct CreateStream<T> {
+    pub new: NewStream<T>,
     pub idempotency: Option<Idempotency>,
 }
 
-impl CreateDutyDebrief {
+/// `POST /v1/duty-debriefs`: a duty team's end-of-day debrief.
+pub type CreateDutyDebrief = CreateStream<DutyDebriefRecorded>;
+/// `POST /v1/consultations`: a professional consultation.
+pub type CreateConsultation = CreateStream<ConsultationRecorded>;
+
+impl<T: OpensStream> CreateStream<T> {
     /// The role first (403), then the body (400, 422).
     pub fn parse(caller: &Actor, body: &[u8], key: Option<&str>, now: DateTime<Utc>) -> Result<Self, AppError> {
-        may_record_debrief(caller)?;
-        let new = validate::parse_new_duty_debrief(body, now)?;
-        Ok(CreateDutyDebrief { new, idempotency: idempotency(key, caller, "duty-debriefs", body) })
+        may_record::<T>(caller)?;
+        let new = T::parse(body, now)?;
+        Ok(CreateStream { new, idempotency: idempotency(key, caller, T::SCOPE, body) })
     }
 }
 
@@ -97,11 +137,11 @@ fn may_create(caller: &Actor) -> Result<(), AppError> {
     }
 }
 
-fn may_record_debrief(caller: &Actor) -> Result<(), AppError> {
-    if auth::may_record_duty_debrief(caller.role) {
+fn may_record<T: OpensStream>(caller: &Actor) -> Result<(), AppError> {
+    if T::may_record(caller.role) {
         Ok(())
     } else {
-        Err(AppError::Forbidden(format!("a {} may not record duty debriefs", caller.role)))
+        Err(AppError::Forbidden(format!("a {} may not record {}", caller.role, T::WHAT)))
     }
 }
 
@@ -109,15 +149,20 @@ fn not_found(contact: Ulid) -> AppError {
     AppError::NotFound(format!("no contact {contact}"))
 }
 
-/// Refuses a stream that is not a contact (a duty debrief) as a contact this id does not name
-/// (404), saying what the id is instead.
+/// Refuses a stream that is not a contact (a duty debrief, a consultation) as a contact this id
+/// does not name (404), saying what the id is instead.
 pub(crate) fn contact_stream(contact: Ulid, events: &[eventlog::Envelope]) -> Result<(), AppError> {
     match events.first().and_then(|e| StreamKind::opened_by(e.event_type)) {
-        Some(StreamKind::DutyDebrief) => {
-            Err(AppError::NotFound(format!("no contact {contact}: {contact} is a duty debrief, not a contact")))
+        Some(kind) if kind != StreamKind::Contact => {
+            Err(AppError::NotFound(format!("no contact {contact}: {contact} is {}, not a contact", kind.noun())))
         }
         _ => Ok(()),
     }
+}
+
+/// Whether the log holds a stream `id` of this kind (its first event opens one).
+pub(crate) fn is_stream(events: &[eventlog::Envelope], kind: StreamKind) -> bool {
+    events.first().and_then(|e| StreamKind::opened_by(e.event_type)) == Some(kind)
 }
 
 pub(crate) fn fold(events: &[eventlog::Envelope]) -> Result<Option<ContactState>, AppError> {
@@ -135,26 +180,35 @@ impl FrontDoor {
     ) -> Result<Recorded, AppError> {
         may_create(caller)?;
         let CreateContact { new, idempotency } = command;
+        if let Some(consultation) = new.data.follows_consultation
+            && !is_stream(&self.log().read_contact(consultation)?, StreamKind::Consultation)
+        {
+            return Err(Invalid::Fields(vec![validate::FieldError::new(
+                "follows_consultation",
+                format!("{consultation} is no consultation: it must name one recorded with POST /v1/consultations"),
+            )])
+            .into());
+        }
         let event = Event::ContactReceived(new.data);
         self.open_stream(caller, &event, new.occurred_at, new.late_entry_reason, idempotency, now).await
     }
 
-    /// Records a duty debrief: the role (403), the time rules (422), then its
-    /// `duty_debrief_recorded`, appended as version 1 of a new stream that is never a contact.
-    pub async fn record_duty_debrief(
+    /// Records a duty debrief or a consultation: the role (403), the time rules (422), then its
+    /// first event, appended as version 1 of a new stream that is never a contact.
+    pub async fn record_stream<T: OpensStream>(
         &self,
         caller: &Actor,
-        command: CreateDutyDebrief,
+        command: CreateStream<T>,
         now: DateTime<Utc>,
     ) -> Result<Recorded, AppError> {
-        may_record_debrief(caller)?;
-        let CreateDutyDebrief { new, idempotency } = command;
-        let event = Event::DutyDebriefRecorded(new.data);
+        may_record::<T>(caller)?;
+        let CreateStream { new, idempotency } = command;
+        let event: Event = new.data.into();
         self.open_stream(caller, &event, new.occurred_at, new.late_entry_reason, idempotency, now).await
     }
 
     /// A new stream opened by `event`: the time rules (422), then the event appended as version
-    /// 1 of a stream with a new id. One path for contacts and duty debriefs alike.
+    /// 1 of a stream with a new id. One path for contacts, duty debriefs and consultations.
     async fn open_stream(
         &self,
         caller: &Actor,

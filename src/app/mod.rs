@@ -20,7 +20,7 @@ use projections::time::DuePolicy;
 
 use crate::validate::{FieldError, Invalid};
 
-pub use command::{CreateContact, CreateDutyDebrief, RecordEvent};
+pub use command::{CreateConsultation, CreateContact, CreateDutyDebrief, CreateStream, OpensStream, RecordEvent};
 pub use read::{ContactRead, Read};
 
 /// What a command stored (or, for a repeated idempotency key, had stored).

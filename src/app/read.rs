@@ -6,9 +6,10 @@ use eventlog::{AccessEntry, AccessScope, Actor, Envelope};
 use projections::contact::ContactState;
 use ulid::Ulid;
 
-use super::command::{contact_id, contact_stream, fold};
+use super::command::{contact_id, contact_stream, fold, is_stream};
 use super::{AppError, FrontDoor};
 use crate::auth::{self, ReadKind};
+use events::schema::StreamKind;
 
 /// What is being read, and how the access log names it.
 #[derive(Debug, Clone, Copy)]
@@ -48,14 +49,7 @@ impl FrontDoor {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<ContactRead, AppError> {
-        if !auth::may_read(caller.role, read.kind) {
-            // A refused read is recorded too (when the id names a contact at all), before the
-            // 403 is sent.
-            if let Ok(contact) = contact_id(id) {
-                self.record_access(contact, &refused_entry(caller, read, now)).await?;
-            }
-            return Err(AppError::Forbidden(format!("a {} may not read this", caller.role)));
-        }
+        self.may_read_logged(caller, read, id, now).await?;
         let contact = contact_id(id)?;
         let events = self.log().read_contact(contact)?;
         if events.is_empty() {
@@ -77,6 +71,47 @@ impl FrontDoor {
             AccessEntry { at: now, actor: caller.clone(), action: read.action.into(), endpoint: read.endpoint.into() };
         self.record_access(contact, &logged).await?;
         Ok(ContactRead { contact, events, state, access, logged })
+    }
+
+    /// The role (403) for a read of one stream: a refused read is recorded too (when the id is
+    /// a ULID at all), before the 403 is sent.
+    async fn may_read_logged(
+        &self,
+        caller: &Actor,
+        read: Read<'_>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        if auth::may_read(caller.role, read.kind) {
+            return Ok(());
+        }
+        if let Ok(stream) = contact_id(id) {
+            self.record_access(stream, &refused_entry(caller, read, now)).await?;
+        }
+        Err(AppError::Forbidden(format!("a {} may not read this", caller.role)))
+    }
+
+    /// Reads a professional consultation for `caller`: the role (403, the refusal recorded),
+    /// the id (404 for anything but a consultation's), then the read recorded in its access log
+    /// before anything is shown, as a contact's is. Returns its first event.
+    pub async fn read_consultation_logged(
+        &self,
+        caller: &Actor,
+        read: Read<'_>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Envelope, AppError> {
+        self.may_read_logged(caller, read, id, now).await?;
+        let no_such = || AppError::NotFound(format!("no consultation {id}"));
+        let stream = id.parse::<Ulid>().map_err(|_| no_such())?;
+        let events = self.log().read_contact(stream)?;
+        if !is_stream(&events, StreamKind::Consultation) {
+            return Err(no_such());
+        }
+        let logged =
+            AccessEntry { at: now, actor: caller.clone(), action: read.action.into(), endpoint: read.endpoint.into() };
+        self.record_access(stream, &logged).await?;
+        events.into_iter().next().ok_or_else(no_such)
     }
 
     /// Records a read of a child's record (`GET /v1/children/{id}`) in the access log of each

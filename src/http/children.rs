@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{OriginalUri, Path, Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use eventlog::AccessScope;
-use events::schema::{HandoverTo, Outcome, Relationship, SourceCode};
+use events::schema::{Agency, HandoverTo, Outcome, Relationship, SourceCode};
 use projections::children;
 use projections::contact::HandoverStatus;
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,8 @@ pub struct ChildCandidate {
     pub score: f64,
     /// How many contacts are about the child (`GET /v1/children/{child_id}` lists them).
     pub contacts: u32,
+    /// How many professional consultations named the child (never counted as contacts).
+    pub consultations: u32,
 }
 
 /// `200` from `GET /v1/children`.
@@ -107,6 +109,27 @@ pub struct ChildContact {
     pub version: u32,
 }
 
+/// A professional consultation that named a child, as the child's record shows it: never one
+/// of its contacts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChildConsultation {
+    /// `GET /v1/consultations/{id}` reads it.
+    pub consultation_id: Ulid,
+    /// The child's index in the consultation's `children`.
+    pub child_index: u8,
+    /// The name the consultation gave the child.
+    pub name: String,
+    #[serde(with = "events::envelope::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: DateTime<Utc>,
+    pub agency: Agency,
+    pub source: SourceCode,
+    /// The first line of the advice given.
+    pub advice: String,
+    /// The contacts that followed it.
+    pub followed_by: Vec<Ulid>,
+}
+
 /// `200` from `GET /v1/children/{child_id}`: the child's record.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChildRecord {
@@ -120,6 +143,8 @@ pub struct ChildRecord {
     pub child_refs: Vec<String>,
     /// Every contact about the child, in order of receipt.
     pub contacts: Vec<ChildContact>,
+    /// Every professional consultation that named the child, in the order taken.
+    pub consultations: Vec<ChildConsultation>,
 }
 
 /// The longest search term.
@@ -214,7 +239,7 @@ pub(crate) async fn search_children(
         let mut contacts: Vec<Ulid> = found
             .iter()
             .filter_map(|c| index.child(&c.child_id))
-            .flat_map(|r| r.contacts.into_iter().map(|c| c.0))
+            .flat_map(|r| r.contacts.into_iter().chain(r.consultations).map(|c| c.0))
             .collect();
         contacts.sort_unstable();
         contacts.dedup();
@@ -234,6 +259,7 @@ pub(crate) async fn search_children(
             matched_on: c.matched_on,
             score: c.score,
             contacts: c.contacts,
+            consultations: c.consultations,
         })
         .collect();
     Ok(Json(ChildSearchResult { candidates }))
@@ -297,7 +323,28 @@ pub(crate) async fn read_child(
             version: state.version,
         });
     }
-    let ids: Vec<Ulid> = contacts.iter().map(|c| c.contact_id).collect();
+    let consultations: Vec<ChildConsultation> = {
+        let model = app.live().model();
+        record
+            .consultations
+            .iter()
+            .filter_map(|&(id, index, occurred_at)| {
+                let c = model.consultation(id)?;
+                Some(ChildConsultation {
+                    consultation_id: id,
+                    child_index: index,
+                    name: c.data.children.get(usize::from(index)).map(|c| c.name.clone()).unwrap_or_default(),
+                    occurred_at,
+                    agency: c.data.agency,
+                    source: c.data.source,
+                    advice: c.data.advice.lines().next().unwrap_or_default().to_owned(),
+                    followed_by: c.followed_by.clone(),
+                })
+            })
+            .collect()
+    };
+    let ids: Vec<Ulid> =
+        contacts.iter().map(|c| c.contact_id).chain(consultations.iter().map(|c| c.consultation_id)).collect();
     app.front_door().record_reads(&caller, &ids, "read_child", uri.0.path(), Utc::now()).await?;
     Ok(Json(ChildRecord {
         child_id: record.child_id,
@@ -307,6 +354,7 @@ pub(crate) async fn read_child(
         upns: record.upns,
         child_refs: record.child_refs,
         contacts,
+        consultations,
     }))
 }
 

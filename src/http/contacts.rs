@@ -22,7 +22,7 @@ use super::extract::{Caller, ContactPath, IdempotencyKey, IdempotencyKeyHeader, 
 use super::problem::{AppendEventErrors, CreateContactErrors, OwnContactsErrors, ReadContactErrors};
 use super::state::AppState;
 use super::views::{Contact, ReferrerContact, contact_view, hidden_events, referrer_view, visible_events};
-use crate::app::{ContactRead, CreateContact, Read, RecordEvent};
+use crate::app::{ContactRead, CreateContact, CreateStream, OpensStream, Read, RecordEvent};
 use crate::auth::{self, ReadKind};
 
 /// The routes of `/v1/contacts`, each with its OpenAPI path.
@@ -114,7 +114,26 @@ pub struct AuditTrail {
     pub trail: Vec<TrailEntry>,
 }
 
-fn created(body: impl Serialize, location: &str, replayed: bool) -> Response {
+/// Records a stream of its own (a duty debrief, a consultation) from a request's body: parsed
+/// (403, 400, 422), recorded, and answered 201 with `answer` of the stored first event at
+/// `location` of its id.
+pub(crate) async fn record_stream<T: OpensStream, B: Serialize>(
+    app: &AppState,
+    caller: &Actor,
+    key: IdempotencyKey,
+    body: &[u8],
+    location: fn(Ulid) -> String,
+    answer: fn(Envelope) -> B,
+) -> Result<Response, ApiError> {
+    let now = Utc::now();
+    let command = CreateStream::<T>::parse(caller, body, key.0.as_deref(), now)?;
+    let recorded = app.front_door().record_stream(caller, command, now).await?;
+    app.metrics().appended(&recorded.envelope);
+    let at = location(recorded.envelope.contact_id);
+    Ok(created(answer(recorded.envelope), &at, recorded.replayed))
+}
+
+pub(crate) fn created(body: impl Serialize, location: &str, replayed: bool) -> Response {
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, v);

@@ -4,8 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use eventlog::Envelope;
 use events::schema::DutyDebriefRecorded;
@@ -16,13 +15,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::contacts::record_stream;
 use super::error::ApiError;
 use super::extract::{Caller, IdempotencyKey, IdempotencyKeyHeader, JsonBytes};
 use super::figures::Period;
 use super::problem::{CreateDutyDebriefErrors, LiveReadErrors};
 use super::queue::require_current;
 use super::state::AppState;
-use crate::app::CreateDutyDebrief;
 use crate::auth::{self, ReadKind};
 
 /// The routes of `/v1/duty-debriefs`, each with its OpenAPI path.
@@ -98,18 +97,9 @@ async fn record_duty_debrief(
     key: IdempotencyKey,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let now = Utc::now();
-    let command = CreateDutyDebrief::parse(&caller, &body, key.0.as_deref(), now)?;
-    let recorded = app.front_door().record_duty_debrief(&caller, command, now).await?;
-    app.metrics().appended(&recorded.envelope);
-    let env = recorded.envelope;
-    let mut response =
-        (StatusCode::CREATED, Json(DutyDebriefCreated { debrief_id: env.contact_id, event: env })).into_response();
-    response.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/v1/duty-debriefs"));
-    if recorded.replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    let location = |_| "/v1/duty-debriefs".to_owned();
+    let answer = |event: Envelope| DutyDebriefCreated { debrief_id: event.contact_id, event };
+    record_stream::<DutyDebriefRecorded, _>(&app, &caller, key, &body, location, answer).await
 }
 
 #[utoipa::path(

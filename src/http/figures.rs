@@ -90,7 +90,12 @@ pub struct AsOf {
 }
 
 /// The contacts a figure counts: every one, or one locality's.
-type Counted<'a> = Box<dyn Iterator<Item = &'a ContactFacts> + 'a>;
+/// What a figure counts: the contacts of the locality asked for (all of them without one), and
+/// the professional consultations of that locality.
+struct Counted<'a> {
+    facts: Box<dyn Iterator<Item = &'a ContactFacts> + 'a>,
+    consultations: Vec<&'a projections::model::Consultation>,
+}
 
 /// The shared path of the figure endpoints: role, readiness, period and locality, then
 /// `figures` over the live model's facts (of the locality asked for).
@@ -108,7 +113,11 @@ async fn period_figures<T>(
     let localities = &app.config().localities;
     let locality = locality(localities, q.locality.as_deref())?;
     let model = app.live().model();
-    Ok(Json(figures(Box::new(localities.filter(model.facts(), locality)), from, to, locality.map(str::to_owned))))
+    let counted = Counted {
+        facts: Box::new(localities.filter(model.facts(), locality)),
+        consultations: localities.filter_consultations(model.consultations(Some(from), Some(to)), locality).collect(),
+    };
+    Ok(Json(figures(counted, from, to, locality.map(str::to_owned))))
 }
 
 /// The locality asked for by `?locality=` (`None`: every contact), one of the configured
@@ -167,9 +176,9 @@ pub(crate) async fn timeliness(
     Caller(caller): Caller,
     Query(q): Query<FiguresQuery>,
 ) -> Result<Json<Timeliness>, ApiError> {
-    period_figures(&app, &caller, &q, |facts, from, to, locality| Timeliness {
+    period_figures(&app, &caller, &q, |counted, from, to, locality| Timeliness {
         locality,
-        ..projections::figures::timeliness(facts, from, to, app.live().policy(), Utc::now())
+        ..projections::figures::timeliness(counted.facts, from, to, app.live().policy(), Utc::now())
     })
     .await
 }
@@ -195,9 +204,9 @@ pub(crate) async fn volumes(
     Caller(caller): Caller,
     Query(q): Query<FiguresQuery>,
 ) -> Result<Json<Volumes>, ApiError> {
-    period_figures(&app, &caller, &q, |facts, from, to, locality| Volumes {
+    period_figures(&app, &caller, &q, |counted, from, to, locality| Volumes {
         locality,
-        ..projections::figures::volumes(facts, from, to, &app.config().localities)
+        ..projections::figures::volumes(counted.facts, counted.consultations, from, to, &app.config().localities)
     })
     .await
 }
@@ -224,9 +233,9 @@ pub(crate) async fn practice(
     Caller(caller): Caller,
     Query(q): Query<FiguresQuery>,
 ) -> Result<Json<Practice>, ApiError> {
-    period_figures(&app, &caller, &q, |facts, from, to, locality| Practice {
+    period_figures(&app, &caller, &q, |counted, from, to, locality| Practice {
         locality,
-        ..projections::figures::practice(facts, from, to, &app.live().policy().calendar, Utc::now())
+        ..projections::figures::practice(counted.facts, from, to, &app.live().policy().calendar, Utc::now())
     })
     .await
 }

@@ -28,6 +28,7 @@
 
 pub mod access;
 pub mod children;
+pub mod consultations;
 pub mod contacts;
 pub mod debriefs;
 pub mod docs;
@@ -74,6 +75,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(contacts::routes())
         .merge(debriefs::routes())
+        .merge(consultations::routes())
         .merge(children::routes())
         .merge(log::routes())
         .merge(access::routes())

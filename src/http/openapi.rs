@@ -167,6 +167,7 @@ without a UPN on record, `children[i].upn` or `children[i].upn_unknown_reason` (
     tags(
         (name = "contacts", description = "Receive contacts, record what happens to them, and read them back."),
         (name = "duty debriefs", description = "Duty teams' end-of-day debriefs: streams of their own, never contacts, never in the queue or the contact figures."),
+        (name = "consultations", description = "Professional consultations: a professional's call for advice, a stream of its own, never a contact, never in the queue, the contact figures or the returns. One that names a child is in the child index and read like a contact, every read logged."),
         (name = "children", description = "The child index: every child frontdoor has seen, with a stable child id, found by search and read with every contact about them. Matching, links and unlinks in the API reference."),
         (name = "log", description = "The global event log, for integrating tools and auditors, and the access log (who read what), for auditors."),
         (name = "queue", description = "The live duty queue: open contacts awaiting a decision or a handover's acceptance."),
@@ -278,6 +279,7 @@ fn add_description(doc: &mut Document, path: &str, post: bool, text: &str) {
 fn roles(doc: &mut Document) {
     add_description(doc, "/v1/contacts", true, &format!("Roles: {}.", role_list(auth::may_create_contact)));
     add_description(doc, "/v1/duty-debriefs", true, &format!("Roles: {}.", role_list(auth::may_record_duty_debrief)));
+    add_description(doc, "/v1/consultations", true, &format!("Roles: {}.", role_list(auth::may_record_consultation)));
     let mut by_type = String::from("Roles, by event type:\n");
     for t in EventType::ALL.iter().filter(|t| t.is_appendable()) {
         by_type.push_str(&format!("\n- `{t}`: {}", role_list(|r| auth::may_append(r, *t))));
@@ -300,6 +302,8 @@ fn roles(doc: &mut Document) {
         ("/v1/contacts/{id}/events", ReadKind::ContactEvents),
         ("/v1/contacts/{id}/audit", ReadKind::ContactAudit),
         ("/v1/duty-debriefs", ReadKind::DutyDebriefs),
+        ("/v1/consultations", ReadKind::Consultations),
+        ("/v1/consultations/{id}", ReadKind::Consultations),
         ("/v1/events", ReadKind::GlobalEvents),
         ("/v1/events/stream", ReadKind::GlobalEvents),
         ("/v1/access", ReadKind::AccessLog),
@@ -866,6 +870,9 @@ mod tests {
             ("/v1/contacts/{id}", "get", &[200, 401, 403, 404, 500, 503]),
             ("/v1/duty-debriefs", "post", &[201, 400, 401, 403, 408, 413, 415, 422, 500, 503]),
             ("/v1/duty-debriefs", "get", &[200, 400, 401, 403, 500, 503]),
+            ("/v1/consultations", "post", &[201, 400, 401, 403, 408, 413, 415, 422, 500, 503]),
+            ("/v1/consultations", "get", &[200, 400, 401, 403, 500, 503]),
+            ("/v1/consultations/{id}", "get", &[200, 401, 403, 404, 500, 503]),
             ("/v1/contacts/{id}/events", "get", &[200, 401, 403, 404, 500, 503]),
             ("/v1/contacts/{id}/audit", "get", &[200, 401, 403, 404, 500, 503]),
             ("/v1/events", "get", &[200, 400, 401, 403, 500, 503]),

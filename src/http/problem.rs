@@ -155,9 +155,9 @@ impl ProblemType {
 }
 
 /// The error responses of one operation: `(status, description, problem slugs)`.
-type ErrorTable = &'static [(u16, &'static str, &'static [&'static str])];
+type ErrorTable<'a> = &'a [(u16, &'static str, &'static [&'static str])];
 
-fn problem_responses(table: ErrorTable) -> BTreeMap<String, RefOr<OaResponse>> {
+fn problem_responses(table: ErrorTable<'_>) -> BTreeMap<String, RefOr<OaResponse>> {
     table
         .iter()
         .map(|(status, description, slugs)| {
@@ -240,21 +240,56 @@ pub struct CreateDutyDebriefErrors;
 
 impl IntoResponses for CreateDutyDebriefErrors {
     fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        create_stream_responses("Only practitioners, decision makers and admins record duty debriefs.")
+    }
+}
+
+/// Errors of `POST /v1/consultations`.
+#[derive(Debug)]
+pub struct CreateConsultationErrors;
+
+impl IntoResponses for CreateConsultationErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        create_stream_responses("Only practitioners, decision makers and admins record consultations.")
+    }
+}
+
+/// The errors of an endpoint that opens a stream of its own; `forbidden` says who may.
+fn create_stream_responses(forbidden: &'static str) -> BTreeMap<String, RefOr<OaResponse>> {
+    problem_responses(&[
+        BAD_BODY,
+        NO_TOKEN,
+        (403, forbidden, &["forbidden"]),
+        TOO_SLOW,
+        TOO_LARGE,
+        NOT_JSON,
+        (
+            422,
+            "A field is invalid, unknown or missing (`errors` lists them all), a time rule is broken, or the \
+             Idempotency-Key was used before with another body.",
+            &["validation", "case-rule", "idempotency-key-reused"],
+        ),
+        INTERNAL,
+        UNAVAILABLE,
+    ])
+}
+
+/// Errors of `GET /v1/consultations/{id}`.
+#[derive(Debug)]
+pub struct ReadConsultationErrors;
+
+impl IntoResponses for ReadConsultationErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
         problem_responses(&[
-            BAD_BODY,
             NO_TOKEN,
-            (403, "Only practitioners, decision makers and admins record duty debriefs.", &["forbidden"]),
-            TOO_SLOW,
-            TOO_LARGE,
-            NOT_JSON,
             (
-                422,
-                "A field is invalid, unknown or missing (`errors` lists them all), a time rule is broken, or the \
-                 Idempotency-Key was used before with another body.",
-                &["validation", "case-rule", "idempotency-key-reused"],
+                403,
+                "The role may not read consultations (referrers, receiving teams, partners, monitors).",
+                &["forbidden"],
             ),
+            (404, "No such consultation.", &["not-found"]),
             INTERNAL,
-            UNAVAILABLE,
+            UNRECORDABLE,
         ])
     }
 }

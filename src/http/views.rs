@@ -147,6 +147,7 @@ pub fn contact_view(
             .unwrap_or(u32::MAX),
         strategy_discussions: state.strategy_discussions,
         concern_categories: state.concern_categories.clone(),
+        follows_consultation: state.follows_consultation,
         referrer_informed_at: state.referrer_informed_at,
         assigned_to: state.assigned_to.clone(),
         team_worker: state.team_worker.clone(),
@@ -204,6 +205,9 @@ pub struct Contact {
     /// The concern categories in force (CIN assessment factor codes): the latest decision's that
     /// gives any, else the contact's.
     pub concern_categories: Vec<String>,
+    /// The professional consultation (`GET /v1/consultations/{id}`) this contact follows.
+    #[schema(required = true)]
+    pub follows_consultation: Option<Ulid>,
     #[schema(required = true)]
     pub referrer_informed_at: Option<DateTime<Utc>>,
     /// The front door's worker on it: the latest `contact_allocated` by the duty team.

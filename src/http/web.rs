@@ -623,6 +623,7 @@ struct QaPage {
     /// Outcomes, consent and conversion by referral source, week by week then the period;
     /// only the sources with contacts.
     by_source: Vec<SourceWeekView>,
+    consultations: ConsultationsView,
 }
 
 /// One row of the QA page's locality table.
@@ -700,6 +701,34 @@ fn table_outcomes() -> impl Iterator<Item = &'static str> {
 
 fn share_text(v: Option<f64>) -> String {
     v.map_or("–".to_owned(), |f| format!("{:.0}%", f * 100.0))
+}
+
+/// The period's professional consultations on the QA page (docs/FIGURES.md, "Professional
+/// consultations"): counts only, no child.
+struct ConsultationsView {
+    total: u64,
+    followed: u64,
+    followed_share: String,
+    /// (week, consultations, followed by a contact)
+    weeks: Vec<(String, u64, u64)>,
+    /// (source code, its census description, consultations), the codes with any.
+    sources: Vec<(&'static str, &'static str, u64)>,
+}
+
+impl ConsultationsView {
+    fn of(f: &projections::figures::ConsultationFigures) -> ConsultationsView {
+        ConsultationsView {
+            total: f.consultations,
+            followed: f.followed_by_contact,
+            followed_share: f.followed_share.map_or("–".to_owned(), |s| format!("{:.0}%", s * 100.0)),
+            weeks: f.by_week.iter().map(|w| (w.week.week.clone(), w.consultations, w.followed_by_contact)).collect(),
+            sources: events::schema::SourceCode::ALL
+                .iter()
+                .map(|c| (c.as_str(), c.description(), f.by_source.get(c.as_str())))
+                .filter(|(_, _, n)| *n > 0)
+                .collect(),
+        }
+    }
 }
 
 /// One duty debrief on the QA page.
@@ -900,7 +929,13 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
         let facts = || localities.filter(model.facts(), locality);
         let timeliness = serde_json::to_value(projections::figures::timeliness(facts(), from, to, policy, Utc::now()))
             .unwrap_or_default();
-        let volumes_typed = projections::figures::volumes(facts(), from, to, localities);
+        let volumes_typed = projections::figures::volumes(
+            facts(),
+            localities.filter_consultations(model.consultations(Some(from), Some(to)), locality),
+            from,
+            to,
+            localities,
+        );
         let volumes = serde_json::to_value(&volumes_typed).unwrap_or_default();
         let practice = projections::figures::practice(facts(), from, to, &policy.calendar, Utc::now());
         let devon = DevonView::of(&projections::figures::devon_table(facts(), from, to));
@@ -933,6 +968,7 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
             .flat_map(|w| SourceWeekView::rows(&w.week.week, &w.by_referral_source))
             .chain(SourceWeekView::rows("The period", &volumes_typed.by_referral_source))
             .collect();
+        let consultations = ConsultationsView::of(&volumes_typed.consultations);
         QaPage {
             practice: practice_rows(&practice),
             levels: level_rows(&practice),
@@ -942,6 +978,7 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
             localities: localities.names().map(str::to_owned).collect(),
             by_locality: volumes_typed.by_locality.iter().map(LocalityView::of).collect(),
             by_source,
+            consultations,
             ..page
         }
     };
@@ -1214,6 +1251,7 @@ fn qa_page(
         localities: Vec::new(),
         by_locality: Vec::new(),
         by_source: Vec::new(),
+        consultations: ConsultationsView::of(&projections::figures::consultation_figures([], from, to)),
     }
 }
 

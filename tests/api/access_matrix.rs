@@ -37,6 +37,8 @@ enum Need {
     Create,
     /// `POST /v1/duty-debriefs`.
     RecordDebrief,
+    /// `POST /v1/consultations`.
+    RecordConsultation,
     /// `POST /v1/contacts/{id}/events` with a body of this type.
     Append(EventType),
     /// A page, by session cookie only: the roles it lets in.
@@ -74,6 +76,8 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("POST", "/v1/contacts") => Need::Create,
         ("GET", "/v1/duty-debriefs") => Need::Read(K::DutyDebriefs),
         ("POST", "/v1/duty-debriefs") => Need::RecordDebrief,
+        ("GET", "/v1/consultations" | "/v1/consultations/{id}") => Need::Read(K::Consultations),
+        ("POST", "/v1/consultations") => Need::RecordConsultation,
         ("POST", "/v1/contacts/{id}/events") => Need::Append(EventType::NoteAdded),
         _ => return None,
     })
@@ -142,6 +146,7 @@ fn concrete(method: &str, path: &str, contact: &str) -> (String, Option<Value>) 
     let body = match (method, path) {
         ("POST", "/v1/contacts") => Some(contact_body()),
         ("POST", "/v1/duty-debriefs") => Some(json!({"date": "2026-03-02", "team": "Duty A"})),
+        ("POST", "/v1/consultations") => Some(json!({"agency": "health", "source": "3A", "advice": "Call back"})),
         ("POST", "/v1/contacts/{id}/events") => Some(json!({"type": "note_added", "data": {"text": "matrix"}})),
         _ => None,
     };
@@ -227,6 +232,7 @@ fn expected(need: Need, cred: Cred, callers: &[Caller]) -> bool {
         (Need::Read(k), _) => auth::may_read(role, k),
         (Need::Create, _) => auth::may_create_contact(role),
         (Need::RecordDebrief, _) => auth::may_record_duty_debrief(role),
+        (Need::RecordConsultation, _) => auth::may_record_consultation(role),
         (Need::Append(t), _) => auth::may_append(role, t),
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, ready, spawn_app};
+use crate::harness::{TestApp, never_a_contact, ready, refused_naming, spawn_app};
 
 fn debrief(date: &str, team: &str) -> Value {
     json!({
@@ -20,10 +20,6 @@ fn debrief(date: &str, team: &str) -> Value {
 
 async fn record(app: &TestApp, who: &str, body: &Value) -> (u16, Value) {
     app.post(who, "/v1/duty-debriefs", body).await
-}
-
-fn fields(body: &Value) -> Vec<&str> {
-    body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect()
 }
 
 #[tokio::test]
@@ -64,7 +60,6 @@ async fn a_duty_debrief_is_recorded_and_listed_by_day_for_the_duty_team_and_audi
 async fn a_bad_debrief_names_its_fields_and_writes_nothing() {
     let app = spawn_app();
     ready(&app).await;
-    let before = app.head().await;
     let cases = [
         (json!({"team": "A"}), vec!["date"]),
         (json!({"date": "2026-03-02"}), vec!["team"]),
@@ -74,12 +69,7 @@ async fn a_bad_debrief_names_its_fields_and_writes_nothing() {
         (json!({"date": "2026-03-02", "team": "A", "staff_expected": "six"}), vec!["staff_expected"]),
         (json!({"date": "2026-03-02", "team": "A", "children": [{"name": "X"}]}), vec!["children"]),
     ];
-    for (body, expected) in cases {
-        let (status, answer) = record(&app, "practitioner", &body).await;
-        assert_eq!(status, 422, "{body}: {answer}");
-        assert_eq!(fields(&answer), expected, "{body}");
-    }
-    assert_eq!(app.head().await, before, "nothing was written");
+    refused_naming(&app, "practitioner", "/v1/duty-debriefs", &cases).await;
 }
 
 #[tokio::test]
@@ -117,20 +107,8 @@ async fn a_debrief_is_never_a_contact_in_the_queue_the_figures_or_the_contact_en
     assert_eq!(volumes["totals"]["contacts"], 1, "the debrief is no contact: {volumes}");
     assert_eq!(timeliness["contacts"], 1, "{timeliness}");
 
-    for path in [format!("/v1/contacts/{id}"), format!("/v1/contacts/{id}/events"), format!("/v1/contacts/{id}/audit")]
-    {
-        let (status, body) = app.get("admin", &path).await;
-        assert_eq!(status, 404, "{path}: {body}");
-        assert!(body["detail"].as_str().unwrap().contains("duty debrief"), "{path}: {body}");
-    }
-    let before = app.head().await;
-    let (status, body) = app.append("admin", &id, "note_added", json!({"text": "appended to a debrief"})).await;
-    assert_eq!(status, 404, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("not a contact"), "{body}");
-    let (status, body) = app.append("admin", &contact, "duty_debrief_recorded", debrief("2026-03-02", "Duty A")).await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(fields(&body), ["type"], "{body}");
-    assert_eq!(app.head().await, before, "nothing was written");
+    never_a_contact(&app, &id, "duty debrief", &contact, "duty_debrief_recorded", debrief("2026-03-02", "Duty A"))
+        .await;
 }
 
 #[tokio::test]

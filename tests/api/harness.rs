@@ -249,6 +249,43 @@ impl TestApp {
     }
 }
 
+/// The fields a 422 problem names.
+pub fn fields(body: &Value) -> Vec<&str> {
+    body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect()
+}
+
+/// Posts each body to `path` as `who`: each is a 422 naming exactly its fields, and the log is
+/// untouched.
+pub async fn refused_naming(app: &TestApp, who: &str, path: &str, cases: &[(Value, Vec<&str>)]) {
+    let before = app.head().await;
+    for (body, expected) in cases {
+        let (status, answer) = app.post(who, path, body).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert_eq!(fields(&answer), *expected, "{body}");
+    }
+    assert_eq!(app.head().await, before, "nothing was written");
+}
+
+/// A stream that is not a contact (`noun`: "duty debrief", "consultation") is no contact on
+/// any contact endpoint, nothing is appended to it, and its first event (`first`, with `data`)
+/// is never appended to `contact`. Nothing is written.
+pub async fn never_a_contact(app: &TestApp, id: &str, noun: &str, contact: &str, first: &str, data: Value) {
+    for path in [format!("/v1/contacts/{id}"), format!("/v1/contacts/{id}/events"), format!("/v1/contacts/{id}/audit")]
+    {
+        let (status, body) = app.get("admin", &path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains(noun), "{path}: {body}");
+    }
+    let before = app.head().await;
+    let (status, body) = app.append("admin", id, "note_added", json!({"text": "appended to a stream"})).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("not a contact"), "{body}");
+    let (status, body) = app.append("admin", contact, first, data).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(fields(&body), ["type"], "{body}");
+    assert_eq!(app.head().await, before, "nothing was written");
+}
+
 /// Reads a response, checking that every error is problem+json with the contract's fields.
 pub async fn read(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();

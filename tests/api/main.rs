@@ -7,6 +7,7 @@ mod allocation;
 mod bad_bodies;
 mod children;
 mod connections;
+mod consultations;
 mod contact_page;
 mod contacts;
 mod councils;

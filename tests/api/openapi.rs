@@ -20,6 +20,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/contacts/{id}/audit"),
     ("post", "/v1/duty-debriefs"),
     ("get", "/v1/duty-debriefs"),
+    ("post", "/v1/consultations"),
+    ("get", "/v1/consultations"),
+    ("get", "/v1/consultations/{id}"),
     ("get", "/v1/events"),
     ("get", "/v1/events/stream"),
     ("get", "/v1/access"),
@@ -277,8 +280,14 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
     assert_eq!(documented, served);
 
     let id = app.new_contact("referrer").await;
+    let consultation = json!({"agency": "health", "source": "3A", "advice": "Call back if it recurs"});
+    let (status, consultation) = app.post("admin", "/v1/consultations", &consultation).await;
+    assert_eq!(status, 201, "{consultation}");
+    let consultation = consultation["consultation_id"].as_str().unwrap().to_owned();
     for (method, path) in ROUTES {
-        let url = format!("{}{}", app.url, path.replace("{id}", &id));
+        // Each path's `{id}` is a stream of its kind.
+        let stream = if path.starts_with("/v1/consultations/") { &consultation } else { &id };
+        let url = format!("{}{}", app.url, path.replace("{id}", stream));
         let req = match *method {
             "get" => app.client.get(&url),
             "post" => app.client.post(&url).json(&json!({})),

@@ -984,6 +984,7 @@ impl Workload {
             ppn_grade: None,
             adults: Vec::new(),
             concern_categories: Vec::new(),
+            follows_consultation: None,
         });
         let follow_ups = vec![
             Event::CallLogged(CallLogged {

@@ -591,3 +591,22 @@ fn a_sound_alike_with_the_same_birth_date_is_a_possible_match_until_linked_or_un
     assert_ne!(index.child_id_of(smith, 0), Some(older.as_str()));
     assert!(!index.has_possible_match(smith) && !index.has_possible_match(smyth));
 }
+
+#[test]
+fn a_consultation_s_child_is_the_same_child_but_never_a_contact_or_a_previous_contact() {
+    let mut index = ChildIndex::default();
+    let sam = child("Sam Example", Some("2017-05-04"), Some("9434765919"), None);
+    index.receive_consultation(id(1), at("2026-01-05T10:00:00Z"), std::slice::from_ref(&sam));
+    index.receive(id(2), at("2026-01-20T10:00:00Z"), std::slice::from_ref(&sam), &[]);
+    index.receive(id(3), at("2026-02-20T10:00:00Z"), std::slice::from_ref(&sam), &[]);
+    assert!(index.is_consultation(id(1)) && !index.is_consultation(id(2)));
+    assert_eq!(index.child_id_of(id(2), 0), index.child_id_of(id(1), 0), "linked by the NHS number");
+    assert_eq!(index.previous_contacts(id(2)), 0, "the consultation before it is no previous contact");
+    assert_eq!(index.previous_contacts(id(3)), 1, "only the contact before it");
+    let record = index.child(index.child_id_of(id(3), 0).unwrap()).unwrap();
+    let contacts: Vec<Ulid> = record.contacts.iter().map(|c| c.0).collect();
+    let consultations: Vec<Ulid> = record.consultations.iter().map(|c| c.0).collect();
+    assert_eq!((contacts, consultations), (vec![id(2), id(3)], vec![id(1)]));
+    let found = index.search(&Query { nhs_number: Some("943 476 5919".into()), ..Query::default() });
+    assert_eq!((found[0].contacts, found[0].consultations), (2, 1));
+}

@@ -6,9 +6,12 @@ use chrono::NaiveDate;
 use events::schema::{Channel, Consent, Outcome, SourceCode};
 use serde::Serialize;
 
-use super::{Keyed, Tally, WEEKDAYS, Week, received_in, share, week_index, weeks_of};
+use super::{
+    ConsultationFigures, Keyed, Tally, WEEKDAYS, Week, consultation_figures, received_in, share, week_index, weeks_of,
+};
 use crate::facts::ContactFacts;
 use crate::locality::Localities;
+use crate::model::Consultation;
 use crate::time::weekday_name;
 
 /// The key of "outcomes" for contacts with no decision yet.
@@ -47,6 +50,8 @@ pub struct Volumes {
     /// configured locality in name order, then `other` (a district no locality lists) and
     /// `unknown` (no postcode), each with its contacts and their outcomes.
     pub by_locality: Vec<LocalityRow>,
+    /// Professional consultations taken in the period (never counted as contacts above).
+    pub consultations: ConsultationFigures,
 }
 
 /// One locality of [`Volumes::by_locality`].
@@ -310,10 +315,12 @@ fn finish_sources(rows: Keyed<SourceRow>) -> Keyed<SourceRow> {
 }
 
 /// Volumes of the contacts in `facts` received from `from` to `to` (London dates, both
-/// included), by ISO week of receipt and in total, split by the `localities` given. Each
-/// figure is defined in `docs/FIGURES.md`.
+/// included), by ISO week of receipt and in total, split by the `localities` given, with the
+/// professional `consultations` given (the caller picks them: of the period, of a locality).
+/// Each figure is defined in `docs/FIGURES.md`.
 pub fn volumes<'a>(
     facts: impl IntoIterator<Item = &'a ContactFacts>,
+    consultations: impl IntoIterator<Item = &'a Consultation>,
     from: NaiveDate,
     to: NaiveDate,
     localities: &Localities,
@@ -377,6 +384,7 @@ pub fn volumes<'a>(
             .into_iter()
             .map(|row| LocalityRow { conversion_rate: share(row.referrals, row.contacts), ..row })
             .collect(),
+        consultations: consultation_figures(consultations, from, to),
     }
 }
 
@@ -399,7 +407,7 @@ mod tests {
             // Outside the period.
             contact("2026-03-20T09:00:00Z").categories(&["3A"]),
         ];
-        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8), &Localities::default());
+        let v = volumes(&facts, [], d(2026, 3, 2), d(2026, 3, 8), &Localities::default());
         let row = |code: &str| v.by_concern_category.get(code).unwrap();
         assert_eq!((row("3A").contacts, row("3A").referrals), (2, 1));
         assert_eq!((row("3A").outcomes.get("assessment"), row("3A").outcomes.get("early_help")), (1, 1));
@@ -432,7 +440,7 @@ mod tests {
                 .consent(Consent::Overridden, false)
                 .decided("2026-03-04T12:00:00Z"),
         ];
-        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8), &Localities::default());
+        let v = volumes(&facts, [], d(2026, 3, 2), d(2026, 3, 8), &Localities::default());
         let school = v.by_referral_source.get("2A").unwrap();
         assert_eq!((school.contacts, school.decided, school.referrals), (3, 2, 1));
         assert_eq!(
@@ -488,7 +496,7 @@ mod tests {
     #[test]
     fn contacts_and_outcomes_by_locality_from_the_first_childs_postcode_district() {
         let facts = split_log();
-        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 15), &north_and_south());
+        let v = volumes(&facts, [], d(2026, 3, 2), d(2026, 3, 15), &north_and_south());
         let rows: Vec<(&str, u64, u64, u64, u64)> = v
             .by_locality
             .iter()
@@ -513,11 +521,11 @@ mod tests {
     fn a_figure_of_one_locality_counts_only_its_contacts() {
         let facts = split_log();
         let l = north_and_south();
-        let north = volumes(l.filter(&facts, Some("North")), d(2026, 3, 2), d(2026, 3, 15), &l);
+        let north = volumes(l.filter(&facts, Some("North")), [], d(2026, 3, 2), d(2026, 3, 15), &l);
         assert_eq!((north.totals.contacts, north.totals.children, north.totals.referrals), (3, 4, 1));
         assert_eq!((north.by_week[0].counts.contacts, north.by_week[1].counts.contacts), (2, 1));
         assert_eq!(north.by_locality.iter().map(|r| r.contacts).collect::<Vec<_>>(), [3, 0, 0, 0]);
-        let unknown = volumes(l.filter(&facts, Some("unknown")), d(2026, 3, 2), d(2026, 3, 15), &l);
+        let unknown = volumes(l.filter(&facts, Some("unknown")), [], d(2026, 3, 2), d(2026, 3, 15), &l);
         assert_eq!((unknown.totals.contacts, unknown.totals.outcomes.get("undecided")), (1, 1));
         // Changing the map re-splits the same log: with PL1 in South, `other` empties.
         let moved = Localities::new([
@@ -525,7 +533,7 @@ mod tests {
             ("South".to_owned(), vec!["TQ1".to_owned(), "PL1".to_owned()]),
         ])
         .unwrap();
-        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 15), &moved);
+        let v = volumes(&facts, [], d(2026, 3, 2), d(2026, 3, 15), &moved);
         assert_eq!(v.by_locality.iter().map(|r| r.contacts).collect::<Vec<_>>(), [3, 2, 0, 1]);
     }
 
@@ -547,7 +555,7 @@ mod tests {
                 .consent(Consent::Given, false)
                 .decided_as("2026-03-09T12:00:00Z", Outcome::EarlyHelp),
         ];
-        let v = volumes(&facts, d(2026, 3, 2), d(2026, 3, 15), &Localities::default());
+        let v = volumes(&facts, [], d(2026, 3, 2), d(2026, 3, 15), &Localities::default());
         let school = |week: usize| v.by_week[week].by_referral_source.get("2A").unwrap();
         assert_eq!((school(0).contacts, school(0).decided, school(0).referrals), (2, 1, 1));
         assert_eq!((school(0).outcomes.get("assessment"), school(0).outcomes.get("undecided")), (1, 1));
@@ -600,7 +608,7 @@ mod tests {
 
     #[test]
     fn a_week_of_contacts_counted_every_way() {
-        let v = volumes(&week_of_contacts(), d(2026, 3, 2), d(2026, 3, 8), &Localities::default());
+        let v = volumes(&week_of_contacts(), [], d(2026, 3, 2), d(2026, 3, 8), &Localities::default());
         assert_eq!(v.by_week.len(), 1);
         let w = &v.by_week[0];
         assert_eq!(w.week.week, "2026-W10");
@@ -662,7 +670,7 @@ mod tests {
             contact("2026-06-28T23:00:00Z"), // Monday 00:00 BST, W27
             contact("2026-06-28T23:30:00Z"), // Monday 00:30 BST, W27
         ];
-        let v = volumes(&facts, d(2026, 6, 22), d(2026, 7, 5), &Localities::default());
+        let v = volumes(&facts, [], d(2026, 6, 22), d(2026, 7, 5), &Localities::default());
         let w26 = &v.by_week[0].counts;
         let w27 = &v.by_week[1].counts;
         assert_eq!((w26.contacts, w26.by_weekday.get("Sunday")), (1, 1));
@@ -675,7 +683,7 @@ mod tests {
         let mut facts = week_of_contacts();
         facts.push(contact("2026-03-18T10:00:00Z").decided_as("2026-03-18T12:00:00Z", Outcome::Assessment).level(4));
         facts.push(contact("2026-02-27T10:00:00Z")); // before the period
-        let v = volumes(&facts, d(2026, 3, 1), d(2026, 3, 20), &Localities::default());
+        let v = volumes(&facts, [], d(2026, 3, 1), d(2026, 3, 20), &Localities::default());
         let weeks: Vec<(&str, u64)> = v.by_week.iter().map(|w| (w.week.week.as_str(), w.counts.contacts)).collect();
         assert_eq!(weeks, [("2026-W09", 0), ("2026-W10", 7), ("2026-W11", 0), ("2026-W12", 1)]);
         // The first week is cut to the period: only Sunday 1 March.
@@ -693,7 +701,7 @@ mod tests {
 
     #[test]
     fn json_lists_every_key_in_a_fixed_order() {
-        let v = volumes(&[contact("2026-03-02T09:00:00Z")], d(2026, 3, 2), d(2026, 3, 2), &Localities::default());
+        let v = volumes(&[contact("2026-03-02T09:00:00Z")], [], d(2026, 3, 2), d(2026, 3, 2), &Localities::default());
         let json = serde_json::to_value(&v).unwrap();
         let week = &json["by_week"][0];
         assert_eq!(week["week"], "2026-W10");
@@ -729,7 +737,7 @@ mod tests {
             // Undecided: in neither numerator nor denominator.
             contact("2026-03-06T09:00:00Z"),
         ];
-        let t = volumes(&facts, d(2026, 3, 2), d(2026, 3, 8), &Localities::default()).totals;
+        let t = volumes(&facts, [], d(2026, 3, 2), d(2026, 3, 8), &Localities::default()).totals;
         assert_eq!((t.contacts, t.decided, t.referrals), (8, 7, 2));
         // 2 referrals of 7 decided, the 2 not accepted among them.
         assert_eq!((t.threshold_met, t.threshold_met_share), (2, Some(2.0 / 7.0)));

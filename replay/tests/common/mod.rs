@@ -53,6 +53,7 @@ fn received(children: Vec<Child>) -> Event {
         ppn_grade: None,
         adults: Vec::new(),
         concern_categories: Vec::new(),
+        follows_consultation: None,
     })
 }
 
@@ -201,6 +202,9 @@ pub fn build_fixture(dir: &Path) {
     appends.extend(hand_made());
     // Duty debriefs: streams of their own in the same log, which no return may count.
     appends.extend(demo::duty_debriefs(at(NOW), 1, &actors, &policy));
+    // Professional consultations likewise, one of them followed by a contact.
+    let consultations = demo::consultations(at(NOW), 1, &actors, &policy, &mut appends);
+    appends.extend(consultations);
     let log = EventLog::open(dir).unwrap();
     append_all(&log, appends);
     log.shutdown();

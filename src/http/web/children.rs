@@ -130,6 +130,9 @@ struct ChildPage {
     also: String,
     date_of_birth: String,
     contacts: Vec<ChildContactRow>,
+    /// The professional consultations that named the child: (taken, caller's agency and
+    /// source, the advice's first line, how many contacts followed).
+    consultations: Vec<(String, String, String, usize)>,
     /// The viewer may unlink a contact from the child (`children_unlinked`).
     can_link: bool,
 }
@@ -554,6 +557,17 @@ pub async fn child_page(State(app): State<AppState>, headers: HeaderMap, Path(ch
         also: names.iter().rev().skip(1).cloned().collect::<Vec<_>>().join(", "),
         date_of_birth: date(&record["date_of_birth"]),
         contacts: record["contacts"].as_array().into_iter().flatten().map(|c| contact_row(c, trail)).collect(),
+        consultations: record["consultations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let followed = c["followed_by"].as_array().map_or(0, Vec::len);
+                let caller = format!("{} ({})", text(&c["agency"]), text(&c["source"]));
+                let day: String = text(&c["occurred_at"]).chars().take(10).collect();
+                (date(&Value::String(day)), caller, text(&c["advice"]), followed)
+            })
+            .collect(),
         can_link: may_link(&actor),
     };
     render(StatusCode::OK, &page)

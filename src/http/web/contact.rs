@@ -47,6 +47,8 @@ struct ContactWorkPage {
     immediate_risk: bool,
     channel: String,
     source: String,
+    /// The professional consultation the contact follows (`GET /v1/consultations/{id}`).
+    follows_consultation: Option<Ulid>,
     ppn_grade: Option<String>,
     referrer: Vec<(&'static str, String)>,
     children: Vec<ChildRow>,
@@ -715,6 +717,7 @@ fn page(
         immediate_risk: record.immediate_risk,
         channel: words(&key(record.channel)),
         source: format!("{} {}", key(record.source), record.source.description()),
+        follows_consultation: record.follows_consultation,
         ppn_grade: record.ppn_grade.map(|g| words(&key(g))),
         referrer,
         children,
