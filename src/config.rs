@@ -71,6 +71,9 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
     /// Connections open at once; past it, new ones are closed at once, never queued.
     pub max_connections: usize,
+    /// `[replication]`: the log replicated through NATS JetStream. `None` (the default) is one
+    /// machine.
+    pub replication: Option<crate::replication::ReplicationConfig>,
 }
 
 impl Config {
@@ -91,6 +94,7 @@ impl Config {
             header_read_timeout: std::time::Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
             body_timeout: std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            replication: None,
         }
     }
 }
@@ -112,6 +116,7 @@ struct FileConfig {
     header_read_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
+    replication: Option<crate::replication::config::ReplicationFile>,
 }
 
 /// `frontdoor serve` flags; each also reads its environment variable.
@@ -213,6 +218,7 @@ impl ServeArgs {
             header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
             body_timeout: std::time::Duration::from_secs(body_timeout),
             max_connections,
+            replication: file.replication.map(crate::replication::config::ReplicationFile::check).transpose()?,
         })
     }
 }

@@ -205,6 +205,31 @@ impl std::fmt::Debug for EventLog {
     }
 }
 
+/// A standby's verbatim append, as a job for the writer.
+fn replica_job(append: ReplicaAppend) -> Result<(Job, oneshot::Receiver<Result<Appended, AppendError>>), AppendError> {
+    let first = append.envelopes.first().ok_or(AppendError::Invalid("an append needs at least one event"))?;
+    let request = AppendRequest {
+        contact_id: first.contact_id,
+        events: append
+            .envelopes
+            .iter()
+            .map(|e| NewEvent {
+                event_id: e.event_id,
+                event_type: e.event_type,
+                data: e.data.clone(),
+                occurred_at: e.occurred_at,
+                actor: e.actor.clone(),
+                late_entry_reason: e.late_entry_reason.clone(),
+                recorded_at: Some(e.recorded_at),
+            })
+            .collect(),
+        expected_version: Some(first.version.saturating_sub(1)),
+        idempotency: None,
+    };
+    let (reply, rx) = oneshot::channel();
+    Ok((Job { request, replica: Some(append), reply }, rx))
+}
+
 /// The segments and the index: what reads need.
 #[derive(Clone)]
 pub(crate) struct Store {
@@ -364,28 +389,27 @@ impl EventLog {
     /// continue its contact's versions, or nothing is written ([`AppendError::Diverged`]).
     /// Returns once it is durable; it is not handed to the replicator.
     pub async fn append_replica(&self, append: ReplicaAppend) -> Result<Appended, AppendError> {
-        let first = append.envelopes.first().ok_or(AppendError::Invalid("an append needs at least one event"))?;
-        let request = AppendRequest {
-            contact_id: first.contact_id,
-            events: append
-                .envelopes
-                .iter()
-                .map(|e| NewEvent {
-                    event_id: e.event_id,
-                    event_type: e.event_type,
-                    data: e.data.clone(),
-                    occurred_at: e.occurred_at,
-                    actor: e.actor.clone(),
-                    late_entry_reason: e.late_entry_reason.clone(),
-                    recorded_at: Some(e.recorded_at),
-                })
-                .collect(),
-            expected_version: Some(first.version.saturating_sub(1)),
-            idempotency: None,
-        };
-        let (reply, rx) = oneshot::channel();
-        self.sender()?.send(Job { request, replica: Some(append), reply }).await.map_err(|_| AppendError::Closed)?;
+        let (job, rx) = replica_job(append)?;
+        self.sender()?.send(job).await.map_err(|_| AppendError::Closed)?;
         rx.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// [`append_replica`](Self::append_replica) of many appends in order, queued together so
+    /// the writer commits them in as few groups as it can. Stops at the first refusal (and
+    /// returns it); those before it are durable.
+    pub async fn append_replicas(&self, appends: Vec<ReplicaAppend>) -> Result<usize, AppendError> {
+        let sender = self.sender()?;
+        let mut replies = Vec::with_capacity(appends.len());
+        for append in appends {
+            let (job, rx) = replica_job(append)?;
+            sender.send(job).await.map_err(|_| AppendError::Closed)?;
+            replies.push(rx);
+        }
+        let count = replies.len();
+        for rx in replies {
+            rx.await.map_err(|_| AppendError::Closed)??;
+        }
+        Ok(count)
     }
 
     /// Stops taking appends, lets the writer finish those already queued, and waits for it.
