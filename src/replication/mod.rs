@@ -50,6 +50,8 @@ const BATCH: usize = 256;
 const HISTORY_EVENTS: usize = 1000;
 /// The most payload bytes one message of an existing log's history carries.
 const HISTORY_BYTES: usize = 512 * 1024;
+/// How long a promotion waits for the stream to be reachable.
+const PROMOTE_WAIT: Duration = Duration::from_secs(60);
 /// How long a standby waits before it looks for new messages again, when it has read them all.
 const FOLLOW_IDLE: Duration = Duration::from_millis(20);
 
@@ -178,6 +180,8 @@ impl Replication {
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("frontdoor {}", config.node))
             .retry_on_initial_connect()
+            // Only the servers the configuration names, never ones a server advertises.
+            .ignore_discovered_servers()
             .connection_timeout(Duration::from_secs(2));
         options = match &config.auth {
             Auth::None => options,
@@ -705,9 +709,27 @@ impl Replication {
     pub async fn promote(&self) -> anyhow::Result<()> {
         let log = self.inner.log.get().cloned().context("the log is not open yet")?;
         self.set(|s| s.role = Role::Promoting);
-        let last = self.stream_last().await?;
-        self.catch_up(&log, Some(last)).await.map_err(|e| anyhow::anyhow!(apply_message(&e)))?;
-        anyhow::ensure!(self.last_seq() == last, "caught up to {} of {last}", self.last_seq());
+        // The stream may be between leaders (a NATS node just restarted): wait for it.
+        let deadline = Instant::now() + PROMOTE_WAIT;
+        let last = loop {
+            let caught = match self.stream_last().await {
+                Ok(last) => match self.catch_up(&log, Some(last)).await {
+                    Ok(_) if self.last_seq() == last => Ok(last),
+                    Ok(_) => Err(format!("caught up to {} of {last}", self.last_seq())),
+                    Err(ApplyFail::Diverged(why)) => anyhow::bail!("a stream record does not continue this log: {why}"),
+                    Err(ApplyFail::Unavailable(why)) => Err(why),
+                },
+                Err(e) => Err(format!("{e:#}")),
+            };
+            match caught {
+                Ok(last) => break last,
+                Err(why) if Instant::now() < deadline => {
+                    tracing::warn!(%why, "promotion waits for the stream");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(why) => anyhow::bail!("the stream stayed unavailable: {why}"),
+            }
+        };
         write_role(&self.inner.data_dir, Mode::Primary)?;
         self.become_primary();
         tracing::info!(seq = last, head = log.head().position, "promoted: taking writes from the next position");

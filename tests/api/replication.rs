@@ -112,12 +112,16 @@ impl Node {
     }
 
     fn new(root: &Path, name: &'static str, nats: &Nats, mode: &str, timeout_ms: u64) -> Node {
+        Node::with(root, name, &nats.urls(), mode, timeout_ms, "replicated")
+    }
+
+    fn with(root: &Path, name: &'static str, urls: &str, mode: &str, timeout_ms: u64, acks: &str) -> Node {
         std::fs::create_dir_all(root).unwrap();
         std::fs::write(
             root.join("frontdoor.toml"),
             format!(
-                "[replication]\nurls = {}\nnode = \"{name}\"\nmode = \"{mode}\"\nacks = \"replicated\"\npublish_timeout_ms = {timeout_ms}\n",
-                nats.urls()
+                "[replication]\nurls = {}\nnode = \"{name}\"\nmode = \"{mode}\"\nacks = \"{acks}\"\npublish_timeout_ms = {timeout_ms}\n",
+                urls
             ),
         )
         .unwrap();
@@ -401,4 +405,76 @@ async fn a_standby_killed_and_restarted_catches_up_without_a_gap_or_a_duplicate(
     assert_eq!(on_b.len(), 50);
     assert_chain(&on_b);
     assert_eq!(on_b, on_a, "the same events, byte for byte");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_an_old_primary_holds_beyond_the_stream_are_quarantined_and_it_follows() {
+    if skip() {
+        return;
+    }
+    let mut nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    // acks = "local": a 201 once the local fdatasync is done, published in the background.
+    // This node reaches NATS through the first node only.
+    let only_first = format!("[\"nats://127.0.0.1:{}\"]", nats.ports[0]);
+    let mut a = Node::with(&root.path().join("a"), "node-a", &only_first, "primary", 2_000, "local");
+    a.wait_ready().await;
+    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    b.wait_ready().await;
+    for _ in 0..5 {
+        assert_eq!(a.write().await.0, 201);
+    }
+    b.wait_head(5).await;
+
+    // Its NATS node gone: the primary still acknowledges locally; those three never reach
+    // the stream (the other two nodes keep the stream's quorum).
+    nats.kill(0);
+    for _ in 0..3 {
+        let (status, body) = a.write().await;
+        assert_eq!(status, 201, "local acks: {body}");
+    }
+    let unpublished: Vec<Value> = a.events().await.split_off(5);
+    assert_eq!(unpublished.len(), 3);
+    a.kill();
+    nats.start_node(0);
+
+    // The standby is promoted and writes on.
+    let out = Command::new(BIN).args(["promote", "--data-dir"]).arg(Node::data(&b.root)).output().unwrap();
+    assert!(out.status.success(), "promote: {}", String::from_utf8_lossy(&out.stderr));
+    for _ in 0..2 {
+        let (status, body) = b.write().await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let on_b = b.events().await;
+    assert_eq!(on_b.len(), 7);
+
+    // The old primary comes back: its three records are moved aside, named in /readyz, and it
+    // follows the new primary's chain.
+    a.start();
+    let status = a.wait_ready().await;
+    assert_eq!(status["replication"]["role"], "standby", "{status}");
+    let quarantine = status["replication"]["quarantine"].as_array().cloned().unwrap_or_default();
+    assert_eq!(quarantine.len(), 1, "{status}");
+    let file = PathBuf::from(quarantine[0].as_str().unwrap());
+    assert!(file.starts_with(Node::data(&a.root).join("quarantine")), "{file:?}");
+    let bytes = std::fs::read(&file).unwrap();
+    for env in &unpublished {
+        let hash = env["hash"].as_str().unwrap();
+        let hash = hex_bytes(hash);
+        assert!(
+            bytes.windows(32).any(|w| w == hash.as_slice()),
+            "the quarantine file holds position {}",
+            env["position"]
+        );
+    }
+    a.wait_head(7).await;
+    let on_a = a.events().await;
+    assert_eq!(on_a, on_b, "the new primary's chain, not the old one's");
+    assert_chain(&on_a);
+    let (status, body) = a.write().await;
+    assert_eq!(status, 503, "{body}");
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
