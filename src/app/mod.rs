@@ -119,9 +119,9 @@ impl From<AppendError> for AppError {
             E::Replication(eventlog::replicate::ReplicateError::Unavailable(why)) => {
                 tracing::warn!(%why, "append refused: the replicated log is unavailable");
                 AppError::Unavailable(
-                    "the replicated log cannot take writes now (NATS unreachable or without a quorum). Nothing was \
-                     acknowledged; reads still work, and writes resume once it is back. Retry with the same \
-                     Idempotency-Key."
+                    "the replicated log cannot take writes now (NATS unreachable or without a quorum). The write is \
+                     not acknowledged, but the stream may still take it: retry with the same Idempotency-Key, which \
+                     never records it twice. Reads still work, and writes resume once the stream is back."
                         .into(),
                 )
             }

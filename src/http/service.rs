@@ -66,7 +66,8 @@ async fn healthz() -> Json<Health> {
         (status = 200, description = "Ready.", body = Readiness),
         (
             status = 503,
-            description = "Not ready yet: the read models are still catching up with the log. Retry shortly.",
+            description = "Not ready yet: the read models are still catching up with the log. Retry shortly. On a standby \
+                (`[replication]`), also when it has stopped following the stream (the detail names the record).",
             body = Problem,
             content_type = "application/problem+json"
         ),
