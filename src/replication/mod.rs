@@ -50,6 +50,8 @@ const BATCH: usize = 256;
 const HISTORY_EVENTS: usize = 1000;
 /// The most payload bytes one message of an existing log's history carries.
 const HISTORY_BYTES: usize = 512 * 1024;
+/// How long a standby waits for one message before it asks again.
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a promotion waits for the stream to be reachable.
 const PROMOTE_WAIT: Duration = Duration::from_secs(60);
 /// How long a standby waits before it looks for new messages again, when it has read them all.
@@ -652,7 +654,7 @@ impl Replication {
                 }
                 Err(ApplyFail::Unavailable(why)) => {
                     tracing::warn!(%why, "the stream is unavailable; following resumes when it is back");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
@@ -669,11 +671,19 @@ impl Replication {
             let mut newest = None;
             let mut seq = from;
             while batch.len() < BATCH && until.is_none_or(|u| seq < u) {
-                let message = match stream.get_raw_message(seq + 1).await {
-                    Ok(m) => m,
-                    Err(e) if matches!(e.kind(), stream::LastRawMessageErrorKind::NoMessageFound) => break,
-                    Err(e) if batch.is_empty() => return Err(ApplyFail::Unavailable(e.to_string())),
-                    Err(e) => {
+                // A stream without a leader yet (just created, or electing) does not answer:
+                // give up on the request after a while and try again, rather than wait for it.
+                let message = match tokio::time::timeout(READ_TIMEOUT, stream.get_raw_message(seq + 1)).await {
+                    Ok(Ok(m)) => m,
+                    Ok(Err(e)) if matches!(e.kind(), stream::LastRawMessageErrorKind::NoMessageFound) => break,
+                    Ok(Err(e)) if batch.is_empty() => return Err(ApplyFail::Unavailable(e.to_string())),
+                    Err(_) if batch.is_empty() => {
+                        return Err(ApplyFail::Unavailable(format!(
+                            "no answer from the stream within {READ_TIMEOUT:?}"
+                        )));
+                    }
+                    Err(_) => break,
+                    Ok(Err(e)) => {
                         tracing::debug!(seq = seq + 1, error = %e, "reading the stream stopped; applying what was read");
                         break;
                     }
