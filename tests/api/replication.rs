@@ -501,3 +501,41 @@ async fn records_an_old_primary_holds_beyond_the_stream_are_quarantined_and_it_f
 fn hex_bytes(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn enabling_replication_on_an_existing_log_publishes_what_it_holds_first() {
+    if skip() {
+        return;
+    }
+    // One machine, no NATS: twelve contacts.
+    let root = tempfile::tempdir().unwrap();
+    let a_root = root.path().join("a");
+    let data = Node::data(&a_root);
+    std::fs::create_dir_all(&a_root).unwrap();
+    let writer = create_token(&data, "practitioner", "worker-alone", "childrens_social_care");
+    let (mut alone, url) = harness::start(&data, &[]);
+    let client = reqwest::Client::new();
+    for _ in 0..12 {
+        let resp =
+            client.post(format!("{url}/v1/contacts")).bearer_auth(&writer).json(&contact_body()).send().await.unwrap();
+        assert_eq!(read(resp).await.0, 201);
+    }
+    alone.kill().unwrap();
+    alone.wait().unwrap();
+
+    // The same data directory as a primary: the history goes to the stream before any write.
+    let nats = Nats::start();
+    let a = Node::new(&a_root, "node-a", &nats, "primary", 10_000);
+    let status = a.wait_ready().await;
+    assert_eq!(status["replication"]["role"], "primary", "{status}");
+    assert!(status["replication"]["stream_sequence"].as_u64().unwrap() >= 1, "{status}");
+    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    b.wait_ready().await;
+    b.wait_head(12).await;
+    assert_eq!(a.write().await.0, 201);
+    b.wait_head(13).await;
+    let on_a = a.events().await;
+    assert_eq!(on_a.len(), 13);
+    assert_chain(&on_a);
+    assert_eq!(b.events().await, on_a, "the standby holds the history and what came after, the same chain");
+}
