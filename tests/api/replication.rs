@@ -359,7 +359,8 @@ async fn writes_go_on_with_one_nats_node_down_and_wait_for_a_quorum_without_two(
     }
     let mut nats = Nats::start();
     let root = tempfile::tempdir().unwrap();
-    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 8_000);
+    // Long enough for the stream to elect a new leader when a node dies, on a busy machine.
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 15_000);
     a.wait_ready().await;
     for _ in 0..5 {
         let (status, body) = a.write().await;
