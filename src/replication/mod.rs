@@ -667,29 +667,39 @@ impl Replication {
         let mut applied = 0;
         loop {
             let from = self.last_seq();
-            let mut batch = Vec::new();
+            if until.is_some_and(|u| from >= u) {
+                return Ok(applied);
+            }
+            // The next message alone first (an idle standby's passes mostly find none), then
+            // the rest of what the stream holds, up to a batch, asked for all at once.
+            let Some(first) = fetch(&stream, from + 1).await.map_err(ApplyFail::Unavailable)? else {
+                return Ok(applied);
+            };
+            let mut messages = vec![first];
+            let last = match tokio::time::timeout(READ_TIMEOUT, self.stream_last()).await {
+                Ok(Ok(last)) => until.map_or(last, |u| u.min(last)),
+                _ => from + 1,
+            };
+            let more = usize::try_from(last.saturating_sub(from + 1)).unwrap_or(BATCH).min(BATCH - 1);
+            let mut reads = tokio::task::JoinSet::new();
+            for k in 2..=more as u64 + 1 {
+                let stream = stream.clone();
+                reads.spawn(async move { (k, fetch(&stream, from + k).await) });
+            }
+            let mut fetched: Vec<Option<jetstream::message::StreamMessage>> = vec![None; more];
+            while let Some(joined) = reads.join_next().await {
+                if let Ok((k, Ok(Some(message)))) = joined {
+                    fetched[usize::try_from(k - 2).unwrap_or(0)] = Some(message);
+                }
+            }
+            // In order, up to the first that could not be read (it is asked for again next pass).
+            messages.extend(fetched.into_iter().map_while(|m| m));
+            let mut batch = Vec::with_capacity(messages.len());
             let mut newest = None;
             let mut seq = from;
-            while batch.len() < BATCH && until.is_none_or(|u| seq < u) {
-                // A stream without a leader yet (just created, or electing) does not answer:
-                // give up on the request after a while and try again, rather than wait for it.
-                let message = match tokio::time::timeout(READ_TIMEOUT, stream.get_raw_message(seq + 1)).await {
-                    Ok(Ok(m)) => m,
-                    Ok(Err(e)) if matches!(e.kind(), stream::LastRawMessageErrorKind::NoMessageFound) => break,
-                    Ok(Err(e)) if batch.is_empty() => return Err(ApplyFail::Unavailable(e.to_string())),
-                    Err(_) if batch.is_empty() => {
-                        return Err(ApplyFail::Unavailable(format!(
-                            "no answer from the stream within {READ_TIMEOUT:?}"
-                        )));
-                    }
-                    Err(_) => break,
-                    Ok(Err(e)) => {
-                        tracing::debug!(seq = seq + 1, error = %e, "reading the stream stopped; applying what was read");
-                        break;
-                    }
-                };
+            for message in &messages {
                 let append =
-                    decode(&message).map_err(|e| ApplyFail::Diverged(format!("stream message {}: {e:#}", seq + 1)))?;
+                    decode(message).map_err(|e| ApplyFail::Diverged(format!("stream message {}: {e:#}", seq + 1)))?;
                 newest = meta_of(&message.headers).ok().map(|m| m.node);
                 batch.push(append);
                 seq += 1;
@@ -817,6 +827,18 @@ impl Replicate for Replication {
                 Err(ReplicateError::Unavailable(why))
             }
         }
+    }
+}
+
+/// One stream message (`None`: there is none at `seq` yet). A stream without a leader (just
+/// created, or electing one) does not answer: the request is given up after [`READ_TIMEOUT`]
+/// and asked again later, rather than waited for.
+async fn fetch(stream: &stream::Stream<()>, seq: u64) -> Result<Option<jetstream::message::StreamMessage>, String> {
+    match tokio::time::timeout(READ_TIMEOUT, stream.get_raw_message(seq)).await {
+        Ok(Ok(message)) => Ok(Some(message)),
+        Ok(Err(e)) if matches!(e.kind(), stream::LastRawMessageErrorKind::NoMessageFound) => Ok(None),
+        Ok(Err(e)) => Err(format!("reading stream message {seq}: {e}")),
+        Err(_) => Err(format!("no answer from the stream within {READ_TIMEOUT:?} (message {seq})")),
     }
 }
 
