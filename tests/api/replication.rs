@@ -165,7 +165,8 @@ impl Node {
     }
 
     async fn wait_ready(&self) -> Value {
-        for _ in 0..600 {
+        // A minute: on a busy machine the cluster may take a while to elect the stream's leader.
+        for _ in 0..1200 {
             if let Ok(resp) = self.client.get(format!("{}/readyz", self.url)).send().await
                 && resp.status() == 200
             {
