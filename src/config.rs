@@ -68,6 +68,9 @@ pub struct Config {
     pub max_connections: usize,
     /// The localities every figure can be split by (`[localities]`: name → postcode districts).
     pub localities: Localities,
+    /// `[replication]`: the log replicated through NATS JetStream. `None` (the default) is one
+    /// machine.
+    pub replication: Option<crate::replication::ReplicationConfig>,
 }
 
 impl Config {
@@ -88,6 +91,7 @@ impl Config {
             body_timeout: std::time::Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             localities: Localities::default(),
+            replication: None,
         }
     }
 }
@@ -113,6 +117,7 @@ struct FileConfig {
     body_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
     localities: Option<BTreeMap<String, Vec<String>>>,
+    replication: Option<crate::replication::config::ReplicationFile>,
 }
 
 /// `frontdoor serve` flags; each also reads its environment variable.
@@ -220,6 +225,7 @@ impl ServeArgs {
             body_timeout: std::time::Duration::from_secs(body_timeout),
             max_connections,
             localities,
+            replication: file.replication.map(crate::replication::config::ReplicationFile::check).transpose()?,
         })
     }
 }

@@ -25,6 +25,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod live;
+pub mod replication;
 pub mod rules;
 pub mod server;
 pub use events::validate;

@@ -27,6 +27,16 @@ enum Command {
     /// Create, revoke and list API tokens (works while the service runs).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make a standby the primary (`[replication]`): it catches up to the stream's last
+    /// message and takes writes from the next position. With the service running, waits
+    /// until it has; otherwise the node starts as the primary.
+    Promote {
+        #[arg(long, env = "FRONTDOOR_DATA_DIR")]
+        data_dir: PathBuf,
+        /// How long to wait for a running service to finish, in seconds.
+        #[arg(long, default_value_t = 120)]
+        wait_secs: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,7 +115,49 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(command) => token(command),
+        Command::Promote { data_dir, wait_secs } => promote(&data_dir, wait_secs),
     }
+}
+
+/// Writes the role file a running standby watches, and waits for its promotion marker.
+fn promote(data_dir: &Path, wait_secs: u64) -> anyhow::Result<ExitCode> {
+    use frontdoor::replication::{Mode, PROMOTED_FILE, write_role};
+    anyhow::ensure!(data_dir.is_dir(), "--data-dir {}: no such directory", data_dir.display());
+    let marker = data_dir.join(PROMOTED_FILE);
+    let _ = fs::remove_file(&marker);
+    write_role(data_dir, Mode::Primary)?;
+    let running = {
+        use fs2::FileExt;
+        let lock = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(data_dir.join(eventlog::log::LOCK_FILE))?;
+        let held = lock.try_lock_exclusive().is_err();
+        if !held {
+            let _ = FileExt::unlock(&lock);
+        }
+        held
+    };
+    if !running {
+        eprintln!("no service runs on {}: it starts as the primary", data_dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+    while std::time::Instant::now() < deadline {
+        if let Ok(text) = fs::read_to_string(&marker)
+            && text.starts_with("primary")
+        {
+            eprintln!("promoted: {}", text.trim());
+            return Ok(ExitCode::SUCCESS);
+        }
+        if frontdoor::replication::read_role(data_dir) == Some(Mode::Standby) {
+            anyhow::bail!("the promotion failed (see the service's log); the node is still a standby");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    anyhow::bail!("the service did not finish the promotion within {wait_secs} s")
 }
 
 /// File descriptors kept for the log, the token store and the rest, besides connections.

@@ -16,19 +16,30 @@ use crate::http::{self, AppState};
 
 /// Runs the service until a shutdown signal.
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
-    let log = EventLog::open_with(
-        &config.data_dir,
-        &Options {
-            min_free_bytes: config.min_free_mb.saturating_mul(1024 * 1024),
-            ..Options::default()
-        },
-    )
-    .with_context(|| {
+    // No `[replication]`: one machine, no NATS, and the writer's hook is a `None`.
+    let replication = match &config.replication {
+        Some(replication) => Some(
+            crate::replication::Replication::connect(replication, &config.data_dir)
+                .await
+                .context("starting replication ([replication])")?,
+        ),
+        None => None,
+    };
+    let options = Options {
+        min_free_bytes: config.min_free_mb.saturating_mul(1024 * 1024),
+        replicator: replication.as_ref().map(crate::replication::Replication::replicator),
+        ..Options::default()
+    };
+    let log = EventLog::open_with(&config.data_dir, &options).with_context(|| {
         format!(
             "opening the log in {}: if it is damaged, run `frontdoor-replay verify --data-dir {0}` and restore from the last export",
             config.data_dir.display()
         )
     })?;
+    let log = match &replication {
+        Some(replication) => replication.start(log, &options).await.context("replication")?,
+        None => log,
+    };
     let tokens = TokenStore::open(&config.data_dir).context("opening the token store")?;
 
     let mut banner = Vec::new();
@@ -40,6 +51,9 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         TcpListener::bind(&config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let state = AppState::new(log.clone(), tokens, config.clone());
+    if let Some(replication) = replication {
+        state.set_replication(replication);
+    }
     state.set_ready();
     // The read models rebuild in the background; /readyz says 503 until they have caught up.
     let live = tokio::spawn(state.live().clone().run(log.clone()));

@@ -49,6 +49,13 @@ pub enum AppendError {
     /// The log has been shut down.
     #[error("the event log is closed")]
     Closed,
+    /// The replicated log did not take the append (not the primary, or unavailable); nothing
+    /// was acknowledged.
+    #[error("{0}")]
+    Replication(crate::replicate::ReplicateError),
+    /// A standby's verbatim append does not continue this log's chain; nothing was written.
+    #[error("the replicated append does not continue this log: {0}")]
+    Diverged(String),
 }
 
 impl AppendError {

@@ -14,6 +14,8 @@
 //!   place sled is still used: to read the old layouts).
 //! - [`subscribe`]: catch-up subscriptions (stored events, then live).
 //! - [`crash`]: the kill-9 crash-test harness, shared by `cargo test` and `ops/crash-test.sh`.
+//! - [`replicate`]: the hook that hands every durable group to a replicated log, a standby's
+//!   verbatim appends, and the quarantine of records beyond the replicated log.
 //! - [`access`], [`import`]: the access log of reads, and loading an export into a new log.
 //!
 //! The event schema, the corrections and the envelope live in the pure `events` crate. This
@@ -39,6 +41,8 @@ mod legacy;
 #[cfg(feature = "storage")]
 pub mod log;
 pub mod record;
+#[cfg(feature = "storage")]
+pub mod replicate;
 pub mod segment;
 #[cfg(feature = "storage")]
 pub mod subscribe;

@@ -34,6 +34,7 @@ use crate::access::{AccessEntry, AccessLog, AccessRecord, AccessScope};
 use crate::error::{AppendError, LogError};
 use crate::index::{self, DurableHeads, EventIndex, KeyEntry, SnapshotHead};
 use crate::record::{decode_record, encode_record_parts};
+use crate::replicate::{ReplicaAppend, ReplicaIdempotency, Replicate, ReplicateError};
 use crate::segment::{self, Cursor, HEADER_LEN, IdemMeta, SegmentHeader};
 use crate::subscribe::Subscription;
 use events::envelope::{Actor, Envelope, Hash, chain_hash, recorded_now};
@@ -65,6 +66,9 @@ pub struct Options {
     /// A segment is sealed, and the next group commit starts a new one, once it holds at least
     /// this many bytes (a group is never split between segments).
     pub segment_bytes: u64,
+    /// The replicated log every group goes to before it is acknowledged (see
+    /// [`crate::replicate`]); `None`, the default, is one machine.
+    pub replicator: Option<Arc<dyn Replicate>>,
 }
 
 /// The default free-space reserve: far more than one group commit writes (at most
@@ -79,6 +83,7 @@ impl Default for Options {
             broadcast_capacity: 1024,
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            replicator: None,
         }
     }
 }
@@ -168,6 +173,8 @@ pub struct VerifyReport {
 
 struct Job {
     request: AppendRequest,
+    /// A standby's verbatim append of the primary's events (see [`EventLog::append_replica`]).
+    replica: Option<ReplicaAppend>,
     reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
@@ -197,6 +204,31 @@ impl std::fmt::Debug for EventLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventLog").field("dir", &self.inner.dir).field("head", &self.head()).finish()
     }
+}
+
+/// A standby's verbatim append, as a job for the writer.
+fn replica_job(append: ReplicaAppend) -> Result<(Job, oneshot::Receiver<Result<Appended, AppendError>>), AppendError> {
+    let first = append.envelopes.first().ok_or(AppendError::Invalid("an append needs at least one event"))?;
+    let request = AppendRequest {
+        contact_id: first.contact_id,
+        events: append
+            .envelopes
+            .iter()
+            .map(|e| NewEvent {
+                event_id: e.event_id,
+                event_type: e.event_type,
+                data: e.data.clone(),
+                occurred_at: e.occurred_at,
+                actor: e.actor.clone(),
+                late_entry_reason: e.late_entry_reason.clone(),
+                recorded_at: Some(e.recorded_at),
+            })
+            .collect(),
+        expected_version: Some(first.version.saturating_sub(1)),
+        idempotency: None,
+    };
+    let (reply, rx) = oneshot::channel();
+    Ok((Job { request, replica: Some(append), reply }, rx))
 }
 
 /// The segments and the index: what reads need.
@@ -381,6 +413,7 @@ impl EventLog {
             head_tx,
             live: live.clone(),
             buf: Vec::new(),
+            replicator: options.replicator.clone(),
         };
         let handle = std::thread::Builder::new().name("eventlog-writer".into()).spawn(move || writer.run(jobs_rx))?;
         let (stop, stopped) = std::sync::mpsc::channel();
@@ -431,15 +464,43 @@ impl EventLog {
     /// Appends events for one contact. Returns once they are durable.
     pub async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
         let (reply, rx) = oneshot::channel();
-        self.sender()?.send(Job { request, reply }).await.map_err(|_| AppendError::Closed)?;
+        self.sender()?.send(Job { request, replica: None, reply }).await.map_err(|_| AppendError::Closed)?;
         rx.await.map_err(|_| AppendError::Closed)?
     }
 
     /// [`append`](Self::append) for callers outside an async runtime.
     pub fn append_blocking(&self, request: AppendRequest) -> Result<Appended, AppendError> {
         let (reply, rx) = oneshot::channel();
-        self.sender()?.blocking_send(Job { request, reply }).map_err(|_| AppendError::Closed)?;
+        self.sender()?.blocking_send(Job { request, replica: None, reply }).map_err(|_| AppendError::Closed)?;
         rx.blocking_recv().map_err(|_| AppendError::Closed)?
+    }
+
+    /// Appends the primary's append verbatim (a standby following the replicated log): every
+    /// event must be the next position, link to the head's hash, hash to what it says and
+    /// continue its contact's versions, or nothing is written ([`AppendError::Diverged`]).
+    /// Returns once it is durable; it is not handed to the replicator.
+    pub async fn append_replica(&self, append: ReplicaAppend) -> Result<Appended, AppendError> {
+        let (job, rx) = replica_job(append)?;
+        self.sender()?.send(job).await.map_err(|_| AppendError::Closed)?;
+        rx.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// [`append_replica`](Self::append_replica) of many appends in order, queued together so
+    /// the writer commits them in as few groups as it can. Stops at the first refusal (and
+    /// returns it); those before it are durable.
+    pub async fn append_replicas(&self, appends: Vec<ReplicaAppend>) -> Result<usize, AppendError> {
+        let sender = self.sender()?;
+        let mut replies = Vec::with_capacity(appends.len());
+        for append in appends {
+            let (job, rx) = replica_job(append)?;
+            sender.send(job).await.map_err(|_| AppendError::Closed)?;
+            replies.push(rx);
+        }
+        let count = replies.len();
+        for rx in replies {
+            rx.await.map_err(|_| AppendError::Closed)??;
+        }
+        Ok(count)
     }
 
     /// Stops taking appends, lets the writer finish those already queued, waits for it, and
@@ -850,7 +911,7 @@ fn corrupt_reason(e: &LogError) -> String {
 pub(crate) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Takes the data directory's lock: one process at a time.
-fn lock_dir(dir: &Path) -> Result<File, LogError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, LogError> {
     use fs2::FileExt;
     let file =
         OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(dir.join(LOCK_FILE))?;
@@ -1259,6 +1320,8 @@ struct Writer {
     last_recorded: Option<DateTime<Utc>>,
     /// The group's frames, reused.
     buf: Vec<u8>,
+    /// See [`Options::replicator`].
+    replicator: Option<Arc<dyn Replicate>>,
 }
 
 /// What one append in a group will get once the group is durable.
@@ -1372,6 +1435,23 @@ impl Writer {
             refuse_all(group, AppendError::storage(&e));
             return;
         }
+        if let Some(replicator) = &self.replicator
+            && group.iter().any(|job| job.replica.is_none())
+            && let Err(e) = replicator.admit()
+        {
+            // Not the primary, or the replicated log is down: new appends are refused before
+            // anything is written; a standby's verbatim appends go on.
+            for job in std::mem::take(group) {
+                if job.replica.is_none() {
+                    let _ = job.reply.send(Err(AppendError::Replication(e.clone())));
+                } else {
+                    group.push(job);
+                }
+            }
+            if group.is_empty() {
+                return;
+            }
+        }
         let start = self.head;
         let start_recorded = self.last_recorded;
         let start_head_at = self.head_at;
@@ -1386,10 +1466,21 @@ impl Writer {
         };
         let mut results: Vec<Result<Pending, AppendError>> = Vec::with_capacity(group.len());
         for (index, job) in group.iter().enumerate() {
-            let result = self.plan(index, &job.request, &mut plan);
+            let result = self.plan(index, &job.request, job.replica.as_ref(), &mut plan);
             results.push(result);
         }
 
+        if let Some(diverged) = results.iter().find_map(|r| match r {
+            Err(e @ AppendError::Diverged(_)) => Some(e.clone()),
+            _ => None,
+        }) {
+            // A standby's append that does not continue this log: nothing of the group is written.
+            self.head = start;
+            self.last_recorded = start_recorded;
+            self.head_at = start_head_at;
+            refuse_all(group, diverged);
+            return;
+        }
         let mut wrote = plan.wrote;
         if wrote && let Some(refusal) = self.space_refusal() {
             // Nothing has been written yet: forget the plan and refuse what would have written.
@@ -1412,6 +1503,15 @@ impl Writer {
                 self.last_recorded = start_recorded;
                 self.head_at = start_head_at;
                 refuse_all(group, AppendError::storage(&e));
+                return;
+            }
+            if let Err(e) = self.replicate(group, &results) {
+                tracing::warn!(error = %e, from = start.position + 1, "the replicated log did not take the group: cut off and refused");
+                self.cut_back();
+                self.head = start;
+                self.last_recorded = start_recorded;
+                self.head_at = start_head_at;
+                refuse_all(group, AppendError::Replication(e));
                 return;
             }
             self.end += self.buf.len() as u64;
@@ -1464,9 +1564,58 @@ impl Writer {
         }
     }
 
-    fn plan(&mut self, index: usize, request: &AppendRequest, plan: &mut Plan) -> Result<Pending, AppendError> {
-        let idem = request.idempotency.as_ref().map(|i| (index::key_hash(&i.key), i.fingerprint));
-        if let Some((key_hash, fingerprint)) = &idem {
+    /// Hands the group's new appends (not a standby's verbatim ones) to the replicator, if any.
+    fn replicate(&self, group: &[Job], results: &[Result<Pending, AppendError>]) -> Result<(), ReplicateError> {
+        let Some(replicator) = &self.replicator else {
+            return Ok(());
+        };
+        let appends: Vec<ReplicaAppend> = group
+            .iter()
+            .zip(results)
+            .filter_map(|(job, result)| match (&job.replica, result) {
+                (None, Ok(Pending::Written(envelopes))) => Some(ReplicaAppend {
+                    envelopes: envelopes.clone(),
+                    idempotency: job
+                        .request
+                        .idempotency
+                        .as_ref()
+                        .map(|i| ReplicaIdempotency { key_hash: index::key_hash(&i.key), fingerprint: i.fingerprint }),
+                }),
+                _ => None,
+            })
+            .collect();
+        if appends.is_empty() { Ok(()) } else { replicator.replicate(&appends) }
+    }
+
+    /// Cuts a group the replicator refused off the newest segment again.
+    fn cut_back(&mut self) {
+        let result = self.newest().and_then(|seg| {
+            seg.file.set_len(self.end)?;
+            seg.file.sync_data()?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cutting a refused group off the segment failed; appends stop until a restart");
+            self.index_failed = Some(format!(
+                "a group the replicated log refused could not be cut off the segment ({e}); restart the service"
+            ));
+        }
+    }
+
+    fn plan(
+        &mut self,
+        index: usize,
+        request: &AppendRequest,
+        replica: Option<&ReplicaAppend>,
+        plan: &mut Plan,
+    ) -> Result<Pending, AppendError> {
+        let idem = match replica {
+            Some(r) => r.idempotency.map(|i| (i.key_hash, i.fingerprint)),
+            None => request.idempotency.as_ref().map(|i| (index::key_hash(&i.key), i.fingerprint)),
+        };
+        if replica.is_none()
+            && let Some((key_hash, fingerprint)) = &idem
+        {
             let key = index::key_id(key_hash);
             if let Some((first_fingerprint, first_index)) = plan.in_group_keys.get(&key) {
                 return if first_fingerprint == fingerprint {
@@ -1507,24 +1656,42 @@ impl Writer {
             let recorded_at = new.recorded_at.unwrap_or(plan.recorded_at);
             let recorded_at = self.last_recorded.map_or(recorded_at, |last| recorded_at.max(last));
             self.last_recorded = Some(recorded_at);
-            let mut env = Envelope {
-                position: self.head.position + 1,
-                event_id: new.event_id,
-                contact_id: request.contact_id,
-                version: current + 1 + offset,
-                event_type: new.event_type,
-                schema_version: CURRENT_SCHEMA_VERSION,
-                occurred_at: new.occurred_at,
-                late_entry_reason: new.late_entry_reason.clone(),
-                recorded_at,
-                actor: new.actor.clone(),
-                data: new.data.clone(),
-                prev_hash: self.head.hash,
-                hash: Hash::GENESIS,
+            let (env, body) = if let Some(replica) = replica {
+                let env = replica.envelopes[offset as usize].clone();
+                let body = env.canonical_body();
+                let link = env.position == self.head.position + 1
+                    && env.prev_hash == self.head.hash
+                    && env.contact_id == request.contact_id
+                    && env.version == current + 1 + offset
+                    && chain_hash(&env.prev_hash, &body) == env.hash;
+                if !link {
+                    return Err(AppendError::Diverged(format!(
+                        "event at position {} (hash {}) does not continue this log at position {} (hash {})",
+                        env.position, env.hash, self.head.position, self.head.hash
+                    )));
+                }
+                (env, body)
+            } else {
+                let mut env = Envelope {
+                    position: self.head.position + 1,
+                    event_id: new.event_id,
+                    contact_id: request.contact_id,
+                    version: current + 1 + offset,
+                    event_type: new.event_type,
+                    schema_version: CURRENT_SCHEMA_VERSION,
+                    occurred_at: new.occurred_at,
+                    late_entry_reason: new.late_entry_reason.clone(),
+                    recorded_at,
+                    actor: new.actor.clone(),
+                    data: new.data.clone(),
+                    prev_hash: self.head.hash,
+                    hash: Hash::GENESIS,
+                };
+                // Encoded once: the same bytes are hashed and stored.
+                let body = env.canonical_body();
+                env.hash = chain_hash(&env.prev_hash, &body);
+                (env, body)
             };
-            // Encoded once: the same bytes are hashed and stored.
-            let body = env.canonical_body();
-            env.hash = chain_hash(&env.prev_hash, &body);
             let record = encode_record_parts(&env.hash, &body);
             let frame_offset = self.end + self.buf.len() as u64;
             let last = offset + 1 == count;

@@ -112,6 +112,20 @@ impl From<AppendError> for AppError {
                 )
             }
             E::Closed => AppError::Unavailable("the service is shutting down".into()),
+            E::Replication(eventlog::replicate::ReplicateError::NotPrimary(primary)) => AppError::Unavailable(format!(
+                "not the primary: this node is a standby and takes no writes ({primary}). Nothing was written; \
+                 send writes to the primary."
+            )),
+            E::Replication(eventlog::replicate::ReplicateError::Unavailable(why)) => {
+                tracing::warn!(%why, "append refused: the replicated log is unavailable");
+                AppError::Unavailable(
+                    "the replicated log cannot take writes now (NATS unreachable or without a quorum). The write is \
+                     not acknowledged, but the stream may still take it: retry with the same Idempotency-Key, which \
+                     never records it twice. Reads still work, and writes resume once the stream is back."
+                        .into(),
+                )
+            }
+            E::Diverged(why) => AppError::Internal(why),
         }
     }
 }

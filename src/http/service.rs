@@ -35,6 +35,10 @@ pub struct Readiness {
     pub status: &'static str,
     /// The position of the last durable event.
     pub log_position: u64,
+    /// With `[replication]`: this node's role, the primary, the stream sequence it has
+    /// reached, and any quarantine file (records it held beyond the stream, moved aside).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<crate::replication::ReplicationStatus>,
 }
 
 #[utoipa::path(
@@ -62,7 +66,8 @@ async fn healthz() -> Json<Health> {
         (status = 200, description = "Ready.", body = Readiness),
         (
             status = 503,
-            description = "Not ready yet: the read models are still catching up with the log. Retry shortly.",
+            description = "Not ready yet: the read models are still catching up with the log. Retry shortly. On a standby \
+                (`[replication]`), also when it has stopped following the stream (the detail names the record).",
             body = Problem,
             content_type = "application/problem+json"
         ),
@@ -71,8 +76,12 @@ async fn healthz() -> Json<Health> {
 /// The log is open and the read models have caught up with it.
 async fn readyz(State(app): State<AppState>) -> Response {
     let head = app.log().head().position;
+    let replication = app.replication().map(crate::replication::Replication::status);
+    if let Some(stopped) = replication.as_ref().and_then(|r| r.stopped.clone()) {
+        return ApiError::Unavailable(format!("the standby stopped following the stream: {stopped}")).into_response();
+    }
     if app.is_ready() {
-        Json(Readiness { status: "ready", log_position: head }).into_response()
+        Json(Readiness { status: "ready", log_position: head, replication }).into_response()
     } else {
         ApiError::Unavailable(format!(
             "starting: the read models are being rebuilt from the log ({head} events); retry shortly"

@@ -29,6 +29,8 @@ struct Shared {
     ready: AtomicBool,
     /// Cancelled when the service begins to shut down: every event stream ends on it.
     shutdown: CancellationToken,
+    /// The log's replication through NATS JetStream, when configured.
+    replication: std::sync::OnceLock<crate::replication::Replication>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -49,6 +51,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 ready: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
+                replication: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -94,6 +97,15 @@ impl AppState {
 
     pub fn set_ready(&self) {
         self.shared.ready.store(true, Ordering::Release);
+    }
+
+    pub fn set_replication(&self, replication: crate::replication::Replication) {
+        let _ = self.shared.replication.set(replication);
+    }
+
+    /// The log's replication, when `[replication]` is configured.
+    pub fn replication(&self) -> Option<&crate::replication::Replication> {
+        self.shared.replication.get()
     }
 
     /// Cancelled when the service begins to shut down ([`super::serve`]): a long-lived

@@ -30,6 +30,7 @@ mod previous_contacts;
 mod referrer_pages;
 mod referrers;
 mod replay;
+mod replication;
 mod returns;
 mod safe_rules;
 mod service;

@@ -1,0 +1,947 @@
+//! Beyond one machine: the log replicated through a NATS JetStream stream.
+//!
+//! The primary's group commit hands every durable group to [`Replication`] (the eventlog's
+//! [`Replicate`] hook), which publishes each append as one message (its events as the
+//! export's JSON lines) with JetStream's expected last sequence, so a second primary's first
+//! publish is refused and it turns standby. A standby reads the stream message by message into
+//! its own log (every record's chain link checked by the log's verbatim append), and is
+//! promoted by `frontdoor promote` (which writes [`ROLE_FILE`]) or at start by that file. At
+//! start every node compares its log with the stream (one hash per message, by binary search):
+//! what the log lacks it follows, what it holds beyond a stream that went on without it is
+//! moved into a quarantine file, and what a primary holds beyond a stream that ends where its
+//! log agrees is published first. docs/DECISIONS.md ("Beyond one machine") says what each
+//! `acks` mode promises.
+
+pub mod config;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use async_nats::{HeaderMap, HeaderValue};
+use bytes::Bytes;
+use eventlog::replicate::{ReplicaAppend, ReplicaIdempotency, Replicate, ReplicateError};
+use eventlog::{AppendError, Envelope, EventLog, Hash, Options};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+pub use config::{Acks, Auth, Mode, ReplicationConfig};
+
+/// The file in a data directory that says what the node is (`primary` or `standby`), written
+/// by `frontdoor promote` and by a primary that finds another has taken over; it wins over
+/// `mode` in the configuration.
+pub const ROLE_FILE: &str = "replication.role";
+/// Written by a running node once it has become the primary (`primary <stream sequence>`), so
+/// `frontdoor promote` knows the promotion is done.
+pub const PROMOTED_FILE: &str = "replication.promoted";
+
+/// Message headers (besides JetStream's `Nats-Msg-Id` and `Nats-Expected-Last-Sequence`).
+pub const HEADER_NODE: &str = "Frontdoor-Node";
+pub const HEADER_FIRST: &str = "Frontdoor-First-Position";
+pub const HEADER_LAST: &str = "Frontdoor-Last-Position";
+pub const HEADER_LAST_HASH: &str = "Frontdoor-Last-Hash";
+pub const HEADER_IDEMPOTENCY: &str = "Frontdoor-Idempotency";
+
+/// Messages read or published in one batch.
+const BATCH: usize = 256;
+/// The most events one message of an existing log's history carries.
+const HISTORY_EVENTS: usize = 1000;
+/// The most payload bytes one message of an existing log's history carries.
+const HISTORY_BYTES: usize = 512 * 1024;
+/// How long a standby waits for one message before it asks again.
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a promotion waits for the stream to be reachable.
+const PROMOTE_WAIT: Duration = Duration::from_secs(60);
+/// How long a standby waits before it looks for new messages again, when it has read them all.
+const FOLLOW_IDLE: Duration = Duration::from_millis(20);
+
+/// What the node is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Comparing its log with the stream; takes no writes yet.
+    Starting,
+    Primary,
+    Standby,
+    /// Catching up with the stream before it takes writes.
+    Promoting,
+}
+
+/// Replication as `/readyz` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReplicationStatus {
+    pub role: Role,
+    /// This node's name.
+    pub node: String,
+    pub stream: String,
+    /// The node that published the newest message this node knows of.
+    pub primary: Option<String>,
+    /// The stream sequence of the last message this node published or applied.
+    pub stream_sequence: u64,
+    /// Why the standby stopped following the stream (a record that does not continue the
+    /// chain), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Why the last publish failed, while writes are refused for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+    /// Quarantine files: records this node held beyond the stream, moved aside, never served.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quarantine: Vec<String>,
+}
+
+struct State {
+    role: Role,
+    /// The stream sequence of the last message in this node's log.
+    last_seq: u64,
+    primary: Option<String>,
+    stopped: Option<String>,
+    /// While set and in the future, writes are refused at once (the last publish failed).
+    down_until: Option<Instant>,
+    unavailable: Option<String>,
+}
+
+/// The node's replication: a cheap clone. Hand it to the log as its replicator.
+#[derive(Clone)]
+pub struct Replication {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ReplicationConfig,
+    data_dir: PathBuf,
+    js: jetstream::Context,
+    runtime: tokio::runtime::Handle,
+    state: Mutex<State>,
+    /// With `acks = "local"`: the background publisher's queue.
+    local: OnceLock<mpsc::UnboundedSender<Vec<ReplicaAppend>>>,
+    log: OnceLock<EventLog>,
+    /// Held while messages are applied to the log (the follower, a promotion).
+    applying: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Replication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replication").field("node", &self.inner.config.node).field("role", &self.role()).finish()
+    }
+}
+
+/// One message to publish.
+struct Outgoing {
+    id: String,
+    first: u64,
+    last: u64,
+    last_hash: Hash,
+    idempotency: Option<ReplicaIdempotency>,
+    payload: Bytes,
+}
+
+/// What a message's headers say.
+#[derive(Debug, Clone)]
+struct Meta {
+    last: u64,
+    last_hash: Hash,
+    node: String,
+}
+
+/// Why a publish failed.
+enum PublishFail {
+    /// The stream's last sequence is not the one expected: someone else published.
+    WrongSequence,
+    Unavailable(String),
+}
+
+/// Why applying messages stopped.
+enum ApplyFail {
+    /// A message that does not continue this log: the follower stops, named.
+    Diverged(String),
+    Unavailable(String),
+}
+
+/// What the start found.
+enum Start {
+    Primary,
+    /// The log holds appends after the stream's end, where the two agree: publish them.
+    Publish {
+        after: u64,
+    },
+    /// The stream holds more, published by this node (an ack that timed out): apply, then primary.
+    CatchUpThenPrimary,
+    Standby,
+    /// The log holds records after `keep` that the stream does not: move them aside.
+    Quarantine {
+        keep: u64,
+    },
+}
+
+impl Replication {
+    /// Connects to NATS and makes sure the stream exists (file storage, `replicas` copies).
+    pub async fn connect(config: &ReplicationConfig, data_dir: &Path) -> anyhow::Result<Replication> {
+        let mut options = async_nats::ConnectOptions::new()
+            .name(format!("frontdoor {}", config.node))
+            .retry_on_initial_connect()
+            // Only the servers the configuration names, never ones a server advertises.
+            .ignore_discovered_servers()
+            .connection_timeout(Duration::from_secs(2));
+        options = match &config.auth {
+            Auth::None => options,
+            Auth::CredentialsFile(path) => options
+                .credentials_file(path)
+                .await
+                .with_context(|| format!("replication.credentials_file: reading {}", path.display()))?,
+            Auth::UserPassword { user, password } => options.user_and_password(user.clone(), password.clone()),
+        };
+        let urls: Vec<async_nats::ServerAddr> =
+            config.urls.iter().map(|u| u.parse()).collect::<Result<_, _>>().context("replication.urls")?;
+        let client = options.connect(urls).await.context("connecting to NATS (replication.urls)")?;
+        let ack_timeout = (config.publish_timeout / 2).max(Duration::from_millis(100));
+        let js = jetstream::ContextBuilder::new().timeout(ack_timeout).build(client);
+        let replication = Replication {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                data_dir: data_dir.to_path_buf(),
+                js,
+                runtime: tokio::runtime::Handle::current(),
+                state: Mutex::new(State {
+                    role: Role::Starting,
+                    last_seq: 0,
+                    primary: None,
+                    stopped: None,
+                    down_until: None,
+                    unavailable: None,
+                }),
+                local: OnceLock::new(),
+                log: OnceLock::new(),
+                applying: tokio::sync::Mutex::new(()),
+            }),
+        };
+        replication.ensure_stream().await?;
+        Ok(replication)
+    }
+
+    async fn ensure_stream(&self) -> anyhow::Result<()> {
+        let config = &self.inner.config;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let made = self
+                .inner
+                .js
+                .get_or_create_stream(stream::Config {
+                    name: config.stream.clone(),
+                    subjects: vec![config.subject.clone()],
+                    storage: stream::StorageType::File,
+                    num_replicas: config.replicas,
+                    duplicate_window: Duration::from_secs(120),
+                    ..Default::default()
+                })
+                .await;
+            match made {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() < deadline => {
+                    tracing::warn!(error = %e, stream = %config.stream, "the stream is not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e).with_context(|| format!("the JetStream stream {}", config.stream)),
+            }
+        }
+    }
+
+    /// The options' replicator.
+    pub fn replicator(&self) -> Arc<dyn Replicate> {
+        Arc::new(self.clone())
+    }
+
+    pub fn role(&self) -> Role {
+        self.inner.state.lock().map(|s| s.role).unwrap_or(Role::Starting)
+    }
+
+    pub fn status(&self) -> ReplicationStatus {
+        let state = self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        ReplicationStatus {
+            role: state.role,
+            node: self.inner.config.node.clone(),
+            stream: self.inner.config.stream.clone(),
+            primary: state.primary.clone(),
+            stream_sequence: state.last_seq,
+            stopped: state.stopped.clone(),
+            unavailable: state.down_until.filter(|t| *t > Instant::now()).and(state.unavailable.clone()),
+            quarantine: eventlog::replicate::quarantine_files(&self.inner.data_dir)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        }
+    }
+
+    /// The role this node starts as: the data directory's [`ROLE_FILE`], else the config's mode.
+    fn wanted(&self) -> Mode {
+        match read_role(&self.inner.data_dir) {
+            Some(mode) => mode,
+            None => self.inner.config.mode,
+        }
+    }
+
+    fn set(&self, f: impl FnOnce(&mut State)) {
+        let mut state = self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut state);
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.inner.state.lock().map(|s| s.last_seq).unwrap_or(0)
+    }
+
+    /// Compares the log with the stream and settles the node's role: publishes what only the
+    /// log holds (a primary whose stream agrees), quarantines what the stream went on
+    /// without, follows what it lacks. Returns the log to serve (reopened after a quarantine).
+    pub async fn start(&self, mut log: EventLog, options: &Options) -> anyhow::Result<EventLog> {
+        for _ in 0..3 {
+            let wanted = self.wanted();
+            let (start, seq) = self.reconcile(&log, wanted).await?;
+            self.set(|s| s.last_seq = seq);
+            match start {
+                Start::Quarantine { keep } => {
+                    tracing::warn!(
+                        head = log.head().position,
+                        keep,
+                        "this log holds records the stream does not (written here, never acknowledged by the stream): \
+                         moving them into a quarantine file; this node follows the stream"
+                    );
+                    let dir = log.dir().to_path_buf();
+                    let closing = log;
+                    tokio::task::spawn_blocking(move || closing.shutdown()).await?;
+                    let path = {
+                        let dir = dir.clone();
+                        tokio::task::spawn_blocking(move || eventlog::replicate::quarantine_after(&dir, keep))
+                            .await?
+                            .context("moving records beyond the stream into quarantine")?
+                    };
+                    if let Some(path) = path {
+                        tracing::warn!(quarantine = %path.display(), "quarantine file written (see /readyz)");
+                    }
+                    write_role(&self.inner.data_dir, Mode::Standby)?;
+                    let options = options.clone();
+                    log = tokio::task::spawn_blocking(move || EventLog::open_with(&dir, &options))
+                        .await?
+                        .context("reopening the log after the quarantine")?;
+                }
+                Start::Publish { after } => {
+                    self.publish_history(&log, after).await?;
+                    self.become_primary();
+                    return self.serve(log);
+                }
+                Start::Primary => {
+                    self.become_primary();
+                    return self.serve(log);
+                }
+                Start::CatchUpThenPrimary => {
+                    self.catch_up(&log, None).await.map_err(|e| anyhow::anyhow!(apply_message(&e)))?;
+                    self.become_primary();
+                    return self.serve(log);
+                }
+                Start::Standby => {
+                    self.set(|s| s.role = Role::Standby);
+                    tracing::info!(node = %self.inner.config.node, seq, "standby: following the stream");
+                    return self.serve(log);
+                }
+            }
+        }
+        anyhow::bail!("the log and the stream could not be brought to agree after a quarantine")
+    }
+
+    /// Starts the background tasks (the follower, the promotion watcher, the local-acks
+    /// publisher) and hands the log back.
+    fn serve(&self, log: EventLog) -> anyhow::Result<EventLog> {
+        let _ = self.inner.log.set(log.clone());
+        if self.inner.config.acks == Acks::Local {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let _ = self.inner.local.set(tx);
+            tokio::spawn(self.clone().publish_in_background(rx));
+        }
+        if self.role() == Role::Standby {
+            tokio::spawn(self.clone().follow(log.clone()));
+        }
+        tokio::spawn(self.clone().watch_role_file());
+        Ok(log)
+    }
+
+    fn become_primary(&self) {
+        self.set(|s| {
+            s.role = Role::Primary;
+            s.primary = Some(self.inner.config.node.clone());
+            s.stopped = None;
+        });
+        let seq = self.last_seq();
+        let promoted = self.inner.data_dir.join(PROMOTED_FILE);
+        if let Err(e) = std::fs::write(&promoted, format!("primary {seq}\n")) {
+            tracing::warn!(error = %e, file = %promoted.display(), "could not write the promotion marker");
+        }
+        tracing::info!(node = %self.inner.config.node, seq, "primary: taking writes");
+    }
+
+    async fn stream(&self) -> Result<stream::Stream<()>, String> {
+        self.inner.js.get_stream_no_info(&self.inner.config.stream).await.map_err(|e| e.to_string())
+    }
+
+    async fn stream_last(&self) -> anyhow::Result<u64> {
+        let mut stream = self.inner.js.get_stream(&self.inner.config.stream).await.context("the stream's info")?;
+        Ok(stream.info().await.context("the stream's info")?.state.last_sequence)
+    }
+
+    async fn meta(&self, stream: &stream::Stream<()>, seq: u64) -> anyhow::Result<Meta> {
+        let message = stream.get_raw_message(seq).await.with_context(|| format!("reading stream message {seq}"))?;
+        meta_of(&message.headers).with_context(|| format!("stream message {seq}"))
+    }
+
+    /// Whether the log holds message `seq`'s last event with the same hash (and so, by the
+    /// chain, everything before it).
+    async fn agrees(&self, log: &EventLog, stream: &stream::Stream<()>, seq: u64) -> anyhow::Result<bool> {
+        if seq == 0 {
+            return Ok(true);
+        }
+        let meta = self.meta(stream, seq).await?;
+        Ok(meta.last <= log.head().position && log.get(meta.last)?.is_some_and(|env| env.hash == meta.last_hash))
+    }
+
+    async fn reconcile(&self, log: &EventLog, wanted: Mode) -> anyhow::Result<(Start, u64)> {
+        let last = self.stream_last().await?;
+        let stream = self.stream().await.map_err(|e| anyhow::anyhow!(e))?;
+        // The last message the log agrees with: agreement holds up to a point, then never again.
+        let (mut lo, mut hi) = (0, last);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if self.agrees(log, &stream, mid).await? {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let agreed = lo;
+        let agreed_position = if agreed == 0 { 0 } else { self.meta(&stream, agreed).await?.last };
+        let newest = if last == 0 { None } else { Some(self.meta(&stream, last).await?) };
+        self.set(|s| s.primary = newest.as_ref().map(|m| m.node.clone()));
+        let head = log.head().position;
+        let start = if agreed_position < head {
+            if agreed == last && wanted == Mode::Primary {
+                Start::Publish { after: agreed_position }
+            } else {
+                Start::Quarantine { keep: agreed_position }
+            }
+        } else if agreed < last {
+            match (&newest, wanted) {
+                (Some(meta), Mode::Primary) if meta.node == self.inner.config.node => Start::CatchUpThenPrimary,
+                (Some(meta), Mode::Primary) => {
+                    tracing::error!(
+                        primary = %meta.node,
+                        "not the primary: {} has published since this log's end; this node follows the stream",
+                        meta.node
+                    );
+                    write_role(&self.inner.data_dir, Mode::Standby)?;
+                    Start::Standby
+                }
+                _ => Start::Standby,
+            }
+        } else if wanted == Mode::Primary {
+            Start::Primary
+        } else {
+            Start::Standby
+        };
+        tracing::info!(stream_last = last, agreed, agreed_position, head, "compared the log with the stream");
+        Ok((start, agreed))
+    }
+
+    /// Publishes the log's events after `after` (a log that held events before replication
+    /// was enabled, or a group written just before a crash), then checks the stream's last
+    /// message against the log's head.
+    async fn publish_history(&self, log: &EventLog, after: u64) -> anyhow::Result<()> {
+        let head = log.head().position;
+        tracing::info!(from = after + 1, to = head, "publishing what the log holds beyond the stream");
+        let mut position = after;
+        while position < head {
+            let page = log.read_all(position, 4096)?;
+            let Some(last) = page.last() else { break };
+            position = last.position;
+            let appends = history_appends(page);
+            for chunk in appends.chunks(BATCH) {
+                let outgoing: Vec<Outgoing> = chunk.iter().map(|a| self.outgoing(a)).collect::<anyhow::Result<_>>()?;
+                let seq = self.last_seq();
+                match self.publish(&outgoing, seq, None).await {
+                    Ok(seq) => self.set(|s| s.last_seq = seq),
+                    Err(PublishFail::WrongSequence) => {
+                        anyhow::bail!("not the primary: another node published while this one published its history")
+                    }
+                    Err(PublishFail::Unavailable(why)) => anyhow::bail!("publishing the log's history: {why}"),
+                }
+            }
+        }
+        let stream = self.stream().await.map_err(|e| anyhow::anyhow!(e))?;
+        let seq = self.last_seq();
+        if seq > 0 {
+            let meta = self.meta(&stream, seq).await?;
+            let local = log.head();
+            anyhow::ensure!(
+                meta.last == local.position && meta.last_hash == local.hash,
+                "the stream's last message (position {}, hash {}) is not the log's head (position {}, hash {})",
+                meta.last,
+                meta.last_hash,
+                local.position,
+                local.hash
+            );
+        }
+        tracing::info!(events = head - after, seq, "the stream holds the whole log");
+        Ok(())
+    }
+
+    fn outgoing(&self, append: &ReplicaAppend) -> anyhow::Result<Outgoing> {
+        let (Some(first), Some(last)) = (append.envelopes.first(), append.envelopes.last()) else {
+            anyhow::bail!("an empty append");
+        };
+        let mut payload = Vec::with_capacity(append.envelopes.len() * 512);
+        for env in &append.envelopes {
+            serde_json::to_writer(&mut payload, env)?;
+            payload.push(b'\n');
+        }
+        Ok(Outgoing {
+            id: format!("{}-{}", last.position, last.hash),
+            first: first.position,
+            last: last.position,
+            last_hash: last.hash,
+            idempotency: append.idempotency,
+            payload: payload.into(),
+        })
+    }
+
+    /// Publishes `messages` in order after stream sequence `after`, pipelined, each with its
+    /// expected last sequence; retries what timed out (the message ids make a retry of a
+    /// message already stored a duplicate, not a second copy) until `deadline`. Returns the
+    /// last message's sequence.
+    async fn publish(&self, messages: &[Outgoing], after: u64, deadline: Option<Instant>) -> Result<u64, PublishFail> {
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + self.inner.config.publish_timeout);
+        loop {
+            match self.try_publish(messages, after).await {
+                Ok(seq) => return Ok(seq),
+                Err(PublishFail::WrongSequence) => return Err(PublishFail::WrongSequence),
+                Err(PublishFail::Unavailable(why)) => {
+                    if Instant::now() >= deadline {
+                        return Err(PublishFail::Unavailable(why));
+                    }
+                    tracing::debug!(%why, "publish failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    async fn try_publish(&self, messages: &[Outgoing], after: u64) -> Result<u64, PublishFail> {
+        let config = &self.inner.config;
+        let mut acks = Vec::with_capacity(messages.len());
+        for (n, message) in (1u64..).zip(messages) {
+            let mut publish = jetstream::message::PublishMessage::build()
+                .payload(message.payload.clone())
+                .message_id(&message.id)
+                .expected_last_sequence(after + n - 1)
+                .header(HEADER_NODE, config.node.as_str())
+                .header(HEADER_FIRST, message.first.to_string().as_str())
+                .header(HEADER_LAST, message.last.to_string().as_str())
+                .header(HEADER_LAST_HASH, message.last_hash.to_string().as_str());
+            if let Some(idem) = &message.idempotency {
+                let value = format!("{}{}", hex::encode(idem.key_hash), idem.fingerprint);
+                publish = publish.header(HEADER_IDEMPOTENCY, value.as_str());
+            }
+            let ack =
+                self.inner.js.send_publish(config.subject.clone(), publish).await.map_err(|e| publish_fail(&e))?;
+            acks.push((after + n, ack));
+        }
+        let mut last = after;
+        for (expected, ack) in acks {
+            let ack = ack.await.map_err(|e| publish_fail(&e))?;
+            if ack.sequence != expected {
+                return Err(PublishFail::WrongSequence);
+            }
+            last = ack.sequence;
+        }
+        Ok(last)
+    }
+
+    /// Someone else published after this node's last message: find out who, and stand down
+    /// (or, when it was this node's own publish that timed out, catch up with it).
+    fn fenced(&self) -> ReplicateError {
+        let node = self.inner.config.node.clone();
+        let newest = self.inner.runtime.block_on(async {
+            let stream = self.stream().await.ok()?;
+            let last = self.stream_last().await.ok()?;
+            self.meta(&stream, last).await.ok()
+        });
+        match newest {
+            Some(meta) if meta.node == node => {
+                tracing::warn!("the stream holds this node's own publish that timed out; catching up with it");
+                self.set(|s| s.role = Role::Promoting);
+                let this = self.clone();
+                self.inner.runtime.spawn(async move { this.promote().await });
+                ReplicateError::Unavailable("catching up with the stream; retry shortly".into())
+            }
+            other => {
+                let primary = other.map_or_else(|| "another node".to_owned(), |m| m.node);
+                tracing::error!(
+                    %primary,
+                    "not the primary: the stream refused this node's publish ({primary} has published); \
+                     writes stop here and this node follows the stream"
+                );
+                if let Err(e) = write_role(&self.inner.data_dir, Mode::Standby) {
+                    tracing::error!(error = %e, "could not record the standby role in the data directory");
+                }
+                self.set(|s| {
+                    s.role = Role::Standby;
+                    s.primary = Some(primary.clone());
+                });
+                if let Some(log) = self.inner.log.get() {
+                    self.inner.runtime.spawn(self.clone().follow(log.clone()));
+                }
+                ReplicateError::NotPrimary(format!("the primary is {primary}"))
+            }
+        }
+    }
+
+    /// `acks = "local"`: publishes the queued groups in order, retrying until the stream
+    /// takes them.
+    async fn publish_in_background(self, mut queue: mpsc::UnboundedReceiver<Vec<ReplicaAppend>>) {
+        while let Some(appends) = queue.recv().await {
+            let outgoing: Vec<Outgoing> = match appends.iter().map(|a| self.outgoing(a)).collect() {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(error = %e, "an append could not be encoded for the stream");
+                    continue;
+                }
+            };
+            loop {
+                let after = self.last_seq();
+                match self.publish(&outgoing, after, None).await {
+                    Ok(seq) => {
+                        self.set(|s| {
+                            s.last_seq = seq;
+                            s.unavailable = None;
+                        });
+                        break;
+                    }
+                    Err(PublishFail::WrongSequence) => {
+                        let err = tokio::task::block_in_place(|| self.fenced());
+                        tracing::error!(error = %err, "background publishing stops");
+                        return;
+                    }
+                    Err(PublishFail::Unavailable(why)) => {
+                        tracing::warn!(%why, "the stream is unavailable; the local acks' backlog waits");
+                        self.set(|s| s.unavailable = Some(why));
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A standby: applies new messages as they come, until promoted or stopped.
+    async fn follow(self, log: EventLog) {
+        loop {
+            if self.role() != Role::Standby {
+                return;
+            }
+            match self.catch_up(&log, None).await {
+                Ok(0) => tokio::time::sleep(FOLLOW_IDLE).await,
+                Ok(_) => {}
+                Err(ApplyFail::Diverged(why)) => {
+                    tracing::error!(%why, "the standby stopped following the stream: a record does not continue its chain");
+                    self.set(|s| s.stopped = Some(why));
+                    return;
+                }
+                Err(ApplyFail::Unavailable(why)) => {
+                    tracing::warn!(%why, "the stream is unavailable; following resumes when it is back");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Applies the stream's messages after this node's last one, up to `until` (or the end).
+    async fn catch_up(&self, log: &EventLog, until: Option<u64>) -> Result<u64, ApplyFail> {
+        let _applying = self.inner.applying.lock().await;
+        let stream = self.stream().await.map_err(ApplyFail::Unavailable)?;
+        let mut applied = 0;
+        loop {
+            let from = self.last_seq();
+            if until.is_some_and(|u| from >= u) {
+                return Ok(applied);
+            }
+            // The next message alone first (an idle standby's passes mostly find none), then
+            // the rest of what the stream holds, up to a batch, asked for all at once.
+            let Some(first) = fetch(&stream, from + 1).await.map_err(ApplyFail::Unavailable)? else {
+                return Ok(applied);
+            };
+            let mut messages = vec![first];
+            let last = match tokio::time::timeout(READ_TIMEOUT, self.stream_last()).await {
+                Ok(Ok(last)) => until.map_or(last, |u| u.min(last)),
+                _ => from + 1,
+            };
+            let more = usize::try_from(last.saturating_sub(from + 1)).unwrap_or(BATCH).min(BATCH - 1);
+            let mut reads = tokio::task::JoinSet::new();
+            for k in 2..=more as u64 + 1 {
+                let stream = stream.clone();
+                reads.spawn(async move { (k, fetch(&stream, from + k).await) });
+            }
+            let mut fetched: Vec<Option<jetstream::message::StreamMessage>> = vec![None; more];
+            while let Some(joined) = reads.join_next().await {
+                if let Ok((k, Ok(Some(message)))) = joined {
+                    fetched[usize::try_from(k - 2).unwrap_or(0)] = Some(message);
+                }
+            }
+            // In order, up to the first that could not be read (it is asked for again next pass).
+            messages.extend(fetched.into_iter().map_while(|m| m));
+            let mut batch = Vec::with_capacity(messages.len());
+            let mut newest = None;
+            let mut seq = from;
+            for message in &messages {
+                let append =
+                    decode(message).map_err(|e| ApplyFail::Diverged(format!("stream message {}: {e:#}", seq + 1)))?;
+                newest = meta_of(&message.headers).ok().map(|m| m.node);
+                batch.push(append);
+                seq += 1;
+            }
+            if batch.is_empty() {
+                return Ok(applied);
+            }
+            let count = batch.len() as u64;
+            match log.append_replicas(batch).await {
+                Ok(_) => {}
+                Err(AppendError::Diverged(why)) => {
+                    return Err(ApplyFail::Diverged(format!("stream messages {}..={seq}: {why}", from + 1)));
+                }
+                Err(e) => return Err(ApplyFail::Diverged(format!("stream messages {}..={seq}: {e}", from + 1))),
+            }
+            applied += count;
+            self.set(|s| {
+                s.last_seq = seq;
+                if newest.is_some() {
+                    s.primary = newest;
+                }
+            });
+        }
+    }
+
+    /// Catches up to the stream's last sequence and takes writes from the next position.
+    pub async fn promote(&self) -> anyhow::Result<()> {
+        let log = self.inner.log.get().cloned().context("the log is not open yet")?;
+        self.set(|s| s.role = Role::Promoting);
+        // The stream may be between leaders (a NATS node just restarted): wait for it.
+        let deadline = Instant::now() + PROMOTE_WAIT;
+        let last = loop {
+            let caught = match self.stream_last().await {
+                Ok(last) => match self.catch_up(&log, Some(last)).await {
+                    Ok(_) if self.last_seq() == last => Ok(last),
+                    Ok(_) => Err(format!("caught up to {} of {last}", self.last_seq())),
+                    Err(ApplyFail::Diverged(why)) => anyhow::bail!("a stream record does not continue this log: {why}"),
+                    Err(ApplyFail::Unavailable(why)) => Err(why),
+                },
+                Err(e) => Err(format!("{e:#}")),
+            };
+            match caught {
+                Ok(last) => break last,
+                Err(why) if Instant::now() < deadline => {
+                    tracing::warn!(%why, "promotion waits for the stream");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(why) => anyhow::bail!("the stream stayed unavailable: {why}"),
+            }
+        };
+        write_role(&self.inner.data_dir, Mode::Primary)?;
+        self.become_primary();
+        tracing::info!(seq = last, head = log.head().position, "promoted: taking writes from the next position");
+        Ok(())
+    }
+
+    /// A standby promotes itself when its data directory's role file says `primary`.
+    async fn watch_role_file(self) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if self.role() == Role::Standby && read_role(&self.inner.data_dir) == Some(Mode::Primary) {
+                tracing::info!("promotion asked for (role file): catching up with the stream");
+                if let Err(e) = self.promote().await {
+                    tracing::error!(error = %format!("{e:#}"), "promotion failed; still a standby");
+                    self.set(|s| s.role = Role::Standby);
+                    let _ = write_role(&self.inner.data_dir, Mode::Standby);
+                    if let Some(log) = self.inner.log.get() {
+                        tokio::spawn(self.clone().follow(log.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Replicate for Replication {
+    fn admit(&self) -> Result<(), ReplicateError> {
+        let state = self.inner.state.lock().map_err(|_| ReplicateError::Unavailable("poisoned".into()))?;
+        match state.role {
+            Role::Primary => match (state.down_until, &state.unavailable) {
+                (Some(until), Some(why)) if until > Instant::now() && self.inner.config.acks == Acks::Replicated => {
+                    Err(ReplicateError::Unavailable(why.clone()))
+                }
+                _ => Ok(()),
+            },
+            Role::Standby => Err(ReplicateError::NotPrimary(format!(
+                "the primary is {}",
+                state.primary.as_deref().unwrap_or("not known to this node")
+            ))),
+            Role::Starting | Role::Promoting => {
+                Err(ReplicateError::Unavailable("this node is catching up with the stream; retry shortly".into()))
+            }
+        }
+    }
+
+    fn replicate(&self, appends: &[ReplicaAppend]) -> Result<(), ReplicateError> {
+        if let Some(local) = self.inner.local.get() {
+            return local
+                .send(appends.to_vec())
+                .map_err(|_| ReplicateError::Unavailable("the background publisher stopped".into()));
+        }
+        let outgoing: Vec<Outgoing> = appends
+            .iter()
+            .map(|a| self.outgoing(a))
+            .collect::<anyhow::Result<_>>()
+            .map_err(|e| ReplicateError::Unavailable(e.to_string()))?;
+        let after = self.last_seq();
+        match self.inner.runtime.block_on(self.publish(&outgoing, after, None)) {
+            Ok(seq) => {
+                self.set(|s| {
+                    s.last_seq = seq;
+                    s.down_until = None;
+                    s.unavailable = None;
+                });
+                Ok(())
+            }
+            Err(PublishFail::WrongSequence) => Err(self.fenced()),
+            Err(PublishFail::Unavailable(why)) => {
+                tracing::warn!(%why, "the stream did not take a group: writes are refused until it does");
+                self.set(|s| {
+                    // Refuse at once for a moment, then try the stream again.
+                    s.down_until = Some(Instant::now() + Duration::from_millis(500));
+                    s.unavailable = Some(why.clone());
+                });
+                Err(ReplicateError::Unavailable(why))
+            }
+        }
+    }
+}
+
+/// One stream message (`None`: there is none at `seq` yet). A stream without a leader (just
+/// created, or electing one) does not answer: the request is given up after [`READ_TIMEOUT`]
+/// and asked again later, rather than waited for.
+async fn fetch(stream: &stream::Stream<()>, seq: u64) -> Result<Option<jetstream::message::StreamMessage>, String> {
+    match tokio::time::timeout(READ_TIMEOUT, stream.get_raw_message(seq)).await {
+        Ok(Ok(message)) => Ok(Some(message)),
+        Ok(Err(e)) if matches!(e.kind(), stream::LastRawMessageErrorKind::NoMessageFound) => Ok(None),
+        Ok(Err(e)) => Err(format!("reading stream message {seq}: {e}")),
+        Err(_) => Err(format!("no answer from the stream within {READ_TIMEOUT:?} (message {seq})")),
+    }
+}
+
+fn publish_fail(e: &jetstream::context::PublishError) -> PublishFail {
+    match e.kind() {
+        PublishErrorKind::WrongLastSequence => PublishFail::WrongSequence,
+        _ => PublishFail::Unavailable(e.to_string()),
+    }
+}
+
+fn apply_message(e: &ApplyFail) -> String {
+    match e {
+        ApplyFail::Diverged(why) => format!("a stream record does not continue this log: {why}"),
+        ApplyFail::Unavailable(why) => format!("the stream is unavailable: {why}"),
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> anyhow::Result<&'a str> {
+    headers.get(name).map(HeaderValue::as_str).with_context(|| format!("header {name} missing"))
+}
+
+fn parse_hash(text: &str) -> anyhow::Result<Hash> {
+    let bytes: [u8; 32] =
+        hex::decode(text).ok().and_then(|b| b.try_into().ok()).with_context(|| format!("{text:?} is not a hash"))?;
+    Ok(Hash(bytes))
+}
+
+fn meta_of(headers: &HeaderMap) -> anyhow::Result<Meta> {
+    Ok(Meta {
+        last: header(headers, HEADER_LAST)?.parse().context(HEADER_LAST)?,
+        last_hash: parse_hash(header(headers, HEADER_LAST_HASH)?)?,
+        node: header(headers, HEADER_NODE)?.to_owned(),
+    })
+}
+
+/// A stream message as the append it carries.
+fn decode(message: &jetstream::message::StreamMessage) -> anyhow::Result<ReplicaAppend> {
+    let mut envelopes = Vec::new();
+    for line in message.payload.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        envelopes.push(serde_json::from_slice::<Envelope>(line).context("an event that is not an envelope")?);
+    }
+    let meta = meta_of(&message.headers)?;
+    let last = envelopes.last().context("no events")?;
+    anyhow::ensure!(
+        last.position == meta.last && last.hash == meta.last_hash,
+        "its headers do not describe its events"
+    );
+    let idempotency = match message.headers.get(HEADER_IDEMPOTENCY) {
+        None => None,
+        Some(value) => {
+            let text = value.as_str();
+            anyhow::ensure!(text.len() == 128, "{HEADER_IDEMPOTENCY}: not a key hash and a fingerprint");
+            Some(ReplicaIdempotency { key_hash: parse_hash(&text[..64])?.0, fingerprint: parse_hash(&text[64..])? })
+        }
+    };
+    Ok(ReplicaAppend { envelopes, idempotency })
+}
+
+/// An existing log's events as messages: consecutive events of one contact together (an
+/// append's events are always consecutive and of one contact, so no append is split), at most
+/// [`HISTORY_EVENTS`] events and about [`HISTORY_BYTES`] of JSON each.
+fn history_appends(page: Vec<Envelope>) -> Vec<ReplicaAppend> {
+    let mut out: Vec<ReplicaAppend> = Vec::new();
+    let mut bytes = 0;
+    for env in page {
+        let size = env.data.get().len() + 512;
+        match out.last_mut() {
+            Some(run)
+                if run.envelopes[0].contact_id == env.contact_id
+                    && run.envelopes.len() < HISTORY_EVENTS
+                    && bytes + size < HISTORY_BYTES =>
+            {
+                bytes += size;
+                run.envelopes.push(env);
+            }
+            _ => {
+                bytes = size;
+                out.push(ReplicaAppend { envelopes: vec![env], idempotency: None });
+            }
+        }
+    }
+    out
+}
+
+/// The role recorded in a data directory, if any.
+pub fn read_role(data_dir: &Path) -> Option<Mode> {
+    match std::fs::read_to_string(data_dir.join(ROLE_FILE)).ok()?.trim() {
+        "primary" => Some(Mode::Primary),
+        "standby" => Some(Mode::Standby),
+        _ => None,
+    }
+}
+
+/// Records the node's role in its data directory (written whole, then renamed).
+pub fn write_role(data_dir: &Path, mode: Mode) -> anyhow::Result<()> {
+    let text = match mode {
+        Mode::Primary => "primary\n",
+        Mode::Standby => "standby\n",
+    };
+    let tmp = data_dir.join(format!("{ROLE_FILE}.tmp"));
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, data_dir.join(ROLE_FILE))?;
+    std::fs::File::open(data_dir)?.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,543 @@
+//! Beyond one machine: real `frontdoor` nodes on a three-node JetStream cluster of real
+//! `nats-server` processes on loopback (free ports, temporary directories). Without
+//! `nats-server` these tests say so loudly and skip, unless `CI` is set: then they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::harness::{self, BIN, contact_body, create_token, read};
+
+fn nats_server_present() -> bool {
+    Command::new("nats-server").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// `true` when the test must skip (no nats-server, not in CI); panics in CI.
+fn skip() -> bool {
+    if nats_server_present() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "nats-server is missing: CI must install it (apt-get install -y nats-server)"
+    );
+    eprintln!(
+        "\n!!!! SKIPPED: nats-server is not installed (apt-get install -y nats-server); replication untested !!!!\n"
+    );
+    true
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Three JetStream nodes, clustered on loopback.
+struct Nats {
+    dir: tempfile::TempDir,
+    ports: [u16; 3],
+    routes: [u16; 3],
+    nodes: [Option<Child>; 3],
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let mut nats = Nats {
+            dir: tempfile::tempdir().unwrap(),
+            ports: [free_port(), free_port(), free_port()],
+            routes: [free_port(), free_port(), free_port()],
+            nodes: [None, None, None],
+        };
+        for n in 0..3 {
+            nats.start_node(n);
+        }
+        nats
+    }
+
+    fn start_node(&mut self, n: usize) {
+        let store = self.dir.path().join(format!("n{n}"));
+        std::fs::create_dir_all(&store).unwrap();
+        let routes: Vec<String> = self.routes.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect();
+        let child = Command::new("nats-server")
+            .args(["--server_name", &format!("n{n}"), "-a", "127.0.0.1", "-p", &self.ports[n].to_string(), "-js"])
+            .arg("-sd")
+            .arg(&store)
+            .args(["--cluster_name", "frontdoor-test"])
+            .args(["--cluster", &format!("nats://127.0.0.1:{}", self.routes[n])])
+            .args(["--routes", &routes.join(",")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.nodes[n] = Some(child);
+    }
+
+    /// kill -9 one node.
+    fn kill(&mut self, n: usize) {
+        if let Some(mut child) = self.nodes[n].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn urls(&self) -> String {
+        let urls: Vec<String> = self.ports.iter().map(|p| format!("\"nats://127.0.0.1:{p}\"")).collect();
+        format!("[{}]", urls.join(", "))
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        for n in 0..3 {
+            self.kill(n);
+        }
+    }
+}
+
+/// One frontdoor node: its data directory, its config, its process and its tokens.
+struct Node {
+    name: &'static str,
+    root: PathBuf,
+    child: Option<Child>,
+    url: String,
+    writer: String,
+    auditor: String,
+    client: reqwest::Client,
+}
+
+impl Node {
+    fn data(root: &Path) -> PathBuf {
+        root.join("data")
+    }
+
+    fn new(root: &Path, name: &'static str, nats: &Nats, mode: &str, timeout_ms: u64) -> Node {
+        Node::with(root, name, &nats.urls(), mode, timeout_ms, "replicated")
+    }
+
+    fn with(root: &Path, name: &'static str, urls: &str, mode: &str, timeout_ms: u64, acks: &str) -> Node {
+        std::fs::create_dir_all(root).unwrap();
+        std::fs::write(
+            root.join("frontdoor.toml"),
+            format!(
+                "[replication]\nurls = {}\nnode = \"{name}\"\nmode = \"{mode}\"\nacks = \"{acks}\"\npublish_timeout_ms = {timeout_ms}\n",
+                urls
+            ),
+        )
+        .unwrap();
+        let mut node = Node {
+            name,
+            root: root.to_path_buf(),
+            child: None,
+            url: String::new(),
+            writer: String::new(),
+            auditor: String::new(),
+            client: reqwest::Client::new(),
+        };
+        node.tokens();
+        node.start();
+        node
+    }
+
+    fn tokens(&mut self) {
+        let data = Node::data(&self.root);
+        self.writer = create_token(&data, "practitioner", &format!("worker-{}", self.name), "childrens_social_care");
+        self.auditor = create_token(&data, "auditor", &format!("auditor-{}", self.name), "childrens_social_care");
+    }
+
+    fn start(&mut self) {
+        let config = self.root.join("frontdoor.toml");
+        let (child, url) = harness::start(&Node::data(&self.root), &["--config", config.to_str().unwrap()]);
+        self.child = Some(child);
+        self.url = url;
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    async fn readyz(&self) -> Value {
+        let resp = self.client.get(format!("{}/readyz", self.url)).send().await.unwrap();
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn wait_ready(&self) -> Value {
+        // A minute: on a busy machine the cluster may take a while to elect the stream's leader.
+        for _ in 0..1200 {
+            if let Ok(resp) = self.client.get(format!("{}/readyz", self.url)).send().await
+                && resp.status() == 200
+            {
+                return resp.json().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} never ready", self.name);
+    }
+
+    async fn write(&self) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/v1/contacts", self.url))
+            .bearer_auth(&self.writer)
+            .json(&contact_body())
+            .send()
+            .await
+            .unwrap();
+        read(resp).await
+    }
+
+    async fn write_with_key(&self, key: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/v1/contacts", self.url))
+            .bearer_auth(&self.writer)
+            .header("Idempotency-Key", key)
+            .json(&contact_body())
+            .send()
+            .await
+            .unwrap();
+        read(resp).await
+    }
+
+    /// Every event in the node's log, as the auditor reads it.
+    async fn events(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let resp = self
+                .client
+                .get(format!("{}/v1/events?after={after}&limit=1000", self.url))
+                .bearer_auth(&self.auditor)
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = read(resp).await;
+            assert_eq!(status, 200, "{body}");
+            let page = body["events"].as_array().unwrap().clone();
+            if page.is_empty() {
+                return out;
+            }
+            after = page.last().unwrap()["position"].as_u64().unwrap();
+            out.extend(page);
+        }
+    }
+
+    async fn head(&self) -> u64 {
+        self.readyz().await["log_position"].as_u64().unwrap_or(0)
+    }
+
+    /// Waits until the node's log reaches `position`.
+    async fn wait_head(&self, position: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if self.head().await >= position {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} never reached position {position} (at {})", self.name, self.head().await);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Positions from 1 without a gap or a repeat, each `prev_hash` the hash before it.
+fn assert_chain(events: &[Value]) {
+    let mut prev = "0".repeat(64);
+    for (i, env) in events.iter().enumerate() {
+        assert_eq!(env["position"].as_u64().unwrap(), i as u64 + 1, "no gap, no duplicate");
+        assert_eq!(env["prev_hash"].as_str().unwrap(), prev, "the chain links at position {}", i + 1);
+        prev = env["hash"].as_str().unwrap().to_owned();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_promoted_after_the_primary_dies_has_every_acknowledged_event_and_fences_the_old_one() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let mut a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    let status = b.wait_ready().await;
+    assert_eq!(status["replication"]["role"], "standby", "{status}");
+
+    // A standby answers writes 503, naming the primary.
+    a.write().await;
+    b.wait_head(1).await;
+    let (status, body) = b.write().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("node-a"), "{body}");
+
+    // Eight writers on the primary; kill -9 it in the middle.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(vec![(1u16, Value::Null)]));
+    acknowledged.lock().unwrap().clear();
+    let mut writers = Vec::new();
+    for _ in 0..8 {
+        let url = a.url.clone();
+        let token = a.writer.clone();
+        let acked = acknowledged.clone();
+        writers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            loop {
+                let sent =
+                    client.post(format!("{url}/v1/contacts")).bearer_auth(&token).json(&contact_body()).send().await;
+                let Ok(resp) = sent else { return };
+                let (status, body) = read(resp).await;
+                if status == 201 {
+                    acked.lock().unwrap().push((status, body));
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    while acknowledged.lock().unwrap().len() < 150 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.kill();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked: Vec<String> =
+        acknowledged.lock().unwrap().iter().map(|(_, b)| b["contact_id"].as_str().unwrap().to_owned()).collect();
+    assert!(acked.len() >= 50, "the load ran: {} acknowledged", acked.len());
+    std::fs::remove_dir_all(Node::data(&a.root)).unwrap();
+
+    // Promote the standby with the CLI.
+    let out = Command::new(BIN).args(["promote", "--data-dir"]).arg(Node::data(&b.root)).output().unwrap();
+    assert!(out.status.success(), "promote: {}", String::from_utf8_lossy(&out.stderr));
+    let status = b.readyz().await;
+    assert_eq!(status["replication"]["role"], "primary", "{status}");
+
+    let events = b.events().await;
+    assert_chain(&events);
+    let on_b: std::collections::HashSet<&str> = events.iter().map(|e| e["contact_id"].as_str().unwrap()).collect();
+    let lost: Vec<&String> = acked.iter().filter(|c| !on_b.contains(c.as_str())).collect();
+    assert!(lost.is_empty(), "acknowledged by the old primary, missing on the new one: {lost:?}");
+    eprintln!(
+        "failover: {} acknowledged by the killed primary, {} events on the promoted standby, 0 lost",
+        acked.len(),
+        events.len()
+    );
+
+    // New writes continue the chain.
+    let head = events.last().unwrap().clone();
+    let (status, body) = b.write().await;
+    assert_eq!(status, 201, "{body}");
+    let after = b.events().await;
+    assert_eq!(after.len(), events.len() + 1);
+    assert_chain(&after);
+    assert_eq!(after.last().unwrap()["prev_hash"], head["hash"]);
+
+    // The old primary, restarted (its data directory gone, its config still "primary"), is
+    // refused and follows.
+    a.tokens();
+    a.start();
+    let status = a.wait_ready().await;
+    assert_eq!(status["replication"]["role"], "standby", "{status}");
+    assert_eq!(status["replication"]["primary"], "node-b", "{status}");
+    let (status, body) = a.write().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("node-b"), "{body}");
+    a.wait_head(after.len() as u64).await;
+    let on_a = a.events().await;
+    assert_eq!(on_a, after, "the old primary holds the same chain, no divergence");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_go_on_with_one_nats_node_down_and_wait_for_a_quorum_without_two() {
+    if skip() {
+        return;
+    }
+    let mut nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    // Long enough for the stream to elect a new leader when a node dies, on a busy machine.
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 15_000);
+    a.wait_ready().await;
+    for _ in 0..5 {
+        let (status, body) = a.write().await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    nats.kill(0);
+    for _ in 0..10 {
+        let (status, body) = a.write().await;
+        assert_eq!(status, 201, "one NATS node down: {body}");
+    }
+
+    nats.kill(1);
+    // A 503 leaves the outcome open (the stream may still take a publish that timed out), so
+    // the client retries with the same key until it gets its 201: exactly one contact.
+    let (status, body) = a.write_with_key("after-the-outage").await;
+    assert_eq!(status, 503, "two down, never acknowledged on one copy: {body}");
+    assert!(body["detail"].as_str().unwrap().contains("replicated log"), "{body}");
+    let events = a.events().await;
+    assert_eq!(events.len(), 15, "reads go on, and the refused write is not in the log");
+    assert_chain(&events);
+
+    nats.start_node(1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let contact = loop {
+        let (status, body) = a.write_with_key("after-the-outage").await;
+        if status == 201 {
+            break body["contact_id"].as_str().unwrap().to_owned();
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "writes never resumed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let events = a.events().await;
+    assert_eq!(events.len(), 16, "the retried write is in the log once");
+    assert_eq!(events.last().unwrap()["contact_id"], contact.as_str());
+    assert_chain(&events);
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_killed_and_restarted_catches_up_without_a_gap_or_a_duplicate() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let mut b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    b.wait_ready().await;
+    for _ in 0..20 {
+        assert_eq!(a.write().await.0, 201);
+    }
+    b.wait_head(20).await;
+    b.kill();
+    for _ in 0..30 {
+        assert_eq!(a.write().await.0, 201);
+    }
+    b.start();
+    b.wait_ready().await;
+    b.wait_head(50).await;
+    let on_a = a.events().await;
+    let on_b = b.events().await;
+    assert_eq!(on_b.len(), 50);
+    assert_chain(&on_b);
+    assert_eq!(on_b, on_a, "the same events, byte for byte");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_an_old_primary_holds_beyond_the_stream_are_quarantined_and_it_follows() {
+    if skip() {
+        return;
+    }
+    let mut nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    // acks = "local": a 201 once the local fdatasync is done, published in the background.
+    // This node reaches NATS through the first node only.
+    let only_first = format!("[\"nats://127.0.0.1:{}\"]", nats.ports[0]);
+    let mut a = Node::with(&root.path().join("a"), "node-a", &only_first, "primary", 2_000, "local");
+    a.wait_ready().await;
+    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    b.wait_ready().await;
+    for _ in 0..5 {
+        assert_eq!(a.write().await.0, 201);
+    }
+    b.wait_head(5).await;
+
+    // Its NATS node gone: the primary still acknowledges locally; those three never reach
+    // the stream (the other two nodes keep the stream's quorum).
+    nats.kill(0);
+    for _ in 0..3 {
+        let (status, body) = a.write().await;
+        assert_eq!(status, 201, "local acks: {body}");
+    }
+    let unpublished: Vec<Value> = a.events().await.split_off(5);
+    assert_eq!(unpublished.len(), 3);
+    a.kill();
+    nats.start_node(0);
+
+    // The standby is promoted and writes on.
+    let out = Command::new(BIN).args(["promote", "--data-dir"]).arg(Node::data(&b.root)).output().unwrap();
+    assert!(out.status.success(), "promote: {}", String::from_utf8_lossy(&out.stderr));
+    for _ in 0..2 {
+        let (status, body) = b.write().await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let on_b = b.events().await;
+    assert_eq!(on_b.len(), 7);
+
+    // The old primary comes back: its three records are moved aside, named in /readyz, and it
+    // follows the new primary's chain.
+    a.start();
+    let status = a.wait_ready().await;
+    assert_eq!(status["replication"]["role"], "standby", "{status}");
+    let quarantine = status["replication"]["quarantine"].as_array().cloned().unwrap_or_default();
+    assert_eq!(quarantine.len(), 1, "{status}");
+    let file = PathBuf::from(quarantine[0].as_str().unwrap());
+    assert!(file.starts_with(Node::data(&a.root).join("quarantine")), "{file:?}");
+    let bytes = std::fs::read(&file).unwrap();
+    for env in &unpublished {
+        let hash = env["hash"].as_str().unwrap();
+        let hash = hex_bytes(hash);
+        assert!(
+            bytes.windows(32).any(|w| w == hash.as_slice()),
+            "the quarantine file holds position {}",
+            env["position"]
+        );
+    }
+    a.wait_head(7).await;
+    let on_a = a.events().await;
+    assert_eq!(on_a, on_b, "the new primary's chain, not the old one's");
+    assert_chain(&on_a);
+    let (status, body) = a.write().await;
+    assert_eq!(status, 503, "{body}");
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn enabling_replication_on_an_existing_log_publishes_what_it_holds_first() {
+    if skip() {
+        return;
+    }
+    // One machine, no NATS: twelve contacts.
+    let root = tempfile::tempdir().unwrap();
+    let a_root = root.path().join("a");
+    let data = Node::data(&a_root);
+    std::fs::create_dir_all(&a_root).unwrap();
+    let writer = create_token(&data, "practitioner", "worker-alone", "childrens_social_care");
+    let (mut alone, url) = harness::start(&data, &[]);
+    let client = reqwest::Client::new();
+    for _ in 0..12 {
+        let resp =
+            client.post(format!("{url}/v1/contacts")).bearer_auth(&writer).json(&contact_body()).send().await.unwrap();
+        assert_eq!(read(resp).await.0, 201);
+    }
+    alone.kill().unwrap();
+    alone.wait().unwrap();
+
+    // The same data directory as a primary: the history goes to the stream before any write.
+    let nats = Nats::start();
+    let a = Node::new(&a_root, "node-a", &nats, "primary", 10_000);
+    let status = a.wait_ready().await;
+    assert_eq!(status["replication"]["role"], "primary", "{status}");
+    assert!(status["replication"]["stream_sequence"].as_u64().unwrap() >= 1, "{status}");
+    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    b.wait_ready().await;
+    b.wait_head(12).await;
+    assert_eq!(a.write().await.0, 201);
+    b.wait_head(13).await;
+    let on_a = a.events().await;
+    assert_eq!(on_a.len(), 13);
+    assert_chain(&on_a);
+    assert_eq!(b.events().await, on_a, "the standby holds the history and what came after, the same chain");
+}
