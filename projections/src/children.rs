@@ -485,6 +485,26 @@ impl ChildIndex {
     /// The mentions of other children that `m` possibly matches (name and date, as
     /// [`ChildIndex::has_possible_match`] says), found through the date of birth's keys only.
     fn possible_matches_of(&self, m: u32) -> Vec<u32> {
+        let mine = self.group_of(m);
+        let mut out: Vec<u32> = self
+            .sound_alikes(m)
+            .into_iter()
+            .filter(|(x, reasons)| {
+                *x != m && reasons.iter().any(|r| matches!(*r, "date_of_birth" | "date_of_birth_partial"))
+            })
+            .map(|(x, _)| x)
+            .collect();
+        out.retain(|&x| {
+            let other = self.group_of(x);
+            other != mine && self.may_auto_link(mine, other)
+        });
+        out
+    }
+
+    /// The mentions filed under mention `m`'s date of birth or its day-and-month swap whose
+    /// name sounds like (or is) `m`'s, `m` among them, each with why it matched; none without a
+    /// date of birth. What both the possible matches and their neighbours are found from.
+    fn sound_alikes(&self, m: u32) -> Vec<(u32, Vec<&'static str>)> {
         let ids = &self.mentions[m as usize].ids;
         let Some(dob) = ids.dob else { return Vec::new() };
         let terms = Terms {
@@ -495,52 +515,26 @@ impl ChildIndex {
             name: Some(ids.name.clone()),
             codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
         };
-        let mine = self.group_of(m);
         let mut out = Vec::new();
         for day in terms.dob_variants() {
             for &x in self.keys.dob.get(&day).into_iter().flatten() {
-                if x == m {
-                    continue;
-                }
                 let reasons = terms.reasons(&self.mentions[x as usize].ids);
-                let named = reasons.iter().any(|r| matches!(*r, "name" | "name_phonetic"));
-                let dated = reasons.iter().any(|r| matches!(*r, "date_of_birth" | "date_of_birth_partial"));
-                if named && dated {
-                    out.push(x);
+                if reasons.iter().any(|r| matches!(*r, "name" | "name_phonetic")) {
+                    out.push((x, reasons));
                 }
             }
         }
-        out.retain(|&x| {
-            let other = self.group_of(x);
-            other != mine && self.may_auto_link(mine, other)
-        });
         out
     }
 
     /// The contacts whose possible matches a change to `contact`'s children may have changed:
     /// those about a child its children sound like (linked or not).
     pub fn possible_neighbours(&self, contact: Ulid) -> Vec<Ulid> {
-        let mut out: Vec<Ulid> = Vec::new();
-        for m in self.mentions_of(contact) {
-            let ids = &self.mentions[m as usize].ids;
-            let Some(dob) = ids.dob else { continue };
-            let terms = Terms {
-                nhs: None,
-                upn: None,
-                postcode: None,
-                dob: Some(dob),
-                name: Some(ids.name.clone()),
-                codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
-            };
-            for day in terms.dob_variants() {
-                for &x in self.keys.dob.get(&day).into_iter().flatten() {
-                    let reasons = terms.reasons(&self.mentions[x as usize].ids);
-                    if reasons.iter().any(|r| matches!(*r, "name" | "name_phonetic")) {
-                        out.push(self.mentions[x as usize].contact);
-                    }
-                }
-            }
-        }
+        let mut out: Vec<Ulid> = self
+            .mentions_of(contact)
+            .flat_map(|m| self.sound_alikes(m))
+            .map(|(x, _)| self.mentions[x as usize].contact)
+            .collect();
         out.retain(|c| *c != contact);
         out.sort_unstable();
         out.dedup();
