@@ -9,13 +9,13 @@
 #   ops/bench/run.sh            # the official run: writes ops/bench/RESULTS.md and the CSVs
 #   ops/bench/run.sh --quick    # smoke test: reports go to target/bench-tmp/quick/
 #
-# Environment: FRONTDOOR_BENCH_SUBCOMMANDS (default "append rebuild sse reads children summary") picks the
+# Environment: FRONTDOOR_BENCH_SUBCOMMANDS (default "append rebuild sse reads children replication summary") picks the
 # subcommands; FRONTDOOR_BENCH_PG_PARENT (default <workspace>/target/bench-tmp, the disk the
 # benchmarks measure) is where the cluster's temporary directory goes; CARGO_TARGET_DIR as cargo.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SUBCOMMANDS=${FRONTDOOR_BENCH_SUBCOMMANDS:-append rebuild sse reads children summary}
+SUBCOMMANDS=${FRONTDOOR_BENCH_SUBCOMMANDS:-append rebuild sse reads children replication summary}
 PG_PARENT=${FRONTDOOR_BENCH_PG_PARENT:-$ROOT/target/bench-tmp}
 
 say() { printf 'run.sh: %s\n' "$*" >&2; }
@@ -99,6 +99,13 @@ EOF
 URL="postgresql://postgres@127.0.0.1:$PORT/frontdoor_bench"
 export FRONTDOOR_BENCH_PG_URL=$URL
 say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') listening on 127.0.0.1:$PORT"
+
+# --- NATS for `replication`, installed if missing ---------------------------------------------
+if [[ " $SUBCOMMANDS " == *" replication "* ]] && ! command -v nats-server >/dev/null; then
+  [[ $EUID -eq 0 ]] || die "nats-server is not installed and this is not root: run 'apt-get install -y nats-server'"
+  say "installing nats-server from Debian's packages"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server
+fi
 
 # --- The benchmarks ----------------------------------------------------------------------------
 cd "$ROOT"

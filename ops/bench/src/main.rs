@@ -15,6 +15,8 @@
 //! - `load`: minutes of steady appends and reads with hundreds of open SSE clients against the
 //!   demo on the real server binary, watching its memory ([`load`]); it reports to
 //!   `ops/RELIABILITY.md`.
+//! - `replication`: appends over HTTP with `acks = "replicated"` against the same without
+//!   replication, and a standby's lag, on a three-node NATS JetStream cluster ([`replication`]).
 //! - `summary`: the log's speed and memory table (issue 14) from the CSVs `append`, `rebuild`
 //!   and `reads` wrote, beside the sled-based log's figures ([`summary`]).
 //!
@@ -29,6 +31,7 @@ mod machine;
 mod reads;
 mod rebuild;
 mod rebuild_pg;
+mod replication;
 mod report;
 mod sse;
 mod summary;
@@ -68,6 +71,8 @@ enum Command {
     Children(children::ChildrenArgs),
     /// Minutes of steady appends, reads and open SSE streams against the demo on the real server.
     Load(load::LoadArgs),
+    /// Replicated appends against local ones, and a standby's lag, on a three-node NATS JetStream cluster.
+    Replication(replication::ReplicationArgs),
     /// The log's speed and memory table (issue 14) from this run's append, rebuild and reads figures.
     Summary(summary::SummaryArgs),
     /// One measurement of `rebuild` in a fresh process (run by `rebuild` itself).
@@ -149,6 +154,7 @@ fn main() -> Result<()> {
         Command::Reads(args) => reads::run(&args),
         Command::Children(args) => children::run(&args),
         Command::Load(args) => load::run(&args),
+        Command::Replication(args) => replication::run(&args),
         Command::Summary(args) => summary::run(&args),
         Command::RebuildPhase(args) => rebuild::run_phase(&args),
     }

@@ -225,9 +225,17 @@ impl Server {
 
     /// Starts `frontdoor serve` on a free loopback port with the data directory `dir`.
     pub(crate) fn spawn(bin: &Path, dir: &Path) -> Result<Server> {
-        let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
+        Server::spawn_with(bin, dir, None)
+    }
+
+    /// As [`Server::spawn`], with `--config FILE` when one is given.
+    pub(crate) fn spawn_with(bin: &Path, dir: &Path, config: Option<&Path>) -> Result<Server> {
+        let mut command = Command::new(bin);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
             // Errors only; tower_http's line for each 503 from /readyz while it rebuilds is noise.
             .env("FRONTDOOR_LOG", "error,tower_http=off")
             .stdin(Stdio::null())
@@ -315,7 +323,7 @@ pub(crate) fn contact_body(i: usize) -> Value {
 type Receipt = (usize, String, Instant);
 
 /// One SSE client: signals `snapshot` once its snapshot is in, then reports every `upsert`.
-async fn subscriber(
+pub(crate) async fn subscriber(
     client: reqwest::Client,
     url: String,
     token: String,
