@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use projections::time::DuePolicy;
 use replay::asof::Moment;
+use replay::source::{OfflineRead, record_offline_read};
 use replay::{ReplayError, Source};
 
 const EXIT_CODES: &str = "Exit codes:
@@ -396,6 +397,11 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
                 (None, Some(p)) => Moment::Position(p),
                 _ => return Err(ReplayError::Usage("give --at or --position".into())),
             };
+            let as_of = match &moment {
+                Moment::At(at) => Some(*at),
+                Moment::Position(_) => None,
+            };
+            record_offline_read(&source, "as-of", &OfflineRead { as_of, ..OfflineRead::default() })?;
             let answer = replay::asof::as_of(&source, moment, &policy)?;
             if json {
                 let mut text = serde_json::to_string_pretty(&answer).map_err(|e| ReplayError::Data(e.to_string()))?;
@@ -410,11 +416,13 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
             let id: ulid::Ulid = contact_id
                 .parse()
                 .map_err(|_| ReplayError::Usage(format!("{contact_id:?} is not a contact id (a ULID)")))?;
+            record_offline_read(&source, "case", &OfflineRead { contact: Some(id), ..OfflineRead::default() })?;
             let case = replay::case::load(&source, id)?;
             write_out(None, replay::case::render(&case)?.as_bytes())?;
         }
         Command::Export { source, format: ExportFormat::Jsonl, out } => {
             let source = source.source()?;
+            record_offline_read(&source, "export", &OfflineRead::default())?;
             let (v, access) = match &out {
                 Some(path) => replay::export::export_to_file(&source, path)?,
                 None => {
@@ -455,6 +463,7 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
                 return Err(ReplayError::Usage("--from must not be after --to".into()));
             }
             let source = source.source()?;
+            record_offline_read(&source, "annex-a", &OfflineRead::default())?;
             let bytes = match list.as_deref() {
                 Some("1") => replay::annex::annex_a(&source, replay::annex::List::Contacts, from, to)?,
                 Some(_) => replay::annex::annex_a(&source, replay::annex::List::Referrals, from, to)?,
@@ -473,6 +482,7 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
             }
             let source = source.source()?;
             let policy = policy.policy()?;
+            record_offline_read(&source, "contacts-csv", &OfflineRead::default())?;
             let (model, _) = replay::rebuild::rebuild(&source, &policy, &mut |_| {})?;
             let bytes = replay::contacts_csv::contacts_csv(&source, &model, &policy, from, to)?;
             write_out(out.as_ref(), &bytes)?;
@@ -480,6 +490,7 @@ fn run(cli: Cli) -> Result<(), ReplayError> {
         Command::CinCensus { source, year, la, out } => {
             let year = replay::census::CensusYear::parse(&year)?;
             let source = source.source()?;
+            record_offline_read(&source, "cin-census", &OfflineRead::default())?;
             let bytes = replay::census::cin_census(&source, year, &la)?;
             write_out(out.as_ref(), &bytes)?;
         }

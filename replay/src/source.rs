@@ -233,3 +233,47 @@ pub(crate) fn get_page(
     }
     Ok(body.to_vec())
 }
+
+/// What an offline command read, for its entry in the data directory's access log.
+#[derive(Debug, Clone, Default)]
+pub struct OfflineRead {
+    /// The contact whose record was read (`case`), if it was one.
+    pub contact: Option<ulid::Ulid>,
+    /// The moment asked for (`as-of`).
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Who is running this tool, as the operating system says: the login name (`USER` or
+/// `LOGNAME`, which a user can set) beside the real user id (which they cannot).
+pub fn os_user() -> String {
+    let uid = rustix::process::getuid().as_raw();
+    let name = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
+    let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    if name.is_empty() { format!("os-user:uid {uid}") } else { format!("os-user:{name} (uid {uid})") }
+}
+
+/// Records a read of children's records made offline from a stopped service's data directory
+/// (`command`, e.g. `export`) in that directory's access log, durably, before anything read is
+/// shown or written, as the service records a read before answering it: one entry naming the
+/// log positions read (the whole log) and the contact or moment asked for, by the operating
+/// system's user (see [`os_user`]), action `offline_read`. A running service's reads (`--url`)
+/// are recorded by the service itself; export files and bare segment files have no access log.
+///
+/// # Errors
+/// The log cannot be opened (the service is running), or the entry cannot be made durable:
+/// then nothing is read.
+pub fn record_offline_read(source: &Source, command: &str, read: &OfflineRead) -> Result<(), ReplayError> {
+    let Source::DataDir(dir) = source else { return Ok(()) };
+    let log = open_data_dir(dir)?;
+    let head = log.head().position;
+    let entry = eventlog::AccessEntry {
+        at: chrono::Utc::now(),
+        actor: eventlog::Actor::new(os_user(), eventlog::Role::Admin, events::schema::Agency::ChildrensSocialCare),
+        action: "offline_read".into(),
+        endpoint: format!("frontdoor-replay {command} --data-dir {}", dir.display()),
+    };
+    let scope = eventlog::AccessScope { as_of: read.as_of, ..eventlog::AccessScope::range(0, head) };
+    let result = log.record_bulk_access_blocking(read.contact, &entry, scope);
+    log.shutdown();
+    result.map_err(|e| ReplayError::Io(format!("cannot record this read in the access log of {}: {e}", dir.display())))
+}

@@ -859,21 +859,24 @@ fn export_and_import_carry_the_access_log_and_verify_checks_its_files() {
     assert!(stdout(&out).contains("verified 30 access entries"), "{}", stdout(&out));
 
     let file = tmp.path().join("backup.jsonl");
+    // The export is itself a read, recorded before it is written: 31 entries.
     let out = run(&["export", "--data-dir", &dir_arg(&data), "--out", &dir_arg(&file)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("exported 30 access entries"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("exported 31 access entries"), "{}", stderr(&out));
     let access_file = tmp.path().join("backup.jsonl.access.jsonl");
     let out = run(&["verify", "--file", &dir_arg(&access_file)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("verified 30 access entries"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("verified 31 access entries"), "{}", stdout(&out));
 
     let restored = tmp.path().join("restored");
     let out = run(&["import", "--file", &dir_arg(&file), "--data-dir", &dir_arg(&restored)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("imported 30 access entries"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("imported 31 access entries"), "{}", stdout(&out));
     let log = EventLog::open(&restored).unwrap();
     assert_eq!(log.read_access(contact).unwrap().len(), 29);
-    assert_eq!(log.read_access_after(0, 100).unwrap().last().unwrap().scope.range.map(|r| r.to), Some(100));
+    let entries = log.read_access_after(0, 100).unwrap();
+    assert_eq!(entries[29].scope.range.map(|r| r.to), Some(100));
+    assert_eq!(entries[30].entry.action, "offline_read");
     log.shutdown();
     drop(log);
 
@@ -1268,4 +1271,59 @@ fn consultations_in_the_log_reach_no_return() {
         }
         assert!(!text.contains("Advised the GP"), "{args:?}");
     }
+}
+
+#[test]
+fn reads_of_a_stopped_services_data_directory_are_recorded_in_its_access_log_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture_copy(tmp.path());
+    let head = {
+        let log = EventLog::open(&data).unwrap();
+        let head = log.head().position;
+        log.shutdown();
+        head
+    };
+    let d = dir_arg(&data);
+    let case = REFERRAL.to_string();
+    let commands: [Vec<&str>; 6] = [
+        vec!["case", "--data-dir", &d, &case],
+        vec!["as-of", "--data-dir", &d, "--at", "2026-03-02T09:00:00Z"],
+        vec!["export", "--data-dir", &d],
+        vec!["annex-a", "--data-dir", &d, "--list", "1", "--from", "2026-02-01", "--to", "2026-03-31"],
+        vec!["contacts-csv", "--data-dir", &d, "--from", "2026-02-01", "--to", "2026-03-31"],
+        vec!["cin-census", "--data-dir", &d, "--year", "2025-26"],
+    ];
+    for args in &commands {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    // Figures alone (report) and checks (verify, rebuild) name no child: not recorded.
+    for args in [
+        vec!["report", "--data-dir", &d, "--from", "2026-02-01", "--to", "2026-03-31"],
+        vec!["verify", "--data-dir", &d],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+
+    let log = EventLog::open(&data).unwrap();
+    let entries = log.read_access_after(0, 100).unwrap();
+    let case_reads = log.read_access(REFERRAL).unwrap();
+    log.shutdown();
+    let names: Vec<&str> = entries.iter().map(|e| e.entry.endpoint.split(' ').nth(1).unwrap_or("")).collect();
+    assert_eq!(names, ["case", "as-of", "export", "annex-a", "contacts-csv", "cin-census"], "{entries:#?}");
+    for e in &entries {
+        assert_eq!(e.entry.action, "offline_read");
+        assert!(e.entry.actor.id.starts_with("os-user:") && e.entry.actor.id.contains("uid "), "{:?}", e.entry.actor);
+        assert!(e.entry.endpoint.ends_with(&format!("--data-dir {d}")), "{}", e.entry.endpoint);
+        assert_eq!(e.scope.range.map(|r| (r.after, r.to)), Some((0, head)), "the whole log was read");
+    }
+    assert_eq!(entries[1].scope.as_of.map(|t| t.to_rfc3339()), Some("2026-03-02T09:00:00+00:00".to_owned()));
+    // The contact read with `case` shows it in its own audit trail.
+    assert_eq!(case_reads.len(), 1);
+    assert_eq!(case_reads[0].endpoint.split(' ').nth(1), Some("case"));
+
+    // Reading an export file touches no data directory: nothing to record, nothing refused.
+    let out = run(&["case", "--file", &dir_arg(&fixture_file()), &case]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
