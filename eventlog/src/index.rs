@@ -195,31 +195,52 @@ pub(crate) fn read_heads(dir: &Path) -> Result<Option<DurableHeads>, LogError> {
     Ok(parsed)
 }
 
-/// Writes an encoded snapshot (see [`encode_snapshot`]).
+/// Writes an encoded snapshot (see [`encode_snapshot_of`]).
 pub(crate) fn write_snapshot(dir: &Path, bytes: &[u8]) -> Result<(), LogError> {
     write_atomically(dir, SNAPSHOT_FILE, bytes)
 }
 
-/// A snapshot of the contacts of `index`, taken at `at`.
-pub(crate) fn encode_snapshot(at: &SnapshotHead, index: &EventIndex) -> Vec<u8> {
-    let positions: usize = index.contacts.values().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(72 + index.contacts.len() * 20 + positions * 8);
+/// Contacts copied into a snapshot per hold of the index's read lock.
+const SNAPSHOT_CHUNK: usize = 4096;
+
+/// A snapshot of the contacts `ids` of the index behind `lock`, as they stood at `at`: the
+/// caller took `at` and `ids` under one hold of the lock. The positions are then copied a chunk
+/// of [`SNAPSHOT_CHUNK`] contacts at a time, each under its own short hold of the read lock, so
+/// the writer (which needs the write lock after every group commit) waits for one chunk at
+/// most, never for the whole encoding (about 48 MB at five million events). That gives the
+/// index at `at` because a contact's list only ever grows at its end, in position order: its
+/// prefix up to `at.head.position` is what it held then, and contacts first seen later are
+/// not in `ids`.
+///
+/// # Errors
+/// [`LogError::Closed`] when the lock is poisoned (the writer panicked).
+pub(crate) fn encode_snapshot_of(
+    lock: &std::sync::RwLock<EventIndex>,
+    at: &SnapshotHead,
+    ids: &[Ulid],
+) -> Result<Vec<u8>, LogError> {
+    let mut out = Vec::with_capacity(72 + ids.len() * 28);
     out.extend_from_slice(SNAPSHOT_MAGIC);
     out.extend_from_slice(&at.head.position.to_le_bytes());
     out.extend_from_slice(&at.head.hash.0);
     out.extend_from_slice(&at.segment.to_le_bytes());
     out.extend_from_slice(&at.offset.to_le_bytes());
-    out.extend_from_slice(&(index.contacts.len() as u64).to_le_bytes());
-    for (contact, list) in &index.contacts {
-        out.extend_from_slice(&contact.0.to_le_bytes());
-        out.extend_from_slice(&u32::try_from(list.len()).unwrap_or(u32::MAX).to_le_bytes());
-        for position in list {
-            out.extend_from_slice(&position.to_le_bytes());
+    out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
+    for chunk in ids.chunks(SNAPSHOT_CHUNK) {
+        let index = lock.read().map_err(|_| LogError::Closed)?;
+        for contact in chunk {
+            let list = index.contacts.get(contact).map_or(&[][..], Vec::as_slice);
+            let list = &list[..list.partition_point(|&p| p <= at.head.position)];
+            out.extend_from_slice(&contact.0.to_le_bytes());
+            out.extend_from_slice(&u32::try_from(list.len()).unwrap_or(u32::MAX).to_le_bytes());
+            for position in list {
+                out.extend_from_slice(&position.to_le_bytes());
+            }
         }
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Ok(out)
 }
 
 /// Reads the snapshot: `None` when it is missing or damaged (damage is logged). The caller
@@ -339,10 +360,19 @@ mod tests {
         index.push_contact(a, 2, 3).unwrap();
         assert!(index.push_contact(b, 3, 4).is_err(), "a version skipped");
         let at = SnapshotHead { head: Head { position: 3, hash: Hash([7; 32]) }, segment: 1, offset: 200 };
-        write_snapshot(dir.path(), &encode_snapshot(&at, &index)).unwrap();
+        let ids: Vec<Ulid> = index.contacts.keys().copied().collect();
+        let at_head = index.contacts.clone();
+        let lock = std::sync::RwLock::new(index);
+        // Appends made while the snapshot is copied (between its chunks) are left out of it.
+        {
+            let mut index = lock.write().unwrap();
+            index.push_contact(a, 3, 4).unwrap();
+            index.push_contact(Ulid::from_parts(5, 6), 1, 5).unwrap();
+        }
+        write_snapshot(dir.path(), &encode_snapshot_of(&lock, &at, &ids).unwrap()).unwrap();
         let (read, contacts) = read_snapshot(dir.path()).unwrap().unwrap();
         assert_eq!(read, at);
-        assert_eq!(contacts, index.contacts);
+        assert_eq!(contacts, at_head);
 
         let path = dir.path().join(INDEX_DIR).join(SNAPSHOT_FILE);
         let mut bytes = std::fs::read(&path).unwrap();

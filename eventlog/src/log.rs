@@ -293,20 +293,23 @@ impl Persist {
                 DurableHeads { events: index.head, access: Head { position: access.position, hash: access.hash } };
             let due = index.head.position >= last.1.saturating_add(SNAPSHOT_EVERY)
                 || (snapshot && index.head.position != last.1);
-            let encoded = if due && index.head.position > 0 {
+            // Where the snapshot stands and which contacts it holds, under this one hold of the
+            // lock; their positions are copied after it, a chunk at a time.
+            let taken = if due && index.head.position > 0 {
                 let position = index.head.position;
                 let segment = self.store.segment_for(position).map(|s| s.first).ok_or(LogError::Closed)?;
                 let offset = index.offset(position).ok_or(LogError::Closed)?;
                 let at = SnapshotHead { head: index.head, segment, offset };
-                Some((position, index::encode_snapshot(&at, &index)))
+                Some((at, index.contacts.keys().copied().collect::<Vec<_>>()))
             } else {
                 None
             };
-            (heads, encoded)
+            (heads, taken)
         };
-        if let Some((position, bytes)) = encoded {
+        if let Some((at, ids)) = encoded {
+            let bytes = index::encode_snapshot_of(&self.store.index, &at, &ids)?;
             index::write_snapshot(&self.dir, &bytes)?;
-            last.1 = position;
+            last.1 = at.head.position;
         }
         if last.0 != Some(heads) {
             index::write_heads(&self.dir, &heads)?;
