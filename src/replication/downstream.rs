@@ -35,6 +35,12 @@ pub const HEADER_KIND: &str = "Frontdoor-Kind";
 /// it holds of them and keeps only their hashes.
 pub const HEADER_WITHDRAW: &str = "Frontdoor-Withdraw";
 
+/// The file in a data directory holding the list of downstream readers last recorded in the
+/// access log (written only once the entry is durable).
+pub const READERS_FILE: &str = "replication.downstream-readers";
+/// The access log's action for the list of downstream readers.
+pub const READERS_ACTION: &str = "downstream_readers";
+
 /// Messages published before their acknowledgements are awaited.
 const IN_FLIGHT: usize = 128;
 /// How often an idle publisher looks at the node's role again.
@@ -166,13 +172,56 @@ impl Replication {
         Ok(stream.info().await.context("the downstream stream's info")?.state.last_sequence)
     }
 
-    /// While this node is the primary: publishes every event the full stream holds to the
-    /// downstream stream, in order, from where the downstream stream ends.
+    /// Records in the access log who may read the downstream stream (the configuration's
+    /// `downstream_users`), when the list differs from the one last recorded here (or none
+    /// was): an entry `downstream_readers` by this node, its endpoint the stream, its `query`
+    /// the users, comma-separated (empty: nobody). Returns whether it wrote one.
+    pub async fn record_downstream_readers(&self, log: &EventLog) -> anyhow::Result<bool> {
+        let config = &self.inner.config;
+        let list = config.downstream_users.join(",");
+        let file = self.inner.data_dir.join(READERS_FILE);
+        if std::fs::read_to_string(&file).ok().as_deref().map(str::trim_end) == Some(list.as_str()) {
+            return Ok(false);
+        }
+        let entry = eventlog::AccessEntry {
+            at: chrono::Utc::now(),
+            actor: eventlog::Actor {
+                id: config.node.clone(),
+                role: eventlog::Role::Admin,
+                agency: Agency::ChildrensSocialCare,
+                team: None,
+            },
+            action: READERS_ACTION.into(),
+            endpoint: format!("nats:{}", config.downstream_stream),
+        };
+        let scope = eventlog::AccessScope { query: Some(list.clone()), ..eventlog::AccessScope::default() };
+        log.record_bulk_access(None, &entry, scope).await.context("recording the downstream readers")?;
+        let tmp = self.inner.data_dir.join(format!("{READERS_FILE}.tmp"));
+        std::fs::write(&tmp, format!("{list}\n")).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &file)?;
+        tracing::info!(readers = %list, stream = %config.downstream_stream, "downstream readers recorded in the access log");
+        Ok(true)
+    }
+
+    /// While this node is the primary: records the downstream readers (each time it becomes
+    /// the primary), and publishes every event the full stream holds to the downstream
+    /// stream, in order, from where the downstream stream ends.
     pub(super) async fn publish_downstream(self, log: EventLog) {
+        let mut readers_recorded = false;
         loop {
             if self.role() != Role::Primary {
+                readers_recorded = false;
                 tokio::time::sleep(IDLE).await;
                 continue;
+            }
+            if !readers_recorded {
+                match self.record_downstream_readers(&log).await {
+                    Ok(_) => readers_recorded = true,
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "the downstream readers could not be recorded yet");
+                    }
+                }
             }
             match self.publish_downstream_while_primary(&log).await {
                 Ok(()) => {}
@@ -197,12 +246,14 @@ impl Replication {
             let stream = self.inner.js.get_stream_no_info(&self.inner.config.downstream_stream).await?;
             let message = stream.get_raw_message(last).await.context("the downstream stream's last message")?;
             let ours = log.get(last)?.context("the log lacks the downstream stream's last position")?;
-            let expected = format!("ds-{}-{}", ours.position, ours.hash);
-            let id = message.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned()).unwrap_or_default();
+            let theirs: serde_json::Value =
+                serde_json::from_slice(&message.payload).context("the downstream stream's last message")?;
+            let ours_hash = ours.hash.to_string();
             anyhow::ensure!(
-                id == expected,
-                "the downstream stream's message {last} ({id}) is not this log's event there ({expected}); \
-                 downstream publishing stops until an operator looks"
+                theirs["position"] == last && theirs["hash"] == ours_hash.as_str(),
+                "the downstream stream's message {last} (hash {}) is not this log's event there (hash {ours_hash}); \
+                 downstream publishing stops until an operator looks",
+                theirs["hash"]
             );
         }
         let mut subscription = log.subscribe(last);

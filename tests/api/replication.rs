@@ -336,6 +336,32 @@ impl Node {
         body
     }
 
+    /// The access log's entries with this action, as the auditor reads them.
+    async fn access_entries(&self, action: &str) -> Vec<Value> {
+        let resp = self
+            .client
+            .get(format!("{}/v1/access?after=0&limit=1000", self.url))
+            .bearer_auth(&self.auditor)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(resp).await;
+        assert_eq!(status, 200, "{body}");
+        body["entries"].as_array().unwrap().iter().filter(|e| e["action"] == action).cloned().collect()
+    }
+
+    /// Waits until the access log holds `count` entries with this action, and returns them.
+    async fn wait_access_entries(&self, action: &str, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let entries = self.access_entries(action).await;
+            if entries.len() >= count || Instant::now() > deadline {
+                return entries;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Every event in the node's log, as the auditor reads it.
     async fn events(&self) -> Vec<Value> {
         let mut out = Vec::new();
@@ -867,6 +893,42 @@ async fn only_frontdoor_nodes_read_the_full_stream_and_downstream_readers_get_no
     let (info, answer) = plaintext_attempt(nats.ports[0]);
     assert!(info.contains("\"tls_required\":true"), "{info}");
     assert!(!answer.starts_with("PONG"), "a plaintext client was let in: {answer}");
+
+    // The access log says who may read the downstream stream: at the first start, and again
+    // only when the configured list changes.
+    let entries = a.wait_access_entries("downstream_readers", 1).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["query"], READER, "{}", entries[0]);
+    assert_eq!(entries[0]["endpoint"], "nats:FRONTDOOR_DOWNSTREAM", "{}", entries[0]);
+    assert_eq!(entries[0]["actor"]["id"], "node-a", "{}", entries[0]);
+    let mut a = a;
+    let config = a.root.join("frontdoor.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("downstream_users = [\"warehouse\"]", "downstream_users = [\"warehouse\", \"casework\"]"),
+    )
+    .unwrap();
+    a.kill();
+    a.start();
+    a.wait_ready().await;
+    let entries = a.wait_access_entries("downstream_readers", 2).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[1]["query"], "casework,warehouse", "{}", entries[1]);
+    // Restarted with the same list: no new entry (the publisher has run past its check once
+    // the downstream stream holds the next write).
+    a.kill();
+    a.start();
+    a.wait_ready().await;
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "{body}");
+    let head = a.head().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get_message(&reader, "FRONTDOOR_DOWNSTREAM", head).await.is_err() {
+        assert!(Instant::now() < deadline, "the downstream stream never reached {head}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.access_entries("downstream_readers").await.len(), 2, "the same list is not recorded twice");
 }
 
 /// The python with nats-py for `ops/nats-consumer.py` (`ops/nats-py-install.sh` prints it; CI
