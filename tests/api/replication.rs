@@ -498,6 +498,22 @@ async fn a_standby_promoted_after_the_primary_dies_has_every_acknowledged_event_
     assert_chain(&after);
     assert_eq!(after.last().unwrap()["prev_hash"], head["hash"]);
 
+    // The promoted standby carries on the downstream stream where it ends: every position, its
+    // last the new write.
+    let (reader, _) = watched_client(&nats, READER, READER_PASSWORD).await;
+    let last = after.len() as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let message = loop {
+        if let Ok(message) = get_message(&reader, "FRONTDOOR_DOWNSTREAM", last).await {
+            break message;
+        }
+        assert!(Instant::now() < deadline, "the downstream stream never reached {last} after the promotion");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let doc: Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(&doc, after.last().unwrap(), "the new primary's write, downstream");
+    assert_eq!(message.headers.get("Frontdoor-Node").unwrap().as_str(), "node-b");
+
     // The old primary, restarted (its data directory gone, its config still "primary"), is
     // refused and follows.
     a.tokens();
