@@ -320,3 +320,97 @@ async fn drain(in_flight: &mut VecDeque<(u64, jetstream::context::PublishAckFutu
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventlog::{Actor, Hash, Role};
+    use ulid::Ulid;
+
+    /// A contact's events, chained from the genesis hash.
+    fn chain(events: &[(EventType, serde_json::Value)]) -> Vec<Envelope> {
+        let contact = Ulid::from_parts(7, 7);
+        let mut prev = Hash::GENESIS;
+        let mut out = Vec::new();
+        for (n, (event_type, data)) in (1u64..).zip(events) {
+            let mut env = Envelope {
+                position: n,
+                event_id: Ulid::from_parts(n, 1),
+                contact_id: contact,
+                version: u32::try_from(n).unwrap(),
+                event_type: *event_type,
+                schema_version: 1,
+                occurred_at: "2026-03-02T10:15:00Z".parse().unwrap(),
+                late_entry_reason: None,
+                recorded_at: "2026-03-02T10:16:02.123Z".parse().unwrap(),
+                actor: Actor {
+                    id: "dm-test".into(),
+                    role: Role::DecisionMaker,
+                    agency: Agency::ChildrensSocialCare,
+                    team: None,
+                },
+                data: serde_json::value::RawValue::from_string(data.to_string()).unwrap(),
+                prev_hash: prev,
+                hash: Hash::GENESIS,
+            };
+            env.hash = env.compute_hash();
+            prev = env.hash;
+            out.push(env);
+        }
+        out
+    }
+
+    #[test]
+    fn restricted_checks_and_their_corrections_are_withheld_with_their_hashes_only() {
+        let third = Ulid::from_parts(3, 1).to_string();
+        let second = Ulid::from_parts(2, 1).to_string();
+        let events = chain(&[
+            (EventType::NoteAdded, serde_json::json!({"text": "Called the school back."})),
+            (
+                EventType::ChecksReturned,
+                serde_json::json!({"agency": "police", "summary": "SECRET one", "restricted": true}),
+            ),
+            (
+                EventType::ChecksReturned,
+                serde_json::json!({"agency": "health", "summary": "Known to the health visitor"}),
+            ),
+            (
+                EventType::CorrectionRecorded,
+                serde_json::json!({"corrects_event_id": third, "field": "restricted", "value": true, "reason": "asked"}),
+            ),
+            (
+                EventType::CorrectionRecorded,
+                serde_json::json!({"corrects_event_id": second, "field": "restricted", "value": false, "reason": "cleared"}),
+            ),
+        ]);
+        let messages: Vec<DownstreamMessage> = events.iter().map(|e| message_for(e, &events).unwrap()).collect();
+        let shape: Vec<(bool, Vec<u64>)> = messages.iter().map(|m| (m.withheld, m.withdraw.clone())).collect();
+        assert_eq!(
+            shape,
+            [
+                (false, vec![]),
+                (true, vec![]),
+                // Unrestricted when written; the correction that restricts it withdraws it.
+                (false, vec![]),
+                (true, vec![3]),
+                // Made unrestricted: the correction is shown, the check stays withheld here.
+                (false, vec![]),
+            ]
+        );
+        for (env, message) in events.iter().zip(&messages) {
+            assert_eq!(message.position, env.position);
+            if message.withheld {
+                let doc: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+                assert_eq!(
+                    doc,
+                    serde_json::json!({"position": env.position, "withheld": true, "prev_hash": env.prev_hash.to_string(), "hash": env.hash.to_string()})
+                );
+            } else {
+                assert_eq!(message.payload.as_ref(), serde_json::to_vec(env).unwrap().as_slice(), "the export line");
+            }
+            assert!(!String::from_utf8_lossy(&message.payload).contains("SECRET"));
+        }
+        // The same message whenever it is built: later events of the contact change nothing.
+        assert_eq!(message_for(&events[2], &events[..3]).unwrap(), messages[2]);
+    }
+}
