@@ -80,7 +80,8 @@ pub struct AccessScope {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_timestamp")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub as_of: Option<DateTime<Utc>>,
-    /// Search terms, as given.
+    /// Search terms, as given (for `downstream_readers`, the NATS users permitted to read the
+    /// downstream stream, comma-separated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
 }

@@ -71,6 +71,24 @@ pub struct ReplicationConfig {
     pub replicas: usize,
     /// How long a group commit waits for JetStream before the writes are refused (503).
     pub publish_timeout: Duration,
+    /// The downstream stream (`<stream>_DOWNSTREAM`): the log without restricted checks, for
+    /// readers outside the service (a data warehouse, a case management system).
+    pub downstream_stream: String,
+    /// Its one subject: `<stream>.downstream` in lower case.
+    pub downstream_subject: String,
+    /// The NATS users permitted to read the downstream stream (recorded in the access log at
+    /// start and whenever the list changes); the NATS server's permissions enforce it.
+    pub downstream_users: Vec<String>,
+    /// TLS to the NATS servers; `None` is plaintext (a loopback test only).
+    pub tls: Option<Tls>,
+}
+
+/// TLS to NATS: the CA that signed the servers' certificates, and this node's own certificate
+/// and key when the servers ask for one (mutual TLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub ca_file: PathBuf,
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// The section as written.
@@ -87,6 +105,10 @@ pub(crate) struct ReplicationFile {
     acks: Option<Acks>,
     replicas: Option<usize>,
     publish_timeout_ms: Option<u64>,
+    downstream_users: Option<Vec<String>>,
+    tls_ca_file: Option<PathBuf>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
 }
 
 const DEFAULT_STREAM: &str = "FRONTDOOR";
@@ -138,7 +160,52 @@ impl ReplicationFile {
         );
         let timeout = self.publish_timeout_ms.unwrap_or(5000);
         anyhow::ensure!((100..=120_000).contains(&timeout), "replication.publish_timeout_ms: must be 100 to 120000");
+        let mut downstream_users = self.downstream_users.unwrap_or_default();
+        for user in &downstream_users {
+            anyhow::ensure!(
+                name_ok(user),
+                "replication.downstream_users: {user:?} must be 1 to 64 letters, digits, - or _"
+            );
+        }
+        downstream_users.sort();
+        downstream_users.dedup();
+        let readable = |key: &str, path: &PathBuf| -> anyhow::Result<()> {
+            anyhow::ensure!(path.is_file(), "replication.{key}: {} is not a readable file", path.display());
+            Ok(())
+        };
+        let tls = match (self.tls_ca_file, self.tls_cert_file, self.tls_key_file) {
+            (None, None, None) => None,
+            (Some(ca), cert, key) => {
+                readable("tls_ca_file", &ca)?;
+                let client = match (cert, key) {
+                    (None, None) => None,
+                    (Some(cert), Some(key)) => {
+                        readable("tls_cert_file", &cert)?;
+                        readable("tls_key_file", &key)?;
+                        Some((cert, key))
+                    }
+                    (Some(_), None) => anyhow::bail!("replication.tls_key_file: missing (tls_cert_file is given)"),
+                    (None, Some(_)) => anyhow::bail!("replication.tls_cert_file: missing (tls_key_file is given)"),
+                };
+                Some(Tls { ca_file: ca, client })
+            }
+            (None, _, _) => {
+                anyhow::bail!("replication.tls_ca_file: missing (the CA that signed the NATS servers' certificates)")
+            }
+        };
+        if tls.is_some() {
+            for url in &self.urls {
+                anyhow::ensure!(
+                    url.starts_with("tls://"),
+                    "replication.urls: {url:?} must be tls://host:port when tls_ca_file is given"
+                );
+            }
+        }
         Ok(ReplicationConfig {
+            downstream_stream: format!("{stream}_DOWNSTREAM"),
+            downstream_subject: format!("{}.downstream", stream.to_ascii_lowercase()),
+            downstream_users,
+            tls,
             urls: self.urls,
             auth,
             subject: format!("{}.events", stream.to_ascii_lowercase()),
@@ -173,6 +240,59 @@ mod tests {
         assert_eq!(config.acks, Acks::Replicated, "nothing lost unless asked otherwise");
         assert_eq!(config.replicas, 3);
         assert!(!format!("{config:?}").contains("s3cret"), "the password is never printed");
+        assert_eq!(config.downstream_stream, "FRONTDOOR_DOWNSTREAM");
+        assert_eq!(config.downstream_subject, "frontdoor.downstream");
+        assert!(config.downstream_users.is_empty(), "nobody reads downstream unless named");
+        assert_eq!(config.tls, None);
+    }
+
+    #[test]
+    fn downstream_users_are_kept_sorted_once_each() {
+        let config = parse(
+            "urls = [\"nats://x:1\"]\nnode = \"a\"\nmode = \"primary\"\n\
+             downstream_users = [\"warehouse\", \"casework\", \"warehouse\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.downstream_users, ["casework", "warehouse"]);
+    }
+
+    #[test]
+    fn tls_needs_its_ca_and_tls_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not checked here").unwrap();
+        let ca = ca.display();
+        let ok = parse(&format!("urls = [\"tls://x:1\"]\nnode = \"a\"\nmode = \"primary\"\ntls_ca_file = \"{ca}\"\n"))
+            .unwrap();
+        assert_eq!(ok.tls.map(|t| t.client), Some(None));
+        let cases = [
+            (
+                format!("urls = [\"nats://x:1\"]\nnode = \"a\"\nmode = \"primary\"\ntls_ca_file = \"{ca}\""),
+                "replication.urls",
+            ),
+            (
+                format!(
+                    "urls = [\"tls://x:1\"]\nnode = \"a\"\nmode = \"primary\"\ntls_ca_file = \"{ca}\"\ntls_cert_file = \"{ca}\""
+                ),
+                "replication.tls_key_file",
+            ),
+            (
+                "urls = [\"tls://x:1\"]\nnode = \"a\"\nmode = \"primary\"\ntls_cert_file = \"/x\"".into(),
+                "replication.tls_ca_file",
+            ),
+            (
+                "urls = [\"tls://x:1\"]\nnode = \"a\"\nmode = \"primary\"\ntls_ca_file = \"/nonexistent.pem\"".into(),
+                "replication.tls_ca_file",
+            ),
+            (
+                "urls = [\"nats://x:1\"]\nnode = \"a\"\nmode = \"primary\"\ndownstream_users = [\"a b\"]".into(),
+                "replication.downstream_users",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(format!("{err:#}").contains(key), "{text}: {err:#}");
+        }
     }
 
     #[test]

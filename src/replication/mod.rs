@@ -13,6 +13,7 @@
 //! `acks` mode promises.
 
 pub mod config;
+pub mod downstream;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -43,6 +44,10 @@ pub const HEADER_FIRST: &str = "Frontdoor-First-Position";
 pub const HEADER_LAST: &str = "Frontdoor-Last-Position";
 pub const HEADER_LAST_HASH: &str = "Frontdoor-Last-Hash";
 pub const HEADER_IDEMPOTENCY: &str = "Frontdoor-Idempotency";
+
+/// The prefix of the inboxes replies to a frontdoor node come to (NATS's default `_INBOX` is
+/// left to other clients): the NATS permissions let only the `frontdoor` user subscribe to it.
+pub const NODE_INBOX_PREFIX: &str = "_FRONTDOOR_INBOX";
 
 /// Messages read or published in one batch.
 const BATCH: usize = 256;
@@ -120,6 +125,9 @@ struct Inner {
     log: OnceLock<EventLog>,
     /// Held while messages are applied to the log (the follower, a promotion).
     applying: tokio::sync::Mutex<()>,
+    /// The last log position the full stream is known to hold: the downstream stream never
+    /// goes beyond it.
+    full_position: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Replication {
@@ -184,7 +192,17 @@ impl Replication {
             .retry_on_initial_connect()
             // Only the servers the configuration names, never ones a server advertises.
             .ignore_discovered_servers()
-            .connection_timeout(Duration::from_secs(2));
+            .connection_timeout(Duration::from_secs(2))
+            // Replies to this node's requests (the full stream's messages among them) come to
+            // inboxes of its own, which the NATS permissions give to frontdoor nodes only.
+            .custom_inbox_prefix(NODE_INBOX_PREFIX)
+            // A permission the NATS server refuses this node is said in its log, named.
+            .event_callback(|event| async move {
+                if let async_nats::Event::ServerError(e) = event {
+                    tracing::warn!(error = %e, "the NATS server reports an error");
+                }
+            });
+        options = downstream::with_tls(options, config.tls.as_ref());
         options = match &config.auth {
             Auth::None => options,
             Auth::CredentialsFile(path) => options
@@ -215,9 +233,11 @@ impl Replication {
                 local: OnceLock::new(),
                 log: OnceLock::new(),
                 applying: tokio::sync::Mutex::new(()),
+                full_position: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         replication.ensure_stream().await?;
+        replication.ensure_downstream_stream().await?;
         Ok(replication)
     }
 
@@ -353,6 +373,10 @@ impl Replication {
     /// publisher) and hands the log back.
     fn serve(&self, log: EventLog) -> anyhow::Result<EventLog> {
         let _ = self.inner.log.set(log.clone());
+        if self.role() == Role::Primary {
+            // The log and the stream agree: the stream holds everything the log does.
+            self.full_stream_holds(log.head().position);
+        }
         if self.inner.config.acks == Acks::Local {
             let (tx, rx) = mpsc::unbounded_channel();
             let _ = self.inner.local.set(tx);
@@ -362,10 +386,14 @@ impl Replication {
             tokio::spawn(self.clone().follow(log.clone()));
         }
         tokio::spawn(self.clone().watch_role_file());
+        tokio::spawn(self.clone().publish_downstream(log.clone()));
         Ok(log)
     }
 
     fn become_primary(&self) {
+        if let Some(log) = self.inner.log.get() {
+            self.full_stream_holds(log.head().position);
+        }
         self.set(|s| {
             s.role = Role::Primary;
             s.primary = Some(self.inner.config.node.clone());
@@ -621,6 +649,7 @@ impl Replication {
                             s.last_seq = seq;
                             s.unavailable = None;
                         });
+                        self.full_stream_holds(outgoing.last().map_or(0, |o| o.last));
                         break;
                     }
                     Err(PublishFail::WrongSequence) => {
@@ -814,6 +843,7 @@ impl Replicate for Replication {
                     s.down_until = None;
                     s.unavailable = None;
                 });
+                self.full_stream_holds(outgoing.last().map_or(0, |o| o.last));
                 Ok(())
             }
             Err(PublishFail::WrongSequence) => Err(self.fenced()),
