@@ -335,6 +335,37 @@ impl TokenStore {
         })
     }
 
+    /// The tokens file as stored (hashes, actors, times; never a secret), for a replicated
+    /// node's primary to publish. Read without the lock: the file is replaced whole, so this is
+    /// one version of it. Fails, naming the file, when it cannot be read or parsed.
+    pub fn snapshot(&self) -> Result<Vec<u8>, AuthError> {
+        let path = &self.inner.path;
+        let (_, _, bytes) = read_file(path)?;
+        parse(&bytes).map_err(|reason| AuthError::Corrupt { path: path.clone(), reason })?;
+        Ok(bytes)
+    }
+
+    /// Replaces the tokens file with `bytes` (a primary's [`snapshot`](Self::snapshot), as a
+    /// standby receives it), under the writers' lock and atomically, once they parse as a
+    /// tokens file; returns whether the file changed. Every request after it sees the new
+    /// tokens. Bytes that do not parse change nothing and are an error.
+    pub fn replace_with(&self, bytes: &[u8]) -> Result<bool, AuthError> {
+        let tokens = parse(bytes).map_err(|reason| AuthError::Corrupt {
+            path: self.inner.path.clone(),
+            reason: format!("the replicated tokens do not parse: {reason}"),
+        })?;
+        let _lock = self.lock()?;
+        let (_, _, current) = read_file(&self.inner.path)?;
+        if current == bytes {
+            return Ok(false);
+        }
+        self.write(&TokensFile { format: FORMAT.to_owned(), version: FORMAT_VERSION, tokens: tokens.stored })?;
+        if let Err(error) = self.refresh() {
+            tracing::warn!(%error, "could not reload the tokens file just written");
+        }
+        Ok(true)
+    }
+
     /// Every token, revoked ones included, oldest first; never a secret or a hash.
     ///
     /// If the file has become unusable since it was last read, this logs the error and returns
