@@ -1260,6 +1260,37 @@ mod tests {
     }
 
     #[test]
+    fn a_standby_takes_the_primarys_tokens_whole_and_refuses_bytes_that_are_not_a_tokens_file() {
+        let primary_dir = tempfile::tempdir().unwrap();
+        let standby_dir = tempfile::tempdir().unwrap();
+        let primary = TokenStore::open(primary_dir.path()).unwrap();
+        let standby = TokenStore::open(standby_dir.path()).unwrap();
+        let (_, own) = standby.create(actor("sw-own", Role::Practitioner, Agency::ChildrensSocialCare)).unwrap();
+        let (kept_info, kept) = primary.create(ana()).unwrap();
+        let (gone_info, gone) = primary.create(actor("sw-ben", Role::Practitioner, Agency::Police)).unwrap();
+        primary.revoke(&gone_info.id).unwrap();
+
+        let snapshot = primary.snapshot().unwrap();
+        assert!(!String::from_utf8_lossy(&snapshot).contains(&kept), "a snapshot never holds a token's text");
+        assert!(standby.replace_with(&snapshot).unwrap(), "the standby's file changed");
+        assert!(!standby.replace_with(&snapshot).unwrap(), "the same tokens again change nothing");
+        assert_eq!(standby.authenticate(&kept), Some(ana()));
+        assert_eq!(standby.authenticate(&gone), None, "revoked on the primary");
+        assert_eq!(standby.authenticate(&own), None, "the standby's own tokens are replaced by the primary's");
+        assert_eq!(standby.list(), primary.list());
+        assert_eq!(fs::read(standby_dir.path().join("tokens.json")).unwrap(), snapshot);
+
+        // Bytes that are not a tokens file change nothing: the last good tokens stay in force.
+        for bad in [&b"{}"[..], b"not json", &snapshot[..snapshot.len() / 2]] {
+            let err = standby.replace_with(bad).unwrap_err();
+            assert!(matches!(err, AuthError::Corrupt { .. }), "{err}");
+            assert_eq!(standby.authenticate(&kept), Some(ana()));
+            assert_eq!(standby.authenticate(&gone), None);
+        }
+        assert_eq!(standby.list().iter().map(|t| t.id.clone()).collect::<Vec<_>>(), [kept_info.id, gone_info.id]);
+    }
+
+    #[test]
     fn a_token_created_by_another_process_is_accepted_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let server = TokenStore::open(dir.path()).unwrap();

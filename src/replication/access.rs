@@ -188,7 +188,7 @@ impl Replication {
                 return;
             }
         };
-        let mut copied = match copied_since(&log, state.local_head) {
+        let copied = match copied_since(&log, state.local_head) {
             Ok(copied) => copied,
             Err(e) => {
                 let why = format!("reading this node's access log: {e}");
@@ -202,6 +202,7 @@ impl Replication {
             checkers.insert(chain.clone(), ExportChecker::from_head(AccessHead { position: *position, hash }));
         }
         let prefix = format!("{}.", self.access_names().1);
+        let mut own: Option<String> = None;
         let mut warned = false;
         let mut stream = None;
         loop {
@@ -219,7 +220,9 @@ impl Replication {
                 }
             }
             let Some(s) = &stream else { continue };
-            let own = Self::own_chain(&log);
+            if own.is_none() {
+                own = Self::own_chain(&log);
+            }
             let message = match fetch(s, state.seq + 1).await {
                 Ok(Some(message)) => message,
                 Ok(None) => {
@@ -268,7 +271,7 @@ impl Replication {
                         return;
                     }
                 };
-                if let Some(entry) = copy_of(record, &node, &mut copied) {
+                if let Some(entry) = copy_of(record, &node, &copied) {
                     entries.push(entry);
                 }
             }
@@ -288,7 +291,6 @@ impl Replication {
             state.seq = seq;
             state.local_head = log.access_head();
             state.chains.insert(chain, (head.position, head.hash.to_string()));
-            copied.clear();
             if let Err(e) = write_state(&path, &state) {
                 tracing::warn!(error = %format!("{e:#}"), "could not record where the access stream was read up to");
             }
@@ -320,9 +322,9 @@ fn last_published(log: &EventLog, headers: &HeaderMap) -> anyhow::Result<u64> {
 fn copy_of(
     record: AccessRecord,
     node: &str,
-    copied: &mut HashSet<Hash>,
+    copied: &HashSet<Hash>,
 ) -> Option<(Option<ulid::Ulid>, eventlog::AccessEntry, eventlog::AccessScope)> {
-    if record.scope.recorded_on.is_some() || copied.remove(&record.hash) {
+    if record.scope.recorded_on.is_some() || copied.contains(&record.hash) {
         return None;
     }
     let mut scope = record.scope;
