@@ -220,9 +220,6 @@ impl Replication {
                 }
             }
             let Some(s) = &stream else { continue };
-            if own.is_none() {
-                own = Self::own_chain(&log);
-            }
             let message = match fetch(s, state.seq + 1).await {
                 Ok(Some(message)) => message,
                 Ok(None) => {
@@ -239,6 +236,11 @@ impl Replication {
                 }
             };
             warned = false;
+            // Looked up after the message is read: a message of this node's own chain is
+            // published after its first entry is durable, so it is known by then.
+            if own.is_none() {
+                own = Self::own_chain(&log);
+            }
             let seq = state.seq + 1;
             let chain = message.subject.as_str().strip_prefix(prefix.as_str()).unwrap_or_default().to_owned();
             if own.as_deref() == Some(chain.as_str()) || chain.is_empty() {

@@ -731,3 +731,57 @@ async fn reads_made_on_one_node_appear_in_every_nodes_audit_trail_even_after_a_r
     let status = b.readyz().await;
     assert!(status["replication"].get("access_stopped").is_none(), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_access_entry_that_does_not_continue_its_chain_stops_the_copying_named_and_is_never_copied() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
+    b.wait_ready().await;
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "{body}");
+    let contact = body["contact_id"].as_str().unwrap().to_owned();
+    assert_eq!(a.get(&a.writer, &format!("/v1/contacts/{contact}")).await.0, 200);
+    b.wait_audit(&contact, "worker-node-a", "read_contact", 1).await;
+
+    // Someone with access to NATS publishes a chain of their own: the primary's first entry
+    // with its action changed and its hash kept.
+    let client = async_nats::connect(format!("nats://127.0.0.1:{}", nats.ports[0])).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("FRONTDOOR_ACCESS").await.unwrap();
+    let first = stream.get_raw_message(1).await.unwrap();
+    let line = String::from_utf8(first.payload.to_vec()).unwrap().lines().next().unwrap().to_owned();
+    assert!(line.contains("\"position\":1,"), "{line}");
+    let forged = line.replacen("\"action\":\"", "\"action\":\"forged_", 1);
+    assert_ne!(forged, line);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Frontdoor-Node", "node-x");
+    js.publish_with_headers("frontdoor.access.ffffffffffffffff", headers, forged.into_bytes().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // Both nodes stop copying, say why on /readyz, and copied nothing of it.
+    for node in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let detail = loop {
+            let resp = node.client.get(format!("{}/readyz", node.url)).send().await.unwrap();
+            let (status, body) = read(resp).await;
+            if status == 503 {
+                break body["detail"].as_str().unwrap_or_default().to_owned();
+            }
+            assert!(Instant::now() < deadline, "{}: still ready after a forged access entry: {body}", node.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(detail.contains("ffffffffffffffff") && detail.contains("node-x"), "{}: {detail}", node.name);
+        assert!(detail.contains("hash"), "{}: {detail}", node.name);
+        let trail = node.audit(&contact).await;
+        assert!(trail.iter().all(|(_, action)| !action.starts_with("forged_")), "{}: {trail:?}", node.name);
+    }
+}
