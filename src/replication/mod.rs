@@ -402,10 +402,13 @@ impl Replication {
     /// `frontdoor token` process); a standby replaces its own with the newest one published.
     /// Each message is the whole file, so a standby that was down needs only the last one: a
     /// standby takes it before this returns (before it is ready), so it never starts serving
-    /// with a token the primary revoked while it was down.
+    /// with a token the primary revoked while it was down; a primary publishes its own before
+    /// this returns.
     pub async fn sync_tokens(&self, store: crate::auth::TokenStore) {
         let mut sync = TokensSync { known: None, stream: None, warned: false };
-        if self.role() == Role::Standby && !self.tokens_pass(&store, &mut sync).await {
+        // Before the node is ready: a primary publishes its tokens (so a standby started after
+        // it finds them), a standby takes the newest.
+        if !self.tokens_pass(&store, &mut sync).await && self.role() == Role::Standby {
             tracing::warn!("the standby starts with the tokens it last took from the primary");
         }
         tokio::spawn(self.clone().tokens_loop(store, sync));

@@ -746,6 +746,7 @@ async fn an_access_entry_that_does_not_continue_its_chain_stops_the_copying_name
     let (status, body) = a.write().await;
     assert_eq!(status, 201, "{body}");
     let contact = body["contact_id"].as_str().unwrap().to_owned();
+    b.wait_head(1).await;
     assert_eq!(a.get(&a.writer, &format!("/v1/contacts/{contact}")).await.0, 200);
     b.wait_audit(&contact, "worker-node-a", "read_contact", 1).await;
 
