@@ -80,6 +80,10 @@ async fn readyz(State(app): State<AppState>) -> Response {
     if let Some(stopped) = replication.as_ref().and_then(|r| r.stopped.clone()) {
         return ApiError::Unavailable(format!("the standby stopped following the stream: {stopped}")).into_response();
     }
+    if let Some(stopped) = replication.as_ref().and_then(|r| r.access_stopped.clone()) {
+        return ApiError::Unavailable(format!("this node stopped copying the other nodes' access entries: {stopped}"))
+            .into_response();
+    }
     if app.is_ready() {
         Json(Readiness { status: "ready", log_position: head, replication }).into_response()
     } else {

@@ -12,6 +12,7 @@
 //! log agrees is published first. docs/DECISIONS.md ("Beyond one machine") says what each
 //! `acks` mode promises.
 
+pub mod access;
 pub mod config;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use bytes::Bytes;
 use eventlog::replicate::{ReplicaAppend, ReplicaIdempotency, Replicate, ReplicateError};
 use eventlog::{AppendError, Envelope, EventLog, Hash, Options};
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 pub use config::{Acks, Auth, Mode, ReplicationConfig};
@@ -36,6 +38,13 @@ pub const ROLE_FILE: &str = "replication.role";
 /// Written by a running node once it has become the primary (`primary <stream sequence>`), so
 /// `frontdoor promote` knows the promotion is done.
 pub const PROMOTED_FILE: &str = "replication.promoted";
+
+/// Written in a standby's data directory while its tokens are the primary's (the primary's
+/// node name inside); `frontdoor token create|revoke` refuse to run there. Removed when the
+/// node becomes the primary.
+pub const TOKENS_FROM_FILE: &str = "replication.tokens-from";
+/// How often the primary looks for token changes and a standby for new ones.
+const TOKENS_POLL: Duration = Duration::from_millis(100);
 
 /// Message headers (besides JetStream's `Nats-Msg-Id` and `Nats-Expected-Last-Sequence`).
 pub const HEADER_NODE: &str = "Frontdoor-Node";
@@ -87,6 +96,10 @@ pub struct ReplicationStatus {
     /// Why the last publish failed, while writes are refused for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// Why this node stopped copying the other nodes' access entries (an entry that does not
+    /// continue its node's access chain), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_stopped: Option<String>,
     /// Quarantine files: records this node held beyond the stream, moved aside, never served.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quarantine: Vec<String>,
@@ -101,6 +114,7 @@ struct State {
     /// While set and in the future, writes are refused at once (the last publish failed).
     down_until: Option<Instant>,
     unavailable: Option<String>,
+    access_stopped: Option<String>,
 }
 
 /// The node's replication: a cheap clone. Hand it to the log as its replicator.
@@ -126,6 +140,15 @@ impl std::fmt::Debug for Replication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replication").field("node", &self.inner.config.node).field("role", &self.role()).finish()
     }
+}
+
+/// Where the token store's replication stands.
+struct TokensSync {
+    /// The SHA-256 of the tokens file last published or applied here.
+    known: Option<[u8; 32]>,
+    stream: Option<stream::Stream>,
+    /// Whether the current trouble has been logged (once, not every pass).
+    warned: bool,
 }
 
 /// One message to publish.
@@ -211,6 +234,7 @@ impl Replication {
                     stopped: None,
                     down_until: None,
                     unavailable: None,
+                    access_stopped: None,
                 }),
                 local: OnceLock::new(),
                 log: OnceLock::new(),
@@ -267,6 +291,7 @@ impl Replication {
             stream_sequence: state.last_seq,
             stopped: state.stopped.clone(),
             unavailable: state.down_until.filter(|t| *t > Instant::now()).and(state.unavailable.clone()),
+            access_stopped: state.access_stopped.clone(),
             quarantine: eventlog::replicate::quarantine_files(&self.inner.data_dir)
                 .iter()
                 .map(|p| p.display().to_string())
@@ -362,7 +387,145 @@ impl Replication {
             tokio::spawn(self.clone().follow(log.clone()));
         }
         tokio::spawn(self.clone().watch_role_file());
+        self.serve_access(&log);
         Ok(log)
+    }
+
+    /// The stream of token changes: `<stream>_TOKENS`, subject `<stream>.tokens` in lower case.
+    fn tokens_names(&self) -> (String, String) {
+        let stream = &self.inner.config.stream;
+        (format!("{stream}_TOKENS"), format!("{}.tokens", stream.to_ascii_lowercase()))
+    }
+
+    /// Keeps the token store in step with the primary's: the primary publishes its tokens file
+    /// (hashes only, never a secret) whenever it changed, whoever changed it (the server or a
+    /// `frontdoor token` process); a standby replaces its own with the newest one published.
+    /// Each message is the whole file, so a standby that was down needs only the last one: a
+    /// standby takes it before this returns (before it is ready), so it never starts serving
+    /// with a token the primary revoked while it was down; a primary publishes its own before
+    /// this returns.
+    pub async fn sync_tokens(&self, store: crate::auth::TokenStore) {
+        let mut sync = TokensSync { known: None, stream: None, warned: false };
+        // Before the node is ready: a primary publishes its tokens (so a standby started after
+        // it finds them), a standby takes the newest.
+        if !self.tokens_pass(&store, &mut sync).await && self.role() == Role::Standby {
+            tracing::warn!("the standby starts with the tokens it last took from the primary");
+        }
+        tokio::spawn(self.clone().tokens_loop(store, sync));
+    }
+
+    async fn tokens_loop(self, store: crate::auth::TokenStore, mut sync: TokensSync) {
+        loop {
+            tokio::time::sleep(TOKENS_POLL).await;
+            self.tokens_pass(&store, &mut sync).await;
+        }
+    }
+
+    /// One look at the tokens: publish (primary) or apply (standby). `false` when it failed.
+    async fn tokens_pass(&self, store: &crate::auth::TokenStore, sync: &mut TokensSync) -> bool {
+        let (name, subject) = self.tokens_names();
+        if sync.stream.is_none() {
+            let made = self.inner.js.get_or_create_stream(stream::Config {
+                name: name.clone(),
+                subjects: vec![subject.clone()],
+                storage: stream::StorageType::File,
+                num_replicas: self.inner.config.replicas,
+                max_messages_per_subject: 16,
+                ..Default::default()
+            });
+            match tokio::time::timeout(READ_TIMEOUT * 5, made).await {
+                Ok(Ok(made)) => sync.stream = Some(made),
+                Ok(Err(e)) => return self.tokens_trouble(&mut sync.warned, &format!("the stream {name}: {e}")),
+                Err(_) => return self.tokens_trouble(&mut sync.warned, &format!("the stream {name}: no answer")),
+            }
+        }
+        let Some(tokens) = &sync.stream else { return false };
+        let done = match self.role() {
+            Role::Primary => self.publish_tokens(store, &subject, &mut sync.known).await,
+            Role::Standby => self.apply_tokens(store, tokens, &subject, &mut sync.known).await,
+            Role::Starting | Role::Promoting => Ok(()),
+        };
+        match done {
+            Ok(()) => {
+                sync.warned = false;
+                true
+            }
+            Err(why) => self.tokens_trouble(&mut sync.warned, &why),
+        }
+    }
+
+    fn tokens_trouble(&self, warned: &mut bool, why: &str) -> bool {
+        if !*warned {
+            tracing::warn!(%why, "token changes are not replicated for now; retrying");
+            *warned = true;
+        }
+        false
+    }
+
+    async fn publish_tokens(
+        &self,
+        store: &crate::auth::TokenStore,
+        subject: &str,
+        known: &mut Option<[u8; 32]>,
+    ) -> Result<(), String> {
+        let marker = self.inner.data_dir.join(TOKENS_FROM_FILE);
+        if marker.exists() {
+            std::fs::remove_file(&marker).map_err(|e| format!("removing {}: {e}", marker.display()))?;
+        }
+        let reading = store.clone();
+        let bytes = tokio::task::spawn_blocking(move || reading.snapshot())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        if *known == Some(digest) {
+            return Ok(());
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_NODE, self.inner.config.node.as_str());
+        let ack = self
+            .inner
+            .js
+            .publish_with_headers(subject.to_owned(), headers, Bytes::from(bytes))
+            .await
+            .map_err(|e| format!("publishing the tokens: {e}"))?;
+        ack.await.map_err(|e| format!("publishing the tokens: {e}"))?;
+        *known = Some(digest);
+        tracing::info!(sha256 = %hex::encode(digest), "token changes published to the standbys");
+        Ok(())
+    }
+
+    async fn apply_tokens(
+        &self,
+        store: &crate::auth::TokenStore,
+        tokens: &stream::Stream,
+        subject: &str,
+        known: &mut Option<[u8; 32]>,
+    ) -> Result<(), String> {
+        let message = match tokio::time::timeout(READ_TIMEOUT, tokens.get_last_raw_message_by_subject(subject)).await {
+            Ok(Ok(message)) => message,
+            Ok(Err(e)) if matches!(e.kind(), stream::LastRawMessageErrorKind::NoMessageFound) => return Ok(()),
+            Ok(Err(e)) => return Err(format!("reading the tokens: {e}")),
+            Err(_) => return Err(format!("reading the tokens: no answer within {READ_TIMEOUT:?}")),
+        };
+        let digest: [u8; 32] = Sha256::digest(&message.payload).into();
+        if *known == Some(digest) {
+            return Ok(());
+        }
+        let from = header(&message.headers, HEADER_NODE).unwrap_or("the primary").to_owned();
+        let writing = store.clone();
+        let payload = message.payload.clone();
+        let changed = tokio::task::spawn_blocking(move || writing.replace_with(&payload))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("applying the primary's tokens: {e}"))?;
+        let marker = self.inner.data_dir.join(TOKENS_FROM_FILE);
+        std::fs::write(&marker, format!("{from}\n")).map_err(|e| format!("writing {}: {e}", marker.display()))?;
+        *known = Some(digest);
+        if changed {
+            tracing::info!(primary = %from, sha256 = %hex::encode(digest), "tokens replaced with the primary's");
+        }
+        Ok(())
     }
 
     fn become_primary(&self) {

@@ -115,7 +115,23 @@ impl Node {
         Node::with(root, name, &nats.urls(), mode, timeout_ms, "replicated")
     }
 
+    /// A standby of `primary`: it has no tokens of its own, it takes the primary's.
+    fn standby_of(root: &Path, name: &'static str, nats: &Nats, primary: &Node) -> Node {
+        let mut node = Node::configure(root, name, &nats.urls(), "standby", 10_000, "replicated");
+        node.writer = primary.writer.clone();
+        node.auditor = primary.auditor.clone();
+        node.start();
+        node
+    }
+
     fn with(root: &Path, name: &'static str, urls: &str, mode: &str, timeout_ms: u64, acks: &str) -> Node {
+        let mut node = Node::configure(root, name, urls, mode, timeout_ms, acks);
+        node.tokens();
+        node.start();
+        node
+    }
+
+    fn configure(root: &Path, name: &'static str, urls: &str, mode: &str, timeout_ms: u64, acks: &str) -> Node {
         std::fs::create_dir_all(root).unwrap();
         std::fs::write(
             root.join("frontdoor.toml"),
@@ -125,7 +141,7 @@ impl Node {
             ),
         )
         .unwrap();
-        let mut node = Node {
+        Node {
             name,
             root: root.to_path_buf(),
             child: None,
@@ -133,10 +149,7 @@ impl Node {
             writer: String::new(),
             auditor: String::new(),
             client: reqwest::Client::new(),
-        };
-        node.tokens();
-        node.start();
-        node
+        }
     }
 
     fn tokens(&mut self) {
@@ -267,7 +280,7 @@ async fn a_standby_promoted_after_the_primary_dies_has_every_acknowledged_event_
     let root = tempfile::tempdir().unwrap();
     let mut a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
     a.wait_ready().await;
-    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
     let status = b.wait_ready().await;
     assert_eq!(status["replication"]["role"], "standby", "{status}");
 
@@ -339,8 +352,7 @@ async fn a_standby_promoted_after_the_primary_dies_has_every_acknowledged_event_
     assert_eq!(after.last().unwrap()["prev_hash"], head["hash"]);
 
     // The old primary, restarted (its data directory gone, its config still "primary"), is
-    // refused and follows.
-    a.tokens();
+    // refused and follows, with the tokens the new primary has (the old primary's, replicated).
     a.start();
     let status = a.wait_ready().await;
     assert_eq!(status["replication"]["role"], "standby", "{status}");
@@ -412,7 +424,7 @@ async fn a_standby_killed_and_restarted_catches_up_without_a_gap_or_a_duplicate(
     let root = tempfile::tempdir().unwrap();
     let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
     a.wait_ready().await;
-    let mut b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    let mut b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
     b.wait_ready().await;
     for _ in 0..20 {
         assert_eq!(a.write().await.0, 201);
@@ -444,7 +456,7 @@ async fn records_an_old_primary_holds_beyond_the_stream_are_quarantined_and_it_f
     let only_first = format!("[\"nats://127.0.0.1:{}\"]", nats.ports[0]);
     let mut a = Node::with(&root.path().join("a"), "node-a", &only_first, "primary", 2_000, "local");
     a.wait_ready().await;
-    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
     b.wait_ready().await;
     for _ in 0..5 {
         assert_eq!(a.write().await.0, 201);
@@ -531,7 +543,7 @@ async fn enabling_replication_on_an_existing_log_publishes_what_it_holds_first()
     let status = a.wait_ready().await;
     assert_eq!(status["replication"]["role"], "primary", "{status}");
     assert!(status["replication"]["stream_sequence"].as_u64().unwrap() >= 1, "{status}");
-    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
     b.wait_ready().await;
     b.wait_head(12).await;
     assert_eq!(a.write().await.0, 201);
@@ -540,4 +552,237 @@ async fn enabling_replication_on_an_existing_log_publishes_what_it_holds_first()
     assert_eq!(on_a.len(), 13);
     assert_chain(&on_a);
     assert_eq!(b.events().await, on_a, "the standby holds the history and what came after, the same chain");
+}
+
+/// The status a node answers `token` with, reading one page of the log.
+async fn status_with(node: &Node, token: &str) -> u16 {
+    let resp =
+        node.client.get(format!("{}/v1/events?after=0&limit=1", node.url)).bearer_auth(token).send().await.unwrap();
+    resp.status().as_u16()
+}
+
+/// Waits until `node` answers `token` with `status`.
+async fn wait_status(node: &Node, token: &str, status: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = status_with(node, token).await;
+        if now == status {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{}: {what}: still {now}, never {status}", node.name);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn token_id(token: &str) -> &str {
+    token.split('_').nth(1).unwrap()
+}
+
+/// `frontdoor token revoke` on a data directory, as an operator would, while the node runs.
+fn revoke(data: &Path, token: &str) -> std::process::Output {
+    Command::new(BIN).args(["token", "revoke", "--data-dir"]).arg(data).arg(token_id(token)).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_created_and_revoked_on_the_primary_are_honoured_on_the_standby_even_after_a_restart() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let mut b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
+    b.wait_ready().await;
+    assert_eq!(a.write().await.0, 201);
+    b.wait_head(1).await;
+    // The standby had no tokens of its own: it reads with the primary's.
+    assert_eq!(status_with(&b, &a.auditor).await, 200);
+
+    // Created on the running primary with the CLI: accepted on the standby.
+    let a_data = Node::data(&a.root);
+    let first = create_token(&a_data, "auditor", "auditor-extra-1", "childrens_social_care");
+    let second = create_token(&a_data, "auditor", "auditor-extra-2", "childrens_social_care");
+    wait_status(&b, &first, 200, "a token created on the primary").await;
+    wait_status(&b, &second, 200, "a token created on the primary").await;
+
+    // The standby refuses token commands, naming the primary.
+    let out = Command::new(BIN)
+        .args(["token", "create", "--data-dir"])
+        .arg(Node::data(&b.root))
+        .args(["--role", "admin", "--actor", "admin-on-b", "--agency", "childrens_social_care"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a token created on a standby");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("standby") && stderr.contains("node-a"), "{stderr}");
+    let out = revoke(&Node::data(&b.root), &first);
+    assert!(!out.status.success(), "a token revoked on a standby");
+    assert_eq!(status_with(&b, &first).await, 200, "a refused revocation changes nothing");
+
+    // Revoked on the primary: refused there at once, and on the standby within its lag.
+    let out = revoke(&a_data, &first);
+    assert!(out.status.success(), "revoke: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(status_with(&a, &first).await, 401);
+    wait_status(&b, &first, 401, "a token revoked on the primary").await;
+    assert_eq!(status_with(&b, &second).await, 200, "only the revoked token is refused");
+
+    // The standby down, a revocation and a new token on the primary: once the standby is
+    // back and ready, it refuses the one and accepts the other, from its first request.
+    b.kill();
+    let out = revoke(&a_data, &second);
+    assert!(out.status.success(), "revoke: {}", String::from_utf8_lossy(&out.stderr));
+    let third = create_token(&a_data, "auditor", "auditor-extra-3", "childrens_social_care");
+    wait_status(&a, &third, 200, "a token created on the primary").await;
+    // Long enough for the primary's next look at its tokens file.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.start();
+    b.wait_ready().await;
+    assert_eq!(status_with(&b, &second).await, 401, "revoked while the standby was down");
+    assert_eq!(status_with(&b, &third).await, 200, "created while the standby was down");
+    assert_eq!(status_with(&b, &first).await, 401);
+
+    // The tokens file travelled, never a secret: no token's text is in the standby's data.
+    let on_b = std::fs::read_to_string(Node::data(&b.root).join("tokens.json")).unwrap();
+    for token in [&first, &second, &third, &a.auditor, &a.writer] {
+        assert!(on_b.contains(token_id(token)), "the standby lists {}", token_id(token));
+        assert!(!on_b.contains(token.as_str()), "a token's secret reached the standby");
+    }
+}
+
+impl Node {
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let resp = self.client.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
+        read(resp).await
+    }
+
+    /// The contact's audit trail's access entries, as `(actor, action)`, read as the auditor.
+    async fn audit(&self, contact: &str) -> Vec<(String, String)> {
+        let (status, body) = self.get(&self.auditor, &format!("/v1/contacts/{contact}/audit")).await;
+        assert_eq!(status, 200, "{body}");
+        body["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["actor"]["id"].as_str().unwrap().to_owned(), a["action"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    /// Waits until the contact's audit trail on this node shows `count` entries of `who`
+    /// doing `action` (and then checks it is never more).
+    async fn wait_audit(&self, contact: &str, who: &str, action: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = self.audit(contact).await.iter().filter(|(a, b)| a == who && b == action).count();
+            assert!(seen <= count, "{}: {seen} entries of {who} {action}, expected {count}", self.name);
+            if seen == count {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{}: {seen} entries of {who} {action}, never {count}", self.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_made_on_one_node_appear_in_every_nodes_audit_trail_even_after_a_restart() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let mut b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
+    b.wait_ready().await;
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "{body}");
+    let contact = body["contact_id"].as_str().unwrap().to_owned();
+    b.wait_head(1).await;
+
+    // A read of the child's record on the primary: the standby's audit trail shows it.
+    let (status, body) = a.get(&a.writer, &format!("/v1/contacts/{contact}")).await;
+    assert_eq!(status, 200, "{body}");
+    b.wait_audit(&contact, "worker-node-a", "read_contact", 1).await;
+
+    // A read on the standby is recorded there, and the primary's audit trail shows it too.
+    let (status, body) = b.get(&b.writer, &format!("/v1/contacts/{contact}")).await;
+    assert_eq!(status, 200, "{body}");
+    b.wait_audit(&contact, "worker-node-a", "read_contact", 2).await;
+    a.wait_audit(&contact, "worker-node-a", "read_contact", 2).await;
+
+    // The standby down, two reads on the primary: back, it has them, each once.
+    b.kill();
+    for _ in 0..2 {
+        assert_eq!(a.get(&a.writer, &format!("/v1/contacts/{contact}")).await.0, 200);
+    }
+    b.start();
+    b.wait_ready().await;
+    b.wait_audit(&contact, "worker-node-a", "read_contact", 4).await;
+
+    // In the standby's access log, a copied entry names where it was recorded.
+    let (status, page) = b.get(&b.auditor, "/v1/access?after=0&limit=1000").await;
+    assert_eq!(status, 200, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    let copied: Vec<&Value> = entries.iter().filter(|e| e["recorded_on"]["node"] == "node-a").collect();
+    assert!(!copied.is_empty(), "{page}");
+    let own: Vec<&Value> = entries.iter().filter(|e| e.get("recorded_on").is_none()).collect();
+    assert!(own.iter().any(|e| e["action"] == "read_contact"), "the standby's own read is its own: {page}");
+    let status = b.readyz().await;
+    assert!(status["replication"].get("access_stopped").is_none(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_access_entry_that_does_not_continue_its_chain_stops_the_copying_named_and_is_never_copied() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
+    b.wait_ready().await;
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "{body}");
+    let contact = body["contact_id"].as_str().unwrap().to_owned();
+    b.wait_head(1).await;
+    assert_eq!(a.get(&a.writer, &format!("/v1/contacts/{contact}")).await.0, 200);
+    b.wait_audit(&contact, "worker-node-a", "read_contact", 1).await;
+
+    // Someone with access to NATS publishes a chain of their own: the primary's first entry
+    // with its action changed and its hash kept.
+    let client = async_nats::connect(format!("nats://127.0.0.1:{}", nats.ports[0])).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("FRONTDOOR_ACCESS").await.unwrap();
+    let first = stream.get_raw_message(1).await.unwrap();
+    let line = String::from_utf8(first.payload.to_vec()).unwrap().lines().next().unwrap().to_owned();
+    assert!(line.contains("\"position\":1,"), "{line}");
+    let forged = line.replacen("\"action\":\"", "\"action\":\"forged_", 1);
+    assert_ne!(forged, line);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Frontdoor-Node", "node-x");
+    js.publish_with_headers("frontdoor.access.ffffffffffffffff", headers, forged.into_bytes().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // Both nodes stop copying, say why on /readyz, and copied nothing of it.
+    for node in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let detail = loop {
+            let resp = node.client.get(format!("{}/readyz", node.url)).send().await.unwrap();
+            let (status, body) = read(resp).await;
+            if status == 503 {
+                break body["detail"].as_str().unwrap_or_default().to_owned();
+            }
+            assert!(Instant::now() < deadline, "{}: still ready after a forged access entry: {body}", node.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(detail.contains("ffffffffffffffff") && detail.contains("node-x"), "{}: {detail}", node.name);
+        assert!(detail.contains("hash"), "{}: {detail}", node.name);
+        let trail = node.audit(&contact).await;
+        assert!(trail.iter().all(|(_, action)| !action.starts_with("forged_")), "{}: {trail:?}", node.name);
+    }
 }
