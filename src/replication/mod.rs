@@ -726,25 +726,58 @@ impl Replication {
         Ok(last)
     }
 
-    /// Someone else published after this node's last message: find out who, and stand down
-    /// (or, when it was this node's own publish that timed out, catch up with it).
+    /// The node that published the stream's newest message. Read from the stream's leader
+    /// alone (the last message on the subject), not from the cluster's metadata leader, which
+    /// may still be being elected when a NATS node has just come back. `Err` when the stream
+    /// cannot be read now.
+    async fn newest_publisher(&self) -> Result<String, String> {
+        let stream = self.stream().await?;
+        let last = stream.get_last_raw_message_by_subject(&self.inner.config.subject);
+        let message = match tokio::time::timeout(READ_TIMEOUT, last).await {
+            Ok(Ok(message)) => message,
+            Ok(Err(e)) => return Err(format!("reading the stream's newest message: {e}")),
+            Err(_) => return Err(format!("no answer from the stream within {READ_TIMEOUT:?}")),
+        };
+        Ok(header(&message.headers, HEADER_NODE).unwrap_or("a publisher that does not name itself").to_owned())
+    }
+
+    /// The stream refused this node's publish as out of sequence: someone published after this
+    /// node's last message. Find out who, and stand down (or, when it was this node's own
+    /// publish that timed out, catch up with it). Until the stream says who, nothing is
+    /// concluded: the write is refused as unavailable and the next one asks again. (Standing
+    /// down on a guess turned a primary into a standby for good when its own publish, taken
+    /// by a leader that had lost its quorum, was committed as a NATS node came back while the
+    /// cluster was still electing its metadata leader.)
     fn fenced(&self) -> ReplicateError {
         let node = self.inner.config.node.clone();
-        let newest = self.inner.runtime.block_on(async {
-            let stream = self.stream().await.ok()?;
-            let last = self.stream_last().await.ok()?;
-            self.meta(&stream, last).await.ok()
-        });
+        let newest = self.inner.runtime.block_on(self.newest_publisher());
         match newest {
-            Some(meta) if meta.node == node => {
+            Err(why) => {
+                let why = format!(
+                    "the stream has a message after this node's last, and who published it cannot be read now: {why}"
+                );
+                tracing::warn!(%why, "writes wait until the stream says who published last");
+                self.set(|s| {
+                    s.down_until = Some(Instant::now() + Duration::from_millis(500));
+                    s.unavailable = Some(why.clone());
+                });
+                ReplicateError::Unavailable(why)
+            }
+            Ok(newest) if newest == node => {
                 tracing::warn!("the stream holds this node's own publish that timed out; catching up with it");
                 self.set(|s| s.role = Role::Promoting);
                 let this = self.clone();
-                self.inner.runtime.spawn(async move { this.promote().await });
+                self.inner.runtime.spawn(async move {
+                    if let Err(e) = this.promote().await {
+                        // Still the primary, behind the stream by its own publish: the next
+                        // write is refused by the stream again and the catching up retried.
+                        tracing::error!(error = %format!("{e:#}"), "catching up with this node's own publish failed; retried at the next write");
+                        this.set(|s| s.role = Role::Primary);
+                    }
+                });
                 ReplicateError::Unavailable("catching up with the stream; retry shortly".into())
             }
-            other => {
-                let primary = other.map_or_else(|| "another node".to_owned(), |m| m.node);
+            Ok(primary) => {
                 tracing::error!(
                     %primary,
                     "not the primary: the stream refused this node's publish ({primary} has published); \
@@ -788,6 +821,11 @@ impl Replication {
                     }
                     Err(PublishFail::WrongSequence) => {
                         let err = tokio::task::block_in_place(|| self.fenced());
+                        if self.role() == Role::Primary {
+                            // Who published last could not be read: ask again shortly.
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
                         tracing::error!(error = %err, "background publishing stops");
                         return;
                     }

@@ -66,6 +66,10 @@ impl Nats {
             .args(["--cluster_name", "frontdoor-test"])
             .args(["--cluster", &format!("nats://127.0.0.1:{}", self.routes[n])])
             .args(["--routes", &routes.join(",")])
+            .arg("-l")
+            .arg(self.dir.path().join(format!("n{n}.log")))
+            // NATS_TEST_DEBUG=1: the servers' debug and protocol trace in their logs.
+            .args(if std::env::var_os("NATS_TEST_DEBUG").is_some() { &["-D"][..] } else { &[][..] })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -91,6 +95,18 @@ impl Drop for Nats {
     fn drop(&mut self) {
         for n in 0..3 {
             self.kill(n);
+        }
+        // A failed test (or any, with NATS_TEST_DEBUG) keeps the servers' logs (the temporary
+        // directory goes): say where.
+        if std::thread::panicking() || std::env::var_os("NATS_TEST_DEBUG").is_some() {
+            let kept =
+                std::env::temp_dir().join(format!("frontdoor-nats-logs-{}-{}", std::process::id(), self.ports[0]));
+            if std::fs::create_dir_all(&kept).is_ok() {
+                for n in 0..3 {
+                    let _ = std::fs::copy(self.dir.path().join(format!("n{n}.log")), kept.join(format!("n{n}.log")));
+                }
+                eprintln!("nats-server logs kept in {}", kept.display());
+            }
         }
     }
 }
@@ -397,16 +413,20 @@ async fn writes_go_on_with_one_nats_node_down_and_wait_for_a_quorum_without_two(
     assert_chain(&events);
 
     nats.start_node(1);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let returned = Instant::now();
+    let deadline = returned + Duration::from_secs(60);
+    let mut last = Value::Null;
     let contact = loop {
         let (status, body) = a.write_with_key("after-the-outage").await;
         if status == 201 {
             break body["contact_id"].as_str().unwrap().to_owned();
         }
         assert_eq!(status, 503, "{body}");
-        assert!(Instant::now() < deadline, "writes never resumed");
+        last = body;
+        assert!(Instant::now() < deadline, "writes never resumed; the last answer: {last}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    eprintln!("writes resumed {:?} after the NATS node returned (last refusal: {last})", returned.elapsed());
     let events = a.events().await;
     assert_eq!(events.len(), 16, "the retried write is in the log once");
     assert_eq!(events.last().unwrap()["contact_id"], contact.as_str());
