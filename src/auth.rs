@@ -944,6 +944,12 @@ pub fn may_record_consultation(role: Role) -> bool {
     matches!(role, Role::Practitioner | Role::DecisionMaker | Role::Admin)
 }
 
+/// Whether `role` may promote a standby to primary (`POST /v1/admin/promote`, with
+/// `[replication]`): admins only. It decides which node takes every write.
+pub fn may_promote(role: Role) -> bool {
+    role == Role::Admin
+}
+
 /// Whether `actor` may record a correction of `field` on the contact's event `target`
 /// (`check` is the corrected check when `target` is a `checks_returned`); the `Err` says why
 /// not (403).

@@ -957,23 +957,87 @@ impl Replication {
         Ok(())
     }
 
+    /// Promotes this node if it is a standby: catches up to the stream's last sequence and
+    /// takes writes from the next position. What `frontdoor promote` (through the role file)
+    /// and `POST /v1/admin/promote` both do. One promotion at a time: a node that is not a
+    /// standby (a primary, or one already promoting) is refused, unchanged. A promotion that
+    /// fails leaves the node a standby, following the stream again.
+    pub async fn promote_standby(&self, asked_by: &str) -> Result<Promoted, PromoteError> {
+        let claimed = {
+            let mut state = self.inner.state.lock().map_err(|_| PromoteError::Failed("poisoned".into()))?;
+            let role = state.role;
+            if role == Role::Standby {
+                state.role = Role::Promoting;
+            }
+            role
+        };
+        if claimed != Role::Standby {
+            let what = match claimed {
+                Role::Primary => "already the primary",
+                Role::Promoting => "already being promoted",
+                Role::Starting | Role::Standby => "still comparing its log with the stream",
+            };
+            return Err(PromoteError::NotStandby(format!("{} is not a standby: it is {what}", self.inner.config.node)));
+        }
+        tracing::info!(%asked_by, "promotion asked for: catching up with the stream");
+        match self.promote().await {
+            Ok(()) => {
+                let head = self.inner.log.get().map(EventLog::head).unwrap_or_default();
+                Ok(Promoted {
+                    node: self.inner.config.node.clone(),
+                    stream_sequence: self.last_seq(),
+                    log_position: head.position,
+                    head_hash: head.hash.to_string(),
+                })
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                tracing::error!(%why, "promotion failed; still a standby");
+                self.set(|s| s.role = Role::Standby);
+                let _ = write_role(&self.inner.data_dir, Mode::Standby);
+                if let Some(log) = self.inner.log.get() {
+                    tokio::spawn(self.clone().follow(log.clone()));
+                }
+                Err(PromoteError::Failed(why))
+            }
+        }
+    }
+
     /// A standby promotes itself when its data directory's role file says `primary`.
     async fn watch_role_file(self) {
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
             if self.role() == Role::Standby && read_role(&self.inner.data_dir) == Some(Mode::Primary) {
-                tracing::info!("promotion asked for (role file): catching up with the stream");
-                if let Err(e) = self.promote().await {
-                    tracing::error!(error = %format!("{e:#}"), "promotion failed; still a standby");
-                    self.set(|s| s.role = Role::Standby);
-                    let _ = write_role(&self.inner.data_dir, Mode::Standby);
-                    if let Some(log) = self.inner.log.get() {
-                        tokio::spawn(self.clone().follow(log.clone()));
-                    }
-                }
+                // A refusal means a promotion is already under way (or done): nothing to do.
+                let _ = self.promote_standby("the role file (frontdoor promote)").await;
             }
         }
     }
+}
+
+/// A promotion done: where the new primary's log and the stream stand.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Promoted {
+    /// The node now the primary.
+    pub node: String,
+    /// The stream's last sequence, which this node has caught up to.
+    pub stream_sequence: u64,
+    /// The position of the last event in this node's log: the next write takes the one after.
+    pub log_position: u64,
+    /// The hash of that event (64 zeros for an empty log): the next write's `prev_hash`.
+    pub head_hash: String,
+}
+
+/// Why a promotion did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    /// The node is not a standby (a primary, or one already being promoted): unchanged.
+    #[error("{0}")]
+    NotStandby(String),
+    /// Catching up failed (the stream stayed unreachable, or a record does not continue this
+    /// log): the node is still a standby.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl Replicate for Replication {

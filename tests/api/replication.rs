@@ -381,6 +381,79 @@ async fn a_standby_promoted_after_the_primary_dies_has_every_acknowledged_event_
     assert_eq!(on_a, after, "the old primary holds the same chain, no divergence");
 }
 
+/// `POST /v1/admin/promote` on `node` with `token` (none: no Authorization header).
+async fn promote_over_http(node: &Node, token: Option<&str>) -> (u16, Value) {
+    let mut req = node.client.post(format!("{}/v1/admin/promote", node.url));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.unwrap();
+    if resp.status() != 200 {
+        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(content_type.starts_with("application/problem+json"), "{content_type}");
+    }
+    read(resp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_promotes_a_standby_over_http_and_its_writes_continue_the_chain() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let mut a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    // An admin token made on the primary, which the standby takes with the rest.
+    let admin = create_token(&Node::data(&a.root), "admin", "admin-node-a", "childrens_social_care");
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
+    b.wait_ready().await;
+    for _ in 0..5 {
+        let (status, body) = a.write().await;
+        assert_eq!(status, 201, "{body}");
+    }
+    b.wait_head(5).await;
+    wait_status(&b, &admin, 200, "the primary's admin token").await;
+
+    // Only an admin promotes; the standby stays a standby.
+    let (status, body) = promote_over_http(&b, Some(&b.writer)).await;
+    assert_eq!(status, 403, "a practitioner: {body}");
+    let (status, body) = promote_over_http(&b, None).await;
+    assert_eq!(status, 401, "no token: {body}");
+    assert_eq!(b.readyz().await["replication"]["role"], "standby");
+    // The primary is not a standby: 409, and it stays the primary.
+    let (status, body) = promote_over_http(&a, Some(&admin)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["type"], "/docs#problem-not-a-standby", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("node-a"), "{body}");
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "the primary still takes writes: {body}");
+    b.wait_head(6).await;
+
+    a.kill();
+    let before = b.events().await;
+    let (status, body) = promote_over_http(&b, Some(&admin)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["node"], "node-b", "{body}");
+    assert_eq!(body["log_position"], 6, "{body}");
+    assert_eq!(body["head_hash"], before.last().unwrap()["hash"], "{body}");
+    assert_eq!(b.readyz().await["replication"]["role"], "primary");
+
+    // Its next write continues the chain from the position and hash it answered with.
+    let (status, written) = b.write().await;
+    assert_eq!(status, 201, "{written}");
+    let after = b.events().await;
+    assert_eq!(after.len(), 7);
+    assert_chain(&after);
+    assert_eq!(after[..6], before[..], "nothing before the promotion changed");
+    assert_eq!(after[6]["prev_hash"], body["head_hash"]);
+    assert_eq!(after[6]["contact_id"], written["contact_id"]);
+
+    // Promoted once: asked again, 409.
+    let (status, body) = promote_over_http(&b, Some(&admin)).await;
+    assert_eq!(status, 409, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_go_on_with_one_nats_node_down_and_wait_for_a_quorum_without_two() {
     if skip() {
