@@ -486,6 +486,9 @@ async fn writes_go_on_with_one_nats_node_down_and_wait_for_a_quorum_without_two(
     assert_chain(&events);
 
     nats.start_node(1);
+    // The cluster elects its leaders again and the service, refused until the stream can say who
+    // published last, asks at each write: up to 14 s on a loaded 2-core machine
+    // (ops/RELIABILITY.md); a minute leaves room for a slower one.
     let returned = Instant::now();
     let deadline = returned + Duration::from_secs(60);
     let mut last = Value::Null;
