@@ -335,6 +335,37 @@ impl TokenStore {
         })
     }
 
+    /// The tokens file as stored (hashes, actors, times; never a secret), for a replicated
+    /// node's primary to publish. Read without the lock: the file is replaced whole, so this is
+    /// one version of it. Fails, naming the file, when it cannot be read or parsed.
+    pub fn snapshot(&self) -> Result<Vec<u8>, AuthError> {
+        let path = &self.inner.path;
+        let (_, _, bytes) = read_file(path)?;
+        parse(&bytes).map_err(|reason| AuthError::Corrupt { path: path.clone(), reason })?;
+        Ok(bytes)
+    }
+
+    /// Replaces the tokens file with `bytes` (a primary's [`snapshot`](Self::snapshot), as a
+    /// standby receives it), under the writers' lock and atomically, once they parse as a
+    /// tokens file; returns whether the file changed. Every request after it sees the new
+    /// tokens. Bytes that do not parse change nothing and are an error.
+    pub fn replace_with(&self, bytes: &[u8]) -> Result<bool, AuthError> {
+        let tokens = parse(bytes).map_err(|reason| AuthError::Corrupt {
+            path: self.inner.path.clone(),
+            reason: format!("the replicated tokens do not parse: {reason}"),
+        })?;
+        let _lock = self.lock()?;
+        let (_, _, current) = read_file(&self.inner.path)?;
+        if current == bytes {
+            return Ok(false);
+        }
+        self.write(&TokensFile { format: FORMAT.to_owned(), version: FORMAT_VERSION, tokens: tokens.stored })?;
+        if let Err(error) = self.refresh() {
+            tracing::warn!(%error, "could not reload the tokens file just written");
+        }
+        Ok(true)
+    }
+
     /// Every token, revoked ones included, oldest first; never a secret or a hash.
     ///
     /// If the file has become unusable since it was last read, this logs the error and returns
@@ -913,6 +944,12 @@ pub fn may_record_consultation(role: Role) -> bool {
     matches!(role, Role::Practitioner | Role::DecisionMaker | Role::Admin)
 }
 
+/// Whether `role` may promote a standby to primary (`POST /v1/admin/promote`, with
+/// `[replication]`): admins only. It decides which node takes every write.
+pub fn may_promote(role: Role) -> bool {
+    role == Role::Admin
+}
+
 /// Whether `actor` may record a correction of `field` on the contact's event `target`
 /// (`check` is the corrected check when `target` is a `checks_returned`); the `Err` says why
 /// not (403).
@@ -1226,6 +1263,37 @@ mod tests {
             TokenStore::open(dir.path()).unwrap().revoke(&info.id).unwrap();
             assert_eq!(server.authenticate(&token), None);
         }
+    }
+
+    #[test]
+    fn a_standby_takes_the_primarys_tokens_whole_and_refuses_bytes_that_are_not_a_tokens_file() {
+        let primary_dir = tempfile::tempdir().unwrap();
+        let standby_dir = tempfile::tempdir().unwrap();
+        let primary = TokenStore::open(primary_dir.path()).unwrap();
+        let standby = TokenStore::open(standby_dir.path()).unwrap();
+        let (_, own) = standby.create(actor("sw-own", Role::Practitioner, Agency::ChildrensSocialCare)).unwrap();
+        let (kept_info, kept) = primary.create(ana()).unwrap();
+        let (gone_info, gone) = primary.create(actor("sw-ben", Role::Practitioner, Agency::Police)).unwrap();
+        primary.revoke(&gone_info.id).unwrap();
+
+        let snapshot = primary.snapshot().unwrap();
+        assert!(!String::from_utf8_lossy(&snapshot).contains(&kept), "a snapshot never holds a token's text");
+        assert!(standby.replace_with(&snapshot).unwrap(), "the standby's file changed");
+        assert!(!standby.replace_with(&snapshot).unwrap(), "the same tokens again change nothing");
+        assert_eq!(standby.authenticate(&kept), Some(ana()));
+        assert_eq!(standby.authenticate(&gone), None, "revoked on the primary");
+        assert_eq!(standby.authenticate(&own), None, "the standby's own tokens are replaced by the primary's");
+        assert_eq!(standby.list(), primary.list());
+        assert_eq!(fs::read(standby_dir.path().join("tokens.json")).unwrap(), snapshot);
+
+        // Bytes that are not a tokens file change nothing: the last good tokens stay in force.
+        for bad in [&b"{}"[..], b"not json", &snapshot[..snapshot.len() / 2]] {
+            let err = standby.replace_with(bad).unwrap_err();
+            assert!(matches!(err, AuthError::Corrupt { .. }), "{err}");
+            assert_eq!(standby.authenticate(&kept), Some(ana()));
+            assert_eq!(standby.authenticate(&gone), None);
+        }
+        assert_eq!(standby.list().iter().map(|t| t.id.clone()).collect::<Vec<_>>(), [kept_info.id, gone_info.id]);
     }
 
     #[test]

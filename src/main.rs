@@ -228,6 +228,23 @@ fn private_data_dir(dir: &Path) -> anyhow::Result<PrivateDir> {
     Ok(PrivateDir { was, open_entries })
 }
 
+/// With `[replication]`, a standby's tokens are the primary's (replicated, and replaced by
+/// each change there): a token created or revoked here would be overwritten, so it is refused,
+/// naming the primary.
+fn refuse_on_standby(data_dir: &Path) -> anyhow::Result<()> {
+    use frontdoor::replication::{Mode, TOKENS_FROM_FILE, read_role};
+    let from = fs::read_to_string(data_dir.join(TOKENS_FROM_FILE)).ok();
+    if from.is_some() || read_role(data_dir) == Some(Mode::Standby) {
+        let primary = from.as_deref().map(str::trim).filter(|p| !p.is_empty()).unwrap_or("the primary");
+        anyhow::bail!(
+            "{} is a standby's data directory: its tokens are {primary}'s, replicated from it; \
+             run `frontdoor token` on {primary} (a promoted standby takes token commands)",
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
 fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
     let data_dir = match &command {
         TokenCommand::Create { data_dir, .. }
@@ -239,6 +256,9 @@ fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
             "frontdoor: {} was open to other users (mode {mode:04o}): made it private (0700)",
             data_dir.display()
         );
+    }
+    if let TokenCommand::Create { data_dir, .. } | TokenCommand::Revoke { data_dir, .. } = &command {
+        refuse_on_standby(data_dir)?;
     }
     match command {
         TokenCommand::Create { data_dir, role, actor, agency, team } => {

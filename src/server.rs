@@ -50,8 +50,9 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(&config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(log.clone(), tokens, config.clone());
+    let state = AppState::new(log.clone(), tokens.clone(), config.clone());
     if let Some(replication) = replication {
+        replication.sync_tokens(tokens.clone()).await;
         state.set_replication(replication);
     }
     state.set_ready();

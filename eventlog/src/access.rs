@@ -84,6 +84,23 @@ pub struct AccessScope {
     /// downstream stream, comma-separated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// For a read recorded on another node of a replicated service and copied into this
+    /// node's access log: that node, and the entry's place in its access chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_on: Option<RecordedOn>,
+}
+
+/// Where a replicated access entry was first recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordedOn {
+    /// The node's name.
+    pub node: String,
+    /// The entry's position in that node's access chain.
+    pub position: u64,
+    /// The entry's hash there.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub hash: Hash,
 }
 
 impl AccessScope {
@@ -864,6 +881,11 @@ pub struct ExportChecker {
 impl ExportChecker {
     pub fn new() -> Self {
         ExportChecker::default()
+    }
+
+    /// A checker that continues a chain already checked up to `head`.
+    pub fn from_head(head: AccessHead) -> Self {
+        ExportChecker { head: (head.position > 0).then_some(head) }
     }
 
     /// Checks the next line's body and record.

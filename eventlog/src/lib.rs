@@ -48,7 +48,7 @@ pub mod segment;
 pub mod subscribe;
 
 #[cfg(feature = "storage")]
-pub use access::{AccessEntry, AccessRecord, AccessScope, PositionRange};
+pub use access::{AccessEntry, AccessHead, AccessRecord, AccessScope, ExportChecker, PositionRange, RecordedOn};
 #[cfg(feature = "storage")]
 pub use error::{AppendError, LogError};
 pub use events::{Actor, DecodeError, Envelope, Event, EventType, Hash, Role, correction, schema};

@@ -644,6 +644,20 @@ impl EventLog {
         self.inner.access.append(vec![(contact_id, entry.clone(), scope)]).await
     }
 
+    /// Records reads made on another node of a replicated service (each scope's `recorded_on`
+    /// says where), in order, as one group: durable before this returns. Not refused for
+    /// space: the reads were made and answered elsewhere, and the record of them must not be
+    /// lost here.
+    pub async fn record_replicated_access(
+        &self,
+        entries: Vec<(Option<Ulid>, AccessEntry, AccessScope)>,
+    ) -> Result<(), LogError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.inner.access.append(entries).await
+    }
+
     /// [`record_access`](Self::record_access) for callers outside an async runtime (tools,
     /// tests).
     pub fn record_access_blocking(&self, contact_id: Ulid, entry: &AccessEntry) -> Result<(), LogError> {

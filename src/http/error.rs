@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 409: expected_version did not match.
     #[error("expected version {expected} but the contact is at version {current_version}")]
     Conflict { expected: u32, current_version: u32 },
+    /// 409: a promotion asked of a node that is not a standby.
+    #[error("{0}")]
+    NotStandby(String),
     /// 413
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -78,7 +81,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::NotStandby(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } | ApiError::RuleBroken { .. } | ApiError::IdempotencyMismatch => {
@@ -100,6 +103,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::RequestTimeout(_) => "request-timeout",
             ApiError::Conflict { .. } => "version-conflict",
+            ApiError::NotStandby(_) => "not-a-standby",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unprocessable { .. } => "validation",
@@ -119,6 +123,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::RequestTimeout(_) => "Request body too slow",
             ApiError::Conflict { .. } => "Version conflict",
+            ApiError::NotStandby(_) => "Not a standby",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Unprocessable { .. } => "Invalid request",
@@ -149,7 +154,7 @@ pub struct Problem {
     /// 422 and some 400s: the fields at fault, by path (`children[0].date_of_birth`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
-    /// 409: the contact's version now.
+    /// 409 `version-conflict`: the contact's version now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<u32>,
 }

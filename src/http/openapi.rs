@@ -172,7 +172,7 @@ without a UPN on record, `children[i].upn` or `children[i].upn_unknown_reason` (
         (name = "log", description = "The global event log, for integrating tools and auditors, and the access log (who read what), for auditors."),
         (name = "queue", description = "The live duty queue: open contacts awaiting a decision or a handover's acceptance."),
         (name = "figures", description = "Timeliness, volumes and practice figures (definitions in docs/FIGURES.md), the case-audit sample, and the state as of a past moment."),
-        (name = "service", description = "Health, readiness and metrics, for operators and load balancers."),
+        (name = "service", description = "Health, readiness and metrics, for operators and load balancers, and the promotion of a standby (`[replication]`), for admins."),
         (name = "reference", description = "This API's own description: the OpenAPI document and this reference."),
         (name = "pages", description = "The duty board and the quality assurance pages, for people in a browser: HTML signed in with a session cookie (`POST /signin` and `POST /signout` are the pages' own form posts, not part of the API)."),
     )
@@ -280,6 +280,7 @@ fn roles(doc: &mut Document) {
     add_description(doc, "/v1/contacts", true, &format!("Roles: {}.", role_list(auth::may_create_contact)));
     add_description(doc, "/v1/duty-debriefs", true, &format!("Roles: {}.", role_list(auth::may_record_duty_debrief)));
     add_description(doc, "/v1/consultations", true, &format!("Roles: {}.", role_list(auth::may_record_consultation)));
+    add_description(doc, "/v1/admin/promote", true, &format!("Roles: {}.", role_list(auth::may_promote)));
     let mut by_type = String::from("Roles, by event type:\n");
     for t in EventType::ALL.iter().filter(|t| t.is_appendable()) {
         by_type.push_str(&format!("\n- `{t}`: {}", role_list(|r| auth::may_append(r, *t))));
@@ -892,6 +893,7 @@ mod tests {
             ("/healthz", "get", &[200]),
             ("/readyz", "get", &[200, 503]),
             ("/metrics", "get", &[200, 401, 403, 500]),
+            ("/v1/admin/promote", "post", &[200, 401, 403, 409, 500, 503]),
             ("/openapi.json", "get", &[200]),
             ("/docs", "get", &[200]),
             ("/docs/style.css", "get", &[200]),
@@ -950,16 +952,20 @@ mod tests {
         assert!(create.ends_with("Roles: `referrer`, `practitioner`, `decision_maker`, `admin`."), "{create}");
         let audit = op("/v1/contacts/{id}/audit", "get")["description"].as_str().unwrap();
         assert!(audit.ends_with("Roles: `auditor`, `admin`."), "{audit}");
+        let promote = op("/v1/admin/promote", "post")["description"].as_str().unwrap();
+        assert!(promote.ends_with("Roles: `admin`."), "{promote}");
     }
 
-    /// Every slug the brief lists, which `ApiError::slug` produces.
-    const SLUGS: [&str; 14] = [
+    /// Every slug the brief lists, and `not-a-standby` (a promotion, `[replication]`), which
+    /// `ApiError::slug` produces.
+    const SLUGS: [&str; 15] = [
         "bad-request",
         "unauthenticated",
         "forbidden",
         "not-found",
         "method-not-allowed",
         "version-conflict",
+        "not-a-standby",
         "request-timeout",
         "payload-too-large",
         "unsupported-media-type",
@@ -981,6 +987,7 @@ mod tests {
             | ApiError::MethodNotAllowed
             | ApiError::RequestTimeout(_)
             | ApiError::Conflict { .. }
+            | ApiError::NotStandby(_)
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType(_)
             | ApiError::Unprocessable { .. }

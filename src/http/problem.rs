@@ -73,6 +73,13 @@ pub const PROBLEMS: &[ProblemType] = &[
         example: || ApiError::Conflict { expected: 3, current_version: 4 },
     },
     ProblemType {
+        slug: "not-a-standby",
+        explanation: "A promotion (`POST /v1/admin/promote`) was asked of a node that is not a standby: it is \
+            already the primary, is being promoted, is still comparing its log with the replicated stream, or \
+            runs without `[replication]`. Nothing changed. Ask the standby you mean to promote.",
+        example: || ApiError::NotStandby("node-a is not a standby: it is already the primary".into()),
+    },
+    ProblemType {
         slug: "payload-too-large",
         explanation: "The body is over the limit (64 KiB unless the service is configured otherwise). Nothing \
             was written. Long text belongs in a case management system, not the front door log.",
@@ -524,6 +531,27 @@ impl IntoResponses for MetricsErrors {
             NO_TOKEN,
             (403, "Only `monitor` and `admin` tokens read the metrics.", &["forbidden"]),
             INTERNAL,
+        ])
+    }
+}
+
+/// Errors of `POST /v1/admin/promote`.
+#[derive(Debug)]
+pub struct PromoteErrors;
+
+impl IntoResponses for PromoteErrors {
+    fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+        problem_responses(&[
+            NO_TOKEN,
+            (403, "Only `admin` tokens promote a standby.", &["forbidden"]),
+            (409, "This node is not a standby (or runs without `[replication]`); nothing changed.", &["not-a-standby"]),
+            INTERNAL,
+            (
+                503,
+                "The promotion failed: the replicated stream stayed unreachable, or a record in it does not continue \
+                 this node's log. The node is still a standby, following the stream.",
+                &["unavailable"],
+            ),
         ])
     }
 }

@@ -11,12 +11,16 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
 use super::extract::Caller;
-use super::problem::MetricsErrors;
+use super::problem::{MetricsErrors, PromoteErrors};
 use super::state::AppState;
 use crate::auth::{self, ReadKind};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(promote))
 }
 
 /// The process is up.
@@ -80,6 +84,10 @@ async fn readyz(State(app): State<AppState>) -> Response {
     if let Some(stopped) = replication.as_ref().and_then(|r| r.stopped.clone()) {
         return ApiError::Unavailable(format!("the standby stopped following the stream: {stopped}")).into_response();
     }
+    if let Some(stopped) = replication.as_ref().and_then(|r| r.access_stopped.clone()) {
+        return ApiError::Unavailable(format!("this node stopped copying the other nodes' access entries: {stopped}"))
+            .into_response();
+    }
     if app.is_ready() {
         Json(Readiness { status: "ready", log_position: head, replication }).into_response()
     } else {
@@ -127,5 +135,41 @@ async fn metrics(State(app): State<AppState>, Caller(caller): Caller) -> Respons
     match app.metrics().render() {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/promote",
+    tag = "service",
+    operation_id = "promote",
+    summary = "Promote this standby to primary",
+    description = "With `[replication]`: makes this node, a standby, the primary, as `frontdoor promote` does. It \
+        catches up to the replicated stream's last sequence, then takes writes from the next position; the answer \
+        comes once it does, with the position and hash of its last event (the next write continues the chain from \
+        them). The node stays the primary after a restart. No body. Promote only once the old primary is down or \
+        known to be fenced: a primary that comes back finds its next publish refused and follows.",
+    responses(
+        (status = 200, description = "Promoted: this node takes writes.", body = crate::replication::Promoted),
+        PromoteErrors,
+    ),
+    security(("bearer" = []))
+)]
+/// Promotes this standby to primary.
+async fn promote(State(app): State<AppState>, Caller(caller): Caller) -> Response {
+    if !auth::may_promote(caller.role) {
+        return ApiError::Forbidden(format!("a {} may not promote a standby", caller.role)).into_response();
+    }
+    let Some(replication) = app.replication() else {
+        return ApiError::NotStandby("this node runs without [replication]: it is not a standby".into())
+            .into_response();
+    };
+    let asked_by = format!("{} (POST /v1/admin/promote)", caller.id);
+    match replication.promote_standby(&asked_by).await {
+        Ok(promoted) => Json(promoted).into_response(),
+        Err(crate::replication::PromoteError::NotStandby(why)) => ApiError::NotStandby(why).into_response(),
+        Err(crate::replication::PromoteError::Failed(why)) => {
+            ApiError::Unavailable(format!("the promotion failed; this node is still a standby: {why}")).into_response()
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! log agrees is published first. docs/DECISIONS.md ("Beyond one machine") says what each
 //! `acks` mode promises.
 
+pub mod access;
 pub mod config;
 pub mod downstream;
 
@@ -26,6 +27,7 @@ use bytes::Bytes;
 use eventlog::replicate::{ReplicaAppend, ReplicaIdempotency, Replicate, ReplicateError};
 use eventlog::{AppendError, Envelope, EventLog, Hash, Options};
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 pub use config::{Acks, Auth, Mode, ReplicationConfig};
@@ -37,6 +39,13 @@ pub const ROLE_FILE: &str = "replication.role";
 /// Written by a running node once it has become the primary (`primary <stream sequence>`), so
 /// `frontdoor promote` knows the promotion is done.
 pub const PROMOTED_FILE: &str = "replication.promoted";
+
+/// Written in a standby's data directory while its tokens are the primary's (the primary's
+/// node name inside); `frontdoor token create|revoke` refuse to run there. Removed when the
+/// node becomes the primary.
+pub const TOKENS_FROM_FILE: &str = "replication.tokens-from";
+/// How often the primary looks for token changes and a standby for new ones.
+const TOKENS_POLL: Duration = Duration::from_millis(100);
 
 /// Message headers (besides JetStream's `Nats-Msg-Id` and `Nats-Expected-Last-Sequence`).
 pub const HEADER_NODE: &str = "Frontdoor-Node";
@@ -92,6 +101,10 @@ pub struct ReplicationStatus {
     /// Why the last publish failed, while writes are refused for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// Why this node stopped copying the other nodes' access entries (an entry that does not
+    /// continue its node's access chain), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_stopped: Option<String>,
     /// Quarantine files: records this node held beyond the stream, moved aside, never served.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quarantine: Vec<String>,
@@ -106,6 +119,7 @@ struct State {
     /// While set and in the future, writes are refused at once (the last publish failed).
     down_until: Option<Instant>,
     unavailable: Option<String>,
+    access_stopped: Option<String>,
 }
 
 /// The node's replication: a cheap clone. Hand it to the log as its replicator.
@@ -134,6 +148,15 @@ impl std::fmt::Debug for Replication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replication").field("node", &self.inner.config.node).field("role", &self.role()).finish()
     }
+}
+
+/// Where the token store's replication stands.
+struct TokensSync {
+    /// The SHA-256 of the tokens file last published or applied here.
+    known: Option<[u8; 32]>,
+    stream: Option<stream::Stream>,
+    /// Whether the current trouble has been logged (once, not every pass).
+    warned: bool,
 }
 
 /// One message to publish.
@@ -229,6 +252,7 @@ impl Replication {
                     stopped: None,
                     down_until: None,
                     unavailable: None,
+                    access_stopped: None,
                 }),
                 local: OnceLock::new(),
                 log: OnceLock::new(),
@@ -287,6 +311,7 @@ impl Replication {
             stream_sequence: state.last_seq,
             stopped: state.stopped.clone(),
             unavailable: state.down_until.filter(|t| *t > Instant::now()).and(state.unavailable.clone()),
+            access_stopped: state.access_stopped.clone(),
             quarantine: eventlog::replicate::quarantine_files(&self.inner.data_dir)
                 .iter()
                 .map(|p| p.display().to_string())
@@ -387,7 +412,145 @@ impl Replication {
         }
         tokio::spawn(self.clone().watch_role_file());
         tokio::spawn(self.clone().publish_downstream(log.clone()));
+        self.serve_access(&log);
         Ok(log)
+    }
+
+    /// The stream of token changes: `<stream>_TOKENS`, subject `<stream>.tokens` in lower case.
+    fn tokens_names(&self) -> (String, String) {
+        let stream = &self.inner.config.stream;
+        (format!("{stream}_TOKENS"), format!("{}.tokens", stream.to_ascii_lowercase()))
+    }
+
+    /// Keeps the token store in step with the primary's: the primary publishes its tokens file
+    /// (hashes only, never a secret) whenever it changed, whoever changed it (the server or a
+    /// `frontdoor token` process); a standby replaces its own with the newest one published.
+    /// Each message is the whole file, so a standby that was down needs only the last one: a
+    /// standby takes it before this returns (before it is ready), so it never starts serving
+    /// with a token the primary revoked while it was down; a primary publishes its own before
+    /// this returns.
+    pub async fn sync_tokens(&self, store: crate::auth::TokenStore) {
+        let mut sync = TokensSync { known: None, stream: None, warned: false };
+        // Before the node is ready: a primary publishes its tokens (so a standby started after
+        // it finds them), a standby takes the newest.
+        if !self.tokens_pass(&store, &mut sync).await && self.role() == Role::Standby {
+            tracing::warn!("the standby starts with the tokens it last took from the primary");
+        }
+        tokio::spawn(self.clone().tokens_loop(store, sync));
+    }
+
+    async fn tokens_loop(self, store: crate::auth::TokenStore, mut sync: TokensSync) {
+        loop {
+            tokio::time::sleep(TOKENS_POLL).await;
+            self.tokens_pass(&store, &mut sync).await;
+        }
+    }
+
+    /// One look at the tokens: publish (primary) or apply (standby). `false` when it failed.
+    async fn tokens_pass(&self, store: &crate::auth::TokenStore, sync: &mut TokensSync) -> bool {
+        let (name, subject) = self.tokens_names();
+        if sync.stream.is_none() {
+            let made = self.inner.js.get_or_create_stream(stream::Config {
+                name: name.clone(),
+                subjects: vec![subject.clone()],
+                storage: stream::StorageType::File,
+                num_replicas: self.inner.config.replicas,
+                max_messages_per_subject: 16,
+                ..Default::default()
+            });
+            match tokio::time::timeout(READ_TIMEOUT * 5, made).await {
+                Ok(Ok(made)) => sync.stream = Some(made),
+                Ok(Err(e)) => return self.tokens_trouble(&mut sync.warned, &format!("the stream {name}: {e}")),
+                Err(_) => return self.tokens_trouble(&mut sync.warned, &format!("the stream {name}: no answer")),
+            }
+        }
+        let Some(tokens) = &sync.stream else { return false };
+        let done = match self.role() {
+            Role::Primary => self.publish_tokens(store, &subject, &mut sync.known).await,
+            Role::Standby => self.apply_tokens(store, tokens, &subject, &mut sync.known).await,
+            Role::Starting | Role::Promoting => Ok(()),
+        };
+        match done {
+            Ok(()) => {
+                sync.warned = false;
+                true
+            }
+            Err(why) => self.tokens_trouble(&mut sync.warned, &why),
+        }
+    }
+
+    fn tokens_trouble(&self, warned: &mut bool, why: &str) -> bool {
+        if !*warned {
+            tracing::warn!(%why, "token changes are not replicated for now; retrying");
+            *warned = true;
+        }
+        false
+    }
+
+    async fn publish_tokens(
+        &self,
+        store: &crate::auth::TokenStore,
+        subject: &str,
+        known: &mut Option<[u8; 32]>,
+    ) -> Result<(), String> {
+        let marker = self.inner.data_dir.join(TOKENS_FROM_FILE);
+        if marker.exists() {
+            std::fs::remove_file(&marker).map_err(|e| format!("removing {}: {e}", marker.display()))?;
+        }
+        let reading = store.clone();
+        let bytes = tokio::task::spawn_blocking(move || reading.snapshot())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        if *known == Some(digest) {
+            return Ok(());
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_NODE, self.inner.config.node.as_str());
+        let ack = self
+            .inner
+            .js
+            .publish_with_headers(subject.to_owned(), headers, Bytes::from(bytes))
+            .await
+            .map_err(|e| format!("publishing the tokens: {e}"))?;
+        ack.await.map_err(|e| format!("publishing the tokens: {e}"))?;
+        *known = Some(digest);
+        tracing::info!(sha256 = %hex::encode(digest), "token changes published to the standbys");
+        Ok(())
+    }
+
+    async fn apply_tokens(
+        &self,
+        store: &crate::auth::TokenStore,
+        tokens: &stream::Stream,
+        subject: &str,
+        known: &mut Option<[u8; 32]>,
+    ) -> Result<(), String> {
+        let message = match tokio::time::timeout(READ_TIMEOUT, tokens.get_last_raw_message_by_subject(subject)).await {
+            Ok(Ok(message)) => message,
+            Ok(Err(e)) if matches!(e.kind(), stream::LastRawMessageErrorKind::NoMessageFound) => return Ok(()),
+            Ok(Err(e)) => return Err(format!("reading the tokens: {e}")),
+            Err(_) => return Err(format!("reading the tokens: no answer within {READ_TIMEOUT:?}")),
+        };
+        let digest: [u8; 32] = Sha256::digest(&message.payload).into();
+        if *known == Some(digest) {
+            return Ok(());
+        }
+        let from = header(&message.headers, HEADER_NODE).unwrap_or("the primary").to_owned();
+        let writing = store.clone();
+        let payload = message.payload.clone();
+        let changed = tokio::task::spawn_blocking(move || writing.replace_with(&payload))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("applying the primary's tokens: {e}"))?;
+        let marker = self.inner.data_dir.join(TOKENS_FROM_FILE);
+        std::fs::write(&marker, format!("{from}\n")).map_err(|e| format!("writing {}: {e}", marker.display()))?;
+        *known = Some(digest);
+        if changed {
+            tracing::info!(primary = %from, sha256 = %hex::encode(digest), "tokens replaced with the primary's");
+        }
+        Ok(())
     }
 
     fn become_primary(&self) {
@@ -591,25 +754,58 @@ impl Replication {
         Ok(last)
     }
 
-    /// Someone else published after this node's last message: find out who, and stand down
-    /// (or, when it was this node's own publish that timed out, catch up with it).
+    /// The node that published the stream's newest message. Read from the stream's leader
+    /// alone (the last message on the subject), not from the cluster's metadata leader, which
+    /// may still be being elected when a NATS node has just come back. `Err` when the stream
+    /// cannot be read now.
+    async fn newest_publisher(&self) -> Result<String, String> {
+        let stream = self.stream().await?;
+        let last = stream.get_last_raw_message_by_subject(&self.inner.config.subject);
+        let message = match tokio::time::timeout(READ_TIMEOUT, last).await {
+            Ok(Ok(message)) => message,
+            Ok(Err(e)) => return Err(format!("reading the stream's newest message: {e}")),
+            Err(_) => return Err(format!("no answer from the stream within {READ_TIMEOUT:?}")),
+        };
+        Ok(header(&message.headers, HEADER_NODE).unwrap_or("a publisher that does not name itself").to_owned())
+    }
+
+    /// The stream refused this node's publish as out of sequence: someone published after this
+    /// node's last message. Find out who, and stand down (or, when it was this node's own
+    /// publish that timed out, catch up with it). Until the stream says who, nothing is
+    /// concluded: the write is refused as unavailable and the next one asks again. (Standing
+    /// down on a guess turned a primary into a standby for good when its own publish, taken
+    /// by a leader that had lost its quorum, was committed as a NATS node came back while the
+    /// cluster was still electing its metadata leader.)
     fn fenced(&self) -> ReplicateError {
         let node = self.inner.config.node.clone();
-        let newest = self.inner.runtime.block_on(async {
-            let stream = self.stream().await.ok()?;
-            let last = self.stream_last().await.ok()?;
-            self.meta(&stream, last).await.ok()
-        });
+        let newest = self.inner.runtime.block_on(self.newest_publisher());
         match newest {
-            Some(meta) if meta.node == node => {
+            Err(why) => {
+                let why = format!(
+                    "the stream has a message after this node's last, and who published it cannot be read now: {why}"
+                );
+                tracing::warn!(%why, "writes wait until the stream says who published last");
+                self.set(|s| {
+                    s.down_until = Some(Instant::now() + Duration::from_millis(500));
+                    s.unavailable = Some(why.clone());
+                });
+                ReplicateError::Unavailable(why)
+            }
+            Ok(newest) if newest == node => {
                 tracing::warn!("the stream holds this node's own publish that timed out; catching up with it");
                 self.set(|s| s.role = Role::Promoting);
                 let this = self.clone();
-                self.inner.runtime.spawn(async move { this.promote().await });
+                self.inner.runtime.spawn(async move {
+                    if let Err(e) = this.promote().await {
+                        // Still the primary, behind the stream by its own publish: the next
+                        // write is refused by the stream again and the catching up retried.
+                        tracing::error!(error = %format!("{e:#}"), "catching up with this node's own publish failed; retried at the next write");
+                        this.set(|s| s.role = Role::Primary);
+                    }
+                });
                 ReplicateError::Unavailable("catching up with the stream; retry shortly".into())
             }
-            other => {
-                let primary = other.map_or_else(|| "another node".to_owned(), |m| m.node);
+            Ok(primary) => {
                 tracing::error!(
                     %primary,
                     "not the primary: the stream refused this node's publish ({primary} has published); \
@@ -654,6 +850,11 @@ impl Replication {
                     }
                     Err(PublishFail::WrongSequence) => {
                         let err = tokio::task::block_in_place(|| self.fenced());
+                        if self.role() == Role::Primary {
+                            // Who published last could not be read: ask again shortly.
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
                         tracing::error!(error = %err, "background publishing stops");
                         return;
                     }
@@ -785,23 +986,87 @@ impl Replication {
         Ok(())
     }
 
+    /// Promotes this node if it is a standby: catches up to the stream's last sequence and
+    /// takes writes from the next position. What `frontdoor promote` (through the role file)
+    /// and `POST /v1/admin/promote` both do. One promotion at a time: a node that is not a
+    /// standby (a primary, or one already promoting) is refused, unchanged. A promotion that
+    /// fails leaves the node a standby, following the stream again.
+    pub async fn promote_standby(&self, asked_by: &str) -> Result<Promoted, PromoteError> {
+        let claimed = {
+            let mut state = self.inner.state.lock().map_err(|_| PromoteError::Failed("poisoned".into()))?;
+            let role = state.role;
+            if role == Role::Standby {
+                state.role = Role::Promoting;
+            }
+            role
+        };
+        if claimed != Role::Standby {
+            let what = match claimed {
+                Role::Primary => "already the primary",
+                Role::Promoting => "already being promoted",
+                Role::Starting | Role::Standby => "still comparing its log with the stream",
+            };
+            return Err(PromoteError::NotStandby(format!("{} is not a standby: it is {what}", self.inner.config.node)));
+        }
+        tracing::info!(%asked_by, "promotion asked for: catching up with the stream");
+        match self.promote().await {
+            Ok(()) => {
+                let head = self.inner.log.get().map(EventLog::head).unwrap_or_default();
+                Ok(Promoted {
+                    node: self.inner.config.node.clone(),
+                    stream_sequence: self.last_seq(),
+                    log_position: head.position,
+                    head_hash: head.hash.to_string(),
+                })
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                tracing::error!(%why, "promotion failed; still a standby");
+                self.set(|s| s.role = Role::Standby);
+                let _ = write_role(&self.inner.data_dir, Mode::Standby);
+                if let Some(log) = self.inner.log.get() {
+                    tokio::spawn(self.clone().follow(log.clone()));
+                }
+                Err(PromoteError::Failed(why))
+            }
+        }
+    }
+
     /// A standby promotes itself when its data directory's role file says `primary`.
     async fn watch_role_file(self) {
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
             if self.role() == Role::Standby && read_role(&self.inner.data_dir) == Some(Mode::Primary) {
-                tracing::info!("promotion asked for (role file): catching up with the stream");
-                if let Err(e) = self.promote().await {
-                    tracing::error!(error = %format!("{e:#}"), "promotion failed; still a standby");
-                    self.set(|s| s.role = Role::Standby);
-                    let _ = write_role(&self.inner.data_dir, Mode::Standby);
-                    if let Some(log) = self.inner.log.get() {
-                        tokio::spawn(self.clone().follow(log.clone()));
-                    }
-                }
+                // A refusal means a promotion is already under way (or done): nothing to do.
+                let _ = self.promote_standby("the role file (frontdoor promote)").await;
             }
         }
     }
+}
+
+/// A promotion done: where the new primary's log and the stream stand.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Promoted {
+    /// The node now the primary.
+    pub node: String,
+    /// The stream's last sequence, which this node has caught up to.
+    pub stream_sequence: u64,
+    /// The position of the last event in this node's log: the next write takes the one after.
+    pub log_position: u64,
+    /// The hash of that event (64 zeros for an empty log): the next write's `prev_hash`.
+    pub head_hash: String,
+}
+
+/// Why a promotion did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    /// The node is not a standby (a primary, or one already being promoted): unchanged.
+    #[error("{0}")]
+    NotStandby(String),
+    /// Catching up failed (the stream stayed unreachable, or a record does not continue this
+    /// log): the node is still a standby.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl Replicate for Replication {

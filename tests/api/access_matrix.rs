@@ -41,6 +41,8 @@ enum Need {
     RecordConsultation,
     /// `POST /v1/contacts/{id}/events` with a body of this type.
     Append(EventType),
+    /// `POST /v1/admin/promote` (on this node without `[replication]`, a 409 for those let in).
+    Promote,
     /// A page, by session cookie only: the roles it lets in.
     Page(fn(Role) -> bool),
 }
@@ -79,6 +81,7 @@ fn need(method: &str, path: &str) -> Option<Need> {
         ("GET", "/v1/consultations" | "/v1/consultations/{id}") => Need::Read(K::Consultations),
         ("POST", "/v1/consultations") => Need::RecordConsultation,
         ("POST", "/v1/contacts/{id}/events") => Need::Append(EventType::NoteAdded),
+        ("POST", "/v1/admin/promote") => Need::Promote,
         _ => return None,
     })
 }
@@ -234,6 +237,7 @@ fn expected(need: Need, cred: Cred, callers: &[Caller]) -> bool {
         (Need::RecordDebrief, _) => auth::may_record_duty_debrief(role),
         (Need::RecordConsultation, _) => auth::may_record_consultation(role),
         (Need::Append(t), _) => auth::may_append(role, t),
+        (Need::Promote, _) => auth::may_promote(role),
     }
 }
 

@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("post", "/v1/admin/promote"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
     ("get", "/docs/style.css"),

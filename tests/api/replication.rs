@@ -169,6 +169,10 @@ impl Nats {
         let child = Command::new("nats-server")
             .arg("-c")
             .arg(&conf_path)
+            .arg("-l")
+            .arg(self.dir.path().join(format!("n{n}.log")))
+            // NATS_TEST_DEBUG=1: the servers' debug and protocol trace in their logs.
+            .args(if std::env::var_os("NATS_TEST_DEBUG").is_some() { &["-D"][..] } else { &[][..] })
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -206,6 +210,18 @@ impl Drop for Nats {
         for n in 0..3 {
             self.kill(n);
         }
+        // A failed test (or any, with NATS_TEST_DEBUG) keeps the servers' logs (the temporary
+        // directory goes): say where.
+        if std::thread::panicking() || std::env::var_os("NATS_TEST_DEBUG").is_some() {
+            let kept =
+                std::env::temp_dir().join(format!("frontdoor-nats-logs-{}-{}", std::process::id(), self.ports[0]));
+            if std::fs::create_dir_all(&kept).is_ok() {
+                for n in 0..3 {
+                    let _ = std::fs::copy(self.dir.path().join(format!("n{n}.log")), kept.join(format!("n{n}.log")));
+                }
+                eprintln!("nats-server logs kept in {}", kept.display());
+            }
+        }
     }
 }
 
@@ -230,7 +246,32 @@ impl Node {
         Node::with(root, name, nats, &nats.urls(), mode, timeout_ms, "replicated")
     }
 
+    /// A standby of `primary`: it has no tokens of its own, it takes the primary's.
+    fn standby_of(root: &Path, name: &'static str, nats: &Nats, primary: &Node) -> Node {
+        let mut node = Node::configure(root, name, nats, &nats.urls(), "standby", 10_000, "replicated");
+        node.writer = primary.writer.clone();
+        node.auditor = primary.auditor.clone();
+        node.decider = primary.decider.clone();
+        node.start();
+        node
+    }
+
     fn with(root: &Path, name: &'static str, nats: &Nats, urls: &str, mode: &str, timeout_ms: u64, acks: &str) -> Node {
+        let mut node = Node::configure(root, name, nats, urls, mode, timeout_ms, acks);
+        node.tokens();
+        node.start();
+        node
+    }
+
+    fn configure(
+        root: &Path,
+        name: &'static str,
+        nats: &Nats,
+        urls: &str,
+        mode: &str,
+        timeout_ms: u64,
+        acks: &str,
+    ) -> Node {
         std::fs::create_dir_all(root).unwrap();
         std::fs::write(
             root.join("frontdoor.toml"),
@@ -241,7 +282,7 @@ impl Node {
             ),
         )
         .unwrap();
-        let mut node = Node {
+        Node {
             name,
             root: root.to_path_buf(),
             child: None,
@@ -250,10 +291,7 @@ impl Node {
             auditor: String::new(),
             decider: String::new(),
             client: reqwest::Client::new(),
-        };
-        node.tokens();
-        node.start();
-        node
+        }
     }
 
     fn tokens(&mut self) {
@@ -427,7 +465,7 @@ async fn a_standby_promoted_after_the_primary_dies_has_every_acknowledged_event_
     let root = tempfile::tempdir().unwrap();
     let mut a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
     a.wait_ready().await;
-    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
     let status = b.wait_ready().await;
     assert_eq!(status["replication"]["role"], "standby", "{status}");
 
@@ -515,8 +553,7 @@ async fn a_standby_promoted_after_the_primary_dies_has_every_acknowledged_event_
     assert_eq!(message.headers.get("Frontdoor-Node").unwrap().as_str(), "node-b");
 
     // The old primary, restarted (its data directory gone, its config still "primary"), is
-    // refused and follows.
-    a.tokens();
+    // refused and follows, with the tokens the new primary has (the old primary's, replicated).
     a.start();
     let status = a.wait_ready().await;
     assert_eq!(status["replication"]["role"], "standby", "{status}");
@@ -527,6 +564,79 @@ async fn a_standby_promoted_after_the_primary_dies_has_every_acknowledged_event_
     a.wait_head(after.len() as u64).await;
     let on_a = a.events().await;
     assert_eq!(on_a, after, "the old primary holds the same chain, no divergence");
+}
+
+/// `POST /v1/admin/promote` on `node` with `token` (none: no Authorization header).
+async fn promote_over_http(node: &Node, token: Option<&str>) -> (u16, Value) {
+    let mut req = node.client.post(format!("{}/v1/admin/promote", node.url));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.unwrap();
+    if resp.status() != 200 {
+        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(content_type.starts_with("application/problem+json"), "{content_type}");
+    }
+    read(resp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_promotes_a_standby_over_http_and_its_writes_continue_the_chain() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let mut a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    // An admin token made on the primary, which the standby takes with the rest.
+    let admin = create_token(&Node::data(&a.root), "admin", "admin-node-a", "childrens_social_care");
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
+    b.wait_ready().await;
+    for _ in 0..5 {
+        let (status, body) = a.write().await;
+        assert_eq!(status, 201, "{body}");
+    }
+    b.wait_head(5).await;
+    wait_status(&b, &admin, 200, "the primary's admin token").await;
+
+    // Only an admin promotes; the standby stays a standby.
+    let (status, body) = promote_over_http(&b, Some(&b.writer)).await;
+    assert_eq!(status, 403, "a practitioner: {body}");
+    let (status, body) = promote_over_http(&b, None).await;
+    assert_eq!(status, 401, "no token: {body}");
+    assert_eq!(b.readyz().await["replication"]["role"], "standby");
+    // The primary is not a standby: 409, and it stays the primary.
+    let (status, body) = promote_over_http(&a, Some(&admin)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["type"], "/docs#problem-not-a-standby", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("node-a"), "{body}");
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "the primary still takes writes: {body}");
+    b.wait_head(6).await;
+
+    a.kill();
+    let before = b.events().await;
+    let (status, body) = promote_over_http(&b, Some(&admin)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["node"], "node-b", "{body}");
+    assert_eq!(body["log_position"], 6, "{body}");
+    assert_eq!(body["head_hash"], before.last().unwrap()["hash"], "{body}");
+    assert_eq!(b.readyz().await["replication"]["role"], "primary");
+
+    // Its next write continues the chain from the position and hash it answered with.
+    let (status, written) = b.write().await;
+    assert_eq!(status, 201, "{written}");
+    let after = b.events().await;
+    assert_eq!(after.len(), 7);
+    assert_chain(&after);
+    assert_eq!(after[..6], before[..], "nothing before the promotion changed");
+    assert_eq!(after[6]["prev_hash"], body["head_hash"]);
+    assert_eq!(after[6]["contact_id"], written["contact_id"]);
+
+    // Promoted once: asked again, 409.
+    let (status, body) = promote_over_http(&b, Some(&admin)).await;
+    assert_eq!(status, 409, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -561,16 +671,23 @@ async fn writes_go_on_with_one_nats_node_down_and_wait_for_a_quorum_without_two(
     assert_chain(&events);
 
     nats.start_node(1);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // The cluster elects its leaders again and the service, refused until the stream can say who
+    // published last, asks at each write: up to 14 s on a loaded 2-core machine
+    // (ops/RELIABILITY.md); a minute leaves room for a slower one.
+    let returned = Instant::now();
+    let deadline = returned + Duration::from_secs(60);
+    let mut last = Value::Null;
     let contact = loop {
         let (status, body) = a.write_with_key("after-the-outage").await;
         if status == 201 {
             break body["contact_id"].as_str().unwrap().to_owned();
         }
         assert_eq!(status, 503, "{body}");
-        assert!(Instant::now() < deadline, "writes never resumed");
+        last = body;
+        assert!(Instant::now() < deadline, "writes never resumed; the last answer: {last}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    eprintln!("writes resumed {:?} after the NATS node returned (last refusal: {last})", returned.elapsed());
     let events = a.events().await;
     assert_eq!(events.len(), 16, "the retried write is in the log once");
     assert_eq!(events.last().unwrap()["contact_id"], contact.as_str());
@@ -588,7 +705,7 @@ async fn a_standby_killed_and_restarted_catches_up_without_a_gap_or_a_duplicate(
     let root = tempfile::tempdir().unwrap();
     let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
     a.wait_ready().await;
-    let mut b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    let mut b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
     b.wait_ready().await;
     for _ in 0..20 {
         assert_eq!(a.write().await.0, 201);
@@ -620,7 +737,7 @@ async fn records_an_old_primary_holds_beyond_the_stream_are_quarantined_and_it_f
     let only_first = format!("[\"tls://127.0.0.1:{}\"]", nats.ports[0]);
     let mut a = Node::with(&root.path().join("a"), "node-a", &nats, &only_first, "primary", 2_000, "local");
     a.wait_ready().await;
-    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
     b.wait_ready().await;
     for _ in 0..5 {
         assert_eq!(a.write().await.0, 201);
@@ -707,7 +824,7 @@ async fn enabling_replication_on_an_existing_log_publishes_what_it_holds_first()
     let status = a.wait_ready().await;
     assert_eq!(status["replication"]["role"], "primary", "{status}");
     assert!(status["replication"]["stream_sequence"].as_u64().unwrap() >= 1, "{status}");
-    let b = Node::new(&root.path().join("b"), "node-b", &nats, "standby", 10_000);
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
     b.wait_ready().await;
     b.wait_head(12).await;
     assert_eq!(a.write().await.0, 201);
@@ -730,6 +847,19 @@ async fn get_message(
         Ok(result) => result.map_err(|e| e.to_string()),
         Err(_) => Err("no answer".into()),
     }
+}
+
+/// A client signed in as the frontdoor nodes are (TLS, the nodes' user and reply inbox): what
+/// someone who holds a node's credentials can do.
+async fn node_client(nats: &Nats) -> async_nats::Client {
+    async_nats::ConnectOptions::with_user_and_password("frontdoor".into(), NODE_PASSWORD.into())
+        .require_tls(true)
+        .add_root_certificates(nats.cert("ca.pem"))
+        .add_client_certificate(nats.cert("client.pem"), nats.cert("client.key"))
+        .custom_inbox_prefix("_FRONTDOOR_INBOX")
+        .connect(format!("tls://127.0.0.1:{}", nats.ports[0]))
+        .await
+        .unwrap()
 }
 
 /// A client that connects with TLS and collects the errors the server reports to it.
@@ -894,14 +1024,7 @@ async fn only_frontdoor_nodes_read_the_full_stream_and_downstream_readers_get_no
         );
     }
     eprintln!("refused: reader {refused}; stranger {also_refused}");
-    let node = async_nats::ConnectOptions::with_user_and_password("frontdoor".into(), NODE_PASSWORD.into())
-        .require_tls(true)
-        .add_root_certificates(nats.cert("ca.pem"))
-        .add_client_certificate(nats.cert("client.pem"), nats.cert("client.key"))
-        .custom_inbox_prefix("_FRONTDOOR_INBOX")
-        .connect(format!("tls://127.0.0.1:{}", nats.ports[0]))
-        .await
-        .unwrap();
+    let node = node_client(&nats).await;
     let message = get_message(&node, "FRONTDOOR", 1).await.unwrap();
     assert!(!message.payload.is_empty(), "a frontdoor node reads the full stream");
 
@@ -1046,14 +1169,7 @@ async fn the_python_reader_verifies_the_downstream_chain_and_names_a_forged_even
 
     // The same messages, one event altered, in a stream only a frontdoor node could write:
     // the reader names the position.
-    let node = async_nats::ConnectOptions::with_user_and_password("frontdoor".into(), NODE_PASSWORD.into())
-        .require_tls(true)
-        .add_root_certificates(nats.cert("ca.pem"))
-        .add_client_certificate(nats.cert("client.pem"), nats.cert("client.key"))
-        .custom_inbox_prefix("_FRONTDOOR_INBOX")
-        .connect(format!("tls://127.0.0.1:{}", nats.ports[0]))
-        .await
-        .unwrap();
+    let node = node_client(&nats).await;
     let js = async_nats::jetstream::new(node.clone());
     js.create_stream(async_nats::jetstream::stream::Config {
         name: "FORGED".into(),
@@ -1076,4 +1192,237 @@ async fn the_python_reader_verifies_the_downstream_chain_and_names_a_forged_even
     let (ok, summary) = python_reader(&python, &nats, "frontdoor", NODE_PASSWORD, "FORGED", "_FRONTDOOR_INBOX");
     assert!(!ok, "a forged event verified: {summary}");
     assert!(summary["error"].as_str().unwrap().starts_with("position 7: the event's hash"), "{summary}");
+}
+
+/// The status a node answers `token` with, reading one page of the log.
+async fn status_with(node: &Node, token: &str) -> u16 {
+    let resp =
+        node.client.get(format!("{}/v1/events?after=0&limit=1", node.url)).bearer_auth(token).send().await.unwrap();
+    resp.status().as_u16()
+}
+
+/// Waits until `node` answers `token` with `status`.
+async fn wait_status(node: &Node, token: &str, status: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = status_with(node, token).await;
+        if now == status {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{}: {what}: still {now}, never {status}", node.name);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn token_id(token: &str) -> &str {
+    token.split('_').nth(1).unwrap()
+}
+
+/// `frontdoor token revoke` on a data directory, as an operator would, while the node runs.
+fn revoke(data: &Path, token: &str) -> std::process::Output {
+    Command::new(BIN).args(["token", "revoke", "--data-dir"]).arg(data).arg(token_id(token)).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_created_and_revoked_on_the_primary_are_honoured_on_the_standby_even_after_a_restart() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let mut b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
+    b.wait_ready().await;
+    assert_eq!(a.write().await.0, 201);
+    b.wait_head(1).await;
+    // The standby had no tokens of its own: it reads with the primary's.
+    assert_eq!(status_with(&b, &a.auditor).await, 200);
+
+    // Created on the running primary with the CLI: accepted on the standby.
+    let a_data = Node::data(&a.root);
+    let first = create_token(&a_data, "auditor", "auditor-extra-1", "childrens_social_care");
+    let second = create_token(&a_data, "auditor", "auditor-extra-2", "childrens_social_care");
+    wait_status(&b, &first, 200, "a token created on the primary").await;
+    wait_status(&b, &second, 200, "a token created on the primary").await;
+
+    // The standby refuses token commands, naming the primary.
+    let out = Command::new(BIN)
+        .args(["token", "create", "--data-dir"])
+        .arg(Node::data(&b.root))
+        .args(["--role", "admin", "--actor", "admin-on-b", "--agency", "childrens_social_care"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a token created on a standby");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("standby") && stderr.contains("node-a"), "{stderr}");
+    let out = revoke(&Node::data(&b.root), &first);
+    assert!(!out.status.success(), "a token revoked on a standby");
+    assert_eq!(status_with(&b, &first).await, 200, "a refused revocation changes nothing");
+
+    // Revoked on the primary: refused there at once, and on the standby within its lag.
+    let out = revoke(&a_data, &first);
+    assert!(out.status.success(), "revoke: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(status_with(&a, &first).await, 401);
+    wait_status(&b, &first, 401, "a token revoked on the primary").await;
+    assert_eq!(status_with(&b, &second).await, 200, "only the revoked token is refused");
+
+    // The standby down, a revocation and a new token on the primary: once the standby is
+    // back and ready, it refuses the one and accepts the other, from its first request.
+    b.kill();
+    let out = revoke(&a_data, &second);
+    assert!(out.status.success(), "revoke: {}", String::from_utf8_lossy(&out.stderr));
+    let third = create_token(&a_data, "auditor", "auditor-extra-3", "childrens_social_care");
+    wait_status(&a, &third, 200, "a token created on the primary").await;
+    // Long enough for the primary's next look at its tokens file.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.start();
+    b.wait_ready().await;
+    assert_eq!(status_with(&b, &second).await, 401, "revoked while the standby was down");
+    assert_eq!(status_with(&b, &third).await, 200, "created while the standby was down");
+    assert_eq!(status_with(&b, &first).await, 401);
+
+    // The tokens file travelled, never a secret: no token's text is in the standby's data.
+    let on_b = std::fs::read_to_string(Node::data(&b.root).join("tokens.json")).unwrap();
+    for token in [&first, &second, &third, &a.auditor, &a.writer] {
+        assert!(on_b.contains(token_id(token)), "the standby lists {}", token_id(token));
+        assert!(!on_b.contains(token.as_str()), "a token's secret reached the standby");
+    }
+}
+
+impl Node {
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let resp = self.client.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
+        read(resp).await
+    }
+
+    /// The contact's audit trail's access entries, as `(actor, action)`, read as the auditor.
+    async fn audit(&self, contact: &str) -> Vec<(String, String)> {
+        let (status, body) = self.get(&self.auditor, &format!("/v1/contacts/{contact}/audit")).await;
+        assert_eq!(status, 200, "{body}");
+        body["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["actor"]["id"].as_str().unwrap().to_owned(), a["action"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    /// Waits until the contact's audit trail on this node shows `count` entries of `who`
+    /// doing `action` (and then checks it is never more).
+    async fn wait_audit(&self, contact: &str, who: &str, action: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = self.audit(contact).await.iter().filter(|(a, b)| a == who && b == action).count();
+            assert!(seen <= count, "{}: {seen} entries of {who} {action}, expected {count}", self.name);
+            if seen == count {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{}: {seen} entries of {who} {action}, never {count}", self.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_made_on_one_node_appear_in_every_nodes_audit_trail_even_after_a_restart() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let mut b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
+    b.wait_ready().await;
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "{body}");
+    let contact = body["contact_id"].as_str().unwrap().to_owned();
+    b.wait_head(1).await;
+
+    // A read of the child's record on the primary: the standby's audit trail shows it.
+    let (status, body) = a.get(&a.writer, &format!("/v1/contacts/{contact}")).await;
+    assert_eq!(status, 200, "{body}");
+    b.wait_audit(&contact, "worker-node-a", "read_contact", 1).await;
+
+    // A read on the standby is recorded there, and the primary's audit trail shows it too.
+    let (status, body) = b.get(&b.writer, &format!("/v1/contacts/{contact}")).await;
+    assert_eq!(status, 200, "{body}");
+    b.wait_audit(&contact, "worker-node-a", "read_contact", 2).await;
+    a.wait_audit(&contact, "worker-node-a", "read_contact", 2).await;
+
+    // The standby down, two reads on the primary: back, it has them, each once.
+    b.kill();
+    for _ in 0..2 {
+        assert_eq!(a.get(&a.writer, &format!("/v1/contacts/{contact}")).await.0, 200);
+    }
+    b.start();
+    b.wait_ready().await;
+    b.wait_audit(&contact, "worker-node-a", "read_contact", 4).await;
+
+    // In the standby's access log, a copied entry names where it was recorded.
+    let (status, page) = b.get(&b.auditor, "/v1/access?after=0&limit=1000").await;
+    assert_eq!(status, 200, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    let copied: Vec<&Value> = entries.iter().filter(|e| e["recorded_on"]["node"] == "node-a").collect();
+    assert!(!copied.is_empty(), "{page}");
+    let own: Vec<&Value> = entries.iter().filter(|e| e.get("recorded_on").is_none()).collect();
+    assert!(own.iter().any(|e| e["action"] == "read_contact"), "the standby's own read is its own: {page}");
+    let status = b.readyz().await;
+    assert!(status["replication"].get("access_stopped").is_none(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_access_entry_that_does_not_continue_its_chain_stops_the_copying_named_and_is_never_copied() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
+    b.wait_ready().await;
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "{body}");
+    let contact = body["contact_id"].as_str().unwrap().to_owned();
+    b.wait_head(1).await;
+    assert_eq!(a.get(&a.writer, &format!("/v1/contacts/{contact}")).await.0, 200);
+    b.wait_audit(&contact, "worker-node-a", "read_contact", 1).await;
+
+    // Someone with access to NATS publishes a chain of their own: the primary's first entry
+    // with its action changed and its hash kept.
+    let client = node_client(&nats).await;
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("FRONTDOOR_ACCESS").await.unwrap();
+    let first = stream.get_raw_message(1).await.unwrap();
+    let line = String::from_utf8(first.payload.to_vec()).unwrap().lines().next().unwrap().to_owned();
+    assert!(line.contains("\"position\":1,"), "{line}");
+    let forged = line.replacen("\"action\":\"", "\"action\":\"forged_", 1);
+    assert_ne!(forged, line);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Frontdoor-Node", "node-x");
+    js.publish_with_headers("frontdoor.access.ffffffffffffffff", headers, forged.into_bytes().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // Both nodes stop copying, say why on /readyz, and copied nothing of it.
+    for node in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let detail = loop {
+            let resp = node.client.get(format!("{}/readyz", node.url)).send().await.unwrap();
+            let (status, body) = read(resp).await;
+            if status == 503 {
+                break body["detail"].as_str().unwrap_or_default().to_owned();
+            }
+            assert!(Instant::now() < deadline, "{}: still ready after a forged access entry: {body}", node.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(detail.contains("ffffffffffffffff") && detail.contains("node-x"), "{}: {detail}", node.name);
+        assert!(detail.contains("hash"), "{}: {detail}", node.name);
+        let trail = node.audit(&contact).await;
+        assert!(trail.iter().all(|(_, action)| !action.starts_with("forged_")), "{}: {trail:?}", node.name);
+    }
 }
