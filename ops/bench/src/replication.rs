@@ -410,17 +410,15 @@ async fn lag(
     let standby_config = cluster.config(&dir.join("standby.toml"), stream, "bench-standby", "standby")?;
     let referrer = create_token(bin, &primary_data, "referrer", "bench-referrer", "education")?;
     let duty = create_token(bin, &primary_data, "practitioner", "bench-duty", "childrens_social_care")?;
-    // A standby may keep tokens of its own, or take the primary's over the stream (and refuse
-    // `token create`): either way `reader` opens the standby's queue stream.
-    let reader = create_token(bin, &standby_data, "practitioner", "bench-reader", "childrens_social_care")
-        .unwrap_or_else(|_| duty.clone());
+    // A standby takes the primary's tokens over NATS: the primary's duty token reads its queue.
+    let reader = duty;
     let primary = Server::spawn_with(bin, &primary_data, Some(&primary_config))?;
     let client = reqwest::Client::builder().no_proxy().tcp_nodelay(true).build()?;
     crate::sse::wait_ready(&client, &primary.url).await?;
     let standby = Server::spawn_with(bin, &standby_data, Some(&standby_config))?;
     crate::sse::wait_ready(&client, &standby.url).await?;
 
-    // Follow the standby's queue; a token the primary made may take the standby a moment.
+    // Follow the standby's queue (its tokens come from the primary: it may take a moment).
     let (receipts_tx, mut receipts) = mpsc::unbounded_channel();
     let deadline = Instant::now() + FOLLOW_LIMIT;
     let follower = loop {
