@@ -767,10 +767,22 @@ impl ChildIndex {
 
     /// Whether group `from` holds an NHS number, UPN or `child_ref` that group `into` does not.
     /// Cheap for the usual merge, a single mention joining a child (a look in the key's list
-    /// until a mention of `into` is found); two larger groups are taken to (a link by hand or a
-    /// correction: rare).
+    /// until a mention of `into` is found) and the other way round (the child's mentions
+    /// against the single one's, with no allocation); two larger groups are taken to (a link
+    /// by hand or a correction: rare).
     fn brings_new_identifiers(&self, from: u32, into: u32) -> bool {
-        let [m] = self.groups[from as usize].members[..] else { return true };
+        let [m] = self.groups[from as usize].members[..] else {
+            let [single] = self.groups[into as usize].members[..] else { return true };
+            // Taking it to bring new ones here would count again, and look for possible matches
+            // again, every contact that sounds like the child: for a child with many contacts,
+            // each new one would cost the square of them.
+            let mine = &self.mentions[single as usize].ids;
+            let fields: [Field; 3] = [|i| &i.nhs, |i| &i.upn, |i| &i.child_ref];
+            return self.groups[from as usize].members.iter().any(|&x| {
+                let theirs = &self.mentions[x as usize].ids;
+                fields.iter().any(|f| f(theirs).is_some() && f(theirs) != f(mine))
+            });
+        };
         let ids = &self.mentions[m as usize].ids;
         let lists = [
             ids.nhs.as_ref().map(|v| self.keys.nhs.get(v)),
