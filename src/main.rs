@@ -13,6 +13,13 @@ use events::schema::Agency;
 use frontdoor::auth::TokenStore;
 use frontdoor::config::{LogFormat, ServeArgs};
 
+/// mimalloc rather than glibc's malloc: the request path allocates and frees many small
+/// objects per request (axum's boxed services and futures, the parsed body, the envelope),
+/// and glibc's malloc and free were a sixth of the server's CPU under 64 writers
+/// (ops/bench/RESULTS.md, "HTTP append path profile").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "frontdoor", version, about = "The case-flow service for a children's services front door (MASH)")]
 struct Cli {

@@ -486,14 +486,8 @@ impl ChildIndex {
     /// [`ChildIndex::has_possible_match`] says), found through the date of birth's keys only.
     fn possible_matches_of(&self, m: u32) -> Vec<u32> {
         let mine = self.group_of(m);
-        let mut out: Vec<u32> = self
-            .sound_alikes(m)
-            .into_iter()
-            .filter(|(x, reasons)| {
-                *x != m && reasons.iter().any(|r| matches!(*r, "date_of_birth" | "date_of_birth_partial"))
-            })
-            .map(|(x, _)| x)
-            .collect();
+        let mut out: Vec<u32> =
+            self.sound_alikes(m).into_iter().filter(|&(x, dated)| x != m && dated).map(|(x, _)| x).collect();
         out.retain(|&x| {
             let other = self.group_of(x);
             other != mine && self.may_auto_link(mine, other)
@@ -502,9 +496,9 @@ impl ChildIndex {
     }
 
     /// The mentions filed under mention `m`'s date of birth or its day-and-month swap whose
-    /// name sounds like (or is) `m`'s, `m` among them, each with why it matched; none without a
-    /// date of birth. What both the possible matches and their neighbours are found from.
-    fn sound_alikes(&self, m: u32) -> Vec<(u32, Vec<&'static str>)> {
+    /// name sounds like (or is) `m`'s, `m` among them, each with whether its date of birth
+    /// matches too (the same or partly, as [`Terms::reasons`] says); none without a date of birth. What both the possible matches and their neighbours are found from.
+    fn sound_alikes(&self, m: u32) -> Vec<(u32, bool)> {
         let ids = &self.mentions[m as usize].ids;
         let Some(dob) = ids.dob else { return Vec::new() };
         let terms = Terms {
@@ -518,9 +512,11 @@ impl ChildIndex {
         let mut out = Vec::new();
         for day in terms.dob_variants() {
             for &x in self.keys.dob.get(&day).into_iter().flatten() {
-                let reasons = terms.reasons(&self.mentions[x as usize].ids);
-                if reasons.iter().any(|r| matches!(*r, "name" | "name_phonetic")) {
-                    out.push((x, reasons));
+                let ids = &self.mentions[x as usize].ids;
+                // `Terms::reasons`' name and date matches, without building the list for each
+                // of the (possibly thousands of) mentions under the date.
+                if terms.name_match(ids).is_some() {
+                    out.push((x, terms.date_match(ids, true).is_some()));
                 }
             }
         }
@@ -544,9 +540,24 @@ impl ChildIndex {
     /// Works out again whether each of `contacts` has a possible match; returns those whose
     /// answer changed.
     pub fn refresh_possible(&mut self, contacts: &[Ulid]) -> Vec<Ulid> {
+        // Whether a mention has a possible match depends only on its identifiers and its group
+        // (links and separations by hand are the group's): of mentions alike in both, such as
+        // the contacts about a child seen many times under the same name and date of birth,
+        // one is looked at, not every one (which made a new contact about a busy child cost
+        // the square of its contacts).
+        let mut answers: Map<u32, Vec<(u32, bool)>> = Map::default();
         let mut changed = Vec::new();
         for &c in contacts {
-            let now = self.mentions_of(c).any(|m| !self.possible_matches_of(m).is_empty());
+            let now = self.mentions_of(c).any(|m| {
+                let ids = &self.mentions[m as usize].ids;
+                let known = answers.entry(self.group_of(m)).or_default();
+                if let Some(&(_, answer)) = known.iter().find(|&&(x, _)| self.mentions[x as usize].ids == *ids) {
+                    return answer;
+                }
+                let answer = !self.possible_matches_of(m).is_empty();
+                known.push((m, answer));
+                answer
+            });
             let was = self.possible.contains(&c);
             if now != was {
                 if now {
@@ -756,10 +767,22 @@ impl ChildIndex {
 
     /// Whether group `from` holds an NHS number, UPN or `child_ref` that group `into` does not.
     /// Cheap for the usual merge, a single mention joining a child (a look in the key's list
-    /// until a mention of `into` is found); two larger groups are taken to (a link by hand or a
-    /// correction: rare).
+    /// until a mention of `into` is found) and the other way round (the child's mentions
+    /// against the single one's, with no allocation); two larger groups are taken to (a link
+    /// by hand or a correction: rare).
     fn brings_new_identifiers(&self, from: u32, into: u32) -> bool {
-        let [m] = self.groups[from as usize].members[..] else { return true };
+        let [m] = self.groups[from as usize].members[..] else {
+            let [single] = self.groups[into as usize].members[..] else { return true };
+            // Taking it to bring new ones here would count again, and look for possible matches
+            // again, every contact that sounds like the child: for a child with many contacts,
+            // each new one would cost the square of them.
+            let mine = &self.mentions[single as usize].ids;
+            let fields: [Field; 3] = [|i| &i.nhs, |i| &i.upn, |i| &i.child_ref];
+            return self.groups[from as usize].members.iter().any(|&x| {
+                let theirs = &self.mentions[x as usize].ids;
+                fields.iter().any(|f| f(theirs).is_some() && f(theirs) != f(mine))
+            });
+        };
         let ids = &self.mentions[m as usize].ids;
         let lists = [
             ids.nhs.as_ref().map(|v| self.keys.nhs.get(v)),
@@ -1160,6 +1183,34 @@ impl Terms {
         out
     }
 
+    /// How the name matches a child with `ids`: `name` (the same once folded),
+    /// `name_phonetic` (every word sounds like a word of theirs), or not at all.
+    fn name_match(&self, ids: &Ids) -> Option<&'static str> {
+        let name = self.name.as_ref()?;
+        if **name == *ids.name {
+            Some("name")
+        } else if let Some(words) = &self.codes
+            && sounds_like(words, &ids.codes)
+        {
+            Some("name_phonetic")
+        } else {
+            None
+        }
+    }
+
+    /// How the date of birth matches a child with `ids`: `date_of_birth` (the same),
+    /// `date_of_birth_partial` (only beside a name that matches: `named`), or not at all.
+    fn date_match(&self, ids: &Ids, named: bool) -> Option<&'static str> {
+        let (q, d) = (self.dob?, ids.dob?);
+        if q == d {
+            Some("date_of_birth")
+        } else if named && partial_date(q, d) {
+            Some("date_of_birth_partial")
+        } else {
+            None
+        }
+    }
+
     /// Why a child with `ids` matches, in [`MATCH_WEIGHTS`]' order (empty: it does not).
     fn reasons(&self, ids: &Ids) -> Vec<&'static str> {
         let mut out = Vec::new();
@@ -1169,22 +1220,9 @@ impl Terms {
         if self.upn.is_some() && self.upn == ids.upn {
             out.push("upn");
         }
-        if let Some(name) = &self.name {
-            if **name == *ids.name {
-                out.push("name");
-            } else if let Some(words) = &self.codes
-                && sounds_like(words, &ids.codes)
-            {
-                out.push("name_phonetic");
-            }
-        }
-        if let (Some(q), Some(d)) = (self.dob, ids.dob) {
-            if q == d {
-                out.push("date_of_birth");
-            } else if partial_date(q, d) && (out.contains(&"name") || out.contains(&"name_phonetic")) {
-                out.push("date_of_birth_partial");
-            }
-        }
+        let name = self.name_match(ids);
+        out.extend(name);
+        out.extend(self.date_match(ids, name.is_some()));
         if self.postcode.is_some() && self.postcode == ids.postcode {
             out.push("postcode");
         }
