@@ -612,14 +612,14 @@ fn a_consultation_s_child_is_the_same_child_but_never_a_contact_or_a_previous_co
 }
 
 #[test]
-fn every_contact_about_a_busy_child_learns_of_a_sound_alike_and_stays_quick() {
+fn every_contact_about_a_busy_child_learns_of_a_sound_alike_and_loses_it_when_linked() {
     // 1,000 contacts about one child (the same name and date of birth), then a child whose
     // name sounds the same with the same date of birth: every one of them is offered the
     // possible match. Looked at contact by contact, this cost the square of the contacts
-    // for each new one (a million comparisons for the last one alone).
+    // for each new one (a million comparisons for the last one alone); its speed is measured
+    // by ops/bench (`append`'s HTTP writers open contacts about the same children), not here.
     let mut index = ChildIndex::default();
     let sam = child("Sam Example", Some("2016-05-14"), None, Some("C-004711"));
-    let started = std::time::Instant::now();
     for n in 1..=1000u64 {
         let changed = receive_and_refresh(&mut index, id(n), "2026-03-01T10:00:00Z", std::slice::from_ref(&sam));
         assert_eq!(changed, Vec::<Ulid>::new(), "contact {n}: no possible match yet");
@@ -640,6 +640,4 @@ fn every_contact_about_a_busy_child_learns_of_a_sound_alike_and_stays_quick() {
     let changed = index.refresh_possible(&touched);
     assert_eq!(changed.len(), 1001);
     assert!(!(1..=1000).any(|n| index.has_possible_match(id(n))) && !index.has_possible_match(id(5000)));
-    // Generous for a debug build on a busy machine (about 6 s there); the square took minutes.
-    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
 }
