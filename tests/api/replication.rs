@@ -376,14 +376,7 @@ impl Node {
 
     /// The access log's entries with this action, as the auditor reads them.
     async fn access_entries(&self, action: &str) -> Vec<Value> {
-        let resp = self
-            .client
-            .get(format!("{}/v1/access?after=0&limit=1000", self.url))
-            .bearer_auth(&self.auditor)
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = read(resp).await;
+        let (status, body) = self.get(&self.auditor, "/v1/access?after=0&limit=1000").await;
         assert_eq!(status, 200, "{body}");
         body["entries"].as_array().unwrap().iter().filter(|e| e["action"] == action).cloned().collect()
     }
@@ -405,14 +398,7 @@ impl Node {
         let mut out = Vec::new();
         let mut after = 0;
         loop {
-            let resp = self
-                .client
-                .get(format!("{}/v1/events?after={after}&limit=1000", self.url))
-                .bearer_auth(&self.auditor)
-                .send()
-                .await
-                .unwrap();
-            let (status, body) = read(resp).await;
+            let (status, body) = self.get(&self.auditor, &format!("/v1/events?after={after}&limit=1000")).await;
             assert_eq!(status, 200, "{body}");
             let page = body["events"].as_array().unwrap().clone();
             if page.is_empty() {
