@@ -227,7 +227,12 @@ fn private_data_dir(dir: &Path) -> anyhow::Result<PrivateDir> {
     };
     let mut open_entries = 0;
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let meta = entry.and_then(|e| e.metadata()).with_context(|| format!("reading {}", dir.display()))?;
+        // A running server renames its temporary files into place: one listed a moment ago
+        // may be gone by now, which is no reason to refuse a token command.
+        let meta = match entry.and_then(|e| e.metadata()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            other => other.with_context(|| format!("reading {}", dir.display()))?,
+        };
         if !meta.is_symlink() && meta.permissions().mode() & 0o077 != 0 {
             open_entries += 1;
         }
