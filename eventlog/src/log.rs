@@ -34,7 +34,7 @@ use crate::access::{AccessEntry, AccessLog, AccessRecord, AccessScope};
 use crate::error::{AppendError, LogError};
 use crate::index::{self, DurableHeads, EventIndex, KeyEntry, SnapshotHead};
 use crate::record::{decode_record, encode_record_parts};
-use crate::replicate::{ReplicaAppend, ReplicaIdempotency, Replicate, ReplicateError};
+use crate::replicate::{ReplicaAppend, ReplicaIdempotency, Replicate};
 use crate::segment::{self, Cursor, HEADER_LEN, IdemMeta, SegmentHeader};
 use crate::subscribe::Subscription;
 use events::envelope::{Actor, Envelope, Hash, chain_hash, recorded_now};
@@ -1514,7 +1514,18 @@ impl Writer {
             }
         }
         if wrote {
+            // The replicated log's round trip overlaps the local write and fdatasync; the group
+            // is acknowledged only once both have taken it.
+            let appends = self.replica_appends(group, &results);
+            let replicator = self.replicator.clone();
+            let replicating = match &replicator {
+                Some(replicator) if !appends.is_empty() => Some(replicator.begin(&appends)),
+                _ => None,
+            };
             if let Err(e) = self.make_durable() {
+                // Never waited for: the replicator finds the group in the replicated log (if
+                // it took it) at its next publish and catches up with it.
+                drop(replicating);
                 tracing::error!(error = %e, from = start.position + 1, "group commit failed; rolling back");
                 self.head = start;
                 self.last_recorded = start_recorded;
@@ -1522,7 +1533,7 @@ impl Writer {
                 refuse_all(group, AppendError::storage(&e));
                 return;
             }
-            if let Err(e) = self.replicate(group, &results) {
+            if let Some(Err(e)) = replicating.map(|finish| finish()) {
                 tracing::warn!(error = %e, from = start.position + 1, "the replicated log did not take the group: cut off and refused");
                 self.cut_back();
                 self.head = start;
@@ -1581,12 +1592,13 @@ impl Writer {
         }
     }
 
-    /// Hands the group's new appends (not a standby's verbatim ones) to the replicator, if any.
-    fn replicate(&self, group: &[Job], results: &[Result<Pending, AppendError>]) -> Result<(), ReplicateError> {
-        let Some(replicator) = &self.replicator else {
-            return Ok(());
-        };
-        let appends: Vec<ReplicaAppend> = group
+    /// The group's new appends (not a standby's verbatim ones), as the replicator takes them;
+    /// none without a replicator.
+    fn replica_appends(&self, group: &[Job], results: &[Result<Pending, AppendError>]) -> Vec<ReplicaAppend> {
+        if self.replicator.is_none() {
+            return Vec::new();
+        }
+        group
             .iter()
             .zip(results)
             .filter_map(|(job, result)| match (&job.replica, result) {
@@ -1600,8 +1612,7 @@ impl Writer {
                 }),
                 _ => None,
             })
-            .collect();
-        if appends.is_empty() { Ok(()) } else { replicator.replicate(&appends) }
+            .collect()
     }
 
     /// Cuts a group the replicator refused off the newest segment again.

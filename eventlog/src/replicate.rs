@@ -3,10 +3,16 @@
 //! makes from that log, and the quarantine of records a log holds beyond it.
 //!
 //! The writer calls [`Replicate::admit`] before it writes a group holding new appends (a
-//! refusal writes nothing), and [`Replicate::replicate`] once the group is durable in its
-//! segment, before any of it is visible or acknowledged. When `replicate` fails, the group is
-//! cut off the segment again and every append in it is refused: the log never serves what the
-//! replicated log may lack. Without a replicator (one machine, the default) neither is called.
+//! refusal writes nothing), then [`Replicate::begin`] with the group's new appends just before
+//! it writes and `fdatasync`s them (so the replicated log's round trip overlaps the local
+//! one), and waits for the outcome once the group is durable in its segment, before any of it
+//! is visible or acknowledged: an append is acknowledged only when both have taken it. When the
+//! replicated log refuses, the group is cut off the segment again and every append in it is
+//! refused: the log never serves what the replicated log may lack. When the local write fails,
+//! the outcome is never waited for (the replicated log may then hold a group this log does
+//! not, as after a crash between the two: the replicator must find it there and catch up with
+//! it before it takes the next group). Without a replicator (one machine, the default) none of
+//! this is called.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
@@ -49,6 +55,11 @@ pub enum ReplicateError {
     Unavailable(String),
 }
 
+/// A group handed to the replicated log whose outcome is still to come: called once the group
+/// is durable locally, it waits for the replicated log's answer (`Ok` lets the writer
+/// acknowledge the group). Dropped without being called when the local write failed.
+pub type Replicating<'a> = Box<dyn FnOnce() -> Result<(), ReplicateError> + 'a>;
+
 /// What the writer calls when the log is replicated.
 pub trait Replicate: Send + Sync + std::fmt::Debug {
     /// Whether new appends may be written now. An error refuses them, nothing written.
@@ -56,6 +67,13 @@ pub trait Replicate: Send + Sync + std::fmt::Debug {
     /// The group's new appends, durable in the local segment, in position order. `Ok` lets
     /// the writer acknowledge them; an error cuts them off again and refuses them.
     fn replicate(&self, appends: &[ReplicaAppend]) -> Result<(), ReplicateError>;
+    /// The group's new appends, in position order, about to be written locally: a replicator
+    /// may send them now and wait for its answer in the returned call, which the writer makes
+    /// once they are durable locally (and never when the local write failed). The default
+    /// sends nothing early: the call is [`replicate`](Self::replicate).
+    fn begin<'a>(&'a self, appends: &'a [ReplicaAppend]) -> Replicating<'a> {
+        Box::new(move || self.replicate(appends))
+    }
 }
 
 /// Moves every record after position `keep` out of the log in `dir` (which must not be open)

@@ -205,8 +205,12 @@ impl Replication {
     }
 
     /// While this node is the primary: records the downstream readers (each time it becomes
-    /// the primary), and publishes every event the full stream holds to the downstream
-    /// stream, in order, from where the downstream stream ends.
+    /// the primary), and, while `downstream_users` names anyone, publishes every event the
+    /// full stream holds to the downstream stream, in order, from where the downstream stream
+    /// ends. With nobody named, nobody may read the downstream stream, so nothing is derived
+    /// (a second three-replica message per event, for no reader); once a reader is named (a
+    /// restart with the new configuration), deriving starts from where the downstream stream
+    /// ends: its first message when it was never derived, else where it stopped.
     pub(super) async fn publish_downstream(self, log: EventLog) {
         let mut readers_recorded = false;
         loop {
@@ -222,6 +226,10 @@ impl Replication {
                         tracing::warn!(error = %format!("{e:#}"), "the downstream readers could not be recorded yet");
                     }
                 }
+            }
+            if self.inner.config.downstream_users.is_empty() {
+                tokio::time::sleep(IDLE).await;
+                continue;
             }
             match self.publish_downstream_while_primary(&log).await {
                 Ok(()) => {}

@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use async_nats::{HeaderMap, HeaderValue};
 use bytes::Bytes;
-use eventlog::replicate::{ReplicaAppend, ReplicaIdempotency, Replicate, ReplicateError};
+use eventlog::replicate::{ReplicaAppend, ReplicaIdempotency, Replicate, ReplicateError, Replicating};
 use eventlog::{AppendError, Envelope, EventLog, Hash, Options};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -205,6 +205,12 @@ enum Start {
     Quarantine {
         keep: u64,
     },
+    /// The log holds the first records of this node's own next message and no more (a crash
+    /// during the local write, after the publish): cut them (moved aside like a quarantine,
+    /// though the stream holds them), then catch up with the stream and stay the primary.
+    CutThenCatchUp {
+        keep: u64,
+    },
 }
 
 impl Replication {
@@ -345,13 +351,23 @@ impl Replication {
             let (start, seq) = self.reconcile(&log, wanted).await?;
             self.set(|s| s.last_seq = seq);
             match start {
-                Start::Quarantine { keep } => {
-                    tracing::warn!(
-                        head = log.head().position,
-                        keep,
-                        "this log holds records the stream does not (written here, never acknowledged by the stream): \
-                         moving them into a quarantine file; this node follows the stream"
-                    );
+                Start::Quarantine { keep } | Start::CutThenCatchUp { keep } => {
+                    let stay_primary = matches!(start, Start::CutThenCatchUp { .. });
+                    if stay_primary {
+                        tracing::warn!(
+                            head = log.head().position,
+                            keep,
+                            "this log holds part of this node's own next stream message (a crash during the local write): \
+                             moving it into a quarantine file; this node catches up with the stream and stays the primary"
+                        );
+                    } else {
+                        tracing::warn!(
+                            head = log.head().position,
+                            keep,
+                            "this log holds records the stream does not (written here, never acknowledged by the stream): \
+                             moving them into a quarantine file; this node follows the stream"
+                        );
+                    }
                     let dir = log.dir().to_path_buf();
                     let closing = log;
                     tokio::task::spawn_blocking(move || closing.shutdown()).await?;
@@ -364,7 +380,9 @@ impl Replication {
                     if let Some(path) = path {
                         tracing::warn!(quarantine = %path.display(), "quarantine file written (see /readyz)");
                     }
-                    write_role(&self.inner.data_dir, Mode::Standby)?;
+                    if !stay_primary {
+                        write_role(&self.inner.data_dir, Mode::Standby)?;
+                    }
                     let options = options.clone();
                     log = tokio::task::spawn_blocking(move || EventLog::open_with(&dir, &options))
                         .await?
@@ -612,9 +630,16 @@ impl Replication {
         let newest = if last == 0 { None } else { Some(self.meta(&stream, last).await?) };
         self.set(|s| s.primary = newest.as_ref().map(|m| m.node.clone()));
         let head = log.head().position;
+        let own_newest = newest.as_ref().is_some_and(|m| m.node == self.inner.config.node);
         let start = if agreed_position < head {
             if agreed == last && wanted == Mode::Primary {
                 Start::Publish { after: agreed_position }
+            } else if agreed < last
+                && wanted == Mode::Primary
+                && own_newest
+                && self.next_message_holds_tail(log, &stream, agreed + 1, agreed_position).await?
+            {
+                Start::CutThenCatchUp { keep: agreed_position }
             } else {
                 Start::Quarantine { keep: agreed_position }
             }
@@ -639,6 +664,30 @@ impl Replication {
         };
         tracing::info!(stream_last = last, agreed, agreed_position, head, "compared the log with the stream");
         Ok((start, agreed))
+    }
+
+    /// Whether stream message `seq` carries every event this log holds after `keep` (the same
+    /// positions and hashes): the log then holds the first part of that message only, as a
+    /// crash during the local write leaves it when the message was published first.
+    async fn next_message_holds_tail(
+        &self,
+        log: &EventLog,
+        stream: &stream::Stream<()>,
+        seq: u64,
+        keep: u64,
+    ) -> anyhow::Result<bool> {
+        let message = stream.get_raw_message(seq).await.with_context(|| format!("reading stream message {seq}"))?;
+        let Ok(append) = decode(&message) else { return Ok(false) };
+        let extra = log.head().position.saturating_sub(keep);
+        if extra == 0 || extra >= append.envelopes.len() as u64 {
+            return Ok(false);
+        }
+        let tail = log.read_all(keep, append.envelopes.len())?;
+        Ok(tail.len() as u64 == extra
+            && tail
+                .iter()
+                .zip(&append.envelopes)
+                .all(|(ours, theirs)| ours.position == theirs.position && ours.hash == theirs.hash))
     }
 
     /// Publishes the log's events after `after` (a log that held events before replication
@@ -724,6 +773,13 @@ impl Replication {
     }
 
     async fn try_publish(&self, messages: &[Outgoing], after: u64) -> Result<u64, PublishFail> {
+        let acks = self.send_all(messages, after).await?;
+        await_acks(acks, after).await
+    }
+
+    /// Sends `messages` in order after stream sequence `after`, each with its expected last
+    /// sequence, without waiting for their acknowledgements.
+    async fn send_all(&self, messages: &[Outgoing], after: u64) -> Result<Vec<PublishAck>, PublishFail> {
         let config = &self.inner.config;
         let mut acks = Vec::with_capacity(messages.len());
         for (n, message) in (1u64..).zip(messages) {
@@ -743,15 +799,7 @@ impl Replication {
                 self.inner.js.send_publish(config.subject.clone(), publish).await.map_err(|e| publish_fail(&e))?;
             acks.push((after + n, ack));
         }
-        let mut last = after;
-        for (expected, ack) in acks {
-            let ack = ack.await.map_err(|e| publish_fail(&e))?;
-            if ack.sequence != expected {
-                return Err(PublishFail::WrongSequence);
-            }
-            last = ack.sequence;
-        }
-        Ok(last)
+        Ok(acks)
     }
 
     /// The node that published the stream's newest message. Read from the stream's leader
@@ -827,10 +875,12 @@ impl Replication {
     }
 
     /// `acks = "local"`: publishes the queued groups in order, retrying until the stream
-    /// takes them.
+    /// takes them. It runs as long as the node does: a node that stands down drops what it
+    /// holds (its log keeps it; the start moves it into quarantine) and publishes again once
+    /// it is the primary again.
     async fn publish_in_background(self, mut queue: mpsc::UnboundedReceiver<Vec<ReplicaAppend>>) {
         while let Some(appends) = queue.recv().await {
-            let outgoing: Vec<Outgoing> = match appends.iter().map(|a| self.outgoing(a)).collect() {
+            let mut outgoing: Vec<Outgoing> = match appends.iter().map(|a| self.outgoing(a)).collect() {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(error = %e, "an append could not be encoded for the stream");
@@ -838,6 +888,22 @@ impl Replication {
                 }
             };
             loop {
+                match self.role() {
+                    Role::Primary => {}
+                    // Never published by a node that is not the primary: another one owns the
+                    // stream's sequence now.
+                    Role::Standby => {
+                        tracing::error!(
+                            from = outgoing.first().map_or(0, |o| o.first),
+                            "not the primary: a group acknowledged here stays unpublished (held in the log, moved into quarantine at the next start)"
+                        );
+                        break;
+                    }
+                    Role::Starting | Role::Promoting => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                }
                 let after = self.last_seq();
                 match self.publish(&outgoing, after, None).await {
                     Ok(seq) => {
@@ -849,14 +915,38 @@ impl Replication {
                         break;
                     }
                     Err(PublishFail::WrongSequence) => {
+                        // The stream may hold this node's own messages already (taken, their
+                        // acknowledgement lost): the log holds them too, so only the rest is
+                        // published.
+                        match self.published_already(&outgoing).await {
+                            Ok(Some(taken)) => {
+                                tracing::warn!(
+                                    messages = taken,
+                                    seq = self.last_seq(),
+                                    "the stream holds this node's own publish whose acknowledgement was lost; publishing goes on after it"
+                                );
+                                outgoing.drain(..taken);
+                                if outgoing.is_empty() {
+                                    break;
+                                }
+                                continue;
+                            }
+                            Ok(None) => {}
+                            Err(why) => {
+                                tracing::warn!(%why, "the stream refused the expected sequence and cannot be read now; retrying");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                continue;
+                            }
+                        }
                         let err = tokio::task::block_in_place(|| self.fenced());
                         if self.role() == Role::Primary {
                             // Who published last could not be read: ask again shortly.
                             tokio::time::sleep(Duration::from_secs(1)).await;
-                            continue;
+                        } else {
+                            // Standing down (the next pass drops the group) or catching up
+                            // (the next pass waits for it): never the end of publishing.
+                            tracing::warn!(error = %err, "the stream refused this node's publish");
                         }
-                        tracing::error!(error = %err, "background publishing stops");
-                        return;
                     }
                     Err(PublishFail::Unavailable(why)) => {
                         tracing::warn!(%why, "the stream is unavailable; the local acks' backlog waits");
@@ -866,6 +956,45 @@ impl Replication {
                 }
             }
         }
+    }
+
+    /// `acks = "local"`, a publish refused as out of sequence: whether the stream's newest
+    /// message is this node's own and this log holds it (the same last event and hash), i.e.
+    /// the stream took some of `outgoing` (or a group before it) and the acknowledgement was
+    /// lost. If so, the node's last sequence becomes the stream's and the number of `outgoing`
+    /// messages the stream holds is returned. `None`: someone else's message, or one this log
+    /// does not hold ([`Replication::fenced`] finds out).
+    async fn published_already(&self, outgoing: &[Outgoing]) -> Result<Option<usize>, String> {
+        let Some(log) = self.inner.log.get() else { return Ok(None) };
+        let last = match tokio::time::timeout(READ_TIMEOUT, self.stream_last()).await {
+            Ok(Ok(last)) => last,
+            Ok(Err(e)) => return Err(format!("{e:#}")),
+            Err(_) => return Err(format!("no answer from the stream within {READ_TIMEOUT:?}")),
+        };
+        if last <= self.last_seq() {
+            return Ok(None);
+        }
+        let stream = self.stream().await?;
+        let meta = match tokio::time::timeout(READ_TIMEOUT, self.meta(&stream, last)).await {
+            Ok(Ok(meta)) => meta,
+            Ok(Err(e)) => return Err(format!("{e:#}")),
+            Err(_) => return Err(format!("no answer from the stream within {READ_TIMEOUT:?}")),
+        };
+        let first = outgoing.first().map_or(0, |o| o.first);
+        if meta.node != self.inner.config.node || meta.last + 1 < first {
+            return Ok(None);
+        }
+        let holds = meta.last <= log.head().position
+            && log.get(meta.last).map_err(|e| e.to_string())?.is_some_and(|env| env.hash == meta.last_hash);
+        if !holds {
+            return Ok(None);
+        }
+        self.set(|s| {
+            s.last_seq = last;
+            s.unavailable = None;
+        });
+        self.full_stream_holds(meta.last);
+        Ok(Some(outgoing.iter().take_while(|o| o.last <= meta.last).count()))
     }
 
     /// A standby: applies new messages as they come, until promoted or stopped.
@@ -1095,13 +1224,61 @@ impl Replicate for Replication {
                 .send(appends.to_vec())
                 .map_err(|_| ReplicateError::Unavailable("the background publisher stopped".into()));
         }
-        let outgoing: Vec<Outgoing> = appends
+        self.begin(appends)()
+    }
+
+    /// `acks = "replicated"`: the group's messages are sent now, before the local write and
+    /// `fdatasync`, and their acknowledgements awaited in the returned call, once the group is
+    /// durable locally (retrying what timed out, as [`Replication::publish`] does, until the
+    /// publish timeout from now). Dropped uncalled (the local write failed), the stream may
+    /// hold the group and this node's last sequence does not count it: the next publish is
+    /// refused as out of sequence, the stream's newest message is found to be this node's, and
+    /// the node catches up with it ([`Replication::fenced`]), as after a publish that timed out
+    /// or a crash between the publish and the local `fdatasync`. `acks = "local"`: nothing is
+    /// sent early; the group is queued once it is durable.
+    fn begin<'a>(&'a self, appends: &'a [ReplicaAppend]) -> Replicating<'a> {
+        if self.inner.local.get().is_some() {
+            return Box::new(move || self.replicate(appends));
+        }
+        let outgoing: Result<Vec<Outgoing>, ReplicateError> = appends
             .iter()
             .map(|a| self.outgoing(a))
             .collect::<anyhow::Result<_>>()
-            .map_err(|e| ReplicateError::Unavailable(e.to_string()))?;
+            .map_err(|e| ReplicateError::Unavailable(e.to_string()));
         let after = self.last_seq();
-        match self.inner.runtime.block_on(self.publish(&outgoing, after, None)) {
+        let deadline = Instant::now() + self.inner.config.publish_timeout;
+        let sent = match &outgoing {
+            Ok(outgoing) => Some(self.inner.runtime.block_on(self.send_all(outgoing, after))),
+            Err(_) => None,
+        };
+        Box::new(move || {
+            let outgoing = outgoing?;
+            let published = self.inner.runtime.block_on(async {
+                match sent {
+                    Some(Ok(acks)) => match await_acks(acks, after).await {
+                        Err(PublishFail::Unavailable(why)) if Instant::now() >= deadline => {
+                            return Err(PublishFail::Unavailable(why));
+                        }
+                        Err(PublishFail::Unavailable(why)) => tracing::debug!(%why, "publish failed; retrying"),
+                        done => return done,
+                    },
+                    Some(Err(PublishFail::WrongSequence)) => return Err(PublishFail::WrongSequence),
+                    Some(Err(PublishFail::Unavailable(why))) => tracing::debug!(%why, "publish failed; retrying"),
+                    None => {}
+                }
+                self.publish(&outgoing, after, Some(deadline)).await
+            });
+            self.settle(published, &outgoing)
+        })
+    }
+}
+
+impl Replication {
+    /// What a group's publish comes to: the node's last sequence moves on, or writes are
+    /// refused for a moment (the stream is unavailable), or the node finds out who published
+    /// instead ([`Replication::fenced`]).
+    fn settle(&self, published: Result<u64, PublishFail>, outgoing: &[Outgoing]) -> Result<(), ReplicateError> {
+        match published {
             Ok(seq) => {
                 self.set(|s| {
                     s.last_seq = seq;
@@ -1135,6 +1312,23 @@ async fn fetch(stream: &stream::Stream<()>, seq: u64) -> Result<Option<jetstream
         Ok(Err(e)) => Err(format!("reading stream message {seq}: {e}")),
         Err(_) => Err(format!("no answer from the stream within {READ_TIMEOUT:?} (message {seq})")),
     }
+}
+
+/// A message sent: the stream sequence it must be stored at, and its acknowledgement to come.
+type PublishAck = (u64, jetstream::context::PublishAckFuture);
+
+/// Waits for the acknowledgements of messages sent after stream sequence `after`, in order;
+/// returns the last one's sequence.
+async fn await_acks(acks: Vec<PublishAck>, after: u64) -> Result<u64, PublishFail> {
+    let mut last = after;
+    for (expected, ack) in acks {
+        let ack = ack.await.map_err(|e| publish_fail(&e))?;
+        if ack.sequence != expected {
+            return Err(PublishFail::WrongSequence);
+        }
+        last = ack.sequence;
+    }
+    Ok(last)
 }
 
 fn publish_fail(e: &jetstream::context::PublishError) -> PublishFail {

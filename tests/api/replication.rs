@@ -779,6 +779,108 @@ async fn records_an_old_primary_holds_beyond_the_stream_are_quarantined_and_it_f
     assert_eq!(status, 503, "{body}");
 }
 
+/// `acks = "local"`: a publish the stream took whose acknowledgement never came back (here the
+/// same append reaches the stream another way while the node cannot reach NATS, under another
+/// message id, as when a retry comes after the de-duplication window) is recognised as the
+/// node's own when the retry is refused: publishing goes on after it, writes keep their 201,
+/// and the stream holds every append once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_local_acks_a_publish_the_stream_already_took_is_not_published_again_and_publishing_goes_on() {
+    if skip() {
+        return;
+    }
+    let mut nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    // This node reaches NATS through the first node only.
+    let only_first = format!("[\"tls://127.0.0.1:{}\"]", nats.ports[0]);
+    let a = Node::with(&root.path().join("a"), "node-a", &nats, &only_first, "primary", 2_000, "local");
+    a.wait_ready().await;
+    for _ in 0..3 {
+        assert_eq!(a.write().await.0, 201);
+    }
+    wait_stream_sequence(&a, 3).await;
+
+    // Its NATS node gone: the fourth append is acknowledged locally and waits to be published.
+    nats.kill(0);
+    let (status, body) = a.write().await;
+    assert_eq!(status, 201, "local acks: {body}");
+    let fourth = a.events().await.pop().unwrap();
+    assert_eq!(fourth["position"], 4);
+    // The stream takes that append as the node's own message 4, under another message id.
+    let client = async_nats::ConnectOptions::with_user_and_password("frontdoor".into(), NODE_PASSWORD.into())
+        .require_tls(true)
+        .add_root_certificates(nats.cert("ca.pem"))
+        .add_client_certificate(nats.cert("client.pem"), nats.cert("client.key"))
+        .custom_inbox_prefix("_FRONTDOOR_INBOX")
+        .connect(format!("tls://127.0.0.1:{}", nats.ports[1]))
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut payload = serde_json::to_vec(&fourth).unwrap();
+    payload.push(b'\n');
+    let hash = fourth["hash"].as_str().unwrap();
+    let message = async_nats::jetstream::message::PublishMessage::build()
+        .payload(payload.into())
+        .message_id("taken-before-the-window-ended")
+        .expected_last_sequence(3)
+        .header("Frontdoor-Node", "node-a")
+        .header("Frontdoor-First-Position", "4")
+        .header("Frontdoor-Last-Position", "4")
+        .header("Frontdoor-Last-Hash", hash);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ack = loop {
+        // The two remaining nodes may still be electing the stream's leader.
+        match js.send_publish("frontdoor.events", message.clone()).await {
+            Ok(ack) => match ack.await {
+                Ok(ack) => break ack,
+                Err(e) => assert!(Instant::now() < deadline, "the stream never took message 4: {e}"),
+            },
+            Err(e) => assert!(Instant::now() < deadline, "the stream never took message 4: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ack.sequence, 4);
+
+    // The node's NATS node returns: its retry of message 4 is refused as out of sequence, and
+    // it goes on publishing after it. Every write meanwhile is acknowledged.
+    nats.start_node(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut written = 4;
+    loop {
+        let (status, body) = a.write().await;
+        assert_eq!(status, 201, "writes go on with local acks: {body}");
+        written += 1;
+        let seq = a.readyz().await["replication"]["stream_sequence"].as_u64().unwrap_or(0);
+        if seq == written {
+            break;
+        }
+        assert!(Instant::now() < deadline, "publishing never caught up: stream sequence {seq}, {written} written");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // One message per append: message n carries position n (the fourth once, not twice).
+    for seq in 1..=written {
+        let message = get_message(&client, "FRONTDOOR", seq).await.unwrap();
+        assert_eq!(message.headers.get("Frontdoor-Last-Position").unwrap().as_str(), seq.to_string(), "message {seq}");
+    }
+    assert!(get_message(&client, "FRONTDOOR", written + 1).await.is_err(), "no message beyond the log's head");
+    let events = a.events().await;
+    assert_eq!(events.len() as u64, written);
+    assert_chain(&events);
+}
+
+/// Waits until the node's replication status says the stream holds `seq` of its messages.
+async fn wait_stream_sequence(node: &Node, seq: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = node.readyz().await;
+        if status["replication"]["stream_sequence"].as_u64() == Some(seq) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the stream sequence never reached {seq}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn hex_bytes(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
