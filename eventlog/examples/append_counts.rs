@@ -6,6 +6,11 @@
 //!   device's completed writes and sectors (`/proc/diskstats` for DIR's device: the whole
 //!   device, so other work on the machine shows up too). A second after the last append is
 //!   counted as well, so that background flushes of the appends are included.
+//! - `concurrent DIR N W`: N appends of one event each by W tokio tasks (on a 2-worker
+//!   runtime) into a new log in DIR, each task writing 20 events to a contact with
+//!   `expected_version`, then starting a new contact (as `frontdoor-bench append` does), and
+//!   the appends per second and mean events per group commit (appends per `fdatasync`, from
+//!   the process's write calls).
 //! - `build DIR N`: a log of N events (10 per contact, about 600-byte records) written with 256
 //!   appends in flight.
 //! - `open DIR`: opens the log in DIR and prints its head, the seconds it took and the peak
@@ -67,7 +72,7 @@ fn peak_rss_kib() -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: append_counts (append DIR N | build DIR N | open DIR)";
+    let usage = "usage: append_counts (append DIR N | concurrent DIR N W | build DIR N | open DIR)";
     let (command, dir) = (args.get(1).expect(usage), Path::new(args.get(2).expect(usage)));
     let n: u64 = args.get(3).map_or(0, |n| n.parse().expect(usage));
     match command.as_str() {
@@ -104,6 +109,39 @@ fn main() {
                 );
             }
             log.shutdown();
+        }
+        "concurrent" => {
+            let writers: u64 = args.get(4).map_or(64, |w| w.parse().expect(usage));
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(async {
+                let log = EventLog::open(dir).unwrap();
+                let (_, calls0) = proc_io();
+                let started = Instant::now();
+                let mut tasks = tokio::task::JoinSet::new();
+                for w in 0..writers {
+                    let log = log.clone();
+                    let count = n / writers + u64::from(w < n % writers);
+                    tasks.spawn(async move {
+                        let (mut contact, mut version) = (Ulid::new(), 0u32);
+                        for i in 0..count {
+                            log.append(request(contact, i, Some(version))).await.unwrap();
+                            version += 1;
+                            if version == 20 {
+                                (contact, version) = (Ulid::new(), 0);
+                            }
+                        }
+                    });
+                }
+                while tasks.join_next().await.is_some() {}
+                let seconds = started.elapsed().as_secs_f64();
+                let (_, calls1) = proc_io();
+                println!(
+                    "appends {n}  writers {writers}  seconds {seconds:.2}  appends/s {:.0}  write calls/append {:.3}",
+                    n as f64 / seconds,
+                    (calls1 - calls0) as f64 / n.max(1) as f64
+                );
+                log.shutdown();
+            });
         }
         "build" => {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();

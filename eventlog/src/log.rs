@@ -33,11 +33,11 @@ use ulid::Ulid;
 use crate::access::{AccessEntry, AccessLog, AccessRecord, AccessScope};
 use crate::error::{AppendError, LogError};
 use crate::index::{self, DurableHeads, EventIndex, KeyEntry, SnapshotHead};
-use crate::record::{decode_record, encode_record_parts};
+use crate::record::{decode_record, encode_record_parts, push_record};
 use crate::replicate::{ReplicaAppend, ReplicaIdempotency, Replicate};
 use crate::segment::{self, Cursor, HEADER_LEN, IdemMeta, SegmentHeader};
 use crate::subscribe::Subscription;
-use events::envelope::{Actor, Envelope, Hash, chain_hash, recorded_now};
+use events::envelope::{Actor, BodyParts, Envelope, Hash, chain_hash, recorded_now};
 use events::schema::{CURRENT_SCHEMA_VERSION, Event, EventType};
 
 /// How many waiting appends one group commit takes at most.
@@ -61,7 +61,9 @@ pub struct Options {
     /// (nothing written, [`AppendError::Storage`] with `disk_full`) while less than this is
     /// free, and access-log entries while less than a quarter of it is. The log never runs the
     /// disk out of space itself (a snapshot of the index needs room too); with the reserve,
-    /// appends resume by themselves once space is freed.
+    /// appends resume by themselves once space is freed. While more than twice the reserve
+    /// (and at least 64 MiB more than it) is free, the writer reads the free space every 50 ms
+    /// and counts its own writes in between; closer to the reserve, before every group.
     pub min_free_bytes: u64,
     /// A segment is sealed, and the next group commit starts a new one, once it holds at least
     /// this many bytes (a group is never split between segments).
@@ -173,9 +175,40 @@ pub struct VerifyReport {
 
 struct Job {
     request: AppendRequest,
+    /// The pieces of each event's body the caller encodes on its own thread, so that the
+    /// writer only splices in the values it decides (see [`BodyParts`]); empty for a
+    /// standby's verbatim append, and for one with too many events (which is refused).
+    parts: Vec<BodyParts>,
     /// A standby's verbatim append of the primary's events (see [`EventLog::append_replica`]).
     replica: Option<ReplicaAppend>,
     reply: oneshot::Sender<Result<Appended, AppendError>>,
+}
+
+impl Job {
+    /// A new append as a job for the writer, with its events' body pieces encoded here.
+    fn append(request: AppendRequest) -> (Job, oneshot::Receiver<Result<Appended, AppendError>>) {
+        let parts = if request.events.len() <= MAX_EVENTS_PER_APPEND as usize {
+            request.events.iter().map(|new| body_parts(request.contact_id, new)).collect()
+        } else {
+            Vec::new()
+        };
+        let (reply, rx) = oneshot::channel();
+        (Job { request, parts, replica: None, reply }, rx)
+    }
+}
+
+/// The pieces of a new event's body that do not depend on where the log places it.
+fn body_parts(contact_id: Ulid, new: &NewEvent) -> BodyParts {
+    BodyParts::new(
+        new.event_id,
+        contact_id,
+        new.event_type,
+        CURRENT_SCHEMA_VERSION,
+        &new.occurred_at,
+        new.late_entry_reason.as_deref(),
+        &new.actor,
+        &new.data,
+    )
 }
 
 /// The index's directory inside a data directory (the durable head file and the index
@@ -228,7 +261,7 @@ fn replica_job(append: ReplicaAppend) -> Result<(Job, oneshot::Receiver<Result<A
         idempotency: None,
     };
     let (reply, rx) = oneshot::channel();
-    Ok((Job { request, replica: Some(append), reply }, rx))
+    Ok((Job { request, parts: Vec::new(), replica: Some(append), reply }, rx))
 }
 
 /// The segments and the index: what reads need.
@@ -417,6 +450,8 @@ impl EventLog {
             live: live.clone(),
             buf: Vec::new(),
             replicator: options.replicator.clone(),
+            free_seen: None,
+            spare_plan: Plan::default(),
         };
         let handle = std::thread::Builder::new().name("eventlog-writer".into()).spawn(move || writer.run(jobs_rx))?;
         let (stop, stopped) = std::sync::mpsc::channel();
@@ -466,15 +501,15 @@ impl EventLog {
 
     /// Appends events for one contact. Returns once they are durable.
     pub async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
-        let (reply, rx) = oneshot::channel();
-        self.sender()?.send(Job { request, replica: None, reply }).await.map_err(|_| AppendError::Closed)?;
+        let (job, rx) = Job::append(request);
+        self.sender()?.send(job).await.map_err(|_| AppendError::Closed)?;
         rx.await.map_err(|_| AppendError::Closed)?
     }
 
     /// [`append`](Self::append) for callers outside an async runtime.
     pub fn append_blocking(&self, request: AppendRequest) -> Result<Appended, AppendError> {
-        let (reply, rx) = oneshot::channel();
-        self.sender()?.blocking_send(Job { request, replica: None, reply }).map_err(|_| AppendError::Closed)?;
+        let (job, rx) = Job::append(request);
+        self.sender()?.blocking_send(job).map_err(|_| AppendError::Closed)?;
         rx.blocking_recv().map_err(|_| AppendError::Closed)?
     }
 
@@ -1339,7 +1374,25 @@ struct Writer {
     buf: Vec<u8>,
     /// See [`Options::replicator`].
     replicator: Option<Arc<dyn Replicate>>,
+    /// The free space last read, while it is plentiful (see [`Writer::space_refusal`]).
+    free_seen: Option<FreeSeen>,
+    /// The last group's plan, emptied, so that its collections are reused.
+    spare_plan: Plan,
 }
+
+/// A reading of the log's file system's free space, and the bytes the log wrote since.
+struct FreeSeen {
+    free: u64,
+    at: Instant,
+    written: u64,
+}
+
+/// How long a reading of the free space stands (while it is plentiful), besides the log's
+/// own writes, which are subtracted from it.
+const FREE_SPACE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// Above the reserve, the free space that lets a reading stand for [`FREE_SPACE_EVERY`]: at
+/// least the reserve again, and at least this.
+const FREE_SPACE_HEADROOM: u64 = 64 * 1024 * 1024;
 
 /// What one append in a group will get once the group is durable.
 enum Pending {
@@ -1351,6 +1404,7 @@ enum Pending {
 }
 
 /// What the planning of a group gathers.
+#[derive(Default)]
 struct Plan {
     /// The group's index entries: each event's (contact, version, position) and frame offset.
     events: Vec<(Ulid, u32, u64, u64)>,
@@ -1359,6 +1413,19 @@ struct Plan {
     in_group_keys: HashMap<[u8; 16], (Hash, usize)>,
     recorded_at: DateTime<Utc>,
     wrote: bool,
+}
+
+impl Plan {
+    /// Empties it for the next group, keeping what the collections allocated.
+    fn reset(mut self, recorded_at: DateTime<Utc>) -> Plan {
+        self.events.clear();
+        self.keys.clear();
+        self.in_group_versions.clear();
+        self.in_group_keys.clear();
+        self.recorded_at = recorded_at;
+        self.wrote = false;
+        self
+    }
 }
 
 impl Writer {
@@ -1384,9 +1451,9 @@ impl Writer {
     }
 
     /// Adds a durable group's entries to the index and moves its head.
-    fn index_group(&self, plan: Plan) -> Result<(), String> {
+    fn index_group(&self, plan: &mut Plan) -> Result<(), String> {
         let mut index = self.index.write().map_err(|_| "the index's lock is poisoned".to_string())?;
-        for (contact, version, position, offset) in plan.events {
+        for (contact, version, position, offset) in plan.events.drain(..) {
             if position != index.offsets.len() as u64 + 1 {
                 return Err(format!(
                     "the index is at position {} but the group's event is {position}",
@@ -1396,22 +1463,39 @@ impl Writer {
             index.offsets.push(offset);
             index.push_contact(contact, version, position)?;
         }
-        index.keys.extend(plan.keys);
+        index.keys.extend(plan.keys.drain(..));
         index.head = self.head;
         Ok(())
     }
 
-    /// Why the group must be refused before anything is written: less free space than the
-    /// reserve.
-    fn space_refusal(&self) -> Option<AppendError> {
+    /// Why the group in the buffer must be refused before anything is written: less free
+    /// space than the reserve. The file system is asked at most every [`FREE_SPACE_EVERY`]
+    /// while its answer, less what the log has written since, stays above the reserve by the
+    /// reserve again (and at least [`FREE_SPACE_HEADROOM`]); closer to the reserve, before
+    /// every group.
+    fn space_refusal(&mut self) -> Option<AppendError> {
+        let group = self.buf.len() as u64;
+        let headroom = self.min_free_bytes.max(FREE_SPACE_HEADROOM);
+        if let Some(seen) = &mut self.free_seen
+            && seen.at.elapsed() < FREE_SPACE_EVERY
+            && seen.free.saturating_sub(seen.written + group) >= self.min_free_bytes.saturating_add(headroom)
+        {
+            seen.written += group;
+            return None;
+        }
+        self.free_seen = None;
         let free = free_space(&self.dir)?;
-        (free < self.min_free_bytes).then(|| AppendError::Storage {
-            message: format!(
-                "no space: {free} bytes free on the log's file system, under the {} bytes kept in reserve",
-                self.min_free_bytes
-            ),
-            disk_full: true,
-        })
+        if free < self.min_free_bytes {
+            return Some(AppendError::Storage {
+                message: format!(
+                    "no space: {free} bytes free on the log's file system, under the {} bytes kept in reserve",
+                    self.min_free_bytes
+                ),
+                disk_full: true,
+            });
+        }
+        self.free_seen = Some(FreeSeen { free, at: Instant::now(), written: group });
+        None
     }
 
     /// Seals the newest segment and starts the next one, when it is full.
@@ -1473,17 +1557,10 @@ impl Writer {
         let start_recorded = self.last_recorded;
         let start_head_at = self.head_at;
         self.buf.clear();
-        let mut plan = Plan {
-            events: Vec::new(),
-            keys: Vec::new(),
-            in_group_versions: HashMap::new(),
-            in_group_keys: HashMap::new(),
-            recorded_at: recorded_now(),
-            wrote: false,
-        };
+        let mut plan = std::mem::take(&mut self.spare_plan).reset(recorded_now());
         let mut results: Vec<Result<Pending, AppendError>> = Vec::with_capacity(group.len());
-        for (index, job) in group.iter().enumerate() {
-            let result = self.plan(index, &job.request, job.replica.as_ref(), &mut plan);
+        for (index, job) in group.iter_mut().enumerate() {
+            let result = self.plan(index, job, &mut plan);
             results.push(result);
         }
 
@@ -1543,7 +1620,7 @@ impl Writer {
                 return;
             }
             self.end += self.buf.len() as u64;
-            if let Err(e) = self.index_group(plan) {
+            if let Err(e) = self.index_group(&mut plan) {
                 // The group is durable in its segment, so it is acknowledged; the index lacks
                 // it until a restart re-indexes, so no further append is taken until then.
                 tracing::error!(error = %e, "the index could not take a durable group; appends stop until a restart");
@@ -1564,6 +1641,7 @@ impl Writer {
                 let _ = self.live.send(Arc::new(new));
             }
         }
+        self.spare_plan = plan;
 
         // Only an append repeated within this group needs another's envelopes kept.
         let repeated: std::collections::HashSet<usize> = results
@@ -1630,13 +1708,11 @@ impl Writer {
         }
     }
 
-    fn plan(
-        &mut self,
-        index: usize,
-        request: &AppendRequest,
-        replica: Option<&ReplicaAppend>,
-        plan: &mut Plan,
-    ) -> Result<Pending, AppendError> {
+    /// Checks one append and frames its events into the group's buffer. The events are moved
+    /// out of the job into the envelopes it will be answered with.
+    fn plan(&mut self, index: usize, job: &mut Job, plan: &mut Plan) -> Result<Pending, AppendError> {
+        let Job { request, parts, replica, .. } = job;
+        let replica = replica.as_ref();
         let idem = match replica {
             Some(r) => r.idempotency.map(|i| (i.key_hash, i.fingerprint)),
             None => request.idempotency.as_ref().map(|i| (index::key_hash(&i.key), i.fingerprint)),
@@ -1678,13 +1754,16 @@ impl Writer {
         let segment_first = self.newest_first;
         let idem_meta = idem.map(|(key_hash, fingerprint)| IdemMeta { key_hash, fingerprint });
         let mut envelopes = Vec::with_capacity(request.events.len());
-        for (offset, new) in (0u32..).zip(&request.events) {
+        for (offset, new) in (0u32..).zip(std::mem::take(&mut request.events)) {
             // The caller's time (a migration's) or the writer's clock, never before the last
             // event's: on an empty log there is none, and a migration's past times stand.
             let recorded_at = new.recorded_at.unwrap_or(plan.recorded_at);
             let recorded_at = self.last_recorded.map_or(recorded_at, |last| recorded_at.max(last));
             self.last_recorded = Some(recorded_at);
-            let (env, body) = if let Some(replica) = replica {
+            let frame_offset = self.end + self.buf.len() as u64;
+            let last = offset + 1 == count;
+            let meta = if last { idem_meta.as_ref() } else { None };
+            let env = if let Some(replica) = replica {
                 let env = replica.envelopes[offset as usize].clone();
                 let body = env.canonical_body();
                 let link = env.position == self.head.position + 1
@@ -1698,32 +1777,48 @@ impl Writer {
                         env.position, env.hash, self.head.position, self.head.hash
                     )));
                 }
-                (env, body)
+                segment::encode_frame(&mut self.buf, &encode_record_parts(&env.hash, &body), last, meta);
+                env
             } else {
-                let mut env = Envelope {
-                    position: self.head.position + 1,
+                let (position, version, prev_hash) = (self.head.position + 1, current + 1 + offset, self.head.hash);
+                let computed;
+                let parts = match parts.get(offset as usize) {
+                    Some(parts) => parts,
+                    None => {
+                        computed = body_parts(request.contact_id, &new);
+                        &computed
+                    }
+                };
+                // The body is written once, in place in the group's buffer: the same bytes are
+                // hashed, checksummed and stored.
+                let record_at = self.buf.len() + segment::FRAME_HEADER_LEN + meta.map_or(0, |_| segment::IDEM_META_LEN);
+                let hash = segment::push_frame(&mut self.buf, last, meta, |out| {
+                    push_record(out, &prev_hash, |out| {
+                        parts.write_body(out, position, version, &recorded_at, &prev_hash);
+                    })
+                });
+                let env = Envelope {
+                    position,
                     event_id: new.event_id,
                     contact_id: request.contact_id,
-                    version: current + 1 + offset,
+                    version,
                     event_type: new.event_type,
                     schema_version: CURRENT_SCHEMA_VERSION,
                     occurred_at: new.occurred_at,
-                    late_entry_reason: new.late_entry_reason.clone(),
+                    late_entry_reason: new.late_entry_reason,
                     recorded_at,
-                    actor: new.actor.clone(),
-                    data: new.data.clone(),
-                    prev_hash: self.head.hash,
-                    hash: Hash::GENESIS,
+                    actor: new.actor,
+                    data: new.data,
+                    prev_hash,
+                    hash,
                 };
-                // Encoded once: the same bytes are hashed and stored.
-                let body = env.canonical_body();
-                env.hash = chain_hash(&env.prev_hash, &body);
-                (env, body)
+                debug_assert_eq!(
+                    self.buf[record_at..],
+                    encode_record_parts(&env.hash, &env.canonical_body())[..],
+                    "the record written from its parts is the envelope's"
+                );
+                env
             };
-            let record = encode_record_parts(&env.hash, &body);
-            let frame_offset = self.end + self.buf.len() as u64;
-            let last = offset + 1 == count;
-            segment::encode_frame(&mut self.buf, &record, last, if last { idem_meta.as_ref() } else { None });
             plan.events.push((env.contact_id, env.version, env.position, frame_offset));
             self.head = Head { position: env.position, hash: env.hash };
             self.head_at = (segment_first, frame_offset);

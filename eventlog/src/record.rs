@@ -6,7 +6,7 @@
 //! `events` crate's ([`events::envelope`]); the checksum around them is storage, so it stays
 //! with the log.
 
-use events::envelope::{Envelope, Hash};
+use events::envelope::{Envelope, Hash, chain_hash};
 
 /// The stored record for an envelope whose canonical body is already encoded.
 ///
@@ -19,6 +19,20 @@ pub fn encode_record_parts(hash: &Hash, body: &[u8]) -> Vec<u8> {
     let crc = crc32fast::hash(&out[4..]);
     out[..4].copy_from_slice(&crc.to_be_bytes());
     out
+}
+
+/// Appends to `out` the stored record of the body that `body` writes at the end of `out`,
+/// chained to `prev` (the body is hashed and checksummed in place, never copied), and returns
+/// its hash.
+pub fn push_record(out: &mut Vec<u8>, prev: &Hash, body: impl FnOnce(&mut Vec<u8>)) -> Hash {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4 + 32]);
+    body(out);
+    let hash = chain_hash(prev, &out[start + 36..]);
+    out[start + 4..start + 36].copy_from_slice(&hash.0);
+    let crc = crc32fast::hash(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&crc.to_be_bytes());
+    hash
 }
 
 /// Why a stored record could not be read.
@@ -93,5 +107,15 @@ mod tests {
         rec[mid] ^= 0x20;
         assert!(matches!(decode_record(&rec), Err(RecordError::Checksum { .. })));
         assert!(matches!(decode_record(&rec[..10]), Err(RecordError::Truncated(10))));
+    }
+
+    #[test]
+    fn a_record_written_in_place_is_the_same_record() {
+        let env = sample();
+        let mut out = b"frame".to_vec();
+        let hash = push_record(&mut out, &env.prev_hash, |out| out.extend_from_slice(&env.canonical_body()));
+        assert_eq!(hash, env.hash);
+        assert_eq!(&out[..5], b"frame");
+        assert_eq!(out[5..], encode_record(&env));
     }
 }

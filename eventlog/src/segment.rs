@@ -105,29 +105,41 @@ pub struct IdemMeta {
 
 /// Appends one frame around `record` (a [`crate::record`] record) to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, record: &[u8], end: bool, idem: Option<&IdemMeta>) {
-    let len = u32::try_from(record.len()).expect("records are far smaller than 4 GiB");
+    push_frame(out, end, idem, |out| out.extend_from_slice(record));
+}
+
+/// Appends one frame to `out` whose record `record` writes in place at the end of `out` (no
+/// copy of it), and returns what `record` returned.
+pub fn push_frame<R>(
+    out: &mut Vec<u8>,
+    end: bool,
+    idem: Option<&IdemMeta>,
+    record: impl FnOnce(&mut Vec<u8>) -> R,
+) -> R {
     let mut flags = if end { FLAG_END } else { 0 };
-    let mut meta = [0u8; IDEM_META_LEN];
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
     let meta_len = match idem {
         Some(m) => {
             flags |= FLAG_IDEM;
-            meta[..32].copy_from_slice(&m.key_hash);
-            meta[32..].copy_from_slice(&m.fingerprint.0);
+            out.extend_from_slice(&m.key_hash);
+            out.extend_from_slice(&m.fingerprint.0);
             IDEM_META_LEN
         }
         None => 0,
     };
-    let start = out.len();
-    out.extend_from_slice(&len.to_be_bytes());
-    out.push(flags);
-    out.push(u8::try_from(meta_len).expect("64"));
-    out.extend_from_slice(&[0, 0]);
+    let record_start = out.len();
+    let result = record(out);
+    let len = u32::try_from(out.len() - record_start).expect("records are far smaller than 4 GiB");
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    out[start + 4] = flags;
+    out[start + 5] = u8::try_from(meta_len).expect("64");
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&out[start..start + 8]);
-    hasher.update(&meta[..meta_len]);
-    out.extend_from_slice(&hasher.finalize().to_be_bytes());
-    out.extend_from_slice(&meta[..meta_len]);
-    out.extend_from_slice(record);
+    hasher.update(&out[start + FRAME_HEADER_LEN..record_start]);
+    let crc = hasher.finalize();
+    out[start + 8..start + FRAME_HEADER_LEN].copy_from_slice(&crc.to_be_bytes());
+    result
 }
 
 /// A frame read from a buffer.
@@ -489,6 +501,32 @@ mod tests {
             let mut bad = buf.clone();
             bad[at] ^= 0x10;
             assert!(parse_frame(&bad).is_err(), "a flipped bit at {at} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn a_frame_is_laid_out_as_documented() {
+        let record = crate::record::encode_record_parts(&Hash([3; 32]), b"{\"x\":1}");
+        let idem = IdemMeta { key_hash: [5; 32], fingerprint: Hash([6; 32]) };
+        for (end, idem) in [(false, None), (true, None), (true, Some(&idem))] {
+            let meta: Vec<u8> = idem.map(|m| [&m.key_hash[..], &m.fingerprint.0[..]].concat()).unwrap_or_default();
+            let flags = u8::from(end) | if idem.is_some() { FLAG_IDEM } else { 0 };
+            let mut expected = u32::try_from(record.len()).unwrap().to_be_bytes().to_vec();
+            expected.extend_from_slice(&[flags, u8::try_from(meta.len()).unwrap(), 0, 0]);
+            let crc = crc32fast::hash(&[&expected[..], &meta[..]].concat());
+            expected.extend_from_slice(&crc.to_be_bytes());
+            expected.extend_from_slice(&meta);
+            expected.extend_from_slice(&record);
+            let mut buf = b"before".to_vec();
+            encode_frame(&mut buf, &record, end, idem);
+            assert_eq!(&buf[..6], b"before");
+            assert_eq!(buf[6..], expected);
+            let mut built = Vec::new();
+            let got = push_frame(&mut built, end, idem, |out| {
+                out.extend_from_slice(&record);
+                7
+            });
+            assert_eq!((got, built), (7, expected));
         }
     }
 

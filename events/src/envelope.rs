@@ -125,9 +125,17 @@ impl fmt::Display for Hash {
     }
 }
 
+impl Hash {
+    /// Lowercase hex, written into `buf` (no allocation).
+    fn hex_in<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
+        hex::encode_to_slice(self.0, buf).expect("64 hex digits for 32 bytes");
+        std::str::from_utf8(buf).expect("hex digits are ASCII")
+    }
+}
+
 impl Serialize for Hash {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        s.serialize_str(self.hex_in(&mut [0; 64]))
     }
 }
 
@@ -164,7 +172,10 @@ pub mod timestamp {
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(t))
+        match format_in(t, &mut [0; MAX_LEN]) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&format(t)),
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -176,6 +187,50 @@ pub mod timestamp {
     /// The canonical text of a timestamp.
     pub fn format(t: &DateTime<Utc>) -> String {
         t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    /// The longest text [`format_in`] writes: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+    pub(crate) const MAX_LEN: usize = 30;
+
+    /// [`format`]'s text written into `buf` without allocating, for the years 0 to 9999 and
+    /// outside a leap second; `None` otherwise (then [`format`] writes it).
+    pub(crate) fn format_in<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; MAX_LEN]) -> Option<&'b str> {
+        use chrono::{Datelike, Timelike};
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let nano = t.nanosecond();
+        if nano >= 1_000_000_000 {
+            return None;
+        }
+        let mut len = 0;
+        // `width` digits of `value`, then `after`.
+        let mut put = |value: u32, width: u32, after: u8| {
+            for i in (0..width).rev() {
+                buf[len] = b'0' + u8::try_from(value / 10u32.pow(i) % 10).expect("one digit");
+                len += 1;
+            }
+            buf[len] = after;
+            len += 1;
+        };
+        put(year, 4, b'-');
+        put(t.month(), 2, b'-');
+        put(t.day(), 2, b'T');
+        put(t.hour(), 2, b':');
+        put(t.minute(), 2, b':');
+        // AutoSi: no fraction for whole seconds, else 3, 6 or 9 digits, the fewest that are exact.
+        if nano == 0 {
+            put(t.second(), 2, b'Z');
+        } else {
+            put(t.second(), 2, b'.');
+            let (value, width) = if nano % 1_000_000 == 0 {
+                (nano / 1_000_000, 3)
+            } else if nano % 1_000 == 0 {
+                (nano / 1_000, 6)
+            } else {
+                (nano, 9)
+            };
+            put(value, width, b'Z');
+        }
+        std::str::from_utf8(&buf[..len]).ok()
     }
 }
 
@@ -264,6 +319,127 @@ mod timestamp_ref {
     #[allow(clippy::trivially_copy_pass_by_ref)]
     pub fn serialize<S: Serializer>(t: &&DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         super::timestamp::serialize(t, s)
+    }
+}
+
+/// An envelope's body in the pieces its appender knows before the log places the event: all
+/// but `position`, `version`, `recorded_at` and `prev_hash`, which only the log's writer can
+/// set. Encoding them ahead (on the appender's thread) leaves the writer, which commits one
+/// group at a time, to splice in four short values: [`BodyParts::write_body`] gives exactly
+/// the bytes of [`Envelope::canonical_body`].
+#[derive(Debug, Clone)]
+pub struct BodyParts {
+    /// `"event_id":…,"contact_id":…` ‖ `"type":…,"schema_version":…,"occurred_at":…` (and
+    /// `,"late_entry_reason":…` when there is one) ‖ `"actor":…,"data":…`, as compact JSON
+    /// members.
+    bytes: Vec<u8>,
+    /// Where the second and the third piece start.
+    splits: [usize; 2],
+}
+
+#[derive(Serialize)]
+struct Ids {
+    event_id: Ulid,
+    contact_id: Ulid,
+}
+
+#[derive(Serialize)]
+struct What<'a> {
+    #[serde(rename = "type")]
+    event_type: EventType,
+    schema_version: u16,
+    #[serde(with = "timestamp_ref")]
+    occurred_at: &'a DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    late_entry_reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Who<'a> {
+    actor: &'a Actor,
+    data: &'a RawValue,
+}
+
+/// A timestamp alone, as [`timestamp`] writes it.
+struct Timestamp<'a>(&'a DateTime<Utc>);
+
+impl Serialize for Timestamp<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        timestamp::serialize(self.0, s)
+    }
+}
+
+/// Appends `value` (a struct) as compact JSON members, without the braces around them.
+fn members<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    let start = out.len();
+    json(out, value);
+    debug_assert!(out[start] == b'{' && out.last() == Some(&b'}'));
+    out.pop();
+    out.copy_within(start + 1.., start);
+    out.pop();
+}
+
+/// Appends `value` as compact JSON (writing to a `Vec` cannot fail).
+fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(&mut *out, value).expect("envelope fields serialise");
+}
+
+impl BodyParts {
+    /// The pieces of the body of an event of `contact_id` with these fields.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        event_id: Ulid,
+        contact_id: Ulid,
+        event_type: EventType,
+        schema_version: u16,
+        occurred_at: &DateTime<Utc>,
+        late_entry_reason: Option<&str>,
+        actor: &Actor,
+        data: &RawValue,
+    ) -> BodyParts {
+        let mut bytes = Vec::with_capacity(data.get().len() + 256);
+        members(&mut bytes, &Ids { event_id, contact_id });
+        let what = bytes.len();
+        members(&mut bytes, &What { event_type, schema_version, occurred_at, late_entry_reason });
+        let who = bytes.len();
+        members(&mut bytes, &Who { actor, data });
+        BodyParts { bytes, splits: [what, who] }
+    }
+
+    /// Bytes [`write_body`](Self::write_body) adds at most besides the pieces.
+    pub const PLACED_BYTES: usize = 250;
+
+    /// Bytes of the body this writes: the pieces and the placed values.
+    pub fn len_hint(&self) -> usize {
+        self.bytes.len() + Self::PLACED_BYTES
+    }
+
+    /// Appends the canonical body of the event placed at `position`, `version`, recorded at
+    /// `recorded_at` after the event whose hash is `prev_hash`.
+    pub fn write_body(
+        &self,
+        out: &mut Vec<u8>,
+        position: u64,
+        version: u32,
+        recorded_at: &DateTime<Utc>,
+        prev_hash: &Hash,
+    ) {
+        let [what, who] = self.splits;
+        out.extend_from_slice(b"{\"position\":");
+        json(out, &position);
+        out.push(b',');
+        out.extend_from_slice(&self.bytes[..what]);
+        out.extend_from_slice(b",\"version\":");
+        json(out, &version);
+        out.push(b',');
+        out.extend_from_slice(&self.bytes[what..who]);
+        out.extend_from_slice(b",\"recorded_at\":");
+        json(out, &Timestamp(recorded_at));
+        out.push(b',');
+        out.extend_from_slice(&self.bytes[who..]);
+        out.extend_from_slice(b",\"prev_hash\":");
+        json(out, prev_hash);
+        out.push(b'}');
     }
 }
 
@@ -358,6 +534,7 @@ pub fn recorded_now() -> DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::schema::{CURRENT_SCHEMA_VERSION, NoteAdded};
+    use chrono::{Datelike, Timelike};
 
     fn sample() -> Envelope {
         let ev = Event::NoteAdded(NoteAdded { text: "called school back".into() });
@@ -383,6 +560,74 @@ mod tests {
         };
         env.hash = env.compute_hash();
         env
+    }
+
+    /// A random timestamp: any second of years 0 to 9999 or a few beyond, whole seconds or
+    /// milli-, micro- or nanoseconds, now and then a leap second.
+    fn any_time(rng: &mut fastrand::Rng) -> DateTime<Utc> {
+        use chrono::{NaiveDate, NaiveTime};
+        let year = if rng.u8(..20) == 0 { rng.i32(-20..12_000) } else { rng.i32(1990..2100) };
+        let date = NaiveDate::from_ymd_opt(year, rng.u32(1..=12), rng.u32(1..=28)).unwrap();
+        let nano = match rng.u8(..5) {
+            0 => 0,
+            1 => rng.u32(0..1000) * 1_000_000,
+            2 => rng.u32(0..1_000_000) * 1000,
+            3 => rng.u32(0..1_000_000_000),
+            _ => 1_000_000_000 + rng.u32(0..1_000_000_000),
+        };
+        let (h, m, s) =
+            if nano >= 1_000_000_000 { (23, 59, 59) } else { (rng.u32(..24), rng.u32(..60), rng.u32(..60)) };
+        date.and_time(NaiveTime::from_hms_nano_opt(h, m, s, nano).unwrap()).and_utc()
+    }
+
+    #[test]
+    fn timestamps_written_in_place_match_chrono() {
+        let mut rng = fastrand::Rng::with_seed(14);
+        for _ in 0..20_000 {
+            let t = any_time(&mut rng);
+            let expected = timestamp::format(&t);
+            match timestamp::format_in(&t, &mut [0; timestamp::MAX_LEN]) {
+                Some(text) => assert_eq!(text, expected),
+                None => assert!(!(0..=9999).contains(&t.year()) || t.nanosecond() >= 1_000_000_000, "{expected}"),
+            }
+            assert_eq!(serde_json::to_string(&Timestamp(&t)).unwrap(), format!("\"{expected}\""));
+        }
+    }
+
+    #[test]
+    fn a_body_from_its_parts_is_the_canonical_body() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let texts = ["", "plain", "quote \" and backslash \\", "line\nbreak\ttab\u{1}", "café – 👩‍👧", "</script>"];
+        for i in 0..5_000u64 {
+            let mut env = sample();
+            env.position = if i % 3 == 0 { rng.u64(..) } else { rng.u64(1..1_000_000) };
+            env.version = if i % 5 == 0 { u32::MAX } else { rng.u32(1..100) };
+            env.event_id = Ulid::from_parts(rng.u64(..1 << 48), rng.u128(..));
+            env.contact_id = Ulid::from_parts(rng.u64(..1 << 48), rng.u128(..));
+            env.occurred_at = any_time(&mut rng);
+            env.recorded_at = any_time(&mut rng);
+            env.late_entry_reason = rng.bool().then(|| texts[rng.usize(..texts.len())].to_owned());
+            env.actor.id = texts[rng.usize(..texts.len())].to_owned();
+            env.actor.team = rng.bool().then(|| texts[rng.usize(..texts.len())].to_owned());
+            let text = texts[rng.usize(..texts.len())].repeat(rng.usize(..40));
+            env.data = Event::NoteAdded(NoteAdded { text }).data_json();
+            env.prev_hash = Hash(std::array::from_fn(|_| rng.u8(..)));
+            let parts = BodyParts::new(
+                env.event_id,
+                env.contact_id,
+                env.event_type,
+                env.schema_version,
+                &env.occurred_at,
+                env.late_entry_reason.as_deref(),
+                &env.actor,
+                &env.data,
+            );
+            let mut out = b"before".to_vec();
+            parts.write_body(&mut out, env.position, env.version, &env.recorded_at, &env.prev_hash);
+            assert_eq!(&out[..6], b"before");
+            assert_eq!(String::from_utf8_lossy(&out[6..]), String::from_utf8_lossy(&env.canonical_body()));
+            assert!(out.len() - 6 <= parts.len_hint());
+        }
     }
 
     #[test]
