@@ -183,7 +183,22 @@ struct Keys {
     name_dob: Map<(Box<str>, NaiveDate), Vec<u32>>,
     code: Map<Box<str>, Vec<u32>>,
     dob: Map<NaiveDate, Vec<u32>>,
+    /// The mentions with a date of birth, under each of their names' codes on that date (see
+    /// [`dated_code`]): where the sound-alikes of a mention are looked for. The date's own
+    /// list holds every child born that day, which grows with the log; this one only those
+    /// whose name shares a sound as well.
+    dated_code: Map<u64, Vec<u32>>,
     postcode: Map<Box<str>, Vec<u32>>,
+}
+
+/// The key of a name's code on a date of birth in [`Keys::dated_code`]: a hash of both. Two
+/// pairs may share a key: whoever looks one up checks the date and the name of what it finds.
+fn dated_code(dob: NaiveDate, code: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::quality::FixedState::with_seed(0x6368_696c_6472_656e).build_hasher();
+    h.write_i32(dob.num_days_from_ce());
+    h.write(code.as_bytes());
+    h.finish()
 }
 
 /// Adds mention `m` under `key`. A mention's keys are added in one go (after its old ones are
@@ -240,6 +255,9 @@ impl Keys {
         for word in &ids.codes {
             for code in word {
                 key!(self.code, code.clone());
+                if let Some(d) = ids.dob {
+                    key!(self.dated_code, dated_code(d, code));
+                }
             }
         }
     }
@@ -511,12 +529,26 @@ impl ChildIndex {
         };
         let mut out = Vec::new();
         for day in terms.dob_variants() {
-            for &x in self.keys.dob.get(&day).into_iter().flatten() {
-                let ids = &self.mentions[x as usize].ids;
+            // A name that sounds like `m`'s has a word sounding like its first word (and the same
+            // name has the same words): only the mentions under one of that word's codes on
+            // the day can match. A name of no words matches only itself.
+            let mut found: Vec<u32> = match ids.codes.first() {
+                Some(word) => word
+                    .iter()
+                    .flat_map(|code| self.keys.dated_code.get(&dated_code(day, code)).into_iter().flatten().copied())
+                    .collect(),
+                None => self.keys.name_dob.get(&(ids.name.clone(), day)).cloned().unwrap_or_default(),
+            };
+            if ids.codes.first().is_some_and(|word| word.len() > 1) {
+                found.sort_unstable();
+                found.dedup();
+            }
+            for x in found {
+                let theirs = &self.mentions[x as usize].ids;
                 // `Terms::reasons`' name and date matches, without building the list for each
-                // of the (possibly thousands of) mentions under the date.
-                if terms.name_match(ids).is_some() {
-                    out.push((x, terms.date_match(ids, true).is_some()));
+                // mention; the date checked too, since keys of different dates may coincide.
+                if theirs.dob == Some(day) && terms.name_match(theirs).is_some() {
+                    out.push((x, terms.date_match(theirs, true).is_some()));
                 }
             }
         }
