@@ -54,9 +54,59 @@ pub fn fold(name: &str) -> String {
     c.nfkd().filter(|&ch| !is_combining_mark(ch)).nfc().collect()
 }
 
+/// A sound code of a word, as a number: a Double Metaphone code (at most 6 letters) or a word of
+/// no letters it knows, packed with its length when it has at most 7 bytes, else a hash of
+/// the word with the top bit set. Compact because every child and adult indexed has a few: a
+/// string apiece made up much of the index's memory. Two long words of no letters may share a
+/// hash, with odds of one in 2^63.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+struct Code(u64);
+
+impl Code {
+    /// Never a word's code (every word has at least one byte).
+    const NONE: Code = Code(0);
+
+    fn of(code: &str) -> Code {
+        let bytes = code.as_bytes();
+        if bytes.len() <= 7 {
+            let mut packed = [0u8; 8];
+            packed[..bytes.len()].copy_from_slice(bytes);
+            packed[7] = u8::try_from(bytes.len()).unwrap_or(7);
+            Code(u64::from_le_bytes(packed))
+        } else {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = foldhash::quality::FixedState::with_seed(0x636f_6465).build_hasher();
+            h.write(bytes);
+            Code(h.finish() | 1 << 63)
+        }
+    }
+}
+
+/// A word's codes: its primary code and its alternate one when that differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WordCodes {
+    primary: Code,
+    /// [`Code::NONE`] when it has none.
+    alternate: Code,
+}
+
+impl WordCodes {
+    fn iter(self) -> impl Iterator<Item = Code> {
+        std::iter::once(self.primary).chain((self.alternate != Code::NONE).then_some(self.alternate))
+    }
+
+    fn contains(self, code: Code) -> bool {
+        code != Code::NONE && (code == self.primary || code == self.alternate)
+    }
+
+    fn len(self) -> usize {
+        if self.alternate == Code::NONE { 1 } else { 2 }
+    }
+}
+
 /// The Double Metaphone codes (primary and alternate, each once) of each word of a folded
 /// name, longest code length 6.
-fn codes(folded: &str) -> Vec<Vec<Box<str>>> {
+fn codes(folded: &str) -> Box<[WordCodes]> {
     thread_local! {
         static ENCODER: DoubleMetaphone = DoubleMetaphone::new(Some(6));
     }
@@ -71,14 +121,11 @@ fn codes(folded: &str) -> Vec<Vec<Box<str>>> {
                 let letters: String = word.chars().filter(char::is_ascii_alphabetic).collect();
                 let r = dm.double_metaphone(&letters);
                 let (p, a) = (r.primary(), r.alternate());
-                let mut out: Vec<Box<str>> = Vec::with_capacity(2);
                 // A word of no letters Double Metaphone knows (digits, other scripts) is its
                 // own code.
-                out.push(if p.is_empty() { word.into() } else { p.clone().into() });
-                if !a.is_empty() && a != p {
-                    out.push(a.into());
-                }
-                out
+                let primary = Code::of(if p.is_empty() { word } else { p.as_str() });
+                let alternate = if !a.is_empty() && a != p { Code::of(&a) } else { Code::NONE };
+                WordCodes { primary, alternate }
             })
             .collect()
     })
@@ -100,6 +147,27 @@ fn hashed_id(text: &str) -> String {
     (0..16).rev().map(|i| char::from(ALPHABET[usize::try_from((bits >> (i * 5)) & 31).unwrap_or(0)])).collect()
 }
 
+/// A child id as the index keeps it: its 16 characters inline (a string apiece, held twice, for
+/// every child made up much of the index's memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct ChildId([u8; 16]);
+
+impl ChildId {
+    /// The id `id` spells, if it could be one (16 ASCII characters).
+    fn parse(id: &str) -> Option<ChildId> {
+        <[u8; 16]>::try_from(id.as_bytes()).ok().filter(|b| b.is_ascii()).map(ChildId)
+    }
+
+    /// An id made by [`hashed_id`]: always 16 letters and digits.
+    fn hashed(text: &str) -> ChildId {
+        ChildId::parse(&hashed_id(text)).expect("a hashed id is 16 letters and digits")
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 /// A child's identifiers as the index compares them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Ids {
@@ -110,7 +178,7 @@ struct Ids {
     dob: Option<NaiveDate>,
     postcode: Option<Box<str>>,
     /// The Double Metaphone codes of each word of `name`, computed once.
-    codes: Vec<Vec<Box<str>>>,
+    codes: Box<[WordCodes]>,
 }
 
 impl Ids {
@@ -157,7 +225,7 @@ struct Mention {
 /// A child: the mentions the index takes to be the same child.
 #[derive(Debug, Clone)]
 struct Group {
-    id: Box<str>,
+    id: ChildId,
     /// Its oldest mention's number: the older of two merged groups survives.
     order: u32,
     /// Its mentions, by receipt (then number).
@@ -181,9 +249,24 @@ struct Keys {
     upn: Map<Box<str>, Vec<u32>>,
     child_ref: Map<Box<str>, Vec<u32>>,
     name_dob: Map<(Box<str>, NaiveDate), Vec<u32>>,
-    code: Map<Box<str>, Vec<u32>>,
+    code: Map<Code, Vec<u32>>,
     dob: Map<NaiveDate, Vec<u32>>,
+    /// The mentions with a date of birth, under each of their names' codes on that date (see
+    /// [`dated_code`]): where the sound-alikes of a mention are looked for. The date's own
+    /// list holds every child born that day, which grows with the log; this one only those
+    /// whose name shares a sound as well.
+    dated_code: Map<u64, Vec<u32>>,
     postcode: Map<Box<str>, Vec<u32>>,
+}
+
+/// The key of a name's code on a date of birth in [`Keys::dated_code`]: a hash of both. Two
+/// pairs may share a key: whoever looks one up checks the date and the name of what it finds.
+fn dated_code(dob: NaiveDate, code: Code) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::quality::FixedState::with_seed(0x6368_696c_6472_656e).build_hasher();
+    h.write_i32(dob.num_days_from_ce());
+    h.write_u64(code.0);
+    h.finish()
 }
 
 /// Adds mention `m` under `key`. A mention's keys are added in one go (after its old ones are
@@ -238,8 +321,11 @@ impl Keys {
             key!(self.postcode, p.clone());
         }
         for word in &ids.codes {
-            for code in word {
-                key!(self.code, code.clone());
+            for code in word.iter() {
+                key!(self.code, code);
+                if let Some(d) = ids.dob {
+                    key!(self.dated_code, dated_code(d, code));
+                }
             }
         }
     }
@@ -340,7 +426,7 @@ pub struct ChildIndex {
     mentions: Vec<Mention>,
     groups: Vec<Group>,
     /// Every child id ever given (merged ones too) to its group.
-    by_id: Map<Box<str>, u32>,
+    by_id: Map<ChildId, u32>,
     /// A contact's first mention and how many children it has.
     by_contact: Map<Ulid, (u32, u8)>,
     keys: Keys,
@@ -350,7 +436,7 @@ pub struct ChildIndex {
     /// [`ChildIndex::has_possible_match`]), kept as contacts and links change.
     possible: HashSet<Ulid, foldhash::fast::RandomState>,
     adults: Vec<AdultMention>,
-    adult_codes: Map<Box<str>, Vec<u32>>,
+    adult_codes: Map<Code, Vec<u32>>,
     adult_dob: Map<NaiveDate, Vec<u32>>,
     adult_postcode: Map<Box<str>, Vec<u32>>,
     /// The streams indexed that are professional consultations, not contacts: their children
@@ -407,17 +493,17 @@ impl ChildIndex {
     /// The child id of child `index` of `contact`, as linked now.
     pub fn child_id_of(&self, contact: Ulid, index: usize) -> Option<&str> {
         let m = self.mentions_of(contact).nth(index)?;
-        Some(&self.groups[self.group_of(m) as usize].id)
+        Some(self.groups[self.group_of(m) as usize].id.as_str())
     }
 
     /// The group a child id names now (a merged id names the child it was merged into).
     fn group_named(&self, child_id: &str) -> Option<u32> {
-        self.by_id.get(child_id).map(|&g| self.resolve(g))
+        ChildId::parse(child_id).and_then(|id| self.by_id.get(&id)).map(|&g| self.resolve(g))
     }
 
     /// Whether the index knows `child_id` (a merged id included).
     pub fn knows(&self, child_id: &str) -> bool {
-        self.by_id.contains_key(child_id)
+        ChildId::parse(child_id).is_some_and(|id| self.by_id.contains_key(&id))
     }
 
     /// The distinct other contacts about any child of `contact` (as linked now), received in
@@ -511,12 +597,26 @@ impl ChildIndex {
         };
         let mut out = Vec::new();
         for day in terms.dob_variants() {
-            for &x in self.keys.dob.get(&day).into_iter().flatten() {
-                let ids = &self.mentions[x as usize].ids;
+            // A name that sounds like `m`'s has a word sounding like its first word (and the same
+            // name has the same words): only the mentions under one of that word's codes on
+            // the day can match. A name of no words matches only itself.
+            let mut found: Vec<u32> = match ids.codes.first() {
+                Some(word) => word
+                    .iter()
+                    .flat_map(|code| self.keys.dated_code.get(&dated_code(day, code)).into_iter().flatten().copied())
+                    .collect(),
+                None => self.keys.name_dob.get(&(ids.name.clone(), day)).cloned().unwrap_or_default(),
+            };
+            if ids.codes.first().is_some_and(|word| word.len() > 1) {
+                found.sort_unstable();
+                found.dedup();
+            }
+            for x in found {
+                let theirs = &self.mentions[x as usize].ids;
                 // `Terms::reasons`' name and date matches, without building the list for each
-                // of the (possibly thousands of) mentions under the date.
-                if terms.name_match(ids).is_some() {
-                    out.push((x, terms.date_match(ids, true).is_some()));
+                // mention; the date checked too, since keys of different dates may coincide.
+                if theirs.dob == Some(day) && terms.name_match(theirs).is_some() {
+                    out.push((x, terms.date_match(theirs, true).is_some()));
                 }
             }
         }
@@ -589,8 +689,8 @@ impl ChildIndex {
         for (index, child) in children.iter().enumerate().take(usize::from(count)) {
             let m = first + u32::try_from(index).unwrap_or(0);
             let g = u32::try_from(self.groups.len()).expect("fewer than 4 billion children");
-            let id: Box<str> = child_id_for(contact, index).into();
-            self.by_id.insert(id.clone(), g);
+            let id = ChildId::hashed(&format!("frontdoor child\0{contact}\0{index}"));
+            self.by_id.insert(id, g);
             self.groups.push(Group { id, order: m, members: vec![m], merged_into: None });
             let ids = Ids::of(child);
             self.keys.add(&ids, m);
@@ -680,9 +780,8 @@ impl ChildIndex {
             self.groups[g as usize].members.retain(|&x| x != m);
             let new = u32::try_from(self.groups.len()).expect("fewer than 4 billion children");
             let mention = &self.mentions[m as usize];
-            let id: Box<str> =
-                hashed_id(&format!("frontdoor child\0{}\0{}\0{event}", mention.contact, mention.index)).into();
-            self.by_id.insert(id.clone(), new);
+            let id = ChildId::hashed(&format!("frontdoor child\0{}\0{}\0{event}", mention.contact, mention.index));
+            self.by_id.insert(id, new);
             self.groups.push(Group { id, order: m, members: vec![m], merged_into: None });
             self.mentions[m as usize].group = new;
         }
@@ -876,8 +975,8 @@ impl ChildIndex {
             ..Ids::default()
         };
         for word in &ids.codes {
-            for code in word {
-                put(&mut self.adult_codes, code.clone(), a);
+            for code in word.iter() {
+                put(&mut self.adult_codes, code, a);
             }
         }
         if let Some(d) = ids.dob {
@@ -896,7 +995,7 @@ impl ChildIndex {
         let group = &self.groups[g as usize];
         let mut names: Vec<String> = Vec::new();
         let mut record = ChildRecord {
-            child_id: group.id.to_string(),
+            child_id: group.id.as_str().to_string(),
             names: Vec::new(),
             date_of_birth: None,
             nhs_numbers: Vec::new(),
@@ -964,9 +1063,9 @@ impl ChildIndex {
         if let Some(words) = &q.codes {
             // Every word of the name must sound like a word of the child's: only the children in
             // every word's bucket can, so the buckets are intersected, smallest first.
-            let bucket = |word: &Vec<Box<str>>| -> Vec<u32> {
+            let bucket = |word: &WordCodes| -> Vec<u32> {
                 let mut v: Vec<u32> =
-                    word.iter().flat_map(|c| self.keys.code.get(c).into_iter().flatten().copied()).collect();
+                    word.iter().flat_map(|c| self.keys.code.get(&c).into_iter().flatten().copied()).collect();
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -1017,7 +1116,7 @@ impl ChildIndex {
                     c.len()
                 };
                 Candidate {
-                    child_id: group.id.to_string(),
+                    child_id: group.id.as_str().to_string(),
                     name: self.mentions[latest as usize].name.clone(),
                     date_of_birth: self.latest_dob(g),
                     matched_on,
@@ -1045,7 +1144,7 @@ impl ChildIndex {
             let smallest = words
                 .iter()
                 .map(|w| {
-                    w.iter().flat_map(|c| self.adult_codes.get(c).into_iter().flatten().copied()).collect::<Vec<_>>()
+                    w.iter().flat_map(|c| self.adult_codes.get(&c).into_iter().flatten().copied()).collect::<Vec<_>>()
                 })
                 .min_by_key(Vec::len);
             pool.extend(smallest.into_iter().flatten());
@@ -1083,7 +1182,7 @@ impl ChildIndex {
                     if !contacts.iter().any(|c| c.contact_id == adult.contact) {
                         let child_ids = self
                             .mentions_of(adult.contact)
-                            .map(|m| self.groups[self.group_of(m) as usize].id.to_string())
+                            .map(|m| self.groups[self.group_of(m) as usize].id.as_str().to_string())
                             .collect();
                         contacts.push(AdultContact { contact_id: adult.contact, child_ids });
                     }
@@ -1139,7 +1238,7 @@ struct Terms {
     postcode: Option<Box<str>>,
     dob: Option<NaiveDate>,
     name: Option<Box<str>>,
-    codes: Option<Vec<Vec<Box<str>>>>,
+    codes: Option<Box<[WordCodes]>>,
 }
 
 impl Terms {
@@ -1231,7 +1330,7 @@ impl Terms {
 }
 
 /// Whether every word of the query sounds like a different word of the name.
-fn sounds_like(query: &[Vec<Box<str>>], name: &[Vec<Box<str>>]) -> bool {
+fn sounds_like(query: &[WordCodes], name: &[WordCodes]) -> bool {
     let mut used = vec![false; name.len()];
     query.iter().all(|q| {
         let hit = name.iter().enumerate().position(|(i, w)| !used[i] && q.iter().any(|c| w.contains(c)));

@@ -641,3 +641,65 @@ fn every_contact_about_a_busy_child_learns_of_a_sound_alike_and_loses_it_when_li
     assert_eq!(changed.len(), 1001);
     assert!(!(1..=1000).any(|n| index.has_possible_match(id(n))) && !index.has_possible_match(id(5000)));
 }
+
+#[test]
+fn sound_alikes_are_every_child_born_that_day_or_on_its_swap_whose_name_sounds_alike() {
+    // Many children born on the same few days, with names that sound alike in any word order,
+    // by an alternate code, in other scripts, or with no letters at all: what the index finds
+    // through its date-and-sound keys is what a look at every mention finds.
+    let names = [
+        "Zoe Smith",
+        "Smyth Zoe",
+        "Zoë Smithe",
+        "Zoey Smith Jones",
+        "Jones",
+        "Catherine Smith",
+        "Kathryn Smyth",
+        "Schmidt Katarina",
+        "Ali",
+        "Aly Khan",
+        "Хана Смит",
+        "42",
+        "",
+        "Xavier Ng",
+        "Zavier Nge",
+    ];
+    let days = ["2016-05-04", "2016-04-05", "2016-05-05", "2017-05-04"];
+    let mut index = ChildIndex::default();
+    let mut n = 0u64;
+    for (i, name) in names.iter().enumerate() {
+        for (j, day) in days.iter().enumerate() {
+            n += 1;
+            let received = at("2026-01-05T10:00:00Z") + Duration::minutes(i64::try_from(n).unwrap());
+            let dob = (j + i) % 5 != 0;
+            index.receive(id(n), received, &[child(name, dob.then_some(*day), None, None)], &[]);
+        }
+    }
+    let mut found = 0;
+    for m in 0..u32::try_from(index.mentions.len()).unwrap() {
+        let ids = &index.mentions[m as usize].ids;
+        let mut expected: Vec<(u32, bool)> = Vec::new();
+        if let Some(dob) = ids.dob {
+            let terms = Terms {
+                nhs: None,
+                upn: None,
+                postcode: None,
+                dob: Some(dob),
+                name: Some(ids.name.clone()),
+                codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
+            };
+            for x in 0..u32::try_from(index.mentions.len()).unwrap() {
+                let theirs = &index.mentions[x as usize].ids;
+                if theirs.dob.is_some_and(|d| terms.dob_variants().contains(&d)) && terms.name_match(theirs).is_some() {
+                    expected.push((x, terms.date_match(theirs, true).is_some()));
+                }
+            }
+        }
+        let mut got = index.sound_alikes(m);
+        got.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(got, expected, "mention {m}: {:?} born {:?}", ids.name, ids.dob);
+        found += got.iter().filter(|&&(x, _)| x != m).count();
+    }
+    assert!(found > 50, "the names sounded alike {found} times");
+}
