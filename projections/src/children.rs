@@ -583,18 +583,11 @@ impl ChildIndex {
 
     /// The mentions filed under mention `m`'s date of birth or its day-and-month swap whose
     /// name sounds like (or is) `m`'s, `m` among them, each with whether its date of birth
-    /// matches too (the same or partly, as [`Terms::reasons`] says); none without a date of birth. What both the possible matches and their neighbours are found from.
+    /// matches too (the same or partly, as [`Terms::reasons`] says); none without a date of
+    /// birth. What both the possible matches and their neighbours are found from.
     fn sound_alikes(&self, m: u32) -> Vec<(u32, bool)> {
         let ids = &self.mentions[m as usize].ids;
-        let Some(dob) = ids.dob else { return Vec::new() };
-        let terms = Terms {
-            nhs: None,
-            upn: None,
-            postcode: None,
-            dob: Some(dob),
-            name: Some(ids.name.clone()),
-            codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
-        };
+        let Some(terms) = Terms::name_and_dob(ids) else { return Vec::new() };
         let mut out = Vec::new();
         for day in terms.dob_variants() {
             // A name that sounds like `m`'s has a word sounding like its first word (and the same
@@ -1242,6 +1235,19 @@ struct Terms {
 }
 
 impl Terms {
+    /// A mention's name and date of birth as a query (its identifiers left out): what its
+    /// sound-alikes are matched against. `None` without a date of birth.
+    fn name_and_dob(ids: &Ids) -> Option<Terms> {
+        Some(Terms {
+            nhs: None,
+            upn: None,
+            postcode: None,
+            dob: Some(ids.dob?),
+            name: Some(ids.name.clone()),
+            codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
+        })
+    }
+
     fn of(q: &Query) -> Terms {
         let name = q.name.as_deref().map(fold).filter(|n| !n.is_empty());
         Terms {

@@ -91,10 +91,7 @@ impl Replication {
     async fn publish_access(self, log: EventLog) {
         let mut warned = false;
         let trouble = |warned: &mut bool, why: String| {
-            if !*warned {
-                tracing::warn!(%why, "access entries are not published for now; retrying");
-                *warned = true;
-            }
+            warn_once(warned, &why, "access entries are not published for now; retrying");
         };
         let (stream, chain) = loop {
             match (self.access_stream().await, Self::own_chain(&log)) {
@@ -210,10 +207,7 @@ impl Replication {
                 match self.access_stream().await {
                     Ok(s) => stream = Some(s),
                     Err(why) => {
-                        if !warned {
-                            tracing::warn!(%why, "the other nodes' access entries are not copied for now; retrying");
-                            warned = true;
-                        }
+                        warn_once(&mut warned, &why, COPY_PAUSED);
                         tokio::time::sleep(IDLE * 4).await;
                         continue;
                     }
@@ -227,10 +221,7 @@ impl Replication {
                     continue;
                 }
                 Err(why) => {
-                    if !warned {
-                        tracing::warn!(%why, "the other nodes' access entries are not copied for now; retrying");
-                        warned = true;
-                    }
+                    warn_once(&mut warned, &why, COPY_PAUSED);
                     tokio::time::sleep(IDLE * 4).await;
                     continue;
                 }
@@ -360,4 +351,15 @@ fn write_state(path: &Path, state: &FollowState) -> anyhow::Result<()> {
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+/// What the copying of the other nodes' access entries logs when it pauses.
+const COPY_PAUSED: &str = "the other nodes' access entries are not copied for now; retrying";
+
+/// Logs `what` with `why` once per spell of trouble (`warned` is cleared when it ends).
+fn warn_once(warned: &mut bool, why: &str, what: &str) {
+    if !*warned {
+        tracing::warn!(%why, "{what}");
+        *warned = true;
+    }
 }

@@ -141,12 +141,30 @@ fn start_with(umask: Option<&str>, dir: &Path, extra: &[&str], banner_lines: usi
         .env("FRONTDOOR_LOG", if quiet { "error" } else { "debug" })
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(if quiet { Stdio::null() } else { Stdio::inherit() })
+        .stderr(if quiet { Stdio::piped() } else { Stdio::inherit() })
         .spawn()
         .expect("start frontdoor serve");
+    // Quiet, it logs errors only: kept (the first 50 lines) to say why it ended, if it does,
+    // and drained for as long as it runs so that it never blocks on a full pipe.
+    let errors = child.stderr.take().map(|stderr| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if kept.len() < 50 {
+                    kept.push(line);
+                }
+            }
+            kept
+        })
+    });
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("the server prints its address").unwrap();
+    let Some(Ok(first)) = lines.next() else {
+        let status = child.wait();
+        let said = errors
+            .map_or_else(|| "see this test's stderr".to_owned(), |kept| kept.join().unwrap_or_default().join("\n"));
+        panic!("frontdoor serve ended before printing its address ({status:?}): {said}");
+    };
     let url = first.strip_prefix("frontdoor listening on ").expect("listening line").to_owned();
     let banner: Vec<String> = lines.by_ref().take(banner_lines).map_while(Result::ok).collect();
     // Keep draining stdout so the server never blocks on a full pipe.

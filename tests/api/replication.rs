@@ -246,6 +246,13 @@ impl Node {
         Node::with(root, name, nats, &nats.urls(), mode, timeout_ms, "replicated")
     }
 
+    /// A primary `node-a` with `acks = "local"` (a 201 once the local fdatasync is done,
+    /// published in the background) that reaches NATS through the first NATS node only.
+    fn local_acks_via_first(root: &Path, nats: &Nats) -> Node {
+        let only_first = format!("[\"tls://127.0.0.1:{}\"]", nats.ports[0]);
+        Node::with(root, "node-a", nats, &only_first, "primary", 2_000, "local")
+    }
+
     /// A standby of `primary`: it has no tokens of its own, it takes the primary's.
     fn standby_of(root: &Path, name: &'static str, nats: &Nats, primary: &Node) -> Node {
         let mut node = Node::configure(root, name, nats, &nats.urls(), "standby", 10_000, "replicated");
@@ -689,10 +696,7 @@ async fn a_standby_killed_and_restarted_catches_up_without_a_gap_or_a_duplicate(
     }
     let nats = Nats::start();
     let root = tempfile::tempdir().unwrap();
-    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
-    a.wait_ready().await;
-    let mut b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
-    b.wait_ready().await;
+    let (a, mut b) = primary_and_standby(&nats, root.path()).await;
     for _ in 0..20 {
         assert_eq!(a.write().await.0, 201);
     }
@@ -718,10 +722,7 @@ async fn records_an_old_primary_holds_beyond_the_stream_are_quarantined_and_it_f
     }
     let mut nats = Nats::start();
     let root = tempfile::tempdir().unwrap();
-    // acks = "local": a 201 once the local fdatasync is done, published in the background.
-    // This node reaches NATS through the first node only.
-    let only_first = format!("[\"tls://127.0.0.1:{}\"]", nats.ports[0]);
-    let mut a = Node::with(&root.path().join("a"), "node-a", &nats, &only_first, "primary", 2_000, "local");
+    let mut a = Node::local_acks_via_first(&root.path().join("a"), &nats);
     a.wait_ready().await;
     let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
     b.wait_ready().await;
@@ -791,9 +792,7 @@ async fn with_local_acks_a_publish_the_stream_already_took_is_not_published_agai
     }
     let mut nats = Nats::start();
     let root = tempfile::tempdir().unwrap();
-    // This node reaches NATS through the first node only.
-    let only_first = format!("[\"tls://127.0.0.1:{}\"]", nats.ports[0]);
-    let a = Node::with(&root.path().join("a"), "node-a", &nats, &only_first, "primary", 2_000, "local");
+    let a = Node::local_acks_via_first(&root.path().join("a"), &nats);
     a.wait_ready().await;
     for _ in 0..3 {
         assert_eq!(a.write().await.0, 201);
@@ -1302,6 +1301,15 @@ async fn wait_status(node: &Node, token: &str, status: u16, what: &str) {
     }
 }
 
+/// A primary `node-a` under `root/a` and its standby `node-b` under `root/b`, both ready.
+async fn primary_and_standby(nats: &Nats, root: &Path) -> (Node, Node) {
+    let a = Node::new(&root.join("a"), "node-a", nats, "primary", 10_000);
+    a.wait_ready().await;
+    let b = Node::standby_of(&root.join("b"), "node-b", nats, &a);
+    b.wait_ready().await;
+    (a, b)
+}
+
 fn token_id(token: &str) -> &str {
     token.split('_').nth(1).unwrap()
 }
@@ -1318,10 +1326,7 @@ async fn tokens_created_and_revoked_on_the_primary_are_honoured_on_the_standby_e
     }
     let nats = Nats::start();
     let root = tempfile::tempdir().unwrap();
-    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
-    a.wait_ready().await;
-    let mut b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
-    b.wait_ready().await;
+    let (a, mut b) = primary_and_standby(&nats, root.path()).await;
     assert_eq!(a.write().await.0, 201);
     b.wait_head(1).await;
     // The standby had no tokens of its own: it reads with the primary's.
@@ -1419,10 +1424,7 @@ async fn reads_made_on_one_node_appear_in_every_nodes_audit_trail_even_after_a_r
     }
     let nats = Nats::start();
     let root = tempfile::tempdir().unwrap();
-    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
-    a.wait_ready().await;
-    let mut b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
-    b.wait_ready().await;
+    let (a, mut b) = primary_and_standby(&nats, root.path()).await;
     let (status, body) = a.write().await;
     assert_eq!(status, 201, "{body}");
     let contact = body["contact_id"].as_str().unwrap().to_owned();
@@ -1467,10 +1469,7 @@ async fn an_access_entry_that_does_not_continue_its_chain_stops_the_copying_name
     }
     let nats = Nats::start();
     let root = tempfile::tempdir().unwrap();
-    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
-    a.wait_ready().await;
-    let b = Node::standby_of(&root.path().join("b"), "node-b", &nats, &a);
-    b.wait_ready().await;
+    let (a, b) = primary_and_standby(&nats, root.path()).await;
     let (status, body) = a.write().await;
     assert_eq!(status, 201, "{body}");
     let contact = body["contact_id"].as_str().unwrap().to_owned();

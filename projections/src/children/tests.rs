@@ -679,15 +679,7 @@ fn sound_alikes_are_every_child_born_that_day_or_on_its_swap_whose_name_sounds_a
     for m in 0..u32::try_from(index.mentions.len()).unwrap() {
         let ids = &index.mentions[m as usize].ids;
         let mut expected: Vec<(u32, bool)> = Vec::new();
-        if let Some(dob) = ids.dob {
-            let terms = Terms {
-                nhs: None,
-                upn: None,
-                postcode: None,
-                dob: Some(dob),
-                name: Some(ids.name.clone()),
-                codes: Some(ids.codes.clone()).filter(|c| !c.is_empty()),
-            };
+        if let Some(terms) = Terms::name_and_dob(ids) {
             for x in 0..u32::try_from(index.mentions.len()).unwrap() {
                 let theirs = &index.mentions[x as usize].ids;
                 if theirs.dob.is_some_and(|d| terms.dob_variants().contains(&d)) && terms.name_match(theirs).is_some() {
