@@ -20,10 +20,12 @@
 //!    address and the adults around the children), what the duty team will decide, and when it is triaged and
 //!    decided (against [`DuePolicy::due_by`], so the timeliness figures come out as intended).
 //!    Before them, [`EARLIER_CONTACTS`] contacts 3 to 10 months before the window, all decided
-//!    and closed, each about children who come back once in the window (half in its last
-//!    three days), alternately with the same NHS number and only by name and date of birth,
-//!    a name spelt another way where it has another spelling: the children's pages then show
-//!    a history, and the queue's previous contacts (12 months) count them. They draw from an
+//!    and closed, each about children who come back once in the window, alternately with
+//!    the same NHS number and only by name and date of birth, a name (at least one) spelt
+//!    another way: the children's pages then show a history, the queue's previous contacts
+//!    (12 months) count the first kind and mark the second as a possible match. Of each kind,
+//!    every other one comes back in the window's last three days, so whenever the demo is
+//!    served its queue shows both (a test checks this at moments across a fortnight). They draw from an
 //!    rng of their own, so the window is what it would be without them but for those
 //!    re-contacts.
 //! 2. Keep only a handful of contacts overdue at `now`; the others that would be were
@@ -236,15 +238,17 @@ pub fn generate(now: DateTime<Utc>, seed: u64, actors: &DemoActors, policy: &Due
     let families = std::mem::take(&mut children.families);
     let households = std::mem::take(&mut children.households);
     children.contacts.clear();
-    // Each comes back once in the window: half of them in its last three days (so the board
-    // shows them), half at any time; alternately by NHS number and by name and date of birth.
+    // Each comes back once in the window: alternately by NHS number and by name and date of
+    // birth (the odd ones, whose names are spelt another way); of each pair, every other one
+    // in the window's last three days, so the board shows both kinds whenever it is served,
+    // the others at any time.
     let recent_from = receipts.partition_point(|r| r.at < now - TimeDelta::days(3));
     let mut comebacks: std::collections::HashMap<usize, Comeback> = std::collections::HashMap::new();
     for (k, (family, adults)) in families.into_iter().zip(households).enumerate() {
         if receipts.is_empty() {
             break;
         }
-        let pick_from = if k % 2 == 0 && recent_from < receipts.len() { recent_from } else { 0 };
+        let pick_from = if k % 4 < 2 && recent_from < receipts.len() { recent_from } else { 0 };
         let mut at = erng.usize(pick_from..receipts.len());
         while comebacks.contains_key(&at) {
             at = (at + 1) % receipts.len();
@@ -714,17 +718,7 @@ fn plan_contact(
                 // the window and through it.
                 let young =
                     |c: &Child| c.date_of_birth.is_some_and(|d| today.years_since(d).is_some_and(|age| age < 16));
-                let respellable = |c: &Child| {
-                    let words: Vec<&str> = c.name.split(' ').collect();
-                    (0..words.len()).any(|at| {
-                        respelt(words[at]).is_some_and(|other| {
-                            let mut name = words.clone();
-                            name[at] = other;
-                            sounds_the_same(c, &name.join(" "))
-                        })
-                    })
-                };
-                while earlier && !family.iter().any(|c| young(c) && (!spelt || respellable(c))) {
+                while earlier && !family.iter().any(|c| young(c) && (!spelt || respelling(c).is_some())) {
                     family = new_family(&mut rng, today, seen);
                 }
                 if earlier {
@@ -841,26 +835,37 @@ fn came_back(rng: &mut Rng, back: &Comeback) -> Vec<Child> {
     if back.by_nhs_number {
         return children;
     }
-    for child in &mut children {
+    // Most names come back spelt another way where one has another spelling, and at least
+    // one does (the earlier contact was planned with such a child), so the re-contact is a
+    // possible match the duty team is shown, not linked.
+    let respellings: Vec<Option<String>> = children.iter().map(respelling).collect();
+    let mut chosen: Vec<bool> = respellings.iter().map(|r| r.is_some() && chance(rng, 80)).collect();
+    if !chosen.iter().any(|&c| c)
+        && let Some(first) = respellings.iter().position(Option::is_some)
+    {
+        chosen[first] = true;
+    }
+    for ((child, name), chosen) in children.iter_mut().zip(respellings).zip(chosen) {
         child.nhs_number = None;
         child.child_ref = None;
         child.upn = None;
-        if !chance(rng, 80) {
-            continue;
-        }
-        let words: Vec<&str> = child.name.split(' ').collect();
-        let respelt_name = (0..words.len()).rev().find_map(|at| {
-            let other = respelt(words[at])?;
-            let mut name: Vec<&str> = words.clone();
-            name[at] = other;
-            let name = name.join(" ");
-            sounds_the_same(child, &name).then_some(name)
-        });
-        if let Some(name) = respelt_name {
+        if let Some(name) = name.filter(|_| chosen) {
             child.name = name;
         }
     }
     children
+}
+
+/// `child`'s name with one word (the last it can) spelt another way that the child index
+/// offers as sounding the same, if it has one.
+fn respelling(child: &Child) -> Option<String> {
+    let words: Vec<&str> = child.name.split(' ').collect();
+    (0..words.len()).rev().find_map(|at| {
+        let mut name = words.clone();
+        name[at] = respelt(words[at])?;
+        let name = name.join(" ");
+        sounds_the_same(child, &name).then_some(name)
+    })
 }
 
 /// Whether the child index offers `child` to a search for `name` and its date of birth as a

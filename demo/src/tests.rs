@@ -1086,3 +1086,34 @@ fn consultations_are_valid_some_name_a_child_and_one_is_followed_by_a_later_cont
     assert!(taken < received, "the consultation came first");
     assert_eq!(contacts.len(), untouched.len(), "no contact added");
 }
+
+/// Whenever the demo is served, the duty queue shows what the board and the children's pages
+/// are about: a contact whose child was seen before (previous contacts) and one whose child
+/// has a possible match (a name spelt another way, the same date of birth). Checked at
+/// moments across a fortnight, weekends and nights included, as the README's command would
+/// be run at any of them.
+#[test]
+fn whenever_it_is_served_the_queue_has_a_previous_contact_and_a_possible_match() {
+    use projections::model::ReadModel;
+    let policy = DuePolicy::default();
+    let mut misses = Vec::new();
+    // Every 7 hours for 15 days: each hour of the day and each day of the week, in turn.
+    for step in 0..(15 * 24 / 7) {
+        let now = at("2026-12-03T00:30:00Z") + TimeDelta::hours(7 * step);
+        let appends = generate(now, 1, &DemoActors::standard(), &policy);
+        let mut model = ReadModel::default();
+        for env in envelopes(&appends) {
+            model.apply(&env).unwrap();
+        }
+        let queue = model.queue(&policy, now);
+        let previous = queue.iter().filter(|i| i.previous_contacts > 0).count();
+        let possible = queue.iter().filter(|i| i.possible_match == Some(true)).count();
+        if previous == 0 || possible == 0 {
+            misses.push(format!(
+                "{now}: {} on the queue, {previous} seen before, {possible} possible matches",
+                queue.len()
+            ));
+        }
+    }
+    assert!(misses.is_empty(), "{misses:#?}");
+}
