@@ -3,33 +3,27 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::state::AppState;
 use crate::validate::FieldError;
 
-/// Refuses a request whose `Host` (or HTTP/2 authority) is not `localhost`, the listen
+/// The refusal of a request whose `Host` (or HTTP/2 authority) is not `localhost`, the listen
 /// address or a configured name (`allowed_hosts`). A page on another site that rebinds its own
 /// name to this machine's address names its own host, and is refused before anything else
 /// happens. When the service listens on every address, any IP address is answered: a rebinding
 /// needs a name. The port is not compared.
-pub async fn host(State(app): State<AppState>, request: Request, next: Next) -> Response {
+pub fn host_refusal(app: &AppState, request: &Request) -> Option<Response> {
     let named =
         request.uri().host().map(str::to_owned).or_else(|| {
             request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).map(|h| hostname(h).to_owned())
         });
-    if let Some(name) = named
-        && !allowed(&app, &name)
-    {
-        let detail = format!("this service does not answer to the host {name:?}");
-        return ApiError::BadRequest { detail: detail.clone(), errors: vec![FieldError::new("Host", detail)] }
-            .into_response();
-    }
-    next.run(request).await
+    let name = named.filter(|name| !allowed(app, name))?;
+    let detail = format!("this service does not answer to the host {name:?}");
+    Some(ApiError::BadRequest { detail: detail.clone(), errors: vec![FieldError::new("Host", detail)] }.into_response())
 }
 
 /// The host name of a `Host` header value: without its port, and an IPv6 address without its
@@ -57,15 +51,10 @@ fn allowed(app: &AppState, name: &str) -> bool {
     }
 }
 
-/// `Cache-Control: no-store` on every answer of the API (children's data, or the absence of
-/// it) unless the handler chose otherwise, so no browser or proxy cache keeps a copy.
-pub async fn no_store(request: Request, next: Next) -> Response {
-    let api = request.uri().path().starts_with("/v1/");
-    let mut response = next.run(request).await;
-    if api {
-        response.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    }
-    response
+/// `Cache-Control: no-store` on an answer of the API (each gets it: children's data, or the
+/// absence of it) unless the handler chose otherwise, so no browser or proxy cache keeps a copy.
+pub fn no_store(response: &mut Response) {
+    response.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
 }
 
 #[cfg(test)]

@@ -113,12 +113,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .layer(Extension(document()))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), body_limits))
-        .layer(middleware::from_fn_with_state(state.clone(), web::session_streams))
-        .layer(middleware::from_fn(guard::no_store))
-        .layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(middleware::from_fn(problems_everywhere))
-        .layer(middleware::from_fn_with_state(state.clone(), guard::host))
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
         .layer(
             // One line per request at info: method, route template (never the path itself, which
             // could carry anything a client typed), status, latency and the actor's id (recorded
@@ -139,28 +134,49 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Middleware: counts every request and times it, by the route it matched.
-async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// Middleware: what every request goes through before its handler and every answer after it,
+/// outermost first: the `Host` check ([`guard::host_refusal`]); then, for the others, every
+/// error answer as problem+json ([`as_problem`]), the request counted and timed by the route it
+/// matched, `Cache-Control: no-store` on the API ([`guard::no_store`]), a cookie-opened
+/// stream held to its session ([`web::hold_to_session`]) and the body's limits
+/// ([`admit_body`]). One layer rather than one each: each `from_fn` layer boxes a clone of
+/// the stack inside it for every request, and six of them were a quarter of an append's CPU.
+async fn edge(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(refused) = guard::host_refusal(&app, &request) {
+        return refused;
+    }
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let response = next.run(request).await;
+    let api = request.uri().path().starts_with("/v1/");
+    let session = web::stream_session(&request);
+    let mut response = match admit_body(&app, request).await {
+        Ok(request) => next.run(request).await,
+        Err(refused) => refused,
+    };
+    if let Some(session) = session {
+        response = web::hold_to_session(app.clone(), session, response);
+    }
+    if api {
+        guard::no_store(&mut response);
+    }
     let metrics = app.metrics();
     metrics
         .requests
         .get_or_create(&metrics::RequestLabels { method, route: route.clone(), status: response.status().as_u16() })
         .inc();
     metrics.latency.get_or_create(&metrics::RouteLabels { route }).observe(started.elapsed().as_secs_f64());
-    response
+    as_problem(response).await
 }
 
-/// Middleware: a request whose `Content-Length` is over the body limit is refused (413) without
-/// its body being buffered or parsed (a body over 1 MiB is not even read), and a body still arriving [`Config::body_timeout`] after the
-/// headers fails the request (the connection is then closed) however slowly it trickles.
+/// A request whose `Content-Length` is over the body limit is refused (413) without its body
+/// being buffered or parsed (a body over 1 MiB is not even read); any other is let through
+/// with a body that fails the request (the connection is then closed) if it is still arriving
+/// [`Config::body_timeout`] after the headers, however slowly it trickles.
 ///
 /// [`Config::body_timeout`]: crate::config::Config::body_timeout
-async fn body_limits(State(app): State<AppState>, request: Request, next: Next) -> Response {
+async fn admit_body(app: &AppState, request: Request) -> Result<Request, Response> {
     let limit = app.config().body_limit;
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if let Some(length) = declared.filter(|length| *length > limit as u64) {
@@ -172,14 +188,13 @@ async fn body_limits(State(app): State<AppState>, request: Request, next: Next) 
             let drain = async { while let Some(Ok(_)) = tokio_stream::StreamExt::next(&mut body).await {} };
             let _ = tokio::time::timeout(app.config().body_timeout, drain).await;
         }
-        return ApiError::PayloadTooLarge { limit }.into_response();
+        return Err(ApiError::PayloadTooLarge { limit }.into_response());
     }
     if axum::body::HttpBody::is_end_stream(request.body()) {
-        return next.run(request).await;
+        return Ok(request);
     }
     let timeout = app.config().body_timeout;
-    let request = request.map(|body| Body::new(BodyDeadline::new(body, timeout)));
-    next.run(request).await
+    Ok(request.map(|body| Body::new(BodyDeadline::new(body, timeout))))
 }
 
 /// The largest refused body that is read through (and thrown away) before its 413 is sent.
@@ -237,8 +252,7 @@ async fn not_found() -> ApiError {
 
 /// The safety net: any error response that is not already problem+json (a method not
 /// allowed, a framework rejection) is rewritten as one, so clients parse one error format.
-async fn problems_everywhere(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+async fn as_problem(response: Response) -> Response {
     let status = response.status();
     let is_problem = response
         .headers()

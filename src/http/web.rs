@@ -208,16 +208,31 @@ fn to_signin(next: &str) -> Response {
     Redirect::to(&format!("/signin?next={next}")).into_response()
 }
 
-/// For a stream (the live queue, the global log) opened with a session cookie: it also ends
-/// when the session does (sign-out, expiry) and after `stream_lifetime`, and tells the browser to come back after
-/// a second. `EventSource` then reconnects by itself with `Last-Event-ID` and gets exactly what
-/// it missed, so a long-open board is re-authorised regularly and never falls behind.
-pub async fn session_streams(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// The session of a stream (the live queue, the global log) opened with a session cookie
+/// rather than a token: such a stream also ends when the session does (sign-out, expiry) and
+/// after `stream_lifetime`, and tells the browser to come back after a second
+/// ([`hold_to_session`]). `EventSource` then reconnects by itself with `Last-Event-ID` and gets
+/// exactly what it missed, so a long-open board is re-authorised regularly and never falls
+/// behind.
+pub fn stream_session(request: &Request) -> Option<StreamSession> {
     let is_stream = matches!(request.uri().path(), "/v1/queue/stream" | "/v1/events/stream");
     let by_cookie = !request.headers().contains_key(header::AUTHORIZATION);
-    let session = if is_stream && by_cookie { session_id(request.headers()) } else { None };
-    let response = next.run(request).await;
-    let Some(session) = session else { return response };
+    if is_stream && by_cookie { session_id(request.headers()).map(StreamSession) } else { None }
+}
+
+/// A stream's session cookie, from [`stream_session`], for [`hold_to_session`].
+pub struct StreamSession(String);
+
+impl std::fmt::Debug for StreamSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The session id is a credential: never in a log line.
+        f.write_str("StreamSession(..)")
+    }
+}
+
+/// The answer to a stream opened with a session ([`stream_session`]): a successful one ends
+/// when the session does, as [`stream_session`] says.
+pub fn hold_to_session(app: AppState, StreamSession(session): StreamSession, response: Response) -> Response {
     if !response.status().is_success() {
         return response;
     }

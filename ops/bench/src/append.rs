@@ -75,9 +75,11 @@ pub struct AppendArgs {
     /// into the target directory this benchmark runs from (as `sse` does).
     #[arg(long, env = "FRONTDOOR_BIN")]
     server: Option<PathBuf>,
-    /// Size of each raw fsync record in bytes (about one event's data).
-    #[arg(long, default_value_t = 600)]
-    record_bytes: usize,
+    /// Size of each raw fsync and group fsync record in bytes. Default: the bytes the log
+    /// itself writes per event of the workload (framing, hashes and envelope included),
+    /// measured before the runs, so the yardsticks append the same bytes as the log.
+    #[arg(long)]
+    record_bytes: Option<usize>,
     /// Events an appender writes to one contact before it moves on to a new contact.
     #[arg(long, default_value_t = 20)]
     events_per_contact: u32,
@@ -169,16 +171,19 @@ struct Settings {
     warmup: Duration,
     appenders: Vec<usize>,
     record_bytes: usize,
+    /// Whether `record_bytes` is the log's own bytes per event (else `--record-bytes`).
+    measured_record_bytes: bool,
     events_per_contact: u32,
 }
 
 pub fn run(args: &AppendArgs) -> Result<()> {
     let quick = args.common.quick;
-    let settings = Settings {
+    let mut settings = Settings {
         seconds: if quick { 1.0 } else { args.seconds },
         warmup: Duration::from_millis(if quick { 200 } else { args.warmup_ms }),
         appenders: args.appenders.clone(),
-        record_bytes: args.record_bytes,
+        record_bytes: args.record_bytes.unwrap_or(0),
+        measured_record_bytes: args.record_bytes.is_none(),
         events_per_contact: args.events_per_contact.max(1),
     };
     if !(settings.seconds > 0.0 && settings.seconds.is_finite()) {
@@ -197,6 +202,11 @@ pub fn run(args: &AppendArgs) -> Result<()> {
     let mut session = args.common.session(scratch.path())?;
     let workload = Workload::new();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if args.record_bytes.is_none() {
+        let dir = scratch.path().join("calibration");
+        settings.record_bytes = runtime.block_on(log_bytes_per_event(&dir, &workload, settings.events_per_contact))?;
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
     let server = if args.no_http { None } else { Some(crate::sse::server_binary(args.server.as_deref())?) };
     let postgres = match &args.pg_url {
         Some(url) => {
@@ -338,6 +348,39 @@ pub fn run(args: &AppendArgs) -> Result<()> {
     session.write("append", &report.markdown(), "results-append.csv", &report.csv())?;
     print!("{}", report.summary());
     Ok(())
+}
+
+/// The bytes the log's segment files grow by per event of `workload` (record, framing and all,
+/// the same rotation of events the appenders write), from a fresh log in `dir`: what the raw
+/// and group fsync yardsticks append per record, so they write what the log writes.
+async fn log_bytes_per_event(dir: &Path, workload: &Workload, events_per_contact: u32) -> Result<usize> {
+    const EVENTS: u32 = 400;
+    let log = EventLog::open(dir).with_context(|| format!("opening the log in {}", dir.display()))?;
+    let mut contact = Ulid::new();
+    for n in 0..EVENTS {
+        let version = n % events_per_contact;
+        if n > 0 && version == 0 {
+            contact = Ulid::new();
+        }
+        let event = if version == 0 { workload.opening() } else { workload.follow_up(n as usize) };
+        let request = AppendRequest {
+            contact_id: contact,
+            events: vec![NewEvent::new(event, Utc::now(), workload.actor.clone())],
+            expected_version: Some(version),
+            idempotency: None,
+        };
+        log.append(request).await.context("calibration append failed")?;
+    }
+    log.shutdown();
+    drop(log);
+    let segments = dir.join(eventlog::segment::SEGMENTS_DIR);
+    let mut bytes = 0u64;
+    for entry in std::fs::read_dir(&segments).with_context(|| format!("reading {}", segments.display()))? {
+        bytes += entry?.metadata()?.len();
+    }
+    let per_event = usize::try_from(bytes / u64::from(EVENTS)).unwrap_or(usize::MAX);
+    ensure!(per_event > 0, "the log wrote nothing to {}", segments.display());
+    Ok(per_event)
 }
 
 /// The window of a timed loop: operations count from `from` (after the warm-up) to `to`.
@@ -1293,12 +1336,17 @@ impl Report<'_> {
         ));
         let _ = writeln!(
             out,
-            "- raw fsync: one thread appends {}-byte records to a new file and calls `sync_data()` \
+            "- raw fsync: one thread appends {}-byte records ({}) to a new file and calls `sync_data()` \
              after each; the file grows with every record, so every `sync_data()` also commits the \
              new file size (on ext4: a journal commit). raw fsync (overwrite): the same, but \
              overwriting a 64 MiB file written and synced beforehand, so each `sync_data()` writes \
              data only: the device's own flush rate.",
-            st.record_bytes
+            st.record_bytes,
+            if st.measured_record_bytes {
+                "what the log's segment files grew by per event of the workload, measured before the runs"
+            } else {
+                "set by --record-bytes"
+            }
         );
         let stored =
             self.record_bytes_stored.map(|b| format!(", about {b} bytes as a stored record")).unwrap_or_default();
