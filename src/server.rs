@@ -181,7 +181,7 @@ impl std::fmt::Display for QueueCounts {
 
 /// Appends in order, many at once: a window of appends that touch distinct contacts goes to
 /// the log together (one group commit), and a contact's own appends stay in order.
-async fn append_all(log: &EventLog, appends: Vec<AppendRequest>) -> anyhow::Result<()> {
+pub(crate) async fn append_all(log: &EventLog, appends: Vec<AppendRequest>) -> anyhow::Result<()> {
     let mut window = Vec::new();
     let mut contacts = HashSet::new();
     for append in appends {
