@@ -39,6 +39,10 @@ use crate::names::comparable;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Mention (or adult) numbers: under a key, or a child's. Up to four inline, in the size of a
+/// `Vec`'s header, so the many keys only a child or two share need no allocation of their own.
+type Numbers = smallvec::SmallVec<[u32; 4]>;
+
 /// How far back a previous contact counts.
 pub fn lookback() -> Duration {
     Duration::days(365)
@@ -229,7 +233,7 @@ struct Group {
     /// Its oldest mention's number: the older of two merged groups survives.
     order: u32,
     /// Its mentions, by receipt (then number).
-    members: Vec<u32>,
+    members: Numbers,
     merged_into: Option<u32>,
 }
 
@@ -245,18 +249,18 @@ struct AdultMention {
 /// Exact keys to the mentions that have them.
 #[derive(Debug, Clone, Default)]
 struct Keys {
-    nhs: Map<Box<str>, Vec<u32>>,
-    upn: Map<Box<str>, Vec<u32>>,
-    child_ref: Map<Box<str>, Vec<u32>>,
-    name_dob: Map<(Box<str>, NaiveDate), Vec<u32>>,
-    code: Map<Code, Vec<u32>>,
-    dob: Map<NaiveDate, Vec<u32>>,
+    nhs: Map<Box<str>, Numbers>,
+    upn: Map<Box<str>, Numbers>,
+    child_ref: Map<Box<str>, Numbers>,
+    name_dob: Map<(Box<str>, NaiveDate), Numbers>,
+    code: Map<Code, Numbers>,
+    dob: Map<NaiveDate, Numbers>,
     /// The mentions with a date of birth, under each of their names' codes on that date (see
     /// [`dated_code`]): where the sound-alikes of a mention are looked for. The date's own
     /// list holds every child born that day, which grows with the log; this one only those
     /// whose name shares a sound as well.
-    dated_code: Map<u64, Vec<u32>>,
-    postcode: Map<Box<str>, Vec<u32>>,
+    dated_code: Map<u64, Numbers>,
+    postcode: Map<Box<str>, Numbers>,
 }
 
 /// The key of a name's code on a date of birth in [`Keys::dated_code`]: a hash of both. Two
@@ -273,16 +277,16 @@ fn dated_code(dob: NaiveDate, code: Code) -> u64 {
 /// taken away), so a repeat (two words of a name with the same code) can only be the last one
 /// added: checking the end keeps this O(1) for keys thousands of mentions share (a common code,
 /// a date of birth, a busy child's NHS number).
-fn put<K: std::hash::Hash + Eq>(map: &mut Map<K, Vec<u32>>, key: K, m: u32) {
+fn put<K: std::hash::Hash + Eq>(map: &mut Map<K, Numbers>, key: K, m: u32) {
     let v = map.entry(key).or_default();
     if v.last() != Some(&m) {
         v.push(m);
     }
 }
 
-fn take<K: std::hash::Hash + Eq>(map: &mut Map<K, Vec<u32>>, key: &K, m: u32) {
+fn take<K: std::hash::Hash + Eq>(map: &mut Map<K, Numbers>, key: &K, m: u32) {
     if let Some(v) = map.get_mut(key) {
-        v.retain(|&x| x != m);
+        v.retain(|x| *x != m);
         if v.is_empty() {
             map.remove(key);
         }
@@ -436,9 +440,9 @@ pub struct ChildIndex {
     /// [`ChildIndex::has_possible_match`]), kept as contacts and links change.
     possible: HashSet<Ulid, foldhash::fast::RandomState>,
     adults: Vec<AdultMention>,
-    adult_codes: Map<Code, Vec<u32>>,
-    adult_dob: Map<NaiveDate, Vec<u32>>,
-    adult_postcode: Map<Box<str>, Vec<u32>>,
+    adult_codes: Map<Code, Numbers>,
+    adult_dob: Map<NaiveDate, Numbers>,
+    adult_postcode: Map<Box<str>, Numbers>,
     /// The streams indexed that are professional consultations, not contacts: their children
     /// are the same children, matched and linked alike, but never counted as contacts.
     consultations: HashSet<Ulid, foldhash::fast::RandomState>,
@@ -598,7 +602,7 @@ impl ChildIndex {
                     .iter()
                     .flat_map(|code| self.keys.dated_code.get(&dated_code(day, code)).into_iter().flatten().copied())
                     .collect(),
-                None => self.keys.name_dob.get(&(ids.name.clone(), day)).cloned().unwrap_or_default(),
+                None => self.keys.name_dob.get(&(ids.name.clone(), day)).map(|v| v.to_vec()).unwrap_or_default(),
             };
             if ids.codes.first().is_some_and(|word| word.len() > 1) {
                 found.sort_unstable();
@@ -684,7 +688,7 @@ impl ChildIndex {
             let g = u32::try_from(self.groups.len()).expect("fewer than 4 billion children");
             let id = ChildId::hashed(&format!("frontdoor child\0{contact}\0{index}"));
             self.by_id.insert(id, g);
-            self.groups.push(Group { id, order: m, members: vec![m], merged_into: None });
+            self.groups.push(Group { id, order: m, members: smallvec::smallvec![m], merged_into: None });
             let ids = Ids::of(child);
             self.keys.add(&ids, m);
             self.mentions.push(Mention {
@@ -770,12 +774,12 @@ impl ChildIndex {
         self.contacts_in(g, &mut touched);
         self.blocked.insert((m, g));
         if self.groups[g as usize].members.len() > 1 {
-            self.groups[g as usize].members.retain(|&x| x != m);
+            self.groups[g as usize].members.retain(|x| *x != m);
             let new = u32::try_from(self.groups.len()).expect("fewer than 4 billion children");
             let mention = &self.mentions[m as usize];
             let id = ChildId::hashed(&format!("frontdoor child\0{}\0{}\0{event}", mention.contact, mention.index));
             self.by_id.insert(id, new);
-            self.groups.push(Group { id, order: m, members: vec![m], merged_into: None });
+            self.groups.push(Group { id, order: m, members: smallvec::smallvec![m], merged_into: None });
             self.mentions[m as usize].group = new;
         }
         self.and_their_neighbours(&mut touched, 0);
@@ -788,7 +792,7 @@ impl ChildIndex {
     fn auto_link(&mut self, m: u32, touched: &mut Vec<Ulid>) {
         let ids = self.mentions[m as usize].ids.clone();
         let mut found: Vec<u32> = Vec::new();
-        let mut look = |v: Option<&Vec<u32>>| found.extend(v.into_iter().flatten().copied());
+        let mut look = |v: Option<&Numbers>| found.extend(v.into_iter().flatten().copied());
         if let Some(k) = &ids.nhs {
             look(self.keys.nhs.get(k));
         }
@@ -997,7 +1001,7 @@ impl ChildIndex {
             contacts: Vec::new(),
             consultations: Vec::new(),
         };
-        let mut by_order: Vec<u32> = group.members.clone();
+        let mut by_order: Vec<u32> = group.members.to_vec();
         by_order.sort_unstable();
         for &m in &by_order {
             let mention = &self.mentions[m as usize];
@@ -1040,7 +1044,7 @@ impl ChildIndex {
     pub fn search(&self, query: &Query) -> Vec<Candidate> {
         let q = Terms::of(query);
         let mut pool: Vec<u32> = Vec::new();
-        let mut from = |v: Option<&Vec<u32>>| pool.extend(v.into_iter().flatten().copied());
+        let mut from = |v: Option<&Numbers>| pool.extend(v.into_iter().flatten().copied());
         if let Some(n) = &q.nhs {
             from(self.keys.nhs.get(n));
         }
