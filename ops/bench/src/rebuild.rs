@@ -134,7 +134,8 @@ impl Phase {
         match self {
             Phase::Rebuild => {
                 "`Live::new(DuePolicy::default()).rebuild(&log)`, as `frontdoor serve` does at start-up \
-                 (read_all pages of 4096, `ReadModel::apply` each event)"
+                 (one thread reads pages of 4096 with `read_all` and frees those folded, the other \
+                 folds them with `ReadModel::apply`)"
             }
             Phase::Scan => {
                 "`log.read_all(after, 4096)` over every event, no folding: the segments' frames, \
@@ -161,7 +162,9 @@ impl Phase {
                 "the segment files read whole and walked frame by frame (length, both checksums), no \
                  parse: the log's own files' reading limit"
             }
-            Phase::Split => "the rebuild's loop on a bare `ReadModel`, with `read_all` and `apply` timed apart",
+            Phase::Split => {
+                "the rebuild's work on one thread, on a bare `ReadModel`, with `read_all` and `apply` timed apart"
+            }
         }
     }
 
@@ -688,8 +691,9 @@ fn timed_scan(log: &EventLog, mut each: impl FnMut(&Envelope) -> Result<()>) -> 
     Ok(json!({"events": after, "seconds": started.elapsed().as_secs_f64()}))
 }
 
-/// The rebuild's loop (`Live::rebuild`) on a bare `ReadModel`, timing `read_all` and `apply`
-/// apart; the rest of the time is spent freeing each page.
+/// The rebuild's work on one thread (as `Live::rebuild` did before it read on a thread of its
+/// own) on a bare `ReadModel`, timing `read_all` and `apply` apart; the rest of the time is
+/// spent freeing each page.
 fn split_rebuild(log: &EventLog) -> Result<Value> {
     let started = Instant::now();
     let mut model = ReadModel::default();
@@ -1053,9 +1057,10 @@ impl SizeReport<'_> {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "Per event, medians across runs. The rebuild's own parts come from `{}` (the same loop \
-             as `Live::rebuild`, timed apart: {:.2} µs/event in all, against {:.2} for the start-up \
-             rebuild itself); reading the segments' frames from `{}`.\n",
+            "Per event, medians across runs. The rebuild's own parts come from `{}` (the same work \
+             on one thread, timed apart: {:.2} µs/event in all, against {:.2} for the start-up \
+             rebuild itself, which reads on one thread while it folds on another); reading the \
+             segments' frames from `{}`.\n",
             Phase::Split.name(),
             total,
             self.us(rebuild.seconds),
