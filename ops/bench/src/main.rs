@@ -24,6 +24,10 @@
 //! `--runs` times and reports medians, and writes its own section of `ops/bench/RESULTS.md`
 //! and its own CSV file. See `ops/bench/README.md`.
 
+/// The server's allocator (see `src/main.rs`), so in-process figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod append;
 mod children;
 mod load;

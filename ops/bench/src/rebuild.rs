@@ -795,7 +795,12 @@ fn perf_profile(log: &Path) -> Result<Profile> {
         inclusive: PROFILED.iter().map(|(what, name)| (*what, inclusive_share(&inclusive, name))).collect(),
         allocator: own
             .iter()
-            .filter(|(sym, _)| ["malloc", "free", "unlink_chunk", "consolidate"].iter().any(|a| sym.contains(a)))
+            .filter(|(sym, _)| {
+                // glibc's (malloc, free and their internals) or mimalloc's (`mi_`, `_mi_`).
+                ["malloc", "free", "unlink_chunk", "consolidate"].iter().any(|a| sym.contains(a))
+                    || sym.starts_with("mi_")
+                    || sym.starts_with("_mi_")
+            })
             .map(|(_, share)| share)
             .sum(),
         hottest,
