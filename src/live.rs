@@ -254,15 +254,15 @@ impl Live {
                         drop(page);
                     }
                     let page = log.read_all(after, REBUILD_PAGE);
-                    let last = match &page {
-                        Ok(page) => page.last().map(|env| env.position),
-                        Err(_) => None,
-                    };
-                    let end = last.is_none();
-                    if pages.send(page).is_err() || end {
+                    // An empty page (the end) or an error is the last one sent.
+                    let last = page.as_ref().ok().and_then(|page| page.last()).map(|env| env.position);
+                    if pages.send(page).is_err() {
                         return;
                     }
-                    after = last.unwrap_or(after);
+                    match last {
+                        Some(last) => after = last,
+                        None => return,
+                    }
                 }
             })?;
             for page in next_page {
