@@ -1,8 +1,8 @@
 //! Beyond one machine: the log replicated through a NATS JetStream stream.
 //!
 //! The primary's group commit hands every durable group to [`Replication`] (the eventlog's
-//! [`Replicate`] hook), which publishes each append as one message (its events as the
-//! export's JSON lines) with JetStream's expected last sequence, so a second primary's first
+//! [`Replicate`] hook), which publishes the group's appends whole in one message (their events
+//! as the export's JSON lines; an append is never split) with JetStream's expected last sequence, so a second primary's first
 //! publish is refused and it turns standby. A standby reads the stream message by message into
 //! its own log (every record's chain link checked by the log's verbatim append), and is
 //! promoted by `frontdoor promote` (which writes [`ROLE_FILE`]) or at start by that file. At
@@ -53,6 +53,9 @@ pub const HEADER_FIRST: &str = "Frontdoor-First-Position";
 pub const HEADER_LAST: &str = "Frontdoor-Last-Position";
 pub const HEADER_LAST_HASH: &str = "Frontdoor-Last-Hash";
 pub const HEADER_IDEMPOTENCY: &str = "Frontdoor-Idempotency";
+/// The number of events of each append a message carries, comma-separated, in order; absent
+/// when it carries one append.
+pub const HEADER_APPENDS: &str = "Frontdoor-Appends";
 
 /// The prefix of the inboxes replies to a frontdoor node come to (NATS's default `_INBOX` is
 /// left to other clients): the NATS permissions let only the `frontdoor` user subscribe to it.
@@ -64,6 +67,9 @@ const BATCH: usize = 256;
 const HISTORY_EVENTS: usize = 1000;
 /// The most payload bytes one message of an existing log's history carries.
 const HISTORY_BYTES: usize = 512 * 1024;
+/// The payload bytes one message of new appends carries at most (an append larger than this
+/// goes alone): well under NATS's default 1 MiB `max_payload`.
+const MESSAGE_BYTES: usize = 256 * 1024;
 /// How long a standby waits for one message before it asks again.
 const READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a promotion waits for the stream to be reachable.
@@ -159,13 +165,16 @@ struct TokensSync {
     warned: bool,
 }
 
-/// One message to publish.
+/// One message to publish: one or more whole appends at consecutive positions.
 struct Outgoing {
     id: String,
     first: u64,
     last: u64,
     last_hash: Hash,
-    idempotency: Option<ReplicaIdempotency>,
+    /// The number of events of each append, in order.
+    appends: Vec<usize>,
+    /// Each append's idempotency key, in order.
+    idempotency: Vec<Option<ReplicaIdempotency>>,
     payload: Bytes,
 }
 
@@ -175,6 +184,42 @@ struct Meta {
     last: u64,
     last_hash: Hash,
     node: String,
+}
+
+impl Outgoing {
+    /// The message's own headers (JetStream's are added by the publish).
+    fn headers(&self, node: &str) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            (HEADER_NODE, node.to_owned()),
+            (HEADER_FIRST, self.first.to_string()),
+            (HEADER_LAST, self.last.to_string()),
+            (HEADER_LAST_HASH, self.last_hash.to_string()),
+        ];
+        if self.appends.len() > 1 {
+            let counts: Vec<String> = self.appends.iter().map(ToString::to_string).collect();
+            headers.push((HEADER_APPENDS, counts.join(",")));
+        }
+        if self.idempotency.iter().any(Option::is_some) {
+            let keys: Vec<String> = self
+                .idempotency
+                .iter()
+                .map(|key| key.map_or_else(String::new, |k| format!("{}{}", hex::encode(k.key_hash), k.fingerprint)))
+                .collect();
+            headers.push((HEADER_IDEMPOTENCY, keys.join(",")));
+        }
+        headers
+    }
+}
+
+/// What a log holds of the stream message after the last one it agrees with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// Nothing of it (or no such message, or events it does not carry).
+    None,
+    /// Its first whole appends, and nothing after them.
+    WholeAppends,
+    /// Its first events, ending inside one of its appends.
+    PartOfAnAppend,
 }
 
 /// Why a publish failed.
@@ -631,14 +676,18 @@ impl Replication {
         self.set(|s| s.primary = newest.as_ref().map(|m| m.node.clone()));
         let head = log.head().position;
         let own_newest = newest.as_ref().is_some_and(|m| m.node == self.inner.config.node);
-        let start = if agreed_position < head {
+        // Beyond the last message it agrees with, the log may hold the first events of the
+        // next one (a crash while a group or a standby's batch was written): its first whole
+        // appends agree with the stream (following skips them); part of an append does not.
+        let tail = if agreed_position < head && agreed < last {
+            self.next_message_tail(log, &stream, agreed + 1, agreed_position).await?
+        } else {
+            Tail::None
+        };
+        let start = if agreed_position < head && tail != Tail::WholeAppends {
             if agreed == last && wanted == Mode::Primary {
                 Start::Publish { after: agreed_position }
-            } else if agreed < last
-                && wanted == Mode::Primary
-                && own_newest
-                && self.next_message_holds_tail(log, &stream, agreed + 1, agreed_position).await?
-            {
+            } else if agreed < last && wanted == Mode::Primary && own_newest && tail == Tail::PartOfAnAppend {
                 Start::CutThenCatchUp { keep: agreed_position }
             } else {
                 Start::Quarantine { keep: agreed_position }
@@ -667,27 +716,40 @@ impl Replication {
     }
 
     /// Whether stream message `seq` carries every event this log holds after `keep` (the same
-    /// positions and hashes): the log then holds the first part of that message only, as a
-    /// crash during the local write leaves it when the message was published first.
-    async fn next_message_holds_tail(
+    /// positions and hashes), and whether those end where one of its appends ends: the log then
+    /// holds the first part of that message only, as a crash during a local write leaves it
+    /// (a primary's group published first, or a standby's batch).
+    async fn next_message_tail(
         &self,
         log: &EventLog,
         stream: &stream::Stream<()>,
         seq: u64,
         keep: u64,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Tail> {
         let message = stream.get_raw_message(seq).await.with_context(|| format!("reading stream message {seq}"))?;
-        let Ok(append) = decode(&message) else { return Ok(false) };
+        let Ok(appends) = decode(&message) else { return Ok(Tail::None) };
+        let carried: Vec<&Envelope> = appends.iter().flat_map(|a| &a.envelopes).collect();
         let extra = log.head().position.saturating_sub(keep);
-        if extra == 0 || extra >= append.envelopes.len() as u64 {
-            return Ok(false);
+        if extra == 0 || extra >= carried.len() as u64 {
+            return Ok(Tail::None);
         }
-        let tail = log.read_all(keep, append.envelopes.len())?;
-        Ok(tail.len() as u64 == extra
+        let tail = log.read_all(keep, carried.len())?;
+        let same = tail.len() as u64 == extra
             && tail
                 .iter()
-                .zip(&append.envelopes)
-                .all(|(ours, theirs)| ours.position == theirs.position && ours.hash == theirs.hash))
+                .zip(carried)
+                .all(|(ours, theirs)| ours.position == theirs.position && ours.hash == theirs.hash);
+        if !same {
+            return Ok(Tail::None);
+        }
+        let mut ends = 0u64;
+        for append in &appends {
+            ends += append.envelopes.len() as u64;
+            if ends == extra {
+                return Ok(Tail::WholeAppends);
+            }
+        }
+        Ok(Tail::PartOfAnAppend)
     }
 
     /// Publishes the log's events after `after` (a log that held events before replication
@@ -703,7 +765,7 @@ impl Replication {
             position = last.position;
             let appends = history_appends(page);
             for chunk in appends.chunks(BATCH) {
-                let outgoing: Vec<Outgoing> = chunk.iter().map(|a| self.outgoing(a)).collect::<anyhow::Result<_>>()?;
+                let outgoing = messages_for(chunk)?;
                 let seq = self.last_seq();
                 match self.publish(&outgoing, seq, None).await {
                     Ok(seq) => self.set(|s| s.last_seq = seq),
@@ -730,25 +792,6 @@ impl Replication {
         }
         tracing::info!(events = head - after, seq, "the stream holds the whole log");
         Ok(())
-    }
-
-    fn outgoing(&self, append: &ReplicaAppend) -> anyhow::Result<Outgoing> {
-        let (Some(first), Some(last)) = (append.envelopes.first(), append.envelopes.last()) else {
-            anyhow::bail!("an empty append");
-        };
-        let mut payload = Vec::with_capacity(append.envelopes.len() * 512);
-        for env in &append.envelopes {
-            serde_json::to_writer(&mut payload, env)?;
-            payload.push(b'\n');
-        }
-        Ok(Outgoing {
-            id: format!("{}-{}", last.position, last.hash),
-            first: first.position,
-            last: last.position,
-            last_hash: last.hash,
-            idempotency: append.idempotency,
-            payload: payload.into(),
-        })
     }
 
     /// Publishes `messages` in order after stream sequence `after`, pipelined, each with its
@@ -786,14 +829,9 @@ impl Replication {
             let mut publish = jetstream::message::PublishMessage::build()
                 .payload(message.payload.clone())
                 .message_id(&message.id)
-                .expected_last_sequence(after + n - 1)
-                .header(HEADER_NODE, config.node.as_str())
-                .header(HEADER_FIRST, message.first.to_string().as_str())
-                .header(HEADER_LAST, message.last.to_string().as_str())
-                .header(HEADER_LAST_HASH, message.last_hash.to_string().as_str());
-            if let Some(idem) = &message.idempotency {
-                let value = format!("{}{}", hex::encode(idem.key_hash), idem.fingerprint);
-                publish = publish.header(HEADER_IDEMPOTENCY, value.as_str());
+                .expected_last_sequence(after + n - 1);
+            for (name, value) in message.headers(&config.node) {
+                publish = publish.header(name, value.as_str());
             }
             let ack =
                 self.inner.js.send_publish(config.subject.clone(), publish).await.map_err(|e| publish_fail(&e))?;
@@ -880,7 +918,7 @@ impl Replication {
     /// it is the primary again.
     async fn publish_in_background(self, mut queue: mpsc::UnboundedReceiver<Vec<ReplicaAppend>>) {
         while let Some(appends) = queue.recv().await {
-            let mut outgoing: Vec<Outgoing> = match appends.iter().map(|a| self.outgoing(a)).collect() {
+            let mut outgoing: Vec<Outgoing> = match messages_for(&appends) {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(error = %e, "an append could not be encoded for the stream");
@@ -1056,17 +1094,35 @@ impl Replication {
             let mut batch = Vec::with_capacity(messages.len());
             let mut newest = None;
             let mut seq = from;
+            let held = log.head().position;
             for message in &messages {
-                let append =
+                let appends =
                     decode(message).map_err(|e| ApplyFail::Diverged(format!("stream message {}: {e:#}", seq + 1)))?;
                 newest = meta_of(&message.headers).ok().map(|m| m.node);
-                batch.push(append);
+                for append in appends {
+                    // Appends the log already holds (written before a crash that came before
+                    // the message's last append): the same hash, or the log does not follow.
+                    if append.envelopes.first().is_some_and(|e| e.position <= held) {
+                        let last = append.envelopes.last().map_or(0, |e| e.position);
+                        let ours = log.get(last).map_err(|e| ApplyFail::Unavailable(e.to_string()))?;
+                        if last > held
+                            || ours.is_none_or(|env| Some(env.hash) != append.envelopes.last().map(|e| e.hash))
+                        {
+                            return Err(ApplyFail::Diverged(format!(
+                                "stream message {}: the log holds position {last} otherwise, or part of its append",
+                                seq + 1
+                            )));
+                        }
+                        continue;
+                    }
+                    batch.push(append);
+                }
                 seq += 1;
             }
-            if batch.is_empty() {
+            let count = seq - from;
+            if count == 0 {
                 return Ok(applied);
             }
-            let count = batch.len() as u64;
             match log.append_replicas(batch).await {
                 Ok(_) => {}
                 Err(AppendError::Diverged(why)) => {
@@ -1240,11 +1296,8 @@ impl Replicate for Replication {
         if self.inner.local.get().is_some() {
             return Box::new(move || self.replicate(appends));
         }
-        let outgoing: Result<Vec<Outgoing>, ReplicateError> = appends
-            .iter()
-            .map(|a| self.outgoing(a))
-            .collect::<anyhow::Result<_>>()
-            .map_err(|e| ReplicateError::Unavailable(e.to_string()));
+        let outgoing: Result<Vec<Outgoing>, ReplicateError> =
+            messages_for(appends).map_err(|e| ReplicateError::Unavailable(e.to_string()));
         let after = self.last_seq();
         let deadline = Instant::now() + self.inner.config.publish_timeout;
         let sent = match &outgoing {
@@ -1363,27 +1416,109 @@ fn meta_of(headers: &HeaderMap) -> anyhow::Result<Meta> {
     })
 }
 
-/// A stream message as the append it carries.
-fn decode(message: &jetstream::message::StreamMessage) -> anyhow::Result<ReplicaAppend> {
+/// The messages that carry `appends` (in position order): consecutive appends together, up to
+/// [`MESSAGE_BYTES`] of payload a message, each append whole in one message.
+fn messages_for(appends: &[ReplicaAppend]) -> anyhow::Result<Vec<Outgoing>> {
+    let mut out: Vec<Outgoing> = Vec::new();
+    let mut payload: Vec<u8> = Vec::new();
+    let mut current: Option<Outgoing> = None;
+    for append in appends {
+        let (Some(first), Some(last)) = (append.envelopes.first(), append.envelopes.last()) else {
+            anyhow::bail!("an empty append");
+        };
+        let mut lines = Vec::with_capacity(append.envelopes.len() * 768);
+        for env in &append.envelopes {
+            serde_json::to_writer(&mut lines, env)?;
+            lines.push(b'\n');
+        }
+        if let Some(open) = &current
+            && (payload.len() + lines.len() > MESSAGE_BYTES || open.last + 1 != first.position)
+        {
+            let mut done = current.take().context("a message")?;
+            done.payload = std::mem::take(&mut payload).into();
+            out.push(done);
+        }
+        let message = current.get_or_insert_with(|| Outgoing {
+            id: String::new(),
+            first: first.position,
+            last: 0,
+            last_hash: last.hash,
+            appends: Vec::new(),
+            idempotency: Vec::new(),
+            payload: Bytes::new(),
+        });
+        message.last = last.position;
+        message.last_hash = last.hash;
+        message.id = format!("{}-{}", last.position, last.hash);
+        message.appends.push(append.envelopes.len());
+        message.idempotency.push(append.idempotency);
+        payload.extend_from_slice(&lines);
+    }
+    if let Some(mut done) = current {
+        done.payload = payload.into();
+        out.push(done);
+    }
+    Ok(out)
+}
+
+/// A stream message as the appends it carries.
+fn decode(message: &jetstream::message::StreamMessage) -> anyhow::Result<Vec<ReplicaAppend>> {
+    decode_parts(&message.headers, &message.payload)
+}
+
+fn decode_parts(headers: &HeaderMap, payload: &[u8]) -> anyhow::Result<Vec<ReplicaAppend>> {
     let mut envelopes = Vec::new();
-    for line in message.payload.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+    for line in payload.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         envelopes.push(serde_json::from_slice::<Envelope>(line).context("an event that is not an envelope")?);
     }
-    let meta = meta_of(&message.headers)?;
+    let meta = meta_of(headers)?;
     let last = envelopes.last().context("no events")?;
     anyhow::ensure!(
         last.position == meta.last && last.hash == meta.last_hash,
         "its headers do not describe its events"
     );
-    let idempotency = match message.headers.get(HEADER_IDEMPOTENCY) {
-        None => None,
-        Some(value) => {
-            let text = value.as_str();
-            anyhow::ensure!(text.len() == 128, "{HEADER_IDEMPOTENCY}: not a key hash and a fingerprint");
-            Some(ReplicaIdempotency { key_hash: parse_hash(&text[..64])?.0, fingerprint: parse_hash(&text[64..])? })
-        }
+    let counts: Vec<usize> = match headers.get(HEADER_APPENDS) {
+        None => vec![envelopes.len()],
+        Some(value) => value
+            .as_str()
+            .split(',')
+            .map(|n| n.trim().parse::<usize>().ok().filter(|n| *n > 0))
+            .collect::<Option<_>>()
+            .with_context(|| format!("{HEADER_APPENDS}: not a list of event counts"))?,
     };
-    Ok(ReplicaAppend { envelopes, idempotency })
+    anyhow::ensure!(
+        counts.iter().sum::<usize>() == envelopes.len(),
+        "{HEADER_APPENDS} counts {} events, the message carries {}",
+        counts.iter().sum::<usize>(),
+        envelopes.len()
+    );
+    let keys: Vec<Option<ReplicaIdempotency>> = match headers.get(HEADER_IDEMPOTENCY) {
+        None => vec![None; counts.len()],
+        Some(value) => value.as_str().split(',').map(idempotency_of).collect::<anyhow::Result<_>>()?,
+    };
+    anyhow::ensure!(
+        keys.len() == counts.len(),
+        "{HEADER_IDEMPOTENCY} names {} appends, the message carries {}",
+        keys.len(),
+        counts.len()
+    );
+    let mut rest = envelopes.into_iter();
+    Ok(counts
+        .into_iter()
+        .zip(keys)
+        .map(|(count, idempotency)| ReplicaAppend { envelopes: rest.by_ref().take(count).collect(), idempotency })
+        .collect())
+}
+
+/// One append's entry in [`HEADER_IDEMPOTENCY`]: empty (no key), or the key's SHA-256 and the
+/// request's fingerprint in hex.
+fn idempotency_of(text: &str) -> anyhow::Result<Option<ReplicaIdempotency>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    anyhow::ensure!(text.len() == 128, "{HEADER_IDEMPOTENCY}: not a key hash and a fingerprint");
+    Ok(Some(ReplicaIdempotency { key_hash: parse_hash(&text[..64])?.0, fingerprint: parse_hash(&text[64..])? }))
 }
 
 /// An existing log's events as messages: consecutive events of one contact together (an
@@ -1433,4 +1568,128 @@ pub fn write_role(data_dir: &Path, mode: Mode) -> anyhow::Result<()> {
     std::fs::rename(&tmp, data_dir.join(ROLE_FILE))?;
     std::fs::File::open(data_dir)?.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventlog::{Actor, EventType, Role};
+    use events::schema::Agency;
+    use ulid::Ulid;
+
+    /// `sizes` appends of one contact each, chained from the genesis hash; the second has an
+    /// idempotency key. `text` pads each event's data.
+    fn appends(sizes: &[usize], text: usize) -> Vec<ReplicaAppend> {
+        let mut prev = Hash::GENESIS;
+        let mut position = 0u64;
+        let mut out = Vec::new();
+        for (n, size) in (1u64..).zip(sizes) {
+            let contact = Ulid::from_parts(n, 7);
+            let mut envelopes = Vec::new();
+            for version in 1..=*size {
+                position += 1;
+                let data = serde_json::json!({ "summary": "x".repeat(text) });
+                let mut env = Envelope {
+                    position,
+                    event_id: Ulid::from_parts(position, 1),
+                    contact_id: contact,
+                    version: u32::try_from(version).unwrap(),
+                    event_type: EventType::ContactReceived,
+                    schema_version: 1,
+                    occurred_at: "2026-03-02T10:15:00Z".parse().unwrap(),
+                    late_entry_reason: None,
+                    recorded_at: "2026-03-02T10:16:02.123Z".parse().unwrap(),
+                    actor: Actor {
+                        id: "dm-test".into(),
+                        role: Role::DecisionMaker,
+                        agency: Agency::ChildrensSocialCare,
+                        team: None,
+                    },
+                    data: serde_json::value::RawValue::from_string(data.to_string()).unwrap(),
+                    prev_hash: prev,
+                    hash: Hash::GENESIS,
+                };
+                env.hash = env.compute_hash();
+                prev = env.hash;
+                envelopes.push(env);
+            }
+            let idempotency = (n == 2).then_some(ReplicaIdempotency { key_hash: [9; 32], fingerprint: Hash([4; 32]) });
+            out.push(ReplicaAppend { envelopes, idempotency });
+        }
+        out
+    }
+
+    fn header_map(message: &Outgoing) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in message.headers("node-a") {
+            headers.insert(name, value.as_str());
+        }
+        headers
+    }
+
+    #[test]
+    fn a_group_is_one_message_that_gives_back_its_appends_whole() {
+        let group = appends(&[1, 3, 2], 10);
+        let messages = messages_for(&group).unwrap();
+        assert_eq!(messages.len(), 1, "a small group is one message");
+        let message = &messages[0];
+        assert_eq!((message.first, message.last), (1, 6));
+        assert_eq!(message.last_hash, group[2].envelopes[1].hash);
+        assert_eq!(message.id, format!("6-{}", message.last_hash));
+        let headers = header_map(message);
+        assert_eq!(headers.get(HEADER_APPENDS).unwrap().as_str(), "1,3,2");
+        let keys = headers.get(HEADER_IDEMPOTENCY).unwrap().as_str().to_owned();
+        assert!(keys.starts_with(',') && keys.ends_with(','), "only the second append has a key: {keys}");
+        assert_eq!(decode_parts(&headers, &message.payload).unwrap(), group);
+        // The payload is the export's JSON lines: one envelope a line.
+        assert_eq!(message.payload.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(), 6);
+    }
+
+    #[test]
+    fn one_append_is_a_message_with_the_headers_of_one_append() {
+        let group = appends(&[2], 10);
+        let messages = messages_for(&group).unwrap();
+        let headers = header_map(&messages[0]);
+        assert!(headers.get(HEADER_APPENDS).is_none());
+        assert!(headers.get(HEADER_IDEMPOTENCY).is_none());
+        assert_eq!(decode_parts(&headers, &messages[0].payload).unwrap(), group);
+    }
+
+    #[test]
+    fn a_large_group_is_cut_between_appends_never_inside_one() {
+        // Each event about 20 KiB: 30 appends of 1 to 3 events, about 1.2 MiB in all.
+        let sizes: Vec<usize> = (0..30).map(|n| 1 + n % 3).collect();
+        let group = appends(&sizes, 20_000);
+        let messages = messages_for(&group).unwrap();
+        assert!(messages.len() > 1, "{} messages", messages.len());
+        let mut back = Vec::new();
+        let mut next = 1;
+        for message in &messages {
+            assert!(message.payload.len() <= MESSAGE_BYTES, "{} bytes", message.payload.len());
+            assert_eq!(message.first, next, "messages follow one another");
+            next = message.last + 1;
+            back.extend(decode_parts(&header_map(message), &message.payload).unwrap());
+        }
+        assert_eq!(back, group);
+        // An append larger than a message's budget goes alone, whole.
+        let big = appends(&[1, 20, 1], 20_000);
+        let messages = messages_for(&big).unwrap();
+        assert_eq!(messages.iter().map(|m| m.appends.clone()).collect::<Vec<_>>(), vec![vec![1], vec![20], vec![1]]);
+    }
+
+    #[test]
+    fn a_message_whose_headers_miscount_its_events_is_refused() {
+        let group = appends(&[1, 3, 2], 10);
+        let message = &messages_for(&group).unwrap()[0];
+        let mut headers = header_map(message);
+        headers.insert(HEADER_APPENDS, "1,3,1");
+        let err = decode_parts(&headers, &message.payload).unwrap_err().to_string();
+        assert!(err.contains("counts 5 events, the message carries 6"), "{err}");
+        headers.insert(HEADER_APPENDS, "1,0,5");
+        assert!(decode_parts(&headers, &message.payload).is_err());
+        let mut headers = header_map(message);
+        headers.insert(HEADER_IDEMPOTENCY, ",");
+        let err = decode_parts(&headers, &message.payload).unwrap_err().to_string();
+        assert!(err.contains("names 2 appends, the message carries 3"), "{err}");
+    }
 }

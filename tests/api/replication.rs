@@ -856,7 +856,8 @@ async fn with_local_acks_a_publish_the_stream_already_took_is_not_published_agai
         assert!(Instant::now() < deadline, "publishing never caught up: stream sequence {seq}, {written} written");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // One message per append: message n carries position n (the fourth once, not twice).
+    // One write at a time, so one append a message: message n carries position n (the fourth
+    // once, not twice).
     for seq in 1..=written {
         let message = get_message(&client, "FRONTDOOR", seq).await.unwrap();
         assert_eq!(message.headers.get("Frontdoor-Last-Position").unwrap().as_str(), seq.to_string(), "message {seq}");
@@ -1512,4 +1513,110 @@ async fn an_access_entry_that_does_not_continue_its_chain_stops_the_copying_name
         let trail = node.audit(&contact).await;
         assert!(trail.iter().all(|(_, action)| !action.starts_with("forged_")), "{}: {trail:?}", node.name);
     }
+}
+
+/// Posts a new contact with `key` as its idempotency key, as `Node::write_with_key` does, from
+/// a task of its own.
+fn spawn_write(node: &Node, key: String) -> tokio::task::JoinHandle<(u16, Value)> {
+    let (client, url, token) = (node.client.clone(), node.url.clone(), node.writer.clone());
+    tokio::spawn(async move {
+        let resp = client
+            .post(format!("{url}/v1/contacts"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&contact_body())
+            .send()
+            .await
+            .unwrap();
+        read(resp).await
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_committed_together_share_one_message_each_whole_and_a_promoted_standby_replays_their_keys() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = primary_and_standby(&nats, root.path()).await;
+    let client = node_client(&nats).await;
+
+    // 64 writers at once, until one group commit carried more than one append (the first
+    // round nearly always does: the appends queue behind one another's fdatasync).
+    let mut written: Vec<(String, String)> = Vec::new();
+    let mut messages = Vec::new();
+    for round in 0..5 {
+        let keys: Vec<String> = (0..64).map(|n| format!("round-{round}-writer-{n}")).collect();
+        let tasks: Vec<_> = keys.iter().map(|key| spawn_write(&a, key.clone())).collect();
+        for (key, task) in keys.into_iter().zip(tasks) {
+            let (status, body) = task.await.unwrap();
+            assert_eq!(status, 201, "{body}");
+            written.push((key, body["contact_id"].as_str().unwrap().to_owned()));
+        }
+        let head = a.head().await;
+        messages.clear();
+        let mut seq = 1;
+        while let Ok(message) = get_message(&client, "FRONTDOOR", seq).await {
+            messages.push(message);
+            seq += 1;
+        }
+        let last = messages.last().unwrap().headers.get("Frontdoor-Last-Position").unwrap().as_str().to_owned();
+        assert_eq!(last, head.to_string(), "the stream holds every acknowledged event");
+        if messages.iter().any(|m| m.headers.get("Frontdoor-Appends").is_some()) {
+            break;
+        }
+    }
+    assert!(
+        messages.len() < written.len(),
+        "{} messages for {} appends: no group carried two",
+        messages.len(),
+        written.len()
+    );
+
+    // Every message: the positions it names, its events as JSON lines continuing the one
+    // before, and whole appends (one contact each, as many as it says).
+    let mut next = 1u64;
+    let mut appends = 0;
+    for message in &messages {
+        let header = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
+        let events: Vec<Value> = message
+            .payload
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(header("Frontdoor-First-Position").unwrap(), next.to_string());
+        assert_eq!(events[0]["position"], next);
+        next += events.len() as u64;
+        assert_eq!(header("Frontdoor-Last-Position").unwrap(), (next - 1).to_string());
+        let counts: Vec<usize> = header("Frontdoor-Appends")
+            .map_or_else(|| vec![events.len()], |list| list.split(',').map(|n| n.parse().unwrap()).collect());
+        assert_eq!(counts.iter().sum::<usize>(), events.len());
+        let keys = header("Frontdoor-Idempotency").unwrap();
+        assert_eq!(keys.split(',').count(), counts.len(), "one key for each append: {keys}");
+        let mut at = 0;
+        for count in counts {
+            let contacts: std::collections::HashSet<&str> =
+                events[at..at + count].iter().map(|e| e["contact_id"].as_str().unwrap()).collect();
+            assert_eq!(contacts.len(), 1, "an append is one contact's events");
+            at += count;
+            appends += 1;
+        }
+    }
+    assert_eq!(appends, written.len(), "one append in the stream for each 201");
+
+    // The standby holds the same log; promoted, it replays every key the primary took.
+    let head = a.head().await;
+    b.wait_head(head).await;
+    assert_eq!(b.events().await, a.events().await, "the same events, byte for byte");
+    drop(a);
+    let out = Command::new(BIN).args(["promote", "--data-dir"]).arg(Node::data(&b.root)).output().unwrap();
+    assert!(out.status.success(), "promote: {}", String::from_utf8_lossy(&out.stderr));
+    for (key, contact) in &written {
+        let (status, body) = b.write_with_key(key).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["contact_id"], contact.as_str(), "the first answer, replayed: {body}");
+    }
+    assert_eq!(b.head().await, head, "a replay writes nothing");
 }
