@@ -1539,7 +1539,7 @@ async fn appends_committed_together_share_one_message_each_whole_and_a_promoted_
     }
     let nats = Nats::start();
     let root = tempfile::tempdir().unwrap();
-    let (a, b) = primary_and_standby(&nats, root.path()).await;
+    let (a, mut b) = primary_and_standby(&nats, root.path()).await;
     let client = node_client(&nats).await;
 
     // 64 writers at once, until one group commit carried more than one append (the first
@@ -1610,6 +1610,28 @@ async fn appends_committed_together_share_one_message_each_whole_and_a_promoted_
     let head = a.head().await;
     b.wait_head(head).await;
     assert_eq!(b.events().await, a.events().await, "the same events, byte for byte");
+
+    // A standby that crashed while it wrote a message's appends holds the first of them whole
+    // (cut there, as a crash leaves it): restarted, it follows on from them, with nothing
+    // moved aside and nothing written twice.
+    let (first, count) = messages
+        .iter()
+        .find_map(|m| {
+            let first: u64 = m.headers.get("Frontdoor-First-Position")?.as_str().parse().ok()?;
+            let count: u64 = m.headers.get("Frontdoor-Appends")?.as_str().split(',').next()?.parse().ok()?;
+            Some((first, count))
+        })
+        .unwrap();
+    b.kill();
+    let data = Node::data(&b.root);
+    eventlog::replicate::quarantine_after(&data, first - 1 + count).unwrap().expect("records cut");
+    std::fs::remove_dir_all(data.join("quarantine")).unwrap();
+    b.start();
+    b.wait_ready().await;
+    b.wait_head(head).await;
+    assert_eq!(b.events().await, a.events().await, "the same events, byte for byte, after the restart");
+    assert!(!data.join("quarantine").exists(), "nothing moved aside: the stream holds what the log held");
+
     drop(a);
     let out = Command::new(BIN).args(["promote", "--data-dir"]).arg(Node::data(&b.root)).output().unwrap();
     assert!(out.status.success(), "promote: {}", String::from_utf8_lossy(&out.stderr));
