@@ -70,6 +70,9 @@ const HISTORY_BYTES: usize = 512 * 1024;
 /// The payload bytes one message of new appends carries at most (an append larger than this
 /// goes alone): well under NATS's default 1 MiB `max_payload`.
 const MESSAGE_BYTES: usize = 256 * 1024;
+/// The most appends one message carries: its headers name each (up to 129 bytes for an
+/// idempotency key), so at most about 33 KiB of headers beside the payload.
+const MESSAGE_APPENDS: usize = 256;
 /// How long a standby waits for one message before it asks again.
 const READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a promotion waits for the stream to be reachable.
@@ -1417,7 +1420,8 @@ fn meta_of(headers: &HeaderMap) -> anyhow::Result<Meta> {
 }
 
 /// The messages that carry `appends` (in position order): consecutive appends together, up to
-/// [`MESSAGE_BYTES`] of payload a message, each append whole in one message.
+/// [`MESSAGE_BYTES`] of payload and [`MESSAGE_APPENDS`] appends a message, each append whole in
+/// one message.
 fn messages_for(appends: &[ReplicaAppend]) -> anyhow::Result<Vec<Outgoing>> {
     let mut out: Vec<Outgoing> = Vec::new();
     let mut payload: Vec<u8> = Vec::new();
@@ -1432,7 +1436,9 @@ fn messages_for(appends: &[ReplicaAppend]) -> anyhow::Result<Vec<Outgoing>> {
             lines.push(b'\n');
         }
         if let Some(open) = &current
-            && (payload.len() + lines.len() > MESSAGE_BYTES || open.last + 1 != first.position)
+            && (payload.len() + lines.len() > MESSAGE_BYTES
+                || open.appends.len() >= MESSAGE_APPENDS
+                || open.last + 1 != first.position)
         {
             let mut done = current.take().context("a message")?;
             done.payload = std::mem::take(&mut payload).into();
@@ -1675,6 +1681,13 @@ mod tests {
         let big = appends(&[1, 20, 1], 20_000);
         let messages = messages_for(&big).unwrap();
         assert_eq!(messages.iter().map(|m| m.appends.clone()).collect::<Vec<_>>(), vec![vec![1], vec![20], vec![1]]);
+        // Many small appends: at most MESSAGE_APPENDS a message, so the headers stay small.
+        let many = appends(&[1; 300], 10);
+        let messages = messages_for(&many).unwrap();
+        assert_eq!(
+            messages.iter().map(|m| m.appends.len()).collect::<Vec<_>>(),
+            vec![MESSAGE_APPENDS, 300 - MESSAGE_APPENDS]
+        );
     }
 
     #[test]
