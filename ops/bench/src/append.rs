@@ -717,6 +717,10 @@ async fn measure_http(
         client.get(format!("{}/readyz", server.url)).send().await?.error_for_status()?;
     }
     let opening = std::sync::Arc::new(workload.opening().data_json().get().to_owned());
+    ensure!(
+        CHILD_FIELDS.iter().all(|field| opening.contains(field)),
+        "the opening contact no longer names the children `children_of` varies"
+    );
     let follow_ups: std::sync::Arc<Vec<(String, String)>> = std::sync::Arc::new(
         workload
             .follow_ups
@@ -735,10 +739,13 @@ async fn measure_http(
             let mut contact = String::new();
             let mut version = 0u32;
             let mut sequence = a;
+            let mut opened = 0usize;
             loop {
                 let t0 = Instant::now();
                 let request = if version == 0 {
-                    client.post(contacts_url.as_str()).bearer_auth(referrer.as_str()).body(opening.as_str().to_owned())
+                    opened += 1;
+                    let body = children_of(&opening, opened * writers + a);
+                    client.post(contacts_url.as_str()).bearer_auth(referrer.as_str()).body(body)
                 } else {
                     let (kind, data) = &follow_ups[sequence % follow_ups.len()];
                     sequence += 1;
@@ -768,6 +775,28 @@ async fn measure_http(
     .await?;
     drop(server);
     Ok(driven.measurement(run, Contender::Http(writers)))
+}
+
+/// The opening contact's children, as its JSON names them: the first child's date of birth
+/// and `child_ref`, the second's date of birth.
+const CHILD_FIELDS: [&str; 3] = ["\"2016-05-14\"", "\"C-004711\"", "\"2019-11-02\""];
+
+/// The opening contact's JSON about the `n`-th contact's own children: the same names, their
+/// dates of birth spread over 5,000 days and a `child_ref` of its own, each the same length as
+/// before (so the same bytes are appended). A front door's contacts are about many children;
+/// naming the same two in every contact made the server's live child index look at every
+/// earlier contact about them for each new one (which a real child with a handful of contacts
+/// never costs), a cost that grew through the run.
+fn children_of(opening: &str, n: usize) -> String {
+    let born = |from: NaiveDate, salt: usize| {
+        let days = u64::try_from((n.wrapping_mul(7919) + salt) % 5000).unwrap_or(0);
+        format!("\"{}\"", from + chrono::Days::new(days))
+    };
+    let base = NaiveDate::from_ymd_opt(2009, 1, 1).unwrap_or_default();
+    opening
+        .replace(CHILD_FIELDS[0], &born(base, 0))
+        .replace(CHILD_FIELDS[1], &format!("\"C-{:06}\"", n % 1_000_000))
+        .replace(CHILD_FIELDS[2], &born(base, 2500))
 }
 
 /// The events table, as a council would keep a front door's log in PostgreSQL: a global
@@ -1548,6 +1577,25 @@ mod tests {
         assert!(m.latencies.windows(2).all(|w| w[0] <= w[1]), "latencies sorted");
         let stored = std::fs::metadata(path.join("records")).unwrap().len();
         assert!(stored >= m.ops * 100, "{} acknowledged, {stored} bytes stored", m.ops);
+    }
+
+    #[test]
+    fn each_contact_posted_names_children_of_its_own_in_the_same_bytes() {
+        let w = Workload::new();
+        let opening = w.opening().data_json().get().to_owned();
+        let bodies: Vec<String> = (0..2000).map(|n| children_of(&opening, n)).collect();
+        for body in &bodies {
+            assert_eq!(body.len(), opening.len());
+            assert!(!body.contains(CHILD_FIELDS[1]), "{body}");
+            let event: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert!(event["children"][0]["date_of_birth"].as_str().unwrap().starts_with("20"));
+        }
+        let distinct: std::collections::HashSet<&String> = bodies.iter().collect();
+        assert_eq!(distinct.len(), bodies.len(), "each contact's children are its own");
+        // Every one is a contact the server takes.
+        for body in bodies.iter().step_by(97) {
+            assert!(events::validate::parse_new_contact(body.as_bytes(), Utc::now()).is_ok(), "{body}");
+        }
     }
 
     #[test]
