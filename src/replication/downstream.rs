@@ -332,7 +332,7 @@ async fn drain(in_flight: &mut VecDeque<(u64, jetstream::context::PublishAckFutu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eventlog::{Actor, Hash, Role};
+    use eventlog::Hash;
     use ulid::Ulid;
 
     /// A contact's events, chained from the genesis hash.
@@ -341,27 +341,7 @@ mod tests {
         let mut prev = Hash::GENESIS;
         let mut out = Vec::new();
         for (n, (event_type, data)) in (1u64..).zip(events) {
-            let mut env = Envelope {
-                position: n,
-                event_id: Ulid::from_parts(n, 1),
-                contact_id: contact,
-                version: u32::try_from(n).unwrap(),
-                event_type: *event_type,
-                schema_version: 1,
-                occurred_at: "2026-03-02T10:15:00Z".parse().unwrap(),
-                late_entry_reason: None,
-                recorded_at: "2026-03-02T10:16:02.123Z".parse().unwrap(),
-                actor: Actor {
-                    id: "dm-test".into(),
-                    role: Role::DecisionMaker,
-                    agency: Agency::ChildrensSocialCare,
-                    team: None,
-                },
-                data: serde_json::value::RawValue::from_string(data.to_string()).unwrap(),
-                prev_hash: prev,
-                hash: Hash::GENESIS,
-            };
-            env.hash = env.compute_hash();
+            let env = super::super::tests::envelope(n, contact, u32::try_from(n).unwrap(), *event_type, data, prev);
             prev = env.hash;
             out.push(env);
         }

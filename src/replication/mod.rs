@@ -1577,11 +1577,44 @@ pub fn write_role(data_dir: &Path, mode: Mode) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use eventlog::{Actor, EventType, Role};
     use events::schema::Agency;
     use ulid::Ulid;
+
+    /// Event `position` of the log: `version` of `contact`, its hash worked out, after `prev`.
+    pub(super) fn envelope(
+        position: u64,
+        contact: Ulid,
+        version: u32,
+        event_type: EventType,
+        data: &serde_json::Value,
+        prev: Hash,
+    ) -> Envelope {
+        let mut env = Envelope {
+            position,
+            event_id: Ulid::from_parts(position, 1),
+            contact_id: contact,
+            version,
+            event_type,
+            schema_version: 1,
+            occurred_at: "2026-03-02T10:15:00Z".parse().unwrap(),
+            late_entry_reason: None,
+            recorded_at: "2026-03-02T10:16:02.123Z".parse().unwrap(),
+            actor: Actor {
+                id: "dm-test".into(),
+                role: Role::DecisionMaker,
+                agency: Agency::ChildrensSocialCare,
+                team: None,
+            },
+            data: serde_json::value::RawValue::from_string(data.to_string()).unwrap(),
+            prev_hash: prev,
+            hash: Hash::GENESIS,
+        };
+        env.hash = env.compute_hash();
+        env
+    }
 
     /// `sizes` appends of one contact each, chained from the genesis hash; the second has an
     /// idempotency key. `text` pads each event's data.
@@ -1595,27 +1628,8 @@ mod tests {
             for version in 1..=*size {
                 position += 1;
                 let data = serde_json::json!({ "summary": "x".repeat(text) });
-                let mut env = Envelope {
-                    position,
-                    event_id: Ulid::from_parts(position, 1),
-                    contact_id: contact,
-                    version: u32::try_from(version).unwrap(),
-                    event_type: EventType::ContactReceived,
-                    schema_version: 1,
-                    occurred_at: "2026-03-02T10:15:00Z".parse().unwrap(),
-                    late_entry_reason: None,
-                    recorded_at: "2026-03-02T10:16:02.123Z".parse().unwrap(),
-                    actor: Actor {
-                        id: "dm-test".into(),
-                        role: Role::DecisionMaker,
-                        agency: Agency::ChildrensSocialCare,
-                        team: None,
-                    },
-                    data: serde_json::value::RawValue::from_string(data.to_string()).unwrap(),
-                    prev_hash: prev,
-                    hash: Hash::GENESIS,
-                };
-                env.hash = env.compute_hash();
+                let version = u32::try_from(version).unwrap();
+                let env = envelope(position, contact, version, EventType::ContactReceived, &data, prev);
                 prev = env.hash;
                 envelopes.push(env);
             }

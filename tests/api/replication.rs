@@ -354,16 +354,7 @@ impl Node {
     }
 
     async fn write_with_key(&self, key: &str) -> (u16, Value) {
-        let resp = self
-            .client
-            .post(format!("{}/v1/contacts", self.url))
-            .bearer_auth(&self.writer)
-            .header("Idempotency-Key", key)
-            .json(&contact_body())
-            .send()
-            .await
-            .unwrap();
-        read(resp).await
+        post_with_key(self.client.clone(), self.url.clone(), self.writer.clone(), key.to_owned()).await
     }
 
     /// Appends an event to a contact as the decision maker.
@@ -1515,21 +1506,22 @@ async fn an_access_entry_that_does_not_continue_its_chain_stops_the_copying_name
     }
 }
 
-/// Posts a new contact with `key` as its idempotency key, as `Node::write_with_key` does, from
-/// a task of its own.
+/// Posts a new contact with `key` as its idempotency key, as the writer.
+async fn post_with_key(client: reqwest::Client, url: String, token: String, key: String) -> (u16, Value) {
+    let resp = client
+        .post(format!("{url}/v1/contacts"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&contact_body())
+        .send()
+        .await
+        .unwrap();
+    read(resp).await
+}
+
+/// [`post_with_key`] to `node`, from a task of its own.
 fn spawn_write(node: &Node, key: String) -> tokio::task::JoinHandle<(u16, Value)> {
-    let (client, url, token) = (node.client.clone(), node.url.clone(), node.writer.clone());
-    tokio::spawn(async move {
-        let resp = client
-            .post(format!("{url}/v1/contacts"))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(&contact_body())
-            .send()
-            .await
-            .unwrap();
-        read(resp).await
-    })
+    tokio::spawn(post_with_key(node.client.clone(), node.url.clone(), node.writer.clone(), key))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
