@@ -341,7 +341,8 @@ mod tests {
         let mut prev = Hash::GENESIS;
         let mut out = Vec::new();
         for (n, (event_type, data)) in (1u64..).zip(events) {
-            let env = super::super::tests::envelope(n, contact, u32::try_from(n).unwrap(), *event_type, data, prev);
+            let env =
+                crate::replication::tests::envelope(n, contact, u32::try_from(n).unwrap(), *event_type, data, prev);
             prev = env.hash;
             out.push(env);
         }

@@ -1,9 +1,9 @@
 //! Beyond one machine: the log replicated through a NATS JetStream stream.
 //!
 //! The primary's group commit hands every durable group to [`Replication`] (the eventlog's
-//! [`Replicate`] hook), which publishes the group's appends whole in one message (their events
-//! as the export's JSON lines; an append is never split) with JetStream's expected last sequence, so a second primary's first
-//! publish is refused and it turns standby. A standby reads the stream message by message into
+//! [`Replicate`] hook), which publishes the group's appends whole in one message (their
+//! events as the export's JSON lines; an append is never split) with JetStream's expected last
+//! sequence, so a second primary's first publish is refused and it turns standby. A standby reads the stream message by message into
 //! its own log (every record's chain link checked by the log's verbatim append), and is
 //! promoted by `frontdoor promote` (which writes [`ROLE_FILE`]) or at start by that file. At
 //! start every node compares its log with the stream (one hash per message, by binary search):
@@ -170,7 +170,6 @@ struct TokensSync {
 
 /// One message to publish: one or more whole appends at consecutive positions.
 struct Outgoing {
-    id: String,
     first: u64,
     last: u64,
     last_hash: Hash,
@@ -190,6 +189,11 @@ struct Meta {
 }
 
 impl Outgoing {
+    /// Its `Nats-Msg-Id`: the last position and hash, so a retry is a duplicate JetStream drops.
+    fn id(&self) -> String {
+        format!("{}-{}", self.last, self.last_hash)
+    }
+
     /// The message's own headers (JetStream's are added by the publish).
     fn headers(&self, node: &str) -> Vec<(&'static str, String)> {
         let mut headers = vec![
@@ -831,7 +835,7 @@ impl Replication {
         for (n, message) in (1u64..).zip(messages) {
             let mut publish = jetstream::message::PublishMessage::build()
                 .payload(message.payload.clone())
-                .message_id(&message.id)
+                .message_id(message.id())
                 .expected_last_sequence(after + n - 1);
             for (name, value) in message.headers(&config.node) {
                 publish = publish.header(name, value.as_str());
@@ -1105,15 +1109,19 @@ impl Replication {
                 for append in appends {
                     // Appends the log already holds (written before a crash that came before
                     // the message's last append): the same hash, or the log does not follow.
-                    if append.envelopes.first().is_some_and(|e| e.position <= held) {
-                        let last = append.envelopes.last().map_or(0, |e| e.position);
-                        let ours = log.get(last).map_err(|e| ApplyFail::Unavailable(e.to_string()))?;
-                        if last > held
-                            || ours.is_none_or(|env| Some(env.hash) != append.envelopes.last().map(|e| e.hash))
-                        {
+                    if let (Some(first), Some(last)) = (append.envelopes.first(), append.envelopes.last())
+                        && first.position <= held
+                    {
+                        let ours = if last.position > held {
+                            None
+                        } else {
+                            log.get(last.position).map_err(|e| ApplyFail::Unavailable(e.to_string()))?
+                        };
+                        if ours.is_none_or(|env| env.hash != last.hash) {
                             return Err(ApplyFail::Diverged(format!(
-                                "stream message {}: the log holds position {last} otherwise, or part of its append",
-                                seq + 1
+                                "stream message {}: the log holds position {} otherwise, or part of its append",
+                                seq + 1,
+                                last.position
                             )));
                         }
                         continue;
@@ -1445,7 +1453,6 @@ fn messages_for(appends: &[ReplicaAppend]) -> anyhow::Result<Vec<Outgoing>> {
             out.push(done);
         }
         let message = current.get_or_insert_with(|| Outgoing {
-            id: String::new(),
             first: first.position,
             last: 0,
             last_hash: last.hash,
@@ -1455,7 +1462,6 @@ fn messages_for(appends: &[ReplicaAppend]) -> anyhow::Result<Vec<Outgoing>> {
         });
         message.last = last.position;
         message.last_hash = last.hash;
-        message.id = format!("{}-{}", last.position, last.hash);
         message.appends.push(append.envelopes.len());
         message.idempotency.push(append.idempotency);
         payload.extend_from_slice(&lines);
@@ -1655,7 +1661,7 @@ pub(crate) mod tests {
         let message = &messages[0];
         assert_eq!((message.first, message.last), (1, 6));
         assert_eq!(message.last_hash, group[2].envelopes[1].hash);
-        assert_eq!(message.id, format!("6-{}", message.last_hash));
+        assert_eq!(message.id(), format!("6-{}", message.last_hash));
         let headers = header_map(message);
         assert_eq!(headers.get(HEADER_APPENDS).unwrap().as_str(), "1,3,2");
         let keys = headers.get(HEADER_IDEMPOTENCY).unwrap().as_str().to_owned();
