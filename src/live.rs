@@ -244,8 +244,11 @@ impl Live {
         let started = Instant::now();
         let mut model = ReadModel::default();
         std::thread::scope(|scope| -> anyhow::Result<()> {
-            let (pages, next_page) = std::sync::mpsc::sync_channel::<Result<Vec<Envelope>, eventlog::LogError>>(2);
-            let (done, folded) = std::sync::mpsc::channel::<Vec<Envelope>>();
+            // The reader also parses the data the fold will read, so the two threads share
+            // the work about evenly (docs/DECISIONS.md, "The start-up rebuild").
+            type Page = Vec<(Envelope, Option<projections::model::Parsed>)>;
+            let (pages, next_page) = std::sync::mpsc::sync_channel::<Result<Page, eventlog::LogError>>(2);
+            let (done, folded) = std::sync::mpsc::channel::<Page>();
             std::thread::Builder::new().name("rebuild-read".into()).spawn_scoped(scope, move || {
                 let mut after = 0;
                 loop {
@@ -253,9 +256,16 @@ impl Live {
                     while let Ok(page) = folded.try_recv() {
                         drop(page);
                     }
-                    let page = log.read_all(after, REBUILD_PAGE);
+                    let page = log.read_all(after, REBUILD_PAGE).map(|page| {
+                        page.into_iter()
+                            .map(|env| {
+                                let parsed = projections::model::parse_for_fold(&env);
+                                (env, parsed)
+                            })
+                            .collect::<Page>()
+                    });
                     // An empty page (the end) or an error is the last one sent.
-                    let last = page.as_ref().ok().and_then(|page| page.last()).map(|env| env.position);
+                    let last = page.as_ref().ok().and_then(|page| page.last()).map(|(env, _)| env.position);
                     if pages.send(page).is_err() {
                         return;
                     }
@@ -266,12 +276,12 @@ impl Live {
                 }
             })?;
             for page in next_page {
-                let page = page?;
+                let mut page = page?;
                 if page.is_empty() {
                     break;
                 }
-                for env in &page {
-                    model.apply(env).map_err(|e| anyhow::anyhow!("position {}: {e}", env.position))?;
+                for (env, parsed) in &mut page {
+                    model.apply_parsed(env, parsed).map_err(|e| anyhow::anyhow!("position {}: {e}", env.position))?;
                 }
                 // The reader may have ended (the last page read): then it is freed here.
                 let _ = done.send(page);
@@ -386,6 +396,18 @@ impl Live {
             known_overdue = now_overdue;
             primed = true;
         }
+    }
+}
+
+/// Turns off transparent huge pages for this process (`prctl(PR_SET_THP_DISABLE)`), before the
+/// read model is built. The allocator asks for huge pages for its regions, and on the machines
+/// measured the kernel's zeroing of each fresh 2 MiB page, as the model's tables and vectors
+/// grow, was a sixth of a start-up rebuild's samples: with 4 KiB pages the same rebuild took
+/// about a tenth less time and no more memory (docs/DECISIONS.md, "The start-up rebuild").
+/// A kernel without the call leaves things as they were.
+pub fn without_huge_pages() {
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::debug!(error = %e, "transparent huge pages left as they were");
     }
 }
 

@@ -85,6 +85,7 @@ fn main() -> ExitCode {
     // file and directory it creates is its owner's alone, 0600 / 0700 (docs/DECISIONS.md,
     // "Files private by default"). Set before any thread starts, so it covers them all.
     rustix::process::umask(rustix::fs::Mode::RWXG | rustix::fs::Mode::RWXO);
+    frontdoor::live::without_huge_pages();
     match run() {
         Ok(code) => code,
         Err(e) => {

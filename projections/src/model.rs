@@ -314,15 +314,25 @@ impl ReadModel {
     /// Applies the next event of the log. Events at or before the current position are
     /// ignored, so a replay never applies anything twice.
     pub fn apply(&mut self, env: &Envelope) -> Result<Change, FoldError> {
+        self.apply_parsed(env, &mut None)
+    }
+
+    /// [`ReadModel::apply`], given the typed data [`parse_for_fold`] worked out for `env`
+    /// beforehand (on another thread, in a rebuild), or `None` to parse it here when needed.
+    /// The outcome is the same either way. What the fold takes of `parsed` it takes out; the
+    /// rest is left to the caller to free.
+    pub fn apply_parsed(&mut self, env: &Envelope, parsed: &mut Option<Parsed>) -> Result<Change, FoldError> {
         if env.position <= self.position {
             return Ok(Change::Nothing);
         }
+        // The typed data, parsed at most once: every path below asks for it at most once.
+        let mut event = || parsed.take().unwrap_or_else(|| env.event());
         self.position = env.position;
         self.last_recorded_at = Some(env.recorded_at);
         self.also_changed.clear();
         let id = env.contact_id;
         if env.event_type == EventType::DutyDebriefRecorded {
-            let Event::DutyDebriefRecorded(data) = env.event()? else { return Ok(Change::Nothing) };
+            let Event::DutyDebriefRecorded(data) = event()? else { return Ok(Change::Nothing) };
             self.duty_debriefs.push(DutyDebrief {
                 debrief_id: id,
                 recorded_at: env.recorded_at,
@@ -333,7 +343,7 @@ impl ReadModel {
             return Ok(Change::Nothing);
         }
         if env.event_type == EventType::ConsultationRecorded {
-            let Event::ConsultationRecorded(data) = env.event()? else { return Ok(Change::Nothing) };
+            let Event::ConsultationRecorded(data) = event()? else { return Ok(Change::Nothing) };
             if !data.children.is_empty() {
                 // A consultation is never a previous contact, but its child may link children
                 // of contacts together: their counts and possible matches are looked at again.
@@ -353,7 +363,7 @@ impl ReadModel {
             return Ok(Change::Nothing);
         }
         if env.event_type == EventType::ContactReceived {
-            let Event::ContactReceived(received) = env.event()? else {
+            let Event::ContactReceived(received) = event()? else {
                 return Err(FoldError::NotReceivedFirst(env.event_type));
             };
             if let Some(followed) = received.follows_consultation {
@@ -377,7 +387,7 @@ impl ReadModel {
         }
         // Links and unlinks change the child index, on open and closed contacts alike.
         if matches!(env.event_type, EventType::ChildrenLinked | EventType::ChildrenUnlinked) {
-            let touched = match env.event()? {
+            let touched = match event()? {
                 Event::ChildrenLinked(l) => self.children.link(id, usize::from(l.child_index), &l.child_id),
                 Event::ChildrenUnlinked(u) => {
                     self.children.unlink(id, usize::from(u.child_index), &u.child_id, env.event_id)
@@ -403,7 +413,7 @@ impl ReadModel {
             // completed action may change a figure (never the queue).
             match env.event_type {
                 EventType::CorrectionRecorded | EventType::StrategyDiscussionHeld | EventType::ActionCompleted => {
-                    let event = env.event()?;
+                    let event = event()?;
                     if let Some(facts) = self.facts.get_mut(&id) {
                         match &event {
                             Event::CorrectionRecorded(c) => facts.correct(c.corrects_event_id, &c.field, &c.value),
@@ -419,7 +429,7 @@ impl ReadModel {
             }
             // The referrer's feedback may come after closing (once): it counts in the figures.
             if env.event_type == EventType::ReferrerFeedbackGiven
-                && let Event::ReferrerFeedbackGiven(f) = env.event()?
+                && let Event::ReferrerFeedbackGiven(f) = event()?
                 && let Some(facts) = self.facts.get_mut(&id)
                 && facts.referrer_feedback.is_none()
             {
@@ -431,7 +441,7 @@ impl ReadModel {
             }
             return Ok(Change::Nothing);
         };
-        let event = if needs_data(env.event_type) { env.event()? } else { placeholder(env.event_type) };
+        let event = if needs_data(env.event_type) { event()? } else { placeholder(env.event_type) };
         // A correction may move the receipt or change a child's identifiers: the children
         // index then forgets the contact as it was and receives it as it now is.
         let before =
@@ -514,11 +524,12 @@ impl ReadModel {
         out
     }
 
-    /// Folds events from scratch.
+    /// Folds events from scratch, each with its data parsed beforehand as a start-up rebuild
+    /// does ([`parse_for_fold`], then [`ReadModel::apply_parsed`]).
     pub fn rebuild<'a>(events: impl IntoIterator<Item = &'a Envelope>) -> Result<ReadModel, FoldError> {
         let mut model = ReadModel::default();
         for env in events {
-            model.apply(env)?;
+            model.apply_parsed(env, &mut parse_for_fold(env))?;
         }
         Ok(model)
     }
@@ -626,6 +637,16 @@ impl ReadModel {
         items.sort_by(queue_order);
         items
     }
+}
+
+/// An event's typed data, or why it could not be parsed.
+pub type Parsed = Result<Event, events::DecodeError>;
+
+/// What [`ReadModel::apply_parsed`] would parse of `env`, parsed here: the typed data of an
+/// event whose data the fold reads, `None` for the others. A rebuild calls it on the thread
+/// that reads the log, so the folding thread does not parse.
+pub fn parse_for_fold(env: &Envelope) -> Option<Parsed> {
+    needs_data(env.event_type).then(|| env.event())
 }
 
 /// Event types whose `data` the fold reads. The others only move the version (and the

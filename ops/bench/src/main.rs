@@ -150,6 +150,8 @@ fn workspace_root() -> Result<PathBuf> {
 }
 
 fn main() -> Result<()> {
+    // As the server does (`src/main.rs`), so in-process figures are the server's.
+    frontdoor::live::without_huge_pages();
     let cli = Cli::parse();
     match cli.command {
         Command::Append(args) => append::run(&args),

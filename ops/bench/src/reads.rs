@@ -501,12 +501,27 @@ async fn measure(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
     let mut rng = fastrand::Rng::with_seed(u64::from(run) * 1000 + load as u64);
 
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    // The schedule is kept by a thread of its own with the OS's sleep (tens of µs late at
+    // most), not by tokio's timer, whose 1 ms ticks sent every request up to a millisecond
+    // after its time and counted that in its latency.
+    let start = Instant::now() + Duration::from_millis(50);
+    let (due, mut next) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let pacer = std::thread::Builder::new().name("reads-pacer".into()).spawn(move || -> Result<()> {
+        for index in 0..total {
+            let at = start + period * u32::try_from(index)?;
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if due.send(index).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    })?;
     let mut before = None;
     let mut measured_from = Instant::now();
-    for index in 0..total {
-        let at = start + period * u32::try_from(index)?;
-        tokio::time::sleep_until(at).await;
+    while let Some(index) = next.recv().await {
+        let at = tokio::time::Instant::from_std(start + period * u32::try_from(index)?);
         if index == warm {
             before = Some(Counters::read_with(device, Some(server.child.id())));
             measured_from = at.into_std();
@@ -542,6 +557,7 @@ async fn measure(
             let _ = tx.send(Outcome { index, latency: at.elapsed(), status, bytes, lag: sent - at });
         });
     }
+    pacer.join().map_err(|_| anyhow::anyhow!("the pacer thread panicked"))??;
     drop(tx);
     let mut outcomes = Vec::with_capacity(usize::try_from(total)?);
     while let Some(outcome) = rx.recv().await {
@@ -704,7 +720,9 @@ impl Report<'_> {
             out,
             "- method: open loop: requests scheduled every {:.2} ms ({} req/s) and sent at their time \
              whether or not earlier ones were answered (one reqwest client, connections as needed, on \
-             this process's {}-worker tokio runtime); latency runs from the **scheduled** time to the \
+             this process's {}-worker tokio runtime; the schedule kept by a thread of its own with the \
+             OS's sleep: until 7 December 2026 by tokio's timer, whose 1 ms ticks sent each request up \
+             to 1 ms late, inside its latency); latency runs from the **scheduled** time to the \
              whole body read, so a stall delays every request behind it and shows; {} s of load not \
              counted, then {} s measured, per load; loads in each run: {}; {} run(s), interleaved; \
              figures are medians of the runs' own p50, p99 and max (nearest rank). Errors: no answer \
