@@ -1,6 +1,6 @@
 //! What an operator sees of the running binary: `/metrics` that Prometheus's own tool accepts,
 //! with the gauges the alerts in ops/alerts.yml watch moving as the duty queue does; and the
-//! log, one plain line per request.
+//! log, one plain line per request; and the process running without transparent huge pages.
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -190,4 +190,15 @@ async fn each_request_is_one_plain_log_line_with_its_route_status_latency_and_ac
     );
     let unmatched = answered.iter().find(|l| l.contains("status=404")).expect("the 404's line");
     assert!(unmatched.contains("route=\"unmatched\"") && !unmatched.contains("actor="), "{unmatched}");
+}
+
+/// The service turns transparent huge pages off for itself at start (a sixth of a start-up
+/// rebuild went to the kernel zeroing 2 MiB pages: docs/DECISIONS.md, "The start-up
+/// rebuild"): the kernel says so in the process's status, whatever the machine's setting.
+#[test]
+fn the_running_service_has_transparent_huge_pages_off() {
+    let app = spawn_app();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", app.pid())).unwrap();
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:")).expect("a kernel that reports THP_enabled");
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
 }
