@@ -915,6 +915,11 @@ pub async fn qa(State(app): State<AppState>, headers: HeaderMap, Query(q): Query
     if !auth::may_read(actor.role, ReadKind::Metrics) {
         return message(StatusCode::FORBIDDEN, chrome(), &format!("A {} may not read the figures.", actor.role));
     }
+    // As the figures' API does: every contact acknowledged before the page was asked for is in
+    // its figures (without this, one received a moment before could be missing).
+    if let Err(e) = crate::http::queue::require_current(&app).await {
+        return message(StatusCode::SERVICE_UNAVAILABLE, chrome(), &e.to_string());
+    }
     let (from, to) = match resolve_period(q.from.as_deref(), q.to.as_deref()) {
         Ok(p) => p,
         Err(e) => {
