@@ -3,9 +3,9 @@
 //! The primary's group commit hands every durable group to [`Replication`] (the eventlog's
 //! [`Replicate`] hook), which publishes the group's appends whole in one message (their
 //! events as the export's JSON lines; an append is never split) with JetStream's expected last
-//! sequence, so a second primary's first publish is refused and it turns standby. A standby reads the stream message by message into
-//! its own log (every record's chain link checked by the log's verbatim append), and is
-//! promoted by `frontdoor promote` (which writes [`ROLE_FILE`]) or at start by that file. At
+//! sequence, so a second primary's first publish is refused and it turns standby. A standby
+//! reads the stream message by message into its own log (every record's chain link checked by
+//! the log's verbatim append), and is promoted by `frontdoor promote` (which writes [`ROLE_FILE`]) or at start by that file. At
 //! start every node compares its log with the stream (one hash per message, by binary search):
 //! what the log lacks it follows, what it holds beyond a stream that went on without it is
 //! moved into a quarantine file, and what a primary holds beyond a stream that ends where its
@@ -1608,12 +1608,7 @@ pub(crate) mod tests {
             occurred_at: "2026-03-02T10:15:00Z".parse().unwrap(),
             late_entry_reason: None,
             recorded_at: "2026-03-02T10:16:02.123Z".parse().unwrap(),
-            actor: Actor {
-                id: "dm-test".into(),
-                role: Role::DecisionMaker,
-                agency: Agency::ChildrensSocialCare,
-                team: None,
-            },
+            actor: Actor::new("dm-test", Role::DecisionMaker, Agency::ChildrensSocialCare),
             data: serde_json::value::RawValue::from_string(data.to_string()).unwrap(),
             prev_hash: prev,
             hash: Hash::GENESIS,

@@ -192,7 +192,7 @@ async fn each_request_is_one_plain_log_line_with_its_route_status_latency_and_ac
     assert!(unmatched.contains("route=\"unmatched\"") && !unmatched.contains("actor="), "{unmatched}");
 }
 
-/// The service turns transparent huge pages off for itself at start (a sixth of a start-up
+/// The service turns transparent huge pages off for itself at start (15% of a start-up
 /// rebuild went to the kernel zeroing 2 MiB pages: docs/DECISIONS.md, "The start-up
 /// rebuild"): the kernel says so in the process's status, whatever the machine's setting.
 #[test]

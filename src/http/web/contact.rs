@@ -469,6 +469,11 @@ pub async fn contact_page(State(app): State<AppState>, headers: HeaderMap, Path(
     let back = if id.parse::<Ulid>().is_ok() { endpoint.as_str() } else { "/" };
     let Some((_, actor)) = page_actor(&app, &headers) else { return to_signin(back) };
     let chrome = || Chrome::new("Contact", Some(&actor), Nav::Board);
+    // The record comes from the log, its previous contacts from the read model: the model
+    // first holds every event acknowledged before this request, so the two agree.
+    if let Err(e) = crate::http::queue::require_current(&app).await {
+        return message(StatusCode::SERVICE_UNAVAILABLE, chrome(), &e.to_string());
+    }
     let read = Read { kind: ReadKind::Contact, action: "read_contact", endpoint: &endpoint };
     let now = Utc::now();
     let read = match app.front_door().read_contact_logged(&actor, read, &id, now).await {
