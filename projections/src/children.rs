@@ -36,6 +36,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 use crate::names::comparable;
+use crate::chunked::Chunked;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -427,8 +428,8 @@ pub const MAX_CANDIDATES: usize = 50;
 /// Every child of every contact received so far, grouped into children.
 #[derive(Debug, Clone, Default)]
 pub struct ChildIndex {
-    mentions: Vec<Mention>,
-    groups: Vec<Group>,
+    mentions: Chunked<Mention>,
+    groups: Chunked<Group>,
     /// Every child id ever given (merged ones too) to its group.
     by_id: Map<ChildId, u32>,
     /// A contact's first mention and how many children it has.
@@ -439,7 +440,7 @@ pub struct ChildIndex {
     /// The contacts with a child the index offers a possible match for (see
     /// [`ChildIndex::has_possible_match`]), kept as contacts and links change.
     possible: HashSet<Ulid, foldhash::fast::RandomState>,
-    adults: Vec<AdultMention>,
+    adults: Chunked<AdultMention>,
     adult_codes: Map<Code, Numbers>,
     adult_dob: Map<NaiveDate, Numbers>,
     adult_postcode: Map<Box<str>, Numbers>,

@@ -1,6 +1,8 @@
 //! The few facts about each contact that the figures need, small enough to keep for every
 //! contact ever received (the full state is kept only while a contact is open).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use events::schema::{Channel, Consent, Outcome, Rating, SourceCode};
 use serde::Serialize;
@@ -9,6 +11,7 @@ use ulid::Ulid;
 use events::EventType;
 use events::correction::{Correction, Field, Value};
 
+use crate::chunked::Chunked;
 use crate::contact::{ContactState, PlanAction, StrategyDiscussion};
 use crate::locality::District;
 
@@ -72,6 +75,49 @@ pub struct ContactFacts {
     /// contact (whose full state is no longer kept) still reaches the figures.
     #[serde(skip)]
     pub sources: FactSources,
+}
+
+/// Every contact's facts, by contact id. The facts themselves sit in a [`Chunked`] vector (in
+/// the order the contacts were first received) and the map holds only where each is. A map of
+/// the facts themselves (336 bytes each) doubled its table as contacts came, copying every
+/// record each time and briefly holding both tables: at 545,733 contacts its table is 2^20
+/// slots of 352 bytes (370 MB), where the facts take 183 MB.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FactStore {
+    at: HashMap<Ulid, u32, foldhash::fast::RandomState>,
+    all: Chunked<ContactFacts>,
+}
+
+impl FactStore {
+    /// Sets the facts of `facts.contact_id`, replacing any it had.
+    pub(crate) fn insert(&mut self, id: Ulid, facts: ContactFacts) {
+        debug_assert_eq!(id, facts.contact_id);
+        match self.at.get(&id) {
+            Some(&i) => self.all[i as usize] = facts,
+            None => {
+                let i = u32::try_from(self.all.len()).expect("fewer than 4 billion contacts");
+                self.at.insert(id, i);
+                self.all.push(facts);
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, id: &Ulid) -> Option<&ContactFacts> {
+        self.at.get(id).map(|&i| &self.all[i as usize])
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &Ulid) -> Option<&mut ContactFacts> {
+        self.at.get(id).map(|&i| &mut self.all[i as usize])
+    }
+
+    /// Every contact's facts, in the order the contacts were first received into the log.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &ContactFacts> {
+        self.all.iter()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.all.len()
+    }
 }
 
 /// A referrer's answers to the feedback survey (`referrer_feedback_given`).

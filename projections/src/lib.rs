@@ -6,6 +6,8 @@
 //!
 //! - [`contact`]: one contact's state folded from its own events.
 //! - [`facts`]: the compact per-contact record the figures are computed from.
+//! - `chunked`: a vector that grows by chunks, never copying (the model's per-contact and
+//!   per-child lists).
 //! - [`children`]: which earlier contacts named the same child.
 //! - [`names`]: how names are compared, and which characters a name may not hold.
 //! - [`model`]: the read model over the whole log, with the duty queue.
@@ -14,6 +16,7 @@
 //! - [`time`]: Europe/London, working days, bank holidays, the due-by policy.
 
 pub mod children;
+mod chunked;
 pub mod contact;
 pub mod facts;
 pub mod figures;

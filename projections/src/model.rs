@@ -12,7 +12,7 @@ use ulid::Ulid;
 
 use crate::children::ChildIndex;
 use crate::contact::{ContactState, FoldError, Handover, HandoverStatus, Stage};
-use crate::facts::ContactFacts;
+use crate::facts::{ContactFacts, FactStore};
 use crate::time::DuePolicy;
 
 /// A child as the duty queue shows them.
@@ -283,7 +283,7 @@ pub struct ReadModel {
     last_recorded_at: Option<DateTime<Utc>>,
     /// Full state, kept only while a contact is open.
     open: HashMap<Ulid, ContactState, foldhash::fast::RandomState>,
-    facts: HashMap<Ulid, ContactFacts, foldhash::fast::RandomState>,
+    facts: FactStore,
     children: ChildIndex,
     /// The contacts each referrer made, in receipt order of the log (`GET /v1/contacts?made_by=me`).
     made_by_referrer: HashMap<String, Vec<Ulid>, foldhash::fast::RandomState>,
@@ -573,7 +573,7 @@ impl ReadModel {
         self.open.get(&id)
     }
 
-    /// Every contact's facts, in no particular order.
+    /// Every contact's facts, in the order received into the log.
     pub fn facts(&self) -> impl Iterator<Item = &ContactFacts> {
         self.facts.values()
     }
