@@ -35,8 +35,8 @@ use ulid::Ulid;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-use crate::names::comparable;
 use crate::chunked::Chunked;
+use crate::names::comparable;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -247,13 +247,17 @@ struct AdultMention {
     ids: Ids,
 }
 
-/// Exact keys to the mentions that have them.
+/// Exact keys to the mentions that have them. The text identifiers are filed under a hash of
+/// their text ([`text_key`], [`name_dob_key`]), not a copy of it: the mention holds the text,
+/// and a key of eight bytes costs no allocation of its own and is rehashed without reading a
+/// string when its map grows (the keys were a fifth of the start-up rebuild's folding).
+/// Whoever looks one up checks the text of what it finds ([`ChildIndex::keyed`]).
 #[derive(Debug, Clone, Default)]
 struct Keys {
-    nhs: Map<Box<str>, Numbers>,
-    upn: Map<Box<str>, Numbers>,
-    child_ref: Map<Box<str>, Numbers>,
-    name_dob: Map<(Box<str>, NaiveDate), Numbers>,
+    nhs: Map<u64, Numbers>,
+    upn: Map<u64, Numbers>,
+    child_ref: Map<u64, Numbers>,
+    name_dob: Map<u64, Numbers>,
     code: Map<Code, Numbers>,
     dob: Map<NaiveDate, Numbers>,
     /// The mentions with a date of birth, under each of their names' codes on that date (see
@@ -261,7 +265,43 @@ struct Keys {
     /// list holds every child born that day, which grows with the log; this one only those
     /// whose name shares a sound as well.
     dated_code: Map<u64, Numbers>,
-    postcode: Map<Box<str>, Numbers>,
+    postcode: Map<u64, Numbers>,
+}
+
+/// The key of an identifier's text in [`Keys`]: a hash of it. Two texts may share a key.
+fn text_key(text: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::quality::FixedState::with_seed(0x6964_656e_7469_6679).build_hasher();
+    h.write(text.as_bytes());
+    h.finish()
+}
+
+/// The key of a folded name on a date of birth in [`Keys::name_dob`]. Two pairs may share a key.
+fn name_dob_key(name: &str, dob: NaiveDate) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::quality::FixedState::with_seed(0x6e61_6d65_5f64_6f62).build_hasher();
+    h.write(name.as_bytes());
+    // No byte of UTF-8 text is 0xFF: the name ends here.
+    h.write_u8(0xFF);
+    h.write_i32(dob.num_days_from_ce());
+    h.finish()
+}
+
+/// The identifiers filed under their text in [`Keys`].
+fn nhs_of(i: &Ids) -> &Option<Box<str>> {
+    &i.nhs
+}
+
+fn upn_of(i: &Ids) -> &Option<Box<str>> {
+    &i.upn
+}
+
+fn child_ref_of(i: &Ids) -> &Option<Box<str>> {
+    &i.child_ref
+}
+
+fn postcode_of_ids(i: &Ids) -> &Option<Box<str>> {
+    &i.postcode
 }
 
 /// The key of a name's code on a date of birth in [`Keys::dated_code`]: a hash of both. Two
@@ -310,20 +350,20 @@ impl Keys {
             };
         }
         if let Some(v) = &ids.nhs {
-            key!(self.nhs, v.clone());
+            key!(self.nhs, text_key(v));
         }
         if let Some(v) = &ids.upn {
-            key!(self.upn, v.clone());
+            key!(self.upn, text_key(v));
         }
         if let Some(v) = &ids.child_ref {
-            key!(self.child_ref, v.clone());
+            key!(self.child_ref, text_key(v));
         }
         if let Some(d) = ids.dob {
-            key!(self.name_dob, (ids.name.clone(), d));
+            key!(self.name_dob, name_dob_key(&ids.name, d));
             key!(self.dob, d);
         }
         if let Some(p) = &ids.postcode {
-            key!(self.postcode, p.clone());
+            key!(self.postcode, text_key(p));
         }
         for word in &ids.codes {
             for code in word.iter() {
@@ -443,7 +483,8 @@ pub struct ChildIndex {
     adults: Chunked<AdultMention>,
     adult_codes: Map<Code, Numbers>,
     adult_dob: Map<NaiveDate, Numbers>,
-    adult_postcode: Map<Box<str>, Numbers>,
+    /// Under [`text_key`] of the postcode.
+    adult_postcode: Map<u64, Numbers>,
     /// The streams indexed that are professional consultations, not contacts: their children
     /// are the same children, matched and linked alike, but never counted as contacts.
     consultations: HashSet<Ulid, foldhash::fast::RandomState>,
@@ -469,6 +510,24 @@ impl ChildIndex {
             g = next;
         }
         g
+    }
+
+    /// The mentions filed in `map` under `value` whose `field` is `value` (a key is a hash, which
+    /// another text may share).
+    fn keyed<'a>(&'a self, map: &'a Map<u64, Numbers>, field: Field, value: &'a str) -> impl Iterator<Item = u32> + 'a {
+        map.get(&text_key(value))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(move |&x| field(&self.mentions[x as usize].ids).as_deref() == Some(value))
+    }
+
+    /// The mentions of a child with the folded name `name` born on `dob`.
+    fn same_name_on<'a>(&'a self, name: &'a str, dob: NaiveDate) -> impl Iterator<Item = u32> + 'a {
+        self.keys.name_dob.get(&name_dob_key(name, dob)).into_iter().flatten().copied().filter(move |&x| {
+            let theirs = &self.mentions[x as usize].ids;
+            theirs.dob == Some(dob) && *theirs.name == *name
+        })
     }
 
     fn group_of(&self, m: u32) -> u32 {
@@ -603,7 +662,7 @@ impl ChildIndex {
                     .iter()
                     .flat_map(|code| self.keys.dated_code.get(&dated_code(day, code)).into_iter().flatten().copied())
                     .collect(),
-                None => self.keys.name_dob.get(&(ids.name.clone(), day)).map(|v| v.to_vec()).unwrap_or_default(),
+                None => self.same_name_on(&ids.name, day).collect(),
             };
             if ids.codes.first().is_some_and(|word| word.len() > 1) {
                 found.sort_unstable();
@@ -793,18 +852,17 @@ impl ChildIndex {
     fn auto_link(&mut self, m: u32, touched: &mut Vec<Ulid>) {
         let ids = self.mentions[m as usize].ids.clone();
         let mut found: Vec<u32> = Vec::new();
-        let mut look = |v: Option<&Numbers>| found.extend(v.into_iter().flatten().copied());
         if let Some(k) = &ids.nhs {
-            look(self.keys.nhs.get(k));
+            found.extend(self.keyed(&self.keys.nhs, nhs_of, k));
         }
         if let Some(k) = &ids.upn {
-            look(self.keys.upn.get(k));
+            found.extend(self.keyed(&self.keys.upn, upn_of, k));
         }
         if let Some(k) = &ids.child_ref {
-            look(self.keys.child_ref.get(k));
+            found.extend(self.keyed(&self.keys.child_ref, child_ref_of, k));
         }
         if let Some(d) = ids.dob {
-            look(self.keys.name_dob.get(&(ids.name.clone(), d)));
+            found.extend(self.same_name_on(&ids.name, d));
         }
         // The distinct groups found: mostly one (a child seen before), however many contacts
         // it has, so a short list beats sorting every mention found.
@@ -881,12 +939,11 @@ impl ChildIndex {
             });
         };
         let ids = &self.mentions[m as usize].ids;
-        let lists = [
-            ids.nhs.as_ref().map(|v| self.keys.nhs.get(v)),
-            ids.upn.as_ref().map(|v| self.keys.upn.get(v)),
-            ids.child_ref.as_ref().map(|v| self.keys.child_ref.get(v)),
-        ];
-        lists.into_iter().flatten().any(|list| !list.into_iter().flatten().any(|&x| x != m && self.group_of(x) == into))
+        let keys: [(&Map<u64, Numbers>, Field); 3] =
+            [(&self.keys.nhs, nhs_of), (&self.keys.upn, upn_of), (&self.keys.child_ref, child_ref_of)];
+        keys.into_iter()
+            .filter_map(|(map, field)| field(ids).as_deref().map(|v| self.keyed(map, field, v)))
+            .any(|mut same| !same.any(|x| x != m && self.group_of(x) == into))
     }
 
     /// Whether two groups may be linked automatically: no NHS number, UPN or `child_ref` of one
@@ -981,7 +1038,7 @@ impl ChildIndex {
             put(&mut self.adult_dob, d, a);
         }
         if let Some(p) = &ids.postcode {
-            put(&mut self.adult_postcode, p.clone(), a);
+            put(&mut self.adult_postcode, text_key(p), a);
         }
         self.adults.push(AdultMention { contact, name: adult.name.clone(), relationship: adult.relationship, ids });
     }
@@ -1045,16 +1102,16 @@ impl ChildIndex {
     pub fn search(&self, query: &Query) -> Vec<Candidate> {
         let q = Terms::of(query);
         let mut pool: Vec<u32> = Vec::new();
-        let mut from = |v: Option<&Numbers>| pool.extend(v.into_iter().flatten().copied());
         if let Some(n) = &q.nhs {
-            from(self.keys.nhs.get(n));
+            pool.extend(self.keyed(&self.keys.nhs, nhs_of, n));
         }
         if let Some(u) = &q.upn {
-            from(self.keys.upn.get(u));
+            pool.extend(self.keyed(&self.keys.upn, upn_of, u));
         }
         if let Some(p) = &q.postcode {
-            from(self.keys.postcode.get(p));
+            pool.extend(self.keyed(&self.keys.postcode, postcode_of_ids, p));
         }
+        let mut from = |v: Option<&Numbers>| pool.extend(v.into_iter().flatten().copied());
         for day in q.dob_variants() {
             from(self.keys.dob.get(&day));
         }
@@ -1133,7 +1190,13 @@ impl ChildIndex {
         let q = Terms::of(query);
         let mut pool: Vec<u32> = Vec::new();
         if let Some(p) = &q.postcode {
-            pool.extend(self.adult_postcode.get(p).into_iter().flatten());
+            pool.extend(
+                self.adult_postcode
+                    .get(&text_key(p))
+                    .into_iter()
+                    .flatten()
+                    .filter(|&&a| self.adults[a as usize].ids.postcode.as_deref() == Some(&**p)),
+            );
         }
         for day in q.dob_variants() {
             pool.extend(self.adult_dob.get(&day).into_iter().flatten());

@@ -695,3 +695,29 @@ fn sound_alikes_are_every_child_born_that_day_or_on_its_swap_whose_name_sounds_a
     }
     assert!(found > 50, "the names sounded alike {found} times");
 }
+
+/// The keys are hashes of the identifiers' text, which two texts may share: a mention found
+/// under a key it shares with another text is never taken to have that text. The collision is
+/// made by hand (filing a child under the key of a name it does not have on its birth date,
+/// and of an NHS number it does not have), as no two real identifiers are known to share one.
+#[test]
+fn a_key_two_identifiers_share_never_links_or_finds_the_other() {
+    let mut index = ChildIndex::default();
+    let alex = child("Alex Example", Some("2015-03-01"), Some("9434765919"), None);
+    index.receive(id(1), at("2026-01-05T10:00:00Z"), &[alex], &[]);
+    put(&mut index.keys.name_dob, name_dob_key("robin sample", "2015-03-01".parse().unwrap()), 0);
+    put(&mut index.keys.nhs, text_key("9434765870"), 0);
+    let by_nhs =
+        |index: &ChildIndex| index.search(&Query { nhs_number: Some("9434765870".into()), ..Query::default() }).len();
+    assert_eq!(by_nhs(&index), 0, "found under a key its NHS number does not have");
+    // Same birth date, no identifier to conflict: only the name tells them apart.
+    let robin = child("Robin Sample", Some("2015-03-01"), None, None);
+    index.receive(id(2), at("2026-02-05T10:00:00Z"), &[robin], &[]);
+    assert_ne!(index.child_id_of(id(1), 0), index.child_id_of(id(2), 0), "linked through a shared key");
+    assert_eq!(index.previous_contacts(id(2)), 0);
+    // The keys still find what the mentions do have.
+    let again = child("Alex Example", Some("2015-03-01"), None, None);
+    index.receive(id(3), at("2026-03-05T10:00:00Z"), &[again], &[]);
+    assert_eq!(index.child_id_of(id(1), 0), index.child_id_of(id(3), 0));
+    assert_eq!(by_nhs(&index), 0);
+}
