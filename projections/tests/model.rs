@@ -539,3 +539,32 @@ proptest! {
         }
     }
 }
+
+/// The figures count a contact under the concern categories in force: the contact's until a
+/// decision gives some, then the latest decision's that gave any (an open contact's facts are
+/// worked out again with each event, reusing their lists).
+#[test]
+fn the_concern_categories_in_force_follow_the_decision_and_its_revisions() {
+    let mut log = Log::default();
+    let contact = Ulid::from_parts(1, 0);
+    let Event::ContactReceived(mut r) = received(false, vec![child("A", None)]) else { unreachable!() };
+    r.concern_categories = vec!["1A".into(), "not a code".into()];
+    log.push(contact, t("2026-03-02T09:00:00Z"), Role::Referrer, &Event::ContactReceived(r));
+    let categories = |log: &Log| {
+        let model = ReadModel::rebuild(&log.events).unwrap();
+        model.contact_facts(contact).unwrap().concern_categories.clone()
+    };
+    assert_eq!(categories(&log), ["1A"], "only CIN codes count");
+    let decision = |categories: &[&str], revises: Option<Ulid>| {
+        let Event::DecisionMade(mut d) = decided(Outcome::EarlyHelp) else { unreachable!() };
+        d.concern_categories = categories.iter().map(|c| (*c).into()).collect();
+        d.revises = revises.map(|event_id| Revises { event_id, reason: "new information".into() });
+        Event::DecisionMade(d)
+    };
+    let first = log.push(contact, t("2026-03-02T10:00:00Z"), Role::DecisionMaker, &decision(&["2B", "3C"], None));
+    assert_eq!(categories(&log), ["2B", "3C"]);
+    let second = log.push(contact, t("2026-03-02T11:00:00Z"), Role::DecisionMaker, &decision(&["2B"], Some(first)));
+    assert_eq!(categories(&log), ["2B"]);
+    log.push(contact, t("2026-03-02T12:00:00Z"), Role::DecisionMaker, &decision(&[], Some(second)));
+    assert_eq!(categories(&log), ["2B"], "a revision that names none leaves those in force");
+}
