@@ -528,13 +528,21 @@ fn measure_phase(run: u32, phase: Phase, target: &Target<'_>, device: Option<&Bl
     let out = command.output().with_context(|| format!("running {} rebuild-phase", exe.display()))?;
     let window = started.elapsed();
     // The child has been waited for, so its CPU time counts as this process's own.
-    let (_, cpu) = Counters::read(device).since(Some(&before));
+    let (_, mut cpu) = Counters::read(device).since(Some(&before));
     if !out.status.success() {
         bail!("{} failed ({}): {}", phase.name(), out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().rev().find(|l| l.starts_with('{')).context("no result from rebuild-phase")?;
     let v: Value = serde_json::from_str(line).with_context(|| format!("rebuild-phase printed {line:?}"))?;
+    // PostgreSQL's server process for the connection (reported by the child) is part of what
+    // is measured: its time is the server's, not other processes' (which would have the
+    // measurement repeated as disturbed every time).
+    if let (Some(c), Some(user), Some(all)) = (cpu.as_mut(), v["server_user_ns"].as_u64(), v["server_cpu_ns"].as_u64())
+    {
+        c.others_ns = c.others_ns.map(|o| o.saturating_sub(user));
+        c.helper_ns = Some(all);
+    }
     Ok(Sample {
         run,
         phase,
