@@ -281,8 +281,10 @@ pub enum Change {
 pub struct ReadModel {
     position: u64,
     last_recorded_at: Option<DateTime<Utc>>,
-    /// Full state, kept only while a contact is open.
-    open: HashMap<Ulid, ContactState, foldhash::fast::RandomState>,
+    /// Full state, kept only while a contact is open. Boxed: a state is about 1,100 bytes, and
+    /// a map of the states themselves moved every one of them each time its table grew (and
+    /// kept its unused slots at that size).
+    open: HashMap<Ulid, Box<ContactState>, foldhash::fast::RandomState>,
     facts: FactStore,
     children: ChildIndex,
     /// The contacts each referrer made, in receipt order of the log (`GET /v1/contacts?made_by=me`).
@@ -382,7 +384,7 @@ impl ReadModel {
             self.count_again(id, &touched);
             self.refresh_possible(id, &touched);
             let change = if on_queue(&state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
-            self.open.insert(id, state);
+            self.open.insert(id, Box::new(state));
             return Ok(change);
         }
         // Links and unlinks change the child index, on open and closed contacts alike.
@@ -570,7 +572,7 @@ impl ReadModel {
 
     /// The open contact's state.
     pub fn contact(&self, id: Ulid) -> Option<&ContactState> {
-        self.open.get(&id)
+        self.open.get(&id).map(Box::as_ref)
     }
 
     /// Every contact's facts, in the order received into the log.
