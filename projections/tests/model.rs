@@ -405,7 +405,11 @@ fn random_log(seed: u64, contacts: usize) -> Log {
     for i in 0..contacts {
         let id = Ulid::from_parts(i as u64 + 1, u128::from(seed));
         let mut at = start + Duration::minutes((rng() % (14 * 24 * 60)) as i64);
-        let kids = vec![child(&format!("Child {}", rng() % 7), (rng() % 2 == 0).then_some("9434765919"))];
+        let mut kids = vec![child(&format!("Child {}", rng() % 7), (rng() % 2 == 0).then_some("9434765919"))];
+        // Some contacts name a second child (each child's id and links must survive a rebuild).
+        if rng() % 3 == 0 {
+            kids.push(child(&format!("Child {}", rng() % 7), (rng() % 3 == 0).then_some("4010232137")));
+        }
         steps.push((at, id, Role::Referrer, received(rng() % 10 == 0, kids)));
         let depth = rng() % 6;
         let outcome = [Outcome::Assessment, Outcome::EarlyHelp, Outcome::NoFurtherAction, Outcome::StrategyDiscussion]
@@ -487,13 +491,28 @@ fn fastrand_like(seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
-fn snapshot(
-    model: &ReadModel,
-    now: DateTime<Utc>,
-) -> (Vec<projections::model::QueueItem>, Vec<projections::facts::ContactFacts>) {
+/// What a model shows: the queue, every contact's facts, and each contact's children as the
+/// child index has them (child id and the child's record).
+type Shown = (
+    Vec<projections::model::QueueItem>,
+    Vec<projections::facts::ContactFacts>,
+    Vec<(Ulid, Vec<Option<projections::children::ChildRecord>>)>,
+);
+
+fn snapshot(model: &ReadModel, now: DateTime<Utc>) -> Shown {
     let mut facts: Vec<_> = model.facts().cloned().collect();
     facts.sort_by_key(|f| f.contact_id);
-    (model.queue(&DuePolicy::default(), now), facts)
+    let index = model.children();
+    let children = facts
+        .iter()
+        .map(|f| {
+            let records = (0..f.children as usize)
+                .map(|i| index.child_id_of(f.contact_id, i).and_then(|id| index.child(id)))
+                .collect();
+            (f.contact_id, records)
+        })
+        .collect();
+    (model.queue(&DuePolicy::default(), now), facts, children)
 }
 
 proptest! {
