@@ -29,7 +29,7 @@ use serde_json::value::RawValue;
 
 use crate::CommonArgs;
 use crate::machine::{BlockDevice, Counters, Measured, Observed, Quietness};
-use crate::reads::{copy_dir, store};
+use crate::reads::{copy_dir, paced, store};
 use crate::report::{Session, median, median_of, nanos, percentile, quiet_notes, show, verdict_line};
 use crate::sse::{Server, create_token, server_binary};
 
@@ -535,9 +535,10 @@ async fn measure(
             warm = u64::from(args.rate) * warmup.as_secs();
             let total = warm + u64::from(args.rate) * seconds.as_secs();
             let mut from = (Instant::now(), None);
-            for index in 0..total {
+            // Paced by a thread with the OS's sleep (see `reads::paced`), not tokio's 1 ms timer.
+            let (mut next, pacer) = paced(start.into_std(), period, total)?;
+            while let Some(index) = next.recv().await {
                 let at = start + period * u32::try_from(index)?;
-                tokio::time::sleep_until(at).await;
                 if index == warm {
                     from = (at.into_std(), Some(Counters::read_with(device, Some(server.child.id()))));
                 }
@@ -548,6 +549,7 @@ async fn measure(
                     let _ = tx.send(Outcome { index, kind, latency: at.elapsed(), ok, candidates });
                 });
             }
+            pacer.join().map_err(|_| anyhow::anyhow!("the pacer thread panicked"))??;
             (measured_from, before) = from;
         }
         Mode::Closed => {

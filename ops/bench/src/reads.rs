@@ -501,23 +501,8 @@ async fn measure(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
     let mut rng = fastrand::Rng::with_seed(u64::from(run) * 1000 + load as u64);
 
-    // The schedule is kept by a thread of its own with the OS's sleep (tens of µs late at
-    // most), not by tokio's timer, whose 1 ms ticks sent every request up to a millisecond
-    // after its time and counted that in its latency.
     let start = Instant::now() + Duration::from_millis(50);
-    let (due, mut next) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    let pacer = std::thread::Builder::new().name("reads-pacer".into()).spawn(move || -> Result<()> {
-        for index in 0..total {
-            let at = start + period * u32::try_from(index)?;
-            if let Some(wait) = at.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            if due.send(index).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    })?;
+    let (mut next, pacer) = paced(start, period, total)?;
     let mut before = None;
     let mut measured_from = Instant::now();
     while let Some(index) = next.recv().await {
@@ -830,4 +815,30 @@ impl Report<'_> {
         }
         out
     }
+}
+
+/// An open-loop schedule: request `index` (from 0 to `total`) is due at `start + period * index`,
+/// and its number comes out of the receiver then. Kept by a thread of its own with the OS's
+/// sleep (tens of µs late at most), not by tokio's timer, whose 1 ms ticks sent every request
+/// up to a millisecond after its time and counted that in its latency. Join the thread once
+/// the receiver is drained.
+pub fn paced(
+    start: Instant,
+    period: Duration,
+    total: u64,
+) -> Result<(tokio::sync::mpsc::UnboundedReceiver<u64>, std::thread::JoinHandle<Result<()>>)> {
+    let (due, next) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let pacer = std::thread::Builder::new().name("bench-pacer".into()).spawn(move || -> Result<()> {
+        for index in 0..total {
+            let at = start + period * u32::try_from(index)?;
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if due.send(index).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    })?;
+    Ok((next, pacer))
 }
