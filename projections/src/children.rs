@@ -276,6 +276,12 @@ fn text_key(text: &str) -> u64 {
     h.finish()
 }
 
+/// What `map` files under [`text_key`] of `text` that `is` takes to have that text (a key is a
+/// hash, which another text may share).
+fn filed<'a>(map: &'a Map<u64, Numbers>, text: &str, is: impl Fn(u32) -> bool + 'a) -> impl Iterator<Item = u32> + 'a {
+    map.get(&text_key(text)).into_iter().flatten().copied().filter(move |&x| is(x))
+}
+
 /// The key of a folded name on a date of birth in [`Keys::name_dob`]. Two pairs may share a key.
 fn name_dob_key(name: &str, dob: NaiveDate) -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -287,7 +293,10 @@ fn name_dob_key(name: &str, dob: NaiveDate) -> u64 {
     h.finish()
 }
 
-/// The identifiers filed under their text in [`Keys`].
+/// The identifiers a child is known by for certain (two children with different ones are never
+/// linked automatically), each filed under its text in [`Keys`].
+const IDENTIFIERS: [Field; 3] = [nhs_of, upn_of, child_ref_of];
+
 fn nhs_of(i: &Ids) -> &Option<Box<str>> {
     &i.nhs
 }
@@ -512,14 +521,9 @@ impl ChildIndex {
         g
     }
 
-    /// The mentions filed in `map` under `value` whose `field` is `value` (a key is a hash, which
-    /// another text may share).
+    /// The mentions filed in `map` under `value` whose `field` is `value`.
     fn keyed<'a>(&'a self, map: &'a Map<u64, Numbers>, field: Field, value: &'a str) -> impl Iterator<Item = u32> + 'a {
-        map.get(&text_key(value))
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(move |&x| field(&self.mentions[x as usize].ids).as_deref() == Some(value))
+        filed(map, value, move |x| field(&self.mentions[x as usize].ids).as_deref() == Some(value))
     }
 
     /// The mentions of a child with the folded name `name` born on `dob`.
@@ -932,16 +936,15 @@ impl ChildIndex {
             // again, every contact that sounds like the child: for a child with many contacts,
             // each new one would cost the square of them.
             let mine = &self.mentions[single as usize].ids;
-            let fields: [Field; 3] = [|i| &i.nhs, |i| &i.upn, |i| &i.child_ref];
             return self.groups[from as usize].members.iter().any(|&x| {
                 let theirs = &self.mentions[x as usize].ids;
-                fields.iter().any(|f| f(theirs).is_some() && f(theirs) != f(mine))
+                IDENTIFIERS.iter().any(|f| f(theirs).is_some() && f(theirs) != f(mine))
             });
         };
         let ids = &self.mentions[m as usize].ids;
-        let keys: [(&Map<u64, Numbers>, Field); 3] =
-            [(&self.keys.nhs, nhs_of), (&self.keys.upn, upn_of), (&self.keys.child_ref, child_ref_of)];
-        keys.into_iter()
+        [&self.keys.nhs, &self.keys.upn, &self.keys.child_ref]
+            .into_iter()
+            .zip(IDENTIFIERS)
             .filter_map(|(map, field)| field(ids).as_deref().map(|v| self.keyed(map, field, v)))
             .any(|mut same| !same.any(|x| x != m && self.group_of(x) == into))
     }
@@ -956,7 +959,6 @@ impl ChildIndex {
                 .filter_map(|&m| f(&self.mentions[m as usize].ids).as_deref())
                 .collect()
         };
-        let fields: [Field; 3] = [|i| &i.nhs, |i| &i.upn, |i| &i.child_ref];
         // The smaller group's values against the larger's members, stopping at the first shared
         // value: a new contact about a child seen before, by its NHS number, costs one look, not
         // one per contact the child has.
@@ -965,7 +967,7 @@ impl ChildIndex {
         } else {
             (b, a)
         };
-        for f in fields {
+        for f in IDENTIFIERS {
             let y = values(small, f);
             if y.is_empty() {
                 continue;
@@ -1190,13 +1192,9 @@ impl ChildIndex {
         let q = Terms::of(query);
         let mut pool: Vec<u32> = Vec::new();
         if let Some(p) = &q.postcode {
-            pool.extend(
-                self.adult_postcode
-                    .get(&text_key(p))
-                    .into_iter()
-                    .flatten()
-                    .filter(|&&a| self.adults[a as usize].ids.postcode.as_deref() == Some(&**p)),
-            );
+            pool.extend(filed(&self.adult_postcode, p, |a| {
+                self.adults[a as usize].ids.postcode.as_deref() == Some(p.as_ref())
+            }));
         }
         for day in q.dob_variants() {
             pool.extend(self.adult_dob.get(&day).into_iter().flatten());

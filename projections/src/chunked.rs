@@ -45,7 +45,7 @@ impl<T> Chunked<T> {
     }
 
     /// The elements in the order pushed.
-    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.chunks.iter().flatten()
     }
 }
@@ -61,12 +61,6 @@ impl<T> Index<usize> for Chunked<T> {
 impl<T> IndexMut<usize> for Chunked<T> {
     fn index_mut(&mut self, i: usize) -> &mut T {
         &mut self.chunks[i / CHUNK][i % CHUNK]
-    }
-}
-
-impl<T: PartialEq> PartialEq for Chunked<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
     }
 }
 

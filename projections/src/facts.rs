@@ -90,13 +90,12 @@ pub(crate) struct FactStore {
 
 impl FactStore {
     /// Sets the facts of `facts.contact_id`, replacing any it had.
-    pub(crate) fn insert(&mut self, id: Ulid, facts: ContactFacts) {
-        debug_assert_eq!(id, facts.contact_id);
-        match self.at.get(&id) {
+    pub(crate) fn insert(&mut self, facts: ContactFacts) {
+        match self.at.get(&facts.contact_id) {
             Some(&i) => self.all[i as usize] = facts,
             None => {
                 let i = u32::try_from(self.all.len()).expect("fewer than 4 billion contacts");
-                self.at.insert(id, i);
+                self.at.insert(facts.contact_id, i);
                 self.all.push(facts);
             }
         }

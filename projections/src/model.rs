@@ -380,7 +380,7 @@ impl ReadModel {
                 self.made_by_referrer.entry(env.actor.id.clone()).or_default().push(id);
             }
             let touched = self.children.receive(id, state.received_at, &state.children, &adults);
-            self.facts.insert(id, ContactFacts::of(&state, self.children.previous_contacts(id)));
+            self.facts.insert(ContactFacts::of(&state, self.children.previous_contacts(id)));
             self.count_again(id, &touched);
             self.refresh_possible(id, &touched);
             let change = if on_queue(&state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
@@ -463,7 +463,7 @@ impl ReadModel {
             Some(f) if touched.is_empty() => f.previous_contacts,
             _ => self.children.previous_contacts(id),
         };
-        self.facts.insert(id, ContactFacts::of(state, previous));
+        self.facts.insert(ContactFacts::of(state, previous));
         let change = if on_queue(state) { Change::OnQueue(id) } else { Change::OffQueue(id) };
         if state.closed.is_some() {
             self.open.remove(&id);

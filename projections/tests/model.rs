@@ -560,8 +560,8 @@ proptest! {
 }
 
 /// The figures count a contact under the concern categories in force: the contact's until a
-/// decision gives some, then the latest decision's that gave any (an open contact's facts are
-/// worked out again with each event, reusing their lists).
+/// decision gives some, then the latest decision's that gave any (docs/FIGURES.md), only
+/// those that are CIN assessment factor codes.
 #[test]
 fn the_concern_categories_in_force_follow_the_decision_and_its_revisions() {
     let mut log = Log::default();

@@ -5,12 +5,12 @@
 //! events as the export's JSON lines; an append is never split) with JetStream's expected last
 //! sequence, so a second primary's first publish is refused and it turns standby. A standby
 //! reads the stream message by message into its own log (every record's chain link checked by
-//! the log's verbatim append), and is promoted by `frontdoor promote` (which writes [`ROLE_FILE`]) or at start by that file. At
-//! start every node compares its log with the stream (one hash per message, by binary search):
-//! what the log lacks it follows, what it holds beyond a stream that went on without it is
-//! moved into a quarantine file, and what a primary holds beyond a stream that ends where its
-//! log agrees is published first. docs/DECISIONS.md ("Beyond one machine") says what each
-//! `acks` mode promises.
+//! the log's verbatim append), and is promoted by `frontdoor promote` (which writes
+//! [`ROLE_FILE`]) or at start by that file. At start every node compares its log with the
+//! stream (one hash per message, by binary search): what the log lacks it follows, what it
+//! holds beyond a stream that went on without it is moved into a quarantine file, and what a
+//! primary holds beyond a stream that ends where its log agrees is published first.
+//! docs/DECISIONS.md ("Beyond one machine") says what each `acks` mode promises.
 
 pub mod access;
 pub mod config;
