@@ -10,7 +10,8 @@
 //!   routes with their OpenAPI paths and returning typed bodies; problem+json errors; SSE.
 //! - [`app`]: the one command path (lock, fold, decide, append, retry, idempotent replay) and
 //!   the logged read of a contact, which the API and the pages both call.
-//! - [`live`]: the live read model and the queue's changes, for the streams.
+//! - [`live`]: the live read model and the queue's changes, for the streams; [`snapshot`]: the
+//!   model written at shutdown and read back at start-up.
 //! - [`rules`]: the case rules: a pure `decide` that accepts or refuses each new event.
 //! - [`auth`]: tokens (stored hashed) and what each role may do.
 //! - [`config`]: configuration from a file and the environment.
@@ -28,4 +29,5 @@ pub mod live;
 pub mod replication;
 pub mod rules;
 pub mod server;
+pub mod snapshot;
 pub use events::validate;

@@ -137,6 +137,9 @@ impl std::fmt::Debug for Live {
 #[derive(Debug, Clone, Copy)]
 pub struct RebuildReport {
     pub events: u64,
+    /// The position of the snapshot the model started from, if it did (then only the events
+    /// after it were folded).
+    pub snapshot: Option<u64>,
     pub contacts: usize,
     pub open: usize,
     pub elapsed: Duration,
@@ -241,8 +244,14 @@ impl Live {
     /// parse: about a third of the work) and frees the pages folded, while this one folds, a
     /// few pages behind at most.
     pub fn rebuild(&self, log: &EventLog) -> anyhow::Result<RebuildReport> {
-        let started = Instant::now();
-        let mut model = ReadModel::default();
+        self.rebuild_from(log, ReadModel::default(), Instant::now())
+    }
+
+    /// [`Live::rebuild`] from `model` (a snapshot's) on: folds the events after its position.
+    /// `started` is when the work began, for the report.
+    pub fn rebuild_from(&self, log: &EventLog, model: ReadModel, started: Instant) -> anyhow::Result<RebuildReport> {
+        let mut model = model;
+        let from = model.position();
         std::thread::scope(|scope| -> anyhow::Result<()> {
             // The reader also parses the data the fold will read, so the two threads share
             // the work about evenly (docs/DECISIONS.md, "The start-up rebuild").
@@ -250,7 +259,7 @@ impl Live {
             let (pages, next_page) = std::sync::mpsc::sync_channel::<Result<Page, eventlog::LogError>>(2);
             let (done, folded) = std::sync::mpsc::channel::<Page>();
             std::thread::Builder::new().name("rebuild-read".into()).spawn_scoped(scope, move || {
-                let mut after = 0;
+                let mut after = from;
                 loop {
                     // Freed here rather than on the folding thread.
                     while let Ok(page) = folded.try_recv() {
@@ -289,7 +298,13 @@ impl Live {
             Ok(())
         })?;
         let (contacts, open) = model.counts();
-        let report = RebuildReport { events: model.position(), contacts, open, elapsed: started.elapsed() };
+        let report = RebuildReport {
+            events: model.position(),
+            snapshot: (from > 0).then_some(from),
+            contacts,
+            open,
+            elapsed: started.elapsed(),
+        };
         *self.inner.model.write().unwrap_or_else(std::sync::PoisonError::into_inner) = model;
         self.inner.applied.send_replace(report.events);
         Ok(report)
@@ -300,16 +315,27 @@ impl Live {
         let report = {
             let live = self.clone();
             let log = log.clone();
-            tokio::task::spawn_blocking(move || live.rebuild(&log)).await??
+            tokio::task::spawn_blocking(move || live.start(&log)).await??
         };
-        tracing::info!(
-            events = report.events,
-            contacts = report.contacts,
-            open = report.open,
-            seconds = report.elapsed.as_secs_f64(),
-            events_per_second = report.events_per_second().round(),
-            "read model rebuilt"
-        );
+        match report.snapshot {
+            Some(position) => tracing::info!(
+                snapshot_position = position,
+                events = report.events,
+                events_folded = report.events - position,
+                contacts = report.contacts,
+                open = report.open,
+                seconds = report.elapsed.as_secs_f64(),
+                "read model loaded from its snapshot, then the events after it folded"
+            ),
+            None => tracing::info!(
+                events = report.events,
+                contacts = report.contacts,
+                open = report.open,
+                seconds = report.elapsed.as_secs_f64(),
+                events_per_second = report.events_per_second().round(),
+                "read model rebuilt"
+            ),
+        }
         let mut subscription = log.subscribe(self.model().position());
         // Anything appended during the rebuild is in the subscription's catch-up.
         self.inner.caught_up.store(true, Ordering::Release);
@@ -321,6 +347,39 @@ impl Live {
             };
             self.apply(&env)?;
         }
+    }
+
+    /// The model at start-up: read from the data directory's snapshot and brought up to the
+    /// log's head when the snapshot is this build's and this log's (`crate::snapshot`), else
+    /// rebuilt from the whole log. Blocking.
+    pub fn start(&self, log: &EventLog) -> anyhow::Result<RebuildReport> {
+        let started = Instant::now();
+        match crate::snapshot::read(log) {
+            crate::snapshot::Found::Model(model) => return self.rebuild_from(log, *model, started),
+            crate::snapshot::Found::Unusable(why) => {
+                tracing::warn!(reason = %why, "the read model's snapshot is not used (removed); rebuilding from the log");
+            }
+            crate::snapshot::Found::None => {}
+        }
+        self.rebuild_from(log, ReadModel::default(), started)
+    }
+
+    /// Writes the model's snapshot to `log`'s directory, if the model has caught up with the
+    /// log (a model still rebuilding is not the log's). Blocking: at a clean shutdown, once no
+    /// request can append.
+    pub fn write_snapshot(&self, log: &EventLog) -> anyhow::Result<Option<crate::snapshot::Written>> {
+        if !self.is_caught_up() {
+            return Ok(None);
+        }
+        let model = self.model();
+        let position = model.position();
+        if position == 0 {
+            return Ok(None);
+        }
+        let Some(env) = log.read_all(position - 1, 1)?.into_iter().find(|e| e.position == position) else {
+            anyhow::bail!("the log has no event at the model's position {position}");
+        };
+        crate::snapshot::write(log.dir(), &model, env.hash)
     }
 
     /// Applies one event and announces what it did to the queue.

@@ -16,6 +16,8 @@ use crate::http::{self, AppState};
 
 /// Runs the service until a shutdown signal.
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
+    // The executable's hash keys the read model's snapshot: worked out while the log opens.
+    std::thread::spawn(crate::snapshot::build_id);
     // No `[replication]`: one machine, no NATS, and the writer's hook is a `None`.
     let replication = match &config.replication {
         Some(replication) => Some(
@@ -57,7 +59,8 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     state.set_ready();
     // The read models rebuild in the background; /readyz says 503 until they have caught up.
-    let live = tokio::spawn(state.live().clone().run(log.clone()));
+    let model = state.live().clone();
+    let live = tokio::spawn(model.clone().run(log.clone()));
     tokio::spawn(state.live().clone().tick_overdue(config.overdue_tick));
 
     // One line a script (and the end-to-end tests) can read, then the demo's tokens.
@@ -79,7 +82,22 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             anyhow::bail!("the read model stopped following the log");
         }
     }
-    tracing::info!("requests drained; closing the log");
+    tracing::info!("requests drained; writing the read model's snapshot");
+    // No request appends any more; a standby's model may still move on, and any position the
+    // model has reached is one the snapshot can be taken at.
+    let snapshot_log = log.clone();
+    match tokio::task::spawn_blocking(move || model.write_snapshot(&snapshot_log)).await? {
+        Ok(Some(written)) => tracing::info!(
+            position = written.position,
+            bytes = written.bytes,
+            seconds = written.elapsed.as_secs_f64(),
+            "read model snapshot written"
+        ),
+        Ok(None) => tracing::info!("no read model snapshot written (the model had not caught up, or the log is empty)"),
+        // The next start rebuilds from the log: slower, never wrong.
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "the read model's snapshot could not be written"),
+    }
+    tracing::info!("closing the log");
     tokio::task::spawn_blocking(move || log.shutdown()).await?;
     Ok(())
 }

@@ -30,6 +30,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use events::schema::{Adult, Child, Relationship};
 use rphonetic::DoubleMetaphone;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use ulid::Ulid;
 use unicode_normalization::UnicodeNormalization;
@@ -64,7 +65,7 @@ pub fn fold(name: &str) -> String {
 /// the word with the top bit set. Compact because every child and adult indexed has a few: a
 /// string apiece made up much of the index's memory. Two long words of no letters may share a
 /// hash, with odds of one in 2^63.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 struct Code(u64);
 
 impl Code {
@@ -88,7 +89,7 @@ impl Code {
 }
 
 /// A word's codes: its primary code and its alternate one when that differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct WordCodes {
     primary: Code,
     /// [`Code::NONE`] when it has none.
@@ -154,7 +155,7 @@ fn hashed_id(text: &str) -> String {
 
 /// A child id as the index keeps it: its 16 characters inline (a string apiece, held twice, for
 /// every child made up much of the index's memory).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 struct ChildId([u8; 16]);
 
 impl ChildId {
@@ -174,7 +175,7 @@ impl ChildId {
 }
 
 /// A child's identifiers as the index compares them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Ids {
     nhs: Option<Box<str>>,
     upn: Option<Box<str>>,
@@ -215,10 +216,12 @@ fn postcode_of(address: Option<&events::schema::Address>) -> Option<Box<str>> {
 type Field = fn(&Ids) -> &Option<Box<str>>;
 
 /// One child of one contact.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Mention {
+    #[serde(with = "ulid::serde::ulid_as_u128")]
     contact: Ulid,
     index: u8,
+    #[serde(with = "chrono::serde::ts_nanoseconds")]
     received_at: DateTime<Utc>,
     /// The name as written (the latest spelling is what a record shows).
     name: String,
@@ -228,7 +231,7 @@ struct Mention {
 }
 
 /// A child: the mentions the index takes to be the same child.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Group {
     id: ChildId,
     /// Its oldest mention's number: the older of two merged groups survives.
@@ -239,8 +242,9 @@ struct Group {
 }
 
 /// An adult named on a contact, for search.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct AdultMention {
+    #[serde(with = "ulid::serde::ulid_as_u128")]
     contact: Ulid,
     name: String,
     relationship: Relationship,
@@ -252,7 +256,7 @@ struct AdultMention {
 /// and a key of eight bytes costs no allocation of its own and is rehashed without reading a
 /// string when its map grows (the keys were a fifth of the start-up rebuild's folding).
 /// Whoever looks one up checks the text of what it finds ([`ChildIndex::keyed`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Keys {
     nhs: Map<u64, Numbers>,
     upn: Map<u64, Numbers>,
@@ -475,19 +479,21 @@ pub struct ChildRecord {
 pub const MAX_CANDIDATES: usize = 50;
 
 /// Every child of every contact received so far, grouped into children.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChildIndex {
     mentions: Chunked<Mention>,
     groups: Chunked<Group>,
     /// Every child id ever given (merged ones too) to its group.
     by_id: Map<ChildId, u32>,
     /// A contact's first mention and how many children it has.
+    #[serde(with = "ulid_keys")]
     by_contact: Map<Ulid, (u32, u8)>,
     keys: Keys,
     /// A mention separated from a group by hand is not linked to it again automatically.
     blocked: HashSet<(u32, u32)>,
     /// The contacts with a child the index offers a possible match for (see
     /// [`ChildIndex::has_possible_match`]), kept as contacts and links change.
+    #[serde(with = "ulid_keys")]
     possible: HashSet<Ulid, foldhash::fast::RandomState>,
     adults: Chunked<AdultMention>,
     adult_codes: Map<Code, Numbers>,
@@ -1422,3 +1428,45 @@ pub fn partial_date(a: NaiveDate, b: NaiveDate) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// A snapshot's maps and sets keyed by contact id: each id as its 128 bits, not its 26 letters.
+mod ulid_keys {
+    use serde::de::{Deserialize, Deserializer};
+    use serde::ser::{Serialize, Serializer};
+    use ulid::Ulid;
+
+    /// A map or set by contact id, in and out of a snapshot.
+    pub(super) trait ByUlid: Sized {
+        type Item: Serialize + for<'de> Deserialize<'de>;
+        fn items(&self) -> impl Iterator<Item = (u128, &Self::Item)>;
+        fn build(items: Vec<(u128, Self::Item)>) -> Self;
+    }
+
+    impl<V: Serialize + for<'de> Deserialize<'de>> ByUlid for super::Map<Ulid, V> {
+        type Item = V;
+        fn items(&self) -> impl Iterator<Item = (u128, &V)> {
+            self.iter().map(|(k, v)| (k.0, v))
+        }
+        fn build(items: Vec<(u128, V)>) -> Self {
+            items.into_iter().map(|(k, v)| (Ulid(k), v)).collect()
+        }
+    }
+
+    impl ByUlid for std::collections::HashSet<Ulid, foldhash::fast::RandomState> {
+        type Item = ();
+        fn items(&self) -> impl Iterator<Item = (u128, &())> {
+            self.iter().map(|k| (k.0, &()))
+        }
+        fn build(items: Vec<(u128, ())>) -> Self {
+            items.into_iter().map(|(k, ())| Ulid(k)).collect()
+        }
+    }
+
+    pub(super) fn serialize<T: ByUlid, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(value.items())
+    }
+
+    pub(super) fn deserialize<'de, T: ByUlid, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        Vec::<(u128, T::Item)>::deserialize(deserializer).map(T::build)
+    }
+}

@@ -8,11 +8,11 @@ use events::schema::{
     Referrer, SourceCode, StrategyOutcome, StreamKind,
 };
 use events::{DecodeError, Envelope, EventType};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 /// Where a contact is in the case flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -43,7 +43,7 @@ impl Stage {
 }
 
 /// One event of the contact's stream, as the rules and corrections refer to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRef {
     pub event_id: Ulid,
     pub event_type: EventType,
@@ -52,7 +52,7 @@ pub struct EventRef {
 }
 
 /// A contact's handovers to one receiving team.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TeamHandover {
     /// Whether a handover to the team was sent.
     pub sent: bool,
@@ -63,7 +63,7 @@ pub struct TeamHandover {
 }
 
 /// A contact's handovers to the Assessment Team and to Early Help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HandedOver {
     pub assessment_team: TeamHandover,
     pub early_help: TeamHandover,
@@ -80,7 +80,7 @@ impl HandedOver {
 }
 
 /// The decision in force.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub event_id: Ulid,
     pub outcome: Outcome,
@@ -96,7 +96,7 @@ pub struct Decision {
     pub recommended: Option<Outcome>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HandoverStatus {
@@ -106,7 +106,7 @@ pub enum HandoverStatus {
 }
 
 /// The latest handover.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handover {
     /// The `handover_sent` event, and the event that answered it.
     pub sent_event_id: Ulid,
@@ -123,7 +123,7 @@ pub struct Handover {
 }
 
 /// A returned agency check. Restricted ones are filtered per viewer by the service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     pub event_id: Ulid,
     pub agency: Agency,
@@ -135,7 +135,7 @@ pub struct Check {
 
 /// The first strategy discussion held on a contact, and the decision it followed (the figure
 /// "decision to strategy discussion" counts from that decision).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StrategyDiscussion {
     pub held_at: DateTime<Utc>,
     pub outcome: StrategyOutcome,
@@ -144,7 +144,7 @@ pub struct StrategyDiscussion {
 }
 
 /// One action of an agreed action plan: when it is due, and when it was done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanAction {
     /// The `action_plan_agreed` event it belongs to, and its index in that plan's `actions`.
     pub plan_event_id: Ulid,
@@ -156,7 +156,7 @@ pub struct PlanAction {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Closure {
     pub event_id: Ulid,
     pub at: DateTime<Utc>,
@@ -164,7 +164,7 @@ pub struct Closure {
 }
 
 /// A contact folded from its events.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContactState {
     pub contact_id: Ulid,
     pub version: u32,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use events::schema::{Channel, Consent, Outcome, Rating, SourceCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use events::EventType;
@@ -16,10 +16,12 @@ use crate::contact::{ContactState, PlanAction, StrategyDiscussion};
 use crate::locality::District;
 
 /// What the timeliness, volume and practice figures are computed from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContactFacts {
+    #[serde(with = "ulid::serde::ulid_as_u128")]
     pub contact_id: Ulid,
     /// When the contact was received (its `occurred_at`).
+    #[serde(with = "chrono::serde::ts_nanoseconds")]
     pub received_at: DateTime<Utc>,
     pub channel: Channel,
     pub source: SourceCode,
@@ -35,9 +37,11 @@ pub struct ContactFacts {
     pub consent: Consent,
     pub consent_recorded: bool,
     /// The first decision: when, and what it was (timeliness counts from it).
+    #[serde(with = "chrono::serde::ts_nanoseconds_option")]
     pub first_decision_at: Option<DateTime<Utc>>,
     pub first_outcome: Option<Outcome>,
     /// When the first decision was recorded, and whether a correction moved its time.
+    #[serde(with = "chrono::serde::ts_nanoseconds_option")]
     pub first_decision_recorded_at: Option<DateTime<Utc>>,
     pub first_decision_backdated: bool,
     /// The decision in force and its level of need.
@@ -48,23 +52,29 @@ pub struct ContactFacts {
     /// The recommendation of the latest duty discussion held before the decision in force.
     pub recommended: Option<Outcome>,
     /// When the decision in force was made.
+    #[serde(with = "chrono::serde::ts_nanoseconds_option")]
     pub decided_at: Option<DateTime<Utc>>,
     /// The first strategy discussion held (also after closing), and the decision it followed.
     pub strategy_discussion: Option<StrategyDiscussion>,
     /// When the Assessment Team first accepted the handover (referrals only).
+    #[serde(with = "chrono::serde::ts_nanoseconds_option")]
     pub assessment_team_accepted_at: Option<DateTime<Utc>>,
     /// When that acceptance was recorded, and whether a correction moved its time.
+    #[serde(with = "chrono::serde::ts_nanoseconds_option")]
     pub assessment_team_accepted_recorded_at: Option<DateTime<Utc>>,
     pub acceptance_backdated: bool,
     /// Handovers to the Assessment Team and to Early Help: sent, first accepted, returned.
     pub handed_over: crate::contact::HandedOver,
+    #[serde(with = "chrono::serde::ts_nanoseconds_option")]
     pub referrer_informed_at: Option<DateTime<Utc>>,
     pub action_plans: u32,
     /// Every action of the contact's action plans, with its due date and completion.
     pub actions: Vec<PlanAction>,
     /// The concern categories in force (CIN assessment factor codes): the decision's when it
     /// gives any, else the contact's.
+    #[serde(deserialize_with = "known_categories")]
     pub concern_categories: Vec<&'static str>,
+    #[serde(with = "chrono::serde::ts_nanoseconds_option")]
     pub closed_at: Option<DateTime<Utc>>,
     /// How many earlier contacts, received in the 12 months before this one, named one of
     /// the same children (matched by NHS number, else child_ref, else name and date of birth).
@@ -73,7 +83,6 @@ pub struct ContactFacts {
     pub referrer_feedback: Option<Feedback>,
     /// Which events the times and values above come from, so that a correction of a closed
     /// contact (whose full state is no longer kept) still reaches the figures.
-    #[serde(skip)]
     pub sources: FactSources,
 }
 
@@ -119,8 +128,29 @@ impl FactStore {
     }
 }
 
+/// In a snapshot, the facts alone: where each is follows from their order.
+impl Serialize for FactStore {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.all.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for FactStore {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let all = Chunked::<ContactFacts>::deserialize(deserializer)?;
+        let mut at = HashMap::with_capacity_and_hasher(all.len(), foldhash::fast::RandomState::default());
+        for (i, facts) in all.iter().enumerate() {
+            let i = u32::try_from(i).map_err(serde::de::Error::custom)?;
+            if at.insert(facts.contact_id, i).is_some() {
+                return Err(serde::de::Error::custom(format!("contact {} has two facts", facts.contact_id)));
+            }
+        }
+        Ok(FactStore { at, all })
+    }
+}
+
 /// A referrer's answers to the feedback survey (`referrer_feedback_given`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Feedback {
     /// When it was given (its `occurred_at`): the week it counts in.
     pub at: DateTime<Utc>,
@@ -133,7 +163,7 @@ pub struct Feedback {
 /// The events a contact's facts come from, each as the low 64 bits of its id (the random
 /// part of a ULID: two events of one contact never share them in practice), 0 for none.
 /// Compact because it is kept for every contact ever received.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FactSources {
     received: u64,
     consent: u64,
@@ -294,4 +324,20 @@ impl ContactFacts {
     pub fn received_on(&self) -> NaiveDate {
         crate::time::london_date(self.received_at)
     }
+}
+
+/// The concern categories of a snapshot's facts, each the code's own `'static` text (a code no
+/// longer known refuses the snapshot, and the model is rebuilt from the log).
+fn known_categories<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<&'static str>, D::Error> {
+    let codes = Vec::<String>::deserialize(d)?;
+    codes
+        .iter()
+        .map(|c| {
+            events::schema::CONCERN_CATEGORY_CODES
+                .iter()
+                .copied()
+                .find(|k| k == c)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown concern category {c:?}")))
+        })
+        .collect()
 }

@@ -61,6 +61,13 @@ impl std::fmt::Display for District {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for District {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        District::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("not a postcode district: {text:?}")))
+    }
+}
+
 impl Serialize for District {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

@@ -7,13 +7,16 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use events::schema::{Channel, Event, Outcome, Rating, SourceCode};
 use events::{Envelope, EventType};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use crate::children::ChildIndex;
 use crate::contact::{ContactState, FoldError, Handover, HandoverStatus, Stage};
 use crate::facts::{ContactFacts, FactStore};
 use crate::time::DuePolicy;
+
+mod snapshot;
+pub use snapshot::SnapshotError;
 
 /// A child as the duty queue shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,7 +49,7 @@ impl QueueList {
 }
 
 /// A duty team's end-of-day debrief as recorded: a stream of its own, never a contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DutyDebrief {
     /// The debrief's stream id.
@@ -62,7 +65,7 @@ pub struct DutyDebrief {
 
 /// A professional consultation as recorded: a stream of its own, never a contact, with the
 /// contacts that said they followed it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Consultation {
     /// The consultation's stream id.

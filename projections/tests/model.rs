@@ -515,6 +515,40 @@ fn snapshot(model: &ReadModel, now: DateTime<Utc>) -> Shown {
     (model.queue(&DuePolicy::default(), now), facts, children)
 }
 
+/// Everything a model answers about its contacts: [`snapshot`], and for every contact its
+/// state if open, whether it has a possible match, the contacts sharing one of its children,
+/// and the search for each of its children's names.
+#[allow(clippy::type_complexity)]
+fn everything(
+    model: &ReadModel,
+    now: DateTime<Utc>,
+) -> (
+    Shown,
+    Vec<(Option<projections::contact::ContactState>, bool, Vec<Ulid>)>,
+    Vec<Vec<projections::children::Candidate>>,
+) {
+    let shown = snapshot(model, now);
+    let index = model.children();
+    let per_contact = shown
+        .1
+        .iter()
+        .map(|f| {
+            let id = f.contact_id;
+            (model.contact(id).cloned(), index.has_possible_match(id), model.contacts_sharing_children(id))
+        })
+        .collect();
+    let searches = (0..7)
+        .map(|k| {
+            index.search(&projections::children::Query {
+                name: Some(format!("Child {k}")),
+                date_of_birth: Some("2018-06-01".parse().unwrap()),
+                ..Default::default()
+            })
+        })
+        .collect();
+    (shown, per_contact, searches)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -538,6 +572,34 @@ proptest! {
             live.apply(env).unwrap();
         }
         prop_assert_eq!(snapshot(&live, now), before, "a replay never applies twice");
+    }
+
+    /// A model written to a snapshot at any position and read back, then fed the rest of the
+    /// log, shows what the model fed the whole log shows: the queue, every contact's facts and
+    /// children, the open contacts' states, possible matches, the contacts sharing a child and
+    /// the search. (A read-back model whose indexes were wrong would link the later contacts
+    /// differently.)
+    #[test]
+    fn a_model_read_back_from_its_snapshot_carries_on_as_written(
+        seed in any::<u64>(),
+        contacts in 1usize..40,
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let log = random_log(seed, contacts);
+        let now = t("2026-03-20T12:00:00Z");
+        let cut = cut.index(log.events.len() + 1);
+        let written = ReadModel::rebuild(&log.events[..cut]).unwrap();
+        let mut bytes = Vec::new();
+        written.write_snapshot(&mut bytes).unwrap();
+        let mut read = ReadModel::read_snapshot(bytes.as_slice()).unwrap();
+        prop_assert_eq!(read.position(), written.position());
+        prop_assert_eq!(read.last_recorded_at(), written.last_recorded_at());
+        prop_assert_eq!(everything(&read, now), everything(&written, now));
+        for env in &log.events[cut..] {
+            read.apply(env).unwrap();
+        }
+        let whole = ReadModel::rebuild(&log.events).unwrap();
+        prop_assert_eq!(everything(&read, now), everything(&whole, now));
     }
 
     /// The state the live model keeps for an open contact is exactly the contact's own fold,
@@ -586,4 +648,52 @@ fn the_concern_categories_in_force_follow_the_decision_and_its_revisions() {
     assert_eq!(categories(&log), ["2B"]);
     log.push(contact, t("2026-03-02T12:00:00Z"), Role::DecisionMaker, &decision(&[], Some(second)));
     assert_eq!(categories(&log), ["2B"], "a revision that names none leaves those in force");
+}
+
+/// What the property's random logs never hold survives a snapshot too: duty debriefs,
+/// consultations and the contacts that follow them, and the adults a contact names.
+#[test]
+fn debriefs_consultations_and_adults_survive_a_snapshot() {
+    let mut log = Log::default();
+    let consultation = Ulid::from_parts(9, 9);
+    log.push(
+        consultation,
+        t("2026-03-02T09:00:00Z"),
+        Role::Practitioner,
+        &Event::ConsultationRecorded(ConsultationRecorded {
+            agency: Agency::Education,
+            source: SourceCode::School,
+            advice: "speak to the parents first".into(),
+            children: vec![child("Ada Example", None)],
+            concern_categories: vec!["2B".into()],
+        }),
+    );
+    let contact = Ulid::from_parts(1, 0);
+    let Event::ContactReceived(mut r) = received(false, vec![child("Ada Example", None)]) else { unreachable!() };
+    r.follows_consultation = Some(consultation);
+    r.adults = vec![Adult {
+        name: "Sam Parent".into(),
+        date_of_birth: Some("1990-01-01".parse().unwrap()),
+        relationship: Relationship::ALL[0],
+        address: None,
+    }];
+    log.push(contact, t("2026-03-03T09:00:00Z"), Role::Referrer, &Event::ContactReceived(r));
+    log.push(Ulid::from_parts(5, 5), t("2026-03-03T17:00:00Z"), Role::DecisionMaker, &debrief("2026-03-03", "MASH"));
+    let model = ReadModel::rebuild(&log.events).unwrap();
+    let mut bytes = Vec::new();
+    model.write_snapshot(&mut bytes).unwrap();
+    let read = ReadModel::read_snapshot(bytes.as_slice()).unwrap();
+    assert_eq!(read.duty_debriefs(None, None), model.duty_debriefs(None, None));
+    assert_eq!(read.duty_debriefs(None, None).len(), 1);
+    assert_eq!(read.consultations(None, None), model.consultations(None, None));
+    assert_eq!(read.consultation(consultation).unwrap().followed_by, [contact]);
+    let adults = |m: &ReadModel| {
+        m.children()
+            .search_adults(&projections::children::Query { name: Some("Sam Parent".into()), ..Default::default() })
+    };
+    assert_eq!(adults(&read), adults(&model));
+    assert_eq!(adults(&read).len(), 1);
+    assert_eq!(read.contact(contact), model.contact(contact));
+    // A damaged stream is refused, not read as a model.
+    assert!(ReadModel::read_snapshot(&bytes[..bytes.len() / 2]).is_err());
 }

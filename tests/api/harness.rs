@@ -197,6 +197,40 @@ impl TestApp {
         self.url = url;
     }
 
+    /// Kills the process at once (SIGKILL), as a crash or `kill -9` would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same data directory (after `terminate` or `kill`),
+    /// logging at `info`: returns what it logs, gathered as it runs.
+    pub fn restart_logging(&mut self) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(self.dir.path())
+            .env("FRONTDOOR_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start frontdoor serve");
+        let logged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let gathered = logged.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                gathered.lock().unwrap().push(line);
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        self.url = first.strip_prefix("frontdoor listening on ").expect("listening line").to_owned();
+        std::thread::spawn(move || for _ in lines {});
+        self.child = child;
+        logged
+    }
+
     /// Creates a receiving team's token (actor id `name`) while the server runs.
     pub fn add_team_token(&mut self, name: &'static str, team: &str) {
         let token = create_token_for(self.dir.path(), "receiving_team", name, "childrens_social_care", Some(team));

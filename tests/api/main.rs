@@ -34,4 +34,5 @@ mod replication;
 mod returns;
 mod safe_rules;
 mod service;
+mod snapshot;
 mod sse;

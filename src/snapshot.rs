@@ -1,0 +1,224 @@
+//! The read model's snapshot in the data directory: what a restart loads, then folds only the
+//! events after it, instead of folding the whole log again.
+//!
+//! Written at a clean shutdown (`frontdoor serve` on SIGTERM or Ctrl-C), once the model has
+//! caught up with the log. Used at start-up only if all of these hold, else the model is
+//! rebuilt from the log as before and the file removed:
+//!
+//! - it is whole: its CRC-32 trailer matches (it is written to a temporary file and renamed into
+//!   place when complete, so a crash while writing leaves the old one or none);
+//! - the same executable wrote it: its header holds the SHA-256 of the binary, so a new build,
+//!   whose fold may differ, never reads an old build's model;
+//! - it describes this log: its header holds the position it was taken at and that event's
+//!   hash, and the log's event at that position must have the same hash. The hash chains every
+//!   event before it, so a log restored from another backup, cut short or replaced fails this.
+//!
+//! The model is a function of the log's events alone (the due-by policy and the calendar are
+//! applied when it is read, not when it is folded), so no configuration is part of the key.
+//!
+//! Layout: a 16-byte magic, the executable's SHA-256 (32 bytes), the position (u64,
+//! little-endian) and the event's hash (32 bytes), then the model as
+//! `projections::model::ReadModel::write_snapshot` writes it, then the CRC-32 (u32,
+//! little-endian) of everything before it.
+//!
+//! The snapshot holds the children's data the log holds, and is created 0600 in the 0700 data
+//! directory like the log's own files. It is trusted as the log's index is: whoever can write
+//! the data directory can change what the service shows, and `frontdoor-replay verify` checks
+//! the log, not this file (docs/DECISIONS.md, "The read model's snapshot").
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use eventlog::{EventLog, Hash};
+use projections::model::ReadModel;
+use sha2::{Digest, Sha256};
+
+/// The snapshot's file name in the data directory.
+pub const FILE: &str = "read-model.snapshot";
+
+/// The start of the name of a snapshot's file while it is written.
+const TEMPORARY_PREFIX: &str = ".read-model.";
+
+/// The file's first bytes: what it is, and the layout's number.
+const MAGIC: &[u8; 16] = b"frontdoor-model1";
+
+/// Buffers of a megabyte: the snapshot of a large model is hundreds of megabytes.
+const BUFFER: usize = 1 << 20;
+
+/// The snapshot's path in `data_dir`.
+pub fn path(data_dir: &Path) -> PathBuf {
+    data_dir.join(FILE)
+}
+
+/// The SHA-256 of the running executable, worked out once (about 0.1 s for a 100 MB binary):
+/// `None` if it cannot be read, and then no snapshot is written or read.
+pub fn build_id() -> Option<&'static [u8; 32]> {
+    static ID: OnceLock<Option<[u8; 32]>> = OnceLock::new();
+    ID.get_or_init(|| {
+        let exe = std::env::current_exe().ok()?;
+        let mut file = BufReader::with_capacity(BUFFER, File::open(exe).ok()?);
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher).ok()?;
+        Some(hasher.finalize().into())
+    })
+    .as_ref()
+}
+
+/// A snapshot written.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    pub position: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// Writes `model` (whose last event has `hash`) as the snapshot in `data_dir`, replacing any.
+/// Nothing is written for an empty model.
+pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash) -> anyhow::Result<Option<Written>> {
+    let started = Instant::now();
+    let position = model.position();
+    let Some(build) = build_id() else {
+        bail!("the running executable cannot be read, so a snapshot could not be keyed to it")
+    };
+    if position == 0 {
+        return Ok(None);
+    }
+    // tempfile creates the file 0600 whatever the umask.
+    let tmp = tempfile::Builder::new()
+        .prefix(TEMPORARY_PREFIX)
+        .tempfile_in(data_dir)
+        .with_context(|| format!("creating a temporary file in {}", data_dir.display()))?;
+    {
+        // The checksum under the buffer: it sees the bytes in large blocks, not a value at a time.
+        let mut out = BufWriter::with_capacity(BUFFER, Crc { inner: tmp.as_file(), crc: crc32fast::Hasher::new() });
+        out.write_all(MAGIC)?;
+        out.write_all(build)?;
+        out.write_all(&position.to_le_bytes())?;
+        out.write_all(&hash.0)?;
+        model.write_snapshot(&mut out)?;
+        let Crc { inner: mut file, crc } = out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        file.write_all(&crc.finalize().to_le_bytes())?;
+    }
+    let bytes = tmp.as_file().metadata()?.len();
+    tmp.persist(path(data_dir)).with_context(|| format!("renaming the snapshot into {}", data_dir.display()))?;
+    Ok(Some(Written { position, bytes, elapsed: started.elapsed() }))
+}
+
+/// What start-up found.
+#[derive(Debug)]
+pub enum Found {
+    /// No snapshot.
+    None,
+    /// A snapshot of this log by this build, read back.
+    Model(Box<ReadModel>),
+    /// A snapshot that cannot be used, and why (it has been removed).
+    Unusable(String),
+}
+
+/// Reads the snapshot in `log`'s directory if it is whole, this build's and this log's.
+pub fn read(log: &EventLog) -> Found {
+    remove_leftovers(log.dir());
+    let file = path(log.dir());
+    match File::open(&file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Found::None,
+        Err(e) => Found::Unusable(format!("it cannot be opened: {e}")),
+        Ok(f) => match read_from(&f, log) {
+            Ok(model) => Found::Model(Box::new(model)),
+            Err(why) => {
+                // Never read again: the next clean shutdown writes a new one.
+                let _ = std::fs::remove_file(&file);
+                Found::Unusable(format!("{why:#}"))
+            }
+        },
+    }
+}
+
+fn read_from(file: &File, log: &EventLog) -> anyhow::Result<ReadModel> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let Some(body) = len.checked_sub(4) else { bail!("it is cut short") };
+    let mut trailer = [0; 4];
+    file.read_exact_at(&mut trailer, body).context("reading its checksum")?;
+    // The checksum under the buffer, over every byte but the trailer's.
+    let mut input = BufReader::with_capacity(BUFFER, Crc { inner: file.take(body), crc: crc32fast::Hasher::new() });
+    let mut magic = [0; 16];
+    let mut build = [0; 32];
+    let mut position = [0; 8];
+    let mut hash = [0; 32];
+    input.read_exact(&mut magic).context("its header is cut short")?;
+    if &magic != MAGIC {
+        bail!("it is not a snapshot of this layout");
+    }
+    input.read_exact(&mut build).context("its header is cut short")?;
+    if build_id() != Some(&build) {
+        bail!("another build of frontdoor wrote it");
+    }
+    input.read_exact(&mut position).context("its header is cut short")?;
+    input.read_exact(&mut hash).context("its header is cut short")?;
+    let position = u64::from_le_bytes(position);
+    let at = log.read_all(position.saturating_sub(1), 1).context("reading the log at its position")?;
+    match at.first() {
+        Some(env) if env.position == position && env.hash.0 == hash => {}
+        Some(env) if env.position == position => {
+            bail!("the log's event at position {position} is not the one it was taken at")
+        }
+        _ => bail!("it was taken at position {position}, beyond the log's head {}", log.head().position),
+    }
+    let model = ReadModel::read_snapshot(&mut input).context("its model does not read back")?;
+    if input.read(&mut [0])? != 0 {
+        bail!("it has bytes after its model");
+    }
+    if u32::from_le_bytes(trailer) != input.into_inner().crc.finalize() {
+        bail!("its checksum does not match (the file is damaged)");
+    }
+    if model.position() != position {
+        bail!("its model is at position {}, its header says {position}", model.position());
+    }
+    Ok(model)
+}
+
+/// Removes the temporary files of snapshots whose writing never finished (the process was
+/// killed while writing): hundreds of megabytes each at millions of events.
+fn remove_leftovers(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(TEMPORARY_PREFIX) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(file = %entry.path().display(), "removed an unfinished read model snapshot"),
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "could not remove an unfinished read model snapshot");
+                }
+            }
+        }
+    }
+}
+
+/// A reader or writer that keeps the CRC-32 of the bytes through it.
+struct Crc<T> {
+    inner: T,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Crc<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Crc<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
