@@ -140,6 +140,8 @@ pub struct RebuildReport {
     /// The position of the snapshot the model started from, if it did (then only the events
     /// after it were folded).
     pub snapshot: Option<u64>,
+    /// How long reading the snapshot back took (beside the log's open, before `elapsed`).
+    pub snapshot_read: Option<Duration>,
     pub contacts: usize,
     pub open: usize,
     pub elapsed: Duration,
@@ -301,6 +303,7 @@ impl Live {
         let report = RebuildReport {
             events: model.position(),
             snapshot: (from > 0).then_some(from),
+            snapshot_read: None,
             contacts,
             open,
             elapsed: started.elapsed(),
@@ -310,12 +313,13 @@ impl Live {
         Ok(report)
     }
 
-    /// Rebuilds, marks the model caught up, then follows the log until it closes.
-    pub async fn run(self, log: EventLog) -> anyhow::Result<()> {
+    /// Starts from the snapshot being read (or rebuilds), marks the model caught up, then
+    /// follows the log until it closes.
+    pub async fn run(self, log: EventLog, snapshot: crate::snapshot::Pending) -> anyhow::Result<()> {
         let report = {
             let live = self.clone();
             let log = log.clone();
-            tokio::task::spawn_blocking(move || live.start(&log)).await??
+            tokio::task::spawn_blocking(move || live.start(&log, snapshot.wait())).await??
         };
         match report.snapshot {
             Some(position) => tracing::info!(
@@ -324,6 +328,7 @@ impl Live {
                 events_folded = report.events - position,
                 contacts = report.contacts,
                 open = report.open,
+                snapshot_read_seconds = report.snapshot_read.unwrap_or_default().as_secs_f64(),
                 seconds = report.elapsed.as_secs_f64(),
                 "read model loaded from its snapshot, then the events after it folded"
             ),
@@ -352,10 +357,14 @@ impl Live {
     /// The model at start-up: read from the data directory's snapshot and brought up to the
     /// log's head when the snapshot is this build's and this log's (`crate::snapshot`), else
     /// rebuilt from the whole log. Blocking.
-    pub fn start(&self, log: &EventLog) -> anyhow::Result<RebuildReport> {
+    pub fn start(&self, log: &EventLog, snapshot: crate::snapshot::Loaded) -> anyhow::Result<RebuildReport> {
         let started = Instant::now();
-        match crate::snapshot::read(log) {
-            crate::snapshot::Found::Model(model) => return self.rebuild_from(log, *model, started),
+        match crate::snapshot::check(snapshot, log) {
+            crate::snapshot::Found::Model(model, read) => {
+                let mut report = self.rebuild_from(log, *model, started)?;
+                report.snapshot_read = Some(read);
+                return Ok(report);
+            }
             crate::snapshot::Found::Unusable(why) => {
                 tracing::warn!(reason = %why, "the read model's snapshot is not used (removed); rebuilding from the log");
             }

@@ -16,8 +16,9 @@ use crate::http::{self, AppState};
 
 /// Runs the service until a shutdown signal.
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
-    // The executable's hash keys the read model's snapshot: worked out while the log opens.
-    std::thread::spawn(crate::snapshot::build_id);
+    // The read model's snapshot is read back (it is keyed by the executable's hash) while the
+    // log opens; whether it describes the log is checked once the log is open.
+    let snapshot = crate::snapshot::Pending::start(&config.data_dir);
     // No `[replication]`: one machine, no NATS, and the writer's hook is a `None`.
     let replication = match &config.replication {
         Some(replication) => Some(
@@ -60,7 +61,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     state.set_ready();
     // The read models rebuild in the background; /readyz says 503 until they have caught up.
     let model = state.live().clone();
-    let live = tokio::spawn(model.clone().run(log.clone()));
+    let live = tokio::spawn(model.clone().run(log.clone(), snapshot));
     tokio::spawn(state.live().clone().tick_overdue(config.overdue_tick));
 
     // One line a script (and the end-to-end tests) can read, then the demo's tokens.

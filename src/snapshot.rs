@@ -113,32 +113,97 @@ pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash) -> anyhow::Result<O
 pub enum Found {
     /// No snapshot.
     None,
-    /// A snapshot of this log by this build, read back.
-    Model(Box<ReadModel>),
+    /// A snapshot of this log by this build, read back, and how long reading it took.
+    Model(Box<ReadModel>, Duration),
     /// A snapshot that cannot be used, and why (it has been removed).
     Unusable(String),
 }
 
-/// Reads the snapshot in `log`'s directory if it is whole, this build's and this log's.
-pub fn read(log: &EventLog) -> Found {
-    remove_leftovers(log.dir());
-    let file = path(log.dir());
-    match File::open(&file) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Found::None,
-        Err(e) => Found::Unusable(format!("it cannot be opened: {e}")),
-        Ok(f) => match read_from(&f, log) {
-            Ok(model) => Found::Model(Box::new(model)),
-            Err(why) => {
-                // Never read again: the next clean shutdown writes a new one.
-                let _ = std::fs::remove_file(&file);
-                Found::Unusable(format!("{why:#}"))
-            }
+/// A snapshot read from the data directory, before it is checked against the log.
+#[derive(Debug)]
+pub enum Loaded {
+    None,
+    /// Whole and this build's: the position and event hash it was taken at, its model, and
+    /// how long reading it took.
+    Read {
+        position: u64,
+        hash: [u8; 32],
+        model: Box<ReadModel>,
+        elapsed: Duration,
+    },
+    Unusable(String),
+}
+
+/// The snapshot being read on a thread of its own, started before the log is opened: reading it
+/// back (seconds at millions of events) and opening the log (which walks every segment's
+/// frames) then take their time side by side, on two cores.
+#[derive(Debug)]
+pub struct Pending(Option<std::thread::JoinHandle<Loaded>>);
+
+impl Pending {
+    /// Starts reading the snapshot in `data_dir`.
+    pub fn start(data_dir: &Path) -> Pending {
+        let dir = data_dir.to_owned();
+        let reader = std::thread::Builder::new().name("snapshot-read".into()).spawn(move || load(&dir));
+        // No thread to be had: the model is rebuilt from the log instead.
+        Pending(reader.ok())
+    }
+
+    /// No snapshot: the model is rebuilt from the whole log.
+    pub fn none() -> Pending {
+        Pending(None)
+    }
+
+    /// What was read.
+    pub fn wait(self) -> Loaded {
+        match self.0.map(std::thread::JoinHandle::join) {
+            Some(Ok(loaded)) => loaded,
+            Some(Err(_)) => Loaded::Unusable("reading it failed unexpectedly".into()),
+            None => Loaded::None,
+        }
+    }
+}
+
+/// Reads the snapshot in `data_dir` if it is whole and this build's; whether it describes the
+/// log is [`check`]'s to say, once the log is open.
+pub fn load(data_dir: &Path) -> Loaded {
+    match File::open(path(data_dir)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Loaded::None,
+        Err(e) => Loaded::Unusable(format!("it cannot be opened: {e}")),
+        Ok(f) => match read_from(&f) {
+            Ok(loaded) => loaded,
+            Err(why) => Loaded::Unusable(format!("{why:#}")),
         },
     }
 }
 
-fn read_from(file: &File, log: &EventLog) -> anyhow::Result<ReadModel> {
+/// Whether what [`load`] read describes `log` (open, so this process holds its lock): its
+/// event at the snapshot's position must have the hash recorded. An unusable snapshot is
+/// removed, and so are unfinished ones.
+pub fn check(loaded: Loaded, log: &EventLog) -> Found {
+    remove_leftovers(log.dir());
+    let why = match loaded {
+        Loaded::None => return Found::None,
+        Loaded::Unusable(why) => why,
+        Loaded::Read { position, hash, model, elapsed } => match log.read_all(position.saturating_sub(1), 1) {
+            Ok(at) => match at.first() {
+                Some(env) if env.position == position && env.hash.0 == hash => return Found::Model(model, elapsed),
+                Some(env) if env.position == position => {
+                    format!("the log's event at position {position} is not the one it was taken at")
+                }
+                _ => format!("it was taken at position {position}, beyond the log's head {}", log.head().position),
+            },
+            Err(e) => format!("reading the log at its position {position}: {e}"),
+        },
+    };
+    // Never read again: the next clean shutdown writes a new one.
+    let _ = std::fs::remove_file(path(log.dir()));
+    Found::Unusable(why)
+}
+
+fn read_from(file: &File) -> anyhow::Result<Loaded> {
     use std::os::unix::fs::FileExt;
+    let started = Instant::now();
     let len = file.metadata()?.len();
     let Some(body) = len.checked_sub(4) else { bail!("it is cut short") };
     let mut trailer = [0; 4];
@@ -160,14 +225,6 @@ fn read_from(file: &File, log: &EventLog) -> anyhow::Result<ReadModel> {
     input.read_exact(&mut position).context("its header is cut short")?;
     input.read_exact(&mut hash).context("its header is cut short")?;
     let position = u64::from_le_bytes(position);
-    let at = log.read_all(position.saturating_sub(1), 1).context("reading the log at its position")?;
-    match at.first() {
-        Some(env) if env.position == position && env.hash.0 == hash => {}
-        Some(env) if env.position == position => {
-            bail!("the log's event at position {position} is not the one it was taken at")
-        }
-        _ => bail!("it was taken at position {position}, beyond the log's head {}", log.head().position),
-    }
     let model = ReadModel::read_snapshot(&mut input).context("its model does not read back")?;
     if input.read(&mut [0])? != 0 {
         bail!("it has bytes after its model");
@@ -178,7 +235,7 @@ fn read_from(file: &File, log: &EventLog) -> anyhow::Result<ReadModel> {
     if model.position() != position {
         bail!("its model is at position {}, its header says {position}", model.position());
     }
-    Ok(model)
+    Ok(Loaded::Read { position, hash, model: Box::new(model), elapsed: started.elapsed() })
 }
 
 /// Removes the temporary files of snapshots whose writing never finished (the process was

@@ -44,7 +44,7 @@ fn serve(dir: std::path::PathBuf) -> Served {
             let config = frontdoor::config::Config::with_data_dir(&dir);
             let state = frontdoor::http::AppState::new(log.clone(), tokens, config);
             state.set_ready();
-            tokio::spawn(state.live().clone().run(log.clone()));
+            tokio::spawn(state.live().clone().run(log.clone(), frontdoor::snapshot::Pending::none()));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
             frontdoor::http::serve(listener, state, async move {

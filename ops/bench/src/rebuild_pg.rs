@@ -22,6 +22,8 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use ulid::Ulid;
 
+use projections::model::{ReadModel, parse_for_fold};
+
 use crate::machine::process_times;
 
 /// Rows per `COPY` while loading (each a page of `read_all`).
@@ -172,8 +174,11 @@ fn hash_of(raw: &[u8]) -> Result<Hash> {
 }
 
 /// The measurement: every row in position order, each made into an `Envelope` and its typed
-/// `Event`, as the engine limit does with the log. Prints nothing; returns the result line.
-pub fn timed_read(url: &str, table: &str) -> Result<Value> {
+/// `Event`, as the engine limit does with the log; or, with `fold`, each envelope folded into a
+/// read model as the start-up rebuild does (the data parsed only where the fold reads it).
+/// Prints nothing; returns the result line.
+pub fn timed_read(url: &str, table: &str, fold: bool) -> Result<Value> {
+    let mut model = ReadModel::default();
     let opening = Instant::now();
     let mut client = Client::connect(url, NoTls).with_context(|| format!("connecting to PostgreSQL at {url}"))?;
     let open_seconds = opening.elapsed().as_secs_f64();
@@ -214,8 +219,13 @@ pub fn timed_read(url: &str, table: &str) -> Result<Value> {
             prev_hash: hash_of(row.try_get::<_, &[u8]>(12)?)?,
             hash: hash_of(row.try_get::<_, &[u8]>(13)?)?,
         };
-        let event = env.event().map_err(|e| anyhow!("position {position}: {e}"))?;
-        std::hint::black_box((env, event));
+        if fold {
+            let mut parsed = parse_for_fold(&env);
+            model.apply_parsed(&env, &mut parsed).map_err(|e| anyhow!("position {position}: {e}"))?;
+        } else {
+            let event = env.event().map_err(|e| anyhow!("position {position}: {e}"))?;
+            std::hint::black_box((env, event));
+        }
         expected += 1;
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -223,9 +233,12 @@ pub fn timed_read(url: &str, table: &str) -> Result<Value> {
         let user = after.user_ns.saturating_sub(before.user_ns);
         (user, user + after.system_ns.saturating_sub(before.system_ns))
     });
+    let (contacts, open) = model.counts();
     Ok(json!({
         "events": expected - 1,
         "seconds": seconds,
+        "contacts": fold.then_some(contacts),
+        "open_contacts": fold.then_some(open),
         "open_seconds": open_seconds,
         "server_user_ns": server.map(|s| s.0),
         "server_cpu_ns": server.map(|s| s.1),

@@ -94,11 +94,16 @@ struct Measures {
     x64_of_pg: Option<f64>,
     http64_of_pg: Option<f64>,
     rebuild_of_pg: Option<f64>,
+    /// The start-up rebuild against the same rebuild with PostgreSQL as the log.
+    rebuild_of_pg_fold: Option<f64>,
     /// The size the start-up rows were measured at.
     size: Option<f64>,
     /// The server's own peak RSS, MB (10^6 bytes), and exec to `/readyz` 200, s.
     serve_rss_mb: Option<f64>,
     serve_ready_s: Option<f64>,
+    /// The same, the server started from the read model's snapshot.
+    snapshot_rss_mb: Option<f64>,
+    snapshot_ready_s: Option<f64>,
     /// The same for the rebuild in a bench process (what the old log measured).
     rebuild_rss_mb: Option<f64>,
     rebuild_open_s: Option<f64>,
@@ -130,9 +135,12 @@ impl Run {
             x64_of_pg: ratio(rate("eventlog x64"), rate("postgres x64")),
             http64_of_pg: ratio(rate("http x64"), rate("postgres x64")),
             rebuild_of_pg: ratio(at("rebuild", "events_per_s"), at("pg", "events_per_s")),
+            rebuild_of_pg_fold: ratio(at("rebuild", "events_per_s"), at("pg-fold", "events_per_s")),
             size,
             serve_rss_mb: at("serve", "peak_rss_mib").map(mib_to_mb),
             serve_ready_s: at("serve", "seconds"),
+            snapshot_rss_mb: at("serve-snapshot", "peak_rss_mib").map(mib_to_mb),
+            snapshot_ready_s: at("serve-snapshot", "seconds"),
             rebuild_rss_mb: at("rebuild", "peak_rss_mib").map(mib_to_mb),
             rebuild_open_s: at("rebuild", "seconds").zip(at("rebuild", "open_s")).map(|(r, o)| r + o),
             disk_ratio: ratio(at("serve", "dir_bytes"), record_bytes).or(self.disk_ratio_from_report),
@@ -236,6 +244,16 @@ fn rows(old: &Measures, new: &Measures) -> Vec<Row> {
             true,
         ),
         Row(
+            format!(
+                "start-up rebuild ÷ the same rebuild from PostgreSQL: the same rows, parse and fold, like for like ({size} events)"
+            ),
+            up(1.0, 2.0),
+            "",
+            "not measured".into(),
+            new.rebuild_of_pg_fold,
+            true,
+        ),
+        Row(
             format!("peak RSS of start-up: `frontdoor serve` from exec to `/readyz` 200, VmHWM ({size} events)"),
             down(300.0, 200.0),
             " MB",
@@ -247,7 +265,32 @@ fn rows(old: &Measures, new: &Measures) -> Vec<Row> {
             at_5m,
         ),
         Row(
-            format!("start-up to ready: exec to `/readyz` 200, same run ({size} events)"),
+            format!(
+                "peak RSS of start-up from the read model's snapshot: `frontdoor serve` from exec to `/readyz` 200, VmHWM ({size} events)"
+            ),
+            down(300.0, 200.0),
+            " MB",
+            "not measured (no snapshot then)".into(),
+            new.snapshot_rss_mb,
+            at_5m,
+        ),
+        Row(
+            format!(
+                "start-up to ready: exec to `/readyz` 200, from the read model's snapshot written at the clean shutdown before ({size} events)"
+            ),
+            down(10.0, 3.0),
+            " s",
+            format!(
+                "not measured (open + rebuild in a bench process: {} at {old_size} events)",
+                fig(old.rebuild_open_s, 1, " s")
+            ),
+            new.snapshot_ready_s,
+            at_5m,
+        ),
+        Row(
+            format!(
+                "start-up to ready without a snapshot (a crash before any clean shutdown, a new build): the whole log folded ({size} events)"
+            ),
             down(10.0, 3.0),
             " s",
             format!(
