@@ -376,7 +376,11 @@ impl Live {
     /// Writes the model's snapshot to `log`'s directory, if the model has caught up with the
     /// log (a model still rebuilding is not the log's). Blocking: at a clean shutdown, once no
     /// request can append.
-    pub fn write_snapshot(&self, log: &EventLog) -> anyhow::Result<Option<crate::snapshot::Written>> {
+    pub fn write_snapshot(
+        &self,
+        log: &EventLog,
+        min_free_bytes: u64,
+    ) -> anyhow::Result<Option<crate::snapshot::Written>> {
         if !self.is_caught_up() {
             return Ok(None);
         }
@@ -388,7 +392,7 @@ impl Live {
         let Some(env) = log.read_all(position - 1, 1)?.into_iter().find(|e| e.position == position) else {
             anyhow::bail!("the log has no event at the model's position {position}");
         };
-        crate::snapshot::write(log.dir(), &model, env.hash)
+        crate::snapshot::write(log.dir(), &model, env.hash, min_free_bytes)
     }
 
     /// Applies one event and announces what it did to the queue.

@@ -87,7 +87,8 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     // No request appends any more; a standby's model may still move on, and any position the
     // model has reached is one the snapshot can be taken at.
     let snapshot_log = log.clone();
-    match tokio::task::spawn_blocking(move || model.write_snapshot(&snapshot_log)).await? {
+    let reserve = options.min_free_bytes;
+    match tokio::task::spawn_blocking(move || model.write_snapshot(&snapshot_log, reserve)).await? {
         Ok(Some(written)) => tracing::info!(
             position = written.position,
             bytes = written.bytes,

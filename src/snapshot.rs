@@ -55,12 +55,13 @@ pub fn path(data_dir: &Path) -> PathBuf {
 }
 
 /// The SHA-256 of the running executable, worked out once (about 0.1 s for a 100 MB binary):
-/// `None` if it cannot be read, and then no snapshot is written or read.
+/// `None` if it cannot be read, and then no snapshot is written or read. Read through
+/// `/proc/self/exe`, which is the running binary even once an upgrade has replaced its file.
 pub fn build_id() -> Option<&'static [u8; 32]> {
     static ID: OnceLock<Option<[u8; 32]>> = OnceLock::new();
     ID.get_or_init(|| {
-        let exe = std::env::current_exe().ok()?;
-        let mut file = BufReader::with_capacity(BUFFER, File::open(exe).ok()?);
+        let exe = File::open("/proc/self/exe").or_else(|_| File::open(std::env::current_exe()?)).ok()?;
+        let mut file = BufReader::with_capacity(BUFFER, exe);
         let mut hasher = Sha256::new();
         std::io::copy(&mut file, &mut hasher).ok()?;
         Some(hasher.finalize().into())
@@ -77,8 +78,10 @@ pub struct Written {
 }
 
 /// Writes `model` (whose last event has `hash`) as the snapshot in `data_dir`, replacing any.
-/// Nothing is written for an empty model.
-pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash) -> anyhow::Result<Option<Written>> {
+/// Nothing is written for an empty model. A snapshot that would leave less than
+/// `min_free_bytes` free on the data directory's file system is not kept: the log's appends,
+/// refused below that reserve, matter more than a faster start.
+pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash, min_free_bytes: u64) -> anyhow::Result<Option<Written>> {
     let started = Instant::now();
     let position = model.position();
     let Some(build) = build_id() else {
@@ -104,6 +107,18 @@ pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash) -> anyhow::Result<O
         file.write_all(&crc.finalize().to_le_bytes())?;
     }
     let bytes = tmp.as_file().metadata()?.len();
+    let free = fs2::available_space(data_dir).context("reading the free space")?;
+    // The old snapshot's space comes back when the new one replaces it.
+    let freed = std::fs::metadata(path(data_dir)).map(|m| m.len()).unwrap_or(0);
+    if free.saturating_add(freed) < min_free_bytes {
+        // `tmp` is removed as it drops.
+        let _ = std::fs::remove_file(path(data_dir));
+        bail!(
+            "not kept: it would leave {} MiB free, under the {} MiB kept in reserve for the log (min_free_mb)",
+            free.saturating_add(freed) / (1024 * 1024),
+            min_free_bytes / (1024 * 1024)
+        );
+    }
     tmp.persist(path(data_dir)).with_context(|| format!("renaming the snapshot into {}", data_dir.display()))?;
     Ok(Some(Written { position, bytes, elapsed: started.elapsed() }))
 }

@@ -16,6 +16,9 @@ use crate::contact::{ContactState, PlanAction, StrategyDiscussion};
 use crate::locality::District;
 
 /// What the timeliness, volume and practice figures are computed from.
+///
+/// Its serde form is the read model snapshot's (ids as 128-bit numbers, times as nanoseconds),
+/// not an API's: nothing serves it as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContactFacts {
     #[serde(with = "ulid::serde::ulid_as_u128")]

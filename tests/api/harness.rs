@@ -206,9 +206,15 @@ impl TestApp {
     /// Starts the server again on the same data directory (after `terminate` or `kill`),
     /// logging at `info`: returns what it logs, gathered as it runs.
     pub fn restart_logging(&mut self) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+        self.restart_logging_with(&[])
+    }
+
+    /// [`TestApp::restart_logging`] with `extra` arguments to `serve`.
+    pub fn restart_logging_with(&mut self, extra: &[&str]) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(self.dir.path())
+            .args(extra)
             .env("FRONTDOOR_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -126,3 +126,31 @@ async fn a_damaged_or_another_logs_snapshot_is_not_used_and_the_model_is_rebuilt
     assert!(logged(&log, "beyond the log's head"), "{:?}", log.lock().unwrap());
     assert_eq!(queue(&app).await, before);
 }
+
+/// A snapshot that would eat into the free space kept in reserve for the log's appends is not
+/// kept: the appends matter more than a fast start.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_that_would_leave_less_than_the_reserve_free_is_not_kept() {
+    let mut app = spawn_app();
+    app.new_contact("referrer").await;
+    ready(&app).await;
+    let before = queue(&app).await;
+    stop(&mut app);
+    let file = app.dir.path().join(FILE);
+    assert!(file.exists());
+    // A reserve no disk has: the start still reads the snapshot (reading takes no space) ...
+    let log = tokio::task::block_in_place(|| app.restart_logging_with(&["--min-free-mb", "1000000000"]));
+    ready(&app).await;
+    assert!(logged(&log, "read model loaded from its snapshot"), "{:?}", log.lock().unwrap());
+    assert_eq!(queue(&app).await, before);
+    // ... but the shutdown keeps none, says why, and leaves no temporary file behind.
+    stop(&mut app);
+    assert!(logged(&log, "not kept"), "{:?}", log.lock().unwrap());
+    assert!(!file.exists(), "no snapshot under the reserve");
+    let leftovers: Vec<_> = std::fs::read_dir(app.dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".read-model."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
