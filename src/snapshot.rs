@@ -90,6 +90,17 @@ pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash, min_free_bytes: u64
     if position == 0 {
         return Ok(None);
     }
+    // Not begun where even the reserve is gone (a snapshot is about the size of the last one):
+    // filling the disk to the last byte before finding out would hurt whatever else writes there.
+    let free = fs2::available_space(data_dir).context("reading the free space")?;
+    if free < min_free_bytes {
+        let _ = std::fs::remove_file(path(data_dir));
+        bail!(
+            "not kept: {} MiB free, under the {} MiB kept in reserve for the log (min_free_mb)",
+            free / (1024 * 1024),
+            min_free_bytes / (1024 * 1024)
+        );
+    }
     // tempfile creates the file 0600 whatever the umask.
     let tmp = tempfile::Builder::new()
         .prefix(TEMPORARY_PREFIX)
