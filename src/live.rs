@@ -389,10 +389,10 @@ impl Live {
         if position == 0 {
             return Ok(None);
         }
-        let Some(env) = log.read_all(position - 1, 1)?.into_iter().find(|e| e.position == position) else {
+        let Some(env) = log.get(position)? else {
             anyhow::bail!("the log has no event at the model's position {position}");
         };
-        crate::snapshot::write(log.dir(), &model, env.hash, min_free_bytes)
+        crate::snapshot::write(log.dir(), &model, env.hash, min_free_bytes).map(Some)
     }
 
     /// Applies one event and announces what it did to the queue.

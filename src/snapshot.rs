@@ -78,18 +78,15 @@ pub struct Written {
 }
 
 /// Writes `model` (whose last event has `hash`) as the snapshot in `data_dir`, replacing any.
-/// Nothing is written for an empty model. A snapshot that would leave less than
+/// A snapshot that would leave less than
 /// `min_free_bytes` free on the data directory's file system is not kept: the log's appends,
 /// refused below that reserve, matter more than a faster start.
-pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash, min_free_bytes: u64) -> anyhow::Result<Option<Written>> {
+pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash, min_free_bytes: u64) -> anyhow::Result<Written> {
     let started = Instant::now();
     let position = model.position();
     let Some(build) = build_id() else {
         bail!("the running executable cannot be read, so a snapshot could not be keyed to it")
     };
-    if position == 0 {
-        return Ok(None);
-    }
     // Not begun where even the reserve is gone (a snapshot is about the size of the last one):
     // filling the disk to the last byte before finding out would hurt whatever else writes there.
     let free = fs2::available_space(data_dir).context("reading the free space")?;
@@ -131,7 +128,7 @@ pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash, min_free_bytes: u64
         );
     }
     tmp.persist(path(data_dir)).with_context(|| format!("renaming the snapshot into {}", data_dir.display()))?;
-    Ok(Some(Written { position, bytes, elapsed: started.elapsed() }))
+    Ok(Written { position, bytes, elapsed: started.elapsed() })
 }
 
 /// What start-up found.
@@ -211,14 +208,10 @@ pub fn check(loaded: Loaded, log: &EventLog) -> Found {
     let why = match loaded {
         Loaded::None => return Found::None,
         Loaded::Unusable(why) => why,
-        Loaded::Read { position, hash, model, elapsed } => match log.read_all(position.saturating_sub(1), 1) {
-            Ok(at) => match at.first() {
-                Some(env) if env.position == position && env.hash.0 == hash => return Found::Model(model, elapsed),
-                Some(env) if env.position == position => {
-                    format!("the log's event at position {position} is not the one it was taken at")
-                }
-                _ => format!("it was taken at position {position}, beyond the log's head {}", log.head().position),
-            },
+        Loaded::Read { position, hash, model, elapsed } => match log.get(position) {
+            Ok(Some(env)) if env.hash.0 == hash => return Found::Model(model, elapsed),
+            Ok(Some(_)) => format!("the log's event at position {position} is not the one it was taken at"),
+            Ok(None) => format!("it was taken at position {position}, beyond the log's head {}", log.head().position),
             Err(e) => format!("reading the log at its position {position}: {e}"),
         },
     };

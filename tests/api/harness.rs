@@ -133,43 +133,62 @@ pub fn start_under_umask(umask: &str, dir: &Path) -> (Child, String) {
 }
 
 fn start_with(umask: Option<&str>, dir: &Path, extra: &[&str], banner_lines: usize) -> (Child, String, Vec<String>) {
-    let quiet = std::env::var_os("TEST_LOG").is_none();
+    // Quiet, it logs errors only: gathered to say why it ended, if it does.
+    let level = std::env::var_os("TEST_LOG").is_none().then_some("error");
+    let (child, url, banner, _) = serve(umask, dir, extra, banner_lines, level);
+    (child, url, banner)
+}
+
+/// What a server logs, gathered as it runs.
+pub type Logged = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Starts `frontdoor serve` on port 0 and returns it with its URL once it listens, the first
+/// `banner_lines` lines printed after the address, and its log at `level` (`None`: at `debug`,
+/// on this test's stderr, and nothing gathered). Its output is drained for as long as it runs,
+/// so that it never blocks on a full pipe.
+fn serve(
+    umask: Option<&str>,
+    dir: &Path,
+    extra: &[&str],
+    banner_lines: usize,
+    level: Option<&str>,
+) -> (Child, String, Vec<String>, Logged) {
     let mut child = frontdoor(umask)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(extra)
-        .env("FRONTDOOR_LOG", if quiet { "error" } else { "debug" })
+        .env("FRONTDOOR_LOG", level.unwrap_or("debug"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(if quiet { Stdio::piped() } else { Stdio::inherit() })
+        .stderr(if level.is_some() { Stdio::piped() } else { Stdio::inherit() })
         .spawn()
         .expect("start frontdoor serve");
-    // Quiet, it logs errors only: kept (the first 50 lines) to say why it ended, if it does,
-    // and drained for as long as it runs so that it never blocks on a full pipe.
-    let errors = child.stderr.take().map(|stderr| {
+    let logged = Logged::default();
+    let gathering = child.stderr.take().map(|stderr| {
+        let gathered = logged.clone();
         std::thread::spawn(move || {
-            let mut kept = Vec::new();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if kept.len() < 50 {
-                    kept.push(line);
-                }
+                gathered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line);
             }
-            kept
         })
     });
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let Some(Ok(first)) = lines.next() else {
         let status = child.wait();
-        let said = errors
-            .map_or_else(|| "see this test's stderr".to_owned(), |kept| kept.join().unwrap_or_default().join("\n"));
+        let said = match gathering {
+            Some(thread) => {
+                let _ = thread.join();
+                logged.lock().unwrap_or_else(std::sync::PoisonError::into_inner).join("\n")
+            }
+            None => "see this test's stderr".to_owned(),
+        };
         panic!("frontdoor serve ended before printing its address ({status:?}): {said}");
     };
     let url = first.strip_prefix("frontdoor listening on ").expect("listening line").to_owned();
     let banner: Vec<String> = lines.by_ref().take(banner_lines).map_while(Result::ok).collect();
-    // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, url, banner)
+    (child, url, banner, logged)
 }
 
 impl TestApp {
@@ -205,35 +224,15 @@ impl TestApp {
 
     /// Starts the server again on the same data directory (after `terminate` or `kill`),
     /// logging at `info`: returns what it logs, gathered as it runs.
-    pub fn restart_logging(&mut self) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    pub fn restart_logging(&mut self) -> Logged {
         self.restart_logging_with(&[])
     }
 
     /// [`TestApp::restart_logging`] with `extra` arguments to `serve`.
-    pub fn restart_logging_with(&mut self, extra: &[&str]) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(self.dir.path())
-            .args(extra)
-            .env("FRONTDOOR_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start frontdoor serve");
-        let logged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let gathered = logged.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                gathered.lock().unwrap().push(line);
-            }
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        self.url = first.strip_prefix("frontdoor listening on ").expect("listening line").to_owned();
-        std::thread::spawn(move || for _ in lines {});
+    pub fn restart_logging_with(&mut self, extra: &[&str]) -> Logged {
+        let (child, url, _, logged) = serve(None, self.dir.path(), extra, 0, Some("info"));
         self.child = child;
+        self.url = url;
         logged
     }
 

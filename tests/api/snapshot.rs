@@ -3,7 +3,6 @@
 //! never used otherwise.
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,7 +13,7 @@ const FILE: &str = "read-model.snapshot";
 
 /// Whether the server logged a line containing `what`: waits a while for it, since the
 /// thread gathering the server's log may read it after the server has gone on.
-fn logged(lines: &Mutex<Vec<String>>, what: &str) -> bool {
+fn logged(lines: &Logged, what: &str) -> bool {
     for _ in 0..200 {
         if lines.lock().unwrap().iter().any(|l| l.contains(what)) {
             return true;
@@ -97,6 +96,17 @@ async fn a_damaged_or_another_logs_snapshot_is_not_used_and_the_model_is_rebuilt
     assert!(logged(&log, "snapshot is not used"), "{:?}", log.lock().unwrap());
     assert!(logged(&log, "read model rebuilt"), "{:?}", log.lock().unwrap());
     assert!(!file.exists(), "an unusable snapshot is removed");
+    assert_eq!(queue(&app).await, before);
+
+    // Another build's snapshot (its header's hash of the executable is not this binary's).
+    stop(&mut app);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[16] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let log = tokio::task::block_in_place(|| app.restart_logging());
+    ready(&app).await;
+    assert!(logged(&log, "another build of frontdoor wrote it"), "{:?}", log.lock().unwrap());
+    assert!(!file.exists(), "another build's snapshot is removed");
     assert_eq!(queue(&app).await, before);
 
     // Another log's snapshot, by the same build: its position's event is not this log's.
