@@ -82,6 +82,18 @@ pub struct Written {
 /// `min_free_bytes` free on the data directory's file system is not kept: the log's appends,
 /// refused below that reserve, matter more than a faster start.
 pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash, min_free_bytes: u64) -> anyhow::Result<Written> {
+    write_with(data_dir, model, hash, min_free_bytes, &mut |dir| fs2::available_space(dir))
+}
+
+/// [`write`], reading the free space with `available_space` (the tests' way in, since no
+/// test can make a real disk fill up between the two readings).
+fn write_with(
+    data_dir: &Path,
+    model: &ReadModel,
+    hash: Hash,
+    min_free_bytes: u64,
+    available_space: &mut dyn FnMut(&Path) -> std::io::Result<u64>,
+) -> anyhow::Result<Written> {
     let started = Instant::now();
     let position = model.position();
     let Some(build) = build_id() else {
@@ -89,7 +101,7 @@ pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash, min_free_bytes: u64
     };
     // Not begun where even the reserve is gone (a snapshot is about the size of the last one):
     // filling the disk to the last byte before finding out would hurt whatever else writes there.
-    let free = fs2::available_space(data_dir).context("reading the free space")?;
+    let free = available_space(data_dir).context("reading the free space")?;
     if free < min_free_bytes {
         let _ = std::fs::remove_file(path(data_dir));
         bail!(
@@ -115,7 +127,7 @@ pub fn write(data_dir: &Path, model: &ReadModel, hash: Hash, min_free_bytes: u64
         file.write_all(&crc.finalize().to_le_bytes())?;
     }
     let bytes = tmp.as_file().metadata()?.len();
-    let free = fs2::available_space(data_dir).context("reading the free space")?;
+    let free = available_space(data_dir).context("reading the free space")?;
     // The old snapshot's space comes back when the new one replaces it.
     let freed = std::fs::metadata(path(data_dir)).map(|m| m.len()).unwrap_or(0);
     if free.saturating_add(freed) < min_free_bytes {
@@ -296,5 +308,61 @@ impl<R: Read> Read for Crc<R> {
         let n = self.inner.read(buf)?;
         self.crc.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    /// Free space as a test wants it read: each reading in turn.
+    fn readings(mut free: Vec<u64>) -> impl FnMut(&Path) -> std::io::Result<u64> {
+        free.reverse();
+        move |_| Ok(free.pop().expect("no more readings of the free space than the test gave"))
+    }
+
+    #[test]
+    fn a_snapshot_that_took_the_disk_under_the_reserve_while_written_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ReadModel::default();
+        let hash = Hash([7; 32]);
+        // Room to spare: kept.
+        let written =
+            write_with(dir.path(), &model, hash, 64 * MIB, &mut readings(vec![1000 * MIB, 999 * MIB])).unwrap();
+        assert_eq!(written.bytes, std::fs::metadata(path(dir.path())).unwrap().len());
+        assert_eq!(entries(dir.path()), [FILE]);
+        // Above the reserve when begun, under it once written (even with the old one's space
+        // back): not kept, the old one gone too (it is out of date), no temporary file left.
+        let old = std::fs::metadata(path(dir.path())).unwrap().len();
+        let after = 64 * MIB - old - 1;
+        let refused = write_with(dir.path(), &model, hash, 64 * MIB, &mut readings(vec![65 * MIB, after])).unwrap_err();
+        assert!(format!("{refused:#}").contains("not kept: it would leave 63 MiB free"), "{refused:#}");
+        assert_eq!(entries(dir.path()), Vec::<String>::new());
+        // The old snapshot's space counts as freed: just at the reserve with it, kept.
+        write_with(dir.path(), &model, hash, 64 * MIB, &mut readings(vec![65 * MIB, 65 * MIB])).unwrap();
+        let old = std::fs::metadata(path(dir.path())).unwrap().len();
+        write_with(dir.path(), &model, hash, 64 * MIB, &mut readings(vec![65 * MIB, 64 * MIB - old])).unwrap();
+        assert_eq!(entries(dir.path()), [FILE]);
+    }
+
+    #[test]
+    fn a_snapshot_is_not_begun_under_the_reserve() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ReadModel::default();
+        write_with(dir.path(), &model, Hash([1; 32]), 64 * MIB, &mut readings(vec![100 * MIB, 100 * MIB])).unwrap();
+        // The reading after writing is never taken: `readings` would panic.
+        let refused =
+            write_with(dir.path(), &model, Hash([1; 32]), 64 * MIB, &mut readings(vec![63 * MIB])).unwrap_err();
+        assert!(format!("{refused:#}").contains("not kept: 63 MiB free"), "{refused:#}");
+        assert_eq!(entries(dir.path()), Vec::<String>::new());
     }
 }
