@@ -439,7 +439,7 @@ shaped_struct! {
         /// The adults around the children (parents, carers, people causing concern).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub adults: Vec<Adult> = Defaulted Shape::List { item: &Adult::SHAPE, min: 0, max: MAX_ITEMS },
-        /// What the concerns are about, as CIN assessment factor codes ([`CONCERN_CATEGORY_CODES`]).
+        /// What the concerns are about, as the CIN census's assessment factor codes.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub concern_categories: Vec<String> = Defaulted Shape::List { item: &Shape::Choice(&CONCERN_CATEGORY_CODES), min: 0, max: MAX_CONCERN_CATEGORIES },
         /// The professional consultation this contact follows (a consultation's stream id).
@@ -707,7 +707,7 @@ shaped_struct! {
         /// The children the call was about, if it named any (none is allowed).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub children: Vec<Child> = Defaulted Shape::List { item: &Child::SHAPE, min: 0, max: MAX_CHILDREN },
-        /// What the concerns are about, as CIN assessment factor codes ([`CONCERN_CATEGORY_CODES`]).
+        /// What the concerns are about, as the CIN census's assessment factor codes.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub concern_categories: Vec<String> = Defaulted Shape::List { item: &Shape::Choice(&CONCERN_CATEGORY_CODES), min: 0, max: MAX_CONCERN_CATEGORIES },
     }

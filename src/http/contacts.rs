@@ -68,6 +68,7 @@ pub struct NewEvent {
     pub late_entry_reason: Option<String>,
     /// The version the contact is expected to be at (0 to 4294967295); if it is not, 409 with
     /// `current_version`, and nothing is written.
+    #[schema(format = Int64, maximum = 4294967295_u32)]
     pub expected_version: Option<u32>,
 }
 

@@ -353,6 +353,7 @@ fn refine(doc: &mut Value) {
             }
         }
     }
+    parameters_and_ids(doc);
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
     for (name, values) in wire_enums() {
         if let Some(schema) = schemas.get_mut(name) {
@@ -383,6 +384,13 @@ fn refine(doc: &mut Value) {
     schemas.remove("AppendableEvent");
     if let Some(data) = schemas.get_mut("Envelope").and_then(|e| e.pointer_mut("/properties/data/description")) {
         *data = json!("The event's data: its schema is the one the `type` names (see `Event`).");
+    }
+    // Every request body's reason for a late entry is free text, checked as such.
+    for schema in schemas.values_mut() {
+        if let Some(reason) = schema.pointer_mut("/properties/late_entry_reason").and_then(Value::as_object_mut) {
+            reason.insert("maxLength".into(), validate::LONG_MAX.into());
+            reason.insert("pattern".into(), NO_CONTROL_BUT_BREAKS_AND_TABS.into());
+        }
     }
 }
 
@@ -510,6 +518,78 @@ fn merge_objects<'a>(parts: impl Iterator<Item = &'a Value>) -> Value {
     json!({"type": "object", "required": required, "properties": properties, "additionalProperties": false})
 }
 
+/// A string with no control character (Unicode's `Cc`: what Rust's `char::is_control` finds),
+/// as every one-line field must be. The same text as a regular expression for ECMA-262, Python
+/// and Rust.
+const NO_CONTROL_CHARACTERS: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+/// Free text: no control character but line feed, carriage return and tab.
+const NO_CONTROL_BUT_BREAKS_AND_TABS: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+
+/// A telephone number: digits, spaces, `+`, `(`, `)` and `-`, with 7 to 20 digits.
+const PHONE_PATTERN: &str = "^[ +()-]*([0-9][ +()-]*){7,20}$";
+
+/// A ULID as the server reads one: 26 characters of Crockford's base32, either case.
+const ULID_PATTERN: &str = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$";
+
+/// A date the API's periods and searches take: YYYY-MM-DD from the year 1900.
+const DATE_FROM_1900: &str = "^(19[0-9]{2}|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$";
+
+/// What the handlers check of a query or path parameter beyond its type, as JSON Schema
+/// keywords (an integrating developer's client, and schemathesis, then send what the server
+/// takes): `(path, location, name)` to keywords and whether the parameter is required.
+fn parameter_limits(path: &str, location: &str, name: &str, format: Option<&str>) -> Option<(Value, bool)> {
+    let search = matches!(path, "/v1/children" | "/v1/adults");
+    Some(match (location, name) {
+        ("path", "id") => (json!({"pattern": ULID_PATTERN}), true),
+        ("query", _) if format == Some("date") && path.starts_with("/v1/") => {
+            (json!({"pattern": DATE_FROM_1900}), false)
+        }
+        ("query", "nhs_number") if search => (json!({"pattern": "^[0-9 ]*$", "maxLength": 200}), false),
+        ("query", "name" | "upn" | "postcode") if search => {
+            (json!({"pattern": NO_CONTROL_CHARACTERS, "maxLength": 200}), false)
+        }
+        // Anything but white space alone (the caller's own, with `me`).
+        ("query", "worker") if path == "/v1/queue" => (json!({"pattern": "\\S"}), false),
+        ("query", "made_by") if path == "/v1/contacts" => (json!({"enum": ["me"]}), true),
+        _ => return None,
+    })
+}
+
+/// Writes [`parameter_limits`] into the document's parameters, and a ULID's pattern beside
+/// every `format: ulid` (a format few tools know).
+fn parameters_and_ids(doc: &mut Value) {
+    fn ulids(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                if map.get("format").and_then(Value::as_str) == Some("ulid") && !map.contains_key("pattern") {
+                    map.insert("pattern".into(), ULID_PATTERN.into());
+                }
+                map.values_mut().for_each(ulids);
+            }
+            Value::Array(items) => items.iter_mut().for_each(ulids),
+            _ => {}
+        }
+    }
+    ulids(doc);
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        for op in item.as_object_mut().into_iter().flat_map(|i| i.values_mut()) {
+            for param in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+                let (Some(location), Some(name)) = (param["in"].as_str(), param["name"].as_str()) else { continue };
+                let format = param.pointer("/schema/format").and_then(Value::as_str);
+                let Some((keywords, required)) = parameter_limits(path, location, name, format) else { continue };
+                if let Some(schema) = param.get_mut("schema").and_then(Value::as_object_mut) {
+                    schema.extend(keywords.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                if required {
+                    param["required"] = true.into();
+                }
+            }
+        }
+    }
+}
+
 /// A limit on a field, as [`crate::validate`] enforces it.
 #[derive(Debug, Clone, Copy)]
 enum Limit {
@@ -519,6 +599,8 @@ enum Limit {
     Long,
     /// A list's length.
     Items(usize, usize),
+    /// One of these strings.
+    Choice(&'static [&'static str]),
     /// Anything else, as JSON Schema keywords and a sentence.
     Other(&'static str, fn() -> Value),
 }
@@ -558,14 +640,21 @@ fn shape_limits(shape: &Shape, out: &mut Vec<(&'static str, String, Limit)>) {
                 || json!({"minimum": 0, "maximum": validate::MAX_CHILDREN - 1}),
             ),
             Shape::Score => Limit::Other("1 to 5.", || json!({"minimum": 1, "maximum": 5})),
+            Shape::Staff => Limit::Other(
+                "A number of staff, 0 to 200.",
+                || json!({"minimum": 0, "maximum": events::shape::MAX_STAFF}),
+            ),
+            Shape::Choice(values) => Limit::Choice(values),
             Shape::ActionIndex => Limit::Other(
                 "The action's index in the plan's `actions`, from 0.",
                 || json!({"minimum": 0, "maximum": validate::MAX_ITEMS - 1}),
             ),
             Shape::List { item, min, max } => {
                 out.push((name, field.name.to_owned(), Limit::Items(min, max)));
-                if let Shape::Text(text) = *item {
-                    out.push((name, format!("{}/items", field.name), text_limit(text)));
+                match *item {
+                    Shape::Text(text) => out.push((name, format!("{}/items", field.name), text_limit(text))),
+                    Shape::Choice(values) => out.push((name, format!("{}/items", field.name), Limit::Choice(values))),
+                    _ => {}
                 }
                 shape_limits(item, out);
                 continue;
@@ -587,7 +676,7 @@ fn text_limit(text: Text) -> Limit {
         Text::Long => Limit::Long,
         Text::Phone => Limit::Other(
             "Digits, spaces, `+`, `(`, `)` and `-`, with 7 to 20 digits.",
-            || json!({"pattern": "^[0-9 +()-]+$", "maxLength": validate::SHORT_MAX}),
+            || json!({"pattern": PHONE_PATTERN, "maxLength": validate::SHORT_MAX}),
         ),
         Text::Email => {
             Limit::Other("An email address.", || json!({"format": "email", "maxLength": validate::EMAIL_MAX}))
@@ -612,8 +701,19 @@ fn text_limit(text: Text) -> Limit {
     }
 }
 
+/// Each of a list of concern categories at most once.
+const CATEGORIES_ONCE: Limit = Limit::Other("Each code at most once.", || json!({"uniqueItems": true}));
+
 /// What the rules add to a field beyond its shape, in words: `(schema, property, note)`.
 const NOTES: &[(&str, &str, Limit)] = &[
+    (
+        "Adult",
+        "date_of_birth",
+        Limit::Other("Not in the future, not before 1900.", || json!({"pattern": DATE_FROM_1900})),
+    ),
+    ("ContactReceived", "concern_categories", CATEGORIES_ONCE),
+    ("DecisionMade", "concern_categories", CATEGORIES_ONCE),
+    ("ConsultationRecorded", "concern_categories", CATEGORIES_ONCE),
     (
         "Child",
         "date_of_birth",
@@ -737,9 +837,18 @@ fn limits(schemas: &mut Map<String, Value>) -> Vec<String> {
         // A required string must not be empty; an optional one that is empty is taken as absent.
         let not_empty = if required || !below.is_empty() { json!({"minLength": 1}) } else { json!({}) };
         let (sentence, keywords) = match limit {
-            Limit::Short => ("One line.", merge(json!({"maxLength": validate::SHORT_MAX}), not_empty)),
-            Limit::Long => ("", merge(json!({"maxLength": validate::LONG_MAX}), not_empty)),
+            Limit::Short => (
+                "One line.",
+                merge(json!({"maxLength": validate::SHORT_MAX, "pattern": NO_CONTROL_CHARACTERS}), not_empty),
+            ),
+            Limit::Long => (
+                "",
+                merge(json!({"maxLength": validate::LONG_MAX, "pattern": NO_CONTROL_BUT_BREAKS_AND_TABS}), not_empty),
+            ),
             Limit::Items(min, max) => ("", json!({"minItems": min, "maxItems": max})),
+            // A field whose type is an enumeration of its own has its values there already.
+            Limit::Choice(_) if target.contains_key("$ref") || target.contains_key("oneOf") => ("", json!({})),
+            Limit::Choice(values) => ("", json!({"enum": values})),
             Limit::Other(sentence, keywords) => (sentence, keywords()),
         };
         for (k, v) in keywords.as_object().into_iter().flatten() {
@@ -1134,5 +1243,76 @@ mod tests {
         assert!(schemas["Child"]["properties"]["child_ref"].get("minLength").is_none());
         assert_eq!(schemas["NoteAdded"]["properties"]["text"]["maxLength"], validate::LONG_MAX);
         assert_eq!(schemas["DecisionMade"]["properties"]["level_of_need"]["maximum"], 4);
+        assert_eq!(schemas["DutyDebriefRecorded"]["properties"]["staff_on_duty"]["maximum"], 200);
+        let codes = &schemas["ContactReceived"]["properties"]["concern_categories"]["items"]["enum"];
+        assert_eq!(codes.as_array().map(Vec::len), Some(events::schema::CONCERN_CATEGORY_CODES.len()));
+    }
+
+    /// The patterns the document gives strings say exactly what the server's checks say, for
+    /// every character: a client that follows them is never refused for a character, and never
+    /// kept from sending one the server takes.
+    #[test]
+    fn the_documents_text_patterns_are_the_servers_checks() {
+        let short = regex::Regex::new(NO_CONTROL_CHARACTERS).unwrap();
+        let long = regex::Regex::new(NO_CONTROL_BUT_BREAKS_AND_TABS).unwrap();
+        let ulid = regex::Regex::new(ULID_PATTERN).unwrap();
+        // Every character where Unicode puts its controls and white space, and a sample of the rest.
+        let chars =
+            (0..=0x3000).chain((0x3001..=0x10FFFF).step_by(251)).chain(0xFFF0..=0xFFFF).filter_map(char::from_u32);
+        let now = chrono::Utc::now();
+        for c in chars {
+            let text = format!("a{c}b");
+            // A duty debrief's `team` is one line, its `notes` free text.
+            let body = json!({"date": "2026-01-05", "team": text, "notes": text}).to_string();
+            let refused: Vec<String> = match validate::parse_new_duty_debrief(body.as_bytes(), now) {
+                Ok(_) => Vec::new(),
+                Err(invalid) => invalid.field_errors().iter().map(|e| e.field.clone()).collect(),
+            };
+            assert_eq!(short.is_match(&text), !refused.contains(&"team".to_owned()), "{c:?} as one line");
+            assert_eq!(long.is_match(&text), !refused.contains(&"notes".to_owned()), "{c:?} as free text");
+            let id = format!("01ARZ3NDEKTSV4RRFFQ69G5FA{c}");
+            assert_eq!(ulid.is_match(&id), id.parse::<ulid::Ulid>().is_ok(), "{id:?}");
+        }
+        let phone = regex::Regex::new(PHONE_PATTERN).unwrap();
+        for ok in ["0115 496 0000", "+44 (0)115 4960000", "1234567", "12345678901234567890", "07700-900-000"] {
+            assert!(phone.is_match(ok), "{ok}");
+        }
+        for bad in ["123456", "123456789012345678901", "0115 496 000O", "", "ext. 1234567"] {
+            assert!(!phone.is_match(bad), "{bad}");
+        }
+        let doc = doc();
+        let props = &doc["components"]["schemas"]["Referrer"]["properties"];
+        assert_eq!(props["name"]["pattern"], NO_CONTROL_CHARACTERS);
+        assert_eq!(
+            doc["components"]["schemas"]["NoteAdded"]["properties"]["text"]["pattern"],
+            NO_CONTROL_BUT_BREAKS_AND_TABS
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["NewContact"]["properties"]["follows_consultation"]["pattern"],
+            ULID_PATTERN
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["NewContact"]["properties"]["late_entry_reason"]["pattern"],
+            NO_CONTROL_BUT_BREAKS_AND_TABS
+        );
+    }
+
+    /// The query and path parameters say what their handlers take.
+    #[test]
+    fn parameters_say_what_their_handlers_take() {
+        let param = |path: &str, name: &str| -> Value {
+            let params = op(path, "get")["parameters"].as_array().unwrap();
+            params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{path} {name}")).clone()
+        };
+        assert_eq!(param("/v1/contacts/{id}", "id")["schema"]["pattern"], ULID_PATTERN);
+        assert_eq!(param("/v1/contacts", "made_by")["schema"]["enum"], json!(["me"]));
+        assert_eq!(param("/v1/contacts", "made_by")["required"], true);
+        assert_eq!(param("/v1/queue", "worker")["schema"]["pattern"], "\\S");
+        assert_eq!(param("/v1/children", "nhs_number")["schema"]["pattern"], "^[0-9 ]*$");
+        assert_eq!(param("/v1/adults", "postcode")["schema"]["pattern"], NO_CONTROL_CHARACTERS);
+        let date = regex::Regex::new(DATE_FROM_1900).unwrap();
+        assert_eq!(param("/v1/metrics/volumes", "from")["schema"]["pattern"], DATE_FROM_1900);
+        assert!(date.is_match("1900-01-01") && date.is_match("9999-12-31") && date.is_match("2026-02-30"));
+        assert!(!date.is_match("1899-12-31") && !date.is_match("0999-01-01") && !date.is_match("20260101"));
     }
 }
