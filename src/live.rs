@@ -344,6 +344,10 @@ impl Live {
         let mut subscription = log.subscribe(self.model().position());
         // Anything appended during the rebuild is in the subscription's catch-up.
         self.inner.caught_up.store(true, Ordering::Release);
+        // The executable's hash, which keys the snapshot written at shutdown, worked out now
+        // that the start-up's work is done, so that a shutdown need not wait for it (a tenth of
+        // a second or more: it reads the whole binary).
+        let _ = std::thread::Builder::new().name("build-id".into()).spawn(crate::snapshot::build_id);
         loop {
             let env = match subscription.next().await {
                 Ok(env) => env,
