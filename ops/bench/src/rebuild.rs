@@ -781,23 +781,24 @@ fn split_rebuild(log: &EventLog) -> Result<Value> {
 }
 
 /// Functions whose inclusive time `--perf` reports, by the name perf gives them; `↳` marks a
-/// part of the row above it.
-const PROFILED: [(&str, &str); 12] = [
-    ("start-up rebuild (`Live::rebuild`)", "frontdoor::live::Live::rebuild"),
-    ("`EventLog::read_all`", "eventlog::log::EventLog::read_all"),
-    ("↳ sled's iteration", "<sled::iter::Iter as core::iter::traits::iterator::Iterator>::next"),
-    ("↳↳ sled reading pages from its file (`PageCache::pull`)", "sled::pagecache::PageCache::pull"),
-    ("↳ checksum and envelope parse (`decode_record`)", "eventlog::record::decode_record"),
-    ("↳↳ `prev_hash`: hex to bytes", "<events::envelope::Hash as serde_core::de::Deserialize>::deserialize"),
-    ("↳↳ the two timestamps", "events::envelope::timestamp::deserialize"),
-    ("the fold: `ReadModel::apply`", "projections::model::ReadModel::apply"),
-    ("↳ typed parse of the data (`Event::from_data`)", "events::schema::Event::from_data"),
-    ("↳ `ChildIndex::receive` (previous and later contacts)", "projections::children::ChildIndex::receive"),
-    ("↳↳ names made comparable (`names::comparable`)", "projections::names::comparable"),
+/// part of the row above it. The rebuild runs on two threads (`Live::rebuild_from`): one reads
+/// the log and parses each event's data, the other folds; so the rows are CPU time, not wall
+/// time, and the two threads' rows add up to more than the rebuild's wall time.
+const PROFILED: [(&str, &str); 11] = [
+    ("the folding thread (`Live::rebuild_from`)", "frontdoor::live::Live::rebuild_from"),
+    ("↳ the fold (`ReadModel::apply_parsed`)", "projections::model::ReadModel::apply_parsed"),
+    ("↳↳ `ChildIndex::receive` (previous and later contacts)", "projections::children::ChildIndex::receive"),
+    ("↳↳↳ names made comparable (`names::comparable`)", "projections::names::comparable"),
+    ("↳↳ possible matches (`ChildIndex::refresh_possible`)", "projections::children::ChildIndex::refresh_possible"),
     (
-        "freeing each page of envelopes",
-        "drop_in_place<alloc::vec::Vec<events::envelope::Envelope, alloc::alloc::Global>>",
+        "↳↳ their neighbours (`ChildIndex::possible_neighbours`)",
+        "projections::children::ChildIndex::possible_neighbours",
     ),
+    ("↳↳ a contact's facts (`ContactFacts::of`)", "projections::facts::ContactFacts::of"),
+    ("the reading thread: `EventLog::read_all`", "eventlog::log::EventLog::read_all"),
+    ("↳ checksum and envelope parse (`decode_record`)", "eventlog::record::decode_record"),
+    ("the reading thread: the data's typed parse (`parse_for_fold`)", "projections::model::parse_for_fold"),
+    ("↳ `Event::from_data`", "events::schema::Event::from_data"),
 ];
 
 /// A profile of one start-up rebuild: (what, share of the samples in percent) for
@@ -1195,26 +1196,28 @@ impl SizeReport<'_> {
 
     fn profile_lines(&self, profile: &Profile) -> String {
         let rebuild_us = self.us(self.summary(Phase::Rebuild).seconds);
-        let whole = profile.inclusive.first().and_then(|(_, share)| *share);
+        // CPU time per event: every sample is 1/499 s of one thread's time.
+        let samples: Option<f64> = profile.samples.split_whitespace().next().and_then(|n| n.parse().ok());
+        let cpu_us = samples.map(|n| self.us(n / 499.0));
         let mut out = String::new();
         let _ = writeln!(
             out,
             "\nOne more start-up rebuild under `perf record -e cpu-clock -F 499 --call-graph dwarf` \
-             (`--perf`; {}). Inclusive time of the rebuild's parts (`perf report --children`), as a \
-             share of all the process's samples and of the rebuild's, and in µs/event at the \
-             median rebuild's {rebuild_us:.2} µs/event:\n",
-            profile.samples
+             (`--perf`; {}, {} µs of CPU per event against the median rebuild's {rebuild_us:.2} µs \
+             per event of wall time, on two threads). Inclusive CPU time of the rebuild's parts \
+             (`perf report --children`), as a share of all the process's samples and in µs of CPU \
+             per event (n/a: not found in the profile, e.g. inlined):\n",
+            profile.samples,
+            show(cpu_us, 2)
         );
-        let _ = writeln!(out, "| function | share of samples | share of the rebuild | ≈ µs / event |");
-        let _ = writeln!(out, "|---|---:|---:|---:|");
+        let _ = writeln!(out, "| function | share of samples | ≈ µs of CPU / event |");
+        let _ = writeln!(out, "|---|---:|---:|");
         for (what, share) in &profile.inclusive {
-            let of_rebuild = share.zip(whole).map(|(s, w)| s / w * 100.0);
             let _ = writeln!(
                 out,
-                "| {what} | {}% | {}% | {} |",
+                "| {what} | {}% | {} |",
                 show(*share, 1),
-                show(of_rebuild, 0),
-                show(of_rebuild.map(|r| r / 100.0 * rebuild_us), 2)
+                show(share.zip(cpu_us).map(|(s, cpu)| s / 100.0 * cpu), 2)
             );
         }
         let _ = writeln!(
