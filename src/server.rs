@@ -22,7 +22,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     // No `[replication]`: one machine, no NATS, and the writer's hook is a `None`.
     let replication = match &config.replication {
         Some(replication) => Some(
-            crate::replication::Replication::connect(replication, &config.data_dir)
+            crate::replication::Replication::connect(replication, &config.data_dir, config.body_limit)
                 .await
                 .context("starting replication ([replication])")?,
         ),

@@ -73,6 +73,19 @@ const MESSAGE_BYTES: usize = 256 * 1024;
 /// The most appends one message carries: its headers name each (up to 129 bytes for an
 /// idempotency key), so at most about 33 KiB of headers beside the payload.
 const MESSAGE_APPENDS: usize = 256;
+/// Room for a message's headers (see [`MESSAGE_APPENDS`]), which NATS counts in `max_payload`.
+const HEADERS_ROOM: usize = 40 * 1024;
+/// Room for an envelope's own fields beside its data (ids, times, actor, hashes).
+const ENVELOPE_ROOM: usize = 4 * 1024;
+
+/// The largest message this node may publish when request bodies are at most `body_limit`
+/// bytes: a batch of appends or of history, or one append alone (an append larger than a
+/// batch goes alone), with its headers. The NATS server must take messages this large (its
+/// `max_payload`, 1 MiB unless configured), else publishing would fail on the first large
+/// append, after it was written here.
+pub fn largest_message(body_limit: usize) -> usize {
+    MESSAGE_BYTES.max(HISTORY_BYTES).max(body_limit + ENVELOPE_ROOM) + HEADERS_ROOM
+}
 /// How long a standby waits for one message before it asks again.
 const READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a promotion waits for the stream to be reachable.
@@ -267,7 +280,13 @@ enum Start {
 
 impl Replication {
     /// Connects to NATS and makes sure the stream exists (file storage, `replicas` copies).
-    pub async fn connect(config: &ReplicationConfig, data_dir: &Path) -> anyhow::Result<Replication> {
+    /// `body_limit`: the largest request body the server takes, which bounds the largest
+    /// message it publishes ([`largest_message`]).
+    pub async fn connect(
+        config: &ReplicationConfig,
+        data_dir: &Path,
+        body_limit: usize,
+    ) -> anyhow::Result<Replication> {
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("frontdoor {}", config.node))
             .retry_on_initial_connect()
@@ -296,7 +315,7 @@ impl Replication {
             config.urls.iter().map(|u| u.parse()).collect::<Result<_, _>>().context("replication.urls")?;
         let client = options.connect(urls).await.context("connecting to NATS (replication.urls)")?;
         let ack_timeout = (config.publish_timeout / 2).max(Duration::from_millis(100));
-        let js = jetstream::ContextBuilder::new().timeout(ack_timeout).build(client);
+        let js = jetstream::ContextBuilder::new().timeout(ack_timeout).build(client.clone());
         let replication = Replication {
             inner: Arc::new(Inner {
                 config: config.clone(),
@@ -319,6 +338,15 @@ impl Replication {
             }),
         };
         replication.ensure_stream().await?;
+        // Connected now (the stream was reached): the server has said what it takes.
+        let max_payload = client.server_info().max_payload;
+        let needed = largest_message(body_limit);
+        anyhow::ensure!(
+            max_payload >= needed,
+            "the NATS server takes messages of at most {max_payload} bytes (its max_payload), and this node may \
+             publish messages of up to {needed} bytes with body_limit = {body_limit}: raise max_payload in the NATS \
+             servers' configuration to at least {needed}, or lower body_limit"
+        );
         replication.ensure_downstream_stream().await?;
         Ok(replication)
     }
@@ -1664,6 +1692,34 @@ pub(crate) mod tests {
         assert_eq!(decode_parts(&headers, &message.payload).unwrap(), group);
         // The payload is the export's JSON lines: one envelope a line.
         assert_eq!(message.payload.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(), 6);
+    }
+
+    /// What NATS counts against `max_payload` for `message`: its payload and its headers.
+    fn message_bytes(message: &Outgoing) -> usize {
+        let headers: usize = message.headers("node-a").iter().map(|(name, value)| name.len() + value.len() + 4).sum();
+        message.payload.len() + headers
+    }
+
+    #[test]
+    fn every_message_fits_the_largest_a_node_checks_nats_takes() {
+        // A default NATS server (max_payload 1 MiB) takes what a default node publishes.
+        assert!(largest_message(crate::config::DEFAULT_BODY_LIMIT) <= 1024 * 1024);
+        // The most appends a message carries, every one with an idempotency key.
+        let mut many = appends(&[1; MESSAGE_APPENDS], 10);
+        for append in &mut many {
+            append.idempotency = Some(ReplicaIdempotency { key_hash: [9; 32], fingerprint: Hash([4; 32]) });
+        }
+        let messages = messages_for(&many).unwrap();
+        assert_eq!(messages.len(), 1);
+        let headers = message_bytes(&messages[0]) - messages[0].payload.len();
+        assert!(headers <= HEADERS_ROOM, "{headers} bytes of headers");
+        // A batch as full as it gets, and an append of the largest body alone.
+        let full = appends(&[1; 40], 7_000);
+        let body_limit = 200_000;
+        let alone = appends(&[1], body_limit - 100);
+        for message in messages_for(&full).unwrap().iter().chain(&messages_for(&alone).unwrap()) {
+            assert!(message_bytes(message) <= largest_message(body_limit), "{} bytes", message_bytes(message));
+        }
     }
 
     #[test]

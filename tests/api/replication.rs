@@ -123,15 +123,23 @@ struct Nats {
     ports: [u16; 3],
     routes: [u16; 3],
     nodes: [Option<Child>; 3],
+    /// More lines of each server's configuration.
+    extra: String,
 }
 
 impl Nats {
     fn start() -> Nats {
+        Nats::start_with("")
+    }
+
+    /// The cluster, each server's configuration with `extra` added.
+    fn start_with(extra: &str) -> Nats {
         let mut nats = Nats {
             dir: tempfile::tempdir().unwrap(),
             ports: [free_port(), free_port(), free_port()],
             routes: [free_port(), free_port(), free_port()],
             nodes: [None, None, None],
+            extra: extra.to_owned(),
         };
         make_certificates(nats.dir.path());
         for n in 0..3 {
@@ -156,7 +164,8 @@ impl Nats {
         );
         let conf = format!(
             "server_name: n{n}\nlisten: \"127.0.0.1:{port}\"\njetstream {{ store_dir: \"{store}\" }}\n{tls}\n\
-             cluster {{\n  name: frontdoor-test\n  listen: \"127.0.0.1:{route}\"\n  routes: [{routes}]\n  {tls}\n}}\n{auth}",
+             cluster {{\n  name: frontdoor-test\n  listen: \"127.0.0.1:{route}\"\n  routes: [{routes}]\n  {tls}\n}}\n{auth}\n{extra}",
+            extra = self.extra,
             port = self.ports[n],
             store = store.display(),
             route = self.routes[n],
@@ -1633,4 +1642,45 @@ async fn appends_committed_together_share_one_message_each_whole_and_a_promoted_
         assert_eq!(body["contact_id"], contact.as_str(), "the first answer, replayed: {body}");
     }
     assert_eq!(b.head().await, head, "a replay writes nothing");
+}
+
+/// A NATS server that takes smaller messages than a node may publish is refused at start-up,
+/// naming the setting, before anything is written: publishing would otherwise fail on the first
+/// large append, after the node had written it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nats_server_whose_max_payload_is_too_small_for_the_body_limit_is_refused_at_start() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start_with("max_payload: 65536");
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::configure(root.path(), "node-a", &nats, &nats.urls(), "primary", 2_000, "replicated");
+    let config = root.path().join("frontdoor.toml");
+    let data = Node::data(root.path());
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the node started against a NATS server that cannot take its messages");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started against a NATS server that cannot take its messages: {stderr}");
+    assert!(
+        stderr.contains("takes messages of at most 65536 bytes (its max_payload)")
+            && stderr.contains("raise max_payload"),
+        "{stderr}"
+    );
+    assert!(!Node::data(&node.root).join("segments").exists(), "nothing written before the refusal");
 }
