@@ -166,9 +166,22 @@ impl Replication {
     }
 
     /// The last position the downstream stream holds (its last sequence).
+    /// A downstream stream that is gone (deleted by hand, or lost with the NATS servers' storage)
+    /// is made again, empty, as at start-up: publishing then starts again from the first event.
     async fn downstream_last(&self) -> anyhow::Result<u64> {
-        let mut stream =
-            self.inner.js.get_stream(&self.inner.config.downstream_stream).await.context("the downstream stream")?;
+        let name = &self.inner.config.downstream_stream;
+        let mut stream = match self.inner.js.get_stream(name).await {
+            Ok(stream) => stream,
+            Err(e) if is_stream_not_found(&e) => {
+                tracing::warn!(
+                    stream = %name,
+                    "the downstream stream is gone: made again, and every event published to it again from the first"
+                );
+                self.ensure_downstream_stream().await?;
+                self.inner.js.get_stream(name).await.context("the downstream stream, made again")?
+            }
+            Err(e) => return Err(e).context("the downstream stream"),
+        };
         Ok(stream.info().await.context("the downstream stream's info")?.state.last_sequence)
     }
 
@@ -327,6 +340,14 @@ async fn drain(in_flight: &mut VecDeque<(u64, jetstream::context::PublishAckFutu
         }
     }
     Ok(())
+}
+
+/// Whether JetStream answered that the stream does not exist (as opposed to no answer at all).
+fn is_stream_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
 }
 
 #[cfg(test)]

@@ -1684,3 +1684,41 @@ async fn a_nats_server_whose_max_payload_is_too_small_for_the_body_limit_is_refu
     );
     assert!(!Node::data(&node.root).join("segments").exists(), "nothing written before the refusal");
 }
+
+/// A downstream stream deleted while the primary runs is made again and filled from the first
+/// event, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deleted_downstream_stream_is_made_again_and_filled_from_the_first_event() {
+    if skip() {
+        return;
+    }
+    let nats = Nats::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::new(&root.path().join("a"), "node-a", &nats, "primary", 10_000);
+    a.wait_ready().await;
+    let (status, first) = a.write().await;
+    assert_eq!(status, 201, "{first}");
+    let node = node_client(&nats).await;
+    let wait_for = |seq: u64, what: &'static str| {
+        let node = node.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while get_message(&node, "FRONTDOOR_DOWNSTREAM", seq).await.is_err() {
+                assert!(Instant::now() < deadline, "{what}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    wait_for(1, "the downstream stream never held the first event").await;
+
+    async_nats::jetstream::new(node.clone()).delete_stream("FRONTDOOR_DOWNSTREAM").await.unwrap();
+    let (status, second) = a.write().await;
+    assert_eq!(status, 201, "{second}");
+    let head = a.events().await.len() as u64;
+    wait_for(head, "the deleted downstream stream was never made again with every event").await;
+    for (seq, env) in (1u64..).zip(&a.events().await) {
+        let message = get_message(&node, "FRONTDOOR_DOWNSTREAM", seq).await.unwrap();
+        let doc: Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!((&doc["position"], &doc["hash"]), (&Value::from(seq), &env["hash"]), "message {seq}");
+    }
+}
