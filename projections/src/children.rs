@@ -775,7 +775,7 @@ impl ChildIndex {
         }
         let mut touched = Vec::new();
         for m in first..first + u32::from(count) {
-            self.auto_link(m, &mut touched);
+            self.auto_link(m, true, &mut touched);
         }
         touched.push(contact);
         touched.sort_unstable();
@@ -799,7 +799,7 @@ impl ChildIndex {
             let g = self.group_of(m);
             self.sort_members(g);
             self.contacts_in(g, &mut touched);
-            self.auto_link(m, &mut touched);
+            self.auto_link(m, false, &mut touched);
         }
         self.and_their_neighbours(&mut touched, 0);
         touched.sort_unstable();
@@ -858,8 +858,11 @@ impl ChildIndex {
         touched
     }
 
-    /// Links mention `m`'s group with every group the rules link it to automatically.
-    fn auto_link(&mut self, m: u32, touched: &mut Vec<Ulid>) {
+    /// Links mention `m`'s group with every group the rules link it to automatically. `fresh`:
+    /// `m` was just received, in a group of its own that no possible match has been worked out
+    /// for yet.
+    fn auto_link(&mut self, m: u32, fresh: bool, touched: &mut Vec<Ulid>) {
+        let mut fresh = fresh;
         let ids = self.mentions[m as usize].ids.clone();
         let mut found: Vec<u32> = Vec::new();
         if let Some(k) = &ids.nhs {
@@ -890,8 +893,20 @@ impl ChildIndex {
             if mine == other || !self.may_auto_link(mine, other) {
                 continue;
             }
-            self.contacts_counting_anew(mine, other, touched);
+            if fresh {
+                self.contacts_counting_anew(mine, other, touched);
+            } else {
+                // Two children seen before become one (a mention that shares an identifier with
+                // both, or a corrected one): each may have been the other's possible match, and
+                // each one's separations by hand now hold for both, so every contact of both,
+                // and their sound-alike neighbours, are looked at again.
+                let start = touched.len();
+                self.contacts_in(mine, touched);
+                self.contacts_in(other, touched);
+                self.and_their_neighbours(touched, start);
+            }
             self.merge(mine, other);
+            fresh = false;
         }
     }
 

@@ -697,3 +697,103 @@ fn debriefs_consultations_and_adults_survive_a_snapshot() {
     // A damaged stream is refused, not read as a model.
     assert!(ReadModel::read_snapshot(&bytes[..bytes.len() / 2]).is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The possible matches the live model keeps, worked out again only around what each event
+    /// touched, are what working them out for every contact from scratch gives, after every
+    /// event: contacts received (the same date of birth, names that collide, NHS numbers that
+    /// conflict), children linked and unlinked by hand, and children's names corrected.
+    #[test]
+    fn the_live_possible_matches_are_those_worked_out_from_scratch(seed in any::<u64>(), steps in 1usize..60) {
+        if let Err(why) = live_possible_matches(seed, steps) {
+            prop_assert!(false, "{}", why);
+        }
+    }
+}
+
+/// The body of `the_live_possible_matches_are_those_worked_out_from_scratch`.
+fn live_possible_matches(seed: u64, steps: usize) -> Result<(), String> {
+    let mut rng = fastrand_like(seed);
+    let mut log = Log::default();
+    let mut model = ReadModel::default();
+    let mut contacts: Vec<(Ulid, Ulid)> = Vec::new(); // (contact, its contact_received event)
+    let mut at = t("2026-03-02T08:00:00Z");
+    let nhs = [None, Some("9434765919"), Some("4010232137")];
+    for step in 0..steps {
+        at += Duration::minutes(1 + (rng() % 90) as i64);
+        let pick = if contacts.is_empty() { 0 } else { rng() % 5 };
+        let name = |n: u64| format!("Child {}", n % 3);
+        let (contact, event) = match pick {
+            // Link child 0 of one contact to the child of another.
+            1 => {
+                let (c, _) = contacts[usize::try_from(rng()).unwrap_or(0) % contacts.len()];
+                let (d, _) = contacts[usize::try_from(rng()).unwrap_or(0) % contacts.len()];
+                let Some(id) = model.children().child_id_of(d, 0).map(str::to_owned) else { continue };
+                (c, Event::ChildrenLinked(ChildrenLinked { child_index: 0, child_id: id, reason: "same child".into() }))
+            }
+            // Separate child 0 of a contact from the child it is linked to.
+            2 => {
+                let (c, _) = contacts[usize::try_from(rng()).unwrap_or(0) % contacts.len()];
+                let Some(id) = model.children().child_id_of(c, 0).map(str::to_owned) else { continue };
+                (
+                    c,
+                    Event::ChildrenUnlinked(ChildrenUnlinked {
+                        child_index: 0,
+                        child_id: id,
+                        reason: "not the same".into(),
+                    }),
+                )
+            }
+            // Correct the name of child 0 (it counts only while the contact is open).
+            3 => {
+                let (c, received_id) = contacts[usize::try_from(rng()).unwrap_or(0) % contacts.len()];
+                (
+                    c,
+                    Event::CorrectionRecorded(CorrectionRecorded {
+                        corrects_event_id: received_id,
+                        field: "children[0].name".into(),
+                        value: serde_json::json!(name(rng())),
+                        reason: "misspelt".into(),
+                    }),
+                )
+            }
+            // A new contact about one or two children.
+            _ => {
+                let c = Ulid::from_parts(1000 + step as u64, u128::from(seed));
+                let mut kids = vec![child(&name(rng()), nhs[(rng() % 3) as usize])];
+                if rng() % 3 == 0 {
+                    kids.push(child(&name(rng()), nhs[(rng() % 3) as usize]));
+                }
+                (c, received(false, kids))
+            }
+        };
+        let role = if matches!(event, Event::ContactReceived(_)) { Role::Referrer } else { Role::Practitioner };
+        let event_id = log.push(contact, at, role, &event);
+        if matches!(event, Event::ContactReceived(_)) {
+            contacts.push((contact, event_id));
+        }
+        model.apply(log.events.last().unwrap()).unwrap();
+        let all: Vec<Ulid> = contacts.iter().map(|(c, _)| *c).collect();
+        let differ = model.children().clone().refresh_possible(&all);
+        if !differ.is_empty() {
+            return Err(format!(
+                "after event {} ({:?}), the live possible match of {:?} is not the one worked out from scratch",
+                log.events.len(),
+                log.events.last().unwrap().event_type,
+                differ
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Found by the property above: a new contact whose child shares an NHS number with two
+/// children seen before linked them into one, but only the contacts received after the merged
+/// child's first contact were looked at again; an earlier contact kept a possible match with a
+/// child that was now its own.
+#[test]
+fn bug_a_contact_that_joins_two_children_left_an_earlier_contacts_possible_match_behind() {
+    live_possible_matches(12428744902512774978, 51).unwrap();
+}
