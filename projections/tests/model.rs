@@ -704,7 +704,8 @@ proptest! {
     /// The possible matches the live model keeps, worked out again only around what each event
     /// touched, are what working them out for every contact from scratch gives, after every
     /// event: contacts received (the same date of birth, names that collide, NHS numbers that
-    /// conflict), children linked and unlinked by hand, and children's names corrected.
+    /// conflict), consultations naming a child, children linked and unlinked by hand, and
+    /// children's names corrected.
     #[test]
     fn the_live_possible_matches_are_those_worked_out_from_scratch(seed in any::<u64>(), steps in 1usize..60) {
         if let Err(why) = live_possible_matches(seed, steps) {
@@ -723,7 +724,7 @@ fn live_possible_matches(seed: u64, steps: usize) -> Result<(), String> {
     let nhs = [None, Some("9434765919"), Some("4010232137")];
     for step in 0..steps {
         at += Duration::minutes(1 + (rng() % 90) as i64);
-        let pick = if contacts.is_empty() { 0 } else { rng() % 5 };
+        let pick = if contacts.is_empty() { 0 } else { rng() % 6 };
         let name = |n: u64| format!("Child {}", n % 3);
         let (contact, event) = match pick {
             // Link child 0 of one contact to the child of another.
@@ -756,6 +757,22 @@ fn live_possible_matches(seed: u64, steps: usize) -> Result<(), String> {
                         field: "children[0].name".into(),
                         value: serde_json::json!(name(rng())),
                         reason: "misspelt".into(),
+                    }),
+                )
+            }
+            // A professional consultation naming a child: never a contact, but its child is
+            // linked to the children seen before like a contact's.
+            5 => {
+                let c = Ulid::from_parts(1000 + step as u64, u128::from(seed) + 1);
+                let kid = child(&name(rng()), nhs[(rng() % 3) as usize]);
+                (
+                    c,
+                    Event::ConsultationRecorded(ConsultationRecorded {
+                        agency: Agency::Education,
+                        source: SourceCode::School,
+                        advice: "speak to the parents first".into(),
+                        children: vec![kid],
+                        concern_categories: Vec::new(),
                     }),
                 )
             }
