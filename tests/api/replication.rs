@@ -937,6 +937,16 @@ async fn get_message(
     }
 }
 
+/// Waits (up to a minute) until the downstream stream holds message `seq`, as `client` reads
+/// it; fails with `what` if it never does.
+async fn wait_downstream(client: &async_nats::Client, seq: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get_message(client, "FRONTDOOR_DOWNSTREAM", seq).await.is_err() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A client signed in as the frontdoor nodes are (TLS, the nodes' user and reply inbox): what
 /// someone who holds a node's credentials can do.
 async fn node_client(nats: &Nats) -> async_nats::Client {
@@ -1038,11 +1048,7 @@ async fn only_frontdoor_nodes_read_the_full_stream_and_downstream_readers_get_no
 
     // The downstream reader reads the downstream stream: one message per position.
     let (reader, mut reader_errors) = watched_client(&nats, READER, READER_PASSWORD).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get_message(&reader, "FRONTDOOR_DOWNSTREAM", 5).await.is_err() {
-        assert!(Instant::now() < deadline, "the downstream stream never reached position 5");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_downstream(&reader, 5, "the downstream stream never reached position 5").await;
     let mut prev = "0".repeat(64);
     let mut kinds = Vec::new();
     for (seq, env) in (1u64..).zip(&full) {
@@ -1150,11 +1156,7 @@ async fn only_frontdoor_nodes_read_the_full_stream_and_downstream_readers_get_no
     let (status, body) = a.write().await;
     assert_eq!(status, 201, "{body}");
     let head = a.head().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get_message(&reader, "FRONTDOOR_DOWNSTREAM", head).await.is_err() {
-        assert!(Instant::now() < deadline, "the downstream stream never reached {head}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_downstream(&reader, head, &format!("the downstream stream never reached {head}")).await;
     assert_eq!(a.access_entries("downstream_readers").await.len(), 2, "the same list is not recorded twice");
 }
 
@@ -1236,11 +1238,7 @@ async fn the_python_reader_verifies_the_downstream_chain_and_names_a_forged_even
     let full = a.events().await;
     let head = full.last().unwrap().clone();
     let (reader, _) = watched_client(&nats, READER, READER_PASSWORD).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get_message(&reader, "FRONTDOOR_DOWNSTREAM", full.len() as u64).await.is_err() {
-        assert!(Instant::now() < deadline, "the downstream stream never caught up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_downstream(&reader, full.len() as u64, "the downstream stream never caught up").await;
 
     let (ok, summary) =
         python_reader(&python, &nats, READER, READER_PASSWORD, "FRONTDOOR_DOWNSTREAM", "_INBOX_warehouse");
@@ -1699,23 +1697,13 @@ async fn a_deleted_downstream_stream_is_made_again_and_filled_from_the_first_eve
     let (status, first) = a.write().await;
     assert_eq!(status, 201, "{first}");
     let node = node_client(&nats).await;
-    let wait_for = |seq: u64, what: &'static str| {
-        let node = node.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while get_message(&node, "FRONTDOOR_DOWNSTREAM", seq).await.is_err() {
-                assert!(Instant::now() < deadline, "{what}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    wait_for(1, "the downstream stream never held the first event").await;
+    wait_downstream(&node, 1, "the downstream stream never held the first event").await;
 
     async_nats::jetstream::new(node.clone()).delete_stream("FRONTDOOR_DOWNSTREAM").await.unwrap();
     let (status, second) = a.write().await;
     assert_eq!(status, 201, "{second}");
     let head = a.events().await.len() as u64;
-    wait_for(head, "the deleted downstream stream was never made again with every event").await;
+    wait_downstream(&node, head, "the deleted downstream stream was never made again with every event").await;
     for (seq, env) in (1u64..).zip(&a.events().await) {
         let message = get_message(&node, "FRONTDOOR_DOWNSTREAM", seq).await.unwrap();
         let doc: Value = serde_json::from_slice(&message.payload).unwrap();

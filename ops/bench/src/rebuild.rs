@@ -806,7 +806,8 @@ const PROFILED: [(&str, &str); 11] = [
 /// (the instances of a generic function together).
 #[derive(Debug, Clone)]
 struct Profile {
-    samples: String,
+    /// How many samples perf recorded, if it said.
+    samples: Option<u64>,
     inclusive: Vec<(&'static str, Option<f64>)>,
     allocator: f64,
     hottest: Vec<(f64, String)>,
@@ -851,7 +852,7 @@ fn perf_profile(log: &Path) -> Result<Profile> {
     let samples = stderr
         .rsplit_once('(')
         .and_then(|(_, tail)| tail.split_once(" samples)"))
-        .map_or_else(|| "samples: ?".to_string(), |(n, _)| format!("{n} samples"));
+        .and_then(|(n, _)| n.trim().parse().ok());
     Ok(Profile {
         samples,
         inclusive: PROFILED.iter().map(|(what, name)| (*what, inclusive_share(&inclusive, name))).collect(),
@@ -1197,17 +1198,17 @@ impl SizeReport<'_> {
     fn profile_lines(&self, profile: &Profile) -> String {
         let rebuild_us = self.us(self.summary(Phase::Rebuild).seconds);
         // CPU time per event: every sample is 1/499 s of one thread's time.
-        let samples: Option<f64> = profile.samples.split_whitespace().next().and_then(|n| n.parse().ok());
-        let cpu_us = samples.map(|n| self.us(n / 499.0));
+        let cpu_us = profile.samples.map(|n| self.us(n as f64 / 499.0));
         let mut out = String::new();
         let _ = writeln!(
             out,
             "\nOne more start-up rebuild under `perf record -e cpu-clock -F 499 --call-graph dwarf` \
-             (`--perf`; {}, {} µs of CPU per event against the median rebuild's {rebuild_us:.2} µs \
-             per event of wall time, on two threads). Inclusive CPU time of the rebuild's parts \
+             (`--perf`; {}, {} µs of CPU per event in this profiled run, which perf's unwinding slows \
+             and whose sample count varies by half from run to run, so compare the shares; the \
+             median unprofiled rebuild took {rebuild_us:.2} µs per event of wall time on two threads). Inclusive CPU time of the rebuild's parts \
              (`perf report --children`), as a share of all the process's samples and in µs of CPU \
              per event (n/a: not found in the profile, e.g. inlined):\n",
-            profile.samples,
+            profile.samples.map_or_else(|| "samples: ?".to_owned(), |n| format!("{n} samples")),
             show(cpu_us, 2)
         );
         let _ = writeln!(out, "| function | share of samples | ≈ µs of CPU / event |");
